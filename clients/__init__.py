@@ -1,0 +1,1 @@
+"""Confrère clients: python/ (asyncio SDK) and the command-line chat."""

@@ -1,0 +1,19 @@
+"""Python SDK for Confrère: REST log-in plus an asyncio WebSocket client."""
+
+from .client import Client, ClientState, Incoming
+from .errors import ClientClosed, ConfrereError, ConnectionLost, ServerError
+from .rest import Account, log_in, request, sign_up
+
+__all__ = [
+    "Account",
+    "Client",
+    "ClientClosed",
+    "ClientState",
+    "ConfrereError",
+    "ConnectionLost",
+    "Incoming",
+    "ServerError",
+    "log_in",
+    "request",
+    "sign_up",
+]

@@ -1,0 +1,77 @@
+"""REST calls the SDK needs: sign-up and log-in (which yields a device's session token)."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from protocol.errors import ErrorCode
+
+from .errors import ServerError
+
+__all__ = ["Account", "log_in", "request", "sign_up"]
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A logged-in device: what :class:`~clients.python.client.Client` connects with."""
+
+    base_url: str
+    token: str
+    user_id: str
+    device_id: str
+    email: str
+
+
+async def request(
+    base_url: str,
+    method: str,
+    path: str,
+    *,
+    json: dict[str, Any] | None = None,
+    token: str | None = None,
+) -> Any:
+    """One REST call; a 4xx/5xx raises :class:`ServerError` with the body's code."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient(base_url=base_url, timeout=30.0) as http:
+        response = await http.request(method, path, json=json, headers=headers)
+    if response.status_code >= 400:
+        code, message = ErrorCode.INTERNAL, f"HTTP {response.status_code}"
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            message = str(body.get("message", message))
+            with contextlib.suppress(ValueError):
+                code = ErrorCode(str(body.get("code")))
+        raise ServerError(code, message)
+    return response.json() if response.content else None
+
+
+async def sign_up(base_url: str, **fields: str) -> dict[str, Any]:
+    """Create an account (fields as in ``POST /v1/accounts``); returns its profile."""
+    body = await request(base_url, "POST", "/v1/accounts", json=dict(fields))
+    user: dict[str, Any] = body["user"]
+    return user
+
+
+async def log_in(
+    base_url: str,
+    email: str,
+    password: str,
+    *,
+    device_name: str | None = None,
+    device_id: str | None = None,
+) -> Account:
+    """Open a session for a new device (``device_name``) or a known one (``device_id``)."""
+    payload: dict[str, Any] = {"email": email, "password": password}
+    if device_id is not None:
+        payload["device_id"] = device_id
+    if device_name is not None:
+        payload["device_name"] = device_name
+    body = await request(base_url, "POST", "/v1/sessions", json=payload)
+    return Account(base_url, body["token"], body["user"]["id"], body["device_id"], email)

@@ -1,0 +1,138 @@
+"""Typed, bounded reads of one decoded msgpack map, for frame parsers.
+
+A :class:`FieldReader` pops fields one by one; :meth:`FieldReader.done` then rejects any
+field left over, so an unknown field is an error rather than silently ignored (servers)
+or tolerated for forward compatibility (clients, ``strict=False``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import BadFrame, ErrorCode
+from .limits import MAX_ID
+
+__all__ = ["FieldReader"]
+
+_MISSING = object()
+
+
+class FieldReader:
+    """Reads fields out of ``data``; every failure raises :class:`BadFrame` naming the field."""
+
+    __slots__ = ("_data", "kind", "re")
+
+    def __init__(
+        self, data: dict[str, Any], kind: str, re: int | None, *, frame: bool = True
+    ) -> None:
+        """``frame``: ``data`` is a whole frame, whose ``t``/``id``/``re`` the codec
+        already read; nested maps (a room, a member) keep every key."""
+        self._data = dict(data)
+        if frame:
+            for key in ("t", "id", "re"):
+                self._data.pop(key, None)
+        self.kind = kind
+        self.re = re
+
+    def _fail(self, message: str, code: ErrorCode = ErrorCode.BAD_FRAME) -> BadFrame:
+        return BadFrame(f"{self.kind}: {message}", self.re, code)
+
+    def _pop(self, name: str, required: bool) -> Any:
+        value = self._data.pop(name, _MISSING)
+        if value is _MISSING or value is None:
+            if required:
+                raise self._fail(f"missing field '{name}'")
+            return None
+        return value
+
+    def str_(self, name: str, max_len: int = MAX_ID, *, required: bool = True) -> Any:
+        value = self._pop(name, required)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise self._fail(f"field '{name}' must be a string")
+        if not value:
+            raise self._fail(f"field '{name}' must not be empty")
+        if len(value) > max_len:
+            raise self._fail(f"field '{name}' is longer than {max_len} characters")
+        return value
+
+    def choice(self, name: str, choices: tuple[str, ...], *, required: bool = True) -> Any:
+        value = self.str_(name, max(len(c) for c in choices), required=required)
+        if value is not None and value not in choices:
+            raise self._fail(f"field '{name}' must be one of {', '.join(choices)}")
+        return value
+
+    def int_(
+        self, name: str, lo: int, hi: int, *, required: bool = True, default: int | None = None
+    ) -> Any:
+        value = self._pop(name, required and default is None)
+        if value is None:
+            return default
+        # bool is an int subclass in Python; msgpack keeps them distinct, so must we.
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise self._fail(f"field '{name}' must be an integer")
+        if not lo <= value <= hi:
+            raise self._fail(f"field '{name}' must be between {lo} and {hi}")
+        return value
+
+    def bool_(self, name: str, *, required: bool = True) -> Any:
+        value = self._pop(name, required)
+        if value is None:
+            return None
+        if not isinstance(value, bool):
+            raise self._fail(f"field '{name}' must be a boolean")
+        return value
+
+    def bytes_(self, name: str, max_len: int, *, required: bool = True) -> Any:
+        value = self._pop(name, required)
+        if value is None:
+            return None
+        if not isinstance(value, bytes):
+            raise self._fail(f"field '{name}' must be binary")
+        if len(value) > max_len:
+            raise self._fail(f"field '{name}' exceeds {max_len} bytes", ErrorCode.TOO_LARGE)
+        return value
+
+    def str_list(self, name: str, max_items: int, *, required: bool = True) -> Any:
+        value = self._pop(name, required)
+        if value is None:
+            return None
+        if not isinstance(value, list):
+            raise self._fail(f"field '{name}' must be an array")
+        if len(value) > max_items:
+            raise self._fail(f"field '{name}' has more than {max_items} items", ErrorCode.TOO_LARGE)
+        for item in value:
+            if not isinstance(item, str) or not 0 < len(item) <= MAX_ID:
+                raise self._fail(f"field '{name}' must hold non-empty strings of at most {MAX_ID}")
+        return tuple(value)
+
+    def int_list(self, name: str, max_items: int) -> Any:
+        value = self._pop(name, True)
+        if not isinstance(value, list) or not 0 < len(value) <= max_items:
+            raise self._fail(f"field '{name}' must be an array of 1 to {max_items} integers")
+        for item in value:
+            if not isinstance(item, int) or isinstance(item, bool) or not 0 < item < 2**63:
+                raise self._fail(f"field '{name}' must hold positive integers")
+        return tuple(value)
+
+    def map_list(self, name: str, *, required: bool = True) -> Any:
+        value = self._pop(name, required)
+        if value is None:
+            return None
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise self._fail(f"field '{name}' must be an array of maps")
+        return value
+
+    def map_(self, name: str, *, required: bool = True) -> Any:
+        value = self._pop(name, required)
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise self._fail(f"field '{name}' must be a map")
+        return value
+
+    def done(self, *, strict: bool = True) -> None:
+        if strict and self._data:
+            names = ", ".join(sorted(str(k) for k in self._data))
+            raise self._fail(f"unknown field(s): {names}")

@@ -1,0 +1,794 @@
+"""Frame types of protocol v1: small frozen dataclasses, each parsing and serialising itself.
+
+Client frames (``t`` values): hello, send, sync, read, typing, to_device, to_device.ack,
+room.create, room.get, room.invite, room.leave, room.remove, room.update, room.role, ping.
+Server frames: welcome, ack, msg, batch, event, to_device, error, pong.
+
+Invariants: every client frame carries a request ``id``; every reply carries ``re`` equal
+to it. ``parse`` never raises anything but :class:`~protocol.errors.BadFrame`, and
+``to_wire`` returns only msgpack-native values (str, int, bool, bytes, list, dict).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar
+
+from .errors import ErrorCode
+from .fields import FieldReader
+from .limits import (
+    MAX_ACK_TIDS,
+    MAX_BODY,
+    MAX_CID,
+    MAX_HEADER,
+    MAX_MEMBERS_PER_REQUEST,
+    MAX_NAME,
+    MAX_SYNC_LIMIT,
+    MAX_TOKEN,
+)
+
+__all__ = [
+    "CLIENT_FRAMES",
+    "ROLES",
+    "ROOM_KINDS",
+    "SERVER_FRAMES",
+    "Ack",
+    "Batch",
+    "ClientFrame",
+    "Error",
+    "Event",
+    "Hello",
+    "Member",
+    "Msg",
+    "Ping",
+    "Pong",
+    "Read",
+    "RoomCreate",
+    "RoomGet",
+    "RoomInfo",
+    "RoomInvite",
+    "RoomLeave",
+    "RoomRemove",
+    "RoomRole",
+    "RoomUpdate",
+    "Send",
+    "ServerFrame",
+    "Sync",
+    "ToDevice",
+    "ToDeviceAck",
+    "ToDeviceMsg",
+    "Typing",
+    "Welcome",
+]
+
+ROOM_KINDS = ("direct", "group", "patient_case")
+ROLES = ("owner", "admin", "member")
+ROOM_STATUSES = ("open", "closed")
+MAX_SEQ = 2**63 - 1
+MAX_TS = 2**63 - 1
+
+
+def _compact(d: dict[str, Any]) -> dict[str, Any]:
+    """Drop absent optional fields so frames stay small on the wire."""
+    return {k: v for k, v in d.items() if v is not None}
+
+
+# ---------------------------------------------------------------- client -> server
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """First frame of every connection: authenticates it with a session token."""
+
+    T: ClassVar[str] = "hello"
+    id: int
+    token: str
+    device: str
+
+    @classmethod
+    def parse(cls, r: FieldReader, id: int) -> Hello:
+        return cls(id, r.str_("token", MAX_TOKEN), r.str_("device"))
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"t": self.T, "id": self.id, "token": self.token, "device": self.device}
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Append an opaque ciphertext to a room; ``cid`` makes retries idempotent."""
+
+    T: ClassVar[str] = "send"
+    id: int
+    room: str
+    cid: str
+    body: bytes
+
+    @classmethod
+    def parse(cls, r: FieldReader, id: int) -> Send:
+        return cls(id, r.str_("room"), r.str_("cid", MAX_CID), r.bytes_("body", MAX_BODY))
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"t": self.T, "id": self.id, "room": self.room, "cid": self.cid, "body": self.body}
+
+
+@dataclass(frozen=True, slots=True)
+class Sync:
+    """Ask for the room's timeline items with ``seq > after``, oldest first."""
+
+    T: ClassVar[str] = "sync"
+    id: int
+    room: str
+    after: int
+    limit: int = 100
+
+    @classmethod
+    def parse(cls, r: FieldReader, id: int) -> Sync:
+        return cls(
+            id,
+            r.str_("room"),
+            r.int_("after", 0, MAX_SEQ),
+            r.int_("limit", 1, MAX_SYNC_LIMIT, default=100),
+        )
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "t": self.T,
+            "id": self.id,
+            "room": self.room,
+            "after": self.after,
+            "limit": self.limit,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """Read receipt: the caller has read the room up to ``seq``."""
+
+    T: ClassVar[str] = "read"
+    id: int
+    room: str
+    seq: int
+
+    @classmethod
+    def parse(cls, r: FieldReader, id: int) -> Read:
+        return cls(id, r.str_("room"), r.int_("seq", 1, MAX_SEQ))
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"t": self.T, "id": self.id, "room": self.room, "seq": self.seq}
+
+
+@dataclass(frozen=True, slots=True)
+class Typing:
+    """Ephemeral typing notice; never stored."""
+
+    T: ClassVar[str] = "typing"
+    id: int
+    room: str
+    on: bool
+
+    @classmethod
+    def parse(cls, r: FieldReader, id: int) -> Typing:
+        return cls(id, r.str_("room"), r.bool_("on"))
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"t": self.T, "id": self.id, "room": self.room, "on": self.on}
+
+
+@dataclass(frozen=True, slots=True)
+class ToDevice:
+    """Queue an opaque payload for one device of one user until that device acks it."""
+
+    T: ClassVar[str] = "to_device"
+    id: int
+    user: str
+    device: str
+    body: bytes
+
+    @classmethod
+    def parse(cls, r: FieldReader, id: int) -> ToDevice:
+        return cls(id, r.str_("user"), r.str_("device"), r.bytes_("body", MAX_BODY))
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "t": self.T,
+            "id": self.id,
+            "user": self.user,
+            "device": self.device,
+            "body": self.body,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ToDeviceAck:
+    """The device has processed these to-device messages: the server deletes them.
+
+    Explicit ids rather than "everything up to": a replayed old message and a live new
+    one may arrive in either order, and acking one must not drop the other."""
+
+    T: ClassVar[str] = "to_device.ack"
+    id: int
+    tids: tuple[int, ...]
+
+    @classmethod
+    def parse(cls, r: FieldReader, id: int) -> ToDeviceAck:
+        return cls(id, r.int_list("tids", MAX_ACK_TIDS))
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"t": self.T, "id": self.id, "tids": list(self.tids)}
+
+
+@dataclass(frozen=True, slots=True)
+class RoomCreate:
+    """Create a room. ``direct`` takes exactly one other member and is unique per pair."""
+
+    T: ClassVar[str] = "room.create"
+    id: int
+    kind: str
+    members: tuple[str, ...]
+    name: str | None = None
+    header: bytes | None = None
+
+    @classmethod
+    def parse(cls, r: FieldReader, id: int) -> RoomCreate:
+        return cls(
+            id,
+            r.choice("kind", ROOM_KINDS),
+            r.str_list("members", MAX_MEMBERS_PER_REQUEST),
+            r.str_("name", MAX_NAME, required=False),
+            r.bytes_("header", MAX_HEADER, required=False),
+        )
+
+    def to_wire(self) -> dict[str, Any]:
+        return _compact(
+            {
+                "t": self.T,
+                "id": self.id,
+                "kind": self.kind,
+                "members": list(self.members),
+                "name": self.name,
+                "header": self.header,
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RoomGet:
+    """Ask for a room's description and member list."""
+
+    T: ClassVar[str] = "room.get"
+    id: int
+    room: str
+
+    @classmethod
+    def parse(cls, r: FieldReader, id: int) -> RoomGet:
+        return cls(id, r.str_("room"))
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"t": self.T, "id": self.id, "room": self.room}
+
+
+@dataclass(frozen=True, slots=True)
+class RoomInvite:
+    """Add users to a group or patient-case room (owner or admin only)."""
+
+    T: ClassVar[str] = "room.invite"
+    id: int
+    room: str
+    users: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, r: FieldReader, id: int) -> RoomInvite:
+        return cls(id, r.str_("room"), r.str_list("users", MAX_MEMBERS_PER_REQUEST))
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"t": self.T, "id": self.id, "room": self.room, "users": list(self.users)}
+
+
+@dataclass(frozen=True, slots=True)
+class RoomLeave:
+    """The caller leaves a group or patient-case room."""
+
+    T: ClassVar[str] = "room.leave"
+    id: int
+    room: str
+
+    @classmethod
+    def parse(cls, r: FieldReader, id: int) -> RoomLeave:
+        return cls(id, r.str_("room"))
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"t": self.T, "id": self.id, "room": self.room}
+
+
+@dataclass(frozen=True, slots=True)
+class RoomRemove:
+    """Remove a member (owner or admin only; nobody removes the owner)."""
+
+    T: ClassVar[str] = "room.remove"
+    id: int
+    room: str
+    user: str
+
+    @classmethod
+    def parse(cls, r: FieldReader, id: int) -> RoomRemove:
+        return cls(id, r.str_("room"), r.str_("user"))
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"t": self.T, "id": self.id, "room": self.room, "user": self.user}
+
+
+@dataclass(frozen=True, slots=True)
+class RoomUpdate:
+    """Rename a room, replace a case header, or open/close a patient case."""
+
+    T: ClassVar[str] = "room.update"
+    id: int
+    room: str
+    name: str | None = None
+    header: bytes | None = None
+    status: str | None = None
+
+    @classmethod
+    def parse(cls, r: FieldReader, id: int) -> RoomUpdate:
+        return cls(
+            id,
+            r.str_("room"),
+            r.str_("name", MAX_NAME, required=False),
+            r.bytes_("header", MAX_HEADER, required=False),
+            r.choice("status", ROOM_STATUSES, required=False),
+        )
+
+    def to_wire(self) -> dict[str, Any]:
+        return _compact(
+            {
+                "t": self.T,
+                "id": self.id,
+                "room": self.room,
+                "name": self.name,
+                "header": self.header,
+                "status": self.status,
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RoomRole:
+    """Make a member an admin or a plain member again, or hand ownership over (the
+    previous owner becomes an admin). Owner only."""
+
+    T: ClassVar[str] = "room.role"
+    id: int
+    room: str
+    user: str
+    role: str
+
+    @classmethod
+    def parse(cls, r: FieldReader, id: int) -> RoomRole:
+        return cls(id, r.str_("room"), r.str_("user"), r.choice("role", ROLES))
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"t": self.T, "id": self.id, "room": self.room, "user": self.user, "role": self.role}
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    """Application-level liveness check; answered by ``pong``."""
+
+    T: ClassVar[str] = "ping"
+    id: int
+
+    @classmethod
+    def parse(cls, r: FieldReader, id: int) -> Ping:
+        return cls(id)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"t": self.T, "id": self.id}
+
+
+ClientFrame = (
+    Hello
+    | Send
+    | Sync
+    | Read
+    | Typing
+    | ToDevice
+    | ToDeviceAck
+    | RoomCreate
+    | RoomGet
+    | RoomInvite
+    | RoomLeave
+    | RoomRemove
+    | RoomUpdate
+    | RoomRole
+    | Ping
+)
+CLIENT_FRAMES: dict[str, Any] = {
+    cls.T: cls
+    for cls in (
+        Hello,
+        Send,
+        Sync,
+        Read,
+        Typing,
+        ToDevice,
+        ToDeviceAck,
+        RoomCreate,
+        RoomGet,
+        RoomInvite,
+        RoomLeave,
+        RoomRemove,
+        RoomUpdate,
+        RoomRole,
+        Ping,
+    )
+}
+
+
+# ---------------------------------------------------------------- server -> client
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    user: str
+    role: str
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"user": self.user, "role": self.role}
+
+    @classmethod
+    def from_wire(cls, d: dict[str, Any]) -> Member:
+        r = FieldReader(d, "member", None, frame=False)
+        member = cls(r.str_("user"), r.choice("role", ROLES))
+        r.done(strict=False)
+        return member
+
+
+@dataclass(frozen=True, slots=True)
+class RoomInfo:
+    """A room as one member sees it. ``members`` is filled by room.create/room.get only."""
+
+    id: str
+    kind: str
+    status: str
+    role: str
+    last_seq: int
+    read_seq: int
+    name: str | None = None
+    header: bytes | None = None
+    members: tuple[Member, ...] | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        return _compact(
+            {
+                "id": self.id,
+                "kind": self.kind,
+                "status": self.status,
+                "role": self.role,
+                "last_seq": self.last_seq,
+                "read_seq": self.read_seq,
+                "name": self.name,
+                "header": self.header,
+                "members": None if self.members is None else [m.to_wire() for m in self.members],
+            }
+        )
+
+    @classmethod
+    def from_wire(cls, d: dict[str, Any]) -> RoomInfo:
+        r = FieldReader(d, "room", None, frame=False)
+        info = cls(
+            id=r.str_("id"),
+            kind=r.choice("kind", ROOM_KINDS),
+            status=r.choice("status", ROOM_STATUSES),
+            role=r.choice("role", ROLES),
+            last_seq=r.int_("last_seq", 0, MAX_SEQ),
+            read_seq=r.int_("read_seq", 0, MAX_SEQ),
+            name=r.str_("name", MAX_NAME, required=False),
+            header=r.bytes_("header", MAX_HEADER, required=False),
+            members=None,
+        )
+        members = r.map_list("members", required=False)
+        r.done(strict=False)
+        if members is None:
+            return info
+        return replace(info, members=tuple(Member.from_wire(m) for m in members))
+
+
+@dataclass(frozen=True, slots=True)
+class Welcome:
+    """Reply to a valid hello: who you are and the rooms you are in."""
+
+    T: ClassVar[str] = "welcome"
+    re: int
+    user: str
+    device: str
+    verified: bool
+    rooms: tuple[RoomInfo, ...]
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "t": self.T,
+            "re": self.re,
+            "user": self.user,
+            "device": self.device,
+            "verified": self.verified,
+            "rooms": [r.to_wire() for r in self.rooms],
+        }
+
+    @classmethod
+    def parse(cls, r: FieldReader, re: int) -> Welcome:
+        return cls(
+            re,
+            r.str_("user"),
+            r.str_("device"),
+            r.bool_("verified"),
+            tuple(RoomInfo.from_wire(m) for m in r.map_list("rooms")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """Success reply. Which optional fields are set depends on the request (SPEC.md)."""
+
+    T: ClassVar[str] = "ack"
+    re: int
+    seq: int | None = None
+    ts: int | None = None
+    tid: int | None = None
+    room: RoomInfo | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        return _compact(
+            {
+                "t": self.T,
+                "re": self.re,
+                "seq": self.seq,
+                "ts": self.ts,
+                "tid": self.tid,
+                "room": None if self.room is None else self.room.to_wire(),
+            }
+        )
+
+    @classmethod
+    def parse(cls, r: FieldReader, re: int) -> Ack:
+        room = r.map_("room", required=False)
+        return cls(
+            re,
+            r.int_("seq", 0, MAX_SEQ, required=False),
+            r.int_("ts", 0, MAX_TS, required=False),
+            r.int_("tid", 0, MAX_SEQ, required=False),
+            None if room is None else RoomInfo.from_wire(room),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Msg:
+    """One message of a room's timeline, as stored: ciphertext plus routing metadata."""
+
+    T: ClassVar[str] = "msg"
+    room: str
+    seq: int
+    sender: str
+    device: str
+    cid: str
+    ts: int
+    body: bytes
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "t": self.T,
+            "room": self.room,
+            "seq": self.seq,
+            "sender": self.sender,
+            "device": self.device,
+            "cid": self.cid,
+            "ts": self.ts,
+            "body": self.body,
+        }
+
+    @classmethod
+    def parse(cls, r: FieldReader, re: int | None = None) -> Msg:
+        return cls(
+            r.str_("room"),
+            r.int_("seq", 1, MAX_SEQ),
+            r.str_("sender"),
+            r.str_("device"),
+            r.str_("cid", MAX_CID),
+            r.int_("ts", 0, MAX_TS),
+            r.bytes_("body", MAX_BODY),
+        )
+
+
+EVENT_KINDS = (
+    "member.joined",
+    "member.left",
+    "member.promoted",
+    "receipt",
+    "typing",
+    "room.updated",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A room event. Timeline events (member.*, room.updated) have ``seq >= 1`` and are
+    returned by sync; ephemeral ones (receipt, typing) have ``seq == 0``."""
+
+    T: ClassVar[str] = "event"
+    kind: str
+    room: str
+    seq: int = 0
+    ts: int = 0
+    user: str | None = None
+    users: tuple[str, ...] | None = None
+    by: str | None = None
+    role: str | None = None
+    upto: int | None = None
+    on: bool | None = None
+    name: str | None = None
+    status: str | None = None
+    header: bytes | None = None
+    reason: str | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        return _compact(
+            {
+                "t": self.T,
+                "kind": self.kind,
+                "room": self.room,
+                "seq": self.seq,
+                "ts": self.ts,
+                "user": self.user,
+                "users": None if self.users is None else list(self.users),
+                "by": self.by,
+                "role": self.role,
+                "upto": self.upto,
+                "on": self.on,
+                "name": self.name,
+                "status": self.status,
+                "header": self.header,
+                "reason": self.reason,
+            }
+        )
+
+    @classmethod
+    def parse(cls, r: FieldReader, re: int | None = None) -> Event:
+        return cls(
+            kind=r.choice("kind", EVENT_KINDS),
+            room=r.str_("room"),
+            seq=r.int_("seq", 0, MAX_SEQ, default=0),
+            ts=r.int_("ts", 0, MAX_TS, default=0),
+            user=r.str_("user", required=False),
+            users=r.str_list("users", 100_000, required=False),
+            by=r.str_("by", required=False),
+            role=r.choice("role", ROLES, required=False),
+            upto=r.int_("upto", 0, MAX_SEQ, required=False),
+            on=r.bool_("on", required=False),
+            name=r.str_("name", MAX_NAME, required=False),
+            status=r.choice("status", ROOM_STATUSES, required=False),
+            header=r.bytes_("header", MAX_HEADER, required=False),
+            reason=r.str_("reason", required=False),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Reply to sync: timeline items (msg and timeline events) in seq order."""
+
+    T: ClassVar[str] = "batch"
+    re: int
+    room: str
+    items: tuple[Msg | Event, ...]
+    more: bool
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "t": self.T,
+            "re": self.re,
+            "room": self.room,
+            "items": [i.to_wire() for i in self.items],
+            "more": self.more,
+        }
+
+    @classmethod
+    def parse(cls, r: FieldReader, re: int) -> Batch:
+        room = r.str_("room")
+        items: list[Msg | Event] = []
+        for m in r.map_list("items"):
+            kind = m.get("t")
+            sub = FieldReader(m, str(kind), re)
+            item: Msg | Event = Msg.parse(sub) if kind == Msg.T else Event.parse(sub)
+            sub.done(strict=False)
+            items.append(item)
+        return cls(re, room, tuple(items), r.bool_("more"))
+
+
+@dataclass(frozen=True, slots=True)
+class ToDeviceMsg:
+    """A queued to-device payload; the device acks it with ``to_device.ack``."""
+
+    T: ClassVar[str] = "to_device"
+    tid: int
+    user: str
+    device: str
+    ts: int
+    body: bytes
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "t": self.T,
+            "tid": self.tid,
+            "user": self.user,
+            "device": self.device,
+            "ts": self.ts,
+            "body": self.body,
+        }
+
+    @classmethod
+    def parse(cls, r: FieldReader, re: int | None = None) -> ToDeviceMsg:
+        return cls(
+            r.int_("tid", 1, MAX_SEQ),
+            r.str_("user"),
+            r.str_("device"),
+            r.int_("ts", 0, MAX_TS),
+            r.bytes_("body", MAX_BODY),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Error:
+    """Failure reply (``re`` set) or unsolicited error (``re`` absent)."""
+
+    T: ClassVar[str] = "error"
+    code: ErrorCode
+    message: str
+    re: int | None = None
+    retry_after: float | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        return _compact(
+            {
+                "t": self.T,
+                "re": self.re,
+                "code": self.code.value,
+                "message": self.message,
+                "retry_after": self.retry_after,
+            }
+        )
+
+    @classmethod
+    def parse(cls, r: FieldReader, re: int | None) -> Error:
+        code = r.str_("code")
+        try:
+            error_code = ErrorCode(code)
+        except ValueError:
+            error_code = ErrorCode.INTERNAL
+        message = r.str_("message", 10_000)
+        retry = r._pop("retry_after", False)
+        return cls(
+            error_code,
+            message,
+            re,
+            float(retry)
+            if isinstance(retry, int | float) and not isinstance(retry, bool)
+            else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Pong:
+    T: ClassVar[str] = "pong"
+    re: int
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"t": self.T, "re": self.re}
+
+    @classmethod
+    def parse(cls, r: FieldReader, re: int) -> Pong:
+        return cls(re)
+
+
+ServerFrame = Welcome | Ack | Msg | Batch | Event | ToDeviceMsg | Error | Pong
+SERVER_FRAMES: dict[str, Any] = {
+    cls.T: cls for cls in (Welcome, Ack, Msg, Batch, Event, ToDeviceMsg, Error, Pong)
+}
+REPLY_FRAMES = frozenset({Welcome.T, Ack.T, Batch.T, Pong.T})

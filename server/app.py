@@ -1,0 +1,85 @@
+"""The composition root: builds the Starlette app and opens/closes every adapter."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import WebSocketRoute
+
+from protocol.errors import ErrorCode
+from storage import GroupCommit, open_store
+from storage.errors import StorageError
+
+from .broker import open_broker
+from .config import Settings
+from .errors import ApiError
+from .gateway import websocket_endpoint
+from .handlers import Services
+from .hub import Hub
+from .routes import routes
+from .routes.common import error_response
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("confrere")
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        store = await open_store(settings.database_url)
+        hub = Hub(open_broker(settings.broker_url))
+        await hub.start()
+        app.state.services = Services(store, hub, GroupCommit(store.append_messages))
+        log.info(
+            "confrere ready: database=%s broker=%s",
+            settings.database_url.split("://")[0],
+            settings.broker_url.split("://")[0],
+        )
+        try:
+            yield
+        finally:
+            await hub.broker.close()
+            await store.close()
+
+    async def api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return error_response(exc)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        code = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.BAD_FRAME}.get(
+            exc.status_code, ErrorCode.BAD_FRAME
+        )
+        return JSONResponse(
+            {"code": code.value, "message": str(exc.detail)}, status_code=exc.status_code
+        )
+
+    async def storage_error(request: Request, exc: Exception) -> Response:
+        log.warning("storage error on %s: %s", request.url.path, exc)
+        return error_response(ApiError(ErrorCode.UNAVAILABLE, "storage unavailable, retry", 1.0))
+
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s", request.url.path, exc_info=exc)
+        return JSONResponse({"code": "internal", "message": "internal error"}, status_code=500)
+
+    app = Starlette(
+        routes=[*routes, WebSocketRoute("/v1/ws", websocket_endpoint)],
+        lifespan=lifespan,
+        exception_handlers={
+            ApiError: api_error,
+            HTTPException: http_error,
+            StorageError: storage_error,
+            Exception: internal_error,
+        },
+    )
+    app.state.settings = settings
+    return app

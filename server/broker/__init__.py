@@ -1,0 +1,16 @@
+"""Broker adapters behind one interface, chosen by URL scheme (``memory://`` default)."""
+
+from __future__ import annotations
+
+from .base import Broker, room_channel, user_channel
+
+__all__ = ["Broker", "open_broker", "room_channel", "user_channel"]
+
+
+def open_broker(url: str) -> Broker:
+    scheme = url.partition("://")[0]
+    if scheme == "memory":
+        from .memory import MemoryBroker
+
+        return MemoryBroker()
+    raise ValueError(f"unsupported broker URL scheme {scheme!r} (expected memory)")

@@ -1,0 +1,45 @@
+"""The broker interface: fan-out of opaque bytes between the nodes of a cluster.
+
+Guarantees an adapter must give:
+- ``publish`` returns once the publication is handed to the broker; delivery is
+  at-most-once (the database, not the broker, is the source of truth).
+- Publications from one node on one channel reach each subscriber in publish order.
+- A node receives publications only on channels it subscribed to, its own included.
+- When an adapter may have missed publications (connection lost, output buffer
+  overflow), it calls ``on_reset`` once it is subscribed again, so that the node can
+  make its clients resync by seq.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+__all__ = ["Broker", "MessageHandler", "ResetHandler", "room_channel", "user_channel"]
+
+MessageHandler = Callable[[str, bytes], None]
+ResetHandler = Callable[[], None]
+
+
+def room_channel(room_id: str) -> str:
+    return f"r:{room_id}"
+
+
+def user_channel(user_id: str) -> str:
+    return f"u:{user_id}"
+
+
+class Broker(Protocol):
+    async def start(self, on_message: MessageHandler, on_reset: ResetHandler) -> None:
+        """Connect; ``on_message(channel, data)`` is then called for each publication."""
+
+    async def close(self) -> None: ...
+
+    async def publish(self, channel: str, data: bytes) -> None: ...
+
+    async def subscribe(self, channel: str) -> None: ...
+
+    async def unsubscribe(self, channel: str) -> None: ...
+
+    async def ping(self) -> None:
+        """Raise if the broker is unreachable."""

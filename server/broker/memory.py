@@ -1,0 +1,37 @@
+"""In-process broker: the embedded default, for a single node.
+
+Delivery is synchronous inside ``publish``: the subscriber's handler runs before
+``publish`` returns, which keeps publish order trivially.
+"""
+
+from __future__ import annotations
+
+from .base import MessageHandler, ResetHandler
+
+__all__ = ["MemoryBroker"]
+
+
+class MemoryBroker:
+    def __init__(self) -> None:
+        self._channels: set[str] = set()
+        self._on_message: MessageHandler | None = None
+
+    async def start(self, on_message: MessageHandler, on_reset: ResetHandler) -> None:
+        self._on_message = on_message
+
+    async def close(self) -> None:
+        self._channels.clear()
+        self._on_message = None
+
+    async def publish(self, channel: str, data: bytes) -> None:
+        if channel in self._channels and self._on_message is not None:
+            self._on_message(channel, data)
+
+    async def subscribe(self, channel: str) -> None:
+        self._channels.add(channel)
+
+    async def unsubscribe(self, channel: str) -> None:
+        self._channels.discard(channel)
+
+    async def ping(self) -> None:
+        return None

@@ -1,0 +1,107 @@
+"""Command line: ``python -m server run`` and the admin commands.
+
+python -m server run [--host H] [--port P] [--fd N]
+python -m server users verify EMAIL      mark an identity as verified
+python -m server users unverify EMAIL
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import socket
+import sys
+
+import uvicorn
+
+from protocol.limits import MAX_FRAME
+from storage import open_store
+
+from .app import create_app
+from .config import Settings
+
+__all__ = ["main"]
+
+
+# Messages up to this size reach the protocol layer, which answers a frame over
+# MAX_FRAME with a too_large error; beyond it the WebSocket layer closes with 1009.
+WS_MAX_MESSAGE = 4 * MAX_FRAME
+
+
+def uvicorn_config(settings: Settings) -> uvicorn.Config:
+    return uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="auto",
+        http="auto",  # httptools when installed
+        ws="websockets-sansio",
+        ws_max_size=WS_MAX_MESSAGE,
+        ws_per_message_deflate=False,  # ciphertext does not compress
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
+        lifespan="on",
+        log_level=settings.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    overrides = {}
+    if args.host:
+        overrides["host"] = args.host
+    if args.port is not None:
+        overrides["port"] = args.port
+    if overrides:
+        from dataclasses import replace
+
+        settings = replace(settings, **overrides)
+    server = uvicorn.Server(uvicorn_config(settings))
+    if args.fd is None:
+        print(f"Confrère listening on http://{settings.host}:{settings.port}", flush=True)
+        server.run()
+    else:
+        # socket(fileno=) reads family, type and protocol from the descriptor, so the
+        # event loop sees a TCP socket and sets TCP_NODELAY on accepted connections
+        # (uvicorn's own --fd handling assumes AF_UNIX and leaves Nagle on).
+        server.run(sockets=[socket.socket(fileno=args.fd)])
+    return 0
+
+
+async def _set_verified(email: str, verified: bool) -> int:
+    store = await open_store(Settings.from_env().database_url)
+    try:
+        user = await store.user_by_email(email.strip().lower())
+        if user is None:
+            print(f"no account for {email}", file=sys.stderr)
+            return 1
+        await store.set_verified(user.id, verified)
+        print(f"{user.email}: {'verified' if verified else 'not verified'}")
+        return 0
+    finally:
+        await store.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m server", description="Confrère server")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_p = sub.add_parser("run", help="serve HTTP and WebSocket")
+    run_p.add_argument("--host")
+    run_p.add_argument("--port", type=int)
+    run_p.add_argument("--fd", type=int, help="serve on an already bound socket")
+    users = sub.add_parser("users", help="administer accounts")
+    users_sub = users.add_subparsers(dest="action", required=True)
+    for action in ("verify", "unverify"):
+        p = users_sub.add_parser(action, help=f"{action} a practitioner's identity")
+        p.add_argument("email")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=Settings.from_env().log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    if args.command == "run":
+        return run(args)
+    return asyncio.run(_set_verified(args.email, args.action == "verify"))

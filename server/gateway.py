@@ -1,0 +1,249 @@
+"""The WebSocket gateway at ``/v1/ws``: the thin I/O layer around
+:class:`protocol.ServerSession`.
+
+Each connection has two tasks: a reader (bytes -> session -> handlers) and a writer
+draining a bounded queue to the socket. Fan-out only appends to that queue; a
+connection whose queue overflows is closed with 4008 (slow consumer) and catches up by
+sync when it returns, so a stalled client never delays anyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+
+from starlette.types import Message
+from starlette.websockets import WebSocket
+
+from protocol import SUBPROTOCOL, CloseCode, ServerSession, State, encode
+from protocol.errors import ErrorCode
+from protocol.frames import ClientFrame, Error, Hello, Ping, ServerFrame, ToDeviceMsg, Welcome
+from storage.errors import StorageError
+
+from .config import Settings
+from .errors import ApiError
+from .handlers import HANDLERS, Services
+from .sessions import authenticate
+from .wire import room_info
+
+__all__ = ["Connection", "websocket_endpoint"]
+
+log = logging.getLogger("confrere.gateway")
+
+
+class Connection:
+    """One client connection; a :class:`~server.hub.Peer` and a handler ``Caller``."""
+
+    def __init__(self, ws: WebSocket, svc: Services, settings: Settings) -> None:
+        self.ws = ws
+        self.svc = svc
+        self.settings = settings
+        self.protocol = ServerSession()
+        self.user_id = ""
+        self.device_id = ""
+        self.verified = False
+        self.rooms: set[str] = set()
+        self._queue: deque[bytes] = deque()
+        self._wake = asyncio.Event()
+        self._close_code: CloseCode | None = None
+        self._requests: set[asyncio.Task[None]] = set()
+        self._connected = False
+        self._hello_deadline = 0.0
+        self._verify_lock = asyncio.Lock()
+
+    # -- Peer
+
+    def push(self, data: bytes) -> None:
+        if self._close_code is not None:
+            return
+        if len(self._queue) >= self.settings.send_queue_frames:
+            log.warning("slow consumer: closing connection of device %s", self.device_id)
+            self._queue.clear()
+            self.close(CloseCode.SLOW_CONSUMER)
+            return
+        self._queue.append(data)
+        self._wake.set()
+
+    def resync(self) -> None:
+        # The client resumes by seq on reconnect, which is the one catch-up path we keep.
+        self.close(CloseCode.SERVICE_RESTART)
+
+    def close(self, code: CloseCode) -> None:
+        if self._close_code is None:
+            self._close_code = code
+            self._wake.set()
+
+    def reply(self, frame: ServerFrame) -> None:
+        self.push(encode(frame))
+
+    # -- lifecycle
+
+    async def serve(self) -> None:
+        if SUBPROTOCOL not in self.ws.scope.get("subprotocols", []):
+            await self.ws.close(code=CloseCode.FORBIDDEN)
+            return
+        origin = self.ws.headers.get("origin")
+        allowed = self.settings.allowed_origins
+        if origin is not None and allowed and origin not in allowed:
+            await self.ws.close(code=CloseCode.FORBIDDEN)
+            return
+        await self.ws.accept(subprotocol=SUBPROTOCOL)
+        reader = asyncio.create_task(self._read_loop(), name="ws-reader")
+        writer = asyncio.create_task(self._write_loop(), name="ws-writer")
+        try:
+            await asyncio.wait((reader, writer), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            reader.cancel()
+            for task in list(self._requests):
+                task.cancel()
+            if self._connected:
+                self._connected = False
+                await self.svc.hub.disconnect(self)
+            if not writer.done():
+                self.close(CloseCode.NORMAL)
+                try:
+                    await asyncio.wait_for(writer, timeout=2.0)
+                except (TimeoutError, asyncio.CancelledError):
+                    writer.cancel()
+
+    async def _receive(self) -> Message:
+        if self.protocol.state is State.AWAIT_HELLO:
+            async with asyncio.timeout_at(self._hello_deadline):
+                return await self.ws.receive()
+        return await self.ws.receive()
+
+    async def _read_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._hello_deadline = loop.time() + self.settings.hello_timeout_s
+        while self._close_code is None:
+            try:
+                message = await self._receive()
+            except TimeoutError:
+                code = self.protocol.hello_deadline_passed()
+                if code is not None:
+                    self.reply(Error(ErrorCode.UNAUTHENTICATED, "no valid hello in time"))
+                    self.close(code)
+                return
+            if message["type"] == "websocket.disconnect":
+                return
+            data = message.get("bytes")
+            outcome = (
+                self.protocol.receive(data)
+                if isinstance(data, bytes)
+                else self.protocol.receive_text()
+            )
+            if outcome.reply is not None:
+                self.reply(outcome.reply)
+            if outcome.close is not None:
+                self.close(outcome.close)
+                return
+            if isinstance(outcome.frame, Hello):
+                await self._hello(outcome.frame)
+            elif outcome.frame is not None:
+                self._dispatch(outcome.frame)
+
+    async def _write_loop(self) -> None:
+        ws, queue = self.ws, self._queue
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                while queue and self._close_code is not CloseCode.SLOW_CONSUMER:
+                    await ws.send_bytes(queue.popleft())
+                if self._close_code is not None:
+                    await ws.close(code=self._close_code)
+                    return
+        except Exception as exc:  # the peer went away mid-write
+            log.debug("write failed: %s", exc)
+
+    # -- frames
+
+    async def _hello(self, f: Hello) -> None:
+        try:
+            session, user = await authenticate(self.svc.store, f.token)
+            if session.device_id != f.device:
+                raise ApiError(ErrorCode.UNAUTHENTICATED, "this token belongs to another device")
+            self.protocol.accept()
+            self.user_id, self.device_id = user.id, session.device_id
+            if user.verified:
+                await self._join(f.id)
+            else:
+                # Unverified: authenticated, but nothing of the messaging flows yet.
+                self.reply(Welcome(f.id, user.id, self.device_id, False, ()))
+        except ApiError as exc:
+            self.reply(Error(exc.code, exc.message, f.id))
+            self.close(self.protocol.refuse())
+        except StorageError as exc:
+            log.warning("hello failed on storage: %s", exc)
+            self.reply(Error(ErrorCode.UNAVAILABLE, "storage unavailable, retry", f.id, 1.0))
+            self.protocol.close()
+            self.close(CloseCode.TRY_AGAIN_LATER)
+
+    async def _join(self, re: int) -> None:
+        """Attach a verified connection to its rooms, welcome it, replay its to-device
+        queue. ``re`` is the hello's id, or 0 when verification came mid-connection."""
+        self.verified = True
+        rooms = await self.svc.store.rooms_of(self.user_id)
+        # Subscribe before the welcome: whatever commits after this point arrives live,
+        # whatever committed before is in the store for the client's sync.
+        await self.svc.hub.connect(self, [room.id for room, _ in rooms])
+        self._connected = True
+        infos = tuple(room_info(room, membership) for room, membership in rooms)
+        self.reply(Welcome(re, self.user_id, self.device_id, True, infos))
+        after = 0
+        while True:
+            page = await self.svc.store.to_device_pending(self.device_id, after, 500)
+            for item in page:
+                self.reply(
+                    ToDeviceMsg(item.tid, item.sender_user, item.sender_device, item.ts, item.body)
+                )
+            if len(page) < 500:
+                return
+            after = page[-1].tid
+
+    def _dispatch(self, frame: ClientFrame) -> None:
+        if len(self._requests) >= self.settings.max_inflight_requests:
+            self.reply(Error(ErrorCode.RATE_LIMITED, "too many requests in flight", frame.id, 1.0))
+            return
+        # Tasks start in creation order and a send enqueues its commit before its first
+        # real suspension, so one connection's sends get seqs in the order they came.
+        task = asyncio.create_task(self._handle(frame))
+        self._requests.add(task)
+        task.add_done_callback(self._requests.discard)
+
+    async def _handle(self, frame: ClientFrame) -> None:
+        reply: ServerFrame
+        try:
+            if not self.verified and not isinstance(frame, Ping):
+                await self._require_verified()
+            reply = await HANDLERS[type(frame)](self.svc, self, frame)
+        except ApiError as exc:
+            reply = Error(exc.code, exc.message, frame.id, exc.retry_after)
+        except StorageError as exc:
+            log.warning("storage error on %s: %s", frame.T, exc)
+            reply = Error(ErrorCode.UNAVAILABLE, "storage unavailable, retry", frame.id, 1.0)
+        except Exception:
+            log.exception("handler for %s failed", frame.T)
+            reply = Error(ErrorCode.INTERNAL, "internal error", frame.id)
+        self.reply(reply)
+
+    async def _require_verified(self) -> None:
+        """Unverified callers are re-checked on each request, so that verification (by
+        any node or the admin CLI) takes effect without reconnecting: the connection
+        then gets a second welcome (``re`` 0) with its rooms."""
+        async with self._verify_lock:
+            if self.verified:
+                return
+            user = await self.svc.store.user_by_id(self.user_id)
+            if user is None or not user.verified:
+                raise ApiError(
+                    ErrorCode.IDENTITY_UNVERIFIED,
+                    "identity verification is required before using the messaging",
+                )
+            await self._join(0)
+
+
+async def websocket_endpoint(ws: WebSocket) -> None:
+    state = ws.app.state
+    await Connection(ws, state.services, state.settings).serve()

@@ -1,0 +1,68 @@
+"""Frame handlers: the messaging logic, separate from the socket I/O of the gateway.
+
+Each handler takes the services, the calling connection and one parsed frame, and
+returns the reply frame or raises :class:`~server.errors.ApiError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from protocol.frames import (
+    Ack,
+    Batch,
+    Ping,
+    Pong,
+    Read,
+    RoomCreate,
+    RoomGet,
+    RoomInvite,
+    RoomLeave,
+    RoomRemove,
+    RoomRole,
+    RoomUpdate,
+    Send,
+    Sync,
+    ToDevice,
+    ToDeviceAck,
+    Typing,
+)
+
+from .context import Caller, Services
+from .messages import on_read, on_send, on_sync, on_to_device, on_to_device_ack, on_typing
+from .rooms import (
+    on_room_create,
+    on_room_get,
+    on_room_invite,
+    on_room_leave,
+    on_room_remove,
+    on_room_role,
+    on_room_update,
+)
+
+__all__ = ["HANDLERS", "Caller", "Handler", "Services"]
+
+Handler = Callable[[Services, Caller, Any], Awaitable[Ack | Batch | Pong]]
+
+
+async def on_ping(svc: Services, caller: Caller, f: Ping) -> Pong:
+    return Pong(f.id)
+
+
+HANDLERS: dict[type, Handler] = {
+    Send: on_send,
+    Sync: on_sync,
+    Read: on_read,
+    Typing: on_typing,
+    ToDevice: on_to_device,
+    ToDeviceAck: on_to_device_ack,
+    RoomCreate: on_room_create,
+    RoomGet: on_room_get,
+    RoomInvite: on_room_invite,
+    RoomLeave: on_room_leave,
+    RoomRemove: on_room_remove,
+    RoomUpdate: on_room_update,
+    RoomRole: on_room_role,
+    Ping: on_ping,
+}

@@ -1,0 +1,55 @@
+"""What every frame handler receives: the services, and checks they share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from protocol.errors import ErrorCode
+from storage import GroupCommit, Store
+from storage.types import RoomMembers
+
+from ..errors import ApiError
+from ..hub import Hub
+
+__all__ = ["Caller", "Services", "require_admin", "require_member"]
+
+
+class Caller(Protocol):
+    """The authenticated connection a frame came from."""
+
+    user_id: str
+    device_id: str
+    verified: bool
+    rooms: set[str]
+
+
+@dataclass(slots=True)
+class Services:
+    store: Store
+    hub: Hub
+    committer: GroupCommit
+
+
+async def require_member(svc: Services, caller: Caller, room_id: str) -> None:
+    """Refuse unless the caller is a member. From memory when the connection is attached
+    to the room (the hot path); otherwise the database decides, and a member whose
+    attachment has not arrived yet (added on another node a moment ago) is attached."""
+    if room_id in caller.rooms:
+        return
+    if await svc.store.membership(room_id, caller.user_id) is None:
+        raise ApiError(ErrorCode.FORBIDDEN, "not a member of this room")
+    if hasattr(caller, "push"):
+        await svc.hub.attach(caller, room_id)  # type: ignore[arg-type]
+
+
+async def require_admin(svc: Services, caller: Caller, room_id: str) -> RoomMembers:
+    """Refuse unless the caller is the room's owner or an admin; return its members."""
+    members = await svc.store.room_members(room_id)
+    if members is None or caller.user_id not in members.roles:
+        raise ApiError(ErrorCode.FORBIDDEN, "not a member of this room")
+    if members.room.kind == "direct":
+        raise ApiError(ErrorCode.FORBIDDEN, "direct rooms have exactly two members")
+    if members.roles[caller.user_id] not in ("owner", "admin"):
+        raise ApiError(ErrorCode.FORBIDDEN, "only the room's owner or admins may do this")
+    return members

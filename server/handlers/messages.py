@@ -1,0 +1,89 @@
+"""Handlers of the message frames: send, sync, read, typing, to_device, to_device.ack."""
+
+from __future__ import annotations
+
+from protocol import encode
+from protocol.errors import ErrorCode
+from protocol.frames import (
+    Ack,
+    Batch,
+    Event,
+    Read,
+    Send,
+    Sync,
+    ToDevice,
+    ToDeviceAck,
+    ToDeviceMsg,
+    Typing,
+)
+from storage.types import NewMessage
+
+from ..clock import now_ms
+from ..errors import ApiError
+from ..wire import item_frame
+from .context import Caller, Services, require_member
+
+__all__ = ["on_read", "on_send", "on_sync", "on_to_device", "on_to_device_ack", "on_typing"]
+
+_REFUSALS = {
+    "not_member": (ErrorCode.FORBIDDEN, "not a member of this room"),
+    "closed": (ErrorCode.FORBIDDEN, "this patient case is closed: it is read-only"),
+    "cid_reused": (ErrorCode.CONFLICT, "this cid was already used in another room"),
+}
+
+
+async def on_send(svc: Services, caller: Caller, f: Send) -> Ack:
+    """Durable commit, then fan-out, then ack. A retried cid gets the original seq."""
+    await require_member(svc, caller, f.room)
+    result = await svc.committer.append(
+        NewMessage(f.room, caller.user_id, caller.device_id, f.cid, f.body, now_ms())
+    )
+    if result.refused is not None:
+        code, message = _REFUSALS[result.refused]
+        raise ApiError(code, message)
+    item = result.item
+    assert item is not None
+    if not result.duplicate:
+        await svc.hub.publish_item(f.room, encode(item_frame(item)), skip=caller.device_id)
+    return Ack(f.id, seq=item.seq, ts=item.ts)
+
+
+async def on_sync(svc: Services, caller: Caller, f: Sync) -> Batch:
+    await require_member(svc, caller, f.room)
+    items = await svc.store.timeline(f.room, f.after, f.limit + 1)
+    more = len(items) > f.limit
+    return Batch(f.id, f.room, tuple(item_frame(i) for i in items[: f.limit]), more)
+
+
+async def on_read(svc: Services, caller: Caller, f: Read) -> Ack:
+    await require_member(svc, caller, f.room)
+    upto = await svc.store.set_read(f.room, caller.user_id, f.seq)
+    receipt = Event(kind="receipt", room=f.room, user=caller.user_id, upto=upto, ts=now_ms())
+    await svc.hub.publish_ephemeral(f.room, encode(receipt), skip=caller.device_id)
+    return Ack(f.id, seq=upto)
+
+
+async def on_typing(svc: Services, caller: Caller, f: Typing) -> Ack:
+    await require_member(svc, caller, f.room)
+    notice = Event(kind="typing", room=f.room, user=caller.user_id, on=f.on, ts=now_ms())
+    await svc.hub.publish_ephemeral(f.room, encode(notice), skip=caller.device_id)
+    return Ack(f.id)
+
+
+async def on_to_device(svc: Services, caller: Caller, f: ToDevice) -> Ack:
+    """Queue for one device of a user the caller shares a room with (or of the caller)."""
+    target = await svc.store.device(f.device)
+    if target is None or target.user_id != f.user:
+        raise ApiError(ErrorCode.NOT_FOUND, "no such device for this user")
+    if f.user != caller.user_id and not await svc.store.share_room(caller.user_id, f.user):
+        raise ApiError(ErrorCode.FORBIDDEN, "you share no room with this user")
+    ts = now_ms()
+    tid = await svc.store.push_to_device(f.device, caller.user_id, caller.device_id, f.body, ts)
+    frame = ToDeviceMsg(tid, caller.user_id, caller.device_id, ts, f.body)
+    await svc.hub.publish_to_device(f.user, f.device, encode(frame))
+    return Ack(f.id, tid=tid)
+
+
+async def on_to_device_ack(svc: Services, caller: Caller, f: ToDeviceAck) -> Ack:
+    await svc.store.ack_to_device(caller.device_id, f.tids)
+    return Ack(f.id)

@@ -1,0 +1,179 @@
+"""Handlers of the room frames: create, get, invite, leave, remove, update, role.
+
+Rules (also in SPEC.md): a direct room has exactly two members, is created once per
+pair and cannot be left or changed; in groups and patient cases the owner and admins
+add and remove members, rename, and (patient cases) replace the encrypted header and
+open or close the case; only the owner names admins or hands ownership over; the owner
+leaves only once nobody else is left or ownership was handed over. A closed case is
+read-only: no message, no new member.
+"""
+
+from __future__ import annotations
+
+from protocol import encode
+from protocol.errors import ErrorCode
+from protocol.frames import (
+    Ack,
+    RoomCreate,
+    RoomGet,
+    RoomInvite,
+    RoomLeave,
+    RoomRemove,
+    RoomRole,
+    RoomUpdate,
+)
+from storage.errors import Conflict
+from storage.types import Membership, TimelineItem
+
+from ..clock import now_ms
+from ..errors import ApiError
+from ..wire import item_frame, room_info
+from .context import Caller, Services, require_admin, require_member
+
+__all__ = [
+    "on_room_create",
+    "on_room_get",
+    "on_room_invite",
+    "on_room_leave",
+    "on_room_remove",
+    "on_room_role",
+    "on_room_update",
+]
+
+
+async def _require_users(svc: Services, users: tuple[str, ...]) -> None:
+    missing = set(users) - await svc.store.existing_user_ids(users)
+    if missing:
+        raise ApiError(ErrorCode.NOT_FOUND, f"unknown user(s): {', '.join(sorted(missing))}")
+
+
+async def _publish(svc: Services, item: TimelineItem) -> None:
+    users = item.meta.get("users") if item.kind == "member.joined" else None
+    await svc.hub.publish_item(
+        item.room_id,
+        encode(item_frame(item)),
+        join=tuple(users) if users else None,
+        leave=item.meta.get("user") if item.kind == "member.left" else None,
+    )
+
+
+async def on_room_create(svc: Services, caller: Caller, f: RoomCreate) -> Ack:
+    others = tuple(dict.fromkeys(u for u in f.members if u != caller.user_id))
+    if f.kind == "direct":
+        if len(others) != 1:
+            raise ApiError(
+                ErrorCode.BAD_FRAME, "room.create: a direct room takes exactly one other member"
+            )
+        if f.header is not None:
+            raise ApiError(ErrorCode.BAD_FRAME, "room.create: only patient cases have a header")
+    if f.kind == "group" and f.header is not None:
+        raise ApiError(ErrorCode.BAD_FRAME, "room.create: only patient cases have a header")
+    await _require_users(svc, others)
+    try:
+        room, item = await svc.store.create_room(
+            f.kind, caller.user_id, others, f.name, f.header, now_ms()
+        )
+    except Conflict:
+        if f.kind != "direct":
+            raise
+        # The pair's direct room was created concurrently: this returns it.
+        room, item = await svc.store.create_room(
+            f.kind, caller.user_id, others, f.name, f.header, now_ms()
+        )
+    if item is not None:
+        await _publish(svc, item)
+    await require_member(svc, caller, room.id)
+    return await _room_ack(svc, caller, f.id, room.id)
+
+
+async def _room_ack(svc: Services, caller: Caller, re: int, room_id: str) -> Ack:
+    members = await svc.store.room_members(room_id)
+    if members is None or caller.user_id not in members.roles:
+        raise ApiError(ErrorCode.FORBIDDEN, "not a member of this room")
+    me = Membership(room_id, caller.user_id, members.roles[caller.user_id], 0, 0)
+    read = await svc.store.membership(room_id, caller.user_id)
+    return Ack(re, room=room_info(members.room, read or me, members))
+
+
+async def on_room_get(svc: Services, caller: Caller, f: RoomGet) -> Ack:
+    await require_member(svc, caller, f.room)
+    return await _room_ack(svc, caller, f.id, f.room)
+
+
+async def on_room_invite(svc: Services, caller: Caller, f: RoomInvite) -> Ack:
+    members = await require_admin(svc, caller, f.room)
+    if members.room.status == "closed":
+        raise ApiError(ErrorCode.FORBIDDEN, "this patient case is closed: it is read-only")
+    await _require_users(svc, f.users)
+    item = await svc.store.add_members(f.room, f.users, caller.user_id, now_ms())
+    if item is None:
+        return Ack(f.id, seq=members.seq)
+    await _publish(svc, item)
+    return Ack(f.id, seq=item.seq)
+
+
+async def on_room_leave(svc: Services, caller: Caller, f: RoomLeave) -> Ack:
+    members = await svc.store.room_members(f.room)
+    if members is None or caller.user_id not in members.roles:
+        raise ApiError(ErrorCode.FORBIDDEN, "not a member of this room")
+    if members.room.kind == "direct":
+        raise ApiError(ErrorCode.FORBIDDEN, "a direct room cannot be left")
+    if members.roles[caller.user_id] == "owner" and len(members.roles) > 1:
+        raise ApiError(ErrorCode.CONFLICT, "hand ownership over (room.role) before leaving")
+    item = await svc.store.remove_member(f.room, caller.user_id, caller.user_id, "left", now_ms())
+    if item is None:
+        raise ApiError(ErrorCode.FORBIDDEN, "not a member of this room")
+    await _publish(svc, item)
+    return Ack(f.id, seq=item.seq)
+
+
+async def on_room_remove(svc: Services, caller: Caller, f: RoomRemove) -> Ack:
+    members = await require_admin(svc, caller, f.room)
+    role = members.roles.get(f.user)
+    if role is None:
+        raise ApiError(ErrorCode.NOT_FOUND, "this user is not a member of the room")
+    if f.user == caller.user_id:
+        raise ApiError(ErrorCode.BAD_FRAME, "room.remove: use room.leave to leave a room")
+    if role == "owner" or (role == "admin" and members.roles[caller.user_id] != "owner"):
+        raise ApiError(
+            ErrorCode.FORBIDDEN, "only the owner removes an admin; nobody removes the owner"
+        )
+    item = await svc.store.remove_member(f.room, f.user, caller.user_id, "removed", now_ms())
+    if item is None:
+        raise ApiError(ErrorCode.NOT_FOUND, "this user is not a member of the room")
+    await _publish(svc, item)
+    return Ack(f.id, seq=item.seq)
+
+
+async def on_room_update(svc: Services, caller: Caller, f: RoomUpdate) -> Ack:
+    members = await require_admin(svc, caller, f.room)
+    if f.name is None and f.header is None and f.status is None:
+        raise ApiError(ErrorCode.BAD_FRAME, "room.update: nothing to update")
+    if members.room.kind != "patient_case" and (f.header is not None or f.status is not None):
+        raise ApiError(
+            ErrorCode.BAD_FRAME, "room.update: header and status belong to patient cases"
+        )
+    if members.room.status == "closed" and f.status != "open":
+        raise ApiError(ErrorCode.FORBIDDEN, "this patient case is closed: reopen it first")
+    item = await svc.store.update_room(
+        f.room, caller.user_id, now_ms(), name=f.name, header=f.header, status=f.status
+    )
+    await _publish(svc, item)
+    return Ack(f.id, seq=item.seq)
+
+
+async def on_room_role(svc: Services, caller: Caller, f: RoomRole) -> Ack:
+    members = await require_admin(svc, caller, f.room)
+    if members.roles[caller.user_id] != "owner":
+        raise ApiError(ErrorCode.FORBIDDEN, "only the owner changes roles")
+    if f.user not in members.roles:
+        raise ApiError(ErrorCode.NOT_FOUND, "this user is not a member of the room")
+    if f.user == caller.user_id:
+        raise ApiError(
+            ErrorCode.BAD_FRAME, "room.role: the owner's role changes by handing ownership over"
+        )
+    item = await svc.store.set_role(f.room, f.user, f.role, caller.user_id, now_ms())
+    if item is None:
+        raise ApiError(ErrorCode.NOT_FOUND, "this user is not a member of the room")
+    await _publish(svc, item)
+    return Ack(f.id, seq=item.seq)

@@ -1,0 +1,198 @@
+"""Local fan-out: which local connections belong to which room, and broker plumbing.
+
+Invariants:
+- ``conn in self._rooms[r]`` iff ``r in conn.rooms``; a room key exists only while it
+  has a local connection, and the node is subscribed to that room's channel exactly
+  while the key exists (and to a user's channel while the user has a connection here).
+- A connection is attached to a room only after the database said its user is a
+  member; it is detached when a ``member.left`` for its user passes through. So
+  "attached" answers "is a member" from memory, without a database read.
+- Fan-out never awaits a client: ``Peer.push`` only enqueues.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine, Iterable
+from typing import Any, Protocol
+
+from .broker import Broker, room_channel, user_channel
+from .envelope import Envelope, decode_envelope
+
+__all__ = ["Hub", "Peer"]
+
+log = logging.getLogger("confrere.hub")
+
+
+class Peer(Protocol):
+    """A local connection as the hub sees it."""
+
+    user_id: str
+    device_id: str
+    rooms: set[str]
+
+    def push(self, data: bytes) -> None:
+        """Queue bytes for the socket; never blocks (overflow disconnects the peer)."""
+
+    def resync(self) -> None:
+        """Broker publications may have been lost: make the client catch up by seq."""
+
+
+class Hub:
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self._rooms: dict[str, set[Peer]] = {}
+        self._users: dict[str, set[Peer]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.deliveries = 0
+
+    async def start(self) -> None:
+        await self.broker.start(self._on_message, self._on_reset)
+
+    @property
+    def connections(self) -> int:
+        return sum(len(p) for p in self._users.values())
+
+    # -- membership of local connections
+
+    async def connect(self, peer: Peer, room_ids: Iterable[str]) -> None:
+        peers = self._users.get(peer.user_id)
+        if peers is None:
+            peers = self._users[peer.user_id] = set()
+            await self.broker.subscribe(user_channel(peer.user_id))
+        peers.add(peer)
+        for room_id in room_ids:
+            await self.attach(peer, room_id)
+
+    async def disconnect(self, peer: Peer) -> None:
+        for room_id in list(peer.rooms):
+            await self.detach(peer, room_id)
+        peers = self._users.get(peer.user_id)
+        if peers is not None:
+            peers.discard(peer)
+            if not peers:
+                del self._users[peer.user_id]
+                await self.broker.unsubscribe(user_channel(peer.user_id))
+
+    async def attach(self, peer: Peer, room_id: str) -> None:
+        if self._add(peer, room_id):
+            await self.broker.subscribe(room_channel(room_id))
+
+    async def detach(self, peer: Peer, room_id: str) -> None:
+        if self._remove(peer, room_id):
+            await self.broker.unsubscribe(room_channel(room_id))
+
+    def _add(self, peer: Peer, room_id: str) -> bool:
+        """Attach; true if the room is new on this node (subscribe to its channel)."""
+        peers = self._rooms.get(room_id)
+        new = peers is None
+        if peers is None:
+            peers = self._rooms[room_id] = set()
+        peers.add(peer)
+        peer.rooms.add(room_id)
+        return new
+
+    def _remove(self, peer: Peer, room_id: str) -> bool:
+        """Detach; true if the room has no local connection left (unsubscribe)."""
+        peer.rooms.discard(room_id)
+        peers = self._rooms.get(room_id)
+        if peers is None:
+            return False
+        peers.discard(peer)
+        if peers:
+            return False
+        del self._rooms[room_id]
+        return True
+
+    def is_attached(self, peer: Peer, room_id: str) -> bool:
+        return room_id in peer.rooms
+
+    # -- publishing (called by handlers after a commit)
+
+    async def publish_item(
+        self,
+        room_id: str,
+        frame: bytes,
+        *,
+        skip: str | None = None,
+        join: tuple[str, ...] | None = None,
+        leave: str | None = None,
+    ) -> None:
+        env = Envelope("item", frame, room=room_id, skip=skip, join=join, leave=leave)
+        data = env.encode()
+        if join:
+            joined = Envelope("joined", frame, room=room_id).encode()
+            for user_id in join:
+                await self.broker.publish(user_channel(user_id), joined)
+        await self.broker.publish(room_channel(room_id), data)
+
+    async def publish_ephemeral(self, room_id: str, frame: bytes, skip: str | None) -> None:
+        await self.broker.publish(
+            room_channel(room_id), Envelope("eph", frame, room=room_id, skip=skip).encode()
+        )
+
+    async def publish_to_device(self, user_id: str, device_id: str, frame: bytes) -> None:
+        await self.broker.publish(
+            user_channel(user_id), Envelope("device", frame, device=device_id).encode()
+        )
+
+    # -- receiving (broker callbacks; synchronous: no await between lookup and push)
+
+    def _on_message(self, channel: str, data: bytes) -> None:
+        try:
+            env = decode_envelope(data)
+        except Exception:
+            log.exception("undecodable envelope on %s", channel)
+            return
+        if env.kind in ("item", "eph"):
+            self._deliver_room(env)
+        elif env.kind == "joined":
+            self._deliver_joined(channel[2:], env)
+        elif env.kind == "device":
+            for peer in list(self._users.get(channel[2:], ())):
+                if peer.device_id == env.device:
+                    peer.push(env.frame)
+                    self.deliveries += 1
+
+    def _deliver_room(self, env: Envelope) -> None:
+        assert env.room is not None
+        peers = self._rooms.get(env.room)
+        if not peers:
+            return
+        frame, skip, join = env.frame, env.skip, env.join
+        leaving: list[Peer] = []
+        for peer in list(peers):
+            if peer.device_id == skip or (join and peer.user_id in join):
+                continue
+            peer.push(frame)
+            self.deliveries += 1
+            if peer.user_id == env.leave:
+                leaving.append(peer)
+        for peer in leaving:
+            if self._remove(peer, env.room):
+                self._spawn(self.broker.unsubscribe(room_channel(env.room)))
+
+    def _deliver_joined(self, user_id: str, env: Envelope) -> None:
+        assert env.room is not None
+        for peer in list(self._users.get(user_id, ())):
+            if env.room not in peer.rooms and self._add(peer, env.room):
+                self._spawn(self.broker.subscribe(room_channel(env.room)))
+            peer.push(env.frame)
+            self.deliveries += 1
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("broker subscription change failed: %s", task.exception())
+
+    def _on_reset(self) -> None:
+        log.warning("broker reset: asking %d connections to resync", self.connections)
+        for peers in self._users.values():
+            for peer in list(peers):
+                peer.resync()

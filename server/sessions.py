@@ -1,0 +1,28 @@
+"""Turning a bearer token into an authenticated (session, user), for REST and WebSocket."""
+
+from __future__ import annotations
+
+from protocol.errors import ErrorCode
+from storage import Store
+from storage.types import Session, User
+
+from .auth import hash_token, tokens_match
+from .clock import now_ms
+from .errors import ApiError
+
+__all__ = ["authenticate"]
+
+
+async def authenticate(store: Store, token: str) -> tuple[Session, User]:
+    """Raise ``unauthenticated`` for an unknown, expired or orphaned token."""
+    session = await store.session(hash_token(token))
+    # The lookup is by hash; the explicit constant-time check keeps it so whatever index
+    # the database uses.
+    if session is None or not tokens_match(session.token_hash, token):
+        raise ApiError(ErrorCode.UNAUTHENTICATED, "invalid or expired session token")
+    if session.expires_at <= now_ms():
+        raise ApiError(ErrorCode.UNAUTHENTICATED, "invalid or expired session token")
+    user = await store.user_by_id(session.user_id)
+    if user is None:
+        raise ApiError(ErrorCode.UNAUTHENTICATED, "invalid or expired session token")
+    return session, user

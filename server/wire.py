@@ -1,0 +1,47 @@
+"""Conversions from stored records to protocol frames."""
+
+from __future__ import annotations
+
+from protocol.frames import Event, Member, Msg, RoomInfo
+from storage.types import Membership, Room, RoomMembers, TimelineItem
+
+__all__ = ["item_frame", "room_info"]
+
+
+def item_frame(item: TimelineItem) -> Msg | Event:
+    """The frame a client receives for one timeline item (live or in a sync batch)."""
+    if item.kind == "msg":
+        assert item.sender and item.device and item.cid and item.body is not None
+        return Msg(item.room_id, item.seq, item.sender, item.device, item.cid, item.ts, item.body)
+    meta = item.meta
+    users = meta.get("users")
+    return Event(
+        kind=item.kind,
+        room=item.room_id,
+        seq=item.seq,
+        ts=item.ts,
+        user=meta.get("user"),
+        users=tuple(users) if users is not None else None,
+        by=meta.get("by"),
+        role=meta.get("role"),
+        name=meta.get("name"),
+        status=meta.get("status"),
+        header=meta.get("header"),
+        reason=meta.get("reason"),
+    )
+
+
+def room_info(room: Room, membership: Membership, members: RoomMembers | None = None) -> RoomInfo:
+    return RoomInfo(
+        id=room.id,
+        kind=room.kind,
+        status=room.status,
+        role=membership.role,
+        last_seq=room.last_seq,
+        read_seq=membership.read_seq,
+        name=room.name,
+        header=room.header,
+        members=None
+        if members is None
+        else tuple(Member(u, r) for u, r in sorted(members.roles.items())),
+    )

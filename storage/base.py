@@ -1,0 +1,144 @@
+"""The store interface: every method is one named transaction.
+
+Guarantees every adapter gives (checked by ``tests/storage``, run against each adapter):
+
+- Each method is atomic: it commits wholly or not at all, and a method that returns has
+  committed durably.
+- Per room, ``seq`` starts at 1 and grows by exactly 1 for each timeline item (message
+  or room event), with no gap and no reuse, however many writers there are.
+- ``(device, cid)`` is unique across all messages: appending it again returns the
+  original item with ``duplicate=True`` and stores nothing.
+- ``append_messages`` stores a message only if its sender is a member of the room and
+  the room is open, checked inside the transaction that assigns the seq.
+- A room of kind ``direct`` exists at most once per pair of users.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from .types import (
+    AppendResult,
+    Device,
+    Membership,
+    NewMessage,
+    NewUser,
+    Room,
+    RoomMembers,
+    Session,
+    TimelineItem,
+    ToDeviceItem,
+    User,
+)
+
+__all__ = ["Store"]
+
+
+class Store(Protocol):
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None:
+        """Raise :class:`~storage.errors.Unavailable` if the database is unreachable."""
+
+    # -- accounts
+    async def create_user(self, new: NewUser, now: int) -> User:
+        """Raise :class:`~storage.errors.Conflict` if the e-mail is taken."""
+
+    async def user_by_id(self, user_id: str) -> User | None: ...
+
+    async def user_by_email(self, email: str) -> User | None: ...
+
+    async def existing_user_ids(self, user_ids: Sequence[str]) -> set[str]: ...
+
+    async def set_verified(self, user_id: str, verified: bool) -> None: ...
+
+    async def create_device(self, user_id: str, name: str, now: int) -> Device: ...
+
+    async def device(self, device_id: str) -> Device | None: ...
+
+    async def devices_of(self, user_id: str) -> list[Device]: ...
+
+    async def create_session(self, session: Session) -> None: ...
+
+    async def session(self, token_hash: bytes) -> Session | None: ...
+
+    async def delete_session(self, token_hash: bytes) -> None: ...
+
+    # -- rooms
+    async def create_room(
+        self,
+        kind: str,
+        creator: str,
+        members: Sequence[str],
+        name: str | None,
+        header: bytes | None,
+        now: int,
+    ) -> tuple[Room, TimelineItem | None]:
+        """Create a room with ``creator`` as owner and ``members`` as members.
+
+        For ``direct`` rooms an existing room of the pair is returned instead, with
+        ``None`` as the item. Otherwise the item is the ``member.joined`` event at seq 1.
+        """
+
+    async def room(self, room_id: str) -> Room | None: ...
+
+    async def room_members(self, room_id: str) -> RoomMembers | None: ...
+
+    async def membership(self, room_id: str, user_id: str) -> Membership | None: ...
+
+    async def rooms_of(self, user_id: str) -> list[tuple[Room, Membership]]: ...
+
+    async def share_room(self, user_a: str, user_b: str) -> bool:
+        """Whether the two users are members of at least one common room."""
+
+    async def add_members(
+        self, room_id: str, users: Sequence[str], by: str, now: int
+    ) -> TimelineItem | None:
+        """Add the users not yet members; ``None`` if every one already was."""
+
+    async def remove_member(
+        self, room_id: str, user_id: str, by: str, reason: str, now: int
+    ) -> TimelineItem | None:
+        """Remove a member; ``None`` if they were not one."""
+
+    async def update_room(
+        self,
+        room_id: str,
+        by: str,
+        now: int,
+        name: str | None = None,
+        header: bytes | None = None,
+        status: str | None = None,
+    ) -> TimelineItem: ...
+
+    async def set_role(
+        self, room_id: str, user_id: str, role: str, by: str, now: int
+    ) -> TimelineItem | None:
+        """Change a member's role; ``None`` if they are not a member. Setting "owner"
+        hands ownership over: the previous owner becomes "admin" in the same
+        transaction."""
+
+    # -- timeline
+    async def append_messages(self, batch: Sequence[NewMessage]) -> list[AppendResult]:
+        """Store a batch in one transaction (group commit); results in batch order."""
+
+    async def timeline(self, room_id: str, after: int, limit: int) -> list[TimelineItem]:
+        """Items with ``seq > after``, ascending, at most ``limit``."""
+
+    async def set_read(self, room_id: str, user_id: str, seq: int) -> int:
+        """Raise the read marker to ``seq``, capped at the room's last seq (it never
+        goes down); return the marker."""
+
+    # -- to-device queue
+    async def push_to_device(
+        self, device_id: str, sender_user: str, sender_device: str, body: bytes, now: int
+    ) -> int:
+        """Queue a payload for a device; return its ``tid`` (increasing per store)."""
+
+    async def to_device_pending(
+        self, device_id: str, after: int, limit: int
+    ) -> list[ToDeviceItem]: ...
+
+    async def ack_to_device(self, device_id: str, tids: Sequence[int]) -> int:
+        """Delete the device's items with these ``tid``s; return how many."""

@@ -1,0 +1,55 @@
+"""Group commit: concurrent appends share one transaction, and so one fsync.
+
+While a batch is being committed, new appends queue up; when it finishes, everything
+queued goes into the next batch. Under no load a send commits alone with no added
+delay; under load batches grow by themselves. No timer is involved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+
+from .types import AppendResult, NewMessage
+
+__all__ = ["GroupCommit"]
+
+Flush = Callable[[Sequence[NewMessage]], Awaitable[list[AppendResult]]]
+
+
+class GroupCommit:
+    def __init__(self, flush: Flush, max_batch: int = 512) -> None:
+        self._flush = flush
+        self._max_batch = max_batch
+        self._pending: list[tuple[NewMessage, asyncio.Future[AppendResult]]] = []
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0
+        self.messages = 0
+
+    async def append(self, message: NewMessage) -> AppendResult:
+        """Store one message; returns once its batch committed (or raises its error)."""
+        future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
+        self._pending.append((message, future))
+        if self._task is None:
+            self._task = asyncio.create_task(self._drain(), name="group-commit")
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                batch = self._pending[: self._max_batch]
+                del self._pending[: self._max_batch]
+                try:
+                    results = await self._flush([m for m, _ in batch])
+                except Exception as exc:  # every waiter of the batch gets the error
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                self.batches += 1
+                self.messages += len(batch)
+                for (_, future), result in zip(batch, results, strict=True):
+                    if not future.done():
+                        future.set_result(result)
+        finally:
+            self._task = None

@@ -1,0 +1,623 @@
+"""SQLite adapter of :class:`storage.base.Store`: the embedded default.
+
+One writer thread owns the only write connection (SQLite allows one writer at a time
+anyway), so writes never contend for the lock; reads run on a small pool of reader
+threads, each with its own connection (WAL lets them read while the writer commits).
+``synchronous=FULL``: a commit that returned survives power loss; group commit
+(``append_messages``) shares each fsync among many messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..errors import Conflict, Unavailable
+from ..ids import new_id
+from ..meta import pack_meta, unpack_meta
+from ..migrations import migration_files
+from ..types import (
+    AppendResult,
+    Device,
+    Membership,
+    NewMessage,
+    NewUser,
+    Room,
+    RoomMembers,
+    Session,
+    TimelineItem,
+    ToDeviceItem,
+    User,
+)
+
+__all__ = ["SqliteStore", "open_sqlite"]
+
+log = logging.getLogger("confrere.storage")
+T = TypeVar("T")
+
+_USER_COLS = (
+    "id, email, password_hash, first_name, last_name, postcode, city, specialty,"
+    " practice_mode, rpps, verified, created_at"
+)
+_ROOM_COLS = "id, kind, name, status, header, created_by, created_at, last_seq"
+
+
+def _user(row: Any) -> User:
+    (uid, email, pw, first, last, postcode, city, specialty, mode, rpps, verified, at) = row
+    return User(
+        uid, email, pw, first, last, postcode, city, specialty, mode, rpps, bool(verified), at
+    )
+
+
+def _room(row: Any) -> Room:
+    return Room(*row)
+
+
+def _item(row: Any) -> TimelineItem:
+    room_id, seq, kind, ts, sender, device, cid, body, meta = row
+    return TimelineItem(room_id, seq, kind, ts, sender, device, cid, body, unpack_meta(meta))
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+class SqliteStore:
+    """Use :func:`open_sqlite` to construct; call :meth:`close` when done."""
+
+    def __init__(self, path: str, readers: int = 2) -> None:
+        self.path = path
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+        self._readers = ThreadPoolExecutor(readers, thread_name_prefix="sqlite-reader")
+        self._local = threading.local()
+        self._write_conn: sqlite3.Connection | None = None
+        self._all_conns: list[sqlite3.Connection] = []
+        self._conns_lock = threading.Lock()
+        self._closed = False
+
+    # -- plumbing
+
+    def _reader_conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path)
+            conn.execute("PRAGMA query_only=ON")
+            self._local.conn = conn
+            with self._conns_lock:
+                self._all_conns.append(conn)
+        return conn
+
+    async def _read(self, name: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def run() -> T:
+            return fn(self._reader_conn())
+
+        return await self._run(self._readers, name, run)
+
+    async def _write(self, name: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` in one IMMEDIATE transaction on the writer thread."""
+
+        def run() -> T:
+            conn = self._write_conn
+            assert conn is not None, "store is closed"
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+        return await self._run(self._writer, name, run)
+
+    async def _run(self, pool: ThreadPoolExecutor, name: str, fn: Callable[[], T]) -> T:
+        start = time.perf_counter()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, fn)
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(f"{name}: {exc}") from exc
+        except sqlite3.OperationalError as exc:
+            log.error("transaction %s failed: %s", name, exc)
+            raise Unavailable(f"{name} failed") from exc
+        finally:
+            elapsed = (time.perf_counter() - start) * 1000
+            if elapsed > 500:
+                log.warning("transaction %s took %.0f ms", name, elapsed)
+
+    async def open(self) -> None:
+        def setup() -> None:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            conn = _connect(self.path)
+            self._write_conn = conn
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+            current = row[0] or 0
+            for version, sql in migration_files("sqlite"):
+                if version <= current:
+                    continue
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in sql.split(";\n"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+                log.info("sqlite migrated to schema version %d", version)
+
+        await asyncio.get_running_loop().run_in_executor(self._writer, setup)
+
+    async def close(self) -> None:
+        """Close every connection; a second call does nothing."""
+        if self._closed:
+            return
+        self._closed = True
+
+        def close_writer() -> None:
+            if self._write_conn is not None:
+                self._write_conn.close()
+                self._write_conn = None
+
+        await asyncio.get_running_loop().run_in_executor(self._writer, close_writer)
+        self._writer.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
+        with self._conns_lock:
+            for conn in self._all_conns:
+                conn.close()
+            self._all_conns.clear()
+
+    async def ping(self) -> None:
+        await self._read("ping", lambda c: c.execute("SELECT 1").fetchone())
+
+    # -- accounts
+
+    async def create_user(self, new: NewUser, now: int) -> User:
+        user = User(
+            new_id(),
+            new.email,
+            new.password_hash,
+            new.first_name,
+            new.last_name,
+            new.postcode,
+            new.city,
+            new.specialty,
+            new.practice_mode,
+            new.rpps,
+            False,
+            now,
+        )
+
+        def tx(c: sqlite3.Connection) -> User:
+            c.execute(
+                f"INSERT INTO users ({_USER_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    user.id,
+                    user.email,
+                    user.password_hash,
+                    user.first_name,
+                    user.last_name,
+                    user.postcode,
+                    user.city,
+                    user.specialty,
+                    user.practice_mode,
+                    user.rpps,
+                    0,
+                    now,
+                ),
+            )
+            return user
+
+        return await self._write("create_user", tx)
+
+    async def user_by_id(self, user_id: str) -> User | None:
+        def q(c: sqlite3.Connection) -> User | None:
+            row = c.execute(f"SELECT {_USER_COLS} FROM users WHERE id=?", (user_id,)).fetchone()
+            return None if row is None else _user(row)
+
+        return await self._read("user_by_id", q)
+
+    async def user_by_email(self, email: str) -> User | None:
+        def q(c: sqlite3.Connection) -> User | None:
+            row = c.execute(f"SELECT {_USER_COLS} FROM users WHERE email=?", (email,)).fetchone()
+            return None if row is None else _user(row)
+
+        return await self._read("user_by_email", q)
+
+    async def existing_user_ids(self, user_ids: Sequence[str]) -> set[str]:
+        ids = list(dict.fromkeys(user_ids))
+
+        def q(c: sqlite3.Connection) -> set[str]:
+            found: set[str] = set()
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                found.update(
+                    r[0] for r in c.execute(f"SELECT id FROM users WHERE id IN ({marks})", chunk)
+                )
+            return found
+
+        return await self._read("existing_user_ids", q)
+
+    async def set_verified(self, user_id: str, verified: bool) -> None:
+        await self._write(
+            "set_verified",
+            lambda c: c.execute("UPDATE users SET verified=? WHERE id=?", (int(verified), user_id)),
+        )
+
+    async def create_device(self, user_id: str, name: str, now: int) -> Device:
+        device = Device(new_id(), user_id, name, now)
+        await self._write(
+            "create_device",
+            lambda c: c.execute(
+                "INSERT INTO devices (id, user_id, name, created_at) VALUES (?,?,?,?)",
+                (device.id, user_id, name, now),
+            ),
+        )
+        return device
+
+    async def device(self, device_id: str) -> Device | None:
+        def q(c: sqlite3.Connection) -> Device | None:
+            row = c.execute(
+                "SELECT id, user_id, name, created_at FROM devices WHERE id=?", (device_id,)
+            ).fetchone()
+            return None if row is None else Device(*row)
+
+        return await self._read("device", q)
+
+    async def devices_of(self, user_id: str) -> list[Device]:
+        def q(c: sqlite3.Connection) -> list[Device]:
+            rows = c.execute(
+                "SELECT id, user_id, name, created_at FROM devices WHERE user_id=?"
+                " ORDER BY created_at",
+                (user_id,),
+            )
+            return [Device(*r) for r in rows]
+
+        return await self._read("devices_of", q)
+
+    async def create_session(self, session: Session) -> None:
+        await self._write(
+            "create_session",
+            lambda c: c.execute(
+                "INSERT INTO sessions (token_hash, user_id, device_id, created_at, expires_at)"
+                " VALUES (?,?,?,?,?)",
+                (
+                    session.token_hash,
+                    session.user_id,
+                    session.device_id,
+                    session.created_at,
+                    session.expires_at,
+                ),
+            ),
+        )
+
+    async def session(self, token_hash: bytes) -> Session | None:
+        def q(c: sqlite3.Connection) -> Session | None:
+            row = c.execute(
+                "SELECT token_hash, user_id, device_id, created_at, expires_at"
+                " FROM sessions WHERE token_hash=?",
+                (token_hash,),
+            ).fetchone()
+            return None if row is None else Session(*row)
+
+        return await self._read("session", q)
+
+    async def delete_session(self, token_hash: bytes) -> None:
+        await self._write(
+            "delete_session",
+            lambda c: c.execute("DELETE FROM sessions WHERE token_hash=?", (token_hash,)),
+        )
+
+    # -- rooms
+
+    @staticmethod
+    def _next_seq(c: sqlite3.Connection, room_id: str) -> int:
+        row = c.execute(
+            "UPDATE rooms SET last_seq = last_seq + 1 WHERE id=? RETURNING last_seq", (room_id,)
+        ).fetchone()
+        return int(row[0])
+
+    def _event(
+        self, c: sqlite3.Connection, room_id: str, kind: str, by: str, now: int, **meta: Any
+    ) -> TimelineItem:
+        seq = self._next_seq(c, room_id)
+        meta = {"by": by, **{k: v for k, v in meta.items() if v is not None}}
+        c.execute(
+            "INSERT INTO timeline (room_id, seq, kind, ts, sender, meta) VALUES (?,?,?,?,?,?)",
+            (room_id, seq, kind, now, by, pack_meta(meta)),
+        )
+        return TimelineItem(room_id, seq, kind, now, sender=by, meta=meta)
+
+    async def create_room(
+        self,
+        kind: str,
+        creator: str,
+        members: Sequence[str],
+        name: str | None,
+        header: bytes | None,
+        now: int,
+    ) -> tuple[Room, TimelineItem | None]:
+        others = [m for m in dict.fromkeys(members) if m != creator]
+        direct_key = "|".join(sorted((creator, *others))) if kind == "direct" else None
+
+        def tx(c: sqlite3.Connection) -> tuple[Room, TimelineItem | None]:
+            if direct_key is not None:
+                row = c.execute(
+                    f"SELECT {_ROOM_COLS} FROM rooms WHERE direct_key=?", (direct_key,)
+                ).fetchone()
+                if row is not None:
+                    return _room(row), None
+            room_id = new_id()
+            c.execute(
+                "INSERT INTO rooms (id, kind, name, status, header, created_by, created_at,"
+                " last_seq, direct_key) VALUES (?,?,?,'open',?,?,?,0,?)",
+                (room_id, kind, name, header, creator, now, direct_key),
+            )
+            owner_role = "member" if kind == "direct" else "owner"
+            c.executemany(
+                "INSERT INTO memberships (room_id, user_id, role, joined_seq) VALUES (?,?,?,1)",
+                [(room_id, creator, owner_role)] + [(room_id, u, "member") for u in others],
+            )
+            item = self._event(c, room_id, "member.joined", creator, now, users=[creator, *others])
+            room = Room(room_id, kind, name, "open", header, creator, now, item.seq)
+            return room, item
+
+        return await self._write("create_room", tx)
+
+    async def room(self, room_id: str) -> Room | None:
+        def q(c: sqlite3.Connection) -> Room | None:
+            row = c.execute(f"SELECT {_ROOM_COLS} FROM rooms WHERE id=?", (room_id,)).fetchone()
+            return None if row is None else _room(row)
+
+        return await self._read("room", q)
+
+    async def room_members(self, room_id: str) -> RoomMembers | None:
+        def q(c: sqlite3.Connection) -> RoomMembers | None:
+            # One read transaction so members and last_seq are from the same snapshot.
+            c.execute("BEGIN")
+            try:
+                row = c.execute(f"SELECT {_ROOM_COLS} FROM rooms WHERE id=?", (room_id,)).fetchone()
+                if row is None:
+                    return None
+                room = _room(row)
+                roles = dict(
+                    c.execute("SELECT user_id, role FROM memberships WHERE room_id=?", (room_id,))
+                )
+                return RoomMembers(room, roles, room.last_seq)
+            finally:
+                c.execute("COMMIT")
+
+        return await self._read("room_members", q)
+
+    async def membership(self, room_id: str, user_id: str) -> Membership | None:
+        def q(c: sqlite3.Connection) -> Membership | None:
+            row = c.execute(
+                "SELECT room_id, user_id, role, joined_seq, read_seq FROM memberships"
+                " WHERE room_id=? AND user_id=?",
+                (room_id, user_id),
+            ).fetchone()
+            return None if row is None else Membership(*row)
+
+        return await self._read("membership", q)
+
+    async def rooms_of(self, user_id: str) -> list[tuple[Room, Membership]]:
+        cols = ", ".join(f"r.{c.strip()}" for c in _ROOM_COLS.split(","))
+
+        def q(c: sqlite3.Connection) -> list[tuple[Room, Membership]]:
+            rows = c.execute(
+                f"SELECT {cols}, m.role, m.joined_seq, m.read_seq FROM memberships m"
+                " JOIN rooms r ON r.id = m.room_id WHERE m.user_id=? ORDER BY r.created_at",
+                (user_id,),
+            )
+            return [(_room(r[:8]), Membership(r[0], user_id, r[8], r[9], r[10])) for r in rows]
+
+        return await self._read("rooms_of", q)
+
+    async def share_room(self, user_a: str, user_b: str) -> bool:
+        def q(c: sqlite3.Connection) -> bool:
+            row = c.execute(
+                "SELECT 1 FROM memberships a JOIN memberships b ON a.room_id = b.room_id"
+                " WHERE a.user_id=? AND b.user_id=? LIMIT 1",
+                (user_a, user_b),
+            ).fetchone()
+            return row is not None
+
+        return await self._read("share_room", q)
+
+    async def add_members(
+        self, room_id: str, users: Sequence[str], by: str, now: int
+    ) -> TimelineItem | None:
+        def tx(c: sqlite3.Connection) -> TimelineItem | None:
+            present = {
+                r[0]
+                for r in c.execute("SELECT user_id FROM memberships WHERE room_id=?", (room_id,))
+            }
+            new = [u for u in dict.fromkeys(users) if u not in present]
+            if not new:
+                return None
+            item = self._event(c, room_id, "member.joined", by, now, users=new)
+            c.executemany(
+                "INSERT INTO memberships (room_id, user_id, role, joined_seq) VALUES (?,?,?,?)",
+                [(room_id, u, "member", item.seq) for u in new],
+            )
+            return item
+
+        return await self._write("add_members", tx)
+
+    async def remove_member(
+        self, room_id: str, user_id: str, by: str, reason: str, now: int
+    ) -> TimelineItem | None:
+        def tx(c: sqlite3.Connection) -> TimelineItem | None:
+            cur = c.execute(
+                "DELETE FROM memberships WHERE room_id=? AND user_id=?", (room_id, user_id)
+            )
+            if cur.rowcount == 0:
+                return None
+            return self._event(c, room_id, "member.left", by, now, user=user_id, reason=reason)
+
+        return await self._write("remove_member", tx)
+
+    async def update_room(
+        self,
+        room_id: str,
+        by: str,
+        now: int,
+        name: str | None = None,
+        header: bytes | None = None,
+        status: str | None = None,
+    ) -> TimelineItem:
+        def tx(c: sqlite3.Connection) -> TimelineItem:
+            c.execute(
+                "UPDATE rooms SET name=coalesce(?, name), header=coalesce(?, header),"
+                " status=coalesce(?, status) WHERE id=?",
+                (name, header, status, room_id),
+            )
+            return self._event(
+                c, room_id, "room.updated", by, now, name=name, header=header, status=status
+            )
+
+        return await self._write("update_room", tx)
+
+    async def set_role(
+        self, room_id: str, user_id: str, role: str, by: str, now: int
+    ) -> TimelineItem | None:
+        def tx(c: sqlite3.Connection) -> TimelineItem | None:
+            member = c.execute(
+                "SELECT 1 FROM memberships WHERE room_id=? AND user_id=?", (room_id, user_id)
+            ).fetchone()
+            if member is None:
+                return None
+            if role == "owner":
+                c.execute(
+                    "UPDATE memberships SET role='admin' WHERE room_id=? AND role='owner'",
+                    (room_id,),
+                )
+            c.execute(
+                "UPDATE memberships SET role=? WHERE room_id=? AND user_id=?",
+                (role, room_id, user_id),
+            )
+            return self._event(c, room_id, "room.updated", by, now, user=user_id, role=role)
+
+        return await self._write("set_role", tx)
+
+    # -- timeline
+
+    async def append_messages(self, batch: Sequence[NewMessage]) -> list[AppendResult]:
+        def tx(c: sqlite3.Connection) -> list[AppendResult]:
+            results: list[AppendResult] = []
+            for m in batch:
+                row = c.execute(
+                    "SELECT room_id, seq, kind, ts, sender, device, cid, body, meta FROM timeline"
+                    " WHERE device=? AND cid=?",
+                    (m.device, m.cid),
+                ).fetchone()
+                if row is not None:
+                    if row[0] != m.room_id:
+                        results.append(AppendResult(None, refused="cid_reused"))
+                    else:
+                        results.append(AppendResult(_item(row), duplicate=True))
+                    continue
+                allowed = c.execute(
+                    "SELECT r.status FROM memberships m JOIN rooms r ON r.id = m.room_id"
+                    " WHERE m.room_id=? AND m.user_id=?",
+                    (m.room_id, m.sender),
+                ).fetchone()
+                if allowed is None:
+                    results.append(AppendResult(None, refused="not_member"))
+                    continue
+                if allowed[0] != "open":
+                    results.append(AppendResult(None, refused="closed"))
+                    continue
+                seq = self._next_seq(c, m.room_id)
+                c.execute(
+                    "INSERT INTO timeline (room_id, seq, kind, ts, sender, device, cid, body)"
+                    " VALUES (?,?,'msg',?,?,?,?,?)",
+                    (m.room_id, seq, m.ts, m.sender, m.device, m.cid, m.body),
+                )
+                results.append(
+                    AppendResult(
+                        TimelineItem(m.room_id, seq, "msg", m.ts, m.sender, m.device, m.cid, m.body)
+                    )
+                )
+            return results
+
+        return await self._write("append_messages", tx)
+
+    async def timeline(self, room_id: str, after: int, limit: int) -> list[TimelineItem]:
+        def q(c: sqlite3.Connection) -> list[TimelineItem]:
+            rows = c.execute(
+                "SELECT room_id, seq, kind, ts, sender, device, cid, body, meta FROM timeline"
+                " WHERE room_id=? AND seq>? ORDER BY seq LIMIT ?",
+                (room_id, after, limit),
+            )
+            return [_item(r) for r in rows]
+
+        return await self._read("timeline", q)
+
+    async def set_read(self, room_id: str, user_id: str, seq: int) -> int:
+        def tx(c: sqlite3.Connection) -> int:
+            row = c.execute(
+                "UPDATE memberships SET read_seq = max(read_seq,"
+                " min(?, (SELECT last_seq FROM rooms WHERE id=?)))"
+                " WHERE room_id=? AND user_id=? RETURNING read_seq",
+                (seq, room_id, room_id, user_id),
+            ).fetchone()
+            return 0 if row is None else int(row[0])
+
+        return await self._write("set_read", tx)
+
+    # -- to-device queue
+
+    async def push_to_device(
+        self, device_id: str, sender_user: str, sender_device: str, body: bytes, now: int
+    ) -> int:
+        def tx(c: sqlite3.Connection) -> int:
+            cur = c.execute(
+                "INSERT INTO to_device (device_id, sender_user, sender_device, ts, body)"
+                " VALUES (?,?,?,?,?)",
+                (device_id, sender_user, sender_device, now, body),
+            )
+            return int(cur.lastrowid or 0)
+
+        return await self._write("push_to_device", tx)
+
+    async def to_device_pending(self, device_id: str, after: int, limit: int) -> list[ToDeviceItem]:
+        def q(c: sqlite3.Connection) -> list[ToDeviceItem]:
+            rows = c.execute(
+                "SELECT tid, device_id, sender_user, sender_device, ts, body FROM to_device"
+                " WHERE device_id=? AND tid>? ORDER BY tid LIMIT ?",
+                (device_id, after, limit),
+            )
+            return [ToDeviceItem(*r) for r in rows]
+
+        return await self._read("to_device_pending", q)
+
+    async def ack_to_device(self, device_id: str, tids: Sequence[int]) -> int:
+        def tx(c: sqlite3.Connection) -> int:
+            cur = c.executemany(
+                "DELETE FROM to_device WHERE device_id=? AND tid=?", [(device_id, t) for t in tids]
+            )
+            return cur.rowcount
+
+        return await self._write("ack_to_device", tx)
+
+
+async def open_sqlite(url_path: str) -> SqliteStore:
+    """Open (creating and migrating if needed) the database at ``url_path``."""
+    store = SqliteStore(url_path)
+    await store.open()
+    return store

@@ -1,0 +1,118 @@
+"""Test harness: a real server over real sockets, and practitioners to talk to it.
+
+``ServerUnderTest`` runs uvicorn in the test's event loop on a socket bound to port 0;
+``server_process`` runs ``python -m server run`` as a child process (for kill/restart
+tests) on a socket the test bound and handed over, so no port is ever guessed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from clients.python import Account, Client, log_in, sign_up
+from loadtest.server_process import ServerProcess, bind_socket
+from server import Settings
+from server.cli import uvicorn_config
+from storage import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "correct horse battery staple"
+_names = itertools.count(1)
+
+
+def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
+    base = Settings(
+        database_url=f"sqlite:///{tmp_path / 'confrere.db'}",
+        password_cost="min",
+        log_level="warning",
+    )
+    return replace(base, **overrides)
+
+
+@dataclass
+class ServerUnderTest:
+    settings: Settings
+    url: str
+    server: uvicorn.Server
+
+    @property
+    def store(self) -> Store:
+        store: Store = self.server.config.loaded_app.app.state.services.store  # type: ignore[attr-defined]
+        return store
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http://", "ws://") + "/v1/ws"
+
+
+@contextlib.asynccontextmanager
+async def running_server(settings: Settings) -> AsyncIterator[ServerUnderTest]:
+    sock = bind_socket()
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn_config(settings))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield ServerUnderTest(settings, f"http://127.0.0.1:{port}", server)
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+async def practitioner(
+    url: str,
+    store: Store | None,
+    *,
+    verified: bool = True,
+    device_name: str = "test",
+) -> Account:
+    """Sign up a new practitioner, verify them through the store, and log in."""
+    n = next(_names)
+    email = f"praticien{n}-{os.getpid()}@example.org"
+    await sign_up(
+        url,
+        email=email,
+        password=PASSWORD,
+        first_name=f"Prénom{n}",
+        last_name=f"Nom{n}",
+        postcode="75011",
+        city="Paris",
+        specialty="Médecine générale",
+        practice_mode="liberal",
+    )
+    account = await log_in(url, email, PASSWORD, device_name=device_name)
+    if verified:
+        assert store is not None
+        await store.set_verified(account.user_id, True)
+    return account
+
+
+async def connected(account: Account, **kwargs: Any) -> Client:
+    client = Client(account, **kwargs)
+    await client.connect()
+    return client
+
+
+def server_process(settings: Settings) -> ServerProcess:
+    """A node in a child process, configured like ``settings``."""
+    return ServerProcess(
+        {
+            "CONFRERE_DATABASE_URL": settings.database_url,
+            "CONFRERE_BROKER_URL": settings.broker_url,
+            "CONFRERE_PASSWORD_COST": settings.password_cost,
+            "CONFRERE_LOG_LEVEL": "warning",
+        }
+    )

@@ -1,0 +1,187 @@
+"""The store contract (storage/base.py docstring), identical for every adapter."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Any
+
+import pytest
+
+from storage import Conflict, Store
+from storage.types import NewMessage, NewUser, Session
+
+_n = itertools.count(1)
+
+
+async def user(store: Store, email: str | None = None) -> str:
+    n = next(_n)
+    created = await store.create_user(
+        NewUser(
+            email or f"u{n}@example.org",
+            "hash",
+            "Jeanne",
+            f"Nom{n}",
+            "69001",
+            "Lyon",
+            "Cardiologie",
+            "salarie",
+        ),
+        now=1000,
+    )
+    return created.id
+
+
+def msg(room: str, sender: str, device: str, cid: str, body: bytes = b"x") -> NewMessage:
+    return NewMessage(room, sender, device, cid, body, ts=5000)
+
+
+async def test_users_are_unique_by_email(store: Store) -> None:
+    uid = await user(store, "dr.house@example.org")
+    with pytest.raises(Conflict):
+        await user(store, "dr.house@example.org")
+    found = await store.user_by_email("dr.house@example.org")
+    assert found is not None and found.id == uid and not found.verified
+    await store.set_verified(uid, True)
+    again = await store.user_by_id(uid)
+    assert again is not None and again.verified
+    assert await store.existing_user_ids([uid, "nobody", uid]) == {uid}
+
+
+async def test_devices_and_sessions(store: Store) -> None:
+    uid = await user(store)
+    device = await store.create_device(uid, "iPhone", 10)
+    assert await store.device(device.id) == device
+    assert [d.id for d in await store.devices_of(uid)] == [device.id]
+    session = Session(b"h" * 32, uid, device.id, 10, 99)
+    await store.create_session(session)
+    assert await store.session(b"h" * 32) == session
+    await store.delete_session(b"h" * 32)
+    assert await store.session(b"h" * 32) is None
+
+
+async def test_direct_rooms_exist_once_per_pair(store: Store) -> None:
+    a, b = await user(store), await user(store)
+    room, item = await store.create_room("direct", a, [b], None, None, 1)
+    assert item is not None and item.seq == 1 and set(item.meta["users"]) == {a, b}
+    again, none = await store.create_room("direct", b, [a], None, None, 2)
+    assert again.id == room.id and none is None
+    members = await store.room_members(room.id)
+    assert members is not None and members.roles == {a: "member", b: "member"}
+
+
+async def test_group_roles_and_membership_events(store: Store) -> None:
+    owner, b, c = await user(store), await user(store), await user(store)
+    room, _ = await store.create_room("group", owner, [b], "Staff", None, 1)
+    joined = await store.add_members(room.id, [b, c], owner, 2)
+    assert joined is not None and joined.seq == 2 and joined.meta["users"] == [c]
+    assert await store.add_members(room.id, [b, c], owner, 3) is None
+    role = await store.set_role(room.id, b, "owner", owner, 4)
+    assert role is not None and role.meta == {"by": owner, "user": b, "role": "owner"}
+    members = await store.room_members(room.id)
+    assert members is not None and members.roles == {owner: "admin", b: "owner", c: "member"}
+    assert members.seq == 3
+    assert await store.set_role(room.id, "nobody", "owner", b, 5) is None
+    members = await store.room_members(room.id)
+    assert members is not None and members.roles[b] == "owner"  # nothing half-done
+    left = await store.remove_member(room.id, c, owner, "removed", 6)
+    assert left is not None and left.kind == "member.left" and left.meta["user"] == c
+    assert await store.remove_member(room.id, c, owner, "removed", 7) is None
+    assert await store.membership(room.id, c) is None
+    assert await store.share_room(owner, b) and not await store.share_room(owner, c)
+    assert [r.id for r, _ in await store.rooms_of(b)] == [room.id]
+
+
+async def test_seq_is_gapless_and_cids_idempotent_under_concurrency(store: Store) -> None:
+    a, b = await user(store), await user(store)
+    room, _ = await store.create_room("group", a, [b], "G", None, 1)
+    batches = [
+        [msg(room.id, sender, f"dev-{sender}", f"{sender}-{i}-{j}") for j in range(20)]
+        for i, sender in enumerate([a, b] * 5)
+    ]
+    results = await asyncio.gather(*(store.append_messages(batch) for batch in batches))
+    seqs = sorted(r.item.seq for rs in results for r in rs if r.item is not None)
+    assert seqs == list(range(2, 2 + 200))
+    retried = await store.append_messages(batches[0][:3])
+    assert all(r.duplicate for r in retried)
+    assert [r.item.seq for r in retried if r.item] == [r.item.seq for r in results[0][:3] if r.item]
+    room2, _ = await store.create_room("group", a, [], "H", None, 1)
+    reused = await store.append_messages([msg(room2.id, a, f"dev-{a}", f"{a}-0-0")])
+    assert reused[0].refused == "cid_reused"
+    timeline = await store.timeline(room.id, 0, 1000)
+    assert [i.seq for i in timeline] == list(range(1, 202))
+
+
+async def test_appends_check_membership_and_status_in_the_transaction(store: Store) -> None:
+    a, b, outsider = await user(store), await user(store), await user(store)
+    case, _ = await store.create_room("patient_case", a, [b], "Cas", b"hdr", 1)
+    out = await store.append_messages(
+        [
+            msg(case.id, outsider, "d3", "c1"),
+            msg(case.id, a, "d1", "c2"),
+            msg("no-room", a, "d1", "c3"),
+        ]
+    )
+    assert [r.refused for r in out] == ["not_member", None, "not_member"]
+    await store.update_room(case.id, a, 2, status="closed")
+    closed = await store.append_messages([msg(case.id, b, "d2", "c4")])
+    assert closed[0].refused == "closed" and closed[0].item is None
+    room = await store.room(case.id)
+    assert (
+        room is not None
+        and room.status == "closed"
+        and room.header == b"hdr"
+        and room.name == "Cas"
+    )
+    assert [i.kind for i in await store.timeline(case.id, 0, 10)] == [
+        "member.joined",
+        "msg",
+        "room.updated",
+    ]
+
+
+async def test_timeline_pages(store: Store) -> None:
+    a = await user(store)
+    room, _ = await store.create_room("group", a, [], "Solo", None, 1)
+    await store.append_messages([msg(room.id, a, "d", f"c{i}", bytes([i])) for i in range(10)])
+    page = await store.timeline(room.id, 3, 4)
+    assert [i.seq for i in page] == [4, 5, 6, 7]
+    assert page[0].body == bytes([2]) and page[0].cid == "c2" and page[0].sender == a
+    assert await store.timeline(room.id, 11, 4) == []
+
+
+async def test_read_markers_only_go_up_to_the_last_seq(store: Store) -> None:
+    a = await user(store)
+    room, _ = await store.create_room("group", a, [], "Solo", None, 1)
+    await store.append_messages([msg(room.id, a, "d", f"c{i}") for i in range(3)])
+    assert await store.set_read(room.id, a, 3) == 3
+    assert await store.set_read(room.id, a, 2) == 3
+    assert await store.set_read(room.id, a, 99) == 4
+    assert await store.set_read(room.id, "nobody", 2) == 0
+
+
+async def test_to_device_queue(store: Store) -> None:
+    t1 = await store.push_to_device("dev-b", "ua", "dev-a", b"k1", 1)
+    t2 = await store.push_to_device("dev-b", "ua", "dev-a", b"k2", 2)
+    t3 = await store.push_to_device("dev-c", "ua", "dev-a", b"k3", 3)
+    assert t1 < t2 < t3
+    pending = await store.to_device_pending("dev-b", 0, 10)
+    assert [(i.tid, i.body) for i in pending] == [(t1, b"k1"), (t2, b"k2")]
+    assert [i.tid for i in await store.to_device_pending("dev-b", t1, 10)] == [t2]
+    assert await store.ack_to_device("dev-b", [t2, t3]) == 1  # t3 is another device's
+    assert [i.tid for i in await store.to_device_pending("dev-b", 0, 10)] == [t1]
+    assert [i.tid for i in await store.to_device_pending("dev-c", 0, 10)] == [t3]
+
+
+async def test_committed_data_survives_reopening(store: Store, reopen: Any) -> None:
+    a = await user(store)
+    room, _ = await store.create_room("group", a, [], "Persist", None, 1)
+    await store.append_messages([msg(room.id, a, "d", "c1", b"durable")])
+    await store.close()
+    again: Store = await reopen()
+    try:
+        items = await again.timeline(room.id, 0, 10)
+        assert [i.body for i in items if i.kind == "msg"] == [b"durable"]
+    finally:
+        await again.close()
+    # the fixture closes ``store`` again: closing twice must be harmless
