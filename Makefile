@@ -4,8 +4,10 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+CODE   := protocol storage server clients loadtest tests
 
-.PHONY: run test lint typecheck format bench clean
+.PHONY: run test services lint typecheck format bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -22,18 +24,29 @@ $(DEVSTAMP): pyproject.toml | $(PY)
 run: $(STAMP)
 	$(PY) -m server run
 
-test: $(DEVSTAMP)
-	$(PY) -m ruff check protocol storage server clients loadtest tests
-	$(PY) -m ruff format --check protocol storage server clients loadtest tests
+# The tests start throwaway redis-server and PostgreSQL instances of their own
+# (or use TEST_REDIS_URL / TEST_DATABASE_URL): make sure the binaries are installed.
+services:
+	@if [ -z "$$TEST_REDIS_URL" ] && ! command -v redis-server >/dev/null; then \
+		echo "installing redis-server"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server; fi
+	@if [ -z "$$TEST_DATABASE_URL" ] && ! command -v initdb >/dev/null \
+		&& ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		echo "installing postgresql"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq postgresql; fi
+
+test: $(DEVSTAMP) services
+	$(PY) -m ruff check $(CODE)
+	$(PY) -m ruff format --check $(CODE)
 	$(PY) -m mypy
 	$(PY) -m pytest
 
 lint: $(DEVSTAMP)
-	$(PY) -m ruff check protocol storage server clients loadtest tests
+	$(PY) -m ruff check $(CODE)
 
 format: $(DEVSTAMP)
-	$(PY) -m ruff format protocol storage server clients loadtest tests
-	$(PY) -m ruff check --fix protocol storage server clients loadtest tests
+	$(PY) -m ruff format $(CODE)
+	$(PY) -m ruff check --fix $(CODE)
 
 typecheck: $(DEVSTAMP)
 	$(PY) -m mypy

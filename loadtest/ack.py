@@ -65,7 +65,7 @@ async def _population(url: str, database_url: str, count: int) -> list[Client]:
             await store.set_verified(account.user_id, True)
     finally:
         await store.close()
-    clients = [Client(a, from_start=False) for a in accounts]
+    clients = [Client(a) for a in accounts]  # fresh accounts: no history to replay
     await asyncio.gather(*(c.connect() for c in clients))
     return clients
 

@@ -429,16 +429,19 @@ CLIENT_FRAMES: dict[str, Any] = {
 
 @dataclass(frozen=True, slots=True)
 class Member:
+    """A room member; ``online``: has a live connection on some node (room.get only)."""
+
     user: str
     role: str
+    online: bool | None = None
 
     def to_wire(self) -> dict[str, Any]:
-        return {"user": self.user, "role": self.role}
+        return _compact({"user": self.user, "role": self.role, "online": self.online})
 
     @classmethod
     def from_wire(cls, d: dict[str, Any]) -> Member:
         r = FieldReader(d, "member", None, frame=False)
-        member = cls(r.str_("user"), r.choice("role", ROLES))
+        member = cls(r.str_("user"), r.choice("role", ROLES), r.bool_("online", required=False))
         r.done(strict=False)
         return member
 

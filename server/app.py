@@ -22,6 +22,7 @@ from .errors import ApiError
 from .gateway import websocket_endpoint
 from .handlers import Services
 from .hub import Hub
+from .presence import open_presence
 from .routes import routes
 from .routes.common import error_response
 
@@ -36,7 +37,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         store = await open_store(settings.database_url)
-        hub = Hub(open_broker(settings.broker_url))
+        hub = Hub(open_broker(settings.broker_url), open_presence(settings.broker_url))
         await hub.start()
         app.state.services = Services(store, hub, GroupCommit(store.append_messages))
         log.info(
@@ -47,7 +48,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             yield
         finally:
-            await hub.broker.close()
+            await hub.close()
             await store.close()
 
     async def api_error(request: Request, exc: Exception) -> Response:

@@ -174,21 +174,21 @@ class Connection:
         except ApiError as exc:
             self.reply(Error(exc.code, exc.message, f.id))
             self.close(self.protocol.refuse())
-        except StorageError as exc:
-            log.warning("hello failed on storage: %s", exc)
-            self.reply(Error(ErrorCode.UNAVAILABLE, "storage unavailable, retry", f.id, 1.0))
+        except Exception as exc:  # storage or broker trouble: the client retries later
+            log.warning("hello failed: %s", exc)
+            self.reply(Error(ErrorCode.UNAVAILABLE, "service unavailable, retry", f.id, 1.0))
             self.protocol.close()
             self.close(CloseCode.TRY_AGAIN_LATER)
 
     async def _join(self, re: int) -> None:
         """Attach a verified connection to its rooms, welcome it, replay its to-device
         queue. ``re`` is the hello's id, or 0 when verification came mid-connection."""
-        self.verified = True
         rooms = await self.svc.store.rooms_of(self.user_id)
         # Subscribe before the welcome: whatever commits after this point arrives live,
         # whatever committed before is in the store for the client's sync.
+        self._connected = True  # from here on, serve()'s cleanup disconnects us from the hub
         await self.svc.hub.connect(self, [room.id for room, _ in rooms])
-        self._connected = True
+        self.verified = True
         infos = tuple(room_info(room, membership) for room, membership in rooms)
         self.reply(Welcome(re, self.user_id, self.device_id, True, infos))
         after = 0

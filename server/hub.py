@@ -14,15 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Coroutine, Iterable
 from typing import Any, Protocol
 
 from .broker import Broker, room_channel, user_channel
 from .envelope import Envelope, decode_envelope
+from .presence import Presence
 
 __all__ = ["Hub", "Peer"]
 
 log = logging.getLogger("confrere.hub")
+
+RESYNC_SPREAD_S = 1.0
 
 
 class Peer(Protocol):
@@ -40,8 +44,9 @@ class Peer(Protocol):
 
 
 class Hub:
-    def __init__(self, broker: Broker) -> None:
+    def __init__(self, broker: Broker, presence: Presence) -> None:
         self.broker = broker
+        self.presence = presence
         self._rooms: dict[str, set[Peer]] = {}
         self._users: dict[str, set[Peer]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -49,6 +54,11 @@ class Hub:
 
     async def start(self) -> None:
         await self.broker.start(self._on_message, self._on_reset)
+        await self.presence.start()
+
+    async def close(self) -> None:
+        await self.presence.close()
+        await self.broker.close()
 
     @property
     def connections(self) -> int:
@@ -62,6 +72,7 @@ class Hub:
             peers = self._users[peer.user_id] = set()
             await self.broker.subscribe(user_channel(peer.user_id))
         peers.add(peer)
+        await self.presence.connected(peer.user_id)
         for room_id in room_ids:
             await self.attach(peer, room_id)
 
@@ -69,7 +80,8 @@ class Hub:
         for room_id in list(peer.rooms):
             await self.detach(peer, room_id)
         peers = self._users.get(peer.user_id)
-        if peers is not None:
+        if peers is not None and peer in peers:
+            await self.presence.disconnected(peer.user_id)
             peers.discard(peer)
             if not peers:
                 del self._users[peer.user_id]
@@ -192,7 +204,11 @@ class Hub:
             log.error("broker subscription change failed: %s", task.exception())
 
     def _on_reset(self) -> None:
+        """Publications may have been lost: every local client must catch up by seq.
+        Spread over ``RESYNC_SPREAD_S`` so that a large node's clients do not all
+        reconnect in the same instant."""
         log.warning("broker reset: asking %d connections to resync", self.connections)
+        loop = asyncio.get_running_loop()
         for peers in self._users.values():
             for peer in list(peers):
-                peer.resync()
+                loop.call_later(random.uniform(0, RESYNC_SPREAD_S), peer.resync)

@@ -31,7 +31,12 @@ def item_frame(item: TimelineItem) -> Msg | Event:
     )
 
 
-def room_info(room: Room, membership: Membership, members: RoomMembers | None = None) -> RoomInfo:
+def room_info(
+    room: Room,
+    membership: Membership,
+    members: RoomMembers | None = None,
+    online: set[str] | None = None,
+) -> RoomInfo:
     return RoomInfo(
         id=room.id,
         kind=room.kind,
@@ -43,5 +48,8 @@ def room_info(room: Room, membership: Membership, members: RoomMembers | None = 
         header=room.header,
         members=None
         if members is None
-        else tuple(Member(u, r) for u, r in sorted(members.roles.items())),
+        else tuple(
+            Member(u, r, None if online is None else u in online)
+            for u, r in sorted(members.roles.items())
+        ),
     )

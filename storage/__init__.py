@@ -1,6 +1,8 @@
 """Persistence: the :class:`Store` interface and its adapters, chosen by URL scheme.
 
-``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db`` (embedded default).
+``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db`` (embedded default);
+``postgresql://user:password@host:port/db`` or ``postgres://...`` (several nodes, one
+database; pool options in the query string, see :mod:`storage.postgres.store`).
 Drivers are imported only when their scheme is used.
 """
 
@@ -29,4 +31,10 @@ async def open_store(url: str) -> Store:
 
         # sqlite:///var/x.db -> "var/x.db"; sqlite:////abs/x.db -> "/abs/x.db"
         return await open_sqlite(rest[1:] if rest.startswith("/") else rest)
-    raise ValueError(f"unsupported database URL scheme {scheme!r} (expected sqlite)")
+    if scheme in ("postgresql", "postgres"):
+        from .postgres.store import open_postgres
+
+        return await open_postgres(url)
+    raise ValueError(
+        f"unsupported database URL scheme {scheme!r} (expected sqlite, postgresql or postgres)"
+    )

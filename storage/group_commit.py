@@ -41,10 +41,17 @@ class GroupCommit:
                 del self._pending[: self._max_batch]
                 try:
                     results = await self._flush([m for m, _ in batch])
-                except Exception as exc:  # every waiter of the batch gets the error
+                    if len(results) != len(batch):
+                        raise RuntimeError(f"flush returned {len(results)} of {len(batch)}")
+                except BaseException as exc:  # every waiter of the batch gets the error
                     for _, future in batch:
                         if not future.done():
                             future.set_exception(exc)
+                    if isinstance(exc, asyncio.CancelledError):
+                        for _, future in self._pending:
+                            future.cancel()
+                        self._pending.clear()
+                        raise
                     continue
                 self.batches += 1
                 self.messages += len(batch)

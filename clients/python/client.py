@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from protocol import SUBPROTOCOL, BadFrame, CloseCode, decode_server_frame, encode
 from protocol.errors import ErrorCode
@@ -71,7 +71,7 @@ Item = Msg | Event
 R = TypeVar("R")
 
 # Close codes after which reconnecting cannot help.
-_FATAL_CLOSES = {CloseCode.UNAUTHENTICATED, CloseCode.FORBIDDEN}
+_FATAL_CLOSES = {CloseCode.UNAUTHENTICATED}
 _RETRYABLE = {ErrorCode.UNAVAILABLE, ErrorCode.RATE_LIMITED}
 _SYNC_PAGE = 500
 
@@ -102,10 +102,16 @@ class Client:
         gap_grace: float = 0.2,
         max_backoff: float = 5.0,
         request_timeout: float = 30.0,
+        endpoints: list[str] | None = None,
     ) -> None:
         """``from_start``: deliver each room's history from seq 1 (else only what comes
-        after the first welcome, or after the join for rooms joined later)."""
+        after the first welcome, or, for a room joined later, from the first item of it
+        that reaches this client).
+        ``endpoints``: base URLs of the nodes to try in turn when one fails (default: the
+        account's own); a session is valid on every node of a deployment."""
         self.account = account
+        self.endpoints = endpoints or [account.base_url]
+        self._endpoint = 0
         self.state = state or ClientState()
         self.rooms: dict[str, RoomInfo] = {}
         self.verified = False
@@ -174,7 +180,7 @@ class Client:
 
     async def _open(self) -> None:
         ws = await connect(
-            _ws_url(self.account.base_url),
+            _ws_url(self.endpoints[self._endpoint % len(self.endpoints)]),
             subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
             compression=None,
             max_size=64 * 1024 * 1024,
@@ -241,8 +247,16 @@ class Client:
                     if exc.code == ErrorCode.UNAUTHENTICATED:
                         self._stop(exc)
                         return
+                except ClientClosed as exc:  # the server refused the session
+                    self._stop(exc)
+                    return
+                except InvalidStatus as exc:
+                    if exc.response.status_code in (401, 403):  # refused at the handshake
+                        self._stop(ClientClosed(f"handshake refused ({exc.response.status_code})"))
+                        return
                 except (OSError, InvalidHandshake, ConfrereError, TimeoutError) as exc:
                     log.debug("reconnect failed: %s", exc)
+                self._endpoint += 1  # next node
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._max_backoff)
 
@@ -473,6 +487,9 @@ class Client:
         )
         assert ack.room is not None
         self.rooms[ack.room.id] = ack.room
+        # Everything in a room we just created is new to us, whatever arrives first (our
+        # own first send may be acked before the room's opening event reaches us).
+        self.state.last_seq.setdefault(ack.room.id, 0)
         return ack.room
 
     async def room(self, room: str) -> RoomInfo:

@@ -1,4 +1,5 @@
-"""Broker adapters behind one interface, chosen by URL scheme (``memory://`` default)."""
+"""Broker adapters behind one interface, chosen by URL scheme: ``memory://`` (default,
+one node), ``redis://host:port/db``, ``rediss://`` (TLS) or ``unix:///path/redis.sock``."""
 
 from __future__ import annotations
 
@@ -13,4 +14,8 @@ def open_broker(url: str) -> Broker:
         from .memory import MemoryBroker
 
         return MemoryBroker()
-    raise ValueError(f"unsupported broker URL scheme {scheme!r} (expected memory)")
+    if scheme in ("redis", "rediss", "unix"):
+        from .redis import RedisBroker
+
+        return RedisBroker(url)
+    raise ValueError(f"unsupported broker URL scheme {scheme!r} (expected memory, redis or unix)")

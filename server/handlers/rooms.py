@@ -92,7 +92,8 @@ async def _room_ack(svc: Services, caller: Caller, re: int, room_id: str) -> Ack
         raise ApiError(ErrorCode.FORBIDDEN, "not a member of this room")
     me = Membership(room_id, caller.user_id, members.roles[caller.user_id], 0, 0)
     read = await svc.store.membership(room_id, caller.user_id)
-    return Ack(re, room=room_info(members.room, read or me, members))
+    online = await svc.hub.presence.online(list(members.roles))
+    return Ack(re, room=room_info(members.room, read or me, members, online))
 
 
 async def on_room_get(svc: Services, caller: Caller, f: RoomGet) -> Ack:

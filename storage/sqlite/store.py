@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..errors import Conflict, Unavailable
+from ..errors import Conflict, NotFound, Unavailable
 from ..ids import new_id
 from ..meta import pack_meta, unpack_meta
 from ..migrations import migration_files
@@ -142,12 +142,14 @@ class SqliteStore:
             conn = _connect(self.path)
             self._write_conn = conn
             conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
-            current = row[0] or 0
             for version, sql in migration_files("sqlite"):
-                if version <= current:
-                    continue
                 conn.execute("BEGIN IMMEDIATE")
+                # Read under the write lock: another process may be migrating the same
+                # file at this moment.
+                row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+                if version <= (row[0] or 0):
+                    conn.execute("ROLLBACK")
+                    continue
                 try:
                     for statement in sql.split(";\n"):
                         if statement.strip():
@@ -329,6 +331,8 @@ class SqliteStore:
         row = c.execute(
             "UPDATE rooms SET last_seq = last_seq + 1 WHERE id=? RETURNING last_seq", (room_id,)
         ).fetchone()
+        if row is None:
+            raise NotFound(f"no room {room_id}")
         return int(row[0])
 
     def _event(

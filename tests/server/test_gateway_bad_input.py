@@ -10,11 +10,11 @@ from typing import Any
 
 import msgpack
 import pytest
-from harness import ServerUnderTest, practitioner, running_server, settings_for
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from clients.python import Account
+from harness import ServerUnderTest, practitioner, running_server, settings_for
 from protocol import SUBPROTOCOL, CloseCode, decode_server_frame, encode
 from protocol.errors import ErrorCode
 from protocol.frames import Error, Hello, Ping, Pong, Send, Welcome

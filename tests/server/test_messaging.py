@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from harness import ServerUnderTest, connected, practitioner
 
 from clients.python import Client, ServerError
 from clients.python.client import Incoming
+from harness import ServerUnderTest, connected, practitioner
 from protocol.errors import ErrorCode
 from protocol.frames import Event, Msg, ToDeviceMsg
 

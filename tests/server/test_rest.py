@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from harness import PASSWORD, ServerUnderTest, practitioner
 
 SIGN_UP = {

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from harness import ServerUnderTest, connected, practitioner, server_process, settings_for
-
 from clients.python import Client
+from harness import ServerUnderTest, connected, practitioner, server_process, settings_for
 from protocol.frames import Msg
 from storage import open_store
 

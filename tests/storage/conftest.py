@@ -1,22 +1,50 @@
-"""The contract suite runs once per storage adapter: add an adapter's URL factory here."""
+"""The contract suite runs once per storage adapter: add an adapter's URL factory here.
+
+A factory is an async context manager yielding a database URL that is empty for the
+test (and cleaning up after it). PostgreSQL: one throwaway server per session, started
+only if a postgres test runs (see ``services_pg``), and a fresh database per test.
+"""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import pytest
+from services_pg import PostgresServer, drop_database, fresh_database
 
 from storage import Store, open_store
 
-ADAPTERS: dict[str, Callable[[Path], str]] = {
-    "sqlite": lambda tmp: f"sqlite:///{tmp / 'contract.db'}",
+UrlFactory = Callable[[pytest.FixtureRequest, Path], AbstractAsyncContextManager[str]]
+
+
+@contextlib.asynccontextmanager
+async def _sqlite(request: pytest.FixtureRequest, tmp: Path) -> AsyncIterator[str]:
+    yield f"sqlite:///{tmp / 'contract.db'}"
+
+
+@contextlib.asynccontextmanager
+async def _postgres(request: pytest.FixtureRequest, tmp: Path) -> AsyncIterator[str]:
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    url = await fresh_database(server.url)
+    try:
+        yield url
+    finally:
+        await drop_database(server.url, url)
+
+
+ADAPTERS: dict[str, UrlFactory] = {
+    "sqlite": _sqlite,
+    "postgres": _postgres,
 }
 
 
 @pytest.fixture(params=sorted(ADAPTERS))
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return ADAPTERS[request.param](tmp_path)
+async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    async with ADAPTERS[request.param](request, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

@@ -1,0 +1,95 @@
+"""Presence across nodes in Redis, with expiry for dead nodes.
+
+Keys: ``presence:node:<node id>`` is a heartbeat the node refreshes every
+``NODE_TTL_S / 3`` seconds with a TTL of ``NODE_TTL_S``; ``presence:user:<user id>`` is
+a hash node id -> number of that user's connections on that node. A user is online if
+one of the nodes in their hash still has its heartbeat: when a node dies, its heartbeat
+expires and its users fall offline without anyone cleaning up (stale fields are
+removed lazily when read). Costs one HINCRBY per connect/disconnect and one SET per
+node every few seconds, whatever the number of users.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Sequence
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+__all__ = ["NODE_TTL_S", "RedisPresence"]
+
+log = logging.getLogger("confrere.presence")
+
+NODE_TTL_S = 30
+
+
+class RedisPresence:
+    def __init__(self, url: str, node_id: str | None = None, ttl_s: int = NODE_TTL_S) -> None:
+        self.node_id = node_id or secrets.token_hex(8)
+        self._ttl = ttl_s
+        self._redis = aioredis.Redis.from_url(url, socket_timeout=10.0, socket_connect_timeout=5.0)
+        self._heartbeat: asyncio.Task[None] | None = None
+
+    @property
+    def _node_key(self) -> str:
+        return f"presence:node:{self.node_id}"
+
+    async def start(self) -> None:
+        await self._redis.set(self._node_key, b"1", ex=self._ttl)
+        self._heartbeat = asyncio.create_task(self._beat(), name="presence-heartbeat")
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(self._ttl / 3)
+            try:
+                await self._redis.set(self._node_key, b"1", ex=self._ttl)
+            except (RedisError, OSError) as exc:
+                log.warning("presence heartbeat failed: %s", exc)
+
+    async def close(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+        with contextlib.suppress(RedisError, OSError):
+            await self._redis.delete(self._node_key)  # our users go offline now
+        await self._redis.aclose()
+
+    async def connected(self, user_id: str) -> None:
+        with contextlib.suppress(RedisError, OSError):  # presence is best effort
+            await self._redis.hincrby(f"presence:user:{user_id}", self.node_id, 1)
+
+    async def disconnected(self, user_id: str) -> None:
+        key = f"presence:user:{user_id}"
+        with contextlib.suppress(RedisError, OSError):
+            if await self._redis.hincrby(key, self.node_id, -1) <= 0:
+                await self._redis.hdel(key, self.node_id)
+
+    async def online(self, user_ids: Sequence[str]) -> set[str]:
+        users = list(dict.fromkeys(user_ids))
+        if not users:
+            return set()
+        pipe = self._redis.pipeline(transaction=False)
+        for user in users:
+            pipe.hkeys(f"presence:user:{user}")
+        node_lists: list[list[bytes]] = await pipe.execute()
+        nodes = sorted({n for ns in node_lists for n in ns})
+        alive: set[bytes] = set()
+        if nodes:
+            beats = await self._redis.mget([f"presence:node:{n.decode()}" for n in nodes])
+            alive = {n for n, beat in zip(nodes, beats, strict=True) if beat is not None}
+        result: set[str] = set()
+        stale = self._redis.pipeline(transaction=False)
+        for user, ns in zip(users, node_lists, strict=True):
+            if any(n in alive for n in ns):
+                result.add(user)
+            for n in ns:
+                if n not in alive:
+                    stale.hdel(f"presence:user:{user}", n)
+        with contextlib.suppress(RedisError, OSError):
+            await stale.execute()
+        return result

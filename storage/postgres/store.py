@@ -1,0 +1,794 @@
+"""PostgreSQL adapter of :class:`storage.base.Store` (asyncpg): one database, many nodes.
+
+How it keeps the guarantees of :mod:`storage.base` with several nodes writing at once:
+
+- Every method runs as one transaction, named after the method, on a pooled
+  connection: an explicit READ COMMITTED transaction for the methods of several
+  statements, one REPEATABLE READ read-only snapshot for ``room_members``, and a single
+  statement (its own implicit transaction, no BEGIN/COMMIT round trips) for the others.
+  The name is logged when the transaction fails or takes over 500 ms.
+- A method that changes a room first locks the room's row (``FOR NO KEY UPDATE``) and
+  reads and advances ``rooms.last_seq`` under that lock, held until commit: writers of
+  one room are serialised whichever node they run on, seqs have no gap, and they commit
+  in seq order (a reader that sees seq ``n`` sees every seq below). ``append_messages``
+  locks all its rooms at once, in id order, so concurrent batches cannot deadlock.
+- Membership and open status are read after those locks (READ COMMITTED: a statement
+  sees everything committed before it started), so they are current for the seq taken.
+- ``(device, cid)``: originals are looked up after the room locks, so a retry into the
+  same room always finds its original. The unique constraint is the backstop for the
+  one remaining race (the same cid sent concurrently into another room by another
+  node): rows go in with ``ON CONFLICT DO NOTHING`` inside a savepoint; if any row was
+  skipped, the savepoint is rolled back and the batch planned again. A conflict never
+  aborts the batch.
+- Direct rooms: a unique ``direct_key``; the insert is ``ON CONFLICT DO NOTHING`` and
+  the loser of a race returns the winner's room.
+- Deadlocks and serialisation failures are retried (3 attempts in all); integrity
+  violations raise :class:`~storage.errors.Conflict`; a server that cannot be reached,
+  is shutting down or out of resources raises :class:`~storage.errors.Unavailable`.
+- A method that returned has committed; durability is the server's ``synchronous_commit``
+  (``on`` by default: the commit is flushed to the WAL before it returns).
+
+Migrations (``storage/migrations/postgres``) run at open, each in its own transaction
+under a transaction-level advisory lock, so several nodes may start at once.
+
+URL: ``postgresql://user:password@host:port/db`` (or ``postgres://``) plus, optionally,
+``pool_min``, ``pool_max``, ``command_timeout`` and ``connect_timeout`` (seconds) in the
+query string; every other query parameter goes to asyncpg as is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import astuple, dataclass
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import asyncpg
+from asyncpg import exceptions as pgerr
+
+from ..errors import Conflict, NotFound, Unavailable
+from ..ids import new_id
+from ..meta import pack_meta, unpack_meta
+from ..migrations import migration_files
+from ..types import (
+    AppendResult,
+    Device,
+    Membership,
+    NewMessage,
+    NewUser,
+    Room,
+    RoomMembers,
+    Session,
+    TimelineItem,
+    ToDeviceItem,
+    User,
+)
+
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+__all__ = ["PostgresOptions", "PostgresStore", "open_postgres"]
+
+log = logging.getLogger("confrere.storage")
+T = TypeVar("T")
+Conn: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
+Mode = Literal["statement", "transaction", "snapshot"]
+
+_ATTEMPTS = 3  # for deadlocks and serialisation failures
+_SLOW_MS = 500
+# pg_advisory_xact_lock key of the migrators ("confrere" in ASCII, as a bigint).
+_MIGRATION_LOCK = 0x636F6E6672657265
+
+# The server or the network failed, not the request: callers may retry later.
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,  # includes TimeoutError (pool acquire, command_timeout)
+    pgerr.InterfaceError,  # connection closed, pool closed
+    pgerr.PostgresConnectionError,  # SQLSTATE class 08
+    pgerr.InsufficientResourcesError,  # 53: disk full, out of memory, too many clients
+    pgerr.OperatorInterventionError,  # 57: shutdown, cannot connect now, query canceled
+    pgerr.PostgresSystemError,  # 58: I/O error
+)
+
+# -- statements
+
+_USER_COLS = (
+    "id, email, password_hash, first_name, last_name, postcode, city, specialty,"
+    " practice_mode, rpps, verified, created_at"
+)
+_ROOM_COLS = "id, kind, name, status, header, created_by, created_at, last_seq"
+_ITEM_COLS = "room_id, seq, kind, ts, sender, device, cid, body, meta"
+
+_SQL_CREATE_SCHEMA_VERSION = (
+    "CREATE TABLE IF NOT EXISTS schema_version ("
+    " version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+)
+_SQL_MIGRATION_LOCK = "SELECT pg_advisory_xact_lock($1)"
+_SQL_SCHEMA_VERSION = "SELECT coalesce(max(version), 0) FROM schema_version"
+_SQL_RECORD_VERSION = "INSERT INTO schema_version (version) VALUES ($1)"
+
+_SQL_PING = "SELECT 1"
+_SQL_INSERT_USER = (
+    f"INSERT INTO users ({_USER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+)
+_SQL_USER_BY_ID = f"SELECT {_USER_COLS} FROM users WHERE id = $1"
+_SQL_USER_BY_EMAIL = f"SELECT {_USER_COLS} FROM users WHERE email = $1"
+_SQL_EXISTING_USERS = "SELECT id FROM users WHERE id = ANY($1::text[])"
+_SQL_SET_VERIFIED = "UPDATE users SET verified = $2 WHERE id = $1"
+_SQL_INSERT_DEVICE = "INSERT INTO devices (id, user_id, name, created_at) VALUES ($1, $2, $3, $4)"
+_SQL_DEVICE = "SELECT id, user_id, name, created_at FROM devices WHERE id = $1"
+_SQL_DEVICES_OF = (
+    "SELECT id, user_id, name, created_at FROM devices WHERE user_id = $1 ORDER BY created_at, id"
+)
+_SQL_INSERT_SESSION = (
+    "INSERT INTO sessions (token_hash, user_id, device_id, created_at, expires_at)"
+    " VALUES ($1, $2, $3, $4, $5)"
+)
+_SQL_SESSION = (
+    "SELECT token_hash, user_id, device_id, created_at, expires_at"
+    " FROM sessions WHERE token_hash = $1"
+)
+_SQL_DELETE_SESSION = "DELETE FROM sessions WHERE token_hash = $1"
+
+_SQL_LOCK_ROOM = "SELECT last_seq FROM rooms WHERE id = $1 FOR NO KEY UPDATE"
+_SQL_LOCK_ROOMS = (
+    "SELECT id, status, last_seq FROM rooms WHERE id = ANY($1::text[])"
+    " ORDER BY id FOR NO KEY UPDATE"
+)
+# Takes the next seq and writes the event in one round trip.
+_SQL_EVENT = (
+    "WITH s AS (UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq)"
+    " INSERT INTO timeline (room_id, seq, kind, ts, sender, meta)"
+    " SELECT $1, s.last_seq, $2::text, $3::bigint, $4::text, $5::bytea FROM s RETURNING seq"
+)
+_SQL_ROOM = f"SELECT {_ROOM_COLS} FROM rooms WHERE id = $1"
+_SQL_ROOM_BY_DIRECT_KEY = f"SELECT {_ROOM_COLS} FROM rooms WHERE direct_key = $1"
+_SQL_INSERT_ROOM = (
+    "INSERT INTO rooms (id, kind, name, status, header, created_by, created_at, last_seq,"
+    " direct_key) VALUES ($1, $2, $3, 'open', $4, $5, $6, 0, $7)"
+    " ON CONFLICT (direct_key) DO NOTHING RETURNING id"
+)
+_SQL_INSERT_MEMBERS = (
+    "INSERT INTO memberships (room_id, user_id, role, joined_seq)"
+    " SELECT $1::text, u.user_id, u.role, $4::bigint"
+    " FROM unnest($2::text[], $3::text[]) AS u (user_id, role)"
+)
+_SQL_ROLES = "SELECT user_id, role FROM memberships WHERE room_id = $1"
+_SQL_MEMBERSHIP = (
+    "SELECT room_id, user_id, role, joined_seq, read_seq FROM memberships"
+    " WHERE room_id = $1 AND user_id = $2"
+)
+_SQL_ROOMS_OF = (
+    "SELECT r.id, r.kind, r.name, r.status, r.header, r.created_by, r.created_at,"
+    " r.last_seq, m.role, m.joined_seq, m.read_seq"
+    " FROM memberships m JOIN rooms r ON r.id = m.room_id"
+    " WHERE m.user_id = $1 ORDER BY r.created_at, r.id"
+)
+_SQL_SHARE_ROOM = (
+    "SELECT EXISTS (SELECT 1 FROM memberships a JOIN memberships b ON a.room_id = b.room_id"
+    " WHERE a.user_id = $1 AND b.user_id = $2)"
+)
+_SQL_DELETE_MEMBER = "DELETE FROM memberships WHERE room_id = $1 AND user_id = $2"
+_SQL_UPDATE_ROOM = (
+    "UPDATE rooms SET name = coalesce($2, name), header = coalesce($3, header),"
+    " status = coalesce($4, status) WHERE id = $1"
+)
+_SQL_DEMOTE_OWNER = "UPDATE memberships SET role = 'admin' WHERE room_id = $1 AND role = 'owner'"
+_SQL_SET_ROLE = "UPDATE memberships SET role = $3 WHERE room_id = $1 AND user_id = $2"
+
+_SQL_MEMBER_PAIRS = (
+    "SELECT m.room_id, m.user_id FROM memberships m"
+    " JOIN unnest($1::text[], $2::text[]) AS p (room_id, user_id)"
+    " ON m.room_id = p.room_id AND m.user_id = p.user_id"
+)
+_SQL_ITEMS_BY_CID = (
+    "SELECT t.room_id, t.seq, t.kind, t.ts, t.sender, t.device, t.cid, t.body, t.meta"
+    " FROM timeline t JOIN unnest($1::text[], $2::text[]) AS k (device, cid)"
+    " ON t.device = k.device AND t.cid = k.cid"
+)
+_SQL_INSERT_MESSAGES = (
+    "INSERT INTO timeline (room_id, seq, kind, ts, sender, device, cid, body)"
+    " SELECT room_id, seq, 'msg', ts, sender, device, cid, body FROM unnest("
+    "$1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::bytea[])"
+    " AS m (room_id, seq, ts, sender, device, cid, body)"
+    " ON CONFLICT (device, cid) DO NOTHING RETURNING seq"
+)
+_SQL_SET_LAST_SEQS = (
+    "UPDATE rooms SET last_seq = v.last_seq FROM unnest($1::text[], $2::bigint[])"
+    " AS v (id, last_seq) WHERE rooms.id = v.id"
+)
+_SQL_TIMELINE = (
+    f"SELECT {_ITEM_COLS} FROM timeline WHERE room_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+)
+_SQL_SET_READ = (
+    "UPDATE memberships SET read_seq = GREATEST(read_seq,"
+    " LEAST($3::bigint, (SELECT last_seq FROM rooms WHERE id = $1)))"
+    " WHERE room_id = $1 AND user_id = $2 RETURNING read_seq"
+)
+
+_SQL_PUSH_TO_DEVICE = (
+    "INSERT INTO to_device (device_id, sender_user, sender_device, ts, body)"
+    " VALUES ($1, $2, $3, $4, $5) RETURNING tid"
+)
+_SQL_TO_DEVICE_PENDING = (
+    "SELECT tid, device_id, sender_user, sender_device, ts, body FROM to_device"
+    " WHERE device_id = $1 AND tid > $2 ORDER BY tid LIMIT $3"
+)
+_SQL_ACK_TO_DEVICE = "DELETE FROM to_device WHERE device_id = $1 AND tid = ANY($2::bigint[])"
+
+
+# -- rows
+
+
+def _user(row: asyncpg.Record) -> User:
+    return User(*row)
+
+
+def _room(row: asyncpg.Record) -> Room:
+    return Room(*row)
+
+
+def _item(row: asyncpg.Record) -> TimelineItem:
+    room_id, seq, kind, ts, sender, device, cid, body, meta = row
+    return TimelineItem(room_id, seq, kind, ts, sender, device, cid, body, unpack_meta(meta))
+
+
+async def _keep_session(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    """Pool reset hook: nothing to undo. The store never changes session settings,
+    LISTENs or takes session-level locks, and asyncpg itself rolls back a transaction
+    left open; skipping the default ``RESET ALL ...`` saves a round trip per method."""
+
+
+def _count(status: str) -> int:
+    """Rows affected, from a command tag such as ``DELETE 3`` or ``UPDATE 0``."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What one pass of ``append_messages`` decided, in batch order."""
+
+    results: list[AppendResult]
+    rows: list[TimelineItem]  # to insert
+    last_seqs: dict[str, int]  # room -> new last_seq, for rooms that got messages
+
+
+def _plan_batch(
+    batch: Sequence[NewMessage],
+    rooms: dict[str, tuple[str, int]],
+    members: set[tuple[str, str]],
+    originals: dict[tuple[str, str], TimelineItem],
+) -> _Plan:
+    """Decide each message's fate, as the SQLite adapter's loop would, given the locked
+    ``rooms`` (id -> status, last_seq), the (room, user) ``members`` among the senders and
+    the already stored ``originals`` by (device, cid)."""
+    next_seq = {room_id: last for room_id, (_, last) in rooms.items()}
+    stored = dict(originals)
+    results: list[AppendResult] = []
+    rows: list[TimelineItem] = []
+    for m in batch:
+        prior = stored.get((m.device, m.cid))
+        if prior is not None:
+            if prior.room_id != m.room_id:
+                results.append(AppendResult(None, refused="cid_reused"))
+            else:
+                results.append(AppendResult(prior, duplicate=True))
+            continue
+        if m.room_id not in rooms or (m.room_id, m.sender) not in members:
+            results.append(AppendResult(None, refused="not_member"))
+            continue
+        if rooms[m.room_id][0] != "open":
+            results.append(AppendResult(None, refused="closed"))
+            continue
+        seq = next_seq[m.room_id] + 1
+        next_seq[m.room_id] = seq
+        item = TimelineItem(m.room_id, seq, "msg", m.ts, m.sender, m.device, m.cid, m.body)
+        stored[(m.device, m.cid)] = item
+        rows.append(item)
+        results.append(AppendResult(item))
+    last_seqs = {r: seq for r, seq in next_seq.items() if seq != rooms[r][1]}
+    return _Plan(results, rows, last_seqs)
+
+
+# -- configuration
+
+
+@dataclass(frozen=True, slots=True)
+class PostgresOptions:
+    """Pool sizes and timeouts (seconds); set from the URL query or by the caller."""
+
+    pool_min: int = 2
+    pool_max: int = 10
+    command_timeout: float = 30.0
+    connect_timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.pool_min <= self.pool_max or self.pool_max < 1:
+            raise ValueError(f"need 0 <= pool_min <= pool_max >= 1, got {self}")
+        if self.command_timeout <= 0 or self.connect_timeout <= 0:
+            raise ValueError(f"timeouts must be positive, got {self}")
+
+
+def _split_url(url: str) -> tuple[str, PostgresOptions]:
+    """Separate our options from the URL: ``(dsn for asyncpg, options)``."""
+    parts = urlsplit(url)
+    kept: list[tuple[str, str]] = []
+    ours: dict[str, str] = {}
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key in PostgresOptions.__dataclass_fields__:
+            ours[key] = value
+        else:
+            kept.append((key, value))
+    if not ours:
+        return url, PostgresOptions()
+    defaults = PostgresOptions()
+    try:
+        options = PostgresOptions(
+            pool_min=int(ours.get("pool_min", defaults.pool_min)),
+            pool_max=int(ours.get("pool_max", defaults.pool_max)),
+            command_timeout=float(ours.get("command_timeout", defaults.command_timeout)),
+            connect_timeout=float(ours.get("connect_timeout", defaults.connect_timeout)),
+        )
+    except ValueError as exc:
+        raise ValueError(f"database URL options {ours}: {exc}") from None
+    return urlunsplit(parts._replace(query=urlencode(kept))), options
+
+
+# -- the store
+
+
+class PostgresStore:
+    """Use :func:`open_postgres` to construct; call :meth:`close` when done."""
+
+    def __init__(self, dsn: str, options: PostgresOptions | None = None) -> None:
+        self.dsn = dsn
+        self.options = options or PostgresOptions()
+        self._pool: asyncpg.Pool[asyncpg.Record] | None = None
+        self._closed = False
+
+    # -- plumbing
+
+    async def _run(self, name: str, fn: Callable[[Conn], Awaitable[T]], mode: Mode) -> T:
+        """Run ``fn`` as the transaction ``name``: ``statement`` (``fn`` issues exactly
+        one statement, which is its own transaction: no BEGIN/COMMIT round trips),
+        ``transaction`` (READ COMMITTED) or ``snapshot`` (REPEATABLE READ, read only)."""
+        pool = self._pool
+        if pool is None:
+            raise Unavailable(f"{name}: the store is closed")
+        start = time.perf_counter()
+        attempt = 1
+        try:
+            while True:
+                try:
+                    async with pool.acquire(timeout=self.options.command_timeout) as conn:
+                        if mode == "statement":
+                            return await fn(conn)
+                        if mode == "snapshot":
+                            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                                return await fn(conn)
+                        async with conn.transaction():
+                            return await fn(conn)
+                except pgerr.TransactionRollbackError as exc:
+                    if attempt >= _ATTEMPTS:
+                        log.error("transaction %s failed %d times: %s", name, attempt, exc)
+                        raise Unavailable(f"{name} failed") from exc
+                    log.warning("transaction %s rolled back (%s), retrying", name, exc)
+                    attempt += 1
+        except pgerr.IntegrityConstraintViolationError as exc:
+            raise Conflict(f"{name}: {exc}") from exc
+        except _UNAVAILABLE as exc:
+            log.error("transaction %s failed: %s: %s", name, type(exc).__name__, exc)
+            raise Unavailable(f"{name} failed") from exc
+        finally:
+            elapsed = (time.perf_counter() - start) * 1000
+            if elapsed > _SLOW_MS:
+                log.warning("transaction %s took %.0f ms", name, elapsed)
+
+    async def open(self) -> None:
+        """Create the pool and apply pending migrations."""
+        opts = self.options
+        try:
+            self._pool = await asyncpg.create_pool(
+                self.dsn,
+                min_size=opts.pool_min,
+                max_size=opts.pool_max,
+                command_timeout=opts.command_timeout,
+                timeout=opts.connect_timeout,
+                server_settings={"application_name": "confrere"},
+                reset=_keep_session,
+            )
+        except pgerr.ClientConfigurationError:
+            raise
+        except _UNAVAILABLE as exc:
+            log.error("cannot open the postgres pool: %s: %s", type(exc).__name__, exc)
+            raise Unavailable("cannot reach the database") from exc
+        try:
+            await self._run("migrate", self._migrate, "statement")
+        except BaseException:
+            await self.close()
+            raise
+
+    @staticmethod
+    async def _migrate(c: Conn) -> None:
+        for version, sql in migration_files("postgres"):
+            # Each file in its own transaction; the advisory lock makes concurrent
+            # migrators (nodes starting together) take turns, and the version is read
+            # again under it, so each file is applied once.
+            async with c.transaction():
+                await c.execute(_SQL_MIGRATION_LOCK, _MIGRATION_LOCK)
+                await c.execute(_SQL_CREATE_SCHEMA_VERSION)
+                if version <= await c.fetchval(_SQL_SCHEMA_VERSION):
+                    continue
+                await c.execute(sql)
+                await c.execute(_SQL_RECORD_VERSION, version)
+            log.info("postgres migrated to schema version %d", version)
+
+    async def close(self) -> None:
+        """Close the pool (waiting up to ``command_timeout`` for connections in use);
+        a second call does nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        try:
+            await asyncio.wait_for(pool.close(), self.options.command_timeout)
+        except TimeoutError:
+            log.warning("postgres pool did not close in time: terminating it")
+            pool.terminate()
+
+    async def ping(self) -> None:
+        await self._run("ping", lambda c: c.fetchval(_SQL_PING), "statement")
+
+    # -- accounts
+
+    async def create_user(self, new: NewUser, now: int) -> User:
+        user = User(
+            new_id(),
+            new.email,
+            new.password_hash,
+            new.first_name,
+            new.last_name,
+            new.postcode,
+            new.city,
+            new.specialty,
+            new.practice_mode,
+            new.rpps,
+            False,
+            now,
+        )
+        await self._run(
+            "create_user", lambda c: c.execute(_SQL_INSERT_USER, *astuple(user)), "statement"
+        )
+        return user
+
+    async def user_by_id(self, user_id: str) -> User | None:
+        row = await self._run(
+            "user_by_id", lambda c: c.fetchrow(_SQL_USER_BY_ID, user_id), "statement"
+        )
+        return None if row is None else _user(row)
+
+    async def user_by_email(self, email: str) -> User | None:
+        row = await self._run(
+            "user_by_email", lambda c: c.fetchrow(_SQL_USER_BY_EMAIL, email), "statement"
+        )
+        return None if row is None else _user(row)
+
+    async def existing_user_ids(self, user_ids: Sequence[str]) -> set[str]:
+        ids = list(dict.fromkeys(user_ids))
+        rows = await self._run(
+            "existing_user_ids", lambda c: c.fetch(_SQL_EXISTING_USERS, ids), "statement"
+        )
+        return {r[0] for r in rows}
+
+    async def set_verified(self, user_id: str, verified: bool) -> None:
+        await self._run(
+            "set_verified", lambda c: c.execute(_SQL_SET_VERIFIED, user_id, verified), "statement"
+        )
+
+    async def create_device(self, user_id: str, name: str, now: int) -> Device:
+        device = Device(new_id(), user_id, name, now)
+        await self._run(
+            "create_device",
+            lambda c: c.execute(_SQL_INSERT_DEVICE, device.id, user_id, name, now),
+            "statement",
+        )
+        return device
+
+    async def device(self, device_id: str) -> Device | None:
+        row = await self._run("device", lambda c: c.fetchrow(_SQL_DEVICE, device_id), "statement")
+        return None if row is None else Device(*row)
+
+    async def devices_of(self, user_id: str) -> list[Device]:
+        rows = await self._run(
+            "devices_of", lambda c: c.fetch(_SQL_DEVICES_OF, user_id), "statement"
+        )
+        return [Device(*r) for r in rows]
+
+    async def create_session(self, session: Session) -> None:
+        await self._run(
+            "create_session",
+            lambda c: c.execute(
+                _SQL_INSERT_SESSION,
+                session.token_hash,
+                session.user_id,
+                session.device_id,
+                session.created_at,
+                session.expires_at,
+            ),
+            "statement",
+        )
+
+    async def session(self, token_hash: bytes) -> Session | None:
+        row = await self._run(
+            "session", lambda c: c.fetchrow(_SQL_SESSION, token_hash), "statement"
+        )
+        return None if row is None else Session(*row)
+
+    async def delete_session(self, token_hash: bytes) -> None:
+        await self._run(
+            "delete_session", lambda c: c.execute(_SQL_DELETE_SESSION, token_hash), "statement"
+        )
+
+    # -- rooms
+
+    @staticmethod
+    async def _lock_room(c: Conn, room_id: str) -> bool:
+        """Lock the room's row until commit; whether the room exists."""
+        return await c.fetchrow(_SQL_LOCK_ROOM, room_id) is not None
+
+    @staticmethod
+    async def _event(
+        c: Conn, room_id: str, kind: str, by: str, now: int, **meta: Any
+    ) -> TimelineItem:
+        meta = {"by": by, **{k: v for k, v in meta.items() if v is not None}}
+        seq = await c.fetchval(_SQL_EVENT, room_id, kind, now, by, pack_meta(meta))
+        if seq is None:
+            raise NotFound(f"no room {room_id!r}")
+        return TimelineItem(room_id, seq, kind, now, sender=by, meta=meta)
+
+    async def create_room(
+        self,
+        kind: str,
+        creator: str,
+        members: Sequence[str],
+        name: str | None,
+        header: bytes | None,
+        now: int,
+    ) -> tuple[Room, TimelineItem | None]:
+        others = [m for m in dict.fromkeys(members) if m != creator]
+        direct_key = "|".join(sorted((creator, *others))) if kind == "direct" else None
+        owner_role = "member" if kind == "direct" else "owner"
+
+        async def tx(c: Conn) -> tuple[Room, TimelineItem | None]:
+            if direct_key is not None:
+                row = await c.fetchrow(_SQL_ROOM_BY_DIRECT_KEY, direct_key)
+                if row is not None:
+                    return _room(row), None
+            room_id = new_id()
+            created = await c.fetchval(
+                _SQL_INSERT_ROOM, room_id, kind, name, header, creator, now, direct_key
+            )
+            if created is None:
+                # Another node created the pair's room since our read; the insert waited
+                # for its commit, so this statement sees it.
+                row = await c.fetchrow(_SQL_ROOM_BY_DIRECT_KEY, direct_key)
+                if row is None:
+                    raise Conflict(f"create_room: direct room {direct_key!r} is being created")
+                return _room(row), None
+            item = await self._event(
+                c, room_id, "member.joined", creator, now, users=[creator, *others]
+            )
+            await c.execute(
+                _SQL_INSERT_MEMBERS,
+                room_id,
+                [creator, *others],
+                [owner_role] + ["member"] * len(others),
+                item.seq,
+            )
+            return Room(room_id, kind, name, "open", header, creator, now, item.seq), item
+
+        return await self._run("create_room", tx, "transaction")
+
+    async def room(self, room_id: str) -> Room | None:
+        row = await self._run("room", lambda c: c.fetchrow(_SQL_ROOM, room_id), "statement")
+        return None if row is None else _room(row)
+
+    async def room_members(self, room_id: str) -> RoomMembers | None:
+        async def q(c: Conn) -> RoomMembers | None:
+            row = await c.fetchrow(_SQL_ROOM, room_id)
+            if row is None:
+                return None
+            room = _room(row)
+            roles = {r[0]: r[1] for r in await c.fetch(_SQL_ROLES, room_id)}
+            return RoomMembers(room, roles, room.last_seq)
+
+        return await self._run("room_members", q, "snapshot")
+
+    async def membership(self, room_id: str, user_id: str) -> Membership | None:
+        row = await self._run(
+            "membership", lambda c: c.fetchrow(_SQL_MEMBERSHIP, room_id, user_id), "statement"
+        )
+        return None if row is None else Membership(*row)
+
+    async def rooms_of(self, user_id: str) -> list[tuple[Room, Membership]]:
+        rows = await self._run("rooms_of", lambda c: c.fetch(_SQL_ROOMS_OF, user_id), "statement")
+        return [(Room(*r[:8]), Membership(r[0], user_id, r[8], r[9], r[10])) for r in rows]
+
+    async def share_room(self, user_a: str, user_b: str) -> bool:
+        found = await self._run(
+            "share_room", lambda c: c.fetchval(_SQL_SHARE_ROOM, user_a, user_b), "statement"
+        )
+        return bool(found)
+
+    async def add_members(
+        self, room_id: str, users: Sequence[str], by: str, now: int
+    ) -> TimelineItem | None:
+        """As :meth:`Store.add_members`; raise :class:`NotFound` if there is no such room."""
+
+        async def tx(c: Conn) -> TimelineItem | None:
+            if not await self._lock_room(c, room_id):
+                raise NotFound(f"no room {room_id!r}")
+            present = {r[0] for r in await c.fetch(_SQL_ROLES, room_id)}
+            new = [u for u in dict.fromkeys(users) if u not in present]
+            if not new:
+                return None
+            item = await self._event(c, room_id, "member.joined", by, now, users=new)
+            await c.execute(_SQL_INSERT_MEMBERS, room_id, new, ["member"] * len(new), item.seq)
+            return item
+
+        return await self._run("add_members", tx, "transaction")
+
+    async def remove_member(
+        self, room_id: str, user_id: str, by: str, reason: str, now: int
+    ) -> TimelineItem | None:
+        async def tx(c: Conn) -> TimelineItem | None:
+            if not await self._lock_room(c, room_id):
+                return None
+            if _count(await c.execute(_SQL_DELETE_MEMBER, room_id, user_id)) == 0:
+                return None
+            return await self._event(
+                c, room_id, "member.left", by, now, user=user_id, reason=reason
+            )
+
+        return await self._run("remove_member", tx, "transaction")
+
+    async def update_room(
+        self,
+        room_id: str,
+        by: str,
+        now: int,
+        name: str | None = None,
+        header: bytes | None = None,
+        status: str | None = None,
+    ) -> TimelineItem:
+        """As :meth:`Store.update_room`; raise :class:`NotFound` if there is no such room."""
+
+        async def tx(c: Conn) -> TimelineItem:
+            if _count(await c.execute(_SQL_UPDATE_ROOM, room_id, name, header, status)) == 0:
+                raise NotFound(f"no room {room_id!r}")
+            return await self._event(
+                c, room_id, "room.updated", by, now, name=name, header=header, status=status
+            )
+
+        return await self._run("update_room", tx, "transaction")
+
+    async def set_role(
+        self, room_id: str, user_id: str, role: str, by: str, now: int
+    ) -> TimelineItem | None:
+        async def tx(c: Conn) -> TimelineItem | None:
+            if not await self._lock_room(c, room_id):
+                return None
+            if await c.fetchrow(_SQL_MEMBERSHIP, room_id, user_id) is None:
+                return None
+            if role == "owner":
+                await c.execute(_SQL_DEMOTE_OWNER, room_id)
+            await c.execute(_SQL_SET_ROLE, room_id, user_id, role)
+            return await self._event(c, room_id, "room.updated", by, now, user=user_id, role=role)
+
+        return await self._run("set_role", tx, "transaction")
+
+    # -- timeline
+
+    async def append_messages(self, batch: Sequence[NewMessage]) -> list[AppendResult]:
+        if not batch:
+            return []
+        room_ids = sorted({m.room_id for m in batch})
+        pairs = list(dict.fromkeys((m.room_id, m.sender) for m in batch))
+        keys = list(dict.fromkeys((m.device, m.cid) for m in batch))
+
+        async def tx(c: Conn) -> list[AppendResult]:
+            rooms = {r[0]: (r[1], r[2]) for r in await c.fetch(_SQL_LOCK_ROOMS, room_ids)}
+            members = {
+                (r[0], r[1])
+                for r in await c.fetch(
+                    _SQL_MEMBER_PAIRS, [p[0] for p in pairs], [p[1] for p in pairs]
+                )
+            }
+            while True:
+                originals = {
+                    (r[5], r[6]): _item(r)
+                    for r in await c.fetch(
+                        _SQL_ITEMS_BY_CID, [k[0] for k in keys], [k[1] for k in keys]
+                    )
+                }
+                plan = _plan_batch(batch, rooms, members, originals)
+                if not plan.rows:
+                    return plan.results
+                savepoint = c.transaction()
+                await savepoint.start()
+                inserted = await c.fetch(
+                    _SQL_INSERT_MESSAGES,
+                    [i.room_id for i in plan.rows],
+                    [i.seq for i in plan.rows],
+                    [i.ts for i in plan.rows],
+                    [i.sender for i in plan.rows],
+                    [i.device for i in plan.rows],
+                    [i.cid for i in plan.rows],
+                    [i.body for i in plan.rows],
+                )
+                if len(inserted) == len(plan.rows):
+                    await savepoint.commit()
+                    break
+                # A concurrent transaction stored one of these (device, cid) in another
+                # room and has committed (the insert waited for it): plan again.
+                await savepoint.rollback()
+                log.info("append_messages: concurrent cid reuse, planning the batch again")
+            await c.execute(_SQL_SET_LAST_SEQS, list(plan.last_seqs), list(plan.last_seqs.values()))
+            return plan.results
+
+        return await self._run("append_messages", tx, "transaction")
+
+    async def timeline(self, room_id: str, after: int, limit: int) -> list[TimelineItem]:
+        rows = await self._run(
+            "timeline", lambda c: c.fetch(_SQL_TIMELINE, room_id, after, limit), "statement"
+        )
+        return [_item(r) for r in rows]
+
+    async def set_read(self, room_id: str, user_id: str, seq: int) -> int:
+        marker = await self._run(
+            "set_read", lambda c: c.fetchval(_SQL_SET_READ, room_id, user_id, seq), "statement"
+        )
+        return 0 if marker is None else int(marker)
+
+    # -- to-device queue
+
+    async def push_to_device(
+        self, device_id: str, sender_user: str, sender_device: str, body: bytes, now: int
+    ) -> int:
+        tid = await self._run(
+            "push_to_device",
+            lambda c: c.fetchval(
+                _SQL_PUSH_TO_DEVICE, device_id, sender_user, sender_device, now, body
+            ),
+            "statement",
+        )
+        return int(tid)
+
+    async def to_device_pending(self, device_id: str, after: int, limit: int) -> list[ToDeviceItem]:
+        rows = await self._run(
+            "to_device_pending",
+            lambda c: c.fetch(_SQL_TO_DEVICE_PENDING, device_id, after, limit),
+            "statement",
+        )
+        return [ToDeviceItem(*r) for r in rows]
+
+    async def ack_to_device(self, device_id: str, tids: Sequence[int]) -> int:
+        status = await self._run(
+            "ack_to_device",
+            lambda c: c.execute(_SQL_ACK_TO_DEVICE, device_id, list(tids)),
+            "statement",
+        )
+        return _count(status)
+
+
+async def open_postgres(url: str, options: PostgresOptions | None = None) -> PostgresStore:
+    """Open the database at ``url``, applying pending migrations. ``options`` replaces
+    the pool and timeout settings of the URL's query string when given."""
+    dsn, from_url = _split_url(url)
+    store = PostgresStore(dsn, options or from_url)
+    await store.open()
+    return store

@@ -1,0 +1,201 @@
+"""Several nodes on one Redis and one PostgreSQL: conversations across nodes, membership
+changes crossing nodes, and no acked message lost when a node or Redis dies."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from clients.python import Account, Client, ServerError
+from harness import connected, practitioner
+from loadtest.server_process import ServerProcess
+from protocol.errors import ErrorCode
+from protocol.frames import Event, Msg
+from services import RedisServer
+from storage import Store, open_store
+
+
+class Cluster:
+    """Two nodes sharing a broker and a database, plus a store handle for admin steps."""
+
+    def __init__(self, nodes: list[ServerProcess], store: Store) -> None:
+        self.nodes = nodes
+        self.store = store
+
+    @property
+    def urls(self) -> list[str]:
+        return [n.url for n in self.nodes]
+
+    async def account(self, node: int) -> Account:
+        return await practitioner(self.nodes[node].url, self.store)
+
+
+async def start_cluster(database_url: str, broker_url: str, count: int = 2) -> Cluster:
+    env = {
+        "CONFRERE_DATABASE_URL": database_url,
+        "CONFRERE_BROKER_URL": broker_url,
+        "CONFRERE_PASSWORD_COST": "min",
+        "CONFRERE_LOG_LEVEL": "warning",
+    }
+    nodes = [ServerProcess(env) for _ in range(count)]
+    for node in nodes:
+        node.spawn()
+    for node in nodes:
+        await node.wait_ready()
+    return Cluster(nodes, await open_store(database_url))
+
+
+async def stop_cluster(cluster: Cluster) -> None:
+    await cluster.store.close()
+    for node in cluster.nodes:
+        node.close()
+
+
+@pytest.fixture
+async def cluster(postgres_database: str, redis_url: str) -> AsyncIterator[Cluster]:
+    started = await start_cluster(postgres_database, redis_url)
+    try:
+        yield started
+    finally:
+        await stop_cluster(started)
+
+
+async def next_of(client: Client, frame_type: type, **match: object) -> object:
+    async with asyncio.timeout(15):
+        while True:
+            item = await client.recv()
+            if isinstance(item, frame_type) and all(
+                getattr(item, k) == v for k, v in match.items()
+            ):
+                return item
+
+
+async def others_messages(client: Client, room: str, count: int) -> list[Msg]:
+    got: list[Msg] = []
+    async with asyncio.timeout(60):
+        while len(got) < count:
+            item = await client.recv()
+            if isinstance(item, Msg) and item.room == room and item.device != client.device_id:
+                got.append(item)
+    return got
+
+
+@pytest.mark.parametrize("kind", ["direct", "group", "patient_case"])
+async def test_clients_on_different_nodes_converse(cluster: Cluster, kind: str) -> None:
+    a = await connected(await cluster.account(0))
+    b = await connected(await cluster.account(1))
+    try:
+        room = await a.create_room(
+            kind, [b.user_id], name=None if kind == "direct" else "Inter-nœuds"
+        )
+        for i in range(10):
+            await a.send(room.id, f"a{i}".encode())
+            await b.send(room.id, f"b{i}".encode())
+        from_a = await others_messages(b, room.id, 10)
+        from_b = await others_messages(a, room.id, 10)
+        assert [m.body for m in from_a] == [f"a{i}".encode() for i in range(10)]
+        assert [m.body for m in from_b] == [f"b{i}".encode() for i in range(10)]
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_membership_changes_cross_nodes(cluster: Cluster) -> None:
+    owner = await connected(await cluster.account(0))
+    c = await connected(await cluster.account(1))
+    try:
+        room = await owner.create_room("group", [], name="Staff")
+        await owner.invite(room.id, [c.user_id])  # on node 0; c is on node 1
+        await next_of(c, Event, kind="member.joined", users=(c.user_id,))
+        await owner.send(room.id, b"welcome")
+        assert [m.body for m in await others_messages(c, room.id, 1)] == [b"welcome"]
+        assert await c.send(room.id, b"thanks") > 0
+
+        await owner.remove(room.id, c.user_id)
+        await next_of(c, Event, kind="member.left", user=c.user_id)
+        with pytest.raises(ServerError) as info:
+            await c.send(room.id, b"still there?")  # refused on node 1 from its memory
+        assert info.value.code == ErrorCode.FORBIDDEN
+    finally:
+        await owner.close()
+        await c.close()
+
+
+class Acks(list[int]):
+    """Seqs acked so far; ``reach(n)`` waits until there are ``n`` of them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._grew = asyncio.Event()
+
+    def add(self, seq: int) -> None:
+        self.append(seq)
+        self._grew.set()
+
+    async def reach(self, count: int) -> None:
+        async with asyncio.timeout(30):
+            while len(self) < count:
+                self._grew.clear()
+                await self._grew.wait()
+
+
+async def _stream(client: Client, room: str, acks: Acks, count: int) -> None:
+    for i in range(count):
+        acks.add(await client.send(room, f"{client.device_id}:{i}".encode(), cid=f"c{i}"))
+
+
+def assert_exactly_once(received: list[Msg], expected_seqs: set[int]) -> None:
+    seqs = [m.seq for m in received]
+    assert len(seqs) == len(set(seqs)), "duplicate delivery"
+    assert set(seqs) == expected_seqs, f"lost: {sorted(expected_seqs - set(seqs))[:10]}"
+    assert seqs == sorted(seqs), "out of order"
+
+
+async def test_node_killed_mid_stream_loses_nothing(cluster: Cluster) -> None:
+    # a stays on node 0; b and c start on node 1, which dies, and fail over to node 0.
+    a = await connected(await cluster.account(0), endpoints=cluster.urls)
+    b = await connected(await cluster.account(1), endpoints=cluster.urls[::-1])
+    c = await connected(await cluster.account(1), endpoints=cluster.urls[::-1])
+    try:
+        room = await a.create_room("group", [b.user_id, c.user_id], name="Garde")
+        acks = {a.user_id: Acks(), b.user_id: Acks()}
+        senders = [
+            asyncio.create_task(_stream(a, room.id, acks[a.user_id], 150)),
+            asyncio.create_task(_stream(b, room.id, acks[b.user_id], 150)),
+        ]
+        await acks[b.user_id].reach(50)
+        cluster.nodes[1].kill()
+        await asyncio.gather(*senders)
+        assert b.reconnects >= 1 and c.reconnects >= 1
+
+        everyone = set(acks[a.user_id]) | set(acks[b.user_id])
+        assert_exactly_once(await others_messages(c, room.id, 300), everyone)
+        assert_exactly_once(await others_messages(a, room.id, 150), set(acks[b.user_id]))
+        assert_exactly_once(await others_messages(b, room.id, 150), set(acks[a.user_id]))
+    finally:
+        for client in (a, b, c):
+            await client.close()
+
+
+async def test_redis_restart_mid_stream_loses_nothing(postgres_database: str) -> None:
+    redis_server = RedisServer().start()
+    cluster = await start_cluster(postgres_database, redis_server.url)
+    try:
+        a = await connected(await cluster.account(0))
+        b = await connected(await cluster.account(1))
+        room = await a.create_room("direct", [b.user_id])
+        acks = Acks()
+        sender = asyncio.create_task(_stream(a, room.id, acks, 200))
+        await acks.reach(50)
+        redis_server.stop()
+        await acks.reach(len(acks) + 20)  # still acked while Redis is down
+        redis_server.start()
+        await sender
+        assert_exactly_once(await others_messages(b, room.id, 200), set(acks))
+        await a.close()
+        await b.close()
+    finally:
+        await stop_cluster(cluster)
+        redis_server.close()

@@ -1,0 +1,67 @@
+"""Presence, for every adapter; and a dead node's users falling offline by themselves."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from harness import ServerUnderTest, connected, practitioner
+from server.presence import open_presence
+from server.presence.redis import RedisPresence
+
+
+@pytest.fixture(params=["memory", "redis"])
+def presence_url(request: pytest.FixtureRequest) -> str:
+    if request.param == "memory":
+        return "memory://"
+    url: str = request.getfixturevalue("redis_url")
+    return url
+
+
+async def test_connection_counts(presence_url: str) -> None:
+    presence = open_presence(presence_url)
+    await presence.start()
+    try:
+        await presence.connected("alice")
+        await presence.connected("alice")
+        await presence.connected("bob")
+        assert await presence.online(["alice", "bob", "carol"]) == {"alice", "bob"}
+        await presence.disconnected("alice")
+        assert await presence.online(["alice"]) == {"alice"}  # one connection left
+        await presence.disconnected("alice")
+        await presence.disconnected("bob")
+        assert await presence.online(["alice", "bob"]) == set()
+    finally:
+        await presence.close()
+
+
+async def test_users_of_a_dead_node_fall_offline(redis_url: str) -> None:
+    dying = RedisPresence(redis_url, ttl_s=1)
+    observer = RedisPresence(redis_url)
+    await dying.start()
+    await observer.start()
+    try:
+        await dying.connected("dana")
+        assert await observer.online(["dana"]) == {"dana"}
+        assert dying._heartbeat is not None
+        dying._heartbeat.cancel()  # the node stops beating, as if killed
+        # Redis expires the heartbeat key within about a second: poll for it.
+        for _ in range(100):
+            if not await observer.online(["dana"]):
+                break
+            await asyncio.sleep(0.1)
+        assert await observer.online(["dana"]) == set()
+    finally:
+        await observer.close()
+
+
+async def test_room_members_show_who_is_online(server: ServerUnderTest) -> None:
+    a = await connected(await practitioner(server.url, server.store))
+    offline = await practitioner(server.url, server.store)
+    try:
+        room = await a.create_room("group", [offline.user_id], name="Présence")
+        online = {m.user: m.online for m in room.members or ()}
+        assert online == {a.user_id: True, offline.user_id: False}
+    finally:
+        await a.close()
