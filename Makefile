@@ -25,9 +25,11 @@ run: $(STAMP)
 	$(PY) -m server run
 
 # The tests start throwaway redis-server and PostgreSQL instances of their own
-# (or use TEST_REDIS_URL / TEST_DATABASE_URL): make sure the binaries are installed.
+# (or use TEST_REDIS_URL / TEST_REDIS_CLUSTER_URL / TEST_DATABASE_URL): make sure the
+# binaries are installed (redis-cli creates the throwaway Redis Cluster).
 services:
-	@if [ -z "$$TEST_REDIS_URL" ] && ! command -v redis-server >/dev/null; then \
+	@if { [ -z "$$TEST_REDIS_URL" ] || [ -z "$$TEST_REDIS_CLUSTER_URL" ]; } \
+		&& ! { command -v redis-server && command -v redis-cli; } >/dev/null; then \
 		echo "installing redis-server"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server; fi
 	@if [ -z "$$TEST_DATABASE_URL" ] && ! command -v initdb >/dev/null \

@@ -107,6 +107,17 @@ class FieldReader:
                 raise self._fail(f"field '{name}' must hold non-empty strings of at most {MAX_ID}")
         return tuple(value)
 
+    def bytes_list(self, name: str, max_items: int, max_len: int, *, required: bool = True) -> Any:
+        value = self._pop(name, required)
+        if value is None:
+            return None
+        if not isinstance(value, list) or len(value) > max_items:
+            raise self._fail(f"field '{name}' must be an array of at most {max_items} items")
+        for item in value:
+            if not isinstance(item, bytes) or len(item) > max_len:
+                raise self._fail(f"field '{name}' must hold binaries of at most {max_len} bytes")
+        return tuple(value)
+
     def int_list(self, name: str, max_items: int) -> Any:
         value = self._pop(name, True)
         if not isinstance(value, list) or not 0 < len(value) <= max_items:

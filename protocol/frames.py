@@ -1,7 +1,8 @@
 """Frame types of protocol v1: small frozen dataclasses, each parsing and serialising itself.
 
 Client frames (``t`` values): hello, send, sync, read, typing, to_device, to_device.ack,
-room.create, room.get, room.invite, room.leave, room.remove, room.update, room.role, ping.
+room.create, room.get, room.invite, room.leave, room.remove, room.update, room.role,
+keys.upload, keys.query, keys.report, ping.
 Server frames: welcome, ack, msg, batch, event, to_device, error, pong.
 
 Invariants: every client frame carries a request ``id``; every reply carries ``re`` equal
@@ -18,7 +19,9 @@ from .errors import ErrorCode
 from .fields import FieldReader
 from .limits import (
     MAX_ACK_TIDS,
+    MAX_ATTACHMENTS_PER_MESSAGE,
     MAX_BODY,
+    MAX_BUNDLE,
     MAX_CID,
     MAX_HEADER,
     MAX_MEMBERS_PER_REQUEST,
@@ -30,6 +33,7 @@ from .limits import (
 __all__ = [
     "CLIENT_FRAMES",
     "ROLES",
+    "REPORT_REASONS",
     "ROOM_KINDS",
     "SERVER_FRAMES",
     "Ack",
@@ -38,6 +42,9 @@ __all__ = [
     "Error",
     "Event",
     "Hello",
+    "KeysQuery",
+    "KeysReport",
+    "KeysUpload",
     "Member",
     "Msg",
     "Ping",
@@ -95,20 +102,33 @@ class Hello:
 
 @dataclass(frozen=True, slots=True)
 class Send:
-    """Append an opaque ciphertext to a room; ``cid`` makes retries idempotent."""
+    """Append an opaque ciphertext to a room; ``cid`` makes retries idempotent.
+
+    ``att``: ids of attachments the sender uploaded to this room and that the message
+    refers to (their keys and hashes travel inside ``body``); absent when empty."""
 
     T: ClassVar[str] = "send"
     id: int
     room: str
     cid: str
     body: bytes
+    att: tuple[str, ...] | None = None
 
     @classmethod
     def parse(cls, r: FieldReader, id: int) -> Send:
-        return cls(id, r.str_("room"), r.str_("cid", MAX_CID), r.bytes_("body", MAX_BODY))
+        return cls(
+            id,
+            r.str_("room"),
+            r.str_("cid", MAX_CID),
+            r.bytes_("body", MAX_BODY),
+            r.str_list("att", MAX_ATTACHMENTS_PER_MESSAGE, required=False) or None,
+        )
 
     def to_wire(self) -> dict[str, Any]:
-        return {"t": self.T, "id": self.id, "room": self.room, "cid": self.cid, "body": self.body}
+        wire = {"t": self.T, "id": self.id, "room": self.room, "cid": self.cid, "body": self.body}
+        if self.att:
+            wire["att"] = list(self.att)
+        return wire
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,6 +391,85 @@ class RoomRole:
 
 
 @dataclass(frozen=True, slots=True)
+class KeysUpload:
+    """Publish the calling device's signed key bundle (protocol/crypto/keys.py)."""
+
+    T: ClassVar[str] = "keys.upload"
+    id: int
+    bundle: bytes
+
+    @classmethod
+    def parse(cls, r: FieldReader, id: int) -> KeysUpload:
+        return cls(id, r.bytes_("bundle", MAX_BUNDLE))
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"t": self.T, "id": self.id, "bundle": self.bundle}
+
+
+@dataclass(frozen=True, slots=True)
+class KeysQuery:
+    """Ask for the key bundles of the devices of ``users``; answered by an ack with
+    ``keys``."""
+
+    T: ClassVar[str] = "keys.query"
+    id: int
+    users: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, r: FieldReader, id: int) -> KeysQuery:
+        return cls(id, r.str_list("users", MAX_MEMBERS_PER_REQUEST))
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"t": self.T, "id": self.id, "users": list(self.users)}
+
+
+REPORT_REASONS = (
+    "unknown_session",
+    "bad_signature",
+    "tampered",
+    "replayed",
+    "too_far_ahead",
+    "bad_version",
+    "other",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class KeysReport:
+    """A message of ``device`` in ``room`` could not be decrypted. The server counts it
+    and, for ``unknown_session``, asks that device to share its key again."""
+
+    T: ClassVar[str] = "keys.report"
+    id: int
+    room: str
+    device: str
+    reason: str
+    session: bytes | None = None
+
+    @classmethod
+    def parse(cls, r: FieldReader, id: int) -> KeysReport:
+        return cls(
+            id,
+            r.str_("room"),
+            r.str_("device"),
+            r.choice("reason", REPORT_REASONS),
+            r.bytes_("session", 16, required=False),
+        )
+
+    def to_wire(self) -> dict[str, Any]:
+        return _compact(
+            {
+                "t": self.T,
+                "id": self.id,
+                "room": self.room,
+                "device": self.device,
+                "reason": self.reason,
+                "session": self.session,
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Ping:
     """Application-level liveness check; answered by ``pong``."""
 
@@ -400,6 +499,9 @@ ClientFrame = (
     | RoomRemove
     | RoomUpdate
     | RoomRole
+    | KeysUpload
+    | KeysQuery
+    | KeysReport
     | Ping
 )
 CLIENT_FRAMES: dict[str, Any] = {
@@ -419,6 +521,9 @@ CLIENT_FRAMES: dict[str, Any] = {
         RoomRemove,
         RoomUpdate,
         RoomRole,
+        KeysUpload,
+        KeysQuery,
+        KeysReport,
         Ping,
     )
 }
@@ -538,6 +643,7 @@ class Ack:
     ts: int | None = None
     tid: int | None = None
     room: RoomInfo | None = None
+    keys: tuple[bytes, ...] | None = None  # keys.query: signed bundles, one per device
 
     def to_wire(self) -> dict[str, Any]:
         return _compact(
@@ -548,6 +654,7 @@ class Ack:
                 "ts": self.ts,
                 "tid": self.tid,
                 "room": None if self.room is None else self.room.to_wire(),
+                "keys": None if self.keys is None else list(self.keys),
             }
         )
 
@@ -560,6 +667,7 @@ class Ack:
             r.int_("ts", 0, MAX_TS, required=False),
             r.int_("tid", 0, MAX_SEQ, required=False),
             None if room is None else RoomInfo.from_wire(room),
+            r.bytes_list("keys", 100_000, MAX_BUNDLE, required=False),
         )
 
 

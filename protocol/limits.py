@@ -5,8 +5,11 @@ from __future__ import annotations
 __all__ = [
     "HELLO_TIMEOUT_S",
     "MAX_ACK_TIDS",
+    "MAX_ATTACHMENT",
+    "MAX_ATTACHMENTS_PER_MESSAGE",
     "MAX_BAD_FRAMES",
     "MAX_BODY",
+    "MAX_BUNDLE",
     "MAX_CID",
     "MAX_FRAME",
     "MAX_HEADER",
@@ -24,6 +27,7 @@ SUBPROTOCOL = "confrere.v1"
 MAX_FRAME = 256 * 1024  # bytes of one client frame, before decoding
 MAX_BODY = 64 * 1024  # ciphertext of one message or to-device payload
 MAX_HEADER = 16 * 1024  # encrypted patient-case header
+MAX_BUNDLE = 1024  # a device's signed public key bundle (keys.upload, keys.query)
 MAX_NAME = 200  # characters of a room name
 MAX_ID = 64  # characters of a user, device or room id
 MAX_CID = 64  # characters of a client message id
@@ -31,6 +35,8 @@ MAX_TOKEN = 256  # characters of a session token
 MAX_MEMBERS_PER_REQUEST = 500  # users named in one room.create / room.invite
 MAX_SYNC_LIMIT = 500  # items in one batch
 MAX_ACK_TIDS = 1000  # to-device ids acknowledged by one to_device.ack
+MAX_ATTACHMENT = 50 * 1024 * 1024  # bytes of plaintext of one attachment (50 MiB)
+MAX_ATTACHMENTS_PER_MESSAGE = 10  # attachment ids referenced by one send (send.att)
 MAX_REQUEST_ID = 2**53 - 1  # fits a JavaScript number
 HELLO_TIMEOUT_S = 5.0  # seconds to send a valid hello before close 4401
 MAX_BAD_FRAMES = 20  # bad frames tolerated on one connection before close 4400

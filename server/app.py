@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -14,7 +15,8 @@ from starlette.routing import WebSocketRoute
 
 from protocol.errors import ErrorCode
 from storage import GroupCommit, open_store
-from storage.errors import StorageError
+from storage.blobs import open_blobs
+from storage.errors import NotFound, StorageError
 
 from .broker import open_broker
 from .config import Settings
@@ -25,6 +27,8 @@ from .hub import Hub
 from .presence import open_presence
 from .routes import routes
 from .routes.common import error_response
+from .server_key import load_server_key
+from .sweeper import run_sweeper
 
 __all__ = ["create_app"]
 
@@ -36,19 +40,36 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        server_key = await asyncio.to_thread(load_server_key, settings)
         store = await open_store(settings.database_url)
+        try:
+            blobs = await open_blobs(settings.blob_url)
+        except BaseException:
+            await store.close()
+            raise
         hub = Hub(open_broker(settings.broker_url), open_presence(settings.broker_url))
         await hub.start()
-        app.state.services = Services(store, hub, GroupCommit(store.append_messages))
+        app.state.services = Services(
+            store, hub, GroupCommit(store.append_messages), blobs, server_key
+        )
+        sweeper = asyncio.create_task(
+            run_sweeper(store, blobs, settings.orphan_ttl_s, settings.orphan_sweep_interval_s),
+            name="orphan-sweeper",
+        )
         log.info(
-            "confrere ready: database=%s broker=%s",
+            "confrere ready: database=%s broker=%s blobs=%s",
             settings.database_url.split("://")[0],
             settings.broker_url.split("://")[0],
+            settings.blob_url.split("://")[0],
         )
         try:
             yield
         finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             await hub.close()
+            await blobs.close()
             await store.close()
 
     async def api_error(request: Request, exc: Exception) -> Response:
@@ -65,6 +86,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
 
     async def storage_error(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, NotFound):  # a row whose blob is gone, for instance
+            log.error("missing data on %s: %s", request.url.path, exc)
+            return error_response(ApiError(ErrorCode.NOT_FOUND, "the content is missing"))
         log.warning("storage error on %s: %s", request.url.path, exc)
         return error_response(ApiError(ErrorCode.UNAVAILABLE, "storage unavailable, retry", 1.0))
 

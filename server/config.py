@@ -1,5 +1,10 @@
 """Settings, read once from the environment (``CONFRERE_*``). Defaults are the embedded
-setup: SQLite under ./var, the in-process broker, 127.0.0.1:8000."""
+setup: SQLite and blobs under ./var, the in-process broker, 127.0.0.1:8000.
+
+``server_key`` (base64 of 32 bytes) encrypts server-visible documents at rest; it is
+kept out of ``repr`` and never logged. Unset, the key is read from (or generated into)
+``server_key_file``, by default ``server.key`` beside the SQLite database (see
+:mod:`server.server_key`)."""
 
 from __future__ import annotations
 
@@ -21,6 +26,15 @@ class Settings:
     port: int = 8000
     database_url: str = "sqlite:///var/confrere.db"
     broker_url: str = "memory://"
+    # file://relative/dir, file:///absolute/dir or s3://bucket?endpoint=... (storage.blobs)
+    blob_url: str = "file://var/blobs"
+    # Uploads no message (or referral) referenced within this time are deleted.
+    orphan_ttl_s: int = 24 * 3600
+    orphan_sweep_interval_s: float = 600.0
+    # Lifetime of presigned download URLs of chat files (stores that issue them: S3).
+    download_url_ttl_s: int = 300
+    server_key: str = field(default="", repr=False)
+    server_key_file: str = ""
     session_ttl_s: int = 30 * 24 * 3600
     hello_timeout_s: float = HELLO_TIMEOUT_S
     # Frames queued for one connection before it counts as a slow consumer (close 4008).
@@ -40,6 +54,14 @@ class Settings:
             port=int(_env("PORT", str(d.port))),
             database_url=_env("DATABASE_URL", d.database_url),
             broker_url=_env("BROKER_URL", d.broker_url),
+            blob_url=_env("BLOB_URL", d.blob_url),
+            orphan_ttl_s=int(_env("ORPHAN_TTL_S", str(d.orphan_ttl_s))),
+            orphan_sweep_interval_s=float(
+                _env("ORPHAN_SWEEP_INTERVAL_S", str(d.orphan_sweep_interval_s))
+            ),
+            download_url_ttl_s=int(_env("DOWNLOAD_URL_TTL_S", str(d.download_url_ttl_s))),
+            server_key=_env("SERVER_KEY", ""),
+            server_key_file=_env("SERVER_KEY_FILE", ""),
             session_ttl_s=int(_env("SESSION_TTL_S", str(d.session_ttl_s))),
             hello_timeout_s=float(_env("HELLO_TIMEOUT_S", str(d.hello_timeout_s))),
             send_queue_frames=int(_env("SEND_QUEUE_FRAMES", str(d.send_queue_frames))),

@@ -26,12 +26,23 @@ HTTP_STATUS: dict[ErrorCode, int] = {
 
 
 class ApiError(Exception):
-    def __init__(self, code: ErrorCode, message: str, retry_after: float | None = None) -> None:
+    """``status`` overrides the code's HTTP status where REST needs a finer one (411
+    Length Required is a ``bad_frame``); WebSocket error frames carry only the code."""
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        retry_after: float | None = None,
+        *,
+        status: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.retry_after = retry_after
+        self._status = status
 
     @property
     def status(self) -> int:
-        return HTTP_STATUS[self.code]
+        return self._status or HTTP_STATUS[self.code]

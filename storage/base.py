@@ -11,6 +11,10 @@ Guarantees every adapter gives (checked by ``tests/storage``, run against each a
 - ``append_messages`` stores a message only if its sender is a member of the room and
   the room is open, checked inside the transaction that assigns the seq.
 - A room of kind ``direct`` exists at most once per pair of users.
+- An attachment is referenced (``NewMessage.attachments``) only in the transaction that
+  stores the message, and only while "ready": once a deleter has claimed it
+  (``claim_attachment_deletion``) no message can reference it, and once a message has
+  referenced it the orphan sweep's claim fails.
 """
 
 from __future__ import annotations
@@ -20,8 +24,11 @@ from typing import Protocol
 
 from .types import (
     AppendResult,
+    Attachment,
     Device,
+    DeviceKeyBundle,
     Membership,
+    NewAttachment,
     NewMessage,
     NewUser,
     Room,
@@ -60,6 +67,24 @@ class Store(Protocol):
     async def devices_of(self, user_id: str) -> list[Device]: ...
 
     async def create_session(self, session: Session) -> None: ...
+
+    # -- key directory
+    async def put_device_keys(self, user_id: str, device_id: str, bundle: bytes, now: int) -> None:
+        """Store (or replace) the key bundle of ``user_id``'s device ``device_id``. Raise
+        :class:`~storage.errors.NotFound` if that device does not exist or is another
+        user's."""
+
+    async def device_keys(self, user_ids: Sequence[str]) -> list[DeviceKeyBundle]:
+        """The stored bundles of these users' devices, ordered by user id then device id."""
+
+    async def count_decryption_failure(
+        self, room_id: str, device_id: str, reason: str, now: int
+    ) -> int:
+        """Add one to the failures reported for messages of ``device_id`` in ``room_id``
+        with ``reason``; return the new count."""
+
+    async def decryption_failures(self, room_id: str) -> dict[tuple[str, str], int]:
+        """The counts of a room, by ``(sender device, reason)``."""
 
     async def session(self, token_hash: bytes) -> Session | None: ...
 
@@ -142,3 +167,36 @@ class Store(Protocol):
 
     async def ack_to_device(self, device_id: str, tids: Sequence[int]) -> int:
         """Delete the device's items with these ``tid``s; return how many."""
+
+    # -- attachments (metadata; the bytes live in a storage.blobs.BlobStore)
+    async def create_attachment(self, new: NewAttachment) -> Attachment:
+        """Record an upload about to start, in state "uploading", with a fresh id."""
+
+    async def complete_attachment(
+        self, attachment_id: str, size: int, sha256: str
+    ) -> Attachment | None:
+        """Mark an "uploading" attachment "ready" with its size and hash; ``None`` (and
+        no change) if it is not "uploading" any more (claimed for deletion meanwhile)."""
+
+    async def attachment(self, attachment_id: str) -> Attachment | None: ...
+
+    async def claim_attachment_deletion(
+        self,
+        attachment_id: str,
+        *,
+        uploader: str | None = None,
+        unreferenced_before: int | None = None,
+    ) -> Attachment | None:
+        """Set the state to "deleting" if the attachment exists and, when given, was
+        uploaded by ``uploader`` and is unreferenced and created before
+        ``unreferenced_before``; return it, or ``None`` if nothing was claimed. A
+        claimed attachment can no longer be referenced; delete its blob, then call
+        :meth:`delete_attachment`. Claiming one already "deleting" succeeds again, so a
+        deletion that failed half-way can be retried."""
+
+    async def delete_attachment(self, attachment_id: str) -> bool:
+        """Delete the row; whether there was one."""
+
+    async def unreferenced_attachments(self, before: int, limit: int) -> list[Attachment]:
+        """Attachments never referenced and created before ``before`` (ms), in any
+        state, oldest first, at most ``limit``: the orphan sweep's candidates."""

@@ -7,8 +7,11 @@ from typing import Any
 
 __all__ = [
     "AppendResult",
+    "Attachment",
     "Device",
+    "DeviceKeyBundle",
     "Membership",
+    "NewAttachment",
     "NewMessage",
     "NewUser",
     "Room",
@@ -55,6 +58,17 @@ class Device:
     user_id: str
     name: str
     created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceKeyBundle:
+    """A device's published key bundle: signed bytes the server verified on upload but
+    that clients verify again (protocol/crypto/keys.py)."""
+
+    user_id: str
+    device_id: str
+    bundle: bytes
+    updated_at: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,12 +131,17 @@ class TimelineItem:
 
 @dataclass(frozen=True, slots=True)
 class NewMessage:
+    """``attachments``: ids the message refers to; it is stored only if each one is
+    ready, was uploaded by ``sender`` to ``room_id``, and they are then marked
+    referenced in the same transaction."""
+
     room_id: str
     sender: str
     device: str
     cid: str
     body: bytes
     ts: int
+    attachments: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +149,10 @@ class AppendResult:
     """Outcome of one append: the stored item, or why nothing was stored.
 
     ``duplicate`` is true when ``(device, cid)`` was already stored: ``item`` is then the
-    original. ``refused`` is "not_member", "closed" or "cid_reused" (same cid, another
-    room) when nothing was stored.
+    original. ``refused`` is "not_member", "closed", "cid_reused" (same cid, another
+    room), "attachment_missing" (an attachment that does not exist or is not ready) or
+    "attachment_forbidden" (one uploaded by someone else or to another room) when
+    nothing was stored.
     """
 
     item: TimelineItem | None
@@ -147,3 +168,40 @@ class ToDeviceItem:
     sender_device: str
     ts: int
     body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class NewAttachment:
+    """An upload about to start. ``kind``: "chat" (end-to-end encrypted by the client)
+    or "document" (read by the server, encrypted at rest under ``key_id``)."""
+
+    uploader: str
+    kind: str
+    content_type: str
+    created_at: int
+    room_id: str | None = None
+    name: str | None = None
+    key_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """An attachment's metadata; its bytes are the blob whose key is ``id``.
+
+    ``state``: "uploading", "ready" or "deleting". ``size`` and ``sha256`` (hex) are
+    those of the bytes clients upload and download: the ciphertext of a chat file, the
+    plaintext of a document. ``referenced_at``: when a message first named it.
+    """
+
+    id: str
+    uploader: str
+    room_id: str | None
+    kind: str
+    content_type: str
+    name: str | None
+    size: int
+    sha256: str | None
+    key_id: str | None
+    state: str
+    created_at: int
+    referenced_at: int | None

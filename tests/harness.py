@@ -22,6 +22,7 @@ from clients.python import Account, Client, log_in, sign_up
 from loadtest.server_process import ServerProcess, bind_socket
 from server import Settings
 from server.cli import uvicorn_config
+from server.handlers import Services
 from storage import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +33,7 @@ _names = itertools.count(1)
 def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
     base = Settings(
         database_url=f"sqlite:///{tmp_path / 'confrere.db'}",
+        blob_url=f"file://{tmp_path / 'blobs'}",
         password_cost="min",
         log_level="warning",
     )
@@ -48,6 +50,16 @@ class ServerUnderTest:
     def store(self) -> Store:
         store: Store = self.server.config.loaded_app.app.state.services.store  # type: ignore[attr-defined]
         return store
+
+    @property
+    def services(self) -> Services:
+        services: Services = self.server.config.loaded_app.app.state.services  # type: ignore[attr-defined]
+        return services
+
+    @property
+    def app(self) -> Any:
+        """The Starlette app itself, to drive through ASGI without a socket."""
+        return self.server.config.loaded_app.app  # type: ignore[attr-defined]
 
     @property
     def ws_url(self) -> str:
@@ -112,6 +124,7 @@ def server_process(settings: Settings) -> ServerProcess:
         {
             "CONFRERE_DATABASE_URL": settings.database_url,
             "CONFRERE_BROKER_URL": settings.broker_url,
+            "CONFRERE_BLOB_URL": settings.blob_url,
             "CONFRERE_PASSWORD_COST": settings.password_cost,
             "CONFRERE_LOG_LEVEL": "warning",
         }

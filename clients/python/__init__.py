@@ -1,6 +1,7 @@
 """Python SDK for Confrère: REST log-in plus an asyncio WebSocket client."""
 
 from .client import Client, ClientState, Incoming
+from .e2ee import Decrypted, EncryptedClient, Undecryptable
 from .errors import ClientClosed, ConfrereError, ConnectionLost, ServerError
 from .rest import Account, log_in, request, sign_up
 
@@ -11,8 +12,11 @@ __all__ = [
     "ClientState",
     "ConfrereError",
     "ConnectionLost",
+    "Decrypted",
+    "EncryptedClient",
     "Incoming",
     "ServerError",
+    "Undecryptable",
     "log_in",
     "request",
     "sign_up",

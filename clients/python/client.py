@@ -22,7 +22,7 @@ import contextlib
 import itertools
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -38,6 +38,9 @@ from protocol.frames import (
     Error,
     Event,
     Hello,
+    KeysQuery,
+    KeysReport,
+    KeysUpload,
     Msg,
     Ping,
     Read,
@@ -460,11 +463,16 @@ class Client:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def send(self, room: str, body: bytes, cid: str | None = None) -> int:
+    async def send(
+        self, room: str, body: bytes, cid: str | None = None, att: Sequence[str] = ()
+    ) -> int:
         """Append ``body`` to ``room``; returns its seq once durably stored. Retries
-        across reconnects with the same ``cid``, so it is stored exactly once."""
+        across reconnects with the same ``cid``, so it is stored exactly once. ``att``:
+        ids of attachments this user uploaded to the room that ``body`` refers to (see
+        :mod:`clients.python.attachments`); the server marks them referenced."""
         cid = cid or secrets.token_urlsafe(12)
-        ack = await self._call(lambda i: Send(i, room, cid, body), Ack, retry=True)
+        refs = tuple(att) or None
+        ack = await self._call(lambda i: Send(i, room, cid, body, refs), Ack, retry=True)
         assert ack.seq is not None
         own = Msg(room, ack.seq, self.user_id, self.device_id, cid, ack.ts or 0, body)
         self._on_item(room, own)
@@ -536,6 +544,26 @@ class Client:
     async def to_device(self, user: str, device: str, body: bytes) -> int:
         ack = await self._call(lambda i: ToDevice(i, user, device, body), Ack, retry=False)
         return ack.tid or 0
+
+    async def upload_keys(self, bundle: bytes) -> None:
+        """Publish this device's signed key bundle (``keys.upload``)."""
+        await self._call(lambda i: KeysUpload(i, bundle), Ack, retry=True)
+
+    async def query_keys(self, users: list[str]) -> tuple[bytes, ...]:
+        """The key bundles of the devices of ``users`` that the caller may see
+        (``keys.query``); unverified: check them with ``protocol.crypto.keys``."""
+        ack = await self._call(lambda i: KeysQuery(i, tuple(users)), Ack, retry=True)
+        return ack.keys or ()
+
+    async def report_decryption_failure(
+        self, room: str, device: str, reason: str, session: bytes | None = None
+    ) -> int:
+        """Report a message of ``device`` this device could not decrypt (``keys.report``);
+        returns how many such failures the server has counted."""
+        ack = await self._call(
+            lambda i: KeysReport(i, room, device, reason, session), Ack, retry=True
+        )
+        return ack.seq or 0
 
     async def ping(self) -> None:
         await self._call(Ping, object, retry=False)

@@ -12,7 +12,7 @@ from protocol.errors import ErrorCode
 
 from .errors import ServerError
 
-__all__ = ["Account", "log_in", "request", "sign_up"]
+__all__ = ["Account", "log_in", "request", "server_error", "sign_up"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,17 +39,22 @@ async def request(
     async with httpx.AsyncClient(base_url=base_url, timeout=30.0) as http:
         response = await http.request(method, path, json=json, headers=headers)
     if response.status_code >= 400:
-        code, message = ErrorCode.INTERNAL, f"HTTP {response.status_code}"
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if isinstance(body, dict):
-            message = str(body.get("message", message))
-            with contextlib.suppress(ValueError):
-                code = ErrorCode(str(body.get("code")))
-        raise ServerError(code, message)
+        raise server_error(response)
     return response.json() if response.content else None
+
+
+def server_error(response: httpx.Response) -> ServerError:
+    """The :class:`ServerError` a 4xx/5xx response's JSON body names (read it first)."""
+    code, message = ErrorCode.INTERNAL, f"HTTP {response.status_code}"
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        message = str(body.get("message", message))
+        with contextlib.suppress(ValueError):
+            code = ErrorCode(str(body.get("code")))
+    return ServerError(code, message)
 
 
 async def sign_up(base_url: str, **fields: str) -> dict[str, Any]:

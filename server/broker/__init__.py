@@ -1,5 +1,7 @@
 """Broker adapters behind one interface, chosen by URL scheme: ``memory://`` (default,
-one node), ``redis://host:port/db``, ``rediss://`` (TLS) or ``unix:///path/redis.sock``."""
+one node), ``redis://host:port/db``, ``rediss://`` (TLS) or ``unix:///path/redis.sock``,
+and Redis Cluster with sharded pub/sub: ``redis+cluster://host:port[,host:port...]``
+(``rediss+cluster://`` for TLS)."""
 
 from __future__ import annotations
 
@@ -18,4 +20,11 @@ def open_broker(url: str) -> Broker:
         from .redis import RedisBroker
 
         return RedisBroker(url)
-    raise ValueError(f"unsupported broker URL scheme {scheme!r} (expected memory, redis or unix)")
+    if scheme in ("redis+cluster", "rediss+cluster"):
+        from .redis_cluster import RedisClusterBroker
+
+        return RedisClusterBroker(url)
+    raise ValueError(
+        f"unsupported broker URL scheme {scheme!r}"
+        " (expected memory, redis, rediss, unix, redis+cluster or rediss+cluster)"
+    )

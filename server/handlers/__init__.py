@@ -12,6 +12,9 @@ from typing import Any
 from protocol.frames import (
     Ack,
     Batch,
+    KeysQuery,
+    KeysReport,
+    KeysUpload,
     Ping,
     Pong,
     Read,
@@ -30,6 +33,7 @@ from protocol.frames import (
 )
 
 from .context import Caller, Services
+from .keys import on_keys_query, on_keys_report, on_keys_upload
 from .messages import on_read, on_send, on_sync, on_to_device, on_to_device_ack, on_typing
 from .rooms import (
     on_room_create,
@@ -64,5 +68,8 @@ HANDLERS: dict[type, Handler] = {
     RoomRemove: on_room_remove,
     RoomUpdate: on_room_update,
     RoomRole: on_room_role,
+    KeysUpload: on_keys_upload,
+    KeysQuery: on_keys_query,
+    KeysReport: on_keys_report,
     Ping: on_ping,
 }

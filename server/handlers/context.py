@@ -7,10 +7,12 @@ from typing import Protocol
 
 from protocol.errors import ErrorCode
 from storage import GroupCommit, Store
+from storage.blobs import BlobStore
 from storage.types import RoomMembers
 
 from ..errors import ApiError
 from ..hub import Hub
+from ..server_key import ServerKey
 
 __all__ = ["Caller", "Services", "require_admin", "require_member"]
 
@@ -29,6 +31,8 @@ class Services:
     store: Store
     hub: Hub
     committer: GroupCommit
+    blobs: BlobStore
+    server_key: ServerKey
 
 
 async def require_member(svc: Services, caller: Caller, room_id: str) -> None:

@@ -29,14 +29,23 @@ _REFUSALS = {
     "not_member": (ErrorCode.FORBIDDEN, "not a member of this room"),
     "closed": (ErrorCode.FORBIDDEN, "this patient case is closed: it is read-only"),
     "cid_reused": (ErrorCode.CONFLICT, "this cid was already used in another room"),
+    "attachment_missing": (ErrorCode.NOT_FOUND, "no such attachment (or not uploaded yet)"),
+    "attachment_forbidden": (
+        ErrorCode.FORBIDDEN,
+        "an attachment of a message must be uploaded by its sender to its room",
+    ),
 }
 
 
 async def on_send(svc: Services, caller: Caller, f: Send) -> Ack:
-    """Durable commit, then fan-out, then ack. A retried cid gets the original seq."""
+    """Durable commit, then fan-out, then ack. A retried cid gets the original seq.
+
+    The attachments named by ``att`` are checked (ready, the sender's, this room's) and
+    marked referenced inside the transaction that stores the message (group commit):
+    the message is stored with its references, or not at all."""
     await require_member(svc, caller, f.room)
     result = await svc.committer.append(
-        NewMessage(f.room, caller.user_id, caller.device_id, f.cid, f.body, now_ms())
+        NewMessage(f.room, caller.user_id, caller.device_id, f.cid, f.body, now_ms(), f.att or ())
     )
     if result.refused is not None:
         code, message = _REFUSALS[result.refused]

@@ -7,6 +7,11 @@ one of the nodes in their hash still has its heartbeat: when a node dies, its he
 expires and its users fall offline without anyone cleaning up (stale fields are
 removed lazily when read). Costs one HINCRBY per connect/disconnect and one SET per
 node every few seconds, whatever the number of users.
+
+On Redis Cluster (``redis+cluster://`` URL) the same keys spread over the masters by
+hash slot: every command names one key, and reads of many keys go in a pipeline of
+single-key commands (redis-py's cluster pipeline sends each master its share), never
+in a multi-key command such as MGET, which a cluster refuses across slots.
 """
 
 from __future__ import annotations
@@ -18,7 +23,11 @@ import secrets
 from collections.abc import Sequence
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import RedisClusterException, RedisError
+
+from ..broker.redis_base import no_retry
+from ..broker.redis_cluster import cluster_client, is_cluster_url
 
 __all__ = ["NODE_TTL_S", "RedisPresence"]
 
@@ -26,12 +35,23 @@ log = logging.getLogger("confrere.presence")
 
 NODE_TTL_S = 30
 
+_FAILURES = (RedisError, RedisClusterException, OSError)
+
 
 class RedisPresence:
     def __init__(self, url: str, node_id: str | None = None, ttl_s: int = NODE_TTL_S) -> None:
         self.node_id = node_id or secrets.token_hex(8)
         self._ttl = ttl_s
-        self._redis = aioredis.Redis.from_url(url, socket_timeout=10.0, socket_connect_timeout=5.0)
+        self._redis: aioredis.Redis | RedisCluster
+        if is_cluster_url(url):
+            # No retry, as with one Redis: HINCRBY is not idempotent, and a retry after a
+            # lost reply would count a connection twice. A failure makes the client
+            # re-read the slot map for the next command (after a failover, say).
+            self._redis = cluster_client(url, socket_timeout=10.0, retry=no_retry())
+        else:
+            self._redis = aioredis.Redis.from_url(
+                url, socket_timeout=10.0, socket_connect_timeout=5.0
+            )
         self._heartbeat: asyncio.Task[None] | None = None
 
     @property
@@ -47,7 +67,7 @@ class RedisPresence:
             await asyncio.sleep(self._ttl / 3)
             try:
                 await self._redis.set(self._node_key, b"1", ex=self._ttl)
-            except (RedisError, OSError) as exc:
+            except _FAILURES as exc:
                 log.warning("presence heartbeat failed: %s", exc)
 
     async def close(self) -> None:
@@ -55,17 +75,17 @@ class RedisPresence:
             self._heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat
-        with contextlib.suppress(RedisError, OSError):
+        with contextlib.suppress(*_FAILURES):
             await self._redis.delete(self._node_key)  # our users go offline now
         await self._redis.aclose()
 
     async def connected(self, user_id: str) -> None:
-        with contextlib.suppress(RedisError, OSError):  # presence is best effort
+        with contextlib.suppress(*_FAILURES):  # presence is best effort
             await self._redis.hincrby(f"presence:user:{user_id}", self.node_id, 1)
 
     async def disconnected(self, user_id: str) -> None:
         key = f"presence:user:{user_id}"
-        with contextlib.suppress(RedisError, OSError):
+        with contextlib.suppress(*_FAILURES):
             if await self._redis.hincrby(key, self.node_id, -1) <= 0:
                 await self._redis.hdel(key, self.node_id)
 
@@ -80,8 +100,11 @@ class RedisPresence:
         nodes = sorted({n for ns in node_lists for n in ns})
         alive: set[bytes] = set()
         if nodes:
-            beats = await self._redis.mget([f"presence:node:{n.decode()}" for n in nodes])
-            alive = {n for n, beat in zip(nodes, beats, strict=True) if beat is not None}
+            beats = self._redis.pipeline(transaction=False)
+            for node in nodes:
+                beats.exists(f"presence:node:{node.decode()}")
+            found: list[int] = await beats.execute()
+            alive = {n for n, beat in zip(nodes, found, strict=True) if beat}
         result: set[str] = set()
         stale = self._redis.pipeline(transaction=False)
         for user, ns in zip(users, node_lists, strict=True):
@@ -90,6 +113,6 @@ class RedisPresence:
             for n in ns:
                 if n not in alive:
                     stale.hdel(f"presence:user:{user}", n)
-        with contextlib.suppress(RedisError, OSError):
+        with contextlib.suppress(*_FAILURES):
             await stale.execute()
         return result

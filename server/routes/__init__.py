@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from . import accounts, health
+from . import accounts, attachments, health
 
 __all__ = ["routes"]
 
-routes: list[BaseRoute] = [*health.routes, *accounts.routes]
+routes: list[BaseRoute] = [*health.routes, *accounts.routes, *attachments.routes]

@@ -17,7 +17,7 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """The database and the broker answer: the node can take traffic."""
+    """The database, the broker and the blob store answer: the node can take traffic."""
     svc = services(request)
     problems = []
     try:
@@ -28,6 +28,10 @@ async def readyz(request: Request) -> Response:
         await svc.hub.broker.ping()
     except Exception:
         problems.append("broker")
+    try:
+        await svc.blobs.ping()
+    except Exception:
+        problems.append("blobs")
     if problems:
         return JSONResponse({"status": "unavailable", "failing": problems}, status_code=503)
     return JSONResponse({"status": "ok"})

@@ -55,8 +55,11 @@ from ..meta import pack_meta, unpack_meta
 from ..migrations import migration_files
 from ..types import (
     AppendResult,
+    Attachment,
     Device,
+    DeviceKeyBundle,
     Membership,
+    NewAttachment,
     NewMessage,
     NewUser,
     Room,
@@ -100,6 +103,10 @@ _USER_COLS = (
 )
 _ROOM_COLS = "id, kind, name, status, header, created_by, created_at, last_seq"
 _ITEM_COLS = "room_id, seq, kind, ts, sender, device, cid, body, meta"
+_ATTACHMENT_COLS = (
+    "id, uploader, room_id, kind, content_type, name, size, sha256, key_id, state,"
+    " created_at, referenced_at"
+)
 
 _SQL_CREATE_SCHEMA_VERSION = (
     "CREATE TABLE IF NOT EXISTS schema_version ("
@@ -131,6 +138,23 @@ _SQL_SESSION = (
     " FROM sessions WHERE token_hash = $1"
 )
 _SQL_DELETE_SESSION = "DELETE FROM sessions WHERE token_hash = $1"
+_SQL_PUT_DEVICE_KEYS = (
+    "INSERT INTO device_keys (device_id, user_id, bundle, updated_at)"
+    " SELECT id, user_id, $3, $4 FROM devices WHERE id = $1 AND user_id = $2"
+    " ON CONFLICT (device_id) DO UPDATE"
+    " SET bundle = excluded.bundle, updated_at = excluded.updated_at"
+)
+_SQL_COUNT_FAILURE = (
+    "INSERT INTO decryption_failures (room_id, device_id, reason, count, updated_at)"
+    " VALUES ($1, $2, $3, 1, $4) ON CONFLICT (room_id, device_id, reason) DO UPDATE"
+    " SET count = decryption_failures.count + 1, updated_at = excluded.updated_at"
+    " RETURNING count"
+)
+_SQL_FAILURES = "SELECT device_id, reason, count FROM decryption_failures WHERE room_id = $1"
+_SQL_DEVICE_KEYS = (
+    "SELECT user_id, device_id, bundle, updated_at FROM device_keys"
+    " WHERE user_id = ANY($1::text[]) ORDER BY user_id, device_id"
+)
 
 _SQL_LOCK_ROOM = "SELECT last_seq FROM rooms WHERE id = $1 FOR NO KEY UPDATE"
 _SQL_LOCK_ROOMS = (
@@ -199,6 +223,16 @@ _SQL_SET_LAST_SEQS = (
     "UPDATE rooms SET last_seq = v.last_seq FROM unnest($1::text[], $2::bigint[])"
     " AS v (id, last_seq) WHERE rooms.id = v.id"
 )
+# Attachments named by a batch, locked so that a concurrent deletion claim waits for
+# the batch's commit (and then sees referenced_at set), or the batch for the claim's.
+_SQL_LOCK_ATTACHMENTS = (
+    "SELECT id, uploader, room_id, state FROM attachments WHERE id = ANY($1::text[])"
+    " ORDER BY id FOR NO KEY UPDATE"
+)
+_SQL_REFERENCE_ATTACHMENTS = (
+    "UPDATE attachments SET referenced_at = coalesce(attachments.referenced_at, v.ts)"
+    " FROM unnest($1::text[], $2::bigint[]) AS v (id, ts) WHERE attachments.id = v.id"
+)
 _SQL_TIMELINE = (
     f"SELECT {_ITEM_COLS} FROM timeline WHERE room_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
 )
@@ -217,6 +251,27 @@ _SQL_TO_DEVICE_PENDING = (
     " WHERE device_id = $1 AND tid > $2 ORDER BY tid LIMIT $3"
 )
 _SQL_ACK_TO_DEVICE = "DELETE FROM to_device WHERE device_id = $1 AND tid = ANY($2::bigint[])"
+
+_SQL_INSERT_ATTACHMENT = (
+    f"INSERT INTO attachments ({_ATTACHMENT_COLS})"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+)
+_SQL_COMPLETE_ATTACHMENT = (
+    "UPDATE attachments SET state = 'ready', size = $2, sha256 = $3"
+    f" WHERE id = $1 AND state = 'uploading' RETURNING {_ATTACHMENT_COLS}"
+)
+_SQL_ATTACHMENT = f"SELECT {_ATTACHMENT_COLS} FROM attachments WHERE id = $1"
+_SQL_CLAIM_ATTACHMENT = (
+    "UPDATE attachments SET state = 'deleting' WHERE id = $1"
+    " AND ($2::text IS NULL OR uploader = $2)"
+    " AND ($3::bigint IS NULL OR (referenced_at IS NULL AND created_at < $3))"
+    f" RETURNING {_ATTACHMENT_COLS}"
+)
+_SQL_DELETE_ATTACHMENT = "DELETE FROM attachments WHERE id = $1"
+_SQL_UNREFERENCED_ATTACHMENTS = (
+    f"SELECT {_ATTACHMENT_COLS} FROM attachments"
+    " WHERE referenced_at IS NULL AND created_at < $1 ORDER BY created_at, id LIMIT $2"
+)
 
 
 # -- rows
@@ -246,6 +301,10 @@ def _count(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
+def _attachment(row: asyncpg.Record) -> Attachment:
+    return Attachment(*row)
+
+
 @dataclass(frozen=True, slots=True)
 class _Plan:
     """What one pass of ``append_messages`` decided, in batch order."""
@@ -253,6 +312,20 @@ class _Plan:
     results: list[AppendResult]
     rows: list[TimelineItem]  # to insert
     last_seqs: dict[str, int]  # room -> new last_seq, for rooms that got messages
+    referenced: dict[str, int]  # attachment id -> ts of the first message naming it
+
+
+def _attachment_refusal(
+    m: NewMessage, attachments: dict[str, tuple[str, str | None, str]]
+) -> str | None:
+    """Why ``m`` may not reference its attachments (id -> uploader, room, state)."""
+    for attachment_id in m.attachments:
+        found = attachments.get(attachment_id)
+        if found is None or found[2] != "ready":
+            return "attachment_missing"
+        if found[0] != m.sender or found[1] != m.room_id:
+            return "attachment_forbidden"
+    return None
 
 
 def _plan_batch(
@@ -260,14 +333,17 @@ def _plan_batch(
     rooms: dict[str, tuple[str, int]],
     members: set[tuple[str, str]],
     originals: dict[tuple[str, str], TimelineItem],
+    attachments: dict[str, tuple[str, str | None, str]],
 ) -> _Plan:
     """Decide each message's fate, as the SQLite adapter's loop would, given the locked
-    ``rooms`` (id -> status, last_seq), the (room, user) ``members`` among the senders and
-    the already stored ``originals`` by (device, cid)."""
+    ``rooms`` (id -> status, last_seq), the (room, user) ``members`` among the senders,
+    the already stored ``originals`` by (device, cid) and the locked ``attachments``
+    the batch names (id -> uploader, room, state)."""
     next_seq = {room_id: last for room_id, (_, last) in rooms.items()}
     stored = dict(originals)
     results: list[AppendResult] = []
     rows: list[TimelineItem] = []
+    referenced: dict[str, int] = {}
     for m in batch:
         prior = stored.get((m.device, m.cid))
         if prior is not None:
@@ -282,6 +358,12 @@ def _plan_batch(
         if rooms[m.room_id][0] != "open":
             results.append(AppendResult(None, refused="closed"))
             continue
+        refusal = _attachment_refusal(m, attachments) if m.attachments else None
+        if refusal is not None:
+            results.append(AppendResult(None, refused=refusal))
+            continue
+        for attachment_id in m.attachments:
+            referenced.setdefault(attachment_id, m.ts)
         seq = next_seq[m.room_id] + 1
         next_seq[m.room_id] = seq
         item = TimelineItem(m.room_id, seq, "msg", m.ts, m.sender, m.device, m.cid, m.body)
@@ -289,7 +371,7 @@ def _plan_batch(
         rows.append(item)
         results.append(AppendResult(item))
     last_seqs = {r: seq for r, seq in next_seq.items() if seq != rooms[r][1]}
-    return _Plan(results, rows, last_seqs)
+    return _Plan(results, rows, last_seqs, referenced)
 
 
 # -- configuration
@@ -533,6 +615,39 @@ class PostgresStore:
             "delete_session", lambda c: c.execute(_SQL_DELETE_SESSION, token_hash), "statement"
         )
 
+    # -- key directory
+
+    async def put_device_keys(self, user_id: str, device_id: str, bundle: bytes, now: int) -> None:
+        status = await self._run(
+            "put_device_keys",
+            lambda c: c.execute(_SQL_PUT_DEVICE_KEYS, device_id, user_id, bundle, now),
+            "statement",
+        )
+        if _count(status) == 0:
+            raise NotFound(f"no device {device_id} of user {user_id}")
+
+    async def device_keys(self, user_ids: Sequence[str]) -> list[DeviceKeyBundle]:
+        ids = list(dict.fromkeys(user_ids))
+        rows = await self._run("device_keys", lambda c: c.fetch(_SQL_DEVICE_KEYS, ids), "statement")
+        # Sorted here: the database's collation need not order ids as bytes do.
+        return sorted((DeviceKeyBundle(*r) for r in rows), key=lambda k: (k.user_id, k.device_id))
+
+    async def count_decryption_failure(
+        self, room_id: str, device_id: str, reason: str, now: int
+    ) -> int:
+        count = await self._run(
+            "count_decryption_failure",
+            lambda c: c.fetchval(_SQL_COUNT_FAILURE, room_id, device_id, reason, now),
+            "statement",
+        )
+        return int(count)
+
+    async def decryption_failures(self, room_id: str) -> dict[tuple[str, str], int]:
+        rows = await self._run(
+            "decryption_failures", lambda c: c.fetch(_SQL_FAILURES, room_id), "statement"
+        )
+        return {(r[0], r[1]): int(r[2]) for r in rows}
+
     # -- rooms
 
     @staticmethod
@@ -699,6 +814,7 @@ class PostgresStore:
         room_ids = sorted({m.room_id for m in batch})
         pairs = list(dict.fromkeys((m.room_id, m.sender) for m in batch))
         keys = list(dict.fromkeys((m.device, m.cid) for m in batch))
+        attachment_ids = sorted({a for m in batch for a in m.attachments})
 
         async def tx(c: Conn) -> list[AppendResult]:
             rooms = {r[0]: (r[1], r[2]) for r in await c.fetch(_SQL_LOCK_ROOMS, room_ids)}
@@ -708,6 +824,14 @@ class PostgresStore:
                     _SQL_MEMBER_PAIRS, [p[0] for p in pairs], [p[1] for p in pairs]
                 )
             }
+            attachments = (
+                {
+                    r[0]: (r[1], r[2], r[3])
+                    for r in await c.fetch(_SQL_LOCK_ATTACHMENTS, attachment_ids)
+                }
+                if attachment_ids
+                else {}
+            )
             while True:
                 originals = {
                     (r[5], r[6]): _item(r)
@@ -715,7 +839,7 @@ class PostgresStore:
                         _SQL_ITEMS_BY_CID, [k[0] for k in keys], [k[1] for k in keys]
                     )
                 }
-                plan = _plan_batch(batch, rooms, members, originals)
+                plan = _plan_batch(batch, rooms, members, originals, attachments)
                 if not plan.rows:
                     return plan.results
                 savepoint = c.transaction()
@@ -738,6 +862,12 @@ class PostgresStore:
                 await savepoint.rollback()
                 log.info("append_messages: concurrent cid reuse, planning the batch again")
             await c.execute(_SQL_SET_LAST_SEQS, list(plan.last_seqs), list(plan.last_seqs.values()))
+            if plan.referenced:
+                await c.execute(
+                    _SQL_REFERENCE_ATTACHMENTS,
+                    list(plan.referenced),
+                    list(plan.referenced.values()),
+                )
             return plan.results
 
         return await self._run("append_messages", tx, "transaction")
@@ -783,6 +913,78 @@ class PostgresStore:
             "statement",
         )
         return _count(status)
+
+    # -- attachments
+
+    async def create_attachment(self, new: NewAttachment) -> Attachment:
+        attachment = Attachment(
+            new_id(),
+            new.uploader,
+            new.room_id,
+            new.kind,
+            new.content_type,
+            new.name,
+            0,
+            None,
+            new.key_id,
+            "uploading",
+            new.created_at,
+            None,
+        )
+        await self._run(
+            "create_attachment",
+            lambda c: c.execute(_SQL_INSERT_ATTACHMENT, *astuple(attachment)),
+            "statement",
+        )
+        return attachment
+
+    async def complete_attachment(
+        self, attachment_id: str, size: int, sha256: str
+    ) -> Attachment | None:
+        row = await self._run(
+            "complete_attachment",
+            lambda c: c.fetchrow(_SQL_COMPLETE_ATTACHMENT, attachment_id, size, sha256),
+            "statement",
+        )
+        return None if row is None else _attachment(row)
+
+    async def attachment(self, attachment_id: str) -> Attachment | None:
+        row = await self._run(
+            "attachment", lambda c: c.fetchrow(_SQL_ATTACHMENT, attachment_id), "statement"
+        )
+        return None if row is None else _attachment(row)
+
+    async def claim_attachment_deletion(
+        self,
+        attachment_id: str,
+        *,
+        uploader: str | None = None,
+        unreferenced_before: int | None = None,
+    ) -> Attachment | None:
+        row = await self._run(
+            "claim_attachment_deletion",
+            lambda c: c.fetchrow(
+                _SQL_CLAIM_ATTACHMENT, attachment_id, uploader, unreferenced_before
+            ),
+            "statement",
+        )
+        return None if row is None else _attachment(row)
+
+    async def delete_attachment(self, attachment_id: str) -> bool:
+        status = await self._run(
+            "delete_attachment",
+            lambda c: c.execute(_SQL_DELETE_ATTACHMENT, attachment_id),
+            "statement",
+        )
+        return _count(status) > 0
+
+    async def unreferenced_attachments(self, before: int, limit: int) -> list[Attachment]:
+        rows = await self._run(
+            "unreferenced_attachments",
+            lambda c: c.fetch(_SQL_UNREFERENCED_ATTACHMENTS, before, limit),
+            "statement",
+        )
+        return [_attachment(r) for r in rows]
 
 
 async def open_postgres(url: str, options: PostgresOptions | None = None) -> PostgresStore:

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import astuple
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,8 +26,11 @@ from ..meta import pack_meta, unpack_meta
 from ..migrations import migration_files
 from ..types import (
     AppendResult,
+    Attachment,
     Device,
+    DeviceKeyBundle,
     Membership,
+    NewAttachment,
     NewMessage,
     NewUser,
     Room,
@@ -47,6 +51,10 @@ _USER_COLS = (
     " practice_mode, rpps, verified, created_at"
 )
 _ROOM_COLS = "id, kind, name, status, header, created_by, created_at, last_seq"
+_ATTACHMENT_COLS = (
+    "id, uploader, room_id, kind, content_type, name, size, sha256, key_id, state,"
+    " created_at, referenced_at"
+)
 
 
 def _user(row: Any) -> User:
@@ -63,6 +71,29 @@ def _room(row: Any) -> Room:
 def _item(row: Any) -> TimelineItem:
     room_id, seq, kind, ts, sender, device, cid, body, meta = row
     return TimelineItem(room_id, seq, kind, ts, sender, device, cid, body, unpack_meta(meta))
+
+
+def _attachment(row: Any) -> Attachment:
+    return Attachment(*row)
+
+
+def _attachment_refusal(c: sqlite3.Connection, m: NewMessage) -> str | None:
+    """Why ``m`` may not reference its attachments, or ``None`` if it may."""
+    ids = list(dict.fromkeys(m.attachments))
+    marks = ",".join("?" * len(ids))
+    found = {
+        r[0]: r[1:]
+        for r in c.execute(
+            f"SELECT id, uploader, room_id, state FROM attachments WHERE id IN ({marks})", ids
+        )
+    }
+    for attachment_id in ids:
+        row = found.get(attachment_id)
+        if row is None or row[2] != "ready":
+            return "attachment_missing"
+        if row[0] != m.sender or row[1] != m.room_id:
+            return "attachment_forbidden"
+    return None
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -324,6 +355,64 @@ class SqliteStore:
             lambda c: c.execute("DELETE FROM sessions WHERE token_hash=?", (token_hash,)),
         )
 
+    # -- key directory
+
+    async def put_device_keys(self, user_id: str, device_id: str, bundle: bytes, now: int) -> None:
+        def tx(c: sqlite3.Connection) -> None:
+            cur = c.execute(
+                "INSERT INTO device_keys (device_id, user_id, bundle, updated_at)"
+                " SELECT id, user_id, ?, ? FROM devices WHERE id=? AND user_id=?"
+                " ON CONFLICT (device_id) DO UPDATE"
+                " SET bundle=excluded.bundle, updated_at=excluded.updated_at",
+                (bundle, now, device_id, user_id),
+            )
+            if cur.rowcount == 0:
+                raise NotFound(f"no device {device_id} of user {user_id}")
+
+        await self._write("put_device_keys", tx)
+
+    async def device_keys(self, user_ids: Sequence[str]) -> list[DeviceKeyBundle]:
+        ids = list(dict.fromkeys(user_ids))
+
+        def q(c: sqlite3.Connection) -> list[DeviceKeyBundle]:
+            found: list[DeviceKeyBundle] = []
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = c.execute(
+                    "SELECT user_id, device_id, bundle, updated_at FROM device_keys"
+                    f" WHERE user_id IN ({marks})",
+                    chunk,
+                )
+                found.extend(DeviceKeyBundle(*r) for r in rows)
+            return sorted(found, key=lambda k: (k.user_id, k.device_id))
+
+        return await self._read("device_keys", q)
+
+    async def count_decryption_failure(
+        self, room_id: str, device_id: str, reason: str, now: int
+    ) -> int:
+        def tx(c: sqlite3.Connection) -> int:
+            row = c.execute(
+                "INSERT INTO decryption_failures (room_id, device_id, reason, count, updated_at)"
+                " VALUES (?,?,?,1,?) ON CONFLICT (room_id, device_id, reason) DO UPDATE"
+                " SET count = count + 1, updated_at = excluded.updated_at RETURNING count",
+                (room_id, device_id, reason, now),
+            ).fetchone()
+            return int(row[0])
+
+        return await self._write("count_decryption_failure", tx)
+
+    async def decryption_failures(self, room_id: str) -> dict[tuple[str, str], int]:
+        def q(c: sqlite3.Connection) -> dict[tuple[str, str], int]:
+            rows = c.execute(
+                "SELECT device_id, reason, count FROM decryption_failures WHERE room_id=?",
+                (room_id,),
+            )
+            return {(d, r): int(n) for d, r, n in rows}
+
+        return await self._read("decryption_failures", q)
+
     # -- rooms
 
     @staticmethod
@@ -546,11 +635,19 @@ class SqliteStore:
                 if allowed[0] != "open":
                     results.append(AppendResult(None, refused="closed"))
                     continue
+                refusal = _attachment_refusal(c, m) if m.attachments else None
+                if refusal is not None:
+                    results.append(AppendResult(None, refused=refusal))
+                    continue
                 seq = self._next_seq(c, m.room_id)
                 c.execute(
                     "INSERT INTO timeline (room_id, seq, kind, ts, sender, device, cid, body)"
                     " VALUES (?,?,'msg',?,?,?,?,?)",
                     (m.room_id, seq, m.ts, m.sender, m.device, m.cid, m.body),
+                )
+                c.executemany(
+                    "UPDATE attachments SET referenced_at = coalesce(referenced_at, ?) WHERE id=?",
+                    [(m.ts, a) for a in dict.fromkeys(m.attachments)],
                 )
                 results.append(
                     AppendResult(
@@ -618,6 +715,96 @@ class SqliteStore:
             return cur.rowcount
 
         return await self._write("ack_to_device", tx)
+
+    # -- attachments
+
+    async def create_attachment(self, new: NewAttachment) -> Attachment:
+        attachment = Attachment(
+            new_id(),
+            new.uploader,
+            new.room_id,
+            new.kind,
+            new.content_type,
+            new.name,
+            0,
+            None,
+            new.key_id,
+            "uploading",
+            new.created_at,
+            None,
+        )
+        await self._write(
+            "create_attachment",
+            lambda c: c.execute(
+                f"INSERT INTO attachments ({_ATTACHMENT_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                astuple(attachment),
+            ),
+        )
+        return attachment
+
+    async def complete_attachment(
+        self, attachment_id: str, size: int, sha256: str
+    ) -> Attachment | None:
+        def tx(c: sqlite3.Connection) -> Attachment | None:
+            row = c.execute(
+                "UPDATE attachments SET state='ready', size=?, sha256=?"
+                f" WHERE id=? AND state='uploading' RETURNING {_ATTACHMENT_COLS}",
+                (size, sha256, attachment_id),
+            ).fetchone()
+            return None if row is None else _attachment(row)
+
+        return await self._write("complete_attachment", tx)
+
+    async def attachment(self, attachment_id: str) -> Attachment | None:
+        def q(c: sqlite3.Connection) -> Attachment | None:
+            row = c.execute(
+                f"SELECT {_ATTACHMENT_COLS} FROM attachments WHERE id=?", (attachment_id,)
+            ).fetchone()
+            return None if row is None else _attachment(row)
+
+        return await self._read("attachment", q)
+
+    async def claim_attachment_deletion(
+        self,
+        attachment_id: str,
+        *,
+        uploader: str | None = None,
+        unreferenced_before: int | None = None,
+    ) -> Attachment | None:
+        def tx(c: sqlite3.Connection) -> Attachment | None:
+            row = c.execute(
+                "UPDATE attachments SET state='deleting' WHERE id=?"
+                " AND (? IS NULL OR uploader=?)"
+                " AND (? IS NULL OR (referenced_at IS NULL AND created_at < ?))"
+                f" RETURNING {_ATTACHMENT_COLS}",
+                (
+                    attachment_id,
+                    uploader,
+                    uploader,
+                    unreferenced_before,
+                    unreferenced_before,
+                ),
+            ).fetchone()
+            return None if row is None else _attachment(row)
+
+        return await self._write("claim_attachment_deletion", tx)
+
+    async def delete_attachment(self, attachment_id: str) -> bool:
+        def tx(c: sqlite3.Connection) -> bool:
+            return c.execute("DELETE FROM attachments WHERE id=?", (attachment_id,)).rowcount > 0
+
+        return await self._write("delete_attachment", tx)
+
+    async def unreferenced_attachments(self, before: int, limit: int) -> list[Attachment]:
+        def q(c: sqlite3.Connection) -> list[Attachment]:
+            rows = c.execute(
+                f"SELECT {_ATTACHMENT_COLS} FROM attachments"
+                " WHERE referenced_at IS NULL AND created_at < ? ORDER BY created_at LIMIT ?",
+                (before, limit),
+            )
+            return [_attachment(r) for r in rows]
+
+        return await self._read("unreferenced_attachments", q)
 
 
 async def open_sqlite(url_path: str) -> SqliteStore:

@@ -1,5 +1,6 @@
-"""Several nodes on one Redis and one PostgreSQL: conversations across nodes, membership
-changes crossing nodes, and no acked message lost when a node or Redis dies."""
+"""Several nodes on one Redis (or one Redis Cluster, sharded pub/sub) and one PostgreSQL:
+conversations across nodes, membership changes crossing nodes, and no acked message
+lost when a node, Redis or a Redis Cluster master dies."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from harness import connected, practitioner
 from loadtest.server_process import ServerProcess
 from protocol.errors import ErrorCode
 from protocol.frames import Event, Msg
-from services import RedisServer
+from services import RedisCluster, RedisServer
 from storage import Store, open_store
 
 
@@ -53,9 +54,12 @@ async def stop_cluster(cluster: Cluster) -> None:
         node.close()
 
 
-@pytest.fixture
-async def cluster(postgres_database: str, redis_url: str) -> AsyncIterator[Cluster]:
-    started = await start_cluster(postgres_database, redis_url)
+@pytest.fixture(params=["redis", "redis-cluster"])
+async def cluster(postgres_database: str, request: pytest.FixtureRequest) -> AsyncIterator[Cluster]:
+    broker_url: str = request.getfixturevalue(
+        "redis_cluster_url" if request.param == "redis-cluster" else "redis_url"
+    )
+    started = await start_cluster(postgres_database, broker_url)
     try:
         yield started
     finally:
@@ -199,3 +203,27 @@ async def test_redis_restart_mid_stream_loses_nothing(postgres_database: str) ->
     finally:
         await stop_cluster(cluster)
         redis_server.close()
+
+
+async def test_redis_cluster_master_restart_mid_stream_loses_nothing(
+    postgres_database: str, own_redis_cluster: RedisCluster
+) -> None:
+    redis_cluster = own_redis_cluster
+    cluster = await start_cluster(postgres_database, redis_cluster.url)
+    try:
+        a = await connected(await cluster.account(0))
+        b = await connected(await cluster.account(1))
+        room = await a.create_room("direct", [b.user_id])
+        down = redis_cluster.node_for_channel(f"r:{room.id}")  # the room's master
+        acks = Acks()
+        sender = asyncio.create_task(_stream(a, room.id, acks, 200))
+        await acks.reach(50)
+        redis_cluster.stop_node(down)
+        await acks.reach(len(acks) + 20)  # still acked while the room's master is down
+        redis_cluster.start_node(down)
+        await sender
+        assert_exactly_once(await others_messages(b, room.id, 200), set(acks))
+        await a.close()
+        await b.close()
+    finally:
+        await stop_cluster(cluster)

@@ -11,11 +11,21 @@ from server.presence import open_presence
 from server.presence.redis import RedisPresence
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis-cluster"])
 def presence_url(request: pytest.FixtureRequest) -> str:
     if request.param == "memory":
         return "memory://"
-    url: str = request.getfixturevalue("redis_url")
+    url: str = request.getfixturevalue(
+        "redis_cluster_url" if request.param == "redis-cluster" else "redis_url"
+    )
+    return url
+
+
+@pytest.fixture(params=["redis", "redis-cluster"])
+def shared_url(request: pytest.FixtureRequest) -> str:
+    url: str = request.getfixturevalue(
+        "redis_cluster_url" if request.param == "redis-cluster" else "redis_url"
+    )
     return url
 
 
@@ -36,9 +46,28 @@ async def test_connection_counts(presence_url: str) -> None:
         await presence.close()
 
 
-async def test_users_of_a_dead_node_fall_offline(redis_url: str) -> None:
-    dying = RedisPresence(redis_url, ttl_s=1)
-    observer = RedisPresence(redis_url)
+async def test_online_spans_many_users_and_nodes(shared_url: str) -> None:
+    # Many users, many nodes: on a cluster their keys land in different slots, which a
+    # multi-key command (MGET) would be refused for.
+    nodes = [open_presence(shared_url) for _ in range(3)]
+    for node in nodes:
+        await node.start()
+    try:
+        users = [f"user-{i}" for i in range(60)]
+        for i, user in enumerate(users):
+            await nodes[i % 3].connected(user)
+        assert await nodes[0].online([*users, "nobody"]) == set(users)
+        for i, user in enumerate(users[:30]):
+            await nodes[i % 3].disconnected(user)
+        assert await nodes[1].online(users) == set(users[30:])
+    finally:
+        for node in nodes:
+            await node.close()
+
+
+async def test_users_of_a_dead_node_fall_offline(shared_url: str) -> None:
+    dying = RedisPresence(shared_url, ttl_s=1)
+    observer = RedisPresence(shared_url)
     await dying.start()
     await observer.start()
     try:

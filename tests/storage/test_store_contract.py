@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from storage import Conflict, Store
+from storage import Conflict, NotFound, Store
 from storage.types import NewMessage, NewUser, Session
 
 _n = itertools.count(1)
@@ -171,6 +171,49 @@ async def test_to_device_queue(store: Store) -> None:
     assert await store.ack_to_device("dev-b", [t2, t3]) == 1  # t3 is another device's
     assert [i.tid for i in await store.to_device_pending("dev-b", 0, 10)] == [t1]
     assert [i.tid for i in await store.to_device_pending("dev-c", 0, 10)] == [t3]
+
+
+async def test_device_keys_directory(store: Store) -> None:
+    a, b, c = await user(store), await user(store), await user(store)
+    a1 = await store.create_device(a, "laptop", 1)
+    a2 = await store.create_device(a, "phone", 2)
+    b1 = await store.create_device(b, "tablet", 3)
+    assert await store.device_keys([a, b, c]) == []
+    await store.put_device_keys(a, a1.id, b"bundle-a1", 10)
+    await store.put_device_keys(a, a2.id, b"bundle-a2", 11)
+    await store.put_device_keys(b, b1.id, b"bundle-b1", 12)
+    await store.put_device_keys(a, a1.id, b"bundle-a1-v2", 13)  # replaced, not added
+    found = await store.device_keys([b, a, "nobody", a])
+    expected = sorted(
+        [
+            (a, a1.id, b"bundle-a1-v2", 13),
+            (a, a2.id, b"bundle-a2", 11),
+            (b, b1.id, b"bundle-b1", 12),
+        ]
+    )
+    assert [(k.user_id, k.device_id, k.bundle, k.updated_at) for k in found] == expected
+    assert [k.device_id for k in await store.device_keys([b])] == [b1.id]
+    # Another user's device, or no device at all: refused, nothing stored.
+    with pytest.raises(NotFound):
+        await store.put_device_keys(c, a1.id, b"stolen", 14)
+    with pytest.raises(NotFound):
+        await store.put_device_keys(c, "no-such-device", b"x", 15)
+    assert await store.device_keys([c]) == []
+
+
+async def test_decryption_failures_are_counted(store: Store) -> None:
+    a = await user(store)
+    room, _ = await store.create_room("group", a, [], "G", None, 1)
+    assert await store.decryption_failures(room.id) == {}
+    assert await store.count_decryption_failure(room.id, "dev-1", "unknown_session", 2) == 1
+    assert await store.count_decryption_failure(room.id, "dev-1", "unknown_session", 3) == 2
+    assert await store.count_decryption_failure(room.id, "dev-1", "bad_signature", 4) == 1
+    assert await store.count_decryption_failure(room.id, "dev-2", "unknown_session", 5) == 1
+    assert await store.decryption_failures(room.id) == {
+        ("dev-1", "unknown_session"): 2,
+        ("dev-1", "bad_signature"): 1,
+        ("dev-2", "unknown_session"): 1,
+    }
 
 
 async def test_committed_data_survives_reopening(store: Store, reopen: Any) -> None:

@@ -1,0 +1,542 @@
+"""End-to-end encryption over the transport client: :class:`EncryptedClient`.
+
+The transport (:class:`~clients.python.client.Client`) is unchanged: it delivers
+ordered, exactly-once opaque bodies. This layer adds, with :mod:`protocol.crypto`:
+
+- Device keys in a local key file (created 0600 on first use), their signed bundle
+  uploaded with ``keys.upload`` on every connect; other devices' bundles fetched with
+  ``keys.query`` and verified here (the server is not trusted with them).
+- ``send_text``: one encryption per message with this device's outbound sender key for
+  the room. Before each send the member list is read (``room.get``); the key is shared
+  by to-device (Box) with every member device that does not have it yet, and replaced
+  by a fresh one as soon as any device that had it is no longer a member (a member
+  left or was removed, seen here or in a ``member.left`` event): a removed member
+  cannot read what follows.
+- ``recv``: decrypted messages (:class:`Decrypted`), room events as they are, and
+  :class:`Undecryptable` for a message that failed to verify or decrypt (tampered, bad
+  signature, replayed: never shown) or whose key did not arrive within ``key_wait``
+  seconds. A message whose key has not arrived yet is held, and delivered decrypted as
+  soon as the key comes (so it may come after later messages). To-device key shares
+  are consumed here and never returned.
+- Failures are reported (``keys.report``): a key still missing half-way through
+  ``key_wait`` makes the server ask the sender device to share it again (which it does
+  only with a device it had shared that key with, still a member), and refused
+  messages are counted per room and sender device.
+- Patient-case headers are encrypted with the same sender key (``set_header``,
+  ``decrypt_header``).
+- Safety numbers: ``safety_number(user)``; when the device keys of a user already seen
+  change, ``recv`` returns a :class:`KeysChanged` with the old and new numbers.
+
+Sender keys live in memory: a restarted client reads only messages whose keys are
+shared again (key backup and forwarding are not implemented yet).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgpack
+
+from protocol.crypto.errors import CryptoError, Truncated, UnknownSession
+from protocol.crypto.keys import DeviceKeys, KeyBundle, parse_bundle
+from protocol.crypto.safety import safety_number
+from protocol.crypto.sender_keys import InboundSession, OutboundSession, SenderKey, parse_message
+from protocol.crypto.share import (
+    KEY_REQUEST_VERSION,
+    open_sealed,
+    open_sender_key,
+    parse_key_request,
+    share_sender_key,
+)
+from protocol.frames import Event, Msg, RoomInfo, ToDeviceMsg
+
+from .client import Client
+from .errors import ConfrereError, ConnectionLost, ServerError
+from .rest import Account
+
+__all__ = [
+    "Decrypted",
+    "EncryptedClient",
+    "EncryptedIncoming",
+    "KeysChanged",
+    "Undecryptable",
+    "load_or_create_keys",
+]
+
+log = logging.getLogger("confrere.e2ee")
+
+HEADER_VERSION = 1
+_KEYS_TTL = 30.0  # seconds a user's device list is trusted before it is asked again
+
+
+@dataclass(frozen=True, slots=True)
+class Decrypted:
+    """A message that verified and decrypted."""
+
+    room: str
+    seq: int
+    sender: str
+    device: str
+    ts: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Undecryptable:
+    """A message that cannot be shown; ``reason`` says why (safe to display)."""
+
+    room: str
+    seq: int
+    sender: str
+    device: str
+    ts: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeysChanged:
+    """A user's device signing keys changed since this client last saw them, so the
+    safety number with them went from ``previous`` to ``number``. A new device does
+    that; a device whose key was *replaced* (``replaced``: device ids) is what an
+    attack through the key directory looks like: compare safety numbers out of band."""
+
+    user: str
+    previous: str
+    number: str
+    replaced: tuple[str, ...]
+
+
+EncryptedIncoming = Decrypted | Undecryptable | KeysChanged | Event
+
+SessionKey = tuple[str, str, bytes]  # room, sender device, session id
+
+
+@dataclass
+class _Outbound:
+    session: OutboundSession
+    initial: SenderKey  # as first shared: what a key request gets
+    recipients: set[tuple[str, str]] = field(default_factory=set)
+
+
+def load_or_create_keys(path: Path) -> DeviceKeys:
+    """This device's keys from ``path``, created (mode 0600) if the file is missing."""
+    try:
+        return DeviceKeys.from_bytes(path.read_bytes())
+    except FileNotFoundError:
+        pass
+    keys = DeviceKeys.generate()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(keys.to_bytes())
+    return keys
+
+
+def _reason(exc: CryptoError) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+# Undecryptable.reason starts with the exception's name; keys.report takes a code.
+_REPORT_CODES = {
+    "UnknownSession": "unknown_session",
+    "BadSignature": "bad_signature",
+    "Tampered": "tampered",
+    "Truncated": "tampered",
+    "Replayed": "replayed",
+    "TooFarAhead": "too_far_ahead",
+    "BadVersion": "bad_version",
+}
+
+
+class EncryptedClient:
+    """A device's end-to-end encrypted session; see the module docstring."""
+
+    def __init__(
+        self,
+        account: Account,
+        key_file: Path,
+        *,
+        key_wait: float = 10.0,
+        client: Client | None = None,
+        **client_options: Any,
+    ) -> None:
+        self.client = client or Client(account, **client_options)
+        self.keys = load_or_create_keys(key_file)
+        self.key_wait = key_wait
+        self.bundle = self.keys.bundle(account.user_id, account.device_id)
+        self._devices: dict[str, dict[str, KeyBundle]] = {}
+        self._devices_at: dict[str, float] = {}
+        self._outbound: dict[str, _Outbound] = {}
+        self._inbound: dict[SessionKey, InboundSession] = {}
+        self._held: dict[SessionKey, list[tuple[float, Msg]]] = {}
+        self._ready: collections.deque[EncryptedIncoming] = collections.deque()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._headers: dict[bytes, bytes] = {}
+        self.rejected: list[Undecryptable] = []  # every message refused, for reporting
+        self.key_changes: list[KeysChanged] = []
+        self._requested: set[SessionKey] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def user_id(self) -> str:
+        return self.client.user_id
+
+    @property
+    def device_id(self) -> str:
+        return self.client.device_id
+
+    # -- lifecycle
+
+    async def connect(self) -> None:
+        """Connect, then publish this device's bundle (again: it is idempotent)."""
+        await self.client.connect()
+        await self.client.upload_keys(self.bundle.to_bytes())
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await self.client.close()
+
+    def _background(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def __aenter__(self) -> EncryptedClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- key directory
+
+    async def devices(self, users: list[str], *, refresh: bool = False) -> dict[str, KeyBundle]:
+        """Verified bundles of these users' devices, ``{device id: bundle}``; asked again
+        when older than 30 s, or with ``refresh``."""
+        now = time.monotonic()
+        stale = [
+            u for u in users if refresh or now - self._devices_at.get(u, -_KEYS_TTL) >= _KEYS_TTL
+        ]
+        if stale:
+            found: dict[str, dict[str, KeyBundle]] = {u: {} for u in stale}
+            for data in await self.client.query_keys(stale):
+                try:
+                    bundle = parse_bundle(data)
+                except CryptoError as exc:
+                    log.warning("server returned an invalid key bundle: %s", exc)
+                    continue
+                if bundle.user_id in found:
+                    found[bundle.user_id][bundle.device_id] = bundle
+            for u, devs in found.items():
+                self._check_key_change(u, self._devices.get(u), devs)
+                self._devices[u] = devs
+                self._devices_at[u] = now
+        return {d: b for u in users for d, b in self._devices.get(u, {}).items()}
+
+    def _own_sign_keys(self) -> list[bytes]:
+        mine = {b.sign_public for b in self._devices.get(self.user_id, {}).values()}
+        return sorted(mine | {self.keys.sign_public})
+
+    def _check_key_change(
+        self, user: str, old: dict[str, KeyBundle] | None, new: dict[str, KeyBundle]
+    ) -> None:
+        """Report a change of a user's device keys (as a :class:`KeysChanged` item)."""
+        if user == self.user_id or not old or not new:
+            return  # first sighting, or no longer visible: nothing to compare
+        before = {d: b.sign_public for d, b in old.items()}
+        after = {d: b.sign_public for d, b in new.items()}
+        if before == after:
+            return
+        mine = self._own_sign_keys()
+        change = KeysChanged(
+            user,
+            safety_number(self.user_id, mine, user, before.values()),
+            safety_number(self.user_id, mine, user, after.values()),
+            tuple(sorted(d for d in before.keys() & after.keys() if before[d] != after[d])),
+        )
+        log.warning("device keys of %s changed (replaced: %s)", user, change.replaced)
+        self.key_changes.append(change)
+        self._ready.append(change)
+
+    async def safety_number(self, user: str) -> str:
+        """The 60-digit safety number of this user and ``user``, from the device keys
+        the directory gives now; compare it out of band (aloud, QR code)."""
+        bundles = await self.devices([self.user_id, user], refresh=True)
+        theirs = [b.sign_public for b in bundles.values() if b.user_id == user]
+        if not theirs:
+            raise UnknownSession(f"no device key known for user {user}")
+        return safety_number(self.user_id, self._own_sign_keys(), user, theirs)
+
+    async def _bundle(self, user: str, device: str) -> KeyBundle | None:
+        bundle = self._devices.get(user, {}).get(device)
+        if bundle is None:
+            bundle = (await self.devices([user], refresh=True)).get(device)
+        return bundle if bundle is not None and bundle.user_id == user else None
+
+    # -- sending
+
+    def _lock(self, room: str) -> asyncio.Lock:
+        return self._locks.setdefault(room, asyncio.Lock())
+
+    def rotate(self, room: str) -> None:
+        """Use a fresh sender key for the next message of ``room``."""
+        self._outbound.pop(room, None)
+
+    async def _encrypt(self, room: str, plaintext: bytes) -> bytes:
+        info = await self.client.room(room)
+        members = [m.user for m in info.members or ()]
+        previous = self._outbound.get(room)
+        refresh = previous is None or not {u for u, _ in previous.recipients} <= set(members)
+        bundles = await self.devices(members, refresh=refresh)
+        targets = {
+            (b.user_id, d): b
+            for d, b in bundles.items()
+            if b.user_id in members and d != self.device_id
+        }
+        out = previous
+        if out is None or not out.recipients <= set(targets):
+            session = OutboundSession(room, self.device_id, self.keys)
+            out = _Outbound(session, session.sender_key())
+            self._outbound[room] = out
+            self._inbound[(room, self.device_id, out.initial.session_id)] = InboundSession(
+                out.initial
+            )
+        new = [t for t in targets if t not in out.recipients]
+        if new:
+            key = out.session.sender_key()
+
+            async def share(user: str, device: str) -> None:
+                body = share_sender_key(self.keys, key, device, targets[user, device].box_public)
+                try:
+                    await self.client.to_device(user, device, body)
+                except ServerError as exc:
+                    log.warning("could not share a key with %s/%s: %s", user, device, exc)
+
+            await asyncio.gather(*(share(u, d) for u, d in new))
+            out.recipients.update(new)
+        return out.session.encrypt(plaintext)
+
+    async def send_text(self, room: str, text: str) -> int:
+        """Encrypt ``text`` for the room's current members and send it; returns its seq."""
+        plaintext = msgpack.packb({"type": "text", "text": text}, use_bin_type=True)
+        async with self._lock(room):
+            body = await self._encrypt(room, plaintext)
+        return await self.client.send(room, body)
+
+    async def set_header(self, room: str, header: bytes) -> int:
+        """Replace a patient case's header with ``header`` encrypted for the members."""
+        async with self._lock(room):
+            sealed = await self._encrypt(room, header)
+        device = self.device_id.encode()
+        blob = bytes([HEADER_VERSION]) + len(device).to_bytes(2, "big") + device + sealed
+        return await self.client.update_room(room, header=blob)
+
+    def decrypt_header(self, room: str, blob: bytes) -> bytes:
+        """The plaintext of an encrypted header (``RoomInfo.header``, ``room.updated``);
+        raises :class:`~protocol.crypto.errors.CryptoError` (``UnknownSession`` while
+        its key has not arrived)."""
+        cached = self._headers.get(blob)
+        if cached is not None:
+            return cached
+        if not blob or blob[0] != HEADER_VERSION or len(blob) < 3:
+            raise Truncated("not an encrypted header")
+        size = int.from_bytes(blob[1:3], "big")
+        device, sealed = blob[3 : 3 + size].decode("utf-8", "replace"), blob[3 + size :]
+        session = self._inbound.get((room, device, parse_message(sealed).session_id))
+        if session is None:
+            raise UnknownSession("the header's key has not arrived")
+        _, plaintext = session.decrypt(room, device, sealed)
+        self._headers[blob] = plaintext
+        return plaintext
+
+    async def create_room(
+        self, kind: str, members: list[str], *, name: str | None = None, header: bytes | None = None
+    ) -> RoomInfo:
+        """Create a room; a patient case's ``header`` is set encrypted right after."""
+        info = await self.client.create_room(kind, members, name=name)
+        if header is not None:
+            await self.set_header(info.id, header)
+        return info
+
+    async def invite(self, room: str, users: list[str]) -> int:
+        return await self.client.invite(room, users)
+
+    async def remove(self, room: str, user: str) -> int:
+        seq = await self.client.remove(room, user)
+        self.rotate(room)
+        return seq
+
+    async def leave(self, room: str) -> int:
+        seq = await self.client.leave(room)
+        self.rotate(room)
+        return seq
+
+    # -- receiving
+
+    def try_decrypt(self, msg: Msg) -> Decrypted | Undecryptable:
+        """Decrypt one message with the keys held now (no waiting, nothing held)."""
+        try:
+            header = parse_message(msg.body)
+            session = self._inbound.get((msg.room, msg.device, header.session_id))
+            if session is None:
+                raise UnknownSession("no key for this message")
+            _, plaintext = session.decrypt(msg.room, msg.device, msg.body)
+            content = msgpack.unpackb(plaintext, raw=False)
+            if not isinstance(content, dict) or not isinstance(content.get("text"), str):
+                raise Truncated("not a text message")
+        except CryptoError as exc:
+            return Undecryptable(msg.room, msg.seq, msg.sender, msg.device, msg.ts, _reason(exc))
+        except (ValueError, msgpack.UnpackException, TypeError):
+            return Undecryptable(
+                msg.room, msg.seq, msg.sender, msg.device, msg.ts, "Truncated: not msgpack"
+            )
+        return Decrypted(msg.room, msg.seq, msg.sender, msg.device, msg.ts, content["text"])
+
+    def _reject(self, item: Undecryptable) -> None:
+        log.warning(
+            "message %s/%d from %s refused: %s", item.room, item.seq, item.device, item.reason
+        )
+        self.rejected.append(item)
+        self._ready.append(item)
+        code = _REPORT_CODES.get(item.reason.split(":", 1)[0], "other")
+        if code != "unknown_session":  # those were reported when the message was held
+            self._background(self._report(item.room, item.device, code, None))
+
+    async def _report(self, room: str, device: str, code: str, session: bytes | None) -> None:
+        try:
+            await self.client.report_decryption_failure(room, device, code, session)
+        except ConfrereError as exc:
+            log.info("could not report a decryption failure: %s", exc)
+
+    async def _request_key_later(self, ref: SessionKey) -> None:
+        """Still no key half-way through ``key_wait``: report it, which has the server
+        queue a key request for the sender device."""
+        await asyncio.sleep(self.key_wait / 2)
+        if ref in self._held:
+            await self._report(ref[0], ref[1], "unknown_session", ref[2])
+
+    def _on_msg(self, msg: Msg) -> None:
+        try:
+            sid = parse_message(msg.body).session_id
+        except CryptoError as exc:
+            self._reject(
+                Undecryptable(msg.room, msg.seq, msg.sender, msg.device, msg.ts, _reason(exc))
+            )
+            return
+        key = (msg.room, msg.device, sid)
+        if key not in self._inbound:
+            self._held.setdefault(key, []).append((time.monotonic() + self.key_wait, msg))
+            if key not in self._requested and msg.device != self.device_id:
+                self._requested.add(key)
+                self._background(self._request_key_later(key))
+            return
+        result = self.try_decrypt(msg)
+        if isinstance(result, Undecryptable):
+            self._reject(result)
+        else:
+            self._ready.append(result)
+
+    async def _on_key_request(self, item: ToDeviceMsg) -> None:
+        """Share the room's current sender key again, from its first index, with the
+        requesting device, if it is one we had shared it with and still a member's."""
+        try:
+            room, sid = parse_key_request(item.body)
+        except CryptoError:
+            return
+        out = self._outbound.get(room)
+        if out is None or (sid is not None and sid != out.initial.session_id):
+            return  # a key we no longer use: its successor is shared on our next send
+        if (item.user, item.device) not in out.recipients:
+            return
+        bundle = await self._bundle(item.user, item.device)
+        info = await self.client.room(room)
+        if bundle is None or item.user not in {m.user for m in info.members or ()}:
+            return
+        body = share_sender_key(self.keys, out.initial, item.device, bundle.box_public)
+        try:
+            await self.client.to_device(item.user, item.device, body)
+        except ConfrereError as exc:  # the requester asks again if it still needs it
+            log.info("could not answer a key request: %s", exc)
+
+    async def _on_to_device(self, item: ToDeviceMsg) -> None:
+        if item.body[:1] == bytes([KEY_REQUEST_VERSION]):
+            await self._on_key_request(item)
+            return
+        bundle = await self._bundle(item.user, item.device)
+        if bundle is None:
+            log.warning("to-device payload from unknown device %s/%s", item.user, item.device)
+            return
+        try:
+            payload = open_sealed(self.keys, self.device_id, bundle, item.body)
+            if payload.get("type") != "sender_key":
+                log.info("ignoring to-device payload of type %.40s", payload.get("type"))
+                return
+            key = open_sender_key(payload, bundle)
+        except CryptoError as exc:
+            log.warning("to-device payload from %s refused: %s", item.device, _reason(exc))
+            return
+        ref = (key.room_id, key.device_id, key.session_id)
+        if ref not in self._inbound:
+            self._inbound[ref] = InboundSession(key)
+        for _, msg in self._held.pop(ref, []):
+            self._on_msg(msg)
+
+    def _on_event(self, event: Event) -> None:
+        if event.kind == "member.left" and event.user is not None:
+            self.rotate(event.room)
+        self._ready.append(event)
+
+    def _expire_held(self) -> float | None:
+        """Surface held messages whose key is late; return the next deadline."""
+        now = time.monotonic()
+        nearest: float | None = None
+        for ref in list(self._held):
+            waiting = []
+            for deadline, msg in self._held[ref]:
+                if deadline <= now:
+                    reason = "UnknownSession: the message's key never arrived"
+                    self._reject(
+                        Undecryptable(msg.room, msg.seq, msg.sender, msg.device, msg.ts, reason)
+                    )
+                else:
+                    waiting.append((deadline, msg))
+                    nearest = deadline if nearest is None else min(nearest, deadline)
+            if waiting:
+                self._held[ref] = waiting
+            else:
+                del self._held[ref]
+        return nearest
+
+    async def recv(self) -> EncryptedIncoming:
+        """The next decrypted message, undecryptable message or room event."""
+        while True:
+            nearest = self._expire_held()
+            if self._ready:
+                return self._ready.popleft()
+            timeout = None if nearest is None else max(0.0, nearest - time.monotonic())
+            try:
+                async with asyncio.timeout(timeout):
+                    item = await self.client.recv()
+            except TimeoutError:
+                continue
+            if isinstance(item, Msg):
+                self._on_msg(item)
+            elif isinstance(item, ToDeviceMsg):
+                try:
+                    await self._on_to_device(item)
+                except (ServerError, ConnectionLost) as exc:  # dropped: it cannot be retried
+                    log.warning("to-device payload from %s dropped: %s", item.device, exc)
+            else:
+                self._on_event(item)
+
+    def held(self) -> int:
+        """How many messages wait for their key."""
+        return sum(len(v) for v in self._held.values())

@@ -1,0 +1,157 @@
+"""``python -m protocol.vectors.generate [DIR]``: write the test vectors (deterministic).
+
+Every input derives from fixed seeds, so running it twice writes the same bytes; the
+tests (``tests/protocol/test_crypto_vectors.py``) re-derive each output from the
+inputs in the files and compare.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import msgpack
+
+from protocol.crypto.keys import DeviceKeys
+from protocol.crypto.safety import safety_number
+from protocol.crypto.sender_keys import OutboundSession, message_key
+from protocol.crypto.share import key_request, sender_key_payload, share_sender_key
+
+__all__ = ["build", "main"]
+
+
+def _seed(n: int) -> bytes:
+    return bytes((n * 7 + i) % 256 for i in range(32))
+
+
+def _device(n: int, user: str, device: str) -> dict[str, Any]:
+    keys = DeviceKeys.from_seed(_seed(n))
+    return {
+        "seed": _seed(n).hex(),
+        "user": user,
+        "device": device,
+        "box_secret": bytes(keys.box).hex(),
+        "box_public": keys.box_public.hex(),
+        "sign_seed": bytes(keys.signing).hex(),
+        "sign_public": keys.sign_public.hex(),
+        "bundle": keys.bundle(user, device).to_bytes().hex(),
+        "key_file": keys.to_bytes().hex(),
+    }
+
+
+def build() -> dict[str, Any]:
+    """Every vector file's content, by name."""
+    alice = _device(1, "alice-user-0001", "alice-dev-A")
+    bob = _device(2, "bob-user-0002", "bob-dev-B")
+    carol = _device(3, "carol-user-0003", "carol-dev-C")
+    sender = DeviceKeys.from_seed(bytes.fromhex(alice["seed"]))
+    room = "room-rcp-0001"
+    session_id = bytes(range(16))
+    chain_key = bytes(range(32, 64))
+    out = OutboundSession(
+        room, alice["device"], sender, session_id=session_id, chain_key=chain_key, index=0
+    )
+    shared = out.sender_key()
+    plaintexts = ["Bonjour", "", "Patient: J. Dupont, né le 01/02/1950 — RCP jeudi 14 h", "é" * 300]
+    messages = []
+    for n, text in enumerate(plaintexts):
+        nonce = bytes((n * 31 + i) % 256 for i in range(24))
+        before = out.chain_key
+        messages.append(
+            {
+                "index": out.index,
+                "chain_key": before.hex(),
+                "message_key": message_key(before).hex(),
+                "nonce": nonce.hex(),
+                "plaintext": text,
+                "message": out.encrypt(text.encode("utf-8"), nonce=nonce).hex(),
+            }
+        )
+    share_nonce = bytes(range(100, 124))
+    share = {
+        "sender": alice,
+        "recipient": bob,
+        "room": room,
+        "session_id": session_id.hex(),
+        "chain_key": chain_key.hex(),
+        "index": shared.index,
+        "nonce": share_nonce.hex(),
+        "plaintext": msgpack.packb(
+            sender_key_payload(shared, bob["device"]), use_bin_type=True
+        ).hex(),
+        "body": share_sender_key(
+            sender, shared, bob["device"], bytes.fromhex(bob["box_public"]), nonce=share_nonce
+        ).hex(),
+        "key_request": key_request(room, session_id).hex(),
+    }
+    device = alice["device"].encode()
+    # A patient-case header (SPEC.md 11.4): the first message, wrapped with its device.
+    header = (
+        b"\x01"
+        + len(device).to_bytes(2, "big")
+        + device
+        + bytes.fromhex(str(messages[0]["message"]))
+    )
+    safety = []
+    for a, b in ((alice, bob), (bob, carol), (alice, carol)):
+        safety.append(
+            {
+                "user_a": a["user"],
+                "keys_a": [a["sign_public"]],
+                "user_b": b["user"],
+                "keys_b": [b["sign_public"]],
+                "number": safety_number(
+                    a["user"],
+                    [bytes.fromhex(a["sign_public"])],
+                    b["user"],
+                    [bytes.fromhex(b["sign_public"])],
+                ),
+            }
+        )
+    two_devices = [alice["sign_public"], carol["sign_public"]]
+    safety.append(
+        {
+            "user_a": alice["user"],
+            "keys_a": two_devices,
+            "user_b": bob["user"],
+            "keys_b": [bob["sign_public"]],
+            "number": safety_number(
+                alice["user"],
+                [bytes.fromhex(k) for k in two_devices],
+                bob["user"],
+                [bytes.fromhex(bob["sign_public"])],
+            ),
+        }
+    )
+    return {
+        "keys": {"version": 1, "devices": [alice, bob, carol]},
+        "sender_keys": {
+            "version": 1,
+            "room": room,
+            "sender": alice,
+            "session_id": session_id.hex(),
+            "messages": messages,
+            "header_of_first_message": header.hex(),
+        },
+        "share": {"version": 1, **share},
+        "safety": {"version": 1, "vectors": safety},
+    }
+
+
+def render(content: Any) -> str:
+    return json.dumps(content, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    folder = Path(args[0]) if args else Path(__file__).resolve().parent
+    for name, content in build().items():
+        (folder / f"{name}.json").write_text(render(content), encoding="utf-8")
+        print(f"wrote {folder / f'{name}.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""REST: attachments (upload, download, metadata, delete). See SPEC.md section 9.
+
+Who may do what:
+
+- upload: a chat file into a room the caller is a member of (identity verified); a
+  document into such a room, or without a room (an identity document, which an
+  unverified user must be able to send);
+- read (download, metadata): members of the attachment's room (verified); for an
+  attachment without a room, its uploader only;
+- delete: the uploader only.
+
+An unknown id, and an attachment not yet complete or being deleted, are 404; an
+attachment the caller may not read is 403. Ids are checked before anything is looked
+up, so no path or name from the URL ever reaches the blob store.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+from urllib.parse import quote
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from protocol.errors import ErrorCode
+from storage.types import Attachment, User
+
+from ..clock import now_ms
+from ..errors import ApiError
+from ..handlers import Services
+from ..uploads import open_content, receive, upload_request
+from .common import bearer, services
+
+__all__ = ["routes"]
+
+log = logging.getLogger("confrere.attachments")
+
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _require_verified(user: User) -> None:
+    if not user.verified:
+        raise ApiError(
+            ErrorCode.IDENTITY_UNVERIFIED,
+            "identity verification is required before using the messaging",
+        )
+
+
+def describe(attachment: Attachment) -> dict[str, Any]:
+    return {
+        "id": attachment.id,
+        "kind": attachment.kind,
+        "room": attachment.room_id,
+        "uploader": attachment.uploader,
+        "content_type": attachment.content_type,
+        "name": attachment.name,
+        "size": attachment.size,
+        "sha256": attachment.sha256,
+        "created_at": attachment.created_at,
+        "referenced": attachment.referenced_at is not None,
+    }
+
+
+async def _readable(request: Request) -> tuple[Services, Attachment]:
+    """The attachment of the URL, if the caller may read it; else 403/404."""
+    attachment_id = request.path_params["attachment_id"]
+    _, user = await bearer(request)
+    svc = services(request)
+    attachment = await svc.store.attachment(attachment_id) if _ID.fullmatch(attachment_id) else None
+    if attachment is None or attachment.state != "ready":
+        raise ApiError(ErrorCode.NOT_FOUND, "no such attachment")
+    if attachment.room_id is None:
+        if attachment.uploader != user.id:
+            raise ApiError(ErrorCode.FORBIDDEN, "only its uploader may read this document")
+        return svc, attachment
+    _require_verified(user)
+    if await svc.store.membership(attachment.room_id, user.id) is None:
+        raise ApiError(ErrorCode.FORBIDDEN, "not a member of this attachment's room")
+    return svc, attachment
+
+
+async def upload(request: Request) -> Response:
+    """``POST /v1/attachments?kind=&room=&content_type=&name=``: the body is the file
+    (chat: its ciphertext). Every check that needs no body byte comes first."""
+    _, user = await bearer(request)
+    params = upload_request(request.query_params, dict(request.headers))
+    svc = services(request)
+    if params.kind == "chat" or params.room is not None:
+        _require_verified(user)
+    if params.room is not None and await svc.store.membership(params.room, user.id) is None:
+        raise ApiError(ErrorCode.FORBIDDEN, "not a member of this room")
+    try:
+        attachment = await receive(svc, params, user.id, request.stream())
+    except ClientDisconnect:
+        log.info("upload by %s abandoned: the client disconnected mid-body", user.id)
+        return Response(status_code=400)  # nobody is listening any more
+    return JSONResponse(
+        {"attachment": describe(attachment)},
+        status_code=201,
+        headers={"Location": f"/v1/attachments/{attachment.id}"},
+    )
+
+
+async def download(request: Request) -> Response:
+    """``GET /v1/attachments/{id}``: the bytes, streamed (a chat file's ciphertext, a
+    document's plaintext)."""
+    svc, attachment = await _readable(request)
+    content = await open_content(svc, attachment)
+    disposition = "attachment"
+    if attachment.name is not None:
+        disposition += f"; filename*=UTF-8''{quote(attachment.name, safe='')}"
+    chat = attachment.kind == "chat"
+    return StreamingResponse(
+        content,
+        media_type="application/octet-stream" if chat else attachment.content_type,
+        headers={
+            "Content-Length": str(attachment.size),
+            "Content-Disposition": disposition,
+            "Cache-Control": "private, no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+async def metadata(request: Request) -> Response:
+    """``GET /v1/attachments/{id}/meta``: size, type, hash; for a chat file on a store
+    that signs URLs (S3), also a short-lived ``download_url``."""
+    svc, attachment = await _readable(request)
+    ttl = request.app.state.settings.download_url_ttl_s
+    url = await svc.blobs.presigned_url(attachment.id, ttl) if attachment.kind == "chat" else None
+    return JSONResponse(
+        {
+            "attachment": describe(attachment),
+            "download_url": url,
+            "download_url_expires_at": None if url is None else now_ms() + ttl * 1000,
+        }
+    )
+
+
+async def delete(request: Request) -> Response:
+    """``DELETE /v1/attachments/{id}``: by its uploader; the blob, then the row."""
+    attachment_id = request.path_params["attachment_id"]
+    _, user = await bearer(request)
+    svc = services(request)
+    found = await svc.store.attachment(attachment_id) if _ID.fullmatch(attachment_id) else None
+    if found is None:
+        raise ApiError(ErrorCode.NOT_FOUND, "no such attachment")
+    if found.uploader != user.id:
+        raise ApiError(ErrorCode.FORBIDDEN, "only its uploader may delete an attachment")
+    if await svc.store.claim_attachment_deletion(attachment_id, uploader=user.id) is None:
+        raise ApiError(ErrorCode.NOT_FOUND, "no such attachment")
+    await svc.blobs.delete(attachment_id)
+    await svc.store.delete_attachment(attachment_id)
+    return Response(status_code=204)
+
+
+routes = [
+    Route("/v1/attachments", upload, methods=["POST"]),
+    Route("/v1/attachments/{attachment_id}", download, methods=["GET"]),
+    Route("/v1/attachments/{attachment_id}", delete, methods=["DELETE"]),
+    Route("/v1/attachments/{attachment_id}/meta", metadata, methods=["GET"]),
+]

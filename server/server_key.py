@@ -1,0 +1,112 @@
+"""The server key: encrypts server-visible documents (referral and identity documents)
+at rest, in the attachment stream format of :mod:`protocol.crypto.attachment`.
+
+Where it comes from, first match wins:
+
+1. ``CONFRERE_SERVER_KEY``: base64 of 32 random bytes (``python -c "import base64, os;
+   print(base64.b64encode(os.urandom(32)).decode())"``). Every node of a deployment
+   must have the same one: put it in the secret store of the deployment.
+2. ``CONFRERE_SERVER_KEY_FILE``, else ``server.key`` beside the SQLite database (the
+   embedded default: ``./var/server.key``), else ``./var/server.key``: read if it
+   exists, otherwise generated and written with mode 0600.
+
+A node whose database is not SQLite and that has neither setting logs a warning: nodes
+on other machines would generate keys of their own and could not read its documents. The key id
+(:attr:`ServerKey.id`, a hash of the key) is stored with each document, so a document
+encrypted under another key is reported as such instead of failing as tampered. The key
+itself never appears in logs or in ``repr``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nacl.hash
+import nacl.utils
+from nacl.encoding import RawEncoder
+
+from .config import Settings
+
+__all__ = ["ServerKey", "key_file_path", "load_server_key"]
+
+log = logging.getLogger("confrere")
+
+KEY_SIZE = 32
+
+
+@dataclass(frozen=True, slots=True)
+class ServerKey:
+    key: bytes = field(repr=False)
+
+    @property
+    def id(self) -> str:
+        """16 hex digits naming the key (BLAKE2b, not reversible)."""
+        digest: bytes = nacl.hash.blake2b(
+            self.key, digest_size=8, person=b"confrere-keyid", encoder=RawEncoder
+        )
+        return digest.hex()
+
+
+def _decode(text: str, where: str) -> ServerKey:
+    try:
+        raw = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != KEY_SIZE:
+        raise ValueError(f"{where} must hold base64 of exactly {KEY_SIZE} bytes")
+    return ServerKey(raw)
+
+
+def key_file_path(settings: Settings) -> Path:
+    """The key file used when ``CONFRERE_SERVER_KEY`` is unset."""
+    if settings.server_key_file:
+        return Path(settings.server_key_file)
+    scheme, _, rest = settings.database_url.partition("://")
+    if scheme == "sqlite":
+        database = Path(rest[1:] if rest.startswith("/") else rest)
+        return database.parent / "server.key"
+    return Path("var/server.key")
+
+
+def load_server_key(settings: Settings) -> ServerKey:
+    """The key the settings name (see the module docstring); blocking file I/O."""
+    if settings.server_key:
+        return _decode(settings.server_key, "CONFRERE_SERVER_KEY")
+    if not settings.database_url.startswith("sqlite:") and not settings.server_key_file:
+        log.warning(
+            "CONFRERE_SERVER_KEY is unset: using ./var/server.key; every node of a"
+            " deployment needs the same key to read the documents"
+        )
+    path = key_file_path(settings)
+    if not path.exists():
+        _create(path)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        log.warning("server key file %s is readable by others (mode %o)", path, mode)
+    return _decode(path.read_text("ascii"), f"server key file {path}")
+
+
+def _create(path: Path) -> None:
+    """Write a new key to ``path`` unless another process does so first: the key goes
+    to a private temporary file, then is linked to its name (atomic, never overwrites)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = ServerKey(nacl.utils.random(KEY_SIZE))
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as file:
+            file.write(base64.b64encode(key.key).decode("ascii") + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+        os.link(temp, path)
+    except FileExistsError:
+        return  # another node or process won: use its key
+    finally:
+        temp.unlink(missing_ok=True)
+    log.info("generated a server key in %s (key id %s)", path, key.id)

@@ -1,0 +1,69 @@
+"""The orphan sweep: uploads that no message (or referral) referenced within
+``orphan_ttl_s`` are deleted, blob first, then row.
+
+Each candidate is first *claimed* (:meth:`Store.claim_attachment_deletion` with
+``unreferenced_before``): the claim succeeds only if the attachment is still
+unreferenced, and once it has, no message can reference it any more, so a send racing
+the sweep either keeps the file or is refused, never left pointing at a deleted one.
+The blob goes before the row so that a failure in between leaves a row in state
+"deleting", which the next sweep claims and finishes; never a blob that no row names.
+Several nodes may sweep at once: claims and deletions are idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from storage import Store
+from storage.blobs import BlobStore
+from storage.errors import StorageError
+
+from .clock import now_ms
+
+__all__ = ["SweepResult", "run_sweeper", "sweep_orphans"]
+
+log = logging.getLogger("confrere.attachments")
+
+BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class SweepResult:
+    deleted: int
+    failed: int
+
+
+async def sweep_orphans(
+    store: Store, blobs: BlobStore, *, now: int, ttl_s: float, limit: int = BATCH
+) -> SweepResult:
+    """Delete up to ``limit`` attachments created before ``now - ttl_s`` (``now`` in
+    ms) and never referenced. Failures are logged and counted, never raised."""
+    before = now - int(ttl_s * 1000)
+    deleted = failed = 0
+    for candidate in await store.unreferenced_attachments(before, limit):
+        try:
+            if await store.claim_attachment_deletion(candidate.id, unreferenced_before=before):
+                await blobs.delete(candidate.id)
+                await store.delete_attachment(candidate.id)
+                deleted += 1
+        except StorageError as exc:
+            log.warning("orphan %s not deleted yet: %s", candidate.id, exc)
+            failed += 1
+    if deleted or failed:
+        log.info("orphan sweep: %d deleted, %d to retry", deleted, failed)
+    return SweepResult(deleted, failed)
+
+
+async def run_sweeper(store: Store, blobs: BlobStore, ttl_s: float, interval_s: float) -> None:
+    """Sweep now, then every ``interval_s`` seconds, until cancelled. A batch that
+    deleted a full ``BATCH`` is followed at once by another."""
+    while True:
+        try:
+            result = await sweep_orphans(store, blobs, now=now_ms(), ttl_s=ttl_s)
+        except StorageError as exc:
+            log.warning("orphan sweep failed: %s", exc)
+            result = SweepResult(0, 0)
+        if result.deleted < BATCH:
+            await asyncio.sleep(interval_s)

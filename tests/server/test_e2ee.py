@@ -1,0 +1,303 @@
+"""End-to-end encryption over real sockets: the key directory, encrypted rooms of two
+and three members, what the server stores, and key rotation on removal."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from pathlib import Path
+
+import pytest
+
+from clients.python import Decrypted, EncryptedClient, ServerError, Undecryptable, log_in
+from clients.python.e2ee import EncryptedIncoming, KeysChanged, _Outbound
+from harness import PASSWORD, ServerUnderTest, connected, practitioner
+from protocol.crypto.keys import DeviceKeys, parse_bundle
+from protocol.crypto.sender_keys import OutboundSession
+from protocol.errors import ErrorCode
+from protocol.frames import Event, Msg
+
+
+async def encrypted(server: ServerUnderTest, tmp_path: Path, **options: object) -> EncryptedClient:
+    account = await practitioner(server.url, server.store)
+    client = EncryptedClient(account, tmp_path / f"{account.device_id}.key", **options)  # type: ignore[arg-type]
+    await client.connect()
+    return client
+
+
+def database_bytes(folder: Path) -> bytes:
+    """Every byte of the server's SQLite files: the database, its WAL and shm."""
+    return b"".join(p.read_bytes() for p in folder.iterdir() if p.name.startswith("confrere.db"))
+
+
+async def next_of(client: EncryptedClient, kind: type, room: str) -> EncryptedIncoming:
+    async with asyncio.timeout(10):
+        while True:
+            item = await client.recv()
+            if isinstance(item, kind) and getattr(item, "room", None) == room:
+                if isinstance(item, Decrypted | Undecryptable) and item.device == client.device_id:
+                    continue  # our own message, decrypted too
+                return item
+
+
+async def next_text(client: EncryptedClient, room: str) -> str:
+    item = await next_of(client, Decrypted, room)
+    assert isinstance(item, Decrypted)
+    return item.text
+
+
+async def test_key_directory_checks_uploads_and_limits_queries(server: ServerUnderTest) -> None:
+    a = await connected(await practitioner(server.url, server.store))
+    b = await connected(await practitioner(server.url, server.store))
+    c = await connected(await practitioner(server.url, server.store))
+    try:
+        keys = DeviceKeys.generate()
+        for bad, code in [
+            (b"\x01" + b"\x00" * 80, ErrorCode.BAD_FRAME),  # does not verify
+            (b"\x09garbage", ErrorCode.BAD_FRAME),  # unknown version
+            (keys.bundle(b.user_id, a.device_id).to_bytes(), ErrorCode.FORBIDDEN),
+            (keys.bundle(a.user_id, b.device_id).to_bytes(), ErrorCode.FORBIDDEN),
+        ]:
+            with pytest.raises(ServerError) as err:
+                await a.upload_keys(bad)
+            assert err.value.code == code
+        assert await server.store.device_keys([a.user_id]) == []
+
+        bundle = keys.bundle(a.user_id, a.device_id).to_bytes()
+        await a.upload_keys(bundle)
+        assert await a.query_keys([a.user_id]) == (bundle,)
+        assert await b.query_keys([a.user_id]) == ()  # no room in common yet
+        await a.create_room("group", [b.user_id], name="RCP")
+        assert await b.query_keys([a.user_id, c.user_id, "nobody"]) == (bundle,)
+        assert await c.query_keys([a.user_id]) == ()
+        assert parse_bundle((await b.query_keys([a.user_id]))[0]).sign_public == keys.sign_public
+    finally:
+        for client in (a, b, c):
+            await client.close()
+
+
+async def test_two_members_exchange_encrypted_messages(
+    server: ServerUnderTest, tmp_path: Path
+) -> None:
+    a = await encrypted(server, tmp_path)
+    b = await encrypted(server, tmp_path)
+    try:
+        room = await a.create_room("direct", [b.user_id])
+        await a.send_text(room.id, "Bonjour, pouvez-vous voir Mme D. demain ?")
+        assert await next_text(b, room.id) == "Bonjour, pouvez-vous voir Mme D. demain ?"
+        await b.send_text(room.id, "Oui, à 9 h.")
+        assert await next_text(a, room.id) == "Oui, à 9 h."
+        for n in range(5):
+            await a.send_text(room.id, f"suite {n}")
+        assert [await next_text(b, room.id) for _ in range(5)] == [f"suite {n}" for n in range(5)]
+        assert (tmp_path / f"{a.device_id}.key").stat().st_mode & 0o777 == 0o600
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_three_members_and_the_server_never_sees_plaintext(
+    server: ServerUnderTest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broker = server.server.config.loaded_app.app.state.services.hub.broker  # type: ignore[attr-defined]
+    published: list[bytes] = []
+    publish = broker.publish
+
+    async def recording_publish(channel: str, data: bytes) -> None:
+        published.append(data)
+        await publish(channel, data)
+
+    monkeypatch.setattr(broker, "publish", recording_publish)
+    a, b, c = [await encrypted(server, tmp_path) for _ in range(3)]
+    marker = f"MARQUEUR-{secrets.token_hex(8)}"
+    header_marker = f"PATIENT-{secrets.token_hex(8)}"
+    try:
+        room = await a.create_room(
+            "patient_case",
+            [b.user_id, c.user_id],
+            name="Cas",
+            header=f"Patient {header_marker}, né en 1950".encode(),
+        )
+        await a.send_text(room.id, f"a: {marker}")
+        assert await next_text(b, room.id) == f"a: {marker}"
+        assert await next_text(c, room.id) == f"a: {marker}"
+        await b.send_text(room.id, f"b: {marker}")
+        assert await next_text(a, room.id) == f"b: {marker}"
+        assert await next_text(c, room.id) == f"b: {marker}"
+        await c.send_text(room.id, f"c: {marker}")
+        assert await next_text(a, room.id) == f"c: {marker}"
+        assert await next_text(b, room.id) == f"c: {marker}"
+
+        info = await b.client.room(room.id)
+        assert info.header is not None
+        assert (
+            b.decrypt_header(room.id, info.header).decode()
+            == f"Patient {header_marker}, né en 1950"
+        )
+
+        stored = database_bytes(tmp_path)
+        assert len(stored) > 0 and room.id.encode() in stored  # we read the right files
+        for secret in (marker, header_marker):
+            assert secret.encode() not in stored
+            assert secret.encode("utf-16-le") not in stored
+        traffic = b"".join(published)
+        assert room.id.encode() in traffic  # the messages did go through the broker
+        assert marker.encode() not in traffic and header_marker.encode() not in traffic
+        timeline = await server.store.timeline(room.id, 0, 100)
+        bodies = [i.body for i in timeline if i.kind == "msg" and i.body is not None]
+        assert len(bodies) == 3 and all(marker.encode() not in body for body in bodies)
+    finally:
+        for client in (a, b, c):
+            await client.close()
+
+
+async def test_a_removed_member_cannot_read_what_follows(
+    server: ServerUnderTest, tmp_path: Path
+) -> None:
+    a, b, c = [await encrypted(server, tmp_path) for _ in range(3)]
+    try:
+        room = await a.create_room("group", [b.user_id, c.user_id], name="Staff")
+        await b.send_text(room.id, "before")
+        assert await next_text(c, room.id) == "before"
+        await a.send_text(room.id, "before, from a")
+        assert await next_text(c, room.id) == "before, from a"
+
+        await a.remove(room.id, c.user_id)
+        left = await next_of(b, Event, room.id)
+        while not (isinstance(left, Event) and left.kind == "member.left"):
+            left = await next_of(b, Event, room.id)
+        await a.send_text(room.id, "after, from a")
+        await b.send_text(room.id, "after, from b")
+        assert await next_text(b, room.id) == "after, from a"
+        assert [await next_text(a, room.id) for _ in range(2)] == ["before", "after, from b"]
+
+        batch = await a.client.sync(room.id, 0, 100)
+        after = [m for m in batch.items if isinstance(m, Msg)][-2:]
+        assert len(after) == 2
+        for msg in after:
+            result = c.try_decrypt(msg)
+            assert isinstance(result, Undecryptable), result
+            assert "UnknownSession" in result.reason
+            # Nothing c's device holds opens it: not one of its inbound sessions.
+            for session in c._inbound.values():
+                with pytest.raises(Exception):  # noqa: B017 - any CryptoError
+                    session.decrypt(msg.room, msg.device, msg.body)
+    finally:
+        for client in (a, b, c):
+            await client.close()
+
+
+async def test_tampered_and_keyless_messages_are_reported_not_shown(
+    server: ServerUnderTest, tmp_path: Path
+) -> None:
+    a = await encrypted(server, tmp_path)
+    b = await encrypted(server, tmp_path, key_wait=0.5)
+    try:
+        room = await a.create_room("group", [b.user_id], name="G")
+        await a.send_text(room.id, "genuine")
+        assert await next_text(b, room.id) == "genuine"
+        batch = await a.client.sync(room.id, 0, 100)
+        genuine = next(m for m in batch.items if isinstance(m, Msg))
+        forged = bytearray(genuine.body)
+        forged[60] ^= 1
+        await a.client.send(room.id, bytes(forged))
+        refused = await next_of(b, Undecryptable, room.id)
+        assert isinstance(refused, Undecryptable) and "BadSignature" in refused.reason
+        await a.client.send(room.id, genuine.body)  # a replay
+        refused = await next_of(b, Undecryptable, room.id)
+        assert isinstance(refused, Undecryptable) and "Replayed" in refused.reason
+        # A sender key that was never shared: held, then reported.
+        stray = OutboundSession(room.id, a.device_id, a.keys)
+        await a.client.send(room.id, stray.encrypt(b"never shared"))
+        refused = await next_of(b, Undecryptable, room.id)
+        assert isinstance(refused, Undecryptable) and "never arrived" in refused.reason
+        assert len(b.rejected) == 3
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_safety_numbers_match_and_a_replaced_key_is_reported(
+    server: ServerUnderTest, tmp_path: Path
+) -> None:
+    a = await encrypted(server, tmp_path)
+    b = await encrypted(server, tmp_path)
+    try:
+        await a.create_room("direct", [b.user_id])
+        number = await a.safety_number(b.user_id)
+        assert number == await b.safety_number(a.user_id) and len(number) == 60
+        # b's device key is replaced in the directory (a new install, or an attack).
+        intruder = DeviceKeys.generate()
+        await b.client.upload_keys(intruder.bundle(b.user_id, b.device_id).to_bytes())
+        changed = await a.safety_number(b.user_id)
+        assert changed != number
+        async with asyncio.timeout(10):
+            item = await a.recv()
+            while not isinstance(item, KeysChanged):
+                item = await a.recv()
+        assert (item.user, item.previous, item.number) == (b.user_id, number, changed)
+        assert item.replaced == (b.device_id,)
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_missing_key_is_reported_and_shared_again(
+    server: ServerUnderTest, tmp_path: Path
+) -> None:
+    a = await encrypted(server, tmp_path)
+    b = await encrypted(server, tmp_path, key_wait=2.0)
+
+    async def drain(client: EncryptedClient) -> None:
+        while True:
+            await client.recv()  # handles key requests as they come
+
+    try:
+        room = await a.create_room("group", [b.user_id], name="G")
+        await a.send_text(room.id, "first")
+        assert await next_text(b, room.id) == "first"
+        draining = asyncio.ensure_future(drain(a))
+        # a's next sender key is believed shared with b, but the share was lost.
+        session = OutboundSession(room.id, a.device_id, a.keys)
+        a._outbound[room.id] = _Outbound(session, session.sender_key(), {(b.user_id, b.device_id)})
+        await a.send_text(room.id, "after a lost share")
+        # b holds it, reports the missing key after 1 s, a shares again: decrypted.
+        assert await next_text(b, room.id) == "after a lost share"
+        failures = await server.store.decryption_failures(room.id)
+        assert failures == {(a.device_id, "unknown_session"): 1}
+        # A tampered message is counted too (and no key request follows).
+        forged = bytearray(session.encrypt(b"x"))
+        forged[-1] ^= 1
+        await a.client.send(room.id, bytes(forged))
+        assert isinstance(await next_of(b, Undecryptable, room.id), Undecryptable)
+        for _ in range(250):  # the report is sent in the background
+            failures = await server.store.decryption_failures(room.id)
+            if (a.device_id, "bad_signature") in failures:
+                break
+            await asyncio.sleep(0.02)
+        assert failures[a.device_id, "bad_signature"] == 1
+        draining.cancel()
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_every_device_of_every_member_gets_the_key(
+    server: ServerUnderTest, tmp_path: Path
+) -> None:
+    a = await encrypted(server, tmp_path)
+    b = await encrypted(server, tmp_path)
+    second = await log_in(server.url, b.client.account.email, PASSWORD, device_name="phone")
+    b2 = EncryptedClient(second, tmp_path / "b2.key")
+    await b2.connect()
+    try:
+        room = await a.create_room("group", [b.user_id], name="G")
+        await a.send_text(room.id, "to both of b's devices")
+        assert await next_text(b, room.id) == "to both of b's devices"
+        assert await next_text(b2, room.id) == "to both of b's devices"
+        await b.send_text(room.id, "from b's first device")
+        assert await next_text(a, room.id) == "from b's first device"
+        assert await next_text(b2, room.id) == "from b's first device"
+    finally:
+        for client in (a, b, b2):
+            await client.close()
