@@ -3,6 +3,7 @@
 python -m server run [--host H] [--port P] [--fd N]
 python -m server users verify EMAIL      mark an identity as verified
 python -m server users unverify EMAIL
+python -m server stats decryption [--since S]   end-to-end decryption failure rate
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import logging
 import socket
 import sys
+import time
 
 import uvicorn
 
@@ -85,6 +87,26 @@ async def _set_verified(email: str, verified: bool) -> int:
         await store.close()
 
 
+async def _decryption_health(since_s: int) -> int:
+    """Print the decryption failure rate: the figure that says whether end-to-end
+    encryption works for people (failures reported by clients per message stored)."""
+    store = await open_store(Settings.from_env().database_url)
+    try:
+        since = int(time.time() * 1000) - since_s * 1000
+        health = await store.decryption_health(since)
+    finally:
+        await store.close()
+    print(
+        f"last {since_s} s: {health.failures} decryption failures for {health.messages} "
+        f"messages ({health.rate * 1000:.2f} per 1000)"
+    )
+    for reason, count in sorted(health.by_reason.items(), key=lambda kv: -kv[1]):
+        print(f"  {reason}: {count}")
+    for room, device, count in health.worst:
+        print(f"  room {room}, sender device {device}: {count}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m server", description="Confrère server")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -97,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     for action in ("verify", "unverify"):
         p = users_sub.add_parser(action, help=f"{action} a practitioner's identity")
         p.add_argument("email")
+    stats = sub.add_parser("stats", help="operator figures")
+    stats_sub = stats.add_subparsers(dest="figure", required=True)
+    decryption = stats_sub.add_parser("decryption", help="end-to-end decryption failure rate")
+    decryption.add_argument("--since", type=int, default=3600, help="window in seconds")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=Settings.from_env().log_level.upper(),
@@ -104,4 +130,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.command == "run":
         return run(args)
+    if args.command == "stats":
+        return asyncio.run(_decryption_health(args.since))
     return asyncio.run(_set_verified(args.email, args.action == "verify"))

@@ -25,6 +25,7 @@ from typing import Protocol
 from .types import (
     AppendResult,
     Attachment,
+    DecryptionHealth,
     Device,
     DeviceKeyBundle,
     Membership,
@@ -85,6 +86,9 @@ class Store(Protocol):
 
     async def decryption_failures(self, room_id: str) -> dict[tuple[str, str], int]:
         """The counts of a room, by ``(sender device, reason)``."""
+
+    async def decryption_health(self, since: int, worst: int = 10) -> DecryptionHealth:
+        """Failures last reported at or after ``since`` (ms) and messages stored since."""
 
     async def session(self, token_hash: bytes) -> Session | None: ...
 

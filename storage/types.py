@@ -7,6 +7,7 @@ from typing import Any
 
 __all__ = [
     "AppendResult",
+    "DecryptionHealth",
     "Attachment",
     "Device",
     "DeviceKeyBundle",
@@ -58,6 +59,24 @@ class Device:
     user_id: str
     name: str
     created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class DecryptionHealth:
+    """What operators watch: decryption failures reported by clients, against the
+    messages stored since ``since`` (the failure rate is their ratio). Failures are
+    kept as counters per (room, sender device, reason): a counter reported again
+    since ``since`` counts whole, so the rate errs on the side of alarm."""
+
+    since: int
+    failures: int
+    messages: int
+    by_reason: dict[str, int]
+    worst: list[tuple[str, str, int]]  # (room, sender device, failures), most first
+
+    @property
+    def rate(self) -> float:
+        return self.failures / self.messages if self.messages else 0.0
 
 
 @dataclass(frozen=True, slots=True)

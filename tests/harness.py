@@ -18,8 +18,9 @@ from typing import Any
 
 import uvicorn
 
-from clients.python import Account, Client, log_in, sign_up
+from clients.python import Account, Client, Incoming, log_in, sign_up
 from loadtest.server_process import ServerProcess, bind_socket
+from protocol.frames import Msg
 from server import Settings
 from server.cli import uvicorn_config
 from server.handlers import Services
@@ -129,3 +130,25 @@ def server_process(settings: Settings) -> ServerProcess:
             "CONFRERE_LOG_LEVEL": "warning",
         }
     )
+
+
+async def next_of(client: Client, frame_type: type, **match: object) -> Incoming:
+    """The next incoming item of ``frame_type`` whose attributes equal ``match``."""
+    async with asyncio.timeout(15):
+        while True:
+            item = await client.recv()
+            if isinstance(item, frame_type) and all(
+                getattr(item, k) == v for k, v in match.items()
+            ):
+                return item
+
+
+async def messages_from_others(client: Client, room: str, count: int) -> list[Msg]:
+    """The next ``count`` messages of ``room`` sent by other devices, in arrival order."""
+    got: list[Msg] = []
+    async with asyncio.timeout(60):
+        while len(got) < count:
+            item = await client.recv()
+            if isinstance(item, Msg) and item.room == room and item.device != client.device_id:
+                got.append(item)
+    return got

@@ -22,6 +22,12 @@ ordered, exactly-once opaque bodies. This layer adds, with :mod:`protocol.crypto
   ``key_wait`` makes the server ask the sender device to share it again (which it does
   only with a device it had shared that key with, still a member), and refused
   messages are counted per room and sender device.
+- Chat files: ``send_file`` encrypts and uploads a file (:mod:`.attachments`), then
+  sends one encrypted message whose plaintext carries its
+  :class:`~protocol.crypto.attachment.AttachmentRef` (key, SHA-256, size, type, name)
+  and names the upload in ``att``; a :class:`Decrypted` message lists the references
+  it carries in ``files``, and ``fetch_file`` downloads, decrypts and checks one
+  (:class:`~clients.python.errors.AttachmentCorrupt` if anything does not match).
 - Patient-case headers are encrypted with the same sender key (``set_header``,
   ``decrypt_header``).
 - Safety numbers: ``safety_number(user)``; when the device keys of a user already seen
@@ -44,7 +50,8 @@ from typing import Any
 
 import msgpack
 
-from protocol.crypto.errors import CryptoError, Truncated, UnknownSession
+from protocol.crypto.attachment import MAX_FILE_NAME, AttachmentRef
+from protocol.crypto.errors import BadVersion, CryptoError, Truncated, UnknownSession
 from protocol.crypto.keys import DeviceKeys, KeyBundle, parse_bundle
 from protocol.crypto.safety import safety_number
 from protocol.crypto.sender_keys import InboundSession, OutboundSession, SenderKey, parse_message
@@ -56,9 +63,11 @@ from protocol.crypto.share import (
     share_sender_key,
 )
 from protocol.frames import Event, Msg, RoomInfo, ToDeviceMsg
+from protocol.limits import MAX_ATTACHMENTS_PER_MESSAGE
 
+from .attachments import Source, download_file, upload_file
 from .client import Client
-from .errors import ConfrereError, ConnectionLost, ServerError
+from .errors import AttachmentRefused, ConfrereError, ConnectionLost, ServerError
 from .rest import Account
 
 __all__ = [
@@ -67,12 +76,15 @@ __all__ = [
     "EncryptedIncoming",
     "KeysChanged",
     "Undecryptable",
+    "decode_content",
+    "encode_content",
     "load_or_create_keys",
 ]
 
 log = logging.getLogger("confrere.e2ee")
 
 HEADER_VERSION = 1
+CONTENT_VERSION = 1  # of a message's plaintext map (SPEC.md §11.2)
 _KEYS_TTL = 30.0  # seconds a user's device list is trusted before it is asked again
 
 
@@ -86,6 +98,7 @@ class Decrypted:
     device: str
     ts: int
     text: str
+    files: tuple[AttachmentRef, ...] = ()  # attached chat files: see ``fetch_file``
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +150,34 @@ def load_or_create_keys(path: Path) -> DeviceKeys:
     with os.fdopen(fd, "wb") as f:
         f.write(keys.to_bytes())
     return keys
+
+
+def encode_content(text: str, files: tuple[AttachmentRef, ...] = ()) -> bytes:
+    """A message's plaintext: ``{v: 1, type: "text", text, files?: [AttachmentRef]}``."""
+    content: dict[str, Any] = {"v": CONTENT_VERSION, "type": "text", "text": text}
+    if files:
+        content["files"] = [ref.to_wire() for ref in files]
+    packed: bytes = msgpack.packb(content, use_bin_type=True)
+    return packed
+
+
+def decode_content(plaintext: bytes) -> tuple[str, tuple[AttachmentRef, ...]]:
+    """The text and file references of a message's plaintext (``v`` may be absent:
+    messages written before it existed); raises ``CryptoError`` if it is not one."""
+    try:
+        content = msgpack.unpackb(plaintext, raw=False)
+    except (ValueError, msgpack.UnpackException, TypeError):
+        raise Truncated("not msgpack") from None
+    if not isinstance(content, dict):
+        raise Truncated("not a text message")
+    if content.get("v", CONTENT_VERSION) != CONTENT_VERSION:
+        raise BadVersion(f"message content version {content.get('v')!r} is unknown")
+    text, files = content.get("text"), content.get("files", [])
+    if not isinstance(text, str):
+        raise Truncated("not a text message")
+    if not isinstance(files, list) or len(files) > MAX_ATTACHMENTS_PER_MESSAGE:
+        raise Truncated("bad 'files'")
+    return text, tuple(AttachmentRef.from_wire(wire) for wire in files)
 
 
 def _reason(exc: CryptoError) -> str:
@@ -326,10 +367,43 @@ class EncryptedClient:
 
     async def send_text(self, room: str, text: str) -> int:
         """Encrypt ``text`` for the room's current members and send it; returns its seq."""
-        plaintext = msgpack.packb({"type": "text", "text": text}, use_bin_type=True)
         async with self._lock(room):
-            body = await self._encrypt(room, plaintext)
+            body = await self._encrypt(room, encode_content(text))
         return await self.client.send(room, body)
+
+    async def send_file(
+        self,
+        room: str,
+        source: Source,
+        *,
+        filename: str | None = None,
+        text: str | None = None,
+    ) -> int:
+        """Encrypt and upload a PDF, JPEG or PNG file (a path or its bytes), then send
+        one encrypted message carrying its reference (key, SHA-256, size, type,
+        ``filename``: by default a path's base name) and ``text`` as caption; returns
+        the message's seq. Neither the file name nor the caption reaches the server in
+        clear. Raises :class:`~clients.python.errors.AttachmentRefused` before sending
+        anything if the file may not be attached or ``filename`` is not 1 to 255
+        characters."""
+        if filename is None and not isinstance(source, bytes):
+            filename = Path(source).name or None
+        if filename is not None and not 0 < len(filename) <= MAX_FILE_NAME:
+            raise AttachmentRefused(f"a file name is 1 to {MAX_FILE_NAME} characters")
+        ref = await upload_file(self.client.account, room, source, name=filename)
+        async with self._lock(room):
+            body = await self._encrypt(room, encode_content(text or "", (ref,)))
+        return await self.client.send(room, body, att=[ref.id])
+
+    async def fetch_file(self, ref: AttachmentRef) -> bytes:
+        """Download, decrypt and check a file a message refers to (type by its first
+        bytes, size, SHA-256) and return its bytes. Raises
+        :class:`~clients.python.errors.AttachmentCorrupt` if it does not decrypt or is
+        not the announced file: nothing of it is returned. (To write a large file to
+        disk as it arrives: :func:`~clients.python.attachments.download_file`.)"""
+        data = await download_file(self.client.account, ref)
+        assert isinstance(data, bytes)
+        return data
 
     async def set_header(self, room: str, header: bytes) -> int:
         """Replace a patient case's header with ``header`` encrypted for the members."""
@@ -389,16 +463,10 @@ class EncryptedClient:
             if session is None:
                 raise UnknownSession("no key for this message")
             _, plaintext = session.decrypt(msg.room, msg.device, msg.body)
-            content = msgpack.unpackb(plaintext, raw=False)
-            if not isinstance(content, dict) or not isinstance(content.get("text"), str):
-                raise Truncated("not a text message")
+            text, files = decode_content(plaintext)
         except CryptoError as exc:
             return Undecryptable(msg.room, msg.seq, msg.sender, msg.device, msg.ts, _reason(exc))
-        except (ValueError, msgpack.UnpackException, TypeError):
-            return Undecryptable(
-                msg.room, msg.seq, msg.sender, msg.device, msg.ts, "Truncated: not msgpack"
-            )
-        return Decrypted(msg.room, msg.seq, msg.sender, msg.device, msg.ts, content["text"])
+        return Decrypted(msg.room, msg.seq, msg.sender, msg.device, msg.ts, text, files)
 
     def _reject(self, item: Undecryptable) -> None:
         log.warning(

@@ -56,6 +56,7 @@ from ..migrations import migration_files
 from ..types import (
     AppendResult,
     Attachment,
+    DecryptionHealth,
     Device,
     DeviceKeyBundle,
     Membership,
@@ -151,6 +152,14 @@ _SQL_COUNT_FAILURE = (
     " RETURNING count"
 )
 _SQL_FAILURES = "SELECT device_id, reason, count FROM decryption_failures WHERE room_id = $1"
+_SQL_FAILURES_BY_REASON = (
+    "SELECT reason, sum(count) FROM decryption_failures WHERE updated_at >= $1 GROUP BY reason"
+)
+_SQL_FAILURES_WORST = (
+    "SELECT room_id, device_id, sum(count) AS n FROM decryption_failures"
+    " WHERE updated_at >= $1 GROUP BY room_id, device_id ORDER BY n DESC LIMIT $2"
+)
+_SQL_MESSAGES_SINCE = "SELECT count(*) FROM timeline WHERE kind = 'msg' AND ts >= $1"
 _SQL_DEVICE_KEYS = (
     "SELECT user_id, device_id, bundle, updated_at FROM device_keys"
     " WHERE user_id = ANY($1::text[]) ORDER BY user_id, device_id"
@@ -647,6 +656,17 @@ class PostgresStore:
             "decryption_failures", lambda c: c.fetch(_SQL_FAILURES, room_id), "statement"
         )
         return {(r[0], r[1]): int(r[2]) for r in rows}
+
+    async def decryption_health(self, since: int, worst: int = 10) -> DecryptionHealth:
+        async def q(c: Conn) -> DecryptionHealth:
+            by_reason = {r[0]: int(r[1]) for r in await c.fetch(_SQL_FAILURES_BY_REASON, since)}
+            top = [
+                (r[0], r[1], int(r[2])) for r in await c.fetch(_SQL_FAILURES_WORST, since, worst)
+            ]
+            messages = int(await c.fetchval(_SQL_MESSAGES_SINCE, since))
+            return DecryptionHealth(since, sum(by_reason.values()), messages, by_reason, top)
+
+        return await self._run("decryption_health", q, "snapshot")
 
     # -- rooms
 

@@ -27,6 +27,7 @@ from ..migrations import migration_files
 from ..types import (
     AppendResult,
     Attachment,
+    DecryptionHealth,
     Device,
     DeviceKeyBundle,
     Membership,
@@ -412,6 +413,31 @@ class SqliteStore:
             return {(d, r): int(n) for d, r, n in rows}
 
         return await self._read("decryption_failures", q)
+
+    async def decryption_health(self, since: int, worst: int = 10) -> DecryptionHealth:
+        def q(c: sqlite3.Connection) -> DecryptionHealth:
+            by_reason = {
+                r: int(n)
+                for r, n in c.execute(
+                    "SELECT reason, sum(count) FROM decryption_failures WHERE updated_at >= ?"
+                    " GROUP BY reason",
+                    (since,),
+                )
+            }
+            top = [
+                (room, device, int(n))
+                for room, device, n in c.execute(
+                    "SELECT room_id, device_id, sum(count) AS n FROM decryption_failures"
+                    " WHERE updated_at >= ? GROUP BY room_id, device_id ORDER BY n DESC LIMIT ?",
+                    (since, worst),
+                )
+            ]
+            row = c.execute(
+                "SELECT count(*) FROM timeline WHERE kind = 'msg' AND ts >= ?", (since,)
+            ).fetchone()
+            return DecryptionHealth(since, sum(by_reason.values()), int(row[0]), by_reason, top)
+
+        return await self._read("decryption_health", q)
 
     # -- rooms
 

@@ -4,18 +4,23 @@ and three members, what the server stores, and key rotation on removal."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import secrets
 from pathlib import Path
 
+import msgpack
 import pytest
 
 from clients.python import Decrypted, EncryptedClient, ServerError, Undecryptable, log_in
 from clients.python.e2ee import EncryptedIncoming, KeysChanged, _Outbound
+from clients.python.errors import AttachmentCorrupt, AttachmentRefused
 from harness import PASSWORD, ServerUnderTest, connected, practitioner
+from protocol.crypto.attachment import ciphertext_size
 from protocol.crypto.keys import DeviceKeys, parse_bundle
 from protocol.crypto.sender_keys import OutboundSession
 from protocol.errors import ErrorCode
 from protocol.frames import Event, Msg
+from storage.blobs.local import LocalBlobStore
 
 
 async def encrypted(server: ServerUnderTest, tmp_path: Path, **options: object) -> EncryptedClient:
@@ -30,6 +35,37 @@ def database_bytes(folder: Path) -> bytes:
     return b"".join(p.read_bytes() for p in folder.iterdir() if p.name.startswith("confrere.db"))
 
 
+def blob_files(folder: Path) -> list[Path]:
+    """Every file under the server's local blob directory (blobs and partial uploads)."""
+    return sorted(p for p in (folder / "blobs").rglob("*") if p.is_file())
+
+
+def pdf_with_text(text: str) -> bytes:
+    """A small valid PDF (one page showing ``text``), with a correct xref table."""
+    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
+        b" /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for n, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (n, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
+
+
 async def next_of(client: EncryptedClient, kind: type, room: str) -> EncryptedIncoming:
     async with asyncio.timeout(10):
         while True:
@@ -40,10 +76,14 @@ async def next_of(client: EncryptedClient, kind: type, room: str) -> EncryptedIn
                 return item
 
 
-async def next_text(client: EncryptedClient, room: str) -> str:
+async def next_decrypted(client: EncryptedClient, room: str) -> Decrypted:
     item = await next_of(client, Decrypted, room)
     assert isinstance(item, Decrypted)
-    return item.text
+    return item
+
+
+async def next_text(client: EncryptedClient, room: str) -> str:
+    return (await next_decrypted(client, room)).text
 
 
 async def test_key_directory_checks_uploads_and_limits_queries(server: ServerUnderTest) -> None:
@@ -111,6 +151,9 @@ async def test_three_members_and_the_server_never_sees_plaintext(
     a, b, c = [await encrypted(server, tmp_path) for _ in range(3)]
     marker = f"MARQUEUR-{secrets.token_hex(8)}"
     header_marker = f"PATIENT-{secrets.token_hex(8)}"
+    file_marker = f"FICHIER-{secrets.token_hex(8)}"
+    report = pdf_with_text(f"Compte rendu {file_marker}")
+    assert file_marker.encode() in report
     try:
         room = await a.create_room(
             "patient_case",
@@ -127,6 +170,23 @@ async def test_three_members_and_the_server_never_sees_plaintext(
         await c.send_text(room.id, f"c: {marker}")
         assert await next_text(a, room.id) == f"c: {marker}"
         assert await next_text(b, room.id) == f"c: {marker}"
+        # A file whose content, name and caption all carry markers.
+        path = tmp_path / f"cr-{file_marker}.pdf"
+        path.write_bytes(report)
+        await a.send_file(room.id, path, text=f"pdf: {marker}")
+        for receiver in (b, c):
+            item = await next_decrypted(receiver, room.id)
+            assert item.text == f"pdf: {marker}" and len(item.files) == 1
+            ref = item.files[0]
+            assert (ref.name, ref.size, ref.content_type) == (
+                path.name,
+                len(report),
+                "application/pdf",
+            )
+            assert await receiver.fetch_file(ref) == report
+        path.unlink()
+        attachment = await server.store.attachment(ref.id)
+        assert attachment is not None and attachment.referenced_at is not None  # send.att
 
         info = await b.client.room(room.id)
         assert info.header is not None
@@ -137,15 +197,20 @@ async def test_three_members_and_the_server_never_sees_plaintext(
 
         stored = database_bytes(tmp_path)
         assert len(stored) > 0 and room.id.encode() in stored  # we read the right files
-        for secret in (marker, header_marker):
-            assert secret.encode() not in stored
-            assert secret.encode("utf-16-le") not in stored
+        assert ref.id.encode() in stored
+        blobs = blob_files(tmp_path)
+        assert [p.stat().st_size for p in blobs] == [ciphertext_size(len(report))]
         traffic = b"".join(published)
         assert room.id.encode() in traffic  # the messages did go through the broker
-        assert marker.encode() not in traffic and header_marker.encode() not in traffic
+        for secret in (marker, header_marker, file_marker):
+            for encoded in (secret.encode(), secret.encode("utf-16-le")):
+                assert encoded not in stored
+                assert encoded not in traffic
+                for blob in blobs:
+                    assert encoded not in blob.read_bytes(), blob
         timeline = await server.store.timeline(room.id, 0, 100)
         bodies = [i.body for i in timeline if i.kind == "msg" and i.body is not None]
-        assert len(bodies) == 3 and all(marker.encode() not in body for body in bodies)
+        assert len(bodies) == 4 and all(marker.encode() not in body for body in bodies)
     finally:
         for client in (a, b, c):
             await client.close()
@@ -301,3 +366,75 @@ async def test_every_device_of_every_member_gets_the_key(
     finally:
         for client in (a, b, b2):
             await client.close()
+
+
+async def test_a_tampered_attachment_is_refused_never_returned(
+    server: ServerUnderTest, tmp_path: Path
+) -> None:
+    a = await encrypted(server, tmp_path)
+    b = await encrypted(server, tmp_path)
+    try:
+        room = await a.create_room("direct", [b.user_id])
+        with pytest.raises(AttachmentRefused):  # not a PDF, JPEG or PNG: nothing sent
+            await a.send_file(room.id, b"just text", filename="notes.pdf")
+        report = pdf_with_text("Radiographie du thorax") + bytes(70_000)  # two chunks
+        await a.send_file(room.id, report, filename="radio.pdf")
+        item = await next_decrypted(b, room.id)
+        assert item.text == "" and len(item.files) == 1
+        ref = item.files[0]
+        assert ref.name == "radio.pdf" and await b.fetch_file(ref) == report
+        # A reference that does not describe the file: refused after decrypting.
+        for wrong in (
+            dataclasses.replace(ref, sha256=bytes(32)),
+            dataclasses.replace(ref, content_type="image/png"),
+            dataclasses.replace(ref, size=ref.size - 1),
+            dataclasses.replace(ref, key=bytes(32)),
+        ):
+            with pytest.raises(AttachmentCorrupt):
+                await b.fetch_file(wrong)
+        # One byte of the stored ciphertext flipped, in either chunk.
+        blobs = server.services.blobs
+        assert isinstance(blobs, LocalBlobStore)
+        stored = blobs.path(ref.id)
+        original = stored.read_bytes()
+        for offset in (100, len(original) - 100):
+            tampered = bytearray(original)
+            tampered[offset] ^= 1
+            stored.write_bytes(bytes(tampered))
+            with pytest.raises(AttachmentCorrupt):
+                await b.fetch_file(ref)
+        stored.write_bytes(original)
+        assert await b.fetch_file(ref) == report
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_message_content_is_versioned_and_file_references_checked(
+    server: ServerUnderTest, tmp_path: Path
+) -> None:
+    a = await encrypted(server, tmp_path)
+    b = await encrypted(server, tmp_path)
+
+    async def send_plain(room: str, content: object) -> None:
+        async with a._lock(room):
+            body = await a._encrypt(room, msgpack.packb(content, use_bin_type=True))
+        await a.client.send(room, body)
+
+    try:
+        room = (await a.create_room("direct", [b.user_id])).id
+        await send_plain(room, {"type": "text", "text": "written before v existed"})
+        assert await next_text(b, room) == "written before v existed"
+        await send_plain(room, {"v": 2, "type": "text", "text": "from the future"})
+        refused = await next_of(b, Undecryptable, room)
+        assert isinstance(refused, Undecryptable) and "BadVersion" in refused.reason
+        bad_ref = {"v": 1, "id": "x", "key": b"short", "sha256": bytes(32), "size": 1}
+        await send_plain(room, {"v": 1, "type": "text", "text": "", "files": [bad_ref]})
+        refused = await next_of(b, Undecryptable, room)
+        assert isinstance(refused, Undecryptable) and "Truncated" in refused.reason
+        await a.send_text(room, "still readable")
+        item = await next_decrypted(b, room)
+        assert (item.text, item.files) == ("still readable", ())
+    finally:
+        await a.close()
+        await b.close()

@@ -7,30 +7,14 @@ import asyncio
 import pytest
 
 from clients.python import Client, ServerError
-from clients.python.client import Incoming
-from harness import ServerUnderTest, connected, practitioner
+from harness import ServerUnderTest, connected, messages_from_others, next_of, practitioner
 from protocol.errors import ErrorCode
 from protocol.frames import Event, Msg, ToDeviceMsg
 
 
-async def next_of(client: Client, frame_type: type, **match: object) -> Incoming:
-    """The next incoming item of ``frame_type`` whose attributes equal ``match``."""
-    async with asyncio.timeout(10):
-        while True:
-            item = await client.recv()
-            if isinstance(item, frame_type) and all(
-                getattr(item, k) == v for k, v in match.items()
-            ):
-                return item
-
-
 async def next_msg(client: Client, room: str) -> Msg:
     """The next message of ``room`` sent by someone else."""
-    async with asyncio.timeout(10):
-        while True:
-            item = await client.recv()
-            if isinstance(item, Msg) and item.room == room and item.device != client.device_id:
-                return item
+    return (await messages_from_others(client, room, 1))[0]
 
 
 @pytest.mark.parametrize("kind", ["direct", "group", "patient_case"])

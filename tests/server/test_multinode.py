@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from clients.python import Account, Client, ServerError
-from harness import connected, practitioner
+from harness import connected, messages_from_others, next_of, practitioner
 from loadtest.server_process import ServerProcess
 from protocol.errors import ErrorCode
 from protocol.frames import Event, Msg
@@ -66,26 +66,6 @@ async def cluster(postgres_database: str, request: pytest.FixtureRequest) -> Asy
         await stop_cluster(started)
 
 
-async def next_of(client: Client, frame_type: type, **match: object) -> object:
-    async with asyncio.timeout(15):
-        while True:
-            item = await client.recv()
-            if isinstance(item, frame_type) and all(
-                getattr(item, k) == v for k, v in match.items()
-            ):
-                return item
-
-
-async def others_messages(client: Client, room: str, count: int) -> list[Msg]:
-    got: list[Msg] = []
-    async with asyncio.timeout(60):
-        while len(got) < count:
-            item = await client.recv()
-            if isinstance(item, Msg) and item.room == room and item.device != client.device_id:
-                got.append(item)
-    return got
-
-
 @pytest.mark.parametrize("kind", ["direct", "group", "patient_case"])
 async def test_clients_on_different_nodes_converse(cluster: Cluster, kind: str) -> None:
     a = await connected(await cluster.account(0))
@@ -97,8 +77,8 @@ async def test_clients_on_different_nodes_converse(cluster: Cluster, kind: str) 
         for i in range(10):
             await a.send(room.id, f"a{i}".encode())
             await b.send(room.id, f"b{i}".encode())
-        from_a = await others_messages(b, room.id, 10)
-        from_b = await others_messages(a, room.id, 10)
+        from_a = await messages_from_others(b, room.id, 10)
+        from_b = await messages_from_others(a, room.id, 10)
         assert [m.body for m in from_a] == [f"a{i}".encode() for i in range(10)]
         assert [m.body for m in from_b] == [f"b{i}".encode() for i in range(10)]
     finally:
@@ -114,7 +94,7 @@ async def test_membership_changes_cross_nodes(cluster: Cluster) -> None:
         await owner.invite(room.id, [c.user_id])  # on node 0; c is on node 1
         await next_of(c, Event, kind="member.joined", users=(c.user_id,))
         await owner.send(room.id, b"welcome")
-        assert [m.body for m in await others_messages(c, room.id, 1)] == [b"welcome"]
+        assert [m.body for m in await messages_from_others(c, room.id, 1)] == [b"welcome"]
         assert await c.send(room.id, b"thanks") > 0
 
         await owner.remove(room.id, c.user_id)
@@ -175,9 +155,9 @@ async def test_node_killed_mid_stream_loses_nothing(cluster: Cluster) -> None:
         assert b.reconnects >= 1 and c.reconnects >= 1
 
         everyone = set(acks[a.user_id]) | set(acks[b.user_id])
-        assert_exactly_once(await others_messages(c, room.id, 300), everyone)
-        assert_exactly_once(await others_messages(a, room.id, 150), set(acks[b.user_id]))
-        assert_exactly_once(await others_messages(b, room.id, 150), set(acks[a.user_id]))
+        assert_exactly_once(await messages_from_others(c, room.id, 300), everyone)
+        assert_exactly_once(await messages_from_others(a, room.id, 150), set(acks[b.user_id]))
+        assert_exactly_once(await messages_from_others(b, room.id, 150), set(acks[a.user_id]))
     finally:
         for client in (a, b, c):
             await client.close()
@@ -197,7 +177,7 @@ async def test_redis_restart_mid_stream_loses_nothing(postgres_database: str) ->
         await acks.reach(len(acks) + 20)  # still acked while Redis is down
         redis_server.start()
         await sender
-        assert_exactly_once(await others_messages(b, room.id, 200), set(acks))
+        assert_exactly_once(await messages_from_others(b, room.id, 200), set(acks))
         await a.close()
         await b.close()
     finally:
@@ -222,7 +202,7 @@ async def test_redis_cluster_master_restart_mid_stream_loses_nothing(
         await acks.reach(len(acks) + 20)  # still acked while the room's master is down
         redis_cluster.start_node(down)
         await sender
-        assert_exactly_once(await others_messages(b, room.id, 200), set(acks))
+        assert_exactly_once(await messages_from_others(b, room.id, 200), set(acks))
         await a.close()
         await b.close()
     finally:

@@ -6,20 +6,16 @@ import asyncio
 from pathlib import Path
 
 from clients.python import Client
-from harness import ServerUnderTest, connected, practitioner, server_process, settings_for
+from harness import (
+    ServerUnderTest,
+    connected,
+    messages_from_others,
+    practitioner,
+    server_process,
+    settings_for,
+)
 from protocol.frames import Msg
 from storage import open_store
-
-
-async def messages(client: Client, room: str, count: int) -> list[Msg]:
-    """The next ``count`` messages of ``room`` from other devices, in arrival order."""
-    got: list[Msg] = []
-    async with asyncio.timeout(30):
-        while len(got) < count:
-            item = await client.recv()
-            if isinstance(item, Msg) and item.room == room and item.device != client.device_id:
-                got.append(item)
-    return got
 
 
 async def test_client_killed_mid_conversation_gets_exactly_what_it_missed(
@@ -30,13 +26,13 @@ async def test_client_killed_mid_conversation_gets_exactly_what_it_missed(
     try:
         room = await a.create_room("group", [b.user_id], name="Garde")
         first = [await a.send(room.id, f"before {i}".encode()) for i in range(5)]
-        assert [m.seq for m in await messages(b, room.id, 5)] == first
+        assert [m.seq for m in await messages_from_others(b, room.id, 5)] == first
 
         b.drop_connection()  # as a dead network would
         missed = [await a.send(room.id, f"missed {i}".encode()) for i in range(20)]
         after = [await a.send(room.id, f"after {i}".encode()) for i in range(5)]
 
-        got = await messages(b, room.id, 25)
+        got = await messages_from_others(b, room.id, 25)
         assert [m.seq for m in got] == missed + after  # in order, each once
         assert [m.body for m in got][:2] == [b"missed 0", b"missed 1"]
         assert b.reconnects >= 1
@@ -56,7 +52,7 @@ async def test_sends_during_a_disconnection_are_stored_once(server: ServerUnderT
         a.drop_connection()
         seqs = await asyncio.gather(*sends)
         assert len(set(seqs)) == 30
-        got = await messages(b, room.id, 30)
+        got = await messages_from_others(b, room.id, 30)
         assert sorted(m.cid for m in got) == sorted(f"c{i}" for i in range(30))
         batch = await b.sync(room.id, 0, 500)
         assert len([i for i in batch.items if isinstance(i, Msg)]) == 30  # no duplicate
@@ -86,7 +82,7 @@ async def test_node_crash_and_restart_loses_no_acked_message(tmp_path: Path) -> 
         await node.start()
         acked += [await asyncio.wait_for(acks.get(), 60) for _ in range(50)]
         sender.cancel()
-        got = await messages(b, room.id, len(acked))
+        got = await messages_from_others(b, room.id, len(acked))
         seqs = [m.seq for m in got]
         assert set(acked) <= set(seqs)
         assert seqs == sorted(set(seqs))  # in order, no duplicate

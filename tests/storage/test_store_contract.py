@@ -216,6 +216,25 @@ async def test_decryption_failures_are_counted(store: Store) -> None:
     }
 
 
+async def test_decryption_health_is_a_rate_over_a_window(store: Store) -> None:
+    a = await user(store)
+    room, _ = await store.create_room("group", a, [], "G", None, 1)
+    await store.append_messages(
+        [NewMessage(room.id, a, "d", f"c{i}", b"x", ts=100 + i) for i in range(10)]
+    )
+    await store.count_decryption_failure(room.id, "dev-1", "unknown_session", 50)  # old
+    await store.count_decryption_failure(room.id, "dev-1", "unknown_session", 105)
+    await store.count_decryption_failure(room.id, "dev-2", "bad_signature", 106)
+    await store.count_decryption_failure(room.id, "dev-2", "bad_signature", 107)
+    health = await store.decryption_health(since=105)
+    assert (health.failures, health.messages) == (4, 5)  # a row counts once it moved
+    assert health.by_reason == {"unknown_session": 2, "bad_signature": 2}
+    assert sorted(health.worst) == [(room.id, "dev-1", 2), (room.id, "dev-2", 2)]
+    assert health.rate == 4 / 5
+    empty = await store.decryption_health(since=10_000)
+    assert (empty.failures, empty.messages, empty.rate) == (0, 0, 0.0)
+
+
 async def test_committed_data_survives_reopening(store: Store, reopen: Any) -> None:
     a = await user(store)
     room, _ = await store.create_room("group", a, [], "Persist", None, 1)
