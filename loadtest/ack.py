@@ -16,22 +16,19 @@ import asyncio
 import contextlib
 import json
 import os
-import secrets
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from clients.python import Client, log_in, sign_up
+from clients.python import Client
 from protocol.frames import Msg
-from storage import open_store
 
+from .population import verified_accounts
 from .server_process import ServerProcess
 from .stats import percentiles
 
 __all__ = ["add_arguments", "run"]
-
-PASSWORD = "loadtest-password-0"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,28 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def _population(url: str, database_url: str, count: int) -> list[Client]:
-    tag = secrets.token_hex(3)
-    accounts = []
-    for i in range(count):
-        email = f"bench{i}-{tag}@example.org"
-        await sign_up(
-            url,
-            email=email,
-            password=PASSWORD,
-            first_name="Bench",
-            last_name=f"User{i}",
-            postcode="75001",
-            city="Paris",
-            specialty="Médecine générale",
-            practice_mode="liberal",
-        )
-        accounts.append(await log_in(url, email, PASSWORD, device_name="bench"))
-    store = await open_store(database_url)
-    try:
-        for account in accounts:
-            await store.set_verified(account.user_id, True)
-    finally:
-        await store.close()
+    accounts = await verified_accounts(url, database_url, count)
     clients = [Client(a) for a in accounts]  # fresh accounts: no history to replay
     await asyncio.gather(*(c.connect() for c in clients))
     return clients

@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import json
 import os
-import secrets
 import sys
 import tempfile
 import time
@@ -37,21 +36,20 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
-from clients.python import Account, Client, log_in, sign_up
+from clients.python import Account, Client
 from clients.python.attachments import (
     download_document,
     download_file,
     upload_document,
     upload_file,
 )
-from storage import open_store
 from storage.blobs.s3 import open_s3
 
+from .population import verified_accounts
 from .server_process import ROOT, ServerProcess
 
 __all__ = ["add_arguments", "run"]
 
-PASSWORD = "loadtest-password-0"
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
 MiB = 1024 * 1024
 T = TypeVar("T")
@@ -141,29 +139,8 @@ async def _ensure_bucket(url: str) -> None:
 
 
 async def _practitioners(url: str, database_url: str) -> tuple[Account, Account]:
-    tag = secrets.token_hex(3)
-    accounts = []
-    for who in ("a", "b"):
-        email = f"bench-{who}-{tag}@example.org"
-        await sign_up(
-            url,
-            email=email,
-            password=PASSWORD,
-            first_name="Bench",
-            last_name=who,
-            postcode="75001",
-            city="Paris",
-            specialty="Radiologie",
-            practice_mode="liberal",
-        )
-        accounts.append(await log_in(url, email, PASSWORD, device_name="bench"))
-    store = await open_store(database_url)
-    try:
-        for account in accounts:
-            await store.set_verified(account.user_id, True)
-    finally:
-        await store.close()
-    return accounts[0], accounts[1]
+    a, b = await verified_accounts(url, database_url, 2, specialty="Radiologie")
+    return a, b
 
 
 def _figures(size: int, seconds: float, growth: int) -> dict[str, float]:

@@ -36,6 +36,23 @@ class NewUser:
     practice_mode: str  # "liberal" | "salarie"
     rpps: str | None = None
 
+    def to_user(self, user_id: str, now: int) -> User:
+        """The account as stored on creation: not verified yet."""
+        return User(
+            user_id,
+            self.email,
+            self.password_hash,
+            self.first_name,
+            self.last_name,
+            self.postcode,
+            self.city,
+            self.specialty,
+            self.practice_mode,
+            self.rpps,
+            False,
+            now,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class User:

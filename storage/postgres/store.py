@@ -537,20 +537,7 @@ class PostgresStore:
     # -- accounts
 
     async def create_user(self, new: NewUser, now: int) -> User:
-        user = User(
-            new_id(),
-            new.email,
-            new.password_hash,
-            new.first_name,
-            new.last_name,
-            new.postcode,
-            new.city,
-            new.specialty,
-            new.practice_mode,
-            new.rpps,
-            False,
-            now,
-        )
+        user = new.to_user(new_id(), now)
         await self._run(
             "create_user", lambda c: c.execute(_SQL_INSERT_USER, *astuple(user)), "statement"
         )

@@ -220,20 +220,7 @@ class SqliteStore:
     # -- accounts
 
     async def create_user(self, new: NewUser, now: int) -> User:
-        user = User(
-            new_id(),
-            new.email,
-            new.password_hash,
-            new.first_name,
-            new.last_name,
-            new.postcode,
-            new.city,
-            new.specialty,
-            new.practice_mode,
-            new.rpps,
-            False,
-            now,
-        )
+        user = new.to_user(new_id(), now)
 
         def tx(c: sqlite3.Connection) -> User:
             c.execute(
