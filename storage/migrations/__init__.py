@@ -1,7 +1,8 @@
 """Versioned schema migrations, one folder per SQL dialect: ``NNNN_name.sql``.
 
-Each adapter applies, in order, the files whose number is above the version recorded in
-its ``schema_version`` table, each in its own transaction.
+Each adapter applies, in order, every file whose number its ``schema_version`` table does
+not record yet (a file merged with a lower number than one already applied still runs),
+each in its own transaction.
 """
 
 from __future__ import annotations

@@ -114,7 +114,7 @@ _SQL_CREATE_SCHEMA_VERSION = (
     " version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
 )
 _SQL_MIGRATION_LOCK = "SELECT pg_advisory_xact_lock($1)"
-_SQL_SCHEMA_VERSION = "SELECT coalesce(max(version), 0) FROM schema_version"
+_SQL_VERSION_APPLIED = "SELECT EXISTS (SELECT 1 FROM schema_version WHERE version = $1)"
 _SQL_RECORD_VERSION = "INSERT INTO schema_version (version) VALUES ($1)"
 
 _SQL_PING = "SELECT 1"
@@ -510,7 +510,9 @@ class PostgresStore:
             async with c.transaction():
                 await c.execute(_SQL_MIGRATION_LOCK, _MIGRATION_LOCK)
                 await c.execute(_SQL_CREATE_SCHEMA_VERSION)
-                if version <= await c.fetchval(_SQL_SCHEMA_VERSION):
+                # Applied is "recorded", not "below the highest recorded": a file merged
+                # with a lower number than one already applied still runs.
+                if await c.fetchval(_SQL_VERSION_APPLIED, version):
                     continue
                 await c.execute(sql)
                 await c.execute(_SQL_RECORD_VERSION, version)

@@ -178,8 +178,12 @@ class SqliteStore:
                 conn.execute("BEGIN IMMEDIATE")
                 # Read under the write lock: another process may be migrating the same
                 # file at this moment.
-                row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
-                if version <= (row[0] or 0):
+                # Applied is "recorded", not "below the highest recorded": a file merged
+                # with a lower number than one already applied still runs.
+                row = conn.execute(
+                    "SELECT 1 FROM schema_version WHERE version=?", (version,)
+                ).fetchone()
+                if row is not None:
                     conn.execute("ROLLBACK")
                     continue
                 try:
