@@ -18,7 +18,16 @@ from starlette.websockets import WebSocket
 
 from protocol import SUBPROTOCOL, CloseCode, ServerSession, State, encode
 from protocol.errors import ErrorCode
-from protocol.frames import ClientFrame, Error, Hello, Ping, ServerFrame, ToDeviceMsg, Welcome
+from protocol.frames import (
+    ClientFrame,
+    Error,
+    Hello,
+    Ping,
+    ServerFrame,
+    ToDeviceAck,
+    ToDeviceMsg,
+    Welcome,
+)
 from storage.errors import StorageError
 
 from .config import Settings
@@ -51,6 +60,8 @@ class Connection:
         self._connected = False
         self._hello_deadline = 0.0
         self._verify_lock = asyncio.Lock()
+        self._replay_lock = asyncio.Lock()
+        self._replay_after: int | None = None  # to-device replay cursor, None once done
 
     # -- Peer
 
@@ -184,23 +195,42 @@ class Connection:
         """Attach a verified connection to its rooms, welcome it, replay its to-device
         queue. ``re`` is the hello's id, or 0 when verification came mid-connection."""
         rooms = await self.svc.store.rooms_of(self.user_id)
-        # Subscribe before the welcome: whatever commits after this point arrives live,
-        # whatever committed before is in the store for the client's sync.
         self._connected = True  # from here on, serve()'s cleanup disconnects us from the hub
         await self.svc.hub.connect(self, [room.id for room, _ in rooms])
+        # A membership change committed between that read and our subscriptions was
+        # published where we did not listen yet: read again, now that we listen, and
+        # correct. From here on, changes arrive live; earlier ones are in the store.
+        rooms = await self.svc.store.rooms_of(self.user_id)
+        member_of = {room.id for room, _ in rooms}
+        for room_id in self.rooms - member_of:
+            await self.svc.hub.detach(self, room_id)
+        for room_id in member_of - self.rooms:
+            await self.svc.hub.attach(self, room_id)
         self.verified = True
         infos = tuple(room_info(room, membership) for room, membership in rooms)
         self.reply(Welcome(re, self.user_id, self.device_id, True, infos))
-        after = 0
-        while True:
-            page = await self.svc.store.to_device_pending(self.device_id, after, 500)
-            for item in page:
-                self.reply(
-                    ToDeviceMsg(item.tid, item.sender_user, item.sender_device, item.ts, item.body)
+        self._replay_after = 0
+        await self._replay_to_device()
+
+    async def _replay_to_device(self) -> None:
+        """Push queued to-device messages, but never more than half the send queue at
+        once: a large backlog must not get the device closed as a slow consumer. The
+        rest follows as the device acknowledges what it got (see ``_handle``)."""
+        async with self._replay_lock:
+            budget = self.settings.send_queue_frames // 2 - len(self._queue)
+            while self._replay_after is not None and budget > 0:
+                limit = min(budget, 256)
+                page = await self.svc.store.to_device_pending(
+                    self.device_id, self._replay_after, limit
                 )
-            if len(page) < 500:
-                return
-            after = page[-1].tid
+                for item in page:
+                    self.reply(
+                        ToDeviceMsg(
+                            item.tid, item.sender_user, item.sender_device, item.ts, item.body
+                        )
+                    )
+                budget -= len(page)
+                self._replay_after = None if len(page) < limit else page[-1].tid
 
     def _dispatch(self, frame: ClientFrame) -> None:
         if len(self._requests) >= self.settings.max_inflight_requests:
@@ -218,6 +248,8 @@ class Connection:
             if not self.verified and not isinstance(frame, Ping):
                 await self._require_verified()
             reply = await HANDLERS[type(frame)](self.svc, self, frame)
+            if isinstance(frame, ToDeviceAck) and self._replay_after is not None:
+                await self._replay_to_device()  # room in the queue again: send more
         except ApiError as exc:
             reply = Error(exc.code, exc.message, frame.id, exc.retry_after)
         except StorageError as exc:

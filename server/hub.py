@@ -70,8 +70,8 @@ class Hub:
         peers = self._users.get(peer.user_id)
         if peers is None:
             peers = self._users[peer.user_id] = set()
-            await self.broker.subscribe(user_channel(peer.user_id))
         peers.add(peer)
+        await self._sync_user(peer.user_id)
         await self.presence.connected(peer.user_id)
         for room_id in room_ids:
             await self.attach(peer, room_id)
@@ -85,15 +85,33 @@ class Hub:
             peers.discard(peer)
             if not peers:
                 del self._users[peer.user_id]
-                await self.broker.unsubscribe(user_channel(peer.user_id))
+            await self._sync_user(peer.user_id)
 
     async def attach(self, peer: Peer, room_id: str) -> None:
         if self._add(peer, room_id):
-            await self.broker.subscribe(room_channel(room_id))
+            await self._sync_room(room_id)
 
     async def detach(self, peer: Peer, room_id: str) -> None:
         if self._remove(peer, room_id):
+            await self._sync_room(room_id)
+
+    # Subscriptions follow the maps, read when the broker call is made rather than when
+    # it was decided: a change scheduled for later (from a broker callback, which cannot
+    # await) and a change awaited now may run in either order, and whichever runs last
+    # must leave the broker as the maps say. Brokers' subscribe/unsubscribe are
+    # idempotent, so repeating one is harmless.
+
+    async def _sync_room(self, room_id: str) -> None:
+        if room_id in self._rooms:
+            await self.broker.subscribe(room_channel(room_id))
+        else:
             await self.broker.unsubscribe(room_channel(room_id))
+
+    async def _sync_user(self, user_id: str) -> None:
+        if user_id in self._users:
+            await self.broker.subscribe(user_channel(user_id))
+        else:
+            await self.broker.unsubscribe(user_channel(user_id))
 
     def _add(self, peer: Peer, room_id: str) -> bool:
         """Attach; true if the room is new on this node (subscribe to its channel)."""
@@ -183,13 +201,13 @@ class Hub:
                 leaving.append(peer)
         for peer in leaving:
             if self._remove(peer, env.room):
-                self._spawn(self.broker.unsubscribe(room_channel(env.room)))
+                self._spawn(self._sync_room(env.room))
 
     def _deliver_joined(self, user_id: str, env: Envelope) -> None:
         assert env.room is not None
         for peer in list(self._users.get(user_id, ())):
             if env.room not in peer.rooms and self._add(peer, env.room):
-                self._spawn(self.broker.subscribe(room_channel(env.room)))
+                self._spawn(self._sync_room(env.room))
             peer.push(env.frame)
             self.deliveries += 1
 

@@ -98,7 +98,8 @@ def _create(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     key = ServerKey(nacl.utils.random(KEY_SIZE))
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    temp.unlink(missing_ok=True)  # a leftover of a crash: never write through it
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
         with os.fdopen(fd, "w", encoding="ascii") as file:
             file.write(base64.b64encode(key.key).decode("ascii") + "\n")

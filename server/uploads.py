@@ -93,7 +93,7 @@ def _length(headers: dict[str, str]) -> int:
             "uploads need a Content-Length header (chunked bodies are not accepted)",
             status=411,
         )
-    if not declared.isdigit() or len(declared) > 18:
+    if not (declared.isascii() and declared.isdigit()) or len(declared) > 18:
         raise _bad("Content-Length must be a number of bytes")
     return int(declared)
 

@@ -38,7 +38,12 @@ def error_response(exc: ApiError) -> JSONResponse:
 async def json_body(request: Request) -> dict[str, Any]:
     """The request's JSON object, or a 400/413 naming the problem."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_JSON_BODY:
+    if (
+        declared is not None
+        and declared.isascii()
+        and declared.isdigit()
+        and int(declared) > MAX_JSON_BODY
+    ):
         raise ApiError(ErrorCode.TOO_LARGE, f"request body exceeds {MAX_JSON_BODY} bytes")
     raw = b""
     async for chunk in request.stream():

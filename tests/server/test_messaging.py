@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from clients.python import Client, ServerError
-from harness import ServerUnderTest, connected, messages_from_others, next_of, practitioner
+from harness import (
+    ServerUnderTest,
+    connected,
+    messages_from_others,
+    next_of,
+    practitioner,
+    running_server,
+    settings_for,
+)
 from protocol.errors import ErrorCode
 from protocol.frames import Event, Msg, ToDeviceMsg
 
@@ -271,3 +281,25 @@ async def test_to_device_messages_wait_for_the_device_and_its_ack(server: Server
         await live.close()
     finally:
         await a.close()
+
+
+async def test_a_to_device_backlog_larger_than_the_send_queue_arrives_whole(
+    tmp_path: Path,
+) -> None:
+    settings = replace(settings_for(tmp_path), send_queue_frames=8)
+    async with running_server(settings) as server:
+        a = await connected(await practitioner(server.url, server.store))
+        b_account = await practitioner(server.url, server.store)
+        try:
+            await a.create_room("direct", [b_account.user_id])
+            sent = [
+                await a.to_device(b_account.user_id, b_account.device_id, f"k{i}".encode())
+                for i in range(30)
+            ]
+            b = await connected(b_account)  # replayed 4 at a time, more after each ack
+            got = [await next_of(b, ToDeviceMsg) for _ in range(30)]
+            assert sorted(m.tid for m in got if isinstance(m, ToDeviceMsg)) == sent
+            assert b.reconnects == 0  # never closed as a slow consumer
+            await b.close()
+        finally:
+            await a.close()

@@ -1,0 +1,55 @@
+"""The hub's bookkeeping, driven directly with stand-in connections and the in-process
+broker (whose delivery is synchronous, so no waiting is involved)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from server.broker.memory import MemoryBroker
+from server.hub import Hub
+from server.presence.memory import MemoryPresence
+
+
+class Peer:
+    def __init__(self, user_id: str, device_id: str) -> None:
+        self.user_id, self.device_id = user_id, device_id
+        self.rooms: set[str] = set()
+        self.got: list[bytes] = []
+
+    def push(self, data: bytes) -> None:
+        self.got.append(data)
+
+    def resync(self) -> None:
+        raise AssertionError("no reset expected")
+
+
+async def settle(hub: Hub) -> None:
+    """Let the subscription changes the hub scheduled from broker callbacks run."""
+    while hub._tasks:
+        await asyncio.gather(*hub._tasks)
+
+
+async def test_a_room_reattached_before_its_unsubscribe_runs_stays_subscribed() -> None:
+    hub = Hub(MemoryBroker(), MemoryPresence())
+    await hub.start()
+    a, b = Peer("ua", "da"), Peer("ub", "db")
+    await hub.connect(a, ["R"])
+    await hub.connect(b, [])
+    await hub.publish_item("R", b"a leaves", leave="ua")  # last local peer: unsubscribe
+    await hub.attach(b, "R")  # ...scheduled, not yet run, when b attaches
+    await settle(hub)
+    await hub.publish_item("R", b"after")
+    assert b.got == [b"after"]
+    assert "R" not in a.rooms and a.got == [b"a leaves"]
+
+
+async def test_channels_follow_local_connections() -> None:
+    broker = MemoryBroker()
+    hub = Hub(broker, MemoryPresence())
+    await hub.start()
+    a = Peer("ua", "da")
+    await hub.connect(a, ["R1", "R2"])
+    assert broker._channels == {"u:ua", "r:R1", "r:R2"}
+    await hub.disconnect(a)
+    await settle(hub)
+    assert broker._channels == set()
