@@ -22,7 +22,6 @@ from protocol.frames import (
     RoomRole,
     RoomUpdate,
 )
-from storage.errors import Conflict
 from storage.types import Membership, TimelineItem
 
 from ..clock import now_ms
@@ -69,17 +68,11 @@ async def on_room_create(svc: Services, caller: Caller, f: RoomCreate) -> Ack:
     if f.kind == "group" and f.header is not None:
         raise ApiError(ErrorCode.BAD_FRAME, "room.create: only patient cases have a header")
     await _require_users(svc, others)
-    try:
-        room, item = await svc.store.create_room(
-            f.kind, caller.user_id, others, f.name, f.header, now_ms()
-        )
-    except Conflict:
-        if f.kind != "direct":
-            raise
-        # The pair's direct room was created concurrently: this returns it.
-        room, item = await svc.store.create_room(
-            f.kind, caller.user_id, others, f.name, f.header, now_ms()
-        )
+    # A pair's direct room created concurrently comes back from the store as the
+    # existing one (storage/base.py: at most one direct room per pair).
+    room, item = await svc.store.create_room(
+        f.kind, caller.user_id, others, f.name, f.header, now_ms()
+    )
     if item is not None:
         await _publish(svc, item)
     await require_member(svc, caller, room.id)
