@@ -33,7 +33,7 @@ from storage.errors import StorageError
 from .config import Settings
 from .errors import ApiError
 from .handlers import HANDLERS, Services
-from .sessions import authenticate
+from .sessions import authenticate, require_verified
 from .wire import room_info
 
 __all__ = ["Connection", "websocket_endpoint"]
@@ -267,12 +267,7 @@ class Connection:
         async with self._verify_lock:
             if self.verified:
                 return
-            user = await self.svc.store.user_by_id(self.user_id)
-            if user is None or not user.verified:
-                raise ApiError(
-                    ErrorCode.IDENTITY_UNVERIFIED,
-                    "identity verification is required before using the messaging",
-                )
+            require_verified(await self.svc.store.user_by_id(self.user_id))
             await self._join(0)
 
 

@@ -10,7 +10,17 @@ from .auth import hash_token, tokens_match
 from .clock import now_ms
 from .errors import ApiError
 
-__all__ = ["authenticate"]
+__all__ = ["authenticate", "require_verified"]
+
+
+def require_verified(user: User | None) -> None:
+    """The verification gate, the same over REST and WebSocket: messaging, rooms and
+    chat files are for practitioners whose identity was verified."""
+    if user is None or not user.verified:
+        raise ApiError(
+            ErrorCode.IDENTITY_UNVERIFIED,
+            "identity verification is required before using the messaging",
+        )
 
 
 async def authenticate(store: Store, token: str) -> tuple[Session, User]:

@@ -17,6 +17,7 @@ from storage.types import NewUser, Session, User
 from ..auth import check_password, hash_password, hash_token, new_token
 from ..clock import now_ms
 from ..errors import ApiError
+from ..sessions import require_verified
 from ..wire import room_info
 from .common import bearer, json_body, services
 from .validation import choice, email, optional_text, text
@@ -151,11 +152,7 @@ async def add_device(request: Request) -> Response:
 
 async def list_rooms(request: Request) -> Response:
     _, user = await bearer(request)
-    if not user.verified:
-        raise ApiError(
-            ErrorCode.IDENTITY_UNVERIFIED,
-            "identity verification is required before using the messaging",
-        )
+    require_verified(user)
     rooms = await services(request).store.rooms_of(user.id)
     out = []
     for room, membership in rooms:

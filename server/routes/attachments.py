@@ -26,11 +26,12 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from protocol.errors import ErrorCode
-from storage.types import Attachment, User
+from storage.types import Attachment
 
 from ..clock import now_ms
 from ..errors import ApiError
 from ..handlers import Services
+from ..sessions import require_verified
 from ..uploads import open_content, receive, upload_request
 from .common import bearer, services
 
@@ -39,14 +40,6 @@ __all__ = ["routes"]
 log = logging.getLogger("confrere.attachments")
 
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-
-
-def _require_verified(user: User) -> None:
-    if not user.verified:
-        raise ApiError(
-            ErrorCode.IDENTITY_UNVERIFIED,
-            "identity verification is required before using the messaging",
-        )
 
 
 def describe(attachment: Attachment) -> dict[str, Any]:
@@ -76,7 +69,7 @@ async def _readable(request: Request) -> tuple[Services, Attachment]:
         if attachment.uploader != user.id:
             raise ApiError(ErrorCode.FORBIDDEN, "only its uploader may read this document")
         return svc, attachment
-    _require_verified(user)
+    require_verified(user)
     if await svc.store.membership(attachment.room_id, user.id) is None:
         raise ApiError(ErrorCode.FORBIDDEN, "not a member of this attachment's room")
     return svc, attachment
@@ -89,7 +82,7 @@ async def upload(request: Request) -> Response:
     params = upload_request(request.query_params, dict(request.headers))
     svc = services(request)
     if params.kind == "chat" or params.room is not None:
-        _require_verified(user)
+        require_verified(user)
     if params.room is not None and await svc.store.membership(params.room, user.id) is None:
         raise ApiError(ErrorCode.FORBIDDEN, "not a member of this room")
     try:
