@@ -3,6 +3,7 @@
 python -m server run [--host H] [--port P] [--fd N]
 python -m server users verify EMAIL      mark an identity as verified
 python -m server users unverify EMAIL
+python -m server users grant|revoke EMAIL ROLE   platform roles: reviewer, regulator, admin
 python -m server stats decryption [--since S]   end-to-end decryption failure rate
 """
 
@@ -19,6 +20,7 @@ import uvicorn
 
 from protocol.limits import MAX_FRAME
 from storage import open_store
+from storage.roles import ROLES, Role
 
 from .app import create_app
 from .config import Settings
@@ -87,6 +89,23 @@ async def _set_verified(email: str, verified: bool) -> int:
         await store.close()
 
 
+async def _set_role(email: str, role: Role, grant: bool) -> int:
+    store = await open_store(Settings.from_env().database_url)
+    try:
+        user = await store.user_by_email(email.strip().lower())
+        if user is None:
+            print(f"no account for {email}", file=sys.stderr)
+            return 1
+        if grant:
+            await store.grant_role(user.id, role, int(time.time() * 1000))
+        else:
+            await store.revoke_role(user.id, role)
+        print(f"{user.email}: {', '.join(sorted(await store.roles_of(user.id))) or 'no role'}")
+        return 0
+    finally:
+        await store.close()
+
+
 async def _decryption_health(since_s: int) -> int:
     """Print the decryption failure rate: the figure that says whether end-to-end
     encryption works for people (failures reported by clients per message stored)."""
@@ -119,6 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     for action in ("verify", "unverify"):
         p = users_sub.add_parser(action, help=f"{action} a practitioner's identity")
         p.add_argument("email")
+    for action in ("grant", "revoke"):
+        p = users_sub.add_parser(action, help=f"{action} a platform role")
+        p.add_argument("email")
+        p.add_argument("role", choices=ROLES)
     stats = sub.add_parser("stats", help="operator figures")
     stats_sub = stats.add_subparsers(dest="figure", required=True)
     decryption = stats_sub.add_parser("decryption", help="end-to-end decryption failure rate")
@@ -132,4 +155,6 @@ def main(argv: list[str] | None = None) -> int:
         return run(args)
     if args.command == "stats":
         return asyncio.run(_decryption_health(args.since))
+    if args.action in ("grant", "revoke"):
+        return asyncio.run(_set_role(args.email, args.role, args.action == "grant"))
     return asyncio.run(_set_verified(args.email, args.action == "verify"))

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from protocol.errors import ErrorCode
 from storage import Store
+from storage.roles import Role
 from storage.types import Session, User
 
 from .auth import hash_token, tokens_match
 from .clock import now_ms
 from .errors import ApiError
 
-__all__ = ["authenticate", "require_verified"]
+__all__ = ["authenticate", "require_role", "require_verified"]
 
 
 def require_verified(user: User | None) -> None:
@@ -21,6 +22,12 @@ def require_verified(user: User | None) -> None:
             ErrorCode.IDENTITY_UNVERIFIED,
             "identity verification is required before using the messaging",
         )
+
+
+async def require_role(store: Store, user: User, role: Role) -> None:
+    """Refuse (403 ``forbidden``) unless ``user`` holds the platform role ``role``."""
+    if role not in await store.roles_of(user.id):
+        raise ApiError(ErrorCode.FORBIDDEN, f"this needs the {role} role")
 
 
 async def authenticate(store: Store, token: str) -> tuple[Session, User]:

@@ -22,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from .outbox import OutboxStore
+from .roles import RoleStore
 from .types import (
     AppendResult,
     Attachment,
@@ -43,7 +45,11 @@ from .types import (
 __all__ = ["Store"]
 
 
-class Store(Protocol):
+class Store(
+    OutboxStore,
+    RoleStore,
+    Protocol,
+):
     async def close(self) -> None: ...
 
     async def ping(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from protocol.errors import ErrorCode
@@ -11,6 +11,7 @@ from storage.blobs import BlobStore
 from storage.types import RoomMembers
 
 from ..errors import ApiError
+from ..hooks import Hooks
 from ..hub import Hub
 from ..server_key import ServerKey
 
@@ -33,6 +34,7 @@ class Services:
     committer: GroupCommit
     blobs: BlobStore
     server_key: ServerKey
+    hooks: Hooks = field(default_factory=Hooks)
 
 
 async def require_member(svc: Services, caller: Caller, room_id: str) -> None:
