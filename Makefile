@@ -4,10 +4,11 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
+WEBSTAMP := clients/web/node_modules/.package-lock.json
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CODE   := protocol storage server clients loadtest tests
 
-.PHONY: run test services lint typecheck format bench clean
+.PHONY: run web test services lint typecheck format bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +22,15 @@ $(DEVSTAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@ $(STAMP)
 
-run: $(STAMP)
+# The web client's npm packages (pinned by package-lock.json), served as ES modules
+# without a build step by the server at /.
+$(WEBSTAMP): clients/web/package.json clients/web/package-lock.json
+	cd clients/web && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+web: $(WEBSTAMP)
+
+run: $(STAMP) $(WEBSTAMP)
 	$(PY) -m server run
 
 # The tests start throwaway redis-server and PostgreSQL instances of their own
@@ -36,8 +45,11 @@ services:
 		&& ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 		echo "installing postgresql"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq postgresql; fi
+	@if ! [ -x "$${CONFRERE_CHROMIUM:-/usr/bin/chromium}" ]; then \
+		echo "installing chromium (web client tests)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; fi
 
-test: $(DEVSTAMP) services
+test: $(DEVSTAMP) services $(WEBSTAMP)
 	$(PY) -m ruff check $(CODE)
 	$(PY) -m ruff format --check $(CODE)
 	$(PY) -m mypy
@@ -53,8 +65,9 @@ format: $(DEVSTAMP)
 typecheck: $(DEVSTAMP)
 	$(PY) -m mypy
 
+# Fan-out saturation against the floor server (< 10 min); see README "Load testing".
 bench: $(STAMP)
-	$(PY) -m loadtest ack --clients 50 --messages 20000
+	$(PY) -m loadtest bench --report var/bench.json
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -5,27 +5,32 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import ack, attachments, crypto
+from . import ack, attachments, crypto, directory, populate
+from . import bench as bench_cmd
+from . import idle as idle_cmd
+from . import run as run_cmd
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m loadtest", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    ack.add_arguments(sub.add_parser("ack", help="send throughput and ack latency, one node"))
-    crypto.add_arguments(
-        sub.add_parser("crypto", help="end-to-end encryption cost per message, attachments")
-    )
-    attachments.add_arguments(
-        sub.add_parser("attachments", help="upload/download throughput and server memory")
-    )
+    commands = {
+        "populate": (populate, "create N verified practitioners and their rooms, in bulk"),
+        "idle": (idle_cmd, "open and hold N authenticated connections; memory per connection"),
+        "run": (run_cmd, "a practitioner-day mix against a URL; latency, loss, duplicates"),
+        "bench": (bench_cmd, "saturation rate against the floor server, self-contained"),
+        "ack": (ack, "send throughput and ack latency, one node"),
+        "crypto": (crypto, "end-to-end encryption cost per message, attachments"),
+        "attachments": (attachments, "upload/download throughput and server memory"),
+        "directory": (directory, "400k-practitioner directory: search latency, bookings/s"),
+    }
+    for name, (module, help_text) in commands.items():
+        module.add_arguments(sub.add_parser(name, help=help_text))
     args = parser.parse_args(argv)
-    if args.command == "ack":
-        return ack.run(args)
-    if args.command == "crypto":
-        return crypto.run(args)
-    if args.command == "attachments":
-        return attachments.run(args)
-    return 2
+    module = commands[args.command][0]
+    code: int = module.run(args)
+    return code
 
 
-sys.exit(main())
+if __name__ == "__main__":  # multiprocessing's spawn imports this module: do not run then
+    sys.exit(main())

@@ -94,7 +94,9 @@ class FieldReader:
             raise self._fail(f"field '{name}' exceeds {max_len} bytes", ErrorCode.TOO_LARGE)
         return value
 
-    def str_list(self, name: str, max_items: int, *, required: bool = True) -> Any:
+    def str_list(
+        self, name: str, max_items: int, *, required: bool = True, max_len: int = MAX_ID
+    ) -> Any:
         value = self._pop(name, required)
         if value is None:
             return None
@@ -103,8 +105,8 @@ class FieldReader:
         if len(value) > max_items:
             raise self._fail(f"field '{name}' has more than {max_items} items", ErrorCode.TOO_LARGE)
         for item in value:
-            if not isinstance(item, str) or not 0 < len(item) <= MAX_ID:
-                raise self._fail(f"field '{name}' must hold non-empty strings of at most {MAX_ID}")
+            if not isinstance(item, str) or not 0 < len(item) <= max_len:
+                raise self._fail(f"field '{name}' must hold non-empty strings of at most {max_len}")
         return tuple(value)
 
     def bytes_list(self, name: str, max_items: int, max_len: int, *, required: bool = True) -> Any:

@@ -1,8 +1,8 @@
 """Frame types of protocol v1: small frozen dataclasses, each parsing and serialising itself.
 
 Client frames (``t`` values): hello, send, sync, read, typing, to_device, to_device.ack,
-room.create, room.get, room.invite, room.leave, room.remove, room.update, room.role,
-keys.upload, keys.query, keys.report, ping.
+room.create, room.get, room.invite, room.uninvite, room.leave, room.remove, room.update,
+room.role, keys.upload, keys.query, keys.report, ping.
 Server frames: welcome, ack, msg, batch, event, to_device, error, pong.
 
 Invariants: every client frame carries a request ``id``; every reply carries ``re`` equal
@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
-from .errors import ErrorCode
+from .errors import BadFrame, ErrorCode
 from .fields import FieldReader
 from .limits import (
     MAX_ACK_TIDS,
@@ -23,6 +23,8 @@ from .limits import (
     MAX_BODY,
     MAX_BUNDLE,
     MAX_CID,
+    MAX_EMAIL,
+    MAX_EMAILS_PER_INVITE,
     MAX_HEADER,
     MAX_MEMBERS_PER_REQUEST,
     MAX_NAME,
@@ -42,6 +44,7 @@ __all__ = [
     "Error",
     "Event",
     "Hello",
+    "Invitation",
     "KeysQuery",
     "KeysReport",
     "KeysUpload",
@@ -57,6 +60,7 @@ __all__ = [
     "RoomLeave",
     "RoomRemove",
     "RoomRole",
+    "RoomUninvite",
     "RoomUpdate",
     "Send",
     "ServerFrame",
@@ -289,19 +293,48 @@ class RoomGet:
 
 @dataclass(frozen=True, slots=True)
 class RoomInvite:
-    """Add users to a group or patient-case room (owner or admin only)."""
+    """Add users to a group or patient-case room (owner or admin only), and invite
+    e-mail addresses of practitioners who may have no account yet (guests)."""
 
     T: ClassVar[str] = "room.invite"
     id: int
     room: str
-    users: tuple[str, ...]
+    users: tuple[str, ...] = ()
+    emails: tuple[str, ...] = ()
 
     @classmethod
     def parse(cls, r: FieldReader, id: int) -> RoomInvite:
-        return cls(id, r.str_("room"), r.str_list("users", MAX_MEMBERS_PER_REQUEST))
+        room = r.str_("room")
+        users = r.str_list("users", MAX_MEMBERS_PER_REQUEST, required=False)
+        emails = r.str_list("emails", MAX_EMAILS_PER_INVITE, required=False, max_len=MAX_EMAIL)
+        if users is None and emails is None:
+            raise BadFrame("room.invite: missing field 'users' (or 'emails')", id)
+        return cls(id, room, users or (), emails or ())
 
     def to_wire(self) -> dict[str, Any]:
-        return {"t": self.T, "id": self.id, "room": self.room, "users": list(self.users)}
+        wire: dict[str, Any] = {"t": self.T, "id": self.id, "room": self.room}
+        if self.users or not self.emails:
+            wire["users"] = list(self.users)
+        if self.emails:
+            wire["emails"] = list(self.emails)
+        return wire
+
+
+@dataclass(frozen=True, slots=True)
+class RoomUninvite:
+    """Revoke the pending invitation of an e-mail address (owner or admin only)."""
+
+    T: ClassVar[str] = "room.uninvite"
+    id: int
+    room: str
+    email: str
+
+    @classmethod
+    def parse(cls, r: FieldReader, id: int) -> RoomUninvite:
+        return cls(id, r.str_("room"), r.str_("email", MAX_EMAIL))
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"t": self.T, "id": self.id, "room": self.room, "email": self.email}
 
 
 @dataclass(frozen=True, slots=True)
@@ -495,6 +528,7 @@ ClientFrame = (
     | RoomCreate
     | RoomGet
     | RoomInvite
+    | RoomUninvite
     | RoomLeave
     | RoomRemove
     | RoomUpdate
@@ -517,6 +551,7 @@ CLIENT_FRAMES: dict[str, Any] = {
         RoomCreate,
         RoomGet,
         RoomInvite,
+        RoomUninvite,
         RoomLeave,
         RoomRemove,
         RoomUpdate,
@@ -552,8 +587,34 @@ class Member:
 
 
 @dataclass(frozen=True, slots=True)
+class Invitation:
+    """A pending invitation of an e-mail address (a guest), as room.get shows it."""
+
+    email: str
+    by: str
+    at: int
+    expires_at: int
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"email": self.email, "by": self.by, "at": self.at, "expires_at": self.expires_at}
+
+    @classmethod
+    def from_wire(cls, d: dict[str, Any]) -> Invitation:
+        r = FieldReader(d, "invitation", None, frame=False)
+        invitation = cls(
+            r.str_("email", MAX_EMAIL),
+            r.str_("by"),
+            r.int_("at", 0, MAX_TS),
+            r.int_("expires_at", 0, MAX_TS),
+        )
+        r.done(strict=False)
+        return invitation
+
+
+@dataclass(frozen=True, slots=True)
 class RoomInfo:
-    """A room as one member sees it. ``members`` is filled by room.create/room.get only."""
+    """A room as one member sees it. ``members`` and ``invited`` (pending invitations
+    by e-mail) are filled by room.create/room.get only."""
 
     id: str
     kind: str
@@ -564,6 +625,7 @@ class RoomInfo:
     name: str | None = None
     header: bytes | None = None
     members: tuple[Member, ...] | None = None
+    invited: tuple[Invitation, ...] | None = None
 
     def to_wire(self) -> dict[str, Any]:
         return _compact(
@@ -577,6 +639,7 @@ class RoomInfo:
                 "name": self.name,
                 "header": self.header,
                 "members": None if self.members is None else [m.to_wire() for m in self.members],
+                "invited": None if self.invited is None else [i.to_wire() for i in self.invited],
             }
         )
 
@@ -595,7 +658,10 @@ class RoomInfo:
             members=None,
         )
         members = r.map_list("members", required=False)
+        invited = r.map_list("invited", required=False)
         r.done(strict=False)
+        if invited is not None:
+            info = replace(info, invited=tuple(Invitation.from_wire(i) for i in invited))
         if members is None:
             return info
         return replace(info, members=tuple(Member.from_wire(m) for m in members))
@@ -716,6 +782,9 @@ EVENT_KINDS = (
     "receipt",
     "typing",
     "room.updated",
+    # Not a room event: sent to the devices of a practitioner whose agenda got a
+    # booking; ``room`` carries the appointment id, ``reason`` "referral" or "sas".
+    "appointment.booked",
 )
 
 

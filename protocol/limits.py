@@ -11,6 +11,8 @@ __all__ = [
     "MAX_BODY",
     "MAX_BUNDLE",
     "MAX_CID",
+    "MAX_EMAIL",
+    "MAX_EMAILS_PER_INVITE",
     "MAX_FRAME",
     "MAX_HEADER",
     "MAX_ID",
@@ -34,6 +36,8 @@ MAX_CID = 64  # characters of a client message id
 MAX_TOKEN = 256  # characters of a session token
 MAX_MEMBERS_PER_REQUEST = 500  # users named in one room.create / room.invite
 MAX_SYNC_LIMIT = 500  # items in one batch
+MAX_EMAIL = 254  # characters of an e-mail address (RFC 5321 path limit)
+MAX_EMAILS_PER_INVITE = 50  # addresses invited by one room.invite (each gets an e-mail)
 MAX_ACK_TIDS = 1000  # to-device ids acknowledged by one to_device.ack
 MAX_ATTACHMENT = 50 * 1024 * 1024  # bytes of plaintext of one attachment (50 MiB)
 MAX_ATTACHMENTS_PER_MESSAGE = 10  # attachment ids referenced by one send (send.att)

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import WebSocketRoute
@@ -20,15 +21,27 @@ from storage.errors import NotFound, StorageError
 
 from .broker import open_broker
 from .config import Settings
+from .directory.profiles import register_hooks as register_directory_hooks
 from .errors import ApiError
 from .gateway import websocket_endpoint
 from .handlers import Services
+from .handlers.guests import subscribe_promotion
 from .hub import Hub
+from .limits import UserRates
+from .live import LiveConnections
+from .log import RequestIdMiddleware
+from .metrics import METRICS, timed
+from .notifications import open_notifications
 from .presence import open_presence
-from .routes import routes
+from .probe import BrokerProbe
+from .retention import run_retention
+from .revocation import on_revoke_envelope, run_session_watch
+from .routes import routes, web
 from .routes.common import error_response
+from .security_headers import SecurityHeaders
 from .server_key import load_server_key
 from .sweeper import run_sweeper
+from .verification.sweep import run_identity_sweeper
 
 __all__ = ["create_app"]
 
@@ -50,11 +63,33 @@ def create_app(settings: Settings | None = None) -> Starlette:
         hub = Hub(open_broker(settings.broker_url), open_presence(settings.broker_url))
         await hub.start()
         app.state.services = Services(
-            store, hub, GroupCommit(store.append_messages), blobs, server_key
+            store, hub, GroupCommit(timed(METRICS.commit, store.append_messages)), blobs, server_key
         )
+        hub.on_revoke = on_revoke_envelope(live)
+        register_directory_hooks(app.state.services)  # verified -> directory row
+        notifications = open_notifications(store, hub.presence, settings)
+        app.state.services.notifications = notifications
+        subscribe_promotion(app.state.services)  # e-mail confirmed -> guest promoted
+        notifications.start()
+        watchers = [
+            asyncio.create_task(BrokerProbe(hub.broker).run(), name="broker-probe"),
+            asyncio.create_task(
+                run_session_watch(store, live, settings.session_check_interval_s),
+                name="session-watch",
+            ),
+            asyncio.create_task(
+                run_retention(store, blobs, settings.retention), name="retention-sweeper"
+            ),
+        ]
         sweeper = asyncio.create_task(
             run_sweeper(store, blobs, settings.orphan_ttl_s, settings.orphan_sweep_interval_s),
             name="orphan-sweeper",
+        )
+        identity_sweeper = asyncio.create_task(
+            run_identity_sweeper(
+                store, blobs, settings.identity_retention_s, settings.identity_sweep_interval_s
+            ),
+            name="identity-document-sweeper",
         )
         log.info(
             "confrere ready: database=%s broker=%s blobs=%s",
@@ -65,9 +100,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for task in watchers:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            for task in (sweeper, identity_sweeper):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await notifications.close()
             await hub.close()
             await blobs.close()
             await store.close()
@@ -97,7 +138,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return JSONResponse({"code": "internal", "message": "internal error"}, status_code=500)
 
     app = Starlette(
-        routes=[*routes, WebSocketRoute("/v1/ws", websocket_endpoint)],
+        routes=[*routes, *web.routes, WebSocketRoute("/v1/ws", websocket_endpoint)],
+        middleware=[Middleware(RequestIdMiddleware), Middleware(SecurityHeaders)],
         lifespan=lifespan,
         exception_handlers={
             ApiError: api_error,
@@ -107,4 +149,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         },
     )
     app.state.settings = settings
+    app.state.live = live = LiveConnections()
+    app.state.user_rates = UserRates(settings.limits)
     return app

@@ -5,13 +5,13 @@ python -m server users verify EMAIL      mark an identity as verified
 python -m server users unverify EMAIL
 python -m server users grant|revoke EMAIL ROLE   platform roles: reviewer, regulator, admin
 python -m server stats decryption [--since S]   end-to-end decryption failure rate
+python -m server seed-directory [--count N] [--seed S] [--start YYYY-MM-DD]   synthetic directory
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import socket
 import sys
 import time
@@ -23,7 +23,11 @@ from storage import open_store
 from storage.roles import ROLES, Role
 
 from .app import create_app
+from .audit import record
 from .config import Settings
+from .log import configure_logging
+from .revocation import revoke_from_outside
+from .shutdown import GracefulServer
 
 __all__ = ["main"]
 
@@ -47,6 +51,7 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
         ws_ping_timeout=20.0,
         lifespan="on",
         log_level=settings.log_level,
+        log_config=None,  # every logger goes to the root's handler: server.log
         access_log=False,
         timeout_graceful_shutdown=10,
     )
@@ -63,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         from dataclasses import replace
 
         settings = replace(settings, **overrides)
-    server = uvicorn.Server(uvicorn_config(settings))
+    server = GracefulServer(uvicorn_config(settings))
     if args.fd is None:
         print(f"Confrère listening on http://{settings.host}:{settings.port}", flush=True)
         server.run()
@@ -76,13 +81,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _set_verified(email: str, verified: bool) -> int:
-    store = await open_store(Settings.from_env().database_url)
+    settings = Settings.from_env()
+    store = await open_store(settings.database_url)
     try:
         user = await store.user_by_email(email.strip().lower())
         if user is None:
             print(f"no account for {email}", file=sys.stderr)
             return 1
         await store.set_verified(user.id, verified)
+        await record(store, "admin.verified" if verified else "admin.unverified", None, user.id)
+        if not verified:  # close the user's live connections on every node
+            await revoke_from_outside(settings.broker_url, user.id, "unverified")
         print(f"{user.email}: {'verified' if verified else 'not verified'}")
         return 0
     finally:
@@ -100,6 +109,8 @@ async def _set_role(email: str, role: Role, grant: bool) -> int:
             await store.grant_role(user.id, role, int(time.time() * 1000))
         else:
             await store.revoke_role(user.id, role)
+        action = "admin.role_granted" if grant else "admin.role_revoked"
+        await record(store, action, None, user.id, role=role)
         print(f"{user.email}: {', '.join(sorted(await store.roles_of(user.id))) or 'no role'}")
         return 0
     finally:
@@ -146,15 +157,21 @@ def main(argv: list[str] | None = None) -> int:
     stats_sub = stats.add_subparsers(dest="figure", required=True)
     decryption = stats_sub.add_parser("decryption", help="end-to-end decryption failure rate")
     decryption.add_argument("--since", type=int, default=3600, help="window in seconds")
+    seed_p = sub.add_parser("seed-directory", help="load a synthetic practitioner directory")
+    seed_p.add_argument("--count", type=int, default=400_000)
+    seed_p.add_argument("--seed", type=int, default=1)
+    seed_p.add_argument("--start", help="first agenda day, YYYY-MM-DD (default: today, UTC)")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=Settings.from_env().log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    settings = Settings.from_env()
+    configure_logging(settings.log_level, settings.log_format)
     if args.command == "run":
         return run(args)
     if args.command == "stats":
         return asyncio.run(_decryption_health(args.since))
+    if args.command == "seed-directory":
+        from .directory.seeding import seed_command
+
+        return asyncio.run(seed_command(settings.database_url, args.count, args.seed, args.start))
     if args.action in ("grant", "revoke"):
         return asyncio.run(_set_role(args.email, args.role, args.action == "grant"))
     return asyncio.run(_set_verified(args.email, args.action == "verify"))

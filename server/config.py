@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 
 from protocol.limits import HELLO_TIMEOUT_S
 
+from .limits import Limits
+from .retention import Retention
+
 __all__ = ["Settings"]
 
 
@@ -44,6 +47,34 @@ class Settings:
     password_cost: str = "interactive"
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
     log_level: str = "info"
+    # Notifications (server/notifications): the log sink of e-mail/SMS/push ("" = beside
+    # the SQLite database), signed webhooks, retries of the outbox, offline push batching.
+    outbox_log: str = ""
+    webhook_urls: tuple[str, ...] = field(default_factory=tuple)
+    webhook_secret: str = field(default="", repr=False)
+    outbox_poll_s: float = 1.0
+    outbox_retry_base_ms: int = 1000
+    outbox_max_attempts: int = 12
+    push_interval_s: float = 1.0
+    # Guests invited by e-mail: sign-up links point here; invitations last this long.
+    public_url: str = "http://127.0.0.1:8000"
+    invitation_ttl_s: int = 30 * 24 * 3600
+    # Hardening (issue 11): rate and size limits (server.limits, CONFRERE_LIMIT_*), log
+    # format ("json" or "text"), how often live connections' sessions are re-checked.
+    limits: Limits = field(default_factory=Limits)
+    retention: Retention = field(default_factory=Retention)
+    log_format: str = "json"
+    session_check_interval_s: float = 60.0
+    # Accounts and identity verification (issue 7; README "Identity verification").
+    terms_version: str = "2025-01"
+    privacy_version: str = "2025-01"
+    signups_per_hour: float = 100.0  # per client address
+    psc_issuer: str = ""  # Pro Santé Connect disabled when empty
+    psc_client_id: str = ""
+    psc_client_secret: str = field(default="", repr=False)
+    psc_redirect_uri: str = ""  # "" = this node's /v1/verification/psc/callback
+    identity_retention_s: int = 30 * 24 * 3600  # identity documents, once decided
+    identity_sweep_interval_s: float = 3600.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -69,4 +100,30 @@ class Settings:
             password_cost=_env("PASSWORD_COST", d.password_cost),
             allowed_origins=origins,
             log_level=_env("LOG_LEVEL", d.log_level),
+            outbox_log=_env("OUTBOX_LOG", d.outbox_log),
+            webhook_urls=tuple(u.strip() for u in _env("WEBHOOK_URLS", "").split(",") if u.strip()),
+            webhook_secret=_env("WEBHOOK_SECRET", ""),
+            outbox_poll_s=float(_env("OUTBOX_POLL_S", str(d.outbox_poll_s))),
+            outbox_retry_base_ms=int(_env("OUTBOX_RETRY_BASE_MS", str(d.outbox_retry_base_ms))),
+            outbox_max_attempts=int(_env("OUTBOX_MAX_ATTEMPTS", str(d.outbox_max_attempts))),
+            push_interval_s=float(_env("PUSH_INTERVAL_S", str(d.push_interval_s))),
+            public_url=_env("PUBLIC_URL", d.public_url),
+            invitation_ttl_s=int(_env("INVITATION_TTL_S", str(d.invitation_ttl_s))),
+            limits=Limits.from_env(),
+            retention=Retention.from_env(),
+            log_format=_env("LOG_FORMAT", d.log_format),
+            session_check_interval_s=float(
+                _env("SESSION_CHECK_INTERVAL_S", str(d.session_check_interval_s))
+            ),
+            terms_version=_env("TERMS_VERSION", d.terms_version),
+            privacy_version=_env("PRIVACY_VERSION", d.privacy_version),
+            signups_per_hour=float(_env("SIGNUPS_PER_HOUR", str(d.signups_per_hour))),
+            psc_issuer=_env("PSC_ISSUER", ""),
+            psc_client_id=_env("PSC_CLIENT_ID", ""),
+            psc_client_secret=_env("PSC_CLIENT_SECRET", ""),
+            psc_redirect_uri=_env("PSC_REDIRECT_URI", ""),
+            identity_retention_s=int(_env("IDENTITY_RETENTION_S", str(d.identity_retention_s))),
+            identity_sweep_interval_s=float(
+                _env("IDENTITY_SWEEP_INTERVAL_S", str(d.identity_sweep_interval_s))
+            ),
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 
 from starlette.types import Message
@@ -23,6 +24,9 @@ from protocol.frames import (
     Error,
     Hello,
     Ping,
+    RoomCreate,
+    RoomInvite,
+    Send,
     ServerFrame,
     ToDeviceAck,
     ToDeviceMsg,
@@ -33,12 +37,19 @@ from storage.errors import StorageError
 from .config import Settings
 from .errors import ApiError
 from .handlers import HANDLERS, Services
+from .limits import Bucket, UserRates, check_room_limits
+from .live import LiveConnections
+from .metrics import METRICS
+from .origin import origin_allowed
 from .sessions import authenticate, require_verified
 from .wire import room_info
 
 __all__ = ["Connection", "websocket_endpoint"]
 
 log = logging.getLogger("confrere.gateway")
+
+_TOO_FAST = "too many frames or bytes per second on this connection"
+_TOO_MANY = "too many connections for this account or device on this node"
 
 
 class Connection:
@@ -62,6 +73,14 @@ class Connection:
         self._verify_lock = asyncio.Lock()
         self._replay_lock = asyncio.Lock()
         self._replay_after: int | None = None  # to-device replay cursor, None once done
+        self.session_hash = b""
+        self.session_expires_at = 0
+        self._live: LiveConnections = ws.app.state.live
+        self._user_rates: UserRates = ws.app.state.user_rates
+        self._draining = False
+        limits, now = settings.limits, time.monotonic()
+        self._frame_rate = Bucket(limits.frames_per_s, limits.frames_burst, now)
+        self._byte_rate = Bucket(limits.bytes_per_s, limits.bytes_burst, now)
 
     # -- Peer
 
@@ -84,9 +103,22 @@ class Connection:
         if self._close_code is None:
             self._close_code = code
             self._wake.set()
+            METRICS.closes.inc(str(int(code)))
 
     def reply(self, frame: ServerFrame) -> None:
+        METRICS.frames_out.inc(frame.T)
+        if isinstance(frame, Error):
+            METRICS.errors.inc(frame.code)
         self.push(encode(frame))
+
+    async def drain(self, grace_s: float) -> None:
+        """Graceful shutdown (:mod:`server.shutdown`): refuse new requests, let those in
+        flight finish (a send queued for commit gets committed and acked), then close
+        with 1012 once the queue is written."""
+        self._draining = True
+        if self._requests:
+            await asyncio.wait(list(self._requests), timeout=grace_s)
+        self.close(CloseCode.SERVICE_RESTART)
 
     # -- lifecycle
 
@@ -94,12 +126,15 @@ class Connection:
         if SUBPROTOCOL not in self.ws.scope.get("subprotocols", []):
             await self.ws.close(code=CloseCode.FORBIDDEN)
             return
-        origin = self.ws.headers.get("origin")
-        allowed = self.settings.allowed_origins
-        if origin is not None and allowed and origin not in allowed:
+        headers = self.ws.headers
+        if self._live.draining or not origin_allowed(
+            headers.get("origin"), headers.get("host"), self.settings.allowed_origins
+        ):
             await self.ws.close(code=CloseCode.FORBIDDEN)
             return
         await self.ws.accept(subprotocol=SUBPROTOCOL)
+        METRICS.connections_opened.inc()
+        self._live.add(self)
         reader = asyncio.create_task(self._read_loop(), name="ws-reader")
         writer = asyncio.create_task(self._write_loop(), name="ws-writer")
         try:
@@ -108,15 +143,18 @@ class Connection:
             reader.cancel()
             for task in list(self._requests):
                 task.cancel()
-            if self._connected:
-                self._connected = False
-                await self.svc.hub.disconnect(self)
-            if not writer.done():
-                self.close(CloseCode.NORMAL)
-                try:
-                    await asyncio.wait_for(writer, timeout=2.0)
-                except (TimeoutError, asyncio.CancelledError):
-                    writer.cancel()
+            try:
+                if self._connected:
+                    self._connected = False
+                    await self.svc.hub.disconnect(self)
+                if not writer.done():
+                    self.close(CloseCode.NORMAL)
+                    try:
+                        await asyncio.wait_for(writer, timeout=2.0)
+                    except (TimeoutError, asyncio.CancelledError):
+                        writer.cancel()
+            finally:
+                self._live.remove(self)
 
     async def _receive(self) -> Message:
         if self.protocol.state is State.AWAIT_HELLO:
@@ -144,15 +182,27 @@ class Connection:
                 if isinstance(data, bytes)
                 else self.protocol.receive_text()
             )
+            frame = outcome.frame
+            METRICS.frames_in.inc("bad" if frame is None else frame.T)
             if outcome.reply is not None:
                 self.reply(outcome.reply)
             if outcome.close is not None:
                 self.close(outcome.close)
                 return
-            if isinstance(outcome.frame, Hello):
-                await self._hello(outcome.frame)
-            elif outcome.frame is not None:
-                self._dispatch(outcome.frame)
+            if frame is None:
+                continue
+            if self._draining:
+                self.reply(Error(ErrorCode.UNAVAILABLE, "node shutting down", frame.id, 1.0))
+                continue
+            now = time.monotonic()
+            size = len(data) if isinstance(data, bytes) else 0
+            wait = self._frame_rate.take(now) or self._byte_rate.take(now, size)
+            if wait:
+                self.reply(Error(ErrorCode.RATE_LIMITED, _TOO_FAST, frame.id, round(wait, 3)))
+            elif isinstance(frame, Hello):
+                await self._hello(frame)
+            else:
+                self._dispatch(frame)
 
     async def _write_loop(self) -> None:
         ws, queue = self.ws, self._queue
@@ -175,8 +225,19 @@ class Connection:
             session, user = await authenticate(self.svc.store, f.token)
             if session.device_id != f.device:
                 raise ApiError(ErrorCode.UNAUTHENTICATED, "this token belongs to another device")
+            per_user, per_device = self._live.count(user.id, session.device_id)
+            limits = self.settings.limits
+            if per_user >= limits.connections_per_user or (
+                per_device >= limits.connections_per_device
+            ):
+                self.reply(Error(ErrorCode.RATE_LIMITED, _TOO_MANY, f.id, 5.0))
+                self.protocol.close()
+                self.close(CloseCode.TRY_AGAIN_LATER)
+                return
             self.protocol.accept()
             self.user_id, self.device_id = user.id, session.device_id
+            self.session_hash, self.session_expires_at = session.token_hash, session.expires_at
+            self._live.authenticated(self)
             if user.verified:
                 await self._join(f.id)
             else:
@@ -247,7 +308,14 @@ class Connection:
         try:
             if not self.verified and not isinstance(frame, Ping):
                 await self._require_verified()
-            reply = await HANDLERS[type(frame)](self.svc, self, frame)
+            kind = type(frame)
+            if kind is Send:
+                self._user_rates.sends.check(self.user_id, "messages per second")
+            elif kind is RoomCreate or kind is RoomInvite:
+                await check_room_limits(
+                    self.svc.store, self.settings.limits, self.user_id, self.rooms, frame
+                )
+            reply = await HANDLERS[kind](self.svc, self, frame)
             if isinstance(frame, ToDeviceAck) and self._replay_after is not None:
                 await self._replay_to_device()  # room in the queue again: send more
         except ApiError as exc:

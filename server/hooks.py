@@ -4,6 +4,16 @@ verified...) without touching the handlers.
 Handlers run in registration order after the event has committed; one that raises is
 logged and the others still run, so a faulty integration never fails the request that
 caused the event. Handlers must be quick or start their own task: the caller awaits them.
+
+Events and their keyword payloads:
+
+- ``email_confirmed(user)``: an account proved its address (the e-mail code).
+- ``logged_in(user)``: a session was opened.
+- ``identity_verified(user)``: identity verification succeeded.
+- ``guest_promoted(user, promotions)``: a guest's invitations became memberships
+  (``promotions``: :class:`storage.guests.Promotion`, one per room).
+- ``member_joined(room_id, user_ids, by)``: users became members of a room, by
+  invitation (``room.invite``) or promotion (then ``by`` is the inviter).
 """
 
 from __future__ import annotations
@@ -17,9 +27,12 @@ __all__ = ["EVENTS", "Event", "Hook", "Hooks"]
 
 log = logging.getLogger("confrere.hooks")
 
-Event = Literal["email_confirmed", "identity_verified", "guest_promoted", "member_joined"]
+Event = Literal[
+    "email_confirmed", "logged_in", "identity_verified", "guest_promoted", "member_joined"
+]
 EVENTS: tuple[Event, ...] = (
     "email_confirmed",
+    "logged_in",
     "identity_verified",
     "guest_promoted",
     "member_joined",

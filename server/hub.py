@@ -15,12 +15,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Coroutine, Iterable
+import time
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, Protocol
 
 from .broker import Broker, room_channel, user_channel
 from .envelope import Envelope, decode_envelope
+from .metrics import METRICS, frame_type
 from .presence import Presence
+from .probe import probe_received
 
 __all__ = ["Hub", "Peer"]
 
@@ -51,6 +54,8 @@ class Hub:
         self._users: dict[str, set[Peer]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.deliveries = 0
+        # Called for a "revoke" envelope on a user channel (server.revocation).
+        self.on_revoke: Callable[[str, Envelope], None] | None = None
 
     async def start(self) -> None:
         await self.broker.start(self._on_message, self._on_reset)
@@ -184,12 +189,17 @@ class Hub:
                 if peer.device_id == env.device:
                     peer.push(env.frame)
                     self.deliveries += 1
+        elif env.kind == "probe":
+            probe_received(env.frame)
+        elif env.kind == "revoke" and self.on_revoke is not None:
+            self.on_revoke(channel[2:], env)
 
     def _deliver_room(self, env: Envelope) -> None:
         assert env.room is not None
         peers = self._rooms.get(env.room)
         if not peers:
             return
+        started, delivered = time.perf_counter(), self.deliveries
         frame, skip, join = env.frame, env.skip, env.join
         leaving: list[Peer] = []
         for peer in list(peers):
@@ -199,6 +209,8 @@ class Hub:
             self.deliveries += 1
             if peer.user_id == env.leave:
                 leaving.append(peer)
+        METRICS.fanout.observe(time.perf_counter() - started)
+        METRICS.frames_out.inc(frame_type(frame), self.deliveries - delivered)
         for peer in leaving:
             if self._remove(peer, env.room):
                 self._spawn(self._sync_room(env.room))

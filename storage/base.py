@@ -22,7 +22,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from .audit import AuditStore
+from .directory import DirectoryStore
+from .guests import GuestStore
 from .outbox import OutboxStore
+from .retention import RetentionStore
 from .roles import RoleStore
 from .types import (
     AppendResult,
@@ -41,13 +45,19 @@ from .types import (
     ToDeviceItem,
     User,
 )
+from .verification import VerificationStore
 
 __all__ = ["Store"]
 
 
 class Store(
+    AuditStore,
+    DirectoryStore,
+    GuestStore,
     OutboxStore,
+    RetentionStore,
     RoleStore,
+    VerificationStore,
     Protocol,
 ):
     async def close(self) -> None: ...

@@ -76,6 +76,10 @@ class OutboxStore(Protocol):
 
     async def mark_notification_sent(self, notification_id: int, now: int) -> None: ...
 
+    async def mark_notifications_sent(self, notification_ids: Sequence[int], now: int) -> None:
+        """Mark several sent in one transaction (a worker's round: one commit, not one
+        per notification)."""
+
     async def mark_notification_failed(
         self, notification_id: int, error: str, retry_at: int | None, now: int
     ) -> None:

@@ -35,9 +35,12 @@ class NewUser:
     specialty: str
     practice_mode: str  # "liberal" | "salarie"
     rpps: str | None = None
+    email_confirmed: bool = False  # a regulator link proves the address (issue 7)
+    verified: bool = False
+    profession: str = "practitioner"  # | "regulator"
 
     def to_user(self, user_id: str, now: int) -> User:
-        """The account as stored on creation: not verified yet."""
+        """The account as stored on creation (verified only when ``verified`` says so)."""
         return User(
             user_id,
             self.email,
@@ -49,8 +52,10 @@ class NewUser:
             self.specialty,
             self.practice_mode,
             self.rpps,
-            False,
+            self.verified,
             now,
+            self.email_confirmed,
+            self.profession,
         )
 
 
@@ -68,6 +73,8 @@ class User:
     rpps: str | None
     verified: bool
     created_at: int
+    email_confirmed: bool = False
+    profession: str = "practitioner"  # | "regulator" (SAS)
 
 
 @dataclass(frozen=True, slots=True)

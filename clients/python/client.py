@@ -51,6 +51,7 @@ from protocol.frames import (
     RoomLeave,
     RoomRemove,
     RoomRole,
+    RoomUninvite,
     RoomUpdate,
     Send,
     ServerFrame,
@@ -505,9 +506,19 @@ class Client:
         assert ack.room is not None
         return ack.room
 
-    async def invite(self, room: str, users: list[str]) -> int:
-        ack = await self._call(lambda i: RoomInvite(i, room, tuple(users)), Ack, retry=False)
+    async def invite(
+        self, room: str, users: Sequence[str] = (), *, emails: Sequence[str] = ()
+    ) -> int:
+        """Add ``users`` (ids) and invite ``emails`` (guests: practitioners who may have
+        no account yet; they become members once they sign up and confirm the address)."""
+        ack = await self._call(
+            lambda i: RoomInvite(i, room, tuple(users), tuple(emails)), Ack, retry=False
+        )
         return ack.seq or 0
+
+    async def uninvite(self, room: str, email: str) -> None:
+        """Revoke the pending invitation of ``email`` (owner or admin)."""
+        await self._call(lambda i: RoomUninvite(i, room, email), Ack, retry=False)
 
     async def leave(self, room: str) -> int:
         ack = await self._call(lambda i: RoomLeave(i, room), Ack, retry=False)

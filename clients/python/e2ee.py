@@ -32,9 +32,20 @@ ordered, exactly-once opaque bodies. This layer adds, with :mod:`protocol.crypto
   ``decrypt_header``).
 - Safety numbers: ``safety_number(user)``; when the device keys of a user already seen
   change, ``recv`` returns a :class:`KeysChanged` with the old and new numbers.
+- Key forwarding to promoted guests: on ``member.promoted`` (a guest invited by e-mail
+  who has just become a member), this device shares its current sender key of the room
+  *from its first index* with every device of the new member, so the messages sent
+  while they were a guest become readable; and it answers that member's key requests
+  for that key later (a device that had no published keys yet asks once it sees the
+  messages). If no member is online at promotion time, nothing is shared then: each
+  member's client sees the ``member.promoted`` event when it comes back (it is a
+  timeline event, synced like messages) and shares its keys at that moment; meanwhile
+  the new member's messages wait (held, then reported and requested again, see
+  above).
 
 Sender keys live in memory: a restarted client reads only messages whose keys are
-shared again (key backup and forwarding are not implemented yet).
+shared again (key backup is not implemented), and can forward only the sender key it
+has used since it started.
 """
 
 from __future__ import annotations
@@ -44,6 +55,7 @@ import collections
 import logging
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -224,6 +236,7 @@ class EncryptedClient:
         self.key_changes: list[KeysChanged] = []
         self._requested: set[SessionKey] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._promoted: dict[str, set[str]] = {}  # room -> users promoted from guest
 
     @property
     def user_id(self) -> str:
@@ -440,8 +453,12 @@ class EncryptedClient:
             await self.set_header(info.id, header)
         return info
 
-    async def invite(self, room: str, users: list[str]) -> int:
-        return await self.client.invite(room, users)
+    async def invite(
+        self, room: str, users: Sequence[str] = (), *, emails: Sequence[str] = ()
+    ) -> int:
+        """As :meth:`Client.invite`; promoted guests get this device's keys on
+        ``member.promoted`` (see the module doc)."""
+        return await self.client.invite(room, users, emails=emails)
 
     async def remove(self, room: str, user: str) -> int:
         seq = await self.client.remove(room, user)
@@ -522,7 +539,8 @@ class EncryptedClient:
         out = self._outbound.get(room)
         if out is None or (sid is not None and sid != out.initial.session_id):
             return  # a key we no longer use: its successor is shared on our next send
-        if (item.user, item.device) not in out.recipients:
+        promoted = item.user in self._promoted.get(room, ())
+        if (item.user, item.device) not in out.recipients and not promoted:
             return
         bundle = await self._bundle(item.user, item.device)
         info = await self.client.room(room)
@@ -560,7 +578,46 @@ class EncryptedClient:
     def _on_event(self, event: Event) -> None:
         if event.kind == "member.left" and event.user is not None:
             self.rotate(event.room)
+            self._promoted.get(event.room, set()).discard(event.user)
+        elif event.kind == "member.promoted" and event.user not in (None, self.user_id):
+            assert event.user is not None
+            self._promoted.setdefault(event.room, set()).add(event.user)
+            self._background(self.forward_keys(event.room, event.user))
         self._ready.append(event)
+
+    async def forward_keys(self, room: str, user: str) -> int:
+        """Share this device's current sender key of ``room``, from its first index,
+        with every device ``user`` has published (a promoted guest: see the module
+        doc); return how many devices got it. Nothing to share if this device has not
+        sent in the room since it started, or if ``user`` is no longer a member (an old
+        event replayed by a sync)."""
+        async with self._lock(room):
+            out = self._outbound.get(room)
+            if out is None:
+                return 0
+            try:
+                info = await self.client.room(room)
+                # Still a member, and no member.left of theirs seen since the promotion.
+                promoted = user in self._promoted.get(room, ())
+                if not promoted or user not in {m.user for m in info.members or ()}:
+                    return 0
+                bundles = await self.devices([user], refresh=True)
+            except ConfrereError as exc:  # no longer a member ourselves, or offline
+                log.info("cannot forward keys of room %s: %s", room, exc)
+                return 0
+            shared = 0
+            for device, bundle in bundles.items():
+                if bundle.user_id != user:
+                    continue
+                body = share_sender_key(self.keys, out.initial, device, bundle.box_public)
+                try:
+                    await self.client.to_device(user, device, body)
+                except ConfrereError as exc:  # the member asks again when it needs it
+                    log.info("could not forward a key to %s/%s: %s", user, device, exc)
+                    continue
+                out.recipients.add((user, device))
+                shared += 1
+            return shared
 
     def _expire_held(self) -> float | None:
         """Surface held messages whose key is late; return the next deadline."""

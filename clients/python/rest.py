@@ -12,7 +12,7 @@ from protocol.errors import ErrorCode
 
 from .errors import ServerError
 
-__all__ = ["Account", "log_in", "request", "server_error", "sign_up"]
+__all__ = ["Account", "confirm_email", "log_in", "request", "server_error", "sign_up"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +58,18 @@ def server_error(response: httpx.Response) -> ServerError:
 
 
 async def sign_up(base_url: str, **fields: str) -> dict[str, Any]:
-    """Create an account (fields as in ``POST /v1/accounts``); returns its profile."""
-    body = await request(base_url, "POST", "/v1/accounts", json=dict(fields))
+    """Create an account (fields as in ``POST /v1/accounts``); returns its profile.
+
+    Signing up records the user's acceptance of the terms and the data-protection
+    policy: without ``terms_version``/``privacy_version``, the current versions (from
+    ``GET /v1/accounts/form``) are sent, so a caller must have shown them to the user.
+    The server then e-mails a code: confirm it with :func:`confirm_email`."""
+    payload: dict[str, Any] = dict(fields)
+    if "terms_version" not in payload or "privacy_version" not in payload:
+        form = await request(base_url, "GET", "/v1/accounts/form")
+        payload.setdefault("terms_version", form["terms_version"])
+        payload.setdefault("privacy_version", form["privacy_version"])
+    body = await request(base_url, "POST", "/v1/accounts", json=payload)
     user: dict[str, Any] = body["user"]
     return user
 
@@ -80,3 +90,16 @@ async def log_in(
         payload["device_name"] = device_name
     body = await request(base_url, "POST", "/v1/sessions", json=payload)
     return Account(base_url, body["token"], body["user"]["id"], body["device_id"], email)
+
+
+async def confirm_email(account: Account, code: str) -> dict[str, Any]:
+    """Confirm the account's e-mail address with the 6-digit code it received."""
+    body = await request(
+        account.base_url,
+        "POST",
+        "/v1/accounts/email/confirm",
+        json={"code": code},
+        token=account.token,
+    )
+    user: dict[str, Any] = body["user"]
+    return user

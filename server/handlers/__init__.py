@@ -24,6 +24,7 @@ from protocol.frames import (
     RoomLeave,
     RoomRemove,
     RoomRole,
+    RoomUninvite,
     RoomUpdate,
     Send,
     Sync,
@@ -33,6 +34,7 @@ from protocol.frames import (
 )
 
 from .context import Caller, Services
+from .guests import on_room_uninvite
 from .keys import on_keys_query, on_keys_report, on_keys_upload
 from .messages import on_read, on_send, on_sync, on_to_device, on_to_device_ack, on_typing
 from .rooms import (
@@ -64,6 +66,7 @@ HANDLERS: dict[type, Handler] = {
     RoomCreate: on_room_create,
     RoomGet: on_room_get,
     RoomInvite: on_room_invite,
+    RoomUninvite: on_room_uninvite,
     RoomLeave: on_room_leave,
     RoomRemove: on_room_remove,
     RoomUpdate: on_room_update,

@@ -13,6 +13,7 @@ from storage.types import RoomMembers
 from ..errors import ApiError
 from ..hooks import Hooks
 from ..hub import Hub
+from ..notifications import Notifications
 from ..server_key import ServerKey
 
 __all__ = ["Caller", "Services", "require_admin", "require_member"]
@@ -35,6 +36,8 @@ class Services:
     blobs: BlobStore
     server_key: ServerKey
     hooks: Hooks = field(default_factory=Hooks)
+    # Outbox worker, offline push, webhook URLs (None: nothing is delivered or pushed).
+    notifications: Notifications | None = None
 
 
 async def require_member(svc: Services, caller: Caller, room_id: str) -> None:

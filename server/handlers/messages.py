@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from protocol import encode
 from protocol.errors import ErrorCode
 from protocol.frames import (
@@ -16,7 +18,7 @@ from protocol.frames import (
     ToDeviceMsg,
     Typing,
 )
-from storage.types import NewMessage
+from storage.types import AppendResult, NewMessage
 
 from ..clock import now_ms
 from ..errors import ApiError
@@ -44,17 +46,29 @@ async def on_send(svc: Services, caller: Caller, f: Send) -> Ack:
     marked referenced inside the transaction that stores the message (group commit):
     the message is stored with its references, or not at all."""
     await require_member(svc, caller, f.room)
-    result = await svc.committer.append(
-        NewMessage(f.room, caller.user_id, caller.device_id, f.cid, f.body, now_ms(), f.att or ())
-    )
+    # Shielded: a sender that disconnects gets its request task cancelled, but once the
+    # message is queued for commit it is stored, and then it must also be fanned out,
+    # or the other members would only see it at their next catch-up (the load test's
+    # churn found such holes).
+    result = await asyncio.shield(_commit_and_publish(svc, caller, f))
     if result.refused is not None:
         code, message = _REFUSALS[result.refused]
         raise ApiError(code, message)
     item = result.item
     assert item is not None
-    if not result.duplicate:
-        await svc.hub.publish_item(f.room, encode(item_frame(item)), skip=caller.device_id)
     return Ack(f.id, seq=item.seq, ts=item.ts)
+
+
+async def _commit_and_publish(svc: Services, caller: Caller, f: Send) -> AppendResult:
+    result = await svc.committer.append(
+        NewMessage(f.room, caller.user_id, caller.device_id, f.cid, f.body, now_ms(), f.att or ())
+    )
+    item = result.item
+    if item is not None and not result.duplicate:
+        await svc.hub.publish_item(f.room, encode(item_frame(item)), skip=caller.device_id)
+        if svc.notifications is not None:  # offline members: one push, batched (no I/O here)
+            svc.notifications.push.message_committed(f.room, caller.user_id)
+    return result
 
 
 async def on_sync(svc: Services, caller: Caller, f: Sync) -> Batch:

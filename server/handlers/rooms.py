@@ -5,15 +5,19 @@ pair and cannot be left or changed; in groups and patient cases the owner and ad
 add and remove members, rename, and (patient cases) replace the encrypted header and
 open or close the case; only the owner names admins or hands ownership over; the owner
 leaves only once nobody else is left or ownership was handed over. A closed case is
-read-only: no message, no new member.
+read-only: no message, no new member. Invitations by e-mail (guests) and their
+revocation (room.uninvite) live in :mod:`.guests`; room.get lists pending ones.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from protocol import encode
 from protocol.errors import ErrorCode
 from protocol.frames import (
     Ack,
+    Invitation,
     RoomCreate,
     RoomGet,
     RoomInvite,
@@ -28,6 +32,7 @@ from ..clock import now_ms
 from ..errors import ApiError
 from ..wire import item_frame, room_info
 from .context import Caller, Services, require_admin, require_member
+from .guests import invite_to_room
 
 __all__ = [
     "on_room_create",
@@ -86,7 +91,14 @@ async def _room_ack(svc: Services, caller: Caller, re: int, room_id: str) -> Ack
     me = Membership(room_id, caller.user_id, members.roles[caller.user_id], 0, 0)
     read = await svc.store.membership(room_id, caller.user_id)
     online = await svc.hub.presence.online(list(members.roles))
-    return Ack(re, room=room_info(members.room, read or me, members, online))
+    info = room_info(members.room, read or me, members, online)
+    guests = await svc.store.pending_guests(room_id, now_ms())
+    if guests:
+        invited = tuple(
+            Invitation(g.email, g.invited_by, g.invited_at, g.expires_at) for g in guests
+        )
+        info = replace(info, invited=invited)
+    return Ack(re, room=info)
 
 
 async def on_room_get(svc: Services, caller: Caller, f: RoomGet) -> Ack:
@@ -95,15 +107,9 @@ async def on_room_get(svc: Services, caller: Caller, f: RoomGet) -> Ack:
 
 
 async def on_room_invite(svc: Services, caller: Caller, f: RoomInvite) -> Ack:
-    members = await require_admin(svc, caller, f.room)
-    if members.room.status == "closed":
-        raise ApiError(ErrorCode.FORBIDDEN, "this patient case is closed: it is read-only")
-    await _require_users(svc, f.users)
-    item = await svc.store.add_members(f.room, f.users, caller.user_id, now_ms())
-    if item is None:
-        return Ack(f.id, seq=members.seq)
-    await _publish(svc, item)
-    return Ack(f.id, seq=item.seq)
+    """Users by id, and guests by e-mail address (server/handlers/guests.py)."""
+    result = await invite_to_room(svc, caller.user_id, f.room, f.users, f.emails)
+    return Ack(f.id, seq=result.seq)
 
 
 async def on_room_leave(svc: Services, caller: Caller, f: RoomLeave) -> Ack:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from . import accounts, attachments, health
+from . import accounts, admin, attachments, directory, health, referrals, review, sas, verification
 from .openapi import openapi_route
 
 __all__ = ["routes"]
 
 routes: list[BaseRoute] = [*health.routes, *accounts.routes, *attachments.routes]
+routes += [*verification.routes, *review.routes]
+routes += admin.routes
+routes += [*directory.routes, *referrals.routes, *sas.routes]
 routes.append(openapi_route(routes))

@@ -1,38 +1,97 @@
-"""REST: sign-up, log-in/log-out (sessions), devices, profile, room list."""
+"""REST: sign-up (with consents and an e-mail code), e-mail confirmation, log-in/log-out
+(sessions, rate-limited), devices, profile, room list, regulator sign-up links.
+
+Rate limits (in memory, per node, :class:`~server.ratelimit.RateLimiter`):
+sign-ups per client address (``signups_per_hour``); log-in attempts per account (10,
+then one a minute; a success resets) and per address (50, then one a second; only
+failures are kept); e-mail code guesses per account (10, then one a minute, besides the
+code's own 5 attempts) and code e-mails per account (3, then one a minute).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import re
-from dataclasses import replace
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from protocol.errors import ErrorCode
 from storage.errors import Conflict
+from storage.outbox import NewNotification
 from storage.types import NewUser, Session, User
+from storage.verification import Consent, EmailCode, LinkUnusable, RegulatorLink
 
 from ..auth import check_password, hash_password, hash_token, new_token
 from ..clock import now_ms
 from ..errors import ApiError
-from ..sessions import require_verified
+from ..ratelimit import RateLimiter
+from ..revocation import revoke
+from ..sessions import require_role, require_verified
+from ..verification import codes, links, passwords
+from ..verification.identifiers import InvalidIdentifier, parse_number
+from ..verification.specialties import REGULATOR, SPECIALTIES, is_specialty
 from ..wire import room_info
 from .common import bearer, json_body, services
+from .openapi import api_route, array, boolean, integer, nullable, obj, string
 from .validation import choice, email, optional_text, text
 
-__all__ = ["routes"]
+__all__ = ["PROFILE", "client_address", "profile", "routes"]
+
+log = logging.getLogger("confrere.accounts")
 
 _POSTCODE = re.compile(r"^(?:0[1-9]|[1-8]\d|9[0-8])\d{3}$")  # metropolitan + overseas
-_RPPS = re.compile(r"^\d{11}$")
-_ADELI = re.compile(r"^\d{9}$")
+_CODE = re.compile(r"^\d{6}$")
 # Verifying against a throwaway hash when the e-mail is unknown keeps log-in time the
 # same either way, so timing does not tell which addresses have accounts.
 _DUMMY_HASH: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Limiters:
+    signups: RateLimiter
+    login_account: RateLimiter
+    login_address: RateLimiter
+    code_guesses: RateLimiter
+    code_mails: RateLimiter
+
+
+def _limiters(request: Request) -> _Limiters:
+    """This app's limiters (one set per app, so test servers do not share buckets)."""
+    state = request.app.state
+    found: _Limiters | None = getattr(state, "account_limiters", None)
+    if found is None:
+        per_hour = request.app.state.settings.signups_per_hour
+        found = _Limiters(
+            signups=RateLimiter(per_hour / 3600, max(1.0, per_hour)),
+            login_account=RateLimiter(1 / 60, 10),
+            login_address=RateLimiter(1.0, 50),
+            code_guesses=RateLimiter(1 / 60, 10),
+            code_mails=RateLimiter(1 / 60, 3),
+        )
+        state.account_limiters = found
+    return found
+
+
+def client_address(request: Request) -> str:
+    """The caller's address (uvicorn resolves X-Forwarded-For from trusted proxies)."""
+    return request.client.host if request.client else "unknown"
+
+
+def _bad(field: str, why: str) -> ApiError:
+    return ApiError(ErrorCode.BAD_FRAME, f"field '{field}' {why}")
+
+
+def _tag(value: str) -> str:
+    """A short, non-reversible tag for logs (never log an e-mail address itself)."""
+    return hashlib.sha256(value.encode()).hexdigest()[:12]
+
+
 def profile(user: User) -> dict[str, Any]:
+    """The account as its owner sees it; ``verified`` is the badge."""
     return {
         "id": user.id,
         "email": user.email,
@@ -43,42 +102,186 @@ def profile(user: User) -> dict[str, Any]:
         "specialty": user.specialty,
         "practice_mode": user.practice_mode,
         "rpps": user.rpps,
+        "profession": user.profession,
+        "email_confirmed": user.email_confirmed,
         "verified": user.verified,
     }
+
+
+PROFILE = obj(
+    {
+        "id": string(),
+        "email": string(),
+        "first_name": string(),
+        "last_name": string(),
+        "postcode": string(),
+        "city": string(),
+        "specialty": string(),
+        "practice_mode": string(enum=("liberal", "salarie")),
+        "rpps": nullable(string()),
+        "profession": string(enum=("practitioner", "regulator")),
+        "email_confirmed": boolean(),
+        "verified": boolean(),
+    }
+)
+_USER = obj({"user": PROFILE})
+
+
+def _code_mail(
+    server_key: bytes, address: str, expires_at: int
+) -> tuple[EmailCode, NewNotification]:
+    """A new code for ``address``: what the store keeps, and the e-mail carrying it."""
+    code = codes.new_code()
+    stored = EmailCode(address, codes.code_hash(server_key, address, code), expires_at)
+    return stored, NewNotification("email", address, "email_code", {"code": code})
 
 
 async def sign_up(request: Request) -> Response:
     body = await json_body(request)
     svc = services(request)
-    password = text(body, "password", 1024, min_len=10, strip=False)
+    settings = request.app.state.settings
+    _limiters(request).signups.check(client_address(request), "sign-ups from this address")
+    address = email(body)
+    first_name, last_name = text(body, "first_name"), text(body, "last_name")
+    password = text(body, "password", 1024, strip=False)
+    why = passwords.problem(password, email=address, names=(first_name, last_name))
+    if why is not None:
+        raise _bad("password", why)
     postcode = text(body, "postcode", 5)
     if not _POSTCODE.match(postcode):
-        raise ApiError(ErrorCode.BAD_FRAME, "field 'postcode' must be a French postcode (5 digits)")
-    rpps = optional_text(body, "rpps", 11)
-    if rpps is not None and not (_RPPS.match(rpps) or _ADELI.match(rpps)):
-        raise ApiError(
-            ErrorCode.BAD_FRAME,
-            "field 'rpps' must be an RPPS (11 digits) or ADELI (9 digits) number",
+        raise _bad("postcode", "must be a French postcode (5 digits)")
+    number = optional_text(body, "rpps", 20)
+    if number is not None:
+        try:
+            number = parse_number(number).number
+        except InvalidIdentifier as exc:
+            raise _bad("rpps", str(exc)) from None
+    specialty = text(body, "specialty")
+    link_token = optional_text(body, "regulator_link", 2000)
+    link: links.LinkClaims | None = None
+    now = now_ms()
+    if link_token is not None:
+        try:
+            link = links.read_link(svc.server_key.key, link_token, now)
+        except links.BadLink as exc:
+            raise _bad("regulator_link", f"is refused: {exc}") from None
+        if link.email != address:
+            raise _bad("email", "must be the address the regulator sign-up link was sent to")
+        if specialty != REGULATOR:
+            raise _bad("specialty", f"must be '{REGULATOR}' for a regulator account")
+    elif not is_specialty(specialty):
+        why = (
+            "needs a regulator sign-up link"
+            if specialty == REGULATOR
+            else "must be one of the specialties of GET /v1/accounts/form"
         )
+        raise _bad("specialty", why)
+    practice_mode = choice(body, "practice_mode", ("liberal", "salarie"))
+    for field, current in (
+        ("terms_version", settings.terms_version),
+        ("privacy_version", settings.privacy_version),
+    ):
+        if body.get(field) != current:
+            raise _bad(field, f"must be '{current}': the version the user accepted")
     new = NewUser(
-        email=email(body),
-        password_hash="",
-        first_name=text(body, "first_name"),
-        last_name=text(body, "last_name"),
+        email=address,
+        password_hash=await hash_password(password, settings.password_cost),
+        first_name=first_name,
+        last_name=last_name,
         postcode=postcode,
         city=text(body, "city"),
-        specialty=text(body, "specialty"),
-        practice_mode=choice(body, "practice_mode", ("liberal", "salarie")),
-        rpps=rpps,
+        specialty=specialty,
+        practice_mode=practice_mode,
+        rpps=number,
+        # The link was signed for this address and reached it: it proves the address,
+        # and an admin issued it for a regulator known to the SAS platform.
+        email_confirmed=link is not None,
+        verified=link is not None,
+        profession="regulator" if link is not None else "practitioner",
     )
-    settings = request.app.state.settings
-    hashed = await hash_password(password, settings.password_cost)
-    new = replace(new, password_hash=hashed)
+    consents = [
+        Consent("terms", settings.terms_version),
+        Consent("privacy", settings.privacy_version),
+    ]
+    code: EmailCode | None = None
+    mails: list[NewNotification] = []
+    if link is None:
+        code, mail = _code_mail(svc.server_key.key, address, now + codes.CODE_TTL_MS)
+        mails.append(mail)
     try:
-        user = await svc.store.create_user(new, now_ms())
+        user = await svc.store.create_account(
+            new, consents, code, mails, now, regulator_link=link.link_id if link else None
+        )
+    except LinkUnusable:
+        raise ApiError(ErrorCode.CONFLICT, "this sign-up link was used already") from None
     except Conflict:
         raise ApiError(ErrorCode.CONFLICT, "an account already exists for this e-mail") from None
+    log.info("account %s created (%s)", user.id, user.profession)
+    if link is not None:  # the link confirmed the address and vouched for the identity
+        await svc.hooks.emit("email_confirmed", user=user)
+        await svc.hooks.emit("identity_verified", user=user)
     return JSONResponse({"user": profile(user)}, status_code=201)
+
+
+async def sign_up_form(request: Request) -> Response:
+    settings = request.app.state.settings
+    return JSONResponse(
+        {
+            "terms_version": settings.terms_version,
+            "privacy_version": settings.privacy_version,
+            "specialties": [s for s in SPECIALTIES if s != REGULATOR],
+            "practice_modes": ["liberal", "salarie"],
+            "password_min_length": passwords.MIN_LENGTH,
+        }
+    )
+
+
+async def confirm_email(request: Request) -> Response:
+    _, user = await bearer(request)
+    body = await json_body(request)
+    svc = services(request)
+    if user.email_confirmed:
+        raise ApiError(ErrorCode.CONFLICT, "this e-mail address is confirmed already")
+    code = body.get("code")
+    if not isinstance(code, str) or not _CODE.match(code):
+        raise _bad("code", "must be the 6 digits sent by e-mail")
+    _limiters(request).code_guesses.check(user.id, "code attempts")
+    key = svc.server_key.key
+
+    def matches(stored: EmailCode) -> bool:
+        return stored.email == user.email and codes.codes_match(
+            stored.code_hash, key, stored.email, code
+        )
+
+    outcome = await svc.store.check_email_code(user.id, matches, now_ms(), codes.MAX_ATTEMPTS)
+    if outcome != "confirmed":
+        log.info("e-mail code refused for %s: %s", user.id, outcome)
+        raise _bad(
+            "code",
+            {
+                "wrong": "is not the code sent",
+                "expired": "has expired: ask for a new one",
+                "exhausted": "was tried too many times: ask for a new one",
+                "none": "was not sent or was used: ask for a new one",
+            }[outcome],
+        )
+    confirmed = await svc.store.user_by_id(user.id)
+    assert confirmed is not None
+    await svc.hooks.emit("email_confirmed", user=confirmed)
+    return JSONResponse({"user": profile(confirmed)})
+
+
+async def resend_email_code(request: Request) -> Response:
+    _, user = await bearer(request)
+    svc = services(request)
+    if user.email_confirmed:
+        raise ApiError(ErrorCode.CONFLICT, "this e-mail address is confirmed already")
+    _limiters(request).code_mails.check(user.id, "code e-mails")
+    now = now_ms()
+    expires_at = now + codes.CODE_TTL_MS
+    code, mail = _code_mail(svc.server_key.key, user.email, expires_at)
+    await svc.store.replace_email_code(user.id, code, [mail], now)
+    return JSONResponse({"expires_at": expires_at}, status_code=202)
 
 
 async def log_in(request: Request) -> Response:
@@ -87,14 +290,22 @@ async def log_in(request: Request) -> Response:
     svc = services(request)
     address = email(body)
     password = text(body, "password", 1024, strip=False)
+    limits, client = _limiters(request), client_address(request)
+    limits.login_address.check(client, "log-in attempts from this address")
+    limits.login_account.check(address, "log-in attempts for this account")
     user = await svc.store.user_by_email(address)
     if user is None:
         if _DUMMY_HASH is None:
             _DUMMY_HASH = await hash_password(new_token(), request.app.state.settings.password_cost)
         await check_password(password, _DUMMY_HASH)
+        log.info("log-in refused: unknown account %s", _tag(address))
         raise ApiError(ErrorCode.UNAUTHENTICATED, "wrong e-mail or password")
     if not await check_password(password, user.password_hash):
+        log.info("log-in refused: wrong password for %s", user.id)
         raise ApiError(ErrorCode.UNAUTHENTICATED, "wrong e-mail or password")
+    # Only failures count against the address; a success also clears the account's.
+    limits.login_address.hit(client, -1.0)
+    limits.login_account.reset(address)
     device_id = optional_text(body, "device_id", 64)
     if device_id is not None:
         device = await svc.store.device(device_id)
@@ -109,6 +320,7 @@ async def log_in(request: Request) -> Response:
     await svc.store.create_session(
         Session(hash_token(token), user.id, device.id, now, now + ttl_ms)
     )
+    await svc.hooks.emit("logged_in", user=user)  # e.g. promote a confirmed guest's invitations
     return JSONResponse(
         {
             "token": token,
@@ -122,7 +334,12 @@ async def log_in(request: Request) -> Response:
 
 async def log_out(request: Request) -> Response:
     session, _ = await bearer(request)
-    await services(request).store.delete_session(session.token_hash)
+    svc = services(request)
+    await svc.store.delete_session(session.token_hash)
+    # Its live connections close too, on every node (server.revocation).
+    await revoke(
+        svc.hub.broker, request.app.state.live, session.user_id, "session", session.token_hash
+    )
     return Response(status_code=204)
 
 
@@ -172,12 +389,182 @@ async def list_rooms(request: Request) -> Response:
     return JSONResponse({"rooms": out})
 
 
+async def issue_regulator_link(request: Request) -> Response:
+    """An admin issues a one-time sign-up link for a SAS regulator; it is e-mailed to
+    them (outbox template "regulator_link") and returned to the admin."""
+    _, admin = await bearer(request)
+    svc = services(request)
+    await require_role(svc.store, admin, "admin")
+    body = await json_body(request)
+    address = email(body)
+    if await svc.store.user_by_email(address) is not None:
+        raise ApiError(
+            ErrorCode.CONFLICT,
+            "an account already uses this e-mail: a regulator account needs its own address",
+        )
+    now = now_ms()
+    token, claims = links.sign_link(svc.server_key.key, address, now + links.LINK_TTL_MS)
+    await svc.store.create_regulator_link(
+        RegulatorLink(claims.link_id, address, admin.id, now, claims.expires_at, None)
+    )
+    url = request.app.state.settings.public_url.rstrip("/") + "/inscription-regulateur#" + token
+    await svc.store.enqueue_notifications(
+        [NewNotification("email", address, "regulator_link", {"url": url})], now
+    )
+    log.info("regulator link %s issued by %s", claims.link_id, admin.id)
+    return JSONResponse(
+        {"token": token, "url": url, "expires_at": claims.expires_at}, status_code=201
+    )
+
+
+_SIGN_UP_BODY = obj(
+    {
+        "email": string(max_length=254),
+        "password": string(max_length=1024),
+        "first_name": string(max_length=100),
+        "last_name": string(max_length=100),
+        "postcode": string(pattern=r"^\d{5}$"),
+        "city": string(max_length=100),
+        "specialty": string(max_length=100),
+        "practice_mode": string(enum=("liberal", "salarie")),
+        "rpps": nullable(string(max_length=20)),
+        "terms_version": string(),
+        "privacy_version": string(),
+        "regulator_link": nullable(string(max_length=2000)),
+    },
+    required=(
+        "email",
+        "password",
+        "first_name",
+        "last_name",
+        "postcode",
+        "city",
+        "specialty",
+        "practice_mode",
+        "terms_version",
+        "privacy_version",
+    ),
+)
+_DEVICE = obj({"id": string(), "name": string(), "created_at": integer()})
+_ROOM = obj(
+    {
+        "id": string(),
+        "kind": string(),
+        "name": nullable(string()),
+        "status": string(),
+        "role": string(),
+        "last_seq": integer(),
+        "read_seq": integer(),
+        "unread": integer(),
+    }
+)
+
 routes = [
-    Route("/v1/accounts", sign_up, methods=["POST"]),
-    Route("/v1/sessions", log_in, methods=["POST"]),
-    Route("/v1/sessions/current", log_out, methods=["DELETE"]),
-    Route("/v1/me", me, methods=["GET"]),
-    Route("/v1/devices", list_devices, methods=["GET"]),
-    Route("/v1/devices", add_device, methods=["POST"]),
-    Route("/v1/rooms", list_rooms, methods=["GET"]),
+    api_route(
+        "/v1/accounts",
+        sign_up,
+        "POST",
+        summary="Sign up (sends an e-mail code; a regulator link makes a regulator account)",
+        auth="none",
+        body=_SIGN_UP_BODY,
+        response=_USER,
+        status=201,
+        errors=(409, 413),
+    ),
+    api_route(
+        "/v1/accounts/form",
+        sign_up_form,
+        summary="What the sign-up form offers: consent versions, specialties",
+        auth="none",
+        response=obj(
+            {
+                "terms_version": string(),
+                "privacy_version": string(),
+                "specialties": array(string()),
+                "practice_modes": array(string()),
+                "password_min_length": integer(),
+            }
+        ),
+    ),
+    api_route(
+        "/v1/accounts/email/confirm",
+        confirm_email,
+        "POST",
+        summary="Confirm the account's e-mail address with the code sent to it",
+        body=obj({"code": string(pattern=r"^\d{6}$")}),
+        response=_USER,
+        errors=(409, 413),
+    ),
+    api_route(
+        "/v1/accounts/email/resend",
+        resend_email_code,
+        "POST",
+        summary="Send a new e-mail code (the previous one is void)",
+        response=obj({"expires_at": integer()}),
+        status=202,
+        errors=(409,),
+    ),
+    api_route(
+        "/v1/sessions",
+        log_in,
+        "POST",
+        summary="Log in: a session token for a new or known device",
+        auth="none",
+        body=obj(
+            {
+                "email": string(max_length=254),
+                "password": string(max_length=1024),
+                "device_id": nullable(string(max_length=64)),
+                "device_name": nullable(string(max_length=100)),
+            },
+            required=("email", "password"),
+        ),
+        response=obj(
+            {"token": string(), "user": PROFILE, "device_id": string(), "expires_at": integer()}
+        ),
+        status=201,
+        errors=(401, 404, 413),
+    ),
+    api_route(
+        "/v1/sessions/current",
+        log_out,
+        "DELETE",
+        summary="Log out this session",
+        status=204,
+    ),
+    api_route("/v1/me", me, summary="The caller's profile (verified badge)", response=_USER),
+    api_route(
+        "/v1/devices",
+        list_devices,
+        summary="The caller's devices",
+        response=obj({"devices": array(_DEVICE)}),
+    ),
+    api_route(
+        "/v1/devices",
+        add_device,
+        "POST",
+        summary="Register another device",
+        body=obj({"name": string(max_length=100)}),
+        response=obj({"device": _DEVICE}),
+        status=201,
+        errors=(413,),
+    ),
+    api_route(
+        "/v1/rooms",
+        list_rooms,
+        summary="The caller's rooms",
+        auth="verified",
+        response=obj({"rooms": array(_ROOM)}),
+    ),
+    api_route(
+        "/v1/regulator-links",
+        issue_regulator_link,
+        "POST",
+        summary="Issue a one-time regulator (SAS) sign-up link, e-mailed to its address",
+        auth="role:admin",
+        body=obj({"email": string(max_length=254)}),
+        response=obj({"token": string(), "url": string(), "expires_at": integer()}),
+        status=201,
+        errors=(409, 413),
+    ),
 ]

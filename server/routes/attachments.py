@@ -23,17 +23,19 @@ from urllib.parse import quote
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
 
 from protocol.errors import ErrorCode
+from protocol.filetypes import CONTENT_TYPES
 from storage.types import Attachment
 
 from ..clock import now_ms
 from ..errors import ApiError
 from ..handlers import Services
+from ..limits import UserRates
 from ..sessions import require_verified
-from ..uploads import open_content, receive, upload_request
+from ..uploads import KINDS, open_content, receive, upload_request
 from .common import bearer, services
+from .openapi import api_route, boolean, integer, nullable, obj, string
 
 __all__ = ["routes"]
 
@@ -79,6 +81,8 @@ async def upload(request: Request) -> Response:
     """``POST /v1/attachments?kind=&room=&content_type=&name=``: the body is the file
     (chat: its ciphertext). Every check that needs no body byte comes first."""
     _, user = await bearer(request)
+    user_rates: UserRates = request.app.state.user_rates
+    user_rates.uploads.check(user.id, "uploads")
     params = upload_request(request.query_params, dict(request.headers))
     svc = services(request)
     if params.kind == "chat" or params.room is not None:
@@ -150,9 +154,68 @@ async def delete(request: Request) -> Response:
     return Response(status_code=204)
 
 
+_ATTACHMENT = obj(
+    {
+        "id": string(),
+        "kind": string(enum=KINDS),
+        "room": nullable(string()),
+        "uploader": string(),
+        "content_type": string(enum=CONTENT_TYPES),
+        "name": nullable(string()),
+        "size": integer(minimum=1),
+        "sha256": nullable(string()),
+        "created_at": integer(),
+        "referenced": boolean(),
+    }
+)
+_ONE = obj({"attachment": _ATTACHMENT})
+
 routes = [
-    Route("/v1/attachments", upload, methods=["POST"]),
-    Route("/v1/attachments/{attachment_id}", download, methods=["GET"]),
-    Route("/v1/attachments/{attachment_id}", delete, methods=["DELETE"]),
-    Route("/v1/attachments/{attachment_id}/meta", metadata, methods=["GET"]),
+    api_route(
+        "/v1/attachments",
+        upload,
+        "POST",
+        summary="Upload a file (the body: a chat file's ciphertext, or a document)",
+        body={"type": "string", "format": "binary"},
+        request_content_type="application/octet-stream",
+        query={
+            "kind": string(enum=KINDS),
+            "room": string(max_length=64),
+            "content_type": string(enum=CONTENT_TYPES),
+            "name": string(max_length=255),
+        },
+        required_query=("content_type",),
+        response=_ONE,
+        status=201,
+        errors=(403, 404, 411, 413, 415),
+    ),
+    api_route(
+        "/v1/attachments/{attachment_id}",
+        download,
+        summary="Download an attachment's bytes",
+        response={"type": "string", "format": "binary"},
+        content_type="application/octet-stream",
+        errors=(403, 404),
+    ),
+    api_route(
+        "/v1/attachments/{attachment_id}",
+        delete,
+        "DELETE",
+        summary="Delete an attachment (its uploader only)",
+        status=204,
+        errors=(403, 404),
+    ),
+    api_route(
+        "/v1/attachments/{attachment_id}/meta",
+        metadata,
+        summary="An attachment's metadata, with a presigned download URL where available",
+        response=obj(
+            {
+                "attachment": _ATTACHMENT,
+                "download_url": nullable(string()),
+                "download_url_expires_at": nullable(integer()),
+            }
+        ),
+        errors=(403, 404),
+    ),
 ]

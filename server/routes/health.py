@@ -1,14 +1,21 @@
-"""Liveness and readiness probes."""
+"""Liveness and readiness probes, and the Prometheus metrics of the node."""
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+import math
 
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from ..clock import now_ms
+from ..live import LiveConnections
+from ..metrics import METRICS, render
 from .common import services
+from .openapi import api_route, obj, string
 
 __all__ = ["routes"]
+
+_STATUS = obj({"status": string(enum=("ok",))})
 
 
 async def healthz(request: Request) -> Response:
@@ -33,8 +40,51 @@ async def readyz(request: Request) -> Response:
     except Exception:
         problems.append("blobs")
     if problems:
-        return JSONResponse({"status": "unavailable", "failing": problems}, status_code=503)
+        return JSONResponse(
+            {
+                "code": "unavailable",
+                "message": f"not ready: {', '.join(problems)} not answering",
+                "status": "unavailable",
+                "failing": problems,
+            },
+            status_code=503,
+        )
     return JSONResponse({"status": "ok"})
 
 
-routes = [Route("/healthz", healthz), Route("/readyz", readyz)]
+async def metrics(request: Request) -> Response:
+    """Prometheus text format. Expose it to the monitoring network only (it names no
+    user, but tells the load of the node)."""
+    svc = services(request)
+    live: LiveConnections = request.app.state.live
+    try:
+        backlog: float = await svc.store.outbox_backlog(now_ms())
+    except Exception:  # the database is down: /readyz tells; the metrics still answer
+        backlog = math.nan
+    text = render(
+        METRICS, connections=len(live), outbox_backlog=backlog, deliveries=svc.hub.deliveries
+    )
+    return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+routes = [
+    api_route(
+        "/healthz", healthz, summary="Liveness: the process serves", auth="none", response=_STATUS
+    ),
+    api_route(
+        "/readyz",
+        readyz,
+        summary="Readiness: database, broker and blob store answer",
+        auth="none",
+        response=_STATUS,
+        errors=(503,),
+    ),
+    api_route(
+        "/metrics",
+        metrics,
+        summary="Prometheus metrics of this node (text exposition format 0.0.4)",
+        auth="none",
+        response=string(),
+        content_type="text/plain",
+    ),
+]

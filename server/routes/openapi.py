@@ -136,6 +136,7 @@ class Operation:
     errors: tuple[int, ...]
     content_type: str
     request_content_type: str
+    query: tuple[tuple[str, Schema, bool], ...] = ()
 
 
 def api_route(
@@ -151,11 +152,15 @@ def api_route(
     errors: Iterable[int] = (),
     content_type: str = "application/json",
     request_content_type: str = "application/json",
+    query: dict[str, Schema] | None = None,
+    required_query: Iterable[str] = (),
 ) -> Route:
     """A Starlette route that also describes itself in ``/openapi.json``. Statuses 400
     (bad input), 401 (when ``auth`` is not "none"), 403 (verified and roles), 429 and 503
-    are implied."""
+    are implied. ``query``: the query parameters it reads (optional unless named in
+    ``required_query``)."""
     implied = {400, 429, 503}
+    required = set(required_query)
     if auth != "none":
         implied.add(401)
     if auth != "none" and auth != "session":
@@ -171,6 +176,7 @@ def api_route(
         tuple(sorted(implied | set(errors))),
         content_type,
         request_content_type,
+        tuple((name, schema, name in required) for name, schema in (query or {}).items()),
     )
     return route
 
@@ -180,6 +186,10 @@ def _operation(path: str, op: Operation) -> dict[str, Any]:
     params = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
         for name in _path_params(path)
+    ]
+    params += [
+        {"name": name, "in": "query", "required": required, "schema": schema}
+        for name, schema, required in op.query
     ]
     if params:
         out["parameters"] = params

@@ -33,6 +33,9 @@ _SQL_CLAIM = (
     f" RETURNING {_COLS}"
 )
 _SQL_SENT = "UPDATE outbox SET state = 'sent', sent_at = $2, last_error = NULL WHERE id = $1"
+_SQL_SENT_MANY = (
+    "UPDATE outbox SET state = 'sent', sent_at = $2, last_error = NULL WHERE id = ANY($1::bigint[])"
+)
 _SQL_FAILED = "UPDATE outbox SET state = $2, next_attempt_at = $3, last_error = $4 WHERE id = $1"
 _SQL_LIST = (
     f"SELECT {_COLS} FROM outbox WHERE ($1::text IS NULL OR channel = $1)"
@@ -81,6 +84,13 @@ class PostgresOutbox(PostgresBase):
         await self._run(
             "mark_notification_sent",
             lambda c: c.execute(_SQL_SENT, notification_id, now),
+            "statement",
+        )
+
+    async def mark_notifications_sent(self, notification_ids: Sequence[int], now: int) -> None:
+        await self._run(
+            "mark_notifications_sent",
+            lambda c: c.execute(_SQL_SENT_MANY, list(notification_ids), now),
             "statement",
         )
 

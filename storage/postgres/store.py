@@ -65,9 +65,13 @@ from ..types import (
     ToDeviceItem,
     User,
 )
+from .audit import PostgresAudit
 from .base import Conn, PostgresBase, PostgresOptions, split_url
+from .directory import PostgresDirectory
+from .guests import PostgresGuests
 from .outbox import PostgresOutbox
 from .roles import PostgresRoles
+from .verification import PostgresVerification
 
 __all__ = ["PostgresOptions", "PostgresStore", "open_postgres"]
 
@@ -77,7 +81,7 @@ log = logging.getLogger("confrere.storage")
 
 _USER_COLS = (
     "id, email, password_hash, first_name, last_name, postcode, city, specialty,"
-    " practice_mode, rpps, verified, created_at"
+    " practice_mode, rpps, verified, created_at, email_confirmed, profession"
 )
 _ROOM_COLS = "id, kind, name, status, header, created_by, created_at, last_seq"
 _ITEM_COLS = "room_id, seq, kind, ts, sender, device, cid, body, meta"
@@ -87,7 +91,8 @@ _ATTACHMENT_COLS = (
 )
 
 _SQL_INSERT_USER = (
-    f"INSERT INTO users ({_USER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    f"INSERT INTO users ({_USER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
+    " $13, $14)"
 )
 _SQL_USER_BY_ID = f"SELECT {_USER_COLS} FROM users WHERE id = $1"
 _SQL_USER_BY_EMAIL = f"SELECT {_USER_COLS} FROM users WHERE email = $1"
@@ -349,8 +354,12 @@ def _plan_batch(
 
 
 class PostgresStore(
+    PostgresAudit,
+    PostgresDirectory,
+    PostgresGuests,
     PostgresOutbox,
     PostgresRoles,
+    PostgresVerification,
     PostgresBase,
 ):
     """Use :func:`open_postgres` to construct; call :meth:`close` when done."""

@@ -66,6 +66,15 @@ class SqliteOutbox(SqliteBase):
             ),
         )
 
+    async def mark_notifications_sent(self, notification_ids: Sequence[int], now: int) -> None:
+        await self._write(
+            "mark_notifications_sent",
+            lambda c: c.executemany(
+                "UPDATE outbox SET state = 'sent', sent_at = ?, last_error = NULL WHERE id = ?",
+                [(now, i) for i in notification_ids],
+            ),
+        )
+
     async def mark_notification_failed(
         self, notification_id: int, error: str, retry_at: int | None, now: int
     ) -> None:

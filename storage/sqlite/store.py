@@ -32,15 +32,19 @@ from ..types import (
     ToDeviceItem,
     User,
 )
+from .audit import SqliteAudit
 from .base import SqliteBase
+from .directory import SqliteDirectory
+from .guests import SqliteGuests
 from .outbox import SqliteOutbox
 from .roles import SqliteRoles
+from .verification import SqliteVerification
 
 __all__ = ["SqliteStore", "open_sqlite"]
 
 _USER_COLS = (
     "id, email, password_hash, first_name, last_name, postcode, city, specialty,"
-    " practice_mode, rpps, verified, created_at"
+    " practice_mode, rpps, verified, created_at, email_confirmed, profession"
 )
 _ROOM_COLS = "id, kind, name, status, header, created_by, created_at, last_seq"
 _ATTACHMENT_COLS = (
@@ -50,10 +54,10 @@ _ATTACHMENT_COLS = (
 
 
 def _user(row: Any) -> User:
-    (uid, email, pw, first, last, postcode, city, specialty, mode, rpps, verified, at) = row
-    return User(
-        uid, email, pw, first, last, postcode, city, specialty, mode, rpps, bool(verified), at
-    )
+    values = list(row)
+    values[10] = bool(values[10])  # verified
+    values[12] = bool(values[12])  # email_confirmed
+    return User(*values)
 
 
 def _room(row: Any) -> Room:
@@ -89,8 +93,12 @@ def _attachment_refusal(c: sqlite3.Connection, m: NewMessage) -> str | None:
 
 
 class SqliteStore(
+    SqliteAudit,
+    SqliteDirectory,
+    SqliteGuests,
     SqliteOutbox,
     SqliteRoles,
+    SqliteVerification,
     SqliteBase,
 ):
     """Use :func:`open_sqlite` to construct; call :meth:`close` when done."""
@@ -102,7 +110,7 @@ class SqliteStore(
 
         def tx(c: sqlite3.Connection) -> User:
             c.execute(
-                f"INSERT INTO users ({_USER_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO users ({_USER_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     user.id,
                     user.email,
@@ -114,8 +122,10 @@ class SqliteStore(
                     user.specialty,
                     user.practice_mode,
                     user.rpps,
-                    0,
+                    int(user.verified),
                     now,
+                    int(user.email_confirmed),
+                    user.profession,
                 ),
             )
             return user

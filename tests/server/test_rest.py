@@ -18,7 +18,9 @@ SIGN_UP = {
     "city": "Bordeaux",
     "specialty": "Pédiatrie",
     "practice_mode": "salarie",
-    "rpps": "10003456789",
+    "rpps": "10003456786",  # RPPS: 11 digits, the last its Luhn key
+    "terms_version": "2025-01",
+    "privacy_version": "2025-01",
 }
 
 

@@ -1,0 +1,408 @@
+// The WebSocket transport, as clients/python/client.py and SPEC.md §10: requests with
+// ids, replies by `re`, automatic reconnection with backoff, per-room ordering by seq
+// (hold, sync on gap, drop duplicates), idempotent retries (send keeps its cid),
+// to-device deduplication and acknowledgement by explicit tid.
+import { decode, encode } from "./codec.js";
+import { randomId } from "./crypto.js";
+
+const IDEMPOTENT = new Set(["send", "sync", "read", "room.get", "to_device.ack", "keys.upload", "keys.query", "keys.report"]);
+const GAP_GRACE_MS = 200;
+const REQUEST_TIMEOUT_MS = 30000;
+const SYNC_LIMIT = 500;
+const OPEN_TIMEOUT_MS = 10000;
+
+export class ServerError extends Error {
+  constructor(code, message, retryAfter) {
+    super(`${code}: ${message}`);
+    this.code = code;
+    this.retryAfter = retryAfter;
+  }
+}
+
+export class ConnectionLost extends Error {}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Callbacks (all optional): onStatus(status) with "connecting" (first connection) |
+ * "online" | "offline" (lost, reconnecting by itself) | "closed"; onWelcome(welcome); onItem(msg or timeline event, in seq order per room);
+ * onEphemeral(event with seq 0); onToDevice(frame) -> Promise (acknowledged once it
+ * resolves); onFatal(error) when the server refuses the session for good.
+ */
+export class Client {
+  constructor(wsUrl, account, handlers = {}) {
+    this.wsUrl = wsUrl;
+    this.account = account;
+    this.h = handlers;
+    this.nextId = 1;
+    this.pending = new Map(); // id -> {frame, resolve, reject, timer}
+    this.lastSeq = new Map(); // room -> highest seq delivered
+    this.held = new Map(); // room -> Map(seq -> item)
+    this.gapTimers = new Map();
+    this.syncing = new Set();
+    this.tdSeen = new Set(); // to-device tids taken or waiting
+    this.tdUnacked = new Set();
+    this.ws = null;
+    this.open = false;
+    this.wanted = false;
+    this.backoff = 50;
+    this.status = "idle";
+    this.verified = false;
+    this.rooms = [];
+    this.waiters = []; // resolved on the next OPEN state
+  }
+
+  setStatus(status) {
+    if (this.status === status) return;
+    this.status = status;
+    this.h.onStatus?.(status);
+  }
+
+  /** Connect; resolves with the first welcome (rejects if the hello is refused). */
+  connect() {
+    this.wanted = true;
+    return new Promise((resolve, reject) => {
+      this.firstWelcome = { resolve, reject };
+      this.dial();
+    });
+  }
+
+  close() {
+    this.wanted = false;
+    this.ws?.close(1000);
+    this.setStatus("closed");
+  }
+
+  dial() {
+    // After a drop the page says "offline, reconnecting" until the next welcome.
+    if (this.status !== "offline") this.setStatus("connecting");
+    const ws = new WebSocket(this.wsUrl, "confrere.v1");
+    ws.binaryType = "arraybuffer";
+    this.ws = ws;
+    this.dialing = true;
+    let opened = false;
+    // An attempt that neither opens nor fails (a dead network) is abandoned.
+    const timer = setTimeout(() => opened || ws.close(), OPEN_TIMEOUT_MS);
+    ws.onopen = () => {
+      opened = true;
+      clearTimeout(timer);
+      const id = this.nextId++;
+      this.helloId = id;
+      ws.send(encode({ t: "hello", id, token: this.account.token, device: this.account.deviceId }));
+    };
+    ws.onmessage = (ev) => {
+      if (typeof ev.data === "string") return;
+      let frame;
+      try {
+        frame = decode(new Uint8Array(ev.data));
+      } catch (err) {
+        console.warn("undecodable frame", err);
+        return;
+      }
+      this.onFrame(frame);
+    };
+    ws.onclose = (ev) => {
+      clearTimeout(timer);
+      if (this.ws !== ws) return;
+      this.dialing = false;
+      this.open = false;
+      this.failPending();
+      if (ev.code === 4401 || this.refused) {
+        this.wanted = false;
+        this.setStatus("closed");
+        this.h.onFatal?.(new ServerError("unauthenticated", "session refused"));
+        this.firstWelcome?.reject(new ServerError("unauthenticated", "session refused"));
+        return;
+      }
+      if (!this.wanted) return;
+      this.setStatus("offline");
+      const wait = this.backoff;
+      this.backoff = Math.min(this.backoff * 2, 5000);
+      this.redial = setTimeout(() => this.wanted && this.dial(), opened ? wait : Math.max(wait, 200));
+    };
+  }
+
+  /** The network is back (the browser's "online" event): dial now, not after backoff. */
+  retryNow() {
+    if (!this.wanted || this.open) return;
+    clearTimeout(this.redial);
+    if (this.dialing) {
+      // An attempt begun while the network was down may hang until its timeout.
+      const stale = this.ws;
+      this.ws = null;
+      stale.close();
+    }
+    this.backoff = 50;
+    this.dial();
+  }
+
+  failPending() {
+    // Idempotent requests wait for the next connection; the others fail now (§10.4).
+    for (const [id, p] of this.pending) {
+      clearTimeout(p.timer);
+      this.pending.delete(id);
+      if (IDEMPOTENT.has(p.frame.t)) this.whenOpen().then(() => this.transmit(p));
+      else p.reject(new ConnectionLost("connection lost"));
+    }
+  }
+
+  whenOpen() {
+    if (this.open) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  onFrame(f) {
+    switch (f.t) {
+      case "welcome":
+        this.onWelcome(f);
+        return;
+      case "error":
+        if (f.re === this.helloId && !this.open) {
+          if (f.code === "unauthenticated") this.refused = true;
+          return; // the server closes; onclose decides
+        }
+        break;
+      case "msg":
+        this.onTimeline(f);
+        return;
+      case "event":
+        if (f.seq === 0) this.h.onEphemeral?.(f);
+        else this.onTimeline(f);
+        return;
+      case "to_device":
+        this.onToDevice(f);
+        return;
+      default:
+        break;
+    }
+    if (f.re != null && this.pending.has(f.re)) {
+      const p = this.pending.get(f.re);
+      this.pending.delete(f.re);
+      clearTimeout(p.timer);
+      if (f.t === "error") {
+        const err = new ServerError(f.code, f.message, f.retry_after);
+        if ((f.code === "unavailable" || f.code === "rate_limited") && IDEMPOTENT.has(p.frame.t)) {
+          sleep(1000 * (f.retry_after ?? 0.5)).then(() => this.whenOpen()).then(() => this.transmit(p));
+        } else p.reject(err);
+      } else p.resolve(f);
+    }
+  }
+
+  onWelcome(f) {
+    const first = f.re === this.helloId;
+    if (first || f.re === 0) {
+      this.verified = f.verified;
+      this.rooms = f.rooms;
+      this.userId = f.user;
+      if (first) {
+        this.open = true;
+        this.backoff = 50;
+        this.setStatus("online");
+      }
+      this.h.onWelcome?.(f);
+      for (const room of f.rooms) {
+        if (!this.lastSeq.has(room.id)) this.lastSeq.set(room.id, 0);
+        if (room.last_seq > this.lastSeq.get(room.id)) this.catchUp(room.id);
+      }
+      const waiters = this.waiters;
+      this.waiters = [];
+      for (const w of waiters) w();
+      // acknowledgements lost with the previous connection
+      if (this.tdUnacked.size) this.ackToDevice([...this.tdUnacked]);
+      if (this.firstWelcome) {
+        this.firstWelcome.resolve(f);
+        this.firstWelcome = null;
+      }
+    }
+  }
+
+  transmit(p) {
+    const id = this.nextId++;
+    p.frame.id = id;
+    this.pending.set(id, p);
+    p.timer = setTimeout(() => {
+      if (!this.pending.has(id)) return;
+      this.pending.delete(id);
+      if (IDEMPOTENT.has(p.frame.t)) this.transmit(p);
+      else p.reject(new ConnectionLost("no reply within 30 s"));
+    }, REQUEST_TIMEOUT_MS);
+    this.ws.send(encode(p.frame));
+  }
+
+  /** Send one request frame (without id); resolves with its reply. */
+  async request(frame) {
+    if (!this.open) {
+      if (!IDEMPOTENT.has(frame.t) && this.status !== "connecting") throw new ConnectionLost("not connected");
+      await this.whenOpen();
+    }
+    return new Promise((resolve, reject) => this.transmit({ frame, resolve, reject }));
+  }
+
+  // -- ordering (§10.3)
+
+  onTimeline(item) {
+    const room = item.room;
+    const last = this.lastSeq.get(room) ?? 0;
+    if (!this.lastSeq.has(room)) this.lastSeq.set(room, 0);
+    if (item.seq <= last) return;
+    if (item.seq === last + 1) {
+      this.deliver(item);
+      this.drainHeld(room);
+      return;
+    }
+    if (!this.held.has(room)) this.held.set(room, new Map());
+    this.held.get(room).set(item.seq, item);
+    if (!this.gapTimers.has(room)) {
+      this.gapTimers.set(room, setTimeout(() => {
+        this.gapTimers.delete(room);
+        if (this.held.get(room)?.size) this.catchUp(room);
+      }, GAP_GRACE_MS));
+    }
+  }
+
+  deliver(item) {
+    this.lastSeq.set(item.room, item.seq);
+    try {
+      this.h.onItem?.(item);
+    } catch (err) {
+      console.error("onItem failed", err);
+    }
+  }
+
+  drainHeld(room) {
+    const held = this.held.get(room);
+    if (!held) return;
+    for (;;) {
+      const next = held.get((this.lastSeq.get(room) ?? 0) + 1);
+      if (!next) break;
+      held.delete(next.seq);
+      this.deliver(next);
+    }
+    for (const seq of [...held.keys()]) if (seq <= this.lastSeq.get(room)) held.delete(seq);
+  }
+
+  /** sync the room from its last delivered seq while `more` (one at a time per room). */
+  async catchUp(room) {
+    if (this.syncing.has(room)) {
+      this.resync = this.resync || new Set();
+      this.resync.add(room);
+      return;
+    }
+    this.syncing.add(room);
+    try {
+      for (;;) {
+        const batch = await this.request({ t: "sync", room, after: this.lastSeq.get(room) ?? 0, limit: SYNC_LIMIT });
+        for (const item of batch.items) this.onTimeline({ ...item, room });
+        if (!batch.more) break;
+      }
+    } catch (err) {
+      if (err instanceof ServerError) this.held.delete(room);
+      else console.warn("sync failed", err);
+    } finally {
+      this.syncing.delete(room);
+      if (this.resync?.delete(room)) this.catchUp(room);
+    }
+  }
+
+  /** Start tracking a room joined after the welcome (full history from seq 1). */
+  track(room) {
+    if (!this.lastSeq.has(room)) {
+      this.lastSeq.set(room, 0);
+      this.catchUp(room);
+    }
+  }
+
+  // -- to-device (§10.3)
+
+  async onToDevice(f) {
+    if (this.tdUnacked.has(f.tid)) {
+      this.ackToDevice([f.tid]);
+      return;
+    }
+    if (this.tdSeen.has(f.tid)) return;
+    this.tdSeen.add(f.tid);
+    try {
+      await this.h.onToDevice?.(f);
+    } catch (err) {
+      console.warn("to-device payload dropped", err);
+    }
+    this.tdUnacked.add(f.tid);
+    this.ackToDevice([f.tid]);
+  }
+
+  async ackToDevice(tids) {
+    try {
+      await this.request({ t: "to_device.ack", tids });
+      for (const tid of tids) this.tdUnacked.delete(tid);
+    } catch (err) {
+      console.warn("to-device ack failed", err);
+    }
+  }
+
+  // -- requests
+
+  /** Send an opaque body with a fresh cid (kept across retries); returns {seq, ts}. */
+  async send(room, body, att) {
+    const cid = randomId();
+    const frame = { t: "send", room, cid, body };
+    if (att && att.length) frame.att = att;
+    const ack = await this.request(frame);
+    // The server does not echo our own message: feed it through the ordering (§10.4).
+    this.onTimeline({ t: "msg", room, seq: ack.seq, sender: this.userId, device: this.account.deviceId, cid, ts: ack.ts, body });
+    return ack;
+  }
+
+  async roomGet(room) {
+    return (await this.request({ t: "room.get", room })).room;
+  }
+
+  async createRoom(kind, members, name, header) {
+    const frame = { t: "room.create", kind, members };
+    if (name) frame.name = name;
+    if (header) frame.header = header;
+    const info = (await this.request(frame)).room;
+    this.track(info.id);
+    return info;
+  }
+
+  invite(room, users, emails) {
+    const frame = { t: "room.invite", room, users };
+    if (emails && emails.length) frame.emails = emails;
+    if (!users.length) delete frame.users;
+    return this.request(frame);
+  }
+
+  read(room, seq) {
+    return this.request({ t: "read", room, seq });
+  }
+
+  typing(room, on) {
+    return this.request({ t: "typing", room, on });
+  }
+
+  toDevice(user, device, body) {
+    return this.request({ t: "to_device", user, device, body });
+  }
+
+  uploadKeys(bundle) {
+    return this.request({ t: "keys.upload", bundle });
+  }
+
+  async queryKeys(users) {
+    return (await this.request({ t: "keys.query", users })).keys;
+  }
+
+  report(room, device, reason, session) {
+    const frame = { t: "keys.report", room, device, reason };
+    if (session) frame.session = session;
+    return this.request(frame);
+  }
+
+  updateRoom(room, fields) {
+    return this.request({ t: "room.update", room, ...fields });
+  }
+
+  ping() {
+    return this.request({ t: "ping" });
+  }
+}

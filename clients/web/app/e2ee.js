@@ -1,0 +1,438 @@
+// End-to-end encryption over the transport, as clients/python/e2ee.py: sender keys per
+// room shared by to-device boxes with every member device, key requests through
+// keys.report, held messages until their key arrives, encrypted chat files.
+import {
+  CryptoError,
+  DeviceKeys,
+  InboundSession,
+  OutboundSession,
+  decodeContent,
+  decryptFile,
+  encodeContent,
+  encryptFile,
+  equal,
+  hex,
+  newFileKey,
+  openSealed,
+  openSenderKey,
+  parseBundle,
+  parseKeyRequest,
+  parseMessage,
+  safetyNumber,
+  sha256,
+  shareSenderKey,
+  sniff,
+  unwrapHeader,
+  wrapHeader,
+  MAX_ATTACHMENT,
+  fromUtf8,
+} from "./crypto.js";
+
+const KEYS_TTL_MS = 30000;
+const KEY_WAIT_MS = 10000;
+const REPORT_CODES = {
+  UnknownSession: "unknown_session",
+  BadSignature: "bad_signature",
+  Tampered: "tampered",
+  Truncated: "tampered",
+  Replayed: "replayed",
+  TooFarAhead: "too_far_ahead",
+  BadVersion: "bad_version",
+};
+const TYPE_NAMES = { "application/pdf": "un PDF", "image/jpeg": "une image JPEG", "image/png": "une image PNG" };
+
+const sessionRef = (room, device, sid) => `${room}|${device}|${hex(sid)}`;
+
+function keyToJson(k) {
+  return { roomId: k.roomId, deviceId: k.deviceId, sessionId: k.sessionId, chainKey: k.chainKey, index: k.index, signPublic: k.signPublic };
+}
+
+export class AttachmentError extends Error {}
+
+/**
+ * Handlers: onMessage(decrypted), onUndecryptable(item), onEvent(event).
+ * `saved` is the snapshot `snapshot()` returned last time (IndexedDB), or null.
+ */
+export class E2EE {
+  constructor(client, rest, keys, handlers, saved, persist) {
+    this.client = client;
+    this.rest = rest;
+    this.keys = keys;
+    this.h = handlers;
+    this.persist = persist || (() => {});
+    this.devices = new Map(); // user -> Map(device -> bundle)
+    this.devicesAt = new Map();
+    this.outbound = new Map(); // room -> {session, initial, recipients: Set("user|device")}
+    this.initialKeys = new Map(); // ref -> sender key as first received (rebuilt each load)
+    this.inbound = new Map(); // ref -> InboundSession
+    this.held = new Map(); // ref -> [{deadline, msg}]
+    this.requested = new Set();
+    this.promoted = new Map(); // room -> users promoted from guest (key forwarding)
+    this.locks = new Map();
+    this.headers = new Map();
+    if (saved) this.restore(saved);
+    this.expiry = setInterval(() => this.expireHeld(), 1000);
+  }
+
+  get deviceId() {
+    return this.client.account.deviceId;
+  }
+
+  get userId() {
+    return this.client.account.userId;
+  }
+
+  // -- persistence: the sender keys as first received (history is re-read from seq 1
+  // at each start, so inbound sessions restart from there) and our outbound state.
+
+  snapshot() {
+    const outbound = [];
+    for (const [room, out] of this.outbound) {
+      outbound.push({
+        room,
+        sessionId: out.session.sessionId,
+        chainKey: out.session.chainKey,
+        index: out.session.index,
+        initial: keyToJson(out.initial),
+        recipients: [...out.recipients],
+      });
+    }
+    return { inbound: [...this.initialKeys.values()].map(keyToJson), outbound };
+  }
+
+  restore(saved) {
+    for (const k of saved.inbound || []) this.addInbound(k);
+    for (const o of saved.outbound || []) {
+      const session = new OutboundSession(o.room, this.deviceId, this.keys, { sessionId: o.sessionId, chainKey: o.chainKey, index: o.index });
+      this.outbound.set(o.room, { session, initial: o.initial, recipients: new Set(o.recipients) });
+    }
+  }
+
+  /** Write the snapshot (IndexedDB); resolves once stored. */
+  save() {
+    return Promise.resolve(this.persist(this.snapshot())).catch((err) => console.warn("could not save keys", err));
+  }
+
+  addInbound(key) {
+    const ref = sessionRef(key.roomId, key.deviceId, key.sessionId);
+    if (this.inbound.has(ref)) return false;
+    this.initialKeys.set(ref, key);
+    this.inbound.set(ref, new InboundSession(key));
+    return true;
+  }
+
+  // -- key directory
+
+  async devicesOf(users, refresh = false) {
+    const now = Date.now();
+    const stale = users.filter((u) => refresh || now - (this.devicesAt.get(u) ?? -KEYS_TTL_MS) >= KEYS_TTL_MS);
+    if (stale.length) {
+      const found = new Map(stale.map((u) => [u, new Map()]));
+      for (const data of await this.client.queryKeys(stale)) {
+        let bundle;
+        try {
+          bundle = parseBundle(data);
+        } catch (err) {
+          console.warn("server returned an invalid key bundle", err);
+          continue;
+        }
+        found.get(bundle.userId)?.set(bundle.deviceId, bundle);
+      }
+      for (const [u, devs] of found) {
+        this.checkKeyChange(u, this.devices.get(u), devs);
+        this.devices.set(u, devs);
+        this.devicesAt.set(u, now);
+      }
+    }
+    const out = [];
+    for (const u of users) for (const b of this.devices.get(u)?.values() ?? []) out.push(b);
+    return out;
+  }
+
+  /** Tell the page when a user's device signing keys change (as the SDK's KeysChanged):
+   * a replaced key is what an attack through the key directory looks like. */
+  checkKeyChange(user, old, now) {
+    if (user === this.userId || !old || !old.size || !now.size) return;
+    const before = new Map([...old].map(([d, b]) => [d, hex(b.signPublic)]));
+    const after = new Map([...now].map(([d, b]) => [d, hex(b.signPublic)]));
+    const same = before.size === after.size && [...before].every(([d, k]) => after.get(d) === k);
+    if (same) return;
+    const replaced = [...before.keys()].filter((d) => after.has(d) && after.get(d) !== before.get(d));
+    this.h.onKeysChanged?.({ user, replaced });
+  }
+
+  async bundleOf(user, device) {
+    let bundle = this.devices.get(user)?.get(device);
+    if (!bundle) bundle = (await this.devicesOf([user], true)).find((b) => b.deviceId === device);
+    return bundle && bundle.userId === user ? bundle : null;
+  }
+
+  /** The 60-digit safety number with `user`, from the keys the directory gives now. */
+  async safetyNumberWith(user) {
+    const bundles = await this.devicesOf([this.userId, user], true);
+    const mine = new Map([[hex(this.keys.signPublic), this.keys.signPublic]]);
+    for (const b of bundles) if (b.userId === this.userId) mine.set(hex(b.signPublic), b.signPublic);
+    const theirs = bundles.filter((b) => b.userId === user).map((b) => b.signPublic);
+    if (!theirs.length) return null;
+    return safetyNumber(this.userId, [...mine.values()], user, theirs);
+  }
+
+  // -- sending
+
+  withLock(room, fn) {
+    const previous = this.locks.get(room) || Promise.resolve();
+    const next = previous.then(fn, fn);
+    this.locks.set(room, next.catch(() => {}));
+    return next;
+  }
+
+  rotate(room) {
+    this.outbound.delete(room);
+  }
+
+  async encryptFor(room, plaintext) {
+    const info = await this.client.roomGet(room);
+    const members = (info.members || []).map((m) => m.user);
+    const memberSet = new Set(members);
+    let out = this.outbound.get(room);
+    const refresh = !out || ![...out.recipients].every((r) => memberSet.has(r.split("|")[0]));
+    const bundles = await this.devicesOf(members, refresh);
+    const targets = new Map();
+    for (const b of bundles) {
+      if (memberSet.has(b.userId) && b.deviceId !== this.deviceId) targets.set(`${b.userId}|${b.deviceId}`, b);
+    }
+    if (!out || ![...out.recipients].every((r) => targets.has(r))) {
+      const session = new OutboundSession(room, this.deviceId, this.keys);
+      out = { session, initial: session.senderKey(), recipients: new Set() };
+      this.outbound.set(room, out);
+      this.addInbound(out.initial);
+    }
+    const fresh = [...targets.keys()].filter((t) => !out.recipients.has(t));
+    if (fresh.length) {
+      const key = out.session.senderKey();
+      await Promise.all(
+        fresh.map(async (t) => {
+          const b = targets.get(t);
+          try {
+            await this.client.toDevice(b.userId, b.deviceId, shareSenderKey(this.keys, key, b.deviceId, b.boxPublic));
+          } catch (err) {
+            console.warn("could not share a key", err);
+          }
+        }),
+      );
+      for (const t of fresh) out.recipients.add(t);
+    }
+    const body = out.session.encrypt(plaintext);
+    // The chain has moved on: store it before the message leaves, so that a reload
+    // right after sending never encrypts twice with the same index.
+    await this.save();
+    return body;
+  }
+
+  async sendText(room, text) {
+    const body = await this.withLock(room, () => this.encryptFor(room, encodeContent(text)));
+    return this.client.send(room, body);
+  }
+
+  /** Encrypt and upload a file (Uint8Array), then send its reference; onProgress(0..1). */
+  async sendFile(room, data, name, caption, onProgress) {
+    if (data.length < 1 || data.length > MAX_ATTACHMENT) throw new AttachmentError("un fichier fait de 1 octet à 50 Mo");
+    const type = sniff(data.subarray(0, 8));
+    if (!type) throw new AttachmentError("seuls les PDF, JPEG et PNG peuvent être joints");
+    if (name && name.length > 255) throw new AttachmentError("nom de fichier trop long");
+    const key = newFileKey();
+    const digest = sha256(data);
+    const stream = encryptFile(key, data, (done, total) => onProgress?.(0.2 * (done / total)));
+    const uploaded = await this.rest.uploadChat(room, type, stream, (f) => onProgress?.(0.2 + 0.8 * f));
+    const ref = { id: uploaded.id, key, sha256: digest, size: data.length, type, name: name || null };
+    const body = await this.withLock(room, () => this.encryptFor(room, encodeContent(caption || "", [ref])));
+    return this.client.send(room, body, [ref.id]);
+  }
+
+  /** Download, decrypt and check a file; returns its bytes. */
+  async fetchFile(ref, onProgress) {
+    const stream = await this.rest.download(ref.id, onProgress);
+    let plain;
+    try {
+      plain = decryptFile(ref.key, stream);
+    } catch (err) {
+      throw new AttachmentError(`le fichier ne se déchiffre pas (${err.message})`);
+    }
+    const found = sniff(plain.subarray(0, 8));
+    if (found !== ref.type) throw new AttachmentError(`le fichier n'est pas ${TYPE_NAMES[ref.type] || ref.type}`);
+    if (plain.length !== ref.size) throw new AttachmentError("la taille du fichier n'est pas celle annoncée");
+    if (!equal(sha256(plain), ref.sha256)) throw new AttachmentError("l'empreinte SHA-256 du fichier ne correspond pas");
+    return plain;
+  }
+
+  async setHeader(room, header) {
+    const sealed = await this.withLock(room, () => this.encryptFor(room, header));
+    return this.client.updateRoom(room, { header: wrapHeader(this.deviceId, sealed) });
+  }
+
+  /** The plaintext of a case header (string), or null while its key is missing. */
+  decryptHeader(room, blob) {
+    const cached = this.headers.get(hex(blob));
+    if (cached !== undefined) return cached;
+    try {
+      const { deviceId, sealed } = unwrapHeader(blob);
+      const session = this.inbound.get(sessionRef(room, deviceId, parseMessage(sealed).sessionId));
+      if (!session) return null;
+      // A header is decrypted with a fresh copy: the same index may also be re-read.
+      const [, plain] = new InboundSession(session.key).decrypt(room, deviceId, sealed);
+      const text = fromUtf8(plain);
+      this.headers.set(hex(blob), text);
+      return text;
+    } catch (err) {
+      console.warn("case header refused", err);
+      return null;
+    }
+  }
+
+  // -- receiving
+
+  onItem(item) {
+    if (item.t === "msg") this.onMsg(item);
+    else {
+      if (item.kind === "member.left" && item.user) {
+        this.rotate(item.room);
+        this.promoted.get(item.room)?.delete(item.user);
+      } else if (item.kind === "member.promoted" && item.user && item.user !== this.userId) {
+        if (!this.promoted.has(item.room)) this.promoted.set(item.room, new Set());
+        this.promoted.get(item.room).add(item.user);
+        this.forwardKeys(item.room, item.user).catch((err) => console.info("key forwarding", err));
+      }
+      this.h.onEvent?.(item);
+    }
+  }
+
+  /** A guest invited by e-mail became a member (SPEC.md §11.3, key forwarding): share
+   * this device's sender key of the room from its first index with their devices, so
+   * what was sent while they were a guest becomes readable. Returns how many got it. */
+  forwardKeys(room, user) {
+    return this.withLock(room, async () => {
+      const out = this.outbound.get(room);
+      if (!out) return 0;
+      const info = await this.client.roomGet(room);
+      if (!this.promoted.get(room)?.has(user) || !(info.members || []).some((m) => m.user === user)) return 0;
+      let shared = 0;
+      for (const b of await this.devicesOf([user], true)) {
+        if (b.userId !== user) continue;
+        try {
+          await this.client.toDevice(user, b.deviceId, shareSenderKey(this.keys, out.initial, b.deviceId, b.boxPublic));
+          out.recipients.add(`${user}|${b.deviceId}`);
+          shared++;
+        } catch (err) {
+          console.info("could not forward a key", err);
+        }
+      }
+      this.save();
+      return shared;
+    });
+  }
+
+  onMsg(msg) {
+    let sid;
+    try {
+      sid = parseMessage(msg.body).sessionId;
+    } catch (err) {
+      this.reject(msg, err);
+      return;
+    }
+    const ref = sessionRef(msg.room, msg.device, sid);
+    const session = this.inbound.get(ref);
+    if (!session) {
+      if (!this.held.has(ref)) this.held.set(ref, []);
+      this.held.get(ref).push({ deadline: Date.now() + KEY_WAIT_MS, msg });
+      if (!this.requested.has(ref) && msg.device !== this.deviceId) {
+        this.requested.add(ref);
+        setTimeout(() => {
+          if (this.held.has(ref)) this.report(msg.room, msg.device, "unknown_session", sid);
+        }, KEY_WAIT_MS / 2);
+      }
+      return;
+    }
+    try {
+      const [, plaintext] = session.decrypt(msg.room, msg.device, msg.body);
+      const { text, files } = decodeContent(plaintext);
+      this.h.onMessage?.({ room: msg.room, seq: msg.seq, sender: msg.sender, device: msg.device, ts: msg.ts, text, files });
+    } catch (err) {
+      this.reject(msg, err);
+    }
+  }
+
+  reject(msg, err) {
+    const reason = err instanceof CryptoError ? err.message : String(err);
+    this.h.onUndecryptable?.({ room: msg.room, seq: msg.seq, sender: msg.sender, device: msg.device, ts: msg.ts, reason });
+    const code = err instanceof CryptoError ? REPORT_CODES[err.kind] || "other" : "other";
+    if (code !== "unknown_session") this.report(msg.room, msg.device, code, null);
+  }
+
+  report(room, device, code, session) {
+    this.client.report(room, device, code, session).catch((err) => console.info("report failed", err));
+  }
+
+  expireHeld() {
+    const now = Date.now();
+    for (const [ref, items] of this.held) {
+      const waiting = items.filter((i) => i.deadline > now);
+      for (const i of items) {
+        if (i.deadline <= now) this.reject(i.msg, new CryptoError("UnknownSession", "la clé du message n'est jamais arrivée"));
+      }
+      if (waiting.length) this.held.set(ref, waiting);
+      else this.held.delete(ref);
+    }
+  }
+
+  async onToDevice(item) {
+    if (item.body[0] === 0) {
+      await this.onKeyRequest(item);
+      return;
+    }
+    const bundle = await this.bundleOf(item.user, item.device);
+    if (!bundle) {
+      console.warn("to-device payload from an unknown device");
+      return;
+    }
+    let key;
+    try {
+      const payload = openSealed(this.keys, this.deviceId, bundle, item.body);
+      if (payload.type !== "sender_key") return;
+      key = openSenderKey(payload, bundle);
+    } catch (err) {
+      console.warn("to-device payload refused", err);
+      return;
+    }
+    const ref = sessionRef(key.roomId, key.deviceId, key.sessionId);
+    if (this.addInbound(key)) this.save();
+    const held = this.held.get(ref) || [];
+    this.held.delete(ref);
+    for (const { msg } of held.sort((a, b) => a.msg.seq - b.msg.seq)) this.onMsg(msg);
+  }
+
+  async onKeyRequest(item) {
+    let room, sid;
+    try {
+      [room, sid] = parseKeyRequest(item.body);
+    } catch {
+      return;
+    }
+    const out = this.outbound.get(room);
+    if (!out || (sid && !equal(sid, out.initial.sessionId))) return;
+    const promoted = this.promoted.get(room)?.has(item.user);
+    if (!out.recipients.has(`${item.user}|${item.device}`) && !promoted) return;
+    const bundle = await this.bundleOf(item.user, item.device);
+    const info = await this.client.roomGet(room);
+    if (!bundle || !(info.members || []).some((m) => m.user === item.user)) return;
+    await this.client.toDevice(item.user, item.device, shareSenderKey(this.keys, out.initial, item.device, bundle.boxPublic));
+  }
+}
+
+/** This device's keys from IndexedDB, created (and stored) on first use. */
+export async function loadOrCreateKeys(store, name) {
+  const saved = await store.get(name);
+  if (saved) return DeviceKeys.fromBytes(saved);
+  const keys = DeviceKeys.generate();
+  await store.put(name, keys.toBytes());
+  return keys;
+}

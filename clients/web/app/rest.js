@@ -1,0 +1,123 @@
+// The REST endpoints of SPEC.md §9 (same origin), with the bearer token in a header.
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+async function failure(response) {
+  let body = {};
+  try {
+    body = await response.json();
+  } catch {
+    // not JSON: keep the status
+  }
+  return new ApiError(response.status, body.code || "internal", body.message || `HTTP ${response.status}`);
+}
+
+export class Rest {
+  constructor(base = "") {
+    this.base = base;
+    this.token = null;
+  }
+
+  headers(json) {
+    const h = {};
+    if (this.token) h.Authorization = `Bearer ${this.token}`;
+    if (json) h["Content-Type"] = "application/json";
+    return h;
+  }
+
+  async call(method, path, body) {
+    const response = await fetch(this.base + path, {
+      method,
+      headers: this.headers(body !== undefined),
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "omit",
+      cache: "no-store",
+    });
+    if (!response.ok) throw await failure(response);
+    return response.status === 204 ? null : response.json();
+  }
+
+  signUp(fields) {
+    return this.call("POST", "/v1/accounts", fields);
+  }
+
+  logIn(email, password, deviceId) {
+    const body = { email, password };
+    if (deviceId) body.device_id = deviceId;
+    else body.device_name = "Navigateur web";
+    return this.call("POST", "/v1/sessions", body);
+  }
+
+  logOut() {
+    return this.call("DELETE", "/v1/sessions/current");
+  }
+
+  me() {
+    return this.call("GET", "/v1/me");
+  }
+
+  rooms() {
+    return this.call("GET", "/v1/rooms");
+  }
+
+  /** The directory (issue 8): practitioners matching `q`. */
+  search(q) {
+    return this.call("GET", `/v1/directory/search?q=${encodeURIComponent(q)}`);
+  }
+
+  /** POST a chat file's ciphertext with upload progress (fetch has none: XHR). */
+  uploadChat(room, contentType, ciphertext, onProgress) {
+    const query = new URLSearchParams({ kind: "chat", room, content_type: contentType });
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", `${this.base}/v1/attachments?${query}`);
+      xhr.setRequestHeader("Authorization", `Bearer ${this.token}`);
+      xhr.setRequestHeader("Content-Type", "application/octet-stream");
+      xhr.upload.onprogress = (e) => e.lengthComputable && onProgress?.(e.loaded / e.total);
+      xhr.onload = () => {
+        let body = {};
+        try {
+          body = JSON.parse(xhr.responseText);
+        } catch {
+          // keep {}
+        }
+        if (xhr.status === 201) resolve(body.attachment);
+        else reject(new ApiError(xhr.status, body.code || "internal", body.message || `HTTP ${xhr.status}`));
+      };
+      xhr.onerror = () => reject(new ApiError(0, "unavailable", "réseau indisponible"));
+      xhr.send(new Blob([ciphertext]));
+    });
+  }
+
+  /** GET an attachment's bytes, reporting progress from Content-Length. */
+  async download(id, onProgress) {
+    const response = await fetch(`${this.base}/v1/attachments/${encodeURIComponent(id)}`, {
+      headers: this.headers(false),
+      cache: "no-store",
+    });
+    if (!response.ok) throw await failure(response);
+    const total = Number(response.headers.get("Content-Length")) || 0;
+    const reader = response.body.getReader();
+    const parts = [];
+    let got = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      parts.push(value);
+      got += value.length;
+      if (total) onProgress?.(got / total);
+    }
+    const out = new Uint8Array(got);
+    let at = 0;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
+  }
+}

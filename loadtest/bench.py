@@ -1,0 +1,302 @@
+"""``python -m loadtest bench``: the fan-out saturation rate, ours against the floor's.
+
+Self-contained. Loads ``--connections`` practitioners in rooms of ``--room-size``
+(bulk, into a temporary SQLite database unless ``CONFRERE_DATABASE_URL`` is set),
+starts one node pinned to CPU 0 and one load-generator process pinned to CPU 1, and
+steps the offered delivery rate up (x ``--factor`` per step of ``--step-seconds``)
+until p99 delivery latency passes ``--p99-ms``, anything is lost, or the achieved
+rate falls short of the offered one. The last step that passed is the saturation
+rate. Then the same against the floor server (``loadtest.floor``) and, with
+``--redis`` (default when redis-server is installed), our node on the Redis broker.
+
+The generator's own CPU is reported per step: a step where it used more than 90% of
+its core says the generator, not the server, was the limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from .common import (
+    cpu_seconds,
+    load_average,
+    run_queue_wait_s,
+    say,
+    user_specs,
+    wait_connected,
+    ws_url,
+)
+from .fleet import Fleet, RedisServer, rss_kib
+from .gen import GenConfig
+from .popfile import Population
+from .populate import populate
+from .progress import status
+from .report import hist_percentiles, merge, write_report
+from .workers import WorkerPool
+
+__all__ = ["add_arguments", "run"]
+
+SERVER_CPU = 0
+GENERATOR_CPU = 1
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--connections", type=int, default=1000)
+    parser.add_argument("--room-size", type=int, default=20)
+    parser.add_argument("--payload", type=int, default=100, help="bytes per message body")
+    parser.add_argument("--start", type=float, default=2000, help="first offered deliveries/s")
+    parser.add_argument("--factor", type=float, default=1.4, help="rate multiplier per step")
+    parser.add_argument("--step-seconds", type=float, default=5.0)
+    parser.add_argument("--max-steps", type=int, default=14)
+    parser.add_argument("--p99-ms", type=float, default=100.0)
+    parser.add_argument(
+        "--targets",
+        default="ours,floor,redis" if RedisServer.available() else "ours,floor",
+        help="comma-separated: ours (memory broker), redis (ours on Redis), floor",
+    )
+    parser.add_argument("--report", type=Path, help="write the figures as JSON here")
+
+
+def _pin_ok() -> bool:
+    return os.cpu_count() is not None and (os.cpu_count() or 0) >= 2
+
+
+async def _measure(
+    args: argparse.Namespace,
+    population: Population,
+    server: Fleet,
+    label: str,
+) -> dict[str, Any]:
+    """Step the offered rate against ``server`` (already started); the report of it."""
+    size = args.room_size
+    specs = user_specs(population, range(len(population.users)))
+    config = GenConfig(
+        ws_url(server.url),
+        floor=label == "floor",
+        payload_min=args.payload,
+        payload_max=args.payload,
+        connect_concurrency=100,
+    )
+    pool = WorkerPool(config, specs, 1, cpus={GENERATOR_CPU} if _pin_ok() else None)
+    pool.start()
+    server_pid = server.pids[0]
+    try:
+        rss_before = rss_kib(server_pid)
+        counts, connect_s = await wait_connected(pool, f"{label}: connect")
+        await asyncio.sleep(1.0)
+        rss_after = rss_kib(server_pid)
+        connections = counts["connections"]
+        fanout = size - 1
+        steps: list[dict[str, Any]] = []
+        saturation: dict[str, Any] | None = None
+        rate = args.start
+        gen_pid = pool.pids[0]
+        prev = (await pool.call("snapshot"))[0]
+        for k in range(1, args.max_steps + 1):
+            load_before = load_average()
+            msgs_per_s = rate / fanout
+            gen_cpu0, srv_cpu0, t0 = cpu_seconds(gen_pid), cpu_seconds(server_pid), time.time()
+            gen_wait0, srv_wait0 = run_queue_wait_s(gen_pid), run_queue_wait_s(server_pid)
+            await pool.call("rate", rate=msgs_per_s, step=k)
+            while time.time() - t0 < args.step_seconds:
+                await asyncio.sleep(0.5)
+                snap = (await pool.call("snapshot"))[0]
+                status(
+                    f"{label} step {k}: offered {rate:,.0f} deliveries/s,"
+                    f" delivered {snap['delivered'] - prev['delivered']:,}"
+                )
+            await pool.call("rate", rate=0, step=k)
+            wall = time.time() - t0
+            gen_cpu = (cpu_seconds(gen_pid) - gen_cpu0) / wall
+            srv_cpu = (cpu_seconds(server_pid) - srv_cpu0) / wall
+            gen_wait = (run_queue_wait_s(gen_pid) - gen_wait0) / wall
+            srv_wait = (run_queue_wait_s(server_pid) - srv_wait0) / wall
+            # Drain: what was sent in this step is acked and delivered, or given up on.
+            deadline = time.time() + 5
+            while True:
+                snap = (await pool.call("snapshot"))[0]
+                sent, acked, delivered = snap["steps"].get(k, [0, 0, 0])
+                if (acked == sent and delivered >= acked * fanout) or time.time() > deadline:
+                    break
+                await asyncio.sleep(0.1)
+            full = (await pool.call("snapshot", full=True))[0]
+            sent, acked, delivered = full["steps"].get(k, [0, 0, 0])
+            lat = hist_percentiles(full["step_hists"].get(k, {}))
+            lost = (sent - acked) * fanout + max(0, acked * fanout - delivered)
+            achieved = delivered / args.step_seconds
+            row = {
+                "step": k,
+                "offered_per_s": round(rate),
+                "delivered_per_s": round(achieved),
+                "sent": sent,
+                "acked": acked,
+                "delivered": delivered,
+                "lost": lost,
+                "duplicates": full["duplicates"] - prev["duplicates"],
+                "p50_ms": lat["p50"],
+                "p99_ms": lat["p99"],
+                "max_ms": lat["max"],
+                "server_cpu": round(srv_cpu, 2),
+                "generator_cpu": round(gen_cpu, 2),
+                "server_cpu_stolen": round(srv_wait, 2),
+                "generator_cpu_stolen": round(gen_wait, 2),
+                "load_avg": load_before,
+            }
+            prev = full
+            steps.append(row)
+            ok = lost == 0 and lat["p99"] <= args.p99_ms and achieved >= 0.9 * rate
+            say(
+                f"{label} step {k}: offered {rate:>9,.0f}/s delivered {achieved:>9,.0f}/s"
+                f" p99 {lat['p99']:>7} ms lost {lost} server cpu {srv_cpu:.2f}"
+                f" generator cpu {gen_cpu:.2f} (waiting for a cpu: server {srv_wait:.2f},"
+                f" generator {gen_wait:.2f}) {'ok' if ok else 'FAIL'}"
+            )
+            if not ok:
+                break
+            saturation = row
+            rate *= args.factor
+        final = merge([await pool.call("snapshot", full=True)][0])
+        last = steps[-1] if steps else {}
+        generator_limited = bool(last) and last["generator_cpu"] >= 0.9
+        best = saturation or {}
+        return {
+            "connections": connections,
+            "connect_failures": counts["connect_failures"],
+            "connect_per_s": round(connections / connect_s, 1) if connect_s else 0.0,
+            "sent": final["sent"],
+            "acked": final["acked"],
+            "delivered": final["delivered"],
+            "expected": final["sent"] * fanout,
+            "lost": final["sent"] * fanout - final["delivered"],
+            "duplicates": final["duplicates"],
+            "out_of_order": final["out_of_order"],
+            "deliveries_per_s": best.get("delivered_per_s", 0),
+            "latency_ms": {
+                "p50": best.get("p50_ms", 0.0),
+                "p90": 0.0,
+                "p99": best.get("p99_ms", 0.0),
+                "max": best.get("max_ms", 0.0),
+            },
+            "latency_ms_all_steps": final["latency_ms"],
+            "ack_latency_ms_all_steps": final["ack_latency_ms"],
+            "server_rss_per_conn_kib": round((rss_after - rss_before) / max(1, connections), 2),
+            "server_rss_kib": rss_after,
+            "generator_cpu_at_limit": last.get("generator_cpu"),
+            "generator_limited": generator_limited,
+            "stopped_by": _stopped_by(last, args) if saturation is not last else "max steps",
+            "steps_table": steps,
+            "series": final["series"],
+            "errors_sample": final["errors_sample"],
+        }
+    finally:
+        await pool.close()
+
+
+def _stopped_by(last: dict[str, Any], args: argparse.Namespace) -> str:
+    if not last:
+        return "no step ran"
+    reasons = []
+    if last["lost"]:
+        reasons.append(f"loss ({last['lost']})")
+    if last["p99_ms"] > args.p99_ms:
+        reasons.append(f"p99 {last['p99_ms']} ms > {args.p99_ms} ms")
+    if last["delivered_per_s"] < 0.9 * last["offered_per_s"]:
+        reasons.append("delivered < 90% of offered")
+    if last["generator_cpu"] >= 0.9:
+        reasons.append("GENERATOR SATURATED (its core was the limit, not the server's)")
+    stolen = max(last["server_cpu_stolen"], last["generator_cpu_stolen"])
+    if stolen >= 0.1:
+        reasons.append(f"CONTENDED: other processes held the pinned cores {stolen:.0%} of the time")
+    return ", ".join(reasons) or "ok"
+
+
+async def _bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    database_url = os.environ.get("CONFRERE_DATABASE_URL", f"sqlite:///{workdir / 'bench.db'}")
+    popfile = workdir / "population.msgpack"
+    await populate(args.connections, database_url, popfile, room_size=args.room_size)
+    from .popfile import load_population
+
+    population = load_population(popfile)
+    env = {
+        "CONFRERE_DATABASE_URL": database_url,
+        "CONFRERE_LOG_LEVEL": "warning",
+        "CONFRERE_PASSWORD_COST": "min",
+        "CONFRERE_BLOB_URL": f"file://{workdir / 'blobs'}",
+        "CONFRERE_SERVER_KEY_FILE": str(workdir / "server.key"),
+    }
+    cpus = [SERVER_CPU] if _pin_ok() else None
+    targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    results: dict[str, dict[str, Any]] = {}
+    for target in targets:
+        redis: RedisServer | None = None
+        if target == "floor":
+            server = Fleet(1, {}, command=(sys.executable, "-m", "loadtest.floor"), cpus=cpus)
+        else:
+            target_env = dict(env)
+            if target == "redis":
+                redis = RedisServer()
+                await redis.start()
+                target_env["CONFRERE_BROKER_URL"] = redis.url
+            server = Fleet(1, target_env, cpus=cpus)
+        try:
+            await server.start()
+            say(f"{target}: server pid {server.pids[0]}, load average {load_average()}")
+            results[target] = await _measure(args, population, server, target)
+            results[target]["load_avg_after"] = load_average()
+        finally:
+            server.close()
+            if redis is not None:
+                redis.close()
+    report: dict[str, Any] = dict(results.get("ours") or next(iter(results.values())))
+    report["room_size"] = args.room_size
+    report["payload_bytes"] = args.payload
+    report["pinned"] = {"server_cpu": SERVER_CPU, "generator_cpu": GENERATOR_CPU}
+    if "floor" in results:
+        floor = results["floor"]
+        report["floor"] = floor
+        report["ratio_to_floor"] = round(
+            report["deliveries_per_s"] / max(1, floor["deliveries_per_s"]), 3
+        )
+        report["rss_ratio_to_floor"] = round(
+            report["server_rss_per_conn_kib"] / max(0.01, floor["server_rss_per_conn_kib"]), 2
+        )
+    if "redis" in results:
+        report["redis"] = results["redis"]
+        report["redis_ratio_to_memory"] = round(
+            results["redis"]["deliveries_per_s"] / max(1, report["deliveries_per_s"]), 3
+        )
+    return report
+
+
+def run(args: argparse.Namespace) -> int:
+    started = time.time()
+    with tempfile.TemporaryDirectory(prefix="confrere-bench-") as workdir:
+        report = asyncio.run(_bench(args, Path(workdir)))
+    report["seconds"] = round(time.time() - started, 1)
+    print(f"\nbench: rooms of {args.room_size}, {args.payload} B payloads, {report['seconds']} s")
+    rows = [("ours", report)]
+    if "redis" in report:
+        rows.append(("ours+redis", report["redis"]))
+    if "floor" in report:
+        rows.append(("floor", report["floor"]))
+    for name, r in rows:
+        print(
+            f"  {name:<10} {r['deliveries_per_s']:>9,} deliveries/s at p99"
+            f" {r['latency_ms']['p99']} ms; {r['server_rss_per_conn_kib']} KiB/connection;"
+            f" stopped by: {r['stopped_by']}"
+        )
+    if "ratio_to_floor" in report:
+        print(f"  ratio to floor: {report['ratio_to_floor']} (rate)")
+    if "redis_ratio_to_memory" in report:
+        print(f"  redis / memory broker: {report['redis_ratio_to_memory']}")
+    if args.report:
+        page = write_report(args.report, report, "loadtest bench")
+        print(f"  report: {args.report}, {page}")
+    return 0

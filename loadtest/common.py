@@ -1,0 +1,115 @@
+"""Pieces shared by ``idle``, ``run`` and ``bench``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from .gen import UserSpec
+from .popfile import Population
+from .progress import Progress, status
+from .workers import WorkerPool
+
+__all__ = [
+    "FILES_PER_PROCESS",
+    "cpu_seconds",
+    "load_average",
+    "run_queue_wait_s",
+    "user_specs",
+    "wait_connected",
+    "ws_url",
+]
+
+# This machine caps every process at 20,000 open files; leave room for the rest.
+FILES_PER_PROCESS = 19_000
+
+
+def ws_url(http_url: str) -> str:
+    return "ws" + http_url.removeprefix("http").rstrip("/") + "/v1/ws"
+
+
+def user_specs(population: Population, numbers: Sequence[int]) -> list[UserSpec]:
+    mine = population.rooms_by_user()
+    return [
+        UserSpec(
+            population.users[n][0],
+            population.users[n][1],
+            population.users[n][2],
+            tuple(population.rooms[r][0] for r in mine[n]),
+        )
+        for n in numbers
+    ]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads), seconds."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def run_queue_wait_s(pid: int) -> float:
+    """Seconds the process's main thread was runnable but waiting for a CPU (other
+    processes on its core): the contention a measurement suffered."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+async def wait_connected(
+    pool: WorkerPool, label: str, timeout_s: float = 900
+) -> tuple[dict[str, int], float]:
+    """Open every worker's connections; show progress; return the summed counters
+    (connections, connect_failures) and the seconds it took."""
+    started = time.perf_counter()
+    await pool.call("connect")
+    bar = Progress(label, pool.total)
+    snaps: list[dict[str, Any]] = []
+    while time.perf_counter() - started < timeout_s:
+        snaps = await pool.call("snapshot")
+        conns = sum(s["connections"] for s in snaps)
+        failed = sum(s["connect_failures"] for s in snaps)
+        bar.update(conns + failed, f"failed {failed}")
+        if conns + failed >= pool.total:
+            break
+        await asyncio.sleep(0.25)
+    bar.done()
+    elapsed = time.perf_counter() - started
+    return {
+        "connections": sum(s["connections"] for s in snaps),
+        "connect_failures": sum(s["connect_failures"] for s in snaps),
+    }, elapsed
+
+
+def say(line: str) -> None:
+    status(line + "\n")
+
+
+def node_env(database_url: str, broker_url: str, workdir: str) -> dict[str, str]:
+    """Settings of the nodes a load test starts itself. The hello timeout is raised:
+    during a connection storm of tens of thousands, a hello can wait in the accept
+    queue longer than the default 5 s, which would measure the storm, not the node."""
+    env = {
+        "CONFRERE_DATABASE_URL": database_url,
+        "CONFRERE_BROKER_URL": broker_url,
+        # "transaction took N ms" warnings flood during connection storms.
+        "CONFRERE_LOG_LEVEL": "error",
+        "CONFRERE_HELLO_TIMEOUT_S": "60",
+    }
+    if not database_url.startswith("sqlite"):
+        env["CONFRERE_SERVER_KEY_FILE"] = f"{workdir}/server.key"
+        env["CONFRERE_BLOB_URL"] = f"file://{workdir}/blobs"
+    return env

@@ -1,0 +1,187 @@
+"""``python -m loadtest run``: a practitioner-day mix, checked delivery by delivery.
+
+Reads the population file; ``--online`` of the practitioners connect (to ``--url``,
+or to nodes this command starts itself on a Redis when no URL is given). They send
+``--rate`` messages/s in total (random senders, bursts: ``--burst`` is the chance a
+message is followed at once by another from the same person) of 200 B - 2 KB of random
+ciphertext, answer a share of deliveries with read receipts, announce typing before
+some sends, and ``--churn`` of the connections drop each minute and come back 1-5 s
+later, catching up by ``sync`` (mobile networks). Every delivery is checked: send ->
+ack and send -> delivery latency, nothing lost, nothing duplicated, per-room order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from .common import FILES_PER_PROCESS, load_average, node_env, say, user_specs, wait_connected
+from .common import ws_url as to_ws_url
+from .fleet import Fleet, RedisServer
+from .gen import GenConfig
+from .popfile import load_population
+from .progress import status
+from .report import merge, write_report
+from .workers import WorkerPool
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--population", type=Path, default=Path("var/population.msgpack"))
+    parser.add_argument("--url", help="a running deployment (http://host:port); default: start one")
+    parser.add_argument("--online", type=float, default=0.3, help="share of practitioners online")
+    parser.add_argument("--rate", type=float, default=200.0, help="messages/s in total")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds")
+    parser.add_argument("--burst", type=float, default=0.3)
+    parser.add_argument(
+        "--read", type=float, default=0.2, help="share of deliveries read-receipted"
+    )
+    parser.add_argument("--typing", type=float, default=0.2, help="share of sends after a typing")
+    parser.add_argument("--churn", type=float, default=0.05, help="share dropped per minute")
+    parser.add_argument("--per-process", type=int, default=15_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--report", type=Path, help="write the figures as JSON here")
+
+
+async def _run(args: argparse.Namespace) -> dict[str, Any]:
+    population = load_population(args.population)
+    n = len(population.users)
+    online = max(1, min(n, round(n * args.online)))
+    numbers = sorted(random.Random(args.seed).sample(range(n), online))
+    processes = max(1, math.ceil(online / min(args.per_process, FILES_PER_PROCESS)))
+    redis: RedisServer | None = None
+    fleet: Fleet | None = None
+    pool: WorkerPool | None = None
+    with tempfile.TemporaryDirectory(prefix="loadtest-run-") as workdir:
+        try:
+            if args.url:
+                url = args.url
+            else:
+                redis = RedisServer()
+                await redis.start()
+                fleet = Fleet(processes, node_env(population.database_url, redis.url, workdir))
+                await fleet.start()
+                url = fleet.url
+            rss_before = fleet.rss_kib() if fleet else 0
+            config = GenConfig(
+                to_ws_url(url),
+                payload_min=200,
+                payload_max=2048,
+                read_fraction=args.read,
+                typing_fraction=args.typing,
+                burst=args.burst,
+            )
+            pool = WorkerPool(config, user_specs(population, numbers), processes)
+            pool.start()
+            load_before = load_average()
+            counts, connect_s = await wait_connected(pool, "run: connect")
+            rss_after = fleet.rss_kib() if fleet else 0
+            await pool.call("rate", rate=args.rate / len(pool.procs), step=1)
+            await pool.call("churn", per_min=args.churn)
+            started = time.time()
+            while time.time() - started < args.duration:
+                await asyncio.sleep(1.0)
+                snaps = await pool.call("snapshot")
+                status(
+                    f"run: {sum(s['connections'] for s in snaps)} online,"
+                    f" sent {sum(s['sent'] for s in snaps)},"
+                    f" acked {sum(s['acked'] for s in snaps)},"
+                    f" delivered {sum(s['delivered'] for s in snaps)}"
+                    f" (+{sum(s['caught_up'] for s in snaps)} by sync),"
+                    f" churned {sum(s['churned'] for s in snaps)},"
+                    f" {time.time() - started:.0f}/{args.duration:.0f} s"
+                )
+            await pool.call("rate", rate=0, step=1)
+            await pool.call("churn", per_min=0)
+            # Quiesce: everyone back online and caught up, and nothing arriving any more
+            # for two seconds (the last deliveries are in).
+            deadline = time.time() + 60
+            last_seen, stable_since = -1, time.time()
+            while time.time() < deadline:
+                await asyncio.sleep(0.5)
+                snaps = await pool.call("snapshot")
+                back = sum(s["connections"] for s in snaps)
+                syncing = sum(s["syncing"] for s in snaps)
+                seen = sum(s["delivered"] + s["caught_up"] + s["acked"] for s in snaps)
+                if seen != last_seen or back < counts["connections"] or syncing:
+                    last_seen, stable_since = seen, time.time()
+                elif time.time() - stable_since >= 2.0:
+                    break
+            status("\n")
+            total = merge(await pool.call("snapshot", full=True))
+            elapsed = args.duration
+            return {
+                "connections": counts["connections"],
+                "connect_failures": counts["connect_failures"],
+                "connect_per_s": round(counts["connections"] / connect_s, 1),
+                "online_share": args.online,
+                "offered_messages_per_s": args.rate,
+                "duration_s": elapsed,
+                "sent": total["sent"],
+                "acked": total["acked"],
+                "errors": total["errors"],
+                "delivered": total["delivered"],
+                "caught_up_by_sync": total["caught_up"],
+                "expected": total["expected"],
+                "lost": total["lost"],
+                "duplicates": total["duplicates"],
+                "out_of_order": total["out_of_order"],
+                "ephemeral_received": total["ephemeral"],
+                "churned": total["churned"],
+                "disconnects": total["disconnects"],
+                "deliveries_per_s": round(total["delivered"] / elapsed, 1),
+                "latency_ms": total["latency_ms"],
+                "ack_latency_ms": total["ack_latency_ms"],
+                "server_rss_per_conn_kib": round(
+                    (rss_after - rss_before) / counts["connections"], 2
+                )
+                if fleet and counts["connections"]
+                else None,
+                "generator_cpu_s": total["generator_cpu_s"],
+                "load_avg_before": load_before,
+                "load_avg_after": load_average(),
+                "errors_sample": total["errors_sample"],
+                "anomalies_sample": total["anomalies_sample"],
+                "series": total["series"],
+            }
+        finally:
+            if pool is not None:
+                await pool.close()
+            if fleet is not None:
+                fleet.close()
+            if redis is not None:
+                redis.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    report = asyncio.run(_run(args))
+    lat, ack = report["latency_ms"], report["ack_latency_ms"]
+    say(
+        f"run: {report['connections']} online, {report['sent']} sent, {report['acked']} acked,"
+        f" {report['delivered']} delivered live + {report['caught_up_by_sync']} by sync"
+        f" of {report['expected']} expected: {report['lost']} lost,"
+        f" {report['duplicates']} duplicates, {report['out_of_order']} out of order"
+    )
+    say(
+        f"  delivery p50 {lat['p50']} p90 {lat['p90']} p99 {lat['p99']} max {lat['max']} ms;"
+        f" ack p50 {ack['p50']} p99 {ack['p99']} ms; {report['churned']} churned"
+    )
+    if args.report:
+        page = write_report(args.report, report, "loadtest run")
+        print(f"  report: {args.report}, {page}", file=sys.stderr)
+    if report["out_of_order"]:
+        say(
+            "  (out of order: arrivals below a seq already received. Several nodes commit to"
+            " one room and each publishes after its own commit, so arrivals can cross;"
+            " clients order by seq. On one node there must be none.)"
+        )
+    ok = report["lost"] == 0 and report["duplicates"] == 0
+    return 0 if ok else 1

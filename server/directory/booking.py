@@ -1,0 +1,172 @@
+"""Booking a slot for a patient, by a practitioner (referral, "adressage") or by a SAS
+regulator: the checks, the one store transaction, and who is told.
+
+Order of checks: the request's shape (400), the slot and its practitioner (404), who
+may book it (403: a referral needs a slot bookable online; the SAS needs a slot open to
+new patients and bookable online, or carrying "Soins non programmés"), the patient form
+(400 naming every missing or invalid field), then the transaction (409 if the slot was
+taken meanwhile: of two concurrent bookings exactly one wins). The patient is told by
+SMS and e-mail through the outbox, in the booking's transaction; the practitioner's
+connected devices get an ``appointment.booked`` event.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import TYPE_CHECKING, Any
+
+from protocol import encode
+from protocol.errors import ErrorCode
+from protocol.frames import Event
+from storage.directory import Appointment, NewAppointment, Profile, Slot
+from storage.errors import Conflict, NotFound
+from storage.ids import new_id
+from storage.outbox import NewNotification
+from storage.types import User
+
+from ..clock import now_ms
+from ..errors import ApiError
+from .patient import MAX_MESSAGE, check_patient
+from .query import is_id
+
+if TYPE_CHECKING:
+    from ..handlers import Services
+
+__all__ = ["MAX_ATTACHMENTS", "book", "notify_practitioner"]
+
+log = logging.getLogger("confrere.directory")
+
+MAX_ATTACHMENTS = 10
+_FIELDS = {"slot", "motive", "patient", "message", "attachments"}
+_ID_MAX = 64
+
+
+def _bad(message: str) -> ApiError:
+    return ApiError(ErrorCode.BAD_FRAME, message)
+
+
+def _id(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise _bad(f"field '{name}' is required and must be a string")
+    if not is_id(value):
+        raise _bad(f"field '{name}' must be an id (at most {_ID_MAX} url-safe characters)")
+    return value
+
+
+def _request(body: dict[str, Any]) -> tuple[str, str, str, tuple[str, ...]]:
+    unknown = sorted(set(body) - _FIELDS)
+    if unknown:
+        raise _bad(f"unknown field(s): {', '.join(str(u)[:40] for u in unknown)}")
+    slot, motive = _id(body, "slot"), _id(body, "motive")
+    message = body.get("message", "")
+    if message is None:
+        message = ""
+    if not isinstance(message, str):
+        raise _bad("field 'message' must be a string")
+    if len(message) > MAX_MESSAGE:
+        raise _bad(f"field 'message' must have at most {MAX_MESSAGE} characters")
+    if "\x00" in message:
+        raise _bad("field 'message' must not contain NUL characters")
+    attachments = body.get("attachments", [])
+    if attachments is None:
+        attachments = []
+    if not isinstance(attachments, list) or not all(is_id(a) for a in attachments):
+        raise _bad("field 'attachments' must be a list of attachment ids")
+    if len(attachments) > MAX_ATTACHMENTS:
+        raise _bad(f"field 'attachments' must have at most {MAX_ATTACHMENTS} items")
+    return slot, motive, message.strip(), tuple(dict.fromkeys(attachments))
+
+
+def _may_book(slot: Slot, via: str) -> None:
+    if slot.appointment_id is not None:
+        raise ApiError(ErrorCode.CONFLICT, "this slot is already booked")
+    if via == "sas" and not slot.sas_eligible:
+        raise ApiError(
+            ErrorCode.FORBIDDEN,
+            "this slot is not open to the SAS (it must be open to new patients and bookable"
+            " online, or carry the motive 'Soins non programmés')",
+        )
+    if via == "referral" and not slot.bookable_online:
+        raise ApiError(ErrorCode.FORBIDDEN, "this slot is not bookable online")
+
+
+def _notifications(
+    appointment_id: str, profile: Profile, slot: Slot, patient: dict[str, Any], via: str
+) -> list[NewNotification]:
+    """What the patient receives: when, with whom, where; nothing of the referral's
+    message or documents."""
+    place = next((p for p in profile.places if p.id == slot.place_id), None)
+    data = {
+        "appointment": appointment_id,
+        "practitioner": f"{profile.title} {profile.first_name} {profile.last_name}".strip(),
+        "specialty": profile.specialty,
+        "starts_at": slot.starts_at,
+        "place": None
+        if place is None
+        else f"{place.name}, {place.address}, {place.postcode} {place.city}",
+        "via": via,
+    }
+    notes = []
+    if "phone" in patient:
+        notes.append(NewNotification("sms", patient["phone"], "appointment_booked", data))
+    if "email" in patient:
+        notes.append(NewNotification("email", patient["email"], "appointment_booked", data))
+    return notes
+
+
+async def notify_practitioner(svc: Services, appointment: Appointment) -> None:
+    """An ``appointment.booked`` event to each device of the practitioner's account."""
+    user_id = appointment.practitioner_user_id
+    if user_id is None:
+        return
+    frame = encode(
+        Event(
+            kind="appointment.booked",
+            room=appointment.id,
+            ts=appointment.starts_at,
+            by=appointment.booked_by,
+            reason=appointment.via,
+        )
+    )
+    for device in await svc.store.devices_of(user_id):
+        await svc.hub.publish_to_device(user_id, device.id, frame)
+
+
+async def book(svc: Services, caller: User, body: dict[str, Any], via: str) -> Appointment:
+    slot_id, motive_id, message, attachments = _request(body)
+    slot = await svc.store.slot(slot_id)
+    profile = None if slot is None else await svc.store.profile(slot.profile_id)
+    if slot is None or profile is None or not profile.visible:
+        raise ApiError(ErrorCode.NOT_FOUND, "no such slot")
+    if motive_id not in slot.motive_ids:
+        raise ApiError(ErrorCode.NOT_FOUND, "field 'motive' is not a motive of this slot")
+    _may_book(slot, via)
+    today = dt.datetime.now(dt.UTC).date()
+    form = check_patient(body.get("patient"), profile.required_fields, today)
+    if not form.ok:
+        raise _bad(form.problem())
+    now = now_ms()
+    appointment_id = new_id()
+    new = NewAppointment(
+        appointment_id, slot.id, motive_id, caller.id, via, form.patient, message, attachments, now
+    )
+    try:
+        appointment = await svc.store.book(
+            new, _notifications(appointment_id, profile, slot, form.patient, via), now
+        )
+    except Conflict:
+        raise ApiError(ErrorCode.CONFLICT, "this slot is already booked") from None
+    except NotFound as exc:
+        if "attachment" in str(exc):
+            raise _bad(
+                "field 'attachments' names a file that is not a ready document you uploaded"
+            ) from None
+        raise ApiError(ErrorCode.NOT_FOUND, "no such slot") from None
+    log.info("appointment %s booked via %s", appointment.id, via)
+    try:
+        await notify_practitioner(svc, appointment)
+    except Exception:  # the booking stands; the agenda shows it on the next read
+        log.exception("could not notify the practitioner of appointment %s", appointment.id)
+    return appointment

@@ -1,0 +1,67 @@
+"""A practitioner's own directory row: made from their account the first time it is
+needed (on identity verification, or when they open their profile or agenda)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from storage.directory import NewProfile, Place, Profile
+from storage.errors import Conflict
+from storage.ids import new_id
+from storage.types import User
+
+from ..clock import now_ms
+
+if TYPE_CHECKING:
+    from ..handlers import Services
+
+__all__ = ["ensure_profile", "register_hooks"]
+
+log = logging.getLogger("confrere.directory")
+
+
+async def ensure_profile(svc: Services, user: User) -> Profile:
+    """The user's profile, created from their sign-up fields if missing. Its first
+    place is their postcode and city, located when the directory knows them."""
+    found = await svc.store.profile_of_user(user.id)
+    if found is not None:
+        return found
+    pid = new_id()
+    locality = await svc.store.locality(user.postcode, None) or await svc.store.locality(
+        None, user.city
+    )
+    places: tuple[Place, ...] = ()
+    if locality is not None:
+        name = f"Cabinet de {user.first_name} {user.last_name}"
+        places = (
+            Place(new_id(), pid, name, "", user.postcode, user.city, locality.lat, locality.lon),
+        )
+    with contextlib.suppress(Conflict):  # made meanwhile by another request
+        await svc.store.create_profile(
+            NewProfile(
+                id=pid,
+                first_name=user.first_name,
+                last_name=user.last_name,
+                specialty=user.specialty,
+                created_at=now_ms(),
+                title="",
+                rpps=user.rpps,
+                user_id=user.id,
+                places=places,
+            )
+        )
+    made = await svc.store.profile_of_user(user.id)
+    assert made is not None
+    return made
+
+
+def register_hooks(svc: Services) -> None:
+    """Verified practitioners get their directory row without asking."""
+
+    async def on_verified(user: User | None = None, **_: Any) -> None:
+        if isinstance(user, User):
+            await ensure_profile(svc, user)
+
+    svc.hooks.on("identity_verified", on_verified)

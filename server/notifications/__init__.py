@@ -1,0 +1,111 @@
+"""Notifications: the outbox worker and its providers, webhooks, offline push.
+
+Rows are written to the outbox (:mod:`storage.outbox`) in the transaction of the event
+that causes them; :class:`OutboxWorker` delivers them through one provider per
+channel. The defaults: e-mail, SMS and push go to a :class:`LogSink` (one JSON line
+per notification, ``var/outbox.jsonl`` beside the SQLite database unless
+``CONFRERE_OUTBOX_LOG`` says otherwise), webhooks are POSTed signed
+(:mod:`.signing`) to the URLs of ``CONFRERE_WEBHOOK_URLS``.
+:func:`open_notifications` builds the set from the settings; the app starts and
+closes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from storage import Store
+from storage.guests import ReminderPolicy
+
+from ..config import Settings
+from ..presence import Presence
+from ..ratelimit import RateLimiter
+from .providers import DeliveryFailed, LogSink, Provider, WebhookProvider, webhook_body
+from .push import OfflinePush, push_title
+from .signing import SIGNATURE_HEADER, sign, verify
+from .worker import Backoff, OutboxWorker
+
+__all__ = [
+    "SIGNATURE_HEADER",
+    "Backoff",
+    "DeliveryFailed",
+    "LogSink",
+    "Notifications",
+    "OfflinePush",
+    "OutboxWorker",
+    "Provider",
+    "WebhookProvider",
+    "open_notifications",
+    "outbox_log_path",
+    "push_title",
+    "sign",
+    "verify",
+    "webhook_body",
+]
+
+
+@dataclass(slots=True)
+class Notifications:
+    """What handlers need to notify: the worker to wake after enqueueing, the offline
+    push batcher, where webhooks and sign-up links point, how invitations last."""
+
+    worker: OutboxWorker
+    push: OfflinePush
+    webhook_urls: tuple[str, ...]
+    public_url: str
+    invitations: ReminderPolicy
+    # Guest invitation e-mails one practitioner may cause, per node: 100, then 100 an hour.
+    invite_mails: RateLimiter = field(default_factory=lambda: RateLimiter(100 / 3600, 100))
+
+    def start(self) -> None:
+        self.worker.start()
+        self.push.start()
+
+    async def close(self) -> None:
+        await self.push.close()
+        await self.worker.close()
+
+
+def outbox_log_path(settings: Settings) -> Path:
+    """``CONFRERE_OUTBOX_LOG``, else ``outbox.jsonl`` beside the SQLite database, else
+    ``./var/outbox.jsonl``."""
+    if settings.outbox_log:
+        return Path(settings.outbox_log)
+    scheme, _, rest = settings.database_url.partition("://")
+    if scheme == "sqlite":
+        return Path(rest[1:] if rest.startswith("/") else rest).parent / "outbox.jsonl"
+    return Path("var/outbox.jsonl")
+
+
+def open_notifications(store: Store, presence: Presence, settings: Settings) -> Notifications:
+    """The notification set the settings describe (not started yet). Raises
+    ``ValueError`` when webhook URLs are not http(s) or come without a secret."""
+    if settings.webhook_urls and not settings.webhook_secret:
+        raise ValueError("CONFRERE_WEBHOOK_URLS needs CONFRERE_WEBHOOK_SECRET to sign requests")
+    for url in settings.webhook_urls:
+        if not url.startswith(("https://", "http://")):
+            raise ValueError(f"CONFRERE_WEBHOOK_URLS: {url!r} is not an http(s) URL")
+    sink = LogSink(outbox_log_path(settings))
+    providers: dict[str, Provider] = {"email": sink, "sms": sink, "push": sink}
+    if settings.webhook_secret:
+        providers["webhook"] = WebhookProvider(settings.webhook_secret.encode("utf-8"))
+    worker = OutboxWorker(
+        store,
+        providers,
+        backoff=Backoff(
+            base_ms=settings.outbox_retry_base_ms,
+            max_attempts=settings.outbox_max_attempts,
+        ),
+        poll_s=settings.outbox_poll_s,
+    )
+    push = OfflinePush(
+        store, presence, interval_s=settings.push_interval_s, on_enqueued=worker.kick
+    )
+    return Notifications(
+        worker,
+        push,
+        settings.webhook_urls,
+        settings.public_url.rstrip("/"),
+        ReminderPolicy(ttl_ms=settings.invitation_ttl_s * 1000),
+    )

@@ -1,0 +1,150 @@
+"""Offline push: members of a room with no live connection get one content-free push
+entry in the outbox when messages arrive for them.
+
+The hot path only calls :meth:`OfflinePush.message_committed`, which records the room
+in a dict and returns (no await, no I/O): the ack never waits for it. A background
+task flushes every ``interval_s``: for each room that had messages, one read of its
+members, one presence query, and one outbox transaction for the whole flush. So a
+burst of messages in a room costs one push per offline member, and a member is not
+pushed again for the same room within ``cooldown_s`` (per node: a few nodes may each
+send one).
+
+What a push says: ``"Nouveau message dans <room>"`` where <room> is a group's name,
+else the room's kind ("une conversation", "un groupe", "un dossier patient"): a
+patient case's name may name the patient and stays off push services. Never a
+message's content (which the server cannot read anyway), nor its sender.
+
+Pushes are a courtesy, not a record: a flush that fails (database unavailable) drops
+its pushes and logs it; the messages themselves are safe and synced as always.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from storage import Store
+from storage.errors import StorageError
+from storage.outbox import NewNotification
+from storage.types import Room
+
+from ..clock import now_ms
+from ..presence import Presence
+
+__all__ = ["OfflinePush", "push_title"]
+
+log = logging.getLogger("confrere.push")
+
+_KIND_LABELS = {
+    "direct": "une conversation",
+    "group": "un groupe",
+    "patient_case": "un dossier patient",
+}
+_MAX_COOLDOWNS = 100_000  # entries kept before the oldest are forgotten
+
+
+def push_title(room: Room) -> str:
+    """The visible text of a push for ``room`` (see the module doc)."""
+    if room.kind == "group" and room.name:
+        return f"Nouveau message dans {room.name}"
+    return f"Nouveau message dans {_KIND_LABELS.get(room.kind, 'une conversation')}"
+
+
+class OfflinePush:
+    def __init__(
+        self,
+        store: Store,
+        presence: Presence,
+        *,
+        interval_s: float = 1.0,
+        cooldown_s: float = 300.0,
+        on_enqueued: Callable[[], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.presence = presence
+        self.interval_s = interval_s
+        self.cooldown_s = cooldown_s
+        self.enqueued = 0
+        self._pending: dict[str, set[str]] = {}  # room -> senders since the last flush
+        self._pushed: dict[tuple[str, str], float] = {}  # (user, room) -> monotonic time
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._kick = on_enqueued
+
+    def message_committed(self, room_id: str, sender: str) -> None:
+        """Note a committed message (hot path: constant time, no I/O)."""
+        senders = self._pending.get(room_id)
+        if senders is None:
+            self._pending[room_id] = {sender}
+            self._wake.set()
+        else:
+            senders.add(sender)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="offline-push")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            await asyncio.sleep(self.interval_s)  # let a burst gather into one flush
+            self._wake.clear()
+            try:
+                await self.flush()
+            except StorageError as exc:
+                log.warning("offline push flush failed: %s", exc)
+            except Exception:
+                log.exception("offline push flush failed")
+
+    async def flush(self) -> int:
+        """Enqueue the pushes of the rooms noted since the last flush; return how many."""
+        pending, self._pending = self._pending, {}
+        if not pending:
+            return 0
+        now = time.monotonic()
+        self._forget_old(now)
+        items: list[NewNotification] = []
+        for room_id, senders in pending.items():
+            members = await self.store.room_members(room_id)
+            if members is None:
+                continue
+            candidates = [u for u in members.roles if u not in senders]
+            if not candidates:
+                continue
+            online = await self.presence.online(candidates)
+            title = push_title(members.room)
+            for user in candidates:
+                if (
+                    user in online
+                    or now - self._pushed.get((user, room_id), -1e18) < self.cooldown_s
+                ):
+                    continue
+                self._pushed[(user, room_id)] = now
+                items.append(
+                    NewNotification(
+                        "push",
+                        user,
+                        "new_message",
+                        {"room": room_id, "title": title},
+                    )
+                )
+        if items:
+            await self.store.enqueue_notifications(items, now_ms())
+            self.enqueued += len(items)
+            if self._kick is not None:
+                self._kick()
+        return len(items)
+
+    def _forget_old(self, now: float) -> None:
+        if len(self._pushed) < _MAX_COOLDOWNS:
+            return
+        self._pushed = {k: t for k, t in self._pushed.items() if now - t < self.cooldown_s}

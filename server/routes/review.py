@@ -1,0 +1,215 @@
+"""REST: the manual identity review queue, for users with the "reviewer" role.
+
+- ``GET /v1/review/requests``: pending requests, oldest first, each flagged
+  ``overdue`` when older than 24 hours, with its documents.
+- ``GET /v1/review/documents/{id}``: a document's photo (decrypted), while kept.
+- ``POST /v1/review/requests/{id}/decision``: approve, or reject with a reason.
+
+The user hears of the decision by e-mail (outbox templates "identity_approved" and
+"identity_rejected", data ``{"reason"}`` for a rejection), written in the decision's
+transaction. Documents are deleted ``CONFRERE_IDENTITY_RETENTION_S`` after it by the
+retention sweep (:mod:`server.verification.sweep`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from protocol.crypto.attachment import Decryptor
+from protocol.errors import ErrorCode
+from storage.errors import Conflict, NotFound
+from storage.outbox import NewNotification
+from storage.types import User
+
+from ..clock import now_ms
+from ..errors import ApiError
+from ..handlers import Services
+from ..sessions import require_role
+from ..verification import review
+from .common import bearer, json_body, services
+from .openapi import api_route, array, boolean, integer, nullable, obj, string
+from .verification import IDENTITY_REQUEST, identity_request_json
+
+__all__ = ["routes"]
+
+log = logging.getLogger("confrere.review")
+
+_QUEUE_LIMIT = 200
+
+
+async def _reviewer(request: Request) -> tuple[Services, User]:
+    _, user = await bearer(request)
+    svc = services(request)
+    await require_role(svc.store, user, "reviewer")
+    return svc, user
+
+
+async def queue(request: Request) -> Response:
+    svc, _ = await _reviewer(request)
+    now = now_ms()
+    out = []
+    for req, user in await svc.store.pending_identity_requests(_QUEUE_LIMIT):
+        docs = await svc.store.documents_of_request(req.id)
+        out.append(
+            {
+                **identity_request_json(req),
+                "overdue": now - req.created_at > review.OVERDUE_MS,
+                "user": {
+                    "id": user.id,
+                    "email": user.email,
+                    "first_name": user.first_name,
+                    "last_name": user.last_name,
+                    "specialty": user.specialty,
+                    "rpps": user.rpps,
+                },
+                "documents": [
+                    {"id": d.id, "side": d.side, "content_type": d.content_type, "size": d.size}
+                    for d in docs
+                ],
+            }
+        )
+    return JSONResponse({"requests": out})
+
+
+async def _decrypted(source: AsyncGenerator[bytes, None], key: bytes) -> AsyncGenerator[bytes]:
+    decryptor = Decryptor(key)
+    try:
+        async for chunk in source:
+            out = decryptor.update(chunk)
+            if out:
+                yield out
+        last = decryptor.finish()
+        if last:
+            yield last
+    finally:
+        await source.aclose()
+
+
+async def document(request: Request) -> Response:
+    svc, reviewer = await _reviewer(request)
+    doc = await svc.store.identity_document(request.path_params["id"])
+    if doc is None or doc.request_id is None or doc.state != "ready":
+        raise ApiError(ErrorCode.NOT_FOUND, "no such document (it may have been deleted)")
+    if doc.key_id != svc.server_key.id:
+        log.error("identity document %s is under another server key", doc.id)
+        raise ApiError(ErrorCode.UNAVAILABLE, "this document cannot be decrypted by this node")
+    source = await svc.blobs.open(doc.id)  # NotFound → 404 by the app's handler
+    log.info("reviewer %s viewed identity document %s", reviewer.id, doc.id)
+    return StreamingResponse(
+        _decrypted(source, svc.server_key.key),
+        media_type=doc.content_type,
+        headers={
+            "Content-Length": str(doc.size),
+            "Cache-Control": "private, no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+async def decide(request: Request) -> Response:
+    svc, reviewer = await _reviewer(request)
+    body = await json_body(request)
+    decision = body.get("decision")
+    if decision not in ("approve", "reject"):
+        raise ApiError(ErrorCode.BAD_FRAME, "field 'decision' must be one of approve, reject")
+    reason = body.get("reason")
+    if decision == "reject":
+        if not isinstance(reason, str) or not reason.strip():
+            raise ApiError(ErrorCode.BAD_FRAME, "field 'reason' is required to reject")
+        reason = reason.strip()
+        if len(reason) > review.REJECT_REASON_MAX:
+            raise ApiError(
+                ErrorCode.BAD_FRAME,
+                f"field 'reason' must have at most {review.REJECT_REASON_MAX} characters",
+            )
+    elif reason is not None and not isinstance(reason, str):
+        raise ApiError(ErrorCode.BAD_FRAME, "field 'reason' must be a string")
+    request_id = request.path_params["id"]
+    current = await svc.store.identity_request(request_id)
+    if current is None:
+        raise ApiError(ErrorCode.NOT_FOUND, "no such verification request")
+    if current.user_id == reviewer.id:
+        raise ApiError(ErrorCode.FORBIDDEN, "a reviewer cannot decide their own request")
+    try:
+        state = review.next_state(current.state, decision)  # type: ignore[arg-type]
+    except review.InvalidTransition as exc:
+        raise ApiError(ErrorCode.CONFLICT, str(exc)) from None
+    owner = await svc.store.user_by_id(current.user_id)
+    if owner is None:
+        raise ApiError(ErrorCode.NOT_FOUND, "this account no longer exists")
+    if state == "approved":
+        notice = NewNotification("email", owner.email, "identity_approved", {"method": "manual"})
+    else:
+        notice = NewNotification("email", owner.email, "identity_rejected", {"reason": reason})
+    try:
+        decided, user = await svc.store.decide_identity_request(
+            request_id, state, reviewer.id, reason, [notice], now_ms()
+        )
+    except NotFound:
+        raise ApiError(ErrorCode.NOT_FOUND, "no such verification request") from None
+    except Conflict as exc:
+        raise ApiError(ErrorCode.CONFLICT, str(exc)) from None
+    log.info("request %s %s by reviewer %s", decided.id, decided.state, reviewer.id)
+    if decided.state == "approved":
+        await svc.hooks.emit("identity_verified", user=user)
+    return JSONResponse({"request": identity_request_json(decided)})
+
+
+_QUEUE_ITEM = obj(
+    {
+        **IDENTITY_REQUEST["properties"],
+        "overdue": boolean(),
+        "user": obj(
+            {
+                "id": string(),
+                "email": string(),
+                "first_name": string(),
+                "last_name": string(),
+                "specialty": string(),
+                "rpps": nullable(string()),
+            }
+        ),
+        "documents": array(
+            obj({"id": string(), "side": string(), "content_type": string(), "size": integer()})
+        ),
+    }
+)
+
+routes = [
+    api_route(
+        "/v1/review/requests",
+        queue,
+        summary="Pending identity verifications, oldest first (overdue after 24 h)",
+        auth="role:reviewer",
+        response=obj({"requests": array(_QUEUE_ITEM)}),
+    ),
+    api_route(
+        "/v1/review/documents/{id}",
+        document,
+        summary="An identity document's photo, decrypted",
+        auth="role:reviewer",
+        content_type="image/jpeg",
+        response={"type": "string", "format": "binary"},
+        errors=(404,),
+    ),
+    api_route(
+        "/v1/review/requests/{id}/decision",
+        decide,
+        "POST",
+        summary="Approve, or reject with a reason (the user is told by e-mail)",
+        auth="role:reviewer",
+        body=obj(
+            {
+                "decision": string(enum=("approve", "reject")),
+                "reason": nullable(string(max_length=review.REJECT_REASON_MAX)),
+            },
+            required=("decision",),
+        ),
+        response=obj({"request": IDENTITY_REQUEST}),
+        errors=(404, 409, 413),
+    ),
+]

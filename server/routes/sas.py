@@ -1,0 +1,147 @@
+"""REST: the SAS (Service d'Accès aux Soins) for regulators (platform role
+"regulator"): search slots near a place, by specialty and time window, among those
+open to new patients and bookable online or carrying "Soins non programmés"; book one
+for a patient (the practitioner sees it marked ``via: "sas"``)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from protocol.errors import ErrorCode
+from storage.directory import SasQuery
+from storage.search_text import normalise
+
+from ..directory.booking import book
+from ..directory.patient import valid_postcode
+from ..directory.query import MAX_RADIUS_KM
+from ..directory.views import (
+    APPOINTMENT,
+    HIT,
+    PLACE,
+    SLOT,
+    appointment_json,
+    hit_json,
+    place_json,
+    slot_json,
+)
+from ..errors import ApiError
+from ..sessions import require_role
+from .common import bearer, json_body, services
+from .directory import time_window
+from .openapi import api_route, array, integer, number, obj, string
+from .referrals import BOOKING
+
+__all__ = ["routes"]
+
+_PARAMS = {"near", "lat", "lon", "radius_km", "specialty", "from", "to", "limit"}
+
+
+def _bad(message: str) -> ApiError:
+    return ApiError(ErrorCode.BAD_FRAME, message)
+
+
+def _float(request: Request, name: str, low: float, high: float) -> float | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise _bad(f"field '{name}' must be a number") from None
+    if not low <= value <= high:  # also refuses nan
+        raise _bad(f"field '{name}' must be between {low:g} and {high:g}")
+    return value
+
+
+async def slots(request: Request) -> Response:
+    _, user = await bearer(request)
+    svc = services(request)
+    await require_role(svc.store, user, "regulator")
+    unknown = set(request.query_params) - _PARAMS
+    if unknown:
+        raise _bad(f"unknown parameter(s): {', '.join(sorted(unknown))}")
+    lat = _float(request, "lat", -90, 90)
+    lon = _float(request, "lon", -180, 180)
+    near = (request.query_params.get("near") or "").strip()[:100]
+    if lat is None or lon is None:
+        if not near:
+            raise _bad("field 'near' (a postcode or city) or 'lat' and 'lon' is required")
+        locality = await svc.store.locality(
+            near if valid_postcode(near) else None, None if valid_postcode(near) else near
+        )
+        if locality is None:
+            raise _bad(f"field 'near' is not a known postcode or city: {near[:40]!r}")
+        lat, lon = locality.lat, locality.lon
+    radius = _float(request, "radius_km", 0.1, MAX_RADIUS_KM) or 20.0
+    limit = _float(request, "limit", 1, 200)
+    start, end = time_window(request, default_days=2)
+    specialty = (request.query_params.get("specialty") or "").strip()[:100]
+    found = await svc.store.sas_slots(
+        SasQuery(
+            (lat, lon),
+            radius,
+            start,
+            end,
+            normalise(specialty) or None,
+            int(limit) if limit else 50,
+        )
+    )
+    return JSONResponse(
+        {
+            "slots": [
+                {
+                    "slot": slot_json(s.slot),
+                    "practitioner": hit_json(s.practitioner),
+                    "place": place_json(s.place),
+                }
+                for s in found
+            ]
+        }
+    )
+
+
+async def create(request: Request) -> Response:
+    _, user = await bearer(request)
+    svc = services(request)
+    await require_role(svc.store, user, "regulator")
+    body = await json_body(request)
+    appointment = await book(svc, user, body, "sas")
+    return JSONResponse(
+        {"appointment": appointment_json(appointment)},
+        status_code=201,
+        headers={"Location": f"/v1/referrals/{appointment.id}"},
+    )
+
+
+routes: list[Route] = [
+    api_route(
+        "/v1/sas/slots",
+        slots,
+        summary="SAS: free slots open to the SAS near a place (regulators)",
+        auth="role:regulator",
+        query={
+            "near": string(max_length=100),
+            "lat": number(),
+            "lon": number(),
+            "radius_km": number(),
+            "specialty": string(max_length=100),
+            "from": integer(minimum=0),
+            "to": integer(minimum=0),
+            "limit": integer(minimum=1, maximum=200),
+        },
+        response=obj({"slots": array(obj({"slot": SLOT, "practitioner": HIT, "place": PLACE}))}),
+    ),
+    api_route(
+        "/v1/sas/appointments",
+        create,
+        "POST",
+        summary="SAS: book a slot for a patient (regulators)",
+        auth="role:regulator",
+        body=BOOKING,
+        response=obj({"appointment": APPOINTMENT}),
+        status=201,
+        errors=(404, 409, 413),
+    ),
+]

@@ -1,0 +1,473 @@
+"""REST: identity verification, by Pro Santé Connect or by manual review.
+
+- ``GET /v1/verification``: the caller's status (badge, e-mail, last manual request).
+- ``POST /v1/verification/psc/start``: the provider's authorization URL for this
+  account (the client navigates there); ``GET /v1/verification/psc/callback``: where
+  the provider sends the browser back. A card whose names and number match the
+  account verifies it; a mismatch leaves it unverified and points to manual review.
+- ``PUT /v1/verification/documents/{side}``: an identity document photo (front, back,
+  selfie), JPEG or PNG by its magic bytes, at most 10 MiB, stored encrypted under the
+  server key; ``POST /v1/verification/manual`` submits them for review.
+
+Both ways require a confirmed e-mail address; PSC starts and photo uploads are
+rate-limited per account. Verification takes effect on live
+WebSocket connections without reconnecting: the gateway re-reads an unverified
+account on each request, and welcomes it again (``re`` 0) once it is verified.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from protocol.crypto.attachment import Encryptor
+from protocol.errors import ErrorCode
+from protocol.filetypes import JPEG, PNG
+from storage.errors import Conflict, NotFound
+from storage.ids import new_id
+from storage.outbox import NewNotification
+from storage.types import User
+from storage.verification import IdentityDocument, IdentityRequest
+
+from ..clock import now_ms
+from ..errors import ApiError
+from ..handlers import Services
+from ..ratelimit import RateLimiter
+from ..uploads import Intake, UploadRequest
+from ..verification import oidc, psc, review
+from ..verification.identifiers import InvalidIdentifier, parse_number
+from .accounts import PROFILE, profile
+from .common import bearer, json_body, services
+from .openapi import Schema, api_route, array, boolean, integer, nullable, obj, string
+
+__all__ = ["identity_request_json", "mark_verified", "routes"]
+
+log = logging.getLogger("confrere.verification")
+
+PSC_FLOW_TTL_MS = 10 * 60 * 1000  # time to authenticate with the card at the provider
+PSC_COOKIE = "confrere_psc"
+IMAGE_TYPES = (JPEG, PNG)
+_COUNTRY_LEN = 2  # ISO 3166-1 alpha-2
+
+
+def _bad(field: str, why: str) -> ApiError:
+    return ApiError(ErrorCode.BAD_FRAME, f"field '{field}' {why}")
+
+
+async def mark_verified(
+    svc: Services, user: User, number: str | None, notifications: list[NewNotification]
+) -> User:
+    """Verify ``user`` (both ways end here or in the review decision), then tell the
+    hooks. Live connections learn it on their next request (see the module doc)."""
+    verified = await svc.store.mark_identity_verified(user.id, number, notifications, now_ms())
+    await svc.hooks.emit("identity_verified", user=verified)
+    return verified
+
+
+def _limiter(request: Request) -> RateLimiter:
+    """Per account: PSC starts and photo uploads, 20 at once then one each 10 s (each
+    writes a row, and a photo up to 10 MiB)."""
+    found: RateLimiter | None = getattr(request.app.state, "verification_limiter", None)
+    if found is None:
+        found = request.app.state.verification_limiter = RateLimiter(0.1, 20)
+    return found
+
+
+def _require_email_confirmed(user: User) -> None:
+    if not user.email_confirmed:
+        raise ApiError(ErrorCode.FORBIDDEN, "confirm your e-mail address first")
+
+
+def _require_unverified(user: User) -> None:
+    if user.verified:
+        raise ApiError(ErrorCode.CONFLICT, "this account is verified already")
+
+
+def identity_request_json(req: IdentityRequest) -> dict[str, Any]:
+    return {
+        "id": req.id,
+        "document": req.document,
+        "issuing_country": req.issuing_country,
+        "state": req.state,
+        "created_at": req.created_at,
+        "decided_at": req.decided_at,
+        "reason": req.reason,
+        "documents_deleted": req.documents_deleted_at is not None,
+    }
+
+
+IDENTITY_REQUEST: Schema = obj(
+    {
+        "id": string(),
+        "document": string(enum=tuple(review.DOCUMENT_KINDS)),
+        "issuing_country": nullable(string()),
+        "state": string(enum=("pending", "approved", "rejected")),
+        "created_at": integer(),
+        "decided_at": nullable(integer()),
+        "reason": nullable(string()),
+        "documents_deleted": boolean(),
+    }
+)
+
+# -- status
+
+
+def _ecps_identifier(user: User) -> str | None:
+    """What to type in the e-CPS app: the number with its prefix (8 RPPS, 0 ADELI)."""
+    if user.rpps is None:
+        return None
+    try:
+        return parse_number(user.rpps).id_nat
+    except InvalidIdentifier:
+        return None
+
+
+async def status(request: Request) -> Response:
+    _, user = await bearer(request)
+    svc = services(request)
+    requests = await svc.store.identity_requests_of(user.id)
+    staged = await svc.store.staged_documents(user.id)
+    return JSONResponse(
+        {
+            "user": profile(user),
+            "psc_available": bool(request.app.state.settings.psc_issuer),
+            "ecps_identifier": _ecps_identifier(user),
+            "manual": identity_request_json(requests[0]) if requests else None,
+            "staged_documents": [d.side for d in staged],
+        }
+    )
+
+
+# -- Pro Santé Connect
+
+
+def _psc_client(request: Request) -> oidc.OidcClient:
+    settings = request.app.state.settings
+    if not settings.psc_issuer:
+        raise ApiError(ErrorCode.UNAVAILABLE, "Pro Santé Connect is not configured on this server")
+    client: oidc.OidcClient | None = getattr(request.app.state, "psc_client", None)
+    if client is None:
+        redirect = settings.psc_redirect_uri or str(request.url_for("psc_callback"))
+        client = oidc.OidcClient(
+            oidc.OidcConfig(
+                settings.psc_issuer, settings.psc_client_id, settings.psc_client_secret, redirect
+            )
+        )
+        request.app.state.psc_client = client
+    return client
+
+
+def _state_hash(state: str) -> bytes:
+    return hashlib.sha256(state.encode()).digest()
+
+
+async def psc_start(request: Request) -> Response:
+    _, user = await bearer(request)
+    svc = services(request)
+    _require_email_confirmed(user)
+    _require_unverified(user)
+    client = _psc_client(request)
+    _limiter(request).check(user.id, "verification attempts")
+    state = secrets.token_urlsafe(32)
+    verifier, nonce = oidc.flow_secrets(svc.server_key.key, state)
+    try:
+        url = await client.authorization_url(state, nonce, verifier)
+    except oidc.OidcError as exc:
+        log.warning("Pro Santé Connect unavailable: %s", exc.reason)
+        raise ApiError(ErrorCode.UNAVAILABLE, "Pro Santé Connect is unavailable", 5.0) from None
+    now = now_ms()
+    await svc.store.create_psc_flow(_state_hash(state), user.id, now, now + PSC_FLOW_TTL_MS)
+    response = JSONResponse({"authorization_url": url, "expires_at": now + PSC_FLOW_TTL_MS})
+    response.set_cookie(
+        PSC_COOKIE,
+        oidc.browser_binding(svc.server_key.key, state),
+        max_age=PSC_FLOW_TTL_MS // 1000,
+        path="/v1/verification/psc",
+        secure=request.url.scheme == "https",
+        httponly=True,
+        samesite="lax",  # sent on the provider's top-level redirect back to us
+    )
+    return response
+
+
+async def psc_callback(request: Request) -> Response:
+    """The provider redirects the browser here with ``code`` and ``state`` (or an
+    ``error``). The state names the flow and is good once: a replay is refused.
+
+    JSON for API clients; a browser (``Accept: text/html``) is sent back to the web
+    client with the outcome in the fragment: ``/#verification=verified|mismatch|error``.
+    """
+    try:
+        answer = await _psc_outcome(request)
+    except ApiError as exc:
+        if not _browser(request):
+            raise
+        return RedirectResponse(
+            "/#" + urlencode({"verification": "error", "message": exc.message}), 303
+        )
+    if _browser(request):
+        return RedirectResponse("/#" + urlencode({"verification": answer["outcome"]}), 303)
+    return JSONResponse(answer)
+
+
+def _browser(request: Request) -> bool:
+    return "text/html" in request.headers.get("accept", "")
+
+
+async def _psc_outcome(request: Request) -> dict[str, Any]:
+    svc = services(request)
+    query = request.query_params
+    state = query.get("state", "")
+    if not state or len(state) > 200:
+        raise _bad("state", "is missing")
+    # Checked before the flow is taken: a wrong browser does not spend the owner's flow.
+    binding = request.cookies.get(PSC_COOKIE, "")
+    expected = oidc.browser_binding(svc.server_key.key, state)
+    if not hmac.compare_digest(binding.encode(), expected.encode()):
+        raise ApiError(ErrorCode.FORBIDDEN, "this verification was not started in this browser")
+    user_id = await svc.store.take_psc_flow(_state_hash(state), now_ms())
+    if user_id is None:
+        raise _bad("state", "names no verification in progress (unknown, used or expired)")
+    if "error" in query:
+        log.info("Pro Santé Connect refused for %s: %s", user_id, query.get("error", "")[:64])
+        raise ApiError(ErrorCode.FORBIDDEN, "Pro Santé Connect did not authenticate you")
+    code = query.get("code", "")
+    if not code or len(code) > 2000:
+        raise _bad("code", "is missing")
+    user = await svc.store.user_by_id(user_id)
+    if user is None:
+        raise ApiError(ErrorCode.NOT_FOUND, "this account no longer exists")
+    verifier, nonce = oidc.flow_secrets(svc.server_key.key, state)
+    try:
+        identity = await _psc_client(request).exchange(code, verifier, nonce)
+        card = psc.card_identity(identity)
+    except oidc.OidcError as exc:
+        log.warning("Pro Santé Connect answer refused for %s: %s", user_id, exc.reason)
+        if "unreachable" in exc.reason:
+            raise ApiError(ErrorCode.UNAVAILABLE, "Pro Santé Connect is unavailable", 5.0) from None
+        raise ApiError(
+            ErrorCode.BAD_FRAME, f"Pro Santé Connect answer refused: {exc.reason}"
+        ) from None
+    if user.verified:
+        return {"outcome": "verified", "mismatch": [], "user": profile(user)}
+    wrong = psc.mismatches(user, card)
+    if wrong:
+        log.info("Pro Santé Connect identity differs for %s: %s", user.id, ",".join(wrong))
+        return {
+            "outcome": "mismatch",
+            "mismatch": wrong,
+            "next": "manual",
+            "manual_verification": "/v1/verification/manual",
+            "user": profile(user),
+        }
+    notice = NewNotification("email", user.email, "identity_verified", {"method": "psc"})
+    verified = await mark_verified(svc, user, card.practitioner.number, [notice])
+    log.info("identity of %s verified by Pro Santé Connect", user.id)
+    return {"outcome": "verified", "mismatch": [], "user": profile(verified)}
+
+
+# -- manual verification: documents, then the request
+
+
+async def _encrypted(plain: AsyncIterator[bytes], key: bytes) -> AsyncIterator[bytes]:
+    encryptor = Encryptor(key)
+    async for chunk in plain:
+        out = encryptor.update(chunk)
+        if out:
+            yield out
+    yield encryptor.finish()
+
+
+def _document_upload(request: Request, side: str) -> UploadRequest:
+    """Checks made before any byte of the body is read."""
+    if side not in review.SIDES:
+        raise _bad("side", f"must be one of {', '.join(review.SIDES)}")
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in IMAGE_TYPES:
+        raise ApiError(
+            ErrorCode.BAD_FRAME, "identity documents must be JPEG or PNG photos (Content-Type)"
+        )
+    declared = request.headers.get("content-length")
+    if declared is None:
+        raise ApiError(ErrorCode.BAD_FRAME, "uploads need a Content-Length header", status=411)
+    if not (declared.isascii() and declared.isdigit()) or len(declared) > 18:
+        raise ApiError(ErrorCode.BAD_FRAME, "Content-Length must be a number of bytes")
+    length = int(declared)
+    if length == 0:
+        raise ApiError(ErrorCode.BAD_FRAME, "empty file")
+    if length > review.MAX_DOCUMENT_BYTES:
+        raise ApiError(
+            ErrorCode.TOO_LARGE, f"identity photos are limited to {review.MAX_DOCUMENT_BYTES} bytes"
+        )
+    return UploadRequest("document", None, content_type, None, length)
+
+
+async def _forget_upload(svc: Services, doc_id: str) -> None:
+    """Remove what a failed upload left; runs to its end even while the request is
+    being cancelled (a client that went away). Should it fail, the sweep finishes."""
+
+    async def forget() -> None:
+        await svc.blobs.delete(doc_id)
+        await svc.store.delete_identity_document(doc_id)
+
+    with contextlib.suppress(Exception, asyncio.CancelledError):
+        await asyncio.shield(forget())
+
+
+async def put_document(request: Request) -> Response:
+    _, user = await bearer(request)
+    svc = services(request)
+    _require_email_confirmed(user)
+    _require_unverified(user)
+    upload = _document_upload(request, request.path_params["side"])
+    _limiter(request).check(user.id, "verification attempts")
+    doc = IdentityDocument(
+        "idv-" + new_id(),
+        user.id,
+        request.path_params["side"],
+        upload.content_type,
+        0,
+        svc.server_key.id,
+        None,
+        "uploading",
+        now_ms(),
+    )
+    # The row first: a node dying mid-upload leaves a row the sweep finds.
+    await svc.store.create_identity_document(doc)
+    intake = Intake(upload)
+    try:
+        await svc.blobs.put(doc.id, _encrypted(intake.body(request.stream()), svc.server_key.key))
+        replaced = await svc.store.complete_identity_document(doc.id, intake.size)
+    except BaseException:
+        await _forget_upload(svc, doc.id)
+        raise
+    for old in replaced:  # the previous photo of this side: no longer wanted
+        await svc.blobs.delete(old)
+        await svc.store.forget_identity_documents([old], now_ms())
+    log.info("identity document %s (%s) stored for %s", doc.id, doc.side, user.id)
+    return JSONResponse(
+        {"document": {"id": doc.id, "side": doc.side, "content_type": doc.content_type}},
+        status_code=201,
+    )
+
+
+async def submit_manual(request: Request) -> Response:
+    _, user = await bearer(request)
+    svc = services(request)
+    _require_email_confirmed(user)
+    _require_unverified(user)
+    body = await json_body(request)
+    document = body.get("document")
+    if document not in review.DOCUMENT_KINDS:
+        raise _bad("document", f"must be one of {', '.join(review.DOCUMENT_KINDS)}")
+    country = body.get("issuing_country")
+    if document == "id_card" or country is not None:
+        if not (
+            isinstance(country, str)
+            and len(country) == _COUNTRY_LEN
+            and country.isascii()
+            and country.isalpha()
+        ):
+            raise _bad("issuing_country", "must be the ISO 3166 code of the issuing country")
+        country = country.upper()
+    sides = review.required_sides(document)
+    staged = {d.side for d in await svc.store.staged_documents(user.id)}
+    missing = [s for s in sides if s not in staged]
+    if missing:
+        raise _bad(
+            "document", f"needs these photos first (PUT /v1/verification/documents/…): {missing}"
+        )
+    req = IdentityRequest(
+        new_id(), user.id, document, country, "pending", now_ms(), None, None, None, None
+    )
+    try:
+        await svc.store.submit_identity_request(req, sides)
+    except Conflict as exc:
+        raise ApiError(ErrorCode.CONFLICT, str(exc)) from None
+    except NotFound as exc:
+        raise _bad("document", f"photos changed meanwhile: {exc}") from None
+    log.info("manual verification %s submitted by %s", req.id, user.id)
+    return JSONResponse({"request": identity_request_json(req)}, status_code=201)
+
+
+routes = [
+    api_route(
+        "/v1/verification",
+        status,
+        summary="The caller's verification status",
+        response=obj(
+            {
+                "user": PROFILE,
+                "psc_available": boolean(),
+                "ecps_identifier": nullable(string()),
+                "manual": nullable(IDENTITY_REQUEST),
+                "staged_documents": array(string()),
+            }
+        ),
+    ),
+    api_route(
+        "/v1/verification/psc/start",
+        psc_start,
+        "POST",
+        summary="Start Pro Santé Connect: the authorization URL to send the browser to",
+        response=obj({"authorization_url": string(), "expires_at": integer()}),
+        errors=(403, 409),
+    ),
+    api_route(
+        "/v1/verification/psc/callback",
+        psc_callback,
+        summary="Where Pro Santé Connect returns the browser (code, state)",
+        auth="none",
+        query={"code": string(), "state": string(), "error": string()},
+        response=obj(
+            {
+                "outcome": string(enum=("verified", "mismatch")),
+                "mismatch": array(string(enum=("first_name", "last_name", "rpps"))),
+                "user": PROFILE,
+            },
+            required=("outcome", "mismatch", "user"),
+        ),
+        errors=(403, 404),
+    ),
+    api_route(
+        "/v1/verification/documents/{side}",
+        put_document,
+        "PUT",
+        summary="Upload an identity photo (front, back or selfie): JPEG or PNG, 10 MiB",
+        request_content_type="image/jpeg",
+        body={"type": "string", "format": "binary"},
+        response=obj(
+            {"document": obj({"id": string(), "side": string(), "content_type": string()})}
+        ),
+        status=201,
+        errors=(403, 409, 411, 413),
+    ),
+    api_route(
+        "/v1/verification/manual",
+        submit_manual,
+        "POST",
+        summary="Submit the uploaded photos for manual review",
+        body=obj(
+            {
+                "document": string(enum=tuple(review.DOCUMENT_KINDS)),
+                "issuing_country": nullable(string(pattern="^[A-Za-z]{2}$")),
+            },
+            required=("document",),
+        ),
+        response=obj({"request": IDENTITY_REQUEST}),
+        status=201,
+        errors=(403, 409, 413),
+    ),
+]
+# The callback's URL is derived from its route name when CONFRERE_PSC_REDIRECT_URI is unset.
+routes[2].name = "psc_callback"

@@ -1,0 +1,61 @@
+"""Password rules (NIST SP 800-63B §5.1.1.2): long enough, not absurdly long, not a
+well-known or breached password, not built from the account's own name or e-mail,
+not one character repeated. No composition rules (they make passwords worse, not
+stronger); pass phrases are welcome.
+
+:func:`problem` returns the first rule broken, written for the user, or ``None``.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+__all__ = ["MAX_LENGTH", "MIN_LENGTH", "problem"]
+
+MIN_LENGTH = 10
+MAX_LENGTH = 256
+
+# The most used passwords in breach corpora (and their French favourites), as a local
+# deny list: checking a remote breach API would send a hash prefix of every password
+# to a third party. Compared after normalisation (see :func:`_fold`).
+_COMMON_TEXT = """
+    123456 123456789 12345678 1234567890 12345 1234567 password password1 qwerty
+    azerty azertyuiop qwertyuiop 111111 000000 123123 abc123 iloveyou admin welcome
+    letmein monkey dragon football baseball sunshine princess master shadow trustno1
+    passw0rd password123 motdepasse motdepasse1 soleil doudou loulou chouchou marseille
+    bonjour azerty123 azerty1234 1234567891 0123456789 9876543210 qwerty123 qwerty1234
+    123456789a 1q2w3e4r5t 1q2w3e4r5t6y zaq12wsx qazwsxedc azertyuiop1 administrateur
+    medecin medecin123 docteur docteur123 sante santé hopital hôpital infirmier
+    infirmiere pharmacien doctolib doctolib123 confrere confrère confrere123
+    changeme changeme123 motdepasse123 bienvenue bienvenue1 jetaime jetaime123
+"""
+
+
+def _fold(text: str) -> str:
+    """Lower-case, accents removed, separators dropped: "Mot-de-Passe" == "motdepasse"."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if c.isalnum())
+
+
+_COMMON = frozenset(_fold(word) for word in _COMMON_TEXT.split())
+
+
+def problem(password: str, *, email: str = "", names: tuple[str, ...] = ()) -> str | None:
+    """Why ``password`` is refused, or ``None`` if it is acceptable."""
+    if len(password) < MIN_LENGTH:
+        return f"must have at least {MIN_LENGTH} characters"
+    if len(password) > MAX_LENGTH:
+        return f"must have at most {MAX_LENGTH} characters"
+    folded = _fold(password)
+    if len(set(password)) < 4:
+        return "must not repeat the same few characters"
+    if folded in _COMMON or folded.rstrip("0123456789") in _COMMON:
+        return "is too common (it appears in lists of breached passwords)"
+    if folded.isdigit() and folded in "01234567890123456789" + "98765432109876543210":
+        return "must not be a sequence of digits"
+    personal = [email.partition("@")[0], *names]
+    for word in personal:
+        w = _fold(word)
+        if len(w) >= 3 and (folded == w or (w in folded and len(folded) - len(w) < 6)):
+            return "must not be built from your name or e-mail address"
+    return None

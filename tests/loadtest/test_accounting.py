@@ -1,0 +1,94 @@
+"""The delivery accounting of the load generator (pure): a tool that checks for loss
+must itself be checked to see loss, duplicates and reordering."""
+
+from __future__ import annotations
+
+import time
+
+import msgpack
+
+from loadtest.gen import STAMP, GenConfig, Generator, RoomState, UserSpec
+from loadtest.report import hist_percentiles, merge
+
+
+def _msg(room: str, seq: int) -> dict[str, object]:
+    body = STAMP.pack(time.time_ns(), 1) + b"x" * 20
+    return msgpack.unpackb(msgpack.packb({"t": "msg", "room": room, "seq": seq, "body": body}))
+
+
+def _generator(rooms: tuple[str, ...] = ("r1",)) -> Generator:
+    gen = Generator(GenConfig("ws://127.0.0.1:1/v1/ws"), [UserSpec("u", "d", "t", rooms)])
+    for room in rooms:
+        gen.conns[0].rooms[room] = RoomState(1)  # as a welcome with last_seq 1 leaves it
+    return gen
+
+
+def test_in_order_deliveries_are_complete() -> None:
+    gen = _generator()
+    for seq in (2, 3, 4):
+        gen.on_msg(gen.conns[0], _msg("r1", seq))
+    report = merge([gen.snapshot(full=True)])
+    assert (report["delivered"], report["lost"], report["duplicates"]) == (3, 0, 0)
+    assert report["expected"] == 3
+
+
+def test_a_gap_is_loss_and_a_repeat_is_a_duplicate() -> None:
+    gen = _generator()
+    conn = gen.conns[0]
+    for seq in (2, 4, 4, 5):  # 3 never arrives, 4 twice
+        gen.on_msg(conn, _msg("r1", seq))
+    report = merge([gen.snapshot(full=True)])
+    assert report["delivered"] == 3
+    assert report["duplicates"] == 1
+    assert report["lost"] == 1
+    assert report["expected"] == 4
+
+
+def test_own_messages_fill_their_positions_through_the_ack() -> None:
+    gen = _generator()
+    conn = gen.conns[0]
+    conn.pending[7] = (time.time_ns(), "r1", 1)
+    gen.on_msg(conn, _msg("r1", 3))  # before our own ack of seq 2
+    gen.on_ack(conn, {"t": "ack", "re": 7, "seq": 2})
+    gen.on_msg(conn, _msg("r1", 4))
+    report = merge([gen.snapshot(full=True)])
+    assert (report["acked"], report["delivered"], report["lost"]) == (1, 2, 0)
+    assert report["out_of_order"] == 0
+
+
+def test_a_late_delivery_is_out_of_order() -> None:
+    gen = _generator()
+    conn = gen.conns[0]
+    for seq in (3, 2):
+        gen.on_msg(conn, _msg("r1", seq))
+    report = merge([gen.snapshot(full=True)])
+    assert report["out_of_order"] == 1
+    assert report["lost"] == 0
+
+
+def test_sync_after_a_reconnect_fills_the_gap_without_counting_duplicates() -> None:
+    gen = _generator()
+    conn = gen.conns[0]
+    gen.on_msg(conn, _msg("r1", 2))
+    gen.on_msg(conn, _msg("r1", 5))  # live again after a reconnect, 3 and 4 missed
+    conn.syncing = 1
+    items = [{"t": "msg", "seq": s} for s in (3, 4, 5)]
+    gen.on_batch(conn, {"t": "batch", "re": 9, "room": "r1", "items": items, "more": False})
+    report = merge([gen.snapshot(full=True)])
+    assert (report["delivered"], report["caught_up"], report["lost"]) == (2, 2, 0)
+    assert report["duplicates"] == 0
+
+
+def test_loss_is_measured_against_the_highest_seq_any_process_saw() -> None:
+    behind, ahead = _generator(), _generator()
+    ahead.on_msg(ahead.conns[0], _msg("r1", 2))
+    ahead.on_msg(ahead.conns[0], _msg("r1", 3))
+    behind.on_msg(behind.conns[0], _msg("r1", 2))
+    report = merge([behind.snapshot(full=True), ahead.snapshot(full=True)])
+    assert report["lost"] == 1
+
+
+def test_percentiles_of_a_histogram() -> None:
+    hist = {k: 1 for k in range(100)}  # 0.1 ms buckets: 0.1 .. 10.0 ms
+    assert hist_percentiles(hist) == {"p50": 5.0, "p90": 9.0, "p99": 9.9, "max": 10.0}
+    assert hist_percentiles({})["p99"] == 0.0

@@ -1,0 +1,144 @@
+"""Each ``python -m loadtest`` subcommand at a tiny scale, end to end over real sockets,
+asserting the report's loss and duplicate accounting (never timing)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def loadtest(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONFRERE_")}
+    return subprocess.run(
+        [sys.executable, "-m", "loadtest", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def read_report(path: Path) -> dict[str, Any]:
+    report: dict[str, Any] = json.loads(path.read_text())
+    assert path.with_suffix(".html").exists()
+    return report
+
+
+@pytest.fixture
+def population(tmp_path: Path) -> Path:
+    out = tmp_path / "population.msgpack"
+    done = loadtest(
+        "populate",
+        "--users",
+        "40",
+        "--database-url",
+        f"sqlite:///{tmp_path / 'lt.db'}",
+        "--out",
+        str(out),
+    )
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def test_bench_reports_ours_beside_the_floor(tmp_path: Path) -> None:
+    report_path = tmp_path / "bench.json"
+    done = loadtest(
+        "bench",
+        "--connections",
+        "30",
+        "--room-size",
+        "5",
+        "--start",
+        "100",
+        "--factor",
+        "2",
+        "--step-seconds",
+        "1",
+        "--max-steps",
+        "2",
+        "--targets",
+        "ours,floor",
+        "--report",
+        str(report_path),
+    )
+    assert done.returncode == 0, done.stderr
+    report = read_report(report_path)
+    for run in (report, report["floor"]):
+        assert run["connections"] == 30
+        assert run["sent"] > 0 and run["acked"] == run["sent"]
+        assert run["delivered"] == run["expected"] == run["sent"] * 4
+        assert run["lost"] == 0 and run["duplicates"] == 0 and run["out_of_order"] == 0
+        assert set(run["latency_ms"]) == {"p50", "p90", "p99", "max"}
+        assert "server_rss_per_conn_kib" in run and "deliveries_per_s" in run
+    assert "ratio_to_floor" in report
+
+
+def test_idle_holds_connections_over_several_nodes(population: Path, tmp_path: Path) -> None:
+    report_path = tmp_path / "idle.json"
+    done = loadtest(
+        "idle",
+        "--population",
+        str(population),
+        "--per-process",
+        "15",  # 40 connections: three nodes on one port, three generator processes
+        "--hold",
+        "3",
+        "--trickle",
+        "20",
+        "--floor-hold",
+        "1",
+        "--report",
+        str(report_path),
+    )
+    assert done.returncode == 0, done.stderr
+    report = read_report(report_path)
+    assert report["server_processes"] == 3
+    assert report["connections"] == 40 and report["disconnects"] == 0
+    assert report["sent"] > 0 and report["delivered"] > 0  # across nodes, through Redis
+    assert report["lost"] == 0 and report["duplicates"] == 0
+    assert report["delivered"] == report["expected"]
+    assert report["floor"]["connections"] == 40
+    assert "rss_ratio_to_floor" in report
+
+
+def test_run_checks_every_delivery_through_churn(population: Path, tmp_path: Path) -> None:
+    report_path = tmp_path / "run.json"
+    done = loadtest(
+        "run",
+        "--population",
+        str(population),
+        "--online",
+        "1",
+        "--rate",
+        "40",
+        "--duration",
+        "6",
+        "--churn",
+        "4",  # most connections drop and resume at least once
+        "--read",
+        "0.5",
+        "--per-process",
+        "15",
+        "--report",
+        str(report_path),
+    )
+    assert done.returncode == 0, done.stderr
+    report = read_report(report_path)
+    assert report["connections"] == 40
+    assert report["churned"] > 0
+    assert report["sent"] > 0 and report["acked"] == report["sent"]
+    # Several nodes (40 online, 15 per node): arrivals may cross between nodes, so
+    # out-of-order arrivals are not counted against it (bench checks them on one node).
+    assert report["lost"] == 0 and report["duplicates"] == 0
+    assert report["expected"] == report["delivered"] + report["caught_up_by_sync"]
+    assert report["ephemeral_received"] > 0  # read receipts and typing went through

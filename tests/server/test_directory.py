@@ -1,0 +1,210 @@
+"""The directory over REST, on SQLite and PostgreSQL: search filters and ranking,
+pagination, typos, visibility, favourites, a practitioner's own profile and agenda."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from directory_kit import DOUAI, call, node, small_directory
+
+from harness import ServerUnderTest, practitioner
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def dserver(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ServerUnderTest]:
+    async with node(request, tmp_path) as server:
+        await small_directory(server.store)
+        yield server
+
+
+async def search(server: ServerUnderTest, account: object, **params: object) -> list[str]:
+    r = await call(account, server, "GET", "/v1/directory/search", params=params)  # type: ignore[arg-type]
+    assert r.status_code == 200, r.text
+    return [hit["id"] for hit in r.json()["results"]]
+
+
+async def test_search_filters_and_ranking(dserver: ServerUnderTest) -> None:
+    me = await practitioner(dserver.url, dserver.store)
+    assert await search(dserver, me, q="LEFEVRE") == ["lefevre"]
+    assert await search(dserver, me, q="émilie lef") == ["lefevre"]
+    assert set(await search(dserver, me, q="cardio")) == {"lefevre", "faure"}
+    assert set(await search(dserver, me, specialty="Cardiologie")) == {"lefevre", "faure"}
+    assert set(await search(dserver, me, cpts="cpts-douai")) == {"dupont", "faure"}
+    assert await search(dserver, me, organisation="chu-lille") == ["lefevre"]
+    assert await search(dserver, me, specialty="cardiologie", near="59000", radius_km=5) == [
+        "lefevre"
+    ]
+    near = await search(dserver, me, near="Douai", radius_km=5)
+    assert "lefevre" not in near and {"dupont", "faure"} <= set(near)
+    lat, lon = DOUAI
+    assert "lefevre" in await search(dserver, me, lat=lat, lon=lon, radius_km=40)
+    # Ranking: the last name typed first, then names starting with it, first names after.
+    r = await call(me, dserver, "GET", "/v1/directory/search", params={"q": "jean"})
+    assert [h["id"] for h in r.json()["results"]] == ["dupont"]  # the hidden Jean is not there
+    hit = r.json()["results"][0]
+    assert hit["organisations"][0]["name"] == "CPTS Grand Douai" and hit["verified"] is False
+
+
+async def test_typos_and_pagination(dserver: ServerUnderTest) -> None:
+    me = await practitioner(dserver.url, dserver.store)
+    r = await call(me, dserver, "GET", "/v1/directory/search", params={"q": "lefebre"})
+    assert [h["id"] for h in r.json()["results"]] == ["lefevre"]
+    assert r.json()["corrected"] == "lefevre"
+    seen: list[str] = []
+    params: dict[str, object] = {"limit": 1}
+    while True:
+        r = await call(me, dserver, "GET", "/v1/directory/search", params=params)
+        page = r.json()
+        seen += [h["id"] for h in page["results"]]
+        if page["next_cursor"] is None:
+            break
+        params["cursor"] = page["next_cursor"]
+    assert sorted(seen) == ["dupont", "faure", "lefevre"]
+    assert me.user_id  # the caller's own profile appears once made (not yet here)
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"radius_km": "9999"}, "radius_km"),
+        ({"lat": "91", "lon": "2"}, "lat"),
+        ({"lat": "48"}, "lon"),
+        ({"limit": "0"}, "limit"),
+        ({"cursor": "garbage!"}, "cursor"),
+        ({"near": "Atlantis"}, "near"),
+        ({"q": "x" * 201}, "q"),
+        ({"colour": "blue"}, "colour"),
+    ],
+)
+async def test_bad_search_parameters_are_named(
+    dserver: ServerUnderTest, params: dict[str, str], field: str
+) -> None:
+    me = await practitioner(dserver.url, dserver.store)
+    r = await call(me, dserver, "GET", "/v1/directory/search", params=params)
+    assert r.status_code == 400 and field in r.json()["message"], r.text
+
+
+async def test_search_needs_a_session(dserver: ServerUnderTest) -> None:
+    r = await call(None, dserver, "GET", "/v1/directory/search", params={"q": "dupont"})
+    assert r.status_code == 401
+
+
+async def test_own_profile_visibility_and_verified_badge(dserver: ServerUnderTest) -> None:
+    me = await practitioner(dserver.url, dserver.store)
+    other = await practitioner(dserver.url, dserver.store)
+    r = await call(me, dserver, "GET", "/v1/directory/me")
+    assert r.status_code == 200
+    mine = r.json()["profile"]
+    assert mine["user"] == me.user_id and mine["verified"] and mine["visible"]
+    assert mine["places"] == []  # Paris (their sign-up city) is not in this directory
+    last = mine["last_name"]
+    found = await call(other, dserver, "GET", "/v1/directory/search", params={"q": last})
+    assert [h["id"] for h in found.json()["results"]] == [mine["id"]]
+    assert found.json()["results"][0]["verified"] is True
+    r = await call(me, dserver, "PATCH", "/v1/directory/me", json={"visible": False})
+    assert r.status_code == 200 and r.json()["profile"]["visible"] is False
+    assert await search(dserver, other, q=last) == []
+    assert (
+        await call(other, dserver, "GET", f"/v1/directory/profiles/{mine['id']}")
+    ).status_code == 404
+    assert (
+        await call(me, dserver, "GET", f"/v1/directory/profiles/{mine['id']}")
+    ).status_code == 200
+    r = await call(me, dserver, "PATCH", "/v1/directory/me", json={"required_fields": ["nope"]})
+    assert r.status_code == 400 and "required_fields" in r.json()["message"]
+    unverified = await practitioner(dserver.url, dserver.store, verified=False)
+    assert (await call(unverified, dserver, "GET", "/v1/directory/me")).status_code == 403
+
+
+async def test_favourites(dserver: ServerUnderTest) -> None:
+    me = await practitioner(dserver.url, dserver.store)
+    for pid in ("faure", "lefevre"):
+        r = await call(me, dserver, "PUT", f"/v1/directory/favourites/{pid}")
+        assert r.status_code == 204
+    assert (await call(me, dserver, "PUT", "/v1/directory/favourites/hidden")).status_code == 404
+    r = await call(me, dserver, "GET", "/v1/directory/favourites")
+    assert [h["id"] for h in r.json()["favourites"]] == ["lefevre", "faure"]
+    other = await practitioner(dserver.url, dserver.store)
+    r = await call(other, dserver, "GET", "/v1/directory/favourites")
+    assert r.json()["favourites"] == []
+    assert (await call(me, dserver, "DELETE", "/v1/directory/favourites/faure")).status_code == 204
+    assert (await call(me, dserver, "DELETE", "/v1/directory/favourites/faure")).status_code == 404
+
+
+async def test_agenda_setup_and_availability(dserver: ServerUnderTest) -> None:
+    me = await practitioner(dserver.url, dserver.store)
+    colleague = await practitioner(dserver.url, dserver.store)
+    r = await call(
+        me,
+        dserver,
+        "POST",
+        "/v1/agenda/places",
+        json={
+            "name": "Espace Santé",
+            "address": "4c Rue d'Auby",
+            "postcode": "59500",
+            "city": "Douai",
+        },
+    )
+    assert r.status_code == 201, r.text
+    place = r.json()["place"]
+    assert (place["lat"], place["lon"]) == DOUAI  # located from the postcode
+    r = await call(
+        me, dserver, "POST", "/v1/agenda/motives", json={"label": "Soins non programmés"}
+    )
+    snp = r.json()["motive"]
+    assert r.status_code == 201 and snp["unscheduled_care"] is True
+    start = 4_102_444_800_000
+    slot = {
+        "place": place["id"],
+        "starts_at": start,
+        "ends_at": start + 900_000,
+        "motives": [snp["id"]],
+    }
+    r = await call(me, dserver, "POST", "/v1/agenda/slots", json={"slots": [slot]})
+    assert r.status_code == 201 and r.json()["slots"][0]["sas_eligible"] is True
+    bad = {**slot, "motives": ["m-first"]}  # Dr Faure's motive, not mine
+    r = await call(me, dserver, "POST", "/v1/agenda/slots", json={"slots": [bad]})
+    assert r.status_code == 400 and "slots" in r.json()["message"]
+    r = await call(
+        me, dserver, "POST", "/v1/agenda/slots", json={"slots": [{**slot, "ends_at": 1}]}
+    )
+    assert r.status_code == 400 and "slots[0].ends_at" in r.json()["message"]
+    profile = (await call(me, dserver, "GET", "/v1/directory/me")).json()["profile"]
+    r = await call(
+        colleague,
+        dserver,
+        "GET",
+        f"/v1/directory/profiles/{profile['id']}/availability",
+        params={"from": start, "to": start + 86_400_000},
+    )
+    assert r.status_code == 200
+    body = r.json()
+    assert [s["id"] for s in body["slots"]] == [
+        s["id"]
+        for s in (
+            await call(
+                me, dserver, "GET", "/v1/agenda", params={"from": start, "to": start + 86_400_000}
+            )
+        ).json()["slots"]
+    ]
+    assert body["required_fields"] == [
+        "first_name",
+        "last_name",
+        "birth_name",
+        "birth_date",
+        "phone",
+    ]
+    assert "responsabilité" in body["message_notice"]
+
+
+async def test_a_verified_identity_gets_its_directory_row(dserver: ServerUnderTest) -> None:
+    account = await practitioner(dserver.url, dserver.store, verified=False)
+    assert await dserver.store.profile_of_user(account.user_id) is None
+    await dserver.store.set_verified(account.user_id, True)
+    user = await dserver.store.user_by_id(account.user_id)
+    await dserver.services.hooks.emit("identity_verified", user=user)
+    profile = await dserver.store.profile_of_user(account.user_id)
+    assert profile is not None and profile.verified and profile.visible

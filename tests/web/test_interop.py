@@ -1,0 +1,151 @@
+"""A browser user and a Python SDK user (EncryptedClient) converse both ways: text and
+an encrypted PDF each way, through the same wire protocol and encryption formats; the
+browser shows the same safety number as the SDK, and tells when it changes; a guest the
+browser invited by e-mail gets its keys forwarded when promoted, and reads the history."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from browser_kit import eventually, log_in, open_client, read_file, send_text
+from playwright.async_api import Browser, expect
+
+from clients.python import Decrypted, EncryptedClient, Undecryptable
+from clients.python import log_in as log_in_sdk
+from clients.python.rest import confirm_email, sign_up
+from harness import PASSWORD, ServerUnderTest, practitioner
+
+PDF = b"%PDF-1.4\n% ordonnance\n" + b"x" * 70_000 + b"\n%%EOF\n"  # two chunks
+
+
+async def next_from(client: EncryptedClient, sender: str) -> Decrypted:
+    """The next message ``sender`` wrote (the SDK also hands back its own)."""
+    async with asyncio.timeout(15):
+        while True:
+            item = await client.recv()
+            if isinstance(item, Decrypted) and item.sender == sender:
+                return item
+
+
+async def test_browser_and_sdk_converse_both_ways(
+    server: ServerUnderTest, browser: Browser, tmp_path: Path
+) -> None:
+    anne = await practitioner(server.url, server.store)  # in the browser
+    bob_account = await practitioner(server.url, server.store)  # with the SDK
+    bob = EncryptedClient(bob_account, tmp_path / "bob.key")
+    await bob.connect()
+    try:
+        room = await bob.create_room("direct", [anne.user_id])
+        context, page, errors = await open_client(browser, server.url)
+        await log_in(page, anne)
+        # the browser publishes its bundle on welcome
+        assert await eventually(lambda: bob.devices([anne.user_id], refresh=True))
+
+        # SDK -> browser
+        await bob.send_text(room.id, "Bonjour depuis le SDK Python")
+        await page.locator("[data-testid=room]").click()
+        await expect(page.locator(".msg.theirs .text")).to_have_text("Bonjour depuis le SDK Python")
+        # browser -> SDK
+        await send_text(page, "Bien reçu, réponse du navigateur")
+        got = await next_from(bob, anne.user_id)
+        assert (got.room, got.sender, got.text) == (
+            room.id,
+            anne.user_id,
+            "Bien reçu, réponse du navigateur",
+        )
+
+        # a PDF from the browser, fetched and checked by the SDK
+        pdf = tmp_path / "ordonnance.pdf"
+        pdf.write_bytes(PDF)
+        await page.set_input_files("#file-input", str(pdf))
+        got = await next_from(bob, anne.user_id)
+        assert [f.name for f in got.files] == ["ordonnance.pdf"]
+        assert await bob.fetch_file(got.files[0]) == PDF
+
+        # a PDF from the SDK, downloaded and checked by the browser
+        await bob.send_file(room.id, PDF, filename="retour.pdf", text="Voici")
+        item = page.locator(".msg.theirs [data-testid=file]", has_text="retour.pdf")
+        async with page.expect_download() as info:
+            await item.locator("button.download").click()
+        assert await read_file(await (await info.value).path()) == PDF
+        # Safety numbers: the browser shows the SDK's 60 digits; a new device of Bob's
+        # changes them, and the browser says so.
+        await page.click("#safety")
+        expected = await bob.safety_number(anne.user_id)
+        shown = page.locator("#safety-number")
+        await expect(shown).to_have_text(" ".join(expected[i : i + 5] for i in range(0, 60, 5)))
+        await page.keyboard.press("Escape")
+        phone = EncryptedClient(
+            await log_in_sdk(server.url, bob_account.email, PASSWORD, device_name="phone"),
+            tmp_path / "bob-phone.key",
+        )
+        await phone.connect()
+        try:
+            await page.click("#safety")
+            changed = await bob.safety_number(anne.user_id)
+            assert changed != expected
+            await expect(shown).to_have_text(" ".join(changed[i : i + 5] for i in range(0, 60, 5)))
+            await expect(page.locator(".key-change")).to_contain_text("nouvel appareil")
+        finally:
+            await phone.close()
+        assert errors == []
+        await context.close()
+    finally:
+        await bob.close()
+
+
+async def test_a_guest_invited_from_the_browser_reads_what_was_sent_before(
+    server: ServerUnderTest, browser: Browser, tmp_path: Path
+) -> None:
+    anne = await practitioner(server.url, server.store)
+    context, page, errors = await open_client(browser, server.url)
+    await log_in(page, anne)
+    await page.click("#new-conversation")
+    await page.click("#new-conversation-dialog nav button[data-kind=group]")
+    await page.locator("#new-conversation-dialog input[name=name]").fill("Staff cardio")
+    await page.click("#create-room")
+    await expect(page.locator("#room-title")).to_have_text("Staff cardio")
+    await page.click("#invite")
+    await page.fill("#invite-email", "guest@example.org")
+    await page.click("#invite-email-form button[type=submit]")
+    await expect(page.locator("dialog")).to_contain_text("Invitation envoyée")
+    await page.keyboard.press("Escape")
+    await send_text(page, "Bonjour, pouvez-vous voir ce patient ?")
+    await send_text(page, "Le bilan suit demain.")
+
+    await sign_up(
+        server.url,
+        email="guest@example.org",
+        password=PASSWORD,
+        first_name="Inès",
+        last_name="Invitée",
+        postcode="69003",
+        city="Lyon",
+        specialty="Médecine générale",
+        practice_mode="liberal",
+    )
+    account = await log_in_sdk(server.url, "guest@example.org", PASSWORD, device_name="sdk")
+    await server.store.set_verified(account.user_id, True)
+    guest = EncryptedClient(account, tmp_path / "guest.key")
+    await guest.connect()  # its bundle is published before the promotion
+    try:
+        [mail] = [
+            n
+            for n in await server.store.notifications("email", "guest@example.org")
+            if n.template == "email_code"
+        ]
+        await confirm_email(account, mail.data["code"])  # promotes the guest
+        await expect(page.locator(".event", has_text="invité(e) par e-mail")).to_be_visible()
+        texts: list[str] = []
+        async with asyncio.timeout(20):
+            while len(texts) < 2:
+                item = await guest.recv()
+                assert not isinstance(item, Undecryptable), item
+                if isinstance(item, Decrypted):
+                    texts.append(item.text)
+        assert texts == ["Bonjour, pouvez-vous voir ce patient ?", "Le bilan suit demain."]
+    finally:
+        await guest.close()
+    assert errors == []
+    await context.close()

@@ -1,0 +1,67 @@
+// Runs in the page (tests/web/test_vectors.py): the browser's crypto against
+// protocol/vectors/*.json and the attachment vector; returns a list of failures.
+async (v) => {
+  const c = await import("/app/crypto.js");
+  await c.ready();
+  const H = c.unhex;
+  const fails = [];
+  const check = (name, ok) => { if (!ok) fails.push(name); };
+  for (const d of v.keys.devices) {
+    const keys = c.DeviceKeys.fromSeed(H(d.seed));
+    check(`${d.device} box secret`, c.hex(keys.boxSecret) === d.box_secret);
+    check(`${d.device} sign seed`, c.hex(keys.signSeed) === d.sign_seed);
+    check(`${d.device} box public`, c.hex(keys.boxPublic) === d.box_public);
+    check(`${d.device} sign public`, c.hex(keys.signPublic) === d.sign_public);
+    check(`${d.device} bundle`, c.hex(keys.bundle(d.user, d.device)) === d.bundle);
+    check(`${d.device} key file`, c.hex(keys.toBytes()) === d.key_file);
+    const parsed = c.parseBundle(H(d.bundle));
+    check(`${d.device} parse bundle`, parsed.userId === d.user && parsed.deviceId === d.device);
+    const forged = H(d.bundle); forged[forged.length - 1] ^= 1;
+    try { c.parseBundle(forged); fails.push(`${d.device} forged bundle accepted`); } catch (e) { check("forged kind", e.kind === "BadSignature"); }
+  }
+  const sk = v.sender_keys;
+  const sender = c.DeviceKeys.fromSeed(H(sk.sender.seed));
+  const out = new c.OutboundSession(sk.room, sk.sender.device, sender, { sessionId: H(sk.session_id), chainKey: H(sk.messages[0].chain_key), index: 0 });
+  const inbound = new c.InboundSession(out.senderKey());
+  for (const m of sk.messages) {
+    check(`chain ${m.index}`, c.hex(out.chainKey) === m.chain_key);
+    check(`message key ${m.index}`, c.hex(c.messageKey(out.chainKey)) === m.message_key);
+    const msg = out.encrypt(c.utf8(m.plaintext), H(m.nonce));
+    check(`message ${m.index}`, c.hex(msg) === m.message);
+  }
+  for (const m of [...sk.messages].reverse()) {
+    const [index, plain] = inbound.decrypt(sk.room, sk.sender.device, H(m.message));
+    check(`decrypt ${m.index}`, index === m.index && c.fromUtf8(plain) === m.plaintext);
+  }
+  try { inbound.decrypt(sk.room, sk.sender.device, H(sk.messages[0].message)); fails.push("replay accepted"); } catch (e) { check("replay kind", e.kind === "Replayed"); }
+  const tampered = H(sk.messages[1].message); tampered[50] ^= 1;
+  try { new c.InboundSession(out.senderKey()).decrypt(sk.room, sk.sender.device, tampered); fails.push("tampered accepted"); } catch (e) { check("tampered", e instanceof c.CryptoError); }
+  const header = c.wrapHeader(sk.sender.device, H(sk.messages[0].message));
+  check("case header", c.hex(header) === sk.header_of_first_message);
+  const sh = v.share;
+  const shareSender = c.DeviceKeys.fromSeed(H(sh.sender.seed));
+  const key = { roomId: sh.room, deviceId: sh.sender.device, sessionId: H(sh.session_id), chainKey: H(sh.chain_key), index: sh.index, signPublic: shareSender.signPublic };
+  const { encode } = await import("/app/codec.js");
+  check("share plaintext", c.hex(encode(c.senderKeyPayload(key, sh.recipient.device))) === sh.plaintext);
+  const body = c.shareSenderKey(shareSender, key, sh.recipient.device, H(sh.recipient.box_public), H(sh.nonce));
+  check("share body", c.hex(body) === sh.body);
+  check("key request", c.hex(c.keyRequest(sh.room, H(sh.session_id))) === sh.key_request);
+  const recipient = c.DeviceKeys.fromSeed(H(sh.recipient.seed));
+  const senderBundle = c.parseBundle(H(sh.sender.bundle));
+  const opened = c.openSenderKey(c.openSealed(recipient, sh.recipient.device, senderBundle, H(sh.body)), senderBundle);
+  check("open share", opened.roomId === sh.room && c.hex(opened.chainKey) === sh.chain_key && c.hex(opened.sessionId) === sh.session_id);
+  const [room, sid] = c.parseKeyRequest(H(sh.key_request));
+  check("parse key request", room === sh.room && c.hex(sid) === sh.session_id);
+  for (const s of v.safety.vectors) {
+    const n = c.safetyNumber(s.user_a, s.keys_a.map(H), s.user_b, s.keys_b.map(H));
+    check(`safety ${s.user_a}/${s.user_b}`, n === s.number);
+  }
+  const plain = c.decryptFile(H(v.attachment.key), H(v.attachment.vector));
+  check("attachment vector", c.hex(plain) === v.attachment.plain);
+  const again = c.encryptFile(H(v.attachment.key), plain);
+  check("attachment size", again.length === c.ciphertextSize(plain.length));
+  check("attachment round trip", c.hex(c.decryptFile(H(v.attachment.key), again)) === v.attachment.plain);
+  const cut = H(v.attachment.vector).slice(0, -1);
+  try { c.decryptFile(H(v.attachment.key), cut); fails.push("truncated attachment accepted"); } catch (e) { check("truncated", e instanceof c.CryptoError); }
+  return fails;
+}
