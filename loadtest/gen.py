@@ -76,6 +76,9 @@ class GenConfig:
     connect_concurrency: int = 200
 
 
+Pending = tuple[int, str | None, int, dict[str, Any] | None]
+
+
 class RoomState:
     """Per (connection, room): see the module docstring."""
 
@@ -121,6 +124,7 @@ class Tally:
     connect_failures: int = 0
     disconnects: int = 0  # not asked for by us
     churned: int = 0  # dropped on purpose (mobile churn)
+    resent: int = 0  # sends repeated after a reconnect (no ack had come)
     ack_latency: dict[int, int] = field(default_factory=dict)
     steps: dict[int, list[Any]] = field(
         default_factory=dict
@@ -149,6 +153,7 @@ class Conn(WSListener):
         "spec",
         "syncing",
         "transport",
+        "unacked",
         "welcomed",
     )
 
@@ -159,7 +164,9 @@ class Conn(WSListener):
         self.transport: WSTransport | None = None
         self.rooms: dict[str, RoomState] = {}
         self.next_id = 1
-        self.pending: dict[int, tuple[int, str | None, int]] = {}  # id -> (ns, room, step)
+        # request id -> (sent at ns, room of a send or None, step, the send frame)
+        self.pending: dict[int, Pending] = {}
+        self.unacked: list[Pending] = []  # sends cut off by a disconnect: sent again
         self.welcomed: asyncio.Future[None] | None = None
         self.connected = False
         self.closing = False
@@ -180,6 +187,9 @@ class Conn(WSListener):
         was = self.connected
         self.connected = False
         self.transport = None
+        # As the SDK does, sends that got no ack are sent again after resuming, with
+        # the same cid: the server answers a stored one with its original seq.
+        self.unacked.extend(p for p in self.pending.values() if p[1] is not None)
         self.pending.clear()
         self.syncing = 0
         gen = self.gen
@@ -229,18 +239,28 @@ class Conn(WSListener):
         self.connected = True
         self.gen.connected += 1
         self.gen.tally.connects += 1
+        self.resend_unacked()
         if self.welcomed is not None and not self.welcomed.done():
             self.welcomed.set_result(None)
         del first
 
-    def request(self, frame: dict[str, Any], room: str | None, step: int = 0) -> int:
+    def request(
+        self, frame: dict[str, Any], room: str | None, step: int = 0, sent_ns: int = 0
+    ) -> int:
         rid = self.next_id
         self.next_id = rid + 1
         frame["id"] = rid
         assert self.transport is not None
-        self.pending[rid] = (time.time_ns(), room, step)
+        self.pending[rid] = (sent_ns or time.time_ns(), room, step, frame if room else None)
         self.transport.send(WSMsgType.BINARY, _pack(frame))
         return rid
+
+    def resend_unacked(self) -> None:
+        unacked, self.unacked = self.unacked, []
+        for sent_ns, room, step, frame in unacked:
+            if frame is not None:
+                self.gen.tally.resent += 1
+                self.request(frame, room, step, sent_ns)
 
     def sync(self, room: str, after: int) -> None:
         self.syncing += 1
@@ -473,7 +493,7 @@ class Generator:
         pending = conn.pending.pop(d["re"], None)
         if pending is None:
             return
-        sent_ns, room, step = pending
+        sent_ns, room, step, _ = pending
         if room is None:
             return  # read, typing
         tally = self.tally
@@ -529,6 +549,7 @@ class Generator:
             "connect_failures": t.connect_failures,
             "disconnects": t.disconnects,
             "churned": t.churned,
+            "resent": t.resent,
             "syncing": sum(c.syncing for c in self.conns),
             "cpu_s": usage.ru_utime + usage.ru_stime,
             "rss_kib": usage.ru_maxrss,

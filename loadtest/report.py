@@ -27,6 +27,7 @@ COUNTERS = (
     "connect_failures",
     "disconnects",
     "churned",
+    "resent",
     "syncing",
 )
 

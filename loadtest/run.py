@@ -136,6 +136,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
                 "out_of_order": total["out_of_order"],
                 "ephemeral_received": total["ephemeral"],
                 "churned": total["churned"],
+                "resent_after_resume": total["resent"],
                 "disconnects": total["disconnects"],
                 "deliveries_per_s": round(total["delivered"] / elapsed, 1),
                 "latency_ms": total["latency_ms"],

@@ -779,6 +779,7 @@ EVENT_KINDS = (
     "member.joined",
     "member.left",
     "member.promoted",
+    "guest.invited",
     "receipt",
     "typing",
     "room.updated",

@@ -17,7 +17,7 @@ from storage.audit import NewAuditEntry
 
 from .clock import now_ms
 
-__all__ = ["record"]
+__all__ = ["record", "record_patient_reads"]
 
 log = logging.getLogger("confrere.audit")
 
@@ -34,3 +34,17 @@ async def record(
         log.error("audit entry %s by %s on %s not recorded", action, actor, target)
         raise
     return entry_id
+
+
+async def record_patient_reads(
+    store: Store, reader: str, targets: list[str], action: str = "patient.appointment_read"
+) -> None:
+    """One entry per record of patient data ``reader`` was shown (an appointment with
+    its patient's details...), in one transaction; nothing when ``targets`` is empty."""
+    if not targets:
+        return
+    try:
+        await store.append_audit([NewAuditEntry(action, reader, t) for t in targets], now_ms())
+    except Exception:
+        log.error("audit of %d patient record read(s) by %s not recorded", len(targets), reader)
+        raise

@@ -69,6 +69,8 @@ class Settings:
     terms_version: str = "2025-01"
     privacy_version: str = "2025-01"
     signups_per_hour: float = 100.0  # per client address
+    # A new sign-up takes the address of an account that never confirmed it after this.
+    unconfirmed_account_ttl_s: int = 72 * 3600
     psc_issuer: str = ""  # Pro Santé Connect disabled when empty
     psc_client_id: str = ""
     psc_client_secret: str = field(default="", repr=False)
@@ -118,6 +120,9 @@ class Settings:
             terms_version=_env("TERMS_VERSION", d.terms_version),
             privacy_version=_env("PRIVACY_VERSION", d.privacy_version),
             signups_per_hour=float(_env("SIGNUPS_PER_HOUR", str(d.signups_per_hour))),
+            unconfirmed_account_ttl_s=int(
+                _env("UNCONFIRMED_ACCOUNT_TTL_S", str(d.unconfirmed_account_ttl_s))
+            ),
             psc_issuer=_env("PSC_ISSUER", ""),
             psc_client_id=_env("PSC_CLIENT_ID", ""),
             psc_client_secret=_env("PSC_CLIENT_SECRET", ""),

@@ -189,6 +189,7 @@ class Hub:
                 if peer.device_id == env.device:
                     peer.push(env.frame)
                     self.deliveries += 1
+                    METRICS.frames_out.inc("to_device")
         elif env.kind == "probe":
             probe_received(env.frame)
         elif env.kind == "revoke" and self.on_revoke is not None:
@@ -222,6 +223,7 @@ class Hub:
                 self._spawn(self._sync_room(env.room))
             peer.push(env.frame)
             self.deliveries += 1
+            METRICS.frames_out.inc("event")
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)

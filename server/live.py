@@ -19,6 +19,8 @@ __all__ = ["LiveConnection", "LiveConnections"]
 
 log = logging.getLogger("confrere.live")
 
+CLOSE_GRACE_S = 5.0  # for the queued frames and the close handshake, after the requests
+
 
 class LiveConnection(Protocol):
     user_id: str
@@ -78,7 +80,7 @@ class LiveConnections:
     async def drain(self, grace_s: float) -> None:
         """Drain every connection at once and wait until all are cleaned up (their
         in-flight requests answered, their socket closed with 1012, their rooms left),
-        at most about ``grace_s`` seconds plus a second for the close handshakes."""
+        at most ``grace_s`` seconds plus ``CLOSE_GRACE_S`` for the close handshakes."""
         self.draining = True
         conns = self.all()
         if not conns:
@@ -86,7 +88,7 @@ class LiveConnections:
         log.info("draining %d connection(s)", len(conns))
         await asyncio.gather(*(c.drain(grace_s) for c in conns), return_exceptions=True)
         try:
-            async with asyncio.timeout(grace_s + 1.0):
+            async with asyncio.timeout(grace_s + CLOSE_GRACE_S):
                 await self._empty.wait()
         except TimeoutError:
             log.warning("%d connection(s) still open after draining", len(self._all))

@@ -41,9 +41,10 @@ request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 _CLIENT_ID = re.compile(rb"[A-Za-z0-9._-]{8,64}")
 _EMAIL = re.compile(r"[^\s@\"'<>(),;:]{1,64}@[^\s@\"'<>(),;:]+\.[A-Za-z]{2,}")
 _BEARER = re.compile(r"(?i)bearer\s+\S+")
-# Session tokens are 43 url-safe characters, server keys 44 of base64: anything as
-# long is masked. Our ids are 16 characters and stay readable.
-_SECRETISH = re.compile(r"[A-Za-z0-9_+/=-]{32,}")
+# Session tokens are 43 url-safe characters, server keys 44 of base64: anything that
+# long is masked. Our ids are 16 characters and stay readable, and so do file paths
+# (a slash only counts inside a run of base64 that long).
+_SECRETISH = re.compile(r"[A-Za-z0-9_-]{32,}|(?<![\w+/=])[A-Za-z0-9+/]{40,}={0,2}")
 _PASSWORD = re.compile(r"(?i)(password|passwd|token|secret)([\"']?\s*[=:]\s*[\"']?)[^\s\"',]+")
 
 

@@ -9,8 +9,9 @@ of requests still being handled. :class:`GracefulServer` puts a drain in front o
    ``unavailable``), lets those in flight finish (a ``send`` already queued for a
    commit is committed and acked), writes what it has queued and closes with 1012,
    so clients reconnect to another node and catch up by seq;
-3. then uvicorn's shutdown, which finds no connection left, and the app's lifespan
-   shutdown, which closes the broker and the database.
+3. once clients answered the close frames (or after ``CLOSE_GRACE_S``), uvicorn's
+   shutdown, which finds no WebSocket left, and the app's lifespan shutdown, which
+   closes the broker and the database.
 
 An acked message was committed before its ack was queued, and the store is closed
 only after every connection is gone: nothing acked is lost.
@@ -18,13 +19,14 @@ only after every connection is gone: nothing acked is lost.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 
 import uvicorn
 from starlette.applications import Starlette
 
-from .live import LiveConnections
+from .live import CLOSE_GRACE_S, LiveConnections
 
 __all__ = ["DRAIN_TIMEOUT_S", "GracefulServer"]
 
@@ -47,4 +49,19 @@ class GracefulServer(uvicorn.Server):
         )
         if isinstance(live, LiveConnections):
             await live.drain(DRAIN_TIMEOUT_S)
+            await self._close_handshakes_done(CLOSE_GRACE_S)
         await super().shutdown(sockets=None)
+
+    async def _close_handshakes_done(self, limit_s: float) -> None:
+        """Wait for clients to answer our close frames. uvicorn's shutdown closes the
+        socket of a connection whose close was sent without waiting for the answer; a
+        socket closed with unread bytes (frames the client sent meanwhile) is reset
+        (RFC 1122 4.2.2.13), and the client loses the frames still in flight to it,
+        the close frame included."""
+        for _ in range(int(limit_s / 0.02)):
+            if not any(
+                type(c).__module__.startswith("uvicorn.protocols.websockets")
+                for c in self.server_state.connections
+            ):
+                return
+            await asyncio.sleep(0.02)

@@ -24,6 +24,7 @@ def item_frame(item: TimelineItem) -> Msg | Event:
         users=tuple(users) if users is not None else None,
         by=meta.get("by"),
         role=meta.get("role"),
+        upto=meta.get("upto"),
         name=meta.get("name"),
         status=meta.get("status"),
         header=meta.get("header"),

@@ -2,11 +2,13 @@
 
 An invitation is a row per (room, address) with a state. Transitions, all here:
 
-    (none)   --invite-->  pending     an e-mail goes out (same transaction)
+    (none)   --invite-->  pending     an e-mail goes out and a ``guest.invited`` timeline
+                                      event is written (same transaction)
     pending  --invite-->  pending     expiry pushed back; a reminder e-mail only if the
                                       last one is older than ``remind_after_ms`` and
                                       fewer than ``max_reminders`` were sent; if it had
-                                      expired it starts afresh (new e-mail, no reminders)
+                                      expired it starts afresh (new e-mail, a new
+                                      ``guest.invited`` event, no reminders)
     pending  --promote--> promoted    the address's account confirmed its e-mail: the
                                       user becomes a member (``member.promoted``)
     pending  --revoke-->  revoked     by a room admin; never promoted afterwards
@@ -17,11 +19,18 @@ Invariants (every adapter, checked by ``tests/storage/test_guests_contract.py``)
 - At most one ``pending`` row per (room, address); addresses are stored normalised
   (:func:`normalise_email`) by the caller, so matching is case-insensitive.
 - A pending row past ``expires_at`` is never promoted and no longer listed.
+- ``invited_seq`` is the seq of the invitation's ``guest.invited`` event (``meta``:
+  ``by``, ``invitation`` the row id; never the address): members' clients start a new
+  sender key when they see it, and forward to the promoted guest only keys created
+  after it (SPEC.md §11.3).
 - :meth:`GuestStore.promote_guest` is one transaction: every pending, unexpired
-  invitation of the address in an open room becomes a membership (role ``member``) with
-  one ``member.promoted`` timeline item per room (``meta``: ``user``, ``by`` the
-  inviter), in the room's gapless seq order, together with the notifications its
-  ``notices`` callback returns. Calling it again finds nothing left: it is idempotent.
+  invitation of the address in an open room whose inviter is still its owner or an
+  admin becomes a membership (role ``member``) with one ``member.promoted`` timeline
+  item per room (``meta``: ``user``, ``by`` the inviter, ``upto`` the invitation's
+  ``invited_seq``), in the room's gapless seq order, together with the notifications
+  its ``notices`` callback returns. An invitation whose inviter is no longer the
+  room's owner or an admin is revoked instead. Calling it again finds nothing left: it
+  is idempotent.
   An invitation into a room the user is already a member of is marked promoted
   without an event. Invitations into a closed patient case stay pending until it
   reopens.
@@ -65,7 +74,7 @@ class Guest:
     email: str  # normalised
     invited_by: str
     invited_at: int
-    invited_seq: int  # the room's last seq when invited: where "their" history starts
+    invited_seq: int  # seq of the guest.invited event: where "their" history starts
     expires_at: int
     state: GuestState
     reminders: int  # reminder e-mails sent after the first one
@@ -103,10 +112,12 @@ def reinvite_action(existing: Guest | None, now: int, policy: ReminderPolicy) ->
 @dataclass(frozen=True, slots=True)
 class Invited:
     """The outcome of inviting one address: its pending row after the call, and
-    whether an e-mail was enqueued (a new invitation or a due reminder)."""
+    whether an e-mail was enqueued (a new invitation or a due reminder); ``item``: the
+    ``guest.invited`` event written ("new" and "restart" only)."""
 
     guest: Guest
     action: ReinviteAction
+    item: TimelineItem | None = None
 
     @property
     def notified(self) -> bool:

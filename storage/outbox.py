@@ -22,6 +22,7 @@ __all__ = [
     "NewNotification",
     "Notification",
     "OutboxStore",
+    "SENSITIVE_KEYS",
     "dump_data",
     "load_data",
 ]
@@ -54,6 +55,12 @@ class Notification:
     created_at: int
     sent_at: int | None
     last_error: str | None
+
+
+# Data keys holding secrets (e-mail codes, sign-up links) or links naming an address:
+# blanked ("") in the same UPDATE that marks a row sent or finally failed, so the outbox
+# does not keep them once they cannot be delivered any more (both adapters).
+SENSITIVE_KEYS: tuple[str, ...] = ("code", "url", "signup_url", "token")
 
 
 def dump_data(data: dict[str, Any]) -> str:

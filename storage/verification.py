@@ -26,6 +26,7 @@ __all__ = [
     "CodeCheck",
     "Consent",
     "EmailCode",
+    "MAX_CODE_FAILURES",
     "IdentityDocument",
     "IdentityRequest",
     "LinkUnusable",
@@ -33,7 +34,8 @@ __all__ = [
     "VerificationStore",
 ]
 
-CodeCheck = Literal["confirmed", "wrong", "expired", "exhausted", "none"]
+CodeCheck = Literal["confirmed", "wrong", "expired", "exhausted", "locked", "none"]
+MAX_CODE_FAILURES = 20  # wrong codes in an account's life, across resends: then "locked"
 
 
 class LinkUnusable(Conflict):
@@ -105,11 +107,16 @@ class VerificationStore(Protocol):
         now: int,
         *,
         regulator_link: str | None = None,
+        replace_unconfirmed_before: int | None = None,
     ) -> User:
         """Create the account with its consents, code and notifications. With
         ``regulator_link``, also spend that link (raise :class:`LinkUnusable` if it is
         used or unknown) and grant the "regulator" role. Raise
-        :class:`~storage.errors.Conflict` if the e-mail is taken."""
+        :class:`~storage.errors.Conflict` if the e-mail is taken, except by an account
+        that never confirmed it and was created before ``replace_unconfirmed_before``:
+        that one is set aside in the same transaction (its address becomes
+        ``replaced+<id>@invalid``, its sessions and code are deleted), so nobody can
+        squat an address by signing up with it."""
 
     async def replace_email_code(
         self, user_id: str, code: EmailCode, notifications: Sequence[NewNotification], now: int
@@ -117,10 +124,17 @@ class VerificationStore(Protocol):
         """A new code (the old one is void), with its e-mail."""
 
     async def check_email_code(
-        self, user_id: str, matches: Callable[[EmailCode], bool], now: int, max_attempts: int
+        self,
+        user_id: str,
+        matches: Callable[[EmailCode], bool],
+        now: int,
+        max_attempts: int,
+        max_failures: int = MAX_CODE_FAILURES,
     ) -> CodeCheck:
         """Count one attempt and confirm the address if ``matches`` the stored code,
-        unexpired, with attempts left; a confirmed code is deleted (single use)."""
+        unexpired, with attempts left; a confirmed code is deleted (single use). After
+        ``max_failures`` wrong codes in the account's life (resends do not reset it),
+        every attempt is "locked"."""
 
     async def consents_of(self, user_id: str) -> list[tuple[Consent, int]]:
         """(consent, accepted_at), oldest first."""

@@ -155,7 +155,7 @@ class OidcProvider:
             "iat": now - (7200 if "expired" in self.misbehave else 0),
             "exp": now + (-3600 if "expired" in self.misbehave else 120),
             "auth_time": now,
-            "acr": "eidas1",
+            "acr": "eidas-weak" if "acr" in self.misbehave else "eidas1",
             "nonce": "not-the-nonce" if "nonce" in self.misbehave else grant.nonce,
         }
         key = self.key

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import os
 import struct
 import zlib
@@ -18,7 +19,7 @@ from oidc_provider import OidcProvider, running_provider
 
 from clients.python import Account, log_in
 from harness import PASSWORD, ServerUnderTest, running_server, settings_for
-from storage import Store
+from server.notifications import outbox_log_path
 
 __all__ = [
     "CLIENT_ID",
@@ -72,14 +73,27 @@ def form(**overrides: Any) -> dict[str, Any]:
     return body
 
 
-async def outbox_mails(store: Store, address: str, template: str) -> list[dict[str, Any]]:
-    """The data of the e-mails of ``template`` queued for ``address``, newest first."""
-    rows = await store.notifications(channel="email", recipient=address)
-    return [n.data for n in rows if n.template == template]
+async def outbox_mails(srv: ServerUnderTest, address: str, template: str) -> list[dict[str, Any]]:
+    """The data of the e-mails of ``template`` queued for ``address``, newest first. A
+    row's secrets are blanked once it is sent: those come from the log sink, written
+    before the row is marked sent."""
+    rows = await srv.store.notifications(channel="email", recipient=address)
+    sink = outbox_log_path(srv.settings)
+    lines = sink.read_text("utf-8").splitlines() if sink.exists() else []
+    sunk = {
+        r["id"]: r["data"]
+        for r in map(json.loads, lines)
+        if r["recipient"] == address and r["template"] == template
+    }
+    return [
+        n.data if n.state == "pending" else sunk.get(n.id, n.data)
+        for n in rows
+        if n.template == template
+    ]
 
 
-async def email_code(store: Store, address: str) -> str:
-    mails = await outbox_mails(store, address, "email_code")
+async def email_code(srv: ServerUnderTest, address: str) -> str:
+    mails = await outbox_mails(srv, address, "email_code")
     assert mails, f"no e-mail code queued for {address}"
     code = mails[0]["code"]
     assert isinstance(code, str)
@@ -96,7 +110,7 @@ async def signed_up(
         assert created.status_code == 201, created.text
         account = await log_in(srv.url, body["email"], body["password"], device_name="test")
         if confirm:
-            code = await email_code(srv.store, body["email"])
+            code = await email_code(srv, body["email"])
             confirmed = await http.post(
                 "/v1/accounts/email/confirm",
                 json={"code": code},
@@ -104,6 +118,9 @@ async def signed_up(
             )
             assert confirmed.status_code == 200, confirmed.text
     return account, body
+
+
+PUBLIC_URL = "http://confrere.test"  # of nodes under test with PSC; never the Host header
 
 
 @contextlib.asynccontextmanager
@@ -117,8 +134,10 @@ async def node_with_psc(
             psc_issuer=provider.issuer,
             psc_client_id=CLIENT_ID,
             psc_client_secret=CLIENT_SECRET,
-            **overrides,
+            **{"public_url": PUBLIC_URL, **overrides},
         )
         async with running_server(settings) as srv:
-            provider.register(CLIENT_ID, CLIENT_SECRET, srv.url + "/v1/verification/psc/callback")
+            # The provider knows the public address; a proxy there would reach this node.
+            redirect = settings.public_url + "/v1/verification/psc/callback"
+            provider.register(CLIENT_ID, CLIENT_SECRET, redirect)
             yield srv, provider

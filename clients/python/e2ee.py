@@ -32,11 +32,15 @@ ordered, exactly-once opaque bodies. This layer adds, with :mod:`protocol.crypto
   ``decrypt_header``).
 - Safety numbers: ``safety_number(user)``; when the device keys of a user already seen
   change, ``recv`` returns a :class:`KeysChanged` with the old and new numbers.
-- Key forwarding to promoted guests: on ``member.promoted`` (a guest invited by e-mail
-  who has just become a member), this device shares its current sender key of the room
-  *from its first index* with every device of the new member, so the messages sent
-  while they were a guest become readable; and it answers that member's key requests
-  for that key later (a device that had no published keys yet asks once it sees the
+- Key forwarding to promoted guests: a ``guest.invited`` event (an address invited by
+  e-mail) makes this device start a new sender key, as ``member.left`` does. On
+  ``member.promoted`` (that guest has just become a member; ``upto`` is the seq of its
+  ``guest.invited`` event), this device shares its current sender key of the room
+  *from its first index* with every device of the new member, if that key was made
+  after the invitation was seen, so the messages sent since the invitation become
+  readable, and nothing sent before it. A promotion naming no ``guest.invited`` event
+  seen here is ignored. The device also answers that member's key requests for that
+  key later (a device that had no published keys yet asks once it sees the
   messages). If no member is online at promotion time, nothing is shared then: each
   member's client sees the ``member.promoted`` event when it comes back (it is a
   timeline event, synced like messages) and shares its keys at that moment; meanwhile
@@ -147,6 +151,9 @@ SessionKey = tuple[str, str, bytes]  # room, sender device, session id
 class _Outbound:
     session: OutboundSession
     initial: SenderKey  # as first shared: what a key request gets
+    # The room's last seq this client had seen when the key was made: every guest
+    # invitation up to it was seen before, so a guest invited at or before it may get it.
+    after_seq: int = 0
     recipients: set[tuple[str, str]] = field(default_factory=set)
 
 
@@ -236,7 +243,11 @@ class EncryptedClient:
         self.key_changes: list[KeysChanged] = []
         self._requested: set[SessionKey] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._promoted: dict[str, set[str]] = {}  # room -> users promoted from guest
+        # room -> promoted guest -> the seq of its invitation (only keys made after it
+        # are forwarded), for promotions that named an invitation event seen here.
+        self._promoted: dict[str, dict[str, int]] = {}
+        self._invitations: dict[str, set[int]] = {}  # room -> seqs of guest.invited seen
+        self._seen_seq: dict[str, int] = {}  # room -> last timeline seq seen
 
     @property
     def user_id(self) -> str:
@@ -358,7 +369,7 @@ class EncryptedClient:
         out = previous
         if out is None or not out.recipients <= set(targets):
             session = OutboundSession(room, self.device_id, self.keys)
-            out = _Outbound(session, session.sender_key())
+            out = _Outbound(session, session.sender_key(), self._seen_seq.get(room, 0))
             self._outbound[room] = out
             self._inbound[(room, self.device_id, out.initial.session_id)] = InboundSession(
                 out.initial
@@ -457,8 +468,27 @@ class EncryptedClient:
         self, room: str, users: Sequence[str] = (), *, emails: Sequence[str] = ()
     ) -> int:
         """As :meth:`Client.invite`; promoted guests get this device's keys on
-        ``member.promoted`` (see the module doc)."""
-        return await self.client.invite(room, users, emails=emails)
+        ``member.promoted`` (see the module doc). Inviting by e-mail starts a new
+        sender key (the ``guest.invited`` event, seen here before it arrives)."""
+        seq = await self.client.invite(room, users, emails=emails)
+        if emails:
+            async with self._lock(room):
+                self._saw(room, seq)
+                self.rotate(room)
+        return seq
+
+    def _saw(self, room: str, seq: int) -> None:
+        if seq > self._seen_seq.get(room, 0):
+            self._seen_seq[room] = seq
+
+    def _saw_invitation(self, room: str, seq: int) -> None:
+        """A guest was invited at ``seq``: nothing sent before may reach it, so the
+        next message uses a new sender key."""
+        self._invitations.setdefault(room, set()).add(seq)
+        self._saw(room, seq)
+        out = self._outbound.get(room)
+        if out is not None and out.after_seq < seq:  # not made since (by our own invite)
+            self.rotate(room)
 
     async def remove(self, room: str, user: str) -> int:
         seq = await self.client.remove(room, user)
@@ -539,7 +569,8 @@ class EncryptedClient:
         out = self._outbound.get(room)
         if out is None or (sid is not None and sid != out.initial.session_id):
             return  # a key we no longer use: its successor is shared on our next send
-        promoted = item.user in self._promoted.get(room, ())
+        invited_at = self._promoted.get(room, {}).get(item.user)
+        promoted = invited_at is not None and out.after_seq >= invited_at
         if (item.user, item.device) not in out.recipients and not promoted:
             return
         bundle = await self._bundle(item.user, item.device)
@@ -578,28 +609,38 @@ class EncryptedClient:
     def _on_event(self, event: Event) -> None:
         if event.kind == "member.left" and event.user is not None:
             self.rotate(event.room)
-            self._promoted.get(event.room, set()).discard(event.user)
+            self._promoted.get(event.room, {}).pop(event.user, None)
+        elif event.kind == "guest.invited" and event.seq > 0:
+            self._saw_invitation(event.room, event.seq)
         elif event.kind == "member.promoted" and event.user not in (None, self.user_id):
             assert event.user is not None
-            self._promoted.setdefault(event.room, set()).add(event.user)
-            self._background(self.forward_keys(event.room, event.user))
+            # Only a promotion naming an earlier invitation seen here (a server cannot
+            # make one up for an account of its own without a visible invitation).
+            if event.upto is not None and event.upto in self._invitations.get(event.room, ()):
+                self._promoted.setdefault(event.room, {})[event.user] = event.upto
+                self._background(self.forward_keys(event.room, event.user))
+            else:
+                log.warning("member.promoted in %s without a seen invitation: ignored", event.room)
+        self._saw(event.room, event.seq)
         self._ready.append(event)
 
     async def forward_keys(self, room: str, user: str) -> int:
         """Share this device's current sender key of ``room``, from its first index,
         with every device ``user`` has published (a promoted guest: see the module
         doc); return how many devices got it. Nothing to share if this device has not
-        sent in the room since it started, or if ``user`` is no longer a member (an old
-        event replayed by a sync)."""
+        sent in the room since it started, if that key was made before the guest's
+        invitation (it may have encrypted earlier messages), if the promotion named no
+        invitation seen here, or if ``user`` is no longer a member (an old event
+        replayed by a sync)."""
         async with self._lock(room):
             out = self._outbound.get(room)
-            if out is None:
+            invited_at = self._promoted.get(room, {}).get(user)
+            if out is None or invited_at is None or out.after_seq < invited_at:
                 return 0
             try:
                 info = await self.client.room(room)
                 # Still a member, and no member.left of theirs seen since the promotion.
-                promoted = user in self._promoted.get(room, ())
-                if not promoted or user not in {m.user for m in info.members or ()}:
+                if user not in {m.user for m in info.members or ()}:
                     return 0
                 bundles = await self.devices([user], refresh=True)
             except ConfrereError as exc:  # no longer a member ourselves, or offline
@@ -653,6 +694,7 @@ class EncryptedClient:
             except TimeoutError:
                 continue
             if isinstance(item, Msg):
+                self._saw(item.room, item.seq)
                 self._on_msg(item)
             elif isinstance(item, ToDeviceMsg):
                 try:

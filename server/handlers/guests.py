@@ -122,7 +122,8 @@ async def invite_to_room(
     invited: list[Invited] = []
     if guests:
         invited = await _invite_guests(svc, members, by, guests)
-    seq = item.seq if item is not None else members.seq
+    seqs = [i.item.seq for i in invited if i.item is not None]
+    seq = max(seqs, default=item.seq if item is not None else members.seq)
     return InviteResult(seq, item, tuple(invited))
 
 
@@ -149,6 +150,9 @@ async def _invite_guests(
     invited = await svc.store.invite_guests(
         members.room.id, addresses, by, now_ms(), policy, notice
     )
+    for i in invited:  # members' clients start a new sender key on it (SPEC.md §11.3)
+        if i.item is not None:
+            await svc.hub.publish_item(members.room.id, encode(item_frame(i.item)))
     if notifications is not None and any(i.notified for i in invited):
         notifications.worker.kick()
     return invited

@@ -193,9 +193,10 @@ async def sign_up(request: Request) -> Response:
         specialty=specialty,
         practice_mode=practice_mode,
         rpps=number,
-        # The link was signed for this address and reached it: it proves the address,
-        # and an admin issued it for a regulator known to the SAS platform.
-        email_confirmed=link is not None,
+        # An admin issued the link for a regulator known to the SAS platform: it vouches
+        # for the identity. The address is still proved by the e-mail code, as for
+        # everyone (a leaked link must not promote that address' guest invitations).
+        email_confirmed=False,
         verified=link is not None,
         profession="regulator" if link is not None else "practitioner",
     )
@@ -203,22 +204,24 @@ async def sign_up(request: Request) -> Response:
         Consent("terms", settings.terms_version),
         Consent("privacy", settings.privacy_version),
     ]
-    code: EmailCode | None = None
-    mails: list[NewNotification] = []
-    if link is None:
-        code, mail = _code_mail(svc.server_key.key, address, now + codes.CODE_TTL_MS)
-        mails.append(mail)
+    code, mail = _code_mail(svc.server_key.key, address, now + codes.CODE_TTL_MS)
+    mails = [mail]
     try:
         user = await svc.store.create_account(
-            new, consents, code, mails, now, regulator_link=link.link_id if link else None
+            new,
+            consents,
+            code,
+            mails,
+            now,
+            regulator_link=link.link_id if link else None,
+            replace_unconfirmed_before=now - settings.unconfirmed_account_ttl_s * 1000,
         )
     except LinkUnusable:
         raise ApiError(ErrorCode.CONFLICT, "this sign-up link was used already") from None
     except Conflict:
         raise ApiError(ErrorCode.CONFLICT, "an account already exists for this e-mail") from None
     log.info("account %s created (%s)", user.id, user.profession)
-    if link is not None:  # the link confirmed the address and vouched for the identity
-        await svc.hooks.emit("email_confirmed", user=user)
+    if link is not None:  # the link vouched for the identity (not for the address)
         await svc.hooks.emit("identity_verified", user=user)
     return JSONResponse({"user": profile(user)}, status_code=201)
 
@@ -262,6 +265,8 @@ async def confirm_email(request: Request) -> Response:
                 "wrong": "is not the code sent",
                 "expired": "has expired: ask for a new one",
                 "exhausted": "was tried too many times: ask for a new one",
+                "locked": "was wrong too many times: this account can no longer be"
+                " confirmed; sign up again",
                 "none": "was not sent or was used: ask for a new one",
             }[outcome],
         )
@@ -391,7 +396,8 @@ async def list_rooms(request: Request) -> Response:
 
 async def issue_regulator_link(request: Request) -> Response:
     """An admin issues a one-time sign-up link for a SAS regulator; it is e-mailed to
-    them (outbox template "regulator_link") and returned to the admin."""
+    them (outbox template "regulator_link") and only to them: the admin gets its id and
+    expiry, never the link itself."""
     _, admin = await bearer(request)
     svc = services(request)
     await require_role(svc.store, admin, "admin")
@@ -412,9 +418,7 @@ async def issue_regulator_link(request: Request) -> Response:
         [NewNotification("email", address, "regulator_link", {"url": url})], now
     )
     log.info("regulator link %s issued by %s", claims.link_id, admin.id)
-    return JSONResponse(
-        {"token": token, "url": url, "expires_at": claims.expires_at}, status_code=201
-    )
+    return JSONResponse({"id": claims.link_id, "expires_at": claims.expires_at}, status_code=201)
 
 
 _SIGN_UP_BODY = obj(
@@ -563,7 +567,7 @@ routes = [
         summary="Issue a one-time regulator (SAS) sign-up link, e-mailed to its address",
         auth="role:admin",
         body=obj({"email": string(max_length=254)}),
-        response=obj({"token": string(), "url": string(), "expires_at": integer()}),
+        response=obj({"id": string(), "expires_at": integer()}),
         status=201,
         errors=(409, 413),
     ),

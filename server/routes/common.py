@@ -13,6 +13,7 @@ from storage.types import Session, User
 
 from ..errors import ApiError
 from ..handlers import Services
+from ..metrics import METRICS
 from ..sessions import authenticate
 
 __all__ = ["bearer", "error_response", "json_body", "services"]
@@ -26,6 +27,7 @@ def services(request: Request) -> Services:
 
 
 def error_response(exc: ApiError) -> JSONResponse:
+    METRICS.errors.inc(exc.code)  # confrere_errors_total, as for WebSocket error frames
     headers = {}
     if exc.retry_after is not None:
         headers["Retry-After"] = str(int(exc.retry_after + 0.999))

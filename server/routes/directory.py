@@ -30,6 +30,7 @@ from storage.directory import (
 from storage.errors import NotFound
 from storage.ids import new_id
 
+from ..audit import record_patient_reads
 from ..clock import now_ms
 from ..directory.patient import MESSAGE_NOTICE, valid_postcode
 from ..directory.profiles import ensure_profile
@@ -342,6 +343,7 @@ async def my_agenda(request: Request) -> Response:
     now = now_ms()
     for a in appointments:
         await svc.store.record_patient_access(a.id, user.id, now)
+    await record_patient_reads(svc.store, user.id, [a.id for a in appointments])
     return JSONResponse(
         {
             "profile": profile.id,

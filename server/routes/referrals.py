@@ -21,6 +21,7 @@ from protocol.errors import ErrorCode
 from storage.directory import Appointment
 from storage.types import User
 
+from ..audit import record_patient_reads
 from ..clock import now_ms
 from ..directory.booking import MAX_ATTACHMENTS, book
 from ..directory.patient import MAX_MESSAGE
@@ -54,6 +55,7 @@ async def readable_appointment(svc: Services, user: User, appointment_id: str) -
     if found is None or user.id not in (found.booked_by, found.practitioner_user_id):
         raise ApiError(ErrorCode.NOT_FOUND, "no such appointment")
     await svc.store.record_patient_access(found.id, user.id, now_ms())
+    await record_patient_reads(svc.store, user.id, [found.id])
     return found
 
 
@@ -76,6 +78,7 @@ async def mine(request: Request) -> Response:
     now = now_ms()
     for a in booked:
         await svc.store.record_patient_access(a.id, user.id, now)
+    await record_patient_reads(svc.store, user.id, [a.id for a in booked])
     return JSONResponse({"referrals": [appointment_json(a) for a in booked]})
 
 

@@ -25,6 +25,7 @@ from storage.errors import Conflict, NotFound
 from storage.outbox import NewNotification
 from storage.types import User
 
+from ..audit import record
 from ..clock import now_ms
 from ..errors import ApiError
 from ..handlers import Services
@@ -99,6 +100,7 @@ async def document(request: Request) -> Response:
         raise ApiError(ErrorCode.UNAVAILABLE, "this document cannot be decrypted by this node")
     source = await svc.blobs.open(doc.id)  # NotFound → 404 by the app's handler
     log.info("reviewer %s viewed identity document %s", reviewer.id, doc.id)
+    await record(svc.store, "identity.document_viewed", reviewer.id, doc.user_id, document=doc.id)
     return StreamingResponse(
         _decrypted(source, svc.server_key.key),
         media_type=doc.content_type,
@@ -154,6 +156,14 @@ async def decide(request: Request) -> Response:
     except Conflict as exc:
         raise ApiError(ErrorCode.CONFLICT, str(exc)) from None
     log.info("request %s %s by reviewer %s", decided.id, decided.state, reviewer.id)
+    await record(
+        svc.store,
+        "identity.reviewed",
+        reviewer.id,
+        decided.user_id,
+        request=decided.id,
+        state=decided.state,
+    )
     if decided.state == "approved":
         await svc.hooks.emit("identity_verified", user=user)
     return JSONResponse({"request": identity_request_json(decided)})

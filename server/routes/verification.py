@@ -25,7 +25,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -40,6 +40,7 @@ from storage.types import User
 from storage.verification import IdentityDocument, IdentityRequest
 
 from ..clock import now_ms
+from ..config import Settings
 from ..errors import ApiError
 from ..handlers import Services
 from ..ratelimit import RateLimiter
@@ -151,13 +152,21 @@ async def status(request: Request) -> Response:
 # -- Pro Santé Connect
 
 
+def psc_redirect_uri(settings: Settings) -> str:
+    """Where the provider sends the browser back: from the settings only, never from
+    the request's Host (a forged Host must not choose where codes go)."""
+    return settings.psc_redirect_uri or (
+        settings.public_url.rstrip("/") + "/v1/verification/psc/callback"
+    )
+
+
 def _psc_client(request: Request) -> oidc.OidcClient:
     settings = request.app.state.settings
     if not settings.psc_issuer:
         raise ApiError(ErrorCode.UNAVAILABLE, "Pro Santé Connect is not configured on this server")
     client: oidc.OidcClient | None = getattr(request.app.state, "psc_client", None)
     if client is None:
-        redirect = settings.psc_redirect_uri or str(request.url_for("psc_callback"))
+        redirect = psc_redirect_uri(settings)
         client = oidc.OidcClient(
             oidc.OidcConfig(
                 settings.psc_issuer, settings.psc_client_id, settings.psc_client_secret, redirect
@@ -193,7 +202,8 @@ async def psc_start(request: Request) -> Response:
         oidc.browser_binding(svc.server_key.key, state),
         max_age=PSC_FLOW_TTL_MS // 1000,
         path="/v1/verification/psc",
-        secure=request.url.scheme == "https",
+        # From the configured public URL: behind a TLS proxy the node itself sees http.
+        secure=urlsplit(psc_redirect_uri(request.app.state.settings)).scheme == "https",
         httponly=True,
         samesite="lax",  # sent on the provider's top-level redirect back to us
     )

@@ -144,12 +144,21 @@ def authorization_url(
 
 
 def validate_id_token(
-    token: str, keys: KeySet, *, issuer: str, client_id: str, nonce: str, now: float
+    token: str,
+    keys: KeySet,
+    *,
+    issuer: str,
+    client_id: str,
+    nonce: str,
+    now: float,
+    acr_values: str = "",
 ) -> dict[str, Any]:
     """The claims of a signed id_token that passes OpenID Connect Core §3.1.3.7: a
     signature by one of ``keys`` with an allowed algorithm, ``iss`` the issuer, ``aud``
     holding our client id (and ``azp`` ours when there are several audiences), ``exp``
-    in the future, ``iat`` not in the future, ``nonce`` the one we sent, a ``sub``."""
+    in the future, ``iat`` not in the future, ``nonce`` the one we sent, a ``sub``, and
+    when ``acr_values`` is set an ``acr`` among them (the authentication level asked
+    for: a provider may otherwise answer with a weaker one)."""
     try:
         decoded = jwt.decode(token, keys, algorithms=ALGORITHMS)
     except JoseError as exc:
@@ -176,6 +185,8 @@ def validate_id_token(
     sent = claims.get("nonce")
     if not isinstance(sent, str) or not hmac.compare_digest(sent.encode(), nonce.encode()):
         raise OidcError("id_token nonce does not match this flow")
+    if acr_values and claims.get("acr") not in acr_values.split():
+        raise OidcError("id_token acr is not the authentication level asked for")
     return dict(claims)
 
 
@@ -281,6 +292,7 @@ class OidcClient:
             "issuer": self.config.issuer,
             "client_id": self.config.client_id,
             "nonce": nonce,
+            "acr_values": self.config.acr_values,
         }
         try:
             return validate_id_token(id_token, await self._key_set(), now=time.time(), **check)

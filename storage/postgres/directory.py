@@ -69,6 +69,9 @@ _APPOINTMENT_COLS = (
 )
 
 
+_NO_INDEX = " || ''"
+
+
 class _Params:
     """Collects query arguments and hands out their ``$n`` placeholders."""
 
@@ -236,15 +239,16 @@ async def _insert_slots(c: Conn, slots: Sequence[tuple[str, str, NewSlot]]) -> N
         )
     }
     places = {
-        r[0]: r[1]
+        r[0]: (r[1], r[2], r[3])
         for r in await c.fetch(
-            "SELECT id, profile_id FROM directory_places WHERE id = ANY($1::text[])",
+            "SELECT id, profile_id, lat, lon FROM directory_places WHERE id = ANY($1::text[])",
             list({s.place_id for _, _, s in slots}),
         )
     }
     rows = []
     for slot_id, profile_id, s in slots:
-        if places.get(s.place_id) != profile_id:
+        place = places.get(s.place_id)
+        if place is None or place[0] != profile_id:
             raise NotFound(f"no place {s.place_id} for this practitioner")
         if not s.motive_ids or any(motives.get(m, ("",))[0] != profile_id for m in s.motive_ids):
             raise NotFound("a slot names a motive this practitioner does not have")
@@ -260,6 +264,8 @@ async def _insert_slots(c: Conn, slots: Sequence[tuple[str, str, NewSlot]]) -> N
                 s.open_to_new_patients,
                 s.bookable_online,
                 snp,
+                place[1],
+                place[2],
             )
         )
     await c.copy_records_to_table(
@@ -275,6 +281,8 @@ async def _insert_slots(c: Conn, slots: Sequence[tuple[str, str, NewSlot]]) -> N
             "open_new",
             "online",
             "snp",
+            "lat",
+            "lon",
         ],
     )
 
@@ -362,7 +370,7 @@ def _numbered(condition: str, values: Sequence[Any], p: _Params) -> str:
 async def _word_search(c: Conn, q: DirectoryQuery, word: str) -> list[Any]:
     """A one-word search without a place, pass by pass (:func:`word_passes`)."""
     rows: list[Any] = []
-    for rank, condition, params, _walk in word_passes(word):  # the planner chooses
+    for rank, condition, params, walk in word_passes(word):
         need = q.limit - len(rows)
         if need <= 0:
             break
@@ -388,7 +396,9 @@ async def _word_search(c: Conn, q: DirectoryQuery, word: str) -> list[Any]:
             filters.append(f"(p.sort_name, p.id) > ({p(q.after[1])}::text, {p(q.after[2])}::text)")
         sql = (
             f"{head} FROM directory_profiles p WHERE {where} AND {' AND '.join(filters)}"
-            f" ORDER BY p.sort_name, p.id LIMIT {p(need)}"
+            # Passes that sort their matches must not walk every name in order hoping
+            # to meet them (the LIMIT trap): an expression has no index.
+            f" ORDER BY p.sort_name{'' if walk else _NO_INDEX}, p.id LIMIT {p(need)}"
         )
         rows += await c.fetch(sql, *p.values)
     return rows
@@ -404,11 +414,8 @@ async def _org_search(c: Conn, q: DirectoryQuery) -> list[Any]:
             continue
         p = _Params()
         head = f"SELECT {_HIT_COLS}, NULL::float8, {p(float(rank))}::float8"
-        where = [
-            f"po.org_id = {p(q.cpts or q.organisation)}",
-            "p.user_id IS NOT NULL" if rank == 0 else "p.user_id IS NULL",
-            "p.visible",
-        ]
+        org = p(q.cpts or q.organisation)
+        where = ["p.visible"]
         if q.cpts and q.organisation:
             where.append(
                 "EXISTS (SELECT 1 FROM directory_profile_orgs o2"
@@ -416,14 +423,21 @@ async def _org_search(c: Conn, q: DirectoryQuery) -> list[Any]:
             )
         if q.specialty:
             where.append(f"p.specialty_norm = {p(q.specialty)}")
+        name, pid = ("p.sort_name", "p.id") if rank == 0 else ("po.sort_name", "po.profile_id")
         if q.after is not None and rank == q.after[0]:
-            where.append(
-                f"(po.sort_name, po.profile_id) > ({p(q.after[1])}::text, {p(q.after[2])}::text)"
+            where.append(f"({name}, {pid}) > ({p(q.after[1])}::text, {p(q.after[2])}::text)")
+        if rank == 0:  # account holders (few), in name order, each checked for membership
+            source = (
+                "directory_profiles p WHERE p.user_id IS NOT NULL AND EXISTS (SELECT 1 FROM"
+                f" directory_profile_orgs po WHERE po.org_id = {org} AND po.profile_rid = p.rid)"
+            )
+        else:  # the members, in name order, straight from the membership index
+            source = (
+                "directory_profile_orgs po JOIN directory_profiles p ON p.rid = po.profile_rid"
+                f" WHERE po.org_id = {org} AND p.user_id IS NULL"
             )
         sql = (
-            f"{head} FROM directory_profile_orgs po"
-            " JOIN directory_profiles p ON p.rid = po.profile_rid"
-            f" WHERE {' AND '.join(where)} ORDER BY po.sort_name, po.profile_id LIMIT {p(need)}"
+            f"{head} FROM {source} AND {' AND '.join(where)} ORDER BY {name}, {pid} LIMIT {p(need)}"
         )
         rows += await c.fetch(sql, *p.values)
     return rows
@@ -648,28 +662,36 @@ class PostgresDirectory(PostgresBase):
             raise NotFound("no such profile")
 
     async def search_directory(self, query: DirectoryQuery) -> DirectoryPage:
+        async def rows_for(c: Conn, groups: Groups, prefix: bool) -> list[Any]:
+            if query.near is not None and not groups:
+                return await _near_search(c, query)
+            if query.near is None and prefix and len(groups) == 1:
+                return await _word_search(c, query, groups[0][0])
+            if query.near is None and not groups and (query.cpts or query.organisation):
+                return await _org_search(c, query)
+            return await _search(c, query, groups, prefix)
+
         async def read(c: Conn) -> DirectoryPage:
             groups: Groups = [[w] for w in query.words]
-            prefix, corrected = True, None
-            if groups:
+            corrected = None
+            rows = await rows_for(c, groups, True)
+            # Nothing found: a typo, if the words match nothing at all (not merely
+            # nothing under these filters or after this cursor).
+            if not rows and groups:
+                # "Any match?" with LIMIT 1 tempts the planner into a sequential scan
+                # that reads the whole table when the answer is no.
+                await c.execute("SET LOCAL enable_seqscan = off")
                 found = await c.fetchval(
                     "SELECT 1 FROM directory_profiles"
                     " WHERE search @@ to_tsquery('simple', $1) LIMIT 1",
                     tsquery_expression(groups, True),
                 )
+                await c.execute("SET LOCAL enable_seqscan = on")
                 if found is None:
                     fixed = await _corrections(c, query.words)
                     if fixed != groups:
-                        groups, prefix = fixed, False
                         corrected = tuple(flat_terms(fixed))
-            if query.near is not None and not groups:
-                rows = await _near_search(c, query)
-            elif query.near is None and prefix and len(groups) == 1:
-                rows = await _word_search(c, query, groups[0][0])
-            elif query.near is None and not groups and (query.cpts or query.organisation):
-                rows = await _org_search(c, query)
-            else:
-                rows = await _search(c, query, groups, prefix)
+                        rows = await rows_for(c, fixed, False)
             hits = await _hits(c, rows)
             more = len(hits) == query.limit
             return DirectoryPage(hits, hits[-1].cursor if more else None, corrected)
@@ -844,8 +866,8 @@ class PostgresDirectory(PostgresBase):
             dlat = query.radius_km / KM_PER_DEGREE
             dlon = query.radius_km / max(lon_scale(lat), 0.01)
             dist = (
-                f"sqrt(power((pl.lat - {p(lat)}) * {p(KM_PER_DEGREE)}, 2)"
-                f" + power((pl.lon - {p(lon)}) * {p(lon_scale(lat))}, 2))"
+                f"sqrt(power((s.lat - {p(lat)}) * {p(KM_PER_DEGREE)}, 2)"
+                f" + power((s.lon - {p(lon)}) * {p(lon_scale(lat))}, 2))"
             )
             specialty = f" AND p.specialty_norm = {p(query.specialty)}" if query.specialty else ""
             sql = (
@@ -857,8 +879,8 @@ class PostgresDirectory(PostgresBase):
                 " WHERE s.appointment_id IS NULL AND (s.snp OR (s.open_new AND s.online))"
                 f" AND s.starts_at >= {p(query.starts_from)}"
                 f" AND s.starts_at < {p(query.starts_before)} AND p.visible"
-                f" AND pl.lat BETWEEN {p(lat - dlat)} AND {p(lat + dlat)}"
-                f" AND pl.lon BETWEEN {p(lon - dlon)} AND {p(lon + dlon)}{specialty}) t"
+                f" AND s.lat BETWEEN {p(lat - dlat)} AND {p(lat + dlat)}"
+                f" AND s.lon BETWEEN {p(lon - dlon)} AND {p(lon + dlon)}{specialty}) t"
                 f" WHERE dist <= {p(query.radius_km)} ORDER BY 4, 1 LIMIT {p(query.limit)}"
             )
             rows = [tuple(r) for r in await c.fetch(sql, *p.values)]

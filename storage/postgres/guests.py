@@ -53,6 +53,9 @@ _SQL_REMIND = (
     "UPDATE guests SET expires_at = $2, reminders = reminders + 1, notified_at = $3"
     f" WHERE id = $1 RETURNING {_COLS}"
 )
+_SQL_SET_INVITED_SEQ = f"UPDATE guests SET invited_seq = $2 WHERE id = $1 RETURNING {_COLS}"
+_SQL_INVITER_ROLE = "SELECT role FROM memberships WHERE room_id = $1 AND user_id = $2"
+_SQL_MARK_REVOKED = "UPDATE guests SET state = 'revoked', resolved_at = $2 WHERE id = $1"
 _SQL_EXTEND = f"UPDATE guests SET expires_at = $2 WHERE id = $1 RETURNING {_COLS}"
 _SQL_REVOKE = (
     "UPDATE guests SET state = 'revoked', resolved_at = $3"
@@ -121,9 +124,17 @@ class PostgresGuests(PostgresBase):
                     row = await c.fetchrow(_SQL_EXTEND, existing.id, expires)
                 assert row is not None
                 guest = _guest(row)
+                item = None
+                if action in ("new", "restart"):
+                    item = await self._event(
+                        c, room_id, "guest.invited", by, now, invitation=guest.id
+                    )
+                    row = await c.fetchrow(_SQL_SET_INVITED_SEQ, guest.id, item.seq)
+                    assert row is not None
+                    guest = _guest(row)
                 if action != "quiet":
                     notes.append(notice(guest, action == "remind"))
-                out.append(Invited(guest, action))
+                out.append(Invited(guest, action, item))
             await insert_notifications(c, notes, now)
             return out
 
@@ -159,11 +170,21 @@ class PostgresGuests(PostgresBase):
             for guest in map(_guest, await c.fetch(_SQL_PROMOTABLE, email, now)):
                 if status.get(guest.room_id) != "open":
                     continue  # a closed case (or one invited since): stays pending
+                role = await c.fetchval(_SQL_INVITER_ROLE, guest.room_id, guest.invited_by)
+                if role not in ("owner", "admin"):  # the inviter lost the right to invite
+                    await c.execute(_SQL_MARK_REVOKED, guest.id, now)
+                    continue
                 await c.execute(_SQL_MARK_PROMOTED, guest.id, user_id, now)
                 if await c.fetchrow(_SQL_IS_MEMBER, guest.room_id, user_id) is not None:
                     continue
                 item = await self._event(
-                    c, guest.room_id, "member.promoted", guest.invited_by, now, user=user_id
+                    c,
+                    guest.room_id,
+                    "member.promoted",
+                    guest.invited_by,
+                    now,
+                    user=user_id,
+                    upto=guest.invited_seq,
                 )
                 await c.execute(_SQL_ADD_MEMBER, guest.room_id, user_id, item.seq)
                 promotions.append(

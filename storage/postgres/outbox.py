@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from ..outbox import Channel, NewNotification, Notification, dump_data, load_data
+from ..outbox import SENSITIVE_KEYS, Channel, NewNotification, Notification, dump_data, load_data
 from .base import Conn, PostgresBase
 
 __all__ = ["PostgresOutbox", "insert_notifications"]
@@ -32,11 +32,30 @@ _SQL_CLAIM = (
     " ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)"
     f" RETURNING {_COLS}"
 )
-_SQL_SENT = "UPDATE outbox SET state = 'sent', sent_at = $2, last_error = NULL WHERE id = $1"
-_SQL_SENT_MANY = (
-    "UPDATE outbox SET state = 'sent', sent_at = $2, last_error = NULL WHERE id = ANY($1::bigint[])"
+
+
+def _blanked() -> str:
+    """``data`` with the sensitive keys it has set to "" (``jsonb_set(..., false)``
+    changes only keys that are there)."""
+    expr = "data::jsonb"
+    for key in SENSITIVE_KEYS:
+        expr = f"jsonb_set({expr}, '{{{key}}}', '\"\"', false)"
+    return f"({expr})::text"
+
+
+_BLANKED = _blanked()
+_SQL_SENT = (
+    f"UPDATE outbox SET state = 'sent', sent_at = $2, last_error = NULL, data = {_BLANKED}"
+    " WHERE id = $1"
 )
-_SQL_FAILED = "UPDATE outbox SET state = $2, next_attempt_at = $3, last_error = $4 WHERE id = $1"
+_SQL_SENT_MANY = (
+    f"UPDATE outbox SET state = 'sent', sent_at = $2, last_error = NULL, data = {_BLANKED}"
+    " WHERE id = ANY($1::bigint[])"
+)
+_SQL_FAILED = (
+    "UPDATE outbox SET state = $2, next_attempt_at = $3, last_error = $4,"
+    f" data = CASE WHEN $2 = 'failed' THEN {_BLANKED} ELSE data END WHERE id = $1"
+)
 _SQL_LIST = (
     f"SELECT {_COLS} FROM outbox WHERE ($1::text IS NULL OR channel = $1)"
     " AND ($2::text IS NULL OR recipient = $2) ORDER BY id DESC LIMIT $3"

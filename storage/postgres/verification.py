@@ -13,6 +13,7 @@ from ..ids import new_id
 from ..outbox import NewNotification
 from ..types import NewUser, User
 from ..verification import (
+    MAX_CODE_FAILURES,
     CodeCheck,
     Consent,
     EmailCode,
@@ -62,8 +63,11 @@ _SQL_GRANT_REGULATOR = (
     "INSERT INTO user_roles (user_id, role, granted_at) VALUES ($1, 'regulator', $2)"
 )
 _SQL_CODE_FOR_UPDATE = (
-    "SELECT email, code_hash, expires_at, attempts FROM email_codes WHERE user_id = $1 FOR UPDATE"
+    "SELECT email, code_hash, expires_at, attempts, failures FROM email_codes"
+    " WHERE user_id = $1 FOR UPDATE"
 )
+_SQL_TAKEN = "SELECT id, email_confirmed, created_at FROM users WHERE email = $1 FOR UPDATE"
+_SQL_SET_ASIDE = "UPDATE users SET email = 'replaced+' || id || '@invalid' WHERE id = $1"
 _SQL_DOC = f"SELECT {_DOC_COLS} FROM identity_documents"
 _SQL_REQ = f"SELECT {_REQ_COLS} FROM identity_requests"
 
@@ -97,12 +101,23 @@ class PostgresVerification(PostgresBase):
         now: int,
         *,
         regulator_link: str | None = None,
+        replace_unconfirmed_before: int | None = None,
     ) -> User:
         user = new.to_user(new_id(), now)
 
         async def tx(c: Conn) -> None:
-            if await c.fetchval("SELECT EXISTS (SELECT 1 FROM users WHERE email = $1)", user.email):
-                raise Conflict("an account already exists for this e-mail")
+            taken = await c.fetchrow(_SQL_TAKEN, user.email)
+            if taken is not None:
+                old_id, confirmed, created_at = taken
+                if (
+                    confirmed
+                    or replace_unconfirmed_before is None
+                    or created_at >= replace_unconfirmed_before
+                ):
+                    raise Conflict("an account already exists for this e-mail")
+                await c.execute(_SQL_SET_ASIDE, old_id)
+                await c.execute("DELETE FROM sessions WHERE user_id = $1", old_id)
+                await c.execute("DELETE FROM email_codes WHERE user_id = $1", old_id)
             await c.execute(_SQL_INSERT_USER, *astuple(user))
             await c.execute(
                 _SQL_INSERT_CONSENTS,
@@ -137,20 +152,29 @@ class PostgresVerification(PostgresBase):
         await self._run("replace_email_code", tx, "transaction")
 
     async def check_email_code(
-        self, user_id: str, matches: Callable[[EmailCode], bool], now: int, max_attempts: int
+        self,
+        user_id: str,
+        matches: Callable[[EmailCode], bool],
+        now: int,
+        max_attempts: int,
+        max_failures: int = MAX_CODE_FAILURES,
     ) -> CodeCheck:
         async def tx(c: Conn) -> CodeCheck:
             row = await c.fetchrow(_SQL_CODE_FOR_UPDATE, user_id)
             if row is None:
                 return "none"
-            email, code_hash, expires_at, attempts = row
+            email, code_hash, expires_at, attempts, failures = row
+            if failures >= max_failures:
+                return "locked"
             if attempts >= max_attempts:
                 return "exhausted"
             if expires_at <= now:
                 return "expired"
             if not matches(EmailCode(email, bytes(code_hash), expires_at)):
                 await c.execute(
-                    "UPDATE email_codes SET attempts = attempts + 1 WHERE user_id = $1", user_id
+                    "UPDATE email_codes SET attempts = attempts + 1, failures = failures + 1"
+                    " WHERE user_id = $1",
+                    user_id,
                 )
                 return "wrong"
             await c.execute("DELETE FROM email_codes WHERE user_id = $1", user_id)

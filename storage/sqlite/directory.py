@@ -215,17 +215,18 @@ def _insert_slots(c: sqlite3.Connection, slots: Sequence[tuple[str, str, NewSlot
         ):
             motives[mid] = (profile_id, label)
     place_ids = list({s.place_id for _, _, s in slots})
-    places: dict[str, str] = {}
+    places: dict[str, tuple[str, float, float]] = {}
     for chunk in _chunks(place_ids):
-        places.update(
-            c.execute(
-                f"SELECT id, profile_id FROM directory_places WHERE id IN ({_marks(len(chunk))})",
-                list(chunk),
-            ).fetchall()
-        )
+        for pid, owner, lat, lon in c.execute(
+            "SELECT id, profile_id, lat, lon FROM directory_places"
+            f" WHERE id IN ({_marks(len(chunk))})",
+            list(chunk),
+        ):
+            places[pid] = (owner, lat, lon)
     rows = []
     for slot_id, profile_id, s in slots:
-        if places.get(s.place_id) != profile_id:
+        place = places.get(s.place_id)
+        if place is None or place[0] != profile_id:
             raise NotFound(f"no place {s.place_id} for this practitioner")
         if not s.motive_ids or any(motives.get(m, ("",))[0] != profile_id for m in s.motive_ids):
             raise NotFound("a slot names a motive this practitioner does not have")
@@ -241,11 +242,13 @@ def _insert_slots(c: sqlite3.Connection, slots: Sequence[tuple[str, str, NewSlot
                 int(s.open_to_new_patients),
                 int(s.bookable_online),
                 int(snp),
+                place[1],
+                place[2],
             )
         )
     c.executemany(
         "INSERT INTO agenda_slots (id, profile_id, place_id, starts_at, ends_at, motive_ids,"
-        " open_new, online, snp) VALUES (?,?,?,?,?,?,?,?,?)",
+        " open_new, online, snp, lat, lon) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
         rows,
     )
 
@@ -285,9 +288,8 @@ def _appointment(r: Any) -> Appointment:
     )
 
 
-def _corrections(c: sqlite3.Connection, words: Sequence[str]) -> list[list[str]] | None:
-    """Each word, or the indexed name words within one edit of it; ``None`` if a word
-    has neither a match as typed nor a correction."""
+def _corrections(c: sqlite3.Connection, words: Sequence[str]) -> list[list[str]]:
+    """Each word, or the indexed name words within one edit of it when there are."""
     groups: list[list[str]] = []
     for word in words:
         if len(word) < MIN_TYPO_WORD:
@@ -386,18 +388,25 @@ def _org_search(c: sqlite3.Connection, q: DirectoryQuery) -> list[Any]:
             continue
         keyset, keyset_params = "", []
         if q.after is not None and rank == q.after[0]:
-            keyset, keyset_params = (
-                " AND (po.sort_name, po.profile_id) > (?, ?)",
-                [q.after[1], q.after[2]],
+            keyset, keyset_params = " AND (sort_name, id) > (?, ?)", [q.after[1], q.after[2]]
+        if rank == 0:  # account holders (few), in name order, each checked for membership
+            sql = (
+                f"SELECT {_HIT_COLS}, NULL, ? FROM directory_profiles p"
+                " WHERE p.user_id IS NOT NULL AND EXISTS (SELECT 1 FROM directory_profile_orgs"
+                " po WHERE po.org_id = ? AND po.profile_rid = p.rid)"
+                f" AND {' AND '.join(filters)}"
+                f"{keyset.replace('(sort_name, id)', '(p.sort_name, p.id)')}"
+                " ORDER BY p.sort_name, p.id LIMIT ?"
             )
-        account = "p.user_id IS NOT NULL" if rank == 0 else "p.user_id IS NULL"
-        rows += c.execute(
-            f"SELECT {_HIT_COLS}, NULL, ? FROM directory_profile_orgs po"
-            " JOIN directory_profiles p ON p.rid = po.profile_rid"
-            f" WHERE po.org_id = ? AND {account} AND {' AND '.join(filters)}{keyset}"
-            " ORDER BY po.sort_name, po.profile_id LIMIT ?",
-            [rank, org, *filter_params, *keyset_params, need],
-        ).fetchall()
+        else:  # the members, in name order, straight from the membership index
+            sql = (
+                f"SELECT {_HIT_COLS}, NULL, ? FROM directory_profile_orgs po"
+                " JOIN directory_profiles p ON p.rid = po.profile_rid"
+                f" WHERE po.org_id = ? AND p.user_id IS NULL AND {' AND '.join(filters)}"
+                f"{keyset.replace('(sort_name, id)', '(po.sort_name, po.profile_id)')}"
+                " ORDER BY po.sort_name, po.profile_id LIMIT ?"
+            )
+        rows += c.execute(sql, [rank, org, *filter_params, *keyset_params, need]).fetchall()
     return rows
 
 
@@ -419,7 +428,9 @@ def _search(
         where.append("p.rid IN (SELECT rowid FROM directory_fts WHERE directory_fts MATCH ?)")
         params.append(fts5_expression(groups, prefix))
     if q.specialty:
-        where.append("p.specialty_norm = ?")
+        # Among account holders (few) their own index must drive: "+" keeps SQLite
+        # from walking the specialty's index through a whole city instead.
+        where.append("+p.specialty_norm = ?" if accounts else "p.specialty_norm = ?")
         params.append(q.specialty)
     for org in (q.organisation, q.cpts):
         if org:
@@ -604,27 +615,31 @@ class SqliteDirectory(SqliteBase):
         await self._write("set_required_fields", tx)
 
     async def search_directory(self, query: DirectoryQuery) -> DirectoryPage:
+        def rows_for(c: sqlite3.Connection, groups: Groups, prefix: bool) -> list[Any]:
+            if query.near is not None and not groups:
+                return _near_search(c, query)
+            if query.near is None and prefix and len(groups) == 1:
+                return _word_search(c, query, groups[0][0])
+            if query.near is None and not groups and (query.cpts or query.organisation):
+                return _org_search(c, query)
+            return _search(c, query, groups, prefix)
+
         def read(c: sqlite3.Connection) -> DirectoryPage:
             groups: Groups = [[w] for w in query.words]
-            prefix, corrected = True, None
-            if groups:
+            corrected = None
+            rows = rows_for(c, groups, True)
+            # Nothing found: a typo, if the words match nothing at all (not merely
+            # nothing under these filters or after this cursor).
+            if not rows and groups:
                 expression = fts5_expression(groups, True)
                 found = c.execute(
                     "SELECT 1 FROM directory_fts WHERE directory_fts MATCH ? LIMIT 1", (expression,)
                 ).fetchone()
                 if found is None:
                     fixed = _corrections(c, query.words)
-                    if fixed is not None and fixed != groups:
-                        groups, prefix = fixed, False
+                    if fixed != groups:
                         corrected = tuple(flat_terms(fixed))
-            if query.near is not None and not groups:
-                rows = _near_search(c, query)
-            elif query.near is None and prefix and len(groups) == 1:
-                rows = _word_search(c, query, groups[0][0])
-            elif query.near is None and not groups and (query.cpts or query.organisation):
-                rows = _org_search(c, query)
-            else:
-                rows = _search(c, query, groups, prefix)
+                        rows = rows_for(c, fixed, False)
             hits = _hits(c, rows)
             more = len(hits) == query.limit
             return DirectoryPage(hits, hits[-1].cursor if more else None, corrected)
@@ -791,7 +806,7 @@ class SqliteDirectory(SqliteBase):
             dlat = query.radius_km / KM_PER_DEGREE
             dlon = query.radius_km / max(lon_scale(lat), 0.01)
             specialty = " AND p.specialty_norm = ?" if query.specialty else ""
-            dist = "sqrt(power((pl.lat - ?) * ?, 2) + power((pl.lon - ?) * ?, 2))"
+            dist = "sqrt(power((s.lat - ?) * ?, 2) + power((s.lon - ?) * ?, 2))"
             params: list[Any] = [lat, KM_PER_DEGREE, lon, lon_scale(lat)]
             params += [query.starts_from, query.starts_before, lat - dlat, lat + dlat]
             params += [lon - dlon, lon + dlon]
@@ -805,7 +820,7 @@ class SqliteDirectory(SqliteBase):
                 " WHERE s.appointment_id IS NULL"
                 " AND (s.snp = 1 OR (s.open_new = 1 AND s.online = 1))"
                 " AND s.starts_at >= ? AND s.starts_at < ? AND p.visible = 1"
-                " AND pl.lat BETWEEN ? AND ? AND pl.lon BETWEEN ? AND ?"
+                " AND s.lat BETWEEN ? AND ? AND s.lon BETWEEN ? AND ?"
                 f"{specialty}) WHERE dist <= ? ORDER BY starts_at, id LIMIT ?",
                 [*params, query.radius_km, query.limit],
             ).fetchall()

@@ -96,9 +96,17 @@ class SqliteGuests(SqliteBase):
                         f"UPDATE guests SET expires_at = ? WHERE id = ? RETURNING {_COLS}",
                         (expires, existing.id),
                     )
+                item = None
+                if action in ("new", "restart"):
+                    item = self._event(c, room_id, "guest.invited", by, now, invitation=guest.id)
+                    guest = _one(
+                        c,
+                        f"UPDATE guests SET invited_seq = ? WHERE id = ? RETURNING {_COLS}",
+                        (item.seq, guest.id),
+                    )
                 if action != "quiet":
                     notes.append(notice(guest, action == "remind"))
-                out.append(Invited(guest, action))
+                out.append(Invited(guest, action, item))
             insert_notifications(c, notes, now)
             return out
 
@@ -149,6 +157,16 @@ class SqliteGuests(SqliteBase):
                 ).fetchone()
                 if status is None or status[0] != "open":
                     continue  # a closed case: stays pending until it reopens
+                inviter = c.execute(
+                    "SELECT role FROM memberships WHERE room_id = ? AND user_id = ?",
+                    (guest.room_id, guest.invited_by),
+                ).fetchone()
+                if inviter is None or inviter[0] not in ("owner", "admin"):
+                    c.execute(  # the inviter lost the right to invite: so did the invitation
+                        "UPDATE guests SET state = 'revoked', resolved_at = ? WHERE id = ?",
+                        (now, guest.id),
+                    )
+                    continue
                 c.execute(
                     "UPDATE guests SET state = 'promoted', user_id = ?, resolved_at = ?"
                     " WHERE id = ?",
@@ -161,7 +179,13 @@ class SqliteGuests(SqliteBase):
                 if member is not None:
                     continue
                 item = self._event(
-                    c, guest.room_id, "member.promoted", guest.invited_by, now, user=user_id
+                    c,
+                    guest.room_id,
+                    "member.promoted",
+                    guest.invited_by,
+                    now,
+                    user=user_id,
+                    upto=guest.invited_seq,
                 )
                 c.execute(
                     "INSERT INTO memberships (room_id, user_id, role, joined_seq)"

@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from ..outbox import Channel, NewNotification, Notification, dump_data, load_data
+from ..outbox import SENSITIVE_KEYS, Channel, NewNotification, Notification, dump_data, load_data
 from .base import SqliteBase
 
 __all__ = ["SqliteOutbox", "insert_notifications"]
@@ -14,6 +14,14 @@ __all__ = ["SqliteOutbox", "insert_notifications"]
 _COLS = (
     "id, channel, recipient, template, data, state, attempts, next_attempt_at, created_at,"
     " sent_at, last_error"
+)
+
+
+# json_replace changes only keys that are there.
+_BLANKED = "json_replace(data, {})".format(", ".join(f"'$.{k}', ''" for k in SENSITIVE_KEYS))
+_SQL_SENT = (
+    f"UPDATE outbox SET state = 'sent', sent_at = ?, last_error = NULL, data = {_BLANKED}"
+    " WHERE id = ?"
 )
 
 
@@ -60,19 +68,13 @@ class SqliteOutbox(SqliteBase):
     async def mark_notification_sent(self, notification_id: int, now: int) -> None:
         await self._write(
             "mark_notification_sent",
-            lambda c: c.execute(
-                "UPDATE outbox SET state = 'sent', sent_at = ?, last_error = NULL WHERE id = ?",
-                (now, notification_id),
-            ),
+            lambda c: c.execute(_SQL_SENT, (now, notification_id)),
         )
 
     async def mark_notifications_sent(self, notification_ids: Sequence[int], now: int) -> None:
         await self._write(
             "mark_notifications_sent",
-            lambda c: c.executemany(
-                "UPDATE outbox SET state = 'sent', sent_at = ?, last_error = NULL WHERE id = ?",
-                [(now, i) for i in notification_ids],
-            ),
+            lambda c: c.executemany(_SQL_SENT, [(now, i) for i in notification_ids]),
         )
 
     async def mark_notification_failed(
@@ -81,11 +83,13 @@ class SqliteOutbox(SqliteBase):
         await self._write(
             "mark_notification_failed",
             lambda c: c.execute(
-                "UPDATE outbox SET state = ?, next_attempt_at = ?, last_error = ? WHERE id = ?",
+                "UPDATE outbox SET state = ?, next_attempt_at = ?, last_error = ?,"
+                f" data = CASE WHEN ? THEN {_BLANKED} ELSE data END WHERE id = ?",
                 (
                     "failed" if retry_at is None else "pending",
                     now if retry_at is None else retry_at,
                     error[:500],
+                    retry_at is None,
                     notification_id,
                 ),
             ),

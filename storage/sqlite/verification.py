@@ -12,6 +12,7 @@ from ..ids import new_id
 from ..outbox import NewNotification
 from ..types import NewUser, User
 from ..verification import (
+    MAX_CODE_FAILURES,
     CodeCheck,
     Consent,
     EmailCode,
@@ -70,12 +71,28 @@ class SqliteVerification(SqliteBase):
         now: int,
         *,
         regulator_link: str | None = None,
+        replace_unconfirmed_before: int | None = None,
     ) -> User:
         user = new.to_user(new_id(), now)
 
         def tx(c: sqlite3.Connection) -> None:
-            if c.execute("SELECT 1 FROM users WHERE email=?", (user.email,)).fetchone():
-                raise Conflict("an account already exists for this e-mail")
+            taken = c.execute(
+                "SELECT id, email_confirmed, created_at FROM users WHERE email=?", (user.email,)
+            ).fetchone()
+            if taken is not None:
+                old_id, confirmed, created_at = taken
+                if (
+                    confirmed
+                    or replace_unconfirmed_before is None
+                    or created_at >= replace_unconfirmed_before
+                ):
+                    raise Conflict("an account already exists for this e-mail")
+                c.execute(
+                    "UPDATE users SET email = 'replaced+' || id || '@invalid' WHERE id=?",
+                    (old_id,),
+                )
+                c.execute("DELETE FROM sessions WHERE user_id=?", (old_id,))
+                c.execute("DELETE FROM email_codes WHERE user_id=?", (old_id,))
             marks = ",".join("?" * len(_USER_FIELDS))
             c.execute(f"INSERT INTO users ({_USER_COLS}) VALUES ({marks})", astuple(user))
             c.executemany(
@@ -121,23 +138,33 @@ class SqliteVerification(SqliteBase):
         await self._write("replace_email_code", tx)
 
     async def check_email_code(
-        self, user_id: str, matches: Callable[[EmailCode], bool], now: int, max_attempts: int
+        self,
+        user_id: str,
+        matches: Callable[[EmailCode], bool],
+        now: int,
+        max_attempts: int,
+        max_failures: int = MAX_CODE_FAILURES,
     ) -> CodeCheck:
         def tx(c: sqlite3.Connection) -> CodeCheck:
             row = c.execute(
-                "SELECT email, code_hash, expires_at, attempts FROM email_codes WHERE user_id=?",
+                "SELECT email, code_hash, expires_at, attempts, failures FROM email_codes"
+                " WHERE user_id=?",
                 (user_id,),
             ).fetchone()
             if row is None:
                 return "none"
-            email, code_hash, expires_at, attempts = row
+            email, code_hash, expires_at, attempts, failures = row
+            if failures >= max_failures:
+                return "locked"
             if attempts >= max_attempts:
                 return "exhausted"
             if expires_at <= now:
                 return "expired"
             if not matches(EmailCode(email, bytes(code_hash), expires_at)):
                 c.execute(
-                    "UPDATE email_codes SET attempts = attempts + 1 WHERE user_id=?", (user_id,)
+                    "UPDATE email_codes SET attempts = attempts + 1, failures = failures + 1"
+                    " WHERE user_id=?",
+                    (user_id,),
                 )
                 return "wrong"
             c.execute("DELETE FROM email_codes WHERE user_id=?", (user_id,))

@@ -47,7 +47,7 @@ def test_a_gap_is_loss_and_a_repeat_is_a_duplicate() -> None:
 def test_own_messages_fill_their_positions_through_the_ack() -> None:
     gen = _generator()
     conn = gen.conns[0]
-    conn.pending[7] = (time.time_ns(), "r1", 1)
+    conn.pending[7] = (time.time_ns(), "r1", 1, {"t": "send"})
     gen.on_msg(conn, _msg("r1", 3))  # before our own ack of seq 2
     gen.on_ack(conn, {"t": "ack", "re": 7, "seq": 2})
     gen.on_msg(conn, _msg("r1", 4))

@@ -84,6 +84,9 @@ WEBSOCKET: dict[str, tuple[str, dict[str, str]]] = {
 PUBLIC = dict.fromkeys(KINDS, A)
 SESSION = row(unverified=A, guest=A, non_member=A)
 VERIFIED = ANY_VERIFIED
+# An appointment: its booker (here R's owner) and its practitioner only; to anyone else
+# it does not exist.
+PARTIES = row(unverified=N, guest=N, member=N, non_member=N)
 CONFIRMED = row(unverified=A, guest=F, non_member=A)  # a session whose address is confirmed
 
 
@@ -141,12 +144,9 @@ REST: dict[str, tuple[str, dict[str, str]]] = {
     "POST /v1/agenda/slots": ("its own", VERIFIED),
     "POST /v1/referrals": ("", VERIFIED),
     "GET /v1/referrals": ("its own", SESSION),
-    "GET /v1/referrals/{appointment_id}": ("another's: not found", SESSION),
-    "GET /v1/referrals/{appointment_id}/accesses": ("another's: not found", SESSION),
-    "GET /v1/referrals/{appointment_id}/documents/{attachment_id}": (
-        "another's: not found",
-        SESSION,
-    ),
+    "GET /v1/referrals/{appointment_id}": ("one R's owner booked", PARTIES),
+    "GET /v1/referrals/{appointment_id}/accesses": ("one R's owner booked", PARTIES),
+    "GET /v1/referrals/{appointment_id}/documents/{attachment_id}": ("unknown ids", SESSION),
     "GET /v1/sas/slots": ("", role("regulator")),
     "POST /v1/sas/appointments": ("", role("regulator")),
 }

@@ -65,7 +65,7 @@ class World:
 
 
 async def _confirm_email(server: ServerUnderTest, account: Account) -> None:
-    code = await email_code(server.store, account.email)
+    code = await email_code(server, account.email)
     async with httpx.AsyncClient(base_url=server.url) as http:
         confirmed = await http.post(
             "/v1/accounts/email/confirm",

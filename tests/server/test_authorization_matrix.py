@@ -142,6 +142,7 @@ class Call:
     json: Any = None
     content: bytes | None = None
     fresh_session: bool = False  # the call ends the caller's session: use a new one
+    hidden: bool = False  # a real resource whose existence is hidden: 404 is a refusal
 
 
 def _default_call(method: str, path: str) -> Call:
@@ -168,12 +169,20 @@ async def rest_outcome(world: World, kind: str, call: Call) -> str:
     if reply.status_code == 403:
         code: str = reply.json()["code"]
         return code
+    if reply.status_code == 404 and call.hidden:
+        return "not_found"
     return "allow"
 
 
-def rest_calls(world: World, attachment: str) -> dict[str, Call]:
+def rest_calls(world: World, attachment: str, appointment: str) -> dict[str, Call]:
     """The requests of the rows that need a real resource or a particular body."""
     return {
+        "GET /v1/referrals/{appointment_id}": Call(
+            "GET", f"/v1/referrals/{appointment}", hidden=True
+        ),
+        "GET /v1/referrals/{appointment_id}/accesses": Call(
+            "GET", f"/v1/referrals/{appointment}/accesses", hidden=True
+        ),
         "GET /v1/attachments/{attachment_id}": Call("GET", f"/v1/attachments/{attachment}"),
         "GET /v1/attachments/{attachment_id}/meta": Call(
             "GET", f"/v1/attachments/{attachment}/meta"
@@ -207,7 +216,7 @@ async def test_every_rest_route_for_every_caller(server: ServerUnderTest) -> Non
     world = await make_world(server)
     await world.fresh_room()
     attachment = await _document_in_room(world)
-    calls = rest_calls(world, attachment)
+    calls = rest_calls(world, attachment, await _referral_by_room_admin(world))
     mismatches = []
     for route, (_, expected) in REST.items():
         if route in DEDICATED:
@@ -234,6 +243,25 @@ async def test_delete_attachment_is_for_its_uploader_only(server: ServerUnderTes
             world, kind, Call("DELETE", f"/v1/attachments/{attachment}")
         )
     assert outcomes == REST["DELETE /v1/attachments/{attachment_id}"][1] | {}
+
+
+async def _referral_by_room_admin(world: World) -> str:
+    """An appointment R's owner booked with Dr Faure (a practitioner outside R) for a
+    patient: patient data, readable by its two parties only."""
+    from directory_kit import small_directory
+    from test_referrals import booking, faure
+
+    await small_directory(world.server.store)
+    await faure(world.server)
+    async with httpx.AsyncClient(base_url=world.server.url) as http:
+        booked = await http.post(
+            "/v1/referrals",
+            json=booking(),
+            headers={"Authorization": f"Bearer {world.accounts['room_admin'].token}"},
+        )
+    assert booked.status_code == 201, booked.text
+    appointment_id: str = booked.json()["appointment"]["id"]
+    return appointment_id
 
 
 async def _document_in_room(world: World) -> str:

@@ -11,20 +11,24 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from attachment_kit import wait_until
 from services_pg import PostgresServer, drop_database, fresh_database
+from verification_kit import email_code
 from webhook_receiver import WebhookReceiver
 
 from clients.python import Client, Decrypted, EncryptedClient, ServerError, Undecryptable
 from clients.python.rest import Account, confirm_email, log_in, sign_up
 from harness import PASSWORD, ServerUnderTest, connected, practitioner, running_server, settings_for
+from protocol import encode
 from protocol.errors import ErrorCode
 from protocol.frames import Event, Msg
 from server.notifications import SIGNATURE_HEADER, verify
+from server.wire import item_frame
 from storage.guests import Promotion
+from storage.types import TimelineItem
 
 SECRET = "a webhook secret shared with the receiver"
 
@@ -112,8 +116,7 @@ async def sign_up_as(srv: ServerUnderTest, address: str, *, verified: bool = Tru
 
 async def confirm(srv: ServerUnderTest, account: Account) -> None:
     """Confirm the account's address with the code the outbox holds for it."""
-    [mail] = await emails(srv, account.email.lower(), "email_code")
-    await confirm_email(account, mail.data["code"])
+    await confirm_email(account, await email_code(srv, account.email.lower()))
 
 
 async def next_event(client: Client | EncryptedClient, kind: str) -> Event:
@@ -215,7 +218,8 @@ async def test_revoked_invitation_is_not_promoted(srv: ServerUnderTest) -> None:
         guest = await sign_up_as(srv, "revoked@example.org")
         await confirm(srv, guest)
         assert await srv.store.rooms_of(guest.user_id) == []
-        assert [i.kind for i in await srv.store.timeline(room.id, 0, 10)] == ["member.joined"]
+        kinds = [i.kind for i in await srv.store.timeline(room.id, 0, 10)]
+        assert kinds == ["member.joined", "guest.invited"]  # never promoted
     finally:
         await alice.close()
 
@@ -226,8 +230,12 @@ async def test_a_second_invitation_sends_no_second_email(srv: ServerUnderTest) -
         room = await alice.create_room("group", [], name="Groupe")
         other = await alice.create_room("patient_case", [], name="Dossier")
         seq = await alice.invite(room.id, emails=["twice@example.org"])
-        assert seq == 1  # no timeline event for a guest: the room's last seq
-        await alice.invite(room.id, emails=["twice@example.org", "TWICE@example.org"])
+        assert seq == 2  # the guest.invited event (no address in it)
+        [_opened, event] = await srv.store.timeline(room.id, 0, 10)
+        assert (event.kind, event.seq) == ("guest.invited", seq)
+        assert "twice" not in json.dumps(event.meta)
+        again = await alice.invite(room.id, emails=["twice@example.org", "TWICE@example.org"])
+        assert again == seq  # still pending: no second event
         assert len(await emails(srv, "twice@example.org", "guest_invitation")) == 1
         assert len((await alice.room(room.id)).invited or ()) == 1
         # Another room is another invitation, with its own e-mail.
@@ -298,7 +306,7 @@ async def test_promotion_happens_at_log_in_if_it_did_not_at_confirmation(
         assert await srv.store.membership(room.id, guest.user_id) is not None
         await log_in(srv.url, "crash@example.org", PASSWORD, device_name="and again")
         kinds = [i.kind for i in await srv.store.timeline(room.id, 0, 10)]
-        assert kinds == ["member.joined", "member.promoted"]  # promoted once
+        assert kinds == ["member.joined", "guest.invited", "member.promoted"]  # promoted once
     finally:
         await alice.close()
 
@@ -412,3 +420,132 @@ async def test_promotion_reaches_members_on_other_nodes(
                 await guest.close()
         finally:
             await alice.close()
+
+
+async def test_a_promoted_guest_cannot_read_what_was_sent_before_the_invitation(
+    srv: ServerUnderTest, tmp_path: Path
+) -> None:
+    """The invitation is a timeline event on which members start a new sender key;
+    the promotion names it (``upto``), and only keys made after it are forwarded, even
+    on request."""
+    alice_account = await practitioner(srv.url, srv.store)
+    alice = EncryptedClient(alice_account, tmp_path / "alice.key")
+    await alice.connect()
+    pump: asyncio.Task[None] | None = None
+    try:
+        room = await alice.create_room("group", [], name="Avant, après")
+        before = await alice.send_text(room.id, "avant l'invitation")
+        invited_seq = await alice.invite(room.id, emails=["after@example.org"])
+        after = await alice.send_text(room.id, "après l'invitation")
+        guest_account = await sign_up_as(srv, "after@example.org")
+        guest = EncryptedClient(guest_account, tmp_path / "after.key", key_wait=3.0)
+        await guest.connect()
+        try:
+            await confirm(srv, guest_account)
+            promoted = await next_event(alice, "member.promoted")
+            assert promoted.upto == invited_seq
+
+            async def keep_reading() -> None:  # answers key requests, as an app would
+                while True:
+                    await alice.recv()
+
+            pump = asyncio.create_task(keep_reading())
+            seen: dict[int, Decrypted | Undecryptable] = {}
+            async with asyncio.timeout(30):
+                while len(seen) < 2:
+                    item = await guest.recv()
+                    if isinstance(item, Decrypted | Undecryptable):
+                        seen[item.seq] = item
+            assert isinstance(seen[after], Decrypted) and seen[after].text == "après l'invitation"
+            assert isinstance(seen[before], Undecryptable)
+        finally:
+            await guest.close()
+    finally:
+        if pump is not None:
+            pump.cancel()
+        await alice.close()
+
+
+async def test_a_promotion_without_an_invitation_is_ignored(
+    srv: ServerUnderTest, tmp_path: Path
+) -> None:
+    """A server forging ``member.promoted`` for an account of its own (no
+    ``guest.invited`` event before it) gets no sender key."""
+    alice_account = await practitioner(srv.url, srv.store)
+    mallory_account = await practitioner(srv.url, srv.store)
+    alice = EncryptedClient(alice_account, tmp_path / "alice.key")
+    mallory = EncryptedClient(mallory_account, tmp_path / "mallory.key", key_wait=2.0)
+    await alice.connect()
+    await mallory.connect()
+    try:
+        room = await alice.create_room("group", [], name="Forgée")
+        await alice.send_text(room.id, "secret")
+        # The forgery: a membership and a promotion event, straight into the store.
+        item = await srv.store.add_members(
+            room.id, [mallory_account.user_id], alice_account.user_id, int(time.time() * 1000)
+        )
+        assert item is not None
+        hub = srv.services.hub
+        await hub.publish_item(room.id, encode(item_frame(item)), join=(mallory_account.user_id,))
+        promoted = await _forge_promotion(srv, room.id, mallory_account.user_id, item.seq)
+        await srv.services.hub.publish_item(room.id, encode(item_frame(promoted)))
+        seen = await next_event(alice, "member.promoted")
+        assert seen.user == mallory_account.user_id
+        assert await alice.forward_keys(room.id, mallory_account.user_id) == 0
+        async with asyncio.timeout(20):
+            while True:
+                got = await mallory.recv()
+                if isinstance(got, Decrypted | Undecryptable):
+                    break
+        assert isinstance(got, Undecryptable)  # the message before: no key came
+    finally:
+        await mallory.close()
+        await alice.close()
+
+
+async def _forge_promotion(
+    srv: ServerUnderTest, room_id: str, user_id: str, upto: int
+) -> TimelineItem:
+    """A ``member.promoted`` event naming a seq that is no invitation."""
+    now = int(time.time() * 1000)
+    store: Any = srv.store
+    if hasattr(store, "_write"):
+        return cast(
+            TimelineItem,
+            await store._write(
+                "forge",
+                lambda c: store._event(
+                    c, room_id, "member.promoted", user_id, now, user=user_id, upto=upto
+                ),
+            ),
+        )
+
+    async def tx(c: Any) -> TimelineItem:
+        return cast(
+            TimelineItem,
+            await store._event(
+                c, room_id, "member.promoted", user_id, now, user=user_id, upto=upto
+            ),
+        )
+
+    return cast(TimelineItem, await store._run("forge", tx, "transaction"))
+
+
+async def test_an_invitation_by_a_demoted_admin_is_not_promoted(srv: ServerUnderTest) -> None:
+    alice_account = await practitioner(srv.url, srv.store)
+    bob_account = await practitioner(srv.url, srv.store)
+    alice = await connected(alice_account)
+    bob = await connected(bob_account)
+    try:
+        room = await alice.create_room("group", [bob_account.user_id], name="Rôles")
+        await alice.set_role(room.id, bob_account.user_id, "admin")
+        await bob.invite(room.id, emails=["demoted@example.org"])
+        await alice.set_role(room.id, bob_account.user_id, "member")
+        guest = await sign_up_as(srv, "demoted@example.org")
+        await confirm(srv, guest)
+        assert await srv.store.membership(room.id, guest.user_id) is None
+        [invitation] = await srv.store.guests_by_email("demoted@example.org")
+        assert invitation.state == "revoked"
+    finally:
+        await alice.close()
+        await bob.close()

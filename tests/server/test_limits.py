@@ -183,3 +183,11 @@ def test_bucket_refills_at_its_rate_and_never_beyond_its_burst() -> None:
     assert bucket.take(100.0, cost=3.0) == 0.0  # refilled to the burst, not beyond
     assert bucket.take(100.0) == pytest.approx(0.1)
     assert bucket.take(200.0, cost=50.0) == 0.0  # over the burst: costs the burst
+
+
+def test_limits_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONFRERE_LIMIT_SENDS_PER_S", "12.5")
+    monkeypatch.setenv("CONFRERE_LIMIT_MEMBERS_PER_ROOM", "300")
+    limits = Limits.from_env()
+    assert limits.sends_per_s == 12.5 and limits.members_per_room == 300
+    assert limits.frames_per_s == Limits().frames_per_s  # the others keep their default

@@ -16,6 +16,7 @@ from starlette.datastructures import QueryParams
 from server.directory.patient import parse_birth_date
 from server.directory.query import PARAMS, decode_cursor, parse_search
 from server.errors import ApiError
+from server.limits import Bucket
 from server.origin import origin_allowed
 from server.routes.validation import choice, email, optional_text, text
 from server.uploads import upload_request
@@ -93,3 +94,28 @@ def test_origins(origin: str | None, host: str | None, allowed: tuple[str, ...])
         assert verdict  # non-browser clients send no Origin
     if origin is not None and not allowed and not host:
         assert not verdict
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.floats(0.1, 1e6),
+    st.floats(1.0, 1e6),
+    st.lists(st.tuples(st.floats(0, 10), st.floats(0.1, 2e6)), max_size=30),
+)
+def test_a_bucket_keeps_its_promises(
+    rate: float, burst: float, steps: list[tuple[float, float]]
+) -> None:
+    """Never more than ``rate`` per second beyond the burst, and a refusal's wait is
+    enough: after it, the same cost is taken."""
+    bucket, now, taken = Bucket(rate, burst, 0.0), 0.0, 0.0
+    for pause, cost in steps:
+        now += pause
+        wait = bucket.take(now, cost)
+        if wait == 0.0:
+            taken += min(cost, burst)
+        else:
+            assert wait > 0
+            assert bucket.take(now + wait + 1e-9 * (1 + now), cost) == 0.0
+            now += wait + 1e-9 * (1 + now)
+            taken += min(cost, burst)
+        assert taken <= burst + rate * now + 1e-6 * (1 + taken)

@@ -119,7 +119,7 @@ async def test_approval_verifies_and_lifts_the_gate_live(node: ServerUnderTest) 
             assert twice.status_code == 409
             me = (await http.get("/v1/me", headers=_auth(account))).json()["user"]
             assert me["verified"] is True
-        assert await outbox_mails(srv.store, body["email"], "identity_approved")
+        assert await outbox_mails(srv, body["email"], "identity_approved")
 
         # The same connection now sends and reads.
         seq = await live.send(room.id, b"je le vois demain")
@@ -163,7 +163,7 @@ async def test_rejection_with_reason_and_retry(node: ServerUnderTest) -> None:
         )
         assert rejected.status_code == 200
         assert rejected.json()["request"]["reason"] == "Photo floue, recto illisible"
-        mails = await outbox_mails(srv.store, body["email"], "identity_rejected")
+        mails = await outbox_mails(srv, body["email"], "identity_rejected")
         assert mails == [{"reason": "Photo floue, recto illisible"}]
         status = (await http.get("/v1/verification", headers=_auth(account))).json()
         assert status["manual"]["state"] == "rejected" and status["user"]["verified"] is False
@@ -338,7 +338,7 @@ async def test_review_on_postgres(tmp_path: Path, postgres_database: str) -> Non
             assert decided.status_code == 200
             rooms = await http.get("/v1/rooms", headers=_auth(account))
             assert rooms.status_code == 200
-        assert await outbox_mails(srv.store, body["email"], "identity_approved")
+        assert await outbox_mails(srv, body["email"], "identity_approved")
 
         async def swept() -> bool:
             done = await srv.store.identity_request(request["id"])

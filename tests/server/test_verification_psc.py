@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from oidc_provider import OidcProvider, card
-from verification_kit import node_with_psc, signed_up
+from verification_kit import PUBLIC_URL, node_with_psc, signed_up
 
 from clients.python import Account, ServerError
 from harness import ServerUnderTest, connected, next_of, practitioner
@@ -47,7 +47,9 @@ async def _card_login(url: str) -> str:
     assert answer.status_code == 302, answer.text
     location = answer.headers["location"]
     assert isinstance(location, str)
-    return location
+    # Back to the configured public URL; the test talks to the node as its proxy would.
+    assert location.startswith(PUBLIC_URL + "/v1/verification/psc/callback?")
+    return location.removeprefix(PUBLIC_URL)
 
 
 async def _flow(srv: ServerUnderTest, account: Account) -> httpx.Response:
@@ -112,7 +114,9 @@ async def test_mismatch_leaves_unverified_and_points_to_manual(
     assert user is not None and not user.verified
 
 
-@pytest.mark.parametrize("misbehaviour", ["other_key", "expired", "nonce", "audience", "issuer"])
+@pytest.mark.parametrize(
+    "misbehaviour", ["other_key", "expired", "nonce", "audience", "issuer", "acr"]
+)
 async def test_bad_id_tokens_are_refused(
     psc: tuple[ServerUnderTest, OidcProvider], misbehaviour: str
 ) -> None:
@@ -126,6 +130,22 @@ async def test_bad_id_tokens_are_refused(
     assert "id_token" in answer.json()["message"]
     user = await srv.store.user_by_id(account.user_id)
     assert user is not None and not user.verified
+
+
+async def test_redirect_and_cookie_come_from_the_public_url(tmp_path: Path) -> None:
+    """A forged Host does not choose where the provider sends the code back; the
+    cookie is Secure when the public URL is https, though the node sees http."""
+    async with node_with_psc(tmp_path, public_url="https://confrere.example.fr") as (srv, _):
+        account, _ = await signed_up(srv)
+        async with httpx.AsyncClient(base_url=srv.url) as http:
+            started = await http.post(
+                "/v1/verification/psc/start",
+                headers={**_auth(account), "Host": "evil.example"},
+            )
+        assert started.status_code == 200, started.text
+        query = parse_qs(urlsplit(started.json()["authorization_url"]).query)
+        assert query["redirect_uri"] == ["https://confrere.example.fr/v1/verification/psc/callback"]
+        assert "secure" in started.headers["set-cookie"].lower()
 
 
 async def test_forged_id_token_is_refused(psc: tuple[ServerUnderTest, OidcProvider]) -> None:

@@ -86,6 +86,46 @@ async def test_email_code_attempts_and_single_use(store: Store) -> None:
     )
 
 
+async def test_wrong_codes_lock_the_account_for_its_life(store: Store) -> None:
+    """A resend resets the attempts of one code, not the lifetime count of failures."""
+    new = new_user()
+    user = await store.create_account(new, CONSENTS, EmailCode(new.email, b"c0", 9000), [], 1)
+    for n in range(4):
+        code = EmailCode(new.email, f"c{n}".encode(), 9000)
+        await store.replace_email_code(user.id, code, [], 2)
+        for _ in range(3):
+            outcome = await store.check_email_code(user.id, lambda c: False, 1000, 3, 10)
+            assert outcome == ("wrong" if n * 3 + _ < 10 else "locked")
+    right = EmailCode(new.email, b"right", 9000)
+    await store.replace_email_code(user.id, right, [], 3)
+    is_right = lambda c: c.code_hash == b"right"  # noqa: E731
+    assert await store.check_email_code(user.id, is_right, 1000, 3, 10) == "locked"
+    confirmed = await store.user_by_id(user.id)
+    assert confirmed is not None and not confirmed.email_confirmed
+
+
+async def test_a_new_sign_up_replaces_an_old_unconfirmed_account(store: Store) -> None:
+    squat = new_user()
+    old = await store.create_account(squat, CONSENTS, EmailCode(squat.email, b"s", 9000), [], 1000)
+    again = new_user(squat.email)
+    code = EmailCode(squat.email, b"n", 90_000)
+    with pytest.raises(Conflict):  # not old enough yet
+        await store.create_account(again, CONSENTS, code, [], 2000, replace_unconfirmed_before=1000)
+    user = await store.create_account(
+        again, CONSENTS, code, [], 5000, replace_unconfirmed_before=1001
+    )
+    assert (await store.user_by_email(squat.email)) == user
+    set_aside = await store.user_by_id(old.id)
+    assert set_aside is not None and set_aside.email == f"replaced+{old.id}@invalid"
+    assert await store.check_email_code(old.id, lambda c: True, 3000, 3) == "none"
+    # A confirmed account is never replaced.
+    assert await store.check_email_code(user.id, lambda c: True, 6000, 3) == "confirmed"
+    with pytest.raises(Conflict):
+        await store.create_account(
+            new_user(squat.email), CONSENTS, code, [], 99_000, replace_unconfirmed_before=98_000
+        )
+
+
 async def test_regulator_link_is_spent_once(store: Store) -> None:
     link = RegulatorLink("link-1", "reg@example.org", "admin", 1, 10_000, None)
     await store.create_regulator_link(link)

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 from browser_kit import eventually, log_in, open_client
 from playwright.async_api import Browser, expect
+from verification_kit import email_code
 
 from harness import PASSWORD, ServerUnderTest, practitioner
 
@@ -41,8 +42,7 @@ async def test_sign_up_verify_and_enter_without_reloading(
     await expect(page.locator("#verification-status")).to_have_text("Identité non vérifiée")
     user = await server.store.user_by_email(email)
     assert user is not None and not user.verified
-    mail = (await server.store.notifications(channel="email", recipient=email))[0]
-    await page.fill("#email-code-form input[name=code]", str(mail.data["code"]))
+    await page.fill("#email-code-form input[name=code]", await email_code(server, email))
     await page.click("#email-code-form button[type=submit]")
     await expect(page.locator("#email-step")).to_contain_text("confirmée")
     # Manual verification: an identity card (front, back) and a selfie, then review.

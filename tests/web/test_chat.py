@@ -76,8 +76,20 @@ async def test_two_practitioners_exchange_a_message_and_a_pdf(
     # A PDF, encrypted in Anne's browser, decrypted in Paul's.
     pdf = tmp_path / "compte-rendu.pdf"
     pdf.write_bytes(PDF)
+    await page_a.evaluate(  # record what the progress bar shows during the upload
+        """() => {
+            const bar = document.getElementById("upload-progress");
+            window.progressSeen = [];
+            new MutationObserver(() => window.progressSeen.push([bar.hidden, bar.value]))
+                .observe(bar, { attributes: true });
+        }"""
+    )
     await page_a.set_input_files("#file-input", str(pdf))
     await expect(page_a.locator(".msg.mine [data-testid=file]")).to_contain_text("compte-rendu.pdf")
+    seen = await page_a.evaluate("window.progressSeen")
+    shown = [value for hidden, value in seen if not hidden]
+    assert shown and 0 < min(v for v in shown if v > 0) < 1 and max(shown) > 0.9
+    assert shown == sorted(shown) and seen[-1][0]  # it only grows, and hides at the end
     file_p = page_p.locator(".msg.theirs [data-testid=file]")
     await expect(file_p).to_contain_text("compte-rendu.pdf")
     async with page_p.expect_download() as download_info:
@@ -109,8 +121,10 @@ async def test_two_practitioners_exchange_a_message_and_a_pdf(
         ]
     )
     # ... and its sender key went on from where it was: what it sends now is readable.
-    await send_text(page_p, "Après rechargement")
-    await expect(page_a.locator(".msg.theirs .text").last).to_have_text("Après rechargement")
+    await send_text(page_p, "Parfait, je le lis ce soir.")
+    await expect(page_a.locator(".msg.theirs .text").last).to_have_text(
+        "Parfait, je le lis ce soir."
+    )
 
     # The private keys stayed in the browsers: no frame or request carried them.
     for page, sent in ((page_a, sent_a), (page_p, sent_p)):

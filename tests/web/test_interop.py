@@ -1,7 +1,8 @@
 """A browser user and a Python SDK user (EncryptedClient) converse both ways: text and
 an encrypted PDF each way, through the same wire protocol and encryption formats; the
-browser shows the same safety number as the SDK, and tells when it changes; a guest the
-browser invited by e-mail gets its keys forwarded when promoted, and reads the history."""
+browser shows the same safety number as the SDK, and tells when it changes; a forged
+message is shown as unreadable and reported; a guest the browser invited by e-mail gets
+its keys forwarded when promoted, and reads the history."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from pathlib import Path
 
 from browser_kit import eventually, log_in, open_client, read_file, send_text
 from playwright.async_api import Browser, expect
+from verification_kit import email_code
 
 from clients.python import Decrypted, EncryptedClient, Undecryptable
 from clients.python import log_in as log_in_sdk
+from clients.python.e2ee import encode_content
 from clients.python.rest import confirm_email, sign_up
 from harness import PASSWORD, ServerUnderTest, practitioner
 
@@ -54,6 +57,20 @@ async def test_browser_and_sdk_converse_both_ways(
             anne.user_id,
             "Bien reçu, réponse du navigateur",
         )
+
+        # a message whose signature was tampered with is shown as unreadable, and
+        # reported to the server (keys.report), never displayed
+        body = bytearray(await bob._encrypt(room.id, encode_content("falsifié")))
+        body[-1] ^= 1
+        await bob.client.send(room.id, bytes(body))
+        await expect(page.locator(".msg.bad .undecryptable")).to_contain_text("BadSignature")
+        await expect(page.locator(".msg .text", has_text="falsifié")).to_have_count(0)
+
+        async def reported() -> bool:
+            failures = await server.store.decryption_failures(room.id)
+            return failures.get((bob.device_id, "bad_signature")) == 1
+
+        assert await eventually(reported)
 
         # a PDF from the browser, fetched and checked by the SDK
         pdf = tmp_path / "ordonnance.pdf"
@@ -130,12 +147,8 @@ async def test_a_guest_invited_from_the_browser_reads_what_was_sent_before(
     guest = EncryptedClient(account, tmp_path / "guest.key")
     await guest.connect()  # its bundle is published before the promotion
     try:
-        [mail] = [
-            n
-            for n in await server.store.notifications("email", "guest@example.org")
-            if n.template == "email_code"
-        ]
-        await confirm_email(account, mail.data["code"])  # promotes the guest
+        code = await email_code(server, "guest@example.org")
+        await confirm_email(account, code)  # promotes the guest
         await expect(page.locator(".event", has_text="invité(e) par e-mail")).to_be_visible()
         texts: list[str] = []
         async with asyncio.timeout(20):

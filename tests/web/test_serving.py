@@ -44,9 +44,13 @@ async def test_hsts_behind_tls(server: ServerUnderTest) -> None:
 async def test_the_api_is_not_shadowed(server: ServerUnderTest) -> None:
     async with httpx.AsyncClient(base_url=server.url) as http:
         health = await http.get("/healthz")
+        ready = await http.get("/readyz")
+        metrics = await http.get("/metrics")
         me = await http.get("/v1/me")
         openapi = await http.get("/openapi.json")
     assert health.status_code == 200 and health.headers["content-type"] == "application/json"
+    assert ready.status_code == 200 and ready.json()["status"] == "ok"
+    assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
     assert me.status_code == 401 and me.json()["code"] == "unauthenticated"
     assert openapi.status_code == 200 and "paths" in openapi.json()
 

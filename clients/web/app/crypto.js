@@ -59,6 +59,9 @@ function person(text) {
   return out;
 }
 
+// BLAKE2b with a personalisation (the ratchet, seeds, safety numbers): libsodium.js's
+// wrapper of crypto_generichash_blake2b_salt_personal hashes no input (it passes a null
+// message), so @noble/hashes computes it; the test vectors pin the two together.
 function blake(data, { key, personal, size = 32 }) {
   const opts = { dkLen: size, personalization: person(personal) };
   if (key) opts.key = key;

@@ -62,12 +62,16 @@ export class E2EE {
     this.persist = persist || (() => {});
     this.devices = new Map(); // user -> Map(device -> bundle)
     this.devicesAt = new Map();
-    this.outbound = new Map(); // room -> {session, initial, recipients: Set("user|device")}
+    // room -> {session, initial, afterSeq, recipients: Set("user|device")}; afterSeq: the
+    // room's last seq seen when the key was made (guests invited up to it may get it).
+    this.outbound = new Map();
     this.initialKeys = new Map(); // ref -> sender key as first received (rebuilt each load)
     this.inbound = new Map(); // ref -> InboundSession
     this.held = new Map(); // ref -> [{deadline, msg}]
     this.requested = new Set();
-    this.promoted = new Map(); // room -> users promoted from guest (key forwarding)
+    this.promoted = new Map(); // room -> Map(user -> seq of its invitation) (key forwarding)
+    this.invitations = new Map(); // room -> Set(seq of guest.invited events seen)
+    this.seenSeq = new Map(); // room -> last timeline seq seen
     this.locks = new Map();
     this.headers = new Map();
     if (saved) this.restore(saved);
@@ -94,6 +98,7 @@ export class E2EE {
         chainKey: out.session.chainKey,
         index: out.session.index,
         initial: keyToJson(out.initial),
+        afterSeq: out.afterSeq,
         recipients: [...out.recipients],
       });
     }
@@ -104,7 +109,7 @@ export class E2EE {
     for (const k of saved.inbound || []) this.addInbound(k);
     for (const o of saved.outbound || []) {
       const session = new OutboundSession(o.room, this.deviceId, this.keys, { sessionId: o.sessionId, chainKey: o.chainKey, index: o.index });
-      this.outbound.set(o.room, { session, initial: o.initial, recipients: new Set(o.recipients) });
+      this.outbound.set(o.room, { session, initial: o.initial, afterSeq: o.afterSeq || 0, recipients: new Set(o.recipients) });
     }
   }
 
@@ -203,7 +208,7 @@ export class E2EE {
     }
     if (!out || ![...out.recipients].every((r) => targets.has(r))) {
       const session = new OutboundSession(room, this.deviceId, this.keys);
-      out = { session, initial: session.senderKey(), recipients: new Set() };
+      out = { session, initial: session.senderKey(), afterSeq: this.seenSeq.get(room) || 0, recipients: new Set() };
       this.outbound.set(room, out);
       this.addInbound(out.initial);
     }
@@ -291,30 +296,50 @@ export class E2EE {
 
   // -- receiving
 
+  saw(room, seq) {
+    if (seq > (this.seenSeq.get(room) || 0)) this.seenSeq.set(room, seq);
+  }
+
   onItem(item) {
-    if (item.t === "msg") this.onMsg(item);
-    else {
-      if (item.kind === "member.left" && item.user) {
-        this.rotate(item.room);
-        this.promoted.get(item.room)?.delete(item.user);
-      } else if (item.kind === "member.promoted" && item.user && item.user !== this.userId) {
-        if (!this.promoted.has(item.room)) this.promoted.set(item.room, new Set());
-        this.promoted.get(item.room).add(item.user);
-        this.forwardKeys(item.room, item.user).catch((err) => console.info("key forwarding", err));
-      }
-      this.h.onEvent?.(item);
+    if (item.t === "msg") {
+      this.saw(item.room, item.seq);
+      this.onMsg(item);
+      return;
     }
+    if (item.kind === "member.left" && item.user) {
+      this.rotate(item.room);
+      this.promoted.get(item.room)?.delete(item.user);
+    } else if (item.kind === "guest.invited" && item.seq > 0) {
+      // Nothing sent before an invitation may reach that guest: a new sender key.
+      if (!this.invitations.has(item.room)) this.invitations.set(item.room, new Set());
+      this.invitations.get(item.room).add(item.seq);
+      this.saw(item.room, item.seq);
+      if ((this.outbound.get(item.room)?.afterSeq ?? 0) < item.seq) this.rotate(item.room);
+    } else if (item.kind === "member.promoted" && item.user && item.user !== this.userId) {
+      // Only a promotion naming an invitation seen earlier (SPEC.md §11.3).
+      if (item.upto != null && this.invitations.get(item.room)?.has(item.upto)) {
+        if (!this.promoted.has(item.room)) this.promoted.set(item.room, new Map());
+        this.promoted.get(item.room).set(item.user, item.upto);
+        this.forwardKeys(item.room, item.user).catch((err) => console.info("key forwarding", err));
+      } else {
+        console.warn("member.promoted without a seen invitation: ignored", item.room);
+      }
+    }
+    if (item.seq) this.saw(item.room, item.seq);
+    this.h.onEvent?.(item);
   }
 
   /** A guest invited by e-mail became a member (SPEC.md §11.3, key forwarding): share
-   * this device's sender key of the room from its first index with their devices, so
-   * what was sent while they were a guest becomes readable. Returns how many got it. */
+   * this device's sender key of the room from its first index with their devices, if
+   * that key was made after their invitation was seen, so what was sent since the
+   * invitation (and nothing before) becomes readable. Returns how many got it. */
   forwardKeys(room, user) {
     return this.withLock(room, async () => {
       const out = this.outbound.get(room);
-      if (!out) return 0;
+      const invitedAt = this.promoted.get(room)?.get(user);
+      if (!out || invitedAt === undefined || out.afterSeq < invitedAt) return 0;
       const info = await this.client.roomGet(room);
-      if (!this.promoted.get(room)?.has(user) || !(info.members || []).some((m) => m.user === user)) return 0;
+      if (!(info.members || []).some((m) => m.user === user)) return 0;
       let shared = 0;
       for (const b of await this.devicesOf([user], true)) {
         if (b.userId !== user) continue;
@@ -419,7 +444,8 @@ export class E2EE {
     }
     const out = this.outbound.get(room);
     if (!out || (sid && !equal(sid, out.initial.sessionId))) return;
-    const promoted = this.promoted.get(room)?.has(item.user);
+    const invitedAt = this.promoted.get(room)?.get(item.user);
+    const promoted = invitedAt !== undefined && out.afterSeq >= invitedAt;
     if (!out.recipients.has(`${item.user}|${item.device}`) && !promoted) return;
     const bundle = await this.bundleOf(item.user, item.device);
     const info = await this.client.roomGet(room);

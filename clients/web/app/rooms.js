@@ -50,6 +50,16 @@ export function lastActivity(room) {
   return ts;
 }
 
+/** The last message of a room, shortened, for the room list. */
+function preview(room) {
+  let last = null;
+  for (const m of room.messages.values()) if (m.type === "msg" && (!last || m.seq > last.seq)) last = m;
+  if (!last) return null;
+  const text = last.text || (last.files?.length ? `Fichier : ${last.files[0].name || "sans nom"}` : "");
+  const who = last.sender === app.session.userId ? "Vous : " : "";
+  return `${who}${text.length > 48 ? text.slice(0, 47) + "…" : text}`;
+}
+
 export function renderRooms() {
   if (!app.ui?.list) return;
   const sorted = [...rooms.values()].sort((a, b) => lastActivity(b) - lastActivity(a));
@@ -64,7 +74,7 @@ export function renderRooms() {
           "button",
           { class: `room ${room.id === app.current ? "active" : ""}`, dataset: { room: room.id, testid: "room" }, onclick: () => openRoom(room.id) },
           h("span", { class: "room-name" }, roomTitle(room)),
-          h("span", { class: `kind kind-${room.kind}` }, KIND_LABELS[room.kind]),
+          h("span", { class: `kind kind-${room.kind}` }, preview(room) || KIND_LABELS[room.kind]),
           count ? h("span", { class: "unread", dataset: { testid: "unread" }, "aria-label": `${count} non lu(s)` }, String(count)) : null,
         ),
       );
@@ -168,6 +178,13 @@ export function renderMessages() {
   const ordered = [...room.messages.values()].sort((a, b) => a.seq - b.seq);
   replace(list, ordered.map((m) => messageView(room, m)));
   list.scrollTop = list.scrollHeight;
+  renderTyping();
+}
+
+/** Who is typing in the open room: only this line changes on a typing event. */
+function renderTyping() {
+  const room = rooms.get(app.current);
+  if (!room || !app.ui.room) return;
   const typers = [...room.typing.keys()].filter((u) => u !== app.session.userId).map(nameOf);
   app.ui.room.typing.textContent = typers.length ? `${typers.join(", ")} ${typers.length > 1 ? "écrivent" : "écrit"}…` : "";
 }
@@ -215,6 +232,7 @@ export function roomFor(id) {
 export function onMessage(m) {
   const room = roomFor(m.room);
   room.messages.set(m.seq, { type: "msg", ...m });
+  clearTimeout(room.typing.get(m.sender));
   room.typing.delete(m.sender);
   changed(room);
 }
@@ -292,13 +310,14 @@ export function onEphemeral(ev) {
   if (!room) return;
   if (ev.kind === "receipt") {
     room.receipts.set(ev.user, Math.max(room.receipts.get(ev.user) || 0, ev.upto));
+    if (room.id === app.current) renderMessages();
   } else if (ev.kind === "typing") {
     clearTimeout(room.typing.get(ev.user));
     if (ev.on) room.typing.set(ev.user, setTimeout(() => {
       room.typing.delete(ev.user);
-      if (room.id === app.current) renderMessages();
+      if (room.id === app.current) renderTyping();
     }, TYPING_SHOWN_MS));
     else room.typing.delete(ev.user);
+    if (room.id === app.current) renderTyping();
   }
-  if (room.id === app.current) renderMessages();
 }

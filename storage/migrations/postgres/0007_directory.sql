@@ -85,6 +85,7 @@ CREATE TABLE directory_places (
     lon        DOUBLE PRECISION NOT NULL
 );
 CREATE INDEX directory_places_profile ON directory_places (profile_id);
+CREATE INDEX directory_places_geo ON directory_places (lat, lon);
 
 CREATE TABLE directory_favourites (
     user_id    TEXT NOT NULL REFERENCES users (id),
@@ -111,10 +112,14 @@ CREATE TABLE agenda_slots (
     open_new       BOOLEAN NOT NULL,
     online         BOOLEAN NOT NULL,
     snp            BOOLEAN NOT NULL,
+    lat            DOUBLE PRECISION NOT NULL,
+    lon            DOUBLE PRECISION NOT NULL,
     appointment_id TEXT
 );
 CREATE INDEX agenda_slots_profile ON agenda_slots (profile_id, starts_at);
-CREATE INDEX agenda_slots_sas ON agenda_slots (starts_at)
+CREATE INDEX agenda_slots_place ON agenda_slots (place_id, starts_at);
+-- Free slots open to the SAS, by place (lat, lon: the slot's place's, copied).
+CREATE INDEX agenda_slots_sas ON agenda_slots (lat, lon, starts_at)
     WHERE appointment_id IS NULL AND (snp OR (open_new AND online));
 
 CREATE TABLE appointments (
