@@ -145,6 +145,7 @@ async def _measure(
                 "lost": lost,
                 "duplicates": full["duplicates"] - prev["duplicates"],
                 "p50_ms": lat["p50"],
+                "p90_ms": lat["p90"],
                 "p99_ms": lat["p99"],
                 "max_ms": lat["max"],
                 "server_cpu": round(srv_cpu, 2),
@@ -192,7 +193,7 @@ async def _measure(
             "deliveries_per_s": best.get("delivered_per_s", 0),
             "latency_ms": {
                 "p50": best.get("p50_ms", 0.0),
-                "p90": 0.0,
+                "p90": best.get("p90_ms", 0.0),
                 "p99": best.get("p99_ms", 0.0),
                 "max": best.get("max_ms", 0.0),
             },

@@ -70,10 +70,12 @@ def load_average() -> list[float]:
 
 
 async def wait_connected(
-    pool: WorkerPool, label: str, timeout_s: float = 900
+    pool: WorkerPool, label: str, timeout_s: float | None = None
 ) -> tuple[dict[str, int], float]:
     """Open every worker's connections; show progress; return the summed counters
-    (connections, connect_failures) and the seconds it took."""
+    (connections, connect_failures) and the seconds it took. Gives up waiting after
+    ``timeout_s`` (default: 900 s, or 20 ms per connection if longer)."""
+    timeout_s = timeout_s or max(900.0, pool.total * 0.02)
     started = time.perf_counter()
     await pool.call("connect")
     bar = Progress(label, pool.total)

@@ -125,6 +125,7 @@ class Tally:
     disconnects: int = 0  # not asked for by us
     churned: int = 0  # dropped on purpose (mobile churn)
     resent: int = 0  # sends repeated after a reconnect (no ack had come)
+    close_codes: dict[str, int] = field(default_factory=dict)  # closes by the server
     ack_latency: dict[int, int] = field(default_factory=dict)
     steps: dict[int, list[Any]] = field(
         default_factory=dict
@@ -205,6 +206,10 @@ class Conn(WSListener):
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         if frame.msg_type is not WSMsgType.BINARY:
             if frame.msg_type is WSMsgType.CLOSE:
+                if self.connected and not self.closing:
+                    code = str(frame.get_close_code().value)
+                    codes = self.gen.tally.close_codes
+                    codes[code] = codes.get(code, 0) + 1
                 transport.disconnect()
             return
         d = _unpack(frame.get_payload_as_memoryview())
@@ -550,6 +555,7 @@ class Generator:
             "disconnects": t.disconnects,
             "churned": t.churned,
             "resent": t.resent,
+            "close_codes": t.close_codes,
             "syncing": sum(c.syncing for c in self.conns),
             "cpu_s": usage.ru_utime + usage.ru_stime,
             "rss_kib": usage.ru_maxrss,

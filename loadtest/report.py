@@ -72,6 +72,11 @@ def merge(snaps: Sequence[dict[str, Any]]) -> dict[str, Any]:
             per = seconds.setdefault(int(sec) + shift, [0, {}])
             per[0] += count
             hist_add(per[1], hist)
+    close_codes: dict[str, int] = {}
+    for s in snaps:
+        for code, count in s.get("close_codes", {}).items():
+            close_codes[code] = close_codes.get(code, 0) + count
+    total["server_close_codes"] = close_codes
     lost = sum(states * top - filled for states, filled, top in positions.values())
     total["lost"] = lost
     total["expected"] = total["delivered"] + total["caught_up"] + lost

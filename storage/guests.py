@@ -38,6 +38,7 @@ Invariants (every adapter, checked by ``tests/storage/test_guests_contract.py``)
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -62,9 +63,11 @@ GuestState = Literal["pending", "promoted", "revoked"]
 
 
 def normalise_email(address: str) -> str:
-    """The form addresses are stored and compared in: trimmed and lower-cased (the
-    whole address: no mail system our users rely on distinguishes local-part case)."""
-    return address.strip().lower()
+    """The form addresses are stored and compared in: trimmed, Unicode NFC (one
+    spelling of "é"), and lower-cased (the whole address: no mail system our users rely
+    on distinguishes local-part case). The one normalisation of the project: REST
+    validation (``server.routes.validation.email``) uses it too."""
+    return unicodedata.normalize("NFC", address.strip().lower())
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ __all__ = [
     "Consent",
     "EmailCode",
     "MAX_CODE_FAILURES",
+    "NumberTaken",
     "IdentityDocument",
     "IdentityRequest",
     "LinkUnusable",
@@ -36,6 +37,11 @@ __all__ = [
 
 CodeCheck = Literal["confirmed", "wrong", "expired", "exhausted", "locked", "none"]
 MAX_CODE_FAILURES = 20  # wrong codes in an account's life, across resends: then "locked"
+
+
+class NumberTaken(Conflict):
+    """Another verified account has this RPPS/ADELI number: one number verifies one
+    account (checked in the verifying transaction)."""
 
 
 class LinkUnusable(Conflict):

@@ -5,15 +5,19 @@ that causes them; :class:`OutboxWorker` delivers them through one provider per
 channel. The defaults: e-mail, SMS and push go to a :class:`LogSink` (one JSON line
 per notification, ``var/outbox.jsonl`` beside the SQLite database unless
 ``CONFRERE_OUTBOX_LOG`` says otherwise), webhooks are POSTed signed
-(:mod:`.signing`) to the URLs of ``CONFRERE_WEBHOOK_URLS``.
+(:mod:`.signing`) to the URLs of ``CONFRERE_WEBHOOK_URLS`` (https, or plain http to
+a loopback host only). Delivery is at least once: a receiver deduplicates on the
+signed body's ``id`` (the outbox row's, the same on every retry).
 :func:`open_notifications` builds the set from the settings; the app starts and
 closes it.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from storage import Store
 from storage.guests import ReminderPolicy
@@ -36,6 +40,7 @@ __all__ = [
     "OutboxWorker",
     "Provider",
     "WebhookProvider",
+    "check_webhook_url",
     "open_notifications",
     "outbox_log_path",
     "push_title",
@@ -78,14 +83,35 @@ def outbox_log_path(settings: Settings) -> Path:
     return Path("var/outbox.jsonl")
 
 
+_LOOPBACK_HOSTS = ("localhost", "::1")
+
+
+def check_webhook_url(url: str) -> None:
+    """Raise ``ValueError`` unless ``url`` is https, or plain http to a loopback host
+    (a receiver on the same machine): over plain http to another host the signed body,
+    personal data included, would cross the network in clear."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and parts.hostname:
+        host = parts.hostname
+        try:
+            if ipaddress.ip_address(host).is_loopback:
+                return
+        except ValueError:
+            if host in _LOOPBACK_HOSTS:
+                return
+        raise ValueError(f"CONFRERE_WEBHOOK_URLS: {url!r}: plain http only to a loopback host")
+    raise ValueError(f"CONFRERE_WEBHOOK_URLS: {url!r} is not an https URL")
+
+
 def open_notifications(store: Store, presence: Presence, settings: Settings) -> Notifications:
     """The notification set the settings describe (not started yet). Raises
     ``ValueError`` when webhook URLs are not http(s) or come without a secret."""
     if settings.webhook_urls and not settings.webhook_secret:
         raise ValueError("CONFRERE_WEBHOOK_URLS needs CONFRERE_WEBHOOK_SECRET to sign requests")
     for url in settings.webhook_urls:
-        if not url.startswith(("https://", "http://")):
-            raise ValueError(f"CONFRERE_WEBHOOK_URLS: {url!r} is not an http(s) URL")
+        check_webhook_url(url)
     sink = LogSink(outbox_log_path(settings))
     providers: dict[str, Provider] = {"email": sink, "sms": sink, "push": sink}
     if settings.webhook_secret:

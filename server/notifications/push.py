@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 
 from storage import Store
@@ -62,6 +63,7 @@ class OfflinePush:
         interval_s: float = 1.0,
         cooldown_s: float = 300.0,
         on_enqueued: Callable[[], None] | None = None,
+        max_cooldowns: int = _MAX_COOLDOWNS,
     ) -> None:
         self.store = store
         self.presence = presence
@@ -69,7 +71,11 @@ class OfflinePush:
         self.cooldown_s = cooldown_s
         self.enqueued = 0
         self._pending: dict[str, set[str]] = {}  # room -> senders since the last flush
-        self._pushed: dict[tuple[str, str], float] = {}  # (user, room) -> monotonic time
+        # (user, room) -> monotonic time of the last push, oldest first: at most
+        # ``max_cooldowns`` entries, the oldest forgotten first (then at worst one push
+        # comes early).
+        self._pushed: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self.max_cooldowns = max_cooldowns
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._kick = on_enqueued
@@ -111,7 +117,6 @@ class OfflinePush:
         if not pending:
             return 0
         now = time.monotonic()
-        self._forget_old(now)
         items: list[NewNotification] = []
         for room_id, senders in pending.items():
             members = await self.store.room_members(room_id)
@@ -128,7 +133,7 @@ class OfflinePush:
                     or now - self._pushed.get((user, room_id), -1e18) < self.cooldown_s
                 ):
                     continue
-                self._pushed[(user, room_id)] = now
+                self._remember((user, room_id), now)
                 items.append(
                     NewNotification(
                         "push",
@@ -144,7 +149,12 @@ class OfflinePush:
                 self._kick()
         return len(items)
 
-    def _forget_old(self, now: float) -> None:
-        if len(self._pushed) < _MAX_COOLDOWNS:
-            return
-        self._pushed = {k: t for k, t in self._pushed.items() if now - t < self.cooldown_s}
+    def _remember(self, key: tuple[str, str], now: float) -> None:
+        self._pushed[key] = now
+        self._pushed.move_to_end(key)
+        while len(self._pushed) > self.max_cooldowns:
+            self._pushed.popitem(last=False)
+
+    def cooldowns(self) -> int:
+        """How many (user, room) cooldowns are remembered (at most ``max_cooldowns``)."""
+        return len(self._pushed)

@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 
 __all__ = ["SIGNATURE_HEADER", "sign", "signature", "verify"]
 
 SIGNATURE_HEADER = "Confrere-Signature"
 DEFAULT_TOLERANCE_S = 300
+# ASCII only: str.isdigit() also takes superscripts, which int() rejects.
+_TIMESTAMP = re.compile(r"[0-9]{1,12}", re.ASCII)
+_HEX_MAC = re.compile(r"[0-9a-f]{64}", re.ASCII)
 
 
 def signature(secret: bytes, timestamp: int, body: bytes) -> str:
@@ -41,9 +45,9 @@ def verify(
     candidates: list[str] = []
     for part in header.split(","):
         key, _, value = part.strip().partition("=")
-        if key == "t" and value.isdigit() and len(value) <= 12:
+        if key == "t" and _TIMESTAMP.fullmatch(value):
             timestamp = int(value)
-        elif key == "v1":
+        elif key == "v1" and _HEX_MAC.fullmatch(value):  # compare_digest wants ASCII
             candidates.append(value)
     if timestamp is None or abs(now_s - timestamp) > tolerance_s:
         return False

@@ -11,6 +11,7 @@ code's own 5 attempts) and code e-mails per account (3, then one a minute).
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import re
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from ..clock import now_ms
 from ..errors import ApiError
 from ..ratelimit import RateLimiter
 from ..revocation import revoke
-from ..sessions import require_role, require_verified
+from ..sessions import require_role
 from ..verification import codes, links, passwords
 from ..verification.identifiers import InvalidIdentifier, parse_number
 from ..verification.specialties import REGULATOR, SPECIALTIES, is_specialty
@@ -85,9 +86,12 @@ def _bad(field: str, why: str) -> ApiError:
     return ApiError(ErrorCode.BAD_FRAME, f"field '{field}' {why}")
 
 
-def _tag(value: str) -> str:
-    """A short, non-reversible tag for logs (never log an e-mail address itself)."""
-    return hashlib.sha256(value.encode()).hexdigest()[:12]
+def _tag(server_key: bytes, value: str) -> str:
+    """A short tag for logs (never log an e-mail address itself): an HMAC under a key
+    derived from the server key, so a log reader cannot test guessed addresses
+    against it as they could an unsalted hash; stable, so attempts can be correlated."""
+    key = hmac.new(server_key, b"confrere log tag v1", hashlib.sha256).digest()
+    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:16]
 
 
 def profile(user: User) -> dict[str, Any]:
@@ -296,21 +300,24 @@ async def log_in(request: Request) -> Response:
     address = email(body)
     password = text(body, "password", 1024, strip=False)
     limits, client = _limiters(request), client_address(request)
+    # The account's budget is per client address too: a third party failing from its
+    # own address cannot lock the practitioner out. Only failures are counted.
+    account_key = f"{address}\n{client}"
     limits.login_address.check(client, "log-in attempts from this address")
-    limits.login_account.check(address, "log-in attempts for this account")
+    limits.login_account.check(account_key, "log-in attempts for this account")
     user = await svc.store.user_by_email(address)
     if user is None:
         if _DUMMY_HASH is None:
             _DUMMY_HASH = await hash_password(new_token(), request.app.state.settings.password_cost)
         await check_password(password, _DUMMY_HASH)
-        log.info("log-in refused: unknown account %s", _tag(address))
+        log.info("log-in refused: unknown account %s", _tag(svc.server_key.key, address))
         raise ApiError(ErrorCode.UNAUTHENTICATED, "wrong e-mail or password")
     if not await check_password(password, user.password_hash):
         log.info("log-in refused: wrong password for %s", user.id)
         raise ApiError(ErrorCode.UNAUTHENTICATED, "wrong e-mail or password")
     # Only failures count against the address; a success also clears the account's.
     limits.login_address.hit(client, -1.0)
-    limits.login_account.reset(address)
+    limits.login_account.reset(account_key)
     device_id = optional_text(body, "device_id", 64)
     if device_id is not None:
         device = await svc.store.device(device_id)
@@ -373,8 +380,10 @@ async def add_device(request: Request) -> Response:
 
 
 async def list_rooms(request: Request) -> Response:
+    """Listed to unverified users too: a guest promoted before finishing identity
+    verification sees the rooms waiting for them (names, kinds, unread counts; patient
+    case headers are end-to-end encrypted). Reading and sending stay behind the gate."""
     _, user = await bearer(request)
-    require_verified(user)
     rooms = await services(request).store.rooms_of(user.id)
     out = []
     for room, membership in rooms:
@@ -556,8 +565,8 @@ routes = [
     api_route(
         "/v1/rooms",
         list_rooms,
-        summary="The caller's rooms",
-        auth="verified",
+        summary="The caller's rooms (listed before verification too; messaging is not)",
+        auth="session",
         response=obj({"rooms": array(_ROOM)}),
     ),
     api_route(

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+import unicodedata
+from collections.abc import Collection
 from typing import Any
 
 from protocol.errors import ErrorCode
+from storage.guests import normalise_email
 
 from ..errors import ApiError
 
@@ -39,17 +42,24 @@ def optional_text(body: dict[str, Any], field: str, max_len: int = 100) -> str |
     return text(body, field, max_len)
 
 
-def choice(body: dict[str, Any], field: str, choices: tuple[str, ...]) -> str:
+def choice(body: dict[str, Any], field: str, choices: Collection[str]) -> str:
+    """One of ``choices``; the type is checked first (a list is no set member: it would
+    raise, not refuse)."""
     value = body.get(field)
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:
         raise _bad(field, f"must be one of {', '.join(choices)}")
-    assert isinstance(value, str)
     return value
 
 
 def email(body: dict[str, Any], field: str = "email") -> str:
-    """Trimmed and lower-cased, so addresses match whatever case they were typed in."""
-    value = text(body, field, 254).lower()
+    """Normalised as every stored address is (:func:`storage.guests.normalise_email`:
+    trimmed, NFC, lower-cased), so addresses match however they were typed; an address
+    with control or invisible characters (zero-width spaces...) is refused: it would
+    look like another one."""
+    raw = text(body, field, 254)
+    if any(unicodedata.category(ch)[0] == "C" for ch in raw):
+        raise _bad(field, "must not contain control or invisible characters")
+    value = normalise_email(raw)
     if not _EMAIL.match(value):
         raise _bad(field, "is not a valid e-mail address")
     return value

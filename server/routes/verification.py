@@ -37,7 +37,7 @@ from storage.errors import Conflict, NotFound
 from storage.ids import new_id
 from storage.outbox import NewNotification
 from storage.types import User
-from storage.verification import IdentityDocument, IdentityRequest
+from storage.verification import IdentityDocument, IdentityRequest, NumberTaken
 
 from ..clock import now_ms
 from ..config import Settings
@@ -50,6 +50,7 @@ from ..verification.identifiers import InvalidIdentifier, parse_number
 from .accounts import PROFILE, profile
 from .common import bearer, json_body, services
 from .openapi import Schema, api_route, array, boolean, integer, nullable, obj, string
+from .validation import choice
 
 __all__ = ["identity_request_json", "mark_verified", "routes"]
 
@@ -281,7 +282,13 @@ async def _psc_outcome(request: Request) -> dict[str, Any]:
             "user": profile(user),
         }
     notice = NewNotification("email", user.email, "identity_verified", {"method": "psc"})
-    verified = await mark_verified(svc, user, card.practitioner.number, [notice])
+    try:
+        verified = await mark_verified(svc, user, card.practitioner.number, [notice])
+    except NumberTaken:
+        log.warning("Pro Santé Connect card of %s already verifies another account", user.id)
+        raise ApiError(
+            ErrorCode.CONFLICT, "this card's RPPS/ADELI number already verifies another account"
+        ) from None
     log.info("identity of %s verified by Pro Santé Connect", user.id)
     return {"outcome": "verified", "mismatch": [], "user": profile(verified)}
 
@@ -377,9 +384,7 @@ async def submit_manual(request: Request) -> Response:
     _require_email_confirmed(user)
     _require_unverified(user)
     body = await json_body(request)
-    document = body.get("document")
-    if document not in review.DOCUMENT_KINDS:
-        raise _bad("document", f"must be one of {', '.join(review.DOCUMENT_KINDS)}")
+    document = choice(body, "document", review.DOCUMENT_KINDS)  # type before membership
     country = body.get("issuing_country")
     if document == "id_card" or country is not None:
         if not (
@@ -447,7 +452,7 @@ routes = [
             },
             required=("outcome", "mismatch", "user"),
         ),
-        errors=(403, 404),
+        errors=(403, 404, 409),
     ),
     api_route(
         "/v1/verification/documents/{side}",

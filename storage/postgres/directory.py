@@ -70,6 +70,11 @@ _APPOINTMENT_COLS = (
 
 
 _NO_INDEX = " || ''"
+# A SAS slot search first looks among this many soonest free slots of the whole
+# country: in a dense area they hold a page; elsewhere it searches the box instead.
+# (Measured: p50/p99 5.8/29 ms on 400,000 practitioners, against 14.6/193 for the box
+# alone. On SQLite the box alone was faster, so that adapter searches the box only.)
+SAS_SOONEST = 2000
 
 
 class _Params:
@@ -860,7 +865,7 @@ class PostgresDirectory(PostgresBase):
         return None if r is None else _slot(r)
 
     async def sas_slots(self, query: SasQuery) -> list[SasSlot]:
-        async def read(c: Conn) -> list[SasSlot]:
+        async def page(c: Conn, soonest: bool) -> list[tuple[Any, ...]]:
             p = _Params()
             lat, lon = query.near
             dlat = query.radius_km / KM_PER_DEGREE
@@ -869,12 +874,20 @@ class PostgresDirectory(PostgresBase):
                 f"sqrt(power((s.lat - {p(lat)}) * {p(KM_PER_DEGREE)}, 2)"
                 f" + power((s.lon - {p(lon)}) * {p(lon_scale(lat))}, 2))"
             )
+            source = "agenda_slots s"
+            if soonest:
+                source = (
+                    "(SELECT * FROM agenda_slots WHERE appointment_id IS NULL"
+                    f" AND (snp OR (open_new AND online)) AND starts_at >= {p(query.starts_from)}"
+                    f" AND starts_at < {p(query.starts_before)}"
+                    f" ORDER BY starts_at, id LIMIT {p(SAS_SOONEST)}) s"
+                )
             specialty = f" AND p.specialty_norm = {p(query.specialty)}" if query.specialty else ""
             sql = (
                 f"SELECT * FROM (SELECT {_SLOT_COLS}, {_HIT_COLS}, {dist} AS dist, 0::float8,"
                 " pl.id AS pid, pl.profile_id AS ppid, pl.name, pl.address, pl.postcode AS ppc,"
                 " pl.city AS pcity, pl.lat, pl.lon"
-                " FROM agenda_slots s JOIN directory_places pl ON pl.id = s.place_id"
+                f" FROM {source} JOIN directory_places pl ON pl.id = s.place_id"
                 " JOIN directory_profiles p ON p.id = s.profile_id"
                 " WHERE s.appointment_id IS NULL AND (s.snp OR (s.open_new AND s.online))"
                 f" AND s.starts_at >= {p(query.starts_from)}"
@@ -883,7 +896,14 @@ class PostgresDirectory(PostgresBase):
                 f" AND s.lon BETWEEN {p(lon - dlon)} AND {p(lon + dlon)}{specialty}) t"
                 f" WHERE dist <= {p(query.radius_km)} ORDER BY 4, 1 LIMIT {p(query.limit)}"
             )
-            rows = [tuple(r) for r in await c.fetch(sql, *p.values)]
+            return [tuple(r) for r in await c.fetch(sql, *p.values)]
+
+        async def read(c: Conn) -> list[SasSlot]:
+            # The soonest slots of the country first: if a page of them is in the box,
+            # it is the page (any other slot of the box starts later); else the box.
+            rows = await page(c, True)
+            if len(rows) < query.limit:
+                rows = await page(c, False)
             hits = await _hits(c, [r[10:22] for r in rows])
             return [
                 SasSlot(_slot(r[:10]), hit, Place(*r[22:30]))

@@ -20,6 +20,7 @@ from ..verification import (
     IdentityDocument,
     IdentityRequest,
     LinkUnusable,
+    NumberTaken,
     RegulatorLink,
 )
 from .base import Conn, PostgresBase
@@ -89,6 +90,25 @@ async def _user_by_id(c: Conn, user_id: str) -> User:
     if row is None:
         raise NotFound(f"no user {user_id}")
     return _user(row)
+
+
+async def _check_number_free(c: Conn, user_id: str, number: str | None) -> None:
+    """Raise :class:`NumberTaken` if the number ``user_id`` is verified with (its own,
+    else ``number``) is already another verified account's. A transaction-scoped
+    advisory lock on the number makes two concurrent verifications take turns."""
+    effective = await c.fetchval(
+        "SELECT coalesce(rpps, $2) FROM users WHERE id = $1", user_id, number
+    )
+    if effective is None:
+        return
+    await c.execute("SELECT pg_advisory_xact_lock(hashtext('rpps:' || $1))", effective)
+    taken = await c.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM users WHERE rpps = $1 AND verified AND id <> $2)",
+        effective,
+        user_id,
+    )
+    if taken:
+        raise NumberTaken("another verified account has this RPPS/ADELI number")
 
 
 class PostgresVerification(PostgresBase):
@@ -238,6 +258,7 @@ class PostgresVerification(PostgresBase):
         now: int,
     ) -> User:
         async def tx(c: Conn) -> User:
+            await _check_number_free(c, user_id, number)
             await c.execute(
                 "UPDATE users SET verified = true, rpps = coalesce(rpps, $2) WHERE id = $1",
                 user_id,
@@ -413,6 +434,7 @@ class PostgresVerification(PostgresBase):
                 raise Conflict("this request was decided already")
             decided = _req(row)
             if state == "approved":
+                await _check_number_free(c, decided.user_id, None)
                 await c.execute("UPDATE users SET verified = true WHERE id = $1", decided.user_id)
             await insert_notifications(c, notifications, now)
             return decided, await _user_by_id(c, decided.user_id)

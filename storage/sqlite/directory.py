@@ -812,16 +812,20 @@ class SqliteDirectory(SqliteBase):
             params += [lon - dlon, lon + dlon]
             if query.specialty:
                 params.append(query.specialty)
+            # The free eligible slots of the box, by the (lat, lon, starts_at) index.
+            # (First looking among the country's soonest slots, as the PostgreSQL
+            # adapter does, measured slower here.)
             rows = c.execute(
                 f"SELECT * FROM (SELECT {_SLOT_COLS}, {_HIT_COLS}, {dist} AS dist,"
-                f" pl.id, pl.profile_id, pl.name, pl.address, pl.postcode, pl.city, pl.lat, pl.lon"
-                " FROM agenda_slots s JOIN directory_places pl ON pl.id = s.place_id"
+                " pl.id, pl.profile_id, pl.name, pl.address, pl.postcode, pl.city,"
+                " pl.lat, pl.lon FROM agenda_slots s"
+                " JOIN directory_places pl ON pl.id = s.place_id"
                 " JOIN directory_profiles p ON p.id = s.profile_id"
                 " WHERE s.appointment_id IS NULL"
                 " AND (s.snp = 1 OR (s.open_new = 1 AND s.online = 1))"
                 " AND s.starts_at >= ? AND s.starts_at < ? AND p.visible = 1"
                 " AND s.lat BETWEEN ? AND ? AND s.lon BETWEEN ? AND ?"
-                f"{specialty}) WHERE dist <= ? ORDER BY starts_at, id LIMIT ?",
+                f"{specialty}) WHERE dist <= ? ORDER BY 4, 1 LIMIT ?",
                 [*params, query.radius_km, query.limit],
             ).fetchall()
             hits = _hits(c, [(*r[10:20], r[20], 0) for r in rows])

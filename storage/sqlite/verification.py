@@ -19,6 +19,7 @@ from ..verification import (
     IdentityDocument,
     IdentityRequest,
     LinkUnusable,
+    NumberTaken,
     RegulatorLink,
 )
 from .base import SqliteBase
@@ -59,6 +60,19 @@ def _doc(row: Any) -> IdentityDocument:
 
 def _req(row: Any) -> IdentityRequest:
     return IdentityRequest(*row)
+
+
+def _check_number_free(c: sqlite3.Connection, user_id: str, number: str | None) -> None:
+    """Raise :class:`NumberTaken` if the number ``user_id`` is verified with (its own,
+    else ``number``) is already another verified account's."""
+    row = c.execute("SELECT coalesce(rpps, ?) FROM users WHERE id=?", (number, user_id)).fetchone()
+    if row is None or row[0] is None:
+        return
+    taken = c.execute(
+        "SELECT 1 FROM users WHERE rpps=? AND verified=1 AND id<>?", (row[0], user_id)
+    ).fetchone()
+    if taken is not None:
+        raise NumberTaken("another verified account has this RPPS/ADELI number")
 
 
 class SqliteVerification(SqliteBase):
@@ -219,6 +233,7 @@ class SqliteVerification(SqliteBase):
         now: int,
     ) -> User:
         def tx(c: sqlite3.Connection) -> User:
+            _check_number_free(c, user_id, number)
             c.execute(
                 "UPDATE users SET verified=1, rpps=coalesce(rpps, ?) WHERE id=?",
                 (number, user_id),
@@ -382,6 +397,7 @@ class SqliteVerification(SqliteBase):
                 raise Conflict("this request was decided already")
             decided = _req(row)
             if state == "approved":
+                _check_number_free(c, decided.user_id, None)
                 c.execute("UPDATE users SET verified=1 WHERE id=?", (decided.user_id,))
             insert_notifications(c, notifications, now)
             return decided, _user_by_id(c, decided.user_id)

@@ -111,7 +111,7 @@ REST: dict[str, tuple[str, dict[str, str]]] = {
     "GET /v1/me": ("", SESSION),
     "GET /v1/devices": ("its own", SESSION),
     "POST /v1/devices": ("its own", SESSION),
-    "GET /v1/rooms": ("its own", VERIFIED),
+    "GET /v1/rooms": ("its own", SESSION),
     "POST /v1/attachments": ("a document into R", ROOM_MEMBER),
     "GET /v1/attachments/{attachment_id}": ("a document of R", ROOM_MEMBER),
     "GET /v1/attachments/{attachment_id}/meta": ("a document of R", ROOM_MEMBER),

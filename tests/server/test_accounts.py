@@ -3,6 +3,7 @@ limits and regulator sign-up links, over HTTP against a real node."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import httpx
@@ -70,6 +71,27 @@ async def test_sign_up_refusals_name_the_field(
     assert response.status_code == 400, response.text
     assert f"'{field}'" in response.json()["message"]
     assert await server.store.user_by_email(body["email"]) is None  # nothing written
+
+
+@pytest.mark.parametrize(
+    "address", ["dr\u200b.martin@example.org", "dr.martin@exa\u0000mple.org", "\u202eabc@x.org"]
+)
+async def test_addresses_with_invisible_characters_are_refused(
+    http: httpx.AsyncClient, address: str
+) -> None:
+    response = await http.post("/v1/accounts", json=form(email=address))
+    assert response.status_code == 400 and "'email'" in response.json()["message"]
+
+
+async def test_addresses_are_stored_in_nfc(
+    server: ServerUnderTest, http: httpx.AsyncClient
+) -> None:
+    decomposed = "he\u0301le\u0300ne@example.org"  # é, è as letter + combining accent
+    created = await http.post("/v1/accounts", json=form(email=decomposed.upper()))
+    assert created.status_code == 201, created.text
+    assert created.json()["user"]["email"] == "h\u00e9l\u00e8ne@example.org"
+    again = await http.post("/v1/accounts", json=form(email="h\u00e9l\u00e8ne@example.org"))
+    assert again.status_code == 409  # the same address, however it was typed
 
 
 async def test_adeli_number_is_accepted(http: httpx.AsyncClient) -> None:
@@ -180,6 +202,12 @@ async def test_log_in_is_rate_limited_per_account(server: ServerUnderTest) -> No
         )
         assert limited.status_code == 429 and limited.json()["retry_after"] > 0
         assert "Retry-After" in limited.headers
+    # The practitioner, from another address, is not locked out by that third party.
+    elsewhere = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
+    async with httpx.AsyncClient(base_url=server.url, transport=elsewhere) as own:
+        mine = await own.post("/v1/sessions", json={"email": body["email"], "password": PASSWORD})
+        assert mine.status_code == 201, mine.text
+    async with httpx.AsyncClient(base_url=server.url) as http:
         # Another account from the same address is not locked out by this one.
         _, other = await signed_up(server)
         ok = await http.post("/v1/sessions", json={"email": other["email"], "password": PASSWORD})
@@ -264,6 +292,32 @@ async def test_expired_regulator_link_is_refused(server: ServerUnderTest) -> Non
     assert r.status_code == 400 and "expired" in r.json()["message"]
 
 
+async def test_an_unconfirmed_account_does_not_squat_its_address(tmp_path: Any) -> None:
+    from harness import running_server, settings_for
+
+    settings = settings_for(tmp_path, unconfirmed_account_ttl_s=0)
+    async with running_server(settings) as srv, httpx.AsyncClient(base_url=srv.url) as http:
+        squatter = (await http.post("/v1/accounts", json=form(email="dr.x@example.org"))).json()
+        owner = await http.post("/v1/accounts", json=form(email="dr.x@example.org"))
+        assert owner.status_code == 201, owner.text
+        assert owner.json()["user"]["id"] != squatter["user"]["id"]
+        taken = await srv.store.user_by_email("dr.x@example.org")
+        assert taken is not None and taken.id == owner.json()["user"]["id"]
+        code = await email_code(srv, "dr.x@example.org")
+        account = await http.post(
+            "/v1/sessions", json={"email": "dr.x@example.org", "password": PASSWORD}
+        )
+        confirmed = await http.post(
+            "/v1/accounts/email/confirm",
+            json={"code": code},
+            headers=_auth(account.json()["token"]),
+        )
+        assert confirmed.status_code == 200, confirmed.text
+        # Confirmed: never replaced.
+        again = await http.post("/v1/accounts", json=form(email="dr.x@example.org"))
+        assert again.status_code == 409
+
+
 async def test_sign_up_is_rate_limited_per_address(tmp_path: Any) -> None:
     from harness import running_server, settings_for
 
@@ -290,3 +344,5 @@ async def test_attempts_are_logged_without_secrets(
     for secret in (code, wrong, "wrong-secret!", body["email"], "ghost@example.org"):
         assert secret not in caplog.text  # ...their secrets and addresses are not
     assert account.token not in caplog.text
+    # Nor a plain hash of an address, which anyone could compute from a guess.
+    assert hashlib.sha256(b"ghost@example.org").hexdigest()[:12] not in caplog.text

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import jsonschema
 from oidc_provider import card
-from verification_kit import JPEG, PNG, form, node_with_psc, signed_up
+from verification_kit import JPEG, PNG, PUBLIC_URL, form, node_with_psc, signed_up
 
 from server.clock import now_ms
 
@@ -63,7 +63,7 @@ async def test_answers_match_the_document(tmp_path: Path) -> None:
                 location = (await browser.get(started.json()["authorization_url"])).headers[
                     "location"
                 ]
-            await call("/v1/verification/psc/callback", "get", location.removeprefix(srv.url))
+            await call("/v1/verification/psc/callback", "get", location.removeprefix(PUBLIC_URL))
             for side, data, ctype in (("front", PNG, "image/png"), ("selfie", JPEG, "image/jpeg")):
                 await call(
                     "/v1/verification/documents/{side}",

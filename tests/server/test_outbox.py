@@ -8,9 +8,12 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from attachment_kit import wait_until
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from services_pg import PostgresServer, drop_database, fresh_database
 from webhook_receiver import WebhookReceiver
 
@@ -19,8 +22,10 @@ from server.notifications import (
     SIGNATURE_HEADER,
     Backoff,
     LogSink,
+    OfflinePush,
     OutboxWorker,
     WebhookProvider,
+    check_webhook_url,
     open_notifications,
     push_title,
     sign,
@@ -81,8 +86,25 @@ def test_signature_round_trip_and_refusals() -> None:
     assert not verify(b"other secret", header, body, now)
     assert not verify(SECRET, header, body, now + 301)  # replayed later
     assert not verify(SECRET, header.replace(f"t={now}", f"t={now + 1}"), body, now)
-    for bad in ("", "t=,v1=", "v1=abc", "t=abc,v1=00", "garbage"):
+    for bad in ("", "t=,v1=", "v1=abc", "t=abc,v1=00", "garbage", "t=²,v1=00", "t=1,v1=é"):
         assert not verify(SECRET, bad, body, now)
+    mac = header.partition("v1=")[2]
+    assert not verify(SECRET, f"t={now},v1=é{mac[1:]}", body, now)  # non-ASCII: false
+
+
+@settings(max_examples=300, deadline=None)
+@given(header=st.text(), body=st.binary(max_size=64), now=st.integers(0, 2**40))
+def test_verify_never_raises(header: str, body: bytes, now: int) -> None:
+    assert verify(SECRET, header, body, now) in (True, False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    t=st.text(alphabet=st.characters(categories=["Nd", "No"]), min_size=1, max_size=14),
+    mac=st.text(max_size=70),
+)
+def test_verify_never_raises_on_unicode_digits(t: str, mac: str) -> None:
+    assert verify(SECRET, f"t={t},v1={mac}", b"{}", 0) in (True, False)
 
 
 def test_backoff_doubles_up_to_the_cap_then_gives_up() -> None:
@@ -254,9 +276,15 @@ def test_webhooks_need_a_secret_and_http_urls(tmp_path: Path) -> None:
     for overrides in (
         {"webhook_urls": ("https://hooks.example.org/x",)},  # no secret
         {"webhook_urls": ("ftp://hooks.example.org/x",), "webhook_secret": "s"},
+        {"webhook_urls": ("http://hooks.example.org/x",), "webhook_secret": "s"},  # in clear
+        {"webhook_urls": ("http://10.0.0.1/x",), "webhook_secret": "s"},
+        {"webhook_urls": ("https:///x",), "webhook_secret": "s"},
     ):
         with pytest.raises(ValueError):
             open_notifications(None, None, settings_for(tmp_path, **overrides))  # type: ignore[arg-type]
+    for url in ("https://hooks.example.org/x", "http://127.0.0.1:8080/x", "http://[::1]/x"):
+        check_webhook_url(url)
+    check_webhook_url("http://localhost/x")
 
 
 async def test_marking_several_sent_at_once(store: Store) -> None:
@@ -271,3 +299,15 @@ async def test_marking_several_sent_at_once(store: Store) -> None:
     assert states == ["sent", "sent", "pending"]
     assert (await one(store, ids[0])).sent_at == now + 5
     await store.mark_notifications_sent([], now + 6)  # nothing to do, no error
+
+
+def test_push_cooldowns_are_a_bounded_lru() -> None:
+    """Past ``max_cooldowns`` the least recently pushed (user, room) is forgotten, even
+    within its cooldown: memory stays bounded whatever the traffic."""
+    push = OfflinePush(cast(Any, None), cast(Any, None), max_cooldowns=3)
+    for i in range(5):
+        push._remember((f"u{i}", "r"), float(i))
+    assert push.cooldowns() == 3
+    push._remember(("u2", "r"), 10.0)  # pushed again: the most recent now
+    push._remember(("u9", "r"), 11.0)
+    assert list(push._pushed) == [("u4", "r"), ("u2", "r"), ("u9", "r")]

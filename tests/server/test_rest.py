@@ -7,7 +7,9 @@ from typing import Any
 import httpx
 import pytest
 
-from harness import PASSWORD, ServerUnderTest, practitioner
+from clients.python import ServerError
+from harness import PASSWORD, ServerUnderTest, connected, practitioner
+from protocol.errors import ErrorCode
 
 SIGN_UP = {
     "email": "Claire.Dubois@Example.org ",
@@ -130,15 +132,24 @@ async def test_bearer_is_required_and_checked(http: httpx.AsyncClient) -> None:
         assert response.status_code == 401 and response.json()["code"] == "unauthenticated"
 
 
-async def test_room_list_requires_a_verified_identity(
+async def test_room_list_is_shown_before_verification_but_messages_are_not(
     server: ServerUnderTest, http: httpx.AsyncClient
 ) -> None:
+    owner = await practitioner(server.url, server.store)
     pending = await practitioner(server.url, server.store, verified=False)
-    response = await http.get("/v1/rooms", headers={"Authorization": f"Bearer {pending.token}"})
-    assert response.status_code == 403 and response.json()["code"] == "identity_unverified"
-    await server.store.set_verified(pending.user_id, True)
-    response = await http.get("/v1/rooms", headers={"Authorization": f"Bearer {pending.token}"})
-    assert response.status_code == 200 and response.json() == {"rooms": []}
+    auth = {"Authorization": f"Bearer {pending.token}"}
+    async with await connected(owner) as client:
+        room = await client.create_room("group", [pending.user_id], name="RCP")
+        await client.send(room.id, b"ciphertext")
+    response = await http.get("/v1/rooms", headers=auth)
+    assert response.status_code == 200
+    assert [(r["id"], r["name"], r["unread"]) for r in response.json()["rooms"]] == [
+        (room.id, "RCP", 2)  # the room's creation event and the message
+    ]
+    async with await connected(pending) as client:
+        with pytest.raises(ServerError) as refused:
+            await client.sync(room.id, 0)
+        assert refused.value.code == ErrorCode.IDENTITY_UNVERIFIED
 
 
 async def test_unknown_route_and_method_are_json(http: httpx.AsyncClient) -> None:

@@ -92,7 +92,7 @@ KEY = RSAKey.generate_key(2048, parameters={"kid": "k1"})
 
 def _token(key: RSAKey = KEY, **claims: object) -> str:
     now = int(time.time())
-    base = {"iss": "https://psc", "aud": "me", "sub": "s", "iat": now, "exp": now + 60}
+    base = {"iss": "https://psc", "aud": "me", "sub": "s", "iat": now, "exp": now + 3600}
     base.update({"nonce": "n"}, **claims)
     return jwt.encode({"alg": "RS256", "kid": "k1"}, base, key)
 

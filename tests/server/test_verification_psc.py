@@ -79,6 +79,21 @@ async def test_matching_card_verifies_the_account(
     assert any(n.template == "identity_verified" for n in mails)
 
 
+async def test_one_number_verifies_one_account(
+    psc: tuple[ServerUnderTest, OidcProvider],
+) -> None:
+    srv, provider = psc
+    first, _ = await signed_up(srv)
+    second, _ = await signed_up(srv)  # the same RPPS number, typed by someone else
+    provider.card = card("8" + RPPS, "Lefèvre-Durand", "Hélène")
+    assert (await _flow(srv, first)).json()["outcome"] == "verified"
+    refused = await _flow(srv, second)
+    assert refused.status_code == 409, refused.text
+    assert "RPPS" in refused.json()["message"]
+    user = await srv.store.user_by_id(second.user_id)
+    assert user is not None and not user.verified
+
+
 async def test_account_without_number_takes_the_cards(
     psc: tuple[ServerUnderTest, OidcProvider],
 ) -> None:

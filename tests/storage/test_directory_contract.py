@@ -237,6 +237,8 @@ async def test_sas_eligibility(store: Store) -> None:
     query = SasQuery(DOUAI, 10, base, base + 10 * 3_600_000)
     found = [s.slot.id for s in await store.sas_slots(query)]
     assert found == ["s-open", "s-snp"]
+    first = SasQuery(DOUAI, 10, base, base + 10 * 3_600_000, limit=1)  # from the soonest
+    assert [s.slot.id for s in await store.sas_slots(first)] == ["s-open"]
     assert all(s.slot.sas_eligible for s in await store.sas_slots(query))
     far = SasQuery(LILLE, 5, base, base + 10 * 3_600_000)
     assert await store.sas_slots(far) == []

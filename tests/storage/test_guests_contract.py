@@ -65,7 +65,12 @@ async def test_invitation_is_recorded_with_its_email_in_one_transaction(store: S
         owner,
         "pending",
     )
-    assert guest.invited_seq == 1 and guest.expires_at == 10_000 + POLICY.ttl_ms
+    # The invitation is a timeline event (no address in it) and its seq is recorded.
+    assert invited.item is not None and invited.item.kind == "guest.invited"
+    assert invited.item.meta == {"by": owner, "invitation": guest.id}
+    assert guest.invited_seq == invited.item.seq == 2
+    assert [i.kind for i in await store.timeline(room, 0, 10)] == ["member.joined", "guest.invited"]
+    assert guest.expires_at == 10_000 + POLICY.ttl_ms
     assert await store.pending_guests(room, 10_001) == [guest]
     assert await emails_to(store, "guest@example.org") == [notice(guest, False)]
 
@@ -108,6 +113,7 @@ async def test_an_expired_invitation_is_not_listed_nor_promoted_and_restarts(
     assert await store.membership(room, late) is None
     [restarted] = await store.invite_guests(room, [address], owner, after + 1, POLICY, notice)
     assert restarted.action == "restart" and restarted.guest.id == first.guest.id
+    assert restarted.item is not None and restarted.guest.invited_seq == restarted.item.seq == 3
     assert restarted.guest.expires_at == after + 1 + POLICY.ttl_ms
     assert len(await emails_to(store, address)) == 2
 
@@ -131,11 +137,14 @@ async def test_promotion_turns_every_pending_invitation_into_a_membership(store:
     assert [p.room_id for p in promotions] == sorted([room_a, room_b])
     for p in promotions:
         assert (p.user_id, p.invited_by, p.email) == (newcomer, owner, address)
-        assert p.item.kind == "member.promoted" and p.item.meta == {"by": owner, "user": newcomer}
-        # Gapless per-room seq: the room's opening event is seq 1.
-        assert p.item.seq == 2
-        [opened, promoted] = await store.timeline(p.room_id, 0, 10)
-        assert opened.kind == "member.joined" and promoted == p.item
+        # ``upto``: the seq of the invitation's guest.invited event.
+        assert p.item.kind == "member.promoted" and p.invited_seq == 2
+        assert p.item.meta == {"by": owner, "user": newcomer, "upto": 2}
+        # Gapless per-room seq: opening event, invitation, promotion.
+        assert p.item.seq == 3
+        [opened, invited, promoted] = await store.timeline(p.room_id, 0, 10)
+        assert opened.kind == "member.joined" and invited.kind == "guest.invited"
+        assert promoted == p.item
         membership = await store.membership(p.room_id, newcomer)
         assert membership is not None and membership.role == "member"
         assert membership.joined_seq == p.item.seq
@@ -147,7 +156,7 @@ async def test_promotion_turns_every_pending_invitation_into_a_membership(store:
     # Idempotent: nothing left to promote, no event, no webhook.
     assert await store.promote_guest(address, newcomer, 12_000, notices) == []
     assert len(await store.notifications("webhook")) == 1
-    assert [i.seq for i in await store.timeline(room_a, 0, 10)] == [1, 2]
+    assert [i.seq for i in await store.timeline(room_a, 0, 10)] == [1, 2, 3]
 
 
 async def test_concurrent_promotions_promote_once(store: Store) -> None:
@@ -162,6 +171,7 @@ async def test_concurrent_promotions_promote_once(store: Store) -> None:
     assert sorted(len(r) for r in results) == [0, 0, 0, 0, 1]
     assert [i.kind for i in await store.timeline(room, 0, 10)] == [
         "member.joined",
+        "guest.invited",
         "member.promoted",
     ]
 
@@ -177,7 +187,7 @@ async def test_an_existing_member_is_promoted_without_an_event(store: Store) -> 
     assert [g.state for g in await store.guests_by_email(address)] == ["promoted"]
     assert await store.room(room) is not None
     last = await store.room(room)
-    assert last is not None and last.last_seq == 2
+    assert last is not None and last.last_seq == 3  # opened, invited, joined: no promotion
 
 
 async def test_a_closed_case_keeps_its_invitation_pending(store: Store) -> None:

@@ -18,6 +18,7 @@ from storage.verification import (
     IdentityDocument,
     IdentityRequest,
     LinkUnusable,
+    NumberTaken,
     RegulatorLink,
 )
 
@@ -221,3 +222,27 @@ async def test_sweep_never_takes_a_document_still_wanted(store: Store) -> None:
     assert await store.staged_documents(user.id) == []
     with pytest.raises(NotFound):
         await store.submit_identity_request(request(user.id, "r-late"), ("selfie",))
+
+
+async def test_one_number_verifies_one_account(store: Store) -> None:
+    number = "10000000009"
+    first = await store.create_account(new_user(rpps=number), CONSENTS, None, [], 1)
+    second = await store.create_account(new_user(rpps=number), CONSENTS, None, [], 1)
+    bare = await store.create_account(new_user(), CONSENTS, None, [], 1)  # no number
+    await store.mark_identity_verified(first.id, None, [], 2)
+    with pytest.raises(NumberTaken):
+        await store.mark_identity_verified(second.id, None, [], 3)
+    with pytest.raises(NumberTaken):  # the card's number, for an account without one
+        await store.mark_identity_verified(bare.id, number, [], 3)
+    # A reviewer's approval is refused the same way, and nothing of it is kept.
+    for side, doc_id in (("front", "n-front"), ("selfie", "n-selfie")):
+        await store.create_identity_document(doc(second.id, side, doc_id))
+        await store.complete_identity_document(doc_id, 10)
+    await store.submit_identity_request(request(second.id, "r-n"), ("front", "selfie"))
+    with pytest.raises(NumberTaken):
+        await store.decide_identity_request("r-n", "approved", "reviewer", None, [], 5000)
+    pending = await store.identity_request("r-n")
+    assert pending is not None and pending.state == "pending"
+    for user_id in (second.id, bare.id):
+        user = await store.user_by_id(user_id)
+        assert user is not None and not user.verified

@@ -2,7 +2,8 @@
 an encrypted PDF each way, through the same wire protocol and encryption formats; the
 browser shows the same safety number as the SDK, and tells when it changes; a forged
 message is shown as unreadable and reported; a guest the browser invited by e-mail gets
-its keys forwarded when promoted, and reads the history."""
+its keys forwarded when promoted, and reads what was sent since the invitation, not
+before."""
 
 from __future__ import annotations
 
@@ -123,11 +124,14 @@ async def test_a_guest_invited_from_the_browser_reads_what_was_sent_before(
     await page.locator("#new-conversation-dialog input[name=name]").fill("Staff cardio")
     await page.click("#create-room")
     await expect(page.locator("#room-title")).to_have_text("Staff cardio")
+    await send_text(page, "Avant l'invitation : pas pour l'invitée.")
     await page.click("#invite")
     await page.fill("#invite-email", "guest@example.org")
     await page.click("#invite-email-form button[type=submit]")
     await expect(page.locator("dialog")).to_contain_text("Invitation envoyée")
     await page.keyboard.press("Escape")
+    # The invitation is a visible event; the browser starts a new sender key on it.
+    await expect(page.locator(".event", has_text="une personne par e-mail")).to_be_visible()
     await send_text(page, "Bonjour, pouvez-vous voir ce patient ?")
     await send_text(page, "Le bilan suit demain.")
 
@@ -144,20 +148,26 @@ async def test_a_guest_invited_from_the_browser_reads_what_was_sent_before(
     )
     account = await log_in_sdk(server.url, "guest@example.org", PASSWORD, device_name="sdk")
     await server.store.set_verified(account.user_id, True)
-    guest = EncryptedClient(account, tmp_path / "guest.key")
+    guest = EncryptedClient(account, tmp_path / "guest.key", key_wait=4.0)
     await guest.connect()  # its bundle is published before the promotion
     try:
         code = await email_code(server, "guest@example.org")
         await confirm_email(account, code)  # promotes the guest
         await expect(page.locator(".event", has_text="invité(e) par e-mail")).to_be_visible()
         texts: list[str] = []
-        async with asyncio.timeout(20):
-            while len(texts) < 2:
+        seqs: list[int] = []
+        refused: list[Undecryptable] = []
+        async with asyncio.timeout(30):
+            while len(texts) + len(refused) < 3:
                 item = await guest.recv()
-                assert not isinstance(item, Undecryptable), item
-                if isinstance(item, Decrypted):
+                if isinstance(item, Undecryptable):
+                    refused.append(item)
+                elif isinstance(item, Decrypted):
                     texts.append(item.text)
+                    seqs.append(item.seq)
         assert texts == ["Bonjour, pouvez-vous voir ce patient ?", "Le bilan suit demain."]
+        # What was sent before the invitation stays unreadable to the promoted guest.
+        assert len(refused) == 1 and refused[0].seq < min(seqs)
     finally:
         await guest.close()
     assert errors == []

@@ -270,6 +270,9 @@ export function onEvent(ev) {
       renderRooms();
       return;
     }
+  } else if (ev.kind === "guest.invited") {
+    // Visible on purpose: from here on, a new sender key (e2ee.js) that the guest gets.
+    text = said(ev.by, "avez invité", "a invité") + " une personne par e-mail";
   } else if (ev.kind === "member.promoted") {
     if (!room.members.includes(ev.user)) room.members.push(ev.user);
     text = `${nameOf(ev.user)}, invité(e) par e-mail, a rejoint la conversation`;

@@ -121,6 +121,9 @@ CREATE INDEX agenda_slots_place ON agenda_slots (place_id, starts_at);
 -- Free slots open to the SAS, by place (lat, lon: the slot's place's, copied).
 CREATE INDEX agenda_slots_sas ON agenda_slots (lat, lon, starts_at)
     WHERE appointment_id IS NULL AND (snp OR (open_new AND online));
+-- ... and in time order (the SAS search looks at the soonest ones first).
+CREATE INDEX agenda_slots_sas_time ON agenda_slots (starts_at, id)
+    WHERE appointment_id IS NULL AND (snp OR (open_new AND online));
 
 CREATE TABLE appointments (
     id                   TEXT PRIMARY KEY,
