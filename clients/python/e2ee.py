@@ -369,7 +369,7 @@ class EncryptedClient:
         out = previous
         if out is None or not out.recipients <= set(targets):
             session = OutboundSession(room, self.device_id, self.keys)
-            out = _Outbound(session, session.sender_key(), self._seen_seq.get(room, 0))
+            out = _Outbound(session, session.sender_key(), after_seq=self._seen_seq.get(room, 0))
             self._outbound[room] = out
             self._inbound[(room, self.device_id, out.initial.session_id)] = InboundSession(
                 out.initial

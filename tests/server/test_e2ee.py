@@ -324,7 +324,9 @@ async def test_a_missing_key_is_reported_and_shared_again(
         draining = asyncio.ensure_future(drain(a))
         # a's next sender key is believed shared with b, but the share was lost.
         session = OutboundSession(room.id, a.device_id, a.keys)
-        a._outbound[room.id] = _Outbound(session, session.sender_key(), {(b.user_id, b.device_id)})
+        a._outbound[room.id] = _Outbound(
+            session, session.sender_key(), recipients={(b.user_id, b.device_id)}
+        )
         await a.send_text(room.id, "after a lost share")
         # b holds it, reports the missing key after 1 s, a shares again: decrypted.
         assert await next_text(b, room.id) == "after a lost share"
