@@ -254,7 +254,9 @@ async def _bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         else:
             target_env = dict(env)
             if target == "redis":
-                redis = RedisServer()
+                # Redis is another host in production: here it shares the generator's
+                # core, so that the server has the same core to itself in every run.
+                redis = RedisServer(cpus=[GENERATOR_CPU] if cpus else None)
                 await redis.start()
                 target_env["CONFRERE_BROKER_URL"] = redis.url
             server = Fleet(1, target_env, cpus=cpus)

@@ -133,9 +133,11 @@ class Fleet:
 
 
 class RedisServer:
-    """A throwaway redis-server on a unix socket, no persistence."""
+    """A throwaway redis-server on a unix socket, no persistence; pinned to ``cpus``
+    when given."""
 
-    def __init__(self) -> None:
+    def __init__(self, cpus: list[int] | None = None) -> None:
+        self.cpus = cpus
         self.dir = Path(tempfile.mkdtemp(prefix="loadtest-redis-"))
         self.socket = self.dir / "redis.sock"
         self.url = f"unix://{self.socket}"
@@ -146,8 +148,10 @@ class RedisServer:
         return shutil.which("redis-server") is not None
 
     def spawn(self) -> None:
+        prefix = ["taskset", "-c", ",".join(map(str, self.cpus))] if self.cpus else []
         self.proc = subprocess.Popen(
             [
+                *prefix,
                 "redis-server",
                 "--port",
                 "0",

@@ -12,7 +12,6 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import WebSocketRoute
 
 from protocol.errors import ErrorCode
 from storage import GroupCommit, open_store
@@ -23,7 +22,6 @@ from .broker import open_broker
 from .config import Settings
 from .directory.profiles import register_hooks as register_directory_hooks
 from .errors import ApiError
-from .gateway import websocket_endpoint
 from .handlers import Services
 from .handlers.guests import subscribe_promotion
 from .hub import Hub
@@ -42,6 +40,7 @@ from .security_headers import SecurityHeaders
 from .server_key import load_server_key
 from .sweeper import run_sweeper
 from .verification.sweep import run_identity_sweeper
+from .websocket import run_keepalive
 
 __all__ = ["create_app"]
 
@@ -80,6 +79,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             asyncio.create_task(
                 run_retention(store, blobs, settings.retention), name="retention-sweeper"
             ),
+            asyncio.create_task(run_keepalive(live), name="websocket-keepalive"),
         ]
         sweeper = asyncio.create_task(
             run_sweeper(store, blobs, settings.orphan_ttl_s, settings.orphan_sweep_interval_s),
@@ -138,7 +138,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return JSONResponse({"code": "internal", "message": "internal error"}, status_code=500)
 
     app = Starlette(
-        routes=[*routes, *web.routes, WebSocketRoute("/v1/ws", websocket_endpoint)],
+        routes=[*routes, *web.routes],
         middleware=[Middleware(RequestIdMiddleware), Middleware(SecurityHeaders)],
         lifespan=lifespan,
         exception_handlers={

@@ -18,7 +18,6 @@ import time
 
 import uvicorn
 
-from protocol.limits import MAX_FRAME
 from storage import open_store
 from storage.roles import ROLES, Role
 
@@ -28,13 +27,9 @@ from .config import Settings
 from .log import configure_logging
 from .revocation import revoke_from_outside
 from .shutdown import GracefulServer
+from .websocket import WebSocketProtocol
 
 __all__ = ["main"]
-
-
-# Messages up to this size reach the protocol layer, which answers a frame over
-# MAX_FRAME with a too_large error; beyond it the WebSocket layer closes with 1009.
-WS_MAX_MESSAGE = 4 * MAX_FRAME
 
 
 def uvicorn_config(settings: Settings) -> uvicorn.Config:
@@ -44,11 +39,7 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
         port=settings.port,
         loop="auto",
         http="auto",  # httptools when installed
-        ws="websockets-sansio",
-        ws_max_size=WS_MAX_MESSAGE,
-        ws_per_message_deflate=False,  # ciphertext does not compress
-        ws_ping_interval=20.0,
-        ws_ping_timeout=20.0,
+        ws=WebSocketProtocol,  # /v1/ws without ASGI; no compression (ciphertext)
         lifespan="on",
         log_level=settings.log_level,
         log_config=None,  # every logger goes to the root's handler: server.log

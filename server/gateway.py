@@ -1,10 +1,11 @@
 """The WebSocket gateway at ``/v1/ws``: the thin I/O layer around
 :class:`protocol.ServerSession`.
 
-Each connection has two tasks: a reader (bytes -> session -> handlers) and a writer
-draining a bounded queue to the socket. Fan-out only appends to that queue; a
-connection whose queue overflows is closed with 4008 (slow consumer) and catches up by
-sync when it returns, so a stalled client never delays anyone else.
+A :class:`Connection` is driven by its transport (:mod:`server.websocket`): each
+message arrives as a call to :meth:`Connection.received`, and a request that must
+wait for storage runs as a task of its own. Fan-out writes to the transport; a
+connection whose backlog overflows (the peer stopped reading) is closed with 4008
+and catches up by sync when it returns, so a stalled client never delays anyone else.
 """
 
 from __future__ import annotations
@@ -12,12 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
+from typing import Protocol
 
-from starlette.types import Message
-from starlette.websockets import WebSocket
-
-from protocol import SUBPROTOCOL, CloseCode, ServerSession, State, encode
+from protocol import CloseCode, ServerSession, encode
 from protocol.errors import ErrorCode
 from protocol.frames import (
     ClientFrame,
@@ -40,11 +38,10 @@ from .handlers import HANDLERS, Services
 from .limits import Bucket, UserRates, check_room_limits
 from .live import LiveConnections
 from .metrics import METRICS
-from .origin import origin_allowed
 from .sessions import authenticate, require_verified
 from .wire import room_info
 
-__all__ = ["Connection", "websocket_endpoint"]
+__all__ = ["Connection", "Transport"]
 
 log = logging.getLogger("confrere.gateway")
 
@@ -52,11 +49,71 @@ _TOO_FAST = "too many frames or bytes per second on this connection"
 _TOO_MANY = "too many connections for this account or device on this node"
 
 
-class Connection:
-    """One client connection; a :class:`~server.hub.Peer` and a handler ``Caller``."""
+class Transport(Protocol):
+    """What a connection needs of its socket (:class:`server.websocket.WebSocketProtocol`)."""
 
-    def __init__(self, ws: WebSocket, svc: Services, settings: Settings) -> None:
-        self.ws = ws
+    @property
+    def backlog(self) -> int:
+        """Frames waiting because the peer reads slower than we write."""
+
+    def send(self, payload: bytes) -> None:
+        """Write one binary message, or queue it behind the backlog."""
+
+    def close(self, code: int, *, drop_backlog: bool = False) -> None:
+        """Close with ``code`` once the backlog is written (or instead of it)."""
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+    def keepalive(self, now: float) -> None:
+        """Ping, or close if the last ping went unanswered."""
+
+
+class Connection:
+    """One client connection; a :class:`~server.hub.Peer` and a handler ``Caller``.
+
+    Invariants: frames are handled in arrival order up to their first await (a
+    ``send`` enqueues its commit before it, so a connection's sends get seqs in the
+    order they came); nothing is read while a hello is being authenticated."""
+
+    __slots__ = (
+        "_byte_rate",
+        "_close_code",
+        "_connected",
+        "_draining",
+        "_frame_rate",
+        "_hello_task",
+        "_hello_timer",
+        "_leaving",
+        "_live",
+        "_pending",
+        "_replay_after",
+        "_replay_lock",
+        "_requests",
+        "_user_rates",
+        "_verify_lock",
+        "device_id",
+        "protocol",
+        "rooms",
+        "session_expires_at",
+        "session_hash",
+        "settings",
+        "svc",
+        "transport",
+        "user_id",
+        "verified",
+    )
+
+    def __init__(
+        self,
+        transport: Transport,
+        svc: Services,
+        settings: Settings,
+        live: LiveConnections,
+        user_rates: UserRates,
+    ) -> None:
+        self.transport = transport
         self.svc = svc
         self.settings = settings
         self.protocol = ServerSession()
@@ -64,20 +121,22 @@ class Connection:
         self.device_id = ""
         self.verified = False
         self.rooms: set[str] = set()
-        self._queue: deque[bytes] = deque()
-        self._wake = asyncio.Event()
+        self.session_hash = b""
+        self.session_expires_at = 0
+        self._live = live
+        self._user_rates = user_rates
         self._close_code: CloseCode | None = None
         self._requests: set[asyncio.Task[None]] = set()
         self._connected = False
-        self._hello_deadline = 0.0
-        self._verify_lock = asyncio.Lock()
-        self._replay_lock = asyncio.Lock()
-        self._replay_after: int | None = None  # to-device replay cursor, None once done
-        self.session_hash = b""
-        self.session_expires_at = 0
-        self._live: LiveConnections = ws.app.state.live
-        self._user_rates: UserRates = ws.app.state.user_rates
         self._draining = False
+        self._hello_timer: asyncio.TimerHandle | None = None
+        self._hello_task: asyncio.Task[None] | None = None
+        self._pending: list[bytes | None] = []  # messages that came during the hello
+        self._leaving: asyncio.Task[None] | None = None
+        # Created on first use: most connections never need them.
+        self._verify_lock: asyncio.Lock | None = None
+        self._replay_lock: asyncio.Lock | None = None
+        self._replay_after: int | None = None  # to-device replay cursor, None once done
         limits, now = settings.limits, time.monotonic()
         self._frame_rate = Bucket(limits.frames_per_s, limits.frames_burst, now)
         self._byte_rate = Bucket(limits.bytes_per_s, limits.bytes_burst, now)
@@ -87,13 +146,11 @@ class Connection:
     def push(self, data: bytes) -> None:
         if self._close_code is not None:
             return
-        if len(self._queue) >= self.settings.send_queue_frames:
+        if self.transport.backlog >= self.settings.send_queue_frames:
             log.warning("slow consumer: closing connection of device %s", self.device_id)
-            self._queue.clear()
             self.close(CloseCode.SLOW_CONSUMER)
             return
-        self._queue.append(data)
-        self._wake.set()
+        self.transport.send(data)
 
     def resync(self) -> None:
         # The client resumes by seq on reconnect, which is the one catch-up path we keep.
@@ -102,8 +159,8 @@ class Connection:
     def close(self, code: CloseCode) -> None:
         if self._close_code is None:
             self._close_code = code
-            self._wake.set()
             METRICS.closes.inc(str(int(code)))
+            self.transport.close(code, drop_backlog=code is CloseCode.SLOW_CONSUMER)
 
     def reply(self, frame: ServerFrame) -> None:
         METRICS.frames_out.inc(frame.T)
@@ -111,112 +168,103 @@ class Connection:
             METRICS.errors.inc(frame.code)
         self.push(encode(frame))
 
+    def keepalive(self, now: float) -> None:
+        self.transport.keepalive(now)
+
     async def drain(self, grace_s: float) -> None:
         """Graceful shutdown (:mod:`server.shutdown`): refuse new requests, let those in
         flight finish (a send queued for commit gets committed and acked), then close
-        with 1012 once the queue is written."""
+        with 1012 once the backlog is written."""
         self._draining = True
         if self._requests:
             await asyncio.wait(list(self._requests), timeout=grace_s)
         self.close(CloseCode.SERVICE_RESTART)
 
-    # -- lifecycle
+    # -- lifecycle (called by the transport)
 
-    async def serve(self) -> None:
-        if SUBPROTOCOL not in self.ws.scope.get("subprotocols", []):
-            await self.ws.close(code=CloseCode.FORBIDDEN)
-            return
-        headers = self.ws.headers
-        if self._live.draining or not origin_allowed(
-            headers.get("origin"), headers.get("host"), self.settings.allowed_origins
-        ):
-            await self.ws.close(code=CloseCode.FORBIDDEN)
-            return
-        await self.ws.accept(subprotocol=SUBPROTOCOL)
+    def opened(self) -> None:
+        """The handshake succeeded: a hello must come within ``hello_timeout_s``."""
         METRICS.connections_opened.inc()
         self._live.add(self)
-        reader = asyncio.create_task(self._read_loop(), name="ws-reader")
-        writer = asyncio.create_task(self._write_loop(), name="ws-writer")
-        try:
-            await asyncio.wait((reader, writer), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            reader.cancel()
-            for task in list(self._requests):
-                task.cancel()
-            try:
-                if self._connected:
-                    self._connected = False
-                    await self.svc.hub.disconnect(self)
-                if not writer.done():
-                    self.close(CloseCode.NORMAL)
-                    try:
-                        await asyncio.wait_for(writer, timeout=2.0)
-                    except (TimeoutError, asyncio.CancelledError):
-                        writer.cancel()
-            finally:
-                self._live.remove(self)
-
-    async def _receive(self) -> Message:
-        if self.protocol.state is State.AWAIT_HELLO:
-            async with asyncio.timeout_at(self._hello_deadline):
-                return await self.ws.receive()
-        return await self.ws.receive()
-
-    async def _read_loop(self) -> None:
         loop = asyncio.get_running_loop()
-        self._hello_deadline = loop.time() + self.settings.hello_timeout_s
-        while self._close_code is None:
-            try:
-                message = await self._receive()
-            except TimeoutError:
-                code = self.protocol.hello_deadline_passed()
-                if code is not None:
-                    self.reply(Error(ErrorCode.UNAUTHENTICATED, "no valid hello in time"))
-                    self.close(code)
-                return
-            if message["type"] == "websocket.disconnect":
-                return
-            data = message.get("bytes")
-            outcome = (
-                self.protocol.receive(data)
-                if isinstance(data, bytes)
-                else self.protocol.receive_text()
-            )
-            frame = outcome.frame
-            METRICS.frames_in.inc("bad" if frame is None else frame.T)
-            if outcome.reply is not None:
-                self.reply(outcome.reply)
-            if outcome.close is not None:
-                self.close(outcome.close)
-                return
-            if frame is None:
-                continue
-            if self._draining:
-                self.reply(Error(ErrorCode.UNAVAILABLE, "node shutting down", frame.id, 1.0))
-                continue
-            now = time.monotonic()
-            size = len(data) if isinstance(data, bytes) else 0
-            wait = self._frame_rate.take(now) or self._byte_rate.take(now, size)
-            if wait:
-                self.reply(Error(ErrorCode.RATE_LIMITED, _TOO_FAST, frame.id, round(wait, 3)))
-            elif isinstance(frame, Hello):
-                await self._hello(frame)
-            else:
-                self._dispatch(frame)
+        self._hello_timer = loop.call_later(self.settings.hello_timeout_s, self._hello_late)
 
-    async def _write_loop(self) -> None:
-        ws, queue = self.ws, self._queue
+    def lost(self) -> None:
+        """The socket is closed: cancel what is in flight, leave the rooms."""
+        if self._close_code is None:
+            self._close_code = CloseCode.NORMAL
+        if self._hello_timer is not None:
+            self._hello_timer.cancel()
+        for task in self._requests:
+            task.cancel()
+        self._leaving = asyncio.create_task(self._leave(), name="ws-leave")
+
+    async def _leave(self) -> None:
         try:
-            while True:
-                await self._wake.wait()
-                self._wake.clear()
-                while queue and self._close_code is not CloseCode.SLOW_CONSUMER:
-                    await ws.send_bytes(queue.popleft())
-                if self._close_code is not None:
-                    await ws.close(code=self._close_code)
-                    return
-        except Exception as exc:  # the peer went away mid-write
-            log.debug("write failed: %s", exc)
+            if self._requests:  # let the cancellations run before leaving the hub
+                await asyncio.wait(list(self._requests))
+            if self._connected:
+                self._connected = False
+                await self.svc.hub.disconnect(self)
+        finally:
+            self._live.remove(self)
+
+    def received(self, data: bytes | None) -> None:
+        """One message from the peer: ``bytes``, or ``None`` for a text message."""
+        if self._close_code is not None:
+            return
+        if self._hello_task is not None:  # authenticating: read nothing more for now
+            self._pending.append(data)
+            self.transport.pause_reading()
+            return
+        protocol = self.protocol
+        outcome = protocol.receive(data) if data is not None else protocol.receive_text()
+        frame = outcome.frame
+        METRICS.frames_in.inc("bad" if frame is None else frame.T)
+        if outcome.reply is not None:
+            self.reply(outcome.reply)
+        if outcome.close is not None:
+            self.close(outcome.close)
+            return
+        if frame is None:
+            return
+        if self._draining:
+            self.reply(Error(ErrorCode.UNAVAILABLE, "node shutting down", frame.id, 1.0))
+            return
+        now = time.monotonic()
+        size = len(data) if data is not None else 0
+        wait = self._frame_rate.take(now) or self._byte_rate.take(now, size)
+        if wait:
+            self.reply(Error(ErrorCode.RATE_LIMITED, _TOO_FAST, frame.id, round(wait, 3)))
+        elif isinstance(frame, Hello):
+            task = asyncio.create_task(self._hello(frame))
+            self._hello_task = task
+            self._requests.add(task)
+            task.add_done_callback(self._hello_done)
+        else:
+            self._dispatch(frame)
+
+    def _hello_late(self) -> None:
+        self._hello_timer = None
+        if self._hello_task is not None:
+            return  # being authenticated: the storage is slow, not the client
+        code = self.protocol.hello_deadline_passed()
+        if code is not None:
+            self.reply(Error(ErrorCode.UNAUTHENTICATED, "no valid hello in time"))
+            self.close(code)
+
+    def _hello_done(self, task: asyncio.Task[None]) -> None:
+        self._requests.discard(task)
+        self._hello_task = None
+        if self._close_code is not None:
+            return
+        if self._hello_timer is not None:  # authenticated
+            self._hello_timer.cancel()
+            self._hello_timer = None
+        pending, self._pending = self._pending, []
+        self.transport.resume_reading()
+        for data in pending:
+            self.received(data)
 
     # -- frames
 
@@ -277,8 +325,10 @@ class Connection:
         """Push queued to-device messages, but never more than half the send queue at
         once: a large backlog must not get the device closed as a slow consumer. The
         rest follows as the device acknowledges what it got (see ``_handle``)."""
+        if self._replay_lock is None:
+            self._replay_lock = asyncio.Lock()
         async with self._replay_lock:
-            budget = self.settings.send_queue_frames // 2 - len(self._queue)
+            budget = self.settings.send_queue_frames // 2 - self.transport.backlog
             while self._replay_after is not None and budget > 0:
                 limit = min(budget, 256)
                 page = await self.svc.store.to_device_pending(
@@ -332,13 +382,10 @@ class Connection:
         """Unverified callers are re-checked on each request, so that verification (by
         any node or the admin CLI) takes effect without reconnecting: the connection
         then gets a second welcome (``re`` 0) with its rooms."""
+        if self._verify_lock is None:
+            self._verify_lock = asyncio.Lock()
         async with self._verify_lock:
             if self.verified:
                 return
             require_verified(await self.svc.store.user_by_id(self.user_id))
             await self._join(0)
-
-
-async def websocket_endpoint(ws: WebSocket) -> None:
-    state = ws.app.state
-    await Connection(ws, state.services, state.settings).serve()

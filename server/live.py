@@ -32,6 +32,10 @@ class LiveConnection(Protocol):
     def close(self, code: CloseCode) -> None:
         """Close soon with ``code`` (what is queued is sent first); never blocks."""
 
+    def keepalive(self, now: float) -> None:
+        """Ping the peer, or close if the last ping (sent at loop time < ``now``)
+        went unanswered."""
+
     async def drain(self, grace_s: float) -> None:
         """Stop taking requests, let those in flight finish (at most ``grace_s``
         seconds), then close with 1012."""

@@ -27,6 +27,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from .live import CLOSE_GRACE_S, LiveConnections
+from .websocket import WebSocketProtocol
 
 __all__ = ["DRAIN_TIMEOUT_S", "GracefulServer"]
 
@@ -59,9 +60,6 @@ class GracefulServer(uvicorn.Server):
         (RFC 1122 4.2.2.13), and the client loses the frames still in flight to it,
         the close frame included."""
         for _ in range(int(limit_s / 0.02)):
-            if not any(
-                type(c).__module__.startswith("uvicorn.protocols.websockets")
-                for c in self.server_state.connections
-            ):
+            if not any(isinstance(c, WebSocketProtocol) for c in self.server_state.connections):
                 return
             await asyncio.sleep(0.02)

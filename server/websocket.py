@@ -1,0 +1,308 @@
+"""The WebSocket transport of ``/v1/ws``: an :class:`asyncio.Protocol` around the
+sans-I/O :class:`websockets.server.ServerProtocol`, with no ASGI in between.
+
+uvicorn parses the HTTP upgrade request and hands the socket over (``Config(ws=...)``);
+from then on bytes come in through :meth:`WebSocketProtocol.data_received` and go out
+through ``transport.write``. The connection's logic is :class:`server.gateway.Connection`,
+driven by calls, not tasks. Going through ASGI cost, per connection, a task, a queue and
+Starlette's wrapper, and per frame two dicts and two awaits: on ``loadtest idle`` that was
+37.5 KiB per idle connection and on ``loadtest bench`` ~26 % of the server's CPU.
+
+Invariants:
+- a message frame is written only while the WebSocket is OPEN, never after our close
+  frame;
+- while the transport is paused (the peer reads slower than we write), frames wait in
+  ``_backlog``, in order; the gateway closes a peer whose backlog grows too long;
+- a server-to-client frame is unmasked (RFC 6455 5.1), so one encoding serves every
+  recipient of a fan-out (:func:`wire_frame`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+from collections import deque
+from typing import Any, cast
+
+from starlette.applications import Starlette
+from uvicorn.config import Config
+from uvicorn.server import ServerState
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request
+from websockets.protocol import State
+from websockets.server import ServerProtocol
+from websockets.typing import Subprotocol
+
+from protocol import SUBPROTOCOL, CloseCode
+from protocol.limits import MAX_FRAME
+
+from .gateway import Connection
+from .live import LiveConnections
+from .origin import origin_allowed
+
+__all__ = [
+    "PATH",
+    "PING_INTERVAL_S",
+    "WS_MAX_MESSAGE",
+    "WebSocketProtocol",
+    "run_keepalive",
+    "wire_frame",
+]
+
+log = logging.getLogger("confrere.websocket")
+
+PATH = "/v1/ws"
+# Messages up to this size reach the protocol layer, which answers a frame over
+# MAX_FRAME with a too_large error; beyond it the WebSocket layer closes with 1009.
+WS_MAX_MESSAGE = 4 * MAX_FRAME
+PING_INTERVAL_S = 20.0  # keeps NAT mappings open and finds dead peers
+PING_TIMEOUT_S = 20.0
+CLOSE_TIMEOUT_S = 5.0  # for the peer's answer to our close frame
+
+
+class _FrameCache:
+    """The last payload framed, so that a fan-out frames each message once: the hub
+    pushes the same ``bytes`` object to every recipient, one after the other."""
+
+    __slots__ = ("payload", "wire")
+
+    def __init__(self) -> None:
+        self.payload = b""
+        self.wire = b"\x82\x00"
+
+
+_cache = _FrameCache()
+
+
+def wire_frame(payload: bytes) -> bytes:
+    """One final, unmasked binary frame carrying ``payload``."""
+    if payload is _cache.payload:
+        return _cache.wire
+    size = len(payload)
+    if size < 126:
+        header = bytes((0x82, size))
+    elif size < 65536:
+        header = struct.pack("!BBH", 0x82, 126, size)
+    else:
+        header = struct.pack("!BBQ", 0x82, 127, size)
+    wire = header + payload
+    _cache.payload, _cache.wire = payload, wire
+    return wire
+
+
+class WebSocketProtocol(asyncio.Protocol):
+    """One WebSocket connection, from the upgrade request uvicorn passes on to the TCP
+    close. Only ``PATH`` is served; any other path gets a 404."""
+
+    __slots__ = (
+        "_app",
+        "_backlog",
+        "_close_after_backlog",
+        "_closer",
+        "_connections",
+        "_fragments",
+        "_loop",
+        "_ping_sent_at",
+        "_text",
+        "_ws",
+        "conn",
+        "transport",
+    )
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self._app = cast(Starlette, config.app)
+        self._connections = server_state.connections
+        self._loop = _loop or asyncio.get_running_loop()
+        self._ws = ServerProtocol(subprotocols=[Subprotocol(SUBPROTOCOL)], max_size=WS_MAX_MESSAGE)
+        self.transport: asyncio.Transport | None = None
+        self.conn: Connection | None = None
+        self._backlog: deque[bytes] | None = None  # not None while writing is paused
+        self._close_after_backlog: int | None = None
+        self._closer: asyncio.TimerHandle | None = None
+        self._fragments: list[bytes] | None = None
+        self._text = False
+        self._ping_sent_at = 0.0  # 0.0: no ping awaiting its pong
+
+    # -- asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self._connections.add(cast(Any, self))
+
+    def data_received(self, data: bytes) -> None:
+        ws = self._ws
+        ws.receive_data(data)
+        self._ping_sent_at = 0.0  # anything from the peer shows it is alive
+        for event in ws.events_received():
+            if isinstance(event, Frame):
+                self._frame(event)
+            elif isinstance(event, Request):
+                self._handshake(event)
+        self._flush()
+
+    def eof_received(self) -> bool | None:
+        self._ws.receive_eof()
+        self._flush()
+        return None  # the transport closes itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._connections.discard(cast(Any, self))
+        if self._closer is not None:
+            self._closer.cancel()
+        self._backlog = None
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.lost()
+
+    def pause_writing(self) -> None:
+        if self._backlog is None:
+            self._backlog = deque()
+
+    def resume_writing(self) -> None:
+        backlog, self._backlog = self._backlog, None
+        assert self.transport is not None
+        while backlog:
+            self.transport.write(backlog.popleft())
+            if self._backlog is not None:  # paused again: keep the rest, in order
+                backlog.extend(self._backlog)
+                self._backlog = backlog
+                return
+        if self._close_after_backlog is not None:
+            self._send_close(self._close_after_backlog)
+
+    # -- what the gateway calls
+
+    @property
+    def backlog(self) -> int:
+        """Frames waiting for the peer to read what was written before them."""
+        return 0 if self._backlog is None else len(self._backlog)
+
+    def send(self, payload: bytes) -> None:
+        """Write one binary message (or queue it while the peer is not reading)."""
+        if self._ws.state is not State.OPEN or self._close_after_backlog is not None:
+            return
+        wire = wire_frame(payload)
+        if self._backlog is None:
+            assert self.transport is not None
+            self.transport.write(wire)
+        else:
+            self._backlog.append(wire)
+
+    def close(self, code: int, *, drop_backlog: bool = False) -> None:
+        """Send a close frame after what is queued (or instead of it)."""
+        if drop_backlog and self._backlog:
+            self._backlog.clear()
+        if self._backlog:
+            self._close_after_backlog = code
+        else:
+            self._send_close(code)
+
+    def pause_reading(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    def keepalive(self, now: float) -> None:
+        """Ping, or fail the connection whose last ping went unanswered."""
+        if self._ws.state is not State.OPEN:
+            return
+        if not self._ping_sent_at:
+            self._ws.send_ping(b"")
+            self._ping_sent_at = now
+        elif now - self._ping_sent_at > PING_TIMEOUT_S:
+            self._ws.fail(1011, "keepalive ping timeout")  # 1011: internal error
+        else:
+            return
+        self._flush()
+
+    def shutdown(self) -> None:
+        """uvicorn's last step of a shutdown (after :mod:`server.shutdown` drained)."""
+        if self._ws.state is State.OPEN:
+            self._send_close(CloseCode.SERVICE_RESTART)
+        if self.transport is not None:
+            self.transport.close()
+
+    # -- internals
+
+    def _handshake(self, request: Request) -> None:
+        ws, state = self._ws, self._app.state
+        offered = ",".join(request.headers.get_all("Sec-WebSocket-Protocol"))
+        if request.path.partition("?")[0] != PATH:
+            response = ws.reject(404, "not found")
+        elif (
+            SUBPROTOCOL not in (p.strip() for p in offered.split(","))
+            or state.live.draining
+            or not origin_allowed(
+                request.headers.get("Origin"),
+                request.headers.get("Host"),
+                state.settings.allowed_origins,
+            )
+        ):
+            response = ws.reject(403, "forbidden")
+        else:
+            response = ws.accept(request)
+        ws.send_response(response)
+        if response.status_code == 101:
+            self.conn = Connection(
+                self, state.services, state.settings, state.live, state.user_rates
+            )
+            self.conn.opened()
+
+    def _frame(self, frame: Frame) -> None:
+        opcode = frame.opcode
+        if opcode is Opcode.BINARY or opcode is Opcode.TEXT:
+            if frame.fin:
+                self._message(bytes(frame.data), opcode is Opcode.TEXT)
+            else:
+                self._fragments, self._text = [bytes(frame.data)], opcode is Opcode.TEXT
+        elif opcode is Opcode.CONT and self._fragments is not None:
+            self._fragments.append(bytes(frame.data))
+            if frame.fin:
+                data, self._fragments = b"".join(self._fragments), None
+                self._message(data, self._text)
+        # PING: ServerProtocol queued the pong. CLOSE: it queued our answer and the EOF.
+
+    def _message(self, data: bytes, text: bool) -> None:
+        if self.conn is not None:
+            self.conn.received(None if text else data)
+
+    def _send_close(self, code: int) -> None:
+        self._close_after_backlog = None
+        if self._ws.state is State.OPEN:
+            self._ws.send_close(code)
+            self._flush()
+
+    def _flush(self) -> None:
+        transport = self.transport
+        assert transport is not None
+        for data in self._ws.data_to_send():
+            if data:
+                transport.write(data)
+            else:  # end of stream: a server closes the TCP connection
+                transport.close()
+        if self._closer is None and self._ws.close_expected():
+            self._closer = self._loop.call_later(CLOSE_TIMEOUT_S, transport.abort)
+
+
+async def run_keepalive(connections: LiveConnections, interval_s: float = PING_INTERVAL_S) -> None:
+    """Ping every connection about every ``interval_s``: a twentieth of them each
+    twentieth of the interval, so that 100,000 pings never land in one loop turn."""
+    slices = 20
+    loop = asyncio.get_running_loop()
+    tick = 0
+    while True:
+        await asyncio.sleep(interval_s / slices)
+        now = loop.time()
+        for conn in connections.all()[tick % slices :: slices]:
+            conn.keepalive(now)
+        tick += 1

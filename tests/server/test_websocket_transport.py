@@ -1,0 +1,101 @@
+"""The WebSocket transport (server/websocket.py): framing, paths, fragments, keepalive."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.frames import Frame, Opcode
+from websockets.streams import StreamReader
+
+from harness import ServerUnderTest, practitioner
+from protocol import SUBPROTOCOL, decode_server_frame, encode
+from protocol.frames import Hello, Ping, Pong, Welcome
+from server.gateway import Connection
+from server.websocket import PING_TIMEOUT_S, wire_frame
+
+
+def parse(wire: bytes) -> Frame:
+    """Parse one frame as a client would (unmasked server frame)."""
+    reader = StreamReader()
+    reader.feed_data(wire)
+    parser = Frame.parse(reader.read_exact, mask=False)
+    try:
+        next(parser)
+    except StopIteration as done:
+        frame: Frame = done.value
+        return frame
+    raise AssertionError("incomplete frame")
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 200_000])
+def test_wire_frame_is_one_final_binary_frame(size: int) -> None:
+    payload = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    frame = parse(wire_frame(payload))
+    assert (frame.opcode, frame.fin, bytes(frame.data)) == (Opcode.BINARY, True, payload)
+
+
+def test_a_fan_out_frames_once_and_a_new_payload_gets_its_own_frame() -> None:
+    first, second = b"a" * 300, b"b" * 300
+    wire = wire_frame(first)
+    assert wire_frame(first) is wire  # the same bytes object: framed once
+    assert bytes(parse(wire_frame(second)).data) == second
+    # An equal payload in another object is framed again, correctly.
+    assert bytes(parse(wire_frame(bytes(first))).data) == first
+
+
+async def test_another_path_is_not_found(server: ServerUnderTest) -> None:
+    url = server.ws_url.replace("/v1/ws", "/v1/other")
+    with pytest.raises(InvalidStatus) as refused:
+        await connect(url, subprotocols=[SUBPROTOCOL])  # type: ignore[list-item]
+    assert refused.value.response.status_code == 404
+
+
+async def test_a_fragmented_message_is_reassembled(server: ServerUnderTest) -> None:
+    account = await practitioner(server.url, server.store)
+    hello = encode(Hello(1, account.token, account.device_id))
+    async with connect(server.ws_url, subprotocols=[SUBPROTOCOL]) as ws:  # type: ignore[list-item]
+        await ws.send([hello[:5], hello[5:20], hello[20:]])  # three frames, one message
+        welcome = decode_server_frame(await asyncio.wait_for(ws.recv(), 10))  # type: ignore[arg-type]
+        assert isinstance(welcome, Welcome)
+
+
+async def say_hello(server: ServerUnderTest, ws: ClientConnection) -> None:
+    account = await practitioner(server.url, server.store)
+    await ws.send(encode(Hello(1, account.token, account.device_id)))
+    welcome = decode_server_frame(await asyncio.wait_for(ws.recv(), 10))  # type: ignore[arg-type]
+    assert isinstance(welcome, Welcome)
+
+
+def only_connection(server: ServerUnderTest) -> Connection:
+    (conn,) = server.app.state.live.all()
+    assert isinstance(conn, Connection)
+    return conn
+
+
+async def test_a_peer_that_never_answers_a_ping_is_closed(server: ServerUnderTest) -> None:
+    async with connect(server.ws_url, subprotocols=[SUBPROTOCOL], ping_interval=None) as ws:  # type: ignore[list-item]
+        await say_hello(server, ws)
+        conn = only_connection(server)
+        now = asyncio.get_running_loop().time()
+        conn.keepalive(now)  # ping sent; no await: the answer cannot have come
+        conn.keepalive(now + PING_TIMEOUT_S + 1)
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), 10)
+        assert ws.close_code == 1011
+
+
+async def test_a_peer_that_answers_stays(server: ServerUnderTest) -> None:
+    async with connect(server.ws_url, subprotocols=[SUBPROTOCOL], ping_interval=None) as ws:  # type: ignore[list-item]
+        await say_hello(server, ws)
+        conn = only_connection(server)
+        now = asyncio.get_running_loop().time()
+        conn.keepalive(now)
+        # Anything the peer sends after the ping shows it is alive.
+        await ws.send(encode(Ping(2)))
+        assert decode_server_frame(await asyncio.wait_for(ws.recv(), 10)) == Pong(2)  # type: ignore[arg-type]
+        conn.keepalive(now + PING_TIMEOUT_S + 1)  # pings again instead of closing
+        await ws.send(encode(Ping(3)))
+        assert decode_server_frame(await asyncio.wait_for(ws.recv(), 10)) == Pong(3)  # type: ignore[arg-type]
