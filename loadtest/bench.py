@@ -5,9 +5,11 @@ Self-contained. Loads ``--connections`` practitioners in rooms of ``--room-size`
 starts one node pinned to CPU 0 and one load-generator process pinned to CPU 1, and
 steps the offered delivery rate up (x ``--factor`` per step of ``--step-seconds``)
 until p99 delivery latency passes ``--p99-ms``, anything is lost, or the achieved
-rate falls short of the offered one. The last step that passed is the saturation
-rate. Then the same against the floor server (``loadtest.floor``) and, with
-``--redis`` (default when redis-server is installed), our node on the Redis broker.
+rate falls short of the offered one; then ``--refine`` more steps bisect between the
+last rate that passed and the first that failed (a x1.4 grid alone would round every
+ratio to a power of 1.4). The highest step that passed is the saturation rate. Then
+the same against the floor server (``loadtest.floor``) and, with ``--redis`` (default
+when redis-server is installed), our node on the Redis broker.
 
 The generator's own CPU is reported per step: a step where it used more than 90% of
 its core says the generator, not the server, was the limit.
@@ -41,7 +43,7 @@ from .progress import status
 from .report import hist_percentiles, merge, write_report
 from .workers import WorkerPool
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["RateSearch", "add_arguments", "run"]
 
 SERVER_CPU = 0
 GENERATOR_CPU = 1
@@ -57,6 +59,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-steps", type=int, default=16)
     parser.add_argument("--p99-ms", type=float, default=100.0)
     parser.add_argument(
+        "--refine", type=int, default=3, help="bisection steps after the first failure"
+    )
+    parser.add_argument(
         "--retries", type=int, default=2, help="repeats of a step that failed while contended"
     )
     parser.add_argument(
@@ -65,6 +70,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="comma-separated: ours (memory broker), redis (ours on Redis), floor",
     )
     parser.add_argument("--report", type=Path, help="write the figures as JSON here")
+
+
+class RateSearch:
+    """Which rate to offer next: up by ``factor`` until a step fails (or ``max_steps``
+    passed), then ``refine`` geometric bisections between the highest rate that passed
+    and the lowest that failed."""
+
+    def __init__(self, start: float, factor: float, max_steps: int, refine: int) -> None:
+        self.rate = start
+        self.factor = factor
+        self.max_steps = max_steps
+        self.refine = refine
+        self.passed: float | None = None  # highest rate that passed
+        self.failed: float | None = None  # lowest rate that failed
+        self.steps = 0
+        self.refined = 0
+
+    def record(self, ok: bool) -> float | None:
+        """The outcome of the step at ``self.rate``; the next rate, or None to stop."""
+        self.steps += 1
+        if ok:
+            self.passed = self.rate
+        else:
+            self.failed = self.rate
+        if self.failed is None:
+            if self.steps >= self.max_steps:
+                return None
+            self.rate *= self.factor
+            return self.rate
+        if self.passed is None or self.refined >= self.refine:
+            return None
+        self.refined += 1
+        self.rate = (self.passed * self.failed) ** 0.5
+        return self.rate
 
 
 def _pin_ok() -> bool:
@@ -98,12 +137,15 @@ async def _measure(
         connections = counts["connections"]
         fanout = size - 1
         steps: list[dict[str, Any]] = []
-        saturation: dict[str, Any] | None = None
-        rate = args.start
+        saturation: dict[str, Any] | None = None  # the highest step that passed
+        failure: dict[str, Any] | None = None  # the lowest step that failed
+        search = RateSearch(args.start, args.factor, args.max_steps, args.refine)
+        rate: float | None = search.rate
         gen_pid = pool.pids[0]
         prev = (await pool.call("snapshot"))[0]
-        retries = 0
-        for k in range(1, args.max_steps + 1):
+        retries = k = 0
+        while rate is not None:
+            k += 1
             load_before = load_average()
             msgs_per_s = rate / fanout
             gen_cpu0, srv_cpu0, t0 = cpu_seconds(gen_pid), cpu_seconds(server_pid), time.time()
@@ -170,13 +212,14 @@ async def _measure(
                 retries += 1
                 say(f"{label} step {k}: contended, trying the same rate again")
                 continue
-            if not ok:
-                break
             retries = 0
-            saturation = row
-            rate *= args.factor
+            if ok:
+                saturation = row
+            else:
+                failure = row
+            rate = search.record(ok)
         final = merge([await pool.call("snapshot", full=True)][0])
-        last = steps[-1] if steps else {}
+        last = failure or (steps[-1] if steps else {})
         generator_limited = bool(last) and last["generator_cpu"] >= 0.9
         best = saturation or {}
         return {
@@ -203,7 +246,7 @@ async def _measure(
             "server_rss_kib": rss_after,
             "generator_cpu_at_limit": last.get("generator_cpu"),
             "generator_limited": generator_limited,
-            "stopped_by": _stopped_by(last, args) if saturation is not last else "max steps",
+            "stopped_by": _stopped_by(last, args) if failure is not None else "max steps",
             "steps_table": steps,
             "series": final["series"],
             "errors_sample": final["errors_sample"],
