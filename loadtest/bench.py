@@ -28,8 +28,8 @@ from typing import Any
 
 from .common import (
     cpu_seconds,
+    cpu_stolen_s,
     load_average,
-    run_queue_wait_s,
     say,
     user_specs,
     wait_connected,
@@ -149,7 +149,7 @@ async def _measure(
             load_before = load_average()
             msgs_per_s = rate / fanout
             gen_cpu0, srv_cpu0, t0 = cpu_seconds(gen_pid), cpu_seconds(server_pid), time.time()
-            gen_wait0, srv_wait0 = run_queue_wait_s(gen_pid), run_queue_wait_s(server_pid)
+            gen_wait0, srv_wait0 = cpu_stolen_s(gen_pid), cpu_stolen_s(server_pid)
             await pool.call("rate", rate=msgs_per_s, step=k)
             while time.time() - t0 < args.step_seconds:
                 await asyncio.sleep(0.5)
@@ -162,8 +162,8 @@ async def _measure(
             wall = time.time() - t0
             gen_cpu = (cpu_seconds(gen_pid) - gen_cpu0) / wall
             srv_cpu = (cpu_seconds(server_pid) - srv_cpu0) / wall
-            gen_wait = (run_queue_wait_s(gen_pid) - gen_wait0) / wall
-            srv_wait = (run_queue_wait_s(server_pid) - srv_wait0) / wall
+            gen_wait = max(0.0, cpu_stolen_s(gen_pid) - gen_wait0) / wall
+            srv_wait = max(0.0, cpu_stolen_s(server_pid) - srv_wait0) / wall
             # Drain: what was sent in this step is acked and delivered, or given up on.
             deadline = time.time() + 5
             while True:
@@ -202,8 +202,8 @@ async def _measure(
             say(
                 f"{label} step {k}: offered {rate:>9,.0f}/s delivered {achieved:>9,.0f}/s"
                 f" p99 {lat['p99']:>7} ms lost {lost} server cpu {srv_cpu:.2f}"
-                f" generator cpu {gen_cpu:.2f} (waiting for a cpu: server {srv_wait:.2f},"
-                f" generator {gen_wait:.2f}) {'ok' if ok else 'FAIL'}"
+                f" generator cpu {gen_cpu:.2f} (core held by other processes:"
+                f" server {srv_wait:.2f}, generator {gen_wait:.2f}) {'ok' if ok else 'FAIL'}"
             )
             contended = max(srv_wait, gen_wait) >= 0.1
             if not ok and contended and retries < args.retries:

@@ -17,7 +17,7 @@ __all__ = [
     "FILES_PER_PROCESS",
     "cpu_seconds",
     "load_average",
-    "run_queue_wait_s",
+    "cpu_stolen_s",
     "user_specs",
     "wait_connected",
     "ws_url",
@@ -44,25 +44,33 @@ def user_specs(population: Population, numbers: Sequence[int]) -> list[UserSpec]
     ]
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (all its threads), seconds."""
+def _stat_cpu_s(path: str) -> float:
+    """User + system CPU seconds from a /proc stat file (process or thread)."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
+        with open(path) as f:
             fields = f.read().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_queue_wait_s(pid: int) -> float:
-    """Seconds the process's main thread was runnable but waiting for a CPU (other
-    processes on its core): the contention a measurement suffered."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads), seconds."""
+    return _stat_cpu_s(f"/proc/{pid}/stat")
+
+
+def cpu_stolen_s(pid: int) -> float:
+    """Seconds the process's main thread waited for a CPU that another process held:
+    its run-queue wait, less the CPU its own other threads used meanwhile (a node's
+    SQLite thread shares the pinned core and makes the event loop wait too, which is
+    the node's own cost, not contention). Cumulative; take differences."""
     try:
         with open(f"/proc/{pid}/schedstat") as f:
-            return int(f.read().split()[1]) / 1e9
+            waited = int(f.read().split()[1]) / 1e9
     except (OSError, IndexError, ValueError):
         return 0.0
+    others = cpu_seconds(pid) - _stat_cpu_s(f"/proc/{pid}/task/{pid}/stat")
+    return waited - others
 
 
 def load_average() -> list[float]:
