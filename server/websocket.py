@@ -57,7 +57,6 @@ PATH = "/v1/ws"
 # MAX_FRAME with a too_large error; beyond it the WebSocket layer closes with 1009.
 WS_MAX_MESSAGE = 4 * MAX_FRAME
 PING_INTERVAL_S = 20.0  # keeps NAT mappings open and finds dead peers
-PING_TIMEOUT_S = 20.0
 CLOSE_TIMEOUT_S = 5.0  # for the peer's answer to our close frame
 
 
@@ -213,13 +212,15 @@ class WebSocketProtocol(asyncio.Protocol):
             self.transport.resume_reading()
 
     def keepalive(self, now: float) -> None:
-        """Ping, or fail the connection whose last ping went unanswered."""
+        """Ping, or fail the connection whose ping of the last round (one
+        ``PING_INTERVAL_S`` ago) is unanswered. A visit sooner than half a round after
+        the ping (the rounds' order shifted) waits for the next."""
         if self._ws.state is not State.OPEN:
             return
         if not self._ping_sent_at:
             self._ws.send_ping(b"")
             self._ping_sent_at = now
-        elif now - self._ping_sent_at > PING_TIMEOUT_S:
+        elif now - self._ping_sent_at >= PING_INTERVAL_S / 2:
             self._ws.fail(1011, "keepalive ping timeout")  # 1011: internal error
         else:
             return

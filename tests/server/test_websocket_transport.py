@@ -14,7 +14,7 @@ from harness import ServerUnderTest, practitioner
 from protocol import SUBPROTOCOL, decode_server_frame, encode
 from protocol.frames import Hello, Ping, Pong, Welcome
 from server.gateway import Connection
-from server.websocket import PING_TIMEOUT_S, wire_frame
+from server.websocket import PING_INTERVAL_S, wire_frame
 
 
 def parse(wire: bytes) -> Frame:
@@ -81,7 +81,7 @@ async def test_a_peer_that_never_answers_a_ping_is_closed(server: ServerUnderTes
         conn = only_connection(server)
         now = asyncio.get_running_loop().time()
         conn.keepalive(now)  # ping sent; no await: the answer cannot have come
-        conn.keepalive(now + PING_TIMEOUT_S + 1)
+        conn.keepalive(now + PING_INTERVAL_S)  # the next round
         with pytest.raises(ConnectionClosed):
             await asyncio.wait_for(ws.recv(), 10)
         assert ws.close_code == 1011
@@ -96,6 +96,17 @@ async def test_a_peer_that_answers_stays(server: ServerUnderTest) -> None:
         # Anything the peer sends after the ping shows it is alive.
         await ws.send(encode(Ping(2)))
         assert decode_server_frame(await asyncio.wait_for(ws.recv(), 10)) == Pong(2)  # type: ignore[arg-type]
-        conn.keepalive(now + PING_TIMEOUT_S + 1)  # pings again instead of closing
+        conn.keepalive(now + PING_INTERVAL_S)  # pings again instead of closing
         await ws.send(encode(Ping(3)))
         assert decode_server_frame(await asyncio.wait_for(ws.recv(), 10)) == Pong(3)  # type: ignore[arg-type]
+
+
+async def test_a_second_visit_within_the_round_does_not_close(server: ServerUnderTest) -> None:
+    async with connect(server.ws_url, subprotocols=[SUBPROTOCOL], ping_interval=None) as ws:  # type: ignore[list-item]
+        await say_hello(server, ws)
+        conn = only_connection(server)
+        now = asyncio.get_running_loop().time()
+        conn.keepalive(now)
+        conn.keepalive(now + 1)  # the rounds' order shifted: too soon to judge
+        await ws.send(encode(Ping(2)))
+        assert decode_server_frame(await asyncio.wait_for(ws.recv(), 10)) == Pong(2)  # type: ignore[arg-type]
