@@ -92,7 +92,12 @@ async def wait_connected(
         snaps = await pool.call("snapshot")
         conns = sum(s["connections"] for s in snaps)
         failed = sum(s["connect_failures"] for s in snaps)
-        bar.update(conns + failed, f"failed {failed}")
+        dropped = sum(s["disconnects"] for s in snaps)
+        codes: dict[str, int] = {}
+        for s in snaps:
+            for code, n in s["close_codes"].items():
+                codes[code] = codes.get(code, 0) + n
+        bar.update(conns + failed, f"failed {failed}, dropped {dropped} (server codes {codes})")
         if conns + failed >= pool.total:
             break
         await asyncio.sleep(0.25)
