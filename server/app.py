@@ -79,7 +79,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             asyncio.create_task(
                 run_retention(store, blobs, settings.retention), name="retention-sweeper"
             ),
-            asyncio.create_task(run_keepalive(live), name="websocket-keepalive"),
+            asyncio.create_task(
+                run_keepalive(live, settings.ping_interval_s), name="websocket-keepalive"
+            ),
         ]
         sweeper = asyncio.create_task(
             run_sweeper(store, blobs, settings.orphan_ttl_s, settings.orphan_sweep_interval_s),

@@ -40,6 +40,9 @@ class Settings:
     server_key_file: str = ""
     session_ttl_s: int = 30 * 24 * 3600
     hello_timeout_s: float = HELLO_TIMEOUT_S
+    # WebSocket keepalive: a ping per connection every this many seconds (NAT mappings,
+    # dead peers); unanswered for two rounds closes with 1011.
+    ping_interval_s: float = 20.0
     # Frames queued for one connection before it counts as a slow consumer (close 4008).
     send_queue_frames: int = 2048
     max_inflight_requests: int = 64
@@ -97,6 +100,7 @@ class Settings:
             server_key_file=_env("SERVER_KEY_FILE", ""),
             session_ttl_s=int(_env("SESSION_TTL_S", str(d.session_ttl_s))),
             hello_timeout_s=float(_env("HELLO_TIMEOUT_S", str(d.hello_timeout_s))),
+            ping_interval_s=float(_env("WS_PING_INTERVAL_S", str(d.ping_interval_s))),
             send_queue_frames=int(_env("SEND_QUEUE_FRAMES", str(d.send_queue_frames))),
             max_inflight_requests=int(_env("MAX_INFLIGHT_REQUESTS", str(d.max_inflight_requests))),
             password_cost=_env("PASSWORD_COST", d.password_cost),

@@ -66,8 +66,8 @@ class Transport(Protocol):
 
     def resume_reading(self) -> None: ...
 
-    def keepalive(self, now: float) -> None:
-        """Ping, or close if the last ping went unanswered."""
+    def keepalive(self, now: float, interval_s: float) -> None:
+        """Ping, or close if the ping of two rounds ago is unanswered."""
 
 
 class Connection:
@@ -168,8 +168,8 @@ class Connection:
             METRICS.errors.inc(frame.code)
         self.push(encode(frame))
 
-    def keepalive(self, now: float) -> None:
-        self.transport.keepalive(now)
+    def keepalive(self, now: float, interval_s: float) -> None:
+        self.transport.keepalive(now, interval_s)
 
     async def drain(self, grace_s: float) -> None:
         """Graceful shutdown (:mod:`server.shutdown`): refuse new requests, let those in

@@ -32,9 +32,9 @@ class LiveConnection(Protocol):
     def close(self, code: CloseCode) -> None:
         """Close soon with ``code`` (what is queued is sent first); never blocks."""
 
-    def keepalive(self, now: float) -> None:
-        """Ping the peer, or close if the last ping (sent at loop time < ``now``)
-        went unanswered."""
+    def keepalive(self, now: float, interval_s: float) -> None:
+        """Ping the peer every ``interval_s``, or close if a ping went unanswered
+        for two rounds."""
 
     async def drain(self, grace_s: float) -> None:
         """Stop taking requests, let those in flight finish (at most ``grace_s``

@@ -43,7 +43,6 @@ from .origin import origin_allowed
 
 __all__ = [
     "PATH",
-    "PING_INTERVAL_S",
     "WS_MAX_MESSAGE",
     "WebSocketProtocol",
     "run_keepalive",
@@ -56,7 +55,6 @@ PATH = "/v1/ws"
 # Messages up to this size reach the protocol layer, which answers a frame over
 # MAX_FRAME with a too_large error; beyond it the WebSocket layer closes with 1009.
 WS_MAX_MESSAGE = 4 * MAX_FRAME
-PING_INTERVAL_S = 20.0  # keeps NAT mappings open and finds dead peers
 CLOSE_TIMEOUT_S = 5.0  # for the peer's answer to our close frame
 
 
@@ -211,9 +209,9 @@ class WebSocketProtocol(asyncio.Protocol):
         if self.transport is not None and not self.transport.is_closing():
             self.transport.resume_reading()
 
-    def keepalive(self, now: float) -> None:
+    def keepalive(self, now: float, interval_s: float) -> None:
         """Ping, or fail the connection whose ping is still unanswered two rounds
-        (``2 * PING_INTERVAL_S``) later. Not one round: on a loaded machine a pong can
+        (``2 * interval_s``) later. Not one round: on a loaded machine a pong can
         wait longer than a round for the peer's or our own event loop, and closing then
         sends every such client into a reconnection storm (seen at 400,000 connections
         on 2 cores). Visits come every round, give or take the order shifting."""
@@ -222,7 +220,7 @@ class WebSocketProtocol(asyncio.Protocol):
         if not self._ping_sent_at:
             self._ws.send_ping(b"")
             self._ping_sent_at = now
-        elif now - self._ping_sent_at >= PING_INTERVAL_S * 1.5:
+        elif now - self._ping_sent_at >= interval_s * 1.5:
             self._ws.fail(1011, "keepalive ping timeout")  # 1011: internal error
         else:
             return
@@ -297,7 +295,7 @@ class WebSocketProtocol(asyncio.Protocol):
             self._closer = self._loop.call_later(CLOSE_TIMEOUT_S, transport.abort)
 
 
-async def run_keepalive(connections: LiveConnections, interval_s: float = PING_INTERVAL_S) -> None:
+async def run_keepalive(connections: LiveConnections, interval_s: float) -> None:
     """Ping every connection about every ``interval_s``: a twentieth of them each
     twentieth of the interval, so that 100,000 pings never land in one loop turn."""
     slices = 20
@@ -307,5 +305,5 @@ async def run_keepalive(connections: LiveConnections, interval_s: float = PING_I
         await asyncio.sleep(interval_s / slices)
         now = loop.time()
         for conn in connections.all()[tick % slices :: slices]:
-            conn.keepalive(now)
+            conn.keepalive(now, interval_s)
         tick += 1

@@ -14,7 +14,9 @@ from harness import ServerUnderTest, practitioner
 from protocol import SUBPROTOCOL, decode_server_frame, encode
 from protocol.frames import Hello, Ping, Pong, Welcome
 from server.gateway import Connection
-from server.websocket import PING_INTERVAL_S, wire_frame
+from server.websocket import wire_frame
+
+PING_INTERVAL_S = 20.0
 
 
 def parse(wire: bytes) -> Frame:
@@ -80,9 +82,9 @@ async def test_a_peer_that_never_answers_a_ping_is_closed(server: ServerUnderTes
         await say_hello(server, ws)
         conn = only_connection(server)
         now = asyncio.get_running_loop().time()
-        conn.keepalive(now)  # ping sent; no await: the answer cannot have come
-        conn.keepalive(now + PING_INTERVAL_S)  # the next round: still waiting
-        conn.keepalive(now + 2 * PING_INTERVAL_S)  # two rounds later: closed
+        conn.keepalive(now, PING_INTERVAL_S)  # ping sent; no await: the answer cannot have come
+        conn.keepalive(now + PING_INTERVAL_S, PING_INTERVAL_S)  # the next round: still waiting
+        conn.keepalive(now + 2 * PING_INTERVAL_S, PING_INTERVAL_S)  # two rounds later: closed
         with pytest.raises(ConnectionClosed):
             await asyncio.wait_for(ws.recv(), 10)
         assert ws.close_code == 1011
@@ -93,11 +95,11 @@ async def test_a_peer_that_answers_stays(server: ServerUnderTest) -> None:
         await say_hello(server, ws)
         conn = only_connection(server)
         now = asyncio.get_running_loop().time()
-        conn.keepalive(now)
+        conn.keepalive(now, PING_INTERVAL_S)
         # Anything the peer sends after the ping shows it is alive.
         await ws.send(encode(Ping(2)))
         assert decode_server_frame(await asyncio.wait_for(ws.recv(), 10)) == Pong(2)  # type: ignore[arg-type]
-        conn.keepalive(now + 2 * PING_INTERVAL_S)  # pings again instead of closing
+        conn.keepalive(now + 2 * PING_INTERVAL_S, PING_INTERVAL_S)  # pings again instead of closing
         await ws.send(encode(Ping(3)))
         assert decode_server_frame(await asyncio.wait_for(ws.recv(), 10)) == Pong(3)  # type: ignore[arg-type]
 
@@ -107,8 +109,10 @@ async def test_one_unanswered_round_does_not_close(server: ServerUnderTest) -> N
         await say_hello(server, ws)
         conn = only_connection(server)
         now = asyncio.get_running_loop().time()
-        conn.keepalive(now)
-        conn.keepalive(now + 1)  # the rounds' order shifted
-        conn.keepalive(now + PING_INTERVAL_S)  # one round: a loaded peer may be late
+        conn.keepalive(now, PING_INTERVAL_S)
+        conn.keepalive(now + 1, PING_INTERVAL_S)  # the rounds' order shifted
+        conn.keepalive(
+            now + PING_INTERVAL_S, PING_INTERVAL_S
+        )  # one round: a loaded peer may be late
         await ws.send(encode(Ping(2)))
         assert decode_server_frame(await asyncio.wait_for(ws.recv(), 10)) == Pong(2)  # type: ignore[arg-type]
