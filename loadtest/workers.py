@@ -1,8 +1,11 @@
 """Load-generator worker processes, driven from the coordinating command over pipes.
 
 Each worker holds up to ~19,000 connections (this machine caps a process at 20,000
-open files) from its own source address 127.0.0.x, so ephemeral ports never run out
-(each (source, destination) pair has ~28,000 of them).
+open files) from source addresses 127.0.0.x of its own, at most ``PER_SOURCE_IP``
+connections on each. Not one address per worker: picows binds ``(ip, 0)`` before
+connecting, and Linux gives ``bind`` port 0 only half of the ~28,000 ephemeral ports,
+searched linearly; past ~14,000 on one address every connect burns milliseconds of
+kernel time (at 400,000 connections that stalled the whole machine at ~325,000).
 """
 
 from __future__ import annotations
@@ -66,9 +69,12 @@ async def _serve(pipe: Connection, config: GenConfig, users: list[UserSpec]) -> 
             return
 
 
+PER_SOURCE_IP = 8_000  # connections per source address (see the module docstring)
+
+
 class WorkerPool:
-    """``processes`` workers sharing ``users`` round-robin; worker k uses source
-    address ``ip_base.(k + 2)`` (``ip_base`` like "127.0.0")."""
+    """``processes`` workers sharing ``users`` round-robin; each uses its own source
+    addresses ``ip_base.N`` (``ip_base`` like "127.0.0"), N from 2 up."""
 
     def __init__(
         self,
@@ -84,10 +90,15 @@ class WorkerPool:
         self.procs: list[Any] = []
         processes = max(1, min(processes, len(users) or 1))
         self.sizes: list[int] = []
+        per_worker = -(-len(users) // processes)
+        ips_each = max(1, -(-per_worker // PER_SOURCE_IP))
+        if 2 + processes * ips_each > 255:
+            raise ValueError(f"{processes} workers need more addresses than {ip_base}.x has")
         for k in range(processes):
             mine = users[k::processes]
             cfg = GenConfig(**{f: getattr(config, f) for f in config.__slots__})
-            cfg.source_ips = (f"{ip_base}.{k + 2}",)
+            first = 2 + k * ips_each
+            cfg.source_ips = tuple(f"{ip_base}.{first + j}" for j in range(ips_each))
             parent, child = ctx.Pipe()
             proc = ctx.Process(target=_worker, args=(child, cfg, mine, cpus), daemon=True)
             self.pipes.append(parent)
