@@ -286,6 +286,9 @@ class WebSocketProtocol(asyncio.Protocol):
     def _flush(self) -> None:
         transport = self.transport
         assert transport is not None
+        if transport.is_closing():  # lost, or closed by us: nothing more goes out
+            self._ws.data_to_send()
+            return
         for data in self._ws.data_to_send():
             if data:
                 transport.write(data)
@@ -305,5 +308,8 @@ async def run_keepalive(connections: LiveConnections, interval_s: float) -> None
         await asyncio.sleep(interval_s / slices)
         now = loop.time()
         for conn in connections.all()[tick % slices :: slices]:
-            conn.keepalive(now, interval_s)
+            try:
+                conn.keepalive(now, interval_s)
+            except Exception:  # one broken connection must not stop everyone's pings
+                log.exception("keepalive failed")
         tick += 1
