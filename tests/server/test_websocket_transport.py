@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
@@ -77,12 +79,27 @@ def only_connection(server: ServerUnderTest) -> Connection:
     return conn
 
 
-async def test_a_peer_that_never_answers_a_ping_is_closed(server: ServerUnderTest) -> None:
+@contextlib.asynccontextmanager
+async def pinged(
+    server: ServerUnderTest,
+) -> AsyncIterator[tuple[ClientConnection, Connection, float]]:
+    """A client past hello that never pings itself, its server connection, and the loop
+    time at which the server just pinged it."""
     async with connect(server.ws_url, subprotocols=[SUBPROTOCOL], ping_interval=None) as ws:  # type: ignore[list-item]
         await say_hello(server, ws)
         conn = only_connection(server)
         now = asyncio.get_running_loop().time()
-        conn.keepalive(now, PING_INTERVAL_S)  # ping sent; no await: the answer cannot have come
+        conn.keepalive(now, PING_INTERVAL_S)  # ping sent; no await: no answer yet
+        yield ws, conn, now
+
+
+async def round_trip(ws: ClientConnection, rid: int) -> None:
+    await ws.send(encode(Ping(rid)))
+    assert decode_server_frame(await asyncio.wait_for(ws.recv(), 10)) == Pong(rid)  # type: ignore[arg-type]
+
+
+async def test_a_peer_that_never_answers_a_ping_is_closed(server: ServerUnderTest) -> None:
+    async with pinged(server) as (ws, conn, now):
         conn.keepalive(now + PING_INTERVAL_S, PING_INTERVAL_S)  # the next round: still waiting
         conn.keepalive(now + 2 * PING_INTERVAL_S, PING_INTERVAL_S)  # two rounds later: closed
         with pytest.raises(ConnectionClosed):
@@ -91,28 +108,14 @@ async def test_a_peer_that_never_answers_a_ping_is_closed(server: ServerUnderTes
 
 
 async def test_a_peer_that_answers_stays(server: ServerUnderTest) -> None:
-    async with connect(server.ws_url, subprotocols=[SUBPROTOCOL], ping_interval=None) as ws:  # type: ignore[list-item]
-        await say_hello(server, ws)
-        conn = only_connection(server)
-        now = asyncio.get_running_loop().time()
-        conn.keepalive(now, PING_INTERVAL_S)
-        # Anything the peer sends after the ping shows it is alive.
-        await ws.send(encode(Ping(2)))
-        assert decode_server_frame(await asyncio.wait_for(ws.recv(), 10)) == Pong(2)  # type: ignore[arg-type]
-        conn.keepalive(now + 2 * PING_INTERVAL_S, PING_INTERVAL_S)  # pings again instead of closing
-        await ws.send(encode(Ping(3)))
-        assert decode_server_frame(await asyncio.wait_for(ws.recv(), 10)) == Pong(3)  # type: ignore[arg-type]
+    async with pinged(server) as (ws, conn, now):
+        await round_trip(ws, 2)  # anything the peer sends after the ping shows it is alive
+        conn.keepalive(now + 2 * PING_INTERVAL_S, PING_INTERVAL_S)  # pings again, no close
+        await round_trip(ws, 3)
 
 
 async def test_one_unanswered_round_does_not_close(server: ServerUnderTest) -> None:
-    async with connect(server.ws_url, subprotocols=[SUBPROTOCOL], ping_interval=None) as ws:  # type: ignore[list-item]
-        await say_hello(server, ws)
-        conn = only_connection(server)
-        now = asyncio.get_running_loop().time()
-        conn.keepalive(now, PING_INTERVAL_S)
+    async with pinged(server) as (ws, conn, now):
         conn.keepalive(now + 1, PING_INTERVAL_S)  # the rounds' order shifted
-        conn.keepalive(
-            now + PING_INTERVAL_S, PING_INTERVAL_S
-        )  # one round: a loaded peer may be late
-        await ws.send(encode(Ping(2)))
-        assert decode_server_frame(await asyncio.wait_for(ws.recv(), 10)) == Pong(2)  # type: ignore[arg-type]
+        conn.keepalive(now + PING_INTERVAL_S, PING_INTERVAL_S)  # one round: may be late
+        await round_trip(ws, 2)
