@@ -2,10 +2,14 @@
 
 Handlers raise :class:`ApiError`; the WebSocket gateway turns it into an ``error``
 frame and the REST layer into a JSON body ``{"code", "message"}`` with the status
-below. Messages are written for the peer and never carry internals.
+below (plus ``field`` and ``reason`` when known, SPEC.md §8.1). Messages are written
+for the peer and never carry internals; clients show their own words, chosen by code,
+field and reason, never the English message.
 """
 
 from __future__ import annotations
+
+import re
 
 from protocol.errors import ErrorCode
 
@@ -25,9 +29,16 @@ HTTP_STATUS: dict[ErrorCode, int] = {
 }
 
 
+# Every REST message about one field starts "field 'NAME' ..." (the validators write
+# them so): the name is read from there when the raiser does not give it.
+_FIELD = re.compile(r"^field '([A-Za-z_][A-Za-z0-9_.]*)'")
+
+
 class ApiError(Exception):
     """``status`` overrides the code's HTTP status where REST needs a finer one (411
-    Length Required is a ``bad_frame``); WebSocket error frames carry only the code."""
+    Length Required is a ``bad_frame``); WebSocket error frames carry only the code.
+    ``field``: the request field at fault (REST); ``reason``: a stable slug that tells
+    apart the refusals a client explains differently (SPEC.md §8.1)."""
 
     def __init__(
         self,
@@ -36,12 +47,17 @@ class ApiError(Exception):
         retry_after: float | None = None,
         *,
         status: int | None = None,
+        field: str | None = None,
+        reason: str | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.retry_after = retry_after
         self._status = status
+        named = _FIELD.match(message)
+        self.field = field or (named.group(1) if named else None)
+        self.reason = reason
 
     @property
     def status(self) -> int:

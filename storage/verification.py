@@ -122,7 +122,9 @@ class VerificationStore(Protocol):
         that never confirmed it and was created before ``replace_unconfirmed_before``:
         that one is set aside in the same transaction (its address becomes
         ``replaced+<id>@invalid``, its sessions and code are deleted), so nobody can
-        squat an address by signing up with it."""
+        squat an address by signing up with it. A ``verified`` account with a number
+        (Pro Santé Connect sign-up) raises :class:`NumberTaken` if another verified
+        account has that number."""
 
     async def replace_email_code(
         self, user_id: str, code: EmailCode, notifications: Sequence[NewNotification], now: int

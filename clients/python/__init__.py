@@ -3,6 +3,7 @@
 from .client import Client, ClientState, Incoming
 from .e2ee import Decrypted, EncryptedClient, Undecryptable
 from .errors import ClientClosed, ConfrereError, ConnectionLost, ServerError
+from .profiles import Profile, Profiles
 from .rest import Account, log_in, request, sign_up
 
 __all__ = [
@@ -15,6 +16,8 @@ __all__ = [
     "Decrypted",
     "EncryptedClient",
     "Incoming",
+    "Profile",
+    "Profiles",
     "ServerError",
     "Undecryptable",
     "log_in",

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from . import accounts, admin, attachments, directory, health, referrals, review, sas, verification
+from . import (
+    accounts,
+    admin,
+    attachments,
+    directory,
+    health,
+    profiles,
+    referrals,
+    review,
+    sas,
+    verification,
+)
 from .openapi import openapi_route
 
 __all__ = ["routes"]
@@ -12,5 +23,5 @@ __all__ = ["routes"]
 routes: list[BaseRoute] = [*health.routes, *accounts.routes, *attachments.routes]
 routes += [*verification.routes, *review.routes]
 routes += admin.routes
-routes += [*directory.routes, *referrals.routes, *sas.routes]
+routes += [*directory.routes, *profiles.routes, *referrals.routes, *sas.routes]
 routes.append(openapi_route(routes))

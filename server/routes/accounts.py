@@ -24,7 +24,7 @@ from protocol.errors import ErrorCode
 from storage.errors import Conflict
 from storage.outbox import NewNotification
 from storage.types import NewUser, Session, User
-from storage.verification import Consent, EmailCode, LinkUnusable, RegulatorLink
+from storage.verification import Consent, EmailCode, LinkUnusable, NumberTaken, RegulatorLink
 
 from ..auth import check_password, hash_password, hash_token, new_token
 from ..clock import now_ms
@@ -32,7 +32,7 @@ from ..errors import ApiError
 from ..ratelimit import RateLimiter
 from ..revocation import revoke
 from ..sessions import require_role
-from ..verification import codes, links, passwords
+from ..verification import codes, links, passwords, psc, psc_signup
 from ..verification.identifiers import InvalidIdentifier, parse_number
 from ..verification.specialties import REGULATOR, SPECIALTIES, is_specialty
 from ..wire import room_info
@@ -82,8 +82,8 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _bad(field: str, why: str) -> ApiError:
-    return ApiError(ErrorCode.BAD_FRAME, f"field '{field}' {why}")
+def _bad(field: str, why: str, reason: str | None = None) -> ApiError:
+    return ApiError(ErrorCode.BAD_FRAME, f"field '{field}' {why}", field=field, reason=reason)
 
 
 def _tag(server_key: bytes, value: str) -> str:
@@ -146,11 +146,13 @@ async def sign_up(request: Request) -> Response:
     settings = request.app.state.settings
     _limiters(request).signups.check(client_address(request), "sign-ups from this address")
     address = email(body)
+    now = now_ms()
+    card = _psc_card(request, body, now)
     first_name, last_name = text(body, "first_name"), text(body, "last_name")
     password = text(body, "password", 1024, strip=False)
     why = passwords.problem(password, email=address, names=(first_name, last_name))
     if why is not None:
-        raise _bad("password", why)
+        raise _bad("password", why.text, why.reason)
     postcode = text(body, "postcode", 5)
     if not _POSTCODE.match(postcode):
         raise _bad("postcode", "must be a French postcode (5 digits)")
@@ -160,26 +162,32 @@ async def sign_up(request: Request) -> Response:
             number = parse_number(number).number
         except InvalidIdentifier as exc:
             raise _bad("rpps", str(exc)) from None
+    if card is not None:
+        for wrong in psc.compare(first_name, last_name, number, card):
+            raise _bad(wrong, "must be as on your CPS/e-CPS card", "card_mismatch")
+        number = card.practitioner.number
     specialty = text(body, "specialty")
     link_token = optional_text(body, "regulator_link", 2000)
     link: links.LinkClaims | None = None
-    now = now_ms()
     if link_token is not None:
+        if card is not None:
+            raise _bad("regulator_link", "cannot be used with a Pro Santé Connect sign-up")
         try:
             link = links.read_link(svc.server_key.key, link_token, now)
         except links.BadLink as exc:
-            raise _bad("regulator_link", f"is refused: {exc}") from None
+            raise _bad("regulator_link", f"is refused: {exc}", exc.reason) from None
         if link.email != address:
-            raise _bad("email", "must be the address the regulator sign-up link was sent to")
+            raise _bad(
+                "email", "must be the address the regulator sign-up link was sent to", "link_email"
+            )
         if specialty != REGULATOR:
-            raise _bad("specialty", f"must be '{REGULATOR}' for a regulator account")
+            raise _bad(
+                "specialty", f"must be '{REGULATOR}' for a regulator account", "regulator_only"
+            )
     elif not is_specialty(specialty):
-        why = (
-            "needs a regulator sign-up link"
-            if specialty == REGULATOR
-            else "must be one of the specialties of GET /v1/accounts/form"
-        )
-        raise _bad("specialty", why)
+        if specialty == REGULATOR:
+            raise _bad("specialty", "needs a regulator sign-up link", "regulator_needs_link")
+        raise _bad("specialty", "must be one of the specialties of GET /v1/accounts/form")
     practice_mode = choice(body, "practice_mode", ("liberal", "salarie"))
     for field, current in (
         ("terms_version", settings.terms_version),
@@ -197,11 +205,12 @@ async def sign_up(request: Request) -> Response:
         specialty=specialty,
         practice_mode=practice_mode,
         rpps=number,
-        # An admin issued the link for a regulator known to the SAS platform: it vouches
-        # for the identity. The address is still proved by the e-mail code, as for
-        # everyone (a leaked link must not promote that address' guest invitations).
+        # An admin issued the link for a regulator known to the SAS platform, or the
+        # practitioner's card authenticated them: either vouches for the identity. The
+        # address is still proved by the e-mail code, as for everyone (a leaked link
+        # must not promote that address' guest invitations).
         email_confirmed=False,
-        verified=link is not None,
+        verified=link is not None or card is not None,
         profession="regulator" if link is not None else "practitioner",
     )
     consents = [
@@ -221,13 +230,51 @@ async def sign_up(request: Request) -> Response:
             replace_unconfirmed_before=now - settings.unconfirmed_account_ttl_s * 1000,
         )
     except LinkUnusable:
-        raise ApiError(ErrorCode.CONFLICT, "this sign-up link was used already") from None
+        raise ApiError(
+            ErrorCode.CONFLICT, "this sign-up link was used already", reason="link_used"
+        ) from None
+    except NumberTaken:
+        raise ApiError(
+            ErrorCode.CONFLICT,
+            "this card's RPPS/ADELI number already verifies another account",
+            reason="number_taken",
+        ) from None
     except Conflict:
-        raise ApiError(ErrorCode.CONFLICT, "an account already exists for this e-mail") from None
-    log.info("account %s created (%s)", user.id, user.profession)
-    if link is not None:  # the link vouched for the identity (not for the address)
+        raise ApiError(
+            ErrorCode.CONFLICT, "an account already exists for this e-mail", reason="email_taken"
+        ) from None
+    log.info(
+        "account %s created (%s%s)",
+        user.id,
+        user.profession,
+        ", Pro Santé Connect" if card is not None else "",
+    )
+    if user.verified:  # the link or the card vouched for the identity (not the address)
         await svc.hooks.emit("identity_verified", user=user)
-    return JSONResponse({"user": profile(user)}, status_code=201)
+    response = JSONResponse({"user": profile(user)}, status_code=201)
+    if card is not None:  # the ticket made its one account
+        response.delete_cookie(psc_signup.TICKET_COOKIE, path="/v1/accounts")
+    return response
+
+
+def _psc_card(request: Request, body: dict[str, Any], now: int) -> psc.CardIdentity | None:
+    """The card of this browser's Pro Santé Connect sign-up when the body asks for it
+    (``"pro_sante_connect": true``), from the ticket cookie the callback set."""
+    wanted = body.get("pro_sante_connect")
+    if wanted is None or wanted is False:
+        return None
+    if wanted is not True:
+        raise _bad("pro_sante_connect", "must be true or false")
+    token = request.cookies.get(psc_signup.TICKET_COOKIE, "")
+    try:
+        card, _ = psc_signup.read_ticket(services(request).server_key.key, token, now)
+    except psc_signup.BadToken:
+        raise _bad(
+            "pro_sante_connect",
+            "needs a Pro Santé Connect sign-up in this browser (none, or expired: start again)",
+            "psc_ticket_missing",
+        ) from None
+    return card
 
 
 async def sign_up_form(request: Request) -> Response:
@@ -239,6 +286,7 @@ async def sign_up_form(request: Request) -> Response:
             "specialties": [s for s in SPECIALTIES if s != REGULATOR],
             "practice_modes": ["liberal", "salarie"],
             "password_min_length": passwords.MIN_LENGTH,
+            "psc_available": bool(settings.psc_issuer),
         }
     )
 
@@ -248,10 +296,14 @@ async def confirm_email(request: Request) -> Response:
     body = await json_body(request)
     svc = services(request)
     if user.email_confirmed:
-        raise ApiError(ErrorCode.CONFLICT, "this e-mail address is confirmed already")
+        raise ApiError(
+            ErrorCode.CONFLICT,
+            "this e-mail address is confirmed already",
+            reason="already_confirmed",
+        )
     code = body.get("code")
     if not isinstance(code, str) or not _CODE.match(code):
-        raise _bad("code", "must be the 6 digits sent by e-mail")
+        raise _bad("code", "must be the 6 digits sent by e-mail", "code_malformed")
     _limiters(request).code_guesses.check(user.id, "code attempts")
     key = svc.server_key.key
 
@@ -273,6 +325,7 @@ async def confirm_email(request: Request) -> Response:
                 " confirmed; sign up again",
                 "none": "was not sent or was used: ask for a new one",
             }[outcome],
+            f"code_{outcome}",
         )
     confirmed = await svc.store.user_by_id(user.id)
     assert confirmed is not None
@@ -284,7 +337,11 @@ async def resend_email_code(request: Request) -> Response:
     _, user = await bearer(request)
     svc = services(request)
     if user.email_confirmed:
-        raise ApiError(ErrorCode.CONFLICT, "this e-mail address is confirmed already")
+        raise ApiError(
+            ErrorCode.CONFLICT,
+            "this e-mail address is confirmed already",
+            reason="already_confirmed",
+        )
     _limiters(request).code_mails.check(user.id, "code e-mails")
     now = now_ms()
     expires_at = now + codes.CODE_TTL_MS
@@ -444,6 +501,7 @@ _SIGN_UP_BODY = obj(
         "terms_version": string(),
         "privacy_version": string(),
         "regulator_link": nullable(string(max_length=2000)),
+        "pro_sante_connect": nullable(boolean()),
     },
     required=(
         "email",
@@ -496,6 +554,7 @@ routes = [
                 "specialties": array(string()),
                 "practice_modes": array(string()),
                 "password_min_length": integer(),
+                "psc_available": boolean(),
             }
         ),
     ),

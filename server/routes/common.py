@@ -32,6 +32,10 @@ def error_response(exc: ApiError) -> JSONResponse:
     if exc.retry_after is not None:
         headers["Retry-After"] = str(int(exc.retry_after + 0.999))
     body: dict[str, Any] = {"code": exc.code.value, "message": exc.message}
+    if exc.field is not None:
+        body["field"] = exc.field
+    if exc.reason is not None:
+        body["reason"] = exc.reason
     if exc.retry_after is not None:
         body["retry_after"] = exc.retry_after
     return JSONResponse(body, status_code=exc.status, headers=headers)

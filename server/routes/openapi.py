@@ -108,7 +108,13 @@ def obj(
 
 
 ERROR_SCHEMA = obj(
-    {"code": string(), "message": string(), "retry_after": number()},
+    {
+        "code": string(),
+        "message": string(),
+        "field": string(),
+        "reason": string(),
+        "retry_after": number(),
+    },
     required=("code", "message"),
 )
 _ERROR_TEXT = {

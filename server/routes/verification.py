@@ -24,6 +24,7 @@ import hmac
 import logging
 import secrets
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -45,9 +46,9 @@ from ..errors import ApiError
 from ..handlers import Services
 from ..ratelimit import RateLimiter
 from ..uploads import Intake, UploadRequest
-from ..verification import oidc, psc, review
+from ..verification import oidc, psc, psc_signup, review
 from ..verification.identifiers import InvalidIdentifier, parse_number
-from .accounts import PROFILE, profile
+from .accounts import PROFILE, client_address, profile
 from .common import bearer, json_body, services
 from .openapi import Schema, api_route, array, boolean, integer, nullable, obj, string
 from .validation import choice
@@ -87,12 +88,16 @@ def _limiter(request: Request) -> RateLimiter:
 
 def _require_email_confirmed(user: User) -> None:
     if not user.email_confirmed:
-        raise ApiError(ErrorCode.FORBIDDEN, "confirm your e-mail address first")
+        raise ApiError(
+            ErrorCode.FORBIDDEN, "confirm your e-mail address first", reason="email_unconfirmed"
+        )
 
 
 def _require_unverified(user: User) -> None:
     if user.verified:
-        raise ApiError(ErrorCode.CONFLICT, "this account is verified already")
+        raise ApiError(
+            ErrorCode.CONFLICT, "this account is verified already", reason="already_verified"
+        )
 
 
 def identity_request_json(req: IdentityRequest) -> dict[str, Any]:
@@ -119,6 +124,11 @@ IDENTITY_REQUEST: Schema = obj(
         "reason": nullable(string()),
         "documents_deleted": boolean(),
     }
+)
+
+_CARD = obj({"first_name": string(), "last_name": string(), "rpps": string()})
+_CARD_TICKET = obj(
+    {"first_name": string(), "last_name": string(), "rpps": string(), "expires_at": integer()}
 )
 
 # -- status
@@ -164,7 +174,11 @@ def psc_redirect_uri(settings: Settings) -> str:
 def _psc_client(request: Request) -> oidc.OidcClient:
     settings = request.app.state.settings
     if not settings.psc_issuer:
-        raise ApiError(ErrorCode.UNAVAILABLE, "Pro Santé Connect is not configured on this server")
+        raise ApiError(
+            ErrorCode.UNAVAILABLE,
+            "Pro Santé Connect is not configured on this server",
+            reason="psc_not_configured",
+        )
     client: oidc.OidcClient | None = getattr(request.app.state, "psc_client", None)
     if client is None:
         redirect = psc_redirect_uri(settings)
@@ -181,6 +195,41 @@ def _state_hash(state: str) -> bytes:
     return hashlib.sha256(state.encode()).digest()
 
 
+def _psc_response(request: Request, state: str, url: str, expires_at: int) -> Response:
+    """The start's answer, with the cookie that ties the flow to this browser."""
+    svc = services(request)
+    response = JSONResponse({"authorization_url": url, "expires_at": expires_at})
+    response.set_cookie(
+        PSC_COOKIE,
+        oidc.browser_binding(svc.server_key.key, state),
+        max_age=PSC_FLOW_TTL_MS // 1000,
+        path="/v1/verification/psc",
+        # From the configured public URL: behind a TLS proxy the node itself sees http.
+        secure=_secure(request),
+        httponly=True,
+        samesite="lax",  # sent on the provider's top-level redirect back to us
+    )
+    return response
+
+
+def _secure(request: Request) -> bool:
+    return urlsplit(psc_redirect_uri(request.app.state.settings)).scheme == "https"
+
+
+async def _authorization_url(request: Request, client: oidc.OidcClient, state: str) -> str:
+    verifier, nonce = oidc.flow_secrets(services(request).server_key.key, state)
+    try:
+        return await client.authorization_url(state, nonce, verifier)
+    except oidc.OidcError as exc:
+        log.warning("Pro Santé Connect unavailable: %s", exc.reason)
+        raise ApiError(
+            ErrorCode.UNAVAILABLE,
+            "Pro Santé Connect is unavailable",
+            5.0,
+            reason="psc_unavailable",
+        ) from None
+
+
 async def psc_start(request: Request) -> Response:
     _, user = await bearer(request)
     svc = services(request)
@@ -189,26 +238,45 @@ async def psc_start(request: Request) -> Response:
     client = _psc_client(request)
     _limiter(request).check(user.id, "verification attempts")
     state = secrets.token_urlsafe(32)
-    verifier, nonce = oidc.flow_secrets(svc.server_key.key, state)
-    try:
-        url = await client.authorization_url(state, nonce, verifier)
-    except oidc.OidcError as exc:
-        log.warning("Pro Santé Connect unavailable: %s", exc.reason)
-        raise ApiError(ErrorCode.UNAVAILABLE, "Pro Santé Connect is unavailable", 5.0) from None
+    url = await _authorization_url(request, client, state)
     now = now_ms()
     await svc.store.create_psc_flow(_state_hash(state), user.id, now, now + PSC_FLOW_TTL_MS)
-    response = JSONResponse({"authorization_url": url, "expires_at": now + PSC_FLOW_TTL_MS})
-    response.set_cookie(
-        PSC_COOKIE,
-        oidc.browser_binding(svc.server_key.key, state),
-        max_age=PSC_FLOW_TTL_MS // 1000,
-        path="/v1/verification/psc",
-        # From the configured public URL: behind a TLS proxy the node itself sees http.
-        secure=urlsplit(psc_redirect_uri(request.app.state.settings)).scheme == "https",
-        httponly=True,
-        samesite="lax",  # sent on the provider's top-level redirect back to us
-    )
-    return response
+    return _psc_response(request, state, url, now + PSC_FLOW_TTL_MS)
+
+
+async def psc_signup_start(request: Request) -> Response:
+    """Sign-up by Pro Santé Connect: no account yet (see :mod:`..verification.psc_signup`)."""
+    client = _psc_client(request)
+    _limiter(request).check("address\n" + client_address(request), "sign-up attempts")
+    expires_at = now_ms() + PSC_FLOW_TTL_MS
+    state = psc_signup.new_state(services(request).server_key.key, expires_at)
+    url = await _authorization_url(request, client, state)
+    return _psc_response(request, state, url, expires_at)
+
+
+async def psc_signup_card(request: Request) -> Response:
+    """What the Pro Santé Connect ticket of this browser says, to pre-fill the form."""
+    token = request.cookies.get(psc_signup.TICKET_COOKIE, "")
+    try:
+        card, expires_at = psc_signup.read_ticket(services(request).server_key.key, token, now_ms())
+    except psc_signup.BadToken:
+        raise ApiError(
+            ErrorCode.NOT_FOUND,
+            "no Pro Santé Connect sign-up in progress in this browser",
+            reason="psc_ticket_missing",
+        ) from None
+    return JSONResponse({**psc_signup.prefill(card), "expires_at": expires_at})
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """What the callback answers: the JSON for API clients, the fragment for a browser
+    (sent to ``page``), and the sign-up ticket cookie when there is one."""
+
+    answer: dict[str, Any]
+    fragment: dict[str, str]
+    page: str = "/"
+    ticket: tuple[str, int] | None = None  # (token, max-age in s)
 
 
 async def psc_callback(request: Request) -> Response:
@@ -216,81 +284,157 @@ async def psc_callback(request: Request) -> Response:
     ``error``). The state names the flow and is good once: a replay is refused.
 
     JSON for API clients; a browser (``Accept: text/html``) is sent back to the web
-    client with the outcome in the fragment: ``/#verification=verified|mismatch|error``.
+    client with the outcome in the fragment: ``/#verification=verified``,
+    ``/#verification=mismatch&fields=…``, ``…#verification=error&reason=…&message=…``,
+    or, for a sign-up, ``/inscription#verification=signup``.
     """
+    signup = psc_signup.is_signup_state(request.query_params.get("state", ""))
     try:
-        answer = await _psc_outcome(request)
+        outcome = await _psc_outcome(request)
     except ApiError as exc:
         if not _browser(request):
             raise
-        return RedirectResponse(
-            "/#" + urlencode({"verification": "error", "message": exc.message}), 303
-        )
+        fragment = {"verification": "error", "reason": exc.reason or exc.code.value}
+        fragment["message"] = exc.message
+        page = "/inscription" if signup else "/"
+        return RedirectResponse(page + "#" + urlencode(fragment), 303)
+    response: Response
     if _browser(request):
-        return RedirectResponse("/#" + urlencode({"verification": answer["outcome"]}), 303)
-    return JSONResponse(answer)
+        response = RedirectResponse(outcome.page + "#" + urlencode(outcome.fragment), 303)
+    else:
+        response = JSONResponse(outcome.answer)
+    if outcome.ticket is not None:
+        token, max_age = outcome.ticket
+        response.set_cookie(
+            psc_signup.TICKET_COOKIE,
+            token,
+            max_age=max_age,
+            path="/v1/accounts",
+            secure=_secure(request),
+            httponly=True,
+            samesite="strict",  # read by the sign-up page's own requests only
+        )
+    return response
 
 
 def _browser(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-async def _psc_outcome(request: Request) -> dict[str, Any]:
+async def _card(request: Request, state: str, code: str, who: str) -> psc.CardIdentity:
+    """Exchange the code and read the practitioner's identity from the answer."""
+    verifier, nonce = oidc.flow_secrets(services(request).server_key.key, state)
+    try:
+        identity = await _psc_client(request).exchange(code, verifier, nonce)
+        return psc.card_identity(identity)
+    except oidc.OidcError as exc:
+        log.warning("Pro Santé Connect answer refused for %s: %s", who, exc.reason)
+        if "unreachable" in exc.reason:
+            raise ApiError(
+                ErrorCode.UNAVAILABLE,
+                "Pro Santé Connect is unavailable",
+                5.0,
+                reason="psc_unavailable",
+            ) from None
+        raise ApiError(
+            ErrorCode.BAD_FRAME,
+            f"Pro Santé Connect answer refused: {exc.reason}",
+            reason="psc_answer_refused",
+        ) from None
+
+
+def _state_refused() -> ApiError:
+    return ApiError(
+        ErrorCode.BAD_FRAME,
+        "field 'state' names no verification in progress (unknown, used or expired)",
+        reason="psc_state",
+    )
+
+
+async def _psc_outcome(request: Request) -> _Outcome:
     svc = services(request)
     query = request.query_params
     state = query.get("state", "")
-    if not state or len(state) > 200:
-        raise _bad("state", "is missing")
+    if not state or len(state) > 400:
+        raise _state_refused()
     # Checked before the flow is taken: a wrong browser does not spend the owner's flow.
     binding = request.cookies.get(PSC_COOKIE, "")
     expected = oidc.browser_binding(svc.server_key.key, state)
     if not hmac.compare_digest(binding.encode(), expected.encode()):
-        raise ApiError(ErrorCode.FORBIDDEN, "this verification was not started in this browser")
-    user_id = await svc.store.take_psc_flow(_state_hash(state), now_ms())
-    if user_id is None:
-        raise _bad("state", "names no verification in progress (unknown, used or expired)")
+        raise ApiError(
+            ErrorCode.FORBIDDEN,
+            "this verification was not started in this browser",
+            reason="psc_other_browser",
+        )
+    now = now_ms()
+    signup = psc_signup.is_signup_state(state)
+    user_id: str | None = None
+    if signup:
+        try:
+            psc_signup.read_state(svc.server_key.key, state, now)
+        except psc_signup.BadToken:
+            raise _state_refused() from None
+    else:
+        user_id = await svc.store.take_psc_flow(_state_hash(state), now)
+        if user_id is None:
+            raise _state_refused()
     if "error" in query:
         log.info("Pro Santé Connect refused for %s: %s", user_id, query.get("error", "")[:64])
-        raise ApiError(ErrorCode.FORBIDDEN, "Pro Santé Connect did not authenticate you")
+        raise ApiError(
+            ErrorCode.FORBIDDEN, "Pro Santé Connect did not authenticate you", reason="psc_refused"
+        )
     code = query.get("code", "")
     if not code or len(code) > 2000:
         raise _bad("code", "is missing")
+    if signup:
+        card = await _card(request, state, code, "a sign-up")
+        expires_at = now + psc_signup.TICKET_TTL_MS
+        token = psc_signup.ticket(svc.server_key.key, card, expires_at)
+        answer = {"outcome": "signup", "card": psc_signup.prefill(card), "expires_at": expires_at}
+        return _Outcome(
+            answer,
+            {"verification": "signup"},
+            "/inscription",
+            (token, psc_signup.TICKET_TTL_MS // 1000),
+        )
+    assert user_id is not None
     user = await svc.store.user_by_id(user_id)
     if user is None:
         raise ApiError(ErrorCode.NOT_FOUND, "this account no longer exists")
-    verifier, nonce = oidc.flow_secrets(svc.server_key.key, state)
-    try:
-        identity = await _psc_client(request).exchange(code, verifier, nonce)
-        card = psc.card_identity(identity)
-    except oidc.OidcError as exc:
-        log.warning("Pro Santé Connect answer refused for %s: %s", user_id, exc.reason)
-        if "unreachable" in exc.reason:
-            raise ApiError(ErrorCode.UNAVAILABLE, "Pro Santé Connect is unavailable", 5.0) from None
-        raise ApiError(
-            ErrorCode.BAD_FRAME, f"Pro Santé Connect answer refused: {exc.reason}"
-        ) from None
+    card = await _card(request, state, code, user_id)
     if user.verified:
-        return {"outcome": "verified", "mismatch": [], "user": profile(user)}
+        return _Outcome(
+            {"outcome": "verified", "mismatch": [], "user": profile(user)},
+            {"verification": "verified"},
+        )
     wrong = psc.mismatches(user, card)
     if wrong:
         log.info("Pro Santé Connect identity differs for %s: %s", user.id, ",".join(wrong))
-        return {
-            "outcome": "mismatch",
-            "mismatch": wrong,
-            "next": "manual",
-            "manual_verification": "/v1/verification/manual",
-            "user": profile(user),
-        }
+        return _Outcome(
+            {
+                "outcome": "mismatch",
+                "mismatch": wrong,
+                "next": "manual",
+                "manual_verification": "/v1/verification/manual",
+                "user": profile(user),
+            },
+            {"verification": "mismatch", "fields": ",".join(wrong)},
+        )
     notice = NewNotification("email", user.email, "identity_verified", {"method": "psc"})
     try:
         verified = await mark_verified(svc, user, card.practitioner.number, [notice])
     except NumberTaken:
         log.warning("Pro Santé Connect card of %s already verifies another account", user.id)
         raise ApiError(
-            ErrorCode.CONFLICT, "this card's RPPS/ADELI number already verifies another account"
+            ErrorCode.CONFLICT,
+            "this card's RPPS/ADELI number already verifies another account",
+            reason="number_taken",
         ) from None
     log.info("identity of %s verified by Pro Santé Connect", user.id)
-    return {"outcome": "verified", "mismatch": [], "user": profile(verified)}
+    return _Outcome(
+        {"outcome": "verified", "mismatch": [], "user": profile(verified)},
+        {"verification": "verified"},
+    )
 
 
 # -- manual verification: documents, then the request
@@ -408,7 +552,7 @@ async def submit_manual(request: Request) -> Response:
     try:
         await svc.store.submit_identity_request(req, sides)
     except Conflict as exc:
-        raise ApiError(ErrorCode.CONFLICT, str(exc)) from None
+        raise ApiError(ErrorCode.CONFLICT, str(exc), reason="request_pending") from None
     except NotFound as exc:
         raise _bad("document", f"photos changed meanwhile: {exc}") from None
     log.info("manual verification %s submitted by %s", req.id, user.id)
@@ -446,13 +590,31 @@ routes = [
         query={"code": string(), "state": string(), "error": string()},
         response=obj(
             {
-                "outcome": string(enum=("verified", "mismatch")),
+                "outcome": string(enum=("verified", "mismatch", "signup")),
                 "mismatch": array(string(enum=("first_name", "last_name", "rpps"))),
                 "user": PROFILE,
+                "card": _CARD,
+                "expires_at": integer(),
             },
-            required=("outcome", "mismatch", "user"),
+            required=("outcome",),
         ),
         errors=(403, 404, 409),
+    ),
+    api_route(
+        "/v1/accounts/psc/start",
+        psc_signup_start,
+        "POST",
+        summary="Sign up with Pro Santé Connect: the authorization URL (no account yet)",
+        auth="none",
+        response=obj({"authorization_url": string(), "expires_at": integer()}),
+    ),
+    api_route(
+        "/v1/accounts/psc",
+        psc_signup_card,
+        summary="The card of this browser's Pro Santé Connect sign-up (pre-fills the form)",
+        auth="none",
+        response=_CARD_TICKET,
+        errors=(404,),
     ),
     api_route(
         "/v1/verification/documents/{side}",
@@ -485,4 +647,6 @@ routes = [
     ),
 ]
 # The callback's URL is derived from its route name when CONFRERE_PSC_REDIRECT_URI is unset.
-routes[2].name = "psc_callback"
+for _route in routes:
+    if _route.path == "/v1/verification/psc/callback":
+        _route.name = "psc_callback"

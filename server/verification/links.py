@@ -1,28 +1,35 @@
 """One-time regulator sign-up links (SAS): signed, expiring, bound to one e-mail.
 
-A link carries ``<payload>.<mac>``, both base64url: the payload is the JSON
-``{"e": email, "x": expires_at_ms, "j": link id}``, the MAC an HMAC-SHA256 under a key
-derived from the server key. The signature makes links unforgeable without a database
-read; the store records each link id so that a link creates one account only.
+A link is a sealed token (:mod:`.sealed`) of the claims ``{"e": email, "x":
+expires_at_ms, "j": link id}``. The signature makes links unforgeable without a
+database read; the store records each link id so that a link creates one account only.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
-import json
 import secrets
 from dataclasses import dataclass
+
+from .sealed import BadToken, seal, unseal
 
 __all__ = ["LINK_TTL_MS", "BadLink", "LinkClaims", "read_link", "sign_link"]
 
 LINK_TTL_MS = 7 * 24 * 3600 * 1000
+_PURPOSE = b"confrere-reglink"
+_WHY = {
+    "damaged": "the sign-up link is damaged",
+    "invalid": "the sign-up link is not valid",
+    "expired": "the sign-up link has expired",
+}
 
 
 class BadLink(ValueError):
-    """Forged, damaged or expired; the message says which, without the link."""
+    """Forged, damaged or expired; the message says which, without the link;
+    ``reason``: link_invalid or link_expired (SPEC.md §8.1)."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,41 +39,18 @@ class LinkClaims:
     link_id: str
 
 
-def _key(server_key: bytes) -> bytes:
-    return hashlib.blake2b(key=server_key, digest_size=32, person=b"confrere-reglink").digest()
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def sign_link(server_key: bytes, email: str, expires_at: int) -> tuple[str, LinkClaims]:
     claims = LinkClaims(email, expires_at, secrets.token_urlsafe(16))
-    payload = json.dumps(
-        {"e": claims.email, "x": claims.expires_at, "j": claims.link_id}, separators=(",", ":")
-    ).encode()
-    mac = hmac.new(_key(server_key), payload, hashlib.sha256).digest()
-    return f"{_b64(payload)}.{_b64(mac)}", claims
+    token = seal(server_key, _PURPOSE, {"e": email, "x": expires_at, "j": claims.link_id})
+    return token, claims
 
 
 def read_link(server_key: bytes, token: str, now: int) -> LinkClaims:
-    encoded, dot, mac_text = token.partition(".")
     try:
-        payload, mac = _unb64(encoded), _unb64(mac_text)
-    except (binascii.Error, ValueError):
-        raise BadLink("the sign-up link is damaged") from None
-    expected = hmac.new(_key(server_key), payload, hashlib.sha256).digest()
-    if not dot or not hmac.compare_digest(mac, expected):
-        raise BadLink("the sign-up link is not valid")
-    try:
-        data = json.loads(payload)
-        claims = LinkClaims(str(data["e"]), int(data["x"]), str(data["j"]))
-    except (ValueError, KeyError, TypeError):
-        raise BadLink("the sign-up link is damaged") from None
-    if claims.expires_at <= now:
-        raise BadLink("the sign-up link has expired")
-    return claims
+        data = unseal(server_key, _PURPOSE, token, now)
+        return LinkClaims(str(data["e"]), int(data["x"]), str(data["j"]))
+    except BadToken as exc:
+        reason = "link_expired" if exc.why == "expired" else "link_invalid"
+        raise BadLink(_WHY[exc.why], reason) from None
+    except (KeyError, TypeError, ValueError):
+        raise BadLink(_WHY["damaged"], "link_invalid") from None

@@ -3,14 +3,16 @@ well-known or breached password, not built from the account's own name or e-mail
 not one character repeated. No composition rules (they make passwords worse, not
 stronger); pass phrases are welcome.
 
-:func:`problem` returns the first rule broken, written for the user, or ``None``.
+:func:`problem` returns the first rule broken (a reason slug for clients, SPEC.md
+§8.1, and a sentence), or ``None``.
 """
 
 from __future__ import annotations
 
 import unicodedata
+from dataclasses import dataclass
 
-__all__ = ["MAX_LENGTH", "MIN_LENGTH", "problem"]
+__all__ = ["MAX_LENGTH", "MIN_LENGTH", "Problem", "problem"]
 
 MIN_LENGTH = 10
 MAX_LENGTH = 256
@@ -40,22 +42,32 @@ def _fold(text: str) -> str:
 _COMMON = frozenset(_fold(word) for word in _COMMON_TEXT.split())
 
 
-def problem(password: str, *, email: str = "", names: tuple[str, ...] = ()) -> str | None:
+@dataclass(frozen=True, slots=True)
+class Problem:
+    reason: str  # password_short, password_long, password_repeated, password_common...
+    text: str
+
+
+def problem(password: str, *, email: str = "", names: tuple[str, ...] = ()) -> Problem | None:
     """Why ``password`` is refused, or ``None`` if it is acceptable."""
     if len(password) < MIN_LENGTH:
-        return f"must have at least {MIN_LENGTH} characters"
+        return Problem("password_short", f"must have at least {MIN_LENGTH} characters")
     if len(password) > MAX_LENGTH:
-        return f"must have at most {MAX_LENGTH} characters"
+        return Problem("password_long", f"must have at most {MAX_LENGTH} characters")
     folded = _fold(password)
     if len(set(password)) < 4:
-        return "must not repeat the same few characters"
+        return Problem("password_repeated", "must not repeat the same few characters")
     if folded in _COMMON or folded.rstrip("0123456789") in _COMMON:
-        return "is too common (it appears in lists of breached passwords)"
+        return Problem(
+            "password_common", "is too common (it appears in lists of breached passwords)"
+        )
     if folded.isdigit() and folded in "01234567890123456789" + "98765432109876543210":
-        return "must not be a sequence of digits"
+        return Problem("password_sequence", "must not be a sequence of digits")
     personal = [email.partition("@")[0], *names]
     for word in personal:
         w = _fold(word)
         if len(w) >= 3 and (folded == w or (w in folded and len(folded) - len(w) < 6)):
-            return "must not be built from your name or e-mail address"
+            return Problem(
+                "password_personal", "must not be built from your name or e-mail address"
+            )
     return None

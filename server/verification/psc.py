@@ -19,7 +19,7 @@ from storage.types import User
 from .identifiers import InvalidIdentifier, PractitionerId, parse_id_nat, parse_number
 from .oidc import Identity, OidcError
 
-__all__ = ["CardIdentity", "card_identity", "mismatches"]
+__all__ = ["CardIdentity", "card_identity", "compare", "fold_name", "mismatches"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,18 +62,23 @@ def fold_name(name: str) -> str:
 
 def mismatches(user: User, card: CardIdentity) -> list[str]:
     """The account fields that differ from the card: "last_name", "first_name",
-    "rpps". An account without a number takes the card's (see the route); the first
-    name matches the first given name or all of them."""
+    "rpps". An account without a number takes the card's (see the route)."""
+    return compare(user.first_name, user.last_name, user.rpps, card)
+
+
+def compare(first_name: str, last_name: str, number: str | None, card: CardIdentity) -> list[str]:
+    """The fields among these that differ from the card; the first name matches the
+    first given name or all of them, a missing number matches any."""
     wrong = []
-    if fold_name(user.last_name) != fold_name(card.family_name):
+    if fold_name(last_name) != fold_name(card.family_name):
         wrong.append("last_name")
-    first = fold_name(user.first_name)
+    first = fold_name(first_name)
     given = [fold_name(g) for g in card.given_names]
     if first not in (given[0] if given else "", " ".join(given)):
         wrong.append("first_name")
-    if user.rpps is not None:
+    if number is not None:
         try:
-            own = parse_number(user.rpps)
+            own = parse_number(number)
         except InvalidIdentifier:
             own = None
         if own != card.practitioner:

@@ -139,6 +139,8 @@ class PostgresVerification(PostgresBase):
                 await c.execute("DELETE FROM sessions WHERE user_id = $1", old_id)
                 await c.execute("DELETE FROM email_codes WHERE user_id = $1", old_id)
             await c.execute(_SQL_INSERT_USER, *astuple(user))
+            if user.verified:  # verified at birth (Pro Santé Connect): its number is its own
+                await _check_number_free(c, user.id, None)
             await c.execute(
                 _SQL_INSERT_CONSENTS,
                 user.id,

@@ -109,6 +109,8 @@ class SqliteVerification(SqliteBase):
                 c.execute("DELETE FROM email_codes WHERE user_id=?", (old_id,))
             marks = ",".join("?" * len(_USER_FIELDS))
             c.execute(f"INSERT INTO users ({_USER_COLS}) VALUES ({marks})", astuple(user))
+            if user.verified:  # verified at birth (Pro Santé Connect): its number is its own
+                _check_number_free(c, user.id, None)
             c.executemany(
                 "INSERT INTO consents (user_id, document, version, accepted_at) VALUES (?,?,?,?)",
                 [(user.id, k.document, k.version, now) for k in consents],

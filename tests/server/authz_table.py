@@ -131,6 +131,7 @@ REST: dict[str, tuple[str, dict[str, str]]] = {
     "GET /v1/admin/audit": ("", role("admin")),
     "PUT /v1/admin/users/{user_id}/verified": ("another user", role("admin")),
     "GET /v1/directory/search": ("", SESSION),
+    "GET /v1/profiles": ("cards of users by id", SESSION),
     "GET /v1/directory/profiles/{profile_id}": ("", SESSION),
     "GET /v1/directory/profiles/{profile_id}/availability": ("", SESSION),
     "GET /v1/directory/favourites": ("its own", SESSION),

@@ -193,6 +193,7 @@ def rest_calls(world: World, attachment: str, appointment: str) -> dict[str, Cal
             content=sample("application/pdf", 1000),
         ),
         "DELETE /v1/sessions/current": Call("DELETE", "/v1/sessions/current", fresh_session=True),
+        "GET /v1/profiles": Call("GET", f"/v1/profiles?users={world.bystander.user_id}"),
         "PUT /v1/admin/users/{user_id}/verified": Call(
             "PUT", f"/v1/admin/users/{world.bystander.user_id}/verified", json={"verified": True}
         ),

@@ -9,7 +9,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
-from server.verification import links, passwords, review
+from server.verification import links, passwords, psc_signup, review
 from server.verification.identifiers import (
     InvalidIdentifier,
     luhn_valid,
@@ -58,8 +58,25 @@ def test_password_rules(password: str, ok: bool) -> None:
 
 
 def test_password_must_not_be_the_users_name() -> None:
-    assert passwords.problem("Dupont-Marie", names=("Dupont",)) is not None
-    assert passwords.problem("jeanne.martin1", email="jeanne.martin@example.org") is not None
+    for refused in (
+        passwords.problem("Dupont-Marie", names=("Dupont",)),
+        passwords.problem("jeanne.martin1", email="jeanne.martin@example.org"),
+    ):
+        assert refused is not None and refused.reason == "password_personal"
+
+
+def test_password_reasons_tell_the_rules_apart() -> None:
+    """Clients explain each refusal in their own words, by its reason (SPEC.md §8.1)."""
+    cases = {
+        "court": "password_short",
+        "x" * 300: "password_long",
+        "abababababab": "password_repeated",
+        "Motdepasse123": "password_common",
+        "98765432109876": "password_sequence",
+    }
+    for password, reason in cases.items():
+        refused = passwords.problem(password)
+        assert refused is not None and refused.reason == reason, password
 
 
 def test_regulator_links() -> None:
@@ -76,6 +93,30 @@ def test_regulator_links() -> None:
     for junk in ("", "abc", "a.b.c", "!!!.???"):
         with pytest.raises(links.BadLink):
             links.read_link(key, junk, 1000)
+
+
+def test_psc_signup_states_and_tickets() -> None:
+    key = b"k" * 32
+    state = psc_signup.new_state(key, 2000)
+    assert psc_signup.is_signup_state(state) and not psc_signup.is_signup_state("abc")
+    psc_signup.read_state(key, state, 1000)
+    with pytest.raises(psc_signup.BadToken):
+        psc_signup.read_state(key, state, 2000)  # expired
+    card = CardIdentity(parse_id_nat("8" + "10003456786"), "LEFEVRE-DURAND", ("HELENE", "MARIE"))
+    ticket = psc_signup.ticket(key, card, 2000)
+    assert psc_signup.read_ticket(key, ticket, 1000) == (card, 2000)
+    assert psc_signup.prefill(card) == {
+        "first_name": "Helene",
+        "last_name": "Lefevre-Durand",
+        "rpps": "10003456786",
+    }
+    for bad in (
+        (key, ticket, 2000),  # expired
+        (b"o" * 32, ticket, 1000),  # another server's
+        (key, state.removeprefix("signup."), 1000),  # a state is no ticket
+    ):
+        with pytest.raises(psc_signup.BadToken):
+            psc_signup.read_ticket(*bad)
 
 
 def test_review_transitions() -> None:

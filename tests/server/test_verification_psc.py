@@ -273,7 +273,13 @@ async def test_a_browser_is_sent_back_to_the_web_client(
         assert answer.headers["location"] == "/#verification=verified"
         replay = await http.get(callback, headers=html)
         assert replay.status_code == 303
-        assert replay.headers["location"].startswith("/#verification=error&message=")
+        assert replay.headers["location"].startswith("/#verification=error&reason=psc_state&")
+        # A mismatch names the fields, for the web client to show the manual path.
+        other, _ = await signed_up(srv)
+        provider.card = card("8" + RPPS, "Martin", "Hélène")
+        callback = await _card_login(await _start(http, other))
+        answer = await http.get(callback, headers=html)
+        assert answer.headers["location"] == "/#verification=mismatch&fields=last_name"
 
 
 async def test_a_flow_completes_only_in_the_browser_that_started_it(
