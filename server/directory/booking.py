@@ -145,8 +145,8 @@ async def book(svc: Services, caller: User, body: dict[str, Any], via: str) -> A
     _may_book(slot, via)
     today = dt.datetime.now(dt.UTC).date()
     form = check_patient(body.get("patient"), profile.required_fields, today)
-    if not form.ok:
-        raise _bad(form.problem())
+    if not form.ok:  # the message names every patient field at fault
+        raise ApiError(ErrorCode.BAD_FRAME, form.problem(), field="patient")
     now = now_ms()
     appointment_id = new_id()
     new = NewAppointment(

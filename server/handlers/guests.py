@@ -141,7 +141,7 @@ async def _invite_guests(
         data: dict[str, Any] = {
             "inviter": name,
             "room_kind": kind,
-            "signup_url": f"{public_url}/signup?email={quote(guest.email)}",
+            "signup_url": f"{public_url}/inscription?invitation=1&email={quote(guest.email)}",
             "expires_at": guest.expires_at,
             "reminder": reminder,
         }

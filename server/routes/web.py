@@ -1,10 +1,14 @@
 """The web client (``clients/web``), served as ES modules without a build step.
 
-``/`` is the page, ``/app/…`` the client's own modules and styles, ``/vendor/NAME/…``
-the few browser builds of the npm packages it uses, straight from
-``clients/web/node_modules`` (``npm ci`` in ``make run``/``make test``). The page's
-import map is inline, so the Content-Security-Policy allows exactly that script by
-its SHA-256 (:func:`content_security_policy`) and no other inline code.
+``/`` is the page, served as well at each of the client's own paths (:data:`PAGES`:
+log-in, sign-up, a conversation… so that e-mailed links, bookmarks and reloads land on
+the right view; the client's router reads the path). ``/app/…`` are the client's own
+modules, styles and icons, ``/vendor/NAME/…`` the few browser builds of the npm
+packages it uses, straight from ``clients/web/node_modules`` (``npm ci`` in ``make
+run``/``make test``); ``/manifest.webmanifest`` and ``/sw.js`` make it an installable
+web app (the service worker caches the application's files only). The page's import
+map is inline, so the Content-Security-Policy allows exactly that script by its
+SHA-256 (:func:`content_security_policy`) and no other inline code.
 
 Only files under those folders, with an extension listed in ``_TYPES``, are served;
 anything else is 404. Paths never escape their folder (resolved, then checked).
@@ -26,7 +30,7 @@ from protocol.errors import ErrorCode
 
 from ..errors import ApiError
 
-__all__ = ["WEB_ROOT", "content_security_policy", "routes"]
+__all__ = ["PAGES", "WEB_ROOT", "content_security_policy", "routes"]
 
 WEB_ROOT = Path(__file__).resolve().parents[2] / "clients" / "web"
 _MODULES = WEB_ROOT / "node_modules"
@@ -43,6 +47,19 @@ _TYPES = {
     ".svg": "image/svg+xml",
     ".png": "image/png",
 }
+# The client's pages (SPEC.md §9.3); keep in step with clients/web/app/router.js.
+PAGES = (
+    "/",
+    "/connexion",
+    "/inscription",
+    "/inscription-regulateur",
+    "/verification",
+    "/conversations",
+    "/conversations/{room}",
+    "/conditions",
+    "/confidentialite",
+    "/signup",  # the invitation links of e-mails sent before /inscription
+)
 _IMPORT_MAP = re.compile(r'<script type="importmap">(.*?)</script>', re.DOTALL)
 
 
@@ -70,12 +87,15 @@ def content_security_policy() -> str:
             "style-src 'self'",
             "img-src 'self' blob: data:",
             "connect-src 'self'",
+            "manifest-src 'self'",
+            "worker-src 'self'",
             "base-uri 'none'",
             "form-action 'self'",
             "frame-ancestors 'none'",
             "object-src 'none'",
             "require-trusted-types-for 'script'",
-            "trusted-types 'none'",
+            # One policy, whose only use is the service worker's URL (clients/web/app/pwa.js).
+            "trusted-types confrere-sw",
         )
     )
 
@@ -103,6 +123,31 @@ async def app_file(request: Request) -> Response:
     return _file(WEB_ROOT / "app", request.path_params["path"])
 
 
+async def manifest(request: Request) -> Response:
+    return FileResponse(
+        WEB_ROOT / "manifest.webmanifest",
+        media_type="application/manifest+json",
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+async def service_worker(request: Request) -> Response:
+    """At the root, so that its scope is the whole client."""
+    return FileResponse(
+        WEB_ROOT / "sw.js",
+        media_type="text/javascript; charset=utf-8",
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+async def favicon(request: Request) -> Response:
+    return FileResponse(
+        WEB_ROOT / "app" / "icons" / "icon-32.png",
+        media_type="image/png",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
+
+
 async def vendor_file(request: Request) -> Response:
     root = _VENDOR.get(request.path_params["package"])
     if root is None:
@@ -111,7 +156,10 @@ async def vendor_file(request: Request) -> Response:
 
 
 routes = [
-    Route("/", index, methods=["GET", "HEAD"]),
+    *(Route(page, index, methods=["GET", "HEAD"]) for page in PAGES),
+    Route("/manifest.webmanifest", manifest, methods=["GET", "HEAD"]),
+    Route("/sw.js", service_worker, methods=["GET", "HEAD"]),
+    Route("/favicon.ico", favicon, methods=["GET", "HEAD"]),
     Route("/app/{path:path}", app_file, methods=["GET", "HEAD"]),
     Route("/vendor/{package}/{path:path}", vendor_file, methods=["GET", "HEAD"]),
 ]

@@ -104,6 +104,8 @@ REST: dict[str, tuple[str, dict[str, str]]] = {
     "GET /metrics": ("", PUBLIC),
     "POST /v1/accounts": ("sign-up", PUBLIC),
     "GET /v1/accounts/form": ("", PUBLIC),
+    "POST /v1/accounts/psc/start": ("sign-up by Pro Santé Connect", PUBLIC),
+    "GET /v1/accounts/psc": ("this browser's sign-up ticket", PUBLIC),
     "POST /v1/accounts/email/confirm": ("its own address", SESSION),
     "POST /v1/accounts/email/resend": ("its own address", SESSION),
     "POST /v1/sessions": ("log-in", PUBLIC),

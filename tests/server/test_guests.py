@@ -152,7 +152,7 @@ async def test_guest_is_promoted_and_reads_what_was_sent_before(
         mail = await delivered(srv, "guest_invitation", "guest@example.org")
         assert mail["channel"] == "email"
         assert mail["data"]["signup_url"] == (
-            "https://confrere.example.fr/signup?email=guest%40example.org"
+            "https://confrere.example.fr/inscription?invitation=1&email=guest%40example.org"
         )
         assert mail["data"]["inviter"].startswith("Prénom")
         assert "Staff cardio" not in json.dumps(mail)  # nothing of the room's content

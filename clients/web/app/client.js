@@ -402,6 +402,22 @@ export class Client {
     return this.request({ t: "room.update", room, ...fields });
   }
 
+  leave(room) {
+    return this.request({ t: "room.leave", room });
+  }
+
+  remove(room, user) {
+    return this.request({ t: "room.remove", room, user });
+  }
+
+  setRole(room, user, role) {
+    return this.request({ t: "room.role", room, user, role });
+  }
+
+  uninvite(room, email) {
+    return this.request({ t: "room.uninvite", room, email });
+  }
+
   ping() {
     return this.request({ t: "ping" });
   }

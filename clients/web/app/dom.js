@@ -41,3 +41,27 @@ export function size(n) {
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(0)} Ko`;
   return `${(n / 1024 / 1024).toFixed(1)} Mo`;
 }
+
+const SVG = "http://www.w3.org/2000/svg";
+// Icons drawn inline (24×24 paths), so that no emoji font is needed.
+const ICONS = {
+  info: "M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20zm0 2a8 8 0 1 1 0 16 8 8 0 0 1 0-16zm-1 4h2V6h-2zm0 10h2v-8h-2z",
+  attach: "M16.5 6.5v10a4.5 4.5 0 0 1-9 0V5a3 3 0 0 1 6 0v10.5a1.5 1.5 0 0 1-3 0V6.5H9v9a3 3 0 0 0 6 0V5a4.5 4.5 0 0 0-9 0v11.5a6 6 0 0 0 12 0v-10z",
+  back: "M20 11H7.8l5.6-5.6L12 4l-8 8 8 8 1.4-1.4L7.8 13H20z",
+  close: "M19 6.4 17.6 5 12 10.6 6.4 5 5 6.4 10.6 12 5 17.6 6.4 19 12 13.4 17.6 19 19 17.6 13.4 12z",
+  shield: "M12 2 4 5v6c0 5 3.4 9.7 8 11 4.6-1.3 8-6 8-11V5zm-1.2 14.2L7 12.4l1.4-1.4 2.4 2.4 4.8-4.8L17 10z",
+};
+
+export function icon(name) {
+  const el = document.createElementNS(SVG, "svg");
+  el.setAttribute("viewBox", "0 0 24 24");
+  el.setAttribute("width", "20");
+  el.setAttribute("height", "20");
+  el.setAttribute("aria-hidden", "true");
+  el.setAttribute("class", "svg-icon");
+  const path = document.createElementNS(SVG, "path");
+  path.setAttribute("d", ICONS[name]);
+  path.setAttribute("fill", "currentColor");
+  el.append(path);
+  return el;
+}

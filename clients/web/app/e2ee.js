@@ -261,7 +261,7 @@ export class E2EE {
     try {
       plain = decryptFile(ref.key, stream);
     } catch (err) {
-      throw new AttachmentError(`le fichier ne se déchiffre pas (${err.message})`);
+      throw new AttachmentError("le fichier ne se déchiffre pas");
     }
     const found = sniff(plain.subarray(0, 8));
     if (found !== ref.type) throw new AttachmentError(`le fichier n'est pas ${TYPE_NAMES[ref.type] || ref.type}`);
@@ -387,8 +387,10 @@ export class E2EE {
   }
 
   reject(msg, err) {
+    // `kind` says why, for the screen (i18n.js UNREADABLE); `reason` is for developers.
     const reason = err instanceof CryptoError ? err.message : String(err);
-    this.h.onUndecryptable?.({ room: msg.room, seq: msg.seq, sender: msg.sender, device: msg.device, ts: msg.ts, reason });
+    const kind = err instanceof CryptoError ? err.kind : "other";
+    this.h.onUndecryptable?.({ room: msg.room, seq: msg.seq, sender: msg.sender, device: msg.device, ts: msg.ts, reason, kind });
     const code = err instanceof CryptoError ? REPORT_CODES[err.kind] || "other" : "other";
     if (code !== "unknown_session") this.report(msg.room, msg.device, code, null);
   }

@@ -1,22 +1,56 @@
-// Confrère web, the entry point: libsodium first, then the saved session or log-in.
-import { ready } from "./crypto.js";
-import * as store from "./store.js";
+// Confrère web, the entry point: libsodium, the saved session, then the router.
+// Each page (SPEC.md §9.3) has its view in screens/; the guard sends a visitor to
+// /connexion, and an account not verified yet (or whose e-mail is not confirmed) to
+// /verification, before the messaging.
+import { ready as sodiumReady } from "./crypto.js";
 import { app } from "./state.js";
-import { authScreen } from "./auth.js";
-import { start } from "./session.js";
+import { ready, restore } from "./session.js";
+import { guard, route, start } from "./router.js";
+import { registerServiceWorker } from "./pwa.js";
+import { loginView } from "./screens/login.js";
+import { signUpView } from "./screens/signup.js";
+import { verificationView } from "./screens/verification.js";
+import { messagingView } from "./screens/messaging.js";
+import { privacyView, termsView } from "./screens/legal.js";
+
+const PUBLIC = ["/connexion", "/inscription", "/signup", "/inscription-regulateur", "/conditions", "/confidentialite"];
+
+route("/connexion", loginView);
+route("/inscription", signUpView);
+route("/signup", signUpView);
+route("/inscription-regulateur", signUpView);
+route("/verification", verificationView);
+route("/conditions", termsView);
+route("/confidentialite", privacyView);
+route("/", messagingView);
+route("/conversations", messagingView);
+route("/conversations/:room", messagingView);
+
+guard(({ path }) => {
+  if (PUBLIC.includes(path)) return path === "/connexion" && app.session ? "/" : null;
+  if (!app.session) {
+    if (path.startsWith("/conversations/")) sessionStorage.setItem("next", path);
+    return "/connexion";
+  }
+  if (path === "/verification") return ready() && app.profile.email_confirmed ? "/" : null;
+  if (!ready()) return "/verification";
+  // Arrived by an invitation link: once in, straight into the conversation that waited.
+  if (sessionStorage.getItem("invitation") && app.client?.rooms?.length) {
+    sessionStorage.removeItem("invitation");
+    if (app.client.rooms.length === 1) return `/conversations/${app.client.rooms[0].id}`;
+  }
+  return null;
+});
 
 async function boot() {
-  await ready();
-  app.session = await store.get("session");
-  if (app.session) {
-    try {
-      await start();
-      return;
-    } catch (err) {
-      console.error(err);
-    }
+  await sodiumReady();
+  registerServiceWorker();
+  try {
+    await restore();
+  } catch (err) {
+    console.error(err); // the server is unreachable: the log-in page says so when used
   }
-  authScreen("login");
+  start();
 }
 
 boot();

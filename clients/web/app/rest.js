@@ -1,10 +1,19 @@
 // The REST endpoints of SPEC.md §9 (same origin), with the bearer token in a header.
+// An error answer: `code` (SPEC.md §8), and `field`, `reason` (§8.1) when the server
+// gives them; screens show i18n.js's words for them, never `message` (English).
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, body = {}) {
     super(message);
     this.status = status;
     this.code = code;
+    this.field = body.field || null;
+    this.reason = body.reason || null;
+    this.retryAfter = body.retry_after ?? null;
   }
+}
+
+function errorFrom(status, body) {
+  return new ApiError(status, body.code || (status >= 500 ? "unavailable" : "internal"), body.message || `HTTP ${status}`, body);
 }
 
 async function failure(response) {
@@ -14,7 +23,7 @@ async function failure(response) {
   } catch {
     // not JSON: keep the status
   }
-  return new ApiError(response.status, body.code || "internal", body.message || `HTTP ${response.status}`);
+  return errorFrom(response.status, body);
 }
 
 export class Rest {
@@ -30,12 +39,14 @@ export class Rest {
     return h;
   }
 
-  async call(method, path, body) {
+  /** `cookies`: send and keep this origin's cookies (the Pro Santé Connect flows'
+   * HttpOnly cookies, SPEC.md §9.2); every other call omits them. */
+  async call(method, path, body, { cookies = false } = {}) {
     const response = await fetch(this.base + path, {
       method,
       headers: this.headers(body !== undefined),
       body: body === undefined ? undefined : JSON.stringify(body),
-      credentials: "omit",
+      credentials: cookies ? "same-origin" : "omit",
       cache: "no-store",
     });
     if (!response.ok) throw await failure(response);
@@ -43,7 +54,7 @@ export class Rest {
   }
 
   signUp(fields) {
-    return this.call("POST", "/v1/accounts", fields);
+    return this.call("POST", "/v1/accounts", fields, { cookies: Boolean(fields.pro_sante_connect) });
   }
 
   logIn(email, password, deviceId) {
@@ -70,6 +81,23 @@ export class Rest {
     return this.call("GET", `/v1/directory/search?q=${encodeURIComponent(q)}`);
   }
 
+  /** Who is who: the cards of these user ids the caller may see (SPEC.md §9). */
+  profiles(ids) {
+    return this.call("GET", `/v1/profiles?users=${ids.map(encodeURIComponent).join(",")}`);
+  }
+
+  /** PUT an identity photo (manual verification). */
+  async putDocument(side, file) {
+    const response = await fetch(`${this.base}/v1/verification/documents/${side}`, {
+      method: "PUT",
+      headers: { Authorization: `Bearer ${this.token}`, "Content-Type": file.type || "application/octet-stream" },
+      body: file,
+      credentials: "omit",
+    });
+    if (!response.ok) throw await failure(response);
+    return response.json();
+  }
+
   /** POST a chat file's ciphertext with upload progress (fetch has none: XHR). */
   uploadChat(room, contentType, ciphertext, onProgress) {
     const query = new URLSearchParams({ kind: "chat", room, content_type: contentType });
@@ -87,9 +115,9 @@ export class Rest {
           // keep {}
         }
         if (xhr.status === 201) resolve(body.attachment);
-        else reject(new ApiError(xhr.status, body.code || "internal", body.message || `HTTP ${xhr.status}`));
+        else reject(errorFrom(xhr.status, body));
       };
-      xhr.onerror = () => reject(new ApiError(0, "unavailable", "réseau indisponible"));
+      xhr.onerror = () => reject(new ApiError(0, "unavailable", "network down"));
       xhr.send(new Blob([ciphertext]));
     });
   }

@@ -1,60 +1,110 @@
-// A signed-in session: the profile, this device's keys from IndexedDB, the transport
-// and the E2EE layer over it; the welcome decides between verification and messaging.
+// A signed-in session: the account (GET /v1/me), this device's keys from IndexedDB,
+// the transport and the end-to-end layer over it. The welcome says whether the
+// identity is verified; the router's guard (main.js) sends an account that is not
+// to /verification (as the server, which refuses messaging with identity_unverified).
 import { Client } from "./client.js";
 import { E2EE, loadOrCreateKeys } from "./e2ee.js";
 import { ApiError } from "./rest.js";
 import * as store from "./store.js";
-import { app, names, rest } from "./state.js";
-import { authScreen } from "./auth.js";
-import { mainScreen, showStatus } from "./chat.js";
-import { onEphemeral, onEvent, onKeysChanged, onMessage, onUndecryptable, renderRooms, upsertRoom } from "./rooms.js";
-import { verificationScreen } from "./verify.js";
+import { app, emit, rest, rooms } from "./state.js";
+import { forgetProfiles, learn, loadProfiles } from "./profiles.js";
+import { onEphemeral, onEvent, onKeysChanged, onMessage, onUndecryptable, updateTitle, upsertRoom } from "./rooms.js";
+import { go } from "./router.js";
 
-export async function start() {
-  rest.token = app.session.token;
+/** Whether the messaging may open: the identity is verified. (An account verified at
+ * creation, by Pro Santé Connect or a regulator link, still confirms its address:
+ * /verification asks for the code, the messaging reminds it.) */
+export function ready() {
+  return Boolean(app.profile?.verified);
+}
+
+/** At page load: the session kept in IndexedDB, if the server still knows it. */
+export async function restore() {
+  app.session = await store.get("session");
+  if (!app.session) return false;
   try {
-    app.profile = (await rest.me()).user;
+    await start();
+    return true;
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) {
       await store.del("session");
-      authScreen("login", "Votre session a expiré : reconnectez-vous.");
-      return;
+      app.session = null;
+      return false;
     }
     throw err;
   }
+}
+
+export async function start() {
+  rest.token = app.session.token;
+  app.profile = (await rest.me()).user;
+  learn({ user: app.profile.id, title: "", ...app.profile });
+  await loadProfiles();
   const keys = await loadOrCreateKeys(store, `keys:${app.session.deviceId}`);
   const saved = await store.get(`e2ee:${app.session.deviceId}`);
-  Object.entries((await store.get("names")) || {}).forEach(([k, v]) => names.set(k, v));
   const wsUrl = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/ws`;
   app.client = new Client(wsUrl, { token: app.session.token, deviceId: app.session.deviceId, userId: app.session.userId }, {
-    onStatus: showStatus,
+    onStatus: (status) => emit("status", status),
     onWelcome: (w) => onWelcome(w, keys),
     onItem: (item) => app.e2ee.onItem(item),
     onEphemeral,
     onToDevice: (f) => app.e2ee.onToDevice(f),
     onFatal: () => {
       store.del("session");
-      authScreen("login", "Session refusée : reconnectez-vous.");
+      app.session = null;
+      go("/connexion?expiree=1", { replace: true });
     },
   });
   app.e2ee = new E2EE(app.client, rest, keys, { onMessage, onUndecryptable, onEvent, onKeysChanged }, saved, (snap) =>
     store.put(`e2ee:${app.session.deviceId}`, snap),
   );
-  mainScreen();
-  await app.client.connect();
+  app.client.connect().catch((err) => console.info("connect", err));
 }
 
 function onWelcome(welcome, keys) {
+  const was = ready();
   app.profile.verified = welcome.verified;
-  if (!welcome.verified) {
-    verificationScreen();
-    return;
+  if (welcome.verified) {
+    app.client.uploadKeys(keys.bundle(app.session.userId, app.session.deviceId)).catch((err) => console.warn("keys.upload", err));
+    // A verified practitioner has a directory profile (made on first use), so that
+    // colleagues find them by name.
+    rest.call("GET", "/v1/directory/me").catch((err) => console.info("directory profile", err));
   }
-  app.client.uploadKeys(keys.bundle(app.session.userId, app.session.deviceId)).catch((err) => console.warn("keys.upload", err));
-  // A verified practitioner has a directory profile (made on first use), so that
-  // colleagues find them by name; it also tells our own title for the header.
-  rest.call("GET", "/v1/directory/me").catch((err) => console.info("directory profile", err));
-  if (!app.ui || app.ui.unverified) mainScreen();
   for (const info of welcome.rooms) upsertRoom(info);
-  renderRooms();
+  updateTitle();
+  emit("welcome", { opened: !was && ready() });
+  emit("rooms");
+}
+
+/** Log in with e-mail and password; the same browser keeps its device (and keys). */
+export async function logIn(email, password) {
+  email = email.trim().toLowerCase();
+  const known = await store.get(`device:${email}`);
+  let reply;
+  try {
+    reply = await rest.logIn(email, password, known && (await store.get(`keys:${known}`)) ? known : null);
+  } catch (err) {
+    if (!(err instanceof ApiError && err.code === "not_found")) throw err;
+    reply = await rest.logIn(email, password, null);
+  }
+  app.session = { token: reply.token, userId: reply.user.id, deviceId: reply.device_id, email };
+  await store.put(`device:${email}`, reply.device_id);
+  await store.put("session", app.session);
+  await start();
+}
+
+export async function logOut() {
+  try {
+    await rest.logOut();
+  } catch {
+    // the session may be gone already
+  }
+  app.client?.close();
+  Object.assign(app, { client: null, e2ee: null, session: null, profile: null, current: null });
+  rest.token = null;
+  rooms.clear();
+  updateTitle();
+  // The device's keys stay (logging in again here reuses the device); names do not.
+  await forgetProfiles();
+  await store.del("session");
 }

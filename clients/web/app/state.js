@@ -1,59 +1,43 @@
-// Shared state of the page and small helpers every screen uses.
-import { ConnectionLost, ServerError } from "./client.js";
+// Shared state of the page: the signed-in session, the rooms, and a small event bus
+// between the model (session.js, rooms.js, profiles.js) and the screens.
 import { h } from "./dom.js";
-import { AttachmentError } from "./e2ee.js";
-import { ApiError, Rest } from "./rest.js";
-import * as store from "./store.js";
+import { Rest } from "./rest.js";
 
 export const root = document.getElementById("app");
 export const rest = new Rest();
-export const KIND_LABELS = { direct: "Message direct", group: "Groupe", patient_case: "Dossier patient" };
+export const KIND_LABELS = { direct: "Conversation 1 à 1", group: "Groupe", patient_case: "Cas patient" };
+export const ROLE_LABELS = { owner: "Propriétaire", admin: "Administrateur", member: "Membre" };
 
-/** The signed-in session and what hangs off it; `current`: the open room's id. */
-export const app = { session: null, client: null, e2ee: null, profile: null, current: null, ui: null };
-export const names = new Map(); // user id -> display name
-export const rooms = new Map(); // room id -> room state
+/**
+ * session: {token, userId, deviceId, email} once logged in; client/e2ee: the transport
+ * and the end-to-end layer; profile: the account (GET /v1/me), with `verified` from the
+ * welcome; current: the open room's id.
+ */
+export const app = { session: null, client: null, e2ee: null, profile: null, current: null };
+export const rooms = new Map(); // room id -> room state (rooms.js)
 
-export function describe(err) {
-  if (err instanceof ApiError || err instanceof ServerError) {
-    const known = {
-      unauthenticated: "E-mail ou mot de passe incorrect.",
-      conflict: "Un compte existe déjà pour cet e-mail.",
-      identity_unverified: "Votre identité n'est pas encore vérifiée.",
-      forbidden: "Action non autorisée.",
-      not_found: "Introuvable.",
-      rate_limited: "Trop de tentatives, réessayez dans un instant.",
-      unavailable: "Service momentanément indisponible, réessayez.",
-    };
-    return known[err.code] || `Erreur : ${err.message}`;
+const listeners = new Map();
+
+/** Topics: "rooms" (the list changed), "room" (id: its timeline or header changed),
+ * "typing" (id), "profiles" (names arrived), "status" (connection), "welcome". */
+export function on(topic, fn) {
+  if (!listeners.has(topic)) listeners.set(topic, new Set());
+  listeners.get(topic).add(fn);
+  return () => listeners.get(topic).delete(fn);
+}
+
+export function emit(topic, payload) {
+  for (const fn of listeners.get(topic) || []) {
+    try {
+      fn(payload);
+    } catch (err) {
+      console.error(topic, err);
+    }
   }
-  if (err instanceof ConnectionLost) return "Connexion perdue : réessayez une fois reconnecté.";
-  if (err instanceof AttachmentError) return `Fichier refusé : ${err.message}.`;
-  return `Erreur : ${err?.message || err}`;
-}
-
-export function nameOf(user) {
-  if (user === app.session?.userId) return "Moi";
-  return names.get(user) || `Confrère ${user.slice(0, 6)}`;
-}
-
-export function learnName(user, label) {
-  if (!user || !label) return;
-  names.set(user, label);
-  store.put("names", Object.fromEntries(names));
-}
-
-export function roomTitle(room) {
-  if (room.name) return room.name;
-  if (room.kind === "direct") {
-    const other = (room.members || []).find((m) => m !== app.session.userId);
-    return other ? nameOf(other) : "Message direct";
-  }
-  return KIND_LABELS[room.kind];
 }
 
 export function notice(text, kind = "info") {
   const el = h("div", { class: `notice ${kind}`, role: kind === "error" ? "alert" : "status" }, text);
   document.body.append(el);
-  setTimeout(() => el.remove(), 5000);
+  setTimeout(() => el.remove(), 6000);
 }

@@ -1,0 +1,227 @@
+// One conversation: its header (who, presence, the case header, the actions), the
+// timeline (messages with their sender's name, files, receipts, events), who is
+// typing, and the composer (text and encrypted PDF/JPEG/PNG files).
+import { h, icon, replace, size, when } from "../dom.js";
+import { describe, UNREADABLE } from "../i18n.js";
+import { app, KIND_LABELS, notice, on, rooms } from "../state.js";
+import { cardOf, nameOf, whoIs } from "../profiles.js";
+import { markRead, otherOf } from "../rooms.js";
+import { back } from "../router.js";
+import { presenceDot, verifiedBadge } from "../widgets.js";
+import { roomTitle } from "./messaging.js";
+import { roomDetails, safetyDialog, setCaseStatus } from "./room-details.js";
+import { showProfile } from "./profile-card.js";
+
+const TYPING_IDLE_MS = 3000; // after this long without a keystroke, "stopped typing"
+let view = null; // {id, header, messages, typing, composer, text, progress}
+
+export function conversation(pane, id) {
+  const messages = h("ol", { id: "messages", class: "messages", "aria-label": "Messages" });
+  const typing = h("p", { id: "typing", class: "typing", "aria-live": "polite" });
+  const header = h("header", { class: "chat-header" });
+  const composer = h("div", { class: "composer-slot" });
+  view = { id, header, messages, typing, composer, text: null, progress: null, closed: null };
+  replace(pane, header, messages, typing, composer);
+  renderHeader();
+  renderComposer();
+  renderMessages();
+  const room = rooms.get(id);
+  if (room) markRead(room);
+  view.text?.focus({ preventScroll: true });
+}
+
+function current() {
+  return view && view.id === app.current && view.header.isConnected ? rooms.get(view.id) : null;
+}
+
+function renderHeader() {
+  const room = current();
+  if (!room) return;
+  const other = room.kind === "direct" ? otherOf(room) : null;
+  const card = other ? cardOf(other) : null;
+  let caseHeader = null;
+  if (room.kind === "patient_case") {
+    const plain = room.header ? app.e2ee.decryptHeader(room.id, room.header) : null;
+    caseHeader = h("p", { class: "case-header", id: "case-header" }, plain ?? (room.header ? "En-tête chiffré (clé en attente)" : "Pas d'en-tête"));
+  }
+  const online = room.members.filter((m) => m !== app.session.userId && room.online.has(m)).length;
+  const subtitle = other
+    ? [presenceDot(room.online.has(other)), card ? card.specialty : "", room.online.has(other) ? " · en ligne" : ""]
+    : [`${KIND_LABELS[room.kind]}${room.status === "closed" ? " — clos" : ""} · ${room.members.length} membres`, online ? ` · ${online} en ligne` : ""];
+  const admin = room.role !== "member";
+  replace(view.header,
+    h("div", { class: "chat-title" },
+      h("button", { type: "button", class: "icon back", id: "back", "aria-label": "Retour aux conversations", title: "Retour", onclick: () => back("/") }, icon("back")),
+      h("button", { type: "button", class: "title-button", onclick: () => (other ? showProfile(other) : roomDetails(room.id)) },
+        h("h2", { id: "room-title" }, roomTitle(room), other ? verifiedBadge(card?.verified) : null),
+        h("span", { class: "members", id: "room-subtitle" }, subtitle)),
+      h("div", { class: "actions" },
+        room.kind === "direct" ? h("button", { type: "button", id: "safety", class: "icon-text", title: "Vérifier la sécurité", onclick: () => safetyDialog(room) }, icon("shield"), h("span", {}, " Vérifier la sécurité")) : null,
+        room.kind === "patient_case" && admin
+          ? h("button", { type: "button", id: "case-status", onclick: () => setCaseStatus(room, room.status === "closed" ? "open" : "closed") },
+            room.status === "closed" ? "Rouvrir le cas" : "Clore le cas")
+          : null,
+        h("button", { type: "button", id: "room-info", class: "icon-text", "aria-label": "Infos et membres", title: "Infos et membres", onclick: () => roomDetails(room.id) }, icon("info"), h("span", {}, " Infos")))),
+    caseHeader,
+    room.notes.map((n) => h("p", { class: "key-change", role: "alert" }, typeof n === "function" ? n() : n)));
+}
+
+function renderComposer() {
+  const room = current();
+  if (!room) return;
+  const closed = room.status === "closed";
+  if (view.closed === closed) return;
+  view.closed = closed;
+  if (closed) {
+    view.text = null;
+    replace(view.composer, h("p", { class: "closed" }, "Ce cas patient est clos : lecture seule."));
+    return;
+  }
+  const progress = h("progress", { id: "upload-progress", max: 1, value: 0, hidden: true });
+  const fileInput = h("input", { type: "file", id: "file-input", accept: "application/pdf,image/jpeg,image/png", hidden: true, onchange: (e) => onFile(e, progress) });
+  const text = h("textarea", { id: "composer", rows: 1, placeholder: "Écrire un message chiffré…", "aria-label": "Message", oninput: onTyping, onkeydown: onComposerKey });
+  view.text = text;
+  view.progress = progress;
+  replace(view.composer, h("form", { class: "composer", onsubmit: onSend },
+    h("button", { type: "button", class: "attach icon-text", title: "Joindre un PDF, JPEG ou PNG (50 Mo au plus)", "aria-label": "Joindre un fichier", onclick: () => fileInput.click() },
+      icon("attach"), h("span", {}, " Joindre")),
+    fileInput, text,
+    h("button", { type: "submit", class: "primary", id: "send" }, "Envoyer"),
+    progress));
+}
+
+function messageView(room, m) {
+  if (m.type === "event") return h("li", { class: "event", dataset: { seq: String(m.seq) } }, typeof m.text === "function" ? m.text() : m.text);
+  const mine = m.sender === app.session.userId;
+  const readers = mine
+    ? [...room.receipts.entries()].filter(([u, upto]) => u !== app.session.userId && upto >= m.seq).map(([u]) => nameOf(u))
+    : [];
+  const card = cardOf(m.sender);
+  return h("li", { class: `msg ${mine ? "mine" : "theirs"} ${m.type === "bad" ? "bad" : ""}`, dataset: { seq: String(m.seq), testid: "message" } },
+    h("div", { class: "meta" },
+      mine
+        ? h("span", { class: "sender" }, "Vous")
+        : h("button", { type: "button", class: "sender", title: "Voir le profil", onclick: () => showProfile(m.sender) }, whoIs(m.sender), verifiedBadge(card?.verified)),
+      card?.specialty && !mine ? h("span", { class: "sender-specialty" }, ` · ${card.specialty}`) : null,
+      " · ", h("time", { datetime: new Date(m.ts).toISOString() }, when(m.ts))),
+    m.type === "bad"
+      ? h("p", { class: "text undecryptable" }, "Message illisible : ", UNREADABLE[m.kind] || UNREADABLE.other)
+      : h("p", { class: "text" }, m.text),
+    (m.files || []).map((f) =>
+      h("div", { class: "file", dataset: { testid: "file" } },
+        h("span", { class: "file-type" }, f.type === "application/pdf" ? "PDF" : f.type === "image/png" ? "PNG" : "JPEG"),
+        h("span", { class: "file-name" }, f.name || "fichier", h("small", {}, ` (${size(f.size)})`)),
+        h("button", { type: "button", class: "download", onclick: (e) => download(f, e.currentTarget) }, "Télécharger"))),
+    mine ? h("span", { class: "receipt", dataset: { testid: "receipt" } }, readers.length ? `✓✓ Lu par ${readers.join(", ")}` : "✓ Envoyé") : null);
+}
+
+function renderMessages() {
+  const room = current();
+  if (!room) return;
+  const list = view.messages;
+  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+  const ordered = [...room.messages.values()].sort((a, b) => a.seq - b.seq);
+  replace(list, ordered.map((m) => messageView(room, m)));
+  if (atBottom || !list.dataset.shown) list.scrollTop = list.scrollHeight;
+  list.dataset.shown = "1";
+  renderTyping();
+}
+
+function renderTyping() {
+  const room = current();
+  if (!room) return;
+  const typers = [...room.typing.keys()].filter((u) => u !== app.session.userId).map(nameOf);
+  view.typing.textContent = typers.length ? `${typers.join(", ")} ${typers.length > 1 ? "écrivent" : "écrit"}…` : "";
+}
+
+on("room", (id) => {
+  if (!view || id !== view.id) return;
+  renderHeader();
+  renderComposer();
+  renderMessages();
+});
+on("typing", (id) => view && id === view.id && renderTyping());
+
+// -- sending
+
+let typingOn = false;
+let typingTimer = null;
+
+function onTyping() {
+  const room = app.current;
+  if (!room) return;
+  if (!typingOn) {
+    typingOn = true;
+    app.client.typing(room, true).catch(() => {});
+  }
+  clearTimeout(typingTimer);
+  typingTimer = setTimeout(() => stopTyping(room), TYPING_IDLE_MS);
+}
+
+function stopTyping(room) {
+  clearTimeout(typingTimer);
+  if (typingOn) {
+    typingOn = false;
+    app.client.typing(room, false).catch(() => {});
+  }
+}
+
+function onComposerKey(e) {
+  if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+    e.preventDefault();
+    e.target.form.requestSubmit();
+  }
+}
+
+async function onSend(event) {
+  event.preventDefault();
+  const text = view.text.value.trim();
+  if (!text || !app.current) return;
+  const room = app.current;
+  view.text.value = "";
+  stopTyping(room);
+  try {
+    await app.e2ee.sendText(room, text);
+  } catch (err) {
+    if (view.text) view.text.value = text;
+    notice(describe(err), "error");
+  }
+}
+
+async function onFile(event, progress) {
+  const file = event.target.files[0];
+  event.target.value = "";
+  if (!file || !app.current) return;
+  const room = app.current;
+  progress.hidden = false;
+  progress.value = 0;
+  try {
+    const data = new Uint8Array(await file.arrayBuffer());
+    await app.e2ee.sendFile(room, data, file.name, view.text?.value.trim() || "", (f) => (progress.value = f));
+    if (view.text) view.text.value = "";
+  } catch (err) {
+    notice(describe(err), "error");
+  } finally {
+    progress.hidden = true;
+  }
+}
+
+async function download(ref, button) {
+  const label = button.textContent;
+  button.disabled = true;
+  try {
+    const data = await app.e2ee.fetchFile(ref, (f) => (button.textContent = `${Math.round(f * 100)} %`));
+    // The decrypted file lives in this page only (a blob: URL), never in a cache.
+    const url = URL.createObjectURL(new Blob([data], { type: ref.type }));
+    const a = h("a", { href: url, download: ref.name || "fichier" });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+  } catch (err) {
+    notice(describe(err), "error");
+  } finally {
+    button.textContent = label;
+    button.disabled = false;
+  }
+}

@@ -1,0 +1,158 @@
+// The messaging (/, /conversations, /conversations/:room): the top bar (connection,
+// who is signed in), the list of conversations and the open one. On a wide screen
+// both panes show; on a phone one at a time (data-view "list" or "chat"), the phone's
+// back button returning from a conversation to the list (router.js).
+import { h, replace, when } from "../dom.js";
+import { app, emit, KIND_LABELS, notice, on, rooms } from "../state.js";
+import { initials, nameOf, want } from "../profiles.js";
+import { lastActivity, otherOf, unread, watchPresence } from "../rooms.js";
+import { logOut } from "../session.js";
+import { go } from "../router.js";
+import { avatar, presenceDot, verifiedBadge } from "../widgets.js";
+import { conversation } from "./conversation.js";
+import { newConversationDialog } from "./new-conversation.js";
+import { showProfile } from "./profile-card.js";
+
+const STATUS = { online: "Connecté", connecting: "Connexion…", offline: "Hors ligne — reconnexion automatique…", closed: "Déconnecté" };
+let ui = null; // {layout, status, list, chat, me}
+let waiting = null; // a conversation opened (reload, link) before the welcome listed it
+
+export function messagingView({ params }) {
+  if (!ui || !ui.layout.isConnected) build();
+  const id = params.room || null;
+  if (id && !rooms.has(id) && rooms.size) {
+    // Not (or no longer) one of ours: back to the list.
+    go("/", { replace: true });
+    return;
+  }
+  app.current = id;
+  ui.layout.dataset.view = id ? "chat" : "list";
+  watchPresence(id);
+  waiting = id && !rooms.has(id) ? id : null; // drawn again once the welcome lists it
+  if (id) conversation(ui.chat, id);
+  else replace(ui.chat, h("div", { class: "empty" }, h("p", {}, "Choisissez une conversation ou créez-en une."),
+    h("button", { type: "button", class: "primary", onclick: newConversationDialog }, "Nouveau message")));
+  renderList();
+  if (sessionStorage.getItem("welcome")) {
+    sessionStorage.removeItem("welcome");
+    notice("Félicitations, votre compte est créé ! Vous pouvez désormais communiquer de manière sécurisée avec vos confrères.");
+  }
+}
+
+function build() {
+  const status = h("span", { id: "connection", class: "connection", dataset: { state: app.client?.status || "connecting" } });
+  const list = h("ul", { id: "room-list", class: "rooms", "aria-label": "Conversations" });
+  const chat = h("section", { id: "chat", class: "chat", "aria-live": "polite" });
+  const me = h("button", { type: "button", class: "me", id: "me", title: "Mon profil", onclick: () => showProfile(app.session.userId) });
+  const layout = h("div", { class: "layout", dataset: { view: "list" } },
+    h("header", { class: "top" },
+      h("a", { class: "brand", href: "/", onclick: (e) => { e.preventDefault(); go("/"); } },
+        h("img", { src: "/app/icons/icon.svg", alt: "", width: 26, height: 26 }), h("span", {}, "Confrère")),
+      status,
+      me,
+      h("button", { type: "button", id: "logout", class: "ghost", onclick: async () => {
+        await logOut();
+        go("/connexion", { replace: true });
+      } }, "Se déconnecter")),
+    h("nav", { class: "side", "aria-label": "Conversations" },
+      app.profile?.email_confirmed === false
+        ? h("p", { class: "banner warn", id: "confirm-email" }, "Votre adresse e-mail n'est pas encore confirmée. ",
+          h("button", { type: "button", class: "link", onclick: () => go("/verification") }, "Vérifier mon adresse mail"))
+        : null,
+      h("button", { id: "new-conversation", class: "primary wide", onclick: newConversationDialog }, "+ Nouveau message"),
+      list),
+    chat);
+  ui = { layout, status, list, chat, me };
+  replace(document.getElementById("app"), layout);
+  showStatus(app.client?.status || "connecting");
+  renderMe();
+}
+
+function showStatus(state) {
+  if (!ui) return;
+  ui.status.dataset.state = state;
+  ui.status.textContent = STATUS[state] || state;
+}
+
+function renderMe() {
+  if (!ui || !app.profile) return;
+  replace(ui.me, avatar(initials(app.session.userId), "me"),
+    h("span", { class: "me-name" }, `${app.profile.first_name} ${app.profile.last_name}`), verifiedBadge(app.profile.verified));
+}
+
+/** One line of the list: who or what, the last message, unread count, presence. */
+function preview(room) {
+  let last = null;
+  for (const m of room.messages.values()) if (m.type === "msg" && (!last || m.seq > last.seq)) last = m;
+  if (!last) return KIND_LABELS[room.kind];
+  const text = last.text || (last.files?.length ? `Fichier : ${last.files[0].name || "sans nom"}` : "");
+  const who = last.sender === app.session.userId ? "Vous : " : room.kind === "direct" ? "" : `${nameOf(last.sender)} : `;
+  const line = `${who}${text}`;
+  return line.length > 60 ? `${line.slice(0, 59)}…` : line;
+}
+
+export function roomTitle(room) {
+  if (room.name) return room.name;
+  if (room.kind === "direct") {
+    const other = otherOf(room);
+    return other ? nameOf(other) : KIND_LABELS.direct;
+  }
+  const others = room.members.filter((m) => m !== app.session.userId).slice(0, 3).map(nameOf);
+  return others.length ? `${KIND_LABELS[room.kind]} avec ${others.join(", ")}` : KIND_LABELS[room.kind];
+}
+
+function renderList() {
+  if (!ui || !ui.layout.isConnected) return;
+  const sorted = [...rooms.values()].sort((a, b) => lastActivity(b) - lastActivity(a));
+  replace(ui.list, sorted.length ? sorted.map((room) => {
+    const count = unread(room);
+    const other = room.kind === "direct" ? otherOf(room) : null;
+    if (other) want(other);
+    const ts = lastActivity(room);
+    return h("li", {}, h("a", {
+      class: `room ${room.id === app.current ? "active" : ""} ${count ? "has-unread" : ""}`,
+      href: `/conversations/${room.id}`,
+      dataset: { room: room.id, testid: "room", kind: room.kind },
+      "aria-current": room.id === app.current ? "page" : null,
+      onclick: (e) => {
+        e.preventDefault();
+        if (app.current !== room.id) go(`/conversations/${room.id}`);
+      },
+    },
+    avatar(other ? initials(other) : room.kind === "patient_case" ? "CP" : "G", room.kind),
+    other ? presenceDot(room.online.has(other)) : null,
+    h("span", { class: "room-name" }, roomTitle(room), room.status === "closed" ? h("span", { class: "tag" }, "clos") : null),
+    h("span", { class: "room-time" }, ts ? when(ts) : ""),
+    h("span", { class: "room-preview" }, preview(room)),
+    count ? h("span", { class: "unread", dataset: { testid: "unread" }, "aria-label": `${count} non lu(s)` }, String(count)) : null));
+  }) : h("li", { class: "empty" }, "Aucune conversation pour l'instant."));
+}
+
+on("rooms", renderList);
+on("profiles", () => {
+  renderList();
+  renderMe();
+  if (app.current) emit("room", app.current);
+});
+on("status", showStatus);
+on("welcome", () => {
+  if (!ui?.layout.isConnected) return;
+  const ids = app.client?.rooms?.map((r) => r.id) || [];
+  if (sessionStorage.getItem("invitation") && ids.length) {
+    // Arrived by an invitation link: straight into the conversation that waited.
+    sessionStorage.removeItem("invitation");
+    if (ids.length === 1 && app.current !== ids[0]) {
+      go(`/conversations/${ids[0]}`, { replace: !app.current });
+      return;
+    }
+  }
+  if (waiting && rooms.has(waiting)) messagingView({ params: { room: waiting } });
+  else if (waiting) go("/", { replace: true });
+});
+on("left", (id) => {
+  if (location.pathname === `/conversations/${id}`) {
+    notice("Vous avez quitté la conversation.");
+    go("/", { replace: true });
+  }
+});
+on("keys-changed", ({ text, serious }) => notice(text(), serious ? "error" : "info"));
