@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import itertools
 import os
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -68,8 +69,12 @@ class ServerUnderTest:
 
 
 @contextlib.asynccontextmanager
-async def running_server(settings: Settings) -> AsyncIterator[ServerUnderTest]:
-    sock = bind_socket()
+async def running_server(
+    settings: Settings, sock: socket.socket | None = None
+) -> AsyncIterator[ServerUnderTest]:
+    """``sock``: a socket bound beforehand (to know the URL before the settings are
+    made, e.g. a public URL that links must reach); one of port 0 otherwise."""
+    sock = sock or bind_socket()
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn_config(settings))
     task = asyncio.create_task(server.serve(sockets=[sock]))

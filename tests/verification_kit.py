@@ -23,6 +23,7 @@ from server.notifications import outbox_log_path
 
 __all__ = [
     "CLIENT_ID",
+    "CLIENT_SECRET",
     "JPEG",
     "PNG",
     "email_code",

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from playwright.async_api import Browser, BrowserContext, Page, Request, WebSocket, expect
+from verification_kit import email_code
 
 from clients.python import Account
+from clients.python.rest import confirm_email, sign_up
 from clients.python.rest import log_in as sdk_log_in
-from clients.python.rest import sign_up
-from harness import PASSWORD
-from storage import Store
+from harness import PASSWORD, ServerUnderTest
 
 
 async def eventually(check: Callable[[], Awaitable[object]], seconds: float = 10.0) -> bool:
@@ -28,11 +30,16 @@ async def read_file(path: object) -> bytes:
     return await asyncio.to_thread(Path(str(path)).read_bytes)
 
 
+_people = itertools.count(1)
+
+
 async def named_practitioner(
-    url: str, store: Store, first_name: str, last_name: str, specialty: str, city: str
+    server: ServerUnderTest, first_name: str, last_name: str, specialty: str, city: str
 ) -> Account:
-    """A verified practitioner with a real-looking name (the screenshot shows it)."""
-    email = f"{first_name}.{last_name}@example.fr".lower()
+    """A verified practitioner with a real-looking name (screenshots show it) and a
+    confirmed address; the address is unique, as the web tests share one server."""
+    url = server.url
+    email = f"{first_name}.{last_name}.{next(_people)}-{os.getpid()}@example.fr".lower()
     await sign_up(
         url,
         email=email,
@@ -45,14 +52,23 @@ async def named_practitioner(
         practice_mode="liberal",
     )
     account = await sdk_log_in(url, email, PASSWORD, device_name="sdk")
-    await store.set_verified(account.user_id, True)
+    await confirm_email(account, await email_code(server, email))
+    await server.store.set_verified(account.user_id, True)
     return account
 
 
-async def open_client(browser: Browser, url: str) -> tuple[BrowserContext, Page, list[str]]:
+DESKTOP = {"width": 1280, "height": 800}
+
+
+async def open_client(
+    browser: Browser, url: str, viewport: dict[str, int] | None = None, path: str = "/"
+) -> tuple[BrowserContext, Page, list[str]]:
     """A fresh browser profile (its own IndexedDB) on the client's page; the list
-    collects the page's uncaught errors and any Content-Security-Policy violation."""
-    context = await browser.new_context(viewport={"width": 1280, "height": 800}, locale="fr-FR")
+    collects the page's uncaught errors and any Content-Security-Policy violation.
+    Service workers are blocked here (tests/web/test_pwa.py has its own)."""
+    context = await browser.new_context(
+        viewport=viewport or DESKTOP, locale="fr-FR", service_workers="block"
+    )
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -64,8 +80,28 @@ async def open_client(browser: Browser, url: str) -> tuple[BrowserContext, Page,
             else None
         ),
     )
-    await page.goto(url + "/")
+    await page.goto(url + path)
     return context, page, errors
+
+
+def is_phone(page: Page) -> bool:
+    size = page.viewport_size
+    return size is not None and size["width"] < 800
+
+
+async def to_list(page: Page) -> None:
+    """The list of conversations: on a phone, back from the open conversation."""
+    if is_phone(page) and await page.locator("#back").is_visible():
+        await page.click("#back")
+    await expect(page.locator("#room-list")).to_be_visible()
+
+
+async def open_room(page: Page, title: str | None = None) -> None:
+    """Open a conversation from the list (the only one, or the one titled so)."""
+    await to_list(page)
+    rooms = page.locator("[data-testid=room]")
+    await (rooms.filter(has_text=title).first if title else rooms.first).click()
+    await expect(page.locator("#composer, .closed")).to_be_visible()
 
 
 def record_uploads(page: Page) -> list[bytes]:
@@ -102,6 +138,7 @@ async def private_keys(page: Page) -> tuple[bytes, bytes]:
 
 
 async def log_in(page: Page, account: Account) -> None:
+    await expect(page.locator("#login-form")).to_be_visible()
     await page.fill("#login-form input[name=email]", account.email)
     await page.fill("#login-form input[name=password]", PASSWORD)
     await page.click("#login-form button[type=submit]")
@@ -110,17 +147,19 @@ async def log_in(page: Page, account: Account) -> None:
 
 async def start_direct(page: Page, other_user_id: str) -> None:
     """New conversation → direct message with a user given by id; opens it."""
+    await to_list(page)
     await page.click("#new-conversation")
     await page.fill("#directory-search", other_user_id)
-    await page.click("#search-results button.by-id")
+    await page.locator("#search-results button.by-id", has_text=other_user_id).click()
     await expect(page.locator("#composer")).to_be_visible()
 
 
-async def start_direct_from_directory(page: Page, last_name: str) -> None:
-    """New conversation → search the directory by name → the first match; opens it."""
+async def start_direct_from_directory(page: Page, last_name: str, user_id: str) -> None:
+    """New conversation → search the directory by name → that colleague; opens it."""
+    await to_list(page)
     await page.click("#new-conversation")
     await page.fill("#directory-search", last_name)
-    await page.locator("#search-results button.person:not(.by-id)").first.click()
+    await page.click(f"#search-results button.person[data-user='{user_id}']")
     await expect(page.locator("#composer")).to_be_visible()
 
 
@@ -128,3 +167,25 @@ async def send_text(page: Page, text: str) -> None:
     await page.fill("#composer", text)
     await page.click("#send")
     await expect(page.locator(".msg.mine .text", has_text=text)).to_be_visible()
+
+
+async def invite_by_email(page: Page, email: str) -> None:
+    """The open conversation's details → "Inviter un confrère" → by e-mail."""
+    await page.click("#room-info")
+    await page.click("#room-details #invite")
+    await page.fill("#invite-dialog #invite-email", email)
+    await page.click("#invite-dialog #invite-email-add")
+    await expect(page.locator("#invite-dialog")).to_contain_text(f"Invitation envoyée à {email}")
+    await page.keyboard.press("Escape")
+    await page.keyboard.press("Escape")
+    await expect(page.locator("dialog")).to_have_count(0)
+
+
+async def new_group(page: Page, name: str, kind: str = "group") -> None:
+    """ "Nouveau message" → a group (or "patient_case") named ``name``; opens it."""
+    await to_list(page)
+    await page.click("#new-conversation")
+    await page.click(f"#new-conversation-dialog nav button[data-kind={kind}]")
+    await page.locator("#new-conversation-dialog input[name=name]").fill(name)
+    await page.click("#create-room")
+    await expect(page.locator("#room-title")).to_have_text(name)

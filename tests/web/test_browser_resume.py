@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from browser_kit import log_in, open_client, send_text, start_direct
 from playwright.async_api import Browser, expect
 
 from harness import ServerUnderTest, practitioner
 from protocol import CloseCode
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")  # the shared browser and server
 
 
 async def test_reconnects_and_catches_up(server: ServerUnderTest, browser: Browser) -> None:

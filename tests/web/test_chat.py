@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 from browser_kit import (
     eventually,
     log_in,
@@ -23,6 +24,8 @@ from playwright.async_api import Browser, expect
 
 from harness import ServerUnderTest
 
+pytestmark = pytest.mark.asyncio(loop_scope="session")  # the shared browser and server
+
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshot-chat.png"
 PDF = b"%PDF-1.7\n% Compte rendu de consultation\n" + bytes(range(256)) * 400 + b"\n%%EOF\n"
 
@@ -31,11 +34,9 @@ async def test_two_practitioners_exchange_a_message_and_a_pdf(
     server: ServerUnderTest, browser: Browser, tmp_path: Path
 ) -> None:
     anne = await named_practitioner(
-        server.url, server.store, "Anne", "Martin", "Cardiologie et maladies vasculaires", "Lyon"
+        server, "Anne", "Martin", "Cardiologie et maladies vasculaires", "Lyon"
     )
-    paul = await named_practitioner(
-        server.url, server.store, "Paul", "Durand", "Médecine générale", "Villeurbanne"
-    )
+    paul = await named_practitioner(server, "Paul", "Durand", "Médecine générale", "Villeurbanne")
     ctx_a, page_a, errors_a = await open_client(browser, server.url)
     ctx_p, page_p, errors_p = await open_client(browser, server.url)
     sent_a, sent_p = record_uploads(page_a), record_uploads(page_p)
@@ -54,7 +55,7 @@ async def test_two_practitioners_exchange_a_message_and_a_pdf(
 
     paul_name = "Durand"
     assert await eventually(findable)
-    await start_direct_from_directory(page_a, paul_name)
+    await start_direct_from_directory(page_a, paul_name, paul.user_id)
     await expect(page_a.locator("#room-title")).to_contain_text(paul_name)
     await send_text(page_a, "Bonjour, pouvez-vous revoir Mme D. jeudi ?")
 

@@ -10,7 +10,16 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from browser_kit import eventually, log_in, open_client, read_file, send_text
+import pytest
+from browser_kit import (
+    eventually,
+    invite_by_email,
+    log_in,
+    new_group,
+    open_client,
+    read_file,
+    send_text,
+)
 from playwright.async_api import Browser, expect
 from verification_kit import email_code
 
@@ -19,6 +28,8 @@ from clients.python import log_in as log_in_sdk
 from clients.python.e2ee import encode_content
 from clients.python.rest import confirm_email, sign_up
 from harness import PASSWORD, ServerUnderTest, practitioner
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")  # the shared browser and server
 
 PDF = b"%PDF-1.4\n% ordonnance\n" + b"x" * 70_000 + b"\n%%EOF\n"  # two chunks
 
@@ -64,7 +75,9 @@ async def test_browser_and_sdk_converse_both_ways(
         body = bytearray(await bob._encrypt(room.id, encode_content("falsifié")))
         body[-1] ^= 1
         await bob.client.send(room.id, bytes(body))
-        await expect(page.locator(".msg.bad .undecryptable")).to_contain_text("BadSignature")
+        await expect(page.locator(".msg.bad .undecryptable")).to_contain_text(
+            "sa signature ne correspond pas"
+        )
         await expect(page.locator(".msg .text", has_text="falsifié")).to_have_count(0)
 
         async def reported() -> bool:
@@ -119,25 +132,18 @@ async def test_a_guest_invited_from_the_browser_reads_what_was_sent_before(
     anne = await practitioner(server.url, server.store)
     context, page, errors = await open_client(browser, server.url)
     await log_in(page, anne)
-    await page.click("#new-conversation")
-    await page.click("#new-conversation-dialog nav button[data-kind=group]")
-    await page.locator("#new-conversation-dialog input[name=name]").fill("Staff cardio")
-    await page.click("#create-room")
-    await expect(page.locator("#room-title")).to_have_text("Staff cardio")
+    await new_group(page, "Staff cardio")
     await send_text(page, "Avant l'invitation : pas pour l'invitée.")
-    await page.click("#invite")
-    await page.fill("#invite-email", "guest@example.org")
-    await page.click("#invite-email-form button[type=submit]")
-    await expect(page.locator("dialog")).to_contain_text("Invitation envoyée")
-    await page.keyboard.press("Escape")
+    guest_email = f"guest-{anne.user_id}@example.org".lower()
+    await invite_by_email(page, guest_email)
     # The invitation is a visible event; the browser starts a new sender key on it.
-    await expect(page.locator(".event", has_text="une personne par e-mail")).to_be_visible()
+    await expect(page.locator(".event", has_text="un confrère par e-mail")).to_be_visible()
     await send_text(page, "Bonjour, pouvez-vous voir ce patient ?")
     await send_text(page, "Le bilan suit demain.")
 
     await sign_up(
         server.url,
-        email="guest@example.org",
+        email=guest_email,
         password=PASSWORD,
         first_name="Inès",
         last_name="Invitée",
@@ -146,12 +152,12 @@ async def test_a_guest_invited_from_the_browser_reads_what_was_sent_before(
         specialty="Médecine générale",
         practice_mode="liberal",
     )
-    account = await log_in_sdk(server.url, "guest@example.org", PASSWORD, device_name="sdk")
+    account = await log_in_sdk(server.url, guest_email, PASSWORD, device_name="sdk")
     await server.store.set_verified(account.user_id, True)
     guest = EncryptedClient(account, tmp_path / "guest.key", key_wait=4.0)
     await guest.connect()  # its bundle is published before the promotion
     try:
-        code = await email_code(server, "guest@example.org")
+        code = await email_code(server, guest_email)
         await confirm_email(account, code)  # promotes the guest
         await expect(page.locator(".event", has_text="invité(e) par e-mail")).to_be_visible()
         texts: list[str] = []

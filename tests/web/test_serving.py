@@ -11,6 +11,8 @@ from playwright.async_api import Browser
 
 from harness import ServerUnderTest
 
+pytestmark = pytest.mark.asyncio(loop_scope="session")  # the shared browser and server
+
 
 async def test_page_and_modules_carry_the_security_headers(server: ServerUnderTest) -> None:
     async with httpx.AsyncClient(base_url=server.url) as http:

@@ -6,10 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.async_api import Browser
 
 from harness import ServerUnderTest
 from protocol.vectors import NAMES, load
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")  # the shared browser and server
 
 # tests/protocol/test_attachment_crypto.py's vector (SPEC.md §11.6): decrypts to PLAIN.
 ATTACHMENT = {

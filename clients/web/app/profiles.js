@@ -28,8 +28,8 @@ function persist() {
 /** The card of `user` if known (asking for it when missing or stale), else undefined. */
 export function cardOf(user) {
   if (!user) return undefined;
+  want(user);
   const entry = cards.get(user);
-  if (!entry || Date.now() - entry.at > FRESH_MS) want(user);
   return entry ? entry.card : undefined;
 }
 
@@ -64,9 +64,15 @@ export function learn(card) {
   emit("profiles");
 }
 
-/** Ask for these users' cards (in one request with the others asked meanwhile). */
+function fresh(user) {
+  const entry = cards.get(user);
+  return entry !== undefined && Date.now() - entry.at <= FRESH_MS;
+}
+
+/** Ask for these users' cards unless fresh ones are held (in one request with the
+ * others asked meanwhile). */
 export function want(...users) {
-  for (const user of users.flat()) if (user) wanted.add(user);
+  for (const user of users.flat()) if (user && !fresh(user)) wanted.add(user);
   if (!timer && wanted.size) timer = setTimeout(flush, 20);
 }
 

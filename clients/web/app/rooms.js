@@ -105,6 +105,7 @@ export function markRead(room) {
     room.readSeq = last;
     app.client.read(room.id, last).catch(() => {});
     emit("rooms");
+    updateTitle();
   }
 }
 
@@ -158,6 +159,7 @@ export function onEvent(ev) {
   const room = roomFor(ev.room);
   let text = null;
   const said = (user, mine, theirs) => (user === me ? `Vous ${mine}` : `${whoIs(user)} ${theirs}`);
+  const by = (user) => (user === me ? "vous" : whoIs(user));
   if (ev.by) want(ev.by);
   if (ev.kind === "member.joined") {
     want(ev.users);
@@ -173,7 +175,7 @@ export function onEvent(ev) {
     room.members = room.members.filter((u) => u !== ev.user);
     room.roles.delete(ev.user);
     text = ev.reason === "removed"
-      ? () => `${said(ev.user, "avez été retiré(e)", "a été retiré(e)")} par ${whoIs(ev.by)}`
+      ? () => `${said(ev.user, "avez été retiré(e)", "a été retiré(e)")} par ${by(ev.by)}`
       : () => said(ev.user, "avez quitté", "a quitté") + " la conversation";
     if (ev.user === me) {
       rooms.delete(ev.room);
@@ -204,7 +206,7 @@ export function onEvent(ev) {
     }
     text = ev.status === "closed" ? () => said(ev.by, "avez clos", "a clos") + " le cas patient"
       : ev.status === "open" ? () => said(ev.by, "avez rouvert", "a rouvert") + " le cas patient"
-      : ev.role ? () => `${whoIs(ev.user)} : ${ROLE_LABELS[ev.role].toLowerCase()} (par ${whoIs(ev.by)})`
+      : ev.role ? () => `${said(ev.user, "êtes", "est")} désormais ${ROLE_LABELS[ev.role].toLowerCase()} (par ${by(ev.by)})`
       : ev.header ? () => said(ev.by, "avez mis", "a mis") + " à jour l'en-tête du cas patient"
       : () => said(ev.by, "avez renommé", "a renommé") + ` la conversation en « ${ev.name} »`;
   }

@@ -3,8 +3,7 @@
 //
 // route("/conversations/:room", view) registers a view; a view is called with
 // ({params, query, hash, path}) and draws the page. go(path) adds a history entry,
-// go(path, {replace: true}) replaces the current one; back(fallback) returns to the
-// previous view of this client, or to `fallback` when the page was opened directly.
+// go(path, {replace: true}) replaces the current one; back(target) goes up to target.
 const routes = [];
 let depth = 0; // entries of ours below the current one (history.state.depth)
 let beforeEach = null;
@@ -33,7 +32,7 @@ function render() {
   const where = current();
   const redirect = beforeEach?.(where);
   if (redirect && redirect !== where.path + location.search) {
-    go(redirect, { replace: true });
+    go(redirect + location.hash, { replace: true }); // the fragment (an outcome) goes along
     return;
   }
   for (const r of routes) {
@@ -48,17 +47,21 @@ function render() {
 }
 
 export function go(path, { replace = false } = {}) {
-  if (replace) history.replaceState({ depth }, "", path);
+  if (replace) history.replaceState({ depth, prev: history.state?.prev }, "", path);
   else {
+    const prev = location.pathname;
     depth += 1;
-    history.pushState({ depth }, "", path);
+    history.pushState({ depth, prev }, "", path);
   }
   render();
 }
 
-export function back(fallback = "/") {
-  if (depth > 0) history.back();
-  else go(fallback, { replace: true });
+/** Up to `target` (a conversation's ← goes to the list): the browser's back when the
+ * previous entry is that page, so that history stays as the user walked it; else a
+ * new entry. */
+export function back(target = "/") {
+  if (depth > 0 && history.state?.prev === target) history.back();
+  else go(target);
 }
 
 /** Forget the fragment (a one-time outcome, e.g. #verification=…) without a new entry. */
@@ -68,7 +71,7 @@ export function clearHash() {
 
 export function start() {
   depth = history.state?.depth || 0;
-  history.replaceState({ depth }, "", location.href);
+  history.replaceState({ depth, prev: history.state?.prev }, "", location.href);
   window.addEventListener("popstate", (e) => {
     depth = e.state?.depth || 0;
     render();

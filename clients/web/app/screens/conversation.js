@@ -79,7 +79,7 @@ function renderComposer() {
   }
   const progress = h("progress", { id: "upload-progress", max: 1, value: 0, hidden: true });
   const fileInput = h("input", { type: "file", id: "file-input", accept: "application/pdf,image/jpeg,image/png", hidden: true, onchange: (e) => onFile(e, progress) });
-  const text = h("textarea", { id: "composer", rows: 1, placeholder: "Écrire un message chiffré…", "aria-label": "Message", oninput: onTyping, onkeydown: onComposerKey });
+  const text = h("textarea", { id: "composer", rows: 1, placeholder: "Message chiffré…", "aria-label": "Message", oninput: onTyping, onkeydown: onComposerKey });
   view.text = text;
   view.progress = progress;
   replace(view.composer, h("form", { class: "composer", onsubmit: onSend },

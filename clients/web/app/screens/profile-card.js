@@ -22,6 +22,7 @@ function body(card, userId) {
         h("h3", { id: "profile-name" }, fullName(card), verifiedBadge(card.verified)),
         h("p", { class: "profile-specialty" }, card.profession === "regulator" ? "Régulateur (SAS)" : card.specialty),
         h("p", { class: `status ${card.verified ? "verified" : "unverified"}` }, card.verified ? "Identité vérifiée" : "Identité non vérifiée"))),
+    directory ? h("p", { class: "hint", id: "in-directory" }, "Fiche visible dans l'annuaire des praticiens.") : null,
     directory?.organisations?.length
       ? [h("h4", {}, "Organisations"), h("ul", { class: "plain" }, directory.organisations.map((o) => h("li", {}, o.name, h("small", {}, ` — ${o.city}`))))]
       : null,
