@@ -189,3 +189,13 @@ async def new_group(page: Page, name: str, kind: str = "group") -> None:
     await page.locator("#new-conversation-dialog input[name=name]").fill(name)
     await page.click("#create-room")
     await expect(page.locator("#room-title")).to_have_text(name)
+
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+async def screenshot(page: Page, name: str, *, full_page: bool = False) -> None:
+    """docs/screenshots/NAME-desktop.png or NAME-phone.png, for the README."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    size = "phone" if is_phone(page) else "desktop"
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}-{size}.png"), full_page=full_page)

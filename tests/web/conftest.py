@@ -75,6 +75,9 @@ async def server(
         psc_client_id=CLIENT_ID,
         psc_client_secret=CLIENT_SECRET,
         public_url=url,
+        # Every test signs practitioners up from 127.0.0.1: the per-address limit of a
+        # node (100 an hour) would refuse them before the session ends.
+        signups_per_hour=100_000,
     )
     async with running_server(settings, sock) as srv:
         provider.register(CLIENT_ID, CLIENT_SECRET, url + "/v1/verification/psc/callback")

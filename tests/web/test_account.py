@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from browser_kit import open_client
+from browser_kit import open_client, screenshot
 from playwright.async_api import Browser, expect
 from verification_kit import email_code
 
@@ -53,6 +53,7 @@ async def test_sign_up_verify_and_enter_without_reloading(
     await expect(form.locator("select[name=specialty] option").first).to_have_text(
         "Sélectionner une spécialité"
     )
+    await screenshot(page, "inscription", full_page=True)
     for name, value in {
         "first_name": "Claire",
         "last_name": "Bernard",

@@ -1,7 +1,7 @@
 """Two practitioners in two browser contexts (real Chromium, each with its own keys in
 IndexedDB, never sent) exchange an end-to-end encrypted message and a PDF, found through
 the directory, with unread counts, typing, read receipts and history after a reload;
-the chat view's screenshot goes to docs/ for the README."""
+at both sizes."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from browser_kit import (
     log_in,
     named_practitioner,
     open_client,
+    open_room,
     private_keys,
     read_file,
     record_uploads,
@@ -26,19 +27,18 @@ from harness import ServerUnderTest
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")  # the shared browser and server
 
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshot-chat.png"
 PDF = b"%PDF-1.7\n% Compte rendu de consultation\n" + bytes(range(256)) * 400 + b"\n%%EOF\n"
 
 
 async def test_two_practitioners_exchange_a_message_and_a_pdf(
-    server: ServerUnderTest, browser: Browser, tmp_path: Path
+    server: ServerUnderTest, browser: Browser, tmp_path: Path, viewport: dict[str, int]
 ) -> None:
     anne = await named_practitioner(
         server, "Anne", "Martin", "Cardiologie et maladies vasculaires", "Lyon"
     )
     paul = await named_practitioner(server, "Paul", "Durand", "Médecine générale", "Villeurbanne")
-    ctx_a, page_a, errors_a = await open_client(browser, server.url)
-    ctx_p, page_p, errors_p = await open_client(browser, server.url)
+    ctx_a, page_a, errors_a = await open_client(browser, server.url, viewport)
+    ctx_p, page_p, errors_p = await open_client(browser, server.url, viewport)
     sent_a, sent_p = record_uploads(page_a), record_uploads(page_p)
     await log_in(page_a, anne)
     await log_in(page_p, paul)
@@ -112,7 +112,7 @@ async def test_two_practitioners_exchange_a_message_and_a_pdf(
     # Keys live in IndexedDB: after a reload the history is read again from seq 1.
     await page_p.reload()
     await expect(page_p.locator("#connection")).to_have_attribute("data-state", "online")
-    await page_p.locator("[data-testid=room]").click()
+    await open_room(page_p)
     await expect(page_p.locator(".msg .text")).to_have_text(
         [
             "Bonjour, pouvez-vous revoir Mme D. jeudi ?",
@@ -132,8 +132,6 @@ async def test_two_practitioners_exchange_a_message_and_a_pdf(
         assert len(sent) > 10
         for secret in await private_keys(page):
             assert not any(secret in data for data in sent)
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    await page_a.screenshot(path=str(SCREENSHOT))
     assert errors_a == [] and errors_p == []
     await ctx_a.close()
     await ctx_p.close()

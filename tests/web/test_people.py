@@ -8,16 +8,15 @@ both sizes."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from browser_kit import (
     eventually,
-    is_phone,
     log_in,
     named_practitioner,
     open_client,
     open_room,
+    screenshot,
     send_text,
     to_list,
 )
@@ -27,8 +26,6 @@ from clients.python import Client
 from harness import ServerUnderTest
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")  # the shared browser and server
-
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 def searches(page: Page) -> list[str]:
@@ -153,24 +150,21 @@ async def test_names_everywhere(
     await expect(page_p.locator("#profile-card #profile-name")).to_have_text("Anne Martin✔")
     await expect(page_p.locator("#profile-card #in-directory")).to_be_visible()
 
-    await shoot(page_a, page_p, viewport)
+    await shoot(page_a, page_p)
     assert errors_a == [] and errors_p == []
     await ctx_a.close()
     await ctx_p.close()
 
 
-async def shoot(page_a: Page, page_p: Page, viewport: dict[str, int]) -> None:
-    """The README's pictures: the conversation (and on a phone, the list)."""
-    size = "phone" if is_phone(page_a) else "desktop"
-    DOCS.mkdir(parents=True, exist_ok=True)
+async def shoot(page_a: Page, page_p: Page) -> None:
+    """The README's pictures: a conversation, the list, the members."""
     await page_p.keyboard.press("Escape")
     await page_p.keyboard.press("Escape")
     await open_room(page_a, "RCP cardiologie")
-    await page_a.screenshot(path=str(DOCS / f"conversation-{size}.png"))
+    await screenshot(page_a, "conversation")
     await to_list(page_a)
-    await page_a.screenshot(path=str(DOCS / f"conversations-{size}.png"))
+    await screenshot(page_a, "conversations")
     await open_room(page_a, "RCP cardiologie")
     await page_a.click("#room-info")
     await expect(page_a.locator("#member-list .member")).to_have_count(3)
-    await page_a.screenshot(path=str(DOCS / f"members-{size}.png"))
-    assert viewport["width"] in (390, 1280)
+    await screenshot(page_a, "members")

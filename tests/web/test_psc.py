@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from browser_kit import open_client
+from browser_kit import open_client, screenshot
 from oidc_provider import OidcProvider, card
 from playwright.async_api import Browser, Page, expect
 from verification_kit import email_code, signed_up
@@ -43,6 +43,7 @@ async def test_verification_by_card_and_its_mismatch(
     await expect(page.locator("#ecps-hint")).to_contain_text(
         "préfixe : 8 pour un numéro RPPS, 0 pour un numéro ADELI"
     )
+    await screenshot(page, "verification", full_page=True)
 
     # A card in another name: the account stays unverified, the manual path shows.
     provider.card = card("8" + number, "MARTIN", "HELENE")

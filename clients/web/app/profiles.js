@@ -56,6 +56,14 @@ export function initials(user) {
   return `${card.first_name?.[0] || ""}${card.last_name?.[0] || ""}`.toUpperCase();
 }
 
+/** Ask again for a card known to be outdated (e.g. a message came from someone whose
+ * card says unverified: only verified practitioners can send). */
+export function refresh(user) {
+  const entry = cards.get(user);
+  if (entry) entry.at = 0;
+  want(user);
+}
+
 /** Cards seen elsewhere (a directory result names its account): no request needed. */
 export function learn(card) {
   if (!card?.user || cards.get(card.user)?.card) return;

@@ -2,7 +2,7 @@
 // (room.get), timelines (messages and events in seq order), receipts, typing, presence,
 // unread counts and the tab title. Screens listen to the "rooms" and "room" events.
 import { app, emit, rooms, ROLE_LABELS } from "./state.js";
-import { want, whoIs } from "./profiles.js";
+import { cardOf, refresh, want, whoIs } from "./profiles.js";
 
 const TYPING_SHOWN_MS = 6000; // a peer typing with no news for this long has stopped
 const PRESENCE_EVERY_MS = 60000; // presence has no event: the open room is asked again
@@ -138,7 +138,7 @@ export function onMessage(m) {
   room.messages.set(m.seq, { type: "msg", ...m });
   clearTimeout(room.typing.get(m.sender));
   room.typing.delete(m.sender);
-  want(m.sender);
+  if (cardOf(m.sender)?.verified === false) refresh(m.sender); // they are, to have sent it
   changed(room);
 }
 

@@ -37,7 +37,16 @@ export async function restore() {
 
 export async function start() {
   rest.token = app.session.token;
-  app.profile = (await rest.me()).user;
+  try {
+    app.profile = (await rest.me()).user;
+    await store.put("me", app.profile);
+  } catch (err) {
+    // Offline (fetch's TypeError): start with the account as last seen; the transport
+    // says "Hors ligne" and reconnects by itself.
+    const last = await store.get("me");
+    if (!(err instanceof TypeError) || last?.id !== app.session.userId) throw err;
+    app.profile = last;
+  }
   learn({ user: app.profile.id, title: "", ...app.profile });
   await loadProfiles();
   const keys = await loadOrCreateKeys(store, `keys:${app.session.deviceId}`);
@@ -106,5 +115,6 @@ export async function logOut() {
   updateTitle();
   // The device's keys stay (logging in again here reuses the device); names do not.
   await forgetProfiles();
+  await store.del("me");
   await store.del("session");
 }

@@ -1,0 +1,52 @@
+"""SPEC.md §8.1 lists every field a REST error can name and every reason it can give
+(clients translate them: tests/web/test_catalogue.py renders each in French). This
+reads the server's code for the fields and reasons it uses and checks both ways."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC = (ROOT / "protocol" / "SPEC.md").read_text("utf-8")
+CODE = "\n".join(p.read_text("utf-8") for p in sorted((ROOT / "server").rglob("*.py")))
+
+
+def _section() -> str:
+    start = SPEC.index("### 8.1 Fields and reasons")
+    return SPEC[start : SPEC.index("\n## ", start)]
+
+
+def spec_fields() -> set[str]:
+    rows = re.findall(r"^\| [A-Z][^|]+ \| (`[^|]+) \|$", _section(), re.M)
+    return {f for row in rows for f in re.findall(r"`([a-z_.]+)`", row)}
+
+
+def spec_reasons() -> set[str]:
+    return set(re.findall(r"^\| `([a-z_]+)` \| `[a-z_]+`", _section(), re.M))
+
+
+def code_fields() -> set[str]:
+    """Fields named by the validators: literal "field 'x'" messages and the first
+    string argument of the field helpers."""
+    found = set(re.findall(r"field '([a-z_]+)", CODE))
+    helpers = r"(?<![\w.])(?:_bad|text|optional_text|choice|_line|email|_coordinate)"
+    found |= set(re.findall(helpers + r"\((?:body, )?\"([a-z_]+)\"", CODE))
+    return found
+
+
+def test_every_field_the_server_names_is_in_the_spec() -> None:
+    missing = code_fields() - spec_fields()
+    assert not missing, f"add to SPEC.md §8.1 (and clients/web/app/i18n.js): {sorted(missing)}"
+
+
+def test_reasons_match_both_ways() -> None:
+    used = set(re.findall(r"reason=\"([a-z_]+)\"", CODE))
+    used |= set(re.findall(r"Problem\(\s*\"([a-z_]+)\"", CODE))
+    used |= set(re.findall(r"_bad\([^()]*\"[^\"]*\",\s*\"([a-z_]+)\"\s*\)", CODE))
+    used |= set(re.findall(r"\"(link_[a-z]+)\"", CODE))
+    # The e-mail code's outcomes become reasons as f"code_{outcome}".
+    assert 'f"code_{outcome}"' in CODE
+    used |= {f"code_{o}" for o in ("wrong", "expired", "exhausted", "locked", "none")}
+    assert used - spec_reasons() == set(), "reasons missing from SPEC.md §8.1"
+    assert spec_reasons() - used == set(), "reasons in SPEC.md §8.1 the server never gives"
