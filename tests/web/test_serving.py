@@ -10,6 +10,7 @@ from browser_kit import open_client
 from playwright.async_api import Browser
 
 from harness import ServerUnderTest
+from server.routes.web import PAGES
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")  # the shared browser and server
 
@@ -57,6 +58,17 @@ async def test_the_api_is_not_shadowed(server: ServerUnderTest) -> None:
     assert openapi.status_code == 200 and "paths" in openapi.json()
 
 
+@pytest.mark.parametrize("page", [p.replace("{room}", "AbCdEfGh12345678") for p in PAGES])
+async def test_every_page_of_the_client_is_served(server: ServerUnderTest, page: str) -> None:
+    """Links, bookmarks and reloads land on the client (its router shows the view)."""
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        response = await http.get(page)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert '<div id="app"' in response.text
+    assert "require-trusted-types-for 'script'" in response.headers["content-security-policy"]
+
+
 @pytest.mark.parametrize(
     "path",
     [
@@ -67,6 +79,9 @@ async def test_the_api_is_not_shadowed(server: ServerUnderTest) -> None:
         "/vendor/libsodium-sumo/../../../../package.json",
         "/vendor/unknown/index.mjs",
         "/vendor/msgpack/index.d.ts",  # not a served type
+        "/conversations/a/b",  # not a page of the client
+        "/inscriptions",
+        "/sw.js/x",
     ],
 )
 async def test_only_client_files_are_served(server: ServerUnderTest, path: str) -> None:
