@@ -40,7 +40,7 @@ class Profile:
 
     @property
     def display_name(self) -> str:
-        """"Dr Anne Martin", or "Anne Martin" without a title."""
+        """The name shown: "Dr Anne Martin", or "Anne Martin" without a title."""
         return " ".join(p for p in (self.title, self.first_name, self.last_name) if p)
 
     @classmethod
@@ -88,9 +88,7 @@ class Profiles:
         async with self._lock:  # one fetch at a time: concurrent callers share results
             now = self._clock()
             stale = [
-                u
-                for u in wanted
-                if u not in self._cards or now - self._cards[u][0] >= self.ttl_s
+                u for u in wanted if u not in self._cards or now - self._cards[u][0] >= self.ttl_s
             ]
             for start in range(0, len(stale), BATCH):
                 await self._fetch(stale[start : start + BATCH], now)

@@ -43,7 +43,7 @@ routes = [
         "/v1/profiles",
         profiles,
         summary="Who is who: the public cards of users by id (those the caller may see)",
-        query={"users": string(max_length=MAX_USERS * 65)},
+        query={"users": string(pattern=r"^[A-Za-z0-9_,-]{1,6600}$")},
         required_query=("users",),
         response=obj({"profiles": array(CARD)}),
     ),

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import queue
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from oidc_provider import running_provider
 from schemathesis import GenerationMode
 from schemathesis.checks import (
     content_type_conformance,
@@ -26,6 +29,7 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from verification_kit import CLIENT_ID, CLIENT_SECRET
 
 from clients.python import Account
 from harness import PASSWORD, practitioner
@@ -54,7 +58,32 @@ class Node:
 
 
 @pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+def provider() -> Iterator[str]:
+    """The tests' OpenID provider as the node's Pro Santé Connect (so that its routes
+    answer as configured), served from a thread of its own: these tests are
+    synchronous. Yields its issuer URL."""
+    started: queue.Queue[str] = queue.Queue()
+    stop = threading.Event()
+
+    async def serve() -> None:
+        async with running_provider() as found:
+            found.register(
+                CLIENT_ID, CLIENT_SECRET, "http://127.0.0.1/v1/verification/psc/callback"
+            )
+            started.put(found.issuer)
+            await asyncio.to_thread(stop.wait)
+
+    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
+    thread.start()
+    try:
+        yield started.get(timeout=30)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory, provider: str) -> Iterator[Node]:
     tmp: Path = tmp_path_factory.mktemp("openapi")
     env = {
         "CONFRERE_DATABASE_URL": f"sqlite:///{tmp / 'confrere.db'}",
@@ -63,6 +92,9 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
         "CONFRERE_LOG_LEVEL": "warning",
         # Generous: the fuzzer is one client sending hundreds of requests a second.
         "CONFRERE_LIMIT_UPLOADS_PER_S": "1000",
+        "CONFRERE_PSC_ISSUER": provider,
+        "CONFRERE_PSC_CLIENT_ID": CLIENT_ID,
+        "CONFRERE_PSC_CLIENT_SECRET": CLIENT_SECRET,
     }
     proc = ServerProcess(env)
     asyncio.run(proc.start())
