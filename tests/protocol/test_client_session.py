@@ -234,3 +234,13 @@ def test_a_reconnect_resends_idempotent_requests_and_fails_the_others() -> None:
     assert isinstance(resent, Transmit) and resent.request is send
     assert resent.frame == Send(send.id, "r", "c", b"x") and send.attempts == 2
     assert welcomed == Welcomed(opened=True)
+
+
+def test_the_browser_client_keeps_the_same_close_policy() -> None:
+    source = (Path(__file__).parents[2] / "clients" / "web" / "app" / "client.js").read_text()
+    block = source[source.index("const RECONNECT_ON_CLOSE = {") :]
+    block = block[: block.index("};")]
+    table = {
+        int(code): flag == "true" for code, flag in re.findall(r"(\d{4}): (true|false)", block)
+    }
+    assert table == {code: policy.reconnect for code, policy in CLOSE_POLICY.items()}
