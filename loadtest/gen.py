@@ -38,7 +38,7 @@ from typing import Any
 import msgpack
 from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
-from protocol import ClientSession, ClientStatus, encode
+from protocol import ClientSession, ClientStatus
 from protocol.client_session import (
     Deliver,
     Failed,
@@ -152,7 +152,11 @@ class Conn(WSListener):
         self.spec = spec
         # Resumes rooms from what the welcome says (no history); a live gap stays open.
         self.session = ClientSession(
-            device=spec.device_id, from_start=False, gap_grace=None, random=gen.rng.random
+            device=spec.device_id,
+            from_start=False,
+            gap_grace=None,
+            items=False,
+            random=gen.rng.random,
         )
         self.transport: WSTransport | None = None
         self.top: dict[str, int] = {}  # room -> highest live seq (out-of-order check)
@@ -209,7 +213,11 @@ class Conn(WSListener):
                 self.close_code = code
                 transport.disconnect()
             return
-        self.handle(_unpack(frame.get_payload_as_memoryview()))
+        d = _unpack(frame.get_payload_as_memoryview())
+        if d["t"] == "msg":  # the hot path: one per delivery
+            self.gen.on_msg(self, d)
+        else:
+            self.handle(d)
 
     # -- protocol
 
@@ -262,7 +270,7 @@ class Conn(WSListener):
         if isinstance(event, Transmit):
             request = event.request
             if self.transport is not None:
-                self.transport.send(WSMsgType.BINARY, encode(event.frame))
+                self.transport.send(WSMsgType.BINARY, _pack(event.frame.to_wire()))
             if request.attempts > 1 and request.tag is not None:
                 gen.tally.resent += 1
         elif isinstance(event, Replied):
@@ -479,7 +487,7 @@ class Generator:
         room = d["room"]
         seq = d["seq"]
         tally = self.tally
-        if conn.session.live(room, seq, None) is None:
+        if not conn.session.fill(room, seq):
             synced = conn.synced.get(room)
             if synced is not None and seq in synced:
                 synced.discard(seq)

@@ -277,7 +277,9 @@ class ClientSession:
     """See the module docstring. ``from_start``: deliver a room first seen from seq 1
     (else from what follows the welcome, or the first live item). ``gap_grace``: seconds
     a gap may stay open before a catch-up sync; None never syncs a live gap (only what
-    a welcome says is behind: the load generator counts a live gap as a loss)."""
+    a welcome says is behind: the load generator counts a live gap as a loss).
+    ``items``: False for a client that keeps only seqs (its own acked messages fill
+    their positions without being built and delivered)."""
 
     __slots__ = (
         "_acks",
@@ -296,6 +298,7 @@ class ClientSession:
         "_td_waiting",
         "from_start",
         "gap_grace",
+        "items",
         "state",
         "status",
         "user",
@@ -309,6 +312,7 @@ class ClientSession:
         device: str = "",
         from_start: bool = True,
         gap_grace: float | None = 0.2,
+        items: bool = True,
         backoff: Backoff | None = None,
         random: Callable[[], float] = _random.random,
     ) -> None:
@@ -316,6 +320,7 @@ class ClientSession:
         self.status = ClientStatus.IDLE
         self.from_start = from_start
         self.gap_grace = gap_grace
+        self.items = items
         self.user = ""  # from the welcome
         self.verified = False
         self._device = device
@@ -482,6 +487,17 @@ class ClientSession:
             del self._held[room]
         return out
 
+    def fill(self, room: str, seq: int) -> bool:
+        """:meth:`live` for a client that keeps only seqs (``items=False``): whether the
+        position was new. The common case, the next seq with nothing held, costs no
+        allocation: the load generator calls this once per delivery."""
+        last_seq = self.state.last_seq
+        last = last_seq.get(room)
+        if last is not None and seq == last + 1 and room not in self._held:
+            last_seq[room] = seq
+            return True
+        return self.live(room, seq, None) is not None
+
     def held(self, room: str) -> dict[int, Item | None]:
         """Items of ``room`` waiting beyond a gap (read-only view for reports)."""
         return self._held.get(room, _EMPTY)
@@ -613,6 +629,9 @@ class ClientSession:
     def _own(self, send: Send, ack: Ack) -> None:
         # The server does not echo a device's own message: its ack stands for it (§6.4).
         assert ack.seq is not None
+        if not self.items:
+            self.live(send.room, ack.seq, None)
+            return
         own = Msg(send.room, ack.seq, self.user, self._device, send.cid, ack.ts or 0, send.body)
         self._timeline(send.room, ack.seq, own)
 
