@@ -106,8 +106,9 @@ async def _set_verified(email: str, verified: bool) -> int:
         if verified and not user.email_confirmed:
             # SPEC §9.2: identity verification needs a confirmed e-mail, by any way.
             print(
-                f"{user.email}: e-mail not confirmed yet (the code sent at sign-up, "
-                "POST /v1/accounts/email/confirm); not verified",
+                f"{user.email}: e-mail not confirmed yet, so not verified: confirm it first "
+                "with the code sent at sign-up (python -m clients confirm-email CODE, or the "
+                "web client)",
                 file=sys.stderr,
             )
             return 1
