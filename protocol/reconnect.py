@@ -73,9 +73,9 @@ def on_close(code: int | None) -> OnClose:
 
 @dataclass(frozen=True, slots=True)
 class Backoff:
-    """Exponential backoff with full jitter (SPEC §2.2): 50 ms doubling, at most 5 s."""
+    """Exponential backoff with full jitter (SPEC §2.2): 250 ms doubling, at most 5 s."""
 
-    base: float = 0.05
+    base: float = 0.25
     cap: float = 5.0
 
     def delay(self, attempt: int, random: Callable[[], float]) -> float:

@@ -187,7 +187,7 @@ def test_a_welcome_with_re_0_reports_verification_without_reopening() -> None:
 def test_backoff_has_full_jitter_under_a_doubling_cap() -> None:
     backoff = Backoff()
     assert [backoff.delay(n, lambda: 0.999999) for n in range(9)] == pytest.approx(
-        [0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0], rel=1e-5
+        [0.25, 0.5, 1.0, 2.0, 4.0, 5.0, 5.0, 5.0, 5.0], rel=1e-5
     )
     assert backoff.delay(3, lambda: 0.0) == 0.0  # anywhere from now...
     assert backoff.delay(10_000, lambda: 0.5) == 2.5  # ...and never overflows

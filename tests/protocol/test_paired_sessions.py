@@ -180,12 +180,12 @@ def test_storage_unavailable_at_hello_closes_1013_and_the_client_backs_off() -> 
         timer = alice.timers.pop()
         assert isinstance(timer, Reconnect) and timer.close == CloseCode.TRY_AGAIN_LATER
         delays.append(timer.delay)
-    assert delays == [0.025, 0.05, 0.1, 0.2]  # half of 50 ms doubling (random() = 0.5)
+    assert delays == [0.125, 0.25, 0.5, 1.0]  # half of 250 ms doubling (random() = 0.5)
     node.refuse_hello = None
     alice.dial()
     alice.pump()
     alice.drop()
-    assert alice.timers == [Reconnect(0.025, None)]  # the series restarts after a welcome
+    assert alice.timers == [Reconnect(0.125, None)]  # the series restarts after a welcome
 
 
 def test_a_draining_node_refuses_requests_and_idempotent_ones_are_retried() -> None:

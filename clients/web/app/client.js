@@ -20,7 +20,7 @@ const RECONNECT_ON_CLOSE = {
   1013: true, 4008: true, 4400: true, 4401: false, 4403: true,
 };
 const FINAL_HELLO_ERRORS = new Set(["unauthenticated"]);
-const BACKOFF_BASE_MS = 50;
+const BACKOFF_BASE_MS = 250;
 const BACKOFF_CAP_MS = 5000;
 const TRANSITIONS = {
   idle: ["connecting", "stopped"],
