@@ -30,6 +30,7 @@ __all__ = [
     "form",
     "node_with_psc",
     "outbox_mails",
+    "psc_callback",
     "signed_up",
 ]
 
@@ -142,3 +143,20 @@ async def node_with_psc(
             redirect = settings.public_url + "/v1/verification/psc/callback"
             provider.register(CLIENT_ID, CLIENT_SECRET, redirect)
             yield srv, provider
+
+
+async def psc_callback(http: httpx.AsyncClient, account: Account | None = None) -> str:
+    """Start Pro Santé Connect with ``http`` (a browser: it keeps the flow's cookie) for
+    ``account``'s verification, or for a sign-up without one; the card is accepted at
+    the provider. Returns the callback URL the provider sends the browser to."""
+    if account is None:
+        started = await http.post("/v1/accounts/psc/start")
+    else:
+        auth = {"Authorization": f"Bearer {account.token}"}
+        started = await http.post("/v1/verification/psc/start", headers=auth)
+    assert started.status_code == 200, started.text
+    async with httpx.AsyncClient() as at_provider:
+        answer = await at_provider.get(started.json()["authorization_url"])
+    assert answer.status_code == 302, answer.text
+    location: str = answer.headers["location"]
+    return location

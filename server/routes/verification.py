@@ -214,18 +214,19 @@ def _secure(request: Request) -> bool:
     return urlsplit(psc_redirect_uri(request.app.state.settings)).scheme == "https"
 
 
+def _psc_unavailable() -> ApiError:
+    return ApiError(
+        ErrorCode.UNAVAILABLE, "Pro Santé Connect is unavailable", 5.0, reason="psc_unavailable"
+    )
+
+
 async def _authorization_url(request: Request, client: oidc.OidcClient, state: str) -> str:
     verifier, nonce = oidc.flow_secrets(services(request).server_key.key, state)
     try:
         return await client.authorization_url(state, nonce, verifier)
     except oidc.OidcError as exc:
         log.warning("Pro Santé Connect unavailable: %s", exc.reason)
-        raise ApiError(
-            ErrorCode.UNAVAILABLE,
-            "Pro Santé Connect is unavailable",
-            5.0,
-            reason="psc_unavailable",
-        ) from None
+        raise _psc_unavailable() from None
 
 
 async def psc_start(request: Request) -> Response:
@@ -328,12 +329,7 @@ async def _card(request: Request, state: str, code: str, who: str) -> psc.CardId
     except oidc.OidcError as exc:
         log.warning("Pro Santé Connect answer refused for %s: %s", who, exc.reason)
         if "unreachable" in exc.reason:
-            raise ApiError(
-                ErrorCode.UNAVAILABLE,
-                "Pro Santé Connect is unavailable",
-                5.0,
-                reason="psc_unavailable",
-            ) from None
+            raise _psc_unavailable() from None
         raise ApiError(
             ErrorCode.BAD_FRAME,
             f"Pro Santé Connect answer refused: {exc.reason}",

@@ -199,3 +199,21 @@ async def screenshot(page: Page, name: str, *, full_page: bool = False) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     size = "phone" if is_phone(page) else "desktop"
     await page.screenshot(path=str(SCREENSHOTS / f"{name}-{size}.png"), full_page=full_page)
+
+
+async def fill_sign_up(
+    page: Page,
+    *,
+    specialty: str = "Médecine générale",
+    practice_mode: str = "liberal",
+    **fields: str,
+) -> None:
+    """Fill the sign-up form (the given text fields, the specialty, the practice mode)
+    and tick both consents; the caller submits."""
+    form = page.locator("#signup-form")
+    for name, value in fields.items():
+        await form.locator(f"input[name={name}]").fill(value)
+    await form.locator("select[name=specialty]").select_option(specialty)
+    await form.locator(f"input[name=practice_mode][value={practice_mode}]").check()
+    await form.locator("input[name=terms]").check()
+    await form.locator("input[name=privacy]").check()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from browser_kit import open_client, screenshot
+from browser_kit import fill_sign_up, open_client, screenshot
 from playwright.async_api import Browser, expect
 from verification_kit import email_code
 
@@ -54,19 +54,15 @@ async def test_sign_up_verify_and_enter_without_reloading(
         "Sélectionner une spécialité"
     )
     await screenshot(page, "inscription", full_page=True)
-    for name, value in {
-        "first_name": "Claire",
-        "last_name": "Bernard",
-        "email": email,
-        "postcode": "69003",
-        "city": "Lyon",
-        "password": "motdepasse123",  # refused by the server: too common
-    }.items():
-        await form.locator(f"input[name={name}]").fill(value)
-    await form.locator("select[name=specialty]").select_option("Médecine générale")
-    await form.locator("input[name=practice_mode][value=liberal]").check()
-    await form.locator("input[name=terms]").check()
-    await form.locator("input[name=privacy]").check()
+    await fill_sign_up(
+        page,
+        first_name="Claire",
+        last_name="Bernard",
+        email=email,
+        postcode="69003",
+        city="Lyon",
+        password="motdepasse123",  # refused by the server: too common
+    )
     await form.locator("button[type=submit]").click()
     await expect(page.locator("#signup-error")).to_have_text(
         "Ce mot de passe est trop courant (il figure dans des listes de mots de passe"

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from browser_kit import open_client
+from browser_kit import fill_sign_up, open_client
 from playwright.async_api import Browser, expect
 
 from harness import ServerUnderTest
@@ -117,19 +117,15 @@ async def test_real_refusals_are_said_in_french(
     await page.goto(server.url + "/inscription")
     form = page.locator("#signup-form")
     await form.evaluate("f => f.noValidate = true")
-    for name, value in {
-        "first_name": "Jean",
-        "last_name": "Valjean",
-        "email": f"jean.{viewport['width']}@example.fr",
-        "postcode": "00000",
-        "city": "Paris",
-        "password": "correct horse battery staple",
-    }.items():
-        await form.locator(f"input[name={name}]").fill(value)
-    await form.locator("select[name=specialty]").select_option("Médecine générale")
-    await form.locator("input[name=practice_mode][value=liberal]").check()
-    await form.locator("input[name=terms]").check()
-    await form.locator("input[name=privacy]").check()
+    await fill_sign_up(
+        page,
+        first_name="Jean",
+        last_name="Valjean",
+        email=f"jean.{viewport['width']}@example.fr",
+        postcode="00000",
+        city="Paris",
+        password="correct horse battery staple",
+    )
     await form.locator("button[type=submit]").click()
     await expect(page.locator("#signup-error")).to_have_text(
         "« Code postal » : un code postal français à 5 chiffres."

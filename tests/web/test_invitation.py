@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 from browser_kit import (
     eventually,
+    fill_sign_up,
     invite_by_email,
     log_in,
     named_practitioner,
@@ -56,18 +57,15 @@ async def test_guest_follows_the_invitation_into_the_conversation(
     form = page_g.locator("#signup-form")
     await expect(form.locator("input[name=email]")).to_have_value(guest)
     await screenshot(page_g, "invitation")
-    for name, value in {
-        "first_name": "Inès",
-        "last_name": "Roux",
-        "postcode": "69007",
-        "city": "Lyon",
-        "password": PASSWORD,
-    }.items():
-        await form.locator(f"input[name={name}]").fill(value)
-    await form.locator("select[name=specialty]").select_option("Médecine générale")
-    await form.locator("input[name=practice_mode][value=salarie]").check()
-    await form.locator("input[name=terms]").check()
-    await form.locator("input[name=privacy]").check()
+    await fill_sign_up(
+        page_g,
+        practice_mode="salarie",
+        first_name="Inès",
+        last_name="Roux",
+        postcode="69007",
+        city="Lyon",
+        password=PASSWORD,
+    )
     await form.locator("button[type=submit]").click()
     await expect(page_g).to_have_url(server.url + "/verification")
     await page_g.fill("#email-code-form input[name=code]", await email_code(server, guest))

@@ -16,10 +16,10 @@ from typing import Any
 
 import httpx
 import pytest
-from browser_kit import eventually, named_practitioner, open_client
+from browser_kit import eventually, fill_sign_up, named_practitioner, open_client
 from oidc_provider import OidcProvider, card
 from playwright.async_api import Browser, expect
-from verification_kit import PNG, email_code, signed_up
+from verification_kit import PNG, email_code, psc_callback, signed_up
 
 from clients.python import Account, Client
 from harness import PASSWORD, ServerUnderTest
@@ -128,12 +128,8 @@ async def full_run(server: ServerUnderTest, provider: OidcProvider, tag: str) ->
     psc_user, _ = await signed_up(server, rpps=number, first_name="Hélène", last_name="Lefèvre")
     provider.card = card("0" + number, "LEFEVRE", "HELENE")
     async with httpx.AsyncClient(base_url=server.url) as browser:
-        started = await browser.post(
-            "/v1/verification/psc/start", headers={"Authorization": f"Bearer {psc_user.token}"}
-        )
-        async with httpx.AsyncClient() as at_provider:
-            back = await at_provider.get(started.json()["authorization_url"])
-        done = await browser.get(back.headers["location"].removeprefix(server.url))
+        callback = await psc_callback(browser, psc_user)
+        done = await browser.get(callback.removeprefix(server.url))
         assert done.json()["outcome"] == "verified", done.text
     # Identities approved and rejected by a reviewer.
     reviewer = await named_practitioner(server, "Rémi", "Relecteur", "Médecine générale", "Lyon")
@@ -223,18 +219,16 @@ async def test_every_link_of_the_outbox_opens_a_page(
     form = page.locator("#signup-form")
     await expect(form.locator("input[name=email]")).to_have_value(sas_email)
     await expect(form.locator("select[name=specialty] option").last).to_have_text("Régulateur")
-    for name, value in {
-        "first_name": "Sam",
-        "last_name": "Régul",
-        "postcode": "75012",
-        "city": "Paris",
-        "password": PASSWORD,
-    }.items():
-        await form.locator(f"input[name={name}]").fill(value)
-    await form.locator("select[name=specialty]").select_option("Régulateur")
-    await form.locator("input[name=practice_mode][value=salarie]").check()
-    await form.locator("input[name=terms]").check()
-    await form.locator("input[name=privacy]").check()
+    await fill_sign_up(
+        page,
+        specialty="Régulateur",
+        practice_mode="salarie",
+        first_name="Sam",
+        last_name="Régul",
+        postcode="75012",
+        city="Paris",
+        password=PASSWORD,
+    )
     await form.locator("button[type=submit]").click()
     await expect(page).to_have_url(server.url + "/verification")
     regulator = await server.store.user_by_email(sas_email)

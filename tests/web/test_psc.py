@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from browser_kit import open_client, screenshot
+from browser_kit import fill_sign_up, open_client, screenshot
 from oidc_provider import OidcProvider, card
 from playwright.async_api import Browser, Page, expect
-from verification_kit import email_code, signed_up
+from verification_kit import email_code, psc_callback, signed_up
 
 from harness import PASSWORD, ServerUnderTest
 
@@ -73,6 +73,8 @@ async def test_verification_by_card_and_its_mismatch(
     await page.click("#psc")
     await expect(page.locator("#new-conversation")).to_be_visible()
     await expect(page.locator("#me .badge.verified")).to_be_visible()
+    await expect(page.locator(".notice")).to_contain_text("Félicitations")
+    assert "#" not in page.url
     user = await server.store.user_by_id(account.user_id)
     assert user is not None and user.verified
     assert errors == []
@@ -94,12 +96,7 @@ async def test_the_flow_belongs_to_the_browser_that_started_it(
     account, _ = await signed_up(server, rpps=number, first_name="Hélène", last_name="Lefèvre")
     provider.card = card("8" + number, "LEFEVRE", "HELENE")
     async with httpx.AsyncClient(base_url=server.url) as http:
-        started = await http.post(
-            "/v1/verification/psc/start", headers={"Authorization": f"Bearer {account.token}"}
-        )
-        async with httpx.AsyncClient() as at_provider:
-            back = await at_provider.get(started.json()["authorization_url"])
-    callback = back.headers["location"]
+        callback = await psc_callback(http, account)
     context, page, errors = await open_client(browser, server.url, viewport)
     await log_in_unverified(page, account.email)
     await page.goto(callback)
@@ -130,14 +127,14 @@ async def test_sign_up_with_the_card(
 
     await form.locator("input[name=first_name]").fill("Hélène")  # accents put back
     await form.locator("input[name=last_name]").fill("Martin")  # not the card's
-    for name, value in {"postcode": "69003", "city": "Lyon", "password": PASSWORD}.items():
-        await form.locator(f"input[name={name}]").fill(value)
-    await form.locator("select[name=specialty]").select_option(
-        "Cardiologie et maladies vasculaires"
+    await fill_sign_up(
+        page,
+        specialty="Cardiologie et maladies vasculaires",
+        practice_mode="salarie",
+        postcode="69003",
+        city="Lyon",
+        password=PASSWORD,
     )
-    await form.locator("input[name=practice_mode][value=salarie]").check()
-    await form.locator("input[name=terms]").check()
-    await form.locator("input[name=privacy]").check()
     await form.locator("button[type=submit]").click()
     await expect(page.locator("#signup-error")).to_have_text(
         "« Nom » : Doit être identique à votre carte CPS ou e-CPS (seuls les accents et les"
@@ -169,13 +166,9 @@ async def test_the_card_signs_up_one_account_only(
     await page.click("#psc-signup")
     form = page.locator("#signup-form")
     await expect(form.locator("input[name=rpps]")).to_have_value(number)
-    await form.locator("input[name=email]").fill(f"autre.{number}@example.fr")
-    for name, value in {"postcode": "69003", "city": "Lyon", "password": PASSWORD}.items():
-        await form.locator(f"input[name={name}]").fill(value)
-    await form.locator("select[name=specialty]").select_option("Médecine générale")
-    await form.locator("input[name=practice_mode][value=liberal]").check()
-    await form.locator("input[name=terms]").check()
-    await form.locator("input[name=privacy]").check()
+    await fill_sign_up(
+        page, email=f"autre.{number}@example.fr", postcode="69003", city="Lyon", password=PASSWORD
+    )
     await form.locator("button[type=submit]").click()
     await expect(page.locator("#signup-error")).to_have_text(
         "Un compte vérifié existe déjà avec ce numéro RPPS ou ADELI : connectez-vous à ce compte."

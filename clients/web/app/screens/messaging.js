@@ -7,7 +7,7 @@ import { app, emit, KIND_LABELS, notice, on, rooms } from "../state.js";
 import { initials, nameOf, want } from "../profiles.js";
 import { lastActivity, otherOf, unread, watchPresence } from "../rooms.js";
 import { logOut } from "../session.js";
-import { go } from "../router.js";
+import { clearHash, go } from "../router.js";
 import { avatar, presenceDot, verifiedBadge } from "../widgets.js";
 import { conversation } from "./conversation.js";
 import { newConversationDialog } from "./new-conversation.js";
@@ -17,7 +17,12 @@ const STATUS = { online: "Connecté", connecting: "Connexion…", offline: "Hors
 let ui = null; // {layout, status, list, chat, me}
 let waiting = null; // a conversation opened (reload, link) before the welcome listed it
 
-export function messagingView({ params }) {
+export function messagingView({ params, hash = {} }) {
+  if (hash.verification === "verified") {
+    // Back from Pro Santé Connect, verified: the guard brought us straight here.
+    clearHash();
+    sessionStorage.setItem("welcome", "1");
+  }
   if (!ui || !ui.layout.isConnected) build();
   const id = params.room || null;
   if (id && !rooms.has(id) && rooms.size) {

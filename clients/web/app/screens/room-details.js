@@ -20,16 +20,23 @@ export function roomDetails(id) {
   const error = errorLine("details-error");
   const d = dialog("Infos de la conversation", body, error);
   d.id = "room-details";
-  const draw = () => {
+  let shown = null;
+  const draw = (force = false) => {
     const room = rooms.get(id);
     if (!room) {
       d.close();
       return;
     }
+    // Only what this dialog shows: a receipt or a message must not redraw it (and close
+    // an open "Gérer" menu, or wipe a name being typed).
+    const state = JSON.stringify([room.name, room.status, room.role, room.header ? room.header.slice(-16).join() : "",
+      [...room.roles], [...room.online], room.invited, room.members]);
+    if (!force && state === shown) return;
+    shown = state;
     replace(body, detailsOf(room, error, d));
   };
   const stop = on("room", (changed) => changed === id && d.open && draw());
-  const stopProfiles = on("profiles", () => d.open && draw());
+  const stopProfiles = on("profiles", () => d.open && draw(true));
   d.addEventListener("close", () => {
     stop();
     stopProfiles();
