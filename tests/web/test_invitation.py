@@ -29,7 +29,7 @@ async def test_guest_follows_the_invitation_into_the_conversation(
     server: ServerUnderTest, browser: Browser, viewport: dict[str, int]
 ) -> None:
     anne = await named_practitioner(server, "Anne", "Martin", "Pneumologie", "Lyon")
-    guest = f"ines.roux.{anne.user_id}@example.fr".lower()
+    guest = f"ines.roux.{viewport['width']}@example.fr"
     ctx_a, page_a, errors_a = await open_client(browser, server.url, viewport)
     await log_in(page_a, anne)
     await new_group(page_a, "Suivi BPCO")
