@@ -39,6 +39,7 @@ from .routes.common import error_response
 from .security_headers import SecurityHeaders
 from .server_key import load_server_key
 from .sweeper import run_sweeper
+from .url_text import UrlTextRule
 from .verification.sweep import run_identity_sweeper
 from .websocket import run_keepalive
 
@@ -141,7 +142,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     app = Starlette(
         routes=[*routes, *web.routes],
-        middleware=[Middleware(RequestIdMiddleware), Middleware(SecurityHeaders)],
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(SecurityHeaders),
+            Middleware(UrlTextRule),
+        ],
         lifespan=lifespan,
         exception_handlers={
             ApiError: api_error,

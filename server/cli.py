@@ -44,6 +44,7 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
         log_level=settings.log_level,
         log_config=None,  # every logger goes to the root's handler: server.log
         access_log=False,
+        server_header=False,  # no "Server: uvicorn": nothing to fingerprint
         timeout_graceful_shutdown=10,
     )
 

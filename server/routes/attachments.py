@@ -4,7 +4,8 @@ Who may do what:
 
 - upload: a chat file into a room the caller is a member of (identity verified); a
   document into such a room, or without a room (an identity document, which an
-  unverified user must be able to send);
+  unverified user must be able to send, once the e-mail address is confirmed: an
+  account nobody confirmed must not be a place to store files);
 - read (download, metadata): members of the attachment's room (verified); for an
   attachment without a room, its uploader only;
 - delete: the uploader only.
@@ -87,6 +88,8 @@ async def upload(request: Request) -> Response:
     svc = services(request)
     if params.kind == "chat" or params.room is not None:
         require_verified(user)
+    elif not (user.email_confirmed or user.verified):
+        raise ApiError(ErrorCode.FORBIDDEN, "confirm your e-mail address first")
     if params.room is not None and await svc.store.membership(params.room, user.id) is None:
         raise ApiError(ErrorCode.FORBIDDEN, "not a member of this room")
     try:
