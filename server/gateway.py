@@ -36,6 +36,7 @@ from .config import Settings
 from .errors import ApiError
 from .handlers import HANDLERS, Services
 from .limits import Bucket, UserRates, check_room_limits
+from .ratelimit import retry_after
 from .live import LiveConnections
 from .metrics import METRICS
 from .sessions import authenticate, require_verified
@@ -235,7 +236,7 @@ class Connection:
         size = len(data) if data is not None else 0
         wait = self._frame_rate.take(now) or self._byte_rate.take(now, size)
         if wait:
-            self.reply(Error(ErrorCode.RATE_LIMITED, _TOO_FAST, frame.id, round(wait, 3)))
+            self.reply(Error(ErrorCode.RATE_LIMITED, _TOO_FAST, frame.id, retry_after(wait)))
         elif isinstance(frame, Hello):
             task = asyncio.create_task(self._hello(frame))
             self._hello_task = task
