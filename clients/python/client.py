@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import random
 import secrets
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -93,6 +94,9 @@ def _ws_url(base_url: str) -> str:
     if base_url.startswith("https://"):
         return "wss://" + base_url[len("https://") :].rstrip("/") + "/v1/ws"
     return "ws://" + base_url.removeprefix("http://").rstrip("/") + "/v1/ws"
+
+
+_BACKOFF_BASE_S = 0.25  # the first reconnection window; doubled after each failure
 
 
 class Client:
@@ -241,8 +245,11 @@ class Client:
             if self._stopped.is_set() or not self._reconnect:
                 self._stop(self._fatal or ClientClosed("connection lost"))
                 return
-            delay = 0.05
+            delay = _BACKOFF_BASE_S
             while not self._stopped.is_set():
+                # Full jitter (SPEC.md §2.2): the clients of a node that died spread
+                # their attempts instead of all coming back in the same instant.
+                await asyncio.sleep(random.uniform(0, delay))
                 try:
                     await self._open()
                     self.reconnects += 1
@@ -261,7 +268,6 @@ class Client:
                 except (OSError, InvalidHandshake, ConfrereError, TimeoutError) as exc:
                     log.debug("reconnect failed: %s", exc)
                 self._endpoint += 1  # next node
-                await asyncio.sleep(delay)
                 delay = min(delay * 2, self._max_backoff)
 
     def _stop(self, reason: ConfrereError) -> None:

@@ -45,7 +45,7 @@ export class Client {
     this.ws = null;
     this.open = false;
     this.wanted = false;
-    this.backoff = 50;
+    this.backoff = 250;
     this.status = "idle";
     this.verified = false;
     this.rooms = [];
@@ -116,7 +116,8 @@ export class Client {
       }
       if (!this.wanted) return;
       this.setStatus("offline");
-      const wait = this.backoff;
+      // Full jitter (SPEC §2.2): clients of a node that died do not all come back at once.
+      const wait = Math.random() * this.backoff;
       this.backoff = Math.min(this.backoff * 2, 5000);
       this.redial = setTimeout(() => this.wanted && this.dial(), opened ? wait : Math.max(wait, 200));
     };
@@ -132,7 +133,7 @@ export class Client {
       this.ws = null;
       stale.close();
     }
-    this.backoff = 50;
+    this.backoff = 250;
     this.dial();
   }
 
@@ -196,7 +197,7 @@ export class Client {
       this.userId = f.user;
       if (first) {
         this.open = true;
-        this.backoff = 50;
+        this.backoff = 250;
         this.setStatus("online");
       }
       this.h.onWelcome?.(f);
