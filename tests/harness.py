@@ -28,6 +28,8 @@ from storage import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery staple"
+# Nodes on PostgreSQL refuse to start without a shared server key (server.server_key).
+SERVER_KEY = "dGVzdHMgb25seTogbm90IGEgcmVhbCBzZXJ2ZXIgayE="
 _names = itertools.count(1)
 
 
@@ -37,6 +39,7 @@ def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
         blob_url=f"file://{tmp_path / 'blobs'}",
         password_cost="min",
         log_level="warning",
+        server_key=SERVER_KEY,
     )
     return replace(base, **overrides)
 
@@ -128,6 +131,7 @@ def server_process(settings: Settings) -> ServerProcess:
             "CONFRERE_BLOB_URL": settings.blob_url,
             "CONFRERE_PASSWORD_COST": settings.password_cost,
             "CONFRERE_LOG_LEVEL": "warning",
+            "CONFRERE_SERVER_KEY": settings.server_key or SERVER_KEY,
         }
     )
 
