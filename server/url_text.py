@@ -7,7 +7,7 @@ protocol's field reader.
 
 from __future__ import annotations
 
-from urllib.parse import unquote
+from urllib.parse import parse_qsl
 
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -26,15 +26,22 @@ class UrlTextRule:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            query = unquote(scope.get("query_string", b"").decode("latin-1"), errors="replace")
-            if unfit_text(scope.get("path", "")) or unfit_text(query.replace("+", " ")):
-                response = JSONResponse(
-                    {
-                        "code": ErrorCode.BAD_FRAME.value,
-                        "message": "the URL must not contain control characters",
-                    },
-                    status_code=400,
-                )
-                await response(scope, receive, send)
+            problem = _problem(scope)
+            if problem is not None:
+                body = {"code": ErrorCode.BAD_FRAME.value, "message": problem}
+                await JSONResponse(body, status_code=400)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+def _problem(scope: Scope) -> str | None:
+    """What breaks the rule, naming the query parameter (as Starlette will parse it)."""
+    if unfit_text(scope.get("path", "")):
+        return "the path must not contain control characters"
+    query = scope.get("query_string", b"").decode("latin-1")
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if unfit_text(name):
+            return "query parameter names must not contain control characters"
+        if unfit_text(value):
+            return f"field '{name[:40]}' must not contain control characters"
+    return None
