@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from protocol.errors import ErrorCode
@@ -136,6 +136,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         log.warning("storage error on %s: %s", request.url.path, exc)
         return error_response(ApiError(ErrorCode.UNAVAILABLE, "storage unavailable, retry", 1.0))
 
+    async def client_gone(request: Request, exc: Exception) -> Response:
+        # The peer left (or was cut off for sending its body too slowly): nobody reads
+        # this answer, and nothing went wrong on our side.
+        log.info("client disconnected during %s", request.url.path)
+        return Response(status_code=400)
+
     async def internal_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s", request.url.path, exc_info=exc)
         return JSONResponse({"code": "internal", "message": "internal error"}, status_code=500)
@@ -152,6 +158,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             ApiError: api_error,
             HTTPException: http_error,
             StorageError: storage_error,
+            ClientDisconnect: client_gone,
             Exception: internal_error,
         },
     )

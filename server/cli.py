@@ -24,6 +24,7 @@ from storage.roles import ROLES, Role
 from .app import create_app
 from .audit import record
 from .config import Settings
+from .http_protocol import BoundedHttpProtocol
 from .log import configure_logging
 from .revocation import revoke_from_outside
 from .shutdown import GracefulServer
@@ -38,7 +39,9 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
         host=settings.host,
         port=settings.port,
         loop="auto",
-        http="auto",  # httptools when installed
+        http=BoundedHttpProtocol,  # httptools, with bounded heads, bodies and times
+        # X-Forwarded-For / -Proto are believed from these only (none: the empty list).
+        forwarded_allow_ips=list(settings.trusted_proxies),
         ws=WebSocketProtocol,  # /v1/ws without ASGI; no compression (ciphertext)
         lifespan="on",
         log_level=settings.log_level,
