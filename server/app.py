@@ -19,6 +19,7 @@ from storage.blobs import open_blobs
 from storage.errors import NotFound, StorageError
 
 from .broker import open_broker
+from .catchup import run_catch_up
 from .config import Settings
 from .directory.profiles import register_hooks as register_directory_hooks
 from .errors import ApiError
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             asyncio.create_task(
                 run_keepalive(live, settings.ping_interval_s), name="websocket-keepalive"
             ),
+            asyncio.create_task(run_catch_up(hub, store), name="broker-outage-catch-up"),
         ]
         sweeper = asyncio.create_task(
             run_sweeper(store, blobs, settings.orphan_ttl_s, settings.orphan_sweep_interval_s),

@@ -290,6 +290,16 @@ class RedisBrokerBase(ABC):
         self.dropped = 0
         self.losses = 0  # subscriber links lost
         self.resets = 0
+        self._publish_failing = False
+        self._links_broken = False
+
+    @property
+    def degraded(self) -> bool:
+        return self._publish_failing or self._links_broken
+
+    def _link_failed(self) -> None:
+        self._links_broken = True
+        self._trouble.set()
 
     # -- what subclasses provide
 
@@ -339,7 +349,7 @@ class RedisBrokerBase(ABC):
                 if not self._sharded:
                     raise
                 log.warning("redis %s not reachable at start-up: %s", key, exc)
-                self._trouble.set()  # the repair task keeps trying
+                self._link_failed()  # the repair task keeps trying
         self._tasks = [
             asyncio.create_task(self._repair_loop(), name="redis-subscriber-repair"),
             asyncio.create_task(self._publish_loop(), name="redis-publisher"),
@@ -378,10 +388,14 @@ class RedisBrokerBase(ABC):
                     failed = await self._send(batch)
                 except FAILURES as exc:
                     failed = count
-                    log.warning("publish of %d messages failed: %s", count, exc)
+                    if not self._publish_failing:  # once per outage, not per batch
+                        log.warning("redis unreachable, publications dropped until back: %s", exc)
                 else:
                     if failed:
                         log.warning("publish of %d of %d messages failed", failed, count)
+                    if self._publish_failing and failed < count:
+                        log.warning("redis reachable again: publishing")
+                self._publish_failing = failed == count
                 self.published += count - failed
                 self.dropped += failed
                 if failed == count:  # nothing got through: Redis is down, wait a little
@@ -435,7 +449,7 @@ class RedisBrokerBase(ABC):
             self._subscriber_client(key),
             sharded=self._sharded,
             on_message=self._deliver,
-            on_failure=self._trouble.set,
+            on_failure=self._link_failed,
             idle_ping_s=self._idle_ping_s,
         )
         try:
@@ -461,6 +475,7 @@ class RedisBrokerBase(ABC):
                     complete = False
                 if complete:
                     if not self._trouble.is_set():
+                        self._links_broken = False
                         break
                     continue  # something changed meanwhile: another pass, at once
                 await asyncio.sleep(delay)

@@ -65,7 +65,9 @@ async def _commit_and_publish(svc: Services, caller: Caller, f: Send) -> AppendR
     )
     item = result.item
     if item is not None and not result.duplicate:
-        await svc.hub.publish_item(f.room, encode(item_frame(item)), skip=caller.device_id)
+        await svc.hub.publish_item(
+            f.room, encode(item_frame(item)), item.seq, skip=caller.device_id
+        )
         if svc.notifications is not None:  # offline members: one push, batched (no I/O here)
             svc.notifications.push.message_committed(f.room, caller.user_id)
     return result

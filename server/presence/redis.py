@@ -36,6 +36,7 @@ from redis.exceptions import RedisClusterException, RedisError
 from ..broker.redis_base import no_retry
 from ..broker.redis_cluster import cluster_client, is_cluster_url
 from ..metrics import METRICS
+from .base import PresenceUnavailable
 
 __all__ = ["MAX_READS", "NODE_TTL_S", "RedisPresence"]
 
@@ -150,9 +151,9 @@ class RedisPresence:
         async with self._reads:
             try:
                 return await self._online(users)
-            except _FAILURES:
+            except _FAILURES as exc:
                 METRICS.presence_errors.inc()
-                raise
+                raise PresenceUnavailable(str(exc)) from exc
 
     async def _online(self, users: list[str]) -> set[str]:
         pipe = self._redis.pipeline(transaction=False)
