@@ -36,9 +36,9 @@ from .config import Settings
 from .errors import ApiError
 from .handlers import HANDLERS, Services
 from .limits import Bucket, UserRates, check_room_limits
-from .ratelimit import retry_after
 from .live import LiveConnections
 from .metrics import METRICS
+from .ratelimit import retry_after
 from .sessions import authenticate, require_verified
 from .wire import room_info
 

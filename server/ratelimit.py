@@ -116,7 +116,9 @@ class RateLimiter:
         ``what`` names the limited action in the message, e.g. "log-in attempts"."""
         wait = self.hit(key, cost)
         if wait > 0:
-            raise ApiError(ErrorCode.RATE_LIMITED, f"too many {what}, retry later", retry_after(wait))
+            raise ApiError(
+                ErrorCode.RATE_LIMITED, f"too many {what}, retry later", retry_after(wait)
+            )
 
     def reset(self, key: str) -> None:
         """Forget ``key`` (e.g. after a successful log-in)."""

@@ -23,6 +23,7 @@ from attachment_kit import sample
 from raw_ws import raw_connection
 from services_nginx import PROXY_ADDRESS, Nginx
 from services_pg import PostgresServer, drop_database, fresh_database
+from verification_kit import form
 from websockets.exceptions import InvalidStatus
 
 from clients.python import Client
@@ -39,7 +40,6 @@ from loadtest.server_process import ServerProcess
 from protocol.frames import Ping, Pong
 from protocol.limits import MAX_ATTACHMENT
 from storage import open_store
-from verification_kit import form
 
 
 @dataclass

@@ -35,9 +35,11 @@ async def node_and_relay(
         database = await fresh_database(pg.url)
     try:
         async with fresh_bucket(s3_server) as bucket:
-            url = s3_server.url(bucket).replace(
-                f"{endpoint.hostname}%3A{endpoint.port}", f"127.0.0.1%3A{relay.port}"
-            ).replace(f"{endpoint.hostname}:{endpoint.port}", f"127.0.0.1:{relay.port}")
+            url = (
+                s3_server.url(bucket)
+                .replace(f"{endpoint.hostname}%3A{endpoint.port}", f"127.0.0.1%3A{relay.port}")
+                .replace(f"{endpoint.hostname}:{endpoint.port}", f"127.0.0.1:{relay.port}")
+            )
             assert str(relay.port) in url
             backend = BlobBackend("s3", url, s3=s3_server, bucket=bucket)
             settings = settings_for(tmp_path, database_url=database, blob_url=url)

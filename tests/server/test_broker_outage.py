@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
-from services import RedisServer
 
 from harness import connected, messages_from_others, practitioner, running_server, settings_for
 from protocol.frames import Msg
 from server.catchup import CATCH_UP_S
+from services import RedisServer
 
 
 async def test_a_redis_outage_keeps_local_fan_out_and_bounds_the_gap(

@@ -150,6 +150,7 @@ async def test_heads_and_bodies_must_arrive_in_time(impatient: ServerUnderTest) 
             assert await raw.closed_within(5)
         finally:
             raw.close()
+
     # Nothing of the abandoned upload is left (the node cleans up when it sees the cut).
     async def nothing_left() -> bool:
         return await impatient.store.unreferenced_attachments(2**62, 10) == []

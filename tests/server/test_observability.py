@@ -150,7 +150,7 @@ def test_tracebacks_keep_their_source_paths_and_mask_the_messages(tmp_path: Path
         "    raise ValueError('refused Authorization: Bearer ' + token)\n"
     )
     namespace: dict[str, object] = {}
-    exec(compile(source.read_text(), str(source), "exec"), namespace)  # noqa: S102
+    exec(compile(source.read_text(), str(source), "exec"), namespace)
     token = "Qm9uam91ciBsZSBtb25kZSBldCBsZXMgYXV0cmVzIQ-_x"
     try:
         namespace["_a_function_whose_name_is_long_enough_to_look_like_a_secret"](token)  # type: ignore[operator]
