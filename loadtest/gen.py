@@ -132,6 +132,10 @@ class Tally:
     )  # step -> [sent, acked, delivered, hist]
     seconds: dict[int, list[Any]] = field(default_factory=dict)  # second -> [delivered, hist 1 ms]
     acked_by_room: dict[str, int] = field(default_factory=dict)
+    # Send -> arrival of the messages a sync brought (after a reconnect): with the live
+    # deliveries' maximum, the longest gap a reader saw.
+    longest_sync_gap_us: int = 0
+    stalled: int = 0  # connections made to stop reading (the fault schedule's)
 
     def step(self, k: int) -> list[Any]:
         s = self.steps.get(k)
@@ -443,6 +447,19 @@ class Generator:
                     self.tally.churned += 1
                     self.reconnect_later(conn, 3.0)
 
+    def stall(self, seconds: float) -> bool:
+        """Stop reading one connection for ``seconds`` (a client whose app froze): the
+        server queues for it, and closes it (4008) if the queue overflows; it then
+        reconnects and catches up like any dropped connection."""
+        for conn in self.conns:
+            if conn.connected and conn.transport is not None:
+                sock = conn.transport.underlying_transport
+                sock.pause_reading()
+                self.tally.stalled += 1
+                asyncio.get_running_loop().call_later(seconds, _resume, sock)
+                return True
+        return False
+
     # -- receiving
 
     def on_msg(self, conn: Conn, d: dict[str, Any]) -> None:
@@ -524,6 +541,7 @@ class Generator:
         last = state.last
         if state.synced is None:
             state.synced = set()
+        now = time.time_ns()
         for item in d["items"]:
             seq = item.get("seq")
             if seq is not None and state.fill(seq):
@@ -531,6 +549,9 @@ class Generator:
                 # Events (membership changes) fill positions too; only messages count.
                 if item.get("t") == "msg":
                     self.tally.caught_up += 1
+                    gap = (now - _stamp(item["body"])[0]) // 1000
+                    if gap > self.tally.longest_sync_gap_us:
+                        self.tally.longest_sync_gap_us = gap
             last = max(last, seq or 0)
         if d.get("more") and conn.connected:
             conn.sync(room, last)
@@ -554,6 +575,8 @@ class Generator:
             "connect_failures": t.connect_failures,
             "disconnects": t.disconnects,
             "churned": t.churned,
+            "stalled": t.stalled,
+            "longest_sync_gap_us": t.longest_sync_gap_us,
             "resent": t.resent,
             "close_codes": t.close_codes,
             "syncing": sum(c.syncing for c in self.conns),
@@ -592,6 +615,11 @@ class Generator:
             ]
             snap["anomalies"] = self.anomalies + gaps[:20]
         return snap
+
+
+def _resume(sock: Any) -> None:
+    if not sock.is_closing():
+        sock.resume_reading()
 
 
 @contextlib.contextmanager

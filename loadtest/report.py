@@ -27,6 +27,7 @@ COUNTERS = (
     "connect_failures",
     "disconnects",
     "churned",
+    "stalled",
     "resent",
     "syncing",
 )
@@ -81,6 +82,11 @@ def merge(snaps: Sequence[dict[str, Any]]) -> dict[str, Any]:
     total["lost"] = lost
     total["expected"] = total["delivered"] + total["caught_up"] + lost
     total["latency_ms"] = hist_percentiles(latency)
+    # The longest a reader waited for a message, live or caught up by sync.
+    longest_sync_ms = max((s.get("longest_sync_gap_us", 0) for s in snaps), default=0) / 1000
+    total["longest_delivery_gap_ms"] = round(
+        max(total["latency_ms"].get("max", 0.0) or 0.0, longest_sync_ms), 1
+    )
     total["ack_latency_ms"] = hist_percentiles(ack_latency)
     total["generator_cpu_s"] = round(sum(s.get("cpu_s", 0.0) for s in snaps), 2)
     total["errors_sample"] = [e for s in snaps for e in s.get("error_samples", [])][:5]
