@@ -136,6 +136,7 @@ class Tally:
     # deliveries' maximum, the longest gap a reader saw.
     longest_sync_gap_us: int = 0
     stalled: int = 0  # connections made to stop reading (the fault schedule's)
+    longest_stalled_gap_us: int = 0  # the longest wait of those (their own doing)
 
     def step(self, k: int) -> list[Any]:
         s = self.steps.get(k)
@@ -156,6 +157,7 @@ class Conn(WSListener):
         "pending",
         "rooms",
         "spec",
+        "stalled",
         "syncing",
         "transport",
         "unacked",
@@ -176,16 +178,19 @@ class Conn(WSListener):
         self.connected = False
         self.closing = False
         self.syncing = 0
+        self.stalled = False  # made to stop reading once: its gaps are counted apart
 
     # -- picows callbacks
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         self.transport = transport
         spec = self.spec
+        rid = self.next_id  # ids start at 1: 0 is the unsolicited welcome's (SPEC §3)
+        self.next_id = rid + 1
         if self.gen.config.floor:
-            hello = {"t": "hello", "id": 0, "rooms": list(spec.rooms)}
+            hello = {"t": "hello", "id": rid, "rooms": list(spec.rooms)}
         else:
-            hello = {"t": "hello", "id": 0, "token": spec.token, "device": spec.device_id}
+            hello = {"t": "hello", "id": rid, "token": spec.token, "device": spec.device_id}
         transport.send(WSMsgType.BINARY, _pack(hello))
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
@@ -455,6 +460,7 @@ class Generator:
             if conn.connected and conn.transport is not None:
                 sock = conn.transport.underlying_transport
                 sock.pause_reading()
+                conn.stalled = True
                 self.tally.stalled += 1
                 asyncio.get_running_loop().call_later(seconds, _resume, sock)
                 return True
@@ -494,6 +500,10 @@ class Generator:
         us = (now - sent_ns) // 1000
         key = us // 100
         tally.delivered += 1
+        if conn.stalled:  # its reader froze on purpose: not the server's latency
+            if us > tally.longest_stalled_gap_us:
+                tally.longest_stalled_gap_us = us
+            return
         s = tally.steps.get(step) or tally.step(step)
         s[2] += 1
         h = s[3]
@@ -550,7 +560,10 @@ class Generator:
                 if item.get("t") == "msg":
                     self.tally.caught_up += 1
                     gap = (now - _stamp(item["body"])[0]) // 1000
-                    if gap > self.tally.longest_sync_gap_us:
+                    if conn.stalled:
+                        if gap > self.tally.longest_stalled_gap_us:
+                            self.tally.longest_stalled_gap_us = gap
+                    elif gap > self.tally.longest_sync_gap_us:
                         self.tally.longest_sync_gap_us = gap
             last = max(last, seq or 0)
         if d.get("more") and conn.connected:
@@ -577,6 +590,7 @@ class Generator:
             "churned": t.churned,
             "stalled": t.stalled,
             "longest_sync_gap_us": t.longest_sync_gap_us,
+            "longest_stalled_gap_us": t.longest_stalled_gap_us,
             "resent": t.resent,
             "close_codes": t.close_codes,
             "syncing": sum(c.syncing for c in self.conns),

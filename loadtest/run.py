@@ -187,6 +187,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
                 "deliveries_per_s": round(total["delivered"] / elapsed, 1),
                 "latency_ms": total["latency_ms"],
                 "longest_delivery_gap_ms": total["longest_delivery_gap_ms"],
+                "stalled_client_gap_ms": total["stalled_client_gap_ms"],
                 "faults": injector.log,
                 "stalled": total["stalled"],
                 "ack_latency_ms": total["ack_latency_ms"],
@@ -226,6 +227,7 @@ def run(args: argparse.Namespace) -> int:
         f"  delivery p50 {lat['p50']} p90 {lat['p90']} p99 {lat['p99']} max {lat['max']} ms;"
         f" ack p50 {ack['p50']} p99 {ack['p99']} ms; {report['churned']} churned;"
         f" longest delivery gap {report['longest_delivery_gap_ms']} ms"
+        f" (stalled clients: {report['stalled_client_gap_ms']} ms)"
     )
     for fault in report["faults"]:
         say(

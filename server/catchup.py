@@ -5,12 +5,13 @@ publications from memory), but what other nodes commit reaches this node's clien
 only through it. While :attr:`Broker.degraded` holds (Redis down, a subscriber link
 being repaired), every ``CATCH_UP_S`` this task reads, for each room with a local
 connection, the timeline items after the highest seq delivered here and hands them to
-the room's local connections, as the broker would have. A room with nothing delivered
-here yet gets at least its last item: a client that missed earlier ones sees the gap
-and syncs (SPEC.md §10.3). So the gap a client can notice is about ``CATCH_UP_S`` plus
-one read per local room, whatever the outage's length; when the broker is back, the
-node's reset still has every client resync (close 1012), which covers what this does
-not (to-device messages, rooms joined meanwhile on another node).
+the room's local connections, as the broker would have (a welcome notes the rooms'
+``last_seq``; a room attached later by an event starts from the first pass), and an
+item the broker brings later anyway is dropped. So the gap a client can notice is
+about ``CATCH_UP_S`` plus one read per local room, whatever the outage's length; when
+the broker is back, the node's reset still has every client resync (close 1012),
+which covers what this does not (to-device messages, rooms joined meanwhile on
+another node).
 """
 
 from __future__ import annotations
@@ -38,11 +39,11 @@ async def catch_up(hub: Hub, store: Store) -> int:
     handed = 0
     for room_id in hub.local_rooms():
         after = hub.seen(room_id)
-        if after is None:
+        if after is None:  # attached since its welcome by an event: start from now
             room = await store.room(room_id)
-            if room is None or room.last_seq == 0:
-                continue
-            after = room.last_seq - 1
+            if room is not None:
+                hub.note_seen(room_id, room.last_seq)
+            continue
         items = await store.timeline(room_id, after, _PAGE)
         for item in items:
             leave = item.meta.get("user") if item.kind == "member.left" else None
@@ -53,10 +54,17 @@ async def catch_up(hub: Hub, store: Store) -> int:
 
 async def run_catch_up(hub: Hub, store: Store, interval_s: float = CATCH_UP_S) -> None:
     """Until cancelled: a pass every ``interval_s`` while the broker is degraded."""
+    healthy_since = 0.0
+    loop = asyncio.get_running_loop()
     while True:
         await asyncio.sleep(interval_s)
         if not hub.broker.degraded:
+            if not healthy_since:
+                healthy_since = loop.time()
+            elif loop.time() - healthy_since > 60:
+                hub.forget_caught()
             continue
+        healthy_since = 0.0
         try:
             handed = await catch_up(hub, store)
         except StorageError as exc:

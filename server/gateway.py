@@ -316,6 +316,8 @@ class Connection:
             await self.svc.hub.detach(self, room_id)
         for room_id in member_of - self.rooms:
             await self.svc.hub.attach(self, room_id)
+        for room, _ in rooms:  # where a catch-up from the database would start
+            self.svc.hub.note_seen(room.id, room.last_seq)
         self.verified = True
         infos = tuple(room_info(room, membership) for room, membership in rooms)
         self.reply(Welcome(re, self.user_id, self.device_id, True, infos))

@@ -58,6 +58,7 @@ class Hub:
         self._users: dict[str, set[Peer]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._seen: dict[str, int] = {}  # room -> highest seq delivered here
+        self._caught: dict[str, set[int]] = {}  # room -> seqs the catch-up handed out
         self._tag = _TAGGED + secrets.token_bytes(8)  # this node's publications
         self.deliveries = 0
         # Called for a "revoke" envelope on a user channel (server.revocation).
@@ -200,6 +201,11 @@ class Hub:
             log.exception("undecodable envelope on %s", channel)
             return
         if env.kind in ("item", "eph"):
+            if self._caught and env.seq is not None and env.room in self._caught:
+                caught = self._caught[env.room]
+                if env.seq in caught:  # handed out from the database already
+                    caught.discard(env.seq)
+                    return
             self._deliver_room(env)
         elif env.kind == "joined":
             self._deliver_joined(channel[2:], env)
@@ -227,13 +233,25 @@ class Hub:
         """The highest seq of the room delivered here (live), if any."""
         return self._seen.get(room_id)
 
+    def note_seen(self, room_id: str, seq: int) -> None:
+        """The room's connections here have everything up to ``seq`` (a welcome read
+        the room's ``last_seq`` after subscribing): the catch-up starts from it."""
+        if room_id in self._rooms and seq > self._seen.get(room_id, 0):
+            self._seen[room_id] = seq
+
     def deliver_item(
         self, room_id: str, seq: int, frame: bytes, leave: str | None, skip: str | None
     ) -> None:
         """Hand a timeline item read from the database to the room's local connections
-        but ``skip``'s (clients drop what they already have, by seq)."""
+        but ``skip``'s. Should the broker bring the same item later (a publication
+        that waited in another node's queue), it is dropped: delivered once."""
+        self._caught.setdefault(room_id, set()).add(seq)
         env = Envelope("item", frame, room=room_id, skip=skip, leave=leave, seq=seq)
         self._deliver_room(env)
+
+    def forget_caught(self) -> None:
+        """The broker has been healthy a while: no late publication is expected."""
+        self._caught.clear()
 
     def _deliver_room(self, env: Envelope) -> None:
         assert env.room is not None
