@@ -171,7 +171,7 @@ async def test_a_refusal_before_the_body_closes_instead_of_draining_it(
         raw = await RawHttp.open(server)
         try:
             await raw.send(head + b"\r\n" + b"x" * 1000)  # and the client keeps sending
-            status, headers, body = await raw.response()
+            status, _, body = await raw.response()
             assert status == 413 and json.loads(body)["code"] == "too_large"
             assert await raw.closed_within(5)  # not waiting for the other 60 MB
         finally:

@@ -239,7 +239,8 @@ async def test_every_rest_operation_refuses_hostile_input_cleanly(
                     statuses[reply.status_code] = statuses.get(reply.status_code, 0) + 1
                     if reply.status_code in (500, 503):
                         failures.append(
-                            f"{method.upper()} {url} {content!r:.80} -> {reply.status_code} {reply.text:.100}"
+                            f"{method.upper()} {url} {content!r:.80} -> {reply.status_code}"
+                            f" {reply.text:.100}"
                         )
     print(f"\nREST: {sum(statuses.values())} hostile requests, statuses {statuses}")
     assert not failures, "\n".join(failures[:20])
