@@ -85,9 +85,17 @@ async def _set_verified(email: str, verified: bool) -> int:
             return 1
         await store.set_verified(user.id, verified)
         await record(store, "admin.verified" if verified else "admin.unverified", None, user.id)
-        if not verified:  # close the user's live connections on every node
-            await revoke_from_outside(settings.broker_url, user.id, "unverified")
         print(f"{user.email}: {'verified' if verified else 'not verified'}")
+        # Close the user's live connections on every node: at once through the nodes'
+        # broker, else at each node's next session check.
+        if not verified and not await revoke_from_outside(
+            settings.broker_url, user.id, "unverified"
+        ):
+            print(
+                "its open connections close within"
+                f" {settings.session_check_interval_s:.0f} s (each node's session check):"
+                " give this command the nodes' CONFRERE_BROKER_URL to close them at once"
+            )
         return 0
     finally:
         await store.close()
