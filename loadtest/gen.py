@@ -13,8 +13,10 @@ server's even smaller one, and checks each delivery:
   ack says so), ``ahead`` the positions filled beyond it. A live delivery at or below
   ``last`` or already in ``ahead`` is a duplicate; one below the highest live seq seen
   is out of order. After a reconnect, ``sync`` fills the gap (those items count as
-  caught up, not as live deliveries). At the end every position up to the room's final
-  seq must be filled: what is not was lost.
+  caught up, not as live deliveries), and so does a gap still open ``GAP_GRACE_S``
+  after it appeared, as SPEC.md §10.3 has clients do (an item committed but never
+  published live: its node died in between). At the end every position up to the
+  room's final seq must be filled: what is not was lost.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_
 __all__ = ["GenConfig", "Generator", "UserSpec", "hist_add"]
 
 log = logging.getLogger("loadtest.gen")
+
+GAP_GRACE_S = 0.2  # the reference client's gap_grace
 
 SUBPROTOCOL_HEADERS = {"Sec-WebSocket-Protocol": "confrere.v1"}
 STAMP = struct.Struct("<qB")  # sender wall clock (ns), benchmark step
@@ -82,11 +86,12 @@ Pending = tuple[int, str | None, int, dict[str, Any] | None]
 class RoomState:
     """Per (connection, room): see the module docstring."""
 
-    __slots__ = ("ahead", "last", "max_live", "synced")
+    __slots__ = ("ahead", "gap_check", "last", "max_live", "synced")
 
     def __init__(self, last: int) -> None:
         self.last = last
         self.ahead: set[int] = set()
+        self.gap_check = False  # a gap check is scheduled
         self.max_live = last
         # Positions filled by a sync after a reconnect: the same items may also arrive
         # live (published after the node attached us, committed before the sync read),
@@ -496,6 +501,8 @@ class Generator:
             tally.out_of_order += 1
         else:
             state.max_live = seq
+        if state.ahead and not state.gap_check:  # a gap: sync it if it stays open
+            self._watch_gap(conn, room, state)
         sent_ns, step = _stamp(d["body"])
         us = (now - sent_ns) // 1000
         key = us // 100
@@ -521,6 +528,22 @@ class Generator:
             if self._read_count % self.read_every == 0 and conn.connected:
                 conn.request({"t": "read", "room": room, "seq": seq}, None)
 
+    def _watch_gap(self, conn: Conn, room: str, state: RoomState) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # driven without a loop (the accounting's own tests)
+            return
+        state.gap_check = True
+        loop.call_later(GAP_GRACE_S, self._gap_check, conn, room)
+
+    def _gap_check(self, conn: Conn, room: str) -> None:
+        state = conn.rooms.get(room)
+        if state is None:
+            return
+        state.gap_check = False
+        if state.ahead and conn.connected:
+            conn.sync(room, state.last)
+
     def on_ack(self, conn: Conn, d: dict[str, Any]) -> None:
         pending = conn.pending.pop(d["re"], None)
         if pending is None:
@@ -540,6 +563,9 @@ class Generator:
             state = conn.rooms.get(room)
             if state is not None:
                 state.fill(seq)
+                if state.ahead and not state.gap_check:
+                    state.gap_check = True
+                    asyncio.get_running_loop().call_later(GAP_GRACE_S, self._gap_check, conn, room)
 
     def on_batch(self, conn: Conn, d: dict[str, Any]) -> None:
         conn.pending.pop(d["re"], None)
@@ -559,7 +585,8 @@ class Generator:
                 # Events (membership changes) fill positions too; only messages count.
                 if item.get("t") == "msg":
                     self.tally.caught_up += 1
-                    gap = (now - _stamp(item["body"])[0]) // 1000
+                    body = item.get("body")
+                    gap = (now - _stamp(body)[0]) // 1000 if body else 0
                     if conn.stalled:
                         if gap > self.tally.longest_stalled_gap_us:
                             self.tally.longest_stalled_gap_us = gap
