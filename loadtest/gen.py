@@ -242,7 +242,9 @@ class Conn(WSListener):
         elif t == "error":
             gen.tally.errors += 1
             gen.errors.append(f"{d.get('code')}: {d.get('message')}")
-            self.pending.pop(d.get("re", -1), None)
+            pending = self.pending.pop(d.get("re", -1), None)
+            if pending is not None and pending[3] is not None:
+                self.retry_later(pending, d.get("code"), d.get("retry_after"))
 
     # -- protocol
 
@@ -270,7 +272,8 @@ class Conn(WSListener):
         self.next_id = rid + 1
         frame["id"] = rid
         assert self.transport is not None
-        self.pending[rid] = (sent_ns or time.time_ns(), room, step, frame if room else None)
+        kept = frame if room or frame["t"] == "sync" else None  # what a retry needs
+        self.pending[rid] = (sent_ns or time.time_ns(), room, step, kept)
         self.transport.send(WSMsgType.BINARY, _pack(frame))
         return rid
 
@@ -280,6 +283,29 @@ class Conn(WSListener):
             if frame is not None:
                 self.gen.tally.resent += 1
                 self.request(frame, room, step, sent_ns)
+
+    def retry_later(self, pending: Pending, code: Any, retry_after: Any) -> None:
+        """A send or sync refused: as SPEC §10.4 clients do, the same request again
+        (same cid) after ``retry_after`` when waiting helps; dropped otherwise."""
+        frame = pending[3]
+        assert frame is not None
+        if frame["t"] == "sync":
+            self.syncing -= 1
+        if code not in ("unavailable", "rate_limited"):
+            return
+        delay = float(retry_after) if isinstance(retry_after, int | float) else 0.5
+        asyncio.get_running_loop().call_later(delay, self._retry, pending)
+
+    def _retry(self, pending: Pending) -> None:
+        sent_ns, room, step, frame = pending
+        assert frame is not None
+        if not self.connected or self.transport is None:
+            if room is not None:
+                self.unacked.append(pending)  # sent again after the reconnect
+            return
+        if frame["t"] == "sync":
+            self.syncing += 1
+        self.request(frame, room, step, sent_ns)
 
     def sync(self, room: str, after: int) -> None:
         self.syncing += 1

@@ -46,6 +46,8 @@ async def catch_up(hub: Hub, store: Store) -> int:
             continue
         items = await store.timeline(room_id, after, _PAGE)
         for item in items:
+            if item.seq <= (hub.seen(room_id) or 0):
+                continue  # the broker came back during the read and brought it
             leave = item.meta.get("user") if item.kind == "member.left" else None
             hub.deliver_item(room_id, item.seq, encode(item_frame(item)), leave, item.device)
         handed += len(items)
