@@ -88,6 +88,27 @@ async def running_server(settings: Settings) -> AsyncIterator[ServerUnderTest]:
         sock.close()
 
 
+@contextlib.asynccontextmanager
+async def server_on(
+    adapter: str, request: Any, tmp_path: Path, **overrides: Any
+) -> AsyncIterator[ServerUnderTest]:
+    """A server on ``adapter`` ("sqlite", or "postgres": a fresh database on the
+    session's server, dropped afterwards), configured like ``settings_for``."""
+    if adapter == "sqlite":
+        async with running_server(settings_for(tmp_path, **overrides)) as server:
+            yield server
+        return
+    from services_pg import drop_database, fresh_database
+
+    pg = request.getfixturevalue("postgres_server")
+    url = await fresh_database(pg.url)
+    try:
+        async with running_server(settings_for(tmp_path, database_url=url, **overrides)) as srv:
+            yield srv
+    finally:
+        await drop_database(pg.url, url)
+
+
 async def practitioner(
     url: str,
     store: Store | None,

@@ -14,11 +14,10 @@ import pytest
 from attachment_kit import FAR_FUTURE, sample, wait_until
 from blob_backends import BlobBackend
 from relay import Relay
-from services_pg import PostgresServer, drop_database, fresh_database
 from services_s3 import S3Server, fresh_bucket
 
 from clients.python.attachments import upload_file
-from harness import ServerUnderTest, connected, practitioner, running_server, settings_for
+from harness import ServerUnderTest, connected, practitioner, server_on
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -28,27 +27,17 @@ async def node_and_relay(
     endpoint = urlparse(s3_server.endpoint)
     assert endpoint.hostname is not None and endpoint.port is not None
     relay = await Relay(endpoint.hostname, endpoint.port).start()
-    pg: PostgresServer | None = None
-    database = f"sqlite:///{tmp_path / 'confrere.db'}"
-    if request.param == "postgres":
-        pg = request.getfixturevalue("postgres_server")
-        database = await fresh_database(pg.url)
     try:
         async with fresh_bucket(s3_server) as bucket:
-            url = (
-                s3_server.url(bucket)
-                .replace(f"{endpoint.hostname}%3A{endpoint.port}", f"127.0.0.1%3A{relay.port}")
-                .replace(f"{endpoint.hostname}:{endpoint.port}", f"127.0.0.1:{relay.port}")
+            url = s3_server.url(bucket).replace(
+                f"{endpoint.hostname}:{endpoint.port}", f"127.0.0.1:{relay.port}"
             )
             assert str(relay.port) in url
             backend = BlobBackend("s3", url, s3=s3_server, bucket=bucket)
-            settings = settings_for(tmp_path, database_url=database, blob_url=url)
-            async with running_server(settings) as srv:
+            async with server_on(request.param, request, tmp_path, blob_url=url) as srv:
                 yield srv, relay, backend
     finally:
         await relay.close()
-        if pg is not None:
-            await drop_database(pg.url, database)
 
 
 async def test_a_delete_that_fails_midway_on_s3_is_finished(

@@ -20,12 +20,11 @@ import httpx
 import msgpack
 import pytest
 from raw_ws import raw_connection
-from services_pg import PostgresServer, drop_database, fresh_database
 from test_ws_fuzz import templates
 from websockets.exceptions import ConnectionClosed
 
 from clients.python import Account
-from harness import ServerUnderTest, connected, practitioner, running_server, settings_for
+from harness import ServerUnderTest, connected, practitioner, server_on
 from protocol import decode_server_frame
 from protocol.errors import ErrorCode
 from protocol.frames import Error, Ping, Pong
@@ -51,17 +50,8 @@ DEEP = 60_000
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def node(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ServerUnderTest]:
-    pg: PostgresServer | None = None
-    url = f"sqlite:///{tmp_path / 'confrere.db'}"
-    if request.param == "postgres":
-        pg = request.getfixturevalue("postgres_server")
-        url = await fresh_database(pg.url)
-    try:
-        async with running_server(settings_for(tmp_path, database_url=url)) as srv:
-            yield srv
-    finally:
-        if pg is not None:
-            await drop_database(pg.url, url)
+    async with server_on(request.param, request, tmp_path) as srv:
+        yield srv
 
 
 def _pack(frame: dict[str, Any]) -> bytes:
