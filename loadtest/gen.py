@@ -142,6 +142,7 @@ class Tally:
     longest_sync_gap_us: int = 0
     stalled: int = 0  # connections made to stop reading (the fault schedule's)
     longest_stalled_gap_us: int = 0  # the longest wait of those (their own doing)
+    stored_twice: int = 0  # a cid whose retry was acked with another seq: must be 0
 
     def step(self, k: int) -> list[Any]:
         s = self.steps.get(k)
@@ -322,6 +323,7 @@ class Generator:
         self.connected = 0
         self.errors: list[str] = []
         self.anomalies: list[str] = []  # samples of duplicates and gaps, for diagnosis
+        self.acked_cids: dict[str, int] = {}  # cid -> seq of its first ack
         self.run_tag = os.urandom(4).hex() + "-"
         self.rate = 0.0  # messages per second offered by this process
         self.step = 0
@@ -574,10 +576,15 @@ class Generator:
         pending = conn.pending.pop(d["re"], None)
         if pending is None:
             return
-        sent_ns, room, step, _ = pending
+        sent_ns, room, step, frame = pending
         if room is None:
             return  # read, typing
         tally = self.tally
+        seq = d.get("seq")
+        if frame is not None and seq is not None:  # a cid acked twice (a retry): one seq
+            first = self.acked_cids.setdefault(frame["cid"], seq)
+            if first != seq:
+                tally.stored_twice += 1
         us = (time.time_ns() - sent_ns) // 1000
         key = us // 100
         tally.ack_latency[key] = tally.ack_latency.get(key, 0) + 1
@@ -642,6 +649,7 @@ class Generator:
             "disconnects": t.disconnects,
             "churned": t.churned,
             "stalled": t.stalled,
+            "stored_twice": t.stored_twice,
             "longest_sync_gap_us": t.longest_sync_gap_us,
             "longest_stalled_gap_us": t.longest_stalled_gap_us,
             "resent": t.resent,

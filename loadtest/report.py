@@ -28,6 +28,7 @@ COUNTERS = (
     "disconnects",
     "churned",
     "stalled",
+    "stored_twice",
     "resent",
     "syncing",
 )

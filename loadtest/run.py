@@ -179,6 +179,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
                 "expected": total["expected"],
                 "lost": total["lost"],
                 "duplicates": total["duplicates"],
+                "stored_twice": total["stored_twice"],
                 "out_of_order": total["out_of_order"],
                 "ephemeral_received": total["ephemeral"],
                 "churned": total["churned"],
@@ -221,7 +222,8 @@ def run(args: argparse.Namespace) -> int:
         f"run: {report['connections']} online, {report['sent']} sent, {report['acked']} acked,"
         f" {report['delivered']} delivered live + {report['caught_up_by_sync']} by sync"
         f" of {report['expected']} expected: {report['lost']} lost,"
-        f" {report['duplicates']} duplicates, {report['out_of_order']} out of order"
+        f" {report['duplicates']} duplicates, {report['out_of_order']} out of order,"
+        f" {report['stored_twice']} stored twice"
     )
     say(
         f"  delivery p50 {lat['p50']} p90 {lat['p90']} p99 {lat['p99']} max {lat['max']} ms;"
@@ -243,5 +245,5 @@ def run(args: argparse.Namespace) -> int:
             " one room and each publishes after its own commit, so arrivals can cross;"
             " clients order by seq. On one node there must be none.)"
         )
-    ok = report["lost"] == 0 and report["duplicates"] == 0
+    ok = report["lost"] == 0 and report["duplicates"] == 0 and report["stored_twice"] == 0
     return 0 if ok else 1
