@@ -581,9 +581,9 @@ class Generator:
             return  # read, typing
         tally = self.tally
         seq = d.get("seq")
-        if frame is not None and seq is not None:  # a cid acked twice (a retry): one seq
-            first = self.acked_cids.setdefault(frame["cid"], seq)
-            if first != seq:
+        cid = frame.get("cid") if frame is not None else None
+        if cid is not None and seq is not None:  # a cid acked twice (a retry): one seq
+            if self.acked_cids.setdefault(cid, seq) != seq:
                 tally.stored_twice += 1
         us = (time.time_ns() - sent_ns) // 1000
         key = us // 100
