@@ -582,9 +582,9 @@ class Generator:
         tally = self.tally
         seq = d.get("seq")
         cid = frame.get("cid") if frame is not None else None
-        if cid is not None and seq is not None:  # a cid acked twice (a retry): one seq
-            if self.acked_cids.setdefault(cid, seq) != seq:
-                tally.stored_twice += 1
+        # A cid acked twice (a retry) must get one seq: else it was stored twice.
+        if cid is not None and seq is not None and self.acked_cids.setdefault(cid, seq) != seq:
+            tally.stored_twice += 1
         us = (time.time_ns() - sent_ns) // 1000
         key = us // 100
         tally.ack_latency[key] = tally.ack_latency.get(key, 0) + 1
