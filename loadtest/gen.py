@@ -143,6 +143,9 @@ class Tally:
     stalled: int = 0  # connections made to stop reading (the fault schedule's)
     longest_stalled_gap_us: int = 0  # the longest wait of those (their own doing)
     stored_twice: int = 0  # a cid whose retry was acked with another seq: must be 0
+    # Positions only the closing sync of every room filled: stored, never delivered
+    # live nor caught up before the end (a hole in live delivery, not a loss).
+    recovered_at_end: int = 0
 
     def step(self, k: int) -> list[Any]:
         s = self.steps.get(k)
@@ -157,6 +160,7 @@ class Conn(WSListener):
     __slots__ = (
         "closing",
         "connected",
+        "final",
         "gen",
         "index",
         "next_id",
@@ -185,6 +189,7 @@ class Conn(WSListener):
         self.closing = False
         self.syncing = 0
         self.stalled = False  # made to stop reading once: its gaps are counted apart
+        self.final = False  # the closing sync: what it fills was missing until the end
 
     # -- picows callbacks
 
@@ -485,6 +490,18 @@ class Generator:
                     self.tally.churned += 1
                     self.reconnect_later(conn, 3.0)
 
+    def final_sync(self) -> int:
+        """Sync every room of every connection from what it has: the end of a run.
+        Whatever this fills had been stored but never reached the connection."""
+        count = 0
+        for conn in self.conns:
+            if conn.connected and conn.transport is not None:
+                conn.final = True
+                for room, state in conn.rooms.items():
+                    conn.sync(room, state.last)
+                    count += 1
+        return count
+
     def stall(self, seconds: float) -> bool:
         """Stop reading one connection for ``seconds`` (a client whose app froze): the
         server queues for it, and closes it (4008) if the queue overflows; it then
@@ -583,7 +600,12 @@ class Generator:
         seq = d.get("seq")
         cid = frame.get("cid") if frame is not None else None
         # A cid acked twice (a retry) must get one seq: else it was stored twice.
-        if cid is not None and seq is not None and self.acked_cids.setdefault(cid, seq) != seq:
+        device_cid = f"{conn.index}:{cid}"  # a cid is unique per device
+        if (
+            cid is not None
+            and seq is not None
+            and self.acked_cids.setdefault(device_cid, seq) != seq
+        ):
             tally.stored_twice += 1
         us = (time.time_ns() - sent_ns) // 1000
         key = us // 100
@@ -615,6 +637,8 @@ class Generator:
             seq = item.get("seq")
             if seq is not None and state.fill(seq):
                 state.synced.add(seq)
+                if conn.final:
+                    self.tally.recovered_at_end += 1
                 # Events (membership changes) fill positions too; only messages count.
                 if item.get("t") == "msg":
                     self.tally.caught_up += 1
@@ -650,6 +674,7 @@ class Generator:
             "churned": t.churned,
             "stalled": t.stalled,
             "stored_twice": t.stored_twice,
+            "recovered_at_end": t.recovered_at_end,
             "longest_sync_gap_us": t.longest_sync_gap_us,
             "longest_stalled_gap_us": t.longest_stalled_gap_us,
             "resent": t.resent,

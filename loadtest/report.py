@@ -29,6 +29,7 @@ COUNTERS = (
     "churned",
     "stalled",
     "stored_twice",
+    "recovered_at_end",
     "resent",
     "syncing",
 )
