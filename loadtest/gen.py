@@ -389,8 +389,17 @@ class Generator:
         task.add_done_callback(self._tasks.discard)
 
     async def _reconnect(self, conn: Conn, delay: float) -> None:
+        """Until it is back, as SPEC §2.2 clients do: a node down or a database
+        restarting (hellos refused with 1013) outlasts a few attempts, and a client that
+        gave up would miss every later message of its rooms."""
         await asyncio.sleep(delay * (0.5 + self._rng.random()))
-        await self.open(conn)
+        wait = 1.0
+        while True:
+            await self.open(conn)
+            if conn.connected:
+                return
+            await asyncio.sleep(wait * self._rng.random())
+            wait = min(wait * 2, 5.0)
 
     async def close_all(self) -> None:
         self.set_rate(0.0, self.step)
