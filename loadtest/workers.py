@@ -60,8 +60,6 @@ async def _serve(pipe: Connection, config: GenConfig, users: list[UserSpec]) -> 
         elif op == "churn":
             gen.set_churn(float(cmd["per_min"]))
             pipe.send({"ok": True})
-        elif op == "final_sync":
-            pipe.send({"syncs": gen.final_sync()})
         elif op == "stall":
             pipe.send({"ok": gen.stall(float(cmd["seconds"]))})
         elif op == "snapshot":

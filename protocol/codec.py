@@ -16,7 +16,7 @@ from .fields import FieldReader
 from .frames import CLIENT_FRAMES, REPLY_FRAMES, SERVER_FRAMES, ClientFrame, ServerFrame
 from .limits import MAX_FRAME, MAX_REQUEST_ID
 
-__all__ = ["decode_client_frame", "decode_server_frame", "encode", "pack"]
+__all__ = ["decode_client_frame", "decode_server_frame", "encode", "pack", "server_frame"]
 
 _packer_opts: dict[str, Any] = {"use_bin_type": True}
 
@@ -83,7 +83,13 @@ def decode_client_frame(data: bytes) -> ClientFrame:
 def decode_server_frame(data: bytes) -> ServerFrame:
     """Parse one server frame (client side). Unknown fields are tolerated for forward
     compatibility; unknown frame types and malformed fields raise :class:`BadFrame`."""
-    value = _unpack(data, 64 * 1024 * 1024)
+    return server_frame(_unpack(data, 64 * 1024 * 1024))
+
+
+def server_frame(value: dict[str, Any]) -> ServerFrame:
+    """The frame of a server message already unpacked to a map (for a client that
+    unpacks its hot frames by hand and hands the rest here); as
+    :func:`decode_server_frame`."""
     kind = value.get("t")
     cls = SERVER_FRAMES.get(kind) if isinstance(kind, str) else None
     if cls is None:

@@ -15,10 +15,11 @@ import asyncio
 import socket
 import sys
 import time
+from pathlib import Path
 
 import uvicorn
 
-from storage import open_store
+from storage import Store, open_store
 from storage.roles import ROLES, Role
 
 from .app import create_app
@@ -75,13 +76,45 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+class NoDatabase(Exception):
+    """An admin command pointed at a SQLite database that does not exist."""
+
+
+def _sqlite_path(url: str) -> Path | None:
+    scheme, _, rest = url.partition("://")
+    if scheme != "sqlite":
+        return None
+    return Path(rest[1:] if rest.startswith("/") else rest)
+
+
+async def _existing_store(url: str) -> Store:
+    """The store of an admin command: never a new, empty SQLite file (a command run from
+    the wrong directory would otherwise create one and find no account in it)."""
+    path = _sqlite_path(url)
+    if path is not None and not path.is_file():
+        raise NoDatabase(
+            f"no database at {path.absolute()} (CONFRERE_DATABASE_URL={url}): run this "
+            "from the directory the server runs in, or set CONFRERE_DATABASE_URL"
+        )
+    return await open_store(url)
+
+
 async def _set_verified(email: str, verified: bool) -> int:
     settings = Settings.from_env()
-    store = await open_store(settings.database_url)
+    store = await _existing_store(settings.database_url)
     try:
         user = await store.user_by_email(email.strip().lower())
         if user is None:
             print(f"no account for {email}", file=sys.stderr)
+            return 1
+        if verified and not user.email_confirmed:
+            # SPEC §9.2: identity verification needs a confirmed e-mail, by any way.
+            print(
+                f"{user.email}: e-mail not confirmed yet, so not verified: confirm it first "
+                "with the code sent at sign-up (python -m clients confirm-email CODE, or the "
+                "web client)",
+                file=sys.stderr,
+            )
             return 1
         await store.set_verified(user.id, verified)
         await record(store, "admin.verified" if verified else "admin.unverified", None, user.id)
@@ -102,7 +135,7 @@ async def _set_verified(email: str, verified: bool) -> int:
 
 
 async def _set_role(email: str, role: Role, grant: bool) -> int:
-    store = await open_store(Settings.from_env().database_url)
+    store = await _existing_store(Settings.from_env().database_url)
     try:
         user = await store.user_by_email(email.strip().lower())
         if user is None:
@@ -123,7 +156,7 @@ async def _set_role(email: str, role: Role, grant: bool) -> int:
 async def _decryption_health(since_s: int) -> int:
     """Print the decryption failure rate: the figure that says whether end-to-end
     encryption works for people (failures reported by clients per message stored)."""
-    store = await open_store(Settings.from_env().database_url)
+    store = await _existing_store(Settings.from_env().database_url)
     try:
         since = int(time.time() * 1000) - since_s * 1000
         health = await store.decryption_health(since)
@@ -169,11 +202,26 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level, settings.log_format)
     if args.command == "run":
         return run(args)
+    try:
+        return _admin(args)
+    except NoDatabase as exc:
+        print(exc, file=sys.stderr)
+        return 2
+
+
+def _admin(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
     if args.command == "stats":
         return asyncio.run(_decryption_health(args.since))
     if args.command == "seed-directory":
+        from .directory.cities import SeedDataMissing, french_cities
         from .directory.seeding import seed_command
 
+        try:
+            french_cities()  # before the database is touched
+        except SeedDataMissing as exc:
+            print(exc, file=sys.stderr)
+            return 2
         return asyncio.run(seed_command(settings.database_url, args.count, args.seed, args.start))
     if args.action in ("grant", "revoke"):
         return asyncio.run(_set_role(args.email, args.role, args.action == "grant"))

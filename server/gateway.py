@@ -6,6 +6,10 @@ message arrives as a call to :meth:`Connection.received`, and a request that mus
 wait for storage runs as a task of its own. Fan-out writes to the transport; a
 connection whose backlog overflows (the peer stopped reading) is closed with 4008
 and catches up by sync when it returns, so a stalled client never delays anyone else.
+
+What the protocol decides (hello first, the verification gate, draining, the in-flight
+cap, how much of the to-device queue to push) is the session's; this module owns the
+timers, the tasks, the storage and hub calls, the rate buckets and the metrics.
 """
 
 from __future__ import annotations
@@ -21,12 +25,10 @@ from protocol.frames import (
     ClientFrame,
     Error,
     Hello,
-    Ping,
     RoomCreate,
     RoomInvite,
     Send,
     ServerFrame,
-    ToDeviceAck,
     ToDeviceMsg,
     Welcome,
 )
@@ -46,7 +48,6 @@ __all__ = ["Connection", "Transport"]
 
 log = logging.getLogger("confrere.gateway")
 
-_TOO_FAST = "too many frames or bytes per second on this connection"
 _TOO_MANY = "too many connections for this account or device on this node"
 
 
@@ -82,14 +83,12 @@ class Connection:
         "_byte_rate",
         "_close_code",
         "_connected",
-        "_draining",
         "_frame_rate",
         "_hello_task",
         "_hello_timer",
         "_leaving",
         "_live",
         "_pending",
-        "_replay_after",
         "_replay_lock",
         "_requests",
         "_user_rates",
@@ -103,7 +102,6 @@ class Connection:
         "svc",
         "transport",
         "user_id",
-        "verified",
     )
 
     def __init__(
@@ -117,10 +115,9 @@ class Connection:
         self.transport = transport
         self.svc = svc
         self.settings = settings
-        self.protocol = ServerSession()
+        self.protocol = ServerSession(settings.max_inflight_requests, settings.send_queue_frames)
         self.user_id = ""
         self.device_id = ""
-        self.verified = False
         self.rooms: set[str] = set()
         self.session_hash = b""
         self.session_expires_at = 0
@@ -129,7 +126,6 @@ class Connection:
         self._close_code: CloseCode | None = None
         self._requests: set[asyncio.Task[None]] = set()
         self._connected = False
-        self._draining = False
         self._hello_timer: asyncio.TimerHandle | None = None
         self._hello_task: asyncio.Task[None] | None = None
         self._pending: list[bytes | None] = []  # messages that came during the hello
@@ -137,10 +133,14 @@ class Connection:
         # Created on first use: most connections never need them.
         self._verify_lock: asyncio.Lock | None = None
         self._replay_lock: asyncio.Lock | None = None
-        self._replay_after: int | None = None  # to-device replay cursor, None once done
         limits, now = settings.limits, time.monotonic()
         self._frame_rate = Bucket(limits.frames_per_s, limits.frames_burst, now)
         self._byte_rate = Bucket(limits.bytes_per_s, limits.bytes_burst, now)
+
+    @property
+    def verified(self) -> bool:
+        """Attached to the user's rooms: the identity was found verified."""
+        return self.protocol.verified
 
     # -- Peer
 
@@ -176,7 +176,7 @@ class Connection:
         """Graceful shutdown (:mod:`server.shutdown`): refuse new requests, let those in
         flight finish (a send queued for commit gets committed and acked), then close
         with 1012 once the backlog is written."""
-        self._draining = True
+        self.protocol.drain()
         if self._requests:
             await asyncio.wait(list(self._requests), timeout=grace_s)
         self.close(CloseCode.SERVICE_RESTART)
@@ -229,21 +229,27 @@ class Connection:
             return
         if frame is None:
             return
-        if self._draining:
-            self.reply(Error(ErrorCode.UNAVAILABLE, "node shutting down", frame.id, 1.0))
-            return
-        now = time.monotonic()
-        size = len(data) if data is not None else 0
-        wait = self._frame_rate.take(now) or self._byte_rate.take(now, size)
-        if wait:
-            self.reply(Error(ErrorCode.RATE_LIMITED, _TOO_FAST, frame.id, retry_after(wait)))
+        wait = 0.0
+        if not protocol.draining:
+            now = time.monotonic()
+            size = len(data) if data is not None else 0
+            wait = self._frame_rate.take(now) or self._byte_rate.take(now, size)
+            if wait:  # the time until this very frame is allowed, whole ms up
+                wait = retry_after(wait)
+        refusal = protocol.admit(frame, wait)
+        if refusal is not None:
+            self.reply(refusal)
         elif isinstance(frame, Hello):
             task = asyncio.create_task(self._hello(frame))
             self._hello_task = task
             self._requests.add(task)
             task.add_done_callback(self._hello_done)
         else:
-            self._dispatch(frame)
+            # Tasks start in creation order and a send enqueues its commit before its
+            # first real suspension, so one connection's sends get seqs in arrival order.
+            task = asyncio.create_task(self._handle(frame))
+            self._requests.add(task)
+            task.add_done_callback(self._handled)
 
     def _hello_late(self) -> None:
         self._hello_timer = None
@@ -280,8 +286,7 @@ class Connection:
                 per_device >= limits.connections_per_device
             ):
                 self.reply(Error(ErrorCode.RATE_LIMITED, _TOO_MANY, f.id, 5.0))
-                self.protocol.close()
-                self.close(CloseCode.TRY_AGAIN_LATER)
+                self.close(self.protocol.refuse(ErrorCode.RATE_LIMITED))
                 return
             self.protocol.accept()
             self.user_id, self.device_id = user.id, session.device_id
@@ -298,8 +303,7 @@ class Connection:
         except Exception as exc:  # storage or broker trouble: the client retries later
             log.warning("hello failed: %s", exc)
             self.reply(Error(ErrorCode.UNAVAILABLE, "service unavailable, retry", f.id, 1.0))
-            self.protocol.close()
-            self.close(CloseCode.TRY_AGAIN_LATER)
+            self.close(self.protocol.refuse(ErrorCode.UNAVAILABLE))
 
     async def _join(self, re: int) -> None:
         """Attach a verified connection to its rooms, welcome it, replay its to-device
@@ -318,48 +322,41 @@ class Connection:
             await self.svc.hub.attach(self, room_id)
         for room, _ in rooms:  # where a catch-up from the database would start
             self.svc.hub.note_seen(room.id, room.last_seq)
-        self.verified = True
+        self.protocol.joined()
         infos = tuple(room_info(room, membership) for room, membership in rooms)
         self.reply(Welcome(re, self.user_id, self.device_id, True, infos))
-        self._replay_after = 0
         await self._replay_to_device()
 
     async def _replay_to_device(self) -> None:
-        """Push queued to-device messages, but never more than half the send queue at
-        once: a large backlog must not get the device closed as a slow consumer. The
+        """Push queued to-device messages, as much as the session's replay window
+        allows: a large backlog must not get the device closed as a slow consumer. The
         rest follows as the device acknowledges what it got (see ``_handle``)."""
         if self._replay_lock is None:
             self._replay_lock = asyncio.Lock()
+        protocol = self.protocol
         async with self._replay_lock:
-            budget = self.settings.send_queue_frames // 2 - self.transport.backlog
-            while self._replay_after is not None and budget > 0:
-                limit = min(budget, 256)
-                page = await self.svc.store.to_device_pending(
-                    self.device_id, self._replay_after, limit
-                )
+            space = protocol.replay_window - self.transport.backlog
+            while limit := protocol.replay_limit(space):
+                after = protocol.replay_after
+                assert after is not None
+                page = await self.svc.store.to_device_pending(self.device_id, after, limit)
                 for item in page:
                     self.reply(
                         ToDeviceMsg(
                             item.tid, item.sender_user, item.sender_device, item.ts, item.body
                         )
                     )
-                budget -= len(page)
-                self._replay_after = None if len(page) < limit else page[-1].tid
+                space -= len(page)
+                protocol.replayed(len(page), page[-1].tid if page else after, limit)
 
-    def _dispatch(self, frame: ClientFrame) -> None:
-        if len(self._requests) >= self.settings.max_inflight_requests:
-            self.reply(Error(ErrorCode.RATE_LIMITED, "too many requests in flight", frame.id, 1.0))
-            return
-        # Tasks start in creation order and a send enqueues its commit before its first
-        # real suspension, so one connection's sends get seqs in the order they came.
-        task = asyncio.create_task(self._handle(frame))
-        self._requests.add(task)
-        task.add_done_callback(self._requests.discard)
+    def _handled(self, task: asyncio.Task[None]) -> None:
+        self._requests.discard(task)
+        self.protocol.done()
 
     async def _handle(self, frame: ClientFrame) -> None:
         reply: ServerFrame
         try:
-            if not self.verified and not isinstance(frame, Ping):
+            if self.protocol.gated(frame):
                 await self._require_verified()
             kind = type(frame)
             if kind is Send:
@@ -369,7 +366,7 @@ class Connection:
                     self.svc.store, self.settings.limits, self.user_id, self.rooms, frame
                 )
             reply = await HANDLERS[kind](self.svc, self, frame)
-            if isinstance(frame, ToDeviceAck) and self._replay_after is not None:
+            if self.protocol.replay_due(frame):
                 await self._replay_to_device()  # room in the queue again: send more
         except ApiError as exc:
             reply = Error(exc.code, exc.message, frame.id, exc.retry_after)

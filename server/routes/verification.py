@@ -23,14 +23,12 @@ import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from protocol.crypto.attachment import Encryptor
 from protocol.errors import ErrorCode
 from protocol.filetypes import JPEG, PNG
 from storage.errors import Conflict, NotFound
@@ -296,15 +294,6 @@ async def _psc_outcome(request: Request) -> dict[str, Any]:
 # -- manual verification: documents, then the request
 
 
-async def _encrypted(plain: AsyncIterator[bytes], key: bytes) -> AsyncIterator[bytes]:
-    encryptor = Encryptor(key)
-    async for chunk in plain:
-        out = encryptor.update(chunk)
-        if out:
-            yield out
-    yield encryptor.finish()
-
-
 def _document_upload(request: Request, side: str) -> UploadRequest:
     """Checks made before any byte of the body is read."""
     if side not in review.SIDES:
@@ -363,7 +352,7 @@ async def put_document(request: Request) -> Response:
     await svc.store.create_identity_document(doc)
     intake = Intake(upload)
     try:
-        await svc.blobs.put(doc.id, _encrypted(intake.body(request.stream()), svc.server_key.key))
+        await svc.blobs.put(doc.id, svc.server_key.seal(intake.body(request.stream())))
         replaced = await svc.store.complete_identity_document(doc.id, intake.size)
     except BaseException:
         await _forget_upload(svc, doc.id)

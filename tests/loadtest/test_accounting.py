@@ -4,22 +4,44 @@ must itself be checked to see loss, duplicates and reordering."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import msgpack
 
-from loadtest.gen import STAMP, GenConfig, Generator, RoomState, UserSpec
+from loadtest.gen import STAMP, Conn, GenConfig, Generator, UserSpec
 from loadtest.report import hist_percentiles, merge
 
 
-def _msg(room: str, seq: int) -> dict[str, object]:
+def _msg(room: str, seq: int) -> dict[str, Any]:
     body = STAMP.pack(time.time_ns(), 1) + b"x" * 20
-    return msgpack.unpackb(msgpack.packb({"t": "msg", "room": room, "seq": seq, "body": body}))
+    frame = {"t": "msg", "room": room, "seq": seq, "sender": "s", "device": "x", "cid": "c"}
+    return msgpack.unpackb(msgpack.packb({**frame, "ts": 1, "body": body}))
+
+
+class _Socket:
+    """What a connection's picows transport is asked to send, unpacked."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    def send(self, kind: object, data: bytes) -> None:
+        self.sent.append(msgpack.unpackb(data))
+
+
+def _welcome(conn: Conn, last_seq: int, rooms: tuple[str, ...] = ("r1",)) -> _Socket:
+    """Connect ``conn`` as the network would, the welcome saying each room is at
+    ``last_seq``; returns the socket it writes to."""
+    socket = _Socket()
+    conn.session.connect()
+    conn.on_ws_connected(socket)  # type: ignore[arg-type]
+    infos = [{"id": room, "last_seq": last_seq} for room in rooms]
+    conn.handle({"t": "welcome", "re": socket.sent[-1]["id"], "rooms": infos})
+    return socket
 
 
 def _generator(rooms: tuple[str, ...] = ("r1",)) -> Generator:
     gen = Generator(GenConfig("ws://127.0.0.1:1/v1/ws"), [UserSpec("u", "d", "t", rooms)])
-    for room in rooms:
-        gen.conns[0].rooms[room] = RoomState(1)  # as a welcome with last_seq 1 leaves it
+    _welcome(gen.conns[0], 1, rooms)
     return gen
 
 
@@ -47,9 +69,10 @@ def test_a_gap_is_loss_and_a_repeat_is_a_duplicate() -> None:
 def test_own_messages_fill_their_positions_through_the_ack() -> None:
     gen = _generator()
     conn = gen.conns[0]
-    conn.pending[7] = (time.time_ns(), "r1", 1, {"t": "send"})
+    gen.send_one(conn)
+    send = conn.transport.sent[-1]  # type: ignore[union-attr]
     gen.on_msg(conn, _msg("r1", 3))  # before our own ack of seq 2
-    gen.on_ack(conn, {"t": "ack", "re": 7, "seq": 2})
+    conn.handle({"t": "ack", "re": send["id"], "seq": 2})
     gen.on_msg(conn, _msg("r1", 4))
     report = merge([gen.snapshot(full=True)])
     assert (report["acked"], report["delivered"], report["lost"]) == (1, 2, 0)
@@ -70,10 +93,14 @@ def test_sync_after_a_reconnect_fills_the_gap_without_counting_duplicates() -> N
     gen = _generator()
     conn = gen.conns[0]
     gen.on_msg(conn, _msg("r1", 2))
-    gen.on_msg(conn, _msg("r1", 5))  # live again after a reconnect, 3 and 4 missed
-    conn.syncing = 1
-    items = [{"t": "msg", "seq": s} for s in (3, 4, 5)]
-    gen.on_batch(conn, {"t": "batch", "re": 9, "room": "r1", "items": items, "more": False})
+    conn.closing = True  # dropped (without the generator dialing again by itself)
+    conn.on_ws_disconnected(conn.transport)  # type: ignore[arg-type]
+    socket = _welcome(conn, 5)  # back: the room is at 5, the session syncs from 2
+    gen.on_msg(conn, _msg("r1", 5))  # live again after the reconnect, 3 and 4 missed
+    sync = socket.sent[-1]
+    assert (sync["t"], sync["after"]) == ("sync", 2)
+    items = [_msg("r1", s) for s in (3, 4, 5)]
+    conn.handle({"t": "batch", "re": sync["id"], "room": "r1", "items": items, "more": False})
     report = merge([gen.snapshot(full=True)])
     assert (report["delivered"], report["caught_up"], report["lost"]) == (2, 2, 0)
     assert report["duplicates"] == 0

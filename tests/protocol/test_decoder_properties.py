@@ -19,7 +19,7 @@ from protocol.crypto.share import open_sealed, open_sender_key, parse_key_reques
 from protocol.errors import CloseCode, ErrorCode
 from protocol.filetypes import CONTENT_TYPES, sniff
 from protocol.frames import Error
-from protocol.session import ServerSession, State
+from protocol.server_session import ServerSession, State
 
 msgpack_values = st.recursive(
     st.none()

@@ -1,11 +1,35 @@
-// The WebSocket transport, as clients/python/client.py and SPEC.md §10: requests with
-// ids, replies by `re`, automatic reconnection with backoff, per-room ordering by seq
-// (hold, sync on gap, drop duplicates), idempotent retries (send keeps its cid),
-// to-device deduplication and acknowledgement by explicit tid.
+// The WebSocket transport, as SPEC.md §10 and the protocol's ClientSession
+// (protocol/client_session.py), whose state table it follows: requests with ids,
+// replies by `re`, reconnection after the close policy with full-jitter backoff,
+// per-room ordering by seq (hold, sync on gap, drop duplicates), idempotent retries
+// (send keeps its cid), to-device deduplication and acknowledgement by explicit tid.
+//
+//   IDLE -dial-> CONNECTING -open-> AWAIT_WELCOME -welcome-> OPEN
+//   CONNECTING | AWAIT_WELCOME | OPEN -close, policy: reconnect-> BACKOFF -dial-> CONNECTING
+//   any -close() or policy: stop-> STOPPED (final)
+//
+// One difference, for the page: a request that is not idempotent, made while the
+// connection is down (after the first welcome), fails at once instead of waiting.
 import { decode, encode } from "./codec.js";
 import { randomId } from "./crypto.js";
 
 const IDEMPOTENT = new Set(["send", "sync", "read", "room.get", "to_device.ack", "keys.upload", "keys.query", "keys.report"]);
+// protocol/reconnect.py's CLOSE_POLICY: reconnect after this close code? (missing: yes)
+const RECONNECT_ON_CLOSE = {
+  1000: true, 1001: true, 1006: true, 1007: true, 1009: true, 1011: true, 1012: true,
+  1013: true, 4008: true, 4400: true, 4401: false, 4403: true,
+};
+const FINAL_HELLO_ERRORS = new Set(["unauthenticated"]);
+const BACKOFF_BASE_MS = 250;
+const BACKOFF_CAP_MS = 5000;
+const TRANSITIONS = {
+  idle: ["connecting", "stopped"],
+  connecting: ["await_welcome", "backoff", "stopped"],
+  await_welcome: ["open", "backoff", "stopped"],
+  open: ["backoff", "stopped"],
+  backoff: ["connecting", "stopped"],
+  stopped: [],
+};
 const GAP_GRACE_MS = 200;
 const REQUEST_TIMEOUT_MS = 30000;
 const SYNC_LIMIT = 500;
@@ -44,9 +68,9 @@ export class Client {
     this.tdUnacked = new Set();
     this.ws = null;
     this.open = false;
-    this.wanted = false;
-    this.backoff = 250;
-    this.status = "idle";
+    this.state = "idle"; // the table's state
+    this.attempt = 0; // dials since the last welcome
+    this.status = "idle"; // for the page: connecting | online | offline | closed
     this.verified = false;
     this.rooms = [];
     this.waiters = []; // resolved on the next OPEN state
@@ -58,9 +82,17 @@ export class Client {
     this.h.onStatus?.(status);
   }
 
+  move(to) {
+    if (!TRANSITIONS[this.state].includes(to)) throw new Error(`client session: ${this.state} -> ${to}`);
+    this.state = to;
+  }
+
+  get wanted() {
+    return this.state !== "stopped" && this.state !== "idle";
+  }
+
   /** Connect; resolves with the first welcome (rejects if the hello is refused). */
   connect() {
-    this.wanted = true;
     return new Promise((resolve, reject) => {
       this.firstWelcome = { resolve, reject };
       this.dial();
@@ -68,12 +100,13 @@ export class Client {
   }
 
   close() {
-    this.wanted = false;
+    if (this.state !== "stopped") this.move("stopped");
     this.ws?.close(1000);
     this.setStatus("closed");
   }
 
   dial() {
+    this.move("connecting");
     // After a drop the page says "offline, reconnecting" until the next welcome.
     if (this.status !== "offline") this.setStatus("connecting");
     const ws = new WebSocket(this.wsUrl, "confrere.v1");
@@ -86,6 +119,7 @@ export class Client {
     ws.onopen = () => {
       opened = true;
       clearTimeout(timer);
+      this.move("await_welcome");
       const id = this.nextId++;
       this.helloId = id;
       ws.send(encode({ t: "hello", id, token: this.account.token, device: this.account.deviceId }));
@@ -107,19 +141,20 @@ export class Client {
       this.dialing = false;
       this.open = false;
       this.failPending();
-      if (ev.code === 4401 || this.refused) {
-        this.wanted = false;
+      if (this.state === "stopped") return; // closed by the page
+      if (RECONNECT_ON_CLOSE[ev.code] === false || this.refused) {
+        this.move("stopped");
         this.setStatus("closed");
         this.h.onFatal?.(new ServerError("unauthenticated", "session refused"));
         this.firstWelcome?.reject(new ServerError("unauthenticated", "session refused"));
         return;
       }
-      if (!this.wanted) return;
+      this.move("backoff");
       this.setStatus("offline");
-      // Full jitter (SPEC §2.2): clients of a node that died do not all come back at once.
-      const wait = Math.random() * this.backoff;
-      this.backoff = Math.min(this.backoff * 2, 5000);
-      this.redial = setTimeout(() => this.wanted && this.dial(), opened ? wait : Math.max(wait, 200));
+      // Full jitter (SPEC §2.2): anywhere in [0, min(cap, base × 2^attempt)).
+      const wait = Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** Math.min(this.attempt, 32));
+      this.attempt += 1;
+      this.redial = setTimeout(() => this.state === "backoff" && this.dial(), wait);
     };
   }
 
@@ -132,8 +167,9 @@ export class Client {
       const stale = this.ws;
       this.ws = null;
       stale.close();
+      this.move("backoff");
     }
-    this.backoff = 250;
+    this.attempt = 0;
     this.dial();
   }
 
@@ -159,7 +195,7 @@ export class Client {
         return;
       case "error":
         if (f.re === this.helloId && !this.open) {
-          if (f.code === "unauthenticated") this.refused = true;
+          if (FINAL_HELLO_ERRORS.has(f.code)) this.refused = true;
           return; // the server closes; onclose decides
         }
         break;
@@ -196,8 +232,9 @@ export class Client {
       this.rooms = f.rooms;
       this.userId = f.user;
       if (first) {
+        this.move("open");
         this.open = true;
-        this.backoff = 250;
+        this.attempt = 0;
         this.setStatus("online");
       }
       this.h.onWelcome?.(f);
