@@ -624,12 +624,12 @@ class Generator:
         return snap
 
 
-@contextlib.contextmanager
 def _resume(sock: Any) -> None:
     if not sock.is_closing():
         sock.resume_reading()
 
 
+@contextlib.contextmanager
 def quiet_picows() -> Any:
     logging.getLogger("picows").setLevel(logging.CRITICAL)
     yield
