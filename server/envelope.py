@@ -33,6 +33,7 @@ class Envelope:
     leave: str | None = None
     device: str | None = None
     seq: int | None = None
+    again: bool = False  # a retried cid's item, fanned out once more
 
     def encode(self) -> bytes:
         data: dict[str, Any] = {"k": self.kind, "f": self.frame}
@@ -48,6 +49,8 @@ class Envelope:
             data["d"] = self.device
         if self.seq is not None:
             data["q"] = self.seq
+        if self.again:
+            data["a"] = True
         return msgpack.packb(data, use_bin_type=True)
 
 
@@ -64,4 +67,5 @@ def decode_envelope(data: bytes) -> Envelope:
         leave=d.get("l"),
         device=d.get("d"),
         seq=d.get("q"),
+        again=bool(d.get("a", False)),
     )

@@ -166,8 +166,13 @@ class Hub:
         skip: str | None = None,
         join: tuple[str, ...] | None = None,
         leave: str | None = None,
+        again: bool = False,
     ) -> None:
-        env = Envelope("item", frame, room=room_id, skip=skip, join=join, leave=leave, seq=seq)
+        """``again``: a retried cid's item, whose first fan-out may not have happened;
+        a node that already delivered that far in the room drops it."""
+        env = Envelope(
+            "item", frame, room=room_id, skip=skip, join=join, leave=leave, seq=seq, again=again
+        )
         if join:
             joined = Envelope("joined", frame, room=room_id)
             for user_id in join:
@@ -258,8 +263,12 @@ class Hub:
         peers = self._rooms.get(env.room)
         if not peers:
             return
-        if env.seq is not None and env.seq > self._seen.get(env.room, 0):
-            self._seen[env.room] = env.seq
+        if env.seq is not None:
+            seen = self._seen.get(env.room, 0)
+            if env.again and env.seq <= seen:
+                return  # delivered here already (or a later one was: clients sync gaps)
+            if env.seq > seen:
+                self._seen[env.room] = env.seq
         started, delivered = time.perf_counter(), self.deliveries
         frame, skip, join = env.frame, env.skip, env.join
         leaving: list[Peer] = []

@@ -70,7 +70,11 @@ async def _commit_and_publish(svc: Services, caller: Caller, f: Send) -> AppendR
         # unknown). Members who have it drop it by seq; without it, an online member
         # would not see the message until the room's next one.
         await svc.hub.publish_item(
-            f.room, encode(item_frame(item)), item.seq, skip=caller.device_id
+            f.room,
+            encode(item_frame(item)),
+            item.seq,
+            skip=caller.device_id,
+            again=result.duplicate,
         )
         if svc.notifications is not None and not result.duplicate:  # offline: one push
             svc.notifications.push.message_committed(f.room, caller.user_id)
