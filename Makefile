@@ -50,7 +50,8 @@ run: $(STAMP) $(WEBSTAMP)
 
 # The tests start throwaway redis-server and PostgreSQL instances of their own
 # (or use TEST_REDIS_URL / TEST_REDIS_CLUSTER_URL / TEST_DATABASE_URL): make sure the
-# binaries are installed (redis-cli creates the throwaway Redis Cluster).
+# binaries are installed (redis-cli creates the throwaway Redis Cluster), and nginx
+# (tests/deploy runs README's reverse proxy configuration on ports of its own).
 services:
 	@if { [ -z "$$TEST_REDIS_URL" ] || [ -z "$$TEST_REDIS_CLUSTER_URL" ]; } \
 		&& ! { command -v redis-server && command -v redis-cli; } >/dev/null; then \
@@ -63,6 +64,10 @@ services:
 	@if ! [ -x "$${CONFRERE_CHROMIUM:-/usr/bin/chromium}" ]; then \
 		echo "installing chromium (web client tests)"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; fi
+	@if ! command -v nginx >/dev/null && ! [ -x /usr/sbin/nginx ]; then \
+		echo "installing nginx (the reverse proxy test runs README's configuration)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nginx \
+		&& { $(SUDO) service nginx stop >/dev/null 2>&1 || true; }; fi
 
 test: $(DEVSTAMP) services $(WEBSTAMP)
 	$(PY) -m ruff check $(CODE)

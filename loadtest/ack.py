@@ -81,6 +81,8 @@ async def _bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "CONFRERE_DATABASE_URL": database_url,
             "CONFRERE_PASSWORD_COST": "min",
             "CONFRERE_LOG_LEVEL": "warning",
+            # One node: a key of its own is enough (a real deployment shares one).
+            "CONFRERE_SERVER_KEY_FILE": str(workdir / "server.key"),
         }
     )
     await node.start()

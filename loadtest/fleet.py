@@ -75,17 +75,27 @@ class Fleet:
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def spawn(self) -> None:
+        self.procs = [self._process(sock) for sock in self.socks]
+
+    def _process(self, sock: socket.socket) -> subprocess.Popen[bytes]:
         prefix = ["taskset", "-c", ",".join(map(str, self.cpus))] if self.cpus else []
-        for sock in self.socks:
-            fd = sock.fileno()
-            self.procs.append(
-                subprocess.Popen(
-                    [*prefix, *self.command, "--fd", str(fd)],
-                    cwd=ROOT,
-                    env={**os.environ, **self.env},
-                    pass_fds=(fd,),
-                )
-            )
+        fd = sock.fileno()
+        return subprocess.Popen(
+            [*prefix, *self.command, "--fd", str(fd)],
+            cwd=ROOT,
+            env={**os.environ, **self.env},
+            pass_fds=(fd,),
+        )
+
+    def kill(self, index: int) -> None:
+        """SIGKILL process ``index``, as a crash or an OOM kill would."""
+        proc = self.procs[index]
+        proc.kill()
+        proc.wait()
+
+    def respawn(self, index: int) -> None:
+        """Start process ``index`` again on its socket (the port kept listening)."""
+        self.procs[index] = self._process(self.socks[index])
 
     async def start(self) -> None:
         """Spawn the processes; return once the port answers and none has exited.
@@ -177,6 +187,15 @@ class RedisServer:
                 return
             await asyncio.sleep(0.02)
         raise RuntimeError("redis-server did not start")
+
+    async def restart(self, down_s: float) -> None:
+        """Stop it (its data is gone: no persistence), stay down, start it again."""
+        assert self.proc is not None
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self.socket.unlink(missing_ok=True)
+        await asyncio.sleep(down_s)
+        await self.start()
 
     @property
     def pid(self) -> int:

@@ -113,6 +113,8 @@ class Tally:
     disconnects: int = 0  # not asked for by us
     churned: int = 0  # dropped on purpose (mobile churn)
     resent: int = 0  # sends repeated after a reconnect (no ack had come) or a retryable error
+    stalled: int = 0  # connections made to stop reading (loadtest.faults)
+    longest_stalled_gap_us: int = 0  # the longest wait of those (their own doing)
     close_codes: dict[str, int] = field(default_factory=dict)  # closes by the server
     ack_latency: dict[int, int] = field(default_factory=dict)
     steps: dict[int, list[Any]] = field(
@@ -140,6 +142,7 @@ class Conn(WSListener):
         "next_delay",
         "session",
         "spec",
+        "stalled",
         "synced",
         "top",
         "transport",
@@ -169,6 +172,7 @@ class Conn(WSListener):
         self.closing = False
         self.close_code: int | None = None
         self.next_delay = 0.0  # the session's last Reconnect delay
+        self.stalled = False  # made to stop reading once: its waits are counted apart
 
     # -- picows callbacks
 
@@ -509,6 +513,9 @@ class Generator:
         us = (now - sent_ns) // 1000
         key = us // 100
         tally.delivered += 1
+        if conn.stalled:  # its reader froze on purpose: not the server's latency
+            tally.longest_stalled_gap_us = max(tally.longest_stalled_gap_us, us)
+            return
         s = tally.steps.get(step) or tally.step(step)
         s[2] += 1
         h = s[3]
@@ -525,6 +532,20 @@ class Generator:
             self._read_count += 1
             if self._read_count % self.read_every == 0 and conn.connected:
                 conn.request(partial(Read, room=room, seq=seq))
+
+    def stall(self, seconds: float) -> bool:
+        """Stop reading one connection for ``seconds`` (an app that froze): the server
+        queues for it and closes it (4008) if the queue overflows; it then reconnects
+        and catches up like any dropped connection."""
+        for conn in self.conns:
+            if conn.connected and conn.transport is not None:
+                sock = conn.transport.underlying_transport
+                sock.pause_reading()
+                conn.stalled = True
+                self.tally.stalled += 1
+                asyncio.get_running_loop().call_later(seconds, _resume, sock)
+                return True
+        return False
 
     def on_reply(self, request: Request, frame: ServerFrame) -> None:
         """A request of ours got its reply; a send's ack carries its latency (its
@@ -562,6 +583,8 @@ class Generator:
             "disconnects": t.disconnects,
             "churned": t.churned,
             "resent": t.resent,
+            "stalled": t.stalled,
+            "longest_stalled_gap_us": t.longest_stalled_gap_us,
             "close_codes": t.close_codes,
             "syncing": sum(c.session.catching_up for c in self.conns),
             "cpu_s": usage.ru_utime + usage.ru_stime,
@@ -599,6 +622,11 @@ class Generator:
             snap["positions"] = positions
             snap["anomalies"] = self.anomalies + gaps
         return snap
+
+
+def _resume(sock: Any) -> None:
+    if not sock.is_closing():
+        sock.resume_reading()
 
 
 @contextlib.contextmanager

@@ -27,6 +27,7 @@ COUNTERS = (
     "connect_failures",
     "disconnects",
     "churned",
+    "stalled",
     "resent",
     "syncing",
 )
@@ -81,6 +82,11 @@ def merge(snaps: Sequence[dict[str, Any]]) -> dict[str, Any]:
     total["lost"] = lost
     total["expected"] = total["delivered"] + total["caught_up"] + lost
     total["latency_ms"] = hist_percentiles(latency)
+    # The longest a reader waited for a live delivery (the stalled clients apart).
+    total["longest_delivery_gap_ms"] = round(total["latency_ms"].get("max", 0.0) or 0.0, 1)
+    # Connections the fault schedule made stop reading: their wait is their own.
+    stalled_us = max((s.get("longest_stalled_gap_us", 0) for s in snaps), default=0)
+    total["stalled_client_gap_ms"] = round(stalled_us / 1000, 1)
     total["ack_latency_ms"] = hist_percentiles(ack_latency)
     total["generator_cpu_s"] = round(sum(s.get("cpu_s", 0.0) for s in snaps), 2)
     total["errors_sample"] = [e for s in snaps for e in s.get("error_samples", [])][:5]

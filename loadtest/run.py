@@ -8,12 +8,18 @@ ciphertext, answer a share of deliveries with read receipts, announce typing bef
 some sends, and ``--churn`` of the connections drop each minute and come back 1-5 s
 later, catching up by ``sync`` (mobile networks). Every delivery is checked: send ->
 ack and send -> delivery latency, nothing lost, nothing duplicated, per-room order.
+
+A soak: ``--faults`` breaks things on a schedule while the load runs (a node killed,
+Redis and PostgreSQL restarted, a client that stops reading: :mod:`loadtest.faults`).
+``--start-postgres --users N`` runs it on a throwaway PostgreSQL of its own (fsync on),
+populated with N practitioners, so that it can be restarted.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import math
 import random
 import sys
@@ -24,9 +30,11 @@ from typing import Any
 
 from .common import FILES_PER_PROCESS, load_average, node_env, say, user_specs, wait_connected
 from .common import ws_url as to_ws_url
+from .faults import FaultInjector, parse_faults
 from .fleet import Fleet, RedisServer
 from .gen import GenConfig
 from .popfile import load_population
+from .populate import populate
 from .progress import status
 from .report import merge, write_report
 from .workers import WorkerPool
@@ -47,27 +55,54 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--typing", type=float, default=0.2, help="share of sends after a typing")
     parser.add_argument("--churn", type=float, default=0.05, help="share dropped per minute")
     parser.add_argument("--per-process", type=int, default=15_000)
+    parser.add_argument("--nodes", type=int, default=0, help="node processes (default: as needed)")
+    parser.add_argument(
+        "--faults", default="", help="e.g. kill-node@60,restart-redis@150 (loadtest.faults)"
+    )
+    parser.add_argument(
+        "--start-postgres",
+        action="store_true",
+        help="on a throwaway PostgreSQL of the run's own, populated with --users",
+    )
+    parser.add_argument("--users", type=int, default=2000, help="with --start-postgres")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--report", type=Path, help="write the figures as JSON here")
 
 
+def _throwaway_postgres() -> Any:
+    """The tests' throwaway server (initdb + pg_ctl on a unix socket), with fsync."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    services_pg = importlib.import_module("services_pg")
+    return services_pg, services_pg.start_postgres(fsync=True)
+
+
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
-    population = load_population(args.population)
-    n = len(population.users)
-    online = max(1, min(n, round(n * args.online)))
-    numbers = sorted(random.Random(args.seed).sample(range(n), online))
-    processes = max(1, math.ceil(online / min(args.per_process, FILES_PER_PROCESS)))
+    faults = parse_faults(args.faults)
     redis: RedisServer | None = None
     fleet: Fleet | None = None
     pool: WorkerPool | None = None
+    postgres: Any = None
     with tempfile.TemporaryDirectory(prefix="loadtest-run-") as workdir:
         try:
+            population_file = args.population
+            if args.start_postgres:
+                services_pg, postgres = _throwaway_postgres()
+                database_url = await services_pg.fresh_database(postgres.url)
+                population_file = Path(workdir) / "population.msgpack"
+                say(f"run: populating {args.users} practitioners on a throwaway PostgreSQL")
+                await populate(args.users, database_url, population_file)
+            population = load_population(population_file)
+            n = len(population.users)
+            online = max(1, min(n, round(n * args.online)))
+            numbers = sorted(random.Random(args.seed).sample(range(n), online))
+            processes = max(1, math.ceil(online / min(args.per_process, FILES_PER_PROCESS)))
             if args.url:
                 url = args.url
             else:
                 redis = RedisServer()
                 await redis.start()
-                fleet = Fleet(processes, node_env(population.database_url, redis.url, workdir))
+                env = node_env(population.database_url, redis.url, workdir)
+                fleet = Fleet(max(processes, args.nodes), env)
                 await fleet.start()
                 url = fleet.url
             rss_before = fleet.rss_kib() if fleet else 0
@@ -80,6 +115,8 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
                 burst=args.burst,
             )
             pool = WorkerPool(config, user_specs(population, numbers), processes)
+            injector = FaultInjector(fleet, redis, postgres, pool)
+            injector.check(faults)
             pool.start()
             load_before = load_average()
             counts, connect_s = await wait_connected(pool, "run: connect")
@@ -87,8 +124,15 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
             await pool.call("rate", rate=args.rate / len(pool.procs), step=1)
             await pool.call("churn", per_min=args.churn)
             started = time.time()
+            pending_faults, applying = list(faults), set()
             while time.time() - started < args.duration:
                 await asyncio.sleep(1.0)
+                while pending_faults and pending_faults[0].at_s <= time.time() - started:
+                    fault = pending_faults.pop(0)
+                    say(f"run: fault {fault.kind} at {time.time() - started:.0f} s")
+                    task = asyncio.create_task(injector.apply(fault, time.time() - started))
+                    applying.add(task)
+                    task.add_done_callback(applying.discard)
                 snaps = await pool.call("snapshot")
                 status(
                     f"run: {sum(s['connections'] for s in snaps)} online,"
@@ -101,6 +145,8 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
                 )
             await pool.call("rate", rate=0, step=1)
             await pool.call("churn", per_min=0)
+            if applying:  # a fault still running: let it finish (the node comes back...)
+                await asyncio.gather(*applying)
             # Quiesce: everyone back online and caught up, and nothing arriving any more
             # for two seconds (the last deliveries are in).
             deadline = time.time() + 60
@@ -140,6 +186,10 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
                 "disconnects": total["disconnects"],
                 "deliveries_per_s": round(total["delivered"] / elapsed, 1),
                 "latency_ms": total["latency_ms"],
+                "longest_delivery_gap_ms": total["longest_delivery_gap_ms"],
+                "stalled_client_gap_ms": total["stalled_client_gap_ms"],
+                "faults": injector.log,
+                "stalled": total["stalled"],
                 "ack_latency_ms": total["ack_latency_ms"],
                 "server_rss_per_conn_kib": round(
                     (rss_after - rss_before) / counts["connections"], 2
@@ -160,6 +210,8 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
                 fleet.close()
             if redis is not None:
                 redis.close()
+            if postgres is not None:
+                postgres.stop()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -173,8 +225,15 @@ def run(args: argparse.Namespace) -> int:
     )
     say(
         f"  delivery p50 {lat['p50']} p90 {lat['p90']} p99 {lat['p99']} max {lat['max']} ms;"
-        f" ack p50 {ack['p50']} p99 {ack['p99']} ms; {report['churned']} churned"
+        f" ack p50 {ack['p50']} p99 {ack['p99']} ms; {report['churned']} churned;"
+        f" longest delivery gap {report['longest_delivery_gap_ms']} ms"
+        f" (stalled clients: {report['stalled_client_gap_ms']} ms)"
     )
+    for fault in report["faults"]:
+        say(
+            f"  fault {fault['kind']} at {fault['at_s']} s, took {fault['took_s']} s"
+            f" {fault['detail']}".rstrip()
+        )
     if args.report:
         page = write_report(args.report, report, "loadtest run")
         print(f"  report: {args.report}, {page}", file=sys.stderr)

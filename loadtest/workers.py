@@ -60,6 +60,8 @@ async def _serve(pipe: Connection, config: GenConfig, users: list[UserSpec]) -> 
         elif op == "churn":
             gen.set_churn(float(cmd["per_min"]))
             pipe.send({"ok": True})
+        elif op == "stall":
+            pipe.send({"ok": gen.stall(float(cmd["seconds"]))})
         elif op == "snapshot":
             pipe.send(gen.snapshot(bool(cmd.get("full"))))
         elif op == "close":
@@ -87,6 +89,7 @@ class WorkerPool:
     ) -> None:
         ctx = multiprocessing.get_context("spawn")
         self.pipes: list[Connection] = []
+        self._calls = asyncio.Lock()  # one request per pipe at a time: replies in order
         self.procs: list[Any] = []
         processes = max(1, min(processes, len(users) or 1))
         self.sizes: list[int] = []
@@ -119,7 +122,8 @@ class WorkerPool:
             reply: dict[str, Any] = pipe.recv()
             return reply
 
-        return list(await asyncio.gather(*(asyncio.to_thread(one, p) for p in self.pipes)))
+        async with self._calls:
+            return list(await asyncio.gather(*(asyncio.to_thread(one, p) for p in self.pipes)))
 
     @property
     def pids(self) -> list[int]:

@@ -54,9 +54,9 @@ def _unpack(data: bytes, max_len: int) -> dict[str, Any]:
     return value
 
 
-def _request_id(value: dict[str, Any], key: str) -> int | None:
+def _request_id(value: dict[str, Any], key: str, lowest: int) -> int | None:
     rid = value.get(key)
-    if isinstance(rid, int) and not isinstance(rid, bool) and 0 <= rid <= MAX_REQUEST_ID:
+    if isinstance(rid, int) and not isinstance(rid, bool) and lowest <= rid <= MAX_REQUEST_ID:
         return rid
     return None
 
@@ -64,7 +64,8 @@ def _request_id(value: dict[str, Any], key: str) -> int | None:
 def decode_client_frame(data: bytes) -> ClientFrame:
     """Parse one client frame; raise :class:`BadFrame` (with ``re`` when readable)."""
     value = _unpack(data, MAX_FRAME)
-    re = _request_id(value, "id")
+    # Request ids start at 1: ``re: 0`` is the unsolicited welcome's (SPEC.md §3).
+    re = _request_id(value, "id", 1)
     kind = value.get("t")
     if not isinstance(kind, str):
         raise BadFrame("missing frame type 't'", re)
@@ -72,8 +73,8 @@ def decode_client_frame(data: bytes) -> ClientFrame:
     if cls is None:
         raise BadFrame(f"unknown frame type '{kind[:32]}'", re)
     if re is None:
-        raise BadFrame(f"{kind}: 'id' must be an integer between 0 and {MAX_REQUEST_ID}")
-    reader = FieldReader(value, kind, re)
+        raise BadFrame(f"{kind}: 'id' must be an integer between 1 and {MAX_REQUEST_ID}")
+    reader = FieldReader(value, kind, re, plain_text=True)
     frame: ClientFrame = cls.parse(reader, re)
     reader.done()
     return frame
@@ -93,7 +94,7 @@ def server_frame(value: dict[str, Any]) -> ServerFrame:
     cls = SERVER_FRAMES.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise BadFrame(f"unknown server frame type {kind!r:.40}")
-    re = _request_id(value, "re")
+    re = _request_id(value, "re", 0)
     if re is None and kind in REPLY_FRAMES:
         raise BadFrame(f"{kind}: missing 're'")
     reader = FieldReader(value, str(kind), re)

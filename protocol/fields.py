@@ -7,27 +7,49 @@ or tolerated for forward compatibility (clients, ``strict=False``).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .errors import BadFrame, ErrorCode
 from .limits import MAX_ID
 
-__all__ = ["FieldReader"]
+__all__ = ["FieldReader", "unfit_text"]
 
 _MISSING = object()
+# The text rule (SPEC.md §1.1): no control character (Unicode Cc: U+0000-U+001F,
+# U+007F-U+009F) and no lone surrogate in any text field. Multi-line REST fields may
+# hold TAB, LF and CR (``multiline``).
+_UNFIT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_UNFIT_MULTILINE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def unfit_text(value: str, *, multiline: bool = False) -> bool:
+    """True if ``value`` breaks the text rule: a control character (other than TAB,
+    LF and CR when ``multiline``) or a lone surrogate. PostgreSQL cannot store U+0000
+    at all, so refusing at validation keeps both storage adapters in agreement."""
+    return (_UNFIT_MULTILINE if multiline else _UNFIT).search(value) is not None
 
 
 class FieldReader:
     """Reads fields out of ``data``; every failure raises :class:`BadFrame` naming the field."""
 
-    __slots__ = ("_data", "kind", "re")
+    __slots__ = ("_data", "_plain_text", "kind", "re")
 
     def __init__(
-        self, data: dict[str, Any], kind: str, re: int | None, *, frame: bool = True
+        self,
+        data: dict[str, Any],
+        kind: str,
+        re: int | None,
+        *,
+        frame: bool = True,
+        plain_text: bool = False,
     ) -> None:
         """``frame``: ``data`` is a whole frame, whose ``t``/``id``/``re`` the codec
-        already read; nested maps (a room, a member) keep every key."""
+        already read; nested maps (a room, a member) keep every key. ``plain_text``:
+        strings must follow the text rule (:func:`unfit_text`), as the server requires
+        of client frames."""
         self._data = dict(data)
+        self._plain_text = plain_text
         if frame:
             for key in ("t", "id", "re"):
                 self._data.pop(key, None)
@@ -55,6 +77,8 @@ class FieldReader:
             raise self._fail(f"field '{name}' must not be empty")
         if len(value) > max_len:
             raise self._fail(f"field '{name}' is longer than {max_len} characters")
+        if self._plain_text and unfit_text(value):
+            raise self._fail(f"field '{name}' must not contain control characters")
         return value
 
     def choice(self, name: str, choices: tuple[str, ...], *, required: bool = True) -> Any:
@@ -107,6 +131,8 @@ class FieldReader:
         for item in value:
             if not isinstance(item, str) or not 0 < len(item) <= max_len:
                 raise self._fail(f"field '{name}' must hold non-empty strings of at most {max_len}")
+            if self._plain_text and unfit_text(item):
+                raise self._fail(f"field '{name}' must not contain control characters")
         return tuple(value)
 
     def bytes_list(self, name: str, max_items: int, max_len: int, *, required: bool = True) -> Any:

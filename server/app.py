@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from protocol.errors import ErrorCode
@@ -19,6 +19,7 @@ from storage.blobs import open_blobs
 from storage.errors import NotFound, StorageError
 
 from .broker import open_broker
+from .catchup import run_catch_up
 from .config import Settings
 from .directory.profiles import register_hooks as register_directory_hooks
 from .errors import ApiError
@@ -39,6 +40,7 @@ from .routes.common import error_response
 from .security_headers import SecurityHeaders
 from .server_key import load_server_key
 from .sweeper import run_sweeper
+from .url_text import UrlTextRule
 from .verification.sweep import run_identity_sweeper
 from .websocket import run_keepalive
 
@@ -82,6 +84,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             asyncio.create_task(
                 run_keepalive(live, settings.ping_interval_s), name="websocket-keepalive"
             ),
+            asyncio.create_task(run_catch_up(hub, store), name="broker-outage-catch-up"),
         ]
         sweeper = asyncio.create_task(
             run_sweeper(store, blobs, settings.orphan_ttl_s, settings.orphan_sweep_interval_s),
@@ -135,18 +138,29 @@ def create_app(settings: Settings | None = None) -> Starlette:
         log.warning("storage error on %s: %s", request.url.path, exc)
         return error_response(ApiError(ErrorCode.UNAVAILABLE, "storage unavailable, retry", 1.0))
 
+    async def client_gone(request: Request, exc: Exception) -> Response:
+        # The peer left (or was cut off for sending its body too slowly): nobody reads
+        # this answer, and nothing went wrong on our side.
+        log.info("client disconnected during %s", request.url.path)
+        return Response(status_code=400)
+
     async def internal_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s", request.url.path, exc_info=exc)
         return JSONResponse({"code": "internal", "message": "internal error"}, status_code=500)
 
     app = Starlette(
         routes=[*routes, *web.routes],
-        middleware=[Middleware(RequestIdMiddleware), Middleware(SecurityHeaders)],
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(SecurityHeaders),
+            Middleware(UrlTextRule),
+        ],
         lifespan=lifespan,
         exception_handlers={
             ApiError: api_error,
             HTTPException: http_error,
             StorageError: storage_error,
+            ClientDisconnect: client_gone,
             Exception: internal_error,
         },
     )

@@ -25,6 +25,7 @@ from storage.roles import ROLES, Role
 from .app import create_app
 from .audit import record
 from .config import Settings
+from .http_protocol import BoundedHttpProtocol
 from .log import configure_logging
 from .revocation import revoke_from_outside
 from .shutdown import GracefulServer
@@ -39,12 +40,15 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
         host=settings.host,
         port=settings.port,
         loop="auto",
-        http="auto",  # httptools when installed
+        http=BoundedHttpProtocol,  # httptools, with bounded heads, bodies and times
+        # X-Forwarded-For / -Proto are believed from these only (none: the empty list).
+        forwarded_allow_ips=list(settings.trusted_proxies),
         ws=WebSocketProtocol,  # /v1/ws without ASGI; no compression (ciphertext)
         lifespan="on",
         log_level=settings.log_level,
         log_config=None,  # every logger goes to the root's handler: server.log
         access_log=False,
+        server_header=False,  # no "Server: uvicorn": nothing to fingerprint
         timeout_graceful_shutdown=10,
     )
 
@@ -114,9 +118,17 @@ async def _set_verified(email: str, verified: bool) -> int:
             return 1
         await store.set_verified(user.id, verified)
         await record(store, "admin.verified" if verified else "admin.unverified", None, user.id)
-        if not verified:  # close the user's live connections on every node
-            await revoke_from_outside(settings.broker_url, user.id, "unverified")
         print(f"{user.email}: {'verified' if verified else 'not verified'}")
+        # Close the user's live connections on every node: at once through the nodes'
+        # broker, else at each node's next session check.
+        if not verified and not await revoke_from_outside(
+            settings.broker_url, user.id, "unverified"
+        ):
+            print(
+                "its open connections close within"
+                f" {settings.session_check_interval_s:.0f} s (each node's session check):"
+                " give this command the nodes' CONFRERE_BROKER_URL to close them at once"
+            )
         return 0
     finally:
         await store.close()

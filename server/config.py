@@ -9,14 +9,14 @@ kept out of ``repr`` and never logged. Unset, the key is read from (or generated
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 
 from protocol.limits import HELLO_TIMEOUT_S
 
 from .limits import Limits
 from .retention import Retention
 
-__all__ = ["Settings"]
+__all__ = ["HttpLimits", "Settings"]
 
 
 def _env(name: str, default: str) -> str:
@@ -24,9 +24,36 @@ def _env(name: str, default: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class HttpLimits:
+    """What one HTTP connection may make a node hold, and for how long
+    (:mod:`server.http_protocol`); each from ``CONFRERE_HTTP_<FIELD>``."""
+
+    max_head_bytes: int = 32 * 1024  # request line and header fields
+    max_headers: int = 100
+    head_timeout_s: float = 10.0  # from the head's first byte (or the connection)
+    body_timeout_s: float = 30.0  # longest silence while a body is read
+    min_body_rate: float = 4096.0  # bytes/s on average once body_timeout_s has passed
+
+    @classmethod
+    def from_env(cls) -> HttpLimits:
+        d = cls()
+        changes: dict[str, float | int] = {}
+        for f in fields(cls):
+            raw = os.environ.get(f"CONFRERE_HTTP_{f.name.upper()}")
+            if raw is not None:
+                changes[f.name] = int(raw) if isinstance(getattr(d, f.name), int) else float(raw)
+        return replace(d, **changes)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
+    # Addresses or networks (CIDR) of the reverse proxies whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed: the client address of the per-address limits
+    # (log-in, sign-up) and the scheme. Anyone else's forwarded headers are ignored.
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+    http: HttpLimits = field(default_factory=HttpLimits)
     database_url: str = "sqlite:///var/confrere.db"
     broker_url: str = "memory://"
     # file://relative/dir, file:///absolute/dir or s3://bucket?endpoint=... (storage.blobs)
@@ -85,9 +112,12 @@ class Settings:
     def from_env(cls) -> Settings:
         d = cls()
         origins = tuple(o.strip() for o in _env("ALLOWED_ORIGINS", "").split(",") if o.strip())
+        proxies = _env("TRUSTED_PROXIES", ",".join(d.trusted_proxies))
         return cls(
             host=_env("HOST", d.host),
             port=int(_env("PORT", str(d.port))),
+            trusted_proxies=tuple(p.strip() for p in proxies.split(",") if p.strip()),
+            http=HttpLimits.from_env(),
             database_url=_env("DATABASE_URL", d.database_url),
             broker_url=_env("BROKER_URL", d.broker_url),
             blob_url=_env("BLOB_URL", d.blob_url),

@@ -5,9 +5,9 @@ writes those same bytes to its local sockets (encode once, send many).
 
 Kinds, with the channel they travel on:
 
-- ``item`` (room channel): a timeline item; ``skip`` is the sending device (it got an
-  ack), ``join`` the users it adds (they get it on their user channel instead),
-  ``leave`` the user it removes (delivered to them too, then detached).
+- ``item`` (room channel): a timeline item, at ``seq``; ``skip`` is the sending device
+  (it got an ack), ``join`` the users it adds (they get it on their user channel
+  instead), ``leave`` the user it removes (delivered to them too, then detached).
 - ``eph`` (room channel): an ephemeral event (typing, receipt); ``skip`` as above.
 - ``joined`` (user channel): the user was added to ``room``: attach their connections.
 - ``device`` (user channel): a to-device frame for one ``device`` of the user.
@@ -32,6 +32,8 @@ class Envelope:
     join: tuple[str, ...] | None = None
     leave: str | None = None
     device: str | None = None
+    seq: int | None = None
+    again: bool = False  # a retried cid's item, fanned out once more
 
     def encode(self) -> bytes:
         data: dict[str, Any] = {"k": self.kind, "f": self.frame}
@@ -45,6 +47,10 @@ class Envelope:
             data["l"] = self.leave
         if self.device is not None:
             data["d"] = self.device
+        if self.seq is not None:
+            data["q"] = self.seq
+        if self.again:
+            data["a"] = True
         return msgpack.packb(data, use_bin_type=True)
 
 
@@ -60,4 +66,6 @@ def decode_envelope(data: bytes) -> Envelope:
         join=tuple(join) if join is not None else None,
         leave=d.get("l"),
         device=d.get("d"),
+        seq=d.get("q"),
+        again=bool(d.get("a", False)),
     )

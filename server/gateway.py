@@ -40,6 +40,7 @@ from .handlers import HANDLERS, Services
 from .limits import Bucket, UserRates, check_room_limits
 from .live import LiveConnections
 from .metrics import METRICS
+from .ratelimit import retry_after
 from .sessions import authenticate, require_verified
 from .wire import room_info
 
@@ -233,6 +234,8 @@ class Connection:
             now = time.monotonic()
             size = len(data) if data is not None else 0
             wait = self._frame_rate.take(now) or self._byte_rate.take(now, size)
+            if wait:  # the time until this very frame is allowed, whole ms up
+                wait = retry_after(wait)
         refusal = protocol.admit(frame, wait)
         if refusal is not None:
             self.reply(refusal)
@@ -317,6 +320,8 @@ class Connection:
             await self.svc.hub.detach(self, room_id)
         for room_id in member_of - self.rooms:
             await self.svc.hub.attach(self, room_id)
+        for room, _ in rooms:  # where a catch-up from the database would start
+            self.svc.hub.note_seen(room.id, room.last_seq)
         self.protocol.joined()
         infos = tuple(room_info(room, membership) for room, membership in rooms)
         self.reply(Welcome(re, self.user_id, self.device_id, True, infos))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import secrets
 import time
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, Protocol
@@ -30,6 +31,9 @@ __all__ = ["Hub", "Peer"]
 log = logging.getLogger("confrere.hub")
 
 RESYNC_SPREAD_S = 1.0
+# Publications of a hub start with this byte (never the first of a msgpack map) and
+# the node's id, so each node recognises its own echo without decoding it.
+_TAGGED = b"\xc1"
 
 
 class Peer(Protocol):
@@ -53,6 +57,9 @@ class Hub:
         self._rooms: dict[str, set[Peer]] = {}
         self._users: dict[str, set[Peer]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._seen: dict[str, int] = {}  # room -> highest seq delivered here
+        self._caught: dict[str, set[int]] = {}  # room -> seqs the catch-up handed out
+        self._tag = _TAGGED + secrets.token_bytes(8)  # this node's publications
         self.deliveries = 0
         # Called for a "revoke" envelope on a user channel (server.revocation).
         self.on_revoke: Callable[[str, Envelope], None] | None = None
@@ -138,68 +145,130 @@ class Hub:
         if peers:
             return False
         del self._rooms[room_id]
+        self._seen.pop(room_id, None)
         return True
 
     def is_attached(self, peer: Peer, room_id: str) -> bool:
         return room_id in peer.rooms
 
     # -- publishing (called by handlers after a commit)
+    #
+    # Local connections get a publication at once, from memory; the broker carries it
+    # to the other nodes, tagged with this node's id so that its echo is dropped here.
+    # A broker outage thus never stops fan-out between two members on the same node.
 
     async def publish_item(
         self,
         room_id: str,
         frame: bytes,
+        seq: int,
         *,
         skip: str | None = None,
         join: tuple[str, ...] | None = None,
         leave: str | None = None,
+        again: bool = False,
     ) -> None:
-        env = Envelope("item", frame, room=room_id, skip=skip, join=join, leave=leave)
-        data = env.encode()
+        """``again``: a retried cid's item, whose first fan-out may not have happened;
+        a node that already delivered that far in the room drops it."""
+        env = Envelope(
+            "item", frame, room=room_id, skip=skip, join=join, leave=leave, seq=seq, again=again
+        )
         if join:
-            joined = Envelope("joined", frame, room=room_id).encode()
+            joined = Envelope("joined", frame, room=room_id)
             for user_id in join:
-                await self.broker.publish(user_channel(user_id), joined)
-        await self.broker.publish(room_channel(room_id), data)
+                self._deliver_joined(user_id, joined)
+            data = self._tag + joined.encode()
+            for user_id in join:
+                await self.broker.publish(user_channel(user_id), data)
+        self._deliver_room(env)
+        await self.broker.publish(room_channel(room_id), self._tag + env.encode())
 
     async def publish_ephemeral(self, room_id: str, frame: bytes, skip: str | None) -> None:
-        await self.broker.publish(
-            room_channel(room_id), Envelope("eph", frame, room=room_id, skip=skip).encode()
-        )
+        env = Envelope("eph", frame, room=room_id, skip=skip)
+        self._deliver_room(env)
+        await self.broker.publish(room_channel(room_id), self._tag + env.encode())
 
     async def publish_to_device(self, user_id: str, device_id: str, frame: bytes) -> None:
-        await self.broker.publish(
-            user_channel(user_id), Envelope("device", frame, device=device_id).encode()
-        )
+        env = Envelope("device", frame, device=device_id)
+        self._deliver_device(user_id, env)
+        await self.broker.publish(user_channel(user_id), self._tag + env.encode())
 
     # -- receiving (broker callbacks; synchronous: no await between lookup and push)
 
     def _on_message(self, channel: str, data: bytes) -> None:
+        if data[:1] == _TAGGED:
+            if data[: len(self._tag)] == self._tag:
+                return  # our own publication: delivered locally already
+            data = data[len(self._tag) :]
         try:
             env = decode_envelope(data)
         except Exception:
             log.exception("undecodable envelope on %s", channel)
             return
         if env.kind in ("item", "eph"):
+            if self._caught and env.seq is not None and env.room in self._caught:
+                caught = self._caught[env.room]
+                if env.seq in caught:  # handed out from the database already
+                    caught.discard(env.seq)
+                    return
             self._deliver_room(env)
         elif env.kind == "joined":
             self._deliver_joined(channel[2:], env)
         elif env.kind == "device":
-            for peer in list(self._users.get(channel[2:], ())):
-                if peer.device_id == env.device:
-                    peer.push(env.frame)
-                    self.deliveries += 1
-                    METRICS.frames_out.inc("to_device")
+            self._deliver_device(channel[2:], env)
         elif env.kind == "probe":
             probe_received(env.frame)
         elif env.kind == "revoke" and self.on_revoke is not None:
             self.on_revoke(channel[2:], env)
+
+    def _deliver_device(self, user_id: str, env: Envelope) -> None:
+        for peer in list(self._users.get(user_id, ())):
+            if peer.device_id == env.device:
+                peer.push(env.frame)
+                self.deliveries += 1
+                METRICS.frames_out.inc("to_device")
+
+    # -- what the catch-up (server.catchup) needs
+
+    def local_rooms(self) -> list[str]:
+        """Rooms with at least one local connection."""
+        return list(self._rooms)
+
+    def seen(self, room_id: str) -> int | None:
+        """The highest seq of the room delivered here (live), if any."""
+        return self._seen.get(room_id)
+
+    def note_seen(self, room_id: str, seq: int) -> None:
+        """The room's connections here have everything up to ``seq`` (a welcome read
+        the room's ``last_seq`` after subscribing): the catch-up starts from it."""
+        if room_id in self._rooms and seq > self._seen.get(room_id, 0):
+            self._seen[room_id] = seq
+
+    def deliver_item(
+        self, room_id: str, seq: int, frame: bytes, leave: str | None, skip: str | None
+    ) -> None:
+        """Hand a timeline item read from the database to the room's local connections
+        but ``skip``'s. Should the broker bring the same item later (a publication
+        that waited in another node's queue), it is dropped: delivered once."""
+        self._caught.setdefault(room_id, set()).add(seq)
+        env = Envelope("item", frame, room=room_id, skip=skip, leave=leave, seq=seq)
+        self._deliver_room(env)
+
+    def forget_caught(self) -> None:
+        """The broker has been healthy a while: no late publication is expected."""
+        self._caught.clear()
 
     def _deliver_room(self, env: Envelope) -> None:
         assert env.room is not None
         peers = self._rooms.get(env.room)
         if not peers:
             return
+        if env.seq is not None:
+            seen = self._seen.get(env.room, 0)
+            if env.again and env.seq <= seen:
+                return  # delivered here already (or a later one was: clients sync gaps)
+            if env.seq > seen:
+                self._seen[env.room] = env.seq
         started, delivered = time.perf_counter(), self.deliveries
         frame, skip, join = env.frame, env.skip, env.join
         leaving: list[Peer] = []

@@ -19,7 +19,9 @@ is the per-node one times the nodes it reaches, which bounds abuse of one node (
 they protect) without a shared store on the hot path.
 
 The per-connection :class:`Bucket` is checked for every frame, so it is a few float
-operations on preallocated slots and nothing else.
+operations on preallocated slots and nothing else. A refusal's ``retry_after`` is the
+time until that very request will be allowed, the requests refused before it counted
+(:class:`~server.ratelimit.Bucket`).
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from protocol.frames import ClientFrame, RoomCreate, RoomInvite
 from storage import Store
 
 from .errors import ApiError
-from .ratelimit import RateLimiter
+from .ratelimit import Bucket, RateLimiter
+from .ratelimit import retry_after as retry_after_s
 
 __all__ = ["Bucket", "Limits", "UserRates", "check_room_limits", "limit_error"]
 
@@ -66,40 +69,12 @@ class Limits:
         return replace(d, **changes)  # type: ignore[arg-type]
 
 
-class Bucket:
-    """A token bucket: ``rate`` tokens per second, at most ``burst`` saved up."""
-
-    __slots__ = ("burst", "rate", "stamp", "tokens")
-
-    def __init__(self, rate: float, burst: float, now: float) -> None:
-        self.rate = rate
-        self.burst = burst
-        self.tokens = burst
-        self.stamp = now
-
-    def take(self, now: float, cost: float = 1.0) -> float:
-        """Take ``cost`` tokens: 0.0 if there were enough, else the seconds until
-        there will be (nothing is taken then). A cost above the burst counts as the
-        burst, so that a large frame is slowed, never refused for good."""
-        tokens = self.tokens + (now - self.stamp) * self.rate
-        if tokens > self.burst:
-            tokens = self.burst
-        self.stamp = now
-        if cost > self.burst:
-            cost = self.burst
-        if tokens >= cost:
-            self.tokens = tokens - cost
-            return 0.0
-        self.tokens = tokens
-        return (cost - tokens) / self.rate
-
-
 def limit_error(what: str, retry_after: float | None = None) -> ApiError:
     """The refusal of a limit: ``rate_limited`` with ``retry_after`` for a rate,
     ``too_large`` for a count."""
     if retry_after is None:
         return ApiError(ErrorCode.TOO_LARGE, what)
-    return ApiError(ErrorCode.RATE_LIMITED, what, round(max(retry_after, 0.001), 3))
+    return ApiError(ErrorCode.RATE_LIMITED, what, retry_after_s(retry_after))
 
 
 class UserRates:

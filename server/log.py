@@ -31,6 +31,7 @@ __all__ = [
     "RequestIdMiddleware",
     "configure_logging",
     "redact",
+    "redact_traceback",
     "request_id",
 ]
 
@@ -48,6 +49,12 @@ _SECRETISH = re.compile(r"[A-Za-z0-9_-]{32,}|(?<![\w+/=])[A-Za-z0-9+/]{40,}={0,2
 _PASSWORD = re.compile(r"(?i)(password|passwd|token|secret)([\"']?\s*[=:]\s*[\"']?)[^\s\"',]+")
 
 
+# A traceback's location lines and the source lines under them come from our code,
+# never from a peer: they are kept as they are (a long path or function name is no
+# secret, and masking it made tracebacks unreadable).
+_TRACE_LOCATION = re.compile(r'\s*File "[^"\n]*", line \d+(, in \S+)?\Z')
+
+
 def redact(text: str) -> str:
     """Mask e-mail addresses, bearer tokens, ``password=...``-like pairs and long
     secret-looking strings."""
@@ -55,6 +62,24 @@ def redact(text: str) -> str:
     text = _PASSWORD.sub(r"\1\2[redacted]", text)
     text = _EMAIL.sub("[email]", text)
     return _SECRETISH.sub("[redacted]", text)
+
+
+def redact_traceback(text: str) -> str:
+    """:func:`redact` a formatted traceback, except its ``File "...", line N, in f``
+    lines and the source line each is followed by: the exception messages, where a
+    peer's data could appear, are masked."""
+    out: list[str] = []
+    source_next = False
+    for line in text.split("\n"):
+        if _TRACE_LOCATION.match(line):
+            out.append(line)
+            source_next = True
+        elif source_next and line.startswith("    "):  # the source, its carets
+            out.append(line)
+        else:
+            out.append(redact(line))
+            source_next = False
+    return "\n".join(out)
 
 
 class JsonFormatter(logging.Formatter):
@@ -72,15 +97,20 @@ class JsonFormatter(logging.Formatter):
         if rid is not None:
             out["request_id"] = rid
         if record.exc_info:
-            out["exc"] = redact(self.formatException(record.exc_info))
+            out["exc"] = redact_traceback(self.formatException(record.exc_info))
         return json.dumps(out, ensure_ascii=False)
 
 
 class _TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         rid = request_id.get()
-        line = super().format(record)
-        return redact(f"{line} [{rid}]" if rid else line)
+        message = redact(record.getMessage())
+        line = f"{self.formatTime(record)} {record.levelname} {record.name} {message}"
+        if rid:
+            line += f" [{rid}]"
+        if record.exc_info:
+            line += "\n" + redact_traceback(self.formatException(record.exc_info))
+        return line
 
 
 def configure_logging(level: str = "info", fmt: str = "json") -> None:

@@ -21,7 +21,9 @@ Series (all prefixed ``confrere_``):
 - ``commit_seconds``: duration of one group-commit transaction of messages;
 - ``broker_lag_seconds`` (gauge): publish-to-receive time of the last broker probe;
 - ``outbox_backlog`` (gauge): notifications due and not yet sent;
-- ``deliveries_total``: frames the hub handed to local connections.
+- ``deliveries_total``: frames the hub handed to local connections;
+- ``presence_errors_total``: presence updates or reads that failed (Redis down...): the
+  online state of some users may then be wrong until they reconnect.
 """
 
 from __future__ import annotations
@@ -159,6 +161,9 @@ class Metrics:
         self.commit = Histogram(
             "confrere_commit_seconds", "Duration of one group-commit transaction of messages."
         )
+        self.presence_errors = Counter(
+            "confrere_presence_errors_total", "Presence updates or reads that failed."
+        )
         self.broker_lag = math.nan  # seconds; NaN until the first probe came back
 
     def series(self) -> tuple[Counter | Histogram, ...]:
@@ -168,6 +173,7 @@ class Metrics:
             self.frames_out,
             self.errors,
             self.closes,
+            self.presence_errors,
             self.fanout,
             self.commit,
         )

@@ -140,12 +140,13 @@ async def run_session_watch(store: Store, live: LiveConnections, interval_s: flo
             log.warning("session watch skipped a pass: %s", exc)
 
 
-async def revoke_from_outside(broker_url: str, user_id: str, reason: Reason) -> None:
+async def revoke_from_outside(broker_url: str, user_id: str, reason: Reason) -> bool:
     """From a process without connections (the admin CLI): publish the revocation on
-    the deployment's broker. The in-process broker reaches no node: there, the nodes'
-    session watch closes the connections within ``session_check_interval_s``."""
+    the deployment's broker; whether it went out. The in-process broker reaches no
+    node: there, the nodes' session watch closes the connections within
+    ``session_check_interval_s``."""
     if broker_url.startswith("memory://"):
-        return
+        return False
     broker = open_broker(broker_url)
     channel = user_channel(user_id)
     echoed = asyncio.Event()
@@ -162,8 +163,10 @@ async def revoke_from_outside(broker_url: str, user_id: str, reason: Reason) -> 
         await revoke(broker, None, user_id, reason)
         async with asyncio.timeout(5.0):
             await echoed.wait()
+        return True
     except Exception as exc:
         log.warning("revocation not published (the session watch will close): %s", exc)
+        return False
     finally:
         with contextlib.suppress(Exception):
             await broker.close()

@@ -10,8 +10,9 @@ Where it comes from, first match wins:
    embedded default: ``./var/server.key``), else ``./var/server.key``: read if it
    exists, otherwise generated and written with mode 0600.
 
-A node whose database is not SQLite and that has neither setting logs a warning: nodes
-on other machines would generate keys of their own and could not read its documents. The key id
+A node whose database is not SQLite and that has neither setting refuses to start
+(:class:`MissingServerKey`): nodes on other machines would generate keys of their own
+and could not read each other's documents. The key id
 (:attr:`ServerKey.id`, a hash of the key) is stored with each document, so a document
 encrypted under another key is reported as such instead of failing as tampered. The key
 itself never appears in logs or in ``repr``. :meth:`ServerKey.seal` and
@@ -38,11 +39,16 @@ from protocol.crypto.errors import CryptoError
 
 from .config import Settings
 
-__all__ = ["ServerKey", "key_file_path", "load_server_key"]
+__all__ = ["MissingServerKey", "ServerKey", "key_file_path", "load_server_key"]
 
 log = logging.getLogger("confrere")
 
 KEY_SIZE = 32
+
+
+class MissingServerKey(RuntimeError):
+    """A deployment that may have several nodes (its database is not SQLite) names no
+    shared key."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,9 +121,10 @@ def load_server_key(settings: Settings) -> ServerKey:
     if settings.server_key:
         return _decode(settings.server_key, "CONFRERE_SERVER_KEY")
     if not settings.database_url.startswith("sqlite:") and not settings.server_key_file:
-        log.warning(
-            "CONFRERE_SERVER_KEY is unset: using ./var/server.key; every node of a"
-            " deployment needs the same key to read the documents"
+        raise MissingServerKey(
+            "CONFRERE_SERVER_KEY is required when the database is not SQLite: every node"
+            " of a deployment needs the same key to read the documents (or name a shared"
+            " CONFRERE_SERVER_KEY_FILE)"
         )
     path = key_file_path(settings)
     if not path.exists():

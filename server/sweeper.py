@@ -22,11 +22,13 @@ from storage.errors import StorageError
 
 from .clock import now_ms
 
-__all__ = ["SweepResult", "run_sweeper", "sweep_orphans"]
+__all__ = ["SweepResult", "finish_deletion", "run_sweeper", "sweep_orphans"]
 
 log = logging.getLogger("confrere.attachments")
 
 BATCH = 500
+FINISH_ATTEMPTS = 8  # 1 s, 2 s, 4 s... about 4 minutes before leaving it to the sweep
+_finishing: set[asyncio.Task[None]] = set()
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,29 @@ async def sweep_orphans(
     if deleted or failed:
         log.info("orphan sweep: %d deleted, %d to retry", deleted, failed)
     return SweepResult(deleted, failed)
+
+
+def finish_deletion(store: Store, blobs: BlobStore, attachment_id: str) -> None:
+    """An uploader's delete whose blob could not be removed (the blob store failed
+    midway): keep trying in the background. The row stays in state "deleting" and
+    unreferenced (everyone already gets 404), so if this node dies first, the orphan
+    sweep claims and finishes it."""
+
+    async def retry() -> None:
+        for attempt in range(FINISH_ATTEMPTS):
+            await asyncio.sleep(2.0**attempt)
+            try:
+                await blobs.delete(attachment_id)
+                await store.delete_attachment(attachment_id)
+                log.info("deletion of attachment %s finished", attachment_id)
+                return
+            except StorageError as exc:
+                log.warning("attachment %s still not deleted: %s", attachment_id, exc)
+        log.warning("attachment %s left to the orphan sweep", attachment_id)
+
+    task = asyncio.create_task(retry(), name="attachment-deletion")
+    _finishing.add(task)
+    task.add_done_callback(_finishing.discard)
 
 
 async def run_sweeper(store: Store, blobs: BlobStore, ttl_s: float, interval_s: float) -> None:

@@ -274,6 +274,12 @@ class WebSocketProtocol(asyncio.Protocol):
         # PING: ServerProtocol queued the pong. CLOSE: it queued our answer and the EOF.
 
     def _message(self, data: bytes, text: bool) -> None:
+        if text:
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError:  # RFC 6455 8.1: fail the connection with 1007
+                self._ws.fail(1007, "invalid UTF-8 in a text message")
+                return
         if self.conn is not None:
             self.conn.received(None if text else data)
 

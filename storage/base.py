@@ -210,9 +210,10 @@ class Store(
         """Set the state to "deleting" if the attachment exists and, when given, was
         uploaded by ``uploader`` and is unreferenced and created before
         ``unreferenced_before``; return it, or ``None`` if nothing was claimed. A
-        claimed attachment can no longer be referenced; delete its blob, then call
-        :meth:`delete_attachment`. Claiming one already "deleting" succeeds again, so a
-        deletion that failed half-way can be retried."""
+        claimed attachment can no longer be referenced (and counts as unreferenced
+        from then on: the orphan sweep finishes a deletion nobody else did); delete its
+        blob, then call :meth:`delete_attachment`. Claiming one already "deleting"
+        succeeds again, so a deletion that failed half-way can be retried."""
 
     async def delete_attachment(self, attachment_id: str) -> bool:
         """Delete the row; whether there was one."""

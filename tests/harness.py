@@ -29,6 +29,8 @@ from storage import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery staple"
+# Nodes on PostgreSQL refuse to start without a shared server key (server.server_key).
+SERVER_KEY = "dGVzdHMgb25seTogbm90IGEgcmVhbCBzZXJ2ZXIgayE="
 _names = itertools.count(1)
 
 
@@ -38,6 +40,7 @@ def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
         blob_url=f"file://{tmp_path / 'blobs'}",
         password_cost="min",
         log_level="warning",
+        server_key=SERVER_KEY,
     )
     return replace(base, **overrides)
 
@@ -90,6 +93,27 @@ async def running_server(
         sock.close()
 
 
+@contextlib.asynccontextmanager
+async def server_on(
+    adapter: str, request: Any, tmp_path: Path, **overrides: Any
+) -> AsyncIterator[ServerUnderTest]:
+    """A server on ``adapter`` ("sqlite", or "postgres": a fresh database on the
+    session's server, dropped afterwards), configured like ``settings_for``."""
+    if adapter == "sqlite":
+        async with running_server(settings_for(tmp_path, **overrides)) as server:
+            yield server
+        return
+    from services_pg import drop_database, fresh_database
+
+    pg = request.getfixturevalue("postgres_server")
+    url = await fresh_database(pg.url)
+    try:
+        async with running_server(settings_for(tmp_path, database_url=url, **overrides)) as srv:
+            yield srv
+    finally:
+        await drop_database(pg.url, url)
+
+
 async def practitioner(
     url: str,
     store: Store | None,
@@ -133,6 +157,7 @@ def server_process(settings: Settings) -> ServerProcess:
             "CONFRERE_BLOB_URL": settings.blob_url,
             "CONFRERE_PASSWORD_COST": settings.password_cost,
             "CONFRERE_LOG_LEVEL": "warning",
+            "CONFRERE_SERVER_KEY": settings.server_key or SERVER_KEY,
         }
     )
 

@@ -21,6 +21,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,16 @@ class PostgresServer:
     pg_ctl: str | None = None
     _as_owner: list[str] = field(default_factory=list)
     _tmp: Path | None = None
+
+    def restart(self, down_s: float = 0.0) -> None:
+        """Stop the server at once (``immediate``: as a crash would; what was committed
+        is on disk), stay down ``down_s`` seconds, start it again on the same files."""
+        assert self.pg_ctl is not None and self.data_dir is not None and self._tmp is not None
+        base = [*self._as_owner, self.pg_ctl, "-D", str(self.data_dir)]
+        _run([*base, "-m", "immediate", "-w", "stop"], self._tmp, "pg_ctl stop")
+        time.sleep(down_s)
+        log = self._tmp / "postgres.log"
+        _run([*base, "-l", str(log), "-w", "-t", "60", "start"], self._tmp, "pg_ctl start", log)
 
     def stop(self) -> None:
         """Stop the server and delete its files; does nothing for an external server."""

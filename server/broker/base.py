@@ -8,6 +8,9 @@ Guarantees an adapter must give:
 - When an adapter may have missed publications (connection lost, output buffer
   overflow), it calls ``on_reset`` once it is subscribed again, so that the node can
   make its clients resync by seq.
+- ``degraded`` is true while publications may not reach other nodes or not come back
+  from them (the broker unreachable, a subscriber link being repaired); the node then
+  catches its rooms up from the database (:mod:`server.catchup`).
 """
 
 from __future__ import annotations
@@ -43,3 +46,7 @@ class Broker(Protocol):
 
     async def ping(self) -> None:
         """Raise if the broker is unreachable."""
+
+    @property
+    def degraded(self) -> bool:
+        """Publications may be lost between nodes right now."""

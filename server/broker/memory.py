@@ -35,3 +35,7 @@ class MemoryBroker:
 
     async def ping(self) -> None:
         return None
+
+    @property
+    def degraded(self) -> bool:
+        return False  # one node: nothing travels between nodes

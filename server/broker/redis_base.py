@@ -2,8 +2,12 @@
 (``redis_cluster.py``): the pipelined publisher with its bounded queue, and subscriber
 links that reconnect, resubscribe and signal a reset.
 
-Publishing: ``publish`` only queues (bounded); one task sends everything queued in one
-pipeline per round trip. Awaiting one PUBLISH per message would cap a node at a few
+Publishing: ``publish`` queues (bounded) and returns once its publication was sent to
+Redis, or dropped: one task sends everything queued in one pipeline per round trip, so
+concurrent publishers share the wait. A node acks a send only after that, so an acked
+message was handed to Redis, not left in the queue of a node that died before
+flushing it (its readers on other nodes would not have seen it until the room's next
+message). Awaiting one PUBLISH per message would cap a node at a few
 thousand messages/s and pile up connections; the pipeline carries tens of thousands.
 While Redis is down, sends are still committed and acked, publications over the bound
 are dropped and counted, and clients catch up after the reset. A failed pipeline is
@@ -280,6 +284,7 @@ class RedisBrokerBase(ABC):
         self._channels: set[str] = set()
         self._links: dict[str, Link] = {}
         self._queue: deque[Publication] = deque()
+        self._sent: asyncio.Future[None] | None = None  # resolved when the queue drains
         self._wake = asyncio.Event()
         self._trouble = asyncio.Event()
         self._on_message: MessageHandler | None = None
@@ -290,6 +295,16 @@ class RedisBrokerBase(ABC):
         self.dropped = 0
         self.losses = 0  # subscriber links lost
         self.resets = 0
+        self._publish_failing = False
+        self._links_broken = False
+
+    @property
+    def degraded(self) -> bool:
+        return self._publish_failing or self._links_broken
+
+    def _link_failed(self) -> None:
+        self._links_broken = True
+        self._trouble.set()
 
     # -- what subclasses provide
 
@@ -339,7 +354,7 @@ class RedisBrokerBase(ABC):
                 if not self._sharded:
                     raise
                 log.warning("redis %s not reachable at start-up: %s", key, exc)
-                self._trouble.set()  # the repair task keeps trying
+                self._link_failed()  # the repair task keeps trying
         self._tasks = [
             asyncio.create_task(self._repair_loop(), name="redis-subscriber-repair"),
             asyncio.create_task(self._publish_loop(), name="redis-publisher"),
@@ -347,6 +362,7 @@ class RedisBrokerBase(ABC):
 
     async def close(self) -> None:
         self._closed = True
+        self._all_sent()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -360,11 +376,23 @@ class RedisBrokerBase(ABC):
     # -- publishing
 
     async def publish(self, channel: str, data: bytes) -> None:
-        if len(self._queue) >= self._max_queued:
+        if len(self._queue) >= self._max_queued or self._closed:
             self.dropped += 1  # Redis is down or far behind; clients resync after reset
             return
         self._queue.append((channel, data))
+        if self._sent is None:
+            self._sent = asyncio.get_running_loop().create_future()
+        sent = self._sent
         self._wake.set()
+        if self._publish_failing:
+            return  # Redis is known to be down: no point waiting (the catch-up covers)
+        await asyncio.shield(sent)
+
+    def _all_sent(self) -> None:
+        """Everything queued so far went out (or was dropped): wake its publishers."""
+        sent, self._sent = self._sent, None
+        if sent is not None and not sent.done():
+            sent.set_result(None)
 
     async def _publish_loop(self) -> None:
         delay = _BACKOFF_MIN_S
@@ -378,13 +406,20 @@ class RedisBrokerBase(ABC):
                     failed = await self._send(batch)
                 except FAILURES as exc:
                     failed = count
-                    log.warning("publish of %d messages failed: %s", count, exc)
+                    if not self._publish_failing:  # once per outage, not per batch
+                        log.warning("redis unreachable, publications dropped until back: %s", exc)
                 else:
                     if failed:
                         log.warning("publish of %d of %d messages failed", failed, count)
+                    if self._publish_failing and failed < count:
+                        log.warning("redis reachable again: publishing")
+                self._publish_failing = failed == count
                 self.published += count - failed
                 self.dropped += failed
+                if not self._queue:
+                    self._all_sent()
                 if failed == count:  # nothing got through: Redis is down, wait a little
+                    self._all_sent()  # nobody waits for a backoff: dropped is dropped
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, _BACKOFF_MAX_S)
                 else:
@@ -435,7 +470,7 @@ class RedisBrokerBase(ABC):
             self._subscriber_client(key),
             sharded=self._sharded,
             on_message=self._deliver,
-            on_failure=self._trouble.set,
+            on_failure=self._link_failed,
             idle_ping_s=self._idle_ping_s,
         )
         try:
@@ -461,6 +496,7 @@ class RedisBrokerBase(ABC):
                     complete = False
                 if complete:
                     if not self._trouble.is_set():
+                        self._links_broken = False
                         break
                     continue  # something changed meanwhile: another pass, at once
                 await asyncio.sleep(delay)

@@ -117,7 +117,9 @@ async def invite_to_room(
         item = await svc.store.add_members(room_id, user_ids, by, now_ms())
         if item is not None:
             users_added = tuple(item.meta.get("users", ()))
-            await svc.hub.publish_item(room_id, encode(item_frame(item)), join=users_added)
+            await svc.hub.publish_item(
+                room_id, encode(item_frame(item)), item.seq, join=users_added
+            )
             await svc.hooks.emit("member_joined", room_id=room_id, user_ids=users_added, by=by)
     invited: list[Invited] = []
     if guests:
@@ -152,7 +154,7 @@ async def _invite_guests(
     )
     for i in invited:  # members' clients start a new sender key on it (SPEC.md §11.3)
         if i.item is not None:
-            await svc.hub.publish_item(members.room.id, encode(item_frame(i.item)))
+            await svc.hub.publish_item(members.room.id, encode(item_frame(i.item)), i.item.seq)
     if notifications is not None and any(i.notified for i in invited):
         notifications.worker.kick()
     return invited
@@ -204,7 +206,9 @@ async def promote(svc: Services, user: User) -> list[Promotion]:
     if not promotions:
         return []
     for p in promotions:
-        await svc.hub.publish_item(p.room_id, encode(item_frame(p.item)), join=(user.id,))
+        await svc.hub.publish_item(
+            p.room_id, encode(item_frame(p.item)), p.item.seq, join=(user.id,)
+        )
     if notifications is not None and urls:
         notifications.worker.kick()
     await svc.hooks.emit("guest_promoted", user=user, promotions=promotions)

@@ -64,9 +64,19 @@ async def _commit_and_publish(svc: Services, caller: Caller, f: Send) -> AppendR
         NewMessage(f.room, caller.user_id, caller.device_id, f.cid, f.body, now_ms(), f.att or ())
     )
     item = result.item
-    if item is not None and not result.duplicate:
-        await svc.hub.publish_item(f.room, encode(item_frame(item)), skip=caller.device_id)
-        if svc.notifications is not None:  # offline members: one push, batched (no I/O here)
+    if item is not None:
+        # A retried cid is fanned out again: its first fan-out may never have happened
+        # (the node died between commit and publication, or the commit's outcome was
+        # unknown). Members who have it drop it by seq; without it, an online member
+        # would not see the message until the room's next one.
+        await svc.hub.publish_item(
+            f.room,
+            encode(item_frame(item)),
+            item.seq,
+            skip=caller.device_id,
+            again=result.duplicate,
+        )
+        if svc.notifications is not None and not result.duplicate:  # offline: one push
             svc.notifications.push.message_committed(f.room, caller.user_id)
     return result
 

@@ -30,6 +30,7 @@ from storage.types import Membership, TimelineItem
 
 from ..clock import now_ms
 from ..errors import ApiError
+from ..presence import PresenceUnavailable
 from ..wire import item_frame, room_info
 from .context import Caller, Services, require_admin, require_member
 from .guests import invite_to_room
@@ -56,6 +57,7 @@ async def _publish(svc: Services, item: TimelineItem) -> None:
     await svc.hub.publish_item(
         item.room_id,
         encode(item_frame(item)),
+        item.seq,
         join=tuple(users) if users else None,
         leave=item.meta.get("user") if item.kind == "member.left" else None,
     )
@@ -90,7 +92,10 @@ async def _room_ack(svc: Services, caller: Caller, re: int, room_id: str) -> Ack
         raise ApiError(ErrorCode.FORBIDDEN, "not a member of this room")
     me = Membership(room_id, caller.user_id, members.roles[caller.user_id], 0, 0)
     read = await svc.store.membership(room_id, caller.user_id)
-    online = await svc.hub.presence.online(list(members.roles))
+    try:
+        online = await svc.hub.presence.online(list(members.roles))
+    except PresenceUnavailable:  # Redis down: nobody is shown online meanwhile
+        online = set()
     info = room_info(members.room, read or me, members, online)
     guests = await svc.store.pending_guests(room_id, now_ms())
     if guests:

@@ -33,7 +33,7 @@ from storage.outbox import NewNotification
 from storage.types import Room
 
 from ..clock import now_ms
-from ..presence import Presence
+from ..presence import Presence, PresenceUnavailable
 
 __all__ = ["OfflinePush", "push_title"]
 
@@ -79,6 +79,7 @@ class OfflinePush:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._kick = on_enqueued
+        self._presence_down = False
 
     def message_committed(self, room_id: str, sender: str) -> None:
         """Note a committed message (hot path: constant time, no I/O)."""
@@ -125,7 +126,19 @@ class OfflinePush:
             candidates = [u for u in members.roles if u not in senders]
             if not candidates:
                 continue
-            online = await self.presence.online(candidates)
+            try:
+                online = await self.presence.online(candidates)
+            except PresenceUnavailable as exc:
+                # Who is online is unknown (Redis down): keep the rooms for a later
+                # flush rather than push to members who may be reading.
+                for room, senders in pending.items():
+                    self._pending.setdefault(room, set()).update(senders)
+                self._wake.set()
+                if not self._presence_down:
+                    log.warning("offline pushes wait for presence to answer: %s", exc)
+                self._presence_down = True
+                return 0
+            self._presence_down = False
             title = push_title(members.room)
             for user in candidates:
                 if (

@@ -3,9 +3,9 @@ Redis as the broker otherwise."""
 
 from __future__ import annotations
 
-from .base import Presence
+from .base import Presence, PresenceUnavailable
 
-__all__ = ["Presence", "open_presence"]
+__all__ = ["Presence", "PresenceUnavailable", "open_presence"]
 
 
 def open_presence(broker_url: str) -> Presence:

@@ -12,7 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-__all__ = ["Presence"]
+__all__ = ["Presence", "PresenceUnavailable"]
+
+
+class PresenceUnavailable(Exception):
+    """``online`` could not be answered (the shared store is down)."""
 
 
 class Presence(Protocol):
@@ -25,4 +29,5 @@ class Presence(Protocol):
     async def disconnected(self, user_id: str) -> None: ...
 
     async def online(self, user_ids: Sequence[str]) -> set[str]:
-        """The subset of ``user_ids`` online somewhere."""
+        """The subset of ``user_ids`` online somewhere; raises
+        :class:`PresenceUnavailable` if that cannot be known now."""

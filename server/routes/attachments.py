@@ -4,10 +4,13 @@ Who may do what:
 
 - upload: a chat file into a room the caller is a member of (identity verified); a
   document into such a room, or without a room (an identity document, which an
-  unverified user must be able to send);
+  unverified user must be able to send, once the e-mail address is confirmed: an
+  account nobody confirmed must not be a place to store files);
 - read (download, metadata): members of the attachment's room (verified); for an
   attachment without a room, its uploader only;
-- delete: the uploader only.
+- delete: the uploader only. Once claimed, the attachment is gone for everyone
+  (404); its blob is removed at once or, if the blob store fails midway, by retries in
+  the background and, should the node die, by the orphan sweep.
 
 An unknown id, and an attachment not yet complete or being deleted, are 404; an
 attachment the caller may not read is 403. Ids are checked before anything is looked
@@ -26,6 +29,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from protocol.errors import ErrorCode
 from protocol.filetypes import CONTENT_TYPES
+from storage.errors import StorageError
 from storage.types import Attachment
 
 from ..clock import now_ms
@@ -33,6 +37,7 @@ from ..errors import ApiError
 from ..handlers import Services
 from ..limits import UserRates
 from ..sessions import require_verified
+from ..sweeper import finish_deletion
 from ..uploads import KINDS, open_content, receive, upload_request
 from .common import bearer, services
 from .openapi import api_route, boolean, integer, nullable, obj, string
@@ -87,6 +92,8 @@ async def upload(request: Request) -> Response:
     svc = services(request)
     if params.kind == "chat" or params.room is not None:
         require_verified(user)
+    elif not (user.email_confirmed or user.verified):
+        raise ApiError(ErrorCode.FORBIDDEN, "confirm your e-mail address first")
     if params.room is not None and await svc.store.membership(params.room, user.id) is None:
         raise ApiError(ErrorCode.FORBIDDEN, "not a member of this room")
     try:
@@ -149,8 +156,14 @@ async def delete(request: Request) -> Response:
         raise ApiError(ErrorCode.FORBIDDEN, "only its uploader may delete an attachment")
     if await svc.store.claim_attachment_deletion(attachment_id, uploader=user.id) is None:
         raise ApiError(ErrorCode.NOT_FOUND, "no such attachment")
-    await svc.blobs.delete(attachment_id)
-    await svc.store.delete_attachment(attachment_id)
+    # Claimed: nobody reads it any more. The blob goes first, then the row; if the blob
+    # store fails midway, the deletion is finished later (never forgotten).
+    try:
+        await svc.blobs.delete(attachment_id)
+        await svc.store.delete_attachment(attachment_id)
+    except StorageError as exc:
+        log.warning("attachment %s: deletion to be finished later: %s", attachment_id, exc)
+        finish_deletion(svc.store, svc.blobs, attachment_id)
     return Response(status_code=204)
 
 

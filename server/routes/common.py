@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from protocol.errors import ErrorCode
+from protocol.fields import unfit_text
 from storage.types import Session, User
 
 from ..errors import ApiError
@@ -60,9 +61,39 @@ async def json_body(request: Request) -> dict[str, Any]:
         value = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(ErrorCode.BAD_FRAME, "request body must be valid JSON") from None
+    except RecursionError:  # "[" x 60,000 fits in 64 KiB
+        raise ApiError(ErrorCode.BAD_FRAME, "request body is nested too deeply") from None
     if not isinstance(value, dict):
         raise ApiError(ErrorCode.BAD_FRAME, "request body must be a JSON object")
+    _check_text(value)
     return value
+
+
+def _check_text(body: dict[str, Any]) -> None:
+    """The text rule (SPEC.md §1.1) on every string of the body, keys included: no
+    control character but TAB, LF and CR, no lone surrogate (``"\\ud800"`` decodes to
+    one). Single-line fields refuse TAB, LF and CR too (:func:`.validation.text`)."""
+    stack: list[tuple[str, Any]] = [(str(k), v) for k, v in body.items()]
+    for key in body:
+        if unfit_text(key, multiline=True):
+            raise ApiError(ErrorCode.BAD_FRAME, "field names must not contain control characters")
+    while stack:
+        field, value = stack.pop()
+        if isinstance(value, str):
+            if unfit_text(value, multiline=True):
+                raise ApiError(
+                    ErrorCode.BAD_FRAME,
+                    f"field '{field[:40]}' must not contain control characters",
+                )
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if unfit_text(key, multiline=True):
+                    raise ApiError(
+                        ErrorCode.BAD_FRAME, "field names must not contain control characters"
+                    )
+                stack.append((field, item))
+        elif isinstance(value, list):
+            stack.extend((field, item) for item in value)
 
 
 async def bearer(request: Request) -> tuple[Session, User]:

@@ -8,6 +8,7 @@ from collections.abc import Collection
 from typing import Any
 
 from protocol.errors import ErrorCode
+from protocol.fields import unfit_text
 from storage.guests import normalise_email
 
 from ..errors import ApiError
@@ -22,11 +23,21 @@ def _bad(field: str, why: str) -> ApiError:
 
 
 def text(
-    body: dict[str, Any], field: str, max_len: int = 100, min_len: int = 1, *, strip: bool = True
+    body: dict[str, Any],
+    field: str,
+    max_len: int = 100,
+    min_len: int = 1,
+    *,
+    strip: bool = True,
+    multiline: bool = False,
 ) -> str:
+    """A string field; single-line unless ``multiline`` (the text rule, SPEC.md §1.1:
+    no control character, and no TAB, LF or CR in a single-line field)."""
     value = body.get(field)
     if not isinstance(value, str):
         raise _bad(field, "is required and must be a string")
+    if unfit_text(value, multiline=multiline):
+        raise _bad(field, "must not contain control characters")
     if strip:
         value = value.strip()
     if len(value) < min_len:

@@ -244,7 +244,7 @@ _SQL_COMPLETE_ATTACHMENT = (
 )
 _SQL_ATTACHMENT = f"SELECT {_ATTACHMENT_COLS} FROM attachments WHERE id = $1"
 _SQL_CLAIM_ATTACHMENT = (
-    "UPDATE attachments SET state = 'deleting' WHERE id = $1"
+    "UPDATE attachments SET state = 'deleting', referenced_at = NULL WHERE id = $1"
     " AND ($2::text IS NULL OR uploader = $2)"
     " AND ($3::bigint IS NULL OR (referenced_at IS NULL AND created_at < $3))"
     f" RETURNING {_ATTACHMENT_COLS}"

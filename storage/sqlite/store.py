@@ -674,7 +674,7 @@ class SqliteStore(
     ) -> Attachment | None:
         def tx(c: sqlite3.Connection) -> Attachment | None:
             row = c.execute(
-                "UPDATE attachments SET state='deleting' WHERE id=?"
+                "UPDATE attachments SET state='deleting', referenced_at=NULL WHERE id=?"
                 " AND (? IS NULL OR uploader=?)"
                 " AND (? IS NULL OR (referenced_at IS NULL AND created_at < ?))"
                 f" RETURNING {_ATTACHMENT_COLS}",

@@ -249,3 +249,21 @@ def test_arbitrary_msgpack_values_never_raise_anything_but_bad_frame(value: Any)
 def test_server_frame_decoder_never_raises_anything_but_bad_frame(data: bytes) -> None:
     with contextlib.suppress(BadFrame):
         decode_server_frame(data)
+
+
+def test_request_id_0_is_refused_it_is_the_unsolicited_welcomes() -> None:
+    with pytest.raises(BadFrame) as refused:
+        decode_client_frame(msgpack.packb({"t": "ping", "id": 0}))
+    assert refused.value.re is None and "between 1 and" in refused.value.message
+    assert decode_client_frame(msgpack.packb({"t": "ping", "id": 1})) == Ping(1)
+
+
+@pytest.mark.parametrize("text", ["a\x00b", "\x1b[0m", "tab\there", "\x85", "\x7f"])
+def test_text_fields_refuse_control_characters(text: str) -> None:
+    frame = {"t": "room.create", "id": 3, "kind": "group", "members": [], "name": text}
+    with pytest.raises(BadFrame) as refused:
+        decode_client_frame(msgpack.packb(frame))
+    assert refused.value.re == 3 and "'name' must not contain control" in refused.value.message
+    invite = {"t": "room.invite", "id": 4, "room": "r", "users": [text]}
+    with pytest.raises(BadFrame):
+        decode_client_frame(msgpack.packb(invite))

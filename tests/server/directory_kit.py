@@ -10,10 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
-from services_pg import PostgresServer, drop_database, fresh_database
 
 from clients.python import Account
-from harness import ServerUnderTest, running_server, settings_for
+from harness import ServerUnderTest, server_on
 from storage import Store
 from storage.directory import Locality, Motive, NewProfile, NewSlot, Organisation, Place
 
@@ -26,17 +25,8 @@ BASE = 4_102_444_800_000  # 2100-01-01T00:00Z
 
 @contextlib.asynccontextmanager
 async def node(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ServerUnderTest]:
-    if request.param == "sqlite":
-        async with running_server(settings_for(tmp_path)) as server:
-            yield server
-        return
-    pg: PostgresServer = request.getfixturevalue("postgres_server")
-    url = await fresh_database(pg.url)
-    try:
-        async with running_server(settings_for(tmp_path, database_url=url)) as server:
-            yield server
-    finally:
-        await drop_database(pg.url, url)
+    async with server_on(request.param, request, tmp_path) as server:
+        yield server
 
 
 async def call(

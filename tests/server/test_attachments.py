@@ -12,6 +12,7 @@ import msgpack
 import pytest
 from attachment_kit import FAR_FUTURE, leftovers, sample
 from blob_backends import BlobBackend
+from verification_kit import email_code
 
 from clients.python import ServerError
 from clients.python.attachments import (
@@ -22,6 +23,7 @@ from clients.python.attachments import (
     upload_document,
     upload_file,
 )
+from clients.python.rest import confirm_email
 from harness import ServerUnderTest, connected, practitioner
 from protocol.crypto.attachment import AttachmentRef
 from protocol.errors import ErrorCode
@@ -117,12 +119,19 @@ async def test_largest_file_is_accepted(
         await a.close()
 
 
-async def test_identity_document_before_verification(blob_server: ServerUnderTest) -> None:
-    """An unverified user may send identity documents (no room), nothing else; only
-    they can read them back."""
+async def test_identity_document_before_verification(
+    blob_server: ServerUnderTest, blob_backend: BlobBackend
+) -> None:
+    """An unverified user may send identity documents (no room) once the e-mail address
+    is confirmed, nothing else; only they can read them back."""
     newcomer = await practitioner(blob_server.url, None, verified=False)
     other = await practitioner(blob_server.url, blob_server.store)
     photo = sample("image/jpeg", 200_000)
+    with pytest.raises(ServerError) as unconfirmed:
+        await upload_document(newcomer, photo, name="cni-recto.jpg")
+    assert unconfirmed.value.code == ErrorCode.FORBIDDEN
+    assert (await leftovers(blob_server, blob_backend))[0] == 0
+    await confirm_email(newcomer, await email_code(blob_server, newcomer.email))
     described = await upload_document(newcomer, photo, name="cni-recto.jpg")
     assert described["room"] is None
     assert await download_document(newcomer, described["id"]) == photo

@@ -180,3 +180,16 @@ async def test_bad_input_writes_nothing(server: ServerUnderTest) -> None:
             await ws.send(data)
             await reply(ws)
     assert await server.store.rooms_of(account.user_id) == []
+
+
+async def test_a_text_message_of_invalid_utf8_closes_with_1007(server: ServerUnderTest) -> None:
+    """RFC 6455 8.1 and SPEC.md §2.1: not a bad frame (a valid text message is one),
+    the connection fails with 1007."""
+    account = await practitioner(server.url, server.store)
+    async with await raw(server) as ws:
+        await hello(ws, account)
+        await ws.send(b"\xff\xfe not UTF-8", text=True)
+        with pytest.raises(ConnectionClosed):
+            while True:
+                await asyncio.wait_for(ws.recv(), 10)
+        assert ws.close_code == 1007

@@ -486,9 +486,11 @@ async def test_a_promotion_without_an_invitation_is_ignored(
         )
         assert item is not None
         hub = srv.services.hub
-        await hub.publish_item(room.id, encode(item_frame(item)), join=(mallory_account.user_id,))
+        await hub.publish_item(
+            room.id, encode(item_frame(item)), item.seq, join=(mallory_account.user_id,)
+        )
         promoted = await _forge_promotion(srv, room.id, mallory_account.user_id, item.seq)
-        await srv.services.hub.publish_item(room.id, encode(item_frame(promoted)))
+        await srv.services.hub.publish_item(room.id, encode(item_frame(promoted)), promoted.seq)
         seen = await next_event(alice, "member.promoted")
         assert seen.user == mallory_account.user_id
         assert await alice.forward_keys(room.id, mallory_account.user_id) == 0

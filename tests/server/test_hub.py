@@ -35,10 +35,10 @@ async def test_a_room_reattached_before_its_unsubscribe_runs_stays_subscribed() 
     a, b = Peer("ua", "da"), Peer("ub", "db")
     await hub.connect(a, ["R"])
     await hub.connect(b, [])
-    await hub.publish_item("R", b"a leaves", leave="ua")  # last local peer: unsubscribe
+    await hub.publish_item("R", b"a leaves", 1, leave="ua")  # last local peer: unsubscribe
     await hub.attach(b, "R")  # ...scheduled, not yet run, when b attaches
     await settle(hub)
-    await hub.publish_item("R", b"after")
+    await hub.publish_item("R", b"after", 2)
     assert b.got == [b"after"]
     assert "R" not in a.rooms and a.got == [b"a leaves"]
 

@@ -20,6 +20,7 @@ from harness import (
 )
 from protocol.errors import ErrorCode
 from protocol.frames import Event, Msg, ToDeviceMsg
+from storage.types import NewMessage
 
 
 async def next_msg(client: Client, room: str) -> Msg:
@@ -141,6 +142,27 @@ async def test_retried_cid_returns_the_original_seq(server: ServerUnderTest) -> 
         with pytest.raises(ServerError) as info:
             await a.send(other.id, b"reuse", cid="cid-1")
         assert info.value.code == ErrorCode.CONFLICT
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_retried_cid_is_fanned_out_again(server: ServerUnderTest) -> None:
+    """A message stored whose fan-out never happened (its node died in between, or the
+    commit's outcome was unknown to the sender): the sender's retry, same cid, gets the
+    original seq and the members get the message live, not at the room's next one."""
+    alice = await practitioner(server.url, server.store)
+    a, b = await connected(alice), await connected(await practitioner(server.url, server.store))
+    try:
+        room = await a.create_room("direct", [b.user_id])
+        [stored] = await server.store.append_messages(
+            [NewMessage(room.id, alice.user_id, alice.device_id, "cid-x", b"lost?", 1, ())]
+        )
+        assert stored.item is not None  # committed, never published
+        again = await a.send(room.id, b"lost?", cid="cid-x")
+        assert again == stored.item.seq
+        got = await next_of(b, Msg, room=room.id)
+        assert isinstance(got, Msg) and got.seq == again and got.body == b"lost?"
     finally:
         await a.close()
         await b.close()

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from clients.python import Account, Client, ServerError
-from harness import connected, messages_from_others, next_of, practitioner
+from harness import SERVER_KEY, connected, messages_from_others, next_of, practitioner
 from loadtest.server_process import ServerProcess
 from protocol.errors import ErrorCode
 from protocol.frames import Event, Msg
@@ -39,6 +39,7 @@ async def start_cluster(database_url: str, broker_url: str, count: int = 2) -> C
         "CONFRERE_BROKER_URL": broker_url,
         "CONFRERE_PASSWORD_COST": "min",
         "CONFRERE_LOG_LEVEL": "warning",
+        "CONFRERE_SERVER_KEY": SERVER_KEY,
     }
     nodes = [ServerProcess(env) for _ in range(count)]
     for node in nodes:

@@ -139,6 +139,31 @@ def test_redaction_masks_addresses_tokens_and_secrets() -> None:
     assert redact("room AbCdEfGh12345678 closed") == "room AbCdEfGh12345678 closed"
 
 
+def test_tracebacks_keep_their_source_paths_and_mask_the_messages(tmp_path: Path) -> None:
+    # A source file at a path long enough (and of base64-like characters) to have been
+    # mistaken for a secret: its traceback lines must stay readable.
+    where = tmp_path / ("deployment" * 3) / "confrerePackagesServerRoutesModule"
+    where.mkdir(parents=True)
+    source = where / "accountsRoutesHandlersVerification.py"
+    source.write_text(
+        "def _a_function_whose_name_is_long_enough_to_look_like_a_secret(token):\n"
+        "    raise ValueError('refused Authorization: Bearer ' + token)\n"
+    )
+    namespace: dict[str, object] = {}
+    exec(compile(source.read_text(), str(source), "exec"), namespace)
+    token = "Qm9uam91ciBsZSBtb25kZSBldCBsZXMgYXV0cmVzIQ-_x"
+    try:
+        namespace["_a_function_whose_name_is_long_enough_to_look_like_a_secret"](token)  # type: ignore[operator]
+    except ValueError:
+        record = logging.LogRecord(
+            "confrere.x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info()
+        )
+    out = json.loads(JsonFormatter().format(record))["exc"]
+    assert f'File "{source}", line 2' in out
+    assert "in _a_function_whose_name_is_long_enough_to_look_like_a_secret" in out
+    assert token not in out and "Bearer [redacted]" in out
+
+
 def test_json_lines_carry_the_request_id() -> None:
     record = logging.LogRecord("confrere.x", logging.INFO, __file__, 1, "hello %s", ("a",), None)
     reset = request_id.set("rid-1")

@@ -7,8 +7,10 @@ import asyncio
 import pytest
 
 from harness import ServerUnderTest, connected, practitioner
+from server.metrics import METRICS
 from server.presence import open_presence
 from server.presence.redis import RedisPresence
+from services import RedisServer
 
 
 @pytest.fixture(params=["memory", "redis", "redis-cluster"])
@@ -94,3 +96,35 @@ async def test_room_members_show_who_is_online(server: ServerUnderTest) -> None:
         assert online == {a.user_id: True, offline.user_id: False}
     finally:
         await a.close()
+
+
+async def test_a_burst_of_connections_is_all_recorded(redis_url: str) -> None:
+    """2,050 users connecting at once on one node (more than the Redis client's pool
+    of 100 connections): every one of them is online, none lost to "Too many
+    connections"."""
+    presence = RedisPresence(redis_url)
+    await presence.start()
+    errors = METRICS.presence_errors.get()
+    users = [f"burst-{i}" for i in range(2050)]
+    try:
+        await asyncio.gather(*(presence.connected(user) for user in users))
+        assert await presence.online(users) == set(users)
+        reads = await asyncio.gather(*(presence.online([user]) for user in users[:500]))
+        assert all(read == {user} for read, user in zip(reads, users[:500], strict=True))
+        await asyncio.gather(*(presence.disconnected(user) for user in users))
+        assert await presence.online(users) == set()
+        assert METRICS.presence_errors.get() == errors
+    finally:
+        await presence.close()
+
+
+async def test_presence_failures_are_counted_not_raised(own_redis: RedisServer) -> None:
+    presence = RedisPresence(own_redis.url)
+    await presence.start()
+    errors = METRICS.presence_errors.get()
+    try:
+        own_redis.stop()
+        await presence.connected("alice")  # best effort: no exception
+        assert METRICS.presence_errors.get() == errors + 1
+    finally:
+        await presence.close()

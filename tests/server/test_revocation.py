@@ -112,3 +112,26 @@ async def test_the_admin_command_unverify_closes_connections_through_the_broker(
             assert await closed_with(ws, 5) == CloseCode.FORBIDDEN
         [entry] = await srv.store.audit_entries(AuditQuery(action="admin.unverified"))
         assert entry.actor is None and entry.target == bob.user_id
+
+
+async def test_the_admin_command_says_when_it_cannot_reach_the_nodes(tmp_path: Path) -> None:
+    """Without the nodes' broker URL the command cannot close connections at once: it
+    says so, and when they will close (the nodes' session check)."""
+    settings = settings_for(tmp_path)
+    async with running_server(settings) as srv:
+        bob = await practitioner(srv.url, srv.store)
+    env = {k: v for k, v in os.environ.items() if k != "CONFRERE_BROKER_URL"}
+    command = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "server",
+        "users",
+        "unverify",
+        bob.email,
+        cwd=ROOT,
+        env={**env, "CONFRERE_DATABASE_URL": settings.database_url, "CONFRERE_LOG_LEVEL": "error"},
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await command.communicate()
+    assert command.returncode == 0
+    assert "close within 60 s" in out.decode() and "CONFRERE_BROKER_URL" in out.decode()
