@@ -30,7 +30,7 @@ def section(title: str) -> str:
 
 
 def codes() -> list[str]:
-    return re.findall(r"^\| `([a-z_]+)` \| \d{3} \|", section("## 8 Error codes"), re.M)
+    return re.findall(r"^\| `([a-z_]+)` \| \d{3}[^|]*\|", section("## 8 Error codes"), re.M)
 
 
 def fields() -> list[str]:
