@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
+from .crypto.envelope import header_problem, message_problem
 from .errors import BadFrame, ErrorCode
 from .fields import FieldReader
 from .limits import (
@@ -34,6 +35,8 @@ from .limits import (
 
 __all__ = [
     "CLIENT_FRAMES",
+    "E2E_HEADER",
+    "E2E_MESSAGE",
     "ROLES",
     "REPORT_REASONS",
     "ROOM_KINDS",
@@ -73,6 +76,10 @@ __all__ = [
 ]
 
 ROOM_KINDS = ("direct", "group", "patient_case")
+# What the server accepts where the protocol promises ciphertext (SPEC.md §11): the shape
+# of a room message (send.body) and of a case header, checked without any key.
+E2E_MESSAGE = ("an end-to-end room message (SPEC.md §11.2)", message_problem)
+E2E_HEADER = ("an end-to-end case header (SPEC.md §11.4)", header_problem)
 ROLES = ("owner", "admin", "member")
 ROOM_STATUSES = ("open", "closed")
 MAX_SEQ = 2**63 - 1
@@ -124,7 +131,7 @@ class Send:
             id,
             r.str_("room"),
             r.str_("cid", MAX_CID),
-            r.bytes_("body", MAX_BODY),
+            r.bytes_("body", MAX_BODY, shape=E2E_MESSAGE),
             r.str_list("att", MAX_ATTACHMENTS_PER_MESSAGE, required=False) or None,
         )
 
@@ -259,7 +266,7 @@ class RoomCreate:
             r.choice("kind", ROOM_KINDS),
             r.str_list("members", MAX_MEMBERS_PER_REQUEST),
             r.str_("name", MAX_NAME, required=False),
-            r.bytes_("header", MAX_HEADER, required=False),
+            r.bytes_("header", MAX_HEADER, required=False, shape=E2E_HEADER),
         )
 
     def to_wire(self) -> dict[str, Any]:
@@ -387,7 +394,7 @@ class RoomUpdate:
             id,
             r.str_("room"),
             r.str_("name", MAX_NAME, required=False),
-            r.bytes_("header", MAX_HEADER, required=False),
+            r.bytes_("header", MAX_HEADER, required=False, shape=E2E_HEADER),
             r.choice("status", ROOM_STATUSES, required=False),
         )
 

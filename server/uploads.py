@@ -239,7 +239,8 @@ async def open_content(svc: Services, attachment: Attachment) -> AsyncGenerator[
     source = await svc.blobs.open(attachment.id)
     if attachment.kind != "document":
         return source
-    if attachment.key_id != svc.server_key.id:
+    key = svc.server_key.for_id(attachment.key_id)  # the current key, or a rotated one
+    if key is None:
         await source.aclose()
         log.error(
             "document %s is encrypted under server key %s, this node has %s",
@@ -248,4 +249,4 @@ async def open_content(svc: Services, attachment: Attachment) -> AsyncGenerator[
             svc.server_key.id,
         )
         raise ApiError(ErrorCode.INTERNAL, "this document cannot be decrypted by this node")
-    return svc.server_key.unseal(source, attachment.id)
+    return key.unseal(source, attachment.id)

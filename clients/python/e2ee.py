@@ -67,6 +67,7 @@ from typing import Any
 import msgpack
 
 from protocol.crypto.attachment import MAX_FILE_NAME, AttachmentRef
+from protocol.crypto.envelope import parse_header, wrap_header
 from protocol.crypto.errors import BadVersion, CryptoError, Truncated, UnknownSession
 from protocol.crypto.keys import DeviceKeys, KeyBundle, parse_bundle
 from protocol.crypto.safety import safety_number
@@ -99,7 +100,6 @@ __all__ = [
 
 log = logging.getLogger("confrere.e2ee")
 
-HEADER_VERSION = 1
 CONTENT_VERSION = 1  # of a message's plaintext map (SPEC.md §11.2)
 _KEYS_TTL = 30.0  # seconds a user's device list is trusted before it is asked again
 
@@ -433,9 +433,7 @@ class EncryptedClient:
         """Replace a patient case's header with ``header`` encrypted for the members."""
         async with self._lock(room):
             sealed = await self._encrypt(room, header)
-        device = self.device_id.encode()
-        blob = bytes([HEADER_VERSION]) + len(device).to_bytes(2, "big") + device + sealed
-        return await self.client.update_room(room, header=blob)
+        return await self.client.update_room(room, header=wrap_header(self.device_id, sealed))
 
     def decrypt_header(self, room: str, blob: bytes) -> bytes:
         """The plaintext of an encrypted header (``RoomInfo.header``, ``room.updated``);
@@ -444,10 +442,7 @@ class EncryptedClient:
         cached = self._headers.get(blob)
         if cached is not None:
             return cached
-        if not blob or blob[0] != HEADER_VERSION or len(blob) < 3:
-            raise Truncated("not an encrypted header")
-        size = int.from_bytes(blob[1:3], "big")
-        device, sealed = blob[3 : 3 + size].decode("utf-8", "replace"), blob[3 + size :]
+        device, sealed = parse_header(blob)
         session = self._inbound.get((room, device, parse_message(sealed).session_id))
         if session is None:
             raise UnknownSession("the header's key has not arrived")

@@ -25,6 +25,7 @@ from storage.guests import ReminderPolicy
 from ..config import Settings
 from ..presence import Presence
 from ..ratelimit import RateLimiter
+from ..server_key import ServerKey
 from .providers import DeliveryFailed, LogSink, Provider, WebhookProvider, webhook_body
 from .push import OfflinePush, push_title
 from .signing import SIGNATURE_HEADER, sign, verify
@@ -105,7 +106,9 @@ def check_webhook_url(url: str) -> None:
     raise ValueError(f"CONFRERE_WEBHOOK_URLS: {url!r} is not an https URL")
 
 
-def open_notifications(store: Store, presence: Presence, settings: Settings) -> Notifications:
+def open_notifications(
+    store: Store, presence: Presence, settings: Settings, server_key: ServerKey | None = None
+) -> Notifications:
     """The notification set the settings describe (not started yet). Raises
     ``ValueError`` when webhook URLs are not http(s) or come without a secret."""
     if settings.webhook_urls and not settings.webhook_secret:
@@ -124,6 +127,7 @@ def open_notifications(store: Store, presence: Presence, settings: Settings) -> 
             max_attempts=settings.outbox_max_attempts,
         ),
         poll_s=settings.outbox_poll_s,
+        server_key=server_key,
     )
     push = OfflinePush(
         store, presence, interval_s=settings.push_interval_s, on_enqueued=worker.kick

@@ -63,9 +63,10 @@ async def create(request: Request) -> Response:
     _, user = await bearer(request)
     require_verified(user)
     body = await json_body(request)
-    appointment = await book(services(request), user, body, "referral")
+    svc = services(request)
+    appointment = await book(svc, user, body, "referral")
     return JSONResponse(
-        {"appointment": appointment_json(appointment)},
+        {"appointment": appointment_json(appointment, svc.server_key)},
         status_code=201,
         headers={"Location": f"/v1/referrals/{appointment.id}"},
     )
@@ -79,14 +80,14 @@ async def mine(request: Request) -> Response:
     for a in booked:
         await svc.store.record_patient_access(a.id, user.id, now)
     await record_patient_reads(svc.store, user.id, [a.id for a in booked])
-    return JSONResponse({"referrals": [appointment_json(a) for a in booked]})
+    return JSONResponse({"referrals": [appointment_json(a, svc.server_key) for a in booked]})
 
 
 async def detail(request: Request) -> Response:
     _, user = await bearer(request)
     svc = services(request)
     appointment = await readable_appointment(svc, user, request.path_params["appointment_id"])
-    return JSONResponse({"appointment": appointment_json(appointment)})
+    return JSONResponse({"appointment": appointment_json(appointment, svc.server_key)})
 
 
 async def accesses(request: Request) -> Response:

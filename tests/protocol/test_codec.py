@@ -10,7 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harness import sealed
 from protocol import BadFrame, decode_client_frame, decode_server_frame, encode
+from protocol.crypto.envelope import wrap_header
 from protocol.errors import ErrorCode
 from protocol.frames import (
     Ack,
@@ -43,14 +45,14 @@ from protocol.limits import MAX_BODY, MAX_MEMBERS_PER_REQUEST
 
 CLIENT_EXAMPLES = [
     Hello(1, "tok", "dev"),
-    Send(2, "room", "cid", b"\x00cipher"),
+    Send(2, "room", "cid", sealed(b"\x00cipher")),
     Sync(3, "room", 10, 50),
     Read(4, "room", 7),
     Typing(5, "room", True),
     ToDevice(6, "user", "dev", b"key"),
     ToDeviceAck(7, (1, 2, 3)),
     RoomCreate(8, "group", ("u1", "u2"), "Staff", None),
-    RoomCreate(9, "patient_case", ("u1",), "Cas", b"header"),
+    RoomCreate(9, "patient_case", ("u1",), "Cas", wrap_header("dev", sealed(b"header"))),
     RoomGet(10, "room"),
     RoomInvite(11, "room", ("u3",)),
     RoomLeave(12, "room"),

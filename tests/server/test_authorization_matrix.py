@@ -18,7 +18,7 @@ from raw_ws import raw_connection
 
 from clients.python import Account, log_in
 from clients.python.attachments import upload_document
-from harness import PASSWORD, ROOT, ServerUnderTest
+from harness import PASSWORD, ROOT, ServerUnderTest, sealed
 from protocol.crypto.keys import DeviceKeys
 from protocol.errors import ErrorCode
 from protocol.frames import (
@@ -61,7 +61,7 @@ def _bundle(me: Account | None) -> bytes:
 
 
 FRAMES: dict[str, Build] = {
-    "send": lambda w, me, i: Send(i, w.room, f"cid-{i}", b"ciphertext"),
+    "send": lambda w, me, i: Send(i, w.room, f"cid-{i}", sealed(b"ciphertext")),
     "sync": lambda w, me, i: Sync(i, w.room, 0, 10),
     "read": lambda w, me, i: Read(i, w.room, 1),
     "typing": lambda w, me, i: Typing(i, w.room, True),

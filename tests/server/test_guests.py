@@ -21,7 +21,16 @@ from webhook_receiver import WebhookReceiver
 
 from clients.python import Client, Decrypted, EncryptedClient, ServerError, Undecryptable
 from clients.python.rest import Account, confirm_email, log_in, sign_up
-from harness import PASSWORD, ServerUnderTest, connected, practitioner, running_server, settings_for
+from harness import (
+    PASSWORD,
+    ServerUnderTest,
+    connected,
+    opened,
+    practitioner,
+    running_server,
+    sealed,
+    settings_for,
+)
 from protocol import encode
 from protocol.errors import ErrorCode
 from protocol.frames import Event, Msg
@@ -411,11 +420,11 @@ async def test_promotion_reaches_members_on_other_nodes(
                 assert seen.user == guest_account.user_id
                 mine = await next_event(guest, "member.promoted")  # attached on node two
                 assert mine.seq == seen.seq
-                await alice.send(room.id, b"ciphertext")
+                await alice.send(room.id, sealed(b"ciphertext"))
                 async with asyncio.timeout(20):
                     while not isinstance(item := await guest.recv(), Msg):
                         pass
-                assert item.body == b"ciphertext"
+                assert opened(item.body) == b"ciphertext"
             finally:
                 await guest.close()
         finally:

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from services_pg import PostgresServer, drop_database, fresh_database
 from webhook_receiver import WebhookReceiver
 
-from harness import connected, practitioner, running_server, settings_for
+from harness import connected, practitioner, running_server, sealed, settings_for
 from server.notifications import (
     SIGNATURE_HEADER,
     Backoff,
@@ -246,7 +246,7 @@ async def test_offline_members_get_one_content_free_push(tmp_path: Path) -> None
             room = await a.create_room("group", [bob.user_id, carol.user_id], name="Staff")
             secret_bodies = [f"texte en clair {i}".encode() for i in range(3)]
             for body in secret_bodies:
-                await a.send(room.id, body)
+                await a.send(room.id, sealed(body))
             push = srv.services.notifications
             assert push is not None
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from clients.python import ServerError
-from harness import PASSWORD, ServerUnderTest, connected, practitioner
+from harness import PASSWORD, ServerUnderTest, connected, practitioner, sealed
 from protocol.errors import ErrorCode
 
 SIGN_UP = {
@@ -140,7 +140,7 @@ async def test_room_list_is_shown_before_verification_but_messages_are_not(
     auth = {"Authorization": f"Bearer {pending.token}"}
     async with await connected(owner) as client:
         room = await client.create_room("group", [pending.user_id], name="RCP")
-        await client.send(room.id, b"ciphertext")
+        await client.send(room.id, sealed(b"ciphertext"))
     response = await http.get("/v1/rooms", headers=auth)
     assert response.status_code == 200
     assert [(r["id"], r["name"], r["unread"]) for r in response.json()["rooms"]] == [

@@ -15,12 +15,12 @@ import websockets
 from raw_ws import Raw, closed_with, ws_url
 
 from clients.python import Client
-from harness import connected, practitioner, running_server, settings_for
+from harness import connected, practitioner, running_server, sealed, settings_for
 from protocol import SUBPROTOCOL, CloseCode
 from protocol.frames import Hello, Msg
 
 MESSAGES = 400
-BODY = b"\x00" * 16 * 1024  # 16 KiB of ciphertext: 6.4 MB per recipient per phase
+BODY = sealed(b"\x00" * (16 * 1024 - 125))  # 16 KiB of ciphertext: 6.4 MB per recipient per phase
 QUEUE = 64  # frames queued per connection before close 4008
 IN_FLIGHT = 8
 

@@ -20,7 +20,7 @@ from raw_ws import Raw, raw_connection
 from websockets.exceptions import ConnectionClosed
 
 from clients.python import Account
-from harness import ServerUnderTest, connected, next_of, practitioner
+from harness import ServerUnderTest, connected, next_of, opened, practitioner, sealed
 from protocol import CloseCode, decode_server_frame
 from protocol.errors import ErrorCode
 from protocol.frames import (
@@ -57,7 +57,7 @@ CLOSES = {CloseCode.BAD_REQUEST, CloseCode.UNAUTHENTICATED, 1009, 1007}
 def templates(room: str, me: Account, other: Account) -> list[dict[str, Any]]:
     """One valid frame of every client type, as wire maps."""
     frames = [
-        Send(1, room, "cid", b"cipher"),
+        Send(1, room, "cid", sealed(b"cipher")),
         Sync(1, room, 0, 50),
         Read(1, room, 1),
         Typing(1, room, True),
@@ -234,9 +234,9 @@ async def test_random_and_mutated_frames_leave_the_node_healthy(
     c1, c2 = await connected(carol), await connected(alice)
     try:
         fresh = await c1.create_room("direct", [alice.user_id])
-        await c1.send(fresh.id, b"still alive")
+        await c1.send(fresh.id, sealed(b"still alive"))
         got = await next_of(c2, Msg, room=fresh.id)
-        assert isinstance(got, Msg) and got.body == b"still alive"
+        assert isinstance(got, Msg) and opened(got.body) == b"still alive"
     finally:
         await c1.close()
         await c2.close()
