@@ -116,7 +116,7 @@ class Store(
         kind: str,
         creator: str,
         members: Sequence[str],
-        name: str | None,
+        name: bytes | None,
         header: bytes | None,
         now: int,
     ) -> tuple[Room, TimelineItem | None]:
@@ -152,7 +152,7 @@ class Store(
         room_id: str,
         by: str,
         now: int,
-        name: str | None = None,
+        name: bytes | None = None,
         header: bytes | None = None,
         status: str | None = None,
     ) -> TimelineItem: ...

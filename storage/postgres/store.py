@@ -507,7 +507,7 @@ class PostgresStore(
         kind: str,
         creator: str,
         members: Sequence[str],
-        name: str | None,
+        name: bytes | None,
         header: bytes | None,
         now: int,
     ) -> tuple[Room, TimelineItem | None]:
@@ -613,7 +613,7 @@ class PostgresStore(
         room_id: str,
         by: str,
         now: int,
-        name: str | None = None,
+        name: bytes | None = None,
         header: bytes | None = None,
         status: str | None = None,
     ) -> TimelineItem:

@@ -341,7 +341,7 @@ class SqliteStore(
         kind: str,
         creator: str,
         members: Sequence[str],
-        name: str | None,
+        name: bytes | None,
         header: bytes | None,
         now: int,
     ) -> tuple[Room, TimelineItem | None]:
@@ -470,7 +470,7 @@ class SqliteStore(
         room_id: str,
         by: str,
         now: int,
-        name: str | None = None,
+        name: bytes | None = None,
         header: bytes | None = None,
         status: str | None = None,
     ) -> TimelineItem:
