@@ -49,8 +49,9 @@ from typing import Any, TextIO
 import httpx
 from websockets.exceptions import WebSocketException
 
+from protocol.crypto.errors import CryptoError
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.frames import Event
+from protocol.frames import Event, RoomInfo
 
 from .python import (
     Account,
@@ -337,7 +338,7 @@ def format_event(event: Event, self_id: str | None = None) -> str | None:
     elif kind == "room.updated":
         changes = []
         if event.name is not None:
-            changes.append(f"renamed to {printable(event.name)!r}")
+            changes.append("renamed")  # the name is end-to-end encrypted
         if event.status is not None:
             changes.append("case closed" if event.status == "closed" else "case reopened")
         if event.header is not None:
@@ -355,7 +356,7 @@ def format_rooms(rooms: Sequence[Mapping[str, Any]]) -> list[str]:
     rows = [("ID", "KIND", "NAME", "UNREAD")]
     for r in rooms:
         kind = str(r.get("kind", "?")) + (" (closed)" if r.get("status") == "closed" else "")
-        name = printable(str(r["name"])) if r.get("name") else "-"
+        name = "(encrypted)" if r.get("name") else "-"  # end-to-end: SPEC.md §11.4
         rows.append((str(r.get("id", "?")), kind, name, str(r.get("unread", 0))))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     return [
@@ -528,16 +529,20 @@ async def cmd_open(args: argparse.Namespace) -> int:
     else:
         kind, name = "patient_case", args.case
     # Fresh state and from_start=False: this short connection must not sync any history.
+    # The name is encrypted for the members (their devices get the key by to-device).
     client = Client(account, from_start=False, reconnect=False)
+    e2ee = EncryptedClient(account, key_path(args.profile, account.device_id), client=client)
     try:
         async with asyncio.timeout(REQUEST_TIMEOUT):
-            await client.connect()
-            room = await client.create_room(kind, members, name=name)
+            await e2ee.connect()
+            room = await e2ee.create_room(kind, members, name=name)
     except TimeoutError:
         raise CliError(f"no answer from {account.base_url} in {REQUEST_TIMEOUT:g} s") from None
+    except ValueError as exc:  # a name too long
+        raise CliError(str(exc)) from None
     finally:
-        await client.close()
-    label = f" {printable(room.name)!r}" if room.name else ""
+        await e2ee.close()
+    label = f" {printable(name)!r}" if name else ""
     _out(room.id)
     _out(f"({room.kind}{label}; chat with: python -m clients chat {room.id})", sys.stderr)
     return 0
@@ -699,7 +704,7 @@ async def cmd_chat(args: argparse.Namespace) -> int:
                 info = await client.room(room)
         except TimeoutError:
             raise CliError(f"no answer from {profile.account.base_url} about {room}") from None
-        label = f" {printable(info.name)!r}" if info.name else ""
+        label = f" {printable(_room_name(e2ee, info))!r}" if info.name else ""
         _out(
             f"-- {info.kind}{label} {info.id}, {len(info.members or ())} member(s); "
             "type a line to send it, /help for commands, /quit or Ctrl-D to exit",
@@ -728,6 +733,15 @@ async def cmd_chat(args: argparse.Namespace) -> int:
         profile.state = merge_state(saved, room, session.shown_seq, live.to_device_unacked)
         save_profile(args.profile, profile)
     return 0
+
+
+def _room_name(e2ee: EncryptedClient, info: RoomInfo) -> str:
+    """The room's name, or why it cannot be shown yet."""
+    assert info.name is not None
+    try:
+        return e2ee.decrypt_name(info.id, info.name)
+    except CryptoError:
+        return "(encrypted name: its key has not arrived)"
 
 
 def _load(args: argparse.Namespace) -> Profile:

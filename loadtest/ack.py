@@ -91,7 +91,7 @@ async def _bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         groups = [clients[i : i + args.room_size] for i in range(0, len(clients), args.room_size)]
         rooms: dict[int, str] = {}
         for group in groups:
-            room = await group[0].create_room("group", [c.user_id for c in group[1:]], name="bench")
+            room = await group[0].create_room("group", [c.user_id for c in group[1:]])
             for client in group:
                 rooms[id(client)] = room.id
         deliveries = Deliveries()

@@ -8,6 +8,12 @@ from storage.types import Membership, Room, RoomMembers, TimelineItem
 __all__ = ["item_frame", "room_info"]
 
 
+def _bytes(value: object) -> bytes | None:
+    """An encrypted name; a name stored in clear before names were encrypted (in an old
+    room.updated event) is not passed on."""
+    return value if isinstance(value, bytes) else None
+
+
 def item_frame(item: TimelineItem) -> Msg | Event:
     """The frame a client receives for one timeline item (live or in a sync batch)."""
     if item.kind == "msg":
@@ -25,7 +31,7 @@ def item_frame(item: TimelineItem) -> Msg | Event:
         by=meta.get("by"),
         role=meta.get("role"),
         upto=meta.get("upto"),
-        name=meta.get("name"),
+        name=_bytes(meta.get("name")),
         status=meta.get("status"),
         header=meta.get("header"),
         reason=meta.get("reason"),
@@ -45,7 +51,7 @@ def room_info(
         role=membership.role,
         last_seq=room.last_seq,
         read_seq=membership.read_seq,
-        name=room.name,
+        name=_bytes(room.name),
         header=room.header,
         members=None
         if members is None

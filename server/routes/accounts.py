@@ -10,6 +10,7 @@ code's own 5 attempts) and code e-mails per account (3, then one a minute).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import logging
@@ -438,8 +439,8 @@ async def add_device(request: Request) -> Response:
 
 async def list_rooms(request: Request) -> Response:
     """Listed to unverified users too: a guest promoted before finishing identity
-    verification sees the rooms waiting for them (names, kinds, unread counts; patient
-    case headers are end-to-end encrypted). Reading and sending stay behind the gate."""
+    verification sees the rooms waiting for them (kinds, unread counts, names in base64:
+    end-to-end encrypted like case headers). Reading and sending stay behind the gate."""
     _, user = await bearer(request)
     rooms = await services(request).store.rooms_of(user.id)
     out = []
@@ -449,7 +450,7 @@ async def list_rooms(request: Request) -> Response:
             {
                 "id": info.id,
                 "kind": info.kind,
-                "name": info.name,
+                "name": None if info.name is None else base64.b64encode(info.name).decode(),
                 "status": info.status,
                 "role": info.role,
                 "last_seq": info.last_seq,
@@ -521,7 +522,7 @@ _ROOM = obj(
     {
         "id": string(),
         "kind": string(),
-        "name": nullable(string()),
+        "name": nullable(string()),  # base64 of the encrypted name (SPEC.md §11.4)
         "status": string(),
         "role": string(),
         "last_seq": integer(),

@@ -11,8 +11,6 @@ transaction, which keeps them from the orphan sweep.
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -30,7 +28,7 @@ from ..directory.views import APPOINTMENT, appointment_json
 from ..errors import ApiError
 from ..handlers import Services
 from ..sessions import require_verified
-from ..uploads import open_content
+from ..uploads import content_disposition, open_content
 from .common import bearer, json_body, services
 from .openapi import Schema, api_route, array, integer, obj, string
 
@@ -110,9 +108,7 @@ async def document(request: Request) -> Response:
     if attachment is None or attachment.state != "ready":
         raise ApiError(ErrorCode.NOT_FOUND, "no such document in this referral")
     content = await open_content(svc, attachment)
-    disposition = "attachment"
-    if attachment.name is not None:
-        disposition += f"; filename*=UTF-8''{quote(attachment.name, safe='')}"
+    disposition = content_disposition(svc, attachment)
     return StreamingResponse(
         content,
         media_type=attachment.content_type,

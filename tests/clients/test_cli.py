@@ -322,8 +322,8 @@ def test_format_timeline_events() -> None:
     assert format_event(removed, ALICE) == "[6] * BBBBBBBB was removed by me"
     promoted = Event("member.promoted", "r1", seq=7, user=BOB, role="admin", by=ALICE)
     assert format_event(promoted) == "[7] * BBBBBBBB is now admin by AAAAAAAA"
-    renamed = Event("room.updated", "r1", seq=8, name="Cas", status="closed", by=ALICE)
-    assert format_event(renamed) == "[8] * room updated by AAAAAAAA: renamed to 'Cas', case closed"
+    renamed = Event("room.updated", "r1", seq=8, name=b"\x01sealed", status="closed", by=ALICE)
+    assert format_event(renamed) == "[8] * room updated by AAAAAAAA: renamed, case closed"
 
 
 def test_format_ephemeral_events() -> None:
@@ -337,14 +337,15 @@ def test_format_rooms() -> None:
     lines = format_rooms(
         [
             {"id": "r1", "kind": "direct", "name": None, "unread": 2},
-            {"id": "r2", "kind": "group", "name": "Équipe", "unread": 0},
-            {"id": "r3", "kind": "patient_case", "name": "Cas", "status": "closed", "unread": 0},
+            {"id": "r2", "kind": "group", "name": "AVNlYWxlZA==", "unread": 0},
+            {"id": "r3", "kind": "patient_case", "name": "AQ==", "status": "closed", "unread": 0},
         ]
     )
     assert lines[0].split() == ["ID", "KIND", "NAME", "UNREAD"]
     assert lines[1].split() == ["r1", "direct", "-", "2"]
-    assert lines[2].split() == ["r2", "group", "Équipe", "0"]
-    assert lines[3].split() == ["r3", "patient_case", "(closed)", "Cas", "0"]
+    # Names are end-to-end encrypted (base64 here): the listing does not decrypt.
+    assert lines[2].split() == ["r2", "group", "(encrypted)", "0"]
+    assert lines[3].split() == ["r3", "patient_case", "(closed)", "(encrypted)", "0"]
     assert len({line.index(line.split()[-1]) for line in lines[1:]}) == 1  # aligned
     assert "no rooms" in format_rooms([])[0]
 

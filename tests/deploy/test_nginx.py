@@ -185,7 +185,7 @@ async def test_a_node_taken_out_of_the_upstream_while_clients_are_connected(
     accounts = [await verified(deployment) for _ in range(6)]
     clients: list[Client] = [await connected(a) for a in accounts]  # type: ignore[arg-type]
     try:
-        room = await clients[0].create_room("group", [c.user_id for c in clients[1:]], name="G")
+        room = await clients[0].create_room("group", [c.user_id for c in clients[1:]])
         first = await clients[0].send(room.id, sealed(b"avant"))
         for c in clients[1:]:
             assert [m.seq for m in await messages_from_others(c, room.id, 1)] == [first]

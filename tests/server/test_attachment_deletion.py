@@ -47,7 +47,7 @@ async def test_a_delete_that_fails_midway_on_s3_is_finished(
     alice = await practitioner(srv.url, srv.store)
     a = await connected(alice)
     try:
-        room = await a.create_room("group", [], name="Pièces")
+        room = await a.create_room("group", [])
         ref = await upload_file(alice, room.id, sample("application/pdf", 5000))
         await a.send(room.id, sealed(b"ciphertext"), att=[ref.id])  # referenced by a message
     finally:

@@ -26,7 +26,6 @@ from clients.python.attachments import (
 from clients.python.rest import confirm_email
 from harness import ServerUnderTest, connected, practitioner, sealed
 from protocol.crypto.attachment import AttachmentRef
-from protocol.crypto.envelope import wrap_header
 from protocol.errors import ErrorCode
 from protocol.limits import MAX_ATTACHMENT
 from server.sweeper import sweep_orphans
@@ -41,7 +40,7 @@ async def test_chat_file_travels_end_to_end_encrypted(
     bob = await practitioner(blob_server.url, blob_server.store)
     a = await connected(alice)
     try:
-        room = await a.create_room("group", [bob.user_id], name="RCP")
+        room = await a.create_room("group", [bob.user_id])
         scan = tmp_path / "scan.png"
         scan.write_bytes(sample("image/png", 7 * MiB + 3))  # several S3 parts
         ref = await upload_file(alice, room.id, scan, name="scan.png")
@@ -78,12 +77,7 @@ async def test_document_is_checked_and_encrypted_at_rest(
     bob = await practitioner(blob_server.url, blob_server.store)
     a = await connected(alice)
     try:
-        room = await a.create_room(
-            "patient_case",
-            [bob.user_id],
-            name="Cas",
-            header=wrap_header(alice.device_id, sealed(b"h")),
-        )
+        room = await a.create_room("patient_case", [bob.user_id])
         pdf = sample("application/pdf", 6 * MiB + 11)
         described = await upload_document(alice, pdf, room=room.id, name="Compte rendu é.pdf")
         assert described["content_type"] == "application/pdf" and described["size"] == len(pdf)
@@ -115,7 +109,7 @@ async def test_largest_file_is_accepted(
     alice = await practitioner(blob_server.url, blob_server.store)
     a = await connected(alice)
     try:
-        room = await a.create_room("group", [], name="Solo")
+        room = await a.create_room("group", [])
         data = sample("image/jpeg", MAX_ATTACHMENT)
         described = await upload_document(alice, data, room=room.id)
         assert described["size"] == MAX_ATTACHMENT
@@ -156,8 +150,8 @@ async def test_messages_reference_only_their_senders_attachments(
     bob = await practitioner(blob_server.url, blob_server.store)
     a, b = await connected(alice), await connected(bob)
     try:
-        room = await a.create_room("group", [bob.user_id], name="G")
-        other = await a.create_room("group", [bob.user_id], name="H")
+        room = await a.create_room("group", [bob.user_id])
+        other = await a.create_room("group", [bob.user_id])
         alices = await upload_file(alice, room.id, sample("application/pdf", 1000))
         elsewhere = await upload_file(alice, other.id, sample("application/pdf", 1000))
         cases = [
@@ -186,7 +180,7 @@ async def test_only_the_uploader_deletes(
     bob = await practitioner(blob_server.url, blob_server.store)
     a = await connected(alice)
     try:
-        room = await a.create_room("group", [bob.user_id], name="G")
+        room = await a.create_room("group", [bob.user_id])
         ref = await upload_file(alice, room.id, sample("image/png", 5000))
         with pytest.raises(ServerError) as refused:
             await delete_attachment(bob, ref.id)
@@ -211,7 +205,7 @@ async def test_orphan_sweep_deletes_unreferenced_uploads_after_the_ttl(
     alice = await practitioner(blob_server.url, blob_server.store)
     a = await connected(alice)
     try:
-        room = await a.create_room("group", [], name="G")
+        room = await a.create_room("group", [])
         kept = await upload_file(alice, room.id, sample("image/png", 3000))
         orphan = await upload_file(alice, room.id, sample("image/png", 3000))
         doc = await upload_document(alice, sample("application/pdf", 3000))

@@ -41,7 +41,7 @@ async def test_a_redis_outage_keeps_local_fan_out_and_bounds_the_gap(
         a, b = await connected(alice), await connected(bob)
         c = await connected(carol)  # on the other node
         try:
-            room = await a.create_room("group", [bob.user_id, carol.user_id], name="Garde")
+            room = await a.create_room("group", [bob.user_id, carol.user_id])
             before = await a.send(room.id, sealed(b"before"))
             assert [m.seq for m in await messages_from_others(c, room.id, 1)] == [before]
             assert [m.seq for m in await messages_from_others(b, room.id, 1)] == [before]

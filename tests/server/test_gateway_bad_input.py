@@ -220,13 +220,17 @@ async def test_clear_text_where_ciphertext_belongs_gets_an_error_frame(
             (Send(4, case.id, "c2", b"\x01" + clear), "(message too short)"),
             (RoomUpdate(5, case.id, header=clear), "field 'header' is not an end-to-end case"),
             (RoomUpdate(6, case.id, header=wrap_header(account.device_id, clear)), "version 77"),
-            (RoomCreate(7, "patient_case", (), header=clear), "field 'header'"),
+            (RoomUpdate(7, case.id, name=clear), "field 'name' is not an end-to-end room name"),
         ]
         for frame, words in refused:
             error = await expect_error(ws, encode(frame), ErrorCode.BAD_FRAME)
             assert error.re == frame.id and words in error.message, error
             assert "SPEC.md §11" in error.message
             await still_alive(ws)
+        # room.create takes no name (nor header) at all: they are set encrypted after.
+        named = {"t": "room.create", "id": 10, "kind": "group", "members": [], "name": "RCP"}
+        error = await expect_error(ws, msgpack.packb(named), ErrorCode.BAD_FRAME)
+        assert "name" in error.message, error
         assert await server.store.timeline(case.id, 1, 10) == []
         header = wrap_header(account.device_id, sealed(clear))
         await ws.send(encode(RoomUpdate(8, case.id, header=header)))

@@ -36,12 +36,7 @@ async def test_two_members_converse_in_each_room_kind(server: ServerUnderTest, k
     a = await connected(await practitioner(server.url, server.store))
     b = await connected(await practitioner(server.url, server.store))
     try:
-        header = (
-            wrap_header(a.device_id, sealed(b"case header")) if kind == "patient_case" else None
-        )
-        room = await a.create_room(
-            kind, [b.user_id], name=None if kind == "direct" else "RCP", header=header
-        )
+        room = await a.create_room(kind, [b.user_id])
         assert room.kind == kind and room.status == "open"
         assert {m.user for m in room.members or ()} == {a.user_id, b.user_id}
 
@@ -83,7 +78,7 @@ async def test_non_member_is_refused(server: ServerUnderTest) -> None:
     b = await practitioner(server.url, server.store)
     outsider = await connected(await practitioner(server.url, server.store))
     try:
-        room = await a.create_room("group", [b.user_id], name="Staff")
+        room = await a.create_room("group", [b.user_id])
         await a.send(room.id, sealed(b"secret"))
         for attempt in (
             outsider.send(room.id, sealed(b"intrusion")),
@@ -143,7 +138,7 @@ async def test_retried_cid_returns_the_original_seq(server: ServerUnderTest) -> 
         assert first == again
         batch = await b.sync(room.id, 0)
         assert [i.seq for i in batch.items if isinstance(i, Msg)] == [first]
-        other = await a.create_room("group", [b.user_id], name="other")
+        other = await a.create_room("group", [b.user_id])
         with pytest.raises(ServerError) as info:
             await a.send(other.id, sealed(b"reuse"), cid="cid-1")
         assert info.value.code == ErrorCode.CONFLICT
@@ -202,7 +197,7 @@ async def test_membership_changes_are_events_and_take_effect(server: ServerUnder
     b = await connected(await practitioner(server.url, server.store))
     c = await connected(await practitioner(server.url, server.store))
     try:
-        room = await owner.create_room("group", [b.user_id], name="Cardio")
+        room = await owner.create_room("group", [b.user_id])
         await owner.invite(room.id, [c.user_id])
         joined = await next_of(c, Event, kind="member.joined", users=(c.user_id,))
         assert isinstance(joined, Event) and joined.users == (c.user_id,)
@@ -239,7 +234,7 @@ async def test_removed_member_receives_nothing_after_removal(server: ServerUnder
     owner = await connected(await practitioner(server.url, server.store))
     c = await connected(await practitioner(server.url, server.store))
     try:
-        room = await owner.create_room("group", [c.user_id], name="G")
+        room = await owner.create_room("group", [c.user_id])
         await owner.remove(room.id, c.user_id)
         await next_of(c, Event, kind="member.left", room=room.id)
         await owner.send(room.id, sealed(b"not for c"))
@@ -261,16 +256,12 @@ async def test_closed_patient_case_is_read_only(server: ServerUnderTest) -> None
     a = await connected(await practitioner(server.url, server.store))
     b = await connected(await practitioner(server.url, server.store))
     try:
-        case = await a.create_room(
-            "patient_case",
-            [b.user_id],
-            name="Cas 42",
-            header=wrap_header(a.device_id, sealed(b"hdr")),
-        )
+        case = await a.create_room("patient_case", [b.user_id])
+        await a.update_room(case.id, header=wrap_header(a.device_id, sealed(b"hdr")))
         await b.send(case.id, sealed(b"avis"))
         await a.update_room(case.id, status="closed")
-        updated = await next_of(b, Event, kind="room.updated", room=case.id)
-        assert isinstance(updated, Event) and updated.status == "closed"
+        updated = await next_of(b, Event, kind="room.updated", room=case.id, status="closed")
+        assert isinstance(updated, Event) and updated.by == a.user_id
         with pytest.raises(ServerError) as info:
             await b.send(case.id, sealed(b"too late"))
         assert info.value.code == ErrorCode.FORBIDDEN

@@ -99,7 +99,7 @@ async def test_membership_changes_cross_nodes(cluster: Cluster) -> None:
     owner = await connected(await cluster.account(0))
     c = await connected(await cluster.account(1))
     try:
-        room = await owner.create_room("group", [], name="Staff")
+        room = await owner.create_room("group", [])
         await owner.invite(room.id, [c.user_id])  # on node 0; c is on node 1
         await next_of(c, Event, kind="member.joined", users=(c.user_id,))
         await owner.send(room.id, sealed(b"welcome"))
@@ -152,7 +152,7 @@ async def test_node_killed_mid_stream_loses_nothing(cluster: Cluster) -> None:
     b = await connected(await cluster.account(1), endpoints=cluster.urls[::-1])
     c = await connected(await cluster.account(1), endpoints=cluster.urls[::-1])
     try:
-        room = await a.create_room("group", [b.user_id, c.user_id], name="Garde")
+        room = await a.create_room("group", [b.user_id, c.user_id])
         acks = {a.user_id: Acks(), b.user_id: Acks()}
         senders = [
             asyncio.create_task(_stream(a, room.id, acks[a.user_id], 150)),

@@ -28,7 +28,7 @@ async def test_client_killed_mid_conversation_gets_exactly_what_it_missed(
     a = await connected(await practitioner(server.url, server.store))
     b = await connected(await practitioner(server.url, server.store))
     try:
-        room = await a.create_room("group", [b.user_id], name="Garde")
+        room = await a.create_room("group", [b.user_id])
         first = [await a.send(room.id, sealed(f"before {i}".encode())) for i in range(5)]
         assert [m.seq for m in await messages_from_others(b, room.id, 5)] == first
 
@@ -79,9 +79,8 @@ async def test_node_crash_and_restart_loses_no_acked_message(tmp_path: Path) -> 
             await store.close()
         a = await connected(a_account)
         b = await connected(b_account)
-        room = await a.create_room(
-            "patient_case", [b.user_id], name="Cas", header=wrap_header(a.device_id, sealed(b"h"))
-        )
+        room = await a.create_room("patient_case", [b.user_id])
+        await a.update_room(room.id, header=wrap_header(a.device_id, sealed(b"h")))
         acks: asyncio.Queue[int] = asyncio.Queue()
         sender = asyncio.create_task(_send_forever(a, room.id, acks))
         acked = [await asyncio.wait_for(acks.get(), 30) for _ in range(50)]

@@ -26,8 +26,9 @@ async def test_a_closed_case_past_its_time_is_purged_with_its_files(
     a = await connected(alice)
     try:
         header = wrap_header(a.device_id, sealed(b"enc"))
-        old = await a.create_room("patient_case", [bob.user_id], name="Cas", header=header)
-        kept = await a.create_room("patient_case", [bob.user_id], name="Ouvert", header=header)
+        old = await a.create_room("patient_case", [bob.user_id])
+        kept = await a.create_room("patient_case", [bob.user_id])
+        await a.update_room(old.id, header=header)
         ref = await upload_file(alice, old.id, sample("application/pdf", 5000))
         await a.send(old.id, sealed(msgpack.packb({"att": ref.id})), att=[ref.id])
         await a.send(old.id, sealed(b"compte rendu"))

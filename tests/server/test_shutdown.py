@@ -95,7 +95,7 @@ async def test_sigterm_drains_connections_with_1012_and_loses_no_acked_send(
         finally:
             await store.close()
         a = await connected(alice)
-        room = await a.create_room("group", [bob.user_id], name="shutdown")
+        room = await a.create_room("group", [bob.user_id])
         await a.close()
 
         senders = [Sender(node.url, alice, room.id), Sender(node.url, bob, room.id)]

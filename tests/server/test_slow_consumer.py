@@ -79,7 +79,7 @@ async def test_one_stalled_member_never_delays_the_others(tmp_path: Path) -> Non
         members = [await connected(a) for a in healthy_accounts]
         try:
             ids = [a.user_id for a in (*healthy_accounts, eve)]
-            room = (await sender.create_room("group", ids, name="RCP")).id
+            room = (await sender.create_room("group", ids)).id
 
             calm, calm_spread = await phase(sender, members, room, "calm")
 

@@ -22,6 +22,7 @@ from websockets.exceptions import ConnectionClosed
 from clients.python import Account
 from harness import ServerUnderTest, connected, next_of, opened, practitioner, sealed
 from protocol import CloseCode, decode_server_frame
+from protocol.crypto.envelope import wrap_header
 from protocol.errors import ErrorCode
 from protocol.frames import (
     Error,
@@ -63,13 +64,13 @@ def templates(room: str, me: Account, other: Account) -> list[dict[str, Any]]:
         Typing(1, room, True),
         ToDevice(1, other.user_id, other.device_id, b"key"),
         ToDeviceAck(1, (1, 2)),
-        RoomCreate(1, "group", (other.user_id,), "n", None),
+        RoomCreate(1, "group", (other.user_id,)),
         RoomGet(1, room),
         RoomInvite(1, room, (other.user_id,)),
         RoomUninvite(1, room, "x@example.org"),
         RoomLeave(1, room),
         RoomRemove(1, room, other.user_id),
-        RoomUpdate(1, room, name="m"),
+        RoomUpdate(1, room, name=wrap_header(me.device_id, sealed(b"m"))),
         RoomRole(1, room, other.user_id, "admin"),
         KeysUpload(1, b"\x01" + b"\x00" * 200),
         KeysQuery(1, (me.user_id, other.user_id)),
@@ -201,7 +202,7 @@ async def test_random_and_mutated_frames_leave_the_node_healthy(
     alice = await practitioner(server.url, server.store)
     bob = await practitioner(server.url, server.store)
     a = await connected(alice)
-    room = (await a.create_room("group", [bob.user_id], name="fuzz")).id
+    room = (await a.create_room("group", [bob.user_id])).id
     await a.close()
     ids = [room, alice.user_id, bob.user_id, alice.device_id, bob.device_id]
     caplog.set_level(logging.WARNING)
