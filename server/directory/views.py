@@ -16,7 +16,7 @@ from storage.directory import (
     Slot,
 )
 
-from ..routes.openapi import array, boolean, integer, nullable, number, obj, string
+from ..openapi import array, boolean, integer, nullable, number, obj, string
 from ..server_key import ServerKey
 from .at_rest import open_message, open_patient
 from .query import encode_cursor
