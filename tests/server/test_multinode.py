@@ -80,9 +80,7 @@ async def test_clients_on_different_nodes_converse(cluster: Cluster, kind: str) 
     a = await connected(await cluster.account(0))
     b = await connected(await cluster.account(1))
     try:
-        room = await a.create_room(
-            kind, [b.user_id], name=None if kind == "direct" else "Inter-nœuds"
-        )
+        room = await a.create_room(kind, [b.user_id])
         for i in range(10):
             await a.send(room.id, sealed(f"a{i}".encode()))
             await b.send(room.id, sealed(f"b{i}".encode()))
