@@ -1,213 +1,41 @@
-"""PostgreSQL plumbing shared by every part of :class:`~storage.postgres.store.PostgresStore`:
-the pool, the transaction runner (modes, retries, error mapping) and migrations.
-
-Each domain of the store (accounts and rooms, outbox, roles, directory...) is a mixin
-subclassing :class:`PostgresBase`; ``PostgresStore`` inherits them all.
-"""
+"""The directory's PostgreSQL half, until it is written once like the rest of the store:
+its transactions run on :class:`~storage.sql.postgres.PostgresEngine`'s pool."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Literal, TypeAlias, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
-from asyncpg import exceptions as pgerr
 
-from ..errors import Conflict, Unavailable
-from ..migrations import migration_files
+from ..outbox import NewNotification
+from ..sql import outbox
+from ..sql.base import SqlBase
+from ..sql.engine import Tx
+from ..sql.postgres import PostgresTx
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
 
-__all__ = ["Conn", "Mode", "PostgresBase", "PostgresOptions", "split_url"]
+__all__ = ["Conn", "PostgresBase", "insert_notifications"]
 
-log = logging.getLogger("confrere.storage")
 T = TypeVar("T")
 Conn: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
-Mode = Literal["statement", "transaction", "snapshot"]
-
-_ATTEMPTS = 3  # for deadlocks and serialisation failures
-_SLOW_MS = 500
-# pg_advisory_xact_lock key of the migrators ("confrere" in ASCII, as a bigint).
-_MIGRATION_LOCK = 0x636F6E6672657265
-
-# The server or the network failed, not the request: callers may retry later.
-_UNAVAILABLE: tuple[type[BaseException], ...] = (
-    OSError,  # includes TimeoutError (pool acquire, command_timeout)
-    pgerr.InterfaceError,  # connection closed, pool closed
-    pgerr.PostgresConnectionError,  # SQLSTATE class 08
-    pgerr.InsufficientResourcesError,  # 53: disk full, out of memory, too many clients
-    pgerr.OperatorInterventionError,  # 57: shutdown, cannot connect now, query canceled
-    pgerr.PostgresSystemError,  # 58: I/O error
-)
-
-_SQL_CREATE_SCHEMA_VERSION = (
-    "CREATE TABLE IF NOT EXISTS schema_version ("
-    " version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
-)
-_SQL_MIGRATION_LOCK = "SELECT pg_advisory_xact_lock($1)"
-_SQL_VERSION_APPLIED = "SELECT EXISTS (SELECT 1 FROM schema_version WHERE version = $1)"
-_SQL_RECORD_VERSION = "INSERT INTO schema_version (version) VALUES ($1)"
 
 
-async def _keep_session(conn: asyncpg.Connection[asyncpg.Record]) -> None:
-    """Pool reset hook: nothing to undo. The store never changes session settings,
-    LISTENs or takes session-level locks, and asyncpg itself rolls back a transaction
-    left open; skipping the default ``RESET ALL ...`` saves a round trip per method."""
+async def insert_notifications(c: Conn, items: Sequence[NewNotification], now: int) -> list[int]:
+    return await outbox.insert_notifications(PostgresTx(c), items, now)
 
 
-# -- configuration
+class PostgresBase(SqlBase):
+    async def _run(
+        self,
+        name: str,
+        fn: Callable[[Conn], Awaitable[T]],
+        mode: Literal["statement", "transaction", "snapshot"],
+    ) -> T:
+        async def on_conn(tx: Tx) -> T:
+            assert isinstance(tx, PostgresTx)
+            return await fn(tx.conn)  # type: ignore[arg-type]
 
-
-@dataclass(frozen=True, slots=True)
-class PostgresOptions:
-    """Pool sizes and timeouts (seconds); set from the URL query or by the caller."""
-
-    pool_min: int = 2
-    pool_max: int = 10
-    command_timeout: float = 30.0
-    connect_timeout: float = 10.0
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.pool_min <= self.pool_max or self.pool_max < 1:
-            raise ValueError(f"need 0 <= pool_min <= pool_max >= 1, got {self}")
-        if self.command_timeout <= 0 or self.connect_timeout <= 0:
-            raise ValueError(f"timeouts must be positive, got {self}")
-
-
-def split_url(url: str) -> tuple[str, PostgresOptions]:
-    """Separate our options from the URL: ``(dsn for asyncpg, options)``."""
-    parts = urlsplit(url)
-    kept: list[tuple[str, str]] = []
-    ours: dict[str, str] = {}
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key in PostgresOptions.__dataclass_fields__:
-            ours[key] = value
-        else:
-            kept.append((key, value))
-    if not ours:
-        return url, PostgresOptions()
-    defaults = PostgresOptions()
-    try:
-        options = PostgresOptions(
-            pool_min=int(ours.get("pool_min", defaults.pool_min)),
-            pool_max=int(ours.get("pool_max", defaults.pool_max)),
-            command_timeout=float(ours.get("command_timeout", defaults.command_timeout)),
-            connect_timeout=float(ours.get("connect_timeout", defaults.connect_timeout)),
-        )
-    except ValueError as exc:
-        raise ValueError(f"database URL options {ours}: {exc}") from None
-    return urlunsplit(parts._replace(query=urlencode(kept))), options
-
-
-class PostgresBase:
-    """The pool and the transaction runner; use
-    :func:`~storage.postgres.store.open_postgres` to construct a store."""
-
-    def __init__(self, dsn: str, options: PostgresOptions | None = None) -> None:
-        self.dsn = dsn
-        self.options = options or PostgresOptions()
-        self._pool: asyncpg.Pool[asyncpg.Record] | None = None
-        self._closed = False
-
-    # -- plumbing
-
-    async def _run(self, name: str, fn: Callable[[Conn], Awaitable[T]], mode: Mode) -> T:
-        """Run ``fn`` as the transaction ``name``: ``statement`` (``fn`` issues exactly
-        one statement, which is its own transaction: no BEGIN/COMMIT round trips),
-        ``transaction`` (READ COMMITTED) or ``snapshot`` (REPEATABLE READ, read only)."""
-        pool = self._pool
-        if pool is None:
-            raise Unavailable(f"{name}: the store is closed")
-        start = time.perf_counter()
-        attempt = 1
-        try:
-            while True:
-                try:
-                    async with pool.acquire(timeout=self.options.command_timeout) as conn:
-                        if mode == "statement":
-                            return await fn(conn)
-                        if mode == "snapshot":
-                            async with conn.transaction(isolation="repeatable_read", readonly=True):
-                                return await fn(conn)
-                        async with conn.transaction():
-                            return await fn(conn)
-                except pgerr.TransactionRollbackError as exc:
-                    if attempt >= _ATTEMPTS:
-                        log.error("transaction %s failed %d times: %s", name, attempt, exc)
-                        raise Unavailable(f"{name} failed") from exc
-                    log.warning("transaction %s rolled back (%s), retrying", name, exc)
-                    attempt += 1
-        except pgerr.IntegrityConstraintViolationError as exc:
-            raise Conflict(f"{name}: {exc}") from exc
-        except _UNAVAILABLE as exc:
-            log.error("transaction %s failed: %s: %s", name, type(exc).__name__, exc)
-            raise Unavailable(f"{name} failed") from exc
-        finally:
-            elapsed = (time.perf_counter() - start) * 1000
-            if elapsed > _SLOW_MS:
-                log.warning("transaction %s took %.0f ms", name, elapsed)
-
-    async def open(self) -> None:
-        """Create the pool and apply pending migrations."""
-        opts = self.options
-        try:
-            self._pool = await asyncpg.create_pool(
-                self.dsn,
-                min_size=opts.pool_min,
-                max_size=opts.pool_max,
-                command_timeout=opts.command_timeout,
-                timeout=opts.connect_timeout,
-                server_settings={"application_name": "confrere"},
-                reset=_keep_session,
-            )
-        except pgerr.ClientConfigurationError:
-            raise
-        except _UNAVAILABLE as exc:
-            log.error("cannot open the postgres pool: %s: %s", type(exc).__name__, exc)
-            raise Unavailable("cannot reach the database") from exc
-        try:
-            await self._run("migrate", self._migrate, "statement")
-        except BaseException:
-            await self.close()
-            raise
-
-    @staticmethod
-    async def _migrate(c: Conn) -> None:
-        for version, sql in migration_files("postgres"):
-            # Each file in its own transaction; the advisory lock makes concurrent
-            # migrators (nodes starting together) take turns, and the version is read
-            # again under it, so each file is applied once.
-            async with c.transaction():
-                await c.execute(_SQL_MIGRATION_LOCK, _MIGRATION_LOCK)
-                await c.execute(_SQL_CREATE_SCHEMA_VERSION)
-                # Applied is "recorded", not "below the highest recorded": a file merged
-                # with a lower number than one already applied still runs.
-                if await c.fetchval(_SQL_VERSION_APPLIED, version):
-                    continue
-                await c.execute(sql)
-                await c.execute(_SQL_RECORD_VERSION, version)
-            log.info("postgres migrated to schema version %d", version)
-
-    async def close(self) -> None:
-        """Close the pool (waiting up to ``command_timeout`` for connections in use);
-        a second call does nothing."""
-        if self._closed:
-            return
-        self._closed = True
-        pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        try:
-            await asyncio.wait_for(pool.close(), self.options.command_timeout)
-        except TimeoutError:
-            log.warning("postgres pool did not close in time: terminating it")
-            pool.terminate()
-
-    async def ping(self) -> None:
-        await self._run("ping", lambda c: c.fetchval("SELECT 1"), "statement")
+        return await self.db.run(name, on_conn, "write" if mode == "statement" else mode)

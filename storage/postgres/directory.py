@@ -45,8 +45,7 @@ from ..directory_index import (
 from ..errors import Conflict, NotFound
 from ..outbox import NewNotification
 from ..search_text import edit_distance_at_most_1, normalise
-from .base import Conn, PostgresBase
-from .outbox import insert_notifications
+from .base import Conn, PostgresBase, insert_notifications
 
 __all__ = ["PostgresDirectory"]
 

@@ -44,8 +44,7 @@ from ..directory_index import (
 from ..errors import Conflict, NotFound
 from ..outbox import NewNotification
 from ..search_text import deletes, edit_distance_at_most_1, normalise
-from .base import SqliteBase
-from .outbox import insert_notifications
+from .base import SqliteBase, insert_notifications
 
 __all__ = ["SqliteDirectory"]
 
