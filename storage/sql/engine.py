@@ -26,7 +26,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from .search import DirectorySearch
 
 __all__ = ["Engine", "Mode", "Row", "Tx"]
 
@@ -77,6 +80,7 @@ class Engine(Protocol):
     """A database: its connections, transaction runner and migrations."""
 
     name: Literal["sqlite", "postgresql"]
+    search: DirectorySearch  # the directory's full-text and spatial search
 
     async def run(self, name: str, fn: Callable[[Tx], Awaitable[T]], mode: Mode) -> T:
         """Run ``fn`` as the transaction ``name`` (logged when it fails or is slow).

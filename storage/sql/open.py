@@ -1,21 +1,11 @@
-"""Choosing the engine by URL scheme, and the store classes of each engine."""
+"""Choosing the engine by URL scheme."""
 
 from __future__ import annotations
 
-from ..postgres.directory import PostgresDirectory
-from ..sqlite.directory import SqliteDirectory
 from .engine import Engine
 from .store import SqlStore
 
-__all__ = ["PostgresStore", "SqliteStore", "engine_for", "open_sql"]
-
-
-class SqliteStore(SqliteDirectory, SqlStore):
-    """The store on SQLite (the directory's search is still engine-specific)."""
-
-
-class PostgresStore(PostgresDirectory, SqlStore):
-    """The store on PostgreSQL (the directory's search is still engine-specific)."""
+__all__ = ["engine_for", "open_sql"]
 
 
 def engine_for(url: str) -> Engine:
@@ -36,8 +26,8 @@ def engine_for(url: str) -> Engine:
     )
 
 
-async def open_sql(url: str) -> SqliteStore | PostgresStore:
+async def open_sql(url: str) -> SqlStore:
     """Open the store at ``url``, applying pending migrations."""
     engine = engine_for(url)
     await engine.open()
-    return SqliteStore(engine) if engine.name == "sqlite" else PostgresStore(engine)
+    return SqlStore(engine)

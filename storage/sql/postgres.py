@@ -33,6 +33,7 @@ from asyncpg import exceptions as pgerr
 from ..errors import Conflict, Unavailable
 from ..migrations import migration_files
 from .engine import Mode, Row, Tx
+from .search import DirectorySearch, PostgresSearch
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -173,6 +174,7 @@ class PostgresEngine:
     """The pool and the transaction runner."""
 
     name: Literal["sqlite", "postgresql"] = "postgresql"
+    search: DirectorySearch = PostgresSearch()
 
     def __init__(self, dsn: str, options: PostgresOptions | None = None) -> None:
         self.dsn = dsn

@@ -42,6 +42,7 @@ from typing import Any, Literal, TypeVar
 from ..errors import Conflict, Unavailable
 from ..migrations import migration_files
 from .engine import Mode, Row, Tx
+from .search import DirectorySearch, SqliteSearch
 
 __all__ = ["SqliteEngine", "SqliteTx", "drive", "translate"]
 
@@ -214,6 +215,7 @@ class SqliteEngine:
     """Connections, the writer thread and migrations."""
 
     name: Literal["sqlite", "postgresql"] = "sqlite"
+    search: DirectorySearch = SqliteSearch()
 
     def __init__(self, path: str, readers: int = 2) -> None:
         self.path = path
@@ -265,16 +267,6 @@ class SqliteEngine:
             raise
         conn.execute("COMMIT")
         return result
-
-    def run_sync(
-        self, name: str, fn: Callable[[sqlite3.Connection], T], write: bool
-    ) -> Awaitable[T]:
-        """Run a plain function on a connection (bulk load, raw maintenance)."""
-        if write:
-            return self._run(
-                self._writer, name, lambda: self._in_tx(self._writing(), "BEGIN IMMEDIATE", fn)
-            )
-        return self._run(self._readers, name, lambda: fn(self._reader_conn()))
 
     async def _run(self, pool: ThreadPoolExecutor, name: str, fn: Callable[[], T]) -> T:
         start = time.perf_counter()

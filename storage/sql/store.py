@@ -55,6 +55,7 @@ from ..types import (
 )
 from .audit import SqlAudit
 from .base import SqlBase
+from .directory import SqlDirectory
 from .engine import Row, Tx
 from .events import event, user_from_row
 from .guests import SqlGuests
@@ -338,8 +339,8 @@ def _plan_batch(
 # -- the store
 
 
-class SqlStore(SqlAudit, SqlGuests, SqlOutbox, SqlRoles, SqlVerification, SqlBase):
-    """Every transaction but the directory's; see :func:`storage.open_store`."""
+class SqlStore(SqlAudit, SqlDirectory, SqlGuests, SqlOutbox, SqlRoles, SqlVerification, SqlBase):
+    """The store on either engine; use :func:`storage.open_store` to construct."""
 
     # -- accounts
 
