@@ -86,6 +86,16 @@ class Settings:
     outbox_retry_base_ms: int = 1000
     outbox_max_attempts: int = 12
     push_interval_s: float = 1.0
+    # E-mail over SMTP (server/notifications/email.py); no host = the log sink.
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_security: str = "starttls"  # "starttls", "tls" (implicit, port 465), "none"
+    smtp_username: str = ""
+    smtp_password: str = field(default="", repr=False)
+    smtp_from: str = ""
+    smtp_reply_to: str = ""
+    smtp_timeout_s: float = 30.0
+    smtp_ca_file: str = ""
     # Guests invited by e-mail: sign-up links point here; invitations last this long.
     public_url: str = "http://127.0.0.1:8000"
     invitation_ttl_s: int = 30 * 24 * 3600
@@ -143,6 +153,15 @@ class Settings:
             outbox_retry_base_ms=int(_env("OUTBOX_RETRY_BASE_MS", str(d.outbox_retry_base_ms))),
             outbox_max_attempts=int(_env("OUTBOX_MAX_ATTEMPTS", str(d.outbox_max_attempts))),
             push_interval_s=float(_env("PUSH_INTERVAL_S", str(d.push_interval_s))),
+            smtp_host=_env("SMTP_HOST", ""),
+            smtp_port=int(_env("SMTP_PORT", str(d.smtp_port))),
+            smtp_security=_env("SMTP_SECURITY", d.smtp_security),
+            smtp_username=_env("SMTP_USERNAME", ""),
+            smtp_password=_env("SMTP_PASSWORD", ""),
+            smtp_from=_env("SMTP_FROM", ""),
+            smtp_reply_to=_env("SMTP_REPLY_TO", ""),
+            smtp_timeout_s=float(_env("SMTP_TIMEOUT_S", str(d.smtp_timeout_s))),
+            smtp_ca_file=_env("SMTP_CA_FILE", ""),
             public_url=_env("PUBLIC_URL", d.public_url),
             invitation_ttl_s=int(_env("INVITATION_TTL_S", str(d.invitation_ttl_s))),
             limits=Limits.from_env(),

@@ -4,7 +4,8 @@ Rows are written to the outbox (:mod:`storage.outbox`) in the transaction of the
 that causes them; :class:`OutboxWorker` delivers them through one provider per
 channel. The defaults: e-mail, SMS and push go to a :class:`LogSink` (one JSON line
 per notification, ``var/outbox.jsonl`` beside the SQLite database unless
-``CONFRERE_OUTBOX_LOG`` says otherwise), webhooks are POSTed signed
+``CONFRERE_OUTBOX_LOG`` says otherwise); e-mail goes over SMTP once
+``CONFRERE_SMTP_HOST`` is set (:mod:`.email`); webhooks are POSTed signed
 (:mod:`.signing`) to the URLs of ``CONFRERE_WEBHOOK_URLS`` (https, or plain http to
 a loopback host only). Delivery is at least once: a receiver deduplicates on the
 signed body's ``id`` (the outbox row's, the same on every retry).
@@ -25,6 +26,7 @@ from storage.guests import ReminderPolicy
 from ..config import Settings
 from ..presence import Presence
 from ..ratelimit import RateLimiter
+from .email import SmtpProvider, SmtpSettings
 from .providers import DeliveryFailed, LogSink, Provider, WebhookProvider, webhook_body
 from .push import OfflinePush, push_title
 from .signing import SIGNATURE_HEADER, sign, verify
@@ -39,11 +41,14 @@ __all__ = [
     "OfflinePush",
     "OutboxWorker",
     "Provider",
+    "SmtpProvider",
+    "SmtpSettings",
     "WebhookProvider",
     "check_webhook_url",
     "open_notifications",
     "outbox_log_path",
     "push_title",
+    "smtp_settings",
     "sign",
     "verify",
     "webhook_body",
@@ -105,15 +110,32 @@ def check_webhook_url(url: str) -> None:
     raise ValueError(f"CONFRERE_WEBHOOK_URLS: {url!r} is not an https URL")
 
 
+def smtp_settings(settings: Settings) -> SmtpSettings:
+    return SmtpSettings(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        security=settings.smtp_security,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+        sender=settings.smtp_from,
+        reply_to=settings.smtp_reply_to,
+        timeout_s=settings.smtp_timeout_s,
+        ca_file=settings.smtp_ca_file,
+    )
+
+
 def open_notifications(store: Store, presence: Presence, settings: Settings) -> Notifications:
     """The notification set the settings describe (not started yet). Raises
-    ``ValueError`` when webhook URLs are not http(s) or come without a secret."""
+    ``ValueError`` when webhook URLs are not http(s) or come without a secret, or a
+    provider's settings cannot work (naming the setting)."""
     if settings.webhook_urls and not settings.webhook_secret:
         raise ValueError("CONFRERE_WEBHOOK_URLS needs CONFRERE_WEBHOOK_SECRET to sign requests")
     for url in settings.webhook_urls:
         check_webhook_url(url)
     sink = LogSink(outbox_log_path(settings))
     providers: dict[str, Provider] = {"email": sink, "sms": sink, "push": sink}
+    if settings.smtp_host:
+        providers["email"] = SmtpProvider(smtp_settings(settings))
     if settings.webhook_secret:
         providers["webhook"] = WebhookProvider(settings.webhook_secret.encode("utf-8"))
     worker = OutboxWorker(
