@@ -96,6 +96,13 @@ class Settings:
     smtp_reply_to: str = ""
     smtp_timeout_s: float = 30.0
     smtp_ca_file: str = ""
+    # SMS through OVHcloud's SMS API (server/notifications/sms.py); no URL = the log sink.
+    sms_url: str = ""
+    sms_service: str = ""
+    sms_application_key: str = ""
+    sms_application_secret: str = field(default="", repr=False)
+    sms_consumer_key: str = field(default="", repr=False)
+    sms_sender: str = ""
     # Guests invited by e-mail: sign-up links point here; invitations last this long.
     public_url: str = "http://127.0.0.1:8000"
     invitation_ttl_s: int = 30 * 24 * 3600
@@ -162,6 +169,12 @@ class Settings:
             smtp_reply_to=_env("SMTP_REPLY_TO", ""),
             smtp_timeout_s=float(_env("SMTP_TIMEOUT_S", str(d.smtp_timeout_s))),
             smtp_ca_file=_env("SMTP_CA_FILE", ""),
+            sms_url=_env("SMS_URL", ""),
+            sms_service=_env("SMS_SERVICE", ""),
+            sms_application_key=_env("SMS_APPLICATION_KEY", ""),
+            sms_application_secret=_env("SMS_APPLICATION_SECRET", ""),
+            sms_consumer_key=_env("SMS_CONSUMER_KEY", ""),
+            sms_sender=_env("SMS_SENDER", ""),
             public_url=_env("PUBLIC_URL", d.public_url),
             invitation_ttl_s=int(_env("INVITATION_TTL_S", str(d.invitation_ttl_s))),
             limits=Limits.from_env(),

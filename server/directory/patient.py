@@ -2,8 +2,9 @@
 
 Every problem is collected before answering, so one 400 names each missing or invalid
 field (``patient.birth_name``, ``patient.phone``...), as the booking form shows them.
-Phones become E.164 (French national numbers → ``+33``), dates must be real days in
-the past 130 years, postcodes five digits of an existing département range.
+Phones become E.164 (:mod:`server.phones`: French national numbers → ``+33``), dates
+must be real days in the past 130 years, postcodes five digits of an existing
+département range.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from storage.directory import DEFAULT_REQUIRED_FIELDS, PATIENT_FIELDS
+
+from ..phones import e164
 
 __all__ = [
     "CIVILITIES",
@@ -36,7 +39,6 @@ MESSAGE_NOTICE = (
     "information urgente, contactez le praticien par un moyen de communication approprié."
 )
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
-_SEPARATORS = re.compile(r"[\s.\-()/]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,30 +65,6 @@ class PatientForm:
                 "invalid field(s): " + "; ".join(f"{prefix}{f} {why}" for f, why in self.invalid)
             )
         return "; ".join(parts)
-
-
-def e164(raw: str) -> str | None:
-    """A phone number in E.164, or ``None`` if it is not one: French national numbers
-    (``06 45 37 26 53``, ``0033 6...``) become ``+33645372653``; other international
-    numbers keep their country code (8 to 15 digits in all)."""
-    digits = _SEPARATORS.sub("", raw.strip())
-    if digits.startswith("00"):
-        digits = "+" + digits[2:]
-    if digits.startswith("+"):
-        rest = digits[1:]
-        if not rest.isdigit() or not 8 <= len(rest) <= 15 or rest[0] == "0":
-            return None
-        if rest.startswith("33"):
-            national = rest[2:]
-            if national.startswith("0"):  # "+33 (0)6 ..." written with the trunk zero
-                national = national[1:]
-            if len(national) != 9 or national[0] == "0":
-                return None
-            return "+33" + national
-        return "+" + rest
-    if len(digits) == 10 and digits.isdigit() and digits[0] == "0" and digits[1] != "0":
-        return "+33" + digits[1:]
-    return None
 
 
 def valid_postcode(raw: str) -> bool:

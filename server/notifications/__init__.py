@@ -5,7 +5,8 @@ that causes them; :class:`OutboxWorker` delivers them through one provider per
 channel. The defaults: e-mail, SMS and push go to a :class:`LogSink` (one JSON line
 per notification, ``var/outbox.jsonl`` beside the SQLite database unless
 ``CONFRERE_OUTBOX_LOG`` says otherwise); e-mail goes over SMTP once
-``CONFRERE_SMTP_HOST`` is set (:mod:`.email`); webhooks are POSTed signed
+``CONFRERE_SMTP_HOST`` is set (:mod:`.email`), SMS through OVHcloud's API once
+``CONFRERE_SMS_URL`` is (:mod:`.sms`); webhooks are POSTed signed
 (:mod:`.signing`) to the URLs of ``CONFRERE_WEBHOOK_URLS`` (https, or plain http to
 a loopback host only). Delivery is at least once: a receiver deduplicates on the
 signed body's ``id`` (the outbox row's, the same on every retry).
@@ -30,6 +31,7 @@ from .email import SmtpProvider, SmtpSettings
 from .providers import DeliveryFailed, LogSink, Provider, WebhookProvider, webhook_body
 from .push import OfflinePush, push_title
 from .signing import SIGNATURE_HEADER, sign, verify
+from .sms import OvhSms, OvhSmsSettings
 from .worker import Backoff, OutboxWorker
 
 __all__ = [
@@ -40,6 +42,8 @@ __all__ = [
     "Notifications",
     "OfflinePush",
     "OutboxWorker",
+    "OvhSms",
+    "OvhSmsSettings",
     "Provider",
     "SmtpProvider",
     "SmtpSettings",
@@ -91,10 +95,10 @@ def outbox_log_path(settings: Settings) -> Path:
 _LOOPBACK_HOSTS = ("localhost", "::1")
 
 
-def check_webhook_url(url: str) -> None:
-    """Raise ``ValueError`` unless ``url`` is https, or plain http to a loopback host
-    (a receiver on the same machine): over plain http to another host the signed body,
-    personal data included, would cross the network in clear."""
+def check_webhook_url(url: str, setting: str = "CONFRERE_WEBHOOK_URLS") -> None:
+    """Raise ``ValueError`` (naming ``setting``) unless ``url`` is https, or plain http
+    to a loopback host (a receiver on the same machine): over plain http to another
+    host the body, personal data included, would cross the network in clear."""
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.hostname:
         return
@@ -106,8 +110,8 @@ def check_webhook_url(url: str) -> None:
         except ValueError:
             if host in _LOOPBACK_HOSTS:
                 return
-        raise ValueError(f"CONFRERE_WEBHOOK_URLS: {url!r}: plain http only to a loopback host")
-    raise ValueError(f"CONFRERE_WEBHOOK_URLS: {url!r} is not an https URL")
+        raise ValueError(f"{setting}: {url!r}: plain http only to a loopback host")
+    raise ValueError(f"{setting}: {url!r} is not an https URL")
 
 
 def smtp_settings(settings: Settings) -> SmtpSettings:
@@ -136,6 +140,18 @@ def open_notifications(store: Store, presence: Presence, settings: Settings) -> 
     providers: dict[str, Provider] = {"email": sink, "sms": sink, "push": sink}
     if settings.smtp_host:
         providers["email"] = SmtpProvider(smtp_settings(settings))
+    if settings.sms_url:
+        check_webhook_url(settings.sms_url, "CONFRERE_SMS_URL")
+        providers["sms"] = OvhSms(
+            OvhSmsSettings(
+                base_url=settings.sms_url,
+                service=settings.sms_service,
+                application_key=settings.sms_application_key,
+                application_secret=settings.sms_application_secret,
+                consumer_key=settings.sms_consumer_key,
+                sender=settings.sms_sender,
+            )
+        )
     if settings.webhook_secret:
         providers["webhook"] = WebhookProvider(settings.webhook_secret.encode("utf-8"))
     worker = OutboxWorker(
