@@ -94,6 +94,7 @@ export const REASONS = {
   password_repeated: "Le mot de passe ne doit pas répéter les mêmes quelques caractères.",
   password_common: "Ce mot de passe est trop courant (il figure dans des listes de mots de passe dérobés) : choisissez-en un autre.",
   password_sequence: "Le mot de passe ne doit pas être une suite de chiffres.",
+  password_weak: "Ce mot de passe est trop facile à deviner : ajoutez quelques mots, une phrase de passe convient très bien.",
   password_personal: "Le mot de passe ne doit pas reprendre votre nom ou votre adresse e-mail.",
   code_malformed: "Le code de vérification se compose de 6 chiffres.",
   code_wrong: "Ce n'est pas le code envoyé : vérifiez l'e-mail reçu.",
