@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from .accounts import AccountStore
 from .audit import AuditStore
 from .directory import DirectoryStore
 from .guests import GuestStore
@@ -51,6 +52,7 @@ __all__ = ["Store"]
 
 
 class Store(
+    AccountStore,
     AuditStore,
     DirectoryStore,
     GuestStore,

@@ -65,6 +65,7 @@ from ..types import (
     ToDeviceItem,
     User,
 )
+from .accounts import PostgresAccounts
 from .audit import PostgresAudit
 from .base import Conn, PostgresBase, PostgresOptions, split_url
 from .directory import PostgresDirectory
@@ -354,6 +355,7 @@ def _plan_batch(
 
 
 class PostgresStore(
+    PostgresAccounts,
     PostgresAudit,
     PostgresDirectory,
     PostgresGuests,

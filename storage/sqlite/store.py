@@ -32,6 +32,7 @@ from ..types import (
     ToDeviceItem,
     User,
 )
+from .accounts import SqliteAccounts
 from .audit import SqliteAudit
 from .base import SqliteBase
 from .directory import SqliteDirectory
@@ -93,6 +94,7 @@ def _attachment_refusal(c: sqlite3.Connection, m: NewMessage) -> str | None:
 
 
 class SqliteStore(
+    SqliteAccounts,
     SqliteAudit,
     SqliteDirectory,
     SqliteGuests,
