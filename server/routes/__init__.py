@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute
 
 from . import (
+    account_lifecycle,
     accounts,
     admin,
     attachments,
@@ -21,6 +22,7 @@ from .openapi import openapi_route
 __all__ = ["routes"]
 
 routes: list[BaseRoute] = [*health.routes, *accounts.routes, *attachments.routes]
+routes += account_lifecycle.routes
 routes += [*verification.routes, *review.routes]
 routes += admin.routes
 routes += [*directory.routes, *profiles.routes, *referrals.routes, *sas.routes]

@@ -26,6 +26,7 @@ export const FIELDS = {
   // accounts, sessions, devices
   email: ["Adresse e-mail", "saisissez une adresse e-mail valide, par exemple prenom.nom@exemple.fr."],
   password: ["Mot de passe", "10 caractères au moins ; évitez les mots de passe courants et ceux tirés de votre nom ou de votre e-mail."],
+  new_password: ["Nouveau mot de passe", "10 caractères au moins ; évitez les mots de passe courants et ceux tirés de votre nom ou de votre e-mail."],
   first_name: ["Prénom", "renseignez votre prénom (100 caractères au plus)."],
   last_name: ["Nom", "renseignez votre nom (100 caractères au plus)."],
   postcode: ["Code postal", "un code postal français à 5 chiffres."],
@@ -96,6 +97,7 @@ export const REASONS = {
   password_sequence: "Le mot de passe ne doit pas être une suite de chiffres.",
   password_weak: "Ce mot de passe est trop facile à deviner : ajoutez quelques mots, une phrase de passe convient très bien.",
   password_personal: "Le mot de passe ne doit pas reprendre votre nom ou votre adresse e-mail.",
+  password_wrong: "Ce n'est pas votre mot de passe actuel.",
   code_malformed: "Le code de vérification se compose de 6 chiffres.",
   code_wrong: "Ce n'est pas le code envoyé : vérifiez l'e-mail reçu.",
   code_expired: "Ce code a expiré : demandez-en un nouveau.",

@@ -27,11 +27,17 @@ export function loginView({ query }) {
   field("Adresse e-mail", "email", "email", { autocomplete: "username", value: query.email || null }),
   field("Mot de passe", "password", "password", { autocomplete: "current-password" }),
   h("button", { type: "submit", class: "primary" }, "Se connecter"));
+  const forgot = link("/mot-de-passe-oublie", "Mot de passe oublié ?", { id: "to-reset", onclick: (e) => {
+    e.preventDefault();
+    const address = form.querySelector("input[name=email]").value.trim();
+    go(`/mot-de-passe-oublie${address ? `?email=${encodeURIComponent(address)}` : ""}`);
+  } });
   publicPage([
     h("h1", {}, "Connexion"),
     h("p", { class: "lead" }, "La messagerie sécurisée des professionnels de santé, chiffrée de bout en bout."),
     form,
     error,
+    h("p", { class: "forgot" }, forgot),
     h("p", { class: "switch" }, "Pas encore de compte ? ", link("/inscription", "Créez gratuitement votre compte", { id: "to-signup" })),
   ]);
 }
