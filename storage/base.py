@@ -27,6 +27,7 @@ from .audit import AuditStore
 from .directory import DirectoryStore
 from .guests import GuestStore
 from .outbox import OutboxStore
+from .push import PushStore
 from .retention import RetentionStore
 from .roles import RoleStore
 from .types import (
@@ -57,6 +58,7 @@ class Store(
     DirectoryStore,
     GuestStore,
     OutboxStore,
+    PushStore,
     RetentionStore,
     RoleStore,
     VerificationStore,

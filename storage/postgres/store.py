@@ -71,6 +71,7 @@ from .base import Conn, PostgresBase, PostgresOptions, split_url
 from .directory import PostgresDirectory
 from .guests import PostgresGuests
 from .outbox import PostgresOutbox
+from .push import PostgresPush
 from .roles import PostgresRoles
 from .verification import PostgresVerification
 
@@ -356,6 +357,7 @@ def _plan_batch(
 
 class PostgresStore(
     PostgresAccounts,
+    PostgresPush,
     PostgresAudit,
     PostgresDirectory,
     PostgresGuests,

@@ -38,6 +38,7 @@ from .base import SqliteBase
 from .directory import SqliteDirectory
 from .guests import SqliteGuests
 from .outbox import SqliteOutbox
+from .push import SqlitePush
 from .roles import SqliteRoles
 from .verification import SqliteVerification
 
@@ -95,6 +96,7 @@ def _attachment_refusal(c: sqlite3.Connection, m: NewMessage) -> str | None:
 
 class SqliteStore(
     SqliteAccounts,
+    SqlitePush,
     SqliteAudit,
     SqliteDirectory,
     SqliteGuests,
