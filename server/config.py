@@ -103,6 +103,10 @@ class Settings:
     sms_application_secret: str = field(default="", repr=False)
     sms_consumer_key: str = field(default="", repr=False)
     sms_sender: str = ""
+    # Web Push (server/notifications/webpush.py): the VAPID key pair's private key
+    # (base64url of 32 bytes, or a PEM) and the contact it names; unset = no Web Push.
+    vapid_private_key: str = field(default="", repr=False)
+    vapid_subject: str = ""
     # Guests invited by e-mail: sign-up links point here; invitations last this long.
     public_url: str = "http://127.0.0.1:8000"
     invitation_ttl_s: int = 30 * 24 * 3600
@@ -175,6 +179,8 @@ class Settings:
             sms_application_secret=_env("SMS_APPLICATION_SECRET", ""),
             sms_consumer_key=_env("SMS_CONSUMER_KEY", ""),
             sms_sender=_env("SMS_SENDER", ""),
+            vapid_private_key=_env("VAPID_PRIVATE_KEY", ""),
+            vapid_subject=_env("VAPID_SUBJECT", ""),
             public_url=_env("PUBLIC_URL", d.public_url),
             invitation_ttl_s=int(_env("INVITATION_TTL_S", str(d.invitation_ttl_s))),
             limits=Limits.from_env(),

@@ -6,7 +6,8 @@ channel. The defaults: e-mail, SMS and push go to a :class:`LogSink` (one JSON l
 per notification, ``var/outbox.jsonl`` beside the SQLite database unless
 ``CONFRERE_OUTBOX_LOG`` says otherwise); e-mail goes over SMTP once
 ``CONFRERE_SMTP_HOST`` is set (:mod:`.email`), SMS through OVHcloud's API once
-``CONFRERE_SMS_URL`` is (:mod:`.sms`); webhooks are POSTed signed
+``CONFRERE_SMS_URL`` is (:mod:`.sms`), push to browsers by Web Push once
+``CONFRERE_VAPID_PRIVATE_KEY`` is (:mod:`.webpush`); webhooks are POSTed signed
 (:mod:`.signing`) to the URLs of ``CONFRERE_WEBHOOK_URLS`` (https, or plain http to
 a loopback host only). Delivery is at least once: a receiver deduplicates on the
 signed body's ``id`` (the outbox row's, the same on every retry).
@@ -32,6 +33,7 @@ from .providers import DeliveryFailed, LogSink, Provider, WebhookProvider, webho
 from .push import OfflinePush, push_title
 from .signing import SIGNATURE_HEADER, sign, verify
 from .sms import OvhSms, OvhSmsSettings
+from .webpush import PushFanout, WebPush, WebPushSettings
 from .worker import Backoff, OutboxWorker
 
 __all__ = [
@@ -44,9 +46,12 @@ __all__ = [
     "OutboxWorker",
     "OvhSms",
     "OvhSmsSettings",
+    "PushFanout",
     "Provider",
     "SmtpProvider",
     "SmtpSettings",
+    "WebPush",
+    "WebPushSettings",
     "WebhookProvider",
     "check_webhook_url",
     "open_notifications",
@@ -69,6 +74,8 @@ class Notifications:
     webhook_urls: tuple[str, ...]
     public_url: str
     invitations: ReminderPolicy
+    # The VAPID public key browsers subscribe with (applicationServerKey); "" = no Web Push.
+    vapid_public_key: str = ""
     # Guest invitation e-mails one practitioner may cause, per node: 100, then 100 an hour.
     invite_mails: RateLimiter = field(default_factory=lambda: RateLimiter(100 / 3600, 100))
 
@@ -154,6 +161,11 @@ def open_notifications(store: Store, presence: Presence, settings: Settings) -> 
         )
     if settings.webhook_secret:
         providers["webhook"] = WebhookProvider(settings.webhook_secret.encode("utf-8"))
+    vapid_public_key = ""
+    if settings.vapid_private_key:
+        web_push = WebPush(WebPushSettings(settings.vapid_private_key, settings.vapid_subject))
+        vapid_public_key = web_push.public_key
+        providers["push"] = PushFanout(store, {"webpush": web_push})
     worker = OutboxWorker(
         store,
         providers,
@@ -172,4 +184,5 @@ def open_notifications(store: Store, presence: Presence, settings: Settings) -> 
         settings.webhook_urls,
         settings.public_url.rstrip("/"),
         ReminderPolicy(ttl_ms=settings.invitation_ttl_s * 1000),
+        vapid_public_key=vapid_public_key,
     )

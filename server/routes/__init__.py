@@ -12,6 +12,7 @@ from . import (
     directory,
     health,
     profiles,
+    push,
     referrals,
     review,
     sas,
@@ -22,7 +23,7 @@ from .openapi import openapi_route
 __all__ = ["routes"]
 
 routes: list[BaseRoute] = [*health.routes, *accounts.routes, *attachments.routes]
-routes += account_lifecycle.routes
+routes += [*account_lifecycle.routes, *push.routes]
 routes += [*verification.routes, *review.routes]
 routes += admin.routes
 routes += [*directory.routes, *profiles.routes, *referrals.routes, *sas.routes]

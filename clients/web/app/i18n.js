@@ -61,6 +61,11 @@ export const FIELDS = {
   kind: ["Type de pièce jointe", "un fichier de conversation ou un document."],
   room: ["Conversation", "cette conversation n'existe pas ou plus."],
   content_type: ["Type de fichier", "seuls les PDF, JPEG et PNG sont acceptés."],
+  // push subscriptions
+  endpoint: ["Notifications", "ce navigateur n'a pas fourni d'adresse de notification valable."],
+  p256dh: ["Notifications", "ce navigateur n'a pas fourni de clés de notification valables."],
+  auth: ["Notifications", "ce navigateur n'a pas fourni de clés de notification valables."],
+  token: ["Notifications", "l'application n'a pas fourni de jeton de notification valable."],
   // profiles
   users: ["Confrères", "de 1 à 100 identifiants."],
   // directory and agenda
