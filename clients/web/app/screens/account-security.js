@@ -2,8 +2,10 @@
 // knowing the current one: the other sessions are closed) and the log-in sessions,
 // each with its device and date, "Cette session" for this browser, and a button that
 // closes one, or all the others; a closed session's browser is signed out at once.
-// Key-holding devices (their approval, names) are another page's.
+// Notifications: this browser subscribes to Web Push (SPEC.md §9.5) when the server
+// offers it. Key-holding devices (their approval, names) are another page's.
 import { h, replace } from "../dom.js";
+import { ApiError } from "../rest.js";
 import { notice, rest } from "../state.js";
 import { go } from "../router.js";
 import { confirmDialog, errorLine, fail, field } from "../widgets.js";
@@ -28,6 +30,7 @@ export function accountSecurityView() {
     h("p", {}, link("/", "← Retour aux conversations", { id: "back-to-messaging" })),
     h("h1", {}, "Sécurité du compte"),
     passwordSection(),
+    notificationsSection(),
     h("section", { class: "security-section", "aria-labelledby": "sessions-title" },
       h("h2", { id: "sessions-title" }, "Sessions ouvertes"),
       h("p", { class: "lead" }, "Les appareils et navigateurs connectés à votre compte. Fermez une session que vous ne reconnaissez pas : elle est déconnectée immédiatement."),
@@ -90,4 +93,88 @@ function passwordSection() {
     h("p", { class: "lead" }, "Changer votre mot de passe ferme vos autres sessions."),
     form,
     error);
+}
+
+function b64urlToBytes(text) {
+  const b64 = text.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - (text.length % 4)) % 4);
+  return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+}
+
+function bytesToB64url(buffer) {
+  return btoa(String.fromCharCode(...new Uint8Array(buffer))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+/** "Notifications": subscribe this browser to Web Push, or stop. */
+function notificationsSection() {
+  const state = h("p", { id: "push-state", class: "lead" }, "…");
+  const error = errorLine("push-error");
+  const button = h("button", { type: "button", id: "push-toggle", hidden: true });
+  const section = h("section", { class: "security-section", "aria-labelledby": "push-title" },
+    h("h2", { id: "push-title" }, "Notifications"),
+    state, h("div", { class: "actions" }, button), error);
+  drawNotifications(state, button, error);
+  return section;
+}
+
+async function drawNotifications(state, button, error) {
+  const supported = "serviceWorker" in navigator && "PushManager" in window && "Notification" in window;
+  let key = null;
+  try {
+    key = (await rest.call("GET", "/v1/push/config")).vapid_public_key;
+  } catch (err) {
+    fail(error, err);
+    return;
+  }
+  if (!key || !supported) {
+    state.textContent = key ? "Ce navigateur ne sait pas recevoir de notifications." : "Ce service n'envoie pas de notifications aux navigateurs.";
+    button.hidden = true;
+    return;
+  }
+  const registration = await navigator.serviceWorker.getRegistration("/");
+  const current = await registration?.pushManager.getSubscription();
+  button.hidden = false;
+  if (current) {
+    state.textContent = "Ce navigateur vous prévient des nouveaux messages quand Confrère est fermé (sans jamais en montrer le contenu).";
+    button.textContent = "Désactiver les notifications";
+    button.onclick = async () => {
+      try {
+        await rest.call("DELETE", "/v1/push/subscription");
+        await current.unsubscribe();
+      } catch (err) {
+        fail(error, err);
+      }
+      drawNotifications(state, button, error);
+    };
+    return;
+  }
+  state.textContent = Notification.permission === "denied"
+    ? "Les notifications sont bloquées pour Confrère dans les réglages de ce navigateur."
+    : "Recevez une notification des nouveaux messages quand Confrère est fermé (sans jamais en montrer le contenu).";
+  button.textContent = "Activer les notifications sur ce navigateur";
+  button.disabled = Notification.permission === "denied";
+  button.onclick = async () => {
+    try {
+      if ((await Notification.requestPermission()) !== "granted") {
+        drawNotifications(state, button, error);
+        return;
+      }
+      const ready = await navigator.serviceWorker.ready;
+      const subscription = await ready.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: b64urlToBytes(key) });
+      await rest.call("PUT", "/v1/push/subscription", {
+        kind: "webpush",
+        endpoint: subscription.endpoint,
+        p256dh: bytesToB64url(subscription.getKey("p256dh")),
+        auth: bytesToB64url(subscription.getKey("auth")),
+      });
+    } catch (err) {
+      if (err instanceof ApiError) fail(error, err);
+      else {
+        // The browser's push service refused or is unreachable (a DOMException).
+        error.textContent = "Ce navigateur n'a pas pu s'abonner aux notifications : réessayez plus tard.";
+        error.classList.add("shown");
+        console.info("push subscribe", err);
+      }
+    }
+    drawNotifications(state, button, error);
+  };
 }
