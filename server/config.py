@@ -107,6 +107,15 @@ class Settings:
     # (base64url of 32 bytes, or a PEM) and the contact it names; unset = no Web Push.
     vapid_private_key: str = field(default="", repr=False)
     vapid_subject: str = ""
+    # Mobile push (server/notifications/mobile.py): APNs by token (.p8 key file, key id,
+    # team id, the app's bundle id) and FCM HTTP v1 (a service account key file).
+    apns_key_file: str = ""
+    apns_key_id: str = ""
+    apns_team_id: str = ""
+    apns_topic: str = ""
+    apns_url: str = "https://api.push.apple.com"
+    fcm_service_account_file: str = ""
+    fcm_url: str = "https://fcm.googleapis.com"
     # Guests invited by e-mail: sign-up links point here; invitations last this long.
     public_url: str = "http://127.0.0.1:8000"
     invitation_ttl_s: int = 30 * 24 * 3600
@@ -181,6 +190,13 @@ class Settings:
             sms_sender=_env("SMS_SENDER", ""),
             vapid_private_key=_env("VAPID_PRIVATE_KEY", ""),
             vapid_subject=_env("VAPID_SUBJECT", ""),
+            apns_key_file=_env("APNS_KEY_FILE", ""),
+            apns_key_id=_env("APNS_KEY_ID", ""),
+            apns_team_id=_env("APNS_TEAM_ID", ""),
+            apns_topic=_env("APNS_TOPIC", ""),
+            apns_url=_env("APNS_URL", d.apns_url),
+            fcm_service_account_file=_env("FCM_SERVICE_ACCOUNT_FILE", ""),
+            fcm_url=_env("FCM_URL", d.fcm_url),
             public_url=_env("PUBLIC_URL", d.public_url),
             invitation_ttl_s=int(_env("INVITATION_TTL_S", str(d.invitation_ttl_s))),
             limits=Limits.from_env(),

@@ -7,7 +7,8 @@ per notification, ``var/outbox.jsonl`` beside the SQLite database unless
 ``CONFRERE_OUTBOX_LOG`` says otherwise); e-mail goes over SMTP once
 ``CONFRERE_SMTP_HOST`` is set (:mod:`.email`), SMS through OVHcloud's API once
 ``CONFRERE_SMS_URL`` is (:mod:`.sms`), push to browsers by Web Push once
-``CONFRERE_VAPID_PRIVATE_KEY`` is (:mod:`.webpush`); webhooks are POSTed signed
+``CONFRERE_VAPID_PRIVATE_KEY`` is (:mod:`.webpush`) and to the mobile apps by APNs
+and FCM once their keys are (:mod:`.mobile`); webhooks are POSTed signed
 (:mod:`.signing`) to the URLs of ``CONFRERE_WEBHOOK_URLS`` (https, or plain http to
 a loopback host only). Delivery is at least once: a receiver deduplicates on the
 signed body's ``id`` (the outbox row's, the same on every retry).
@@ -18,6 +19,7 @@ closes it.
 from __future__ import annotations
 
 import ipaddress
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -29,14 +31,19 @@ from ..config import Settings
 from ..presence import Presence
 from ..ratelimit import RateLimiter
 from .email import SmtpProvider, SmtpSettings
+from .mobile import Apns, ApnsSettings, Fcm, FcmSettings
 from .providers import DeliveryFailed, LogSink, Provider, WebhookProvider, webhook_body
 from .push import OfflinePush, push_title
 from .signing import SIGNATURE_HEADER, sign, verify
 from .sms import OvhSms, OvhSmsSettings
-from .webpush import PushFanout, WebPush, WebPushSettings
+from .webpush import PushFanout, PushSender, WebPush, WebPushSettings
 from .worker import Backoff, OutboxWorker
 
 __all__ = [
+    "Apns",
+    "ApnsSettings",
+    "Fcm",
+    "FcmSettings",
     "SIGNATURE_HEADER",
     "Backoff",
     "DeliveryFailed",
@@ -162,10 +169,29 @@ def open_notifications(store: Store, presence: Presence, settings: Settings) -> 
     if settings.webhook_secret:
         providers["webhook"] = WebhookProvider(settings.webhook_secret.encode("utf-8"))
     vapid_public_key = ""
+    senders: dict[str, PushSender] = {}
     if settings.vapid_private_key:
         web_push = WebPush(WebPushSettings(settings.vapid_private_key, settings.vapid_subject))
         vapid_public_key = web_push.public_key
-        providers["push"] = PushFanout(store, {"webpush": web_push})
+        senders["webpush"] = web_push
+    if settings.apns_key_file:
+        check_webhook_url(settings.apns_url, "CONFRERE_APNS_URL")
+        key = Path(settings.apns_key_file).read_text("utf-8")
+        senders["apns"] = Apns(
+            ApnsSettings(
+                key,
+                settings.apns_key_id,
+                settings.apns_team_id,
+                settings.apns_topic,
+                settings.apns_url,
+            )
+        )
+    if settings.fcm_service_account_file:
+        check_webhook_url(settings.fcm_url, "CONFRERE_FCM_URL")
+        account = json.loads(Path(settings.fcm_service_account_file).read_text("utf-8"))
+        senders["fcm"] = Fcm(FcmSettings(account, settings.fcm_url))
+    if senders:
+        providers["push"] = PushFanout(store, senders)
     worker = OutboxWorker(
         store,
         providers,
