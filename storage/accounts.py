@@ -6,6 +6,13 @@ code (what the store offers).
   the attempt, and the one that accepts it also sets the new password and deletes every
   session of the account (a reset means the old password may be known to someone).
 - A password change deletes the account's other sessions in its transaction.
+- Deleting an account (GDPR erasure) erases in one transaction what identifies the
+  practitioner and every way in: the account row keeps its id only (address
+  ``deleted+<id>@invalid``, name "Compte supprimé", no password, postcode, city or
+  number, unverified), its sessions, device keys, push subscriptions, codes, roles and
+  favourites go, and its directory profile is unlinked and hidden. What others' records
+  or the law need stays: room memberships and the (end-to-end encrypted) messages,
+  appointments and referrals, consents, the audit log.
 Deleted sessions' hashes are returned, so that their live connections can be closed.
 """
 
@@ -18,7 +25,10 @@ from typing import Literal, Protocol
 from .outbox import NewNotification
 from .types import Session
 
-__all__ = ["AccountStore", "ResetCheck", "SessionRow"]
+__all__ = ["DELETED_FIRST_NAME", "DELETED_LAST_NAME", "AccountStore", "ResetCheck", "SessionRow"]
+
+DELETED_FIRST_NAME = "Compte"
+DELETED_LAST_NAME = "supprimé"
 
 ResetCheck = Literal["reset", "wrong", "expired", "exhausted", "none"]
 
@@ -62,3 +72,6 @@ class AccountStore(Protocol):
     ) -> tuple[ResetCheck, list[bytes]]:
         """Check a code (``matches`` on its stored hash); if right, set the password, spend
         the code and delete every session of the account (their hashes returned)."""
+
+    async def delete_account(self, user_id: str) -> list[bytes]:
+        """Erase the account (see the module doc); return its sessions' hashes."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from ..accounts import ResetCheck, SessionRow
+from ..accounts import DELETED_FIRST_NAME, DELETED_LAST_NAME, ResetCheck, SessionRow
 from ..outbox import NewNotification
 from ..types import Session
 from .base import Conn, PostgresBase
@@ -26,6 +26,22 @@ _SQL_UPSERT_RESET = (
     " VALUES ($1, $2, $3, $4) ON CONFLICT (user_id) DO UPDATE SET"
     " code_hash = excluded.code_hash, expires_at = excluded.expires_at, attempts = 0,"
     " created_at = excluded.created_at"
+)
+
+_ERASE_USER = (
+    "UPDATE users SET email = 'deleted+' || id || '@invalid', password_hash = '!',"
+    " first_name = $2, last_name = $3, postcode = '', city = '', rpps = NULL,"
+    " verified = false, email_confirmed = false WHERE id = $1"
+)
+_ERASE = (
+    "DELETE FROM device_keys WHERE user_id = $1",
+    "DELETE FROM push_subscriptions WHERE user_id = $1",
+    "DELETE FROM password_resets WHERE user_id = $1",
+    "DELETE FROM email_codes WHERE user_id = $1",
+    "DELETE FROM psc_flows WHERE user_id = $1",
+    "DELETE FROM user_roles WHERE user_id = $1",
+    "DELETE FROM directory_favourites WHERE user_id = $1",
+    "UPDATE directory_profiles SET user_id = NULL, visible = false WHERE user_id = $1",
 )
 
 
@@ -109,3 +125,12 @@ class PostgresAccounts(PostgresBase):
             return "reset", await _delete_sessions(c, user_id, None, None)
 
         return await self._run("reset_password", tx, "transaction")
+
+    async def delete_account(self, user_id: str) -> list[bytes]:
+        async def tx(c: Conn) -> list[bytes]:
+            await c.execute(_ERASE_USER, user_id, DELETED_FIRST_NAME, DELETED_LAST_NAME)
+            for statement in _ERASE:
+                await c.execute(statement, user_id)
+            return await _delete_sessions(c, user_id, None, None)
+
+        return await self._run("delete_account", tx, "transaction")

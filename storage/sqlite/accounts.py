@@ -5,11 +5,25 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 
-from ..accounts import ResetCheck, SessionRow
+from ..accounts import DELETED_FIRST_NAME, DELETED_LAST_NAME, ResetCheck, SessionRow
 from ..outbox import NewNotification
 from ..types import Session
 from .base import SqliteBase
 from .outbox import insert_notifications
+
+_ERASE = (
+    "UPDATE users SET email = 'deleted+' || id || '@invalid', password_hash = '!',"
+    " first_name = ?, last_name = ?, postcode = '', city = '', rpps = NULL, verified = 0,"
+    " email_confirmed = 0 WHERE id = ?",
+    "DELETE FROM device_keys WHERE user_id = ?",
+    "DELETE FROM push_subscriptions WHERE user_id = ?",
+    "DELETE FROM password_resets WHERE user_id = ?",
+    "DELETE FROM email_codes WHERE user_id = ?",
+    "DELETE FROM psc_flows WHERE user_id = ?",
+    "DELETE FROM user_roles WHERE user_id = ?",
+    "DELETE FROM directory_favourites WHERE user_id = ?",
+    "UPDATE directory_profiles SET user_id = NULL, visible = 0 WHERE user_id = ?",
+)
 
 
 def _delete_sessions(
@@ -99,3 +113,12 @@ class SqliteAccounts(SqliteBase):
             return "reset", _delete_sessions(c, user_id, None, None)
 
         return await self._write("reset_password", tx)
+
+    async def delete_account(self, user_id: str) -> list[bytes]:
+        def tx(c: sqlite3.Connection) -> list[bytes]:
+            c.execute(_ERASE[0], (DELETED_FIRST_NAME, DELETED_LAST_NAME, user_id))
+            for statement in _ERASE[1:]:
+                c.execute(statement, (user_id,))
+            return _delete_sessions(c, user_id, None, None)
+
+        return await self._write("delete_account", tx)

@@ -90,3 +90,34 @@ async def test_concurrent_guesses_never_exceed_the_attempts(store: Store) -> Non
         *(store.reset_password(alice, lambda h: False, "x", 1500, 5) for _ in range(12))
     )
     assert sorted(o for o, _ in outcomes).count("wrong") == 5
+
+
+async def test_a_deleted_account_keeps_its_id_only(store: Store) -> None:
+    alice, bob = await user(store, "alice.del@example.org"), await user(store)
+    a1 = await session(store, alice, 1)
+    b1 = await session(store, bob, 2)
+    device = (await store.sessions_of(alice, 5000))[0].session.device_id
+    await store.put_device_keys(alice, device, b"bundle", 1000)
+    await store.grant_role(alice, "admin", 1000)
+    await store.start_password_reset(alice, b"code", 9000, [], 1000)
+    room, _ = await store.create_room("group", alice, [bob], "Staff", None, 1000)
+    assert await store.delete_account(alice) == [a1]
+    gone = await store.user_by_id(alice)
+    assert gone is not None
+    assert (gone.email, gone.first_name, gone.last_name) == (
+        f"deleted+{alice}@invalid",
+        "Compte",
+        "supprimé",
+    )
+    assert gone.password_hash == "!" and not gone.verified and gone.rpps is None
+    assert gone.postcode == "" and gone.city == ""
+    assert await store.user_by_email("alice.del@example.org") is None
+    assert await store.session(a1) is None and await store.session(b1) is not None
+    assert await store.roles_of(alice) == frozenset()
+    assert await store.device_keys([alice]) == []
+    assert await store.reset_password(alice, lambda h: True, "x", 2000, 5) == ("none", [])
+    # The room and its membership stay: the colleagues' record of the conversation.
+    members = await store.room_members(room.id)
+    assert members is not None and alice in members.roles
+    # The address can serve a new account.
+    assert await user(store, "alice.del@example.org") != alice
