@@ -13,6 +13,10 @@ change, the list of one's log-in sessions and their revocation (SPEC.md §9.4).
 - ``GET /v1/sessions`` lists the caller's sessions (``current`` marks the caller's);
   ``DELETE /v1/sessions/{id}`` revokes one of them, ``DELETE /v1/sessions/others``
   every other one. A session's ``id`` is a digest of its token hash, never the hash.
+- ``GET /v1/accounts/me/export`` gives one's data (GDPR right of access) as a JSON
+  file; ``POST /v1/accounts/me/delete`` (the password again) erases the account
+  (:meth:`storage.accounts.AccountStore.delete_account`), closes its connections and
+  records ``account.deleted`` in the audit log.
 """
 
 from __future__ import annotations
@@ -32,13 +36,14 @@ from storage.accounts import SessionRow
 from storage.outbox import NewNotification
 from storage.types import Session, User
 
+from ..audit import record
 from ..auth import check_password, hash_password
 from ..clock import now_ms
 from ..errors import ApiError
 from ..ratelimit import RateLimiter
 from ..revocation import revoke
 from ..verification import codes, passwords
-from .accounts import client_address
+from .accounts import client_address, profile
 from .common import bearer, json_body, services
 from .openapi import api_route, array, boolean, integer, obj, string
 from .validation import email, text
@@ -213,6 +218,62 @@ async def revoke_session(request: Request) -> Response:
     return JSONResponse({"revoked": len(revoked)})
 
 
+_EXPORT_NOTE = (
+    "Vos messages et fichiers sont chiffrés de bout en bout : le serveur ne peut pas les "
+    "lire, ils ne figurent donc pas dans cet export. Ils restent lisibles dans vos "
+    "conversations, sur vos appareils."
+)
+
+
+async def export_account(request: Request) -> Response:
+    session, user = await bearer(request)
+    store = services(request).store
+    now = now_ms()
+    consents = await store.consents_of(user.id)
+    rooms = await store.rooms_of(user.id)
+    body = {
+        "exported_at": now,
+        "account": {**profile(user), "created_at": user.created_at},
+        "consents": [
+            {"document": c.document, "version": c.version, "accepted_at": at} for c, at in consents
+        ],
+        "roles": sorted(await store.roles_of(user.id)),
+        "devices": [
+            {"id": d.id, "name": d.name, "created_at": d.created_at}
+            for d in await store.devices_of(user.id)
+        ],
+        "sessions": [_session_json(r, session) for r in await store.sessions_of(user.id, now)],
+        "push_subscriptions": [
+            {"device_id": p.device_id, "kind": p.kind, "created_at": p.created_at}
+            for p in await store.push_subscriptions_of(user.id)
+        ],
+        "rooms": [
+            {"id": room.id, "kind": room.kind, "name": room.name, "role": m.role}
+            for room, m in rooms
+        ],
+        "messages": _EXPORT_NOTE,
+    }
+    return JSONResponse(
+        body,
+        headers={"Content-Disposition": 'attachment; filename="confrere-mes-donnees.json"'},
+    )
+
+
+async def delete_account(request: Request) -> Response:
+    _, user = await bearer(request)
+    body = await json_body(request)
+    password = text(body, "password", 1024, strip=False)
+    _limiters(request).password_checks.check(user.id, "password attempts")
+    if not await check_password(password, user.password_hash):
+        raise _bad("password", "is not your current password", "password_wrong")
+    svc = services(request)
+    revoked = await svc.store.delete_account(user.id)
+    await record(svc.store, "account.deleted", user.id, user.id, sessions=len(revoked))
+    log.info("account %s deleted: %d session(s) revoked", user.id, len(revoked))
+    await _revoke_all(request, user.id, revoked)
+    return Response(status_code=204)
+
+
 _SESSION = obj(
     {
         "id": string(),
@@ -225,6 +286,33 @@ _SESSION = obj(
 )
 
 routes = [
+    api_route(
+        "/v1/accounts/me/export",
+        export_account,
+        summary="One's data as a JSON file (account, consents, devices, sessions, rooms)",
+        response=obj(
+            {
+                "exported_at": integer(),
+                "account": obj({}),
+                "consents": array(obj({})),
+                "roles": array(string()),
+                "devices": array(obj({})),
+                "sessions": array(_SESSION),
+                "push_subscriptions": array(obj({})),
+                "rooms": array(obj({})),
+                "messages": string(),
+            }
+        ),
+    ),
+    api_route(
+        "/v1/accounts/me/delete",
+        delete_account,
+        "POST",
+        summary="Delete one's account (the password again): erased, every session revoked",
+        body=obj({"password": string(max_length=1024)}, required=("password",)),
+        status=204,
+        errors=(413,),
+    ),
     api_route(
         "/v1/accounts/password/forgot",
         forgot_password,

@@ -116,6 +116,8 @@ REST: dict[str, tuple[str, dict[str, str]]] = {
     "POST /v1/accounts/password/forgot": ("a code to the address", PUBLIC),
     "POST /v1/accounts/password/reset": ("with the e-mailed code", PUBLIC),
     "GET /v1/push/config": ("", SESSION),
+    "GET /v1/accounts/me/export": ("its own data", SESSION),
+    "POST /v1/accounts/me/delete": ("its own account (with its password)", SESSION),
     "PUT /v1/push/subscription": ("its own device's", SESSION),
     "DELETE /v1/push/subscription": ("its own device's", SESSION),
     "GET /v1/me": ("", SESSION),

@@ -18,6 +18,7 @@ from clients.python.errors import ServerError
 from harness import PASSWORD, ServerUnderTest, practitioner, server_on
 from protocol import CloseCode
 from protocol.frames import Ping, Pong
+from storage.audit import AuditQuery
 
 NEW_PASSWORD = "une nouvelle phrase de passe, bien plus longue"
 
@@ -170,3 +171,39 @@ async def test_sessions_are_listed_and_revoked(srv: ServerUnderTest) -> None:
         assert r.json() == {"revoked": 1}
         assert await closed_with(tab) == CloseCode.UNAUTHENTICATED
     assert [s["device_name"] for s in await sessions(srv, alice)] == ["Cabinet"]
+
+
+async def test_export_then_delete_the_account(srv: ServerUnderTest) -> None:
+    alice = await practitioner(srv.url, srv.store, device_name="Cabinet")
+    bob = await practitioner(srv.url, srv.store)
+    phone = await log_in(srv.url, alice.email, PASSWORD, device_name="Téléphone")
+    room, _ = await srv.store.create_room("group", alice.user_id, [bob.user_id], "Staff", None, 1)
+    r = await call(srv, "GET", "/v1/accounts/me/export", alice.token)
+    assert r.status_code == 200, r.text
+    assert "attachment" in r.headers["content-disposition"]
+    data = r.json()
+    assert data["account"]["email"] == alice.email and data["account"]["created_at"] > 0
+    assert {c["document"] for c in data["consents"]} == {"terms", "privacy"}
+    assert [d["name"] for d in data["devices"]] == ["Cabinet", "Téléphone"]
+    assert [s["current"] for s in data["sessions"]] == [True, False]
+    assert data["rooms"] == [{"id": room.id, "kind": "group", "name": "Staff", "role": "owner"}]
+    assert "chiffrés de bout en bout" in data["messages"]
+    path = "/v1/accounts/me/delete"
+    refused(
+        await call(srv, "POST", path, alice.token, json={"password": "pas le bon"}),
+        "password",
+        "password_wrong",
+    )
+    async with raw_connection(srv.url, phone) as phone_ws:
+        r = await call(srv, "POST", path, alice.token, json={"password": PASSWORD})
+        assert r.status_code == 204, r.text
+        assert await closed_with(phone_ws) == CloseCode.UNAUTHENTICATED
+    assert (await call(srv, "GET", "/v1/me", alice.token)).status_code == 401
+    with pytest.raises(ServerError):
+        await log_in(srv.url, alice.email, PASSWORD)
+    entries = await srv.store.audit_entries(AuditQuery(action="account.deleted"))
+    assert [(e.actor, e.target) for e in entries] == [(alice.user_id, alice.user_id)]
+    # Bob's record of the conversation stays; the member is "Compte supprimé".
+    r = await call(srv, "GET", f"/v1/profiles?users={alice.user_id}", bob.token)
+    assert r.status_code == 200, r.text
+    assert "Nom" not in r.text and alice.email not in r.text
