@@ -2,12 +2,15 @@
 the log-in screen (the code from the e-mail), which closes the old browser's session at
 once; then, from the new browser's "Sécurité" page, the old browser's new session is
 closed, and the old browser is back at the log-in screen. The password change form
-says in French when the current password is wrong."""
+says in French when the current password is wrong. "Mes données": the export is
+downloaded, then the account deleted (the password again)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
-from browser_kit import named_practitioner, open_client, screenshot
+from browser_kit import named_practitioner, open_client, read_file, screenshot
 from playwright.async_api import Browser, Page, expect
 from verification_kit import email_code
 
@@ -103,3 +106,36 @@ async def test_reset_a_forgotten_password_then_close_the_old_browser(
     finally:
         await old_context.close()
         await new_context.close()
+
+
+async def test_download_my_data_then_delete_my_account(
+    server: ServerUnderTest, browser: Browser, viewport: dict[str, int]
+) -> None:
+    account = await named_practitioner(server, "Lucie", "Perrin", "Pneumologie", "Rennes")
+    context, page, errors = await open_client(browser, server.url, viewport)
+    try:
+        await logged_in(page, account.email, PASSWORD)
+        await page.click("#account-security")
+        async with page.expect_download() as download_info:
+            await page.click("#export")
+        download = await download_info.value
+        assert download.suggested_filename == "confrere-mes-donnees.json"
+        data = json.loads(await read_file(await download.path()))
+        assert data["account"]["email"] == account.email
+        form = page.locator("#delete-form")
+        await form.locator("input[name=password]").fill("pas le bon mot de passe")
+        await form.locator("button[type=submit]").click()
+        await page.click("#confirm")
+        await expect(page.locator("#data-error")).to_have_text(
+            "Ce n'est pas votre mot de passe actuel."
+        )
+        await form.locator("input[name=password]").fill(PASSWORD)
+        await screenshot(page, "mes-donnees", full_page=True)
+        await form.locator("button[type=submit]").click()
+        await page.click("#confirm")
+        await expect(page.locator("#account-deleted")).to_have_text("Votre compte a été supprimé.")
+        await expect(page.locator("#login-form")).to_be_visible()
+        assert await server.store.user_by_email(account.email) is None
+        assert errors == []
+    finally:
+        await context.close()

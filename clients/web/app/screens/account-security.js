@@ -2,12 +2,14 @@
 // knowing the current one: the other sessions are closed) and the log-in sessions,
 // each with its device and date, "Cette session" for this browser, and a button that
 // closes one, or all the others; a closed session's browser is signed out at once.
+// "Mes données": download one's data, delete the account (the password again).
 // Notifications: this browser subscribes to Web Push (SPEC.md §9.5) when the server
 // offers it. Key-holding devices (their approval, names) are another page's.
 import { h, replace } from "../dom.js";
 import { ApiError } from "../rest.js";
 import { notice, rest } from "../state.js";
 import { go } from "../router.js";
+import { logOut } from "../session.js";
 import { confirmDialog, errorLine, fail, field } from "../widgets.js";
 import { link, publicPage } from "./frame.js";
 
@@ -37,6 +39,7 @@ export function accountSecurityView() {
       list,
       listError,
       h("div", { class: "actions" }, others)),
+    dataSection(),
   ], { wide: true });
   drawSessions(list, listError, others);
 }
@@ -177,4 +180,44 @@ async function drawNotifications(state, button, error) {
     }
     drawNotifications(state, button, error);
   };
+}
+
+/** "Mes données": the export (a JSON file) and the account's deletion. */
+function dataSection() {
+  const error = errorLine("data-error");
+  const download = h("button", { type: "button", id: "export", onclick: async () => {
+    try {
+      const data = await rest.call("GET", "/v1/accounts/me/export");
+      const url = URL.createObjectURL(new Blob([JSON.stringify(data, null, 2)], { type: "application/json" }));
+      const a = h("a", { href: url, download: "confrere-mes-donnees.json", hidden: true });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    } catch (err) {
+      fail(error, err);
+    }
+  } }, "Télécharger mes données");
+  const form = h("form", { id: "delete-form", onsubmit: async (e) => {
+    e.preventDefault();
+    const password = new FormData(form).get("password");
+    if (!(await confirmDialog("Supprimer mon compte", "Votre compte sera supprimé définitivement et toutes vos sessions fermées. Vos messages resteront dans les conversations de vos confrères, sous le nom « Compte supprimé ».", "Supprimer définitivement"))) return;
+    try {
+      await rest.call("POST", "/v1/accounts/me/delete", { password });
+    } catch (err) {
+      fail(error, err);
+      return;
+    }
+    await logOut();
+    go("/connexion?supprime=1", { replace: true });
+  } },
+  field("Mot de passe", "password", "password", { autocomplete: "current-password" }),
+  h("button", { type: "submit", class: "danger" }, "Supprimer mon compte"));
+  return h("section", { class: "security-section", "aria-labelledby": "data-title" },
+    h("h2", { id: "data-title" }, "Mes données"),
+    h("p", { class: "lead" }, "Téléchargez les informations de votre compte (profil, consentements, appareils, sessions, conversations). Vos messages, chiffrés de bout en bout, restent sur vos appareils."),
+    h("div", { class: "actions" }, download),
+    h("p", { class: "lead" }, "Supprimer votre compte efface vos informations personnelles. Sont conservés, pour vos confrères et les obligations légales : vos messages dans leurs conversations, les rendez-vous pris, vos consentements et le journal d'audit."),
+    form,
+    error);
 }

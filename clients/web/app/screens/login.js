@@ -8,6 +8,7 @@ import { link, publicPage } from "./frame.js";
 export function loginView({ query }) {
   const error = errorLine("auth-error");
   if (query.expiree) error.textContent = "Votre session a expiré : reconnectez-vous.";
+  const deleted = query.supprime ? h("p", { class: "banner ok", id: "account-deleted" }, "Votre compte a été supprimé.") : null;
   const form = h("form", { id: "login-form", onsubmit: async (e) => {
     e.preventDefault();
     const data = Object.fromEntries(new FormData(form));
@@ -35,6 +36,7 @@ export function loginView({ query }) {
   publicPage([
     h("h1", {}, "Connexion"),
     h("p", { class: "lead" }, "La messagerie sécurisée des professionnels de santé, chiffrée de bout en bout."),
+    deleted,
     form,
     error,
     h("p", { class: "forgot" }, forgot),
