@@ -2,9 +2,8 @@
 
 Every problem is collected before answering, so one 400 names each missing or invalid
 field (``patient.birth_name``, ``patient.phone``...), as the booking form shows them.
-Phones become E.164 (:mod:`server.phones`: French national numbers → ``+33``), dates
-must be real days in the past 130 years, postcodes five digits of an existing
-département range.
+Phones become E.164 (French national numbers → ``+33``), dates must be real days in
+the past 130 years, postcodes five digits of an existing département range.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from typing import Any
 
 from storage.directory import DEFAULT_REQUIRED_FIELDS, PATIENT_FIELDS
 
-from ..phones import e164
+from ..fields import e164, email_address, valid_postcode
 
 __all__ = [
     "CIVILITIES",
@@ -25,9 +24,7 @@ __all__ = [
     "MESSAGE_NOTICE",
     "PatientForm",
     "check_patient",
-    "e164",
     "parse_birth_date",
-    "valid_postcode",
 ]
 
 CIVILITIES = ("madame", "monsieur")
@@ -38,7 +35,6 @@ MESSAGE_NOTICE = (
     "Le contenu de cette note engage la responsabilité de son auteur. Pour toute "
     "information urgente, contactez le praticien par un moyen de communication approprié."
 )
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,27 +61,6 @@ class PatientForm:
                 "invalid field(s): " + "; ".join(f"{prefix}{f} {why}" for f, why in self.invalid)
             )
         return "; ".join(parts)
-
-
-def valid_postcode(raw: str) -> bool:
-    """Five digits: 01000-95999 (metropolitan France, Corsica's 20xxx), 97100-98899
-    (overseas)."""
-    if len(raw) != 5 or not raw.isdigit():
-        return False
-    dept = int(raw[:2])
-    return 1 <= dept <= 95 or raw[:3] in (
-        "971",
-        "972",
-        "973",
-        "974",
-        "975",
-        "976",
-        "977",
-        "978",
-        "986",
-        "987",
-        "988",
-    )
 
 
 def parse_birth_date(raw: str, today: dt.date) -> dt.date | None:
@@ -161,10 +136,8 @@ def _check(name: str, value: str, today: dt.date) -> str | tuple[str]:
     if name == "postcode":
         return value if valid_postcode(value) else ("must be a French postcode of 5 digits",)
     if name == "email":
-        value = value.lower()
-        if len(value) > 254 or not _EMAIL.match(value):
-            return ("is not a valid e-mail address",)
-        return value
+        address = email_address(value)
+        return address if address is not None else ("is not a valid e-mail address",)
     limit = MAX_ADDRESS if name == "address" else MAX_TEXT
     if len(value) > limit:
         return (f"must have at most {limit} characters",)

@@ -9,7 +9,7 @@ seconds) and ``X-Ovh-Signature`` = ``"$1$" + hex SHA-1 of
 "8bit", "noStopClause": true, "priority": "high", "validityPeriod": 2880}``; the
 answer ``{"ids", "validReceivers", "invalidReceivers", "totalCreditsRemoved"}``.
 
-The recipient is normalised to E.164 with phonenumbers first (:mod:`server.phones`): a
+The recipient is normalised to E.164 with phonenumbers first (:func:`server.fields.e164`): a
 number that is not one fails for good, as does a 2xx naming it in
 ``invalidReceivers`` and a 400 (the request itself is wrong). 401/403/404 (keys or the
 service name to fix), 429, 5xx, refused connections and timeouts are retried.
@@ -26,7 +26,7 @@ import httpx
 
 from storage.outbox import Notification
 
-from ..phones import e164
+from ..fields import e164
 from .providers import DeliveryFailed
 from .templates import UnknownTemplate, render_sms
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
+from ..openapi import openapi_route
 from . import (
     account_lifecycle,
     accounts,
@@ -18,7 +19,6 @@ from . import (
     sas,
     verification,
 )
-from .openapi import openapi_route
 
 __all__ = ["routes"]
 

@@ -39,14 +39,14 @@ from storage.types import Session, User
 from ..audit import record
 from ..auth import check_password, hash_password
 from ..clock import now_ms
-from ..errors import ApiError
+from ..errors import ApiError, bad_field
+from ..fields import email, text
+from ..openapi import api_route, array, boolean, integer, obj, string
 from ..ratelimit import RateLimiter
 from ..revocation import revoke
 from ..verification import codes, passwords
 from .accounts import client_address, profile
 from .common import bearer, json_body, services
-from .openapi import api_route, array, boolean, integer, obj, string
-from .validation import email, text
 
 __all__ = ["routes", "session_id"]
 
@@ -78,10 +78,6 @@ def _limiters(request: Request) -> _Limiters:
     return found
 
 
-def _bad(field: str, why: str, reason: str | None = None) -> ApiError:
-    return ApiError(ErrorCode.BAD_FRAME, f"field '{field}' {why}", field=field, reason=reason)
-
-
 def _reset_subject(address: str) -> str:
     """What a reset code's MAC binds: the address and the purpose (a reset code is
     never an address-confirmation code)."""
@@ -97,7 +93,7 @@ async def _new_password(request: Request, body: dict[str, Any], field: str, user
     password = text(body, field, passwords.MAX_LENGTH, strip=False)
     why = passwords.problem(password, email=user.email, names=(user.first_name, user.last_name))
     if why is not None:
-        raise _bad(field, why.text, why.reason)
+        raise bad_field(field, why.text, why.reason)
     return await hash_password(password, request.app.state.settings.password_cost)
 
 
@@ -134,11 +130,11 @@ async def reset_password(request: Request) -> Response:
     address = email(body)
     code = body.get("code")
     if not isinstance(code, str) or not _CODE.match(code):
-        raise _bad("code", "must be the 6 digits sent by e-mail", "code_malformed")
+        raise bad_field("code", "must be the 6 digits sent by e-mail", "code_malformed")
     _limiters(request).reset_guesses.check(address, "code attempts")
     user = await svc.store.user_by_email(address)
     if user is None:
-        raise _bad("code", "was not sent or was used: ask for a new one", "code_none")
+        raise bad_field("code", "was not sent or was used: ask for a new one", "code_none")
     new_hash = await _new_password(request, body, "password", user)
     key = svc.server_key.key
 
@@ -150,7 +146,7 @@ async def reset_password(request: Request) -> Response:
     )
     if outcome != "reset":
         log.info("password reset code refused for %s: %s", user.id, outcome)
-        raise _bad(
+        raise bad_field(
             "code",
             {
                 "wrong": "is not the code sent",
@@ -171,7 +167,7 @@ async def change_password(request: Request) -> Response:
     current = text(body, "password", 1024, strip=False)
     _limiters(request).password_checks.check(user.id, "password attempts")
     if not await check_password(current, user.password_hash):
-        raise _bad("password", "is not your current password", "password_wrong")
+        raise bad_field("password", "is not your current password", "password_wrong")
     new_hash = await _new_password(request, body, "new_password", user)
     revoked = await services(request).store.change_password(
         user.id, new_hash, keep=session.token_hash
@@ -265,7 +261,7 @@ async def delete_account(request: Request) -> Response:
     password = text(body, "password", 1024, strip=False)
     _limiters(request).password_checks.check(user.id, "password attempts")
     if not await check_password(password, user.password_hash):
-        raise _bad("password", "is not your current password", "password_wrong")
+        raise bad_field("password", "is not your current password", "password_wrong")
     svc = services(request)
     revoked = await svc.store.delete_account(user.id)
     await record(svc.store, "account.deleted", user.id, user.id, sessions=len(revoked))

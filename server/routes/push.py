@@ -14,24 +14,19 @@ import re
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from protocol.errors import ErrorCode
 from storage.push import PUSH_KINDS, PushSubscription
 
 from ..clock import now_ms
-from ..errors import ApiError
+from ..errors import bad_field
+from ..fields import choice, text
 from ..notifications import check_webhook_url
 from ..notifications.webpush import check_web_push_keys
+from ..openapi import api_route, nullable, obj, string
 from .common import bearer, json_body, services
-from .openapi import api_route, nullable, obj, string
-from .validation import choice, text
 
 __all__ = ["routes"]
 
 _TOKEN = re.compile(r"^[A-Za-z0-9:_\-.]{8,4096}$")
-
-
-def _bad(field: str, why: str) -> ApiError:
-    return ApiError(ErrorCode.BAD_FRAME, f"field '{field}' {why}", field=field)
 
 
 async def push_config(request: Request) -> Response:
@@ -51,17 +46,17 @@ async def put_subscription(request: Request) -> Response:
         try:
             check_webhook_url(endpoint, "endpoint")
         except ValueError:
-            raise _bad("endpoint", "must be an https URL") from None
+            raise bad_field("endpoint", "must be an https URL") from None
         p256dh = text(body, "p256dh", 200)
         auth = text(body, "auth", 100)
         try:
             check_web_push_keys(p256dh, auth)
         except ValueError:
-            raise _bad("p256dh", "and 'auth' must be the subscription's keys") from None
+            raise bad_field("p256dh", "and 'auth' must be the subscription's keys") from None
     else:
         endpoint = text(body, "token", 4096)
         if not _TOKEN.match(endpoint):
-            raise _bad("token", "must be the device token the push service gave")
+            raise bad_field("token", "must be the device token the push service gave")
     subscription = PushSubscription(
         session.device_id, user.id, kind, endpoint, p256dh, auth, now_ms()
     )

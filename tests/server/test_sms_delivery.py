@@ -15,9 +15,9 @@ from directory_kit import PATIENT, call, small_directory
 from sms_api import APPLICATION_KEY, APPLICATION_SECRET, CONSUMER_KEY, SERVICE, OvhSmsApi
 
 from harness import practitioner, running_server, settings_for
+from server.fields import e164
 from server.notifications import Backoff, OutboxWorker, OvhSms, OvhSmsSettings, open_notifications
 from server.notifications.sms import ovh_signature
-from server.phones import e164
 from storage import Store, open_store
 from storage.outbox import NewNotification, Notification
 
