@@ -5,15 +5,18 @@ access tokens renewed, failures retried or given up."""
 
 from __future__ import annotations
 
+import json
 import ssl
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from attachment_kit import wait_until
 from mobile_push_server import KEY_ID, TEAM_ID, TOPIC, MobilePushServer
 
+from harness import settings_for
 from server.notifications import (
     Apns,
     ApnsSettings,
@@ -22,6 +25,7 @@ from server.notifications import (
     FcmSettings,
     OutboxWorker,
     PushFanout,
+    open_notifications,
 )
 from storage import Store, open_store
 from storage.outbox import NewNotification, Notification
@@ -190,5 +194,33 @@ def test_settings_that_cannot_work_are_refused(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="FCM_SERVICE_ACCOUNT_FILE"):
             Fcm(FcmSettings({"project_id": "x"}))
         assert "PRIVATE" not in repr(FcmSettings(server.service_account()))
+    finally:
+        server.sock.close()
+
+
+async def test_the_settings_wire_apns_and_fcm_into_the_push_channel(tmp_path: Path) -> None:
+    server = MobilePushServer(tmp_path)
+    try:
+        key_file = tmp_path / "AuthKey.p8"
+        key_file.write_bytes(server.apns_key.as_pem(private=True))
+        account_file = tmp_path / "service-account.json"
+        account_file.write_text(json.dumps(server.service_account()), "utf-8")
+        settings = settings_for(
+            tmp_path,
+            apns_key_file=str(key_file),
+            apns_key_id=KEY_ID,
+            apns_team_id=TEAM_ID,
+            apns_topic=TOPIC,
+            fcm_service_account_file=str(account_file),
+        )
+        notifications = open_notifications(None, None, settings)  # type: ignore[arg-type]
+        try:
+            fanout = notifications.worker.providers["push"]
+            assert isinstance(fanout, PushFanout) and set(fanout.senders) == {"apns", "fcm"}
+            assert "PRIVATE" not in repr(settings)
+        finally:
+            await notifications.worker.close()
+        with pytest.raises(ValueError, match="CONFRERE_APNS_URL"):
+            open_notifications(None, None, replace(settings, apns_url="http://apns.example"))  # type: ignore[arg-type]
     finally:
         server.sock.close()
