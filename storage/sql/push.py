@@ -1,11 +1,13 @@
-"""PostgreSQL part of :class:`storage.push.PushStore`."""
+"""The SQL store's part of :class:`storage.push.PushStore`."""
 
 from __future__ import annotations
 
 from dataclasses import astuple
 
 from ..push import PushSubscription
-from .base import PostgresBase
+from .base import SqlBase
+
+__all__ = ["SqlPush"]
 
 _COLS = "device_id, user_id, kind, endpoint, p256dh, auth, created_at"
 _SQL_PUT = (
@@ -17,30 +19,39 @@ _SQL_PUT = (
 _SQL_OF = (
     f"SELECT {_COLS} FROM push_subscriptions WHERE user_id = $1 ORDER BY created_at, device_id"
 )
-_SQL_DELETE = (
-    "DELETE FROM push_subscriptions WHERE device_id = $1"
-    " AND ($2::text IS NULL OR endpoint = $2::text)"
-)
 
 
-class PostgresPush(PostgresBase):
+class SqlPush(SqlBase):
     async def put_push_subscription(self, subscription: PushSubscription) -> None:
-        await self._run(
+        await self.db.run(
             "put_push_subscription",
             lambda c: c.execute(_SQL_PUT, *astuple(subscription)),
-            "statement",
+            "write",
         )
 
     async def push_subscriptions_of(self, user_id: str) -> list[PushSubscription]:
-        rows = await self._run(
-            "push_subscriptions_of", lambda c: c.fetch(_SQL_OF, user_id), "statement"
+        rows = await self.db.run(
+            "push_subscriptions_of", lambda c: c.fetch(_SQL_OF, user_id), "read"
         )
         return [PushSubscription(*r) for r in rows]
 
     async def delete_push_subscription(self, device_id: str, endpoint: str | None = None) -> bool:
-        status = await self._run(
-            "delete_push_subscription",
-            lambda c: c.execute(_SQL_DELETE, device_id, endpoint),
-            "statement",
-        )
-        return str(status) != "DELETE 0"
+        if endpoint is None:
+            changed = await self.db.run(
+                "delete_push_subscription",
+                lambda c: c.execute(
+                    "DELETE FROM push_subscriptions WHERE device_id = $1", device_id
+                ),
+                "write",
+            )
+        else:
+            changed = await self.db.run(
+                "delete_push_subscription",
+                lambda c: c.execute(
+                    "DELETE FROM push_subscriptions WHERE device_id = $1 AND endpoint = $2",
+                    device_id,
+                    endpoint,
+                ),
+                "write",
+            )
+        return changed > 0
