@@ -22,10 +22,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from .accounts import AccountStore
 from .audit import AuditStore
 from .directory import DirectoryStore
 from .guests import GuestStore
 from .outbox import OutboxStore
+from .push import PushStore
 from .retention import RetentionStore
 from .roles import RoleStore
 from .types import (
@@ -51,10 +53,12 @@ __all__ = ["Store"]
 
 
 class Store(
+    AccountStore,
     AuditStore,
     DirectoryStore,
     GuestStore,
     OutboxStore,
+    PushStore,
     RetentionStore,
     RoleStore,
     VerificationStore,
