@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+
 from protocol.frames import Event, Member, Msg, RoomInfo
 from storage.types import Membership, Room, RoomMembers, TimelineItem
 
-__all__ = ["item_frame", "room_info"]
+__all__ = ["item_frame", "room_info", "sealed_json"]
+
+
+def sealed_json(value: bytes | None) -> str | None:
+    """A room's encrypted name in a JSON body (REST): base64."""
+    return None if value is None else base64.b64encode(value).decode("ascii")
 
 
 def _bytes(value: object) -> bytes | None:

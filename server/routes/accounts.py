@@ -10,7 +10,6 @@ code's own 5 attempts) and code e-mails per account (3, then one a minute).
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import logging
@@ -38,7 +37,7 @@ from ..sessions import require_role
 from ..verification import codes, links, passwords, psc, psc_signup
 from ..verification.identifiers import InvalidIdentifier, parse_number
 from ..verification.specialties import REGULATOR, SPECIALTIES, is_specialty
-from ..wire import room_info
+from ..wire import room_info, sealed_json
 from .common import bearer, json_body, services
 
 __all__ = ["PROFILE", "client_address", "profile", "routes"]
@@ -445,7 +444,7 @@ async def list_rooms(request: Request) -> Response:
             {
                 "id": info.id,
                 "kind": info.kind,
-                "name": None if info.name is None else base64.b64encode(info.name).decode(),
+                "name": sealed_json(info.name),
                 "status": info.status,
                 "role": info.role,
                 "last_seq": info.last_seq,
