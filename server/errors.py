@@ -2,7 +2,9 @@
 
 Handlers raise :class:`ApiError`; the WebSocket gateway turns it into an ``error``
 frame and the REST layer into a JSON body ``{"code", "message"}`` with the status
-below (plus ``field`` and ``reason`` when known, SPEC.md §8.1). Messages are written
+below (plus ``field`` and ``reason`` when known, SPEC.md §8.1). A storage refusal
+(:mod:`storage.errors`) a handler lets through is answered by :func:`from_storage`,
+the one table from storage errors to answers. Messages are written
 for the peer and never carry internals; clients show their own words, chosen by code,
 field and reason, never the English message.
 """
@@ -12,8 +14,9 @@ from __future__ import annotations
 import re
 
 from protocol.errors import ErrorCode
+from storage import errors as db
 
-__all__ = ["HTTP_STATUS", "ApiError"]
+__all__ = ["HTTP_STATUS", "ApiError", "from_storage"]
 
 HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.BAD_FRAME: 400,
@@ -62,3 +65,64 @@ class ApiError(Exception):
     @property
     def status(self) -> int:
         return self._status or HTTP_STATUS[self.code]
+
+
+# Storage refusals and their answers, most specific first (the first class the error
+# is an instance of answers).
+_FROM_STORAGE: tuple[tuple[type[db.StorageError], ErrorCode, str, str | None], ...] = (
+    (
+        db.UnusableAttachment,
+        ErrorCode.BAD_FRAME,
+        "field 'attachments' names a file that is not a ready document you uploaded",
+        None,
+    ),
+    (
+        db.SlotPartNotOwned,
+        ErrorCode.BAD_FRAME,
+        "field 'slots' names a place or a motive that is not yours",
+        None,
+    ),
+    (db.MotiveNotOffered, ErrorCode.NOT_FOUND, "field 'motive' is not a motive of this slot", None),
+    (db.NoSuchDocument, ErrorCode.BAD_FRAME, "field 'document': photos missing or changed", None),
+    (db.NoSuchSlot, ErrorCode.NOT_FOUND, "no such slot", None),
+    (db.NoSuchProfile, ErrorCode.NOT_FOUND, "no such profile", None),
+    (db.NoSuchRoom, ErrorCode.NOT_FOUND, "no such room", None),
+    (db.NoSuchUser, ErrorCode.NOT_FOUND, "no such account or device", None),
+    (db.NoSuchRequest, ErrorCode.NOT_FOUND, "no such verification request", None),
+    (db.NoSuchOrganisation, ErrorCode.NOT_FOUND, "no such organisation", None),
+    (db.NotFound, ErrorCode.NOT_FOUND, "the content is missing", None),
+    (db.SlotTaken, ErrorCode.CONFLICT, "this slot is already booked", None),
+    (
+        db.EmailTaken,
+        ErrorCode.CONFLICT,
+        "an account already exists for this e-mail",
+        "email_taken",
+    ),
+    (
+        db.NumberTaken,
+        ErrorCode.CONFLICT,
+        "this card's RPPS/ADELI number already verifies another account",
+        "number_taken",
+    ),
+    (db.LinkUnusable, ErrorCode.CONFLICT, "this sign-up link was used already", "link_used"),
+    (
+        db.RequestPending,
+        ErrorCode.CONFLICT,
+        "a verification request is pending already",
+        "request_pending",
+    ),
+    (db.AlreadyVerified, ErrorCode.CONFLICT, "this account is verified already", None),
+    (db.AlreadyDecided, ErrorCode.CONFLICT, "this request was decided already", None),
+    (db.Conflict, ErrorCode.CONFLICT, "conflicting change, reload and retry", None),
+)
+
+
+def from_storage(exc: db.StorageError) -> ApiError:
+    """The answer to a storage error: its refusal's, or 503 ``unavailable`` (retry in
+    1 s) when the database failed."""
+    if isinstance(exc, db.RoomBeingCreated):  # another node is at it: retry finds it
+        return ApiError(ErrorCode.UNAVAILABLE, "the room is being created, retry", 0.1)
+    for kind, code, message, reason in _FROM_STORAGE:
+        if isinstance(exc, kind):
+            return ApiError(code, message, reason=reason)
+    return ApiError(ErrorCode.UNAVAILABLE, "storage unavailable, retry", 1.0)

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from ..errors import Conflict, Unavailable
+from ..errors import ConstraintViolated, Unavailable
 from ..migrations import migration_files
 from .engine import Mode, Row, Tx
 from .search import DirectorySearch, SqliteSearch
@@ -273,7 +273,7 @@ class SqliteEngine:
         try:
             return await asyncio.get_running_loop().run_in_executor(pool, fn)
         except sqlite3.IntegrityError as exc:
-            raise Conflict(f"{name}: {exc}") from exc
+            raise ConstraintViolated(f"{name}: {exc}") from exc
         except sqlite3.OperationalError as exc:
             log.error("transaction %s failed: %s", name, exc)
             raise Unavailable(f"{name} failed") from exc

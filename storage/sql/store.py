@@ -33,7 +33,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass
 
-from ..errors import Conflict, NotFound
+from ..errors import NoSuchRoom, NoSuchUser, RoomBeingCreated
 from ..ids import new_id
 from ..meta import unpack_meta
 from ..types import (
@@ -424,7 +424,7 @@ class SqlStore(SqlAudit, SqlDirectory, SqlGuests, SqlOutbox, SqlRoles, SqlVerifi
             "write",
         )
         if status == 0:
-            raise NotFound(f"no device {device_id} of user {user_id}")
+            raise NoSuchUser(f"no device {device_id} of user {user_id}")
 
     async def device_keys(self, user_ids: Sequence[str]) -> list[DeviceKeyBundle]:
         ids = list(dict.fromkeys(user_ids))
@@ -493,7 +493,7 @@ class SqlStore(SqlAudit, SqlDirectory, SqlGuests, SqlOutbox, SqlRoles, SqlVerifi
                 # for its commit, so this statement sees it.
                 row = await c.fetchrow(_SQL_ROOM_BY_DIRECT_KEY, direct_key)
                 if row is None:
-                    raise Conflict(f"create_room: direct room {direct_key!r} is being created")
+                    raise RoomBeingCreated(f"direct room {direct_key!r} is being created")
                 return _room(row), None
             item = await event(c, room_id, "member.joined", creator, now, users=[creator, *others])
             roles = [(creator, owner_role)] + [(u, "member") for u in others]
@@ -542,7 +542,7 @@ class SqlStore(SqlAudit, SqlDirectory, SqlGuests, SqlOutbox, SqlRoles, SqlVerifi
 
         async def tx(c: Tx) -> TimelineItem | None:
             if not await self._lock_room(c, room_id):
-                raise NotFound(f"no room {room_id!r}")
+                raise NoSuchRoom(f"no room {room_id!r}")
             present = {r[0] for r in await c.fetch(_SQL_ROLES, room_id)}
             new = [u for u in dict.fromkeys(users) if u not in present]
             if not new:
@@ -580,7 +580,7 @@ class SqlStore(SqlAudit, SqlDirectory, SqlGuests, SqlOutbox, SqlRoles, SqlVerifi
 
         async def tx(c: Tx) -> TimelineItem:
             if await c.execute(_SQL_UPDATE_ROOM, room_id, name, header, status) == 0:
-                raise NotFound(f"no room {room_id!r}")
+                raise NoSuchRoom(f"no room {room_id!r}")
             return await event(
                 c, room_id, "room.updated", by, now, name=name, header=header, status=status
             )
