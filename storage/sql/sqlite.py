@@ -110,15 +110,19 @@ def translate(sql: str) -> _Statement:
     return statement
 
 
-def _bind(st: _Statement, args: Sequence[Any]) -> list[Any]:
+_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _bind(st: _Statement, args: Sequence[Any]) -> Sequence[Any]:
+    if not st.zips and not st.lists and len(args) == st.params:
+        return args
     bound = list(args)
     for first, last in st.zips:
-        rows = list(zip(*bound[first : last + 1], strict=True))
-        bound[first] = json.dumps(rows, separators=(",", ":"))
+        bound[first] = _json(list(zip(*bound[first : last + 1], strict=True)))
         for i in range(first + 1, last + 1):
             bound[i] = None
     for i in st.lists:
-        bound[i] = json.dumps(list(bound[i]), separators=(",", ":"))
+        bound[i] = _json(list(bound[i]))
     if len(bound) != st.params:
         if len(bound) < st.params:
             raise ValueError(f"{st.params} parameters needed, {len(bound)} given: {st.sql}")
