@@ -175,6 +175,7 @@ class PostgresEngine:
 
     name: Literal["sqlite", "postgresql"] = "postgresql"
     search: DirectorySearch = PostgresSearch()
+    concurrent_writers = True
 
     def __init__(self, dsn: str, options: PostgresOptions | None = None) -> None:
         self.dsn = dsn

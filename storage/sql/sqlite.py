@@ -220,6 +220,7 @@ class SqliteEngine:
 
     name: Literal["sqlite", "postgresql"] = "sqlite"
     search: DirectorySearch = SqliteSearch()
+    concurrent_writers = False
 
     def __init__(self, path: str, readers: int = 2) -> None:
         self.path = path

@@ -642,6 +642,11 @@ class SqlStore(SqlAudit, SqlDirectory, SqlGuests, SqlOutbox, SqlRoles, SqlVerifi
                     (i.room_id, i.seq, "msg", i.ts, i.sender, i.device, i.cid, i.body)
                     for i in plan.rows
                 ]
+                if not self.db.concurrent_writers:
+                    # The one writer: no other transaction can store these cids
+                    # meanwhile, so every row goes in (and a savepoint is waste).
+                    await c.insert_rows("timeline", _MESSAGE_COLS, rows)
+                    break
                 try:
                     async with c.savepoint():
                         inserted = await c.insert_rows(
