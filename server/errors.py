@@ -16,7 +16,7 @@ import re
 from protocol.errors import ErrorCode
 from storage import errors as db
 
-__all__ = ["HTTP_STATUS", "ApiError", "from_storage"]
+__all__ = ["HTTP_STATUS", "ApiError", "bad_field", "bad_request", "from_storage"]
 
 HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.BAD_FRAME: 400,
@@ -65,6 +65,16 @@ class ApiError(Exception):
     @property
     def status(self) -> int:
         return self._status or HTTP_STATUS[self.code]
+
+
+def bad_request(message: str) -> ApiError:
+    """A refused request (400) whose fault is not one field's."""
+    return ApiError(ErrorCode.BAD_FRAME, message)
+
+
+def bad_field(field: str, why: str, reason: str | None = None) -> ApiError:
+    """A refused request field (400): the message reads "field 'NAME' WHY"."""
+    return ApiError(ErrorCode.BAD_FRAME, f"field '{field}' {why}", field=field, reason=reason)
 
 
 # Storage refusals and their answers, most specific first (the first class the error

@@ -20,7 +20,7 @@ from storage.base import AccountStore, RoomStore
 from storage.directory import DirectoryStore
 from storage.types import User
 
-from ..routes.openapi import Schema, array, boolean, nullable, obj, string
+from ..openapi import Schema, array, boolean, nullable, obj, string
 from .views import ORGANISATION, PLACE, organisation_json, place_json
 
 __all__ = ["CARD", "card_for"]

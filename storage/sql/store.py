@@ -298,9 +298,10 @@ def _plan_batch(
     attachments: dict[str, tuple[str, str | None, str]],
 ) -> _Plan:
     """Decide each message's fate in batch order (the checks of ``append_messages``,
-    as :mod:`storage.base` states them), given the locked ``rooms`` (id -> status, last_seq), the (room, user) ``members`` among the senders,
-    the already stored ``originals`` by (device, cid) and the locked ``attachments``
-    the batch names (id -> uploader, room, state)."""
+    as :mod:`storage.base` states them), given the locked ``rooms`` (id -> status,
+    last_seq), the (room, user) ``members`` among the senders, the already stored
+    ``originals`` by (device, cid) and the locked ``attachments`` the batch names
+    (id -> uploader, room, state)."""
     next_seq = {room_id: last for room_id, (_, last) in rooms.items()}
     stored = dict(originals)
     results: list[AppendResult] = []
