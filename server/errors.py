@@ -124,6 +124,7 @@ _FROM_STORAGE: tuple[tuple[type[db.StorageError], ErrorCode, str, str | None], .
     (db.AlreadyVerified, ErrorCode.CONFLICT, "this account is verified already", None),
     (db.AlreadyDecided, ErrorCode.CONFLICT, "this request was decided already", None),
     (db.Conflict, ErrorCode.CONFLICT, "conflicting change, reload and retry", None),
+    (db.BadValue, ErrorCode.BAD_FRAME, "a value cannot be stored (control character?)", None),
 )
 
 

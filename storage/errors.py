@@ -25,6 +25,8 @@ StorageError                 root
 │   ├── RequestPending       a verification request is pending already
 │   ├── AlreadyDecided       this verification request was decided already
 │   └── RoomBeingCreated     the pair's direct room is being created by another node
+├── BadValue                 a value no column can hold (a NUL in a text, an integer
+│                            beyond 64 bits): refused by both engines alike
 └── Unavailable              the database could not be reached or the commit failed
 
 The server maps each to its answer in one place (``server/errors.py``,
@@ -36,6 +38,7 @@ from __future__ import annotations
 __all__ = [
     "AlreadyDecided",
     "AlreadyVerified",
+    "BadValue",
     "Conflict",
     "ConstraintViolated",
     "EmailTaken",
@@ -146,6 +149,10 @@ class AlreadyDecided(Conflict):
 
 
 class RoomBeingCreated(Conflict):
+    pass
+
+
+class BadValue(StorageError):
     pass
 
 

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from ..errors import ConstraintViolated, Unavailable
+from ..errors import BadValue, ConstraintViolated, Unavailable
 from ..migrations import migration_files
 from .engine import Mode, Row, Tx
 from .search import DirectorySearch, SqliteSearch
@@ -113,7 +113,15 @@ def translate(sql: str) -> _Statement:
 _json = json.JSONEncoder(separators=(",", ":")).encode
 
 
+def _texts_ok(values: Iterable[Any]) -> None:
+    """Refuse what PostgreSQL refuses and SQLite would store: a NUL in a text."""
+    for value in values:
+        if type(value) is str and "\x00" in value:
+            raise BadValue("a text holds a NUL character")
+
+
 def _bind(st: _Statement, args: Sequence[Any]) -> Sequence[Any]:
+    _texts_ok(args)
     if not st.zips and not st.lists and len(args) == st.params:
         return args
     bound = list(args)
@@ -180,12 +188,16 @@ class SqliteTx:
     ) -> int:
         if not rows:
             return 0
+        for row in rows:
+            _texts_ok(row)
         marks = ", ".join("?" * len(columns))
         names = ", ".join(n for n, _ in columns)
         cur = self.conn.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks}) {tail}", rows)
         return cur.rowcount
 
     async def copy(self, table: str, columns: Sequence[str], records: Sequence[Row]) -> None:
+        for row in records:
+            _texts_ok(row)
         marks = ", ".join("?" * len(columns))
         self.conn.executemany(
             f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", records
@@ -279,6 +291,8 @@ class SqliteEngine:
             return await asyncio.get_running_loop().run_in_executor(pool, fn)
         except sqlite3.IntegrityError as exc:
             raise ConstraintViolated(f"{name}: {exc}") from exc
+        except OverflowError as exc:  # an integer beyond 64 bits, as asyncpg refuses it
+            raise BadValue(f"{name}: {exc}") from exc
         except sqlite3.OperationalError as exc:
             log.error("transaction %s failed: %s", name, exc)
             raise Unavailable(f"{name} failed") from exc

@@ -8,7 +8,7 @@ from test_store_contract import user
 
 from storage import Store
 from storage.audit import NewAuditEntry
-from storage.errors import ConstraintViolated, NoSuchRoom, NoSuchUser
+from storage.errors import BadValue, ConstraintViolated, NoSuchRoom, NoSuchUser
 from storage.roles import Role
 from storage.sql.store import SqlStore
 from storage.types import NewUser
@@ -39,3 +39,15 @@ async def test_missing_rows_are_named_by_class(store: Store) -> None:
     role: Role = "reviewer"
     with pytest.raises(NoSuchUser):
         await store.grant_role("no-such-user", role, 1)
+
+
+async def test_values_no_column_holds_are_refused_alike(store: Store) -> None:
+    nul = NewUser("nul@example.org", "h", "A\x00B", "B", "75001", "Paris", "MG", "liberal")
+    with pytest.raises(BadValue):
+        await store.create_user(nul, 1)
+    assert await store.user_by_email("nul@example.org") is None
+    someone = await user(store)
+    with pytest.raises(BadValue):
+        await store.timeline("a room", 2**70, 10)
+    with pytest.raises(BadValue):
+        await store.set_read("a room", someone, -(2**64))
