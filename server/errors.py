@@ -12,6 +12,7 @@ field and reason, never the English message.
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 from protocol.errors import ErrorCode
 from storage import errors as db
@@ -77,54 +78,65 @@ def bad_field(field: str, why: str, reason: str | None = None) -> ApiError:
     return ApiError(ErrorCode.BAD_FRAME, f"field '{field}' {why}", field=field, reason=reason)
 
 
+class _Answer(NamedTuple):
+    code: ErrorCode
+    message: str
+    reason: str | None = None
+
+
+_NOT_YOURS = "field 'attachments' names a file that is not a ready document you uploaded"
+_NUMBER_TAKEN = "this card's RPPS/ADELI number already verifies another account"
+
 # Storage refusals and their answers, most specific first (the first class the error
 # is an instance of answers).
-_FROM_STORAGE: tuple[tuple[type[db.StorageError], ErrorCode, str, str | None], ...] = (
-    (
-        db.UnusableAttachment,
-        ErrorCode.BAD_FRAME,
-        "field 'attachments' names a file that is not a ready document you uploaded",
-        None,
-    ),
+_FROM_STORAGE: tuple[tuple[type[db.StorageError], _Answer], ...] = (
+    (db.UnusableAttachment, _Answer(ErrorCode.BAD_FRAME, _NOT_YOURS)),
     (
         db.SlotPartNotOwned,
-        ErrorCode.BAD_FRAME,
-        "field 'slots' names a place or a motive that is not yours",
-        None,
+        _Answer(ErrorCode.BAD_FRAME, "field 'slots' names a place or a motive that is not yours"),
     ),
-    (db.MotiveNotOffered, ErrorCode.NOT_FOUND, "field 'motive' is not a motive of this slot", None),
-    (db.NoSuchDocument, ErrorCode.BAD_FRAME, "field 'document': photos missing or changed", None),
-    (db.NoSuchSlot, ErrorCode.NOT_FOUND, "no such slot", None),
-    (db.NoSuchProfile, ErrorCode.NOT_FOUND, "no such profile", None),
-    (db.NoSuchRoom, ErrorCode.NOT_FOUND, "no such room", None),
-    (db.NoSuchUser, ErrorCode.NOT_FOUND, "no such account or device", None),
-    (db.NoSuchRequest, ErrorCode.NOT_FOUND, "no such verification request", None),
-    (db.NoSuchOrganisation, ErrorCode.NOT_FOUND, "no such organisation", None),
-    (db.NotFound, ErrorCode.NOT_FOUND, "the content is missing", None),
-    (db.SlotTaken, ErrorCode.CONFLICT, "this slot is already booked", None),
+    (
+        db.MotiveNotOffered,
+        _Answer(ErrorCode.NOT_FOUND, "field 'motive' is not a motive of this slot"),
+    ),
+    (
+        db.NoSuchDocument,
+        _Answer(ErrorCode.BAD_FRAME, "field 'document': photos missing or changed"),
+    ),
+    (db.NoSuchSlot, _Answer(ErrorCode.NOT_FOUND, "no such slot")),
+    (db.NoSuchProfile, _Answer(ErrorCode.NOT_FOUND, "no such profile")),
+    (db.NoSuchRoom, _Answer(ErrorCode.NOT_FOUND, "no such room")),
+    (db.NoSuchUser, _Answer(ErrorCode.NOT_FOUND, "no such account or device")),
+    (db.NoSuchRequest, _Answer(ErrorCode.NOT_FOUND, "no such verification request")),
+    (db.NoSuchOrganisation, _Answer(ErrorCode.NOT_FOUND, "no such organisation")),
+    (db.NotFound, _Answer(ErrorCode.NOT_FOUND, "the content is missing")),
+    (db.SlotTaken, _Answer(ErrorCode.CONFLICT, "this slot is already booked")),
     (
         db.EmailTaken,
-        ErrorCode.CONFLICT,
-        "an account already exists for this e-mail",
-        "email_taken",
+        _Answer(
+            ErrorCode.CONFLICT, "an account already exists for this e-mail", reason="email_taken"
+        ),
     ),
+    (db.NumberTaken, _Answer(ErrorCode.CONFLICT, _NUMBER_TAKEN, reason="number_taken")),
     (
-        db.NumberTaken,
-        ErrorCode.CONFLICT,
-        "this card's RPPS/ADELI number already verifies another account",
-        "number_taken",
+        db.LinkUnusable,
+        _Answer(ErrorCode.CONFLICT, "this sign-up link was used already", reason="link_used"),
     ),
-    (db.LinkUnusable, ErrorCode.CONFLICT, "this sign-up link was used already", "link_used"),
     (
         db.RequestPending,
-        ErrorCode.CONFLICT,
-        "a verification request is pending already",
-        "request_pending",
+        _Answer(
+            ErrorCode.CONFLICT,
+            "a verification request is pending already",
+            reason="request_pending",
+        ),
     ),
-    (db.AlreadyVerified, ErrorCode.CONFLICT, "this account is verified already", None),
-    (db.AlreadyDecided, ErrorCode.CONFLICT, "this request was decided already", None),
-    (db.Conflict, ErrorCode.CONFLICT, "conflicting change, reload and retry", None),
-    (db.BadValue, ErrorCode.BAD_FRAME, "a value cannot be stored (control character?)", None),
+    (db.AlreadyVerified, _Answer(ErrorCode.CONFLICT, "this account is verified already")),
+    (db.AlreadyDecided, _Answer(ErrorCode.CONFLICT, "this request was decided already")),
+    (db.Conflict, _Answer(ErrorCode.CONFLICT, "conflicting change, reload and retry")),
+    (
+        db.BadValue,
+        _Answer(ErrorCode.BAD_FRAME, "a value cannot be stored (control character?)"),
+    ),
 )
 
 
@@ -133,7 +145,7 @@ def from_storage(exc: db.StorageError) -> ApiError:
     1 s) when the database failed."""
     if isinstance(exc, db.RoomBeingCreated):  # another node is at it: retry finds it
         return ApiError(ErrorCode.UNAVAILABLE, "the room is being created, retry", 0.1)
-    for kind, code, message, reason in _FROM_STORAGE:
+    for kind, answer in _FROM_STORAGE:
         if isinstance(exc, kind):
-            return ApiError(code, message, reason=reason)
+            return ApiError(answer.code, answer.message, reason=answer.reason)
     return ApiError(ErrorCode.UNAVAILABLE, "storage unavailable, retry", 1.0)
