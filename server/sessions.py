@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from protocol.errors import ErrorCode
-from storage.base import AccountStore
+from storage.base import UserStore
 from storage.roles import Role, RoleStore
 from storage.types import Session, User
 
@@ -30,7 +30,7 @@ async def require_role(store: RoleStore, user: User, role: Role) -> None:
         raise ApiError(ErrorCode.FORBIDDEN, f"this needs the {role} role")
 
 
-async def authenticate(store: AccountStore, token: str) -> tuple[Session, User]:
+async def authenticate(store: UserStore, token: str) -> tuple[Session, User]:
     """Raise ``unauthenticated`` for an unknown, expired or orphaned token."""
     session = await store.session(hash_token(token))
     # The lookup is by hash; the explicit constant-time check keeps it so whatever index

@@ -22,10 +22,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from .accounts import AccountStore
 from .audit import AuditStore
 from .directory import DirectoryStore
 from .guests import GuestStore
 from .outbox import OutboxStore
+from .push import PushStore
 from .retention import RetentionStore
 from .roles import RoleStore
 from .types import (
@@ -48,18 +50,18 @@ from .types import (
 from .verification import VerificationStore
 
 __all__ = [
-    "AccountStore",
     "AttachmentStore",
     "KeyStore",
     "RoomStore",
     "Store",
     "TimelineStore",
     "ToDeviceStore",
+    "UserStore",
 ]
 
 
-class AccountStore(Protocol):
-    """Accounts, devices and sessions."""
+class UserStore(Protocol):
+    """Accounts (users), devices and sessions."""
 
     async def create_user(self, new: NewUser, now: int) -> User:
         """Raise :class:`~storage.errors.Conflict` if the e-mail is taken."""
@@ -241,16 +243,18 @@ class Store(
     GuestStore,
     KeyStore,
     OutboxStore,
+    PushStore,
     RetentionStore,
     RoleStore,
     RoomStore,
     TimelineStore,
     ToDeviceStore,
+    UserStore,
     VerificationStore,
     Protocol,
 ):
     """Every port: what the composition root opens. Consumers take the narrow ports
-    they use (``AccountStore``, ``OutboxStore``...), so a test or a new adapter sees at
+    they use (``UserStore``, ``OutboxStore``...), so a test or a new adapter sees at
     a glance what each needs."""
 
     async def close(self) -> None: ...

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from storage.base import AccountStore, RoomStore
+from storage.base import RoomStore, UserStore
 from storage.directory import DirectoryStore
 from storage.types import User
 
@@ -26,7 +26,7 @@ from .views import ORGANISATION, PLACE, organisation_json, place_json
 __all__ = ["CARD", "card_for"]
 
 
-class _CardPorts(AccountStore, DirectoryStore, RoomStore, Protocol):
+class _CardPorts(DirectoryStore, RoomStore, UserStore, Protocol):
     """What a card uses of the store."""
 
 

@@ -53,6 +53,7 @@ from ..types import (
     ToDeviceItem,
     User,
 )
+from .accounts import SqlAccounts
 from .audit import SqlAudit
 from .base import SqlBase
 from .directory import SqlDirectory
@@ -60,6 +61,7 @@ from .engine import Row, Tx
 from .events import event, user_from_row
 from .guests import SqlGuests
 from .outbox import SqlOutbox
+from .push import SqlPush
 from .roles import SqlRoles
 from .verification import SqlVerification
 
@@ -340,7 +342,17 @@ def _plan_batch(
 # -- the store
 
 
-class SqlStore(SqlAudit, SqlDirectory, SqlGuests, SqlOutbox, SqlRoles, SqlVerification, SqlBase):
+class SqlStore(
+    SqlAccounts,
+    SqlAudit,
+    SqlDirectory,
+    SqlGuests,
+    SqlOutbox,
+    SqlPush,
+    SqlRoles,
+    SqlVerification,
+    SqlBase,
+):
     """The store on either engine; use :func:`storage.open_store` to construct."""
 
     # -- accounts

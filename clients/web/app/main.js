@@ -12,8 +12,10 @@ import { signUpView } from "./screens/signup.js";
 import { verificationView } from "./screens/verification.js";
 import { messagingView } from "./screens/messaging.js";
 import { privacyView, termsView } from "./screens/legal.js";
+import { passwordResetView } from "./screens/password-reset.js";
+import { accountSecurityView } from "./screens/account-security.js";
 
-const PUBLIC = ["/connexion", "/inscription", "/signup", "/inscription-regulateur", "/conditions", "/confidentialite"];
+const PUBLIC = ["/connexion", "/inscription", "/signup", "/inscription-regulateur", "/conditions", "/confidentialite", "/mot-de-passe-oublie"];
 
 route("/connexion", loginView);
 route("/inscription", signUpView);
@@ -22,6 +24,8 @@ route("/inscription-regulateur", signUpView);
 route("/verification", verificationView);
 route("/conditions", termsView);
 route("/confidentialite", privacyView);
+route("/mot-de-passe-oublie", passwordResetView);
+route("/compte/securite", accountSecurityView);
 route("/", messagingView);
 route("/conversations", messagingView);
 route("/conversations/:room", messagingView);
@@ -32,6 +36,7 @@ guard(({ path }) => {
     if (path.startsWith("/conversations/")) sessionStorage.setItem("next", path);
     return "/connexion";
   }
+  if (path === "/compte/securite") return null; // the password and sessions, verified or not
   if (path === "/verification") return ready() && app.profile.email_confirmed ? "/" : null;
   if (!ready()) return "/verification";
   // Arrived by an invitation link: once in, straight into the conversation that waited.

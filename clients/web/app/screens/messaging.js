@@ -2,7 +2,7 @@
 // who is signed in), the list of conversations and the open one. On a wide screen
 // both panes show; on a phone one at a time (data-view "list" or "chat"), the phone's
 // back button returning from a conversation to the list (router.js).
-import { h, replace, when } from "../dom.js";
+import { h, icon, replace, when } from "../dom.js";
 import { app, emit, KIND_LABELS, notice, on, rooms } from "../state.js";
 import { initials, nameOf, want } from "../profiles.js";
 import { lastActivity, otherOf, unread, watchPresence } from "../rooms.js";
@@ -38,6 +38,10 @@ export function messagingView({ params, hash = {} }) {
   else replace(ui.chat, h("div", { class: "empty" }, h("p", {}, "Choisissez une conversation ou créez-en une."),
     h("button", { type: "button", class: "primary", onclick: newConversationDialog }, "Nouveau message")));
   renderList();
+  if (sessionStorage.getItem("password-reset")) {
+    sessionStorage.removeItem("password-reset");
+    notice("Votre mot de passe a été changé. Toutes les autres sessions de votre compte ont été fermées.");
+  }
   if (sessionStorage.getItem("welcome")) {
     sessionStorage.removeItem("welcome");
     notice("Félicitations, votre compte est créé ! Vous pouvez désormais communiquer de manière sécurisée avec vos confrères.");
@@ -55,6 +59,8 @@ function build() {
         h("img", { src: "/app/icons/icon.svg", alt: "", width: 26, height: 26 }), h("span", {}, "Confrère")),
       status,
       me,
+      h("button", { type: "button", id: "account-security", class: "ghost", title: "Mot de passe, sessions ouvertes, mes données",
+        "aria-label": "Sécurité du compte", onclick: () => go("/compte/securite") }, icon("lock"), h("span", { class: "label" }, "Sécurité")),
       h("button", { type: "button", id: "logout", class: "ghost", onclick: async () => {
         await logOut();
         go("/connexion", { replace: true });
