@@ -33,7 +33,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass
 
-from ..errors import Conflict, NotFound
+from ..errors import NoSuchRoom, NoSuchUser, RoomBeingCreated
 from ..ids import new_id
 from ..meta import unpack_meta
 from ..types import (
@@ -299,10 +299,11 @@ def _plan_batch(
     originals: dict[tuple[str, str], TimelineItem],
     attachments: dict[str, tuple[str, str | None, str]],
 ) -> _Plan:
-    """Decide each message's fate, as the SQLite adapter's loop would, given the locked
-    ``rooms`` (id -> status, last_seq), the (room, user) ``members`` among the senders,
-    the already stored ``originals`` by (device, cid) and the locked ``attachments``
-    the batch names (id -> uploader, room, state)."""
+    """Decide each message's fate in batch order (the checks of ``append_messages``,
+    as :mod:`storage.base` states them), given the locked ``rooms`` (id -> status,
+    last_seq), the (room, user) ``members`` among the senders, the already stored
+    ``originals`` by (device, cid) and the locked ``attachments`` the batch names
+    (id -> uploader, room, state)."""
     next_seq = {room_id: last for room_id, (_, last) in rooms.items()}
     stored = dict(originals)
     results: list[AppendResult] = []
@@ -436,7 +437,7 @@ class SqlStore(
             "write",
         )
         if status == 0:
-            raise NotFound(f"no device {device_id} of user {user_id}")
+            raise NoSuchUser(f"no device {device_id} of user {user_id}")
 
     async def device_keys(self, user_ids: Sequence[str]) -> list[DeviceKeyBundle]:
         ids = list(dict.fromkeys(user_ids))
@@ -505,7 +506,7 @@ class SqlStore(
                 # for its commit, so this statement sees it.
                 row = await c.fetchrow(_SQL_ROOM_BY_DIRECT_KEY, direct_key)
                 if row is None:
-                    raise Conflict(f"create_room: direct room {direct_key!r} is being created")
+                    raise RoomBeingCreated(f"direct room {direct_key!r} is being created")
                 return _room(row), None
             item = await event(c, room_id, "member.joined", creator, now, users=[creator, *others])
             roles = [(creator, owner_role)] + [(u, "member") for u in others]
@@ -554,7 +555,7 @@ class SqlStore(
 
         async def tx(c: Tx) -> TimelineItem | None:
             if not await self._lock_room(c, room_id):
-                raise NotFound(f"no room {room_id!r}")
+                raise NoSuchRoom(f"no room {room_id!r}")
             present = {r[0] for r in await c.fetch(_SQL_ROLES, room_id)}
             new = [u for u in dict.fromkeys(users) if u not in present]
             if not new:
@@ -592,7 +593,7 @@ class SqlStore(
 
         async def tx(c: Tx) -> TimelineItem:
             if await c.execute(_SQL_UPDATE_ROOM, room_id, name, header, status) == 0:
-                raise NotFound(f"no room {room_id!r}")
+                raise NoSuchRoom(f"no room {room_id!r}")
             return await event(
                 c, room_id, "room.updated", by, now, name=name, header=header, status=status
             )
@@ -654,6 +655,11 @@ class SqlStore(
                     (i.room_id, i.seq, "msg", i.ts, i.sender, i.device, i.cid, i.body)
                     for i in plan.rows
                 ]
+                if not self.db.concurrent_writers:
+                    # The one writer: no other transaction can store these cids
+                    # meanwhile, so every row goes in (and a savepoint is waste).
+                    await c.insert_rows("timeline", _MESSAGE_COLS, rows)
+                    break
                 try:
                     async with c.savepoint():
                         inserted = await c.insert_rows(
