@@ -20,10 +20,11 @@ file only its owner can read (0600). After a chat session the same file also kee
 acknowledged), so the next ``chat`` resumes where the previous one stopped, without gaps
 or repeats.
 
-**This is the pre-E2EE transport.** Message bodies are sent as plain UTF-8 bytes and
-decoded the same way on display (invalid bytes shown as U+FFFD). The server stores and
-relays them as opaque bytes, but nothing here encrypts them yet: do not use this client
-for real patient data until end-to-end encryption wraps the transport.
+Messages are end-to-end encrypted by the Python SDK (:class:`~clients.python.EncryptedClient`,
+SPEC.md §11), as in the web client: the device's keys live in
+``<profile>-<device id>.key`` next to the profile (0600; a new login is a new device with
+new keys). Sender keys are kept in memory: a ``chat`` reads the messages whose keys its
+members' devices share with it, as any new device does.
 """
 
 from __future__ import annotations
@@ -48,8 +49,9 @@ from typing import Any, TextIO
 import httpx
 from websockets.exceptions import WebSocketException
 
+from protocol.crypto.errors import CryptoError
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.frames import Event, Msg, ToDeviceMsg
+from protocol.frames import Event, RoomInfo
 
 from .python import (
     Account,
@@ -57,11 +59,15 @@ from .python import (
     ClientClosed,
     ClientState,
     ConfrereError,
+    Decrypted,
+    EncryptedClient,
     ServerError,
+    Undecryptable,
     log_in,
     request,
     sign_up,
 )
+from .python.e2ee import KeysChanged
 from .python.rest import confirm_email
 
 __all__ = [
@@ -138,6 +144,13 @@ def profile_path(name: str, env: Mapping[str, str] | None = None) -> Path:
             "(not starting with '.' or '-')"
         )
     return config_dir(env) / f"{name}.json"
+
+
+def key_path(name: str, device_id: str, env: Mapping[str, str] | None = None) -> Path:
+    """The device keys of profile ``name``'s device (created 0600 on first use)."""
+    if not _PROFILE_NAME.match(device_id):
+        raise ProfileError(f"invalid device id {device_id!r} in profile {name!r}")
+    return profile_path(name, env).with_name(f"{name}-{device_id}.key")
 
 
 def profile_to_dict(profile: Profile) -> dict[str, Any]:
@@ -293,10 +306,14 @@ def _who(user: str | None, self_id: str | None) -> str:
     return short_id(user)
 
 
-def format_message(msg: Msg, self_id: str | None = None) -> str:
-    """``[seq] sender-short: text``; continuation lines are indented under the text."""
+def format_message(msg: Decrypted | Undecryptable, self_id: str | None = None) -> str:
+    """``[seq] sender-short: text``; continuation lines are indented under the text,
+    attached files listed after it; a message that cannot be read says why."""
     prefix = f"[{msg.seq}] {_who(msg.sender, self_id)}: "
-    text = printable(msg.body.decode("utf-8", errors="replace"))
+    if isinstance(msg, Undecryptable):
+        return prefix + f"(unreadable message: {printable(msg.reason)})"
+    files = [f"[file {printable(f.name or 'unnamed')!r}, {f.size} B]" for f in msg.files]
+    text = " ".join([printable(msg.text), *files]).strip()
     return prefix + text.replace("\n", "\n" + " " * len(prefix))
 
 
@@ -321,7 +338,7 @@ def format_event(event: Event, self_id: str | None = None) -> str | None:
     elif kind == "room.updated":
         changes = []
         if event.name is not None:
-            changes.append(f"renamed to {printable(event.name)!r}")
+            changes.append("renamed")  # the name is end-to-end encrypted
         if event.status is not None:
             changes.append("case closed" if event.status == "closed" else "case reopened")
         if event.header is not None:
@@ -339,7 +356,7 @@ def format_rooms(rooms: Sequence[Mapping[str, Any]]) -> list[str]:
     rows = [("ID", "KIND", "NAME", "UNREAD")]
     for r in rooms:
         kind = str(r.get("kind", "?")) + (" (closed)" if r.get("status") == "closed" else "")
-        name = printable(str(r["name"])) if r.get("name") else "-"
+        name = "(encrypted)" if r.get("name") else "-"  # end-to-end: SPEC.md §11.4
         rows.append((str(r.get("id", "?")), kind, name, str(r.get("unread", 0))))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     return [
@@ -512,29 +529,35 @@ async def cmd_open(args: argparse.Namespace) -> int:
     else:
         kind, name = "patient_case", args.case
     # Fresh state and from_start=False: this short connection must not sync any history.
+    # The name is encrypted for the members (their devices get the key by to-device).
     client = Client(account, from_start=False, reconnect=False)
+    e2ee = EncryptedClient(account, key_path(args.profile, account.device_id), client=client)
     try:
         async with asyncio.timeout(REQUEST_TIMEOUT):
-            await client.connect()
-            room = await client.create_room(kind, members, name=name)
+            await e2ee.connect()
+            room = await e2ee.create_room(kind, members, name=name)
     except TimeoutError:
         raise CliError(f"no answer from {account.base_url} in {REQUEST_TIMEOUT:g} s") from None
+    except ValueError as exc:  # a name too long
+        raise CliError(str(exc)) from None
     finally:
-        await client.close()
-    label = f" {printable(room.name)!r}" if room.name else ""
+        await e2ee.close()
+    label = f" {printable(name)!r}" if name else ""
     _out(room.id)
     _out(f"({room.kind}{label}; chat with: python -m clients chat {room.id})", sys.stderr)
     return 0
 
 
 class ChatSession:
-    """Shows one room's items as the client delivers them and marks them read."""
+    """Shows one room's items, decrypted, as the client delivers them and marks them
+    read; sends each line typed, encrypted."""
 
-    def __init__(self, client: Client, room: str, out: TextIO) -> None:
-        self.client = client
+    def __init__(self, e2ee: EncryptedClient, room: str, out: TextIO) -> None:
+        self.e2ee = e2ee
+        self.client = e2ee.client
         self.room = room
         self.out = out
-        self.shown_seq = client.state.last_seq.get(room, 0)
+        self.shown_seq = self.client.state.last_seq.get(room, 0)
         self.read_sent = 0
         self._shown = asyncio.Event()
         self._read_wanted = asyncio.Event()
@@ -550,21 +573,28 @@ class ChatSession:
         me = self.client.user_id
         while True:
             try:
-                item = await self.client.recv()
+                item = await self.e2ee.recv()
             except ConfrereError as exc:
                 self.ended = exc
                 return
-            if isinstance(item, ToDeviceMsg):
-                self.show(f"  (to-device message from {short_id(item.user)}, {len(item.body)} B)")
+            if isinstance(item, KeysChanged):
+                self.show(
+                    f"  (the keys of {short_id(item.user)} changed: safety number now "
+                    f"{item.number}; compare it with them before trusting it)"
+                )
                 continue
+            message = isinstance(item, Decrypted | Undecryptable)
             if item.room != self.room:
-                if isinstance(item, Msg) and item.room not in self._noticed:
+                if message and item.room not in self._noticed:
                     info = self.client.rooms.get(item.room)
                     if info is None or item.seq > info.read_seq:
                         self._noticed.add(item.room)
                         self.show(f"  (new messages in room {item.room})")
                 continue
-            line = format_message(item, me) if isinstance(item, Msg) else format_event(item, me)
+            if isinstance(item, Decrypted | Undecryptable):
+                line: str | None = format_message(item, me)
+            else:
+                line = format_event(item, me)
             if line is not None:
                 self.show(line)
             if item.seq > self.shown_seq:
@@ -614,9 +644,9 @@ class ChatSession:
             if not users:
                 self.show("  usage: /invite ID,ID")
             else:
-                await self.client.invite(self.room, users)
+                await self.e2ee.invite(self.room, users)
         elif cmd == "/leave":
-            await self.client.leave(self.room)
+            await self.e2ee.leave(self.room)
             return False
         else:
             self.show(f"  unknown command {cmd} (/help lists them)")
@@ -634,7 +664,7 @@ class ChatSession:
                         break
                     continue
                 text = line[1:] if line.startswith("//") else line
-                last_sent = await self.client.send(self.room, text.encode("utf-8"))
+                last_sent = await self.e2ee.send_text(self.room, text)
             except ClientClosed:
                 break
             except ConfrereError as exc:  # refused, or the connection dropped mid-request
@@ -659,8 +689,11 @@ async def cmd_chat(args: argparse.Namespace) -> int:
         rooms = []  # e.g. not verified yet: the client says so below
     live = seed_state(saved, room, rooms)
     client = Client(profile.account, state=live, from_start=True)
-    await client.connect()
-    session = ChatSession(client, room, sys.stdout)
+    e2ee = EncryptedClient(
+        profile.account, key_path(args.profile, profile.account.device_id), client=client
+    )
+    await e2ee.connect()
+    session = ChatSession(e2ee, room, sys.stdout)
     tasks: list[asyncio.Task[None]] = []
     try:
         if not client.verified:
@@ -671,13 +704,12 @@ async def cmd_chat(args: argparse.Namespace) -> int:
                 info = await client.room(room)
         except TimeoutError:
             raise CliError(f"no answer from {profile.account.base_url} about {room}") from None
-        label = f" {printable(info.name)!r}" if info.name else ""
+        label = f" {printable(_room_name(e2ee, info))!r}" if info.name else ""
         _out(
             f"-- {info.kind}{label} {info.id}, {len(info.members or ())} member(s); "
             "type a line to send it, /help for commands, /quit or Ctrl-D to exit",
             sys.stderr,
         )
-        _out("-- pre-E2EE transport: messages are NOT end-to-end encrypted yet", sys.stderr)
         for other in rooms:
             if other.get("id") != room and other.get("unread"):
                 _out(f"  ({other['unread']} unread in room {other['id']})")
@@ -694,13 +726,22 @@ async def cmd_chat(args: argparse.Namespace) -> int:
             reason = session.ended or ClientClosed("connection closed")
             _out(f"-- session ended: {_describe(reason)}", sys.stderr)
     finally:
-        await client.close()
+        await e2ee.close()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         profile.state = merge_state(saved, room, session.shown_seq, live.to_device_unacked)
         save_profile(args.profile, profile)
     return 0
+
+
+def _room_name(e2ee: EncryptedClient, info: RoomInfo) -> str:
+    """The room's name, or why it cannot be shown yet."""
+    assert info.name is not None
+    try:
+        return e2ee.decrypt_name(info.id, info.name)
+    except CryptoError:
+        return "(encrypted name: its key has not arrived)"
 
 
 def _load(args: argparse.Namespace) -> Profile:
@@ -721,7 +762,7 @@ def _load(args: argparse.Namespace) -> Profile:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m clients",
-        description="Confrère command-line chat (pre-E2EE transport: not encrypted yet)",
+        description="Confrère command-line chat (end-to-end encrypted)",
     )
     common = argparse.ArgumentParser(add_help=False)
     for target, server_default, profile_default in (

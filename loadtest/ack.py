@@ -91,14 +91,14 @@ async def _bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         groups = [clients[i : i + args.room_size] for i in range(0, len(clients), args.room_size)]
         rooms: dict[int, str] = {}
         for group in groups:
-            room = await group[0].create_room("group", [c.user_id for c in group[1:]], name="bench")
+            room = await group[0].create_room("group", [c.user_id for c in group[1:]])
             for client in group:
                 rooms[id(client)] = room.id
         deliveries = Deliveries()
         readers = [asyncio.create_task(deliveries.consume(c)) for c in clients]
         per_client = max(1, args.messages // len(clients))
         latencies: list[float] = []
-        payload = os.urandom(args.payload)
+        payload = b"\x01" + os.urandom(max(args.payload, 125) - 1)  # a message's shape (§11.2)
 
         async def sender(client: Client) -> None:
             room = rooms[id(client)]

@@ -167,7 +167,7 @@ async def _adapter(blob_url: str, source: Path, size: int, workdir: Path) -> dic
         client = Client(alice)
         await client.connect()
         try:
-            room = await client.create_room("group", [bob.user_id], name="bench")
+            room = await client.create_room("group", [bob.user_id])
         finally:
             await client.close()
         out: dict[str, Any] = {}

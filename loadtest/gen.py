@@ -59,8 +59,18 @@ __all__ = ["GenConfig", "Generator", "UserSpec", "hist_add"]
 log = logging.getLogger("loadtest.gen")
 
 SUBPROTOCOL_HEADERS = {"Sec-WebSocket-Protocol": "confrere.v1"}
-STAMP = struct.Struct("<qB")  # sender wall clock (ns), benchmark step
-_stamp = STAMP.unpack_from
+# A body has the shape of an end-to-end room message (SPEC.md §11.2, which the server
+# checks): version 0x01, then the stamp where the session id would be, padded to at
+# least the shortest message (MIN_BODY).
+STAMP = struct.Struct("<xqB")  # 0x01, sender wall clock (ns), benchmark step
+MIN_BODY = 125  # version, session id, index, nonce, AEAD tag, signature
+
+
+def _stamp(body: bytes) -> tuple[int, int]:
+    sent_ns, step = STAMP.unpack_from(body)
+    return sent_ns, step
+
+
 PAD = os.urandom(70_000)
 
 _pack = msgpack.Packer(use_bin_type=True).pack
@@ -457,7 +467,8 @@ class Generator:
             size = rng.randint(size, config.payload_max)
         step = self.step
         sent_ns = time.time_ns()
-        body = STAMP.pack(sent_ns, step) + PAD[: max(0, size - STAMP.size)]
+        stamp = b"\x01" + STAMP.pack(sent_ns, step)[1:]
+        body = stamp + PAD[: max(size, MIN_BODY) - STAMP.size]
         self._cids += 1
         cid = f"{self.run_tag}{self._cids}"  # (device, cid) is unique forever
         conn.request(partial(Send, room=room, cid=cid, body=body), (sent_ns, step))

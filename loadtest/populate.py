@@ -85,13 +85,13 @@ def build(
         rows.sessions.append((hashlib.sha256(token.encode()).digest(), uid, did, now, expires))
         users.append((uid, did, token))
     rooms: list[tuple[str, str, list[int]]] = []
-    for n_room, room in enumerate(plan):
+    for room in plan:
         rid = new_id()
         ids = [users[m][0] for m in room.members]
         creator = ids[0]
         direct_key = "|".join(sorted(ids)) if room.kind == "direct" else None
-        name = None if room.kind == "direct" else f"{room.kind} {n_room}"
-        rows.rooms.append((rid, room.kind, name, "open", creator, now, 1, direct_key))
+        # No name: names are end-to-end encrypted by clients (SPEC.md §11.4).
+        rows.rooms.append((rid, room.kind, None, "open", creator, now, 1, direct_key))
         for k, uid in enumerate(ids):
             role = "owner" if k == 0 and room.kind != "direct" else "member"
             rows.memberships.append((rid, uid, role, 1))

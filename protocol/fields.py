@@ -8,6 +8,7 @@ or tolerated for forward compatibility (clients, ``strict=False``).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from .errors import BadFrame, ErrorCode
@@ -108,7 +109,16 @@ class FieldReader:
             raise self._fail(f"field '{name}' must be a boolean")
         return value
 
-    def bytes_(self, name: str, max_len: int, *, required: bool = True) -> Any:
+    def bytes_(
+        self,
+        name: str,
+        max_len: int,
+        *,
+        required: bool = True,
+        shape: tuple[str, Callable[[bytes], str | None]] | None = None,
+    ) -> Any:
+        """``shape``: (what the value must be, a check returning why it is not, or None),
+        e.g. an end-to-end ciphertext (SPEC.md §11)."""
         value = self._pop(name, required)
         if value is None:
             return None
@@ -116,6 +126,11 @@ class FieldReader:
             raise self._fail(f"field '{name}' must be binary")
         if len(value) > max_len:
             raise self._fail(f"field '{name}' exceeds {max_len} bytes", ErrorCode.TOO_LARGE)
+        if shape is not None:
+            what, check = shape
+            problem = check(value)
+            if problem is not None:
+                raise self._fail(f"field '{name}' is not {what} ({problem})")
         return value
 
     def str_list(

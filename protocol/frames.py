@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
+from .crypto.envelope import header_problem, message_problem
 from .errors import BadFrame, ErrorCode
 from .fields import FieldReader
 from .limits import (
@@ -34,6 +35,9 @@ from .limits import (
 
 __all__ = [
     "CLIENT_FRAMES",
+    "E2E_HEADER",
+    "E2E_NAME",
+    "E2E_MESSAGE",
     "ROLES",
     "REPORT_REASONS",
     "ROOM_KINDS",
@@ -73,6 +77,11 @@ __all__ = [
 ]
 
 ROOM_KINDS = ("direct", "group", "patient_case")
+# What the server accepts where the protocol promises ciphertext (SPEC.md §11): the shape
+# of a room message (send.body) and of a case header, checked without any key.
+E2E_MESSAGE = ("an end-to-end room message (SPEC.md §11.2)", message_problem)
+E2E_HEADER = ("an end-to-end case header (SPEC.md §11.4)", header_problem)
+E2E_NAME = ("an end-to-end room name (SPEC.md §11.4)", header_problem)
 ROLES = ("owner", "admin", "member")
 ROOM_STATUSES = ("open", "closed")
 MAX_SEQ = 2**63 - 1
@@ -124,7 +133,7 @@ class Send:
             id,
             r.str_("room"),
             r.str_("cid", MAX_CID),
-            r.bytes_("body", MAX_BODY),
+            r.bytes_("body", MAX_BODY, shape=E2E_MESSAGE),
             r.str_list("att", MAX_ATTACHMENTS_PER_MESSAGE, required=False) or None,
         )
 
@@ -243,14 +252,14 @@ class ToDeviceAck:
 
 @dataclass(frozen=True, slots=True)
 class RoomCreate:
-    """Create a room. ``direct`` takes exactly one other member and is unique per pair."""
+    """Create a room. ``direct`` takes exactly one other member and is unique per pair.
+    A name and a case header are set afterwards by room.update: they are encrypted with
+    the room's sender keys, which bind the room's id (SPEC.md §11.4)."""
 
     T: ClassVar[str] = "room.create"
     id: int
     kind: str
     members: tuple[str, ...]
-    name: str | None = None
-    header: bytes | None = None
 
     @classmethod
     def parse(cls, r: FieldReader, id: int) -> RoomCreate:
@@ -258,21 +267,10 @@ class RoomCreate:
             id,
             r.choice("kind", ROOM_KINDS),
             r.str_list("members", MAX_MEMBERS_PER_REQUEST),
-            r.str_("name", MAX_NAME, required=False),
-            r.bytes_("header", MAX_HEADER, required=False),
         )
 
     def to_wire(self) -> dict[str, Any]:
-        return _compact(
-            {
-                "t": self.T,
-                "id": self.id,
-                "kind": self.kind,
-                "members": list(self.members),
-                "name": self.name,
-                "header": self.header,
-            }
-        )
+        return {"t": self.T, "id": self.id, "kind": self.kind, "members": list(self.members)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,12 +370,13 @@ class RoomRemove:
 
 @dataclass(frozen=True, slots=True)
 class RoomUpdate:
-    """Rename a room, replace a case header, or open/close a patient case."""
+    """Rename a room, replace a case header, or open/close a patient case. The name and
+    the header are encrypted (SPEC.md §11.4)."""
 
     T: ClassVar[str] = "room.update"
     id: int
     room: str
-    name: str | None = None
+    name: bytes | None = None
     header: bytes | None = None
     status: str | None = None
 
@@ -386,8 +385,8 @@ class RoomUpdate:
         return cls(
             id,
             r.str_("room"),
-            r.str_("name", MAX_NAME, required=False),
-            r.bytes_("header", MAX_HEADER, required=False),
+            r.bytes_("name", MAX_NAME, required=False, shape=E2E_NAME),
+            r.bytes_("header", MAX_HEADER, required=False, shape=E2E_HEADER),
             r.choice("status", ROOM_STATUSES, required=False),
         )
 
@@ -622,7 +621,7 @@ class RoomInfo:
     role: str
     last_seq: int
     read_seq: int
-    name: str | None = None
+    name: bytes | None = None  # encrypted (SPEC.md §11.4)
     header: bytes | None = None
     members: tuple[Member, ...] | None = None
     invited: tuple[Invitation, ...] | None = None
@@ -653,7 +652,7 @@ class RoomInfo:
             role=r.choice("role", ROLES),
             last_seq=r.int_("last_seq", 0, MAX_SEQ),
             read_seq=r.int_("read_seq", 0, MAX_SEQ),
-            name=r.str_("name", MAX_NAME, required=False),
+            name=r.bytes_("name", MAX_NAME, required=False),
             header=r.bytes_("header", MAX_HEADER, required=False),
             members=None,
         )
@@ -805,7 +804,7 @@ class Event:
     role: str | None = None
     upto: int | None = None
     on: bool | None = None
-    name: str | None = None
+    name: bytes | None = None  # encrypted (SPEC.md §11.4)
     status: str | None = None
     header: bytes | None = None
     reason: str | None = None
@@ -844,7 +843,7 @@ class Event:
             role=r.choice("role", ROLES, required=False),
             upto=r.int_("upto", 0, MAX_SEQ, required=False),
             on=r.bool_("on", required=False),
-            name=r.str_("name", MAX_NAME, required=False),
+            name=r.bytes_("name", MAX_NAME, required=False),
             status=r.choice("status", ROOM_STATUSES, required=False),
             header=r.bytes_("header", MAX_HEADER, required=False),
             reason=r.str_("reason", required=False),

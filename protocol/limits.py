@@ -18,6 +18,7 @@ __all__ = [
     "MAX_ID",
     "MAX_MEMBERS_PER_REQUEST",
     "MAX_NAME",
+    "MAX_NAME_CHARS",
     "MAX_REQUEST_ID",
     "MAX_SYNC_LIMIT",
     "MAX_TOKEN",
@@ -30,7 +31,8 @@ MAX_FRAME = 256 * 1024  # bytes of one client frame, before decoding
 MAX_BODY = 64 * 1024  # ciphertext of one message or to-device payload
 MAX_HEADER = 16 * 1024  # encrypted patient-case header
 MAX_BUNDLE = 1024  # a device's signed public key bundle (keys.upload, keys.query)
-MAX_NAME = 200  # characters of a room name
+MAX_NAME = 2 * 1024  # bytes of an encrypted room name (its plaintext: 200 characters)
+MAX_NAME_CHARS = 200  # characters of a room name, checked by clients before encrypting
 MAX_ID = 64  # characters of a user, device or room id
 MAX_CID = 64  # characters of a client message id
 MAX_TOKEN = 256  # characters of a session token

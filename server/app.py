@@ -68,7 +68,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
         hub.on_revoke = on_revoke_envelope(live)
         register_directory_hooks(app.state.services)  # verified -> directory row
-        notifications = open_notifications(store, hub.presence, settings)
+        notifications = open_notifications(store, hub.presence, settings, server_key)
         app.state.services.notifications = notifications
         subscribe_promotion(app.state.services)  # e-mail confirmed -> guest promoted
         notifications.start()

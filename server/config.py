@@ -4,7 +4,8 @@ setup: SQLite and blobs under ./var, the in-process broker, 127.0.0.1:8000.
 ``server_key`` (base64 of 32 bytes) encrypts server-visible documents at rest; it is
 kept out of ``repr`` and never logged. Unset, the key is read from (or generated into)
 ``server_key_file``, by default ``server.key`` beside the SQLite database (see
-:mod:`server.server_key`)."""
+:mod:`server.server_key`); ``server_key_previous`` lists keys replaced by a rotation,
+still used to read what they sealed."""
 
 from __future__ import annotations
 
@@ -65,6 +66,8 @@ class Settings:
     download_url_ttl_s: int = 300
     server_key: str = field(default="", repr=False)
     server_key_file: str = ""
+    # Keys replaced by a rotation, comma-separated base64: still read, never written.
+    server_key_previous: str = field(default="", repr=False)
     session_ttl_s: int = 30 * 24 * 3600
     hello_timeout_s: float = HELLO_TIMEOUT_S
     # WebSocket keepalive: a ping per connection every this many seconds (NAT mappings,
@@ -158,6 +161,7 @@ class Settings:
             download_url_ttl_s=int(_env("DOWNLOAD_URL_TTL_S", str(d.download_url_ttl_s))),
             server_key=_env("SERVER_KEY", ""),
             server_key_file=_env("SERVER_KEY_FILE", ""),
+            server_key_previous=_env("SERVER_KEY_PREVIOUS", ""),
             session_ttl_s=int(_env("SESSION_TTL_S", str(d.session_ttl_s))),
             hello_timeout_s=float(_env("HELLO_TIMEOUT_S", str(d.hello_timeout_s))),
             ping_interval_s=float(_env("WS_PING_INTERVAL_S", str(d.ping_interval_s))),

@@ -13,10 +13,19 @@ Where it comes from, first match wins:
 A node whose database is not SQLite and that has neither setting refuses to start
 (:class:`MissingServerKey`): nodes on other machines would generate keys of their own
 and could not read each other's documents. The key id
-(:attr:`ServerKey.id`, a hash of the key) is stored with each document, so a document
-encrypted under another key is reported as such instead of failing as tampered. The key
-itself never appears in logs or in ``repr``. :meth:`ServerKey.seal` and
-:meth:`ServerKey.unseal` are the one way documents go to and come from the blob store.
+(:attr:`ServerKey.id`, a hash of the key) is stored with each document and each sealed
+field, so a document encrypted under another key is reported as such instead of failing
+as tampered. The key itself never appears in logs or in ``repr``. :meth:`ServerKey.seal`
+and :meth:`ServerKey.unseal` are the one way documents go to and come from the blob
+store; :meth:`ServerKey.seal_field` and :meth:`ServerKey.open_field` the one way
+patient data the server must read (a referral's patient fields and message) go to and
+come from the database.
+
+**Rotation.** Put the new key in ``CONFRERE_SERVER_KEY`` and the old one in
+``CONFRERE_SERVER_KEY_PREVIOUS`` (comma-separated base64, several rotations) on every
+node, then restart the nodes. New documents and fields are sealed under the new key;
+those sealed under a previous key are read with it (the stored key id says which). A
+previous key may be dropped once nothing sealed under it is kept any more.
 """
 
 from __future__ import annotations
@@ -30,12 +39,14 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import nacl.bindings
+import nacl.exceptions
 import nacl.hash
 import nacl.utils
 from nacl.encoding import RawEncoder
 
 from protocol.crypto.attachment import Decryptor, Encryptor
-from protocol.crypto.errors import CryptoError
+from protocol.crypto.errors import BadKey, BadVersion, CryptoError, Tampered, Truncated
 
 from .config import Settings
 
@@ -51,17 +62,64 @@ class MissingServerKey(RuntimeError):
     shared key."""
 
 
+FIELD_PREFIX = "sealed:"  # a field sealed under the server key, in a text column
+FIELD_VERSION = 1
+_FIELD_AD = b"confrere/field"
+_NONCE = 24
+
+
 @dataclass(frozen=True, slots=True)
 class ServerKey:
     key: bytes = field(repr=False)
+    previous: tuple[bytes, ...] = field(default=(), repr=False)  # rotated out: read only
 
     @property
     def id(self) -> str:
         """16 hex digits naming the key (BLAKE2b, not reversible)."""
-        digest: bytes = nacl.hash.blake2b(
-            self.key, digest_size=8, person=b"confrere-keyid", encoder=RawEncoder
+        return _key_id(self.key).hex()
+
+    def for_id(self, key_id: str | None) -> ServerKey | None:
+        """This key, or the previous key, whose id is ``key_id``; None if none is."""
+        if key_id == self.id:
+            return self
+        for old in self.previous:
+            if _key_id(old).hex() == key_id:
+                return ServerKey(old)
+        return None
+
+    def seal_field(self, plain: bytes, purpose: str) -> str:
+        """``plain`` encrypted for a text column: ``"sealed:" || base64(0x01 || key id
+        (8) || nonce (24) || XChaCha20-Poly1305(plain, ad = "confrere/field" ||
+        purpose))``. ``purpose`` (e.g. ``"referral.patient"``) binds it to its column:
+        a value moved to another column does not open."""
+        nonce = nacl.utils.random(_NONCE)
+        sealed = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_encrypt(
+            plain, _FIELD_AD + purpose.encode(), nonce, self.key
         )
-        return digest.hex()
+        raw = bytes([FIELD_VERSION]) + _key_id(self.key) + nonce + sealed
+        return FIELD_PREFIX + base64.b64encode(raw).decode("ascii")
+
+    def open_field(self, text: str, purpose: str) -> bytes:
+        """The plaintext of :meth:`seal_field`'s ``text``, under this key or a previous
+        one; raises :class:`CryptoError` (never the plaintext in its message)."""
+        try:
+            raw = base64.b64decode(text.removeprefix(FIELD_PREFIX), validate=True)
+        except (binascii.Error, ValueError):
+            raise Truncated("a sealed field that is not base64") from None
+        if len(raw) < 1 + 8 + _NONCE + 16 or not text.startswith(FIELD_PREFIX):
+            raise Truncated("a sealed field too short")
+        if raw[0] != FIELD_VERSION:
+            raise BadVersion(f"unknown sealed field version {raw[0]}")
+        key = self.for_id(raw[1:9].hex())
+        if key is None:
+            raise BadKey(f"a field sealed under server key {raw[1:9].hex()}, not known here")
+        try:
+            plain: bytes = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_decrypt(
+                raw[9 + _NONCE :], _FIELD_AD + purpose.encode(), raw[9 : 9 + _NONCE], key.key
+            )
+        except nacl.exceptions.CryptoError:
+            raise Tampered("a sealed field does not decrypt") from None
+        return plain
 
     async def seal(self, plain: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         """``plain`` encrypted as it streams (a fresh random header per document)."""
@@ -95,6 +153,13 @@ class ServerKey:
             await source.aclose()
 
 
+def _key_id(key: bytes) -> bytes:
+    digest: bytes = nacl.hash.blake2b(
+        key, digest_size=8, person=b"confrere-keyid", encoder=RawEncoder
+    )
+    return digest
+
+
 def _decode(text: str, where: str) -> ServerKey:
     try:
         raw = base64.b64decode(text.strip(), validate=True)
@@ -103,6 +168,12 @@ def _decode(text: str, where: str) -> ServerKey:
     if len(raw) != KEY_SIZE:
         raise ValueError(f"{where} must hold base64 of exactly {KEY_SIZE} bytes")
     return ServerKey(raw)
+
+
+def _with_previous(key: ServerKey, settings: Settings) -> ServerKey:
+    olds = [p for p in settings.server_key_previous.split(",") if p.strip()]
+    previous = tuple(_decode(p, "CONFRERE_SERVER_KEY_PREVIOUS").key for p in olds)
+    return ServerKey(key.key, tuple(k for k in previous if k != key.key))
 
 
 def key_file_path(settings: Settings) -> Path:
@@ -117,7 +188,12 @@ def key_file_path(settings: Settings) -> Path:
 
 
 def load_server_key(settings: Settings) -> ServerKey:
-    """The key the settings name (see the module docstring); blocking file I/O."""
+    """The key the settings name, with the previous keys (see the module docstring);
+    blocking file I/O."""
+    return _with_previous(_current_key(settings), settings)
+
+
+def _current_key(settings: Settings) -> ServerKey:
     if settings.server_key:
         return _decode(settings.server_key, "CONFRERE_SERVER_KEY")
     if not settings.database_url.startswith("sqlite:") and not settings.server_key_file:

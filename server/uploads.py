@@ -28,6 +28,7 @@ import hashlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from starlette.datastructures import QueryParams
 
@@ -45,8 +46,19 @@ from storage.types import Attachment, NewAttachment
 from .clock import now_ms
 from .errors import ApiError, bad_request
 from .handlers import Services
+from .server_key import FIELD_PREFIX
 
-__all__ = ["Intake", "UploadRequest", "open_content", "receive", "upload_request"]
+__all__ = [
+    "Intake",
+    "UploadRequest",
+    "content_disposition",
+    "document_name",
+    "open_content",
+    "receive",
+    "upload_request",
+]
+
+_DOCUMENT_NAME = "attachment.name"  # the purpose a document's name is sealed for
 
 log = logging.getLogger("confrere.attachments")
 
@@ -208,7 +220,11 @@ async def receive(
             upload.content_type,
             now_ms(),
             room_id=upload.room,
-            name=upload.name,
+            # Only documents have a name here (a chat file's travels encrypted in its
+            # message); it is sealed under the server key like the document.
+            name=None
+            if upload.name is None
+            else svc.server_key.seal_field(upload.name.encode(), _DOCUMENT_NAME),
             key_id=svc.server_key.id if document else None,
         )
     )
@@ -230,6 +246,24 @@ async def receive(
     return done
 
 
+def document_name(svc: Services, attachment: Attachment) -> str | None:
+    """A document's file name, opened (stored sealed under the server key; a name
+    stored in clear before that is returned as it is)."""
+    name = attachment.name
+    if name is None or not name.startswith(FIELD_PREFIX):
+        return name
+    key = svc.server_key.for_id(attachment.key_id)
+    if key is None:
+        return None  # reported by open_content, which refuses the bytes too
+    return key.open_field(name, _DOCUMENT_NAME).decode()
+
+
+def content_disposition(svc: Services, attachment: Attachment) -> str:
+    """``attachment``, with the document's file name if it has one (RFC 6266)."""
+    name = document_name(svc, attachment)
+    return "attachment" if name is None else f"attachment; filename*=UTF-8''{quote(name, safe='')}"
+
+
 async def open_content(svc: Services, attachment: Attachment) -> AsyncGenerator[bytes, None]:
     """The bytes a reader downloads: a chat file's ciphertext as stored, a document's
     plaintext. Raises before the first byte if the blob is missing or the document is
@@ -237,7 +271,8 @@ async def open_content(svc: Services, attachment: Attachment) -> AsyncGenerator[
     source = await svc.blobs.open(attachment.id)
     if attachment.kind != "document":
         return source
-    if attachment.key_id != svc.server_key.id:
+    key = svc.server_key.for_id(attachment.key_id)  # the current key, or a rotated one
+    if key is None:
         await source.aclose()
         log.error(
             "document %s is encrypted under server key %s, this node has %s",
@@ -246,4 +281,4 @@ async def open_content(svc: Services, attachment: Attachment) -> AsyncGenerator[
             svc.server_key.id,
         )
         raise ApiError(ErrorCode.INTERNAL, "this document cannot be decrypted by this node")
-    return svc.server_key.unseal(source, attachment.id)
+    return key.unseal(source, attachment.id)

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import base64
+
 from protocol.frames import Event, Member, Msg, RoomInfo
 from storage.types import Membership, Room, RoomMembers, TimelineItem
 
-__all__ = ["item_frame", "room_info"]
+__all__ = ["item_frame", "room_info", "sealed_json"]
+
+
+def sealed_json(value: bytes | None) -> str | None:
+    """A room's encrypted name in a JSON body (REST): base64."""
+    return None if value is None else base64.b64encode(value).decode("ascii")
+
+
+def _bytes(value: object) -> bytes | None:
+    """An encrypted name; a name stored in clear before names were encrypted (in an old
+    room.updated event) is not passed on."""
+    return value if isinstance(value, bytes) else None
 
 
 def item_frame(item: TimelineItem) -> Msg | Event:
@@ -25,7 +38,7 @@ def item_frame(item: TimelineItem) -> Msg | Event:
         by=meta.get("by"),
         role=meta.get("role"),
         upto=meta.get("upto"),
-        name=meta.get("name"),
+        name=_bytes(meta.get("name")),
         status=meta.get("status"),
         header=meta.get("header"),
         reason=meta.get("reason"),
@@ -45,7 +58,7 @@ def room_info(
         role=membership.role,
         last_seq=room.last_seq,
         read_seq=membership.read_seq,
-        name=room.name,
+        name=_bytes(room.name),
         header=room.header,
         members=None
         if members is None

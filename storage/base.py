@@ -119,7 +119,7 @@ class RoomStore(Protocol):
         kind: str,
         creator: str,
         members: Sequence[str],
-        name: str | None,
+        name: bytes | None,
         header: bytes | None,
         now: int,
     ) -> tuple[Room, TimelineItem | None]:
@@ -155,7 +155,7 @@ class RoomStore(Protocol):
         room_id: str,
         by: str,
         now: int,
-        name: str | None = None,
+        name: bytes | None = None,
         header: bytes | None = None,
         status: str | None = None,
     ) -> TimelineItem: ...

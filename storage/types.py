@@ -127,7 +127,7 @@ class Session:
 class Room:
     id: str
     kind: str  # "direct" | "group" | "patient_case"
-    name: str | None
+    name: bytes | None  # encrypted by clients (SPEC.md §11.4)
     status: str  # "open" | "closed"
     header: bytes | None
     created_by: str

@@ -182,3 +182,17 @@ async def messages_from_others(client: Client, room: str, count: int) -> list[Ms
             if isinstance(item, Msg) and item.room == room and item.device != client.device_id:
                 got.append(item)
     return got
+
+
+def sealed(payload: bytes) -> bytes:
+    """``payload`` in the shape of an end-to-end room message (SPEC.md §11.2), which the
+    server requires of ``send.body``: for transport tests, which never decrypt. The
+    payload stands in for the ciphertext (its 16-byte tag zeroed); :func:`opened` gets
+    it back."""
+    return b"\x01" + b"\xaa" * 16 + bytes(4 + 24) + payload + bytes(16 + 64)
+
+
+def opened(body: bytes) -> bytes:
+    """The payload of a :func:`sealed` body."""
+    assert body[:17] == b"\x01" + b"\xaa" * 16, body
+    return body[45:-80]

@@ -492,15 +492,10 @@ class Client:
         """Read the stored timeline directly (the client also does this by itself)."""
         return await self._call(lambda i: Sync(i, room, after, limit), Batch)
 
-    async def create_room(
-        self,
-        kind: str,
-        members: list[str],
-        *,
-        name: str | None = None,
-        header: bytes | None = None,
-    ) -> RoomInfo:
-        ack = await self._call(lambda i: RoomCreate(i, kind, tuple(members), name, header), Ack)
+    async def create_room(self, kind: str, members: list[str]) -> RoomInfo:
+        """A new room, without name nor header: those are encrypted for the room once it
+        exists (``EncryptedClient.create_room``)."""
+        ack = await self._call(lambda i: RoomCreate(i, kind, tuple(members)), Ack)
         assert ack.room is not None
         self.rooms[ack.room.id] = ack.room
         # Everything in a room we just created is new to us, whatever arrives first (our
@@ -537,10 +532,11 @@ class Client:
         self,
         room: str,
         *,
-        name: str | None = None,
+        name: bytes | None = None,
         header: bytes | None = None,
         status: str | None = None,
     ) -> int:
+        """``name`` and ``header``: encrypted (SPEC.md §11.4), see :class:`EncryptedClient`."""
         ack = await self._call(lambda i: RoomUpdate(i, room, name, header, status), Ack)
         return ack.seq or 0
 

@@ -67,6 +67,7 @@ from typing import Any
 import msgpack
 
 from protocol.crypto.attachment import MAX_FILE_NAME, AttachmentRef
+from protocol.crypto.envelope import parse_header, wrap_header
 from protocol.crypto.errors import BadVersion, CryptoError, Truncated, UnknownSession
 from protocol.crypto.keys import DeviceKeys, KeyBundle, parse_bundle
 from protocol.crypto.safety import safety_number
@@ -79,7 +80,7 @@ from protocol.crypto.share import (
     share_sender_key,
 )
 from protocol.frames import Event, Msg, RoomInfo, ToDeviceMsg
-from protocol.limits import MAX_ATTACHMENTS_PER_MESSAGE
+from protocol.limits import MAX_ATTACHMENTS_PER_MESSAGE, MAX_NAME_CHARS
 
 from .attachments import Source, download_file, upload_file
 from .client import Client
@@ -99,7 +100,6 @@ __all__ = [
 
 log = logging.getLogger("confrere.e2ee")
 
-HEADER_VERSION = 1
 CONTENT_VERSION = 1  # of a message's plaintext map (SPEC.md §11.2)
 _KEYS_TTL = 30.0  # seconds a user's device list is trusted before it is asked again
 
@@ -433,9 +433,20 @@ class EncryptedClient:
         """Replace a patient case's header with ``header`` encrypted for the members."""
         async with self._lock(room):
             sealed = await self._encrypt(room, header)
-        device = self.device_id.encode()
-        blob = bytes([HEADER_VERSION]) + len(device).to_bytes(2, "big") + device + sealed
-        return await self.client.update_room(room, header=blob)
+        return await self.client.update_room(room, header=wrap_header(self.device_id, sealed))
+
+    async def set_name(self, room: str, name: str) -> int:
+        """Rename a group or patient case: ``name`` (1 to 200 characters) encrypted for
+        the members like a header (SPEC.md §11.4); the server never reads it."""
+        if not 0 < len(name) <= MAX_NAME_CHARS:
+            raise ValueError(f"a room name has 1 to {MAX_NAME_CHARS} characters")
+        async with self._lock(room):
+            sealed = await self._encrypt(room, name.encode())
+        return await self.client.update_room(room, name=wrap_header(self.device_id, sealed))
+
+    def decrypt_name(self, room: str, blob: bytes) -> str:
+        """A room's name (``RoomInfo.name``, ``room.updated``), as :meth:`decrypt_header`."""
+        return self.decrypt_header(room, blob).decode("utf-8", "replace")
 
     def decrypt_header(self, room: str, blob: bytes) -> bytes:
         """The plaintext of an encrypted header (``RoomInfo.header``, ``room.updated``);
@@ -444,10 +455,7 @@ class EncryptedClient:
         cached = self._headers.get(blob)
         if cached is not None:
             return cached
-        if not blob or blob[0] != HEADER_VERSION or len(blob) < 3:
-            raise Truncated("not an encrypted header")
-        size = int.from_bytes(blob[1:3], "big")
-        device, sealed = blob[3 : 3 + size].decode("utf-8", "replace"), blob[3 + size :]
+        device, sealed = parse_header(blob)
         session = self._inbound.get((room, device, parse_message(sealed).session_id))
         if session is None:
             raise UnknownSession("the header's key has not arrived")
@@ -458,8 +466,11 @@ class EncryptedClient:
     async def create_room(
         self, kind: str, members: list[str], *, name: str | None = None, header: bytes | None = None
     ) -> RoomInfo:
-        """Create a room; a patient case's ``header`` is set encrypted right after."""
-        info = await self.client.create_room(kind, members, name=name)
+        """Create a room; its ``name`` and a patient case's ``header`` are set encrypted
+        right after (they are bound to the room's id)."""
+        info = await self.client.create_room(kind, members)
+        if name is not None:
+            await self.set_name(info.id, name)
         if header is not None:
             await self.set_header(info.id, header)
         return info
@@ -468,14 +479,27 @@ class EncryptedClient:
         self, room: str, users: Sequence[str] = (), *, emails: Sequence[str] = ()
     ) -> int:
         """As :meth:`Client.invite`; promoted guests get this device's keys on
-        ``member.promoted`` (see the module doc). Inviting by e-mail starts a new
-        sender key (the ``guest.invited`` event, seen here before it arrives)."""
+        ``member.promoted`` (see the module doc). Inviting starts a new sender key (for
+        a guest: the ``guest.invited`` event, seen here before it arrives), with which
+        the room's name and case header are encrypted again, so that the new members
+        read them (SPEC.md §11.4) and nothing sent before."""
         seq = await self.client.invite(room, users, emails=emails)
-        if emails:
-            async with self._lock(room):
-                self._saw(room, seq)
-                self.rotate(room)
+        async with self._lock(room):
+            self._saw(room, seq)
+            self.rotate(room)
+        info = await self.client.room(room)
+        for blob, reseal in ((info.name, self._reseal_name), (info.header, self.set_header)):
+            if blob is None:
+                continue
+            try:
+                plaintext = self.decrypt_header(room, blob)
+            except CryptoError:  # its key never reached this device: nothing to re-encrypt
+                continue
+            await reseal(room, plaintext)
         return seq
+
+    async def _reseal_name(self, room: str, name: bytes) -> int:
+        return await self.set_name(room, name.decode("utf-8", "replace"))
 
     def _saw(self, room: str, seq: int) -> None:
         if seq > self._seen_seq.get(room, 0):

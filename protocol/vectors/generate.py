@@ -14,6 +14,7 @@ from typing import Any
 
 import msgpack
 
+from protocol.crypto.envelope import wrap_header
 from protocol.crypto.keys import DeviceKeys
 from protocol.crypto.safety import safety_number
 from protocol.crypto.sender_keys import OutboundSession, message_key
@@ -86,14 +87,9 @@ def build() -> dict[str, Any]:
         ).hex(),
         "key_request": key_request(room, session_id).hex(),
     }
-    device = alice["device"].encode()
-    # A patient-case header (SPEC.md 11.4): the first message, wrapped with its device.
-    header = (
-        b"\x01"
-        + len(device).to_bytes(2, "big")
-        + device
-        + bytes.fromhex(str(messages[0]["message"]))
-    )
+    # A patient-case header or room name (SPEC.md 11.4): the first message, wrapped
+    # with its device.
+    header = wrap_header(alice["device"], bytes.fromhex(str(messages[0]["message"])))
     safety = []
     for a, b in ((alice, bob), (bob, carol), (alice, carol)):
         safety.append(

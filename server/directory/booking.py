@@ -21,11 +21,14 @@ from protocol.errors import ErrorCode
 from protocol.frames import Event
 from storage.directory import Appointment, NewAppointment, Profile, Slot
 from storage.ids import new_id
-from storage.outbox import NewNotification
+from storage.outbox import Channel, NewNotification
 from storage.types import User
 
 from ..clock import now_ms
 from ..errors import ApiError, bad_request
+from ..notifications.worker import SEALED_RECIPIENT
+from ..server_key import ServerKey
+from .at_rest import seal_appointment
 from .patient import MAX_MESSAGE, check_patient
 from .query import is_id
 
@@ -88,10 +91,16 @@ def _may_book(slot: Slot, via: str) -> None:
 
 
 def _notifications(
-    appointment_id: str, profile: Profile, slot: Slot, patient: dict[str, Any], via: str
+    key: ServerKey,
+    appointment_id: str,
+    profile: Profile,
+    slot: Slot,
+    patient: dict[str, Any],
+    via: str,
 ) -> list[NewNotification]:
     """What the patient receives: when, with whom, where; nothing of the referral's
-    message or documents."""
+    message or documents. The patient's phone and e-mail are sealed under the server
+    key until the outbox worker delivers (``SEALED_RECIPIENT``)."""
     place = next((p for p in profile.places if p.id == slot.place_id), None)
     data = {
         "appointment": appointment_id,
@@ -104,10 +113,11 @@ def _notifications(
         "via": via,
     }
     notes = []
-    if "phone" in patient:
-        notes.append(NewNotification("sms", patient["phone"], "appointment_booked", data))
-    if "email" in patient:
-        notes.append(NewNotification("email", patient["email"], "appointment_booked", data))
+    channels: tuple[tuple[Channel, str], ...] = (("sms", "phone"), ("email", "email"))
+    for channel, name in channels:
+        if name in patient:
+            recipient = key.seal_field(patient[name].encode(), SEALED_RECIPIENT)
+            notes.append(NewNotification(channel, recipient, "appointment_booked", data))
     return notes
 
 
@@ -150,7 +160,9 @@ async def book(svc: Services, caller: User, body: dict[str, Any], via: str) -> A
     # Refusals (slot taken meanwhile, attachments not the booker's documents...) are
     # answered by server.errors.from_storage.
     appointment = await svc.store.book(
-        new, _notifications(appointment_id, profile, slot, form.patient, via), now
+        seal_appointment(svc.server_key, new),
+        _notifications(svc.server_key, appointment_id, profile, slot, form.patient, via),
+        now,
     )
     log.info("appointment %s booked via %s", appointment.id, via)
     try:

@@ -17,6 +17,8 @@ from storage.directory import (
 )
 
 from ..openapi import array, boolean, integer, nullable, number, obj, string
+from ..server_key import ServerKey
+from .at_rest import open_message, open_patient
 from .query import encode_cursor
 
 __all__ = [
@@ -195,7 +197,8 @@ def slot_json(s: Slot) -> dict[str, Any]:
     }
 
 
-def appointment_json(a: Appointment) -> dict[str, Any]:
+def appointment_json(a: Appointment, key: ServerKey) -> dict[str, Any]:
+    """``key`` opens the patient fields and message (sealed at rest: :mod:`.at_rest`)."""
     return {
         "id": a.id,
         "slot": a.slot_id,
@@ -208,8 +211,8 @@ def appointment_json(a: Appointment) -> dict[str, Any]:
         "ends_at": a.ends_at,
         "booked_by": a.booked_by,
         "via": a.via,
-        "patient": a.patient,
-        "message": a.message,
+        "patient": open_patient(key, a),
+        "message": open_message(key, a),
         "attachments": list(a.attachments),
         "created_at": a.created_at,
     }

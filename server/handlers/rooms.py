@@ -65,21 +65,15 @@ async def _publish(svc: Services, item: TimelineItem) -> None:
 
 async def on_room_create(svc: Services, caller: Caller, f: RoomCreate) -> Ack:
     others = tuple(dict.fromkeys(u for u in f.members if u != caller.user_id))
-    if f.kind == "direct":
-        if len(others) != 1:
-            raise ApiError(
-                ErrorCode.BAD_FRAME, "room.create: a direct room takes exactly one other member"
-            )
-        if f.header is not None:
-            raise ApiError(ErrorCode.BAD_FRAME, "room.create: only patient cases have a header")
-    if f.kind == "group" and f.header is not None:
-        raise ApiError(ErrorCode.BAD_FRAME, "room.create: only patient cases have a header")
+    if f.kind == "direct" and len(others) != 1:
+        raise ApiError(
+            ErrorCode.BAD_FRAME, "room.create: a direct room takes exactly one other member"
+        )
     await _require_users(svc, others)
     # A pair's direct room created concurrently comes back from the store as the
     # existing one (storage/base.py: at most one direct room per pair).
-    room, item = await svc.store.create_room(
-        f.kind, caller.user_id, others, f.name, f.header, now_ms()
-    )
+    # No name nor header yet: clients encrypt them for the room, once it exists.
+    room, item = await svc.store.create_room(f.kind, caller.user_id, others, None, None, now_ms())
     if item is not None:
         await _publish(svc, item)
     await require_member(svc, caller, room.id)
@@ -158,6 +152,8 @@ async def on_room_update(svc: Services, caller: Caller, f: RoomUpdate) -> Ack:
         raise ApiError(
             ErrorCode.BAD_FRAME, "room.update: header and status belong to patient cases"
         )
+    if members.room.kind == "direct" and f.name is not None:
+        raise ApiError(ErrorCode.BAD_FRAME, "room.update: a direct room has no name")
     if members.room.status == "closed" and f.status != "open":
         raise ApiError(ErrorCode.FORBIDDEN, "this patient case is closed: reopen it first")
     item = await svc.store.update_room(

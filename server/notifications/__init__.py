@@ -30,6 +30,7 @@ from storage.guests import ReminderPolicy
 from ..config import Settings
 from ..presence import Presence
 from ..ratelimit import RateLimiter
+from ..server_key import ServerKey
 from .email import SmtpProvider, SmtpSettings
 from .mobile import Apns, ApnsSettings, Fcm, FcmSettings
 from .providers import DeliveryFailed, LogSink, Provider, WebhookProvider, webhook_body
@@ -142,7 +143,9 @@ def smtp_settings(settings: Settings) -> SmtpSettings:
     )
 
 
-def open_notifications(store: Store, presence: Presence, settings: Settings) -> Notifications:
+def open_notifications(
+    store: Store, presence: Presence, settings: Settings, server_key: ServerKey | None = None
+) -> Notifications:
     """The notification set the settings describe (not started yet). Raises
     ``ValueError`` when webhook URLs are not http(s) or come without a secret, or a
     provider's settings cannot work (naming the setting)."""
@@ -200,6 +203,7 @@ def open_notifications(store: Store, presence: Presence, settings: Settings) -> 
             max_attempts=settings.outbox_max_attempts,
         ),
         poll_s=settings.outbox_poll_s,
+        server_key=server_key,
     )
     push = OfflinePush(
         store, presence, interval_s=settings.push_interval_s, on_enqueued=worker.kick

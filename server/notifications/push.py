@@ -9,10 +9,10 @@ burst of messages in a room costs one push per offline member, and a member is n
 pushed again for the same room within ``cooldown_s`` (per node: a few nodes may each
 send one).
 
-What a push says: ``"Nouveau message dans <room>"`` where <room> is a group's name,
-else the room's kind ("une conversation", "un groupe", "un dossier patient"): a
-patient case's name may name the patient and stays off push services. Never a
-message's content (which the server cannot read anyway), nor its sender.
+What a push says: ``"Nouveau message dans <room>"`` where <room> is the room's kind
+("une conversation", "un groupe", "un dossier patient"). Never a room's name (end-to-end
+encrypted: the server cannot read it, and a case's name may name the patient), a
+message's content (encrypted too), nor its sender.
 
 Pushes are a courtesy, not a record: a flush that fails (database unavailable) drops
 its pushes and logs it; the messages themselves are safe and synced as always.
@@ -55,8 +55,6 @@ _MAX_COOLDOWNS = 100_000  # entries kept before the oldest are forgotten
 
 def push_title(room: Room) -> str:
     """The visible text of a push for ``room`` (see the module doc)."""
-    if room.kind == "group" and room.name:
-        return f"Nouveau message dans {room.name}"
     return f"Nouveau message dans {_KIND_LABELS.get(room.kind, 'une conversation')}"
 
 

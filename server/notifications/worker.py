@@ -27,17 +27,24 @@ import contextlib
 import logging
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from protocol.crypto.errors import CryptoError
 from storage.errors import StorageError
 from storage.outbox import Notification, OutboxStore
 
 from ..clock import now_ms
+from ..server_key import FIELD_PREFIX, ServerKey
 from .providers import DeliveryFailed, Provider
 
-__all__ = ["Backoff", "OutboxWorker"]
+__all__ = ["SEALED_RECIPIENT", "Backoff", "OutboxWorker"]
 
 log = logging.getLogger("confrere.outbox")
+
+
+# The purpose a recipient is sealed for (ServerKey.seal_field): a patient's phone or
+# e-mail, which the outbox keeps until delivery, is not stored in clear.
+SEALED_RECIPIENT = "outbox.recipient"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +75,12 @@ class OutboxWorker:
         batch: int = 50,
         lease_ms: int = 60_000,
         poll_s: float = 1.0,
+        server_key: ServerKey | None = None,
     ) -> None:
+        """``server_key`` opens recipients sealed under it (a patient's phone or e-mail,
+        :data:`SEALED_RECIPIENT`) just before delivery."""
         self.store = store
+        self.server_key = server_key
         self.providers = dict(providers)
         self.backoff = backoff or Backoff()
         self.batch = batch
@@ -129,7 +140,7 @@ class OutboxWorker:
         try:
             if provider is None:
                 raise DeliveryFailed(f"no provider for channel {n.channel!r}")
-            await provider.deliver(n)
+            await provider.deliver(self._opened(n))
         except DeliveryFailed as exc:
             await self._failed(n, str(exc), permanent=provider is None or exc.permanent)
             return False
@@ -138,6 +149,17 @@ class OutboxWorker:
             await self._failed(n, f"provider error: {type(exc).__name__}", permanent=False)
             return False
         return True
+
+    def _opened(self, n: Notification) -> Notification:
+        if not n.recipient.startswith(FIELD_PREFIX):
+            return n
+        if self.server_key is None:
+            raise DeliveryFailed("a sealed recipient, and no server key to open it")
+        try:
+            recipient = self.server_key.open_field(n.recipient, SEALED_RECIPIENT).decode()
+        except CryptoError as exc:
+            raise DeliveryFailed(f"the sealed recipient does not open: {exc}") from None
+        return replace(n, recipient=recipient)
 
     async def _failed(self, n: Notification, error: str, *, permanent: bool) -> None:
         now = now_ms()

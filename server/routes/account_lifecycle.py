@@ -45,6 +45,7 @@ from ..openapi import api_route, array, boolean, integer, obj, string
 from ..ratelimit import RateLimiter
 from ..revocation import revoke
 from ..verification import codes, passwords
+from ..wire import sealed_json
 from .accounts import client_address, profile
 from .common import bearer, json_body, services
 
@@ -244,7 +245,8 @@ async def export_account(request: Request) -> Response:
             for p in await store.push_subscriptions_of(user.id)
         ],
         "rooms": [
-            {"id": room.id, "kind": room.kind, "name": room.name, "role": m.role}
+            # The name as stored: end-to-end encrypted (base64), the server cannot read it.
+            {"id": room.id, "kind": room.kind, "name": sealed_json(room.name), "role": m.role}
             for room, m in rooms
         ],
         "messages": _EXPORT_NOTE,

@@ -37,7 +37,7 @@ from ..sessions import require_role
 from ..verification import codes, links, passwords, psc, psc_signup
 from ..verification.identifiers import InvalidIdentifier, parse_number
 from ..verification.specialties import REGULATOR, SPECIALTIES, is_specialty
-from ..wire import room_info
+from ..wire import room_info, sealed_json
 from .common import bearer, json_body, services
 
 __all__ = ["PROFILE", "client_address", "profile", "routes"]
@@ -423,8 +423,8 @@ async def add_device(request: Request) -> Response:
 
 async def list_rooms(request: Request) -> Response:
     """Listed to unverified users too: a guest promoted before finishing identity
-    verification sees the rooms waiting for them (names, kinds, unread counts; patient
-    case headers are end-to-end encrypted). Reading and sending stay behind the gate."""
+    verification sees the rooms waiting for them (kinds, unread counts, names in base64:
+    end-to-end encrypted like case headers). Reading and sending stay behind the gate."""
     _, user = await bearer(request)
     rooms = await services(request).store.rooms_of(user.id)
     out = []
@@ -434,7 +434,7 @@ async def list_rooms(request: Request) -> Response:
             {
                 "id": info.id,
                 "kind": info.kind,
-                "name": info.name,
+                "name": sealed_json(info.name),
                 "status": info.status,
                 "role": info.role,
                 "last_seq": info.last_seq,
@@ -506,7 +506,7 @@ _ROOM = obj(
     {
         "id": string(),
         "kind": string(),
-        "name": nullable(string()),
+        "name": nullable(string()),  # base64 of the encrypted name (SPEC.md §11.4)
         "status": string(),
         "role": string(),
         "last_seq": integer(),

@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import re
 from typing import Any
-from urllib.parse import quote
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -39,7 +38,14 @@ from ..limits import UserRates
 from ..openapi import api_route, boolean, integer, nullable, obj, string
 from ..sessions import require_verified
 from ..sweeper import finish_deletion
-from ..uploads import KINDS, open_content, receive, upload_request
+from ..uploads import (
+    KINDS,
+    content_disposition,
+    document_name,
+    open_content,
+    receive,
+    upload_request,
+)
 from .common import bearer, services
 
 __all__ = ["routes"]
@@ -49,14 +55,14 @@ log = logging.getLogger("confrere.attachments")
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
-def describe(attachment: Attachment) -> dict[str, Any]:
+def describe(svc: Services, attachment: Attachment) -> dict[str, Any]:
     return {
         "id": attachment.id,
         "kind": attachment.kind,
         "room": attachment.room_id,
         "uploader": attachment.uploader,
         "content_type": attachment.content_type,
-        "name": attachment.name,
+        "name": document_name(svc, attachment),
         "size": attachment.size,
         "sha256": attachment.sha256,
         "created_at": attachment.created_at,
@@ -102,7 +108,7 @@ async def upload(request: Request) -> Response:
         log.info("upload by %s abandoned: the client disconnected mid-body", user.id)
         return Response(status_code=400)  # nobody is listening any more
     return JSONResponse(
-        {"attachment": describe(attachment)},
+        {"attachment": describe(svc, attachment)},
         status_code=201,
         headers={"Location": f"/v1/attachments/{attachment.id}"},
     )
@@ -113,9 +119,7 @@ async def download(request: Request) -> Response:
     document's plaintext)."""
     svc, attachment = await _readable(request)
     content = await open_content(svc, attachment)
-    disposition = "attachment"
-    if attachment.name is not None:
-        disposition += f"; filename*=UTF-8''{quote(attachment.name, safe='')}"
+    disposition = content_disposition(svc, attachment)
     chat = attachment.kind == "chat"
     return StreamingResponse(
         content,
@@ -137,7 +141,7 @@ async def metadata(request: Request) -> Response:
     url = await svc.blobs.presigned_url(attachment.id, ttl) if attachment.kind == "chat" else None
     return JSONResponse(
         {
-            "attachment": describe(attachment),
+            "attachment": describe(svc, attachment),
             "download_url": url,
             "download_url_expires_at": None if url is None else now_ms() + ttl * 1000,
         }

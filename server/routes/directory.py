@@ -341,7 +341,7 @@ async def my_agenda(request: Request) -> Response:
         {
             "profile": profile.id,
             "slots": [slot_json(s) for s in slots],
-            "appointments": [appointment_json(a) for a in appointments],
+            "appointments": [appointment_json(a, svc.server_key) for a in appointments],
         }
     )
 

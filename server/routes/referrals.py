@@ -11,8 +11,6 @@ transaction, which keeps them from the orphan sweep.
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -31,7 +29,7 @@ from ..errors import ApiError
 from ..handlers import Services
 from ..openapi import Schema, api_route, array, integer, obj, string
 from ..sessions import require_verified
-from ..uploads import open_content
+from ..uploads import content_disposition, open_content
 from .common import bearer, json_body, services
 
 __all__ = ["BOOKING", "readable_appointment", "routes"]
@@ -63,9 +61,10 @@ async def create(request: Request) -> Response:
     _, user = await bearer(request)
     require_verified(user)
     body = await json_body(request)
-    appointment = await book(services(request), user, body, "referral")
+    svc = services(request)
+    appointment = await book(svc, user, body, "referral")
     return JSONResponse(
-        {"appointment": appointment_json(appointment)},
+        {"appointment": appointment_json(appointment, svc.server_key)},
         status_code=201,
         headers={"Location": f"/v1/referrals/{appointment.id}"},
     )
@@ -79,14 +78,14 @@ async def mine(request: Request) -> Response:
     for a in booked:
         await svc.store.record_patient_access(a.id, user.id, now)
     await record_patient_reads(svc.store, user.id, [a.id for a in booked])
-    return JSONResponse({"referrals": [appointment_json(a) for a in booked]})
+    return JSONResponse({"referrals": [appointment_json(a, svc.server_key) for a in booked]})
 
 
 async def detail(request: Request) -> Response:
     _, user = await bearer(request)
     svc = services(request)
     appointment = await readable_appointment(svc, user, request.path_params["appointment_id"])
-    return JSONResponse({"appointment": appointment_json(appointment)})
+    return JSONResponse({"appointment": appointment_json(appointment, svc.server_key)})
 
 
 async def accesses(request: Request) -> Response:
@@ -109,9 +108,7 @@ async def document(request: Request) -> Response:
     if attachment is None or attachment.state != "ready":
         raise ApiError(ErrorCode.NOT_FOUND, "no such document in this referral")
     content = await open_content(svc, attachment)
-    disposition = "attachment"
-    if attachment.name is not None:
-        disposition += f"; filename*=UTF-8''{quote(attachment.name, safe='')}"
+    disposition = content_disposition(svc, attachment)
     return StreamingResponse(
         content,
         media_type=attachment.content_type,

@@ -104,7 +104,7 @@ async def create(request: Request) -> Response:
     body = await json_body(request)
     appointment = await book(svc, user, body, "sas")
     return JSONResponse(
-        {"appointment": appointment_json(appointment)},
+        {"appointment": appointment_json(appointment, svc.server_key)},
         status_code=201,
         headers={"Location": f"/v1/referrals/{appointment.id}"},
     )

@@ -484,7 +484,7 @@ class SqlStore(
         kind: str,
         creator: str,
         members: Sequence[str],
-        name: str | None,
+        name: bytes | None,
         header: bytes | None,
         now: int,
     ) -> tuple[Room, TimelineItem | None]:
@@ -585,7 +585,7 @@ class SqlStore(
         room_id: str,
         by: str,
         now: int,
-        name: str | None = None,
+        name: bytes | None = None,
         header: bytes | None = None,
         status: str | None = None,
     ) -> TimelineItem:

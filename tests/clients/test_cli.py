@@ -1,17 +1,16 @@
-"""The command-line client's pure parts: profile file, state merging, line formatting.
-
-No server here: the chat loop itself is exercised against a stand-in client object.
-"""
+"""The command-line client: profile file, state merging, line formatting, and the chat
+loop against a real server, end-to-end encrypted through the SDK."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import json
 import os
 import stat
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
@@ -39,8 +38,18 @@ from clients.cli import (
     state_after_login,
     stdin_lines,
 )
-from clients.python import Account, Client, ClientClosed, ClientState
-from protocol.frames import Event, Msg, RoomInfo
+from clients.python import (
+    Account,
+    Client,
+    ClientClosed,
+    ClientState,
+    Decrypted,
+    EncryptedClient,
+    Undecryptable,
+)
+from harness import ServerUnderTest, practitioner
+from protocol.crypto.attachment import AttachmentRef
+from protocol.frames import Event
 
 ALICE = "AAAAAAAAaaaaaaaa"
 BOB = "BBBBBBBBbbbbbbbb"
@@ -58,8 +67,8 @@ def account(**changes: str) -> Account:
     return Account(**fields)
 
 
-def msg(seq: int, body: bytes, sender: str = BOB, room: str = "r1") -> Msg:
-    return Msg(room, seq, sender, "dev-b", f"cid{seq}", 1_700_000_000_000, body)
+def msg(seq: int, text: str, sender: str = BOB, room: str = "r1") -> Decrypted:
+    return Decrypted(room, seq, sender, "dev-b", 1_700_000_000_000, text)
 
 
 @pytest.fixture
@@ -261,28 +270,35 @@ def test_seed_state_skips_other_rooms_history() -> None:
 
 
 def test_format_message() -> None:
-    assert format_message(msg(12, b"bonjour")) == "[12] BBBBBBBB: bonjour"
-    assert format_message(msg(3, "ça va ?".encode())) == "[3] BBBBBBBB: ça va ?"
+    assert format_message(msg(12, "bonjour")) == "[12] BBBBBBBB: bonjour"
+    assert format_message(msg(3, "ça va ?")) == "[3] BBBBBBBB: ça va ?"
 
 
 def test_format_message_own_sender_is_me() -> None:
-    assert format_message(msg(1, b"hi", sender=ALICE), ALICE) == "[1] me: hi"
-    assert format_message(msg(1, b"hi", sender=BOB), ALICE) == "[1] BBBBBBBB: hi"
+    assert format_message(msg(1, "hi", sender=ALICE), ALICE) == "[1] me: hi"
+    assert format_message(msg(1, "hi", sender=BOB), ALICE) == "[1] BBBBBBBB: hi"
 
 
-def test_format_message_invalid_utf8_is_replaced() -> None:
-    assert format_message(msg(5, b"caf\xc3 ok\xff")) == "[5] BBBBBBBB: caf\ufffd ok\ufffd"
+def test_format_message_files_and_unreadable() -> None:
+    ref = AttachmentRef("att1", bytes(32), bytes(32), 2048, "application/pdf", "bilan.pdf")
+    with_file = dataclasses.replace(msg(6, "voir"), files=(ref,))
+    assert format_message(with_file) == "[6] BBBBBBBB: voir [file 'bilan.pdf', 2048 B]"
+    lost = Undecryptable("r1", 7, BOB, "dev-b", 0, "UnknownSession: no key\x1b[2J")
+    assert (
+        format_message(lost)
+        == "[7] BBBBBBBB: (unreadable message: UnknownSession: no key\ufffd[2J)"
+    )
 
 
 def test_format_message_neutralises_terminal_controls() -> None:
-    line = format_message(msg(2, b"\x1b[2Jred\x07\r\x9b\xe2\x80\xaeevil"))
+    line = format_message(msg(2, "\x1b[2Jred\x07\r\x9b\u202eevil"))
     assert "\x1b" not in line and "\x07" not in line and "\r" not in line
     assert "\u202e" not in line and "\x9b" not in line
     assert line.startswith("[2] BBBBBBBB: ")
 
 
 def test_format_message_indents_continuation_lines() -> None:
-    assert format_message(msg(4, b"one\ntwo")) == "[4] BBBBBBBB: one\n              two"
+    assert format_message(msg(4, "one\ntwo")) == "[4] BBBBBBBB: one\n              two"
 
 
 def test_printable_keeps_ordinary_text() -> None:
@@ -306,8 +322,8 @@ def test_format_timeline_events() -> None:
     assert format_event(removed, ALICE) == "[6] * BBBBBBBB was removed by me"
     promoted = Event("member.promoted", "r1", seq=7, user=BOB, role="admin", by=ALICE)
     assert format_event(promoted) == "[7] * BBBBBBBB is now admin by AAAAAAAA"
-    renamed = Event("room.updated", "r1", seq=8, name="Cas", status="closed", by=ALICE)
-    assert format_event(renamed) == "[8] * room updated by AAAAAAAA: renamed to 'Cas', case closed"
+    renamed = Event("room.updated", "r1", seq=8, name=b"\x01sealed", status="closed", by=ALICE)
+    assert format_event(renamed) == "[8] * room updated by AAAAAAAA: renamed, case closed"
 
 
 def test_format_ephemeral_events() -> None:
@@ -321,14 +337,15 @@ def test_format_rooms() -> None:
     lines = format_rooms(
         [
             {"id": "r1", "kind": "direct", "name": None, "unread": 2},
-            {"id": "r2", "kind": "group", "name": "Équipe", "unread": 0},
-            {"id": "r3", "kind": "patient_case", "name": "Cas", "status": "closed", "unread": 0},
+            {"id": "r2", "kind": "group", "name": "AVNlYWxlZA==", "unread": 0},
+            {"id": "r3", "kind": "patient_case", "name": "AQ==", "status": "closed", "unread": 0},
         ]
     )
     assert lines[0].split() == ["ID", "KIND", "NAME", "UNREAD"]
     assert lines[1].split() == ["r1", "direct", "-", "2"]
-    assert lines[2].split() == ["r2", "group", "Équipe", "0"]
-    assert lines[3].split() == ["r3", "patient_case", "(closed)", "Cas", "0"]
+    # Names are end-to-end encrypted (base64 here): the listing does not decrypt.
+    assert lines[2].split() == ["r2", "group", "(encrypted)", "0"]
+    assert lines[3].split() == ["r3", "patient_case", "(closed)", "(encrypted)", "0"]
     assert len({line.index(line.split()[-1]) for line in lines[1:]}) == 1  # aligned
     assert "no rooms" in format_rooms([])[0]
 
@@ -385,72 +402,56 @@ async def test_stdin_lines_reads_a_pipe_to_eof() -> None:
     assert lines == ["un", "deux", "trois sans fin\xe9"]
 
 
-class FakeClient:
-    """Just what :class:`ChatSession` uses of :class:`Client`."""
-
-    def __init__(self, items: list[Any]) -> None:
-        self.user_id = ALICE
-        self.state = ClientState({"r1": 0})
-        self.rooms = {"r1": RoomInfo("r1", "direct", "open", "member", 3, 0)}
-        self.connected = True
-        self.sent: list[bytes] = []
-        self.reads: list[int] = []
-        self._items: asyncio.Queue[Any] = asyncio.Queue()
-        for item in items:
-            self._items.put_nowait(item)
-
-    async def recv(self) -> Any:
-        item = await self._items.get()
-        if item is None:
-            raise ClientClosed("closed")
-        return item
-
-    async def read(self, room: str, seq: int) -> int:
-        self.reads.append(seq)
-        return seq
-
-    async def send(self, room: str, body: bytes, cid: str | None = None) -> int:
-        self.sent.append(body)
-        seq = 3 + len(self.sent)
-        self._items.put_nowait(Msg(room, seq, ALICE, "dev-1", "c", 0, body))
-        return seq
-
-
 async def lines_of(*lines: str) -> Any:
     for line in lines:
         yield line
 
 
-async def test_chat_session_shows_room_items_and_marks_them_read() -> None:
-    fake = FakeClient(
-        [
-            Event("member.joined", "r1", seq=1, users=(ALICE, BOB)),
-            msg(2, b"hello"),
-            msg(9, b"elsewhere", room="r2"),
-            Event("typing", "r1", user=BOB, on=True),
-            msg(3, b"again"),
-        ]
-    )
-    out = io.StringIO()
-    session = ChatSession(cast(Client, fake), "r1", out)
-    receiving = asyncio.create_task(session.receive())
-    reading = asyncio.create_task(session.mark_read())
-    await session.run(lines_of("hi bob", "", "//slash", "/quit", "never sent"))
-    fake._items.put_nowait(None)
-    await receiving
-    reading.cancel()
-    shown = out.getvalue().splitlines()
-    assert shown == [
-        "[1] * me, BBBBBBBB joined",
-        "[2] BBBBBBBB: hello",
-        "  (new messages in room r2)",
-        "  ... BBBBBBBB is typing",
-        "[3] BBBBBBBB: again",
-        "[4] me: hi bob",
-        "[5] me: /slash",
-    ]
-    assert fake.sent == [b"hi bob", b"/slash"]
-    assert session.shown_seq == 5
-    assert fake.reads and fake.reads[-1] == 5
-    assert fake.reads == sorted(set(fake.reads))  # increasing, never repeated
-    assert isinstance(session.ended, ClientClosed)
+async def test_chat_session_encrypts_shows_decrypted_and_marks_read(
+    server: ServerUnderTest, tmp_path: Path
+) -> None:
+    """Alice chats from the CLI's loop, Bob from the SDK: each reads the other, the
+    server holds only ciphertext, and Alice's read marker follows what was shown."""
+    alice = await practitioner(server.url, server.store)
+    bob = await practitioner(server.url, server.store)
+    mine = EncryptedClient(alice, tmp_path / "alice.key", client=Client(alice, from_start=True))
+    theirs = EncryptedClient(bob, tmp_path / "bob.key")
+    await mine.connect()
+    await theirs.connect()
+    try:
+        room = await mine.create_room("group", [bob.user_id])
+        elsewhere = await theirs.create_room("group", [alice.user_id])
+        # In this order on Alice's connection: the other room's message comes first.
+        await theirs.send_text(elsewhere.id, "autre salle")
+        await theirs.send_text(room.id, "Bonjour, le bilan de Mme Durand ?")
+        out = io.StringIO()
+        session = ChatSession(mine, room.id, out)
+        receiving = asyncio.create_task(session.receive())
+        reading = asyncio.create_task(session.mark_read())
+        async with asyncio.timeout(20):
+            await session.wait_shown(2)
+            await session.run(lines_of("hi bob", "", "//slash", "/quit", "never sent"))
+            got = []
+            while len(got) < 2:
+                item = await theirs.recv()
+                if isinstance(item, Decrypted) and item.sender == alice.user_id:
+                    got.append(item.text)
+        assert got == ["hi bob", "/slash"]
+        await mine.close()
+        await receiving
+        reading.cancel()
+        shown = out.getvalue().splitlines()
+        assert f"[2] {bob.user_id[:8]}: Bonjour, le bilan de Mme Durand ?" in shown
+        assert f"  (new messages in room {elsewhere.id})" in shown
+        assert shown[-2:] == ["[3] me: hi bob", "[4] me: /slash"]
+        assert not any("never sent" in line for line in shown)
+        assert session.shown_seq == 4
+        membership = await server.store.membership(room.id, alice.user_id)
+        assert membership is not None and membership.read_seq == 4
+        for item in await server.store.timeline(room.id, 1, 10):
+            assert item.body is not None and b"hi bob" not in item.body
+            assert b"Durand" not in item.body
+        assert isinstance(session.ended, ClientClosed)
+    finally:
+        await theirs.close()
+        await mine.close()

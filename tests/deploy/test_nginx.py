@@ -33,6 +33,7 @@ from harness import (
     connected,
     messages_from_others,
     practitioner,
+    sealed,
     server_process,
     settings_for,
 )
@@ -117,7 +118,7 @@ async def test_websocket_through_the_proxy_with_its_origin_check(deployment: Dep
     a, b = await connected(alice), await connected(bob)  # type: ignore[arg-type]
     try:
         room = await a.create_room("direct", [b.user_id])
-        seq = await a.send(room.id, b"par le proxy")
+        seq = await a.send(room.id, sealed(b"par le proxy"))
         assert [m.seq for m in await messages_from_others(b, room.id, 1)] == [seq]
     finally:
         await a.close()
@@ -184,15 +185,15 @@ async def test_a_node_taken_out_of_the_upstream_while_clients_are_connected(
     accounts = [await verified(deployment) for _ in range(6)]
     clients: list[Client] = [await connected(a) for a in accounts]  # type: ignore[arg-type]
     try:
-        room = await clients[0].create_room("group", [c.user_id for c in clients[1:]], name="G")
-        first = await clients[0].send(room.id, b"avant")
+        room = await clients[0].create_room("group", [c.user_id for c in clients[1:]])
+        first = await clients[0].send(room.id, sealed(b"avant"))
         for c in clients[1:]:
             assert [m.seq for m in await messages_from_others(c, room.id, 1)] == [first]
         leaving, staying = deployment.nodes
         deployment.nginx.reload([deployment.upstream(staying)])
         await asyncio.sleep(0.5)  # nginx starts its new workers (no event to wait on)
         leaving.stop()  # SIGTERM: its clients get 1012 and come back through nginx
-        sent = [await clients[0].send(room.id, f"pendant {i}".encode()) for i in range(5)]
+        sent = [await clients[0].send(room.id, sealed(f"pendant {i}".encode())) for i in range(5)]
         for c in clients[1:]:
             got = await messages_from_others(c, room.id, 5)
             assert [m.seq for m in got] == sent  # each once, in order, none lost

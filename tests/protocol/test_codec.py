@@ -10,7 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harness import sealed
 from protocol import BadFrame, decode_client_frame, decode_server_frame, encode
+from protocol.crypto.envelope import wrap_header
 from protocol.errors import ErrorCode
 from protocol.frames import (
     Ack,
@@ -43,24 +45,24 @@ from protocol.limits import MAX_BODY, MAX_MEMBERS_PER_REQUEST
 
 CLIENT_EXAMPLES = [
     Hello(1, "tok", "dev"),
-    Send(2, "room", "cid", b"\x00cipher"),
+    Send(2, "room", "cid", sealed(b"\x00cipher")),
     Sync(3, "room", 10, 50),
     Read(4, "room", 7),
     Typing(5, "room", True),
     ToDevice(6, "user", "dev", b"key"),
     ToDeviceAck(7, (1, 2, 3)),
-    RoomCreate(8, "group", ("u1", "u2"), "Staff", None),
-    RoomCreate(9, "patient_case", ("u1",), "Cas", b"header"),
+    RoomCreate(8, "group", ("u1", "u2")),
+    RoomCreate(9, "patient_case", ("u1",)),
     RoomGet(10, "room"),
     RoomInvite(11, "room", ("u3",)),
     RoomLeave(12, "room"),
     RoomRemove(13, "room", "u3"),
-    RoomUpdate(14, "room", name="New", status="closed"),
+    RoomUpdate(14, "room", name=wrap_header("dev", sealed(b"New")), status="closed"),
     RoomRole(15, "room", "u2", "admin"),
     Ping(16),
 ]
 
-ROOM = RoomInfo("r", "group", "open", "owner", 5, 2, "Staff", None, (Member("u1", "owner"),))
+ROOM = RoomInfo("r", "group", "open", "owner", 5, 2, b"\x01sealed", None, (Member("u1", "owner"),))
 SERVER_EXAMPLES = [
     Welcome(1, "u", "d", True, (ROOM,)),
     Ack(2, seq=5, ts=123),
@@ -260,10 +262,10 @@ def test_request_id_0_is_refused_it_is_the_unsolicited_welcomes() -> None:
 
 @pytest.mark.parametrize("text", ["a\x00b", "\x1b[0m", "tab\there", "\x85", "\x7f"])
 def test_text_fields_refuse_control_characters(text: str) -> None:
-    frame = {"t": "room.create", "id": 3, "kind": "group", "members": [], "name": text}
+    frame = {"t": "typing", "id": 3, "room": text, "on": True}
     with pytest.raises(BadFrame) as refused:
         decode_client_frame(msgpack.packb(frame))
-    assert refused.value.re == 3 and "'name' must not contain control" in refused.value.message
+    assert refused.value.re == 3 and "'room' must not contain control" in refused.value.message
     invite = {"t": "room.invite", "id": 4, "room": "r", "users": [text]}
     with pytest.raises(BadFrame):
         decode_client_frame(msgpack.packb(invite))

@@ -17,6 +17,7 @@ from nacl.encoding import RawEncoder
 from nacl.public import Box, PrivateKey, PublicKey
 from nacl.signing import SigningKey
 
+from protocol.crypto.envelope import header_problem, message_problem, parse_header, wrap_header
 from protocol.crypto.keys import DeviceKeys, parse_bundle
 from protocol.crypto.safety import safety_number
 from protocol.crypto.sender_keys import InboundSession, SenderKey
@@ -106,6 +107,30 @@ def test_sender_key_messages() -> None:
     for m in reversed(v["messages"]):
         index, plaintext = inbound.decrypt(v["room"], sender["device"], H(m["message"]))
         assert (index, plaintext) == (m["index"], m["plaintext"].encode())
+
+
+def test_the_server_accepts_the_vectors_shapes_and_refuses_clear_text() -> None:
+    """What the server checks of a body, case header or room name (SPEC.md §11): every
+    vector message and the vector header pass; clear text and cut ciphertext do not."""
+    v = load("sender_keys")
+    for m in v["messages"]:
+        assert message_problem(H(m["message"])) is None
+    header = H(v["header_of_first_message"])
+    assert header_problem(header) is None
+    assert parse_header(header) == (v["sender"]["device"], H(v["messages"][0]["message"]))
+    message = H(v["messages"][0]["message"])
+    clear = b"Mme Durand, FA paroxystique"
+    for bad in (clear, b"\x01" + clear, message[:-1][:124], b"", b"\x02" + message[1:]):
+        assert message_problem(bad) is not None, bad
+    for bad in (
+        clear,
+        b"\x01\x00\x00" + message,  # no device
+        b"\x01\x00\x05de",  # cut inside the device id
+        b"\x01\x00\x02\xff\xfe" + message,  # not UTF-8
+        wrap_header("dev", clear),
+        b"\x02" + header[1:],
+    ):
+        assert header_problem(bad) is not None, bad
 
 
 def test_sender_key_share() -> None:

@@ -59,7 +59,7 @@ def test_invite_email_limits() -> None:
 
 def test_room_info_lists_invitations() -> None:
     invited = (Invitation("guest@example.org", "u1", 10, 20),)
-    info = RoomInfo("r", "group", "open", "owner", 3, 3, name="Staff", invited=invited)
+    info = RoomInfo("r", "group", "open", "owner", 3, 3, name=b"\x01sealed", invited=invited)
     ack = decode_server_frame(encode(Ack(5, room=info)))
     assert isinstance(ack, Ack) and ack.room == info
     without = decode_server_frame(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from session_pair import Link, Node
 
+from harness import sealed
 from protocol import ClientSession, ClientStatus, State
 from protocol.client_session import CatchUpLater, Reconnect, RetryLater
 from protocol.errors import CloseCode, ErrorCode
@@ -40,8 +41,8 @@ def test_requests_made_before_the_welcome_go_out_after_it_in_order() -> None:
     node = Node()
     node.timelines["r"] = []
     link = Link(node, ClientSession(device="d1"))
-    first = link.client.request(lambda i: Send(i, "r", "c1", b"1"))
-    second = link.client.request(lambda i: Send(i, "r", "c2", b"2"))
+    first = link.client.request(lambda i: Send(i, "r", "c1", sealed(b"1")))
+    second = link.client.request(lambda i: Send(i, "r", "c2", sealed(b"2")))
     link.act()
     assert link.sent == []  # nothing but the hello before OPEN
     link.dial()
@@ -70,7 +71,7 @@ def test_a_send_whose_ack_was_lost_is_resent_with_its_cid_and_stored_once() -> N
     node = Node()
     node.timelines["r"] = []
     alice = _open(node)
-    send = alice.client.request(lambda i: Send(i, "r", "cid-1", b"hello"))
+    send = alice.client.request(lambda i: Send(i, "r", "cid-1", sealed(b"hello")))
     alice.act()
     alice._server_receives(alice.to_server.pop(0))  # committed, ack on its way...
     alice.drop()  # ...and lost with the connection

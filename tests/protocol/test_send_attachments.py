@@ -5,19 +5,22 @@ from __future__ import annotations
 import msgpack
 import pytest
 
+from harness import sealed
 from protocol import BadFrame, decode_client_frame, encode
 from protocol.errors import ErrorCode
 from protocol.frames import Send
 
+BODY = sealed(b"x")
+
 
 def frame(**fields: object) -> bytes:
-    return msgpack.packb({"t": "send", "id": 1, "room": "r1", "cid": "c1", "body": b"x", **fields})
+    return msgpack.packb({"t": "send", "id": 1, "room": "r1", "cid": "c1", "body": BODY, **fields})
 
 
 def test_att_round_trips_and_is_omitted_when_absent() -> None:
-    with_att = Send(1, "r1", "c1", b"x", ("AbCdEfGh12345678", "ZyXwVuTs87654321"))
+    with_att = Send(1, "r1", "c1", BODY, ("AbCdEfGh12345678", "ZyXwVuTs87654321"))
     assert decode_client_frame(encode(with_att)) == with_att
-    plain = Send(1, "r1", "c1", b"x")
+    plain = Send(1, "r1", "c1", BODY)
     assert "att" not in msgpack.unpackb(encode(plain))
     # The byte-exact encoding of SPEC.md appendix A is unchanged.
     assert encode(Send(2, "r1", "c1", b"\x01\x02")).hex() == (

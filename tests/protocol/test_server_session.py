@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from harness import sealed
 from protocol import CloseCode, LocalProtocolError, ServerSession, State, encode
 from protocol.errors import ErrorCode
 from protocol.frames import Hello, Ping, Send
@@ -14,7 +15,7 @@ HELLO = encode(Hello(1, "token", "device"))
 
 def test_only_hello_passes_before_authentication() -> None:
     session = ServerSession()
-    out = session.receive(encode(Send(2, "r", "c", b"x")))
+    out = session.receive(encode(Send(2, "r", "c", sealed(b"x"))))
     assert out.frame is None and out.reply is not None
     assert out.reply.code == ErrorCode.UNAUTHENTICATED and out.reply.re == 2
     out = session.receive(HELLO)

@@ -52,7 +52,7 @@ class World:
         members = (self.accounts["member"].user_id, self.bystander.user_id)
         async with raw_connection(self.server.url, owner) as ws:
             rid = next(_requests)
-            await ws.send(RoomCreate(rid, "group", members, "authz"))
+            await ws.send(RoomCreate(rid, "group", members))
             ack = await ws.reply_to(rid)
             assert isinstance(ack, Ack) and ack.room is not None, ack
             rid = next(_requests)

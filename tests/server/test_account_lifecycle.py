@@ -177,7 +177,8 @@ async def test_export_then_delete_the_account(srv: ServerUnderTest) -> None:
     alice = await practitioner(srv.url, srv.store, device_name="Cabinet")
     bob = await practitioner(srv.url, srv.store)
     phone = await log_in(srv.url, alice.email, PASSWORD, device_name="Téléphone")
-    room, _ = await srv.store.create_room("group", alice.user_id, [bob.user_id], "Staff", None, 1)
+    room, _ = await srv.store.create_room("group", alice.user_id, [bob.user_id], None, None, 1)
+    await srv.store.update_room(room.id, alice.user_id, 2, name=b"\x01sealed")
     r = await call(srv, "GET", "/v1/accounts/me/export", alice.token)
     assert r.status_code == 200, r.text
     assert "attachment" in r.headers["content-disposition"]
@@ -186,7 +187,8 @@ async def test_export_then_delete_the_account(srv: ServerUnderTest) -> None:
     assert {c["document"] for c in data["consents"]} == {"terms", "privacy"}
     assert [d["name"] for d in data["devices"]] == ["Cabinet", "Téléphone"]
     assert [s["current"] for s in data["sessions"]] == [True, False]
-    assert data["rooms"] == [{"id": room.id, "kind": "group", "name": "Staff", "role": "owner"}]
+    sealed = "AXNlYWxlZA=="  # base64: the name is end-to-end encrypted
+    assert data["rooms"] == [{"id": room.id, "kind": "group", "name": sealed, "role": "owner"}]
     assert "chiffrés de bout en bout" in data["messages"]
     path = "/v1/accounts/me/delete"
     refused(

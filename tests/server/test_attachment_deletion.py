@@ -17,7 +17,7 @@ from relay import Relay
 from services_s3 import S3Server, fresh_bucket
 
 from clients.python.attachments import upload_file
-from harness import ServerUnderTest, connected, practitioner, server_on
+from harness import ServerUnderTest, connected, practitioner, sealed, server_on
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -47,9 +47,9 @@ async def test_a_delete_that_fails_midway_on_s3_is_finished(
     alice = await practitioner(srv.url, srv.store)
     a = await connected(alice)
     try:
-        room = await a.create_room("group", [], name="Pièces")
+        room = await a.create_room("group", [])
         ref = await upload_file(alice, room.id, sample("application/pdf", 5000))
-        await a.send(room.id, b"ciphertext", att=[ref.id])  # referenced by a message
+        await a.send(room.id, sealed(b"ciphertext"), att=[ref.id])  # referenced by a message
     finally:
         await a.close()
     assert await backend.objects() == [ref.id]

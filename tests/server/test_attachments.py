@@ -24,7 +24,7 @@ from clients.python.attachments import (
     upload_file,
 )
 from clients.python.rest import confirm_email
-from harness import ServerUnderTest, connected, practitioner
+from harness import ServerUnderTest, connected, practitioner, sealed
 from protocol.crypto.attachment import AttachmentRef
 from protocol.errors import ErrorCode
 from protocol.limits import MAX_ATTACHMENT
@@ -40,7 +40,7 @@ async def test_chat_file_travels_end_to_end_encrypted(
     bob = await practitioner(blob_server.url, blob_server.store)
     a = await connected(alice)
     try:
-        room = await a.create_room("group", [bob.user_id], name="RCP")
+        room = await a.create_room("group", [bob.user_id])
         scan = tmp_path / "scan.png"
         scan.write_bytes(sample("image/png", 7 * MiB + 3))  # several S3 parts
         ref = await upload_file(alice, room.id, scan, name="scan.png")
@@ -54,7 +54,7 @@ async def test_chat_file_travels_end_to_end_encrypted(
         )
 
         body = msgpack.packb({"type": "file", "att": ref.to_wire()})
-        await a.send(room.id, body, att=[ref.id])
+        await a.send(room.id, sealed(body), att=[ref.id])
         meta = await attachment_meta(bob, ref.id)
         assert meta["referenced"] and meta["kind"] == "chat" and meta["room"] == room.id
         assert meta["content_type"] == "image/png" and meta["name"] is None  # name: inside
@@ -77,7 +77,7 @@ async def test_document_is_checked_and_encrypted_at_rest(
     bob = await practitioner(blob_server.url, blob_server.store)
     a = await connected(alice)
     try:
-        room = await a.create_room("patient_case", [bob.user_id], name="Cas", header=b"h")
+        room = await a.create_room("patient_case", [bob.user_id])
         pdf = sample("application/pdf", 6 * MiB + 11)
         described = await upload_document(alice, pdf, room=room.id, name="Compte rendu é.pdf")
         assert described["content_type"] == "application/pdf" and described["size"] == len(pdf)
@@ -109,7 +109,7 @@ async def test_largest_file_is_accepted(
     alice = await practitioner(blob_server.url, blob_server.store)
     a = await connected(alice)
     try:
-        room = await a.create_room("group", [], name="Solo")
+        room = await a.create_room("group", [])
         data = sample("image/jpeg", MAX_ATTACHMENT)
         described = await upload_document(alice, data, room=room.id)
         assert described["size"] == MAX_ATTACHMENT
@@ -150,8 +150,8 @@ async def test_messages_reference_only_their_senders_attachments(
     bob = await practitioner(blob_server.url, blob_server.store)
     a, b = await connected(alice), await connected(bob)
     try:
-        room = await a.create_room("group", [bob.user_id], name="G")
-        other = await a.create_room("group", [bob.user_id], name="H")
+        room = await a.create_room("group", [bob.user_id])
+        other = await a.create_room("group", [bob.user_id])
         alices = await upload_file(alice, room.id, sample("application/pdf", 1000))
         elsewhere = await upload_file(alice, other.id, sample("application/pdf", 1000))
         cases = [
@@ -162,9 +162,9 @@ async def test_messages_reference_only_their_senders_attachments(
         ]
         for client, room_id, att, code in cases:
             with pytest.raises(ServerError) as refused:
-                await client.send(room_id, b"ciphertext", att=att)
+                await client.send(room_id, sealed(b"ciphertext"), att=att)
             assert refused.value.code == code, att
-        seq = await a.send(room.id, b"ciphertext", att=[alices.id])
+        seq = await a.send(room.id, sealed(b"ciphertext"), att=[alices.id])
         assert (await attachment_meta(bob, alices.id))["referenced"]
         assert not (await attachment_meta(alice, elsewhere.id))["referenced"]
         assert seq == room.last_seq + 1  # the refused sends took no seq
@@ -180,7 +180,7 @@ async def test_only_the_uploader_deletes(
     bob = await practitioner(blob_server.url, blob_server.store)
     a = await connected(alice)
     try:
-        room = await a.create_room("group", [bob.user_id], name="G")
+        room = await a.create_room("group", [bob.user_id])
         ref = await upload_file(alice, room.id, sample("image/png", 5000))
         with pytest.raises(ServerError) as refused:
             await delete_attachment(bob, ref.id)
@@ -205,11 +205,11 @@ async def test_orphan_sweep_deletes_unreferenced_uploads_after_the_ttl(
     alice = await practitioner(blob_server.url, blob_server.store)
     a = await connected(alice)
     try:
-        room = await a.create_room("group", [], name="G")
+        room = await a.create_room("group", [])
         kept = await upload_file(alice, room.id, sample("image/png", 3000))
         orphan = await upload_file(alice, room.id, sample("image/png", 3000))
         doc = await upload_document(alice, sample("application/pdf", 3000))
-        await a.send(room.id, b"ciphertext", att=[kept.id])
+        await a.send(room.id, sealed(b"ciphertext"), att=[kept.id])
         svc = blob_server.services
         created = max(
             x.created_at for x in await svc.store.unreferenced_attachments(FAR_FUTURE, 10)
@@ -227,7 +227,7 @@ async def test_orphan_sweep_deletes_unreferenced_uploads_after_the_ttl(
         assert await svc.store.attachment(doc["id"]) is None
         assert await download_file(alice, kept) is not None
         with pytest.raises(ServerError) as swept:
-            await a.send(room.id, b"too late", att=[orphan.id])
+            await a.send(room.id, sealed(b"too late"), att=[orphan.id])
         assert swept.value.code == ErrorCode.NOT_FOUND
     finally:
         await a.close()

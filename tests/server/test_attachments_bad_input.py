@@ -61,7 +61,7 @@ async def scene(blob_server: ServerUnderTest, blob_backend: BlobBackend) -> Asyn
     mallory = await practitioner(blob_server.url, blob_server.store)
     client = await connected(alice)
     try:
-        room = await client.create_room("group", [], name="Cabinet")
+        room = await client.create_room("group", [])
     finally:
         await client.close()
     yield Scene(blob_server, blob_backend, alice, mallory, room.id)

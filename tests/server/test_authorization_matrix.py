@@ -18,7 +18,8 @@ from raw_ws import raw_connection
 
 from clients.python import Account, log_in
 from clients.python.attachments import upload_document
-from harness import PASSWORD, ROOT, ServerUnderTest
+from harness import PASSWORD, ROOT, ServerUnderTest, sealed
+from protocol.crypto.envelope import wrap_header
 from protocol.crypto.keys import DeviceKeys
 from protocol.errors import ErrorCode
 from protocol.frames import (
@@ -61,7 +62,7 @@ def _bundle(me: Account | None) -> bytes:
 
 
 FRAMES: dict[str, Build] = {
-    "send": lambda w, me, i: Send(i, w.room, f"cid-{i}", b"ciphertext"),
+    "send": lambda w, me, i: Send(i, w.room, f"cid-{i}", sealed(b"ciphertext")),
     "sync": lambda w, me, i: Sync(i, w.room, 0, 10),
     "read": lambda w, me, i: Read(i, w.room, 1),
     "typing": lambda w, me, i: Typing(i, w.room, True),
@@ -69,15 +70,15 @@ FRAMES: dict[str, Build] = {
         i, w.accounts["room_admin"].user_id, w.accounts["room_admin"].device_id, b"key"
     ),
     "to_device.ack": lambda w, me, i: ToDeviceAck(i, (1,)),
-    "room.create": lambda w, me, i: RoomCreate(
-        i, "group", (w.accounts["room_admin"].user_id,), "new"
-    ),
+    "room.create": lambda w, me, i: RoomCreate(i, "group", (w.accounts["room_admin"].user_id,)),
     "room.get": lambda w, me, i: RoomGet(i, w.room),
     "room.invite": lambda w, me, i: RoomInvite(i, w.room, (w.outsider.user_id,)),
     "room.uninvite": lambda w, me, i: RoomUninvite(i, w.room, w.accounts["guest"].email),
     "room.leave": lambda w, me, i: RoomLeave(i, w.room),
     "room.remove": lambda w, me, i: RoomRemove(i, w.room, w.bystander.user_id),
-    "room.update": lambda w, me, i: RoomUpdate(i, w.room, name="renamed"),
+    "room.update": lambda w, me, i: RoomUpdate(
+        i, w.room, name=wrap_header("device", sealed(b"renamed"))
+    ),
     "room.role": lambda w, me, i: RoomRole(i, w.room, w.bystander.user_id, "admin"),
     "keys.upload": lambda w, me, i: KeysUpload(i, _bundle(me)),
     "keys.query": lambda w, me, i: KeysQuery(i, (w.accounts["room_admin"].user_id,)),

@@ -14,7 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from harness import connected, messages_from_others, practitioner, running_server, settings_for
+from harness import (
+    connected,
+    messages_from_others,
+    practitioner,
+    running_server,
+    sealed,
+    settings_for,
+)
 from protocol.frames import Msg
 from server.catchup import CATCH_UP_S
 from services import RedisServer
@@ -34,8 +41,8 @@ async def test_a_redis_outage_keeps_local_fan_out_and_bounds_the_gap(
         a, b = await connected(alice), await connected(bob)
         c = await connected(carol)  # on the other node
         try:
-            room = await a.create_room("group", [bob.user_id, carol.user_id], name="Garde")
-            before = await a.send(room.id, b"before")
+            room = await a.create_room("group", [bob.user_id, carol.user_id])
+            before = await a.send(room.id, sealed(b"before"))
             assert [m.seq for m in await messages_from_others(c, room.id, 1)] == [before]
             assert [m.seq for m in await messages_from_others(b, room.id, 1)] == [before]
 
@@ -43,7 +50,7 @@ async def test_a_redis_outage_keeps_local_fan_out_and_bounds_the_gap(
             caplog.clear()
             own_redis.stop()
             outage = time.monotonic()
-            during = [await a.send(room.id, f"during {i}".encode()) for i in range(3)]
+            during = [await a.send(room.id, sealed(f"during {i}".encode())) for i in range(3)]
             # Same node: live, as if nothing happened.
             got = await asyncio.wait_for(messages_from_others(b, room.id, 3), 1.0)
             assert [m.seq for m in got] == during
@@ -58,7 +65,7 @@ async def test_a_redis_outage_keeps_local_fan_out_and_bounds_the_gap(
             assert len(warnings) < 20, [r.getMessage() for r in warnings]
 
             own_redis.start()
-            after = await a.send(room.id, b"after")
+            after = await a.send(room.id, sealed(b"after"))
             got = await asyncio.wait_for(messages_from_others(c, room.id, 1), 30)
             assert [m.seq for m in got] == [after]
         finally:

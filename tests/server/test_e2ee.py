@@ -10,6 +10,7 @@ from pathlib import Path
 
 import msgpack
 import pytest
+from attachment_kit import pdf_with_text
 
 from clients.python import Decrypted, EncryptedClient, ServerError, Undecryptable, log_in
 from clients.python.e2ee import EncryptedIncoming, KeysChanged, _Outbound
@@ -38,32 +39,6 @@ def database_bytes(folder: Path) -> bytes:
 def blob_files(folder: Path) -> list[Path]:
     """Every file under the server's local blob directory (blobs and partial uploads)."""
     return sorted(p for p in (folder / "blobs").rglob("*") if p.is_file())
-
-
-def pdf_with_text(text: str) -> bytes:
-    """A small valid PDF (one page showing ``text``), with a correct xref table."""
-    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
-        b" /Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for n, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (n, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        xref,
-    )
-    return bytes(out)
 
 
 async def next_of(client: EncryptedClient, kind: type, room: str) -> EncryptedIncoming:
@@ -107,7 +82,7 @@ async def test_key_directory_checks_uploads_and_limits_queries(server: ServerUnd
         await a.upload_keys(bundle)
         assert await a.query_keys([a.user_id]) == (bundle,)
         assert await b.query_keys([a.user_id]) == ()  # no room in common yet
-        await a.create_room("group", [b.user_id], name="RCP")
+        await a.create_room("group", [b.user_id])
         assert await b.query_keys([a.user_id, c.user_id, "nobody"]) == (bundle,)
         assert await c.query_keys([a.user_id]) == ()
         assert parse_bundle((await b.query_keys([a.user_id]))[0]).sign_public == keys.sign_public

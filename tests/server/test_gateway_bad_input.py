@@ -14,10 +14,11 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from clients.python import Account
-from harness import ServerUnderTest, practitioner, running_server, settings_for
+from harness import ServerUnderTest, practitioner, running_server, sealed, settings_for
 from protocol import SUBPROTOCOL, CloseCode, decode_server_frame, encode
+from protocol.crypto.envelope import wrap_header
 from protocol.errors import ErrorCode
-from protocol.frames import Error, Hello, Ping, Pong, Send, Welcome
+from protocol.frames import Error, Event, Hello, Ping, Pong, RoomCreate, RoomUpdate, Send, Welcome
 from protocol.limits import MAX_BAD_FRAMES, MAX_BODY, MAX_FRAME
 
 
@@ -33,6 +34,13 @@ async def raw(server: ServerUnderTest, **kwargs: Any) -> ClientConnection:
 
 async def reply(ws: ClientConnection) -> Any:
     return decode_server_frame(await asyncio.wait_for(ws.recv(), 10))  # type: ignore[arg-type]
+
+
+async def answer(ws: ClientConnection) -> Any:
+    """The next reply, past pushed events."""
+    while isinstance(frame := await reply(ws), Event):
+        pass
+    return frame
 
 
 async def hello(ws: ClientConnection, account: Account) -> Welcome:
@@ -97,7 +105,7 @@ async def test_frames_before_hello_are_refused(server: ServerUnderTest) -> None:
     account = await practitioner(server.url, server.store)
     async with await raw(server) as ws:
         error = await expect_error(
-            ws, encode(Send(7, "room", "cid", b"x")), ErrorCode.UNAUTHENTICATED
+            ws, encode(Send(7, "room", "cid", sealed(b"x"))), ErrorCode.UNAUTHENTICATED
         )
         assert error.re == 7
         await hello(ws, account)
@@ -193,3 +201,39 @@ async def test_a_text_message_of_invalid_utf8_closes_with_1007(server: ServerUnd
             while True:
                 await asyncio.wait_for(ws.recv(), 10)
         assert ws.close_code == 1007
+
+
+async def test_clear_text_where_ciphertext_belongs_gets_an_error_frame(
+    server: ServerUnderTest,
+) -> None:
+    """SPEC.md §11: a body or case header that is not in the end-to-end format is
+    refused with an error frame naming the field and what it must be; nothing is
+    stored, the connection goes on, and the same with the format is accepted."""
+    account = await practitioner(server.url, server.store)
+    async with await raw(server) as ws:
+        await hello(ws, account)
+        await ws.send(encode(RoomCreate(2, "patient_case", ())))
+        case = (await answer(ws)).room
+        clear = b"Mme Durand, FA paroxystique"
+        refused = [
+            (Send(3, case.id, "c1", clear), "send: field 'body' is not an end-to-end room message"),
+            (Send(4, case.id, "c2", b"\x01" + clear), "(message too short)"),
+            (RoomUpdate(5, case.id, header=clear), "field 'header' is not an end-to-end case"),
+            (RoomUpdate(6, case.id, header=wrap_header(account.device_id, clear)), "version 77"),
+            (RoomUpdate(7, case.id, name=clear), "field 'name' is not an end-to-end room name"),
+        ]
+        for frame, words in refused:
+            error = await expect_error(ws, encode(frame), ErrorCode.BAD_FRAME)
+            assert error.re == frame.id and words in error.message, error
+            assert "SPEC.md §11" in error.message
+            await still_alive(ws)
+        # room.create takes no name (nor header) at all: they are set encrypted after.
+        named = {"t": "room.create", "id": 10, "kind": "group", "members": [], "name": "RCP"}
+        error = await expect_error(ws, msgpack.packb(named), ErrorCode.BAD_FRAME)
+        assert "name" in error.message, error
+        assert await server.store.timeline(case.id, 1, 10) == []
+        header = wrap_header(account.device_id, sealed(clear))
+        await ws.send(encode(RoomUpdate(8, case.id, header=header)))
+        assert (await answer(ws)).seq == 2
+        await ws.send(encode(Send(9, case.id, "c3", sealed(clear))))
+        assert (await answer(ws)).seq == 3

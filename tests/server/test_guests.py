@@ -21,7 +21,16 @@ from webhook_receiver import WebhookReceiver
 
 from clients.python import Client, Decrypted, EncryptedClient, ServerError, Undecryptable
 from clients.python.rest import Account, confirm_email, log_in, sign_up
-from harness import PASSWORD, ServerUnderTest, connected, practitioner, running_server, settings_for
+from harness import (
+    PASSWORD,
+    ServerUnderTest,
+    connected,
+    opened,
+    practitioner,
+    running_server,
+    sealed,
+    settings_for,
+)
 from protocol import encode
 from protocol.errors import ErrorCode
 from protocol.frames import Event, Msg
@@ -141,7 +150,7 @@ async def test_guest_is_promoted_and_reads_what_was_sent_before(
     alice = EncryptedClient(alice_account, tmp_path / "alice.key")
     await alice.connect()
     try:
-        room = await alice.create_room("group", [], name="Staff cardio")
+        room = await alice.create_room("group", [])
         await alice.invite(room.id, emails=["guest@example.org"])
         info = await alice.client.room(room.id)
         assert [i.email for i in info.invited or ()] == ["guest@example.org"]
@@ -209,7 +218,7 @@ async def test_revoked_invitation_is_not_promoted(srv: ServerUnderTest) -> None:
     alice_account = await practitioner(srv.url, srv.store)
     alice = await connected(alice_account)
     try:
-        room = await alice.create_room("group", [], name="Revue de cas")
+        room = await alice.create_room("group", [])
         await alice.invite(room.id, emails=["revoked@example.org"])
         await alice.uninvite(room.id, "Revoked@Example.org")
         assert (await alice.room(room.id)).invited is None
@@ -228,8 +237,8 @@ async def test_revoked_invitation_is_not_promoted(srv: ServerUnderTest) -> None:
 async def test_a_second_invitation_sends_no_second_email(srv: ServerUnderTest) -> None:
     alice = await connected(await practitioner(srv.url, srv.store))
     try:
-        room = await alice.create_room("group", [], name="Groupe")
-        other = await alice.create_room("patient_case", [], name="Dossier")
+        room = await alice.create_room("group", [])
+        other = await alice.create_room("patient_case", [])
         seq = await alice.invite(room.id, emails=["twice@example.org"])
         assert seq == 2  # the guest.invited event (no address in it)
         [_opened, event] = await srv.store.timeline(room.id, 0, 10)
@@ -253,7 +262,7 @@ async def test_a_second_invitation_sends_no_second_email(srv: ServerUnderTest) -
 async def test_addresses_match_whatever_their_case(srv: ServerUnderTest) -> None:
     alice = await connected(await practitioner(srv.url, srv.store))
     try:
-        room = await alice.create_room("group", [], name="Casse")
+        room = await alice.create_room("group", [])
         await alice.invite(room.id, emails=["  Dr.Casse@Example.ORG "])
         [invited] = (await alice.room(room.id)).invited or ()
         assert invited.email == "dr.casse@example.org"
@@ -270,7 +279,7 @@ async def test_invitations_refused(srv: ServerUnderTest) -> None:
     alice, bob = await connected(alice_account), await connected(bob_account)
     try:
         direct = await alice.create_room("direct", [bob_account.user_id])
-        group = await alice.create_room("group", [bob_account.user_id], name="G")
+        group = await alice.create_room("group", [bob_account.user_id])
         refusals = [
             (alice, direct.id, ["x@example.org"], ErrorCode.FORBIDDEN),  # direct room
             (bob, group.id, ["x@example.org"], ErrorCode.FORBIDDEN),  # plain member
@@ -294,7 +303,7 @@ async def test_promotion_happens_at_log_in_if_it_did_not_at_confirmation(
     """A crash between the confirmation's commit and the promotion loses nothing."""
     alice = await connected(await practitioner(srv.url, srv.store))
     try:
-        room = await alice.create_room("group", [], name="Reprise")
+        room = await alice.create_room("group", [])
         guest = await sign_up_as(srv, "crash@example.org")
         await alice.invite(room.id, emails=["crash@example.org"])  # not confirmed: a guest
         # The code is accepted, but the process "dies" before the hook runs.
@@ -317,7 +326,7 @@ async def test_a_confirmed_account_invited_by_email_joins_at_once(srv: ServerUnd
     try:
         member = await sign_up_as(srv, "known@example.org")
         await confirm(srv, member)
-        room = await alice.create_room("group", [], name="Connue")
+        room = await alice.create_room("group", [])
         seq = await alice.invite(room.id, emails=["Known@example.org"])
         [_opened, joined] = await srv.store.timeline(room.id, 0, 10)
         assert joined.seq == seq and joined.kind == "member.joined"
@@ -339,7 +348,7 @@ async def test_a_guest_whose_device_comes_later_gets_the_keys_on_request(
     await alice.connect()
     pump: asyncio.Task[None] | None = None
     try:
-        room = await alice.create_room("group", [], name="Plus tard")
+        room = await alice.create_room("group", [])
         await alice.invite(room.id, emails=["later@example.org"])
         await alice.send_text(room.id, "avant la promotion")
         guest_account = await sign_up_as(srv, "later@example.org")
@@ -373,7 +382,7 @@ async def test_a_guest_whose_device_comes_later_gets_the_keys_on_request(
 async def test_invitation_emails_are_rate_limited_per_inviter(srv: ServerUnderTest) -> None:
     alice = await connected(await practitioner(srv.url, srv.store))
     try:
-        room = await alice.create_room("group", [], name="Beaucoup")
+        room = await alice.create_room("group", [])
         for batch in range(2):  # 100 e-mails: the burst
             await alice.invite(room.id, emails=[f"g{batch}-{i}@example.org" for i in range(50)])
         with pytest.raises(ServerError) as refused:
@@ -402,7 +411,7 @@ async def test_promotion_reaches_members_on_other_nodes(
     async with running_server(settings) as one, running_server(settings) as two:
         alice = await connected(await practitioner(one.url, one.store))
         try:
-            room = await alice.create_room("group", [], name="Deux nœuds")
+            room = await alice.create_room("group", [])
             await alice.invite(room.id, emails=["far@example.org"])
             guest_account = await sign_up_as(two, "far@example.org")
             guest = await connected(guest_account)  # on node two
@@ -412,11 +421,11 @@ async def test_promotion_reaches_members_on_other_nodes(
                 assert seen.user == guest_account.user_id
                 mine = await next_event(guest, "member.promoted")  # attached on node two
                 assert mine.seq == seen.seq
-                await alice.send(room.id, b"ciphertext")
+                await alice.send(room.id, sealed(b"ciphertext"))
                 async with asyncio.timeout(20):
                     while not isinstance(item := await guest.recv(), Msg):
                         pass
-                assert item.body == b"ciphertext"
+                assert opened(item.body) == b"ciphertext"
             finally:
                 await guest.close()
         finally:
@@ -434,7 +443,7 @@ async def test_a_promoted_guest_cannot_read_what_was_sent_before_the_invitation(
     await alice.connect()
     pump: asyncio.Task[None] | None = None
     try:
-        room = await alice.create_room("group", [], name="Avant, après")
+        room = await alice.create_room("group", [])
         before = await alice.send_text(room.id, "avant l'invitation")
         invited_seq = await alice.invite(room.id, emails=["after@example.org"])
         after = await alice.send_text(room.id, "après l'invitation")
@@ -479,7 +488,7 @@ async def test_a_promotion_without_an_invitation_is_ignored(
     await alice.connect()
     await mallory.connect()
     try:
-        room = await alice.create_room("group", [], name="Forgée")
+        room = await alice.create_room("group", [])
         await alice.send_text(room.id, "secret")
         # The forgery: a membership and a promotion event, straight into the store.
         item = await srv.store.add_members(
@@ -525,7 +534,7 @@ async def test_an_invitation_by_a_demoted_admin_is_not_promoted(srv: ServerUnder
     alice = await connected(alice_account)
     bob = await connected(bob_account)
     try:
-        room = await alice.create_room("group", [bob_account.user_id], name="Rôles")
+        room = await alice.create_room("group", [bob_account.user_id])
         await alice.set_role(room.id, bob_account.user_id, "admin")
         await bob.invite(room.id, emails=["demoted@example.org"])
         await alice.set_role(room.id, bob_account.user_id, "member")

@@ -19,7 +19,7 @@ from websockets.exceptions import InvalidStatus
 from clients.python import log_in
 from clients.python.attachments import upload_document
 from clients.python.errors import ServerError
-from harness import PASSWORD, ServerUnderTest, practitioner, running_server, settings_for
+from harness import PASSWORD, ServerUnderTest, practitioner, running_server, sealed, settings_for
 from protocol import CloseCode
 from protocol.errors import ErrorCode
 from protocol.frames import Ack, Error, Hello, Ping, Pong, RoomCreate, RoomInvite, Send
@@ -114,7 +114,7 @@ async def test_bytes_per_second_per_connection(tmp_path: Path) -> None:
             await ws.send(RoomCreate(2, "group", ()))
             ack = await ws.reply_to(2)
             assert isinstance(ack, Ack) and ack.room is not None
-            body = b"x" * 12_000
+            body = sealed(b"x" * (12_000 - 125))
             for i in range(3, 6):
                 await ws.send(Send(i, ack.room.id, f"c{i}", body))
             replies = await ws.replies(range(3, 6))
@@ -135,7 +135,7 @@ async def test_sends_per_second_per_user_across_devices(tight: ServerUnderTest) 
         codes = []
         for i in range(3, 7):  # burst of 3, shared by both devices
             conn = a if i % 2 else p
-            await conn.send(Send(i, room, f"c{i}", b"x"))
+            await conn.send(Send(i, room, f"c{i}", sealed(b"x")))
             reply = await conn.reply_to(i)
             codes.append(reply.code if isinstance(reply, Error) else "ok")
         assert codes == ["ok", "ok", "ok", ErrorCode.RATE_LIMITED]

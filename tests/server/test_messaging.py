@@ -14,10 +14,13 @@ from harness import (
     connected,
     messages_from_others,
     next_of,
+    opened,
     practitioner,
     running_server,
+    sealed,
     settings_for,
 )
+from protocol.crypto.envelope import wrap_header
 from protocol.errors import ErrorCode
 from protocol.frames import Event, Msg, ToDeviceMsg
 from storage.types import NewMessage
@@ -33,23 +36,20 @@ async def test_two_members_converse_in_each_room_kind(server: ServerUnderTest, k
     a = await connected(await practitioner(server.url, server.store))
     b = await connected(await practitioner(server.url, server.store))
     try:
-        header = b"\x01encrypted-case-header" if kind == "patient_case" else None
-        room = await a.create_room(
-            kind, [b.user_id], name=None if kind == "direct" else "RCP", header=header
-        )
+        room = await a.create_room(kind, [b.user_id])
         assert room.kind == kind and room.status == "open"
         assert {m.user for m in room.members or ()} == {a.user_id, b.user_id}
 
         joined = await next_of(b, Event, kind="member.joined", room=room.id)
         assert isinstance(joined, Event) and set(joined.users or ()) == {a.user_id, b.user_id}
 
-        seq1 = await a.send(room.id, b"ciphertext from a")
+        seq1 = await a.send(room.id, sealed(b"ciphertext from a"))
         got = await next_msg(b, room.id)
-        assert (got.seq, got.body, got.sender) == (seq1, b"ciphertext from a", a.user_id)
+        assert (got.seq, opened(got.body), got.sender) == (seq1, b"ciphertext from a", a.user_id)
 
-        seq2 = await b.send(room.id, b"ciphertext from b")
+        seq2 = await b.send(room.id, sealed(b"ciphertext from b"))
         got = await next_msg(a, room.id)
-        assert (got.seq, got.body, got.sender) == (seq2, b"ciphertext from b", b.user_id)
+        assert (got.seq, opened(got.body), got.sender) == (seq2, b"ciphertext from b", b.user_id)
         assert seq2 == seq1 + 1
     finally:
         await a.close()
@@ -78,10 +78,10 @@ async def test_non_member_is_refused(server: ServerUnderTest) -> None:
     b = await practitioner(server.url, server.store)
     outsider = await connected(await practitioner(server.url, server.store))
     try:
-        room = await a.create_room("group", [b.user_id], name="Staff")
-        await a.send(room.id, b"secret")
+        room = await a.create_room("group", [b.user_id])
+        await a.send(room.id, sealed(b"secret"))
         for attempt in (
-            outsider.send(room.id, b"intrusion"),
+            outsider.send(room.id, sealed(b"intrusion")),
             outsider.sync(room.id, 0),
             outsider.read(room.id, 1),
             outsider.typing(room.id),
@@ -108,21 +108,21 @@ async def test_unverified_user_is_refused_until_verified_without_reconnecting(
             await pending.create_room("direct", [a.user_id])
         assert info.value.code == ErrorCode.IDENTITY_UNVERIFIED
         room = await a.create_room("direct", [pending.user_id])
-        await a.send(room.id, b"hello")
+        await a.send(room.id, sealed(b"hello"))
         await pending.ping()  # replies come in order: anything live would be queued first
         assert pending.rooms == {} and pending._inbox.empty()  # nothing was delivered
-        for attempt in (pending.send(room.id, b"hi"), pending.sync(room.id, 0)):
+        for attempt in (pending.send(room.id, sealed(b"hi")), pending.sync(room.id, 0)):
             with pytest.raises(ServerError) as info:
                 await attempt
             assert info.value.code == ErrorCode.IDENTITY_UNVERIFIED
 
         await server.store.set_verified(pending.user_id, True)
-        seq = await pending.send(room.id, b"verified now")
+        seq = await pending.send(room.id, sealed(b"verified now"))
         assert seq == 3
-        assert (await next_msg(a, room.id)).body == b"verified now"
+        assert opened((await next_msg(a, room.id)).body) == b"verified now"
         # The connection was welcomed again with its rooms and caught up on its own.
         assert pending.verified and room.id in pending.rooms
-        assert (await next_msg(pending, room.id)).body == b"hello"
+        assert opened((await next_msg(pending, room.id)).body) == b"hello"
     finally:
         await a.close()
         await pending.close()
@@ -133,14 +133,14 @@ async def test_retried_cid_returns_the_original_seq(server: ServerUnderTest) -> 
     b = await connected(await practitioner(server.url, server.store))
     try:
         room = await a.create_room("direct", [b.user_id])
-        first = await a.send(room.id, b"once", cid="cid-1")
-        again = await a.send(room.id, b"once", cid="cid-1")
+        first = await a.send(room.id, sealed(b"once"), cid="cid-1")
+        again = await a.send(room.id, sealed(b"once"), cid="cid-1")
         assert first == again
         batch = await b.sync(room.id, 0)
         assert [i.seq for i in batch.items if isinstance(i, Msg)] == [first]
-        other = await a.create_room("group", [b.user_id], name="other")
+        other = await a.create_room("group", [b.user_id])
         with pytest.raises(ServerError) as info:
-            await a.send(other.id, b"reuse", cid="cid-1")
+            await a.send(other.id, sealed(b"reuse"), cid="cid-1")
         assert info.value.code == ErrorCode.CONFLICT
     finally:
         await a.close()
@@ -156,13 +156,13 @@ async def test_a_retried_cid_is_fanned_out_again(server: ServerUnderTest) -> Non
     try:
         room = await a.create_room("direct", [b.user_id])
         [stored] = await server.store.append_messages(
-            [NewMessage(room.id, alice.user_id, alice.device_id, "cid-x", b"lost?", 1, ())]
+            [NewMessage(room.id, alice.user_id, alice.device_id, "cid-x", sealed(b"lost?"), 1, ())]
         )
         assert stored.item is not None  # committed, never published
-        again = await a.send(room.id, b"lost?", cid="cid-x")
+        again = await a.send(room.id, sealed(b"lost?"), cid="cid-x")
         assert again == stored.item.seq
         got = await next_of(b, Msg, room=room.id)
-        assert isinstance(got, Msg) and got.seq == again and got.body == b"lost?"
+        assert isinstance(got, Msg) and got.seq == again and opened(got.body) == b"lost?"
     finally:
         await a.close()
         await b.close()
@@ -173,7 +173,7 @@ async def test_typing_and_read_receipts_reach_the_other_members(server: ServerUn
     b = await connected(await practitioner(server.url, server.store))
     try:
         room = await a.create_room("direct", [b.user_id])
-        seq = await a.send(room.id, b"x")
+        seq = await a.send(room.id, sealed(b"x"))
         await next_msg(b, room.id)
         await b.typing(room.id, True)
         typing = await next_of(a, Event, kind="typing", room=room.id)
@@ -197,7 +197,7 @@ async def test_membership_changes_are_events_and_take_effect(server: ServerUnder
     b = await connected(await practitioner(server.url, server.store))
     c = await connected(await practitioner(server.url, server.store))
     try:
-        room = await owner.create_room("group", [b.user_id], name="Cardio")
+        room = await owner.create_room("group", [b.user_id])
         await owner.invite(room.id, [c.user_id])
         joined = await next_of(c, Event, kind="member.joined", users=(c.user_id,))
         assert isinstance(joined, Event) and joined.users == (c.user_id,)
@@ -212,9 +212,9 @@ async def test_membership_changes_are_events_and_take_effect(server: ServerUnder
         await b.remove(room.id, c.user_id)
         left = await next_of(c, Event, kind="member.left", room=room.id)
         assert isinstance(left, Event) and (left.user, left.reason) == (c.user_id, "removed")
-        await owner.send(room.id, b"after removal")
+        await owner.send(room.id, sealed(b"after removal"))
         with pytest.raises(ServerError) as info:
-            await c.send(room.id, b"still here?")
+            await c.send(room.id, sealed(b"still here?"))
         assert info.value.code == ErrorCode.FORBIDDEN
 
         # The owner hands over before leaving.
@@ -234,12 +234,12 @@ async def test_removed_member_receives_nothing_after_removal(server: ServerUnder
     owner = await connected(await practitioner(server.url, server.store))
     c = await connected(await practitioner(server.url, server.store))
     try:
-        room = await owner.create_room("group", [c.user_id], name="G")
+        room = await owner.create_room("group", [c.user_id])
         await owner.remove(room.id, c.user_id)
         await next_of(c, Event, kind="member.left", room=room.id)
-        await owner.send(room.id, b"not for c")
+        await owner.send(room.id, sealed(b"not for c"))
         marker = await owner.create_room("direct", [c.user_id])
-        await owner.send(marker.id, b"marker")
+        await owner.send(marker.id, sealed(b"marker"))
         # Messages are delivered in order per connection: once the marker arrives,
         # anything of the group would have arrived before it.
         while True:
@@ -256,18 +256,19 @@ async def test_closed_patient_case_is_read_only(server: ServerUnderTest) -> None
     a = await connected(await practitioner(server.url, server.store))
     b = await connected(await practitioner(server.url, server.store))
     try:
-        case = await a.create_room("patient_case", [b.user_id], name="Cas 42", header=b"hdr")
-        await b.send(case.id, b"avis")
+        case = await a.create_room("patient_case", [b.user_id])
+        await a.update_room(case.id, header=wrap_header(a.device_id, sealed(b"hdr")))
+        await b.send(case.id, sealed(b"avis"))
         await a.update_room(case.id, status="closed")
-        updated = await next_of(b, Event, kind="room.updated", room=case.id)
-        assert isinstance(updated, Event) and updated.status == "closed"
+        updated = await next_of(b, Event, kind="room.updated", room=case.id, status="closed")
+        assert isinstance(updated, Event) and updated.by == a.user_id
         with pytest.raises(ServerError) as info:
-            await b.send(case.id, b"too late")
+            await b.send(case.id, sealed(b"too late"))
         assert info.value.code == ErrorCode.FORBIDDEN
         batch = await b.sync(case.id, 0)  # still readable
-        assert [i.body for i in batch.items if isinstance(i, Msg)] == [b"avis"]
+        assert [opened(i.body) for i in batch.items if isinstance(i, Msg)] == [b"avis"]
         await a.update_room(case.id, status="open")
-        assert await b.send(case.id, b"reopened") > 0
+        assert await b.send(case.id, sealed(b"reopened")) > 0
     finally:
         await a.close()
         await b.close()

@@ -10,7 +10,15 @@ from collections.abc import AsyncIterator
 import pytest
 
 from clients.python import Account, Client, ServerError
-from harness import SERVER_KEY, connected, messages_from_others, next_of, practitioner
+from harness import (
+    SERVER_KEY,
+    connected,
+    messages_from_others,
+    next_of,
+    opened,
+    practitioner,
+    sealed,
+)
 from loadtest.server_process import ServerProcess
 from protocol.errors import ErrorCode
 from protocol.frames import Event, Msg
@@ -72,16 +80,14 @@ async def test_clients_on_different_nodes_converse(cluster: Cluster, kind: str) 
     a = await connected(await cluster.account(0))
     b = await connected(await cluster.account(1))
     try:
-        room = await a.create_room(
-            kind, [b.user_id], name=None if kind == "direct" else "Inter-nœuds"
-        )
+        room = await a.create_room(kind, [b.user_id])
         for i in range(10):
-            await a.send(room.id, f"a{i}".encode())
-            await b.send(room.id, f"b{i}".encode())
+            await a.send(room.id, sealed(f"a{i}".encode()))
+            await b.send(room.id, sealed(f"b{i}".encode()))
         from_a = await messages_from_others(b, room.id, 10)
         from_b = await messages_from_others(a, room.id, 10)
-        assert [m.body for m in from_a] == [f"a{i}".encode() for i in range(10)]
-        assert [m.body for m in from_b] == [f"b{i}".encode() for i in range(10)]
+        assert [opened(m.body) for m in from_a] == [f"a{i}".encode() for i in range(10)]
+        assert [opened(m.body) for m in from_b] == [f"b{i}".encode() for i in range(10)]
     finally:
         await a.close()
         await b.close()
@@ -91,17 +97,17 @@ async def test_membership_changes_cross_nodes(cluster: Cluster) -> None:
     owner = await connected(await cluster.account(0))
     c = await connected(await cluster.account(1))
     try:
-        room = await owner.create_room("group", [], name="Staff")
+        room = await owner.create_room("group", [])
         await owner.invite(room.id, [c.user_id])  # on node 0; c is on node 1
         await next_of(c, Event, kind="member.joined", users=(c.user_id,))
-        await owner.send(room.id, b"welcome")
-        assert [m.body for m in await messages_from_others(c, room.id, 1)] == [b"welcome"]
-        assert await c.send(room.id, b"thanks") > 0
+        await owner.send(room.id, sealed(b"welcome"))
+        assert [opened(m.body) for m in await messages_from_others(c, room.id, 1)] == [b"welcome"]
+        assert await c.send(room.id, sealed(b"thanks")) > 0
 
         await owner.remove(room.id, c.user_id)
         await next_of(c, Event, kind="member.left", user=c.user_id)
         with pytest.raises(ServerError) as info:
-            await c.send(room.id, b"still there?")  # refused on node 1 from its memory
+            await c.send(room.id, sealed(b"still there?"))  # refused on node 1 from its memory
         assert info.value.code == ErrorCode.FORBIDDEN
     finally:
         await owner.close()
@@ -128,7 +134,7 @@ class Acks(list[int]):
 
 async def _stream(client: Client, room: str, acks: Acks, count: int) -> None:
     for i in range(count):
-        acks.add(await client.send(room, f"{client.device_id}:{i}".encode(), cid=f"c{i}"))
+        acks.add(await client.send(room, sealed(f"{client.device_id}:{i}".encode()), cid=f"c{i}"))
 
 
 def assert_exactly_once(received: list[Msg], expected_seqs: set[int]) -> None:
@@ -144,7 +150,7 @@ async def test_node_killed_mid_stream_loses_nothing(cluster: Cluster) -> None:
     b = await connected(await cluster.account(1), endpoints=cluster.urls[::-1])
     c = await connected(await cluster.account(1), endpoints=cluster.urls[::-1])
     try:
-        room = await a.create_room("group", [b.user_id, c.user_id], name="Garde")
+        room = await a.create_room("group", [b.user_id, c.user_id])
         acks = {a.user_id: Acks(), b.user_id: Acks()}
         senders = [
             asyncio.create_task(_stream(a, room.id, acks[a.user_id], 150)),

@@ -19,7 +19,7 @@ from raw_ws import raw_connection
 
 from clients.python import log_in
 from clients.python.errors import ServerError
-from harness import PASSWORD, ROOT, ServerUnderTest, connected, practitioner
+from harness import PASSWORD, ROOT, ServerUnderTest, connected, practitioner, sealed
 from loadtest.server_process import ServerProcess
 from protocol.frames import Error, Send
 from server.log import JsonFormatter, redact, request_id
@@ -58,9 +58,9 @@ async def test_metrics_count_connections_frames_errors_and_latencies(
     try:
         room = await a.create_room("group", [bob.user_id])
         for i in range(5):
-            await a.send(room.id, b"m%d" % i)
+            await a.send(room.id, sealed(b"m%d" % i))
         async with raw_connection(server.url, alice) as raw:
-            await raw.send(Send(9, "no-such-room", "cid-x", b"x"))
+            await raw.send(Send(9, "no-such-room", "cid-x", sealed(b"x")))
             assert isinstance(await raw.reply_to(9), Error)
             during = await scrape(server.url)
     finally:
@@ -221,7 +221,7 @@ async def test_a_node_logs_json_lines_without_secrets_or_personal_data(tmp_path:
                 await log_in(node.url, alice.email, "wrong password " + PASSWORD)
             client = await connected(alice)
             room = await client.create_room("group", [])
-            await client.send(room.id, b"secret ciphertext")
+            await client.send(room.id, sealed(b"secret ciphertext"))
             await client.close()
         finally:
             node.close()

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from services_pg import PostgresServer, drop_database, fresh_database
 from webhook_receiver import WebhookReceiver
 
-from harness import connected, practitioner, running_server, settings_for
+from harness import connected, practitioner, running_server, sealed, settings_for
 from server.notifications import (
     SIGNATURE_HEADER,
     Backoff,
@@ -223,15 +223,18 @@ async def test_a_notification_is_given_up_after_its_attempts(store: Store) -> No
 # -- offline push
 
 
-def test_push_titles_never_name_a_patient_case() -> None:
-    def room(kind: str, name: str | None) -> Room:
+def test_push_titles_name_the_kind_of_room_only() -> None:
+    """Names are end-to-end encrypted (and a case's may name the patient): a push says
+    which kind of room, nothing more."""
+
+    def room(kind: str, name: bytes | None) -> Room:
         return Room("r", kind, name, "open", None, "u", 0, 0)
 
-    assert push_title(room("group", "Staff")) == "Nouveau message dans Staff"
+    assert push_title(room("group", b"\x01sealed")) == "Nouveau message dans un groupe"
     assert push_title(room("group", None)) == "Nouveau message dans un groupe"
     assert push_title(room("direct", None)) == "Nouveau message dans une conversation"
     assert (
-        push_title(room("patient_case", "M. Dupont")) == "Nouveau message dans un dossier patient"
+        push_title(room("patient_case", b"\x01sealed")) == "Nouveau message dans un dossier patient"
     )
 
 
@@ -243,10 +246,10 @@ async def test_offline_members_get_one_content_free_push(tmp_path: Path) -> None
         carol = await practitioner(srv.url, srv.store)
         a, c = await connected(alice), await connected(carol)
         try:
-            room = await a.create_room("group", [bob.user_id, carol.user_id], name="Staff")
+            room = await a.create_room("group", [bob.user_id, carol.user_id])
             secret_bodies = [f"texte en clair {i}".encode() for i in range(3)]
             for body in secret_bodies:
-                await a.send(room.id, body)
+                await a.send(room.id, sealed(body))
             push = srv.services.notifications
             assert push is not None
 
@@ -257,7 +260,7 @@ async def test_offline_members_get_one_content_free_push(tmp_path: Path) -> None
             await until(lambda: asyncio.sleep(0, not push.push._pending))
             [entry] = await srv.store.notifications("push", bob.user_id)
             assert entry.template == "new_message"
-            assert entry.data == {"room": room.id, "title": "Nouveau message dans Staff"}
+            assert entry.data == {"room": room.id, "title": "Nouveau message dans un groupe"}
             assert await srv.store.notifications("push", alice.user_id) == []  # the sender
             assert await srv.store.notifications("push", carol.user_id) == []  # online
             # Delivered through the default provider: the log sink beside the database.

@@ -91,7 +91,7 @@ async def test_room_members_show_who_is_online(server: ServerUnderTest) -> None:
     a = await connected(await practitioner(server.url, server.store))
     offline = await practitioner(server.url, server.store)
     try:
-        room = await a.create_room("group", [offline.user_id], name="Présence")
+        room = await a.create_room("group", [offline.user_id])
         online = {m.user: m.online for m in room.members or ()}
         assert online == {a.user_id: True, offline.user_id: False}
     finally:

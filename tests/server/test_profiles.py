@@ -46,7 +46,7 @@ async def test_cards_follow_rooms_and_the_directory(server: ServerUnderTest) -> 
     # A shared room shows both sides to each other, and to nobody else.
     client = await connected(anne)
     try:
-        room = await client.create_room("group", [paul.user_id, unverified.user_id], name="RCP")
+        room = await client.create_room("group", [paul.user_id, unverified.user_id])
         card = (await _cards(server, anne, paul.user_id))[paul.user_id]
         assert card["specialty"] == "Médecine générale" and card["verified"] is True
         assert card["profession"] == "practitioner" and card["directory"] is None
@@ -95,7 +95,7 @@ async def test_the_sdk_caches_and_batches(server: ServerUnderTest) -> None:
     profiles = Profiles(anne, ttl_s=60, clock=lambda: now[0])
     client = await connected(anne)
     try:
-        await client.create_room("group", [c.user_id for c in colleagues], name="Staff")
+        await client.create_room("group", [c.user_id for c in colleagues])
         ids = [c.user_id for c in colleagues]
         found = await profiles.get([*ids, "unknown-id"])
         assert set(found) == set(ids) and profiles.requests == 1

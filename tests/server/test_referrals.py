@@ -17,6 +17,7 @@ from clients.python import Account
 from clients.python.attachments import upload_document
 from harness import ServerUnderTest, connected, next_of, practitioner
 from protocol.frames import Event
+from server.notifications.worker import SEALED_RECIPIENT
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -96,11 +97,26 @@ async def test_booking_notifies_patient_and_practitioner(dserver: ServerUnderTes
         assert event.reason == "referral" and event.by == me.user_id
     finally:
         await device.close()
-    sms = await dserver.store.notifications(channel="sms", recipient="+33645372653")
-    email = await dserver.store.notifications(channel="email", recipient="marie.durand@email.com")
+    key = dserver.services.server_key
+    # The patient's phone and e-mail wait in the outbox sealed under the server key.
+    sms = await dserver.store.notifications(channel="sms")
+    email = [
+        n
+        for n in await dserver.store.notifications(channel="email")
+        if n.template == "appointment_booked"  # not the practitioners' e-mail codes
+    ]
+    assert [key.open_field(n.recipient, SEALED_RECIPIENT) for n in sms] == [b"+33645372653"]
+    assert [key.open_field(n.recipient, SEALED_RECIPIENT) for n in email] == [
+        b"marie.durand@email.com"
+    ]
     assert [n.data["appointment"] for n in sms] == [appointment["id"]]
     assert [n.template for n in email] == ["appointment_booked"]
     assert "message" not in sms[0].data  # the referral's message stays between practitioners
+    # The patient fields and the message are stored sealed, read in clear by the parties.
+    stored = await dserver.store.appointment(appointment["id"])
+    assert stored is not None and list(stored.patient) == ["sealed"]
+    assert stored.message.startswith("sealed:") and "Durand" not in repr(stored)
+    assert appointment["message"] == "Patiente adressée pour avis cardiologique."
     # The practitioner's agenda shows it, with the patient.
     r = await call(
         doctor, dserver, "GET", "/v1/agenda", params={"from": BASE, "to": BASE + 86_400_000}

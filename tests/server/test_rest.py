@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import httpx
 import pytest
 
 from clients.python import ServerError
-from harness import PASSWORD, ServerUnderTest, connected, practitioner
+from harness import PASSWORD, ServerUnderTest, connected, practitioner, sealed
+from protocol.crypto.envelope import wrap_header
 from protocol.errors import ErrorCode
 
 SIGN_UP = {
@@ -140,12 +142,14 @@ async def test_room_list_is_shown_before_verification_but_messages_are_not(
     pending = await practitioner(server.url, server.store, verified=False)
     auth = {"Authorization": f"Bearer {pending.token}"}
     async with await connected(owner) as client:
-        room = await client.create_room("group", [pending.user_id], name="RCP")
-        await client.send(room.id, b"ciphertext")
+        room = await client.create_room("group", [pending.user_id])
+        name = wrap_header(owner.device_id, sealed(b"RCP"))
+        await client.update_room(room.id, name=name)
+        await client.send(room.id, sealed(b"ciphertext"))
     response = await http.get("/v1/rooms", headers=auth)
     assert response.status_code == 200
     assert [(r["id"], r["name"], r["unread"]) for r in response.json()["rooms"]] == [
-        (room.id, "RCP", 2)  # the room's creation event and the message
+        (room.id, base64.b64encode(name).decode(), 3)  # creation, renaming, the message
     ]
     async with await connected(pending) as client:
         with pytest.raises(ServerError) as refused:

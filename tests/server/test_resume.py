@@ -10,11 +10,14 @@ from harness import (
     ServerUnderTest,
     connected,
     messages_from_others,
+    opened,
     practitioner,
+    sealed,
     server_process,
     settings_for,
 )
 from protocol import CloseCode
+from protocol.crypto.envelope import wrap_header
 from protocol.frames import Msg
 from storage import open_store
 
@@ -25,17 +28,17 @@ async def test_client_killed_mid_conversation_gets_exactly_what_it_missed(
     a = await connected(await practitioner(server.url, server.store))
     b = await connected(await practitioner(server.url, server.store))
     try:
-        room = await a.create_room("group", [b.user_id], name="Garde")
-        first = [await a.send(room.id, f"before {i}".encode()) for i in range(5)]
+        room = await a.create_room("group", [b.user_id])
+        first = [await a.send(room.id, sealed(f"before {i}".encode())) for i in range(5)]
         assert [m.seq for m in await messages_from_others(b, room.id, 5)] == first
 
         b.drop_connection()  # as a dead network would
-        missed = [await a.send(room.id, f"missed {i}".encode()) for i in range(20)]
-        after = [await a.send(room.id, f"after {i}".encode()) for i in range(5)]
+        missed = [await a.send(room.id, sealed(f"missed {i}".encode())) for i in range(20)]
+        after = [await a.send(room.id, sealed(f"after {i}".encode())) for i in range(5)]
 
         got = await messages_from_others(b, room.id, 25)
         assert [m.seq for m in got] == missed + after  # in order, each once
-        assert [m.body for m in got][:2] == [b"missed 0", b"missed 1"]
+        assert [opened(m.body) for m in got][:2] == [b"missed 0", b"missed 1"]
         assert b.reconnects >= 1
     finally:
         await a.close()
@@ -48,7 +51,8 @@ async def test_sends_during_a_disconnection_are_stored_once(server: ServerUnderT
     try:
         room = await a.create_room("direct", [b.user_id])
         sends = [
-            asyncio.create_task(a.send(room.id, f"m{i}".encode(), cid=f"c{i}")) for i in range(30)
+            asyncio.create_task(a.send(room.id, sealed(f"m{i}".encode()), cid=f"c{i}"))
+            for i in range(30)
         ]
         a.drop_connection()
         seqs = await asyncio.gather(*sends)
@@ -75,7 +79,8 @@ async def test_node_crash_and_restart_loses_no_acked_message(tmp_path: Path) -> 
             await store.close()
         a = await connected(a_account)
         b = await connected(b_account)
-        room = await a.create_room("patient_case", [b.user_id], name="Cas", header=b"h")
+        room = await a.create_room("patient_case", [b.user_id])
+        await a.update_room(room.id, header=wrap_header(a.device_id, sealed(b"h")))
         acks: asyncio.Queue[int] = asyncio.Queue()
         sender = asyncio.create_task(_send_forever(a, room.id, acks))
         acked = [await asyncio.wait_for(acks.get(), 30) for _ in range(50)]
@@ -96,7 +101,7 @@ async def test_node_crash_and_restart_loses_no_acked_message(tmp_path: Path) -> 
 async def _send_forever(client: Client, room: str, acks: asyncio.Queue[int]) -> None:
     i = 0
     while True:
-        acks.put_nowait(await client.send(room, f"m{i}".encode()))
+        acks.put_nowait(await client.send(room, sealed(f"m{i}".encode())))
         i += 1
 
 

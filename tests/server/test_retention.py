@@ -11,7 +11,8 @@ from attachment_kit import sample
 from clients.python.attachments import upload_file
 from clients.python.errors import ServerError
 from clients.python.rest import request
-from harness import ServerUnderTest, connected, practitioner
+from harness import ServerUnderTest, connected, practitioner, sealed
+from protocol.crypto.envelope import wrap_header
 from server.clock import now_ms
 from server.retention import Retention, sweep_retention
 from storage.audit import AuditQuery
@@ -24,12 +25,14 @@ async def test_a_closed_case_past_its_time_is_purged_with_its_files(
     bob = await practitioner(server.url, server.store)
     a = await connected(alice)
     try:
-        old = await a.create_room("patient_case", [bob.user_id], name="Cas", header=b"enc")
-        kept = await a.create_room("patient_case", [bob.user_id], name="Ouvert", header=b"e")
+        header = wrap_header(a.device_id, sealed(b"enc"))
+        old = await a.create_room("patient_case", [bob.user_id])
+        kept = await a.create_room("patient_case", [bob.user_id])
+        await a.update_room(old.id, header=header)
         ref = await upload_file(alice, old.id, sample("application/pdf", 5000))
-        await a.send(old.id, msgpack.packb({"att": ref.id}), att=[ref.id])
-        await a.send(old.id, b"compte rendu")
-        await a.send(kept.id, b"suivi")
+        await a.send(old.id, sealed(msgpack.packb({"att": ref.id})), att=[ref.id])
+        await a.send(old.id, sealed(b"compte rendu"))
+        await a.send(kept.id, sealed(b"suivi"))
         await a.update_room(old.id, status="closed")
     finally:
         await a.close()

@@ -4,12 +4,14 @@ one instead of making a key of its own that the other nodes could not read with.
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
 
 from harness import SERVER_KEY, server_process, settings_for
-from server.server_key import MissingServerKey, load_server_key
+from protocol.crypto.errors import BadKey, CryptoError, Tampered
+from server.server_key import FIELD_PREFIX, MissingServerKey, ServerKey, load_server_key
 
 
 def test_a_node_not_on_sqlite_needs_a_shared_key(tmp_path: Path) -> None:
@@ -47,3 +49,43 @@ async def test_a_postgres_node_without_a_key_refuses_to_start(
         await node.start()  # with the deployment's key, it starts
     finally:
         node.close()
+
+
+def test_sealed_fields_open_under_the_key_and_its_purpose_only(tmp_path: Path) -> None:
+    key = load_server_key(settings_for(tmp_path))
+    sealed = key.seal_field(b"Mme Durand", "referral.patient")
+    assert sealed.startswith(FIELD_PREFIX) and "Durand" not in sealed
+    assert sealed != key.seal_field(b"Mme Durand", "referral.patient")  # fresh nonce
+    assert key.open_field(sealed, "referral.patient") == b"Mme Durand"
+    with pytest.raises(Tampered):
+        key.open_field(sealed, "referral.message")  # moved to another column
+    other = ServerKey(bytes(32))
+    with pytest.raises(BadKey, match=key.id):
+        other.open_field(sealed, "referral.patient")
+    raw = bytearray(base64.b64decode(sealed.removeprefix(FIELD_PREFIX)))
+    raw[-1] ^= 1
+    with pytest.raises(Tampered):
+        key.open_field(FIELD_PREFIX + base64.b64encode(raw).decode(), "referral.patient")
+    for bad in ("sealed:!!", "sealed:AAAA", "plain text"):
+        with pytest.raises(CryptoError):
+            key.open_field(bad, "referral.patient")
+
+
+def test_rotation_reads_what_the_previous_key_sealed_and_seals_under_the_new(
+    tmp_path: Path,
+) -> None:
+    old = load_server_key(settings_for(tmp_path))
+    sealed = old.seal_field(b"0645372653", "outbox.recipient")
+    new_text = base64.b64encode(bytes(range(32))).decode()
+    rotated = load_server_key(
+        settings_for(tmp_path, server_key=new_text, server_key_previous=f" {SERVER_KEY} ,")
+    )
+    assert rotated.id != old.id and rotated.for_id(old.id) == ServerKey(old.key)
+    assert rotated.open_field(sealed, "outbox.recipient") == b"0645372653"
+    fresh = rotated.seal_field(b"x", "outbox.recipient")
+    with pytest.raises(BadKey):
+        old.open_field(fresh, "outbox.recipient")  # a node left on the old key cannot
+    assert rotated.for_id("0" * 16) is None
+    assert SERVER_KEY not in repr(rotated) and new_text not in repr(rotated)
+    with pytest.raises(ValueError, match="CONFRERE_SERVER_KEY_PREVIOUS"):
+        load_server_key(settings_for(tmp_path, server_key_previous="short"))

@@ -14,7 +14,7 @@ from attachment_kit import wait_until
 from websockets.exceptions import ConnectionClosed
 
 from clients.python import Account
-from harness import connected, practitioner
+from harness import connected, practitioner, sealed
 from loadtest.server_process import ServerProcess
 from protocol import SUBPROTOCOL, CloseCode, decode_server_frame, encode
 from protocol.errors import ErrorCode
@@ -49,7 +49,7 @@ class Sender:
                     n += 1
                     cid = f"{self.account.device_id}-{n}"
                     room_of[n] = cid
-                    await ws.send(encode(Send(n, self.room, cid, b"ciphertext %d" % n)))
+                    await ws.send(encode(Send(n, self.room, cid, sealed(b"ciphertext %d" % n))))
                     self.sent += 1
 
             writer = asyncio.create_task(send_forever())
@@ -95,7 +95,7 @@ async def test_sigterm_drains_connections_with_1012_and_loses_no_acked_send(
         finally:
             await store.close()
         a = await connected(alice)
-        room = await a.create_room("group", [bob.user_id], name="shutdown")
+        room = await a.create_room("group", [bob.user_id])
         await a.close()
 
         senders = [Sender(node.url, alice, room.id), Sender(node.url, bob, room.id)]

@@ -164,7 +164,7 @@ async def test_guest_invitations_wait_for_the_email_code(
     inviter = await connected(await practitioner(srv.url, srv.store))
     body = _psc_form()
     try:
-        room = await inviter.create_room("group", [], name="RCP")
+        room = await inviter.create_room("group", [])
         await inviter.invite(room.id, emails=[body["email"]])
         async with httpx.AsyncClient(base_url=srv.url) as browser:
             await _signup_flow(browser)

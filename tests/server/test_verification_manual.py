@@ -16,7 +16,16 @@ from attachment_kit import raw_request, wait_until
 from verification_kit import JPEG, PNG, outbox_mails, signed_up
 
 from clients.python import Account, ServerError
-from harness import ServerUnderTest, connected, next_of, practitioner, running_server, settings_for
+from harness import (
+    ServerUnderTest,
+    connected,
+    next_of,
+    opened,
+    practitioner,
+    running_server,
+    sealed,
+    settings_for,
+)
 from protocol.errors import ErrorCode
 from protocol.frames import Msg
 from server.clock import now_ms
@@ -78,8 +87,8 @@ async def test_approval_verifies_and_lifts_the_gate_live(node: ServerUnderTest) 
     reviewer = await _reviewer(srv)
     try:
         room = await peer.create_room("direct", [account.user_id])
-        await peer.send(room.id, b"un patient pour vous")
-        for attempt in (live.send(room.id, b"hi"), live.sync(room.id, 0)):
+        await peer.send(room.id, sealed(b"un patient pour vous"))
+        for attempt in (live.send(room.id, sealed(b"hi")), live.sync(room.id, 0)):
             with pytest.raises(ServerError) as info:
                 await attempt
             assert info.value.code == ErrorCode.IDENTITY_UNVERIFIED
@@ -122,9 +131,13 @@ async def test_approval_verifies_and_lifts_the_gate_live(node: ServerUnderTest) 
         assert await outbox_mails(srv, body["email"], "identity_approved")
 
         # The same connection now sends and reads.
-        seq = await live.send(room.id, b"je le vois demain")
-        assert (await next_of(peer, Msg, room=room.id, seq=seq)).body == b"je le vois demain"
-        assert (await next_of(live, Msg, room=room.id, seq=2)).body == b"un patient pour vous"
+        seq = await live.send(room.id, sealed(b"je le vois demain"))
+        assert (
+            opened((await next_of(peer, Msg, room=room.id, seq=seq)).body) == b"je le vois demain"
+        )
+        assert (
+            opened((await next_of(live, Msg, room=room.id, seq=2)).body) == b"un patient pour vous"
+        )
 
         # After the retention, the documents are gone: blobs and rows.
         doc_ids = [d["id"] for d in mine["documents"]]

@@ -15,7 +15,7 @@ from oidc_provider import OidcProvider, card
 from verification_kit import PUBLIC_URL, node_with_psc, signed_up
 
 from clients.python import Account, ServerError
-from harness import ServerUnderTest, connected, next_of, practitioner
+from harness import ServerUnderTest, connected, next_of, opened, practitioner, sealed
 from protocol.errors import ErrorCode
 from protocol.frames import Msg
 
@@ -242,7 +242,7 @@ async def test_verified_by_psc_messages_without_reconnecting(
     pending = await connected(account)
     try:
         room = await peer.create_room("direct", [account.user_id])
-        await peer.send(room.id, b"bonjour")
+        await peer.send(room.id, sealed(b"bonjour"))
         with pytest.raises(ServerError) as info:
             await pending.sync(room.id, 0)
         assert info.value.code == ErrorCode.IDENTITY_UNVERIFIED
@@ -250,10 +250,10 @@ async def test_verified_by_psc_messages_without_reconnecting(
         provider.card = card("8" + RPPS, "Lefèvre-Durand", "Hélène")
         assert (await _flow(srv, account)).json()["outcome"] == "verified"
 
-        seq = await pending.send(room.id, b"merci")  # same connection
+        seq = await pending.send(room.id, sealed(b"merci"))  # same connection
         assert seq == 3
-        assert (await next_of(peer, Msg, room=room.id, seq=seq)).body == b"merci"
-        assert (await next_of(pending, Msg, room=room.id, seq=2)).body == b"bonjour"
+        assert opened((await next_of(peer, Msg, room=room.id, seq=seq)).body) == b"merci"
+        assert opened((await next_of(pending, Msg, room=room.id, seq=2)).body) == b"bonjour"
     finally:
         await pending.close()
         await peer.close()

@@ -14,7 +14,7 @@ import pytest
 from attachment_kit import wait_until
 from push_service import Browser, PushService
 
-from harness import connected, practitioner, running_server, settings_for
+from harness import connected, practitioner, running_server, sealed, settings_for
 from server.notifications import Backoff, OutboxWorker, PushFanout, WebPush, WebPushSettings
 from server.notifications.webpush import b64url
 from storage import Store, open_store
@@ -220,7 +220,7 @@ async def test_a_node_pushes_a_new_message_to_an_offline_browser(
         a = await connected(alice)
         try:
             room = await a.create_room("direct", [bob.user_id])
-            await a.send(room.id, b"un message chiffre que le serveur ne lit pas")
+            await a.send(room.id, sealed(b"un message chiffre que le serveur ne lit pas"))
             [push] = await service.wait_for(1)
         finally:
             await a.close()

@@ -20,8 +20,9 @@ from raw_ws import Raw, raw_connection
 from websockets.exceptions import ConnectionClosed
 
 from clients.python import Account
-from harness import ServerUnderTest, connected, next_of, practitioner
+from harness import ServerUnderTest, connected, next_of, opened, practitioner, sealed
 from protocol import CloseCode, decode_server_frame
+from protocol.crypto.envelope import wrap_header
 from protocol.errors import ErrorCode
 from protocol.frames import (
     Error,
@@ -57,19 +58,19 @@ CLOSES = {CloseCode.BAD_REQUEST, CloseCode.UNAUTHENTICATED, 1009, 1007}
 def templates(room: str, me: Account, other: Account) -> list[dict[str, Any]]:
     """One valid frame of every client type, as wire maps."""
     frames = [
-        Send(1, room, "cid", b"cipher"),
+        Send(1, room, "cid", sealed(b"cipher")),
         Sync(1, room, 0, 50),
         Read(1, room, 1),
         Typing(1, room, True),
         ToDevice(1, other.user_id, other.device_id, b"key"),
         ToDeviceAck(1, (1, 2)),
-        RoomCreate(1, "group", (other.user_id,), "n", None),
+        RoomCreate(1, "group", (other.user_id,)),
         RoomGet(1, room),
         RoomInvite(1, room, (other.user_id,)),
         RoomUninvite(1, room, "x@example.org"),
         RoomLeave(1, room),
         RoomRemove(1, room, other.user_id),
-        RoomUpdate(1, room, name="m"),
+        RoomUpdate(1, room, name=wrap_header(me.device_id, sealed(b"m"))),
         RoomRole(1, room, other.user_id, "admin"),
         KeysUpload(1, b"\x01" + b"\x00" * 200),
         KeysQuery(1, (me.user_id, other.user_id)),
@@ -201,7 +202,7 @@ async def test_random_and_mutated_frames_leave_the_node_healthy(
     alice = await practitioner(server.url, server.store)
     bob = await practitioner(server.url, server.store)
     a = await connected(alice)
-    room = (await a.create_room("group", [bob.user_id], name="fuzz")).id
+    room = (await a.create_room("group", [bob.user_id])).id
     await a.close()
     ids = [room, alice.user_id, bob.user_id, alice.device_id, bob.device_id]
     caplog.set_level(logging.WARNING)
@@ -234,9 +235,9 @@ async def test_random_and_mutated_frames_leave_the_node_healthy(
     c1, c2 = await connected(carol), await connected(alice)
     try:
         fresh = await c1.create_room("direct", [alice.user_id])
-        await c1.send(fresh.id, b"still alive")
+        await c1.send(fresh.id, sealed(b"still alive"))
         got = await next_of(c2, Msg, room=fresh.id)
-        assert isinstance(got, Msg) and got.body == b"still alive"
+        assert isinstance(got, Msg) and opened(got.body) == b"still alive"
     finally:
         await c1.close()
         await c2.close()

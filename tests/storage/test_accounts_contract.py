@@ -100,7 +100,7 @@ async def test_a_deleted_account_keeps_its_id_only(store: Store) -> None:
     await store.put_device_keys(alice, device, b"bundle", 1000)
     await store.grant_role(alice, "admin", 1000)
     await store.start_password_reset(alice, b"code", 9000, [], 1000)
-    room, _ = await store.create_room("group", alice, [bob], "Staff", None, 1000)
+    room, _ = await store.create_room("group", alice, [bob], b"Staff", None, 1000)
     assert await store.delete_account(alice) == [a1]
     gone = await store.user_by_id(alice)
     assert gone is not None

@@ -55,7 +55,7 @@ async def _raw_sql(store: Store, sql: str) -> None:
 async def _closed_case(store: Store, closed_at: int) -> tuple[str, str, str]:
     """A patient case with two messages and one attachment, closed at ``closed_at``."""
     owner, other = await user(store), await user(store)
-    room, _ = await store.create_room("patient_case", owner, [other], "Cas", b"hdr", now=100)
+    room, _ = await store.create_room("patient_case", owner, [other], b"Cas", b"hdr", now=100)
     att = await store.create_attachment(NewAttachment(owner, "chat", "image/png", 150, room.id))
     await store.complete_attachment(att.id, 10, "00" * 32)
     results = await store.append_messages(
@@ -72,7 +72,7 @@ async def _closed_case(store: Store, closed_at: int) -> tuple[str, str, str]:
 async def test_closed_rooms_are_purged_after_their_time(store: Store) -> None:
     old, owner, att = await _closed_case(store, closed_at=1_000)
     recent, _, _ = await _closed_case(store, closed_at=9_000)
-    open_group, _ = await store.create_room("group", owner, [], "G", None, now=100)
+    open_group, _ = await store.create_room("group", owner, [], b"G", None, now=100)
 
     assert await store.rooms_to_purge("patient_case", closed_before=5_000, limit=10) == [old]
     assert await store.rooms_to_purge("group", closed_before=10**12, limit=10) == []

@@ -42,7 +42,7 @@ def notice(guest: Guest, reminder: bool) -> NewNotification:
 
 
 async def group(store: Store, owner: str, kind: str = "group") -> str:
-    room, _ = await store.create_room(kind, owner, [], "Staff", None, 2000)
+    room, _ = await store.create_room(kind, owner, [], b"Staff", None, 2000)
     return room.id
 
 

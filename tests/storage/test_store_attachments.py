@@ -28,7 +28,7 @@ def with_att(m: NewMessage, *ids: str) -> NewMessage:
 
 async def test_an_upload_goes_from_uploading_to_ready(store: Store) -> None:
     a = await user(store)
-    room, _ = await store.create_room("group", a, [], "G", None, 1)
+    room, _ = await store.create_room("group", a, [], b"G", None, 1)
     new = NewAttachment(a, "document", "application/pdf", 50, room_id=room.id, name="cr.pdf")
     created = await store.create_attachment(new)
     assert (created.state, created.size, created.sha256, created.referenced_at) == (
@@ -55,8 +55,8 @@ async def test_an_upload_goes_from_uploading_to_ready(store: Store) -> None:
 
 async def test_messages_reference_their_attachments_in_the_append(store: Store) -> None:
     a, b = await user(store), await user(store)
-    room, _ = await store.create_room("group", a, [b], "G", None, 1)
-    other_room, _ = await store.create_room("group", a, [b], "H", None, 1)
+    room, _ = await store.create_room("group", a, [b], b"G", None, 1)
+    other_room, _ = await store.create_room("group", a, [b], b"H", None, 1)
     mine = await ready(store, a, room.id)
     second = await ready(store, a, room.id)
     theirs = await ready(store, b, room.id)
@@ -93,7 +93,7 @@ async def test_messages_reference_their_attachments_in_the_append(store: Store) 
 
 async def test_claims_decide_between_deleters_and_messages(store: Store) -> None:
     a, b = await user(store), await user(store)
-    room, _ = await store.create_room("group", a, [b], "G", None, 1)
+    room, _ = await store.create_room("group", a, [b], b"G", None, 1)
     referenced = await ready(store, a, room.id, at=100)
     orphan = await ready(store, a, room.id, at=100)
     young = await ready(store, a, room.id, at=900)
@@ -129,7 +129,7 @@ async def test_concurrent_claim_and_reference_never_both_win(store: Store) -> No
     """The orphan sweep and a send naming the same file race: either the message is
     stored and the file survives, or the file is claimed and the message refused."""
     a = await user(store)
-    room, _ = await store.create_room("group", a, [], "G", None, 1)
+    room, _ = await store.create_room("group", a, [], b"G", None, 1)
     for i in range(20):
         attachment_id = await ready(store, a, room.id, at=100)
         sent, claimed = await asyncio.gather(

@@ -72,7 +72,7 @@ async def test_direct_rooms_exist_once_per_pair(store: Store) -> None:
 
 async def test_group_roles_and_membership_events(store: Store) -> None:
     owner, b, c = await user(store), await user(store), await user(store)
-    room, _ = await store.create_room("group", owner, [b], "Staff", None, 1)
+    room, _ = await store.create_room("group", owner, [b], b"Staff", None, 1)
     joined = await store.add_members(room.id, [b, c], owner, 2)
     assert joined is not None and joined.seq == 2 and joined.meta["users"] == [c]
     assert await store.add_members(room.id, [b, c], owner, 3) is None
@@ -94,7 +94,7 @@ async def test_group_roles_and_membership_events(store: Store) -> None:
 
 async def test_seq_is_gapless_and_cids_idempotent_under_concurrency(store: Store) -> None:
     a, b = await user(store), await user(store)
-    room, _ = await store.create_room("group", a, [b], "G", None, 1)
+    room, _ = await store.create_room("group", a, [b], b"G", None, 1)
     batches = [
         [msg(room.id, sender, f"dev-{sender}", f"{sender}-{i}-{j}") for j in range(20)]
         for i, sender in enumerate([a, b] * 5)
@@ -105,7 +105,7 @@ async def test_seq_is_gapless_and_cids_idempotent_under_concurrency(store: Store
     retried = await store.append_messages(batches[0][:3])
     assert all(r.duplicate for r in retried)
     assert [r.item.seq for r in retried if r.item] == [r.item.seq for r in results[0][:3] if r.item]
-    room2, _ = await store.create_room("group", a, [], "H", None, 1)
+    room2, _ = await store.create_room("group", a, [], b"H", None, 1)
     reused = await store.append_messages([msg(room2.id, a, f"dev-{a}", f"{a}-0-0")])
     assert reused[0].refused == "cid_reused"
     timeline = await store.timeline(room.id, 0, 1000)
@@ -114,7 +114,7 @@ async def test_seq_is_gapless_and_cids_idempotent_under_concurrency(store: Store
 
 async def test_appends_check_membership_and_status_in_the_transaction(store: Store) -> None:
     a, b, outsider = await user(store), await user(store), await user(store)
-    case, _ = await store.create_room("patient_case", a, [b], "Cas", b"hdr", 1)
+    case, _ = await store.create_room("patient_case", a, [b], b"Cas", b"hdr", 1)
     out = await store.append_messages(
         [
             msg(case.id, outsider, "d3", "c1"),
@@ -131,7 +131,7 @@ async def test_appends_check_membership_and_status_in_the_transaction(store: Sto
         room is not None
         and room.status == "closed"
         and room.header == b"hdr"
-        and room.name == "Cas"
+        and room.name == b"Cas"
     )
     assert [i.kind for i in await store.timeline(case.id, 0, 10)] == [
         "member.joined",
@@ -142,7 +142,7 @@ async def test_appends_check_membership_and_status_in_the_transaction(store: Sto
 
 async def test_timeline_pages(store: Store) -> None:
     a = await user(store)
-    room, _ = await store.create_room("group", a, [], "Solo", None, 1)
+    room, _ = await store.create_room("group", a, [], b"Solo", None, 1)
     await store.append_messages([msg(room.id, a, "d", f"c{i}", bytes([i])) for i in range(10)])
     page = await store.timeline(room.id, 3, 4)
     assert [i.seq for i in page] == [4, 5, 6, 7]
@@ -152,7 +152,7 @@ async def test_timeline_pages(store: Store) -> None:
 
 async def test_read_markers_only_go_up_to_the_last_seq(store: Store) -> None:
     a = await user(store)
-    room, _ = await store.create_room("group", a, [], "Solo", None, 1)
+    room, _ = await store.create_room("group", a, [], b"Solo", None, 1)
     await store.append_messages([msg(room.id, a, "d", f"c{i}") for i in range(3)])
     assert await store.set_read(room.id, a, 3) == 3
     assert await store.set_read(room.id, a, 2) == 3
@@ -203,7 +203,7 @@ async def test_device_keys_directory(store: Store) -> None:
 
 async def test_decryption_failures_are_counted(store: Store) -> None:
     a = await user(store)
-    room, _ = await store.create_room("group", a, [], "G", None, 1)
+    room, _ = await store.create_room("group", a, [], b"G", None, 1)
     assert await store.decryption_failures(room.id) == {}
     assert await store.count_decryption_failure(room.id, "dev-1", "unknown_session", 2) == 1
     assert await store.count_decryption_failure(room.id, "dev-1", "unknown_session", 3) == 2
@@ -218,7 +218,7 @@ async def test_decryption_failures_are_counted(store: Store) -> None:
 
 async def test_decryption_health_is_a_rate_over_a_window(store: Store) -> None:
     a = await user(store)
-    room, _ = await store.create_room("group", a, [], "G", None, 1)
+    room, _ = await store.create_room("group", a, [], b"G", None, 1)
     await store.append_messages(
         [NewMessage(room.id, a, "d", f"c{i}", b"x", ts=100 + i) for i in range(10)]
     )
@@ -237,7 +237,7 @@ async def test_decryption_health_is_a_rate_over_a_window(store: Store) -> None:
 
 async def test_committed_data_survives_reopening(store: Store, reopen: Any) -> None:
     a = await user(store)
-    room, _ = await store.create_room("group", a, [], "Persist", None, 1)
+    room, _ = await store.create_room("group", a, [], b"Persist", None, 1)
     await store.append_messages([msg(room.id, a, "d", "c1", b"durable")])
     await store.close()
     again: Store = await reopen()
@@ -268,3 +268,16 @@ async def test_a_migration_missing_below_the_latest_is_still_applied(
         assert await migrated.attachment("no-such-id") is None  # the table is back
     finally:
         await migrated.close()
+
+
+async def test_room_names_are_stored_as_the_bytes_clients_encrypted(store: Store) -> None:
+    """Names are ciphertext (SPEC.md §11.4): bytes in, the same bytes out, on the room
+    and in the room.updated event; a rename leaves the header alone."""
+    a = await user(store)
+    room, _ = await store.create_room("group", a, [], None, None, 1)
+    assert room.name is None
+    sealed = bytes(range(256)) * 2
+    item = await store.update_room(room.id, a, 2, name=sealed)
+    assert item.meta["name"] == sealed
+    again = await store.room(room.id)
+    assert again is not None and again.name == sealed and again.header is None

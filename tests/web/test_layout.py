@@ -17,7 +17,7 @@ import pytest
 from browser_kit import log_in, named_practitioner, open_client, open_room, send_text
 from playwright.async_api import Browser, Page, expect
 
-from clients.python import Client
+from clients.python import EncryptedClient
 from harness import ServerUnderTest
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")  # the shared browser and server
@@ -50,12 +50,6 @@ async def test_nothing_is_cut_off(
     size = {"width": width, "height": 800 if width > 800 else 740}
     anne = await named_practitioner(server, "Anne", "Martin", "Pneumologie", "Lyon")
     paul = await named_practitioner(server, "Paul", "Durand", "Médecine générale", "Lyon")
-    host = Client(paul)
-    await host.connect()
-    try:
-        await host.create_room("patient_case", [anne.user_id], name="Cas de Mme D., BPCO sévère")
-    finally:
-        await host.close()
     context, page, errors = await open_client(browser, server.url, size)
     for path in ("/connexion", "/inscription", "/conditions"):
         await page.goto(server.url + path)
@@ -63,6 +57,13 @@ async def test_nothing_is_cut_off(
         await fits(page, path)
     await page.goto(server.url + "/connexion")
     await log_in(page, anne)
+    # Paul opens the case once Anne's browser has its keys: its name is encrypted for them.
+    host = EncryptedClient(paul, tmp_path / "paul.key")
+    await host.connect()
+    try:
+        await host.create_room("patient_case", [anne.user_id], name="Cas de Mme D., BPCO sévère")
+    finally:
+        await host.close()
     await fits(page, "list")
     await page.click("#new-conversation")
     await fits(page, "new conversation")

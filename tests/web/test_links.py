@@ -60,7 +60,7 @@ async def full_run(server: ServerUnderTest, provider: OidcProvider, tag: str) ->
     client = Client(anne)
     await client.connect()
     try:
-        room = await client.create_room("group", [], name="Staff")
+        room = await client.create_room("group", [])
         await client.invite(room.id, emails=[f"invite.{tag}@example.fr"])
     finally:
         await client.close()

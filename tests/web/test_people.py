@@ -8,6 +8,7 @@ both sizes."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from browser_kit import (
@@ -22,7 +23,7 @@ from browser_kit import (
 )
 from playwright.async_api import Browser, Page, Request, expect
 
-from clients.python import Client
+from clients.python import EncryptedClient
 from harness import ServerUnderTest
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")  # the shared browser and server
@@ -41,25 +42,26 @@ def searches(page: Page) -> list[str]:
 
 
 async def test_names_everywhere(
-    server: ServerUnderTest, browser: Browser, viewport: dict[str, int]
+    server: ServerUnderTest, browser: Browser, viewport: dict[str, int], tmp_path: Path
 ) -> None:
     anne = await named_practitioner(
         server, "Anne", "Martin", "Cardiologie et maladies vasculaires", "Lyon"
     )
     paul = await named_practitioner(server, "Paul", "Durand", "Médecine générale", "Villeurbanne")
     claire = await named_practitioner(server, "Claire", "Petit", "Pneumologie", "Lyon")
-    host = Client(claire)
-    await host.connect()
-    try:
-        room = await host.create_room("group", [anne.user_id, paul.user_id], name="RCP cardiologie")
-    finally:
-        await host.close()
     ctx_a, page_a, errors_a = await open_client(browser, server.url, viewport)
     ctx_p, page_p, errors_p = await open_client(browser, server.url, viewport)
     searched = searches(page_a) + searches(page_p)
     searched_a, searched_p = searches(page_a), searches(page_p)
     await log_in(page_a, anne)
     await log_in(page_p, paul)
+    # Claire names the room for the members' devices (its name is end-to-end encrypted).
+    host = EncryptedClient(claire, tmp_path / "claire.key")
+    await host.connect()
+    try:
+        room = await host.create_room("group", [anne.user_id, paul.user_id], name="RCP cardiologie")
+    finally:
+        await host.close()
 
     await open_room(page_a, "RCP cardiologie")
     await expect(page_a.locator(".event").first).to_have_text("Claire Petit a créé la conversation")

@@ -394,10 +394,10 @@ export class Client {
     return (await this.request({ t: "room.get", room })).room;
   }
 
-  async createRoom(kind, members, name, header) {
+  /** A new room; its name and case header are set encrypted afterwards (e2ee.js), as
+   * they need the room's id. */
+  async createRoom(kind, members) {
     const frame = { t: "room.create", kind, members };
-    if (name) frame.name = name;
-    if (header) frame.header = header;
     const info = (await this.request(frame)).room;
     this.track(info.id);
     return info;

@@ -26,6 +26,7 @@ import {
   wrapHeader,
   MAX_ATTACHMENT,
   fromUtf8,
+  utf8,
 } from "./crypto.js";
 
 const KEYS_TTL_MS = 30000;
@@ -275,7 +276,28 @@ export class E2EE {
     return this.client.updateRoom(room, { header: wrapHeader(this.deviceId, sealed) });
   }
 
-  /** The plaintext of a case header (string), or null while its key is missing. */
+  /** Rename a group or patient case: the name travels and is stored encrypted for the
+   * members like a case header (SPEC.md §11.4); the server never sees it. */
+  async setName(room, name) {
+    const sealed = await this.withLock(room, () => this.encryptFor(room, utf8(name)));
+    return this.client.updateRoom(room, { name: wrapHeader(this.deviceId, sealed) });
+  }
+
+  /** After members were added or a guest invited (the ack's `seq`): a new sender key,
+   * with which the room's name and case header are encrypted again, so that the new
+   * members (a guest once promoted) can read them (SPEC.md §11.4); nothing sent before
+   * reaches them. `state`: the room as rooms.js holds it. */
+  async afterInvite(state, seq) {
+    this.saw(state.id, seq || 0);
+    this.rotate(state.id);
+    const name = state.name ? this.decryptHeader(state.id, state.name) : null;
+    const header = state.header ? this.decryptHeader(state.id, state.header) : null;
+    if (name) await this.setName(state.id, name);
+    if (header) await this.setHeader(state.id, utf8(header));
+  }
+
+  /** The plaintext of a case header or room name (string), or null while its key is
+   * missing. */
   decryptHeader(room, blob) {
     const cached = this.headers.get(hex(blob));
     if (cached !== undefined) return cached;
@@ -431,7 +453,10 @@ export class E2EE {
       return;
     }
     const ref = sessionRef(key.roomId, key.deviceId, key.sessionId);
-    if (this.addInbound(key)) this.save();
+    if (this.addInbound(key)) {
+      this.save();
+      this.h.onKey?.(key.roomId);
+    }
     const held = this.held.get(ref) || [];
     this.held.delete(ref);
     for (const { msg } of held.sort((a, b) => a.msg.seq - b.msg.seq)) this.onMsg(msg);

@@ -208,10 +208,16 @@ export function onEvent(ev) {
       : ev.status === "open" ? () => said(ev.by, "avez rouvert", "a rouvert") + " le cas patient"
       : ev.role ? () => `${said(ev.user, "êtes", "est")} désormais ${ROLE_LABELS[ev.role].toLowerCase()} (par ${by(ev.by)})`
       : ev.header ? () => said(ev.by, "avez mis", "a mis") + " à jour l'en-tête du cas patient"
-      : () => said(ev.by, "avez renommé", "a renommé") + ` la conversation en « ${ev.name} »`;
+      : () => said(ev.by, "avez renommé", "a renommé") + ` la conversation en « ${app.e2ee.decryptHeader(room.id, ev.name) ?? "nom chiffré, clé en attente"} »`;
   }
   if (text) room.messages.set(ev.seq, { type: "event", seq: ev.seq, ts: ev.ts, sender: ev.by, text });
   changed(room);
+}
+
+/** A sender key arrived: a room name or case header it encrypted can now be shown. */
+export function onKey(roomId) {
+  const room = rooms.get(roomId);
+  if (room && (room.name || room.header)) changed(room);
 }
 
 export function onKeysChanged({ user, replaced }) {

@@ -102,8 +102,14 @@ function preview(room) {
   return line.length > 60 ? `${line.slice(0, 59)}…` : line;
 }
 
+/** A room's name, decrypted; null without one or while its key is missing. */
+export function roomName(room) {
+  return room.name ? app.e2ee.decryptHeader(room.id, room.name) : null;
+}
+
 export function roomTitle(room) {
-  if (room.name) return room.name;
+  const name = roomName(room);
+  if (name) return name;
   if (room.kind === "direct") {
     const other = otherOf(room);
     return other ? nameOf(other) : KIND_LABELS.direct;

@@ -59,10 +59,16 @@ export function newConversationDialog() {
   async function submit() {
     create.disabled = true;
     try {
-      const info = await app.client.createRoom(kind, [...picked.keys()], kind === "direct" ? null : name.value.trim() || null);
+      const info = await app.client.createRoom(kind, [...picked.keys()]);
       upsertRoom(info);
+      if (kind !== "direct" && emails.size) {
+        // Invited first: the name and header are then encrypted with a key made after
+        // the invitation, which the guests get once they join (SPEC.md §11.3, §11.4).
+        const ack = await app.client.invite(info.id, [], [...emails]);
+        await app.e2ee.afterInvite(upsertRoom(info), ack.seq);
+      }
+      if (kind !== "direct" && name.value.trim()) await app.e2ee.setName(info.id, name.value.trim());
       if (kind === "patient_case" && caseHeader.value.trim()) await app.e2ee.setHeader(info.id, utf8(caseHeader.value.trim()));
-      if (kind !== "direct" && emails.size) await app.client.invite(info.id, [], [...emails]);
       d.close();
       go(`/conversations/${info.id}`);
     } catch (err) {

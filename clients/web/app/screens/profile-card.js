@@ -34,7 +34,7 @@ function body(card, userId) {
     !me && userId
       ? h("div", { class: "actions" }, h("button", { type: "button", class: "primary", id: "write-to", onclick: async () => {
         try {
-          const info = await app.client.createRoom("direct", [userId], null);
+          const info = await app.client.createRoom("direct", [userId]);
           upsertRoom(info);
           document.querySelectorAll("dialog[open]").forEach((d) => d.close());
           go(`/conversations/${info.id}`);

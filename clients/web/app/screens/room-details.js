@@ -9,7 +9,7 @@ import { app, KIND_LABELS, notice, on, ROLE_LABELS, rooms } from "../state.js";
 import { cardOf, initials, nameOf } from "../profiles.js";
 import { describeRoom, otherOf } from "../rooms.js";
 import { avatar, confirmDialog, dialog, errorLine, fail, presenceDot, verifiedBadge } from "../widgets.js";
-import { roomTitle } from "./messaging.js";
+import { roomName, roomTitle } from "./messaging.js";
 import { emailAdder, peoplePicker } from "./people-picker.js";
 import { showProfile } from "./profile-card.js";
 
@@ -29,7 +29,7 @@ export function roomDetails(id) {
     }
     // Only what this dialog shows: a receipt or a message must not redraw it (and close
     // an open "Gérer" menu, or wipe a name being typed).
-    const state = JSON.stringify([room.name, room.status, room.role, room.header ? room.header.slice(-16).join() : "",
+    const state = JSON.stringify([roomName(room), room.status, room.role, room.header ? room.header.slice(-16).join() : "",
       [...room.roles], [...room.online], room.invited, room.members]);
     if (!force && state === shown) return;
     shown = state;
@@ -95,11 +95,12 @@ function detailsOf(room, error, d) {
 
 function renameForm(room, admin, act) {
   if (!admin) return h("h3", { class: "details-name" }, roomTitle(room));
-  const input = h("input", { name: "name", value: room.name || "", maxlength: 200, required: true, placeholder: "Nom de la conversation", "aria-label": "Nom de la conversation" });
+  const current = roomName(room) || "";
+  const input = h("input", { name: "name", value: current, maxlength: 200, required: true, placeholder: "Nom de la conversation", "aria-label": "Nom de la conversation" });
   return h("form", { id: "rename-form", class: "inline", onsubmit: (e) => {
     e.preventDefault();
     const name = input.value.trim();
-    if (name && name !== room.name) act(() => app.client.updateRoom(room.id, { name }), "Conversation renommée.");
+    if (name && name !== current) act(() => app.e2ee.setName(room.id, name), "Conversation renommée.");
   } }, input, h("button", { type: "submit" }, "Renommer"));
 }
 
@@ -156,8 +157,8 @@ export function inviteDialog(room) {
   const error = errorLine("invite-error");
   const picker = peoplePicker(async (id, label) => {
     try {
-      await app.client.invite(room.id, [id]);
-      app.e2ee.rotate(room.id);
+      const ack = await app.client.invite(room.id, [id]);
+      await app.e2ee.afterInvite(room, ack.seq);
       error.textContent = `${label} a rejoint la conversation.`;
       describeRoom(room.id);
     } catch (err) {
@@ -166,7 +167,8 @@ export function inviteDialog(room) {
   });
   const adder = emailAdder(async (email) => {
     try {
-      await app.client.invite(room.id, [], [email]);
+      const ack = await app.client.invite(room.id, [], [email]);
+      await app.e2ee.afterInvite(room, ack.seq);
       error.textContent = `Invitation envoyée à ${email}.`;
       describeRoom(room.id);
     } catch (err) {
