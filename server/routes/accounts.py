@@ -413,8 +413,10 @@ async def log_out(request: Request) -> Response:
 
 
 async def me(request: Request) -> Response:
+    """The account and its platform roles (which screens the web client offers)."""
     _, user = await bearer(request)
-    return JSONResponse({"user": profile(user)})
+    roles = await services(request).store.roles_of(user.id)
+    return JSONResponse({"user": profile(user), "roles": sorted(roles)})
 
 
 async def list_devices(request: Request) -> Response:
@@ -604,7 +606,14 @@ routes = [
         summary="Log out this session",
         status=204,
     ),
-    api_route("/v1/me", me, summary="The caller's profile (verified badge)", response=_USER),
+    api_route(
+        "/v1/me",
+        me,
+        summary="The caller's profile (verified badge) and platform roles",
+        response=obj(
+            {"user": PROFILE, "roles": array(string(enum=("reviewer", "regulator", "admin")))}
+        ),
+    ),
     api_route(
         "/v1/devices",
         list_devices,

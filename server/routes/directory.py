@@ -347,6 +347,10 @@ async def my_agenda(request: Request) -> Response:
     return JSONResponse(
         {
             "profile": profile.id,
+            "visible": profile.visible,
+            "required_fields": list(profile.required_fields),
+            "places": [place_json(p) for p in profile.places],
+            "motives": [motive_json(m) for m in await svc.store.motives(profile.id)],
             "slots": [slot_json(s) for s in slots],
             "appointments": [appointment_json(a) for a in appointments],
         }
@@ -453,11 +457,19 @@ routes: list[Route] = [
     api_route(
         "/v1/agenda",
         my_agenda,
-        summary="The caller's slots and appointments (patient data: audited read)",
+        summary="The caller's places, motives, slots and appointments (patient data: audited)",
         auth="verified",
         query=_WINDOW,
         response=obj(
-            {"profile": string(), "slots": array(SLOT), "appointments": array(APPOINTMENT)}
+            {
+                "profile": string(),
+                "visible": boolean(),
+                "required_fields": array(string()),
+                "places": array(PLACE),
+                "motives": array(MOTIVE),
+                "slots": array(SLOT),
+                "appointments": array(APPOINTMENT),
+            }
         ),
     ),
     api_route(

@@ -56,6 +56,12 @@ PAGES = (
     "/verification",
     "/conversations",
     "/conversations/{room}",
+    "/adressage",
+    "/adressage/{profile}",
+    "/agenda",
+    "/sas",
+    "/verifications",
+    "/administration",
     "/conditions",
     "/confidentialite",
     "/signup",  # the invitation links of e-mails sent before /inscription

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import unicodedata
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -39,7 +40,8 @@ async def named_practitioner(
     """A verified practitioner with a real-looking name (screenshots show it) and a
     confirmed address; the address is unique, as the web tests share one server."""
     url = server.url
-    email = f"{first_name}.{last_name}.{next(_people)}-{os.getpid()}@example.fr".lower()
+    local = unicodedata.normalize("NFKD", f"{first_name}.{last_name}").encode("ascii", "ignore")
+    email = f"{local.decode()}.{next(_people)}-{os.getpid()}@example.fr".lower()
     await sign_up(
         url,
         email=email,

@@ -12,6 +12,8 @@ import { signUpView } from "./screens/signup.js";
 import { verificationView } from "./screens/verification.js";
 import { messagingView } from "./screens/messaging.js";
 import { privacyView, termsView } from "./screens/legal.js";
+import { referralView } from "./screens/referral.js";
+import { agendaView } from "./screens/agenda.js";
 
 const PUBLIC = ["/connexion", "/inscription", "/signup", "/inscription-regulateur", "/conditions", "/confidentialite"];
 
@@ -25,11 +27,14 @@ route("/confidentialite", privacyView);
 route("/", messagingView);
 route("/conversations", messagingView);
 route("/conversations/:room", messagingView);
+route("/adressage", referralView);
+route("/adressage/:profile", referralView);
+route("/agenda", agendaView);
 
 guard(({ path }) => {
   if (PUBLIC.includes(path)) return path === "/connexion" && app.session ? "/" : null;
   if (!app.session) {
-    if (path.startsWith("/conversations/")) sessionStorage.setItem("next", path);
+    if (path !== "/") sessionStorage.setItem("next", path + location.search); // back there once in
     return "/connexion";
   }
   if (path === "/verification") return ready() && app.profile.email_confirmed ? "/" : null;

@@ -1,0 +1,200 @@
+"""Adressage in the browser, as the guide describes it: a practitioner finds a colleague
+with the "Qui ?" and "Où ?" filters, adds and removes them from the favourites in one
+click, picks a slot on their card, fills the patient form (a missing required field is
+named first), joins a PDF and confirms; the receiving practitioner, on another page,
+gets the alert and the badge at once, opens the agenda and the referral's detail with
+the patient's fields and the document. Then two browsers race for one slot: one
+booking, and one clear French message. README screenshots of each screen."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import pytest
+from agenda_kit import api, know_lyon, open_agenda
+from browser_kit import (
+    is_phone,
+    log_in,
+    named_practitioner,
+    open_client,
+    read_file,
+    screenshot,
+)
+from playwright.async_api import Browser, Page, expect
+
+from harness import ServerUnderTest
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")  # the shared browser and server
+
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n"
+
+
+async def fill_patient(page: Page, *, birth_name: bool = True) -> None:
+    form = page.locator("#booking-form")
+    await form.locator("input[name=patient-civility][value=madame]").check()
+    await form.locator("#patient-first_name").fill("Marie")
+    await form.locator("#patient-last_name").fill("Durand")
+    if birth_name:
+        await form.locator("#patient-birth_name").fill("Martin")
+    await form.locator("#patient-birth_date").fill("21/11/1952")
+    await form.locator("#patient-birth_place").fill("Douai")
+    await form.locator("#patient-phone").fill("06 45 37 26 53")
+    await form.locator("#patient-email").fill("marie.durand@email.com")
+    await form.locator("input[name=patient-consulted_before][value=false]").check()
+
+
+async def test_referral_journey(
+    server: ServerUnderTest, browser: Browser, viewport: dict[str, int], tmp_path: Path
+) -> None:
+    await know_lyon(server)
+    garnier = await named_practitioner(
+        server, "Hélène", "Garnier", "Cardiologie et maladies vasculaires", "Lyon"
+    )
+    durand = await named_practitioner(server, "Paul", "Durand", "Médecine générale", "Lyon")
+    agenda = await open_agenda(garnier, server)
+    profile = agenda["profile"]["id"]
+
+    ctx_r, receiver, errors_r = await open_client(browser, server.url, viewport)
+    ctx_d, page, errors_d = await open_client(browser, server.url, viewport)
+    await log_in(receiver, garnier)
+    await log_in(page, durand)
+
+    # Adressage: Qui ? and Où ?, the colleague in the results.
+    await page.click("#nav-referral")
+    await expect(page.locator("h1")).to_have_text("Prendre rendez-vous en ligne chez un confrère")
+    await page.fill("#who", "garnier cardio")
+    await page.fill("#where", "69003")
+    await page.click("#search-submit")
+    hit = page.locator(f"#results [data-profile='{profile}']")
+    await expect(hit).to_contain_text("Hélène Garnier")
+    await expect(hit).to_contain_text("Cardiologie et maladies vasculaires")
+    await expect(page).to_have_url(re.compile(r"/adressage\?q=garnier\+cardio&near=69003$"))
+    # A favourite in one click, and out again in one click.
+    await hit.locator("[data-testid=favourite]").click()
+    favourite = page.locator(f"#favourites [data-profile='{profile}']")
+    await expect(favourite).to_be_visible()
+    await expect(hit.locator("[data-testid=favourite]")).to_have_attribute("aria-pressed", "true")
+    await screenshot(page, "referral-search")
+    await favourite.locator("[data-testid=favourite]").click()
+    await expect(favourite).to_have_count(0)
+    await hit.locator("[data-testid=favourite]").click()
+    await expect(favourite).to_be_visible()
+
+    # The card: places, motives, slots by day; a slot; the form.
+    await hit.locator(".book").click()
+    await expect(page).to_have_url(re.compile(f"/adressage/{profile}$"))
+    await expect(page.locator("#practitioner-name")).to_contain_text("Hélène Garnier")
+    await expect(page.locator("#places")).to_contain_text("Cabinet de Hélène Garnier")
+    await expect(page.locator("#motive option")).to_have_text(
+        ["Choisissez un motif", "Première consultation"]
+    )
+    slots = page.locator("#slots [data-testid=slot]")
+    await expect(slots).to_have_count(4)
+    await slots.first.click()
+    await expect(page.locator("#booking-form")).to_be_visible()
+    await expect(page.locator("#message-notice")).to_contain_text(
+        "Le contenu de cette note engage la responsabilité de son auteur."
+    )
+    labels = await page.locator("#booking-form .patient-form .field > span").all_inner_texts()
+    assert [x.rstrip(" *") for x in labels][:4] == [
+        "Prénom du patient",
+        "Nom du patient",
+        "Nom de naissance du patient",
+        "Date de naissance du patient",
+    ]
+    await fill_patient(page, birth_name=False)
+    await page.fill("#referral-message", "Douleurs thoraciques à l'effort, ECG joint.")
+    pdf = tmp_path / "ecg-marie-durand.pdf"
+    await asyncio.to_thread(pdf.write_bytes, PDF)
+    await page.set_input_files("#referral-file-input", str(pdf))
+    await expect(page.locator("#referral-files")).to_contain_text("ecg-marie-durand.pdf")
+    await page.click("#confirm-booking")
+    # A required field left empty is named, in French, before anything is sent.
+    await expect(page.locator("#patient-birth_name-error")).to_have_text(
+        "Ce champ est obligatoire."
+    )
+    await page.fill("#patient-birth_name", "Martin")
+    await screenshot(page, "referral-form", full_page=not is_phone(page))
+    await page.click("#confirm-booking")
+    confirmed = page.locator("#booking-confirmed")
+    await expect(confirmed).to_contain_text("Le rendez-vous est confirmé")
+    await expect(confirmed).to_contain_text("Mme Marie DURAND")
+    await expect(confirmed).to_contain_text("1 document(s) joint(s)")
+    await screenshot(page, "referral-confirmed")
+
+    # The receiving practitioner, on the messaging: the alert and the badge, live.
+    await expect(receiver.locator(".notice")).to_contain_text("Nouveau rendez-vous adressé")
+    await expect(receiver.locator("#agenda-badge")).to_have_text("1")
+    await receiver.click("#nav-agenda")
+    await expect(receiver.locator("#agenda-badge")).to_have_count(0)
+    booked = receiver.locator("#agenda-days [data-testid=appointment]")
+    await expect(booked).to_have_count(1)
+    await expect(booked).to_contain_text("Nouveau")
+    await expect(booked).to_contain_text("Mme Marie DURAND — Première consultation")
+    await screenshot(receiver, "agenda")
+    await booked.click()
+    detail = receiver.locator("#appointment-detail")
+    await expect(detail.locator("#booked-by")).to_have_text("Paul Durand")
+    fields = detail.locator("#patient-fields")
+    await expect(fields.locator("[data-field=birth_name]")).to_have_text("Martin")
+    await expect(fields.locator("[data-field=birth_date]")).to_have_text("21/11/1952")
+    await expect(fields.locator("[data-field=phone]")).to_have_text("+33645372653")
+    await expect(fields.locator("[data-field=consulted_before]")).to_have_text("Non")
+    await expect(detail.locator("#referral-message-text")).to_have_text(
+        "Douleurs thoraciques à l'effort, ECG joint."
+    )
+    async with receiver.expect_download() as download_info:
+        await detail.locator("#referral-documents button.download").click()
+    download = await download_info.value
+    assert download.suggested_filename == "ecg-marie-durand.pdf"
+    assert await read_file(await download.path()) == PDF
+    await screenshot(receiver, "agenda-referral")
+
+    # The referrer's list of referrals sent, with their status.
+    await page.click("#new-referral")
+    sent = page.locator("#sent-referrals .sent-row")
+    await expect(sent.first).to_contain_text("Confirmé, à venir")
+    await expect(sent.first).to_contain_text("Mme Marie DURAND")
+    await expect(sent.first).to_contain_text("Hélène Garnier")
+    assert errors_r == [] and errors_d == []
+    await ctx_r.close()
+    await ctx_d.close()
+
+
+async def test_two_browsers_race_for_one_slot(server: ServerUnderTest, browser: Browser) -> None:
+    await know_lyon(server)
+    roux = await named_practitioner(server, "Louis", "Roux", "Pneumologie", "Lyon")
+    agenda = await open_agenda(roux, server, count=1)
+    profile = agenda["profile"]["id"]
+    pages = []
+    contexts = []
+    for first, last in (("Claire", "Petit"), ("Marc", "Bernard")):
+        account = await named_practitioner(server, first, last, "Médecine générale", "Lyon")
+        ctx, page, _ = await open_client(browser, server.url)
+        await log_in(page, account)
+        await page.goto(f"{server.url}/adressage/{profile}")
+        await expect(page.locator("#practitioner-name")).to_contain_text("Louis Roux")
+        await page.locator("#slots [data-testid=slot]").click()
+        await fill_patient(page)
+        pages.append(page)
+        contexts.append(ctx)
+    await asyncio.gather(*(p.click("#confirm-booking") for p in pages))
+    outcomes = []
+    for page in pages:
+        done = page.locator("#booking-confirmed, #booking-error.shown")
+        await expect(done).to_be_visible()
+        outcomes.append(await done.inner_text())
+    won = [o for o in outcomes if "Le rendez-vous est confirmé" in o]
+    lost = [o for o in outcomes if o not in won]
+    assert len(won) == 1 and lost == [
+        "Ce créneau vient d'être réservé par quelqu'un d'autre : choisissez-en un autre."
+    ], outcomes
+    # The loser's picker no longer offers the slot.
+    loser = pages[outcomes.index(lost[0])]
+    await expect(loser.locator("#slots [data-testid=slot]")).to_have_count(0)
+    appointments = (await api(roux, server, "GET", "/v1/agenda"))["appointments"]
+    assert len(appointments) == 1
+    for ctx in contexts:
+        await ctx.close()
