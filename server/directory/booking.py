@@ -81,7 +81,7 @@ def _request(body: dict[str, Any]) -> tuple[str, str, str, tuple[str, ...]]:
 
 def _may_book(slot: Slot, via: str) -> None:
     if slot.appointment_id is not None:
-        raise ApiError(ErrorCode.CONFLICT, "this slot is already booked")
+        raise ApiError(ErrorCode.CONFLICT, "this slot is already booked", reason="slot_taken")
     if via == "sas" and not slot.sas_eligible:
         raise ApiError(
             ErrorCode.FORBIDDEN,
@@ -157,7 +157,9 @@ async def book(svc: Services, caller: User, body: dict[str, Any], via: str) -> A
             new, _notifications(appointment_id, profile, slot, form.patient, via), now
         )
     except Conflict:
-        raise ApiError(ErrorCode.CONFLICT, "this slot is already booked") from None
+        raise ApiError(
+            ErrorCode.CONFLICT, "this slot is already booked", reason="slot_taken"
+        ) from None
     except NotFound as exc:
         if "attachment" in str(exc):
             raise _bad(

@@ -26,6 +26,7 @@ from storage.outbox import NewNotification
 from storage.types import NewUser, Session, User
 from storage.verification import Consent, EmailCode, LinkUnusable, NumberTaken, RegulatorLink
 
+from ..audit import record
 from ..auth import check_password, hash_password, hash_token, new_token
 from ..clock import now_ms
 from ..errors import ApiError
@@ -475,6 +476,7 @@ async def issue_regulator_link(request: Request) -> Response:
         raise ApiError(
             ErrorCode.CONFLICT,
             "an account already uses this e-mail: a regulator account needs its own address",
+            reason="address_in_use",
         )
     now = now_ms()
     token, claims = links.sign_link(svc.server_key.key, address, now + links.LINK_TTL_MS)
@@ -485,6 +487,7 @@ async def issue_regulator_link(request: Request) -> Response:
     await svc.store.enqueue_notifications(
         [NewNotification("email", address, "regulator_link", {"url": url})], now
     )
+    await record(svc.store, "admin.regulator_link", admin.id, None, link=claims.link_id)
     log.info("regulator link %s issued by %s", claims.link_id, admin.id)
     return JSONResponse({"id": claims.link_id, "expires_at": claims.expires_at}, status_code=201)
 

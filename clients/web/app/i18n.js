@@ -103,6 +103,8 @@ export const REASONS = {
   code_none: "Aucun code en attente : demandez-en un nouveau.",
   already_confirmed: "Votre adresse e-mail est déjà confirmée.",
   email_taken: "Un compte existe déjà avec cette adresse e-mail : connectez-vous.",
+  address_in_use: "Un compte utilise déjà cette adresse e-mail : un compte régulateur a besoin de sa propre adresse.",
+  slot_taken: "Ce créneau vient d'être réservé par quelqu'un d'autre : choisissez-en un autre.",
   regulator_only: "Pour un compte régulateur, sélectionnez la profession « Régulateur » (en bas de la liste).",
   regulator_needs_link: "La profession « Régulateur » s'obtient par le lien sécurisé reçu par e-mail.",
   link_invalid: "Ce lien d'inscription n'est pas valide : vérifiez que vous l'avez copié en entier.",

@@ -14,6 +14,8 @@ import { messagingView } from "./screens/messaging.js";
 import { privacyView, termsView } from "./screens/legal.js";
 import { referralView } from "./screens/referral.js";
 import { agendaView } from "./screens/agenda.js";
+import { reviewView } from "./screens/review.js";
+import { adminView } from "./screens/admin.js";
 
 const PUBLIC = ["/connexion", "/inscription", "/signup", "/inscription-regulateur", "/conditions", "/confidentialite"];
 
@@ -30,6 +32,8 @@ route("/conversations/:room", messagingView);
 route("/adressage", referralView);
 route("/adressage/:profile", referralView);
 route("/agenda", agendaView);
+route("/verifications", reviewView);
+route("/administration", adminView);
 
 guard(({ path }) => {
   if (PUBLIC.includes(path)) return path === "/connexion" && app.session ? "/" : null;

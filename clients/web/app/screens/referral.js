@@ -17,7 +17,6 @@ const DAY_MS = 86_400_000;
 const DAY = new Intl.DateTimeFormat("fr-FR", { weekday: "long", day: "numeric", month: "long" });
 const TIME = new Intl.DateTimeFormat("fr-FR", { hour: "2-digit", minute: "2-digit" });
 const FULL = new Intl.DateTimeFormat("fr-FR", { weekday: "long", day: "numeric", month: "long", year: "numeric", hour: "2-digit", minute: "2-digit" });
-export const RACE_LOST = "Ce créneau vient d'être réservé par quelqu'un d'autre : choisissez-en un autre.";
 
 export function fullTitle(p) {
   return [p.title || "Dr", p.first_name, p.last_name].filter(Boolean).join(" ");
@@ -271,9 +270,8 @@ async function bookingPage(profileId) {
           })).appointment;
           confirmation(done, where, values.files.length);
         } catch (err) {
-          if (err.code === "conflict") {
-            fail(error, err);
-            error.textContent = RACE_LOST;
+          if (err.reason === "slot_taken") {
+            fail(error, err); // "Ce créneau vient d'être réservé par quelqu'un d'autre…"
             data.slots = data.slots.filter((s) => s.id !== slot.id);
             renderSlots();
           } else {

@@ -23,7 +23,7 @@ function entries() {
     regulator ? null : ["/adressage", "Adressage", "nav-referral"],
     regulator ? null : ["/agenda", "Agenda", "nav-agenda"],
     roles.has("regulator") ? ["/sas", "Régulation SAS", "nav-sas"] : null,
-    roles.has("reviewer") ? ["/verifications", "Vérifications d'identité", "nav-review"] : null,
+    roles.has("reviewer") ? ["/verifications", "Vérifications", "nav-review"] : null,
     roles.has("admin") ? ["/administration", "Administration", "nav-admin"] : null,
   ].filter(Boolean);
 }
