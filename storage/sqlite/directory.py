@@ -55,7 +55,8 @@ _HIT_COLS = (
     " p.city, p.sort_name"
 )
 _PROFILE_COLS = (
-    "rid, id, user_id, title, first_name, last_name, specialty, rpps, visible, required_fields"
+    "rid, id, user_id, title, first_name, last_name, specialty, rpps, visible, required_fields,"
+    " instructions"
 )
 _SLOT_COLS = (
     "s.id, s.profile_id, s.place_id, s.starts_at, s.ends_at, s.motive_ids, s.open_new,"
@@ -65,7 +66,7 @@ _PLACE_COLS = "id, profile_id, name, address, postcode, city, lat, lon"
 _APPOINTMENT_COLS = (
     "a.id, a.slot_id, a.profile_id, a.practitioner_user_id, a.place_id, a.motive_id,"
     " a.starts_at, a.ends_at, a.booked_by, a.via, a.patient, a.message, a.attachments,"
-    " a.created_at, m.label"
+    " a.created_at, m.label, a.consultation_type"
 )
 
 
@@ -285,6 +286,7 @@ def _appointment(r: Any) -> Appointment:
         attachments=tuple(json.loads(r[12])),
         created_at=r[13],
         motive_label=r[14] or "",
+        consultation_type=r[15],
     )
 
 
@@ -585,6 +587,7 @@ class SqliteDirectory(SqliteBase):
             organisations=tuple(orgs),
             places=tuple(places),
             required_fields=tuple(f for f in r[9].split(",") if f),
+            instructions=r[10],
         )
 
     async def profile(self, profile_id: str) -> Profile | None:
@@ -613,6 +616,16 @@ class SqliteDirectory(SqliteBase):
                 raise NotFound("no such profile")
 
         await self._write("set_required_fields", tx)
+
+    async def set_instructions(self, profile_id: str, text: str) -> None:
+        def tx(c: sqlite3.Connection) -> None:
+            cur = c.execute(
+                "UPDATE directory_profiles SET instructions = ? WHERE id = ?", (text, profile_id)
+            )
+            if cur.rowcount == 0:
+                raise NotFound("no such profile")
+
+        await self._write("set_instructions", tx)
 
     async def search_directory(self, query: DirectoryQuery) -> DirectoryPage:
         def rows_for(c: sqlite3.Connection, groups: Groups, prefix: bool) -> list[Any]:
@@ -872,7 +885,8 @@ class SqliteDirectory(SqliteBase):
             c.execute(
                 "INSERT INTO appointments (id, slot_id, profile_id, practitioner_user_id,"
                 " place_id, motive_id, starts_at, ends_at, booked_by, via, patient, message,"
-                " attachments, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " attachments, created_at, consultation_type)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     new.id,
                     slot.id,
@@ -888,6 +902,7 @@ class SqliteDirectory(SqliteBase):
                     new.message,
                     json.dumps(attachment_ids),
                     new.created_at,
+                    new.consultation_type,
                 ),
             )
             insert_notifications(c, notifications, now)
