@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from protocol import encode
 from protocol.errors import ErrorCode
 from protocol.frames import Event
-from storage.directory import Appointment, NewAppointment, Profile, Slot
+from storage.directory import CONSULTATION_TYPES, Appointment, NewAppointment, Profile, Slot
 from storage.errors import Conflict, NotFound
 from storage.ids import new_id
 from storage.outbox import NewNotification
@@ -38,7 +38,7 @@ __all__ = ["MAX_ATTACHMENTS", "book", "notify_practitioner"]
 log = logging.getLogger("confrere.directory")
 
 MAX_ATTACHMENTS = 10
-_FIELDS = {"slot", "motive", "patient", "message", "attachments"}
+_FIELDS = {"slot", "motive", "patient", "message", "attachments", "consultation_type"}
 _ID_MAX = 64
 
 
@@ -53,6 +53,16 @@ def _id(body: dict[str, Any], name: str) -> str:
     if not is_id(value):
         raise _bad(f"field '{name}' must be an id (at most {_ID_MAX} url-safe characters)")
     return value
+
+
+def _consultation_type(body: dict[str, Any]) -> str:
+    """ "cabinet" (default: at the practice) or "video"."""
+    value = body.get("consultation_type")
+    if value is None:
+        return "cabinet"
+    if value not in CONSULTATION_TYPES:
+        raise _bad(f"field 'consultation_type' must be one of {', '.join(CONSULTATION_TYPES)}")
+    return str(value)
 
 
 def _request(body: dict[str, Any]) -> tuple[str, str, str, tuple[str, ...]]:
@@ -136,6 +146,7 @@ async def notify_practitioner(svc: Services, appointment: Appointment) -> None:
 
 async def book(svc: Services, caller: User, body: dict[str, Any], via: str) -> Appointment:
     slot_id, motive_id, message, attachments = _request(body)
+    consultation_type = _consultation_type(body)
     slot = await svc.store.slot(slot_id)
     profile = None if slot is None else await svc.store.profile(slot.profile_id)
     if slot is None or profile is None or not profile.visible:
@@ -150,7 +161,16 @@ async def book(svc: Services, caller: User, body: dict[str, Any], via: str) -> A
     now = now_ms()
     appointment_id = new_id()
     new = NewAppointment(
-        appointment_id, slot.id, motive_id, caller.id, via, form.patient, message, attachments, now
+        appointment_id,
+        slot.id,
+        motive_id,
+        caller.id,
+        via,
+        form.patient,
+        message,
+        attachments,
+        now,
+        consultation_type,
     )
     try:
         appointment = await svc.store.book(

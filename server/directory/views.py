@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from storage.directory import (
+    CONSULTATION_TYPES,
     PATIENT_FIELDS,
     Appointment,
     Hit,
@@ -79,6 +80,7 @@ PROFILE = obj(
         "organisations": array(ORGANISATION),
         "places": array(PLACE),
         "required_fields": array(string()),
+        "instructions": string(),
     }
 )
 MOTIVE = obj(
@@ -112,6 +114,7 @@ APPOINTMENT = obj(
         "ends_at": integer(),
         "booked_by": string(),
         "via": string(enum=("referral", "sas")),
+        "consultation_type": string(enum=CONSULTATION_TYPES),
         "patient": obj({name: {} for name in PATIENT_FIELDS}, required=(), extra=False),
         "message": string(),
         "attachments": array(string()),
@@ -167,6 +170,7 @@ def profile_json(p: Profile) -> dict[str, Any]:
         "organisations": [organisation_json(o) for o in p.organisations],
         "places": [place_json(x) for x in p.places],
         "required_fields": list(p.required_fields),
+        "instructions": p.instructions,
     }
 
 
@@ -208,6 +212,7 @@ def appointment_json(a: Appointment) -> dict[str, Any]:
         "ends_at": a.ends_at,
         "booked_by": a.booked_by,
         "via": a.via,
+        "consultation_type": a.consultation_type,
         "patient": a.patient,
         "message": a.message,
         "attachments": list(a.attachments),

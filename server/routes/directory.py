@@ -32,7 +32,7 @@ from storage.ids import new_id
 
 from ..audit import record_patient_reads
 from ..clock import now_ms
-from ..directory.patient import MESSAGE_NOTICE, valid_postcode
+from ..directory.patient import MAX_INSTRUCTIONS, MESSAGE_NOTICE, SAS_NOTICE, valid_postcode
 from ..directory.profiles import ensure_profile
 from ..directory.query import encode_cursor, is_id, parse_search
 from ..directory.views import (
@@ -152,6 +152,8 @@ async def availability(request: Request) -> Response:
             "slots": [slot_json(s) for s in slots],
             "required_fields": required,
             "message_notice": MESSAGE_NOTICE,
+            "sas_notice": SAS_NOTICE,
+            "instructions": profile.instructions,
         }
     )
 
@@ -164,11 +166,12 @@ async def my_profile(request: Request) -> Response:
 
 
 async def update_my_profile(request: Request) -> Response:
-    """``visible`` and ``required_fields`` (patient fields required beyond the default)."""
+    """``visible``, ``required_fields`` (patient fields required beyond the default) and
+    ``instructions`` (read by bookers before booking; "" for none)."""
     _, user = await bearer(request)
     require_verified(user)
     body = await json_body(request)
-    unknown = sorted(set(body) - {"visible", "required_fields"})
+    unknown = sorted(set(body) - {"visible", "required_fields", "instructions"})
     if unknown:
         raise _bad(f"unknown field(s): {', '.join(str(u)[:40] for u in unknown)}")
     svc = services(request)
@@ -185,6 +188,9 @@ async def update_my_profile(request: Request) -> Response:
             )
         extra = [f for f in dict.fromkeys(fields) if f not in DEFAULT_REQUIRED_FIELDS]
         await svc.store.set_required_fields(profile.id, extra)
+    if "instructions" in body:
+        instructions = text(body, "instructions", MAX_INSTRUCTIONS, 0, multiline=True)
+        await svc.store.set_instructions(profile.id, instructions)
     updated = await svc.store.profile(profile.id)
     assert updated is not None
     return JSONResponse({"profile": profile_json(updated)})
@@ -407,6 +413,8 @@ routes: list[Route] = [
                 "slots": array(SLOT),
                 "required_fields": array(string()),
                 "message_notice": string(),
+                "sas_notice": string(),
+                "instructions": string(),
             }
         ),
         errors=(404,),
@@ -422,10 +430,14 @@ routes: list[Route] = [
         "/v1/directory/me",
         update_my_profile,
         "PATCH",
-        summary="Show or hide the caller's profile; patient fields they require",
+        summary="Show or hide the caller's profile; patient fields they require; instructions",
         auth="verified",
         body=obj(
-            {"visible": boolean(), "required_fields": array(string(enum=PATIENT_FIELDS))},
+            {
+                "visible": boolean(),
+                "required_fields": array(string(enum=PATIENT_FIELDS)),
+                "instructions": string(max_length=MAX_INSTRUCTIONS),
+            },
             required=(),
             extra=False,
         ),

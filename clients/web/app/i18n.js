@@ -84,6 +84,8 @@ export const FIELDS = {
   motive: ["Motif de consultation", "choisissez un motif proposé pour ce créneau."],
   message: ["Message à destination du praticien", "2 000 caractères au plus."],
   attachments: ["Pièces jointes", "des fichiers PDF, JPEG ou PNG de moins de 50 Mo."],
+  consultation_type: ["Type de consultation", "au cabinet ou en vidéo."],
+  instructions: ["Consignes avant la prise de rendez-vous", "1 000 caractères au plus."],
   patient: ["Informations du patient", "vérifiez les informations du patient : certaines manquent ou sont invalides."],
 };
 
