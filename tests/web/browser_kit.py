@@ -196,10 +196,14 @@ async def new_group(page: Page, name: str, kind: str = "group") -> None:
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
-async def screenshot(page: Page, name: str, *, full_page: bool = False) -> None:
+async def screenshot(
+    page: Page, name: str, *, full_page: bool = False, clear_notices: bool = False
+) -> None:
     """docs/screenshots/NAME-desktop.png or NAME-phone.png, for the README."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     size = "phone" if is_phone(page) else "desktop"
+    if clear_notices:  # a passing toast (an earlier step's) would hide the screen
+        await page.evaluate("document.querySelectorAll('.notice').forEach((n) => n.remove())")
     await page.screenshot(path=str(SCREENSHOTS / f"{name}-{size}.png"), full_page=full_page)
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from agenda_kit import api, know_lyon, open_agenda
 from browser_kit import (
-    is_phone,
     log_in,
     named_practitioner,
     open_client,
@@ -116,7 +115,8 @@ async def test_referral_journey(
         "Ce champ est obligatoire."
     )
     await page.fill("#patient-birth_name", "Martin")
-    await screenshot(page, "referral-form", full_page=not is_phone(page))
+    await page.locator("#booking-form").evaluate("form => form.scrollIntoView()")
+    await screenshot(page, "referral-form")
     await page.click("#confirm-booking")
     confirmed = page.locator("#booking-confirmed")
     await expect(confirmed).to_contain_text("Le rendez-vous est confirmé")

@@ -15,6 +15,7 @@ import { privacyView, termsView } from "./screens/legal.js";
 import { referralView } from "./screens/referral.js";
 import { agendaView } from "./screens/agenda.js";
 import { reviewView } from "./screens/review.js";
+import { sasView } from "./screens/sas.js";
 import { adminView } from "./screens/admin.js";
 
 const PUBLIC = ["/connexion", "/inscription", "/signup", "/inscription-regulateur", "/conditions", "/confidentialite"];
@@ -32,6 +33,7 @@ route("/conversations/:room", messagingView);
 route("/adressage", referralView);
 route("/adressage/:profile", referralView);
 route("/agenda", agendaView);
+route("/sas", sasView);
 route("/verifications", reviewView);
 route("/administration", adminView);
 

@@ -11,7 +11,7 @@ import { nameTag, want } from "../profiles.js";
 import { dialog, errorLine, fail } from "../widgets.js";
 import { agendaSeen, page } from "./shell.js";
 import { PATIENT_LABELS, patientName, patientValue } from "./patient-form.js";
-import { byDay, fullDate, timeLabel } from "./referral.js";
+import { byDay, fullDate, placeLine, timeLabel } from "./referral.js";
 
 const DAY_MS = 86_400_000;
 const SNP = "Soins non programmés";
@@ -87,7 +87,8 @@ function slotRow(slot, appointment, places, motives) {
     h("button", { type: "button", class: "appointment-open", dataset: { testid: "appointment" }, onclick: () => showAppointment(appointment.id) },
       fresh ? h("span", { class: "tag new" }, "Nouveau") : null,
       appointment.via === "sas" ? h("span", { class: "tag sas" }, "SAS") : h("span", { class: "tag" }, "Adressé"),
-      h("strong", {}, patientName(appointment.patient)), ` — ${appointment.motive_label}`),
+      h("strong", {}, patientName(appointment.patient)), ` — ${appointment.motive_label}`,
+      appointment.consultation_type === "video" ? " — en vidéo" : ""),
     where, h("span", { class: "tags" }, tags));
 }
 
@@ -105,7 +106,8 @@ export async function showAppointment(id) {
   }
   const error = errorLine("document-error");
   replace(body,
-    h("p", { class: "lead" }, fullDate(a.starts_at), ` — ${a.motive_label}`),
+    h("p", { class: "lead" }, fullDate(a.starts_at), ` — ${a.motive_label} — `,
+      h("span", { id: "consultation-type" }, a.consultation_type === "video" ? "En vidéo" : "Au cabinet")),
     h("p", {}, a.via === "sas" ? [h("span", { class: "tag sas" }, "SAS"), " Pris par la régulation : "] : "Adressé par ", h("strong", {}, nameTag(a.booked_by, { id: "booked-by" }))),
     h("h3", {}, "Les informations du patient"),
     h("dl", { class: "summary", id: "patient-fields" }, Object.keys(PATIENT_LABELS).filter((k) => a.patient[k] !== undefined && a.patient[k] !== null)
@@ -165,6 +167,14 @@ function settings(data, places, motives) {
       else required.delete(k);
       act(() => rest.call("PATCH", "/v1/directory/me", { required_fields: [...required] }));
     } }), PATIENT_LABELS[k]))));
+  // Instructions read by bookers before booking
+  const instructions = h("textarea", { id: "instructions", name: "instructions", rows: 3, maxlength: 1000,
+    placeholder: "Par exemple : pour un rendez-vous URGENT, merci de passer par le secrétariat." }, data.instructions || "");
+  out.append(h("details", { class: "manage", id: "instructions-settings", open: Boolean(data.instructions) },
+    h("summary", {}, "À lire avant de prendre un rendez-vous"),
+    h("p", { class: "hint" }, "Consigne affichée aux confrères et aux régulateurs du SAS avant qu'ils réservent ; ils doivent l'accepter."),
+    instructions,
+    h("button", { type: "button", id: "save-instructions", onclick: () => act(() => rest.call("PATCH", "/v1/directory/me", { instructions: instructions.value })) }, "Enregistrer la consigne")));
   // Places
   const placeForm = h("form", { id: "place-form", class: "inline-form", onsubmit: (e) => {
     e.preventDefault();
@@ -177,7 +187,7 @@ function settings(data, places, motives) {
   h("input", { name: "city", placeholder: "Ville", required: true, "aria-label": "Ville" }),
   h("button", { type: "submit" }, "Ajouter le lieu"));
   out.append(h("h3", {}, "Lieux de consultation"),
-    h("ul", { class: "plain", id: "my-places" }, data.places.map((p) => h("li", {}, h("strong", {}, p.name), ` — ${p.address}, ${p.postcode} ${p.city}`))),
+    h("ul", { class: "plain", id: "my-places" }, data.places.map((p) => h("li", {}, placeLine(p)))),
     placeForm);
   // Motives
   const motiveForm = h("form", { id: "motive-form", class: "inline-form", onsubmit: (e) => {

@@ -150,3 +150,16 @@ export function patientForm({ required, notice, consultedQuestion = PATIENT_LABE
     },
   };
 }
+
+/** The practitioner's instructions ("À lire avant de prendre un rendez-vous"): `body`
+ * (the form, hidden meanwhile) shows once they are accepted. */
+export function instructionsGate(text, body) {
+  body.hidden = true;
+  return h("div", { class: "banner warn", id: "booking-instructions" },
+    h("h3", {}, "À lire avant de prendre un rendez-vous"),
+    h("p", { class: "message" }, text),
+    h("button", { type: "button", class: "primary", id: "accept-instructions", onclick: (e) => {
+      body.hidden = false;
+      e.currentTarget.replaceWith(h("p", { class: "hint" }, "✔ Consigne lue et acceptée."));
+    } }, "J'AI LU ET J'ACCEPTE LA CONSIGNE"));
+}

@@ -11,7 +11,7 @@ import { nameTag } from "../profiles.js";
 import { go } from "../router.js";
 import { errorLine, fail, verifiedBadge } from "../widgets.js";
 import { page } from "./shell.js";
-import { patientForm, patientName } from "./patient-form.js";
+import { instructionsGate, patientForm, patientName } from "./patient-form.js";
 
 const DAY_MS = 86_400_000;
 const DAY = new Intl.DateTimeFormat("fr-FR", { weekday: "long", day: "numeric", month: "long" });
@@ -20,6 +20,11 @@ const FULL = new Intl.DateTimeFormat("fr-FR", { weekday: "long", day: "numeric",
 
 export function fullTitle(p) {
   return [p.title || "Dr", p.first_name, p.last_name].filter(Boolean).join(" ");
+}
+
+/** "Cabinet, 4c Rue d'Auby, 59128 Flers-en-Escrebieux" (without the parts missing). */
+export function placeLine(p) {
+  return p ? [p.name, p.address, `${p.postcode} ${p.city}`].filter((x) => x && x.trim()).join(", ") : "";
 }
 
 export function dayLabel(ts) {
@@ -254,6 +259,8 @@ async function bookingPage(profileId) {
     const error = errorLine("booking-error");
     const confirm = h("button", { type: "submit", class: "primary wide", id: "confirm-booking" }, "CONFIRMER LE RENDEZ-VOUS");
     const where = placeOf(slot.place);
+    const body = h("div", {}, form.element, error, confirm);
+    const gate = data.instructions ? instructionsGate(data.instructions, body) : null;
     const motiveChoice = h("select", { id: "booking-motive" }, slot.motives.map((id) => h("option", { value: id, selected: id === motiveId }, motiveOf(id)?.label || id)));
     replace(step,
       h("form", { id: "booking-form", class: "booking", novalidate: true, onsubmit: async (e) => {
@@ -284,9 +291,9 @@ async function bookingPage(profileId) {
       } },
       h("div", { class: "banner warn" }, "Votre rendez-vous n'est pas encore confirmé."),
       h("p", { class: "chosen", id: "chosen-slot" }, h("strong", {}, fullDate(slot.starts_at)),
-        where ? ` — ${where.name}, ${where.address}, ${where.postcode} ${where.city}` : ""),
+        where ? ` — ${placeLine(where)}` : ""),
       h("label", { class: "field" }, h("span", {}, "Motif de consultation"), motiveChoice),
-      form.element, error, confirm));
+      gate, body));
     step.scrollIntoView({ block: "start" });
     step.querySelector("input")?.focus({ preventScroll: true });
   }
@@ -300,7 +307,7 @@ async function bookingPage(profileId) {
           h("dt", {}, "Patient"), h("dd", {}, patientName(appointment.patient)),
           h("dt", {}, "Praticien"), h("dd", {}, fullTitle(p), ` — ${p.specialty}`),
           h("dt", {}, "Date"), h("dd", {}, fullDate(appointment.starts_at)),
-          h("dt", {}, "Lieu"), h("dd", {}, where ? `${where.name}, ${where.address}, ${where.postcode} ${where.city}` : ""),
+          h("dt", {}, "Lieu"), h("dd", {}, placeLine(where)),
           h("dt", {}, "Motif"), h("dd", {}, appointment.motive_label),
           h("dt", {}, "Documents"), h("dd", {}, documents ? `${documents} document(s) joint(s)` : "Aucun")),
         h("div", { class: "actions" },
@@ -315,7 +322,7 @@ async function bookingPage(profileId) {
       p.organisations.length ? h("p", { class: "hint" }, p.organisations.map((o) => o.name).join(", ")) : null,
       h("h2", {}, "Lieux de consultation"),
       h("ul", { class: "plain places", id: "places" }, data.places.map((x) =>
-        h("li", {}, h("strong", {}, x.name), h("br"), `${x.address}, ${x.postcode} ${x.city}`)))),
+        h("li", {}, h("strong", {}, x.name), h("br"), [x.address, `${x.postcode} ${x.city}`].filter((t) => t.trim()).join(", "))))),
     h("section", { class: "slot-picker" },
       h("h2", {}, "Prendre rendez-vous en ligne"),
       h("div", { class: "row2" },
