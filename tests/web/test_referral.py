@@ -9,11 +9,12 @@ booking, and one clear French message. README screenshots of each screen."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import re
 from pathlib import Path
 
 import pytest
-from agenda_kit import api, know_lyon, open_agenda
+from agenda_kit import api, know_lyon, open_agenda, slot_day
 from browser_kit import (
     log_in,
     named_practitioner,
@@ -198,3 +199,61 @@ async def test_two_browsers_race_for_one_slot(server: ServerUnderTest, browser: 
     assert len(appointments) == 1
     for ctx in contexts:
         await ctx.close()
+
+
+async def test_agenda_settings(
+    server: ServerUnderTest, browser: Browser, viewport: dict[str, int]
+) -> None:
+    """The practitioner manages their agenda: a place, the motive "Soins non
+    programmés", slots opened on it (which are then open to the SAS), an extra required
+    patient field, instructions, and the profile hidden from the directory."""
+    await know_lyon(server)
+    blanc = await named_practitioner(server, "Nathalie", "Blanc", "Médecine générale", "Lyon")
+    ctx, page, errors = await open_client(browser, server.url, viewport)
+    await log_in(page, blanc)
+    await page.click("#nav-agenda")
+    await expect(page.locator("#agenda-days")).to_contain_text("Aucun créneau cette semaine")
+    settings = page.locator("#agenda-settings")
+    place = settings.locator("#place-form")
+    await place.locator("input[name=name]").fill("Maison de santé des Pentes")
+    await place.locator("input[name=address]").fill("12 rue Burdeau")
+    await place.locator("input[name=postcode]").fill("69003")
+    await place.locator("input[name=city]").fill("Lyon")
+    await place.locator("button[type=submit]").click()
+    await expect(settings.locator("#my-places")).to_contain_text(
+        "Maison de santé des Pentes, 12 rue Burdeau, 69003 Lyon"
+    )
+    await settings.locator("#add-snp").click()
+    await expect(settings.locator("#my-motives")).to_contain_text("Soins non programmés")
+    form = settings.locator("#slots-form")
+    await form.locator("select[name=place]").select_option(label="Maison de santé des Pentes")
+    day = slot_day()
+    await form.locator("input[name=day]").fill(day.strftime("%Y-%m-%d"))
+    await form.locator("input[name=start]").fill(day.strftime("%H:%M"))
+    await form.locator("input[name=end]").fill((day + dt.timedelta(hours=1)).strftime("%H:%M"))
+    await form.locator("input[name=open_to_new_patients]").uncheck()
+    await form.locator("#open-slots").click()
+    slots = page.locator("#agenda-days .agenda-slot.free")
+    await expect(slots).to_have_count(2)
+    await expect(slots.first).to_contain_text("Soins non programmés")
+    await settings.locator("#required-fields summary").click()
+    await settings.locator("#required-fields input[name=email]").check()
+    await settings.locator("#instructions-settings summary").click()
+    await settings.locator("#instructions").fill("Merci d'apporter la carte Vitale.")
+    await settings.locator("#save-instructions").click()
+    await expect(settings.locator("#instructions")).to_have_value(
+        "Merci d'apporter la carte Vitale."
+    )
+    profile = (await api(blanc, server, "GET", "/v1/directory/me"))["profile"]
+    assert "email" in profile["required_fields"]
+    assert profile["instructions"] == "Merci d'apporter la carte Vitale."
+    await screenshot(page, "agenda-settings")
+    # Slots not open to new patients but with "Soins non programmés": open to the SAS.
+    agenda = await api(blanc, server, "GET", "/v1/agenda")
+    assert [s["sas_eligible"] for s in agenda["slots"]] == [True, True]
+    await settings.locator("#profile-visible").uncheck()
+    await expect(settings.locator("#profile-visible")).not_to_be_checked()
+    profile = (await api(blanc, server, "GET", "/v1/directory/me"))["profile"]
+    assert profile["visible"] is False
+    assert errors == []
+    await ctx.close()

@@ -202,10 +202,10 @@ function settings(data, places, motives) {
   out.append(h("h3", {}, "Motifs de consultation"),
     h("ul", { class: "plain", id: "my-motives" }, data.motives.map((m) => h("li", {}, m.label, ` (${m.duration_min} min)`, m.unscheduled_care ? h("span", { class: "tag snp" }, "SAS") : null))),
     motiveForm,
-    hasSnp ? null : h("p", {}, h("button", { type: "button", id: "add-snp", onclick: () => act(() => rest.call("POST", "/v1/agenda/motives", { label: SNP, duration_min: 15 })) }, `Ajouter le motif « ${SNP} »`),
+    hasSnp ? "" : h("p", {}, h("button", { type: "button", id: "add-snp", onclick: () => act(() => rest.call("POST", "/v1/agenda/motives", { label: SNP, duration_min: 15 })) }, `Ajouter le motif « ${SNP} »`),
       h("small", { class: "hint" }, " : les créneaux qui le portent remontent sur la plateforme SAS, même fermés aux nouveaux patients.")));
   // Opening slots
-  if (data.places.length && data.motives.length) out.append(openSlotsForm(data, act));
+  if (data.places.length && data.motives.length) out.append(...openSlotsForm(data, act));
   else out.append(h("p", { class: "hint" }, "Ajoutez un lieu et un motif pour ouvrir des créneaux."));
   out.append(error);
   return out;
