@@ -161,7 +161,7 @@ async def availability(request: Request) -> Response:
 async def my_profile(request: Request) -> Response:
     _, user = await bearer(request)
     require_verified(user)
-    profile = await ensure_profile(services(request), user)
+    profile = await ensure_profile(services(request).store, user)
     return JSONResponse({"profile": profile_json(profile)})
 
 
@@ -175,7 +175,7 @@ async def update_my_profile(request: Request) -> Response:
     if unknown:
         raise _bad(f"unknown field(s): {', '.join(str(u)[:40] for u in unknown)}")
     svc = services(request)
-    profile = await ensure_profile(svc, user)
+    profile = await ensure_profile(svc.store, user)
     if "visible" in body:
         if not isinstance(body["visible"], bool):
             raise _bad("field 'visible' must be true or false")
@@ -267,7 +267,7 @@ async def add_place(request: Request) -> Response:
         if locality is None:
             raise _bad("field 'postcode' is not a known place: give 'lat' and 'lon'")
         lat, lon = locality.lat, locality.lon
-    profile = await ensure_profile(svc, user)
+    profile = await ensure_profile(svc.store, user)
     place = Place(new_id(), profile.id, name, address, postcode, city, lat, lon)
     await svc.store.add_place(place)
     return JSONResponse({"place": place_json(place)}, status_code=201)
@@ -282,7 +282,7 @@ async def add_motive(request: Request) -> Response:
     if not isinstance(duration, int) or isinstance(duration, bool) or not 5 <= duration <= 480:
         raise _bad("field 'duration_min' must be a whole number of minutes, 5 to 480")
     svc = services(request)
-    profile = await ensure_profile(svc, user)
+    profile = await ensure_profile(svc.store, user)
     motive = Motive(new_id(), profile.id, label, duration)
     await svc.store.add_motive(motive)
     return JSONResponse({"motive": motive_json(motive)}, status_code=201)
@@ -328,7 +328,7 @@ async def add_slots(request: Request) -> Response:
         raise _bad(f"field 'slots' must list 1 to {MAX_SLOTS_PER_REQUEST} slots")
     slots = [(new_id(), _new_slot(i, item)) for i, item in enumerate(items)]
     svc = services(request)
-    profile = await ensure_profile(svc, user)
+    profile = await ensure_profile(svc.store, user)
     try:
         await svc.store.add_slots(profile.id, slots)
     except NotFound as exc:
@@ -342,7 +342,7 @@ async def my_agenda(request: Request) -> Response:
     _, user = await bearer(request)
     require_verified(user)
     svc = services(request)
-    profile = await ensure_profile(svc, user)
+    profile = await ensure_profile(svc.store, user)
     start, end = time_window(request)
     slots = await svc.store.slots(profile.id, start, end, free_only=False)
     appointments = await svc.store.appointments_of_practitioner(profile.id, start, end)
