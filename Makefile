@@ -73,10 +73,12 @@ test: $(DEVSTAMP) services $(WEBSTAMP)
 	$(PY) -m ruff check $(CODE)
 	$(PY) -m ruff format --check $(CODE)
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
 lint: $(DEVSTAMP)
 	$(PY) -m ruff check $(CODE)
+	$(VENV)/bin/lint-imports
 
 format: $(DEVSTAMP)
 	$(PY) -m ruff format $(CODE)

@@ -13,7 +13,7 @@ import re
 
 from protocol.errors import ErrorCode
 
-__all__ = ["HTTP_STATUS", "ApiError"]
+__all__ = ["HTTP_STATUS", "ApiError", "bad_field", "bad_request"]
 
 HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.BAD_FRAME: 400,
@@ -62,3 +62,13 @@ class ApiError(Exception):
     @property
     def status(self) -> int:
         return self._status or HTTP_STATUS[self.code]
+
+
+def bad_request(message: str) -> ApiError:
+    """A refused request (400) whose fault is not one field's."""
+    return ApiError(ErrorCode.BAD_FRAME, message)
+
+
+def bad_field(field: str, why: str, reason: str | None = None) -> ApiError:
+    """A refused request field (400): the message reads "field 'NAME' WHY"."""
+    return ApiError(ErrorCode.BAD_FRAME, f"field '{field}' {why}", field=field, reason=reason)

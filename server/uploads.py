@@ -43,7 +43,7 @@ from protocol.limits import MAX_ATTACHMENT, MAX_ID
 from storage.types import Attachment, NewAttachment
 
 from .clock import now_ms
-from .errors import ApiError
+from .errors import ApiError, bad_request
 from .handlers import Services
 
 __all__ = ["Intake", "UploadRequest", "open_content", "receive", "upload_request"]
@@ -52,10 +52,6 @@ log = logging.getLogger("confrere.attachments")
 
 KINDS = ("chat", "document")
 _PARAMS = {"kind", "room", "content_type", "name"}
-
-
-def _bad(message: str) -> ApiError:
-    return ApiError(ErrorCode.BAD_FRAME, message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,11 +70,11 @@ def check_file_name(name: str) -> str:
     name. Raise a 400 naming the problem."""
     name = name.strip()
     if not 0 < len(name) <= MAX_FILE_NAME:
-        raise _bad(f"field 'name' must have 1 to {MAX_FILE_NAME} characters")
+        raise bad_request(f"field 'name' must have 1 to {MAX_FILE_NAME} characters")
     if "/" in name or "\\" in name or name in (".", ".."):
-        raise _bad("field 'name' must be a file name, not a path")
+        raise bad_request("field 'name' must be a file name, not a path")
     if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise _bad("field 'name' must not contain control characters")
+        raise bad_request("field 'name' must not contain control characters")
     return name
 
 
@@ -91,7 +87,7 @@ def _length(headers: dict[str, str]) -> int:
             status=411,
         )
     if not (declared.isascii() and declared.isdigit()) or len(declared) > 18:
-        raise _bad("Content-Length must be a number of bytes")
+        raise bad_request("Content-Length must be a number of bytes")
     return int(declared)
 
 
@@ -100,26 +96,26 @@ def upload_request(query: QueryParams, headers: dict[str, str]) -> UploadRequest
     read: 411 without a length, 413 for a size over the limit, 400 for the rest."""
     unknown = set(query) - _PARAMS
     if unknown:
-        raise _bad(f"unknown parameter(s): {', '.join(sorted(unknown))}")
+        raise bad_request(f"unknown parameter(s): {', '.join(sorted(unknown))}")
     kind = query.get("kind", "chat")
     if kind not in KINDS:
-        raise _bad("field 'kind' must be one of chat, document")
+        raise bad_request("field 'kind' must be one of chat, document")
     room = query.get("room") or None
     if room is not None and len(room) > MAX_ID:
-        raise _bad(f"field 'room' is longer than {MAX_ID} characters")
+        raise bad_request(f"field 'room' is longer than {MAX_ID} characters")
     if kind == "chat" and room is None:
-        raise _bad("field 'room' is required for chat files")
+        raise bad_request("field 'room' is required for chat files")
     content_type = query.get("content_type")
     if content_type not in CONTENT_TYPES:
-        raise _bad(f"field 'content_type' must be one of {', '.join(CONTENT_TYPES)}")
+        raise bad_request(f"field 'content_type' must be one of {', '.join(CONTENT_TYPES)}")
     name = query.get("name")
     if name is not None:
         if kind == "chat":
-            raise _bad("the name of a chat file travels inside the encrypted message")
+            raise bad_request("the name of a chat file travels inside the encrypted message")
         name = check_file_name(name)
     length = _length(headers)
     if length == 0:
-        raise _bad("empty file")
+        raise bad_request("empty file")
     if kind == "chat":
         if length > MAX_CIPHERTEXT:
             raise ApiError(
@@ -128,9 +124,11 @@ def upload_request(query: QueryParams, headers: dict[str, str]) -> UploadRequest
             )
         plain = plaintext_size(length)
         if plain is None:
-            raise _bad(f"Content-Length {length} is not the size of an attachment ciphertext")
+            raise bad_request(
+                f"Content-Length {length} is not the size of an attachment ciphertext"
+            )
         if plain == 0:
-            raise _bad("empty file")
+            raise bad_request("empty file")
     elif length > MAX_ATTACHMENT:
         raise ApiError(ErrorCode.TOO_LARGE, f"file exceeds {MAX_ATTACHMENT} bytes")
     return UploadRequest(kind, room, content_type, name, length)
@@ -152,16 +150,16 @@ class Intake:
     def _check_start(self, first: bytes) -> None:
         if self.upload.kind == "chat":
             if first[0] != ATTACHMENT_VERSION:
-                raise _bad("body is not an encrypted attachment (unknown format version)")
+                raise bad_request("body is not an encrypted attachment (unknown format version)")
             return
         found = sniff(first)
         if found is None:
-            raise _bad(
+            raise bad_request(
                 "file content is not a PDF, JPEG or PNG"
                 " (checked by its first bytes, not by its name or declared type)"
             )
         if found != self.upload.content_type:
-            raise _bad(
+            raise bad_request(
                 f"file content is {describe(found)}, not {describe(self.upload.content_type)}"
                 " as declared"
             )
@@ -188,7 +186,7 @@ class Intake:
                 chunk, head = bytes(head), None
             yield chunk
         if self.size < declared:
-            raise _bad("request body ended before its Content-Length")
+            raise bad_request("request body ended before its Content-Length")
 
 
 async def _forget(svc: Services, attachment_id: str) -> None:

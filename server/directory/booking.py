@@ -26,7 +26,7 @@ from storage.outbox import NewNotification
 from storage.types import User
 
 from ..clock import now_ms
-from ..errors import ApiError
+from ..errors import ApiError, bad_field, bad_request
 from .patient import MAX_MESSAGE, check_patient
 from .query import is_id
 
@@ -42,16 +42,12 @@ _FIELDS = {"slot", "motive", "patient", "message", "attachments", "consultation_
 _ID_MAX = 64
 
 
-def _bad(message: str) -> ApiError:
-    return ApiError(ErrorCode.BAD_FRAME, message)
-
-
 def _id(body: dict[str, Any], name: str) -> str:
     value = body.get(name)
     if not isinstance(value, str) or not value.strip():
-        raise _bad(f"field '{name}' is required and must be a string")
+        raise bad_request(f"field '{name}' is required and must be a string")
     if not is_id(value):
-        raise _bad(f"field '{name}' must be an id (at most {_ID_MAX} url-safe characters)")
+        raise bad_request(f"field '{name}' must be an id (at most {_ID_MAX} url-safe characters)")
     return value
 
 
@@ -61,31 +57,31 @@ def _consultation_type(body: dict[str, Any]) -> str:
     if value is None:
         return "cabinet"
     if value not in CONSULTATION_TYPES:
-        raise _bad(f"field 'consultation_type' must be one of {', '.join(CONSULTATION_TYPES)}")
+        raise bad_field("consultation_type", f"must be one of {', '.join(CONSULTATION_TYPES)}")
     return str(value)
 
 
 def _request(body: dict[str, Any]) -> tuple[str, str, str, tuple[str, ...]]:
     unknown = sorted(set(body) - _FIELDS)
     if unknown:
-        raise _bad(f"unknown field(s): {', '.join(str(u)[:40] for u in unknown)}")
+        raise bad_request(f"unknown field(s): {', '.join(str(u)[:40] for u in unknown)}")
     slot, motive = _id(body, "slot"), _id(body, "motive")
     message = body.get("message", "")
     if message is None:
         message = ""
     if not isinstance(message, str):
-        raise _bad("field 'message' must be a string")
+        raise bad_request("field 'message' must be a string")
     if len(message) > MAX_MESSAGE:
-        raise _bad(f"field 'message' must have at most {MAX_MESSAGE} characters")
+        raise bad_request(f"field 'message' must have at most {MAX_MESSAGE} characters")
     if "\x00" in message:
-        raise _bad("field 'message' must not contain NUL characters")
+        raise bad_request("field 'message' must not contain NUL characters")
     attachments = body.get("attachments", [])
     if attachments is None:
         attachments = []
     if not isinstance(attachments, list) or not all(is_id(a) for a in attachments):
-        raise _bad("field 'attachments' must be a list of attachment ids")
+        raise bad_request("field 'attachments' must be a list of attachment ids")
     if len(attachments) > MAX_ATTACHMENTS:
-        raise _bad(f"field 'attachments' must have at most {MAX_ATTACHMENTS} items")
+        raise bad_request(f"field 'attachments' must have at most {MAX_ATTACHMENTS} items")
     return slot, motive, message.strip(), tuple(dict.fromkeys(attachments))
 
 
@@ -182,7 +178,7 @@ async def book(svc: Services, caller: User, body: dict[str, Any], via: str) -> A
         ) from None
     except NotFound as exc:
         if "attachment" in str(exc):
-            raise _bad(
+            raise bad_request(
                 "field 'attachments' names a file that is not a ready document you uploaded"
             ) from None
         raise ApiError(ErrorCode.NOT_FOUND, "no such slot") from None

@@ -19,7 +19,7 @@ from typing import Any
 from storage import Store
 from storage.types import User
 
-from ..routes.openapi import Schema, array, boolean, nullable, obj, string
+from ..openapi import Schema, array, boolean, nullable, obj, string
 from .views import ORGANISATION, PLACE, organisation_json, place_json
 
 __all__ = ["CARD", "card_for"]

@@ -16,6 +16,8 @@ from typing import Any
 
 from storage.directory import DEFAULT_REQUIRED_FIELDS, PATIENT_FIELDS
 
+from ..fields import e164, email_address, valid_postcode
+
 __all__ = [
     "CIVILITIES",
     "MAX_MESSAGE",
@@ -24,9 +26,7 @@ __all__ = [
     "SAS_NOTICE",
     "PatientForm",
     "check_patient",
-    "e164",
     "parse_birth_date",
-    "valid_postcode",
 ]
 
 CIVILITIES = ("madame", "monsieur")
@@ -45,8 +45,6 @@ SAS_NOTICE = (
     "inappropriées, subjectives, insultantes, discriminatoires ou contraires à la loi."
 )
 MAX_INSTRUCTIONS = 1000
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
-_SEPARATORS = re.compile(r"[\s.\-()/]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,51 +71,6 @@ class PatientForm:
                 "invalid field(s): " + "; ".join(f"{prefix}{f} {why}" for f, why in self.invalid)
             )
         return "; ".join(parts)
-
-
-def e164(raw: str) -> str | None:
-    """A phone number in E.164, or ``None`` if it is not one: French national numbers
-    (``06 45 37 26 53``, ``0033 6...``) become ``+33645372653``; other international
-    numbers keep their country code (8 to 15 digits in all)."""
-    digits = _SEPARATORS.sub("", raw.strip())
-    if digits.startswith("00"):
-        digits = "+" + digits[2:]
-    if digits.startswith("+"):
-        rest = digits[1:]
-        if not rest.isdigit() or not 8 <= len(rest) <= 15 or rest[0] == "0":
-            return None
-        if rest.startswith("33"):
-            national = rest[2:]
-            if national.startswith("0"):  # "+33 (0)6 ..." written with the trunk zero
-                national = national[1:]
-            if len(national) != 9 or national[0] == "0":
-                return None
-            return "+33" + national
-        return "+" + rest
-    if len(digits) == 10 and digits.isdigit() and digits[0] == "0" and digits[1] != "0":
-        return "+33" + digits[1:]
-    return None
-
-
-def valid_postcode(raw: str) -> bool:
-    """Five digits: 01000-95999 (metropolitan France, Corsica's 20xxx), 97100-98899
-    (overseas)."""
-    if len(raw) != 5 or not raw.isdigit():
-        return False
-    dept = int(raw[:2])
-    return 1 <= dept <= 95 or raw[:3] in (
-        "971",
-        "972",
-        "973",
-        "974",
-        "975",
-        "976",
-        "977",
-        "978",
-        "986",
-        "987",
-        "988",
-    )
 
 
 def parse_birth_date(raw: str, today: dt.date) -> dt.date | None:
@@ -193,10 +146,8 @@ def _check(name: str, value: str, today: dt.date) -> str | tuple[str]:
     if name == "postcode":
         return value if valid_postcode(value) else ("must be a French postcode of 5 digits",)
     if name == "email":
-        value = value.lower()
-        if len(value) > 254 or not _EMAIL.match(value):
-            return ("is not a valid e-mail address",)
-        return value
+        address = email_address(value)
+        return address if address is not None else ("is not a valid e-mail address",)
     limit = MAX_ADDRESS if name == "address" else MAX_TEXT
     if len(value) > limit:
         return (f"must have at most {limit} characters",)

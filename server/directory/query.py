@@ -21,7 +21,7 @@ from protocol.errors import ErrorCode
 from storage.directory import Cursor
 from storage.search_text import normalise, tokens
 
-from ..errors import ApiError
+from ..errors import ApiError, bad_field
 
 __all__ = ["SearchRequest", "decode_cursor", "encode_cursor", "is_id", "parse_search"]
 
@@ -49,10 +49,6 @@ def is_id(value: object) -> bool:
     return isinstance(value, str) and _ID.fullmatch(value) is not None
 
 
-def _bad(field: str, why: str) -> ApiError:
-    return ApiError(ErrorCode.BAD_FRAME, f"field '{field}' {why}")
-
-
 @dataclass(frozen=True, slots=True)
 class SearchRequest:
     words: tuple[str, ...]
@@ -76,7 +72,7 @@ def decode_cursor(value: str) -> Cursor:
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
         rank, sort_name, pid = json.loads(raw)
     except (ValueError, binascii.Error, TypeError):
-        raise _bad("cursor", "is not a cursor from a previous page") from None
+        raise bad_field("cursor", "is not a cursor from a previous page") from None
     if (
         not isinstance(rank, int | float)
         or isinstance(rank, bool)
@@ -86,7 +82,7 @@ def decode_cursor(value: str) -> Cursor:
         or len(sort_name) > 400
         or len(pid) > 64
     ):
-        raise _bad("cursor", "is not a cursor from a previous page")
+        raise bad_field("cursor", "is not a cursor from a previous page")
     return float(rank), sort_name, pid
 
 
@@ -97,9 +93,9 @@ def _number(params: Mapping[str, str], name: str, low: float, high: float) -> fl
     try:
         value = float(raw)
     except ValueError:
-        raise _bad(name, "must be a number") from None
+        raise bad_field(name, "must be a number") from None
     if not math.isfinite(value) or not low <= value <= high:
-        raise _bad(name, f"must be between {low:g} and {high:g}")
+        raise bad_field(name, f"must be between {low:g} and {high:g}")
     return value
 
 
@@ -108,9 +104,9 @@ def _short(params: Mapping[str, str], name: str, max_len: int = 100) -> str | No
     if value is None or not value.strip():
         return None
     if len(value) > max_len:
-        raise _bad(name, f"must have at most {max_len} characters")
+        raise bad_field(name, f"must have at most {max_len} characters")
     if any(ord(c) < 32 for c in value):
-        raise _bad(name, "must not contain control characters")
+        raise bad_field(name, "must not contain control characters")
     return value.strip()
 
 
@@ -120,24 +116,24 @@ def parse_search(params: Mapping[str, str]) -> SearchRequest:
         raise ApiError(ErrorCode.BAD_FRAME, f"unknown parameter(s): {', '.join(sorted(unknown))}")
     q = params.get("q", "")
     if len(q) > MAX_Q:
-        raise _bad("q", f"must have at most {MAX_Q} characters")
+        raise bad_field("q", f"must have at most {MAX_Q} characters")
     lat = _number(params, "lat", -90, 90)
     lon = _number(params, "lon", -180, 180)
     if (lat is None) != (lon is None):
-        raise _bad("lat" if lat is None else "lon", "is required with the other coordinate")
+        raise bad_field("lat" if lat is None else "lon", "is required with the other coordinate")
     near = _short(params, "near")
     if near is not None and lat is not None:
-        raise _bad("near", "cannot be combined with lat/lon")
+        raise bad_field("near", "cannot be combined with lat/lon")
     radius = _number(params, "radius_km", 0.1, MAX_RADIUS_KM)
     limit = _number(params, "limit", 1, 50)
     if limit is not None and limit != int(limit):
-        raise _bad("limit", "must be a whole number")
+        raise bad_field("limit", "must be a whole number")
     cursor = _short(params, "cursor", 600)
     specialty = _short(params, "specialty")
     for name in ("organisation", "cpts"):
         value = _short(params, name, 64)
         if value is not None and not is_id(value):
-            raise _bad(name, "must be an organisation id")
+            raise bad_field(name, "must be an organisation id")
     return SearchRequest(
         words=tuple(tokens(q)),
         specialty=normalise(specialty) if specialty else None,

@@ -17,7 +17,7 @@ from storage.directory import (
     Slot,
 )
 
-from ..routes.openapi import array, boolean, integer, nullable, number, obj, string
+from ..openapi import array, boolean, integer, nullable, number, obj, string
 from .query import encode_cursor
 
 __all__ = [

@@ -37,7 +37,7 @@ from storage.types import RoomMembers, TimelineItem, User
 
 from ..clock import now_ms
 from ..errors import ApiError
-from ..routes.validation import email as valid_email
+from ..fields import email as valid_email
 from ..wire import item_frame
 from .context import Caller, Services, require_admin
 

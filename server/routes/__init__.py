@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
+from ..openapi import openapi_route
 from . import (
     accounts,
     admin,
@@ -16,7 +17,6 @@ from . import (
     sas,
     verification,
 )
-from .openapi import openapi_route
 
 __all__ = ["routes"]
 

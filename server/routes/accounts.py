@@ -29,7 +29,9 @@ from storage.verification import Consent, EmailCode, LinkUnusable, NumberTaken, 
 from ..audit import record
 from ..auth import check_password, hash_password, hash_token, new_token
 from ..clock import now_ms
-from ..errors import ApiError
+from ..errors import ApiError, bad_field
+from ..fields import choice, email, optional_text, text, valid_postcode
+from ..openapi import api_route, array, boolean, integer, nullable, obj, string
 from ..ratelimit import RateLimiter
 from ..revocation import revoke
 from ..sessions import require_role
@@ -38,14 +40,11 @@ from ..verification.identifiers import InvalidIdentifier, parse_number
 from ..verification.specialties import REGULATOR, SPECIALTIES, is_specialty
 from ..wire import room_info
 from .common import bearer, json_body, services
-from .openapi import api_route, array, boolean, integer, nullable, obj, string
-from .validation import choice, email, optional_text, text
 
 __all__ = ["PROFILE", "client_address", "profile", "routes"]
 
 log = logging.getLogger("confrere.accounts")
 
-_POSTCODE = re.compile(r"^(?:0[1-9]|[1-8]\d|9[0-8])\d{3}$")  # metropolitan + overseas
 _CODE = re.compile(r"^\d{6}$")
 # Verifying against a throwaway hash when the e-mail is unknown keeps log-in time the
 # same either way, so timing does not tell which addresses have accounts.
@@ -81,10 +80,6 @@ def _limiters(request: Request) -> _Limiters:
 def client_address(request: Request) -> str:
     """The caller's address (uvicorn resolves X-Forwarded-For from trusted proxies)."""
     return request.client.host if request.client else "unknown"
-
-
-def _bad(field: str, why: str, reason: str | None = None) -> ApiError:
-    return ApiError(ErrorCode.BAD_FRAME, f"field '{field}' {why}", field=field, reason=reason)
 
 
 def _tag(server_key: bytes, value: str) -> str:
@@ -153,49 +148,49 @@ async def sign_up(request: Request) -> Response:
     password = text(body, "password", 1024, strip=False)
     why = passwords.problem(password, email=address, names=(first_name, last_name))
     if why is not None:
-        raise _bad("password", why.text, why.reason)
+        raise bad_field("password", why.text, why.reason)
     postcode = text(body, "postcode", 5)
-    if not _POSTCODE.match(postcode):
-        raise _bad("postcode", "must be a French postcode (5 digits)")
+    if not valid_postcode(postcode):
+        raise bad_field("postcode", "must be a French postcode (5 digits)")
     number = optional_text(body, "rpps", 20)
     if number is not None:
         try:
             number = parse_number(number).number
         except InvalidIdentifier as exc:
-            raise _bad("rpps", str(exc)) from None
+            raise bad_field("rpps", str(exc)) from None
     if card is not None:
         for wrong in psc.compare(first_name, last_name, number, card):
-            raise _bad(wrong, "must be as on your CPS/e-CPS card", "card_mismatch")
+            raise bad_field(wrong, "must be as on your CPS/e-CPS card", "card_mismatch")
         number = card.practitioner.number
     specialty = text(body, "specialty")
     link_token = optional_text(body, "regulator_link", 2000)
     link: links.LinkClaims | None = None
     if link_token is not None:
         if card is not None:
-            raise _bad("regulator_link", "cannot be used with a Pro Santé Connect sign-up")
+            raise bad_field("regulator_link", "cannot be used with a Pro Santé Connect sign-up")
         try:
             link = links.read_link(svc.server_key.key, link_token, now)
         except links.BadLink as exc:
-            raise _bad("regulator_link", f"is refused: {exc}", exc.reason) from None
+            raise bad_field("regulator_link", f"is refused: {exc}", exc.reason) from None
         if link.email != address:
-            raise _bad(
+            raise bad_field(
                 "email", "must be the address the regulator sign-up link was sent to", "link_email"
             )
         if specialty != REGULATOR:
-            raise _bad(
+            raise bad_field(
                 "specialty", f"must be '{REGULATOR}' for a regulator account", "regulator_only"
             )
     elif not is_specialty(specialty):
         if specialty == REGULATOR:
-            raise _bad("specialty", "needs a regulator sign-up link", "regulator_needs_link")
-        raise _bad("specialty", "must be one of the specialties of GET /v1/accounts/form")
+            raise bad_field("specialty", "needs a regulator sign-up link", "regulator_needs_link")
+        raise bad_field("specialty", "must be one of the specialties of GET /v1/accounts/form")
     practice_mode = choice(body, "practice_mode", ("liberal", "salarie"))
     for field, current in (
         ("terms_version", settings.terms_version),
         ("privacy_version", settings.privacy_version),
     ):
         if body.get(field) != current:
-            raise _bad(field, f"must be '{current}': the version the user accepted")
+            raise bad_field(field, f"must be '{current}': the version the user accepted")
     new = NewUser(
         email=address,
         password_hash=await hash_password(password, settings.password_cost),
@@ -265,12 +260,12 @@ def _psc_card(request: Request, body: dict[str, Any], now: int) -> psc.CardIdent
     if wanted is None or wanted is False:
         return None
     if wanted is not True:
-        raise _bad("pro_sante_connect", "must be true or false")
+        raise bad_field("pro_sante_connect", "must be true or false")
     token = request.cookies.get(psc_signup.TICKET_COOKIE, "")
     try:
         card, _ = psc_signup.read_ticket(services(request).server_key.key, token, now)
     except psc_signup.BadToken:
-        raise _bad(
+        raise bad_field(
             "pro_sante_connect",
             "needs a Pro Santé Connect sign-up in this browser (none, or expired: start again)",
             "psc_ticket_missing",
@@ -304,7 +299,7 @@ async def confirm_email(request: Request) -> Response:
         )
     code = body.get("code")
     if not isinstance(code, str) or not _CODE.match(code):
-        raise _bad("code", "must be the 6 digits sent by e-mail", "code_malformed")
+        raise bad_field("code", "must be the 6 digits sent by e-mail", "code_malformed")
     _limiters(request).code_guesses.check(user.id, "code attempts")
     key = svc.server_key.key
 
@@ -316,7 +311,7 @@ async def confirm_email(request: Request) -> Response:
     outcome = await svc.store.check_email_code(user.id, matches, now_ms(), codes.MAX_ATTEMPTS)
     if outcome != "confirmed":
         log.info("e-mail code refused for %s: %s", user.id, outcome)
-        raise _bad(
+        raise bad_field(
             "code",
             {
                 "wrong": "is not the code sent",

@@ -14,10 +14,10 @@ from storage.audit import AuditEntry, AuditQuery
 
 from ..audit import record
 from ..errors import ApiError
+from ..openapi import api_route, array, boolean, integer, nullable, obj, string
 from ..revocation import revoke
 from ..sessions import require_role
 from .common import bearer, json_body, services
-from .openapi import api_route, array, boolean, integer, nullable, obj, string
 
 __all__ = ["routes"]
 

@@ -36,11 +36,11 @@ from ..clock import now_ms
 from ..errors import ApiError
 from ..handlers import Services
 from ..limits import UserRates
+from ..openapi import api_route, boolean, integer, nullable, obj, string
 from ..sessions import require_verified
 from ..sweeper import finish_deletion
 from ..uploads import KINDS, open_content, receive, upload_request
 from .common import bearer, services
-from .openapi import api_route, boolean, integer, nullable, obj, string
 
 __all__ = ["routes"]
 

@@ -32,7 +32,7 @@ from storage.ids import new_id
 
 from ..audit import record_patient_reads
 from ..clock import now_ms
-from ..directory.patient import MAX_INSTRUCTIONS, MESSAGE_NOTICE, SAS_NOTICE, valid_postcode
+from ..directory.patient import MAX_INSTRUCTIONS, MESSAGE_NOTICE, SAS_NOTICE
 from ..directory.profiles import ensure_profile
 from ..directory.query import encode_cursor, is_id, parse_search
 from ..directory.views import (
@@ -49,11 +49,11 @@ from ..directory.views import (
     profile_json,
     slot_json,
 )
-from ..errors import ApiError
+from ..errors import ApiError, bad_request
+from ..fields import text, valid_postcode
+from ..openapi import api_route, array, boolean, integer, nullable, number, obj, string
 from ..sessions import require_verified
 from .common import bearer, json_body, services
-from .openapi import api_route, array, boolean, integer, nullable, number, obj, string
-from .validation import text
 
 __all__ = ["routes", "time_window"]
 
@@ -61,10 +61,6 @@ DAY_MS = 86_400_000
 MAX_WINDOW_MS = 31 * DAY_MS
 MAX_SLOTS_PER_REQUEST = 500
 _ID = {"type": "string", "maxLength": 64}
-
-
-def _bad(message: str) -> ApiError:
-    return ApiError(ErrorCode.BAD_FRAME, message)
 
 
 def time_window(request: Request, default_days: int = 7) -> tuple[int, int]:
@@ -78,13 +74,13 @@ def time_window(request: Request, default_days: int = 7) -> tuple[int, int]:
             values.append(default)
             continue
         if not raw.isdigit() or len(raw) > 15:
-            raise _bad(f"field '{name}' must be a time in ms since the epoch")
+            raise bad_request(f"field '{name}' must be a time in ms since the epoch")
         values.append(int(raw))
     start = values[0]
     assert start is not None
     end = values[1] if values[1] is not None else start + default_days * DAY_MS
     if end <= start or end - start > MAX_WINDOW_MS:
-        raise _bad("field 'to' must be after 'from', at most 31 days later")
+        raise bad_request("field 'to' must be after 'from', at most 31 days later")
     return start, end
 
 
@@ -99,7 +95,7 @@ async def search(request: Request) -> Response:
             near if valid_postcode(near) else None, None if valid_postcode(near) else near
         )
         if locality is None:
-            raise _bad(f"field 'near' is not a known postcode or city: {near[:40]!r}")
+            raise bad_request(f"field 'near' is not a known postcode or city: {near[:40]!r}")
         point = (locality.lat, locality.lon)
     page = await svc.store.search_directory(
         DirectoryQuery(
@@ -173,17 +169,17 @@ async def update_my_profile(request: Request) -> Response:
     body = await json_body(request)
     unknown = sorted(set(body) - {"visible", "required_fields", "instructions"})
     if unknown:
-        raise _bad(f"unknown field(s): {', '.join(str(u)[:40] for u in unknown)}")
+        raise bad_request(f"unknown field(s): {', '.join(str(u)[:40] for u in unknown)}")
     svc = services(request)
     profile = await ensure_profile(svc.store, user)
     if "visible" in body:
         if not isinstance(body["visible"], bool):
-            raise _bad("field 'visible' must be true or false")
+            raise bad_request("field 'visible' must be true or false")
         await svc.store.set_profile_visible(profile.id, body["visible"])
     if "required_fields" in body:
         fields = body["required_fields"]
         if not isinstance(fields, list) or not all(f in PATIENT_FIELDS for f in fields):
-            raise _bad(
+            raise bad_request(
                 f"field 'required_fields' must list patient fields: {', '.join(PATIENT_FIELDS)}"
             )
         extra = [f for f in dict.fromkeys(fields) if f not in DEFAULT_REQUIRED_FIELDS]
@@ -232,7 +228,7 @@ async def remove_favourite(request: Request) -> Response:
 def _line(body: dict[str, Any], field: str, max_len: int, min_len: int = 1) -> str:
     value = text(body, field, max_len, min_len)
     if any(ord(c) < 32 for c in value):
-        raise _bad(f"field '{field}' must not contain control characters")
+        raise bad_request(f"field '{field}' must not contain control characters")
     return value
 
 
@@ -241,9 +237,9 @@ def _coordinate(body: dict[str, Any], name: str, low: float, high: float) -> flo
     if value is None:
         return None
     if not isinstance(value, int | float) or isinstance(value, bool):
-        raise _bad(f"field '{name}' must be a number")
+        raise bad_request(f"field '{name}' must be a number")
     if not math.isfinite(value) or not low <= value <= high:
-        raise _bad(f"field '{name}' must be between {low:g} and {high:g}")
+        raise bad_request(f"field '{name}' must be between {low:g} and {high:g}")
     return float(value)
 
 
@@ -256,16 +252,16 @@ async def add_place(request: Request) -> Response:
     address = _line(body, "address", 200)
     postcode = _line(body, "postcode", 5, 5)
     if not valid_postcode(postcode):
-        raise _bad("field 'postcode' must be a French postcode of 5 digits")
+        raise bad_request("field 'postcode' must be a French postcode of 5 digits")
     city = _line(body, "city", 100)
     lat = _coordinate(body, "lat", -90, 90)
     lon = _coordinate(body, "lon", -180, 180)
     if (lat is None) != (lon is None):
-        raise _bad("fields 'lat' and 'lon' go together")
+        raise bad_request("fields 'lat' and 'lon' go together")
     if lat is None or lon is None:
         locality = await svc.store.locality(postcode, None) or await svc.store.locality(None, city)
         if locality is None:
-            raise _bad("field 'postcode' is not a known place: give 'lat' and 'lon'")
+            raise bad_request("field 'postcode' is not a known place: give 'lat' and 'lon'")
         lat, lon = locality.lat, locality.lon
     profile = await ensure_profile(svc.store, user)
     place = Place(new_id(), profile.id, name, address, postcode, city, lat, lon)
@@ -280,7 +276,7 @@ async def add_motive(request: Request) -> Response:
     label = _line(body, "label", 100)
     duration = body.get("duration_min", 20)
     if not isinstance(duration, int) or isinstance(duration, bool) or not 5 <= duration <= 480:
-        raise _bad("field 'duration_min' must be a whole number of minutes, 5 to 480")
+        raise bad_request("field 'duration_min' must be a whole number of minutes, 5 to 480")
     svc = services(request)
     profile = await ensure_profile(svc.store, user)
     motive = Motive(new_id(), profile.id, label, duration)
@@ -291,30 +287,30 @@ async def add_motive(request: Request) -> Response:
 def _new_slot(i: int, item: Any) -> NewSlot:
     where = f"slots[{i}]"
     if not isinstance(item, dict):
-        raise _bad(f"field '{where}' must be an object")
+        raise bad_request(f"field '{where}' must be an object")
     place = item.get("place")
     if not isinstance(place, str) or not is_id(place):
-        raise _bad(f"field '{where}.place' is required and must be a place id")
+        raise bad_request(f"field '{where}.place' is required and must be a place id")
     times = []
     for name in ("starts_at", "ends_at"):
         value = item.get(name)
         if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 2**53:
-            raise _bad(f"field '{where}.{name}' must be a time in ms since the epoch")
+            raise bad_request(f"field '{where}.{name}' must be a time in ms since the epoch")
         times.append(value)
     if not 0 < times[1] - times[0] <= DAY_MS:
-        raise _bad(f"field '{where}.ends_at' must be after starts_at, within a day")
+        raise bad_request(f"field '{where}.ends_at' must be after starts_at, within a day")
     motives = item.get("motives")
     if (
         not isinstance(motives, list)
         or not 0 < len(motives) <= 20
         or not all(is_id(m) for m in motives)
     ):
-        raise _bad(f"field '{where}.motives' must list 1 to 20 motive ids")
+        raise bad_request(f"field '{where}.motives' must list 1 to 20 motive ids")
     flags = []
     for name in ("open_to_new_patients", "bookable_online"):
         value = item.get(name, True)
         if not isinstance(value, bool):
-            raise _bad(f"field '{where}.{name}' must be true or false")
+            raise bad_request(f"field '{where}.{name}' must be true or false")
         flags.append(value)
     return NewSlot(place, times[0], times[1], tuple(dict.fromkeys(motives)), flags[0], flags[1])
 
@@ -325,14 +321,14 @@ async def add_slots(request: Request) -> Response:
     body = await json_body(request)
     items = body.get("slots")
     if not isinstance(items, list) or not 0 < len(items) <= MAX_SLOTS_PER_REQUEST:
-        raise _bad(f"field 'slots' must list 1 to {MAX_SLOTS_PER_REQUEST} slots")
+        raise bad_request(f"field 'slots' must list 1 to {MAX_SLOTS_PER_REQUEST} slots")
     slots = [(new_id(), _new_slot(i, item)) for i, item in enumerate(items)]
     svc = services(request)
     profile = await ensure_profile(svc.store, user)
     try:
         await svc.store.add_slots(profile.id, slots)
     except NotFound as exc:
-        raise _bad(f"field 'slots': {exc}") from None
+        raise bad_request(f"field 'slots': {exc}") from None
     made = [await svc.store.slot(sid) for sid, _ in slots]
     return JSONResponse({"slots": [slot_json(s) for s in made if s is not None]}, status_code=201)
 

@@ -10,8 +10,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from ..clock import now_ms
 from ..live import LiveConnections
 from ..metrics import METRICS, render
+from ..openapi import api_route, obj, string
 from .common import services
-from .openapi import api_route, obj, string
 
 __all__ = ["routes"]
 

@@ -16,8 +16,8 @@ from protocol.errors import ErrorCode
 from ..directory.cards import CARD, card_for
 from ..directory.query import is_id
 from ..errors import ApiError
+from ..openapi import api_route, array, obj, string
 from .common import bearer, services
-from .openapi import api_route, array, obj, string
 
 __all__ = ["MAX_USERS", "routes"]
 

@@ -29,10 +29,10 @@ from ..directory.query import is_id
 from ..directory.views import APPOINTMENT, appointment_json
 from ..errors import ApiError
 from ..handlers import Services
+from ..openapi import Schema, api_route, array, integer, obj, string
 from ..sessions import require_verified
 from ..uploads import open_content
 from .common import bearer, json_body, services
-from .openapi import Schema, api_route, array, integer, obj, string
 
 __all__ = ["BOOKING", "readable_appointment", "routes"]
 

@@ -27,10 +27,10 @@ from ..audit import record
 from ..clock import now_ms
 from ..errors import ApiError
 from ..handlers import Services
+from ..openapi import api_route, array, boolean, integer, nullable, obj, string
 from ..sessions import require_role
 from ..verification import review
 from .common import bearer, json_body, services
-from .openapi import api_route, array, boolean, integer, nullable, obj, string
 from .verification import IDENTITY_REQUEST, identity_request_json
 
 __all__ = ["routes"]

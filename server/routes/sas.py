@@ -9,12 +9,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from protocol.errors import ErrorCode
 from storage.directory import SasQuery
 from storage.search_text import normalise
 
 from ..directory.booking import book
-from ..directory.patient import valid_postcode
 from ..directory.query import MAX_RADIUS_KM
 from ..directory.views import (
     APPOINTMENT,
@@ -26,20 +24,17 @@ from ..directory.views import (
     place_json,
     slot_json,
 )
-from ..errors import ApiError
+from ..errors import bad_request
+from ..fields import valid_postcode
+from ..openapi import api_route, array, integer, number, obj, string
 from ..sessions import require_role
 from .common import bearer, json_body, services
 from .directory import time_window
-from .openapi import api_route, array, integer, number, obj, string
 from .referrals import BOOKING
 
 __all__ = ["routes"]
 
 _PARAMS = {"near", "lat", "lon", "radius_km", "specialty", "from", "to", "limit"}
-
-
-def _bad(message: str) -> ApiError:
-    return ApiError(ErrorCode.BAD_FRAME, message)
 
 
 def _float(request: Request, name: str, low: float, high: float) -> float | None:
@@ -49,9 +44,9 @@ def _float(request: Request, name: str, low: float, high: float) -> float | None
     try:
         value = float(raw)
     except ValueError:
-        raise _bad(f"field '{name}' must be a number") from None
+        raise bad_request(f"field '{name}' must be a number") from None
     if not low <= value <= high:  # also refuses nan
-        raise _bad(f"field '{name}' must be between {low:g} and {high:g}")
+        raise bad_request(f"field '{name}' must be between {low:g} and {high:g}")
     return value
 
 
@@ -61,18 +56,18 @@ async def slots(request: Request) -> Response:
     await require_role(svc.store, user, "regulator")
     unknown = set(request.query_params) - _PARAMS
     if unknown:
-        raise _bad(f"unknown parameter(s): {', '.join(sorted(unknown))}")
+        raise bad_request(f"unknown parameter(s): {', '.join(sorted(unknown))}")
     lat = _float(request, "lat", -90, 90)
     lon = _float(request, "lon", -180, 180)
     near = (request.query_params.get("near") or "").strip()[:100]
     if lat is None or lon is None:
         if not near:
-            raise _bad("field 'near' (a postcode or city) or 'lat' and 'lon' is required")
+            raise bad_request("field 'near' (a postcode or city) or 'lat' and 'lon' is required")
         locality = await svc.store.locality(
             near if valid_postcode(near) else None, None if valid_postcode(near) else near
         )
         if locality is None:
-            raise _bad(f"field 'near' is not a known postcode or city: {near[:40]!r}")
+            raise bad_request(f"field 'near' is not a known postcode or city: {near[:40]!r}")
         lat, lon = locality.lat, locality.lon
     radius = _float(request, "radius_km", 0.1, MAX_RADIUS_KM) or 20.0
     limit = _float(request, "limit", 1, 200)

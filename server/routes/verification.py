@@ -40,16 +40,16 @@ from storage.verification import IdentityDocument, IdentityRequest, NumberTaken
 
 from ..clock import now_ms
 from ..config import Settings
-from ..errors import ApiError
+from ..errors import ApiError, bad_field
+from ..fields import choice
 from ..handlers import Services
+from ..openapi import Schema, api_route, array, boolean, integer, nullable, obj, string
 from ..ratelimit import RateLimiter
 from ..uploads import Intake, UploadRequest
 from ..verification import oidc, psc, psc_signup, review
 from ..verification.identifiers import InvalidIdentifier, parse_number
 from .accounts import PROFILE, client_address, profile
 from .common import bearer, json_body, services
-from .openapi import Schema, api_route, array, boolean, integer, nullable, obj, string
-from .validation import choice
 
 __all__ = ["identity_request_json", "mark_verified", "routes"]
 
@@ -59,10 +59,6 @@ PSC_FLOW_TTL_MS = 10 * 60 * 1000  # time to authenticate with the card at the pr
 PSC_COOKIE = "confrere_psc"
 IMAGE_TYPES = (JPEG, PNG)
 _COUNTRY_LEN = 2  # ISO 3166-1 alpha-2
-
-
-def _bad(field: str, why: str) -> ApiError:
-    return ApiError(ErrorCode.BAD_FRAME, f"field '{field}' {why}")
 
 
 async def mark_verified(
@@ -379,7 +375,7 @@ async def _psc_outcome(request: Request) -> _Outcome:
         )
     code = query.get("code", "")
     if not code or len(code) > 2000:
-        raise _bad("code", "is missing")
+        raise bad_field("code", "is missing")
     if signup:
         card = await _card(request, state, code, "a sign-up")
         expires_at = now + psc_signup.TICKET_TTL_MS
@@ -437,7 +433,7 @@ async def _psc_outcome(request: Request) -> _Outcome:
 def _document_upload(request: Request, side: str) -> UploadRequest:
     """Checks made before any byte of the body is read."""
     if side not in review.SIDES:
-        raise _bad("side", f"must be one of {', '.join(review.SIDES)}")
+        raise bad_field("side", f"must be one of {', '.join(review.SIDES)}")
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in IMAGE_TYPES:
         raise ApiError(
@@ -522,13 +518,13 @@ async def submit_manual(request: Request) -> Response:
             and country.isascii()
             and country.isalpha()
         ):
-            raise _bad("issuing_country", "must be the ISO 3166 code of the issuing country")
+            raise bad_field("issuing_country", "must be the ISO 3166 code of the issuing country")
         country = country.upper()
     sides = review.required_sides(document)
     staged = {d.side for d in await svc.store.staged_documents(user.id)}
     missing = [s for s in sides if s not in staged]
     if missing:
-        raise _bad(
+        raise bad_field(
             "document", f"needs these photos first (PUT /v1/verification/documents/…): {missing}"
         )
     req = IdentityRequest(
@@ -539,7 +535,7 @@ async def submit_manual(request: Request) -> Response:
     except Conflict as exc:
         raise ApiError(ErrorCode.CONFLICT, str(exc), reason="request_pending") from None
     except NotFound as exc:
-        raise _bad("document", f"photos changed meanwhile: {exc}") from None
+        raise bad_field("document", f"photos changed meanwhile: {exc}") from None
     log.info("manual verification %s submitted by %s", req.id, user.id)
     return JSONResponse({"request": identity_request_json(req)}, status_code=201)
 

@@ -44,8 +44,8 @@ from protocol.frames import (
     ToDeviceAck,
     Typing,
 )
+from server.openapi import document
 from server.routes import routes
-from server.routes.openapi import document
 
 DOC = ROOT / "docs" / "authorization.md"
 # Frames that change the room (or the guest's invitation): each cell gets a fresh one.

@@ -7,10 +7,11 @@ import datetime as dt
 
 import pytest
 
-from server.directory.patient import check_patient, e164, parse_birth_date, valid_postcode
+from server.directory.patient import check_patient, parse_birth_date
 from server.directory.query import decode_cursor, encode_cursor, parse_search
 from server.directory.seed import generate
 from server.errors import ApiError
+from server.fields import e164, valid_postcode
 from storage.directory_index import fts5_expression, near_rings, tsquery_expression, word_passes
 from storage.search_text import deletes, edit_distance_at_most_1, normalise, tokens
 

@@ -28,8 +28,8 @@ from harness import ServerUnderTest, connected, practitioner, server_on
 from protocol import decode_server_frame
 from protocol.errors import ErrorCode
 from protocol.frames import Error, Ping, Pong
+from server.openapi import document
 from server.routes import routes
-from server.routes.openapi import document
 
 HOSTILE_TEXT = [
     "\x00",

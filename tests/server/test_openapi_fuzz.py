@@ -34,8 +34,8 @@ from verification_kit import CLIENT_ID, CLIENT_SECRET
 from clients.python import Account
 from harness import PASSWORD, practitioner
 from loadtest.server_process import ServerProcess
+from server.openapi import document
 from server.routes import routes
-from server.routes.openapi import document
 from storage import open_store
 
 CHECKS = [

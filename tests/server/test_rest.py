@@ -81,6 +81,7 @@ async def test_sign_up_log_in_log_out(http: httpx.AsyncClient) -> None:
         ({"password": "short"}, "password"),
         ({"postcode": "7501"}, "postcode"),
         ({"postcode": "99000"}, "postcode"),
+        ({"postcode": "96000"}, "postcode"),  # no département 96: the rule of patient forms
         ({"practice_mode": "freelance"}, "practice_mode"),
         ({"rpps": "12345"}, "rpps"),
         ({"first_name": ""}, "first_name"),

@@ -43,7 +43,7 @@ def test_every_field_the_server_names_is_in_the_spec() -> None:
 def test_reasons_match_both_ways() -> None:
     used = set(re.findall(r"reason=\"([a-z_]+)\"", CODE))
     used |= set(re.findall(r"Problem\(\s*\"([a-z_]+)\"", CODE))
-    used |= set(re.findall(r"_bad\([^()]*\"[^\"]*\",\s*\"([a-z_]+)\"\s*\)", CODE))
+    used |= set(re.findall(r"bad_field\([^()]*\"[^\"]*\",\s*\"([a-z_]+)\"\s*\)", CODE))
     used |= set(re.findall(r"\"(link_[a-z]+)\"", CODE))
     # The e-mail code's outcomes become reasons as f"code_{outcome}".
     assert 'f"code_{outcome}"' in CODE

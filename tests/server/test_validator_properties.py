@@ -16,9 +16,9 @@ from starlette.datastructures import QueryParams
 from server.directory.patient import parse_birth_date
 from server.directory.query import PARAMS, decode_cursor, parse_search
 from server.errors import ApiError
+from server.fields import choice, email, optional_text, text
 from server.limits import Bucket
 from server.origin import origin_allowed
-from server.routes.validation import choice, email, optional_text, text
 from server.uploads import upload_request
 from server.verification.identifiers import InvalidIdentifier, parse_id_nat, parse_number
 

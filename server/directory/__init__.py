@@ -1,0 +1,1 @@
+"""The practitioner directory: search, cards, booking rules and their JSON views."""

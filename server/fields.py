@@ -1,0 +1,134 @@
+"""The field rules, defined once: e-mail addresses, French postcodes and phone numbers
+(pure predicates and normalisers), and the checks of REST body fields built on them,
+each failure a 400 naming the field."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Collection
+from typing import Any
+
+from protocol.fields import unfit_text
+from storage.guests import normalise_email
+
+from .errors import bad_field
+
+__all__ = [
+    "choice",
+    "e164",
+    "email",
+    "email_address",
+    "optional_text",
+    "text",
+    "valid_postcode",
+]
+
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+_PHONE_SEPARATORS = re.compile(r"[\s.\-()/]")
+
+
+def text(
+    body: dict[str, Any],
+    field: str,
+    max_len: int = 100,
+    min_len: int = 1,
+    *,
+    strip: bool = True,
+    multiline: bool = False,
+) -> str:
+    """A string field; single-line unless ``multiline`` (the text rule, SPEC.md §1.1:
+    no control character, and no TAB, LF or CR in a single-line field)."""
+    value = body.get(field)
+    if not isinstance(value, str):
+        raise bad_field(field, "is required and must be a string")
+    if unfit_text(value, multiline=multiline):
+        raise bad_field(field, "must not contain control characters")
+    if strip:
+        value = value.strip()
+    if len(value) < min_len:
+        raise bad_field(field, f"must have at least {min_len} character(s)")
+    if len(value) > max_len:
+        raise bad_field(field, f"must have at most {max_len} characters")
+    return value
+
+
+def optional_text(body: dict[str, Any], field: str, max_len: int = 100) -> str | None:
+    if body.get(field) in (None, ""):
+        return None
+    return text(body, field, max_len)
+
+
+def choice(body: dict[str, Any], field: str, choices: Collection[str]) -> str:
+    """One of ``choices``; the type is checked first (a list is no set member: it would
+    raise, not refuse)."""
+    value = body.get(field)
+    if not isinstance(value, str) or value not in choices:
+        raise bad_field(field, f"must be one of {', '.join(choices)}")
+    return value
+
+
+def email(body: dict[str, Any], field: str = "email") -> str:
+    """Normalised as every stored address is (:func:`storage.guests.normalise_email`:
+    trimmed, NFC, lower-cased), so addresses match however they were typed; an address
+    with control or invisible characters (zero-width spaces...) is refused: it would
+    look like another one."""
+    raw = text(body, field, 254)
+    if any(unicodedata.category(ch)[0] == "C" for ch in raw):
+        raise bad_field(field, "must not contain control or invisible characters")
+    value = email_address(raw)
+    if value is None:
+        raise bad_field(field, "is not a valid e-mail address")
+    return value
+
+
+def email_address(raw: str) -> str | None:
+    """``raw`` normalised as every stored address is (trimmed, NFC, lower-cased), or
+    ``None`` if that is not an e-mail address of at most 254 characters."""
+    value = normalise_email(raw)
+    return value if len(value) <= 254 and _EMAIL.match(value) else None
+
+
+def e164(raw: str) -> str | None:
+    """A phone number in E.164, or ``None`` if it is not one: French national numbers
+    (``06 45 37 26 53``, ``0033 6...``) become ``+33645372653``; other international
+    numbers keep their country code (8 to 15 digits in all)."""
+    digits = _PHONE_SEPARATORS.sub("", raw.strip())
+    if digits.startswith("00"):
+        digits = "+" + digits[2:]
+    if digits.startswith("+"):
+        rest = digits[1:]
+        if not rest.isdigit() or not 8 <= len(rest) <= 15 or rest[0] == "0":
+            return None
+        if rest.startswith("33"):
+            national = rest[2:]
+            if national.startswith("0"):  # "+33 (0)6 ..." written with the trunk zero
+                national = national[1:]
+            if len(national) != 9 or national[0] == "0":
+                return None
+            return "+33" + national
+        return "+" + rest
+    if len(digits) == 10 and digits.isdigit() and digits[0] == "0" and digits[1] != "0":
+        return "+33" + digits[1:]
+    return None
+
+
+def valid_postcode(raw: str) -> bool:
+    """Five digits: 01000-95999 (metropolitan France, Corsica's 20xxx), 97100-98899
+    (overseas)."""
+    if len(raw) != 5 or not raw.isdigit():
+        return False
+    dept = int(raw[:2])
+    return 1 <= dept <= 95 or raw[:3] in (
+        "971",
+        "972",
+        "973",
+        "974",
+        "975",
+        "976",
+        "977",
+        "978",
+        "986",
+        "987",
+        "988",
+    )
