@@ -37,7 +37,7 @@ import secrets
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -135,15 +135,19 @@ async def _one(store: Store, q: Query) -> int:
     return len((await store.search_directory(q)).hits)
 
 
-async def _searches(store: Store, queries: dict[str, list[Query]]) -> dict[str, Any]:
+async def _timed(
+    queries: dict[str, list[Query]], one: Callable[[Query], Awaitable[int]]
+) -> dict[str, Any]:
+    """p50/p99/max (ms) and mean hits per kind of ``one(query)``, run one at a time
+    after a warm-up."""
     for q in [q for qs in queries.values() for q in qs[:20]]:  # warm the caches
-        await _one(store, q)
+        await one(q)
     figures: dict[str, Any] = {}
     for kind, qs in queries.items():
         times, hits = [], 0
         for q in qs:
             start = time.perf_counter()
-            hits += await _one(store, q)
+            hits += await one(q)
             times.append((time.perf_counter() - start) * 1000)
         summary = percentiles(times)
         figures[kind] = {
@@ -153,6 +157,10 @@ async def _searches(store: Store, queries: dict[str, list[Query]]) -> dict[str, 
             "mean_hits": round(hits / max(1, len(qs)), 1),
         }
     return figures
+
+
+async def _searches(store: Store, queries: dict[str, list[Query]]) -> dict[str, Any]:
+    return await _timed(queries, lambda q: _one(store, q))
 
 
 async def _bookings(store: Store, batches: list[SeedBatch], n: int) -> dict[str, Any]:
@@ -262,23 +270,7 @@ async def _rest_searches(
                 body = r.json()
                 return len(body["slots"] if "slots" in body else body["results"])
 
-            for q in [q for qs in queries.values() for q in qs[:20]]:  # warm the caches
-                await one(q)
-            figures: dict[str, Any] = {}
-            for kind, qs in queries.items():
-                times, hits = [], 0
-                for q in qs:
-                    start = time.perf_counter()
-                    hits += await one(q)
-                    times.append((time.perf_counter() - start) * 1000)
-                summary = percentiles(times)
-                figures[kind] = {
-                    "p50_ms": summary["p50"],
-                    "p99_ms": summary["p99"],
-                    "max_ms": summary["max"],
-                    "mean_hits": round(hits / max(1, len(qs)), 1),
-                }
-            return figures
+            return await _timed(queries, one)
     finally:
         node.stop()
 
