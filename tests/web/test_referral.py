@@ -151,6 +151,8 @@ async def test_referral_journey(
     download = await download_info.value
     assert download.suggested_filename == "ecg-marie-durand.pdf"
     assert await read_file(await download.path()) == PDF
+    # Each read of the record is listed (the server audits them).
+    await expect(detail.locator("#referral-reads li").first).to_contain_text("Hélène Garnier")
     await screenshot(receiver, "agenda-referral")
 
     # The referrer's list of referrals sent, with their status.

@@ -4,7 +4,7 @@
 // server), and the settings: places, motives ("Soins non programmés" opens a slot to
 // the SAS), opening slots (open to new patients, bookable online), the patient fields
 // required beyond the default, and whether the profile is visible in the directory.
-import { h, replace } from "../dom.js";
+import { h, replace, when } from "../dom.js";
 import { describe } from "../i18n.js";
 import { app, on, rest } from "../state.js";
 import { nameTag, want } from "../profiles.js";
@@ -105,6 +105,7 @@ export async function showAppointment(id) {
     return;
   }
   const error = errorLine("document-error");
+  const reads = h("ul", { class: "plain hint", id: "referral-reads" });
   replace(body,
     h("p", { class: "lead" }, fullDate(a.starts_at), ` — ${a.motive_label} — `,
       h("span", { id: "consultation-type" }, a.consultation_type === "video" ? "En vidéo" : "Au cabinet")),
@@ -120,7 +121,15 @@ export async function showAppointment(id) {
         h("span", { class: "file-name" }, `Document ${i + 1}`),
         h("button", { type: "button", class: "download", dataset: { attachment: att }, onclick: (e) => openDocument(a.id, att, e.currentTarget, error) }, "Ouvrir"))))
       : h("p", { class: "hint" }, "Aucun document."),
-    error);
+    error,
+    h("h3", {}, "Consultations du dossier"),
+    reads);
+  try {
+    const list = (await rest.call("GET", `/v1/referrals/${encodeURIComponent(id)}/accesses`)).accesses;
+    replace(reads, [...list].sort((a, b) => b.at - a.at).slice(0, 20).map((r) => h("li", {}, nameTag(r.user), ` — ${when(r.at)}`)));
+  } catch (err) {
+    replace(reads, h("li", { class: "error" }, describe(err)));
+  }
 }
 
 async function openDocument(appointment, attachment, button, error) {
