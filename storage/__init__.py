@@ -2,8 +2,9 @@
 
 ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db`` (embedded default);
 ``postgresql://user:password@host:port/db`` or ``postgres://...`` (several nodes, one
-database; pool options in the query string, see :mod:`storage.postgres.store`).
-Drivers are imported only when their scheme is used.
+database; pool options in the query string, see :mod:`storage.sql.postgres`).
+One store (:mod:`storage.sql`), two engines; drivers are imported only when their
+scheme is used.
 """
 
 from __future__ import annotations
@@ -25,16 +26,6 @@ __all__ = [
 
 async def open_store(url: str) -> Store:
     """Open the store named by ``url``, applying pending migrations."""
-    scheme, _, rest = url.partition("://")
-    if scheme == "sqlite":
-        from .sqlite.store import open_sqlite
+    from .sql.open import open_sql
 
-        # sqlite:///var/x.db -> "var/x.db"; sqlite:////abs/x.db -> "/abs/x.db"
-        return await open_sqlite(rest[1:] if rest.startswith("/") else rest)
-    if scheme in ("postgresql", "postgres"):
-        from .postgres.store import open_postgres
-
-        return await open_postgres(url)
-    raise ValueError(
-        f"unsupported database URL scheme {scheme!r} (expected sqlite, postgresql or postgres)"
-    )
+    return await open_sql(url)

@@ -64,6 +64,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 TABLE_ORDER = ("users", "devices", "sessions", "rooms", "memberships", "timeline")
 
 Progress = Callable[[str, int], None]
+CHUNK = 50_000
 
 
 async def bulk_load(database_url: str, rows: BulkRows, progress: Progress | None = None) -> None:
@@ -73,16 +74,16 @@ async def bulk_load(database_url: str, rows: BulkRows, progress: Progress | None
 
     store = await open_store(database_url)  # creates / migrates the schema
     await store.close()
-    scheme = database_url.partition("://")[0]
+    tables = [(t, COLUMNS[t], getattr(rows, t)) for t in TABLE_ORDER]
+    scheme, _, rest = database_url.partition("://")
     if scheme == "sqlite":
         import asyncio
 
-        from .sqlite.bulk import load_sqlite
+        from .sql.sqlite import bulk_insert
 
-        rest = database_url.partition("://")[2]
         path = rest[1:] if rest.startswith("/") else rest
-        await asyncio.to_thread(load_sqlite, path, rows, progress)
+        await asyncio.to_thread(bulk_insert, path, tables, CHUNK, progress)
     else:
-        from .postgres.bulk import load_postgres
+        from .sql.postgres import bulk_copy
 
-        await load_postgres(database_url, rows, progress)
+        await bulk_copy(database_url, tables, CHUNK, progress)

@@ -28,6 +28,7 @@ from protocol.frames import Event, Msg
 from server.notifications import SIGNATURE_HEADER, verify
 from server.wire import item_frame
 from storage.guests import Promotion
+from storage.sql.events import event
 from storage.types import TimelineItem
 
 SECRET = "a webhook secret shared with the receiver"
@@ -511,26 +512,11 @@ async def _forge_promotion(
     """A ``member.promoted`` event naming a seq that is no invitation."""
     now = int(time.time() * 1000)
     store: Any = srv.store
-    if hasattr(store, "_write"):
-        return cast(
-            TimelineItem,
-            await store._write(
-                "forge",
-                lambda c: store._event(
-                    c, room_id, "member.promoted", user_id, now, user=user_id, upto=upto
-                ),
-            ),
-        )
 
     async def tx(c: Any) -> TimelineItem:
-        return cast(
-            TimelineItem,
-            await store._event(
-                c, room_id, "member.promoted", user_id, now, user=user_id, upto=upto
-            ),
-        )
+        return await event(c, room_id, "member.promoted", user_id, now, user=user_id, upto=upto)
 
-    return cast(TimelineItem, await store._run("forge", tx, "transaction"))
+    return cast(TimelineItem, await store.db.run("forge", tx, "transaction"))
 
 
 async def test_an_invitation_by_a_demoted_admin_is_not_promoted(srv: ServerUnderTest) -> None:

@@ -46,14 +46,10 @@ async def test_the_audit_log_refuses_changes(store: Store) -> None:
 
 
 async def _raw_sql(store: Store, sql: str) -> None:
-    from storage.postgres.store import PostgresStore
-    from storage.sqlite.store import SqliteStore
+    from storage.sql.store import SqlStore
 
-    if isinstance(store, SqliteStore):
-        await store._write("raw", lambda c: c.execute(sql))
-    else:
-        assert isinstance(store, PostgresStore)
-        await store._run("raw", lambda c: c.execute(sql), "transaction")
+    assert isinstance(store, SqlStore)
+    await store.db.run("raw", lambda c: c.execute(sql), "transaction")
 
 
 async def _closed_case(store: Store, closed_at: int) -> tuple[str, str, str]:

@@ -260,10 +260,7 @@ async def test_a_migration_missing_below_the_latest_is_still_applied(
     again: Any = await reopen()
     try:
         for statement in undo:
-            if hasattr(again, "_write"):  # sqlite
-                await again._write("undo", lambda c, q=statement: c.execute(q))
-            else:  # postgres
-                await again._run("undo", lambda c, q=statement: c.execute(q), "statement")
+            await again.db.run("undo", lambda c, q=statement: c.execute(q), "write")
     finally:
         await again.close()
     migrated: Store = await reopen()

@@ -1,6 +1,7 @@
-"""PostgreSQL part of the directory store: a ``tsvector`` with a GIN index for words
-(prefix ``:*`` queries), a GiST index on the main place's point, pg_trgm (GIN) over the
-name words for typos. See :mod:`storage.directory` for the contract."""
+"""The SQL store's directory: profiles, search, favourites, agenda and booking, written
+once; what the full-text and spatial indexes do differently is the engine's
+:class:`~storage.sql.search.DirectorySearch`. See :mod:`storage.directory` for the
+contract."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ import json
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
-
-import asyncpg
 
 from ..directory import (
     SNP_MOTIVE,
@@ -31,7 +30,6 @@ from ..directory import (
 )
 from ..directory_index import (
     KM_PER_DEGREE,
-    MIN_TYPO_WORD,
     Groups,
     flat_terms,
     index_texts,
@@ -39,16 +37,17 @@ from ..directory_index import (
     name_terms,
     near_rings,
     sort_name,
-    tsquery_expression,
     word_passes,
 )
 from ..errors import Conflict, NotFound
 from ..outbox import NewNotification
-from ..search_text import edit_distance_at_most_1, normalise
-from .base import Conn, PostgresBase
+from ..search_text import normalise
+from .base import SqlBase
+from .engine import Tx
 from .outbox import insert_notifications
+from .search import DirectorySearch, IndexEntry
 
-__all__ = ["PostgresDirectory"]
+__all__ = ["SqlDirectory"]
 
 _HIT_COLS = (
     "p.rid, p.id, p.user_id, p.title, p.first_name, p.last_name, p.specialty, p.postcode,"
@@ -68,13 +67,43 @@ _APPOINTMENT_COLS = (
     " a.starts_at, a.ends_at, a.booked_by, a.via, a.patient, a.message, a.attachments,"
     " a.created_at, m.label, a.consultation_type"
 )
-
-
-_NO_INDEX = " || ''"
+_PROFILE_INSERT_COLS = (
+    "rid",
+    "id",
+    "user_id",
+    "title",
+    "first_name",
+    "last_name",
+    "specialty",
+    "specialty_norm",
+    "rpps",
+    "visible",
+    "first_norm",
+    "last_norm",
+    "sort_name",
+    "postcode",
+    "city",
+    "lat",
+    "lon",
+    "required_fields",
+    "created_at",
+)
+_SLOT_INSERT_COLS = (
+    "id",
+    "profile_id",
+    "place_id",
+    "starts_at",
+    "ends_at",
+    "motive_ids",
+    "open_new",
+    "online",
+    "snp",
+    "lat",
+    "lon",
+)
 # A SAS slot search first looks among this many soonest free slots of the whole
-# country: in a dense area they hold a page; elsewhere it searches the box instead.
-# (Measured: p50/p99 5.8/29 ms on 400,000 practitioners, against 14.6/193 for the box
-# alone. On SQLite the box alone was faster, so that adapter searches the box only.)
+# country (where the engine's search says so): in a dense area they hold a page;
+# elsewhere it searches the box instead.
 SAS_SOONEST = 2000
 
 
@@ -89,7 +118,7 @@ class _Params:
         return f"${len(self.values)}"
 
 
-async def _organisations(c: Conn, rids: Sequence[int]) -> dict[int, list[Organisation]]:
+async def _organisations(c: Tx, rids: Sequence[int]) -> dict[int, list[Organisation]]:
     found: dict[int, list[Organisation]] = {}
     if not rids:
         return found
@@ -103,7 +132,7 @@ async def _organisations(c: Conn, rids: Sequence[int]) -> dict[int, list[Organis
     return found
 
 
-async def _verified(c: Conn, user_ids: Sequence[str]) -> set[str]:
+async def _verified(c: Tx, user_ids: Sequence[str]) -> set[str]:
     if not user_ids:
         return set()
     rows = await c.fetch(
@@ -112,7 +141,7 @@ async def _verified(c: Conn, user_ids: Sequence[str]) -> set[str]:
     return {r[0] for r in rows}
 
 
-async def _hits(c: Conn, rows: Sequence[Any]) -> list[Hit]:
+async def _hits(c: Tx, rows: Sequence[Any]) -> list[Hit]:
     orgs = await _organisations(c, [r[0] for r in rows])
     verified = await _verified(c, [r[2] for r in rows if r[2] is not None])
     return [
@@ -134,7 +163,7 @@ async def _hits(c: Conn, rows: Sequence[Any]) -> list[Hit]:
     ]
 
 
-async def _insert_profiles(c: Conn, profiles: Sequence[NewProfile]) -> None:
+async def _insert_profiles(c: Tx, d: DirectorySearch, profiles: Sequence[NewProfile]) -> None:
     if not profiles:
         return
     org_ids = list({o for p in profiles for o in p.organisations})
@@ -149,14 +178,9 @@ async def _insert_profiles(c: Conn, profiles: Sequence[NewProfile]) -> None:
     missing = [o for o in org_ids if o not in org_names]
     if missing:
         raise NotFound(f"no organisation {missing[0]}")
-    rids = [
-        r[0]
-        for r in await c.fetch(
-            "SELECT nextval('directory_profiles_rid_seq') FROM generate_series(1, $1)",
-            len(profiles),
-        )
-    ]
+    rids = await d.next_rids(c, len(profiles))
     rows: list[tuple[Any, ...]] = []
+    index: list[IndexEntry] = []
     links: list[tuple[str, int, str, str]] = []
     places: list[tuple[Any, ...]] = []
     for rid, p in zip(rids, profiles, strict=True):
@@ -182,58 +206,28 @@ async def _insert_profiles(c: Conn, profiles: Sequence[NewProfile]) -> None:
                 place.lat if place else None,
                 place.lon if place else None,
                 ",".join(p.required_fields),
-                f"{names} {other}",
                 p.created_at,
+                *d.extra_values(names, other),
             )
         )
+        index.append((rid, names, other, (place.lat, place.lon) if place else None))
         links.extend((o, rid, sort_name(p), p.id) for o in dict.fromkeys(p.organisations))
         places.extend(
             (pl.id, p.id, pl.name, pl.address, pl.postcode, pl.city, pl.lat, pl.lon)
             for pl in p.places
         )
-    await c.copy_records_to_table(
-        "directory_profiles",
-        records=rows,
-        columns=[
-            "rid",
-            "id",
-            "user_id",
-            "title",
-            "first_name",
-            "last_name",
-            "specialty",
-            "specialty_norm",
-            "rpps",
-            "visible",
-            "first_norm",
-            "last_norm",
-            "sort_name",
-            "postcode",
-            "city",
-            "lat",
-            "lon",
-            "required_fields",
-            "search_text",
-            "created_at",
-        ],
-    )
+    await c.copy("directory_profiles", _PROFILE_INSERT_COLS + d.extra_columns, rows)
+    await d.index_profiles(c, index)
     if links:
-        await c.copy_records_to_table(
-            "directory_profile_orgs",
-            records=links,
-            columns=["org_id", "profile_rid", "sort_name", "profile_id"],
+        await c.copy(
+            "directory_profile_orgs", ("org_id", "profile_rid", "sort_name", "profile_id"), links
         )
     if places:
-        await c.copy_records_to_table(
-            "directory_places", records=places, columns=_PLACE_COLS.split(", ")
-        )
-    await c.execute(
-        "INSERT INTO directory_terms (term) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
-        sorted(name_terms(profiles)),
-    )
+        await c.copy("directory_places", _PLACE_COLS.split(", "), places)
+    await d.add_terms(c, name_terms(profiles))
 
 
-async def _insert_slots(c: Conn, slots: Sequence[tuple[str, str, NewSlot]]) -> None:
+async def _insert_slots(c: Tx, slots: Sequence[tuple[str, str, NewSlot]]) -> None:
     if not slots:
         return
     motive_ids = list({m for _, _, s in slots for m in s.motive_ids})
@@ -274,23 +268,7 @@ async def _insert_slots(c: Conn, slots: Sequence[tuple[str, str, NewSlot]]) -> N
                 place[2],
             )
         )
-    await c.copy_records_to_table(
-        "agenda_slots",
-        records=rows,
-        columns=[
-            "id",
-            "profile_id",
-            "place_id",
-            "starts_at",
-            "ends_at",
-            "motive_ids",
-            "open_new",
-            "online",
-            "snp",
-            "lat",
-            "lon",
-        ],
-    )
+    await c.copy("agenda_slots", _SLOT_INSERT_COLS, rows)
 
 
 def _slot(r: Any) -> Slot:
@@ -329,36 +307,18 @@ def _appointment(r: Sequence[Any]) -> Appointment:
     )
 
 
-async def _corrections(c: Conn, words: Sequence[str]) -> list[list[str]]:
-    groups: list[list[str]] = []
-    # One edit in a short word changes most of its trigrams ("fuare" and "faure"
-    # share 2 of 10): cast a wide net, then keep the words within one edit.
-    await c.execute("SET LOCAL pg_trgm.similarity_threshold = 0.15")
-    for word in words:
-        if len(word) < MIN_TYPO_WORD:
-            groups.append([word])
-            continue
-        rows = await c.fetch(
-            "SELECT term FROM directory_terms WHERE term % $1"
-            " ORDER BY similarity(term, $1) DESC, term LIMIT 50",
-            word,
-        )
-        near = sorted(r[0] for r in rows if edit_distance_at_most_1(word, r[0]))
-        groups.append(near or [word])
-    return groups
-
-
-async def _near_search(c: Conn, q: DirectoryQuery) -> list[Any]:
-    """A "near" search without words: account holders first, then the others ring by
-    ring (:func:`near_rings`); see the SQLite adapter."""
-    rows = await _search(c, q, (), True, accounts=True)
+async def _near_search(c: Tx, d: DirectorySearch, q: DirectoryQuery) -> list[Any]:
+    """A "near" search without words: account holders first (few: found through the
+    user index), then the others ring by ring (:func:`near_rings`), so a dense city
+    never ranks its tens of thousands of practitioners for one page."""
+    rows = await _search(c, d, q, (), True, accounts=True)
     need = q.limit - len(rows)
     if need <= 0:
         return rows
     rest = replace(q, limit=need)
     found: list[Any] = []
     for ring in near_rings(q.radius_km, q.after[0] if q.after else None):
-        found = await _search(c, rest, (), True, accounts=False, ring=ring)
+        found = await _search(c, d, rest, (), True, accounts=False, ring=ring)
         if len(found) == need:
             break
     return rows + found
@@ -374,7 +334,7 @@ def _numbered(condition: str, values: Sequence[Any], p: _Params) -> str:
     return out
 
 
-async def _word_search(c: Conn, q: DirectoryQuery, word: str) -> list[Any]:
+async def _word_search(c: Tx, d: DirectorySearch, q: DirectoryQuery, word: str) -> list[Any]:
     """A one-word search without a place, pass by pass (:func:`word_passes`)."""
     rows: list[Any] = []
     for rank, condition, params, walk in word_passes(word):
@@ -387,10 +347,9 @@ async def _word_search(c: Conn, q: DirectoryQuery, word: str) -> list[Any]:
         head = f"SELECT {_HIT_COLS}, NULL::float8, {p(float(rank))}::float8"
         where = condition
         if "*fts*" in where:
-            fts = f"p.search @@ to_tsquery('simple', {p(tsquery_expression([[word]], True))})"
-            where = where.replace("*fts*", fts)
+            where = where.replace("*fts*", d.match([[word]], True, p))
         where = _numbered(where, params, p)
-        filters = ["p.visible"]
+        filters = [d.flag("p.visible")]
         if q.specialty:
             filters.append(f"p.specialty_norm = {p(q.specialty)}")
         for org in (q.organisation, q.cpts):
@@ -405,13 +364,14 @@ async def _word_search(c: Conn, q: DirectoryQuery, word: str) -> list[Any]:
             f"{head} FROM directory_profiles p WHERE {where} AND {' AND '.join(filters)}"
             # Passes that sort their matches must not walk every name in order hoping
             # to meet them (the LIMIT trap): an expression has no index.
-            f" ORDER BY p.sort_name{'' if walk else _NO_INDEX}, p.id LIMIT {p(need)}"
+            f" ORDER BY {'p.sort_name' if walk else d.unindexed('p.sort_name', order=True)},"
+            f" p.id LIMIT {p(need)}"
         )
         rows += await c.fetch(sql, *p.values)
     return rows
 
 
-async def _org_search(c: Conn, q: DirectoryQuery) -> list[Any]:
+async def _org_search(c: Tx, d: DirectorySearch, q: DirectoryQuery) -> list[Any]:
     """Members of an organisation (or CPTS), without words or place: account holders
     first, then the others straight from the membership index, in name order."""
     rows: list[Any] = []
@@ -422,7 +382,7 @@ async def _org_search(c: Conn, q: DirectoryQuery) -> list[Any]:
         p = _Params()
         head = f"SELECT {_HIT_COLS}, NULL::float8, {p(float(rank))}::float8"
         org = p(q.cpts or q.organisation)
-        where = ["p.visible"]
+        where = [d.flag("p.visible")]
         if q.cpts and q.organisation:
             where.append(
                 "EXISTS (SELECT 1 FROM directory_profile_orgs o2"
@@ -451,7 +411,8 @@ async def _org_search(c: Conn, q: DirectoryQuery) -> list[Any]:
 
 
 async def _search(
-    c: Conn,
+    c: Tx,
+    d: DirectorySearch,
     q: DirectoryQuery,
     groups: Groups,
     prefix: bool,
@@ -473,22 +434,26 @@ async def _search(
         )
     tier = "0"
     if terms:
-        patterns = [t + "%" for t in terms]
+        patterns = [p(t + "%") for t in terms]
+        last = " OR ".join(f"p.last_norm LIKE {x}" for x in patterns)
+        first = " OR ".join(f"p.first_norm LIKE {x}" for x in patterns)
         tier = (
             f"(CASE WHEN p.last_norm = ANY({p(terms)}::text[]) THEN 0"
-            f" WHEN p.last_norm LIKE ANY({p(patterns)}::text[]) THEN 1"
-            f" WHEN p.first_norm LIKE ANY({p(patterns)}::text[]) THEN 2 ELSE 3 END)"
+            f" WHEN {last} THEN 1 WHEN {first} THEN 2 ELSE 3 END)"
         )
     rank = f"({tier} * 2 + (CASE WHEN p.user_id IS NULL THEN 1 ELSE 0 END))::float8"
     if q.near is not None:
         rank = f"({rank} + {dist} / {p(q.radius_km + 1)})"
-    where = ["p.visible"]
+    where = [d.flag("p.visible")]
     if accounts is not None:
         where.append(f"p.user_id IS {'NOT ' if accounts else ''}NULL")
     if groups:
-        where.append(f"p.search @@ to_tsquery('simple', {p(tsquery_expression(groups, prefix))})")
+        where.append(d.match(groups, prefix, p))
     if q.specialty:
-        where.append(f"p.specialty_norm = {p(q.specialty)}")
+        # Among account holders (few) their own index must drive, not the specialty's
+        # through a whole city.
+        column = d.unindexed("p.specialty_norm", order=False) if accounts else "p.specialty_norm"
+        where.append(f"{column} = {p(q.specialty)}")
     for org in (q.organisation, q.cpts):
         if org:
             where.append(
@@ -506,10 +471,7 @@ async def _search(
                 f" AND p.lon BETWEEN {p(lon - dlon)} AND {p(lon + dlon)}"
             )
         else:
-            where.append(
-                f"point(p.lon, p.lat) <@ box(point({p(lon - dlon)}, {p(lat - dlat)}),"
-                f" point({p(lon + dlon)}, {p(lat + dlat)}))"
-            )
+            where.append(d.in_box(p, lat - dlat, lat + dlat, lon - dlon, lon + dlon))
     outer = []
     if q.near is not None:
         outer.append(f"dist <= {p(within)}")
@@ -527,7 +489,7 @@ async def _search(
     return list(await c.fetch(sql, *p.values))
 
 
-class PostgresDirectory(PostgresBase):
+class SqlDirectory(SqlBase):
     # -- loading
 
     async def load_directory(
@@ -538,12 +500,12 @@ class PostgresDirectory(PostgresBase):
         motives: Sequence[Motive] = (),
         slots: Sequence[tuple[str, str, NewSlot]] = (),
     ) -> None:
-        async def tx(c: Conn) -> None:
+        async def tx(c: Tx) -> None:
             if organisations:
-                await c.copy_records_to_table(
+                await c.copy(
                     "directory_organisations",
-                    records=[(o.id, o.kind, o.name, o.postcode, o.city) for o in organisations],
-                    columns=["id", "kind", "name", "postcode", "city"],
+                    ("id", "kind", "name", "postcode", "city"),
+                    [(o.id, o.kind, o.name, o.postcode, o.city) for o in organisations],
                 )
             if localities:
                 await c.executemany(
@@ -555,58 +517,51 @@ class PostgresDirectory(PostgresBase):
                         for x in localities
                     ],
                 )
-            await _insert_profiles(c, profiles)
+            await _insert_profiles(c, self.db.search, profiles)
             if motives:
-                await c.copy_records_to_table(
+                await c.copy(
                     "agenda_motives",
-                    records=[(m.id, m.profile_id, m.label, m.duration_min) for m in motives],
-                    columns=["id", "profile_id", "label", "duration_min"],
+                    ("id", "profile_id", "label", "duration_min"),
+                    [(m.id, m.profile_id, m.label, m.duration_min) for m in motives],
                 )
             await _insert_slots(c, slots)
 
-        await self._run("load_directory", tx, "transaction")
+        await self.db.run("load_directory", tx, "transaction")
 
     async def finish_directory_load(self) -> None:
-        async def tx(c: Conn) -> None:
-            for table in (
-                "directory_profiles",
-                "directory_profile_orgs",
-                "directory_terms",
-                "directory_localities",
-                "agenda_slots",
-            ):
-                await c.execute(f"ANALYZE {table}")
-
-        await self._run("finish_directory_load", tx, "statement")
+        await self.db.run("finish_directory_load", self.db.search.finish_load, "write")
 
     async def directory_size(self) -> int:
-        n = await self._run(
+        n = await self.db.run(
             "directory_size",
             lambda c: c.fetchval("SELECT COUNT(*) FROM directory_profiles"),
-            "statement",
+            "read",
         )
         return int(n)
 
     # -- profiles
 
     async def create_profile(self, profile: NewProfile) -> None:
-        await self._run("create_profile", lambda c: _insert_profiles(c, [profile]), "transaction")
+        await self.db.run(
+            "create_profile",
+            lambda c: _insert_profiles(c, self.db.search, [profile]),
+            "transaction",
+        )
 
     async def link_profile(self, profile_id: str, user_id: str) -> None:
-        status = await self._run(
+        status = await self.db.run(
             "link_profile",
             lambda c: c.execute(
                 "UPDATE directory_profiles SET user_id = $1 WHERE id = $2 AND user_id IS NULL",
                 user_id,
                 profile_id,
             ),
-            "statement",
+            "write",
         )
-        if status.endswith(" 0"):
+        if status == 0:
             raise NotFound("no such unclaimed profile")
 
-    @staticmethod
-    async def _profile(c: Conn, column: str, value: str) -> Profile | None:
+    async def _profile(self, c: Tx, column: str, value: str) -> Profile | None:
         r = await c.fetchrow(
             f"SELECT {_PROFILE_COLS} FROM directory_profiles WHERE {column} = $1", value
         )
@@ -616,7 +571,8 @@ class PostgresDirectory(PostgresBase):
         places = [
             Place(*tuple(x))
             for x in await c.fetch(
-                f"SELECT {_PLACE_COLS} FROM directory_places WHERE profile_id = $1 ORDER BY ctid",
+                f"SELECT {_PLACE_COLS} FROM directory_places WHERE profile_id = $1"
+                f" ORDER BY {self.db.search.insertion_order}",
                 r[1],
             )
         ]
@@ -638,87 +594,81 @@ class PostgresDirectory(PostgresBase):
         )
 
     async def profile(self, profile_id: str) -> Profile | None:
-        return await self._run("profile", lambda c: self._profile(c, "id", profile_id), "snapshot")
+        return await self.db.run(
+            "profile", lambda c: self._profile(c, "id", profile_id), "snapshot"
+        )
 
     async def profile_of_user(self, user_id: str) -> Profile | None:
-        return await self._run(
+        return await self.db.run(
             "profile_of_user", lambda c: self._profile(c, "user_id", user_id), "snapshot"
         )
 
     async def set_profile_visible(self, profile_id: str, visible: bool) -> None:
-        status = await self._run(
+        status = await self.db.run(
             "set_profile_visible",
             lambda c: c.execute(
                 "UPDATE directory_profiles SET visible = $1 WHERE id = $2", visible, profile_id
             ),
-            "statement",
+            "write",
         )
-        if status.endswith(" 0"):
+        if status == 0:
             raise NotFound("no such profile")
 
     async def set_required_fields(self, profile_id: str, fields: Sequence[str]) -> None:
-        status = await self._run(
+        status = await self.db.run(
             "set_required_fields",
             lambda c: c.execute(
                 "UPDATE directory_profiles SET required_fields = $1 WHERE id = $2",
                 ",".join(fields),
                 profile_id,
             ),
-            "statement",
+            "write",
         )
-        if status.endswith(" 0"):
+        if status == 0:
             raise NotFound("no such profile")
 
     async def set_instructions(self, profile_id: str, text: str) -> None:
-        status = await self._run(
+        status = await self.db.run(
             "set_instructions",
             lambda c: c.execute(
                 "UPDATE directory_profiles SET instructions = $1 WHERE id = $2", text, profile_id
             ),
-            "statement",
+            "write",
         )
-        if status.endswith(" 0"):
+        if status == 0:
             raise NotFound("no such profile")
 
     async def search_directory(self, query: DirectoryQuery) -> DirectoryPage:
-        async def rows_for(c: Conn, groups: Groups, prefix: bool) -> list[Any]:
-            if query.near is not None and not groups:
-                return await _near_search(c, query)
-            if query.near is None and prefix and len(groups) == 1:
-                return await _word_search(c, query, groups[0][0])
-            if query.near is None and not groups and (query.cpts or query.organisation):
-                return await _org_search(c, query)
-            return await _search(c, query, groups, prefix)
+        d = self.db.search
 
-        async def read(c: Conn) -> DirectoryPage:
+        async def rows_for(c: Tx, groups: Groups, prefix: bool) -> list[Any]:
+            if query.near is not None and not groups:
+                return await _near_search(c, d, query)
+            if query.near is None and prefix and len(groups) == 1:
+                return await _word_search(c, d, query, groups[0][0])
+            if query.near is None and not groups and (query.cpts or query.organisation):
+                return await _org_search(c, d, query)
+            return await _search(c, d, query, groups, prefix)
+
+        async def read(c: Tx) -> DirectoryPage:
             groups: Groups = [[w] for w in query.words]
             corrected = None
             rows = await rows_for(c, groups, True)
             # Nothing found: a typo, if the words match nothing at all (not merely
             # nothing under these filters or after this cursor).
-            if not rows and groups:
-                # "Any match?" with LIMIT 1 tempts the planner into a sequential scan
-                # that reads the whole table when the answer is no.
-                await c.execute("SET LOCAL enable_seqscan = off")
-                found = await c.fetchval(
-                    "SELECT 1 FROM directory_profiles"
-                    " WHERE search @@ to_tsquery('simple', $1) LIMIT 1",
-                    tsquery_expression(groups, True),
-                )
-                await c.execute("SET LOCAL enable_seqscan = on")
-                if found is None:
-                    fixed = await _corrections(c, query.words)
-                    if fixed != groups:
-                        corrected = tuple(flat_terms(fixed))
-                        rows = await rows_for(c, fixed, False)
+            if not rows and groups and not await d.any_match(c, groups):
+                fixed = await d.corrections(c, query.words)
+                if fixed != groups:
+                    corrected = tuple(flat_terms(fixed))
+                    rows = await rows_for(c, fixed, False)
             hits = await _hits(c, rows)
             more = len(hits) == query.limit
             return DirectoryPage(hits, hits[-1].cursor if more else None, corrected)
 
-        return await self._run("search_directory", read, "snapshot")
+        return await self.db.run("search_directory", read, "snapshot")
 
     async def locality(self, postcode: str | None, city: str | None) -> Locality | None:
-        async def read(c: Conn) -> Locality | None:
+        async def read(c: Tx) -> Locality | None:
             if postcode:
                 r = await c.fetchrow(
                     "SELECT postcode, city, lat, lon, population FROM directory_localities"
@@ -734,12 +684,12 @@ class PostgresDirectory(PostgresBase):
                 )
             return None if r is None else Locality(*tuple(r))
 
-        return await self._run("locality", read, "statement")
+        return await self.db.run("locality", read, "read")
 
     # -- favourites
 
     async def add_favourite(self, user_id: str, profile_id: str, now: int) -> None:
-        async def tx(c: Conn) -> None:
+        async def tx(c: Tx) -> None:
             if (
                 await c.fetchval("SELECT 1 FROM directory_profiles WHERE id = $1", profile_id)
                 is None
@@ -753,36 +703,37 @@ class PostgresDirectory(PostgresBase):
                 now,
             )
 
-        await self._run("add_favourite", tx, "transaction")
+        await self.db.run("add_favourite", tx, "transaction")
 
     async def remove_favourite(self, user_id: str, profile_id: str) -> bool:
-        status = await self._run(
+        status = await self.db.run(
             "remove_favourite",
             lambda c: c.execute(
                 "DELETE FROM directory_favourites WHERE user_id = $1 AND profile_id = $2",
                 user_id,
                 profile_id,
             ),
-            "statement",
+            "write",
         )
-        return not status.endswith(" 0")
+        return status > 0
 
     async def favourites(self, user_id: str) -> list[Hit]:
-        async def read(c: Conn) -> list[Hit]:
+        async def read(c: Tx) -> list[Hit]:
             rows = await c.fetch(
                 f"SELECT {_HIT_COLS}, NULL::float8, 0::float8 FROM directory_favourites f"
                 " JOIN directory_profiles p ON p.id = f.profile_id"
-                " WHERE f.user_id = $1 AND p.visible ORDER BY f.created_at DESC, p.id",
+                f" WHERE f.user_id = $1 AND {self.db.search.flag('p.visible')}"
+                " ORDER BY f.created_at DESC, p.id",
                 user_id,
             )
             return await _hits(c, rows)
 
-        return await self._run("favourites", read, "snapshot")
+        return await self.db.run("favourites", read, "snapshot")
 
     # -- agenda
 
     async def add_place(self, place: Place) -> None:
-        async def tx(c: Conn) -> None:
+        async def tx(c: Tx) -> None:
             r = await c.fetchrow(
                 "SELECT rid, lat FROM directory_profiles WHERE id = $1 FOR UPDATE", place.profile_id
             )
@@ -800,6 +751,7 @@ class PostgresDirectory(PostgresBase):
                 place.lon,
             )
             if r[1] is None:  # the first place becomes the main one
+                await self.db.search.index_main_place(c, r[0], place.lat, place.lon)
                 await c.execute(
                     "UPDATE directory_profiles SET postcode = $1, city = $2, lat = $3, lon = $4"
                     " WHERE rid = $5",
@@ -810,10 +762,10 @@ class PostgresDirectory(PostgresBase):
                     r[0],
                 )
 
-        await self._run("add_place", tx, "transaction")
+        await self.db.run("add_place", tx, "transaction")
 
     async def add_motive(self, motive: Motive) -> None:
-        async def tx(c: Conn) -> None:
+        async def tx(c: Tx) -> None:
             if (
                 await c.fetchval(
                     "SELECT 1 FROM directory_profiles WHERE id = $1", motive.profile_id
@@ -830,24 +782,24 @@ class PostgresDirectory(PostgresBase):
                 motive.duration_min,
             )
 
-        await self._run("add_motive", tx, "transaction")
+        await self.db.run("add_motive", tx, "transaction")
 
     async def add_slots(self, profile_id: str, slots: Sequence[tuple[str, NewSlot]]) -> None:
-        await self._run(
+        await self.db.run(
             "add_slots",
             lambda c: _insert_slots(c, [(i, profile_id, s) for i, s in slots]),
             "transaction",
         )
 
     async def motives(self, profile_id: str) -> list[Motive]:
-        rows = await self._run(
+        rows = await self.db.run(
             "motives",
             lambda c: c.fetch(
                 "SELECT id, profile_id, label, duration_min FROM agenda_motives"
                 " WHERE profile_id = $1 ORDER BY label, id",
                 profile_id,
             ),
-            "statement",
+            "read",
         )
         return [Motive(*tuple(r)) for r in rows]
 
@@ -855,7 +807,7 @@ class PostgresDirectory(PostgresBase):
         self, profile_id: str, starts_from: int, starts_before: int, free_only: bool
     ) -> list[Slot]:
         free = " AND s.appointment_id IS NULL" if free_only else ""
-        rows = await self._run(
+        rows = await self.db.run(
             "slots",
             lambda c: c.fetch(
                 f"SELECT {_SLOT_COLS} FROM agenda_slots s WHERE s.profile_id = $1"
@@ -864,22 +816,25 @@ class PostgresDirectory(PostgresBase):
                 starts_from,
                 starts_before,
             ),
-            "statement",
+            "read",
         )
         return [_slot(r) for r in rows]
 
     async def slot(self, slot_id: str) -> Slot | None:
-        r = await self._run(
+        r = await self.db.run(
             "slot",
             lambda c: c.fetchrow(
                 f"SELECT {_SLOT_COLS} FROM agenda_slots s WHERE s.id = $1", slot_id
             ),
-            "statement",
+            "read",
         )
         return None if r is None else _slot(r)
 
     async def sas_slots(self, query: SasQuery) -> list[SasSlot]:
-        async def page(c: Conn, soonest: bool) -> list[tuple[Any, ...]]:
+        d = self.db.search
+        eligible = f"({d.flag('s.snp')} OR ({d.flag('s.open_new')} AND {d.flag('s.online')}))"
+
+        async def page(c: Tx, soonest: bool) -> list[tuple[Any, ...]]:
             p = _Params()
             lat, lon = query.near
             dlat = query.radius_km / KM_PER_DEGREE
@@ -891,8 +846,8 @@ class PostgresDirectory(PostgresBase):
             source = "agenda_slots s"
             if soonest:
                 source = (
-                    "(SELECT * FROM agenda_slots WHERE appointment_id IS NULL"
-                    f" AND (snp OR (open_new AND online)) AND starts_at >= {p(query.starts_from)}"
+                    "(SELECT * FROM agenda_slots s WHERE appointment_id IS NULL"
+                    f" AND {eligible} AND starts_at >= {p(query.starts_from)}"
                     f" AND starts_at < {p(query.starts_before)}"
                     f" ORDER BY starts_at, id LIMIT {p(SAS_SOONEST)}) s"
                 )
@@ -903,19 +858,19 @@ class PostgresDirectory(PostgresBase):
                 " pl.city AS pcity, pl.lat, pl.lon"
                 f" FROM {source} JOIN directory_places pl ON pl.id = s.place_id"
                 " JOIN directory_profiles p ON p.id = s.profile_id"
-                " WHERE s.appointment_id IS NULL AND (s.snp OR (s.open_new AND s.online))"
+                f" WHERE s.appointment_id IS NULL AND {eligible}"
                 f" AND s.starts_at >= {p(query.starts_from)}"
-                f" AND s.starts_at < {p(query.starts_before)} AND p.visible"
+                f" AND s.starts_at < {p(query.starts_before)} AND {d.flag('p.visible')}"
                 f" AND s.lat BETWEEN {p(lat - dlat)} AND {p(lat + dlat)}"
                 f" AND s.lon BETWEEN {p(lon - dlon)} AND {p(lon + dlon)}{specialty}) t"
                 f" WHERE dist <= {p(query.radius_km)} ORDER BY 4, 1 LIMIT {p(query.limit)}"
             )
             return [tuple(r) for r in await c.fetch(sql, *p.values)]
 
-        async def read(c: Conn) -> list[SasSlot]:
+        async def read(c: Tx) -> list[SasSlot]:
             # The soonest slots of the country first: if a page of them is in the box,
             # it is the page (any other slot of the box starts later); else the box.
-            rows = await page(c, True)
+            rows = await page(c, True) if d.sas_soonest_first else []
             if len(rows) < query.limit:
                 rows = await page(c, False)
             hits = await _hits(c, [r[10:22] for r in rows])
@@ -924,14 +879,14 @@ class PostgresDirectory(PostgresBase):
                 for r, hit in zip(rows, hits, strict=True)
             ]
 
-        return await self._run("sas_slots", read, "snapshot")
+        return await self.db.run("sas_slots", read, "snapshot")
 
     # -- booking
 
     async def book(
         self, new: NewAppointment, notifications: Sequence[NewNotification], now: int
     ) -> Appointment:
-        async def tx(c: Conn) -> Appointment:
+        async def tx(c: Tx) -> Appointment:
             r = await c.fetchrow(
                 f"SELECT {_SLOT_COLS}, p.user_id FROM agenda_slots s"
                 " JOIN directory_profiles p ON p.id = s.profile_id WHERE s.id = $1",
@@ -950,7 +905,7 @@ class PostgresDirectory(PostgresBase):
                 new.id,
                 new.slot_id,
             )
-            if status.endswith(" 0"):
+            if status == 0:
                 raise Conflict("this slot is already booked")
             attachment_ids = list(dict.fromkeys(new.attachments))
             if attachment_ids:
@@ -962,7 +917,7 @@ class PostgresDirectory(PostgresBase):
                     attachment_ids,
                     new.booked_by,
                 )
-                if status != f"UPDATE {len(attachment_ids)}":
+                if status != len(attachment_ids):
                     raise NotFound("an attachment is not a ready document of yours")
             await c.execute(
                 "INSERT INTO appointments (id, slot_id, profile_id, practitioner_user_id,"
@@ -990,15 +945,10 @@ class PostgresDirectory(PostgresBase):
             assert found is not None
             return found
 
-        try:
-            return await self._run("book", tx, "transaction")
-        except Conflict:
-            raise
-        except asyncpg.UniqueViolationError as exc:  # pragma: no cover - mapped by _run
-            raise Conflict("this slot is already booked") from exc
+        return await self.db.run("book", tx, "transaction")
 
     @staticmethod
-    async def _appointment(c: Conn, appointment_id: str) -> Appointment | None:
+    async def _appointment(c: Tx, appointment_id: str) -> Appointment | None:
         r = await c.fetchrow(
             f"SELECT {_APPOINTMENT_COLS} FROM appointments a"
             " LEFT JOIN agenda_motives m ON m.id = a.motive_id WHERE a.id = $1",
@@ -1007,14 +957,14 @@ class PostgresDirectory(PostgresBase):
         return None if r is None else _appointment(tuple(r))
 
     async def appointment(self, appointment_id: str) -> Appointment | None:
-        return await self._run(
-            "appointment", lambda c: self._appointment(c, appointment_id), "statement"
+        return await self.db.run(
+            "appointment", lambda c: self._appointment(c, appointment_id), "read"
         )
 
     async def appointments_of_practitioner(
         self, profile_id: str, starts_from: int, starts_before: int
     ) -> list[Appointment]:
-        rows = await self._run(
+        rows = await self.db.run(
             "appointments_of_practitioner",
             lambda c: c.fetch(
                 f"SELECT {_APPOINTMENT_COLS} FROM appointments a"
@@ -1025,12 +975,12 @@ class PostgresDirectory(PostgresBase):
                 starts_from,
                 starts_before,
             ),
-            "statement",
+            "read",
         )
         return [_appointment(tuple(r)) for r in rows]
 
     async def appointments_booked_by(self, user_id: str, limit: int) -> list[Appointment]:
-        rows = await self._run(
+        rows = await self.db.run(
             "appointments_booked_by",
             lambda c: c.fetch(
                 f"SELECT {_APPOINTMENT_COLS} FROM appointments a"
@@ -1039,12 +989,12 @@ class PostgresDirectory(PostgresBase):
                 user_id,
                 limit,
             ),
-            "statement",
+            "read",
         )
         return [_appointment(tuple(r)) for r in rows]
 
     async def record_patient_access(self, appointment_id: str, user_id: str, now: int) -> None:
-        await self._run(
+        await self.db.run(
             "record_patient_access",
             lambda c: c.execute(
                 "INSERT INTO patient_record_reads (appointment_id, user_id, at)"
@@ -1053,17 +1003,17 @@ class PostgresDirectory(PostgresBase):
                 user_id,
                 now,
             ),
-            "statement",
+            "write",
         )
 
     async def patient_accesses(self, appointment_id: str) -> list[tuple[str, int]]:
-        rows = await self._run(
+        rows = await self.db.run(
             "patient_accesses",
             lambda c: c.fetch(
                 "SELECT user_id, at FROM patient_record_reads WHERE appointment_id = $1"
-                " ORDER BY at, ctid",
+                f" ORDER BY at, {self.db.search.insertion_order}",
                 appointment_id,
             ),
-            "statement",
+            "read",
         )
         return [(r[0], int(r[1])) for r in rows]

@@ -1,4 +1,4 @@
-"""PostgreSQL part of :class:`storage.audit.AuditStore` and
+"""The SQL store's part of :class:`storage.audit.AuditStore` and
 :class:`storage.retention.RetentionStore`."""
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ from typing import Any
 
 from ..audit import AuditEntry, AuditQuery, NewAuditEntry
 from ..retention import PurgedRoom
-from .base import Conn, PostgresBase
+from .base import SqlBase
+from .engine import Tx
 
-__all__ = ["PostgresAudit", "insert_audit"]
+__all__ = ["SqlAudit", "insert_audit"]
 
 
 def _dump(detail: dict[str, Any]) -> str:
@@ -43,7 +44,7 @@ _SQL_PURGED_ATTACHMENTS = (
 )
 
 
-async def insert_audit(c: Conn, entries: Sequence[NewAuditEntry], now: int) -> list[int]:
+async def insert_audit(c: Tx, entries: Sequence[NewAuditEntry], now: int) -> list[int]:
     """Append ``entries`` inside the caller's transaction; return their ids."""
     if not entries:
         return []
@@ -58,9 +59,9 @@ async def insert_audit(c: Conn, entries: Sequence[NewAuditEntry], now: int) -> l
     return [r[0] for r in rows]
 
 
-class PostgresAudit(PostgresBase):
+class SqlAudit(SqlBase):
     async def append_audit(self, entries: list[NewAuditEntry], now: int) -> list[int]:
-        return await self._run(
+        return await self.db.run(
             "append_audit", lambda c: insert_audit(c, entries, now), "transaction"
         )
 
@@ -77,7 +78,8 @@ class PostgresAudit(PostgresBase):
                 where.append(f"{column} = {arg(value)}")
         if query.action is not None:
             if query.action.endswith("."):
-                where.append(f"starts_with(action, {arg(query.action)})")
+                a = arg(query.action)
+                where.append(f"substr(action, 1, length({a})) = {a}")
             else:
                 where.append(f"action = {arg(query.action)}")
         if query.since is not None:
@@ -88,28 +90,27 @@ class PostgresAudit(PostgresBase):
             "SELECT id, ts, action, actor, target, detail FROM audit_log"
             f" WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT {arg(query.limit)}"
         )
-        rows = await self._run("audit_entries", lambda c: c.fetch(sql, *args), "statement")
+        rows = await self.db.run("audit_entries", lambda c: c.fetch(sql, *args), "read")
         return [AuditEntry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
 
     # -- retention
 
     async def rooms_to_purge(self, kind: str, closed_before: int, limit: int) -> list[str]:
-        rows = await self._run(
+        rows = await self.db.run(
             "rooms_to_purge",
             lambda c: c.fetch(_SQL_TO_PURGE, kind, closed_before, limit),
-            "statement",
+            "read",
         )
         return [r[0] for r in rows]
 
     async def purge_room(self, room_id: str, closed_before: int, now: int) -> PurgedRoom | None:
-        async def tx(c: Conn) -> PurgedRoom | None:
+        async def tx(c: Tx) -> PurgedRoom | None:
             row = await c.fetchrow(_SQL_LOCK_ROOM, room_id)
             if row is None or row[1] is None or row[1] >= closed_before:
                 return None
             kind: str = row[0]
             attachments = tuple(r[0] for r in await c.fetch(_SQL_CLAIM_ATTACHMENTS, room_id))
-            status = await c.execute("DELETE FROM timeline WHERE room_id = $1", room_id)
-            items = int(status.split()[-1])
+            items = await c.execute("DELETE FROM timeline WHERE room_id = $1", room_id)
             await c.execute("DELETE FROM memberships WHERE room_id = $1", room_id)
             await c.execute("DELETE FROM decryption_failures WHERE room_id = $1", room_id)
             await c.execute(
@@ -120,10 +121,10 @@ class PostgresAudit(PostgresBase):
             await insert_audit(c, [NewAuditEntry("retention.purge", None, room_id, detail)], now)
             return PurgedRoom(room_id, kind, items, attachments)
 
-        return await self._run("purge_room", tx, "transaction")
+        return await self.db.run("purge_room", tx, "transaction")
 
     async def purged_attachments(self, limit: int) -> list[str]:
-        rows = await self._run(
-            "purged_attachments", lambda c: c.fetch(_SQL_PURGED_ATTACHMENTS, limit), "statement"
+        rows = await self.db.run(
+            "purged_attachments", lambda c: c.fetch(_SQL_PURGED_ATTACHMENTS, limit), "read"
         )
         return [r[0] for r in rows]

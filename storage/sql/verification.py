@@ -1,12 +1,10 @@
-"""PostgreSQL part of :class:`storage.verification.VerificationStore`."""
+"""The SQL store's part of :class:`storage.verification.VerificationStore`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import astuple, fields
 from typing import Any
-
-import asyncpg
 
 from ..errors import Conflict, NotFound
 from ..ids import new_id
@@ -23,10 +21,12 @@ from ..verification import (
     NumberTaken,
     RegulatorLink,
 )
-from .base import Conn, PostgresBase
+from .base import SqlBase
+from .engine import Row, Tx
+from .events import user_from_row as _user
 from .outbox import insert_notifications
 
-__all__ = ["PostgresVerification"]
+__all__ = ["SqlVerification"]
 
 # Users' columns are named as the User fields (storage/types.py), in that order.
 _USER_FIELDS = tuple(f.name for f in fields(User))
@@ -73,11 +73,7 @@ _SQL_DOC = f"SELECT {_DOC_COLS} FROM identity_documents"
 _SQL_REQ = f"SELECT {_REQ_COLS} FROM identity_requests"
 
 
-def _user(row: asyncpg.Record) -> User:
-    return User(*row)
-
-
-def _doc(row: asyncpg.Record) -> IdentityDocument:
+def _doc(row: Row) -> IdentityDocument:
     return IdentityDocument(*row)
 
 
@@ -85,14 +81,14 @@ def _req(row: Any) -> IdentityRequest:
     return IdentityRequest(*row)
 
 
-async def _user_by_id(c: Conn, user_id: str) -> User:
+async def _user_by_id(c: Tx, user_id: str) -> User:
     row = await c.fetchrow(_SQL_USER, user_id)
     if row is None:
         raise NotFound(f"no user {user_id}")
     return _user(row)
 
 
-async def _check_number_free(c: Conn, user_id: str, number: str | None) -> None:
+async def _check_number_free(c: Tx, user_id: str, number: str | None) -> None:
     """Raise :class:`NumberTaken` if the number ``user_id`` is verified with (its own,
     else ``number``) is already another verified account's. A transaction-scoped
     advisory lock on the number makes two concurrent verifications take turns."""
@@ -101,7 +97,7 @@ async def _check_number_free(c: Conn, user_id: str, number: str | None) -> None:
     )
     if effective is None:
         return
-    await c.execute("SELECT pg_advisory_xact_lock(hashtext('rpps:' || $1))", effective)
+    await c.lock(f"rpps:{effective}")
     taken = await c.fetchval(
         "SELECT EXISTS (SELECT 1 FROM users WHERE rpps = $1 AND verified AND id <> $2)",
         effective,
@@ -111,7 +107,7 @@ async def _check_number_free(c: Conn, user_id: str, number: str | None) -> None:
         raise NumberTaken("another verified account has this RPPS/ADELI number")
 
 
-class PostgresVerification(PostgresBase):
+class SqlVerification(SqlBase):
     async def create_account(
         self,
         new: NewUser,
@@ -125,7 +121,7 @@ class PostgresVerification(PostgresBase):
     ) -> User:
         user = new.to_user(new_id(), now)
 
-        async def tx(c: Conn) -> None:
+        async def tx(c: Tx) -> None:
             taken = await c.fetchrow(_SQL_TAKEN, user.email)
             if taken is not None:
                 old_id, confirmed, created_at = taken
@@ -154,24 +150,24 @@ class PostgresVerification(PostgresBase):
                 )
             if regulator_link is not None:
                 status = await c.execute(_SQL_SPEND_LINK, now, user.id, regulator_link, user.email)
-                if status != "UPDATE 1":
+                if status != 1:
                     raise LinkUnusable("this sign-up link was used already")
                 await c.execute(_SQL_GRANT_REGULATOR, user.id, now)
             await insert_notifications(c, notifications, now)
 
-        await self._run("create_account", tx, "transaction")
+        await self.db.run("create_account", tx, "transaction")
         return user
 
     async def replace_email_code(
         self, user_id: str, code: EmailCode, notifications: Sequence[NewNotification], now: int
     ) -> None:
-        async def tx(c: Conn) -> None:
+        async def tx(c: Tx) -> None:
             await c.execute(
                 _SQL_UPSERT_CODE, user_id, code.email, code.code_hash, code.expires_at, now
             )
             await insert_notifications(c, notifications, now)
 
-        await self._run("replace_email_code", tx, "transaction")
+        await self.db.run("replace_email_code", tx, "transaction")
 
     async def check_email_code(
         self,
@@ -181,7 +177,7 @@ class PostgresVerification(PostgresBase):
         max_attempts: int,
         max_failures: int = MAX_CODE_FAILURES,
     ) -> CodeCheck:
-        async def tx(c: Conn) -> CodeCheck:
+        async def tx(c: Tx) -> CodeCheck:
             row = await c.fetchrow(_SQL_CODE_FOR_UPDATE, user_id)
             if row is None:
                 return "none"
@@ -207,17 +203,17 @@ class PostgresVerification(PostgresBase):
             )
             return "confirmed"
 
-        return await self._run("check_email_code", tx, "transaction")
+        return await self.db.run("check_email_code", tx, "transaction")
 
     async def consents_of(self, user_id: str) -> list[tuple[Consent, int]]:
-        rows = await self._run(
+        rows = await self.db.run(
             "consents_of",
             lambda c: c.fetch(
                 "SELECT document, version, accepted_at FROM consents WHERE user_id = $1"
                 " ORDER BY accepted_at, document",
                 user_id,
             ),
-            "statement",
+            "read",
         )
         return [(Consent(d, v), at) for d, v, at in rows]
 
@@ -226,7 +222,7 @@ class PostgresVerification(PostgresBase):
     async def create_psc_flow(
         self, state_hash: bytes, user_id: str, now: int, expires_at: int
     ) -> None:
-        async def tx(c: Conn) -> None:
+        async def tx(c: Tx) -> None:
             await c.execute("DELETE FROM psc_flows WHERE expires_at <= $1", now)
             await c.execute(
                 "INSERT INTO psc_flows (state_hash, user_id, created_at, expires_at)"
@@ -237,16 +233,16 @@ class PostgresVerification(PostgresBase):
                 expires_at,
             )
 
-        await self._run("create_psc_flow", tx, "transaction")
+        await self.db.run("create_psc_flow", tx, "transaction")
 
     async def take_psc_flow(self, state_hash: bytes, now: int) -> str | None:
-        row = await self._run(
+        row = await self.db.run(
             "take_psc_flow",
             lambda c: c.fetchrow(
                 "DELETE FROM psc_flows WHERE state_hash = $1 RETURNING user_id, expires_at",
                 state_hash,
             ),
-            "statement",
+            "write",
         )
         if row is None or row[1] <= now:
             return None
@@ -259,7 +255,7 @@ class PostgresVerification(PostgresBase):
         notifications: Sequence[NewNotification],
         now: int,
     ) -> User:
-        async def tx(c: Conn) -> User:
+        async def tx(c: Tx) -> User:
             await _check_number_free(c, user_id, number)
             await c.execute(
                 "UPDATE users SET verified = true, rpps = coalesce(rpps, $2) WHERE id = $1",
@@ -270,22 +266,22 @@ class PostgresVerification(PostgresBase):
             await insert_notifications(c, notifications, now)
             return user
 
-        return await self._run("mark_identity_verified", tx, "transaction")
+        return await self.db.run("mark_identity_verified", tx, "transaction")
 
     # -- manual review
 
     async def create_identity_document(self, doc: IdentityDocument) -> None:
-        await self._run(
+        await self.db.run(
             "create_identity_document",
             lambda c: c.execute(
                 f"INSERT INTO identity_documents ({_DOC_COLS}) VALUES ({_marks(9)})",
                 *astuple(doc),
             ),
-            "statement",
+            "write",
         )
 
     async def complete_identity_document(self, doc_id: str, size: int) -> list[str]:
-        async def tx(c: Conn) -> list[str]:
+        async def tx(c: Tx) -> list[str]:
             row = await c.fetchrow(
                 "UPDATE identity_documents SET state = 'ready', size = $1, staged = true"
                 " WHERE id = $2 AND state = 'uploading' RETURNING user_id, side",
@@ -303,30 +299,30 @@ class PostgresVerification(PostgresBase):
             )
             return [r[0] for r in replaced]
 
-        return await self._run("complete_identity_document", tx, "transaction")
+        return await self.db.run("complete_identity_document", tx, "transaction")
 
     async def delete_identity_document(self, doc_id: str) -> None:
-        await self._run(
+        await self.db.run(
             "delete_identity_document",
             lambda c: c.execute("DELETE FROM identity_documents WHERE id = $1", doc_id),
-            "statement",
+            "write",
         )
 
     async def staged_documents(self, user_id: str) -> list[IdentityDocument]:
-        rows = await self._run(
+        rows = await self.db.run(
             "staged_documents",
             lambda c: c.fetch(
                 _SQL_DOC + " WHERE user_id = $1 AND staged AND request_id IS NULL ORDER BY side",
                 user_id,
             ),
-            "statement",
+            "read",
         )
         return [_doc(r) for r in rows]
 
     async def submit_identity_request(
         self, request: IdentityRequest, sides: Sequence[str]
     ) -> IdentityRequest:
-        async def tx(c: Conn) -> IdentityRequest:
+        async def tx(c: Tx) -> IdentityRequest:
             # Lock the account row: two submissions of one user serialise here.
             row = await c.fetchrow(_SQL_USER + " FOR UPDATE", request.user_id)
             if row is None:
@@ -352,34 +348,34 @@ class PostgresVerification(PostgresBase):
                     request.user_id,
                     side,
                 )
-                if status != "UPDATE 1":
+                if status != 1:
                     raise NotFound(f"no '{side}' document uploaded")
             return request
 
-        return await self._run("submit_identity_request", tx, "transaction")
+        return await self.db.run("submit_identity_request", tx, "transaction")
 
     async def identity_request(self, request_id: str) -> IdentityRequest | None:
-        row = await self._run(
+        row = await self.db.run(
             "identity_request",
             lambda c: c.fetchrow(_SQL_REQ + " WHERE id = $1", request_id),
-            "statement",
+            "read",
         )
         return None if row is None else _req(row)
 
     async def identity_requests_of(self, user_id: str) -> list[IdentityRequest]:
-        rows = await self._run(
+        rows = await self.db.run(
             "identity_requests_of",
             lambda c: c.fetch(
                 _SQL_REQ + " WHERE user_id = $1 ORDER BY created_at DESC, id DESC", user_id
             ),
-            "statement",
+            "read",
         )
         return [_req(r) for r in rows]
 
     async def pending_identity_requests(self, limit: int) -> list[tuple[IdentityRequest, User]]:
         req_cols = ", ".join(f"r.{f}" for f in _REQ_FIELDS)
         user_cols = ", ".join(f"u.{f}" for f in _USER_FIELDS)
-        rows = await self._run(
+        rows = await self.db.run(
             "pending_identity_requests",
             lambda c: c.fetch(
                 f"SELECT {req_cols}, {user_cols} FROM identity_requests r"
@@ -387,24 +383,24 @@ class PostgresVerification(PostgresBase):
                 " ORDER BY r.created_at, r.id LIMIT $1",
                 limit,
             ),
-            "statement",
+            "read",
         )
         n = len(_REQ_FIELDS)
         return [(_req(tuple(r)[:n]), User(*tuple(r)[n:])) for r in rows]
 
     async def documents_of_request(self, request_id: str) -> list[IdentityDocument]:
-        rows = await self._run(
+        rows = await self.db.run(
             "documents_of_request",
             lambda c: c.fetch(_SQL_DOC + " WHERE request_id = $1 ORDER BY side", request_id),
-            "statement",
+            "read",
         )
         return [_doc(r) for r in rows]
 
     async def identity_document(self, doc_id: str) -> IdentityDocument | None:
-        row = await self._run(
+        row = await self.db.run(
             "identity_document",
             lambda c: c.fetchrow(_SQL_DOC + " WHERE id = $1", doc_id),
-            "statement",
+            "read",
         )
         return None if row is None else _doc(row)
 
@@ -417,7 +413,7 @@ class PostgresVerification(PostgresBase):
         notifications: Sequence[NewNotification],
         now: int,
     ) -> tuple[IdentityRequest, User]:
-        async def tx(c: Conn) -> tuple[IdentityRequest, User]:
+        async def tx(c: Tx) -> tuple[IdentityRequest, User]:
             row = await c.fetchrow(
                 "UPDATE identity_requests SET state = $1, decided_at = $2, decided_by = $3,"
                 f" reason = $4 WHERE id = $5 AND state = 'pending' RETURNING {_REQ_COLS}",
@@ -441,67 +437,67 @@ class PostgresVerification(PostgresBase):
             await insert_notifications(c, notifications, now)
             return decided, await _user_by_id(c, decided.user_id)
 
-        return await self._run("decide_identity_request", tx, "transaction")
+        return await self.db.run("decide_identity_request", tx, "transaction")
 
     async def expired_identity_documents(
         self, decided_before: int, staged_before: int, limit: int
     ) -> list[str]:
-        async def tx(c: Conn) -> list[str]:
+        async def tx(c: Tx) -> list[str]:
             await c.execute(
                 "UPDATE identity_documents SET staged = false"
                 " WHERE staged AND request_id IS NULL AND created_at < $1",
                 staged_before,
             )
             rows = await c.fetch(
-                "(SELECT d.id FROM identity_documents d"
+                "SELECT d.id FROM identity_documents d"
                 " JOIN identity_requests r ON r.id = d.request_id"
-                " WHERE r.state <> 'pending' AND r.decided_at < $1)"
-                " UNION ALL (SELECT id FROM identity_documents WHERE request_id IS NULL"
+                " WHERE r.state <> 'pending' AND r.decided_at < $1"
+                " UNION ALL SELECT id FROM identity_documents WHERE request_id IS NULL"
                 " AND ((state = 'ready' AND NOT staged)"
-                " OR (state = 'uploading' AND created_at < $2))) LIMIT $3",
+                " OR (state = 'uploading' AND created_at < $2)) LIMIT $3",
                 decided_before,
                 staged_before,
                 limit,
             )
             return [r[0] for r in rows]
 
-        return await self._run("expired_identity_documents", tx, "transaction")
+        return await self.db.run("expired_identity_documents", tx, "transaction")
 
     async def forget_identity_documents(self, doc_ids: Sequence[str], now: int) -> None:
-        async def tx(c: Conn) -> None:
+        async def tx(c: Tx) -> None:
             rows = await c.fetch(
                 "DELETE FROM identity_documents WHERE id = ANY($1::text[]) RETURNING request_id",
                 list(doc_ids),
             )
             requests = sorted({r[0] for r in rows if r[0] is not None})
             await c.execute(
-                "UPDATE identity_requests r SET documents_deleted_at = $1"
+                "UPDATE identity_requests AS r SET documents_deleted_at = $1"
                 " WHERE id = ANY($2::text[]) AND documents_deleted_at IS NULL AND NOT EXISTS"
                 " (SELECT 1 FROM identity_documents d WHERE d.request_id = r.id)",
                 now,
                 requests,
             )
 
-        await self._run("forget_identity_documents", tx, "transaction")
+        await self.db.run("forget_identity_documents", tx, "transaction")
 
     # -- regulator links
 
     async def create_regulator_link(self, link: RegulatorLink) -> None:
-        await self._run(
+        await self.db.run(
             "create_regulator_link",
             lambda c: c.execute(
                 f"INSERT INTO regulator_links ({_LINK_COLS}) VALUES ({_marks(6)})",
                 *astuple(link),
             ),
-            "statement",
+            "write",
         )
 
     async def regulator_link(self, link_id: str) -> RegulatorLink | None:
-        row = await self._run(
+        row = await self.db.run(
             "regulator_link",
             lambda c: c.fetchrow(
                 f"SELECT {_LINK_COLS} FROM regulator_links WHERE id = $1", link_id
             ),
-            "statement",
+            "read",
         )
         return None if row is None else RegulatorLink(*row)

@@ -1,4 +1,4 @@
-"""PostgreSQL part of :class:`storage.guests.GuestStore`.
+"""The SQL store's part of :class:`storage.guests.GuestStore`.
 
 Lock order, as everywhere in this adapter: rooms first (``FOR NO KEY UPDATE``, in id
 order), then the guest rows. Invitations of a room are therefore serialised with every
@@ -9,9 +9,6 @@ at once) take turns: the second finds the rows already promoted.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
-
-import asyncpg
 
 from ..errors import NotFound
 from ..guests import (
@@ -24,11 +21,12 @@ from ..guests import (
     reinvite_action,
 )
 from ..outbox import NewNotification
-from ..types import TimelineItem
-from .base import Conn, PostgresBase
+from .base import SqlBase
+from .engine import Row, Tx
+from .events import event
 from .outbox import insert_notifications
 
-__all__ = ["PostgresGuests"]
+__all__ = ["SqlGuests"]
 
 _COLS = (
     "id, room_id, email, invited_by, invited_at, invited_seq, expires_at, state, reminders,"
@@ -82,18 +80,11 @@ _SQL_ADD_MEMBER = (
 )
 
 
-def _guest(row: asyncpg.Record) -> Guest:
+def _guest(row: Row) -> Guest:
     return Guest(*row)
 
 
-class PostgresGuests(PostgresBase):
-    if TYPE_CHECKING:  # provided by PostgresStore: the one writer of timeline events
-
-        @staticmethod
-        async def _event(
-            c: Conn, room_id: str, kind: str, by: str, now: int, **meta: Any
-        ) -> TimelineItem: ...
-
+class SqlGuests(SqlBase):
     async def invite_guests(
         self,
         room_id: str,
@@ -103,7 +94,7 @@ class PostgresGuests(PostgresBase):
         policy: ReminderPolicy,
         notice: InviteNotice,
     ) -> list[Invited]:
-        async def tx(c: Conn) -> list[Invited]:
+        async def tx(c: Tx) -> list[Invited]:
             last_seq = await c.fetchval(_SQL_LOCK_ROOM, room_id)
             if last_seq is None:
                 raise NotFound(f"no room {room_id!r}")
@@ -126,9 +117,7 @@ class PostgresGuests(PostgresBase):
                 guest = _guest(row)
                 item = None
                 if action in ("new", "restart"):
-                    item = await self._event(
-                        c, room_id, "guest.invited", by, now, invitation=guest.id
-                    )
+                    item = await event(c, room_id, "guest.invited", by, now, invitation=guest.id)
                     row = await c.fetchrow(_SQL_SET_INVITED_SEQ, guest.id, item.seq)
                     assert row is not None
                     guest = _guest(row)
@@ -138,30 +127,28 @@ class PostgresGuests(PostgresBase):
             await insert_notifications(c, notes, now)
             return out
 
-        return await self._run("invite_guests", tx, "transaction")
+        return await self.db.run("invite_guests", tx, "transaction")
 
     async def revoke_guest(self, room_id: str, email: str, now: int) -> Guest | None:
-        row = await self._run(
-            "revoke_guest", lambda c: c.fetchrow(_SQL_REVOKE, room_id, email, now), "statement"
+        row = await self.db.run(
+            "revoke_guest", lambda c: c.fetchrow(_SQL_REVOKE, room_id, email, now), "write"
         )
         return None if row is None else _guest(row)
 
     async def pending_guests(self, room_id: str, now: int) -> list[Guest]:
-        rows = await self._run(
-            "pending_guests", lambda c: c.fetch(_SQL_PENDING, room_id, now), "statement"
+        rows = await self.db.run(
+            "pending_guests", lambda c: c.fetch(_SQL_PENDING, room_id, now), "read"
         )
         return [_guest(r) for r in rows]
 
     async def guests_by_email(self, email: str) -> list[Guest]:
-        rows = await self._run(
-            "guests_by_email", lambda c: c.fetch(_SQL_BY_EMAIL, email), "statement"
-        )
+        rows = await self.db.run("guests_by_email", lambda c: c.fetch(_SQL_BY_EMAIL, email), "read")
         return [_guest(r) for r in rows]
 
     async def promote_guest(
         self, email: str, user_id: str, now: int, notices: PromotionNotices | None = None
     ) -> list[Promotion]:
-        async def tx(c: Conn) -> list[Promotion]:
+        async def tx(c: Tx) -> list[Promotion]:
             room_ids = [r[0] for r in await c.fetch(_SQL_PROMOTABLE_ROOMS, email, now)]
             if not room_ids:
                 return []
@@ -177,7 +164,7 @@ class PostgresGuests(PostgresBase):
                 await c.execute(_SQL_MARK_PROMOTED, guest.id, user_id, now)
                 if await c.fetchrow(_SQL_IS_MEMBER, guest.room_id, user_id) is not None:
                     continue
-                item = await self._event(
+                item = await event(
                     c,
                     guest.room_id,
                     "member.promoted",
@@ -196,4 +183,4 @@ class PostgresGuests(PostgresBase):
                 await insert_notifications(c, list(notices(promotions)), now)
             return promotions
 
-        return await self._run("promote_guest", tx, "transaction")
+        return await self.db.run("promote_guest", tx, "transaction")

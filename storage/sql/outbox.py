@@ -1,18 +1,17 @@
-"""PostgreSQL part of :class:`storage.outbox.OutboxStore`.
+"""The SQL store's part of :class:`storage.outbox.OutboxStore`.
 
 Claims use ``FOR UPDATE SKIP LOCKED``: workers on several nodes take disjoint rows
-without waiting for each other."""
+without waiting for each other (SQLite's one writer claims serially)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import asyncpg
-
 from ..outbox import SENSITIVE_KEYS, Channel, NewNotification, Notification, dump_data, load_data
-from .base import Conn, PostgresBase
+from .base import SqlBase
+from .engine import Row, Tx
 
-__all__ = ["PostgresOutbox", "insert_notifications"]
+__all__ = ["SqlOutbox", "insert_notifications"]
 
 _COLS = (
     "id, channel, recipient, template, data, state, attempts, next_attempt_at, created_at,"
@@ -34,16 +33,9 @@ _SQL_CLAIM = (
 )
 
 
-def _blanked() -> str:
-    """``data`` with the sensitive keys it has set to "" (``jsonb_set(..., false)``
-    changes only keys that are there)."""
-    expr = "data::jsonb"
-    for key in SENSITIVE_KEYS:
-        expr = f"jsonb_set({expr}, '{{{key}}}', '\"\"', false)"
-    return f"({expr})::text"
-
-
-_BLANKED = _blanked()
+# Where the statements below put ``data`` with the sensitive keys blanked (the engine's
+# JSON editing, see Engine.blank_json).
+_BLANKED = "<blanked>"
 _SQL_SENT = (
     f"UPDATE outbox SET state = 'sent', sent_at = $2, last_error = NULL, data = {_BLANKED}"
     " WHERE id = $1"
@@ -63,14 +55,14 @@ _SQL_LIST = (
 _SQL_BACKLOG = "SELECT count(*) FROM outbox WHERE state = 'pending' AND next_attempt_at <= $1"
 
 
-def _notification(row: asyncpg.Record) -> Notification:
+def _notification(row: Row) -> Notification:
     (nid, channel, recipient, template, data, state, attempts, due, at, sent, error) = row
     return Notification(
         nid, channel, recipient, template, load_data(data), state, attempts, due, at, sent, error
     )
 
 
-async def insert_notifications(c: Conn, items: Sequence[NewNotification], now: int) -> list[int]:
+async def insert_notifications(c: Tx, items: Sequence[NewNotification], now: int) -> list[int]:
     """Insert ``items`` inside the caller's transaction; return their ids, in order."""
     if not items:
         return []
@@ -85,59 +77,60 @@ async def insert_notifications(c: Conn, items: Sequence[NewNotification], now: i
     return sorted(int(r[0]) for r in rows)
 
 
-class PostgresOutbox(PostgresBase):
+class SqlOutbox(SqlBase):
+    def _blanking(self, sql: str) -> str:
+        return sql.replace(_BLANKED, self.db.blank_json("data", SENSITIVE_KEYS))
+
     async def enqueue_notifications(self, items: Sequence[NewNotification], now: int) -> list[int]:
-        return await self._run(
-            "enqueue_notifications", lambda c: insert_notifications(c, items, now), "statement"
+        return await self.db.run(
+            "enqueue_notifications", lambda c: insert_notifications(c, items, now), "write"
         )
 
     async def claim_notifications(self, now: int, limit: int, lease_ms: int) -> list[Notification]:
-        rows = await self._run(
+        rows = await self.db.run(
             "claim_notifications",
             lambda c: c.fetch(_SQL_CLAIM, now, now + lease_ms, limit),
-            "statement",
+            "write",
         )
         return sorted((_notification(r) for r in rows), key=lambda n: n.id)
 
     async def mark_notification_sent(self, notification_id: int, now: int) -> None:
-        await self._run(
+        await self.db.run(
             "mark_notification_sent",
-            lambda c: c.execute(_SQL_SENT, notification_id, now),
-            "statement",
+            lambda c: c.execute(self._blanking(_SQL_SENT), notification_id, now),
+            "write",
         )
 
     async def mark_notifications_sent(self, notification_ids: Sequence[int], now: int) -> None:
-        await self._run(
+        await self.db.run(
             "mark_notifications_sent",
-            lambda c: c.execute(_SQL_SENT_MANY, list(notification_ids), now),
-            "statement",
+            lambda c: c.execute(self._blanking(_SQL_SENT_MANY), list(notification_ids), now),
+            "write",
         )
 
     async def mark_notification_failed(
         self, notification_id: int, error: str, retry_at: int | None, now: int
     ) -> None:
-        await self._run(
+        await self.db.run(
             "mark_notification_failed",
             lambda c: c.execute(
-                _SQL_FAILED,
+                self._blanking(_SQL_FAILED),
                 notification_id,
                 "failed" if retry_at is None else "pending",
                 now if retry_at is None else retry_at,
                 error[:500],
             ),
-            "statement",
+            "write",
         )
 
     async def notifications(
         self, channel: Channel | None = None, recipient: str | None = None, limit: int = 100
     ) -> list[Notification]:
-        rows = await self._run(
-            "notifications", lambda c: c.fetch(_SQL_LIST, channel, recipient, limit), "statement"
+        rows = await self.db.run(
+            "notifications", lambda c: c.fetch(_SQL_LIST, channel, recipient, limit), "read"
         )
         return [_notification(r) for r in rows]
 
     async def outbox_backlog(self, now: int) -> int:
-        count = await self._run(
-            "outbox_backlog", lambda c: c.fetchval(_SQL_BACKLOG, now), "statement"
-        )
+        count = await self.db.run("outbox_backlog", lambda c: c.fetchval(_SQL_BACKLOG, now), "read")
         return int(count or 0)

@@ -1,12 +1,14 @@
-"""PostgreSQL adapter of :class:`storage.base.Store` (asyncpg): one database, many nodes.
+"""The store, written once for both databases (see :mod:`storage.sql.engine`).
 
-How it keeps the guarantees of :mod:`storage.base` with several nodes writing at once:
+This module holds accounts, rooms, the timeline, keys and attachments; the other domains
+are mixins beside it (``outbox.py``, ``roles.py``...), all running their transactions
+through one :class:`~storage.sql.engine.Engine`.
 
-- Every method runs as one transaction, named after the method, on a pooled
-  connection: an explicit READ COMMITTED transaction for the methods of several
-  statements, one REPEATABLE READ read-only snapshot for ``room_members``, and a single
-  statement (its own implicit transaction, no BEGIN/COMMIT round trips) for the others.
-  The name is logged when the transaction fails or takes over 500 ms.
+How it keeps the guarantees of :mod:`storage.base` with several writers at once (on
+PostgreSQL several nodes; on SQLite the one writer thread makes every write serial):
+
+- Every method runs as one transaction, named after the method (the name is logged
+  when the transaction fails or is slow).
 - A method that changes a room first locks the room's row (``FOR NO KEY UPDATE``) and
   reads and advances ``rooms.last_seq`` under that lock, held until commit: writers of
   one room are serialised whichever node they run on, seqs have no gap, and they commit
@@ -22,18 +24,7 @@ How it keeps the guarantees of :mod:`storage.base` with several nodes writing at
   aborts the batch.
 - Direct rooms: a unique ``direct_key``; the insert is ``ON CONFLICT DO NOTHING`` and
   the loser of a race returns the winner's room.
-- Deadlocks and serialisation failures are retried (3 attempts in all); integrity
-  violations raise :class:`~storage.errors.Conflict`; a server that cannot be reached,
-  is shutting down or out of resources raises :class:`~storage.errors.Unavailable`.
-- A method that returned has committed; durability is the server's ``synchronous_commit``
-  (``on`` by default: the commit is flushed to the WAL before it returns).
-
-Migrations (``storage/migrations/postgres``) run at open, each in its own transaction
-under a transaction-level advisory lock, so several nodes may start at once.
-
-URL: ``postgresql://user:password@host:port/db`` (or ``postgres://``) plus, optionally,
-``pool_min``, ``pool_max``, ``command_timeout`` and ``connect_timeout`` (seconds) in the
-query string; every other query parameter goes to asyncpg as is.
+- Group commit (``append_messages`` of a batch) shares each commit among many messages.
 """
 
 from __future__ import annotations
@@ -41,13 +32,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass
-from typing import Any
-
-import asyncpg
 
 from ..errors import Conflict, NotFound
 from ..ids import new_id
-from ..meta import pack_meta, unpack_meta
+from ..meta import unpack_meta
 from ..types import (
     AppendResult,
     Attachment,
@@ -65,15 +53,17 @@ from ..types import (
     ToDeviceItem,
     User,
 )
-from .audit import PostgresAudit
-from .base import Conn, PostgresBase, PostgresOptions, split_url
-from .directory import PostgresDirectory
-from .guests import PostgresGuests
-from .outbox import PostgresOutbox
-from .roles import PostgresRoles
-from .verification import PostgresVerification
+from .audit import SqlAudit
+from .base import SqlBase
+from .directory import SqlDirectory
+from .engine import Row, Tx
+from .events import event, user_from_row
+from .guests import SqlGuests
+from .outbox import SqlOutbox
+from .roles import SqlRoles
+from .verification import SqlVerification
 
-__all__ = ["PostgresOptions", "PostgresStore", "open_postgres"]
+__all__ = ["SqlStore"]
 
 log = logging.getLogger("confrere.storage")
 
@@ -143,23 +133,12 @@ _SQL_LOCK_ROOMS = (
     "SELECT id, status, last_seq FROM rooms WHERE id = ANY($1::text[])"
     " ORDER BY id FOR NO KEY UPDATE"
 )
-# Takes the next seq and writes the event in one round trip.
-_SQL_EVENT = (
-    "WITH s AS (UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq)"
-    " INSERT INTO timeline (room_id, seq, kind, ts, sender, meta)"
-    " SELECT $1, s.last_seq, $2::text, $3::bigint, $4::text, $5::bytea FROM s RETURNING seq"
-)
 _SQL_ROOM = f"SELECT {_ROOM_COLS} FROM rooms WHERE id = $1"
 _SQL_ROOM_BY_DIRECT_KEY = f"SELECT {_ROOM_COLS} FROM rooms WHERE direct_key = $1"
 _SQL_INSERT_ROOM = (
     "INSERT INTO rooms (id, kind, name, status, header, created_by, created_at, last_seq,"
     " direct_key) VALUES ($1, $2, $3, 'open', $4, $5, $6, 0, $7)"
     " ON CONFLICT (direct_key) DO NOTHING RETURNING id"
-)
-_SQL_INSERT_MEMBERS = (
-    "INSERT INTO memberships (room_id, user_id, role, joined_seq)"
-    " SELECT $1::text, u.user_id, u.role, $4::bigint"
-    " FROM unnest($2::text[], $3::text[]) AS u (user_id, role)"
 )
 _SQL_ROLES = "SELECT user_id, role FROM memberships WHERE room_id = $1"
 _SQL_MEMBERSHIP = (
@@ -194,12 +173,21 @@ _SQL_ITEMS_BY_CID = (
     " FROM timeline t JOIN unnest($1::text[], $2::text[]) AS k (device, cid)"
     " ON t.device = k.device AND t.cid = k.cid"
 )
-_SQL_INSERT_MESSAGES = (
-    "INSERT INTO timeline (room_id, seq, kind, ts, sender, device, cid, body)"
-    " SELECT room_id, seq, 'msg', ts, sender, device, cid, body FROM unnest("
-    "$1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::bytea[])"
-    " AS m (room_id, seq, ts, sender, device, cid, body)"
-    " ON CONFLICT (device, cid) DO NOTHING RETURNING seq"
+_MESSAGE_COLS = (
+    ("room_id", "text"),
+    ("seq", "bigint"),
+    ("kind", "text"),
+    ("ts", "bigint"),
+    ("sender", "text"),
+    ("device", "text"),
+    ("cid", "text"),
+    ("body", "bytea"),
+)
+_MEMBER_COLS = (
+    ("room_id", "text"),
+    ("user_id", "text"),
+    ("role", "text"),
+    ("joined_seq", "bigint"),
 )
 _SQL_SET_LAST_SEQS = (
     "UPDATE rooms SET last_seq = v.last_seq FROM unnest($1::text[], $2::bigint[])"
@@ -259,26 +247,24 @@ _SQL_UNREFERENCED_ATTACHMENTS = (
 # -- rows
 
 
-def _user(row: asyncpg.Record) -> User:
-    return User(*row)
+_user = user_from_row
 
 
-def _room(row: asyncpg.Record) -> Room:
+def _room(row: Row) -> Room:
     return Room(*row)
 
 
-def _item(row: asyncpg.Record) -> TimelineItem:
+def _item(row: Row) -> TimelineItem:
     room_id, seq, kind, ts, sender, device, cid, body, meta = row
     return TimelineItem(room_id, seq, kind, ts, sender, device, cid, body, unpack_meta(meta))
 
 
-def _count(status: str) -> int:
-    """Rows affected, from a command tag such as ``DELETE 3`` or ``UPDATE 0``."""
-    return int(status.rsplit(" ", 1)[-1])
-
-
-def _attachment(row: asyncpg.Record) -> Attachment:
+def _attachment(row: Row) -> Attachment:
     return Attachment(*row)
+
+
+class _Replan(Exception):
+    """The batch's insert skipped a row: undo it and plan the batch again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,71 +339,61 @@ def _plan_batch(
 # -- the store
 
 
-class PostgresStore(
-    PostgresAudit,
-    PostgresDirectory,
-    PostgresGuests,
-    PostgresOutbox,
-    PostgresRoles,
-    PostgresVerification,
-    PostgresBase,
-):
-    """Use :func:`open_postgres` to construct; call :meth:`close` when done."""
+class SqlStore(SqlAudit, SqlDirectory, SqlGuests, SqlOutbox, SqlRoles, SqlVerification, SqlBase):
+    """The store on either engine; use :func:`storage.open_store` to construct."""
 
     # -- accounts
 
     async def create_user(self, new: NewUser, now: int) -> User:
         user = new.to_user(new_id(), now)
-        await self._run(
-            "create_user", lambda c: c.execute(_SQL_INSERT_USER, *astuple(user)), "statement"
+        await self.db.run(
+            "create_user", lambda c: c.execute(_SQL_INSERT_USER, *astuple(user)), "write"
         )
         return user
 
     async def user_by_id(self, user_id: str) -> User | None:
-        row = await self._run(
-            "user_by_id", lambda c: c.fetchrow(_SQL_USER_BY_ID, user_id), "statement"
+        row = await self.db.run(
+            "user_by_id", lambda c: c.fetchrow(_SQL_USER_BY_ID, user_id), "read"
         )
         return None if row is None else _user(row)
 
     async def user_by_email(self, email: str) -> User | None:
-        row = await self._run(
-            "user_by_email", lambda c: c.fetchrow(_SQL_USER_BY_EMAIL, email), "statement"
+        row = await self.db.run(
+            "user_by_email", lambda c: c.fetchrow(_SQL_USER_BY_EMAIL, email), "read"
         )
         return None if row is None else _user(row)
 
     async def existing_user_ids(self, user_ids: Sequence[str]) -> set[str]:
         ids = list(dict.fromkeys(user_ids))
-        rows = await self._run(
-            "existing_user_ids", lambda c: c.fetch(_SQL_EXISTING_USERS, ids), "statement"
+        rows = await self.db.run(
+            "existing_user_ids", lambda c: c.fetch(_SQL_EXISTING_USERS, ids), "read"
         )
         return {r[0] for r in rows}
 
     async def set_verified(self, user_id: str, verified: bool) -> None:
-        await self._run(
-            "set_verified", lambda c: c.execute(_SQL_SET_VERIFIED, user_id, verified), "statement"
+        await self.db.run(
+            "set_verified", lambda c: c.execute(_SQL_SET_VERIFIED, user_id, verified), "write"
         )
 
     async def create_device(self, user_id: str, name: str, now: int) -> Device:
         device = Device(new_id(), user_id, name, now)
-        await self._run(
+        await self.db.run(
             "create_device",
             lambda c: c.execute(_SQL_INSERT_DEVICE, device.id, user_id, name, now),
-            "statement",
+            "write",
         )
         return device
 
     async def device(self, device_id: str) -> Device | None:
-        row = await self._run("device", lambda c: c.fetchrow(_SQL_DEVICE, device_id), "statement")
+        row = await self.db.run("device", lambda c: c.fetchrow(_SQL_DEVICE, device_id), "read")
         return None if row is None else Device(*row)
 
     async def devices_of(self, user_id: str) -> list[Device]:
-        rows = await self._run(
-            "devices_of", lambda c: c.fetch(_SQL_DEVICES_OF, user_id), "statement"
-        )
+        rows = await self.db.run("devices_of", lambda c: c.fetch(_SQL_DEVICES_OF, user_id), "read")
         return [Device(*r) for r in rows]
 
     async def create_session(self, session: Session) -> None:
-        await self._run(
+        await self.db.run(
             "create_session",
             lambda c: c.execute(
                 _SQL_INSERT_SESSION,
@@ -427,55 +403,53 @@ class PostgresStore(
                 session.created_at,
                 session.expires_at,
             ),
-            "statement",
+            "write",
         )
 
     async def session(self, token_hash: bytes) -> Session | None:
-        row = await self._run(
-            "session", lambda c: c.fetchrow(_SQL_SESSION, token_hash), "statement"
-        )
+        row = await self.db.run("session", lambda c: c.fetchrow(_SQL_SESSION, token_hash), "read")
         return None if row is None else Session(*row)
 
     async def delete_session(self, token_hash: bytes) -> None:
-        await self._run(
-            "delete_session", lambda c: c.execute(_SQL_DELETE_SESSION, token_hash), "statement"
+        await self.db.run(
+            "delete_session", lambda c: c.execute(_SQL_DELETE_SESSION, token_hash), "write"
         )
 
     # -- key directory
 
     async def put_device_keys(self, user_id: str, device_id: str, bundle: bytes, now: int) -> None:
-        status = await self._run(
+        status = await self.db.run(
             "put_device_keys",
             lambda c: c.execute(_SQL_PUT_DEVICE_KEYS, device_id, user_id, bundle, now),
-            "statement",
+            "write",
         )
-        if _count(status) == 0:
+        if status == 0:
             raise NotFound(f"no device {device_id} of user {user_id}")
 
     async def device_keys(self, user_ids: Sequence[str]) -> list[DeviceKeyBundle]:
         ids = list(dict.fromkeys(user_ids))
-        rows = await self._run("device_keys", lambda c: c.fetch(_SQL_DEVICE_KEYS, ids), "statement")
+        rows = await self.db.run("device_keys", lambda c: c.fetch(_SQL_DEVICE_KEYS, ids), "read")
         # Sorted here: the database's collation need not order ids as bytes do.
         return sorted((DeviceKeyBundle(*r) for r in rows), key=lambda k: (k.user_id, k.device_id))
 
     async def count_decryption_failure(
         self, room_id: str, device_id: str, reason: str, now: int
     ) -> int:
-        count = await self._run(
+        count = await self.db.run(
             "count_decryption_failure",
             lambda c: c.fetchval(_SQL_COUNT_FAILURE, room_id, device_id, reason, now),
-            "statement",
+            "write",
         )
         return int(count)
 
     async def decryption_failures(self, room_id: str) -> dict[tuple[str, str], int]:
-        rows = await self._run(
-            "decryption_failures", lambda c: c.fetch(_SQL_FAILURES, room_id), "statement"
+        rows = await self.db.run(
+            "decryption_failures", lambda c: c.fetch(_SQL_FAILURES, room_id), "read"
         )
         return {(r[0], r[1]): int(r[2]) for r in rows}
 
     async def decryption_health(self, since: int, worst: int = 10) -> DecryptionHealth:
-        async def q(c: Conn) -> DecryptionHealth:
+        async def q(c: Tx) -> DecryptionHealth:
             by_reason = {r[0]: int(r[1]) for r in await c.fetch(_SQL_FAILURES_BY_REASON, since)}
             top = [
                 (r[0], r[1], int(r[2])) for r in await c.fetch(_SQL_FAILURES_WORST, since, worst)
@@ -483,24 +457,14 @@ class PostgresStore(
             messages = int(await c.fetchval(_SQL_MESSAGES_SINCE, since))
             return DecryptionHealth(since, sum(by_reason.values()), messages, by_reason, top)
 
-        return await self._run("decryption_health", q, "snapshot")
+        return await self.db.run("decryption_health", q, "snapshot")
 
     # -- rooms
 
     @staticmethod
-    async def _lock_room(c: Conn, room_id: str) -> bool:
+    async def _lock_room(c: Tx, room_id: str) -> bool:
         """Lock the room's row until commit; whether the room exists."""
         return await c.fetchrow(_SQL_LOCK_ROOM, room_id) is not None
-
-    @staticmethod
-    async def _event(
-        c: Conn, room_id: str, kind: str, by: str, now: int, **meta: Any
-    ) -> TimelineItem:
-        meta = {"by": by, **{k: v for k, v in meta.items() if v is not None}}
-        seq = await c.fetchval(_SQL_EVENT, room_id, kind, now, by, pack_meta(meta))
-        if seq is None:
-            raise NotFound(f"no room {room_id!r}")
-        return TimelineItem(room_id, seq, kind, now, sender=by, meta=meta)
 
     async def create_room(
         self,
@@ -515,7 +479,7 @@ class PostgresStore(
         direct_key = "|".join(sorted((creator, *others))) if kind == "direct" else None
         owner_role = "member" if kind == "direct" else "owner"
 
-        async def tx(c: Conn) -> tuple[Room, TimelineItem | None]:
+        async def tx(c: Tx) -> tuple[Room, TimelineItem | None]:
             if direct_key is not None:
                 row = await c.fetchrow(_SQL_ROOM_BY_DIRECT_KEY, direct_key)
                 if row is not None:
@@ -531,26 +495,21 @@ class PostgresStore(
                 if row is None:
                     raise Conflict(f"create_room: direct room {direct_key!r} is being created")
                 return _room(row), None
-            item = await self._event(
-                c, room_id, "member.joined", creator, now, users=[creator, *others]
-            )
-            await c.execute(
-                _SQL_INSERT_MEMBERS,
-                room_id,
-                [creator, *others],
-                [owner_role] + ["member"] * len(others),
-                item.seq,
+            item = await event(c, room_id, "member.joined", creator, now, users=[creator, *others])
+            roles = [(creator, owner_role)] + [(u, "member") for u in others]
+            await c.insert_rows(
+                "memberships", _MEMBER_COLS, [(room_id, u, r, item.seq) for u, r in roles]
             )
             return Room(room_id, kind, name, "open", header, creator, now, item.seq), item
 
-        return await self._run("create_room", tx, "transaction")
+        return await self.db.run("create_room", tx, "transaction")
 
     async def room(self, room_id: str) -> Room | None:
-        row = await self._run("room", lambda c: c.fetchrow(_SQL_ROOM, room_id), "statement")
+        row = await self.db.run("room", lambda c: c.fetchrow(_SQL_ROOM, room_id), "read")
         return None if row is None else _room(row)
 
     async def room_members(self, room_id: str) -> RoomMembers | None:
-        async def q(c: Conn) -> RoomMembers | None:
+        async def q(c: Tx) -> RoomMembers | None:
             row = await c.fetchrow(_SQL_ROOM, room_id)
             if row is None:
                 return None
@@ -558,21 +517,21 @@ class PostgresStore(
             roles = {r[0]: r[1] for r in await c.fetch(_SQL_ROLES, room_id)}
             return RoomMembers(room, roles, room.last_seq)
 
-        return await self._run("room_members", q, "snapshot")
+        return await self.db.run("room_members", q, "snapshot")
 
     async def membership(self, room_id: str, user_id: str) -> Membership | None:
-        row = await self._run(
-            "membership", lambda c: c.fetchrow(_SQL_MEMBERSHIP, room_id, user_id), "statement"
+        row = await self.db.run(
+            "membership", lambda c: c.fetchrow(_SQL_MEMBERSHIP, room_id, user_id), "read"
         )
         return None if row is None else Membership(*row)
 
     async def rooms_of(self, user_id: str) -> list[tuple[Room, Membership]]:
-        rows = await self._run("rooms_of", lambda c: c.fetch(_SQL_ROOMS_OF, user_id), "statement")
+        rows = await self.db.run("rooms_of", lambda c: c.fetch(_SQL_ROOMS_OF, user_id), "read")
         return [(Room(*r[:8]), Membership(r[0], user_id, r[8], r[9], r[10])) for r in rows]
 
     async def share_room(self, user_a: str, user_b: str) -> bool:
-        found = await self._run(
-            "share_room", lambda c: c.fetchval(_SQL_SHARE_ROOM, user_a, user_b), "statement"
+        found = await self.db.run(
+            "share_room", lambda c: c.fetchval(_SQL_SHARE_ROOM, user_a, user_b), "read"
         )
         return bool(found)
 
@@ -581,32 +540,32 @@ class PostgresStore(
     ) -> TimelineItem | None:
         """As :meth:`Store.add_members`; raise :class:`NotFound` if there is no such room."""
 
-        async def tx(c: Conn) -> TimelineItem | None:
+        async def tx(c: Tx) -> TimelineItem | None:
             if not await self._lock_room(c, room_id):
                 raise NotFound(f"no room {room_id!r}")
             present = {r[0] for r in await c.fetch(_SQL_ROLES, room_id)}
             new = [u for u in dict.fromkeys(users) if u not in present]
             if not new:
                 return None
-            item = await self._event(c, room_id, "member.joined", by, now, users=new)
-            await c.execute(_SQL_INSERT_MEMBERS, room_id, new, ["member"] * len(new), item.seq)
+            item = await event(c, room_id, "member.joined", by, now, users=new)
+            await c.insert_rows(
+                "memberships", _MEMBER_COLS, [(room_id, u, "member", item.seq) for u in new]
+            )
             return item
 
-        return await self._run("add_members", tx, "transaction")
+        return await self.db.run("add_members", tx, "transaction")
 
     async def remove_member(
         self, room_id: str, user_id: str, by: str, reason: str, now: int
     ) -> TimelineItem | None:
-        async def tx(c: Conn) -> TimelineItem | None:
+        async def tx(c: Tx) -> TimelineItem | None:
             if not await self._lock_room(c, room_id):
                 return None
-            if _count(await c.execute(_SQL_DELETE_MEMBER, room_id, user_id)) == 0:
+            if await c.execute(_SQL_DELETE_MEMBER, room_id, user_id) == 0:
                 return None
-            return await self._event(
-                c, room_id, "member.left", by, now, user=user_id, reason=reason
-            )
+            return await event(c, room_id, "member.left", by, now, user=user_id, reason=reason)
 
-        return await self._run("remove_member", tx, "transaction")
+        return await self.db.run("remove_member", tx, "transaction")
 
     async def update_room(
         self,
@@ -619,19 +578,19 @@ class PostgresStore(
     ) -> TimelineItem:
         """As :meth:`Store.update_room`; raise :class:`NotFound` if there is no such room."""
 
-        async def tx(c: Conn) -> TimelineItem:
-            if _count(await c.execute(_SQL_UPDATE_ROOM, room_id, name, header, status)) == 0:
+        async def tx(c: Tx) -> TimelineItem:
+            if await c.execute(_SQL_UPDATE_ROOM, room_id, name, header, status) == 0:
                 raise NotFound(f"no room {room_id!r}")
-            return await self._event(
+            return await event(
                 c, room_id, "room.updated", by, now, name=name, header=header, status=status
             )
 
-        return await self._run("update_room", tx, "transaction")
+        return await self.db.run("update_room", tx, "transaction")
 
     async def set_role(
         self, room_id: str, user_id: str, role: str, by: str, now: int
     ) -> TimelineItem | None:
-        async def tx(c: Conn) -> TimelineItem | None:
+        async def tx(c: Tx) -> TimelineItem | None:
             if not await self._lock_room(c, room_id):
                 return None
             if await c.fetchrow(_SQL_MEMBERSHIP, room_id, user_id) is None:
@@ -639,9 +598,9 @@ class PostgresStore(
             if role == "owner":
                 await c.execute(_SQL_DEMOTE_OWNER, room_id)
             await c.execute(_SQL_SET_ROLE, room_id, user_id, role)
-            return await self._event(c, room_id, "room.updated", by, now, user=user_id, role=role)
+            return await event(c, room_id, "room.updated", by, now, user=user_id, role=role)
 
-        return await self._run("set_role", tx, "transaction")
+        return await self.db.run("set_role", tx, "transaction")
 
     # -- timeline
 
@@ -653,7 +612,7 @@ class PostgresStore(
         keys = list(dict.fromkeys((m.device, m.cid) for m in batch))
         attachment_ids = sorted({a for m in batch for a in m.attachments})
 
-        async def tx(c: Conn) -> list[AppendResult]:
+        async def tx(c: Tx) -> list[AppendResult]:
             rooms = {r[0]: (r[1], r[2]) for r in await c.fetch(_SQL_LOCK_ROOMS, room_ids)}
             members = {
                 (r[0], r[1])
@@ -679,25 +638,26 @@ class PostgresStore(
                 plan = _plan_batch(batch, rooms, members, originals, attachments)
                 if not plan.rows:
                     return plan.results
-                savepoint = c.transaction()
-                await savepoint.start()
-                inserted = await c.fetch(
-                    _SQL_INSERT_MESSAGES,
-                    [i.room_id for i in plan.rows],
-                    [i.seq for i in plan.rows],
-                    [i.ts for i in plan.rows],
-                    [i.sender for i in plan.rows],
-                    [i.device for i in plan.rows],
-                    [i.cid for i in plan.rows],
-                    [i.body for i in plan.rows],
-                )
-                if len(inserted) == len(plan.rows):
-                    await savepoint.commit()
+                rows = [
+                    (i.room_id, i.seq, "msg", i.ts, i.sender, i.device, i.cid, i.body)
+                    for i in plan.rows
+                ]
+                try:
+                    async with c.savepoint():
+                        inserted = await c.insert_rows(
+                            "timeline",
+                            _MESSAGE_COLS,
+                            rows,
+                            "ON CONFLICT (device, cid) WHERE cid IS NOT NULL DO NOTHING",
+                        )
+                        if inserted != len(rows):
+                            raise _Replan
                     break
-                # A concurrent transaction stored one of these (device, cid) in another
-                # room and has committed (the insert waited for it): plan again.
-                await savepoint.rollback()
-                log.info("append_messages: concurrent cid reuse, planning the batch again")
+                except _Replan:
+                    # A concurrent transaction stored one of these (device, cid) in
+                    # another room and has committed (the insert waited for it): plan
+                    # again.
+                    log.info("append_messages: concurrent cid reuse, planning the batch again")
             await c.execute(_SQL_SET_LAST_SEQS, list(plan.last_seqs), list(plan.last_seqs.values()))
             if plan.referenced:
                 await c.execute(
@@ -707,17 +667,17 @@ class PostgresStore(
                 )
             return plan.results
 
-        return await self._run("append_messages", tx, "transaction")
+        return await self.db.run("append_messages", tx, "transaction")
 
     async def timeline(self, room_id: str, after: int, limit: int) -> list[TimelineItem]:
-        rows = await self._run(
-            "timeline", lambda c: c.fetch(_SQL_TIMELINE, room_id, after, limit), "statement"
+        rows = await self.db.run(
+            "timeline", lambda c: c.fetch(_SQL_TIMELINE, room_id, after, limit), "read"
         )
         return [_item(r) for r in rows]
 
     async def set_read(self, room_id: str, user_id: str, seq: int) -> int:
-        marker = await self._run(
-            "set_read", lambda c: c.fetchval(_SQL_SET_READ, room_id, user_id, seq), "statement"
+        marker = await self.db.run(
+            "set_read", lambda c: c.fetchval(_SQL_SET_READ, room_id, user_id, seq), "write"
         )
         return 0 if marker is None else int(marker)
 
@@ -726,30 +686,30 @@ class PostgresStore(
     async def push_to_device(
         self, device_id: str, sender_user: str, sender_device: str, body: bytes, now: int
     ) -> int:
-        tid = await self._run(
+        tid = await self.db.run(
             "push_to_device",
             lambda c: c.fetchval(
                 _SQL_PUSH_TO_DEVICE, device_id, sender_user, sender_device, now, body
             ),
-            "statement",
+            "write",
         )
         return int(tid)
 
     async def to_device_pending(self, device_id: str, after: int, limit: int) -> list[ToDeviceItem]:
-        rows = await self._run(
+        rows = await self.db.run(
             "to_device_pending",
             lambda c: c.fetch(_SQL_TO_DEVICE_PENDING, device_id, after, limit),
-            "statement",
+            "read",
         )
         return [ToDeviceItem(*r) for r in rows]
 
     async def ack_to_device(self, device_id: str, tids: Sequence[int]) -> int:
-        status = await self._run(
+        status = await self.db.run(
             "ack_to_device",
             lambda c: c.execute(_SQL_ACK_TO_DEVICE, device_id, list(tids)),
-            "statement",
+            "write",
         )
-        return _count(status)
+        return status
 
     # -- attachments
 
@@ -768,26 +728,26 @@ class PostgresStore(
             new.created_at,
             None,
         )
-        await self._run(
+        await self.db.run(
             "create_attachment",
             lambda c: c.execute(_SQL_INSERT_ATTACHMENT, *astuple(attachment)),
-            "statement",
+            "write",
         )
         return attachment
 
     async def complete_attachment(
         self, attachment_id: str, size: int, sha256: str
     ) -> Attachment | None:
-        row = await self._run(
+        row = await self.db.run(
             "complete_attachment",
             lambda c: c.fetchrow(_SQL_COMPLETE_ATTACHMENT, attachment_id, size, sha256),
-            "statement",
+            "write",
         )
         return None if row is None else _attachment(row)
 
     async def attachment(self, attachment_id: str) -> Attachment | None:
-        row = await self._run(
-            "attachment", lambda c: c.fetchrow(_SQL_ATTACHMENT, attachment_id), "statement"
+        row = await self.db.run(
+            "attachment", lambda c: c.fetchrow(_SQL_ATTACHMENT, attachment_id), "read"
         )
         return None if row is None else _attachment(row)
 
@@ -798,36 +758,27 @@ class PostgresStore(
         uploader: str | None = None,
         unreferenced_before: int | None = None,
     ) -> Attachment | None:
-        row = await self._run(
+        row = await self.db.run(
             "claim_attachment_deletion",
             lambda c: c.fetchrow(
                 _SQL_CLAIM_ATTACHMENT, attachment_id, uploader, unreferenced_before
             ),
-            "statement",
+            "write",
         )
         return None if row is None else _attachment(row)
 
     async def delete_attachment(self, attachment_id: str) -> bool:
-        status = await self._run(
+        status = await self.db.run(
             "delete_attachment",
             lambda c: c.execute(_SQL_DELETE_ATTACHMENT, attachment_id),
-            "statement",
+            "write",
         )
-        return _count(status) > 0
+        return status > 0
 
     async def unreferenced_attachments(self, before: int, limit: int) -> list[Attachment]:
-        rows = await self._run(
+        rows = await self.db.run(
             "unreferenced_attachments",
             lambda c: c.fetch(_SQL_UNREFERENCED_ATTACHMENTS, before, limit),
-            "statement",
+            "read",
         )
         return [_attachment(r) for r in rows]
-
-
-async def open_postgres(url: str, options: PostgresOptions | None = None) -> PostgresStore:
-    """Open the database at ``url``, applying pending migrations. ``options`` replaces
-    the pool and timeout settings of the URL's query string when given."""
-    dsn, from_url = split_url(url)
-    store = PostgresStore(dsn, options or from_url)
-    await store.open()
-    return store

@@ -1,12 +1,13 @@
-"""PostgreSQL part of :class:`storage.roles.RoleStore`."""
+"""The SQL store's part of :class:`storage.roles.RoleStore`."""
 
 from __future__ import annotations
 
 from ..errors import NotFound
 from ..roles import Role
-from .base import Conn, PostgresBase
+from .base import SqlBase
+from .engine import Tx
 
-__all__ = ["PostgresRoles"]
+__all__ = ["SqlRoles"]
 
 _SQL_GRANT = (
     "INSERT INTO user_roles (user_id, role, granted_at)"
@@ -17,21 +18,21 @@ _SQL_REVOKE = "DELETE FROM user_roles WHERE user_id = $1 AND role = $2"
 _SQL_ROLES_OF = "SELECT role FROM user_roles WHERE user_id = $1"
 
 
-class PostgresRoles(PostgresBase):
+class SqlRoles(SqlBase):
     async def grant_role(self, user_id: str, role: Role, now: int) -> None:
-        async def tx(c: Conn) -> None:
+        async def tx(c: Tx) -> None:
             if not await c.fetchval(_SQL_HAS_USER, user_id):
                 raise NotFound(f"no user {user_id}")
             await c.execute(_SQL_GRANT, user_id, role, now)
 
-        await self._run("grant_role", tx, "transaction")
+        await self.db.run("grant_role", tx, "transaction")
 
     async def revoke_role(self, user_id: str, role: Role) -> bool:
-        status = await self._run(
-            "revoke_role", lambda c: c.execute(_SQL_REVOKE, user_id, role), "statement"
+        status = await self.db.run(
+            "revoke_role", lambda c: c.execute(_SQL_REVOKE, user_id, role), "write"
         )
-        return status != "DELETE 0"
+        return status > 0
 
     async def roles_of(self, user_id: str) -> frozenset[str]:
-        rows = await self._run("roles_of", lambda c: c.fetch(_SQL_ROLES_OF, user_id), "statement")
+        rows = await self.db.run("roles_of", lambda c: c.fetch(_SQL_ROLES_OF, user_id), "read")
         return frozenset(r[0] for r in rows)

@@ -1,18 +1,30 @@
-"""PostgreSQL plumbing shared by every part of :class:`~storage.postgres.store.PostgresStore`:
-the pool, the transaction runner (modes, retries, error mapping) and migrations.
+"""The PostgreSQL engine (asyncpg): one database, many nodes.
 
-Each domain of the store (accounts and rooms, outbox, roles, directory...) is a mixin
-subclassing :class:`PostgresBase`; ``PostgresStore`` inherits them all.
+- Every transaction runs on a pooled connection: ``write`` and ``read`` as one statement
+  (or a few reads) without BEGIN/COMMIT round trips, ``transaction`` as an explicit READ
+  COMMITTED transaction, ``snapshot`` as one REPEATABLE READ read-only snapshot.
+- Deadlocks and serialisation failures are retried (3 attempts in all); integrity
+  violations raise :class:`~storage.errors.Conflict`; a server that cannot be reached,
+  is shutting down or out of resources raises :class:`~storage.errors.Unavailable`.
+- A transaction that returned has committed; durability is the server's
+  ``synchronous_commit`` (``on`` by default: flushed to the WAL before it returns).
+- Migrations (``storage/migrations/postgres``) run at open, each in its own transaction
+  under a transaction-level advisory lock, so several nodes may start at once.
+
+URL: ``postgresql://user:password@host:port/db`` (or ``postgres://``) plus, optionally,
+``pool_min``, ``pool_max``, ``command_timeout`` and ``connect_timeout`` (seconds) in the
+query string; every other query parameter goes to asyncpg as is.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
@@ -20,16 +32,17 @@ from asyncpg import exceptions as pgerr
 
 from ..errors import Conflict, Unavailable
 from ..migrations import migration_files
+from .engine import Mode, Row, Tx
+from .search import DirectorySearch, PostgresSearch
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
 
-__all__ = ["Conn", "Mode", "PostgresBase", "PostgresOptions", "split_url"]
+__all__ = ["PostgresEngine", "PostgresOptions", "PostgresTx", "split_url"]
 
 log = logging.getLogger("confrere.storage")
 T = TypeVar("T")
-Conn: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
-Mode = Literal["statement", "transaction", "snapshot"]
+Conn: TypeAlias = "PoolConnectionProxy[asyncpg.Record] | asyncpg.Connection[asyncpg.Record]"
 
 _ATTEMPTS = 3  # for deadlocks and serialisation failures
 _SLOW_MS = 500
@@ -55,13 +68,16 @@ _SQL_VERSION_APPLIED = "SELECT EXISTS (SELECT 1 FROM schema_version WHERE versio
 _SQL_RECORD_VERSION = "INSERT INTO schema_version (version) VALUES ($1)"
 
 
+def _count(status: str) -> int:
+    """Rows affected, from a command tag such as ``DELETE 3`` or ``UPDATE 0``."""
+    tail = status.rsplit(" ", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
 async def _keep_session(conn: asyncpg.Connection[asyncpg.Record]) -> None:
     """Pool reset hook: nothing to undo. The store never changes session settings,
     LISTENs or takes session-level locks, and asyncpg itself rolls back a transaction
     left open; skipping the default ``RESET ALL ...`` saves a round trip per method."""
-
-
-# -- configuration
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +121,60 @@ def split_url(url: str) -> tuple[str, PostgresOptions]:
     return urlunsplit(parts._replace(query=urlencode(kept))), options
 
 
-class PostgresBase:
-    """The pool and the transaction runner; use
-    :func:`~storage.postgres.store.open_postgres` to construct a store."""
+class PostgresTx:
+    """:class:`~storage.sql.engine.Tx` on an asyncpg connection: SQL goes as written."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        return _count(await self.conn.execute(sql, *args))
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        await self.conn.executemany(sql, rows)
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        return await self.conn.fetch(sql, *args)  # type: ignore[return-value]
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        return await self.conn.fetchrow(sql, *args)  # type: ignore[return-value]
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        return await self.conn.fetchval(sql, *args)
+
+    @contextlib.asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        async with self.conn.transaction():
+            yield
+
+    async def insert_rows(
+        self,
+        table: str,
+        columns: Sequence[tuple[str, str]],
+        rows: Sequence[Sequence[Any]],
+        tail: str = "",
+    ) -> int:
+        if not rows:
+            return 0
+        arrays = ", ".join(f"${i}::{t}[]" for i, (_, t) in enumerate(columns, 1))
+        names = ", ".join(n for n, _ in columns)
+        sql = f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) {tail}"
+        return await self.execute(sql, *(list(col) for col in zip(*rows, strict=True)))
+
+    async def copy(self, table: str, columns: Sequence[str], records: Sequence[Row]) -> None:
+        await self.conn.copy_records_to_table(table, records=records, columns=list(columns))
+
+    async def lock(self, key: str) -> None:
+        await self.conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", key)
+
+
+class PostgresEngine:
+    """The pool and the transaction runner."""
+
+    name: Literal["sqlite", "postgresql"] = "postgresql"
+    search: DirectorySearch = PostgresSearch()
 
     def __init__(self, dsn: str, options: PostgresOptions | None = None) -> None:
         self.dsn = dsn
@@ -115,12 +182,7 @@ class PostgresBase:
         self._pool: asyncpg.Pool[asyncpg.Record] | None = None
         self._closed = False
 
-    # -- plumbing
-
-    async def _run(self, name: str, fn: Callable[[Conn], Awaitable[T]], mode: Mode) -> T:
-        """Run ``fn`` as the transaction ``name``: ``statement`` (``fn`` issues exactly
-        one statement, which is its own transaction: no BEGIN/COMMIT round trips),
-        ``transaction`` (READ COMMITTED) or ``snapshot`` (REPEATABLE READ, read only)."""
+    async def run(self, name: str, fn: Callable[[Tx], Awaitable[T]], mode: Mode) -> T:
         pool = self._pool
         if pool is None:
             raise Unavailable(f"{name}: the store is closed")
@@ -130,13 +192,14 @@ class PostgresBase:
             while True:
                 try:
                     async with pool.acquire(timeout=self.options.command_timeout) as conn:
-                        if mode == "statement":
-                            return await fn(conn)
+                        tx = PostgresTx(conn)
+                        if mode == "read" or mode == "write":
+                            return await fn(tx)
                         if mode == "snapshot":
                             async with conn.transaction(isolation="repeatable_read", readonly=True):
-                                return await fn(conn)
+                                return await fn(tx)
                         async with conn.transaction():
-                            return await fn(conn)
+                            return await fn(tx)
                 except pgerr.TransactionRollbackError as exc:
                     if attempt >= _ATTEMPTS:
                         log.error("transaction %s failed %d times: %s", name, attempt, exc)
@@ -152,6 +215,13 @@ class PostgresBase:
             elapsed = (time.perf_counter() - start) * 1000
             if elapsed > _SLOW_MS:
                 log.warning("transaction %s took %.0f ms", name, elapsed)
+
+    def blank_json(self, column: str, keys: Sequence[str]) -> str:
+        # jsonb_set(..., false) changes only keys that are there.
+        expr = f"{column}::jsonb"
+        for key in keys:
+            expr = f"jsonb_set({expr}, '{{{key}}}', '\"\"', false)"
+        return f"({expr})::text"
 
     async def open(self) -> None:
         """Create the pool and apply pending migrations."""
@@ -172,13 +242,15 @@ class PostgresBase:
             log.error("cannot open the postgres pool: %s: %s", type(exc).__name__, exc)
             raise Unavailable("cannot reach the database") from exc
         try:
-            await self._run("migrate", self._migrate, "statement")
+            await self.run("migrate", lambda tx: self._migrate(tx), "write")
         except BaseException:
             await self.close()
             raise
 
     @staticmethod
-    async def _migrate(c: Conn) -> None:
+    async def _migrate(tx: Tx) -> None:
+        assert isinstance(tx, PostgresTx)
+        c = tx.conn
         for version, sql in migration_files("postgres"):
             # Each file in its own transaction; the advisory lock makes concurrent
             # migrators (nodes starting together) take turns, and the version is read
@@ -209,5 +281,24 @@ class PostgresBase:
             log.warning("postgres pool did not close in time: terminating it")
             pool.terminate()
 
-    async def ping(self) -> None:
-        await self._run("ping", lambda c: c.fetchval("SELECT 1"), "statement")
+
+async def bulk_copy(
+    url: str,
+    tables: Sequence[tuple[str, Sequence[str], Sequence[Row]]],
+    chunk: int,
+    progress: Callable[[str, int], None] | None = None,
+) -> None:
+    """COPY whole tables in one transaction on a connection of its own."""
+    dsn, _ = split_url(url)
+    conn = await asyncpg.connect(dsn)
+    try:
+        async with conn.transaction():
+            for table, columns, data in tables:
+                for start in range(0, len(data), chunk):
+                    await conn.copy_records_to_table(
+                        table, records=data[start : start + chunk], columns=list(columns)
+                    )
+                    if progress is not None:
+                        progress(table, min(len(data), start + chunk))
+    finally:
+        await conn.close()
