@@ -16,13 +16,13 @@ from starlette.responses import JSONResponse, Response
 from protocol.errors import ErrorCode
 from storage import GroupCommit, open_store
 from storage.blobs import open_blobs
-from storage.errors import NotFound, StorageError
+from storage.errors import StorageError, Unavailable
 
 from .broker import open_broker
 from .catchup import run_catch_up
 from .config import Settings
 from .directory.profiles import register_hooks as register_directory_hooks
-from .errors import ApiError
+from .errors import ApiError, from_storage
 from .handlers import Services
 from .handlers.guests import subscribe_promotion
 from .hub import Hub
@@ -132,11 +132,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
 
     async def storage_error(request: Request, exc: Exception) -> Response:
-        if isinstance(exc, NotFound):  # a row whose blob is gone, for instance
-            log.error("missing data on %s: %s", request.url.path, exc)
-            return error_response(ApiError(ErrorCode.NOT_FOUND, "the content is missing"))
-        log.warning("storage error on %s: %s", request.url.path, exc)
-        return error_response(ApiError(ErrorCode.UNAVAILABLE, "storage unavailable, retry", 1.0))
+        assert isinstance(exc, StorageError)
+        answer = from_storage(exc)
+        if isinstance(exc, Unavailable):
+            log.warning("storage error on %s: %s", request.url.path, exc)
+        else:
+            log.info("storage refusal on %s: %s: %s", request.url.path, type(exc).__name__, exc)
+        return error_response(answer)
 
     async def client_gone(request: Request, exc: Exception) -> Response:
         # The peer left (or was cut off for sending its body too slowly): nobody reads

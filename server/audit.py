@@ -12,8 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from storage import Store
-from storage.audit import NewAuditEntry
+from storage.audit import AuditStore, NewAuditEntry
 
 from .clock import now_ms
 
@@ -23,7 +22,7 @@ log = logging.getLogger("confrere.audit")
 
 
 async def record(
-    store: Store, action: str, actor: str | None, target: str | None = None, **detail: Any
+    store: AuditStore, action: str, actor: str | None, target: str | None = None, **detail: Any
 ) -> int:
     """Append one entry; return its id."""
     try:
@@ -37,7 +36,7 @@ async def record(
 
 
 async def record_patient_reads(
-    store: Store, reader: str, targets: list[str], action: str = "patient.appointment_read"
+    store: AuditStore, reader: str, targets: list[str], action: str = "patient.appointment_read"
 ) -> None:
     """One entry per record of patient data ``reader`` was shown (an appointment with
     its patient's details...), in one transaction; nothing when ``targets`` is empty."""

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Protocol
 
 from protocol import encode
-from storage import Store
+from storage.base import RoomStore, TimelineStore
 from storage.errors import StorageError
 
 from .hub import Hub
@@ -30,11 +31,16 @@ __all__ = ["CATCH_UP_S", "catch_up", "run_catch_up"]
 
 log = logging.getLogger("confrere.catchup")
 
+
+class _CatchUpPorts(RoomStore, TimelineStore, Protocol):
+    """What the catch-up uses of the store."""
+
+
 CATCH_UP_S = 2.0
 _PAGE = 100
 
 
-async def catch_up(hub: Hub, store: Store) -> int:
+async def catch_up(hub: Hub, store: _CatchUpPorts) -> int:
     """One pass over the local rooms; returns how many items were handed out."""
     handed = 0
     for room_id in hub.local_rooms():
@@ -54,7 +60,7 @@ async def catch_up(hub: Hub, store: Store) -> int:
     return handed
 
 
-async def run_catch_up(hub: Hub, store: Store, interval_s: float = CATCH_UP_S) -> None:
+async def run_catch_up(hub: Hub, store: _CatchUpPorts, interval_s: float = CATCH_UP_S) -> None:
     """Until cancelled: a pass every ``interval_s`` while the broker is degraded."""
     healthy_since = 0.0
     loop = asyncio.get_running_loop()

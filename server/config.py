@@ -86,6 +86,36 @@ class Settings:
     outbox_retry_base_ms: int = 1000
     outbox_max_attempts: int = 12
     push_interval_s: float = 1.0
+    # E-mail over SMTP (server/notifications/email.py); no host = the log sink.
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_security: str = "starttls"  # "starttls", "tls" (implicit, port 465), "none"
+    smtp_username: str = ""
+    smtp_password: str = field(default="", repr=False)
+    smtp_from: str = ""
+    smtp_reply_to: str = ""
+    smtp_timeout_s: float = 30.0
+    smtp_ca_file: str = ""
+    # SMS through OVHcloud's SMS API (server/notifications/sms.py); no URL = the log sink.
+    sms_url: str = ""
+    sms_service: str = ""
+    sms_application_key: str = ""
+    sms_application_secret: str = field(default="", repr=False)
+    sms_consumer_key: str = field(default="", repr=False)
+    sms_sender: str = ""
+    # Web Push (server/notifications/webpush.py): the VAPID key pair's private key
+    # (base64url of 32 bytes, or a PEM) and the contact it names; unset = no Web Push.
+    vapid_private_key: str = field(default="", repr=False)
+    vapid_subject: str = ""
+    # Mobile push (server/notifications/mobile.py): APNs by token (.p8 key file, key id,
+    # team id, the app's bundle id) and FCM HTTP v1 (a service account key file).
+    apns_key_file: str = ""
+    apns_key_id: str = ""
+    apns_team_id: str = ""
+    apns_topic: str = ""
+    apns_url: str = "https://api.push.apple.com"
+    fcm_service_account_file: str = ""
+    fcm_url: str = "https://fcm.googleapis.com"
     # Guests invited by e-mail: sign-up links point here; invitations last this long.
     public_url: str = "http://127.0.0.1:8000"
     invitation_ttl_s: int = 30 * 24 * 3600
@@ -143,6 +173,30 @@ class Settings:
             outbox_retry_base_ms=int(_env("OUTBOX_RETRY_BASE_MS", str(d.outbox_retry_base_ms))),
             outbox_max_attempts=int(_env("OUTBOX_MAX_ATTEMPTS", str(d.outbox_max_attempts))),
             push_interval_s=float(_env("PUSH_INTERVAL_S", str(d.push_interval_s))),
+            smtp_host=_env("SMTP_HOST", ""),
+            smtp_port=int(_env("SMTP_PORT", str(d.smtp_port))),
+            smtp_security=_env("SMTP_SECURITY", d.smtp_security),
+            smtp_username=_env("SMTP_USERNAME", ""),
+            smtp_password=_env("SMTP_PASSWORD", ""),
+            smtp_from=_env("SMTP_FROM", ""),
+            smtp_reply_to=_env("SMTP_REPLY_TO", ""),
+            smtp_timeout_s=float(_env("SMTP_TIMEOUT_S", str(d.smtp_timeout_s))),
+            smtp_ca_file=_env("SMTP_CA_FILE", ""),
+            sms_url=_env("SMS_URL", ""),
+            sms_service=_env("SMS_SERVICE", ""),
+            sms_application_key=_env("SMS_APPLICATION_KEY", ""),
+            sms_application_secret=_env("SMS_APPLICATION_SECRET", ""),
+            sms_consumer_key=_env("SMS_CONSUMER_KEY", ""),
+            sms_sender=_env("SMS_SENDER", ""),
+            vapid_private_key=_env("VAPID_PRIVATE_KEY", ""),
+            vapid_subject=_env("VAPID_SUBJECT", ""),
+            apns_key_file=_env("APNS_KEY_FILE", ""),
+            apns_key_id=_env("APNS_KEY_ID", ""),
+            apns_team_id=_env("APNS_TEAM_ID", ""),
+            apns_topic=_env("APNS_TOPIC", ""),
+            apns_url=_env("APNS_URL", d.apns_url),
+            fcm_service_account_file=_env("FCM_SERVICE_ACCOUNT_FILE", ""),
+            fcm_url=_env("FCM_URL", d.fcm_url),
             public_url=_env("PUBLIC_URL", d.public_url),
             invitation_ttl_s=int(_env("INVITATION_TTL_S", str(d.invitation_ttl_s))),
             limits=Limits.from_env(),

@@ -9,6 +9,8 @@ import unicodedata
 from collections.abc import Collection
 from typing import Any
 
+import phonenumbers
+
 from protocol.fields import unfit_text
 from storage.guests import normalise_email
 
@@ -25,7 +27,7 @@ __all__ = [
 ]
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
-_PHONE_SEPARATORS = re.compile(r"[\s.\-()/]")
+MAX_PHONE_LENGTH = 40  # longer input is not a phone number, whatever it holds
 
 
 def text(
@@ -89,28 +91,22 @@ def email_address(raw: str) -> str | None:
     return value if len(value) <= 254 and _EMAIL.match(value) else None
 
 
-def e164(raw: str) -> str | None:
-    """A phone number in E.164, or ``None`` if it is not one: French national numbers
-    (``06 45 37 26 53``, ``0033 6...``) become ``+33645372653``; other international
-    numbers keep their country code (8 to 15 digits in all)."""
-    digits = _PHONE_SEPARATORS.sub("", raw.strip())
-    if digits.startswith("00"):
-        digits = "+" + digits[2:]
-    if digits.startswith("+"):
-        rest = digits[1:]
-        if not rest.isdigit() or not 8 <= len(rest) <= 15 or rest[0] == "0":
-            return None
-        if rest.startswith("33"):
-            national = rest[2:]
-            if national.startswith("0"):  # "+33 (0)6 ..." written with the trunk zero
-                national = national[1:]
-            if len(national) != 9 or national[0] == "0":
-                return None
-            return "+33" + national
-        return "+" + rest
-    if len(digits) == 10 and digits.isdigit() and digits[0] == "0" and digits[1] != "0":
-        return "+33" + digits[1:]
-    return None
+def e164(raw: str, region: str = "FR") -> str | None:
+    """A phone number in E.164, or ``None`` if it is not a valid one, by phonenumbers
+    (Google's libphonenumber metadata): French national numbers (``06 45 37 26 53``,
+    ``+33 (0)6…``, ``0033 6…``) become ``+33645372653``, overseas departments keep
+    their own country codes (``+262…``), and a number must be a real one of its
+    country's plan (length and ranges), not just digits. National numbers are read as
+    ``region``'s."""
+    if len(raw) > MAX_PHONE_LENGTH:
+        return None
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def valid_postcode(raw: str) -> bool:

@@ -35,7 +35,7 @@ from protocol.frames import (
 from storage.errors import StorageError
 
 from .config import Settings
-from .errors import ApiError
+from .errors import ApiError, from_storage
 from .handlers import HANDLERS, Services
 from .limits import Bucket, UserRates, check_room_limits
 from .live import LiveConnections
@@ -371,8 +371,9 @@ class Connection:
         except ApiError as exc:
             reply = Error(exc.code, exc.message, frame.id, exc.retry_after)
         except StorageError as exc:
-            log.warning("storage error on %s: %s", frame.T, exc)
-            reply = Error(ErrorCode.UNAVAILABLE, "storage unavailable, retry", frame.id, 1.0)
+            log.warning("storage error on %s: %s: %s", frame.T, type(exc).__name__, exc)
+            answer = from_storage(exc)
+            reply = Error(answer.code, answer.message, frame.id, answer.retry_after)
         except Exception:
             log.exception("handler for %s failed", frame.T)
             reply = Error(ErrorCode.INTERNAL, "internal error", frame.id)

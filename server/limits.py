@@ -31,7 +31,7 @@ from dataclasses import dataclass, fields, replace
 
 from protocol.errors import ErrorCode
 from protocol.frames import ClientFrame, RoomCreate, RoomInvite
-from storage import Store
+from storage.base import RoomStore
 
 from .errors import ApiError
 from .ratelimit import Bucket, RateLimiter
@@ -86,7 +86,7 @@ class UserRates:
 
 
 async def check_room_limits(
-    store: Store, limits: Limits, user_id: str, rooms: set[str], frame: ClientFrame
+    store: RoomStore, limits: Limits, user_id: str, rooms: set[str], frame: ClientFrame
 ) -> None:
     """``rooms_per_user`` and ``members_per_room`` for room.create and room.invite.
     ``rooms`` are the caller's rooms, from memory (the connection's attachments)."""

@@ -14,16 +14,23 @@ import asyncio
 import logging
 import os
 from dataclasses import dataclass
+from typing import Protocol
 
-from storage import Store
+from storage.base import AttachmentStore
 from storage.blobs import BlobStore
 from storage.errors import StorageError
+from storage.retention import RetentionStore
 
 from .clock import now_ms
 
 __all__ = ["Retention", "RetentionResult", "run_retention", "sweep_retention"]
 
 log = logging.getLogger("confrere.retention")
+
+
+class _RetentionPorts(RetentionStore, AttachmentStore, Protocol):
+    """What the retention sweep uses of the store."""
+
 
 BATCH = 200
 DAY_S = 86_400
@@ -61,7 +68,7 @@ class RetentionResult:
 
 
 async def sweep_retention(
-    store: Store, blobs: BlobStore, retention: Retention, now: int
+    store: _RetentionPorts, blobs: BlobStore, retention: Retention, now: int
 ) -> RetentionResult:
     """One pass: purge what is due (at most ``BATCH`` rooms per kind), then delete the
     attachments of purged rooms. Failures are logged and counted, never raised."""
@@ -93,7 +100,7 @@ async def sweep_retention(
     return RetentionResult(rooms, attachments, failed)
 
 
-async def run_retention(store: Store, blobs: BlobStore, retention: Retention) -> None:
+async def run_retention(store: _RetentionPorts, blobs: BlobStore, retention: Retention) -> None:
     """Sweep now, then every ``interval_s``, until cancelled; a full batch is followed
     at once by another."""
     while True:

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from typing import Literal
 
 from protocol import CloseCode
-from storage import Store
+from storage.base import UserStore
 from storage.errors import StorageError
 
 from .broker import Broker, open_broker, user_channel
@@ -107,7 +107,7 @@ def on_revoke_envelope(live: LiveConnections) -> Callable[[str, Envelope], None]
     return on_revoke
 
 
-async def sweep_sessions(store: Store, live: LiveConnections, now: int) -> int:
+async def sweep_sessions(store: UserStore, live: LiveConnections, now: int) -> int:
     """One pass of the backstop; returns how many connections it closed."""
     closed = 0
     users: dict[str, bool] = {}
@@ -130,7 +130,7 @@ async def sweep_sessions(store: Store, live: LiveConnections, now: int) -> int:
     return closed
 
 
-async def run_session_watch(store: Store, live: LiveConnections, interval_s: float) -> None:
+async def run_session_watch(store: UserStore, live: LiveConnections, interval_s: float) -> None:
     """Until cancelled: :func:`sweep_sessions` every ``interval_s`` seconds."""
     while True:
         await asyncio.sleep(interval_s)

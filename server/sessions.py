@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from protocol.errors import ErrorCode
-from storage import Store
-from storage.roles import Role
+from storage.base import UserStore
+from storage.roles import Role, RoleStore
 from storage.types import Session, User
 
 from .auth import hash_token, tokens_match
@@ -24,13 +24,13 @@ def require_verified(user: User | None) -> None:
         )
 
 
-async def require_role(store: Store, user: User, role: Role) -> None:
+async def require_role(store: RoleStore, user: User, role: Role) -> None:
     """Refuse (403 ``forbidden``) unless ``user`` holds the platform role ``role``."""
     if role not in await store.roles_of(user.id):
         raise ApiError(ErrorCode.FORBIDDEN, f"this needs the {role} role")
 
 
-async def authenticate(store: Store, token: str) -> tuple[Session, User]:
+async def authenticate(store: UserStore, token: str) -> tuple[Session, User]:
     """Raise ``unauthenticated`` for an unknown, expired or orphaned token."""
     session = await store.session(hash_token(token))
     # The lookup is by hash; the explicit constant-time check keeps it so whatever index

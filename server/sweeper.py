@@ -16,7 +16,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from storage import Store
+from storage.base import AttachmentStore
 from storage.blobs import BlobStore
 from storage.errors import StorageError
 
@@ -38,7 +38,7 @@ class SweepResult:
 
 
 async def sweep_orphans(
-    store: Store, blobs: BlobStore, *, now: int, ttl_s: float, limit: int = BATCH
+    store: AttachmentStore, blobs: BlobStore, *, now: int, ttl_s: float, limit: int = BATCH
 ) -> SweepResult:
     """Delete up to ``limit`` attachments created before ``now - ttl_s`` (``now`` in
     ms) and never referenced. Failures are logged and counted, never raised."""
@@ -58,7 +58,7 @@ async def sweep_orphans(
     return SweepResult(deleted, failed)
 
 
-def finish_deletion(store: Store, blobs: BlobStore, attachment_id: str) -> None:
+def finish_deletion(store: AttachmentStore, blobs: BlobStore, attachment_id: str) -> None:
     """An uploader's delete whose blob could not be removed (the blob store failed
     midway): keep trying in the background. The row stays in state "deleting" and
     unreferenced (everyone already gets 404), so if this node dies first, the orphan
@@ -81,7 +81,9 @@ def finish_deletion(store: Store, blobs: BlobStore, attachment_id: str) -> None:
     task.add_done_callback(_finishing.discard)
 
 
-async def run_sweeper(store: Store, blobs: BlobStore, ttl_s: float, interval_s: float) -> None:
+async def run_sweeper(
+    store: AttachmentStore, blobs: BlobStore, ttl_s: float, interval_s: float
+) -> None:
     """Sweep now, then every ``interval_s`` seconds, until cancelled. A batch that
     deleted a full ``BATCH`` is followed at once by another."""
     while True:

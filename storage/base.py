@@ -22,10 +22,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from .accounts import AccountStore
 from .audit import AuditStore
 from .directory import DirectoryStore
 from .guests import GuestStore
 from .outbox import OutboxStore
+from .push import PushStore
 from .retention import RetentionStore
 from .roles import RoleStore
 from .types import (
@@ -47,25 +49,20 @@ from .types import (
 )
 from .verification import VerificationStore
 
-__all__ = ["Store"]
+__all__ = [
+    "AttachmentStore",
+    "KeyStore",
+    "RoomStore",
+    "Store",
+    "TimelineStore",
+    "ToDeviceStore",
+    "UserStore",
+]
 
 
-class Store(
-    AuditStore,
-    DirectoryStore,
-    GuestStore,
-    OutboxStore,
-    RetentionStore,
-    RoleStore,
-    VerificationStore,
-    Protocol,
-):
-    async def close(self) -> None: ...
+class UserStore(Protocol):
+    """Accounts (users), devices and sessions."""
 
-    async def ping(self) -> None:
-        """Raise :class:`~storage.errors.Unavailable` if the database is unreachable."""
-
-    # -- accounts
     async def create_user(self, new: NewUser, now: int) -> User:
         """Raise :class:`~storage.errors.Conflict` if the e-mail is taken."""
 
@@ -85,7 +82,14 @@ class Store(
 
     async def create_session(self, session: Session) -> None: ...
 
-    # -- key directory
+    async def session(self, token_hash: bytes) -> Session | None: ...
+
+    async def delete_session(self, token_hash: bytes) -> None: ...
+
+
+class KeyStore(Protocol):
+    """The key directory and decryption-failure reports."""
+
     async def put_device_keys(self, user_id: str, device_id: str, bundle: bytes, now: int) -> None:
         """Store (or replace) the key bundle of ``user_id``'s device ``device_id``. Raise
         :class:`~storage.errors.NotFound` if that device does not exist or is another
@@ -106,11 +110,10 @@ class Store(
     async def decryption_health(self, since: int, worst: int = 10) -> DecryptionHealth:
         """Failures last reported at or after ``since`` (ms) and messages stored since."""
 
-    async def session(self, token_hash: bytes) -> Session | None: ...
 
-    async def delete_session(self, token_hash: bytes) -> None: ...
+class RoomStore(Protocol):
+    """Rooms and their members."""
 
-    # -- rooms
     async def create_room(
         self,
         kind: str,
@@ -164,7 +167,10 @@ class Store(
         hands ownership over: the previous owner becomes "admin" in the same
         transaction."""
 
-    # -- timeline
+
+class TimelineStore(Protocol):
+    """Rooms' timelines and read markers."""
+
     async def append_messages(self, batch: Sequence[NewMessage]) -> list[AppendResult]:
         """Store a batch in one transaction (group commit); results in batch order."""
 
@@ -175,7 +181,10 @@ class Store(
         """Raise the read marker to ``seq``, capped at the room's last seq (it never
         goes down); return the marker."""
 
-    # -- to-device queue
+
+class ToDeviceStore(Protocol):
+    """The to-device queue."""
+
     async def push_to_device(
         self, device_id: str, sender_user: str, sender_device: str, body: bytes, now: int
     ) -> int:
@@ -188,7 +197,10 @@ class Store(
     async def ack_to_device(self, device_id: str, tids: Sequence[int]) -> int:
         """Delete the device's items with these ``tid``s; return how many."""
 
-    # -- attachments (metadata; the bytes live in a storage.blobs.BlobStore)
+
+class AttachmentStore(Protocol):
+    """Attachments' metadata (the bytes live in a storage.blobs.BlobStore)."""
+
     async def create_attachment(self, new: NewAttachment) -> Attachment:
         """Record an upload about to start, in state "uploading", with a fresh id."""
 
@@ -221,3 +233,31 @@ class Store(
     async def unreferenced_attachments(self, before: int, limit: int) -> list[Attachment]:
         """Attachments never referenced and created before ``before`` (ms), in any
         state, oldest first, at most ``limit``: the orphan sweep's candidates."""
+
+
+class Store(
+    AccountStore,
+    AttachmentStore,
+    AuditStore,
+    DirectoryStore,
+    GuestStore,
+    KeyStore,
+    OutboxStore,
+    PushStore,
+    RetentionStore,
+    RoleStore,
+    RoomStore,
+    TimelineStore,
+    ToDeviceStore,
+    UserStore,
+    VerificationStore,
+    Protocol,
+):
+    """Every port: what the composition root opens. Consumers take the narrow ports
+    they use (``UserStore``, ``OutboxStore``...), so a test or a new adapter sees at
+    a glance what each needs."""
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None:
+        """Raise :class:`~storage.errors.Unavailable` if the database is unreachable."""

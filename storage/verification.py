@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from .errors import Conflict
+from .errors import LinkUnusable, NumberTaken
 from .outbox import NewNotification
 from .types import NewUser, User
 
@@ -37,15 +37,6 @@ __all__ = [
 
 CodeCheck = Literal["confirmed", "wrong", "expired", "exhausted", "locked", "none"]
 MAX_CODE_FAILURES = 20  # wrong codes in an account's life, across resends: then "locked"
-
-
-class NumberTaken(Conflict):
-    """Another verified account has this RPPS/ADELI number: one number verifies one
-    account (checked in the verifying transaction)."""
-
-
-class LinkUnusable(Conflict):
-    """The regulator link was used already, or is unknown to the store."""
 
 
 @dataclass(frozen=True, slots=True)

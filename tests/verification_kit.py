@@ -94,9 +94,11 @@ async def outbox_mails(srv: ServerUnderTest, address: str, template: str) -> lis
     ]
 
 
-async def email_code(srv: ServerUnderTest, address: str) -> str:
-    mails = await outbox_mails(srv, address, "email_code")
-    assert mails, f"no e-mail code queued for {address}"
+async def email_code(srv: ServerUnderTest, address: str, template: str = "email_code") -> str:
+    """The latest code of ``template`` (the sign-up's, or ``password_reset``) sent to
+    ``address``."""
+    mails = await outbox_mails(srv, address, template)
+    assert mails, f"no {template} code queued for {address}"
     code = mails[0]["code"]
     assert isinstance(code, str)
     return code

@@ -20,7 +20,6 @@ from protocol import encode
 from protocol.errors import ErrorCode
 from protocol.frames import Event
 from storage.directory import CONSULTATION_TYPES, Appointment, NewAppointment, Profile, Slot
-from storage.errors import Conflict, NotFound
 from storage.ids import new_id
 from storage.outbox import NewNotification
 from storage.types import User
@@ -168,20 +167,11 @@ async def book(svc: Services, caller: User, body: dict[str, Any], via: str) -> A
         now,
         consultation_type,
     )
-    try:
-        appointment = await svc.store.book(
-            new, _notifications(appointment_id, profile, slot, form.patient, via), now
-        )
-    except Conflict:
-        raise ApiError(
-            ErrorCode.CONFLICT, "this slot is already booked", reason="slot_taken"
-        ) from None
-    except NotFound as exc:
-        if "attachment" in str(exc):
-            raise bad_request(
-                "field 'attachments' names a file that is not a ready document you uploaded"
-            ) from None
-        raise ApiError(ErrorCode.NOT_FOUND, "no such slot") from None
+    # Refusals (slot taken meanwhile, attachments not the booker's documents...) are
+    # answered by server.errors.from_storage.
+    appointment = await svc.store.book(
+        new, _notifications(appointment_id, profile, slot, form.patient, via), now
+    )
     log.info("appointment %s booked via %s", appointment.id, via)
     try:
         await notify_practitioner(svc, appointment)

@@ -14,15 +14,21 @@ not even whether the id exists.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
-from storage import Store
+from storage.base import RoomStore, UserStore
+from storage.directory import DirectoryStore
 from storage.types import User
 
 from ..openapi import Schema, array, boolean, nullable, obj, string
 from .views import ORGANISATION, PLACE, organisation_json, place_json
 
 __all__ = ["CARD", "card_for"]
+
+
+class _CardPorts(DirectoryStore, RoomStore, UserStore, Protocol):
+    """What a card uses of the store."""
+
 
 CARD: Schema = obj(
     {
@@ -40,7 +46,7 @@ CARD: Schema = obj(
 )
 
 
-async def card_for(store: Store, viewer: User, user_id: str) -> dict[str, Any] | None:
+async def card_for(store: _CardPorts, viewer: User, user_id: str) -> dict[str, Any] | None:
     """The card of ``user_id`` as ``viewer`` may see it, or ``None``."""
     user = viewer if user_id == viewer.id else await store.user_by_id(user_id)
     if user is None:

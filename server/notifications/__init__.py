@@ -4,7 +4,11 @@ Rows are written to the outbox (:mod:`storage.outbox`) in the transaction of the
 that causes them; :class:`OutboxWorker` delivers them through one provider per
 channel. The defaults: e-mail, SMS and push go to a :class:`LogSink` (one JSON line
 per notification, ``var/outbox.jsonl`` beside the SQLite database unless
-``CONFRERE_OUTBOX_LOG`` says otherwise), webhooks are POSTed signed
+``CONFRERE_OUTBOX_LOG`` says otherwise); e-mail goes over SMTP once
+``CONFRERE_SMTP_HOST`` is set (:mod:`.email`), SMS through OVHcloud's API once
+``CONFRERE_SMS_URL`` is (:mod:`.sms`), push to browsers by Web Push once
+``CONFRERE_VAPID_PRIVATE_KEY`` is (:mod:`.webpush`) and to the mobile apps by APNs
+and FCM once their keys are (:mod:`.mobile`); webhooks are POSTed signed
 (:mod:`.signing`) to the URLs of ``CONFRERE_WEBHOOK_URLS`` (https, or plain http to
 a loopback host only). Delivery is at least once: a receiver deduplicates on the
 signed body's ``id`` (the outbox row's, the same on every retry).
@@ -15,6 +19,7 @@ closes it.
 from __future__ import annotations
 
 import ipaddress
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -25,12 +30,20 @@ from storage.guests import ReminderPolicy
 from ..config import Settings
 from ..presence import Presence
 from ..ratelimit import RateLimiter
+from .email import SmtpProvider, SmtpSettings
+from .mobile import Apns, ApnsSettings, Fcm, FcmSettings
 from .providers import DeliveryFailed, LogSink, Provider, WebhookProvider, webhook_body
 from .push import OfflinePush, push_title
 from .signing import SIGNATURE_HEADER, sign, verify
+from .sms import OvhSms, OvhSmsSettings
+from .webpush import PushFanout, PushSender, WebPush, WebPushSettings
 from .worker import Backoff, OutboxWorker
 
 __all__ = [
+    "Apns",
+    "ApnsSettings",
+    "Fcm",
+    "FcmSettings",
     "SIGNATURE_HEADER",
     "Backoff",
     "DeliveryFailed",
@@ -38,12 +51,20 @@ __all__ = [
     "Notifications",
     "OfflinePush",
     "OutboxWorker",
+    "OvhSms",
+    "OvhSmsSettings",
+    "PushFanout",
     "Provider",
+    "SmtpProvider",
+    "SmtpSettings",
+    "WebPush",
+    "WebPushSettings",
     "WebhookProvider",
     "check_webhook_url",
     "open_notifications",
     "outbox_log_path",
     "push_title",
+    "smtp_settings",
     "sign",
     "verify",
     "webhook_body",
@@ -60,6 +81,8 @@ class Notifications:
     webhook_urls: tuple[str, ...]
     public_url: str
     invitations: ReminderPolicy
+    # The VAPID public key browsers subscribe with (applicationServerKey); "" = no Web Push.
+    vapid_public_key: str = ""
     # Guest invitation e-mails one practitioner may cause, per node: 100, then 100 an hour.
     invite_mails: RateLimiter = field(default_factory=lambda: RateLimiter(100 / 3600, 100))
 
@@ -86,10 +109,10 @@ def outbox_log_path(settings: Settings) -> Path:
 _LOOPBACK_HOSTS = ("localhost", "::1")
 
 
-def check_webhook_url(url: str) -> None:
-    """Raise ``ValueError`` unless ``url`` is https, or plain http to a loopback host
-    (a receiver on the same machine): over plain http to another host the signed body,
-    personal data included, would cross the network in clear."""
+def check_webhook_url(url: str, setting: str = "CONFRERE_WEBHOOK_URLS") -> None:
+    """Raise ``ValueError`` (naming ``setting``) unless ``url`` is https, or plain http
+    to a loopback host (a receiver on the same machine): over plain http to another
+    host the body, personal data included, would cross the network in clear."""
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.hostname:
         return
@@ -101,21 +124,74 @@ def check_webhook_url(url: str) -> None:
         except ValueError:
             if host in _LOOPBACK_HOSTS:
                 return
-        raise ValueError(f"CONFRERE_WEBHOOK_URLS: {url!r}: plain http only to a loopback host")
-    raise ValueError(f"CONFRERE_WEBHOOK_URLS: {url!r} is not an https URL")
+        raise ValueError(f"{setting}: {url!r}: plain http only to a loopback host")
+    raise ValueError(f"{setting}: {url!r} is not an https URL")
+
+
+def smtp_settings(settings: Settings) -> SmtpSettings:
+    return SmtpSettings(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        security=settings.smtp_security,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+        sender=settings.smtp_from,
+        reply_to=settings.smtp_reply_to,
+        timeout_s=settings.smtp_timeout_s,
+        ca_file=settings.smtp_ca_file,
+    )
 
 
 def open_notifications(store: Store, presence: Presence, settings: Settings) -> Notifications:
     """The notification set the settings describe (not started yet). Raises
-    ``ValueError`` when webhook URLs are not http(s) or come without a secret."""
+    ``ValueError`` when webhook URLs are not http(s) or come without a secret, or a
+    provider's settings cannot work (naming the setting)."""
     if settings.webhook_urls and not settings.webhook_secret:
         raise ValueError("CONFRERE_WEBHOOK_URLS needs CONFRERE_WEBHOOK_SECRET to sign requests")
     for url in settings.webhook_urls:
         check_webhook_url(url)
     sink = LogSink(outbox_log_path(settings))
     providers: dict[str, Provider] = {"email": sink, "sms": sink, "push": sink}
+    if settings.smtp_host:
+        providers["email"] = SmtpProvider(smtp_settings(settings))
+    if settings.sms_url:
+        check_webhook_url(settings.sms_url, "CONFRERE_SMS_URL")
+        providers["sms"] = OvhSms(
+            OvhSmsSettings(
+                base_url=settings.sms_url,
+                service=settings.sms_service,
+                application_key=settings.sms_application_key,
+                application_secret=settings.sms_application_secret,
+                consumer_key=settings.sms_consumer_key,
+                sender=settings.sms_sender,
+            )
+        )
     if settings.webhook_secret:
         providers["webhook"] = WebhookProvider(settings.webhook_secret.encode("utf-8"))
+    vapid_public_key = ""
+    senders: dict[str, PushSender] = {}
+    if settings.vapid_private_key:
+        web_push = WebPush(WebPushSettings(settings.vapid_private_key, settings.vapid_subject))
+        vapid_public_key = web_push.public_key
+        senders["webpush"] = web_push
+    if settings.apns_key_file:
+        check_webhook_url(settings.apns_url, "CONFRERE_APNS_URL")
+        key = Path(settings.apns_key_file).read_text("utf-8")
+        senders["apns"] = Apns(
+            ApnsSettings(
+                key,
+                settings.apns_key_id,
+                settings.apns_team_id,
+                settings.apns_topic,
+                settings.apns_url,
+            )
+        )
+    if settings.fcm_service_account_file:
+        check_webhook_url(settings.fcm_url, "CONFRERE_FCM_URL")
+        account = json.loads(Path(settings.fcm_service_account_file).read_text("utf-8"))
+        senders["fcm"] = Fcm(FcmSettings(account, settings.fcm_url))
+    if senders:
+        providers["push"] = PushFanout(store, senders)
     worker = OutboxWorker(
         store,
         providers,
@@ -134,4 +210,5 @@ def open_notifications(store: Store, presence: Presence, settings: Settings) -> 
         settings.webhook_urls,
         settings.public_url.rstrip("/"),
         ReminderPolicy(ttl_ms=settings.invitation_ttl_s * 1000),
+        vapid_public_key=vapid_public_key,
     )

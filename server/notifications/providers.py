@@ -47,7 +47,13 @@ EVENT_HEADER = "Confrere-Event"
 class DeliveryFailed(Exception):
     """Not delivered this time. The message is stored as the notification's
     ``last_error``: it names what failed (a status, an exception type), never a
-    recipient or a secret."""
+    recipient or a secret. ``permanent``: trying again cannot succeed (an address or
+    number refused for good, a template the provider cannot write): the worker gives
+    up at once instead of retrying."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
 
 
 class Provider(Protocol):

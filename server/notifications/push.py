@@ -26,10 +26,11 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Protocol
 
-from storage import Store
+from storage.base import RoomStore
 from storage.errors import StorageError
-from storage.outbox import NewNotification
+from storage.outbox import NewNotification, OutboxStore
 from storage.types import Room
 
 from ..clock import now_ms
@@ -38,6 +39,11 @@ from ..presence import Presence, PresenceUnavailable
 __all__ = ["OfflinePush", "push_title"]
 
 log = logging.getLogger("confrere.push")
+
+
+class _PushPorts(OutboxStore, RoomStore, Protocol):
+    """What offline push uses of the store."""
+
 
 _KIND_LABELS = {
     "direct": "une conversation",
@@ -57,7 +63,7 @@ def push_title(room: Room) -> str:
 class OfflinePush:
     def __init__(
         self,
-        store: Store,
+        store: _PushPorts,
         presence: Presence,
         *,
         interval_s: float = 1.0,

@@ -5,7 +5,8 @@ Every node runs one. Each round it *claims* a batch of due notifications
 ``lease_ms`` so that no other node delivers them meanwhile), delivers them
 concurrently, and records each outcome: sent, or failed with the time of the next
 attempt (exponential backoff: ``retry_base_ms`` doubled per attempt, capped at
-``retry_cap_ms``, with jitter), or failed for good after ``max_attempts``.
+``retry_cap_ms``, with jitter), or failed for good after ``max_attempts`` (or at once
+when the provider says a retry cannot succeed: :attr:`DeliveryFailed.permanent`).
 
 Guarantee: a notification is delivered at least once while attempts remain, and once
 in the normal course (claimed by one node, marked sent once the provider accepted it:
@@ -130,7 +131,7 @@ class OutboxWorker:
                 raise DeliveryFailed(f"no provider for channel {n.channel!r}")
             await provider.deliver(n)
         except DeliveryFailed as exc:
-            await self._failed(n, str(exc), permanent=provider is None)
+            await self._failed(n, str(exc), permanent=provider is None or exc.permanent)
             return False
         except Exception as exc:  # a provider's bug must not stop the worker
             log.exception("provider for %s failed on notification %d", n.channel, n.id)

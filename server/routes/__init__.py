@@ -6,12 +6,14 @@ from starlette.routing import BaseRoute
 
 from ..openapi import openapi_route
 from . import (
+    account_lifecycle,
     accounts,
     admin,
     attachments,
     directory,
     health,
     profiles,
+    push,
     referrals,
     review,
     sas,
@@ -21,6 +23,7 @@ from . import (
 __all__ = ["routes"]
 
 routes: list[BaseRoute] = [*health.routes, *accounts.routes, *attachments.routes]
+routes += [*account_lifecycle.routes, *push.routes]
 routes += [*verification.routes, *review.routes]
 routes += admin.routes
 routes += [*directory.routes, *profiles.routes, *referrals.routes, *sas.routes]

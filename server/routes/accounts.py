@@ -21,15 +21,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from protocol.errors import ErrorCode
-from storage.errors import Conflict
+from storage.errors import Conflict, EmailTaken, LinkUnusable, NumberTaken
 from storage.outbox import NewNotification
 from storage.types import NewUser, Session, User
-from storage.verification import Consent, EmailCode, LinkUnusable, NumberTaken, RegulatorLink
+from storage.verification import Consent, EmailCode, RegulatorLink
 
 from ..audit import record
 from ..auth import check_password, hash_password, hash_token, new_token
 from ..clock import now_ms
-from ..errors import ApiError, bad_field
+from ..errors import ApiError, bad_field, from_storage
 from ..fields import choice, email, optional_text, text, valid_postcode
 from ..openapi import api_route, array, boolean, integer, nullable, obj, string
 from ..ratelimit import RateLimiter
@@ -225,20 +225,10 @@ async def sign_up(request: Request) -> Response:
             regulator_link=link.link_id if link else None,
             replace_unconfirmed_before=now - settings.unconfirmed_account_ttl_s * 1000,
         )
-    except LinkUnusable:
-        raise ApiError(
-            ErrorCode.CONFLICT, "this sign-up link was used already", reason="link_used"
-        ) from None
-    except NumberTaken:
-        raise ApiError(
-            ErrorCode.CONFLICT,
-            "this card's RPPS/ADELI number already verifies another account",
-            reason="number_taken",
-        ) from None
-    except Conflict:
-        raise ApiError(
-            ErrorCode.CONFLICT, "an account already exists for this e-mail", reason="email_taken"
-        ) from None
+    except (LinkUnusable, NumberTaken) as exc:
+        raise from_storage(exc) from None
+    except Conflict:  # the e-mail: taken, or by a concurrent sign-up (a unique rule)
+        raise from_storage(EmailTaken()) from None
     log.info(
         "account %s created (%s%s)",
         user.id,

@@ -27,7 +27,6 @@ from storage.directory import (
     NewSlot,
     Place,
 )
-from storage.errors import NotFound
 from storage.ids import new_id
 
 from ..audit import record_patient_reads
@@ -325,10 +324,8 @@ async def add_slots(request: Request) -> Response:
     slots = [(new_id(), _new_slot(i, item)) for i, item in enumerate(items)]
     svc = services(request)
     profile = await ensure_profile(svc.store, user)
-    try:
-        await svc.store.add_slots(profile.id, slots)
-    except NotFound as exc:
-        raise bad_request(f"field 'slots': {exc}") from None
+    # A place or motive not the practitioner's: answered by server.errors.from_storage.
+    await svc.store.add_slots(profile.id, slots)
     made = [await svc.store.slot(sid) for sid, _ in slots]
     return JSONResponse({"slots": [slot_json(s) for s in made if s is not None]}, status_code=201)
 

@@ -19,7 +19,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from protocol.errors import ErrorCode
-from storage.errors import Conflict, NotFound
 from storage.outbox import NewNotification
 from storage.types import User
 
@@ -131,14 +130,10 @@ async def decide(request: Request) -> Response:
         notice = NewNotification("email", owner.email, "identity_approved", {"method": "manual"})
     else:
         notice = NewNotification("email", owner.email, "identity_rejected", {"reason": reason})
-    try:
-        decided, user = await svc.store.decide_identity_request(
-            request_id, state, reviewer.id, reason, [notice], now_ms()
-        )
-    except NotFound:
-        raise ApiError(ErrorCode.NOT_FOUND, "no such verification request") from None
-    except Conflict as exc:
-        raise ApiError(ErrorCode.CONFLICT, str(exc)) from None
+    # Decided meanwhile, or gone: answered by server.errors.from_storage.
+    decided, user = await svc.store.decide_identity_request(
+        request_id, state, reviewer.id, reason, [notice], now_ms()
+    )
     log.info("request %s %s by reviewer %s", decided.id, decided.state, reviewer.id)
     await record(
         svc.store,

@@ -32,11 +32,11 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from protocol.errors import ErrorCode
 from protocol.filetypes import JPEG, PNG
-from storage.errors import Conflict, NotFound
+from storage.errors import NumberTaken
 from storage.ids import new_id
 from storage.outbox import NewNotification
 from storage.types import User
-from storage.verification import IdentityDocument, IdentityRequest, NumberTaken
+from storage.verification import IdentityDocument, IdentityRequest
 
 from ..clock import now_ms
 from ..config import Settings
@@ -530,12 +530,8 @@ async def submit_manual(request: Request) -> Response:
     req = IdentityRequest(
         new_id(), user.id, document, country, "pending", now_ms(), None, None, None, None
     )
-    try:
-        await svc.store.submit_identity_request(req, sides)
-    except Conflict as exc:
-        raise ApiError(ErrorCode.CONFLICT, str(exc), reason="request_pending") from None
-    except NotFound as exc:
-        raise bad_field("document", f"photos changed meanwhile: {exc}") from None
+    # Pending already, photos gone meanwhile: answered by server.errors.from_storage.
+    await svc.store.submit_identity_request(req, sides)
     log.info("manual verification %s submitted by %s", req.id, user.id)
     return JSONResponse({"request": identity_request_json(req)}, status_code=201)
 

@@ -64,6 +64,8 @@ PAGES = (
     "/administration",
     "/conditions",
     "/confidentialite",
+    "/mot-de-passe-oublie",
+    "/compte/securite",
     "/signup",  # the invitation links of e-mails sent before /inscription
 )
 _IMPORT_MAP = re.compile(r'<script type="importmap">(.*?)</script>', re.DOTALL)

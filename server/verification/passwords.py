@@ -1,7 +1,13 @@
 """Password rules (NIST SP 800-63B §5.1.1.2): long enough, not absurdly long, not a
 well-known or breached password, not built from the account's own name or e-mail,
-not one character repeated. No composition rules (they make passwords worse, not
-stronger); pass phrases are welcome.
+not one character repeated, and not easy to guess. No composition rules (they make
+passwords worse, not stronger); pass phrases are welcome.
+
+The deny list is zxcvbn's (Dropbox's strength estimator, offline: 30,000 passwords of
+breach corpora, and the words, names and keyboard patterns attackers try first), with
+this module's French favourites added as words to look for; a password it estimates
+at fewer than 10^10 guesses (a score below 3) is refused, as ``password_common`` when
+it is built on a breached password, else ``password_weak``.
 
 :func:`problem` returns the first rule broken (a reason slug for clients, SPEC.md
 §8.1, and a sentence), or ``None``.
@@ -12,10 +18,13 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
-__all__ = ["MAX_LENGTH", "MIN_LENGTH", "Problem", "problem"]
+from zxcvbn import zxcvbn
+
+__all__ = ["MAX_LENGTH", "MIN_LENGTH", "MIN_SCORE", "Problem", "problem"]
 
 MIN_LENGTH = 10
 MAX_LENGTH = 256
+MIN_SCORE = 3  # zxcvbn: 3 = at least 10^10 guesses
 
 # The most used passwords in breach corpora (and their French favourites), as a local
 # deny list: checking a remote breach API would send a hash prefix of every password
@@ -40,6 +49,7 @@ def _fold(text: str) -> str:
 
 
 _COMMON = frozenset(_fold(word) for word in _COMMON_TEXT.split())
+_COMMON_WORDS = sorted(_COMMON)  # zxcvbn's "user inputs": matched like its dictionaries
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,4 +80,12 @@ def problem(password: str, *, email: str = "", names: tuple[str, ...] = ()) -> P
             return Problem(
                 "password_personal", "must not be built from your name or e-mail address"
             )
+    estimate = zxcvbn(password, user_inputs=[*_COMMON_WORDS, *personal])
+    if int(estimate["score"]) < MIN_SCORE:
+        breached = any(m.get("dictionary_name") == "passwords" for m in estimate["sequence"])
+        if breached:
+            return Problem(
+                "password_common", "is too common (it appears in lists of breached passwords)"
+            )
+        return Problem("password_weak", "is too easy to guess: add a few words")
     return None

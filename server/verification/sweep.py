@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from storage import Store
 from storage.blobs import BlobStore
+from storage.verification import VerificationStore
 
 from ..clock import now_ms
 
@@ -22,7 +22,9 @@ STAGED_TTL_MS = 24 * 3600 * 1000
 _BATCH = 100
 
 
-async def sweep_identity_documents(store: Store, blobs: BlobStore, retention_ms: int) -> int:
+async def sweep_identity_documents(
+    store: VerificationStore, blobs: BlobStore, retention_ms: int
+) -> int:
     """One pass; returns the number of documents deleted."""
     deleted = 0
     while True:
@@ -40,7 +42,7 @@ async def sweep_identity_documents(store: Store, blobs: BlobStore, retention_ms:
 
 
 async def run_identity_sweeper(
-    store: Store, blobs: BlobStore, retention_s: int, interval_s: float
+    store: VerificationStore, blobs: BlobStore, retention_s: int, interval_s: float
 ) -> None:
     while True:
         try:

@@ -39,7 +39,15 @@ from ..directory_index import (
     sort_name,
     word_passes,
 )
-from ..errors import Conflict, NotFound
+from ..errors import (
+    MotiveNotOffered,
+    NoSuchOrganisation,
+    NoSuchProfile,
+    NoSuchSlot,
+    SlotPartNotOwned,
+    SlotTaken,
+    UnusableAttachment,
+)
 from ..outbox import NewNotification
 from ..search_text import normalise
 from .base import SqlBase
@@ -177,7 +185,7 @@ async def _insert_profiles(c: Tx, d: DirectorySearch, profiles: Sequence[NewProf
         }
     missing = [o for o in org_ids if o not in org_names]
     if missing:
-        raise NotFound(f"no organisation {missing[0]}")
+        raise NoSuchOrganisation(f"no organisation {missing[0]}")
     rids = await d.next_rids(c, len(profiles))
     rows: list[tuple[Any, ...]] = []
     index: list[IndexEntry] = []
@@ -249,9 +257,9 @@ async def _insert_slots(c: Tx, slots: Sequence[tuple[str, str, NewSlot]]) -> Non
     for slot_id, profile_id, s in slots:
         place = places.get(s.place_id)
         if place is None or place[0] != profile_id:
-            raise NotFound(f"no place {s.place_id} for this practitioner")
+            raise SlotPartNotOwned(f"no place {s.place_id} for this practitioner")
         if not s.motive_ids or any(motives.get(m, ("",))[0] != profile_id for m in s.motive_ids):
-            raise NotFound("a slot names a motive this practitioner does not have")
+            raise SlotPartNotOwned("a slot names a motive this practitioner does not have")
         snp = any(motives[m][1] == SNP_MOTIVE for m in s.motive_ids)
         rows.append(
             (
@@ -559,7 +567,7 @@ class SqlDirectory(SqlBase):
             "write",
         )
         if status == 0:
-            raise NotFound("no such unclaimed profile")
+            raise NoSuchProfile("no such unclaimed profile")
 
     async def _profile(self, c: Tx, column: str, value: str) -> Profile | None:
         r = await c.fetchrow(
@@ -612,7 +620,7 @@ class SqlDirectory(SqlBase):
             "write",
         )
         if status == 0:
-            raise NotFound("no such profile")
+            raise NoSuchProfile("no such profile")
 
     async def set_required_fields(self, profile_id: str, fields: Sequence[str]) -> None:
         status = await self.db.run(
@@ -625,7 +633,7 @@ class SqlDirectory(SqlBase):
             "write",
         )
         if status == 0:
-            raise NotFound("no such profile")
+            raise NoSuchProfile("no such profile")
 
     async def set_instructions(self, profile_id: str, text: str) -> None:
         status = await self.db.run(
@@ -636,7 +644,7 @@ class SqlDirectory(SqlBase):
             "write",
         )
         if status == 0:
-            raise NotFound("no such profile")
+            raise NoSuchProfile("no such profile")
 
     async def search_directory(self, query: DirectoryQuery) -> DirectoryPage:
         d = self.db.search
@@ -694,7 +702,7 @@ class SqlDirectory(SqlBase):
                 await c.fetchval("SELECT 1 FROM directory_profiles WHERE id = $1", profile_id)
                 is None
             ):
-                raise NotFound("no such profile")
+                raise NoSuchProfile("no such profile")
             await c.execute(
                 "INSERT INTO directory_favourites (user_id, profile_id, created_at)"
                 " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
@@ -738,7 +746,7 @@ class SqlDirectory(SqlBase):
                 "SELECT rid, lat FROM directory_profiles WHERE id = $1 FOR UPDATE", place.profile_id
             )
             if r is None:
-                raise NotFound("no such profile")
+                raise NoSuchProfile("no such profile")
             await c.execute(
                 f"INSERT INTO directory_places ({_PLACE_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
                 place.id,
@@ -772,7 +780,7 @@ class SqlDirectory(SqlBase):
                 )
                 is None
             ):
-                raise NotFound("no such profile")
+                raise NoSuchProfile("no such profile")
             await c.execute(
                 "INSERT INTO agenda_motives (id, profile_id, label, duration_min)"
                 " VALUES ($1, $2, $3, $4)",
@@ -893,10 +901,10 @@ class SqlDirectory(SqlBase):
                 new.slot_id,
             )
             if r is None:
-                raise NotFound("no such slot")
+                raise NoSuchSlot("no such slot")
             slot = _slot(tuple(r)[:10])
             if new.motive_id not in slot.motive_ids:
-                raise NotFound("this motive is not offered on this slot")
+                raise MotiveNotOffered("this motive is not offered on this slot")
             # Under READ COMMITTED a concurrent booking of the slot waits for this row
             # lock, then re-checks "appointment_id IS NULL" and updates nothing.
             status = await c.execute(
@@ -906,7 +914,7 @@ class SqlDirectory(SqlBase):
                 new.slot_id,
             )
             if status == 0:
-                raise Conflict("this slot is already booked")
+                raise SlotTaken("this slot is already booked")
             attachment_ids = list(dict.fromkeys(new.attachments))
             if attachment_ids:
                 status = await c.execute(
@@ -918,7 +926,7 @@ class SqlDirectory(SqlBase):
                     new.booked_by,
                 )
                 if status != len(attachment_ids):
-                    raise NotFound("an attachment is not a ready document of yours")
+                    raise UnusableAttachment("an attachment is not a ready document of yours")
             await c.execute(
                 "INSERT INTO appointments (id, slot_id, profile_id, practitioner_user_id,"
                 " place_id, motive_id, starts_at, ends_at, booked_by, via, patient, message,"

@@ -81,6 +81,9 @@ class Engine(Protocol):
 
     name: Literal["sqlite", "postgresql"]
     search: DirectorySearch  # the directory's full-text and spatial search
+    # Whether other transactions may write while one runs (PostgreSQL's many nodes);
+    # SQLite's one writer thread makes writes serial.
+    concurrent_writers: bool
 
     async def run(self, name: str, fn: Callable[[Tx], Awaitable[T]], mode: Mode) -> T:
         """Run ``fn`` as the transaction ``name`` (logged when it fails or is slow).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import NotFound
+from ..errors import NoSuchRoom
 from ..meta import pack_meta
 from ..types import TimelineItem, User
 from .engine import Row, Tx
@@ -30,6 +30,6 @@ async def event(c: Tx, room_id: str, kind: str, by: str, now: int, **meta: Any) 
     meta = {"by": by, **{k: v for k, v in meta.items() if v is not None}}
     seq = await c.fetchval(_SQL_NEXT_SEQ, room_id)
     if seq is None:
-        raise NotFound(f"no room {room_id!r}")
+        raise NoSuchRoom(f"no room {room_id!r}")
     await c.execute(_SQL_EVENT, room_id, seq, kind, now, by, pack_meta(meta))
     return TimelineItem(room_id, seq, kind, now, sender=by, meta=meta)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..errors import NotFound
+from ..errors import NoSuchRoom
 from ..guests import (
     Guest,
     Invited,
@@ -97,7 +97,7 @@ class SqlGuests(SqlBase):
         async def tx(c: Tx) -> list[Invited]:
             last_seq = await c.fetchval(_SQL_LOCK_ROOM, room_id)
             if last_seq is None:
-                raise NotFound(f"no room {room_id!r}")
+                raise NoSuchRoom(f"no room {room_id!r}")
             expires = now + policy.ttl_ms
             out: list[Invited] = []
             notes: list[NewNotification] = []

@@ -30,7 +30,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 from asyncpg import exceptions as pgerr
 
-from ..errors import Conflict, Unavailable
+from ..errors import BadValue, ConstraintViolated, Unavailable
 from ..migrations import migration_files
 from .engine import Mode, Row, Tx
 from .search import DirectorySearch, PostgresSearch
@@ -175,6 +175,7 @@ class PostgresEngine:
 
     name: Literal["sqlite", "postgresql"] = "postgresql"
     search: DirectorySearch = PostgresSearch()
+    concurrent_writers = True
 
     def __init__(self, dsn: str, options: PostgresOptions | None = None) -> None:
         self.dsn = dsn
@@ -206,8 +207,14 @@ class PostgresEngine:
                         raise Unavailable(f"{name} failed") from exc
                     log.warning("transaction %s rolled back (%s), retrying", name, exc)
                     attempt += 1
-        except pgerr.IntegrityConstraintViolationError as exc:
-            raise Conflict(f"{name}: {exc}") from exc
+        except (pgerr.DataError, asyncpg.exceptions._base.DataError) as exc:
+            # The server's class 22 (a NUL in a text...) or asyncpg's own (an integer
+            # beyond 64 bits): before _UNAVAILABLE, whose InterfaceError the latter is.
+            raise BadValue(f"{name}: {exc}") from exc
+        except (pgerr.IntegrityConstraintViolationError, pgerr.RaiseError) as exc:
+            # RaiseError: a trigger's refusal (audit_log is append-only), as SQLite's
+            # RAISE(ABORT) is a constraint failure there.
+            raise ConstraintViolated(f"{name}: {exc}") from exc
         except _UNAVAILABLE as exc:
             log.error("transaction %s failed: %s: %s", name, type(exc).__name__, exc)
             raise Unavailable(f"{name} failed") from exc

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import NotFound
+from ..errors import NoSuchUser
 from ..roles import Role
 from .base import SqlBase
 from .engine import Tx
@@ -22,7 +22,7 @@ class SqlRoles(SqlBase):
     async def grant_role(self, user_id: str, role: Role, now: int) -> None:
         async def tx(c: Tx) -> None:
             if not await c.fetchval(_SQL_HAS_USER, user_id):
-                raise NotFound(f"no user {user_id}")
+                raise NoSuchUser(f"no user {user_id}")
             await c.execute(_SQL_GRANT, user_id, role, now)
 
         await self.db.run("grant_role", tx, "transaction")

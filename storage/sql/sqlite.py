@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from ..errors import Conflict, Unavailable
+from ..errors import BadValue, ConstraintViolated, Unavailable
 from ..migrations import migration_files
 from .engine import Mode, Row, Tx
 from .search import DirectorySearch, SqliteSearch
@@ -110,15 +110,27 @@ def translate(sql: str) -> _Statement:
     return statement
 
 
-def _bind(st: _Statement, args: Sequence[Any]) -> list[Any]:
+_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _texts_ok(values: Iterable[Any]) -> None:
+    """Refuse what PostgreSQL refuses and SQLite would store: a NUL in a text."""
+    for value in values:
+        if type(value) is str and "\x00" in value:
+            raise BadValue("a text holds a NUL character")
+
+
+def _bind(st: _Statement, args: Sequence[Any]) -> Sequence[Any]:
+    _texts_ok(args)
+    if not st.zips and not st.lists and len(args) == st.params:
+        return args
     bound = list(args)
     for first, last in st.zips:
-        rows = list(zip(*bound[first : last + 1], strict=True))
-        bound[first] = json.dumps(rows, separators=(",", ":"))
+        bound[first] = _json(list(zip(*bound[first : last + 1], strict=True)))
         for i in range(first + 1, last + 1):
             bound[i] = None
     for i in st.lists:
-        bound[i] = json.dumps(list(bound[i]), separators=(",", ":"))
+        bound[i] = _json(list(bound[i]))
     if len(bound) != st.params:
         if len(bound) < st.params:
             raise ValueError(f"{st.params} parameters needed, {len(bound)} given: {st.sql}")
@@ -176,12 +188,16 @@ class SqliteTx:
     ) -> int:
         if not rows:
             return 0
+        for row in rows:
+            _texts_ok(row)
         marks = ", ".join("?" * len(columns))
         names = ", ".join(n for n, _ in columns)
         cur = self.conn.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks}) {tail}", rows)
         return cur.rowcount
 
     async def copy(self, table: str, columns: Sequence[str], records: Sequence[Row]) -> None:
+        for row in records:
+            _texts_ok(row)
         marks = ", ".join("?" * len(columns))
         self.conn.executemany(
             f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", records
@@ -216,6 +232,7 @@ class SqliteEngine:
 
     name: Literal["sqlite", "postgresql"] = "sqlite"
     search: DirectorySearch = SqliteSearch()
+    concurrent_writers = False
 
     def __init__(self, path: str, readers: int = 2) -> None:
         self.path = path
@@ -273,7 +290,9 @@ class SqliteEngine:
         try:
             return await asyncio.get_running_loop().run_in_executor(pool, fn)
         except sqlite3.IntegrityError as exc:
-            raise Conflict(f"{name}: {exc}") from exc
+            raise ConstraintViolated(f"{name}: {exc}") from exc
+        except OverflowError as exc:  # an integer beyond 64 bits, as asyncpg refuses it
+            raise BadValue(f"{name}: {exc}") from exc
         except sqlite3.OperationalError as exc:
             log.error("transaction %s failed: %s", name, exc)
             raise Unavailable(f"{name} failed") from exc

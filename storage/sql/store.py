@@ -33,7 +33,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass
 
-from ..errors import Conflict, NotFound
+from ..errors import NoSuchRoom, NoSuchUser, RoomBeingCreated
 from ..ids import new_id
 from ..meta import unpack_meta
 from ..types import (
@@ -53,6 +53,7 @@ from ..types import (
     ToDeviceItem,
     User,
 )
+from .accounts import SqlAccounts
 from .audit import SqlAudit
 from .base import SqlBase
 from .directory import SqlDirectory
@@ -60,6 +61,7 @@ from .engine import Row, Tx
 from .events import event, user_from_row
 from .guests import SqlGuests
 from .outbox import SqlOutbox
+from .push import SqlPush
 from .roles import SqlRoles
 from .verification import SqlVerification
 
@@ -297,10 +299,11 @@ def _plan_batch(
     originals: dict[tuple[str, str], TimelineItem],
     attachments: dict[str, tuple[str, str | None, str]],
 ) -> _Plan:
-    """Decide each message's fate, as the SQLite adapter's loop would, given the locked
-    ``rooms`` (id -> status, last_seq), the (room, user) ``members`` among the senders,
-    the already stored ``originals`` by (device, cid) and the locked ``attachments``
-    the batch names (id -> uploader, room, state)."""
+    """Decide each message's fate in batch order (the checks of ``append_messages``,
+    as :mod:`storage.base` states them), given the locked ``rooms`` (id -> status,
+    last_seq), the (room, user) ``members`` among the senders, the already stored
+    ``originals`` by (device, cid) and the locked ``attachments`` the batch names
+    (id -> uploader, room, state)."""
     next_seq = {room_id: last for room_id, (_, last) in rooms.items()}
     stored = dict(originals)
     results: list[AppendResult] = []
@@ -339,7 +342,17 @@ def _plan_batch(
 # -- the store
 
 
-class SqlStore(SqlAudit, SqlDirectory, SqlGuests, SqlOutbox, SqlRoles, SqlVerification, SqlBase):
+class SqlStore(
+    SqlAccounts,
+    SqlAudit,
+    SqlDirectory,
+    SqlGuests,
+    SqlOutbox,
+    SqlPush,
+    SqlRoles,
+    SqlVerification,
+    SqlBase,
+):
     """The store on either engine; use :func:`storage.open_store` to construct."""
 
     # -- accounts
@@ -424,7 +437,7 @@ class SqlStore(SqlAudit, SqlDirectory, SqlGuests, SqlOutbox, SqlRoles, SqlVerifi
             "write",
         )
         if status == 0:
-            raise NotFound(f"no device {device_id} of user {user_id}")
+            raise NoSuchUser(f"no device {device_id} of user {user_id}")
 
     async def device_keys(self, user_ids: Sequence[str]) -> list[DeviceKeyBundle]:
         ids = list(dict.fromkeys(user_ids))
@@ -493,7 +506,7 @@ class SqlStore(SqlAudit, SqlDirectory, SqlGuests, SqlOutbox, SqlRoles, SqlVerifi
                 # for its commit, so this statement sees it.
                 row = await c.fetchrow(_SQL_ROOM_BY_DIRECT_KEY, direct_key)
                 if row is None:
-                    raise Conflict(f"create_room: direct room {direct_key!r} is being created")
+                    raise RoomBeingCreated(f"direct room {direct_key!r} is being created")
                 return _room(row), None
             item = await event(c, room_id, "member.joined", creator, now, users=[creator, *others])
             roles = [(creator, owner_role)] + [(u, "member") for u in others]
@@ -542,7 +555,7 @@ class SqlStore(SqlAudit, SqlDirectory, SqlGuests, SqlOutbox, SqlRoles, SqlVerifi
 
         async def tx(c: Tx) -> TimelineItem | None:
             if not await self._lock_room(c, room_id):
-                raise NotFound(f"no room {room_id!r}")
+                raise NoSuchRoom(f"no room {room_id!r}")
             present = {r[0] for r in await c.fetch(_SQL_ROLES, room_id)}
             new = [u for u in dict.fromkeys(users) if u not in present]
             if not new:
@@ -580,7 +593,7 @@ class SqlStore(SqlAudit, SqlDirectory, SqlGuests, SqlOutbox, SqlRoles, SqlVerifi
 
         async def tx(c: Tx) -> TimelineItem:
             if await c.execute(_SQL_UPDATE_ROOM, room_id, name, header, status) == 0:
-                raise NotFound(f"no room {room_id!r}")
+                raise NoSuchRoom(f"no room {room_id!r}")
             return await event(
                 c, room_id, "room.updated", by, now, name=name, header=header, status=status
             )
@@ -642,6 +655,11 @@ class SqlStore(SqlAudit, SqlDirectory, SqlGuests, SqlOutbox, SqlRoles, SqlVerifi
                     (i.room_id, i.seq, "msg", i.ts, i.sender, i.device, i.cid, i.body)
                     for i in plan.rows
                 ]
+                if not self.db.concurrent_writers:
+                    # The one writer: no other transaction can store these cids
+                    # meanwhile, so every row goes in (and a savepoint is waste).
+                    await c.insert_rows("timeline", _MESSAGE_COLS, rows)
+                    break
                 try:
                     async with c.savepoint():
                         inserted = await c.insert_rows(

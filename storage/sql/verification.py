@@ -6,7 +6,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import astuple, fields
 from typing import Any
 
-from ..errors import Conflict, NotFound
+from ..errors import (
+    AlreadyDecided,
+    AlreadyVerified,
+    EmailTaken,
+    LinkUnusable,
+    NoSuchDocument,
+    NoSuchRequest,
+    NoSuchUser,
+    NumberTaken,
+    RequestPending,
+)
 from ..ids import new_id
 from ..outbox import NewNotification
 from ..types import NewUser, User
@@ -17,8 +27,6 @@ from ..verification import (
     EmailCode,
     IdentityDocument,
     IdentityRequest,
-    LinkUnusable,
-    NumberTaken,
     RegulatorLink,
 )
 from .base import SqlBase
@@ -84,7 +92,7 @@ def _req(row: Any) -> IdentityRequest:
 async def _user_by_id(c: Tx, user_id: str) -> User:
     row = await c.fetchrow(_SQL_USER, user_id)
     if row is None:
-        raise NotFound(f"no user {user_id}")
+        raise NoSuchUser(f"no user {user_id}")
     return _user(row)
 
 
@@ -130,7 +138,7 @@ class SqlVerification(SqlBase):
                     or replace_unconfirmed_before is None
                     or created_at >= replace_unconfirmed_before
                 ):
-                    raise Conflict("an account already exists for this e-mail")
+                    raise EmailTaken("an account already exists for this e-mail")
                 await c.execute(_SQL_SET_ASIDE, old_id)
                 await c.execute("DELETE FROM sessions WHERE user_id = $1", old_id)
                 await c.execute("DELETE FROM email_codes WHERE user_id = $1", old_id)
@@ -289,7 +297,7 @@ class SqlVerification(SqlBase):
                 doc_id,
             )
             if row is None:
-                raise NotFound(f"no upload {doc_id}")
+                raise NoSuchDocument(f"no upload {doc_id}")
             replaced = await c.fetch(
                 "UPDATE identity_documents SET staged = false WHERE user_id = $1 AND side = $2"
                 " AND staged AND request_id IS NULL AND id <> $3 RETURNING id",
@@ -326,16 +334,16 @@ class SqlVerification(SqlBase):
             # Lock the account row: two submissions of one user serialise here.
             row = await c.fetchrow(_SQL_USER + " FOR UPDATE", request.user_id)
             if row is None:
-                raise NotFound(f"no user {request.user_id}")
+                raise NoSuchUser(f"no user {request.user_id}")
             if _user(row).verified:
-                raise Conflict("this account is verified already")
+                raise AlreadyVerified("this account is verified already")
             pending = await c.fetchval(
                 "SELECT EXISTS (SELECT 1 FROM identity_requests WHERE user_id = $1"
                 " AND state = 'pending')",
                 request.user_id,
             )
             if pending:
-                raise Conflict("a verification request is pending already")
+                raise RequestPending("a verification request is pending already")
             await c.execute(
                 f"INSERT INTO identity_requests ({_REQ_COLS}) VALUES ({_marks(10)})",
                 *astuple(request),
@@ -349,7 +357,7 @@ class SqlVerification(SqlBase):
                     side,
                 )
                 if status != 1:
-                    raise NotFound(f"no '{side}' document uploaded")
+                    raise NoSuchDocument(f"no '{side}' document uploaded")
             return request
 
         return await self.db.run("submit_identity_request", tx, "transaction")
@@ -428,8 +436,8 @@ class SqlVerification(SqlBase):
                     "SELECT EXISTS (SELECT 1 FROM identity_requests WHERE id = $1)", request_id
                 )
                 if not exists:
-                    raise NotFound(f"no request {request_id}")
-                raise Conflict("this request was decided already")
+                    raise NoSuchRequest(f"no request {request_id}")
+                raise AlreadyDecided("this request was decided already")
             decided = _req(row)
             if state == "approved":
                 await _check_number_free(c, decided.user_id, None)

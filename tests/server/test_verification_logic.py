@@ -51,6 +51,10 @@ def test_id_nat_prefixes() -> None:
         ("motdepasse2024", False),
         ("abababababab", False),
         ("9876543210", False),
+        ("Confrere2026!", False),  # built on a breached password, digits added
+        ("qwertzuiop123", False),  # a keyboard row
+        ("soleil soleil soleil", False),  # a word repeated
+        ("Pierre-Louis 1985 au marché", True),
     ],
 )
 def test_password_rules(password: str, ok: bool) -> None:
@@ -73,6 +77,7 @@ def test_password_reasons_tell_the_rules_apart() -> None:
         "abababababab": "password_repeated",
         "Motdepasse123": "password_common",
         "98765432109876": "password_sequence",
+        "abcdefghijkl": "password_weak",
     }
     for password, reason in cases.items():
         refused = passwords.problem(password)

@@ -31,7 +31,7 @@ async def test_reconnects_and_catches_up(server: ServerUnderTest, browser: Brows
     # Anne's network goes down and the server drops her connection.
     await ctx_a.set_offline(True)
     status = page_a.locator("#connection")
-    async with asyncio.timeout(10):
+    async with asyncio.timeout(30):
         # Chromium applies the offline emulation to new sockets a moment later: a
         # reconnection that slipped through before it is dropped again.
         while await status.get_attribute("data-state") != "offline":

@@ -64,6 +64,8 @@ async def full_run(server: ServerUnderTest, provider: OidcProvider, tag: str) ->
         await client.invite(room.id, emails=[f"invite.{tag}@example.fr"])
     finally:
         await client.close()
+    # A forgotten password: the reset code (it carries no link).
+    await api(server, None, "POST", "/v1/accounts/password/forgot", json={"email": anne.email})
     # A regulator sign-up link, issued by an administrator.
     await server.store.grant_role(anne.user_id, "admin", now_ms())
     await api(server, anne, "POST", "/v1/regulator-links", json={"email": f"sas.{tag}@example.fr"})

@@ -26,6 +26,7 @@ export const FIELDS = {
   // accounts, sessions, devices
   email: ["Adresse e-mail", "saisissez une adresse e-mail valide, par exemple prenom.nom@exemple.fr."],
   password: ["Mot de passe", "10 caractères au moins ; évitez les mots de passe courants et ceux tirés de votre nom ou de votre e-mail."],
+  new_password: ["Nouveau mot de passe", "10 caractères au moins ; évitez les mots de passe courants et ceux tirés de votre nom ou de votre e-mail."],
   first_name: ["Prénom", "renseignez votre prénom (100 caractères au plus)."],
   last_name: ["Nom", "renseignez votre nom (100 caractères au plus)."],
   postcode: ["Code postal", "un code postal français à 5 chiffres."],
@@ -60,6 +61,11 @@ export const FIELDS = {
   kind: ["Type de pièce jointe", "un fichier de conversation ou un document."],
   room: ["Conversation", "cette conversation n'existe pas ou plus."],
   content_type: ["Type de fichier", "seuls les PDF, JPEG et PNG sont acceptés."],
+  // push subscriptions
+  endpoint: ["Notifications", "ce navigateur n'a pas fourni d'adresse de notification valable."],
+  p256dh: ["Notifications", "ce navigateur n'a pas fourni de clés de notification valables."],
+  auth: ["Notifications", "ce navigateur n'a pas fourni de clés de notification valables."],
+  token: ["Notifications", "l'application n'a pas fourni de jeton de notification valable."],
   // profiles
   users: ["Confrères", "de 1 à 100 identifiants."],
   // directory and agenda
@@ -96,7 +102,9 @@ export const REASONS = {
   password_repeated: "Le mot de passe ne doit pas répéter les mêmes quelques caractères.",
   password_common: "Ce mot de passe est trop courant (il figure dans des listes de mots de passe dérobés) : choisissez-en un autre.",
   password_sequence: "Le mot de passe ne doit pas être une suite de chiffres.",
+  password_weak: "Ce mot de passe est trop facile à deviner : ajoutez quelques mots, une phrase de passe convient très bien.",
   password_personal: "Le mot de passe ne doit pas reprendre votre nom ou votre adresse e-mail.",
+  password_wrong: "Ce n'est pas votre mot de passe actuel.",
   code_malformed: "Le code de vérification se compose de 6 chiffres.",
   code_wrong: "Ce n'est pas le code envoyé : vérifiez l'e-mail reçu.",
   code_expired: "Ce code a expiré : demandez-en un nouveau.",

@@ -17,8 +17,10 @@ import { agendaView } from "./screens/agenda.js";
 import { reviewView } from "./screens/review.js";
 import { sasView } from "./screens/sas.js";
 import { adminView } from "./screens/admin.js";
+import { passwordResetView } from "./screens/password-reset.js";
+import { accountSecurityView } from "./screens/account-security.js";
 
-const PUBLIC = ["/connexion", "/inscription", "/signup", "/inscription-regulateur", "/conditions", "/confidentialite"];
+const PUBLIC = ["/connexion", "/inscription", "/signup", "/inscription-regulateur", "/conditions", "/confidentialite", "/mot-de-passe-oublie"];
 
 route("/connexion", loginView);
 route("/inscription", signUpView);
@@ -27,6 +29,8 @@ route("/inscription-regulateur", signUpView);
 route("/verification", verificationView);
 route("/conditions", termsView);
 route("/confidentialite", privacyView);
+route("/mot-de-passe-oublie", passwordResetView);
+route("/compte/securite", accountSecurityView);
 route("/", messagingView);
 route("/conversations", messagingView);
 route("/conversations/:room", messagingView);
@@ -43,6 +47,7 @@ guard(({ path }) => {
     if (path !== "/") sessionStorage.setItem("next", path + location.search); // back there once in
     return "/connexion";
   }
+  if (path === "/compte/securite") return null; // the password and sessions, verified or not
   if (path === "/verification") return ready() && app.profile.email_confirmed ? "/" : null;
   if (!ready()) return "/verification";
   // Arrived by an invitation link: once in, straight into the conversation that waited.

@@ -37,6 +37,10 @@ export function messagingView({ params, hash = {} }) {
   else replace(ui.chat, h("div", { class: "empty" }, h("p", {}, "Choisissez une conversation ou créez-en une."),
     h("button", { type: "button", class: "primary", onclick: newConversationDialog }, "Nouveau message")));
   renderList();
+  if (sessionStorage.getItem("password-reset")) {
+    sessionStorage.removeItem("password-reset");
+    notice("Votre mot de passe a été changé. Toutes les autres sessions de votre compte ont été fermées.");
+  }
   if (sessionStorage.getItem("welcome")) {
     sessionStorage.removeItem("welcome");
     notice("Félicitations, votre compte est créé ! Vous pouvez désormais communiquer de manière sécurisée avec vos confrères.");

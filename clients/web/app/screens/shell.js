@@ -4,7 +4,7 @@
 // by platform role the SAS console, the identity review and the administration.
 // A referral booked in the agenda (appointment.booked, SPEC.md §5.6) shows here, on
 // every page: a visible alert and the badge.
-import { h, replace, when } from "../dom.js";
+import { h, icon, replace, when } from "../dom.js";
 import { app, emit, notice, on, root } from "../state.js";
 import { initials } from "../profiles.js";
 import { logOut } from "../session.js";
@@ -72,6 +72,8 @@ export function chrome() {
         h("img", { src: "/app/icons/icon.svg", alt: "", width: 26, height: 26 }), h("span", {}, "Confrère")),
       status,
       me,
+      h("button", { type: "button", id: "account-security", class: "ghost", title: "Mot de passe, sessions ouvertes, mes données",
+        "aria-label": "Sécurité du compte", onclick: () => go("/compte/securite") }, icon("lock"), h("span", { class: "label" }, "Sécurité")),
       h("button", { type: "button", id: "logout", class: "ghost", onclick: async () => {
         await logOut();
         bar = null;

@@ -1,0 +1,223 @@
+// /compte/securite: the account's security (SPEC.md §9.4). The password (changed
+// knowing the current one: the other sessions are closed) and the log-in sessions,
+// each with its device and date, "Cette session" for this browser, and a button that
+// closes one, or all the others; a closed session's browser is signed out at once.
+// "Mes données": download one's data, delete the account (the password again).
+// Notifications: this browser subscribes to Web Push (SPEC.md §9.5) when the server
+// offers it. Key-holding devices (their approval, names) are another page's.
+import { h, replace } from "../dom.js";
+import { ApiError } from "../rest.js";
+import { notice, rest } from "../state.js";
+import { go } from "../router.js";
+import { logOut } from "../session.js";
+import { confirmDialog, errorLine, fail, field } from "../widgets.js";
+import { link, publicPage } from "./frame.js";
+
+const DATE = new Intl.DateTimeFormat("fr-FR", { dateStyle: "long", timeStyle: "short" });
+
+export function accountSecurityView() {
+  const list = h("ul", { class: "sessions", id: "sessions", "aria-label": "Sessions ouvertes" });
+  const listError = errorLine("sessions-error");
+  const others = h("button", { type: "button", id: "revoke-others", class: "danger", onclick: async () => {
+    if (!(await confirmDialog("Fermer les autres sessions", "Tous vos autres appareils et navigateurs seront déconnectés.", "Fermer les autres sessions"))) return;
+    try {
+      const { revoked } = await rest.call("DELETE", "/v1/sessions/others");
+      notice(revoked > 1 ? `${revoked} sessions fermées.` : revoked === 1 ? "1 session fermée." : "Aucune autre session ouverte.");
+      await drawSessions(list, listError, others);
+    } catch (err) {
+      fail(listError, err);
+    }
+  } }, "Fermer toutes les autres sessions");
+  publicPage([
+    h("p", {}, link("/", "← Retour aux conversations", { id: "back-to-messaging" })),
+    h("h1", {}, "Sécurité du compte"),
+    passwordSection(),
+    notificationsSection(),
+    h("section", { class: "security-section", "aria-labelledby": "sessions-title" },
+      h("h2", { id: "sessions-title" }, "Sessions ouvertes"),
+      h("p", { class: "lead" }, "Les appareils et navigateurs connectés à votre compte. Fermez une session que vous ne reconnaissez pas : elle est déconnectée immédiatement."),
+      list,
+      listError,
+      h("div", { class: "actions" }, others)),
+    dataSection(),
+  ], { wide: true });
+  drawSessions(list, listError, others);
+}
+
+async function drawSessions(list, error, others) {
+  let sessions = [];
+  try {
+    ({ sessions } = await rest.call("GET", "/v1/sessions"));
+  } catch (err) {
+    fail(error, err);
+    return;
+  }
+  others.disabled = !sessions.some((s) => !s.current);
+  replace(list, sessions.map((s) => h("li", { class: "session", dataset: { testid: "session", current: s.current ? "1" : "" } },
+    h("div", { class: "session-what" },
+      h("strong", {}, s.device_name), s.current ? h("span", { class: "tag" }, "Cette session") : null,
+      h("span", { class: "session-when" }, `Connexion le ${DATE.format(new Date(s.created_at))}`)),
+    s.current ? null : h("button", { type: "button", class: "revoke", onclick: async (e) => {
+      e.currentTarget.disabled = true;
+      try {
+        await rest.call("DELETE", `/v1/sessions/${s.id}`);
+        notice(`Session « ${s.device_name} » fermée.`);
+      } catch (err) {
+        fail(error, err);
+      }
+      await drawSessions(list, error, others);
+    } }, "Fermer cette session"))));
+}
+
+function passwordSection() {
+  const error = errorLine("password-error");
+  const form = h("form", { id: "password-form", onsubmit: async (e) => {
+    e.preventDefault();
+    const data = Object.fromEntries(new FormData(form));
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    try {
+      await rest.call("POST", "/v1/accounts/password", { password: data.password, new_password: data.new_password });
+      form.reset();
+      error.classList.remove("shown");
+      notice("Mot de passe changé. Vos autres sessions ont été fermées.");
+      go("/compte/securite", { replace: true });
+    } catch (err) {
+      fail(error, err);
+    } finally {
+      button.disabled = false;
+    }
+  } },
+  field("Mot de passe actuel", "password", "password", { autocomplete: "current-password" }),
+  field("Nouveau mot de passe (10 caractères minimum)", "new_password", "password", { minlength: 10, autocomplete: "new-password" }),
+  h("button", { type: "submit", class: "primary" }, "Changer mon mot de passe"));
+  return h("section", { class: "security-section", "aria-labelledby": "password-title" },
+    h("h2", { id: "password-title" }, "Mot de passe"),
+    h("p", { class: "lead" }, "Changer votre mot de passe ferme vos autres sessions."),
+    form,
+    error);
+}
+
+function b64urlToBytes(text) {
+  const b64 = text.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - (text.length % 4)) % 4);
+  return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+}
+
+function bytesToB64url(buffer) {
+  return btoa(String.fromCharCode(...new Uint8Array(buffer))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+/** "Notifications": subscribe this browser to Web Push, or stop. */
+function notificationsSection() {
+  const state = h("p", { id: "push-state", class: "lead" }, "…");
+  const error = errorLine("push-error");
+  const button = h("button", { type: "button", id: "push-toggle", hidden: true });
+  const section = h("section", { class: "security-section", "aria-labelledby": "push-title" },
+    h("h2", { id: "push-title" }, "Notifications"),
+    state, h("div", { class: "actions" }, button), error);
+  drawNotifications(state, button, error);
+  return section;
+}
+
+async function drawNotifications(state, button, error) {
+  const supported = "serviceWorker" in navigator && "PushManager" in window && "Notification" in window;
+  let key = null;
+  try {
+    key = (await rest.call("GET", "/v1/push/config")).vapid_public_key;
+  } catch (err) {
+    fail(error, err);
+    return;
+  }
+  if (!key || !supported) {
+    state.textContent = key ? "Ce navigateur ne sait pas recevoir de notifications." : "Ce service n'envoie pas de notifications aux navigateurs.";
+    button.hidden = true;
+    return;
+  }
+  const registration = await navigator.serviceWorker.getRegistration("/");
+  const current = await registration?.pushManager.getSubscription();
+  button.hidden = false;
+  if (current) {
+    state.textContent = "Ce navigateur vous prévient des nouveaux messages quand Confrère est fermé (sans jamais en montrer le contenu).";
+    button.textContent = "Désactiver les notifications";
+    button.onclick = async () => {
+      try {
+        await rest.call("DELETE", "/v1/push/subscription");
+        await current.unsubscribe();
+      } catch (err) {
+        fail(error, err);
+      }
+      drawNotifications(state, button, error);
+    };
+    return;
+  }
+  state.textContent = Notification.permission === "denied"
+    ? "Les notifications sont bloquées pour Confrère dans les réglages de ce navigateur."
+    : "Recevez une notification des nouveaux messages quand Confrère est fermé (sans jamais en montrer le contenu).";
+  button.textContent = "Activer les notifications sur ce navigateur";
+  button.disabled = Notification.permission === "denied";
+  button.onclick = async () => {
+    try {
+      if ((await Notification.requestPermission()) !== "granted") {
+        drawNotifications(state, button, error);
+        return;
+      }
+      const ready = await navigator.serviceWorker.ready;
+      const subscription = await ready.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: b64urlToBytes(key) });
+      await rest.call("PUT", "/v1/push/subscription", {
+        kind: "webpush",
+        endpoint: subscription.endpoint,
+        p256dh: bytesToB64url(subscription.getKey("p256dh")),
+        auth: bytesToB64url(subscription.getKey("auth")),
+      });
+    } catch (err) {
+      if (err instanceof ApiError) fail(error, err);
+      else {
+        // The browser's push service refused or is unreachable (a DOMException).
+        error.textContent = "Ce navigateur n'a pas pu s'abonner aux notifications : réessayez plus tard.";
+        error.classList.add("shown");
+        console.info("push subscribe", err);
+      }
+    }
+    drawNotifications(state, button, error);
+  };
+}
+
+/** "Mes données": the export (a JSON file) and the account's deletion. */
+function dataSection() {
+  const error = errorLine("data-error");
+  const download = h("button", { type: "button", id: "export", onclick: async () => {
+    try {
+      const data = await rest.call("GET", "/v1/accounts/me/export");
+      const url = URL.createObjectURL(new Blob([JSON.stringify(data, null, 2)], { type: "application/json" }));
+      const a = h("a", { href: url, download: "confrere-mes-donnees.json", hidden: true });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    } catch (err) {
+      fail(error, err);
+    }
+  } }, "Télécharger mes données");
+  const form = h("form", { id: "delete-form", onsubmit: async (e) => {
+    e.preventDefault();
+    const password = new FormData(form).get("password");
+    if (!(await confirmDialog("Supprimer mon compte", "Votre compte sera supprimé définitivement et toutes vos sessions fermées. Vos messages resteront dans les conversations de vos confrères, sous le nom « Compte supprimé ».", "Supprimer définitivement"))) return;
+    try {
+      await rest.call("POST", "/v1/accounts/me/delete", { password });
+    } catch (err) {
+      fail(error, err);
+      return;
+    }
+    await logOut();
+    go("/connexion?supprime=1", { replace: true });
+  } },
+  field("Mot de passe", "password", "password", { autocomplete: "current-password" }),
+  h("button", { type: "submit", class: "danger" }, "Supprimer mon compte"));
+  return h("section", { class: "security-section", "aria-labelledby": "data-title" },
+    h("h2", { id: "data-title" }, "Mes données"),
+    h("p", { class: "lead" }, "Téléchargez les informations de votre compte (profil, consentements, appareils, sessions, conversations). Vos messages, chiffrés de bout en bout, restent sur vos appareils."),
+    h("div", { class: "actions" }, download),
+    h("p", { class: "lead" }, "Supprimer votre compte efface vos informations personnelles. Sont conservés, pour vos confrères et les obligations légales : vos messages dans leurs conversations, les rendez-vous pris, vos consentements et le journal d'audit."),
+    form,
+    error);
+}
