@@ -149,6 +149,13 @@ async function openDocument(appointment, attachment, button, error) {
 
 // -- settings
 
+const opened = new Map(); // a settings section's id -> open, kept across redraws
+
+/** The attributes of a settings section that stays open (or closed) when redrawn. */
+function kept(id, openByDefault = false) {
+  return { class: "manage", id, open: opened.get(id) ?? openByDefault, ontoggle: (e) => opened.set(id, e.currentTarget.open) };
+}
+
 function settings(data, places, motives) {
   const out = h("section", { class: "agenda-settings", id: "agenda-settings" }, h("h2", {}, "Paramètres de l'agenda"));
   const error = errorLine("settings-error");
@@ -169,7 +176,7 @@ function settings(data, places, motives) {
   // Required patient fields
   const extra = Object.keys(PATIENT_LABELS).filter((k) => !DEFAULT_REQUIRED.includes(k));
   const required = new Set(data.required_fields);
-  out.append(h("details", { class: "manage", id: "required-fields" }, h("summary", {}, "Informations patient demandées"),
+  out.append(h("details", kept("required-fields"), h("summary", {}, "Informations patient demandées"),
     h("p", { class: "hint" }, "Par défaut les informations obligatoires sont : nom, prénom, nom de naissance, date de naissance, téléphone. Vous pouvez en demander d'autres :"),
     extra.map((k) => h("label", { class: "check" }, h("input", { type: "checkbox", name: k, checked: required.has(k), onchange: (e) => {
       if (e.target.checked) required.add(k);
@@ -179,7 +186,7 @@ function settings(data, places, motives) {
   // Instructions read by bookers before booking
   const instructions = h("textarea", { id: "instructions", name: "instructions", rows: 3, maxlength: 1000,
     placeholder: "Par exemple : pour un rendez-vous URGENT, merci de passer par le secrétariat." }, data.instructions || "");
-  out.append(h("details", { class: "manage", id: "instructions-settings", open: Boolean(data.instructions) },
+  out.append(h("details", kept("instructions-settings", Boolean(data.instructions)),
     h("summary", {}, "À lire avant de prendre un rendez-vous"),
     h("p", { class: "hint" }, "Consigne affichée aux confrères et aux régulateurs du SAS avant qu'ils réservent ; ils doivent l'accepter."),
     instructions,
