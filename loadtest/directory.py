@@ -17,7 +17,11 @@ REST layer adds its JSON encoding on top):
 
 and prints p50/p99/max per kind (target: p99 under 20 ms). Then it books
 ``--bookings`` free slots, 8 at a time, each with its two patient notifications in the
-booking's transaction, and prints bookings per second.
+booking's transaction, and prints bookings per second. Last, it starts a node
+(``python -m server run``) on that database and sends the same queries through REST, one
+at a time, as a signed-in regulator (``GET /v1/directory/search`` with ``q``,
+``specialty`` + ``lat``/``lon``, ``cpts``, ``lat``/``lon``; ``GET /v1/sas/slots``), and
+prints their p50/p99/max as the client sees them (HTTP, JSON, authentication included).
 """
 
 from __future__ import annotations
@@ -29,13 +33,17 @@ import datetime as dt
 import importlib
 import json
 import random
+import secrets
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
+
+from server.auth import hash_password
 from server.directory.cities import french_cities
 from server.directory.names import LAST_NAMES, SPECIALTIES
 from server.directory.seed import SeedBatch
@@ -47,6 +55,7 @@ from storage.outbox import NewNotification
 from storage.search_text import normalise
 from storage.types import NewUser
 
+from .server_process import ServerProcess
 from .stats import percentiles
 
 __all__ = ["add_arguments", "run"]
@@ -126,15 +135,19 @@ async def _one(store: Store, q: Query) -> int:
     return len((await store.search_directory(q)).hits)
 
 
-async def _searches(store: Store, queries: dict[str, list[Query]]) -> dict[str, Any]:
+async def _timed(
+    queries: dict[str, list[Query]], one: Callable[[Query], Awaitable[int]]
+) -> dict[str, Any]:
+    """p50/p99/max (ms) and mean hits per kind of ``one(query)``, run one at a time
+    after a warm-up."""
     for q in [q for qs in queries.values() for q in qs[:20]]:  # warm the caches
-        await _one(store, q)
+        await one(q)
     figures: dict[str, Any] = {}
     for kind, qs in queries.items():
         times, hits = [], 0
         for q in qs:
             start = time.perf_counter()
-            hits += await _one(store, q)
+            hits += await one(q)
             times.append((time.perf_counter() - start) * 1000)
         summary = percentiles(times)
         figures[kind] = {
@@ -144,6 +157,10 @@ async def _searches(store: Store, queries: dict[str, list[Query]]) -> dict[str, 
             "mean_hits": round(hits / max(1, len(qs)), 1),
         }
     return figures
+
+
+async def _searches(store: Store, queries: dict[str, list[Query]]) -> dict[str, Any]:
+    return await _timed(queries, lambda q: _one(store, q))
 
 
 async def _bookings(store: Store, batches: list[SeedBatch], n: int) -> dict[str, Any]:
@@ -179,6 +196,85 @@ async def _bookings(store: Store, batches: list[SeedBatch], n: int) -> dict[str,
     return {"bookings": done, "seconds": round(elapsed, 2), "per_s": round(done / elapsed, 1)}
 
 
+def _rest_params(q: Query) -> tuple[str, dict[str, Any]]:
+    """The REST request a client sends for this query."""
+    if isinstance(q, SasQuery):
+        lat, lon = q.near
+        return "/v1/sas/slots", {
+            "lat": lat,
+            "lon": lon,
+            "radius_km": q.radius_km,
+            "from": q.starts_from,
+            "to": q.starts_before,
+            "limit": q.limit,
+        }
+    params: dict[str, Any] = {"limit": 20}
+    if q.words:
+        params["q"] = " ".join(q.words)
+    if q.specialty:
+        params["specialty"] = q.specialty
+    if q.cpts:
+        params["cpts"] = q.cpts
+    if q.near is not None:
+        params.update(lat=q.near[0], lon=q.near[1], radius_km=q.radius_km)
+    return "/v1/directory/search", params
+
+
+async def _regulator(store: Store) -> tuple[str, str]:
+    """A regulator account to search with (the SAS search needs the role)."""
+    password = secrets.token_urlsafe(16)
+    user = await store.create_user(
+        NewUser(
+            f"regulateur-{new_id().lower()}@example.org",
+            await hash_password(password, "min"),
+            "Sam",
+            "Régul",
+            "75012",
+            "Paris",
+            "Régulateur",
+            "salarie",
+            email_confirmed=True,
+            verified=True,
+            profession="regulator",
+        ),
+        1,
+    )
+    await store.grant_role(user.id, "regulator", 1)
+    return user.email, password
+
+
+async def _rest_searches(
+    url: str, tmp: Path, login: tuple[str, str], queries: dict[str, list[Query]]
+) -> dict[str, Any]:
+    node = ServerProcess(
+        {
+            "CONFRERE_DATABASE_URL": url,
+            "CONFRERE_PASSWORD_COST": "min",
+            "CONFRERE_LOG_LEVEL": "warning",
+            "CONFRERE_SERVER_KEY_FILE": str(tmp / "server.key"),
+            "CONFRERE_BLOB_URL": f"file://{tmp / 'blobs'}",
+        }
+    )
+    await node.start()
+    try:
+        async with httpx.AsyncClient(base_url=node.url, timeout=30) as http:
+            answer = await http.post("/v1/sessions", json={"email": login[0], "password": login[1]})
+            answer.raise_for_status()
+            http.headers["Authorization"] = f"Bearer {answer.json()['token']}"
+
+            async def one(q: Query) -> int:
+                path, params = _rest_params(q)
+                r = await http.get(path, params=params)
+                if r.status_code != 200:
+                    raise RuntimeError(f"{path} {params}: {r.status_code} {r.text[:200]}")
+                body = r.json()
+                return len(body["slots"] if "slots" in body else body["results"])
+
+            return await _timed(queries, one)
+    finally:
+        node.stop()
+
+
 async def _bench(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {"count": args.count, "seed": args.seed}
     start_ms = midnight_ms(dt.date(2030, 1, 7))
@@ -194,20 +290,25 @@ async def _bench(args: argparse.Namespace) -> dict[str, Any]:
                     queries = _queries(args.seed, args.queries, cpts, start_ms)
                     searches = await _searches(store, queries)
                     bookings = await _bookings(store, kept, args.bookings)
+                    login = await _regulator(store)
                 finally:
                     await store.close()
+                print(f"== {adapter}: the same queries through REST", file=sys.stderr)
+                rest = await _rest_searches(url, Path(tmp), login, queries)
         report[adapter] = {
             "seed_s": round(seeded["seconds"], 1),
             "search": searches,
+            "rest": rest,
             "book": bookings,
         }
         print(f"\n{adapter}: {args.count:,} practitioners seeded in {seeded['seconds']:.0f} s")
-        print(f"  {'query':<16}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'hits':>7}")
-        for kind, f in searches.items():
-            print(
-                f"  {kind:<16}{f['p50_ms']:>9.2f}{f['p99_ms']:>9.2f}{f['max_ms']:>9.2f}"
-                f"{f['mean_hits']:>7.1f}"
-            )
+        for title, figures in (("store", searches), ("REST", rest)):
+            print(f"  {title + ': query':<22}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'hits':>7}")
+            for kind, f in figures.items():
+                print(
+                    f"  {kind:<22}{f['p50_ms']:>9.2f}{f['p99_ms']:>9.2f}{f['max_ms']:>9.2f}"
+                    f"{f['mean_hits']:>7.1f}"
+                )
         print(
             f"  bookings: {bookings['bookings']} in {bookings['seconds']} s,"
             f" {bookings['per_s']}/s (8 concurrent, notifications in the same transaction)"

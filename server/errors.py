@@ -110,7 +110,10 @@ _FROM_STORAGE: tuple[tuple[type[db.StorageError], _Answer], ...] = (
     (db.NoSuchRequest, _Answer(ErrorCode.NOT_FOUND, "no such verification request")),
     (db.NoSuchOrganisation, _Answer(ErrorCode.NOT_FOUND, "no such organisation")),
     (db.NotFound, _Answer(ErrorCode.NOT_FOUND, "the content is missing")),
-    (db.SlotTaken, _Answer(ErrorCode.CONFLICT, "this slot is already booked")),
+    (
+        db.SlotTaken,
+        _Answer(ErrorCode.CONFLICT, "this slot is already booked", reason="slot_taken"),
+    ),
     (
         db.EmailTaken,
         _Answer(

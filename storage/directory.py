@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from .outbox import NewNotification
 
 __all__ = [
+    "CONSULTATION_TYPES",
     "DEFAULT_REQUIRED_FIELDS",
     "ORG_KINDS",
     "PATIENT_FIELDS",
@@ -66,6 +67,7 @@ PATIENT_FIELDS = (
     "consulted_before",
 )
 DEFAULT_REQUIRED_FIELDS = ("first_name", "last_name", "birth_name", "birth_date", "phone")
+CONSULTATION_TYPES = ("cabinet", "video")
 
 Cursor = tuple[float, str, str]
 
@@ -157,6 +159,7 @@ class Profile:
     organisations: tuple[Organisation, ...]
     places: tuple[Place, ...]
     required_fields: tuple[str, ...]
+    instructions: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +259,7 @@ class NewAppointment:
     message: str
     attachments: tuple[str, ...]
     created_at: int
+    consultation_type: str = "cabinet"
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +279,7 @@ class Appointment:
     attachments: tuple[str, ...]
     created_at: int
     motive_label: str = ""
+    consultation_type: str = "cabinet"
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -311,6 +316,9 @@ class DirectoryStore(Protocol):
     async def set_profile_visible(self, profile_id: str, visible: bool) -> None: ...
 
     async def set_required_fields(self, profile_id: str, fields: Sequence[str]) -> None: ...
+
+    async def set_instructions(self, profile_id: str, text: str) -> None:
+        """The text a booker reads before booking ("" for none)."""
 
     async def search_directory(self, query: DirectoryQuery) -> DirectoryPage: ...
 

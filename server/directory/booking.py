@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 from protocol import encode
 from protocol.errors import ErrorCode
 from protocol.frames import Event
-from storage.directory import Appointment, NewAppointment, Profile, Slot
+from storage.directory import CONSULTATION_TYPES, Appointment, NewAppointment, Profile, Slot
 from storage.ids import new_id
 from storage.outbox import Channel, NewNotification
 from storage.types import User
 
 from ..clock import now_ms
-from ..errors import ApiError, bad_request
+from ..errors import ApiError, bad_field, bad_request
 from ..notifications.worker import SEALED_RECIPIENT
 from ..server_key import ServerKey
 from .at_rest import seal_appointment
@@ -40,7 +40,7 @@ __all__ = ["MAX_ATTACHMENTS", "book", "notify_practitioner"]
 log = logging.getLogger("confrere.directory")
 
 MAX_ATTACHMENTS = 10
-_FIELDS = {"slot", "motive", "patient", "message", "attachments"}
+_FIELDS = {"slot", "motive", "patient", "message", "attachments", "consultation_type"}
 _ID_MAX = 64
 
 
@@ -51,6 +51,16 @@ def _id(body: dict[str, Any], name: str) -> str:
     if not is_id(value):
         raise bad_request(f"field '{name}' must be an id (at most {_ID_MAX} url-safe characters)")
     return value
+
+
+def _consultation_type(body: dict[str, Any]) -> str:
+    """ "cabinet" (default: at the practice) or "video"."""
+    value = body.get("consultation_type")
+    if value is None:
+        return "cabinet"
+    if value not in CONSULTATION_TYPES:
+        raise bad_field("consultation_type", f"must be one of {', '.join(CONSULTATION_TYPES)}")
+    return str(value)
 
 
 def _request(body: dict[str, Any]) -> tuple[str, str, str, tuple[str, ...]]:
@@ -79,7 +89,7 @@ def _request(body: dict[str, Any]) -> tuple[str, str, str, tuple[str, ...]]:
 
 def _may_book(slot: Slot, via: str) -> None:
     if slot.appointment_id is not None:
-        raise ApiError(ErrorCode.CONFLICT, "this slot is already booked")
+        raise ApiError(ErrorCode.CONFLICT, "this slot is already booked", reason="slot_taken")
     if via == "sas" and not slot.sas_eligible:
         raise ApiError(
             ErrorCode.FORBIDDEN,
@@ -141,6 +151,7 @@ async def notify_practitioner(svc: Services, appointment: Appointment) -> None:
 
 async def book(svc: Services, caller: User, body: dict[str, Any], via: str) -> Appointment:
     slot_id, motive_id, message, attachments = _request(body)
+    consultation_type = _consultation_type(body)
     slot = await svc.store.slot(slot_id)
     profile = None if slot is None else await svc.store.profile(slot.profile_id)
     if slot is None or profile is None or not profile.visible:
@@ -155,7 +166,16 @@ async def book(svc: Services, caller: User, body: dict[str, Any], via: str) -> A
     now = now_ms()
     appointment_id = new_id()
     new = NewAppointment(
-        appointment_id, slot.id, motive_id, caller.id, via, form.patient, message, attachments, now
+        appointment_id,
+        slot.id,
+        motive_id,
+        caller.id,
+        via,
+        form.patient,
+        message,
+        attachments,
+        now,
+        consultation_type,
     )
     # Refusals (slot taken meanwhile, attachments not the booker's documents...) are
     # answered by server.errors.from_storage.

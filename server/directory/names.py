@@ -54,22 +54,26 @@ LAST_NAMES = (
     "Tran", "Kaci", "Bouchard", "Vallet", "Toussaint", "Devaux", "Lebon", "Courtois",
 )  # fmt: skip
 
-# (specialty, share of the directory in per mille, title shown before the name)
+# (specialty, share of the directory in per mille, title shown before the name). The
+# names are those of the sign-up form (server.verification.specialties): one vocabulary
+# for sign-up, the directory and its filters.
 SPECIALTIES = (
     ("Médecine générale", 230, "Dr"), ("Infirmier", 200, ""),
     ("Masseur-kinésithérapeute", 110, ""), ("Pharmacien", 80, "Dr"),
     ("Chirurgien-dentiste", 60, "Dr"), ("Sage-femme", 30, ""), ("Psychologue", 35, ""),
     ("Orthophoniste", 25, ""), ("Pédicure-podologue", 15, ""), ("Diététicien", 10, ""),
     ("Orthoptiste", 6, ""), ("Psychiatrie", 18, "Dr"), ("Anesthésie-réanimation", 15, "Dr"),
-    ("Radiologie", 13, "Dr"), ("Cardiologie", 12, "Dr"), ("Pédiatrie", 12, "Dr"),
-    ("Gynécologie obstétrique", 11, "Dr"), ("Ophtalmologie", 10, "Dr"),
-    ("Dermatologie", 7, "Dr"), ("Biologie médicale", 10, "Dr"),
-    ("Gastro-entérologie", 6, "Dr"), ("Chirurgie orthopédique", 6, "Dr"),
-    ("Oto-rhino-laryngologie", 5, "Dr"), ("Pneumologie", 5, "Dr"), ("Rhumatologie", 5, "Dr"),
-    ("Neurologie", 5, "Dr"), ("Endocrinologie", 4, "Dr"), ("Néphrologie", 4, "Dr"),
+    ("Radiologie", 13, "Dr"), ("Cardiologie et maladies vasculaires", 12, "Dr"),
+    ("Pédiatrie", 12, "Dr"), ("Gynécologie obstétrique", 11, "Dr"), ("Ophtalmologie", 10, "Dr"),
+    ("Dermatologie et vénéréologie", 7, "Dr"), ("Biologie médicale", 10, "Dr"),
+    ("Hépato-gastro-entérologie", 6, "Dr"),
+    ("Chirurgie orthopédique et traumatologique", 6, "Dr"),
+    ("Oto-rhino-laryngologie - chirurgie cervico-faciale", 5, "Dr"), ("Pneumologie", 5, "Dr"),
+    ("Rhumatologie", 5, "Dr"), ("Neurologie", 5, "Dr"),
+    ("Endocrinologie, diabétologie, nutrition", 4, "Dr"), ("Néphrologie", 4, "Dr"),
     ("Urologie", 3, "Dr"), ("Gériatrie", 5, "Dr"), ("Médecine d'urgence", 8, "Dr"),
-    ("Oncologie", 4, "Dr"), ("Médecine physique et réadaptation", 3, "Dr"),
-    ("Chirurgie viscérale", 3, "Dr"),
+    ("Oncologie", 4, "Dr"), ("Médecine physique et de réadaptation", 3, "Dr"),
+    ("Chirurgie viscérale et digestive", 3, "Dr"),
 )  # fmt: skip
 
 STREETS = (

@@ -21,7 +21,9 @@ from ..fields import e164, email_address, valid_postcode
 __all__ = [
     "CIVILITIES",
     "MAX_MESSAGE",
+    "MAX_INSTRUCTIONS",
     "MESSAGE_NOTICE",
+    "SAS_NOTICE",
     "PatientForm",
     "check_patient",
     "parse_birth_date",
@@ -35,6 +37,14 @@ MESSAGE_NOTICE = (
     "Le contenu de cette note engage la responsabilité de son auteur. Pour toute "
     "information urgente, contactez le praticien par un moyen de communication approprié."
 )
+# The SAS guide's wording above a regulator's message to the practitioner.
+SAS_NOTICE = (
+    "Attention : ce message ne sera pas lu en temps réel et ne doit pas présenter de "
+    "caractère d'urgence. Il peut aussi ne pas être lu par le praticien auquel vous adressez "
+    "votre patient. Les informations renseignées ne doivent pas être excessives, "
+    "inappropriées, subjectives, insultantes, discriminatoires ou contraires à la loi."
+)
+MAX_INSTRUCTIONS = 1000
 
 
 @dataclass(frozen=True, slots=True)

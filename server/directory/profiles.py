@@ -1,5 +1,8 @@
 """A practitioner's own directory row: made from their account the first time it is
-needed (on identity verification, or when they open their profile or agenda)."""
+needed: as soon as their identity is verified, by whatever path (Pro Santé Connect,
+sign-up with the card, a reviewer's approval, an administrator, the command line), or
+when they open their profile or agenda. SAS regulators are not practitioners: they get
+no row."""
 
 from __future__ import annotations
 
@@ -15,6 +18,8 @@ from storage.types import User
 from ..clock import now_ms
 
 if TYPE_CHECKING:
+    from storage import Store
+
     from ..handlers import Services
 
 __all__ = ["ensure_profile", "register_hooks"]
@@ -22,16 +27,14 @@ __all__ = ["ensure_profile", "register_hooks"]
 log = logging.getLogger("confrere.directory")
 
 
-async def ensure_profile(svc: Services, user: User) -> Profile:
+async def ensure_profile(store: Store, user: User) -> Profile:
     """The user's profile, created from their sign-up fields if missing. Its first
     place is their postcode and city, located when the directory knows them."""
-    found = await svc.store.profile_of_user(user.id)
+    found = await store.profile_of_user(user.id)
     if found is not None:
         return found
     pid = new_id()
-    locality = await svc.store.locality(user.postcode, None) or await svc.store.locality(
-        None, user.city
-    )
+    locality = await store.locality(user.postcode, None) or await store.locality(None, user.city)
     places: tuple[Place, ...] = ()
     if locality is not None:
         name = f"Cabinet de {user.first_name} {user.last_name}"
@@ -39,7 +42,7 @@ async def ensure_profile(svc: Services, user: User) -> Profile:
             Place(new_id(), pid, name, "", user.postcode, user.city, locality.lat, locality.lon),
         )
     with contextlib.suppress(Conflict):  # made meanwhile by another request
-        await svc.store.create_profile(
+        await store.create_profile(
             NewProfile(
                 id=pid,
                 first_name=user.first_name,
@@ -52,7 +55,7 @@ async def ensure_profile(svc: Services, user: User) -> Profile:
                 places=places,
             )
         )
-    made = await svc.store.profile_of_user(user.id)
+    made = await store.profile_of_user(user.id)
     assert made is not None
     return made
 
@@ -61,7 +64,7 @@ def register_hooks(svc: Services) -> None:
     """Verified practitioners get their directory row without asking."""
 
     async def on_verified(user: User | None = None, **_: Any) -> None:
-        if isinstance(user, User):
-            await ensure_profile(svc, user)
+        if isinstance(user, User) and user.profession != "regulator":
+            await ensure_profile(svc.store, user)
 
     svc.hooks.on("identity_verified", on_verified)

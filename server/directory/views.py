@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from storage.directory import (
+    CONSULTATION_TYPES,
     PATIENT_FIELDS,
     Appointment,
     Hit,
@@ -81,6 +82,7 @@ PROFILE = obj(
         "organisations": array(ORGANISATION),
         "places": array(PLACE),
         "required_fields": array(string()),
+        "instructions": string(),
     }
 )
 MOTIVE = obj(
@@ -114,6 +116,7 @@ APPOINTMENT = obj(
         "ends_at": integer(),
         "booked_by": string(),
         "via": string(enum=("referral", "sas")),
+        "consultation_type": string(enum=CONSULTATION_TYPES),
         "patient": obj({name: {} for name in PATIENT_FIELDS}, required=(), extra=False),
         "message": string(),
         "attachments": array(string()),
@@ -169,6 +172,7 @@ def profile_json(p: Profile) -> dict[str, Any]:
         "organisations": [organisation_json(o) for o in p.organisations],
         "places": [place_json(x) for x in p.places],
         "required_fields": list(p.required_fields),
+        "instructions": p.instructions,
     }
 
 
@@ -211,6 +215,7 @@ def appointment_json(a: Appointment, key: ServerKey) -> dict[str, Any]:
         "ends_at": a.ends_at,
         "booked_by": a.booked_by,
         "via": a.via,
+        "consultation_type": a.consultation_type,
         "patient": open_patient(key, a),
         "message": open_message(key, a),
         "attachments": list(a.attachments),

@@ -26,6 +26,7 @@ from storage.outbox import NewNotification
 from storage.types import NewUser, Session, User
 from storage.verification import Consent, EmailCode, RegulatorLink
 
+from ..audit import record
 from ..auth import check_password, hash_password, hash_token, new_token
 from ..clock import now_ms
 from ..errors import ApiError, bad_field, from_storage
@@ -398,8 +399,10 @@ async def log_out(request: Request) -> Response:
 
 
 async def me(request: Request) -> Response:
+    """The account and its platform roles (which screens the web client offers)."""
     _, user = await bearer(request)
-    return JSONResponse({"user": profile(user)})
+    roles = await services(request).store.roles_of(user.id)
+    return JSONResponse({"user": profile(user), "roles": sorted(roles)})
 
 
 async def list_devices(request: Request) -> Response:
@@ -458,6 +461,7 @@ async def issue_regulator_link(request: Request) -> Response:
         raise ApiError(
             ErrorCode.CONFLICT,
             "an account already uses this e-mail: a regulator account needs its own address",
+            reason="address_in_use",
         )
     now = now_ms()
     token, claims = links.sign_link(svc.server_key.key, address, now + links.LINK_TTL_MS)
@@ -468,6 +472,7 @@ async def issue_regulator_link(request: Request) -> Response:
     await svc.store.enqueue_notifications(
         [NewNotification("email", address, "regulator_link", {"url": url})], now
     )
+    await record(svc.store, "admin.regulator_link", admin.id, None, link=claims.link_id)
     log.info("regulator link %s issued by %s", claims.link_id, admin.id)
     return JSONResponse({"id": claims.link_id, "expires_at": claims.expires_at}, status_code=201)
 
@@ -589,7 +594,14 @@ routes = [
         summary="Log out this session",
         status=204,
     ),
-    api_route("/v1/me", me, summary="The caller's profile (verified badge)", response=_USER),
+    api_route(
+        "/v1/me",
+        me,
+        summary="The caller's profile (verified badge) and platform roles",
+        response=obj(
+            {"user": PROFILE, "roles": array(string(enum=("reviewer", "regulator", "admin")))}
+        ),
+    ),
     api_route(
         "/v1/devices",
         list_devices,

@@ -95,6 +95,8 @@ async def set_identity(request: Request) -> Response:
     await record(svc.store, "admin.verified" if verified else "admin.unverified", admin.id, user_id)
     if not verified:
         await revoke(svc.hub.broker, request.app.state.live, user_id, "unverified")
+    elif not target.verified:  # in the directory at once, as by any other path
+        await svc.hooks.emit("identity_verified", user=target)
     return JSONResponse({"user": {"id": user_id, "verified": verified}})
 
 

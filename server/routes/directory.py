@@ -31,7 +31,7 @@ from storage.ids import new_id
 
 from ..audit import record_patient_reads
 from ..clock import now_ms
-from ..directory.patient import MESSAGE_NOTICE
+from ..directory.patient import MAX_INSTRUCTIONS, MESSAGE_NOTICE, SAS_NOTICE
 from ..directory.profiles import ensure_profile
 from ..directory.query import encode_cursor, is_id, parse_search
 from ..directory.views import (
@@ -147,6 +147,8 @@ async def availability(request: Request) -> Response:
             "slots": [slot_json(s) for s in slots],
             "required_fields": required,
             "message_notice": MESSAGE_NOTICE,
+            "sas_notice": SAS_NOTICE,
+            "instructions": profile.instructions,
         }
     )
 
@@ -154,20 +156,21 @@ async def availability(request: Request) -> Response:
 async def my_profile(request: Request) -> Response:
     _, user = await bearer(request)
     require_verified(user)
-    profile = await ensure_profile(services(request), user)
+    profile = await ensure_profile(services(request).store, user)
     return JSONResponse({"profile": profile_json(profile)})
 
 
 async def update_my_profile(request: Request) -> Response:
-    """``visible`` and ``required_fields`` (patient fields required beyond the default)."""
+    """``visible``, ``required_fields`` (patient fields required beyond the default) and
+    ``instructions`` (read by bookers before booking; "" for none)."""
     _, user = await bearer(request)
     require_verified(user)
     body = await json_body(request)
-    unknown = sorted(set(body) - {"visible", "required_fields"})
+    unknown = sorted(set(body) - {"visible", "required_fields", "instructions"})
     if unknown:
         raise bad_request(f"unknown field(s): {', '.join(str(u)[:40] for u in unknown)}")
     svc = services(request)
-    profile = await ensure_profile(svc, user)
+    profile = await ensure_profile(svc.store, user)
     if "visible" in body:
         if not isinstance(body["visible"], bool):
             raise bad_request("field 'visible' must be true or false")
@@ -180,6 +183,9 @@ async def update_my_profile(request: Request) -> Response:
             )
         extra = [f for f in dict.fromkeys(fields) if f not in DEFAULT_REQUIRED_FIELDS]
         await svc.store.set_required_fields(profile.id, extra)
+    if "instructions" in body:
+        instructions = text(body, "instructions", MAX_INSTRUCTIONS, 0, multiline=True)
+        await svc.store.set_instructions(profile.id, instructions)
     updated = await svc.store.profile(profile.id)
     assert updated is not None
     return JSONResponse({"profile": profile_json(updated)})
@@ -256,7 +262,7 @@ async def add_place(request: Request) -> Response:
         if locality is None:
             raise bad_request("field 'postcode' is not a known place: give 'lat' and 'lon'")
         lat, lon = locality.lat, locality.lon
-    profile = await ensure_profile(svc, user)
+    profile = await ensure_profile(svc.store, user)
     place = Place(new_id(), profile.id, name, address, postcode, city, lat, lon)
     await svc.store.add_place(place)
     return JSONResponse({"place": place_json(place)}, status_code=201)
@@ -271,7 +277,7 @@ async def add_motive(request: Request) -> Response:
     if not isinstance(duration, int) or isinstance(duration, bool) or not 5 <= duration <= 480:
         raise bad_request("field 'duration_min' must be a whole number of minutes, 5 to 480")
     svc = services(request)
-    profile = await ensure_profile(svc, user)
+    profile = await ensure_profile(svc.store, user)
     motive = Motive(new_id(), profile.id, label, duration)
     await svc.store.add_motive(motive)
     return JSONResponse({"motive": motive_json(motive)}, status_code=201)
@@ -317,7 +323,7 @@ async def add_slots(request: Request) -> Response:
         raise bad_request(f"field 'slots' must list 1 to {MAX_SLOTS_PER_REQUEST} slots")
     slots = [(new_id(), _new_slot(i, item)) for i, item in enumerate(items)]
     svc = services(request)
-    profile = await ensure_profile(svc, user)
+    profile = await ensure_profile(svc.store, user)
     # A place or motive not the practitioner's: answered by server.errors.from_storage.
     await svc.store.add_slots(profile.id, slots)
     made = [await svc.store.slot(sid) for sid, _ in slots]
@@ -329,7 +335,7 @@ async def my_agenda(request: Request) -> Response:
     _, user = await bearer(request)
     require_verified(user)
     svc = services(request)
-    profile = await ensure_profile(svc, user)
+    profile = await ensure_profile(svc.store, user)
     start, end = time_window(request)
     slots = await svc.store.slots(profile.id, start, end, free_only=False)
     appointments = await svc.store.appointments_of_practitioner(profile.id, start, end)
@@ -340,6 +346,11 @@ async def my_agenda(request: Request) -> Response:
     return JSONResponse(
         {
             "profile": profile.id,
+            "visible": profile.visible,
+            "required_fields": list(profile.required_fields),
+            "instructions": profile.instructions,
+            "places": [place_json(p) for p in profile.places],
+            "motives": [motive_json(m) for m in await svc.store.motives(profile.id)],
             "slots": [slot_json(s) for s in slots],
             "appointments": [appointment_json(a, svc.server_key) for a in appointments],
         }
@@ -396,6 +407,8 @@ routes: list[Route] = [
                 "slots": array(SLOT),
                 "required_fields": array(string()),
                 "message_notice": string(),
+                "sas_notice": string(),
+                "instructions": string(),
             }
         ),
         errors=(404,),
@@ -411,10 +424,14 @@ routes: list[Route] = [
         "/v1/directory/me",
         update_my_profile,
         "PATCH",
-        summary="Show or hide the caller's profile; patient fields they require",
+        summary="Show or hide the caller's profile; patient fields they require; instructions",
         auth="verified",
         body=obj(
-            {"visible": boolean(), "required_fields": array(string(enum=PATIENT_FIELDS))},
+            {
+                "visible": boolean(),
+                "required_fields": array(string(enum=PATIENT_FIELDS)),
+                "instructions": string(max_length=MAX_INSTRUCTIONS),
+            },
             required=(),
             extra=False,
         ),
@@ -446,11 +463,20 @@ routes: list[Route] = [
     api_route(
         "/v1/agenda",
         my_agenda,
-        summary="The caller's slots and appointments (patient data: audited read)",
+        summary="The caller's places, motives, slots and appointments (patient data: audited)",
         auth="verified",
         query=_WINDOW,
         response=obj(
-            {"profile": string(), "slots": array(SLOT), "appointments": array(APPOINTMENT)}
+            {
+                "profile": string(),
+                "visible": boolean(),
+                "required_fields": array(string()),
+                "instructions": string(),
+                "places": array(PLACE),
+                "motives": array(MOTIVE),
+                "slots": array(SLOT),
+                "appointments": array(APPOINTMENT),
+            }
         ),
     ),
     api_route(

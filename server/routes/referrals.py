@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from protocol.errors import ErrorCode
-from storage.directory import Appointment
+from storage.directory import CONSULTATION_TYPES, Appointment
 from storage.types import User
 
 from ..audit import record_patient_reads
@@ -41,6 +41,7 @@ BOOKING: Schema = obj(
         "patient": {"type": "object"},
         "message": string(max_length=MAX_MESSAGE),
         "attachments": array(string(min_length=1, max_length=64), max_items=MAX_ATTACHMENTS),
+        "consultation_type": string(enum=CONSULTATION_TYPES),
     },
     required=("slot", "motive", "patient"),
 )

@@ -62,7 +62,8 @@ _HIT_COLS = (
     " p.city, p.sort_name"
 )
 _PROFILE_COLS = (
-    "rid, id, user_id, title, first_name, last_name, specialty, rpps, visible, required_fields"
+    "rid, id, user_id, title, first_name, last_name, specialty, rpps, visible, required_fields,"
+    " instructions"
 )
 _SLOT_COLS = (
     "s.id, s.profile_id, s.place_id, s.starts_at, s.ends_at, s.motive_ids, s.open_new,"
@@ -72,7 +73,7 @@ _PLACE_COLS = "id, profile_id, name, address, postcode, city, lat, lon"
 _APPOINTMENT_COLS = (
     "a.id, a.slot_id, a.profile_id, a.practitioner_user_id, a.place_id, a.motive_id,"
     " a.starts_at, a.ends_at, a.booked_by, a.via, a.patient, a.message, a.attachments,"
-    " a.created_at, m.label"
+    " a.created_at, m.label, a.consultation_type"
 )
 _PROFILE_INSERT_COLS = (
     "rid",
@@ -310,6 +311,7 @@ def _appointment(r: Sequence[Any]) -> Appointment:
         attachments=tuple(json.loads(r[12])),
         created_at=r[13],
         motive_label=r[14] or "",
+        consultation_type=r[15],
     )
 
 
@@ -596,6 +598,7 @@ class SqlDirectory(SqlBase):
             organisations=tuple(orgs),
             places=tuple(places),
             required_fields=tuple(f for f in r[9].split(",") if f),
+            instructions=r[10],
         )
 
     async def profile(self, profile_id: str) -> Profile | None:
@@ -626,6 +629,17 @@ class SqlDirectory(SqlBase):
                 "UPDATE directory_profiles SET required_fields = $1 WHERE id = $2",
                 ",".join(fields),
                 profile_id,
+            ),
+            "write",
+        )
+        if status == 0:
+            raise NoSuchProfile("no such profile")
+
+    async def set_instructions(self, profile_id: str, text: str) -> None:
+        status = await self.db.run(
+            "set_instructions",
+            lambda c: c.execute(
+                "UPDATE directory_profiles SET instructions = $1 WHERE id = $2", text, profile_id
             ),
             "write",
         )
@@ -916,8 +930,8 @@ class SqlDirectory(SqlBase):
             await c.execute(
                 "INSERT INTO appointments (id, slot_id, profile_id, practitioner_user_id,"
                 " place_id, motive_id, starts_at, ends_at, booked_by, via, patient, message,"
-                " attachments, created_at)"
-                " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
+                " attachments, created_at, consultation_type)"
+                " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
                 new.id,
                 slot.id,
                 slot.profile_id,
@@ -932,6 +946,7 @@ class SqlDirectory(SqlBase):
                 new.message,
                 json.dumps(attachment_ids),
                 new.created_at,
+                new.consultation_type,
             )
             await insert_notifications(c, notifications, now)
             found = await self._appointment(c, new.id)

@@ -69,13 +69,18 @@ async def small_directory(store: Store) -> None:
                 organisations=("cpts-douai",),
             ),
             _profile(
-                "lefevre", "Émilie", "Lefèvre", "Cardiologie", LILLE, organisations=("chu-lille",)
+                "lefevre",
+                "Émilie",
+                "Lefèvre",
+                "Cardiologie et maladies vasculaires",
+                LILLE,
+                organisations=("chu-lille",),
             ),
             _profile(
                 "faure",
                 "Emmanuel",
                 "Faure",
-                "Cardiologie",
+                "Cardiologie et maladies vasculaires",
                 DOUAI,
                 organisations=("cpts-douai",),
                 required_fields=("email",),

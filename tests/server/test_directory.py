@@ -3,6 +3,7 @@ pagination, typos, visibility, favourites, a practitioner's own profile and agen
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import pytest
 from directory_kit import DOUAI, call, node, small_directory
 
 from harness import ServerUnderTest, practitioner
+from server.directory.names import SPECIALTIES as SEED_SPECIALTIES
+from server.verification.specialties import is_specialty
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -30,12 +33,14 @@ async def test_search_filters_and_ranking(dserver: ServerUnderTest) -> None:
     assert await search(dserver, me, q="LEFEVRE") == ["lefevre"]
     assert await search(dserver, me, q="émilie lef") == ["lefevre"]
     assert set(await search(dserver, me, q="cardio")) == {"lefevre", "faure"}
-    assert set(await search(dserver, me, specialty="Cardiologie")) == {"lefevre", "faure"}
+    assert set(await search(dserver, me, specialty="Cardiologie et maladies vasculaires")) == {
+        "lefevre",
+        "faure",
+    }
     assert set(await search(dserver, me, cpts="cpts-douai")) == {"dupont", "faure"}
     assert await search(dserver, me, organisation="chu-lille") == ["lefevre"]
-    assert await search(dserver, me, specialty="cardiologie", near="59000", radius_km=5) == [
-        "lefevre"
-    ]
+    kind = "cardiologie et maladies vasculaires"  # case and accents do not matter
+    assert await search(dserver, me, specialty=kind, near="59000", radius_km=5) == ["lefevre"]
     near = await search(dserver, me, near="Douai", radius_km=5)
     assert "lefevre" not in near and {"dupont", "faure"} <= set(near)
     lat, lon = DOUAI
@@ -208,3 +213,39 @@ async def test_a_verified_identity_gets_its_directory_row(dserver: ServerUnderTe
     await dserver.services.hooks.emit("identity_verified", user=user)
     profile = await dserver.store.profile_of_user(account.user_id)
     assert profile is not None and profile.verified and profile.visible
+
+
+async def test_an_administrator_verifying_puts_the_practitioner_in_the_directory(
+    dserver: ServerUnderTest,
+) -> None:
+    """Every path to a verified identity makes the directory row at once: here an
+    administrator's switch (PSC, the card sign-up and a review emit the same hook)."""
+    admin = await practitioner(dserver.url, dserver.store)
+    await dserver.store.grant_role(admin.user_id, "admin", 1)
+    account = await practitioner(dserver.url, dserver.store, verified=False)
+    r = await call(
+        admin,
+        dserver,
+        "PUT",
+        f"/v1/admin/users/{account.user_id}/verified",
+        json={"verified": True},
+    )
+    assert r.status_code == 200, r.text
+    profile = await dserver.store.profile_of_user(account.user_id)
+    assert profile is not None and profile.verified and profile.visible
+
+
+async def test_a_regulator_is_not_in_the_directory(dserver: ServerUnderTest) -> None:
+    regulator = await practitioner(dserver.url, dserver.store, verified=False)
+    user = await dserver.store.user_by_id(regulator.user_id)
+    assert user is not None
+    await dserver.services.hooks.emit(
+        "identity_verified", user=dataclasses.replace(user, profession="regulator")
+    )
+    assert await dserver.store.profile_of_user(regulator.user_id) is None
+
+
+def test_one_specialty_vocabulary() -> None:
+    """The synthetic directory speaks the sign-up form's list (the official one), so a
+    filter chosen from that list finds the seeded practitioners too."""
+    assert [s for s, _, _ in SEED_SPECIALTIES if not is_specialty(s)] == []

@@ -135,6 +135,7 @@ async def test_concurrent_bookings_of_one_slot(dserver: ServerUnderTest) -> None
     )
     statuses = sorted(r.status_code for r in results)
     assert statuses == [201, 409, 409, 409], [r.text for r in results]
+    assert {r.json().get("reason") for r in results if r.status_code == 409} == {"slot_taken"}
     winner = next(r for r in results if r.status_code == 201).json()["appointment"]
     assert len(await dserver.store.notifications(channel="sms")) == 1
     slot = await dserver.store.slot("s-open")
@@ -227,3 +228,49 @@ async def test_sas_regulators(dserver: ServerUnderTest) -> None:
     assert r.status_code == 403
     r = await call(regulator, dserver, "GET", "/v1/sas/slots", params=window)
     assert [s["slot"]["id"] for s in r.json()["slots"]] == ["s-open"]  # s-snp is taken
+
+
+async def test_sas_booking_instructions_and_consultation_type(dserver: ServerUnderTest) -> None:
+    """What the SAS booking screen shows and sends: the practitioner's instructions
+    ("À lire avant de prendre RDV"), the SAS notice, and the consultation type."""
+    doctor = await faure(dserver)
+    regulator = await practitioner(dserver.url, dserver.store)
+    await dserver.store.grant_role(regulator.user_id, "regulator", 1)
+    text = "Pour un rendez-vous URGENT, merci de passer par le SECRÉTARIAT.\nMerci."
+    r = await call(doctor, dserver, "PATCH", "/v1/directory/me", json={"instructions": text})
+    assert r.status_code == 200 and r.json()["profile"]["instructions"] == text
+    for bad in ("x" * 1001, "a\x00b", 3):
+        r = await call(doctor, dserver, "PATCH", "/v1/directory/me", json={"instructions": bad})
+        assert r.status_code == 400 and r.json()["field"] == "instructions", r.text
+    window = {"from": BASE, "to": BASE + 86_400_000}
+    r = await call(
+        regulator, dserver, "GET", "/v1/directory/profiles/faure/availability", params=window
+    )
+    assert r.json()["instructions"] == text
+    assert r.json()["sas_notice"].startswith("Attention : ce message ne sera pas lu en temps réel")
+    body = {**booking("s-snp"), "motive": "m-snp"}
+    r = await call(
+        regulator,
+        dserver,
+        "POST",
+        "/v1/sas/appointments",
+        json={**body, "consultation_type": "telephone"},
+    )
+    assert r.status_code == 400 and r.json()["field"] == "consultation_type", r.text
+    r = await call(
+        regulator,
+        dserver,
+        "POST",
+        "/v1/sas/appointments",
+        json={**body, "consultation_type": "video"},
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["appointment"]["consultation_type"] == "video"
+    r = await call(doctor, dserver, "GET", "/v1/agenda", params=window)
+    assert [a["consultation_type"] for a in r.json()["appointments"]] == ["video"]
+    # Without it, at the practice.
+    me = await practitioner(dserver.url, dserver.store)
+    r = await call(me, dserver, "POST", "/v1/referrals", json=booking())
+    assert r.status_code == 201 and r.json()["appointment"]["consultation_type"] == "cabinet"
+    r = await call(doctor, dserver, "PATCH", "/v1/directory/me", json={"instructions": ""})
+    assert r.json()["profile"]["instructions"] == ""

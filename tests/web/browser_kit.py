@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import unicodedata
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -39,7 +40,8 @@ async def named_practitioner(
     """A verified practitioner with a real-looking name (screenshots show it) and a
     confirmed address; the address is unique, as the web tests share one server."""
     url = server.url
-    email = f"{first_name}.{last_name}.{next(_people)}-{os.getpid()}@example.fr".lower()
+    local = unicodedata.normalize("NFKD", f"{first_name}.{last_name}").encode("ascii", "ignore")
+    email = f"{local.decode()}.{next(_people)}-{os.getpid()}@example.fr".lower()
     await sign_up(
         url,
         email=email,
@@ -194,10 +196,14 @@ async def new_group(page: Page, name: str, kind: str = "group") -> None:
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
-async def screenshot(page: Page, name: str, *, full_page: bool = False) -> None:
+async def screenshot(
+    page: Page, name: str, *, full_page: bool = False, clear_notices: bool = False
+) -> None:
     """docs/screenshots/NAME-desktop.png or NAME-phone.png, for the README."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     size = "phone" if is_phone(page) else "desktop"
+    if clear_notices:  # a passing toast (an earlier step's) would hide the screen
+        await page.evaluate("document.querySelectorAll('.notice').forEach((n) => n.remove())")
     await page.screenshot(path=str(SCREENSHOTS / f"{name}-{size}.png"), full_page=full_page)
 
 

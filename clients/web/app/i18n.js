@@ -90,6 +90,8 @@ export const FIELDS = {
   motive: ["Motif de consultation", "choisissez un motif proposé pour ce créneau."],
   message: ["Message à destination du praticien", "2 000 caractères au plus."],
   attachments: ["Pièces jointes", "des fichiers PDF, JPEG ou PNG de moins de 50 Mo."],
+  consultation_type: ["Type de consultation", "au cabinet ou en vidéo."],
+  instructions: ["Consignes avant la prise de rendez-vous", "1 000 caractères au plus."],
   patient: ["Informations du patient", "vérifiez les informations du patient : certaines manquent ou sont invalides."],
 };
 
@@ -111,6 +113,8 @@ export const REASONS = {
   code_none: "Aucun code en attente : demandez-en un nouveau.",
   already_confirmed: "Votre adresse e-mail est déjà confirmée.",
   email_taken: "Un compte existe déjà avec cette adresse e-mail : connectez-vous.",
+  address_in_use: "Un compte utilise déjà cette adresse e-mail : un compte régulateur a besoin de sa propre adresse.",
+  slot_taken: "Ce créneau vient d'être réservé par quelqu'un d'autre : choisissez-en un autre.",
   regulator_only: "Pour un compte régulateur, sélectionnez la profession « Régulateur » (en bas de la liste).",
   regulator_needs_link: "La profession « Régulateur » s'obtient par le lien sécurisé reçu par e-mail.",
   link_invalid: "Ce lien d'inscription n'est pas valide : vérifiez que vous l'avez copié en entier.",

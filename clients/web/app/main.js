@@ -12,6 +12,11 @@ import { signUpView } from "./screens/signup.js";
 import { verificationView } from "./screens/verification.js";
 import { messagingView } from "./screens/messaging.js";
 import { privacyView, termsView } from "./screens/legal.js";
+import { referralView } from "./screens/referral.js";
+import { agendaView } from "./screens/agenda.js";
+import { reviewView } from "./screens/review.js";
+import { sasView } from "./screens/sas.js";
+import { adminView } from "./screens/admin.js";
 import { passwordResetView } from "./screens/password-reset.js";
 import { accountSecurityView } from "./screens/account-security.js";
 
@@ -29,11 +34,17 @@ route("/compte/securite", accountSecurityView);
 route("/", messagingView);
 route("/conversations", messagingView);
 route("/conversations/:room", messagingView);
+route("/adressage", referralView);
+route("/adressage/:profile", referralView);
+route("/agenda", agendaView);
+route("/sas", sasView);
+route("/verifications", reviewView);
+route("/administration", adminView);
 
 guard(({ path }) => {
   if (PUBLIC.includes(path)) return path === "/connexion" && app.session ? "/" : null;
   if (!app.session) {
-    if (path.startsWith("/conversations/")) sessionStorage.setItem("next", path);
+    if (path !== "/") sessionStorage.setItem("next", path + location.search); // back there once in
     return "/connexion";
   }
   if (path === "/compte/securite") return null; // the password and sessions, verified or not

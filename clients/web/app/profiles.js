@@ -3,7 +3,8 @@
 // than an hour is asked again (a new badge, a new name). Screens call nameOf() and
 // re-render on the "profiles" event when names arrive.
 import * as store from "./store.js";
-import { app, emit, rest } from "./state.js";
+import { h } from "./dom.js";
+import { app, emit, on, rest } from "./state.js";
 
 const FRESH_MS = 60 * 60 * 1000;
 const BATCH = 100; // the server's limit per request
@@ -101,4 +102,21 @@ async function flush() {
     console.info("profiles", ids, err); // asked again next time they are shown
   }
   if (wanted.size && !timer) timer = setTimeout(flush, 20);
+}
+
+/** A name that fills itself in: a span showing nameOf(user), redrawn as cards arrive
+ * until it has left the page. */
+export function nameTag(user, attrs = {}) {
+  const el = h("span", attrs, nameOf(user));
+  want(user);
+  let shown = false;
+  const off = on("profiles", () => {
+    if (el.isConnected) shown = true;
+    else if (shown) {
+      off();
+      return;
+    }
+    el.textContent = nameOf(user);
+  });
+  return el;
 }

@@ -86,6 +86,29 @@ export class Rest {
     return this.call("GET", `/v1/profiles?users=${ids.map(encodeURIComponent).join(",")}`);
   }
 
+  /** POST a document (a referral's PDF, JPEG or PNG, SPEC.md §9.1): sent in clear, read
+   * and checked by the server, readable by the uploader until a booking names it. */
+  async uploadDocument(file) {
+    const query = new URLSearchParams({ kind: "document", content_type: file.type, name: file.name });
+    const response = await fetch(`${this.base}/v1/attachments?${query}`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${this.token}`, "Content-Type": file.type },
+      body: file,
+      credentials: "omit",
+    });
+    if (!response.ok) throw await failure(response);
+    return (await response.json()).attachment;
+  }
+
+  /** GET bytes that need the bearer (a referral's document, an identity photo):
+   * {blob, name} (the name from Content-Disposition's filename*, if any). */
+  async document(path) {
+    const response = await fetch(this.base + path, { headers: this.headers(false), cache: "no-store", credentials: "omit" });
+    if (!response.ok) throw await failure(response);
+    const named = /filename\*=UTF-8''([^;]+)/i.exec(response.headers.get("Content-Disposition") || "");
+    return { blob: await response.blob(), name: named ? decodeURIComponent(named[1]) : null };
+  }
+
   /** PUT an identity photo (manual verification). */
   async putDocument(side, file) {
     const response = await fetch(`${this.base}/v1/verification/documents/${side}`, {

@@ -38,14 +38,18 @@ export async function restore() {
 export async function start() {
   rest.token = app.session.token;
   try {
-    app.profile = (await rest.me()).user;
+    const me = await rest.me();
+    app.profile = me.user;
+    app.roles = me.roles || [];
     await store.put("me", app.profile);
+    await store.put("roles", app.roles);
   } catch (err) {
     // Offline (fetch's TypeError): start with the account as last seen; the transport
     // says "Hors ligne" and reconnects by itself.
     const last = await store.get("me");
     if (!(err instanceof TypeError) || last?.id !== app.session.userId) throw err;
     app.profile = last;
+    app.roles = (await store.get("roles")) || [];
   }
   learn({ user: app.profile.id, title: "", ...app.profile });
   await loadProfiles();
@@ -56,7 +60,8 @@ export async function start() {
     onStatus: (status) => emit("status", status),
     onWelcome: (w) => onWelcome(w, keys),
     onItem: (item) => app.e2ee.onItem(item),
-    onEphemeral,
+    // A booking in this practitioner's agenda is not a room's event (SPEC.md §5.6).
+    onEphemeral: (ev) => (ev.kind === "appointment.booked" ? emit("appointment", ev) : onEphemeral(ev)),
     onToDevice: (f) => app.e2ee.onToDevice(f),
     onFatal: () => {
       store.del("session");
@@ -109,12 +114,13 @@ export async function logOut() {
     // the session may be gone already
   }
   app.client?.close();
-  Object.assign(app, { client: null, e2ee: null, session: null, profile: null, current: null });
+  Object.assign(app, { client: null, e2ee: null, session: null, profile: null, current: null, roles: [], arrived: [] });
   rest.token = null;
   rooms.clear();
   updateTitle();
   // The device's keys stay (logging in again here reuses the device); names do not.
   await forgetProfiles();
   await store.del("me");
+  await store.del("roles");
   await store.del("session");
 }

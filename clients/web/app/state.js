@@ -11,15 +11,17 @@ export const ROLE_LABELS = { owner: "Propriétaire", admin: "Administrateur", me
 /**
  * session: {token, userId, deviceId, email} once logged in; client/e2ee: the transport
  * and the end-to-end layer; profile: the account (GET /v1/me), with `verified` from the
- * welcome; current: the open room's id.
+ * welcome; current: the open room's id; roles: the platform roles (GET /v1/me); arrived:
+ * the appointment ids booked in this practitioner's agenda since the agenda was last seen.
  */
-export const app = { session: null, client: null, e2ee: null, profile: null, current: null };
+export const app = { session: null, client: null, e2ee: null, profile: null, current: null, roles: [], arrived: [] };
 export const rooms = new Map(); // room id -> room state (rooms.js)
 
 const listeners = new Map();
 
 /** Topics: "rooms" (the list changed), "room" (id: its timeline or header changed),
- * "typing" (id), "profiles" (names arrived), "status" (connection), "welcome". */
+ * "typing" (id), "profiles" (names arrived), "status" (connection), "welcome",
+ * "appointment" (an appointment.booked event), "nav" (the menu's badges changed). */
 export function on(topic, fn) {
   if (!listeners.has(topic)) listeners.set(topic, new Set());
   listeners.get(topic).add(fn);

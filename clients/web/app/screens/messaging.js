@@ -2,19 +2,17 @@
 // who is signed in), the list of conversations and the open one. On a wide screen
 // both panes show; on a phone one at a time (data-view "list" or "chat"), the phone's
 // back button returning from a conversation to the list (router.js).
-import { h, icon, replace, when } from "../dom.js";
+import { h, replace, when } from "../dom.js";
 import { app, emit, KIND_LABELS, notice, on, rooms } from "../state.js";
 import { initials, nameOf, want } from "../profiles.js";
 import { lastActivity, otherOf, unread, watchPresence } from "../rooms.js";
-import { logOut } from "../session.js";
 import { clearHash, go } from "../router.js";
-import { avatar, presenceDot, verifiedBadge } from "../widgets.js";
+import { avatar, presenceDot } from "../widgets.js";
 import { conversation } from "./conversation.js";
 import { newConversationDialog } from "./new-conversation.js";
-import { showProfile } from "./profile-card.js";
+import { chrome } from "./shell.js";
 
-const STATUS = { online: "Connecté", connecting: "Connexion…", offline: "Hors ligne — reconnexion automatique…", closed: "Déconnecté" };
-let ui = null; // {layout, status, list, chat, me}
+let ui = null; // {layout, list, chat}
 let waiting = null; // a conversation opened (reload, link) before the welcome listed it
 
 export function messagingView({ params, hash = {} }) {
@@ -24,6 +22,7 @@ export function messagingView({ params, hash = {} }) {
     sessionStorage.setItem("welcome", "1");
   }
   if (!ui || !ui.layout.isConnected) build();
+  else chrome(); // the menu's current entry
   const id = params.room || null;
   if (id && !rooms.has(id) && rooms.size) {
     // Not (or no longer) one of ours: back to the list.
@@ -49,22 +48,10 @@ export function messagingView({ params, hash = {} }) {
 }
 
 function build() {
-  const status = h("span", { id: "connection", class: "connection", dataset: { state: app.client?.status || "connecting" } });
   const list = h("ul", { id: "room-list", class: "rooms", "aria-label": "Conversations" });
   const chat = h("section", { id: "chat", class: "chat", "aria-live": "polite" });
-  const me = h("button", { type: "button", class: "me", id: "me", title: "Mon profil", onclick: () => showProfile(app.session.userId) });
   const layout = h("div", { class: "layout", dataset: { view: "list" } },
-    h("header", { class: "top" },
-      h("a", { class: "brand", href: "/", onclick: (e) => { e.preventDefault(); go("/"); } },
-        h("img", { src: "/app/icons/icon.svg", alt: "", width: 26, height: 26 }), h("span", {}, "Confrère")),
-      status,
-      me,
-      h("button", { type: "button", id: "account-security", class: "ghost", title: "Mot de passe, sessions ouvertes, mes données",
-        "aria-label": "Sécurité du compte", onclick: () => go("/compte/securite") }, icon("lock"), h("span", { class: "label" }, "Sécurité")),
-      h("button", { type: "button", id: "logout", class: "ghost", onclick: async () => {
-        await logOut();
-        go("/connexion", { replace: true });
-      } }, "Se déconnecter")),
+    chrome(),
     h("nav", { class: "side", "aria-label": "Conversations" },
       app.profile?.email_confirmed === false
         ? h("p", { class: "banner warn", id: "confirm-email" }, "Votre adresse e-mail n'est pas encore confirmée. ",
@@ -73,22 +60,8 @@ function build() {
       h("button", { id: "new-conversation", class: "primary wide", onclick: newConversationDialog }, "+ Nouveau message"),
       list),
     chat);
-  ui = { layout, status, list, chat, me };
+  ui = { layout, list, chat };
   replace(document.getElementById("app"), layout);
-  showStatus(app.client?.status || "connecting");
-  renderMe();
-}
-
-function showStatus(state) {
-  if (!ui) return;
-  ui.status.dataset.state = state;
-  ui.status.textContent = STATUS[state] || state;
-}
-
-function renderMe() {
-  if (!ui || !app.profile) return;
-  replace(ui.me, avatar(initials(app.session.userId), "me"),
-    h("span", { class: "me-name" }, `${app.profile.first_name} ${app.profile.last_name}`), verifiedBadge(app.profile.verified));
 }
 
 /** One line of the list: who or what, the last message, unread count, presence. */
@@ -148,10 +121,8 @@ function renderList() {
 on("rooms", renderList);
 on("profiles", () => {
   renderList();
-  renderMe();
   if (app.current) emit("room", app.current);
 });
-on("status", showStatus);
 on("welcome", () => {
   if (!ui?.layout.isConnected) return;
   const ids = app.client?.rooms?.map((r) => r.id) || [];
