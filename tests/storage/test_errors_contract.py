@@ -33,7 +33,7 @@ async def test_missing_rows_are_named_by_class(store: Store) -> None:
     with pytest.raises(NoSuchRoom):
         await store.add_members("no-such-room", [someone], someone, 1)
     with pytest.raises(NoSuchRoom):
-        await store.update_room("no-such-room", someone, 1, name="x")
+        await store.update_room("no-such-room", someone, 1, name=b"x")
     with pytest.raises(NoSuchUser):
         await store.put_device_keys(someone, "no-such-device", b"bundle", 1)
     role: Role = "reviewer"
