@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from protocol.errors import ErrorCode
@@ -11,7 +11,6 @@ from storage.blobs import BlobStore
 from storage.types import RoomMembers
 
 from ..errors import ApiError
-from ..hooks import Hooks
 from ..hub import Hub
 from ..notifications import Notifications
 from ..server_key import ServerKey
@@ -37,7 +36,6 @@ class Services:
     committer: GroupCommit
     blobs: BlobStore
     server_key: ServerKey
-    hooks: Hooks = field(default_factory=Hooks)
     # Outbox worker, offline push, webhook URLs (None: nothing is delivered or pushed).
     notifications: Notifications | None = None
 

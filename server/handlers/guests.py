@@ -8,14 +8,15 @@
   outbox in the same transaction (re-inviting never spams: see :mod:`storage.guests`).
 - :func:`promote` turns every pending invitation of a user's confirmed address into a
   membership, in one transaction (which also enqueues the ``guest.promoted`` webhooks),
-  then tells the rooms (``member.promoted``, the new member's connections attached) and
-  the hooks (``guest_promoted``, then ``member_joined`` per room). It is idempotent:
-  the app runs it when an address is confirmed *and* at every log-in of a confirmed
-  account, so a crash between the two steps loses nothing.
+  then tells the rooms (``member.promoted``, the new member's connections attached).
+  It is idempotent: the routes call it (:func:`promote_quietly`) when an address is
+  confirmed *and* at every log-in of a confirmed account, so a crash between the two
+  steps loses nothing.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -47,8 +48,10 @@ __all__ = [
     "invite_to_room",
     "on_room_uninvite",
     "promote",
-    "subscribe_promotion",
+    "promote_quietly",
 ]
+
+log = logging.getLogger("confrere.guests")
 
 _KIND_LABELS = {"group": "un groupe", "patient_case": "un dossier patient"}
 
@@ -120,7 +123,6 @@ async def invite_to_room(
             await svc.hub.publish_item(
                 room_id, encode(item_frame(item)), item.seq, join=users_added
             )
-            await svc.hooks.emit("member_joined", room_id=room_id, user_ids=users_added, by=by)
     invited: list[Invited] = []
     if guests:
         invited = await _invite_guests(svc, members, by, guests)
@@ -211,20 +213,15 @@ async def promote(svc: Services, user: User) -> list[Promotion]:
         )
     if notifications is not None and urls:
         notifications.worker.kick()
-    await svc.hooks.emit("guest_promoted", user=user, promotions=promotions)
-    for p in promotions:
-        await svc.hooks.emit(
-            "member_joined", room_id=p.room_id, user_ids=(user.id,), by=p.invited_by
-        )
     return promotions
 
 
-def subscribe_promotion(svc: Services) -> None:
-    """Promote on ``email_confirmed`` and on ``logged_in`` (a failure at confirmation
-    is logged by the hooks and made good at the next log-in)."""
-
-    async def promote_user(user: User, **_: Any) -> None:
+async def promote_quietly(svc: Services, user: User) -> None:
+    """:func:`promote`, as the app runs it: once the address is confirmed and at every
+    log-in. The request that called it has done its work (the address proven, the
+    session made): a failure here is logged, not answered, and the next log-in
+    promotes what is left."""
+    try:
         await promote(svc, user)
-
-    svc.hooks.on("email_confirmed", promote_user)
-    svc.hooks.on("logged_in", promote_user)
+    except Exception:
+        log.exception("promotion of %s's invitations failed", user.id)

@@ -25,7 +25,6 @@ import hashlib
 import hmac
 import logging
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -41,8 +40,8 @@ from ..auth import check_password, hash_password
 from ..clock import now_ms
 from ..errors import ApiError, bad_field
 from ..fields import email, text
+from ..node import node
 from ..openapi import api_route, array, boolean, integer, obj, string
-from ..ratelimit import RateLimiter
 from ..revocation import revoke
 from ..verification import codes, passwords
 from ..wire import sealed_json
@@ -55,28 +54,6 @@ log = logging.getLogger("confrere.accounts")
 
 _CODE = re.compile(r"^\d{6}$")
 _SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
-
-
-@dataclass(frozen=True, slots=True)
-class _Limiters:
-    reset_mails: RateLimiter  # per address: 3, then one a minute
-    reset_clients: RateLimiter  # per client address: 20, then one every 10 s
-    reset_guesses: RateLimiter  # per address: 10, then one a minute (besides the 5)
-    password_checks: RateLimiter  # per account: 10, then one a minute
-
-
-def _limiters(request: Request) -> _Limiters:
-    state = request.app.state
-    found: _Limiters | None = getattr(state, "lifecycle_limiters", None)
-    if found is None:
-        found = _Limiters(
-            reset_mails=RateLimiter(1 / 60, 3),
-            reset_clients=RateLimiter(1 / 10, 20),
-            reset_guesses=RateLimiter(1 / 60, 10),
-            password_checks=RateLimiter(1 / 60, 10),
-        )
-        state.lifecycle_limiters = found
-    return found
 
 
 def _reset_subject(address: str) -> str:
@@ -95,20 +72,20 @@ async def _new_password(request: Request, body: dict[str, Any], field: str, user
     why = passwords.problem(password, email=user.email, names=(user.first_name, user.last_name))
     if why is not None:
         raise bad_field(field, why.text, why.reason)
-    return await hash_password(password, request.app.state.settings.password_cost)
+    return await hash_password(password, node(request).settings.password_cost)
 
 
 async def _revoke_all(request: Request, user_id: str, hashes: list[bytes]) -> None:
     svc = services(request)
     for token_hash in hashes:
-        await revoke(svc.hub.broker, request.app.state.live, user_id, "session", token_hash)
+        await revoke(svc.hub.broker, node(request).live, user_id, "session", token_hash)
 
 
 async def forgot_password(request: Request) -> Response:
     body = await json_body(request)
     svc = services(request)
     address = email(body)
-    limits = _limiters(request)
+    limits = node(request).limiters
     limits.reset_clients.check(client_address(request), "password reset requests")
     limits.reset_mails.check(address, "password reset e-mails")
     now = now_ms()
@@ -132,7 +109,7 @@ async def reset_password(request: Request) -> Response:
     code = body.get("code")
     if not isinstance(code, str) or not _CODE.match(code):
         raise bad_field("code", "must be the 6 digits sent by e-mail", "code_malformed")
-    _limiters(request).reset_guesses.check(address, "code attempts")
+    node(request).limiters.reset_guesses.check(address, "code attempts")
     user = await svc.store.user_by_email(address)
     if user is None:
         raise bad_field("code", "was not sent or was used: ask for a new one", "code_none")
@@ -166,7 +143,7 @@ async def change_password(request: Request) -> Response:
     session, user = await bearer(request)
     body = await json_body(request)
     current = text(body, "password", 1024, strip=False)
-    _limiters(request).password_checks.check(user.id, "password attempts")
+    node(request).limiters.password_checks.check(user.id, "password attempts")
     if not await check_password(current, user.password_hash):
         raise bad_field("password", "is not your current password", "password_wrong")
     new_hash = await _new_password(request, body, "new_password", user)
@@ -261,7 +238,7 @@ async def delete_account(request: Request) -> Response:
     _, user = await bearer(request)
     body = await json_body(request)
     password = text(body, "password", 1024, strip=False)
-    _limiters(request).password_checks.check(user.id, "password attempts")
+    node(request).limiters.password_checks.check(user.id, "password attempts")
     if not await check_password(password, user.password_hash):
         raise bad_field("password", "is not your current password", "password_wrong")
     svc = services(request)

@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import logging
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -29,10 +28,12 @@ from storage.verification import Consent, EmailCode, RegulatorLink
 from ..audit import record
 from ..auth import check_password, hash_password, hash_token, new_token
 from ..clock import now_ms
+from ..directory.profiles import on_identity_verified
 from ..errors import ApiError, bad_field, from_storage
 from ..fields import choice, email, optional_text, text, valid_postcode
+from ..handlers.guests import promote_quietly
+from ..node import node
 from ..openapi import api_route, array, boolean, integer, nullable, obj, string
-from ..ratelimit import RateLimiter
 from ..revocation import revoke
 from ..sessions import require_role
 from ..verification import codes, links, passwords, psc, psc_signup
@@ -49,32 +50,6 @@ _CODE = re.compile(r"^\d{6}$")
 # Verifying against a throwaway hash when the e-mail is unknown keeps log-in time the
 # same either way, so timing does not tell which addresses have accounts.
 _DUMMY_HASH: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Limiters:
-    signups: RateLimiter
-    login_account: RateLimiter
-    login_address: RateLimiter
-    code_guesses: RateLimiter
-    code_mails: RateLimiter
-
-
-def _limiters(request: Request) -> _Limiters:
-    """This app's limiters (one set per app, so test servers do not share buckets)."""
-    state = request.app.state
-    found: _Limiters | None = getattr(state, "account_limiters", None)
-    if found is None:
-        per_hour = request.app.state.settings.signups_per_hour
-        found = _Limiters(
-            signups=RateLimiter(per_hour / 3600, max(1.0, per_hour)),
-            login_account=RateLimiter(1 / 60, 10),
-            login_address=RateLimiter(1.0, 50),
-            code_guesses=RateLimiter(1 / 60, 10),
-            code_mails=RateLimiter(1 / 60, 3),
-        )
-        state.account_limiters = found
-    return found
 
 
 def client_address(request: Request) -> str:
@@ -139,8 +114,8 @@ def _code_mail(
 async def sign_up(request: Request) -> Response:
     body = await json_body(request)
     svc = services(request)
-    settings = request.app.state.settings
-    _limiters(request).signups.check(client_address(request), "sign-ups from this address")
+    settings = node(request).settings
+    node(request).limiters.signups.check(client_address(request), "sign-ups from this address")
     address = email(body)
     now = now_ms()
     card = _psc_card(request, body, now)
@@ -236,7 +211,7 @@ async def sign_up(request: Request) -> Response:
         ", Pro Santé Connect" if card is not None else "",
     )
     if user.verified:  # the link or the card vouched for the identity (not the address)
-        await svc.hooks.emit("identity_verified", user=user)
+        await on_identity_verified(svc.store, user)
     response = JSONResponse({"user": profile(user)}, status_code=201)
     if card is not None:  # the ticket made its one account
         response.delete_cookie(psc_signup.TICKET_COOKIE, path="/v1/accounts")
@@ -264,7 +239,7 @@ def _psc_card(request: Request, body: dict[str, Any], now: int) -> psc.CardIdent
 
 
 async def sign_up_form(request: Request) -> Response:
-    settings = request.app.state.settings
+    settings = node(request).settings
     return JSONResponse(
         {
             "terms_version": settings.terms_version,
@@ -290,7 +265,7 @@ async def confirm_email(request: Request) -> Response:
     code = body.get("code")
     if not isinstance(code, str) or not _CODE.match(code):
         raise bad_field("code", "must be the 6 digits sent by e-mail", "code_malformed")
-    _limiters(request).code_guesses.check(user.id, "code attempts")
+    node(request).limiters.code_guesses.check(user.id, "code attempts")
     key = svc.server_key.key
 
     def matches(stored: EmailCode) -> bool:
@@ -315,7 +290,7 @@ async def confirm_email(request: Request) -> Response:
         )
     confirmed = await svc.store.user_by_id(user.id)
     assert confirmed is not None
-    await svc.hooks.emit("email_confirmed", user=confirmed)
+    await promote_quietly(svc, confirmed)  # the address is proven: its invitations
     return JSONResponse({"user": profile(confirmed)})
 
 
@@ -328,7 +303,7 @@ async def resend_email_code(request: Request) -> Response:
             "this e-mail address is confirmed already",
             reason="already_confirmed",
         )
-    _limiters(request).code_mails.check(user.id, "code e-mails")
+    node(request).limiters.code_mails.check(user.id, "code e-mails")
     now = now_ms()
     expires_at = now + codes.CODE_TTL_MS
     code, mail = _code_mail(svc.server_key.key, user.email, expires_at)
@@ -342,7 +317,7 @@ async def log_in(request: Request) -> Response:
     svc = services(request)
     address = email(body)
     password = text(body, "password", 1024, strip=False)
-    limits, client = _limiters(request), client_address(request)
+    limits, client = node(request).limiters, client_address(request)
     # The account's budget is per client address too: a third party failing from its
     # own address cannot lock the practitioner out. Only failures are counted.
     account_key = f"{address}\n{client}"
@@ -351,7 +326,7 @@ async def log_in(request: Request) -> Response:
     user = await svc.store.user_by_email(address)
     if user is None:
         if _DUMMY_HASH is None:
-            _DUMMY_HASH = await hash_password(new_token(), request.app.state.settings.password_cost)
+            _DUMMY_HASH = await hash_password(new_token(), node(request).settings.password_cost)
         await check_password(password, _DUMMY_HASH)
         log.info("log-in refused: unknown account %s", _tag(svc.server_key.key, address))
         raise ApiError(ErrorCode.UNAUTHENTICATED, "wrong e-mail or password")
@@ -371,11 +346,11 @@ async def log_in(request: Request) -> Response:
         device = await svc.store.create_device(user.id, name, now_ms())
     token = new_token()
     now = now_ms()
-    ttl_ms = request.app.state.settings.session_ttl_s * 1000
+    ttl_ms = node(request).settings.session_ttl_s * 1000
     await svc.store.create_session(
         Session(hash_token(token), user.id, device.id, now, now + ttl_ms)
     )
-    await svc.hooks.emit("logged_in", user=user)  # e.g. promote a confirmed guest's invitations
+    await promote_quietly(svc, user)  # made good here if it failed at confirmation
     return JSONResponse(
         {
             "token": token,
@@ -392,9 +367,7 @@ async def log_out(request: Request) -> Response:
     svc = services(request)
     await svc.store.delete_session(session.token_hash)
     # Its live connections close too, on every node (server.revocation).
-    await revoke(
-        svc.hub.broker, request.app.state.live, session.user_id, "session", session.token_hash
-    )
+    await revoke(svc.hub.broker, node(request).live, session.user_id, "session", session.token_hash)
     return Response(status_code=204)
 
 
@@ -468,7 +441,7 @@ async def issue_regulator_link(request: Request) -> Response:
     await svc.store.create_regulator_link(
         RegulatorLink(claims.link_id, address, admin.id, now, claims.expires_at, None)
     )
-    url = request.app.state.settings.public_url.rstrip("/") + "/inscription-regulateur#" + token
+    url = node(request).settings.public_url.rstrip("/") + "/inscription-regulateur#" + token
     await svc.store.enqueue_notifications(
         [NewNotification("email", address, "regulator_link", {"url": url})], now
     )

@@ -13,7 +13,9 @@ from protocol.errors import ErrorCode
 from storage.audit import AuditEntry, AuditQuery
 
 from ..audit import record
+from ..directory.profiles import on_identity_verified
 from ..errors import ApiError
+from ..node import node
 from ..openapi import api_route, array, boolean, integer, nullable, obj, string
 from ..revocation import revoke
 from ..sessions import require_role
@@ -94,9 +96,9 @@ async def set_identity(request: Request) -> Response:
     await svc.store.set_verified(user_id, verified)
     await record(svc.store, "admin.verified" if verified else "admin.unverified", admin.id, user_id)
     if not verified:
-        await revoke(svc.hub.broker, request.app.state.live, user_id, "unverified")
+        await revoke(svc.hub.broker, node(request).live, user_id, "unverified")
     elif not target.verified:  # in the directory at once, as by any other path
-        await svc.hooks.emit("identity_verified", user=target)
+        await on_identity_verified(svc.store, target)
     return JSONResponse({"user": {"id": user_id, "verified": verified}})
 
 

@@ -35,6 +35,7 @@ from ..clock import now_ms
 from ..errors import ApiError
 from ..handlers import Services
 from ..limits import UserRates
+from ..node import node
 from ..openapi import api_route, boolean, integer, nullable, obj, string
 from ..sessions import require_verified
 from ..sweeper import finish_deletion
@@ -92,7 +93,7 @@ async def upload(request: Request) -> Response:
     """``POST /v1/attachments?kind=&room=&content_type=&name=``: the body is the file
     (chat: its ciphertext). Every check that needs no body byte comes first."""
     _, user = await bearer(request)
-    user_rates: UserRates = request.app.state.user_rates
+    user_rates: UserRates = node(request).user_rates
     user_rates.uploads.check(user.id, "uploads")
     params = upload_request(request.query_params, dict(request.headers))
     svc = services(request)
@@ -137,7 +138,7 @@ async def metadata(request: Request) -> Response:
     """``GET /v1/attachments/{id}/meta``: size, type, hash; for a chat file on a store
     that signs URLs (S3), also a short-lived ``download_url``."""
     svc, attachment = await _readable(request)
-    ttl = request.app.state.settings.download_url_ttl_s
+    ttl = node(request).settings.download_url_ttl_s
     url = await svc.blobs.presigned_url(attachment.id, ttl) if attachment.kind == "chat" else None
     return JSONResponse(
         {

@@ -15,6 +15,7 @@ from storage.types import Session, User
 from ..errors import ApiError
 from ..handlers import Services
 from ..metrics import METRICS
+from ..node import node
 from ..sessions import authenticate
 
 __all__ = ["bearer", "error_response", "json_body", "services"]
@@ -23,8 +24,7 @@ MAX_JSON_BODY = 64 * 1024
 
 
 def services(request: Request) -> Services:
-    svc: Services = request.app.state.services
-    return svc
+    return node(request).services
 
 
 def error_response(exc: ApiError) -> JSONResponse:

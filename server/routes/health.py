@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from ..clock import now_ms
 from ..live import LiveConnections
 from ..metrics import METRICS, render
+from ..node import node
 from ..openapi import api_route, obj, string
 from .common import services
 
@@ -56,7 +57,7 @@ async def metrics(request: Request) -> Response:
     """Prometheus text format. Expose it to the monitoring network only (it names no
     user, but tells the load of the node)."""
     svc = services(request)
-    live: LiveConnections = request.app.state.live
+    live: LiveConnections = node(request).live
     try:
         backlog: float = await svc.store.outbox_backlog(now_ms())
     except Exception:  # the database is down: /readyz tells; the metrics still answer

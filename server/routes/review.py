@@ -24,6 +24,7 @@ from storage.types import User
 
 from ..audit import record
 from ..clock import now_ms
+from ..directory.profiles import on_identity_verified
 from ..errors import ApiError
 from ..handlers import Services
 from ..openapi import api_route, array, boolean, integer, nullable, obj, string
@@ -144,7 +145,7 @@ async def decide(request: Request) -> Response:
         state=decided.state,
     )
     if decided.state == "approved":
-        await svc.hooks.emit("identity_verified", user=user)
+        await on_identity_verified(svc.store, user)
     return JSONResponse({"request": identity_request_json(decided)})
 
 

@@ -39,12 +39,12 @@ from storage.types import User
 from storage.verification import IdentityDocument, IdentityRequest
 
 from ..clock import now_ms
-from ..config import Settings
+from ..directory.profiles import on_identity_verified
 from ..errors import ApiError, bad_field
 from ..fields import choice
 from ..handlers import Services
+from ..node import node, psc_redirect_uri
 from ..openapi import Schema, api_route, array, boolean, integer, nullable, obj, string
-from ..ratelimit import RateLimiter
 from ..uploads import Intake, UploadRequest
 from ..verification import oidc, psc, psc_signup, review
 from ..verification.identifiers import InvalidIdentifier, parse_number
@@ -64,20 +64,12 @@ _COUNTRY_LEN = 2  # ISO 3166-1 alpha-2
 async def mark_verified(
     svc: Services, user: User, number: str | None, notifications: list[NewNotification]
 ) -> User:
-    """Verify ``user`` (both ways end here or in the review decision), then tell the
-    hooks. Live connections learn it on their next request (see the module doc)."""
+    """Verify ``user`` (both ways end here or in the review decision), then what
+    follows (:func:`on_identity_verified`). Live connections learn it on their next
+    request (see the module doc)."""
     verified = await svc.store.mark_identity_verified(user.id, number, notifications, now_ms())
-    await svc.hooks.emit("identity_verified", user=verified)
+    await on_identity_verified(svc.store, verified)
     return verified
-
-
-def _limiter(request: Request) -> RateLimiter:
-    """Per account: PSC starts and photo uploads, 20 at once then one each 10 s (each
-    writes a row, and a photo up to 10 MiB)."""
-    found: RateLimiter | None = getattr(request.app.state, "verification_limiter", None)
-    if found is None:
-        found = request.app.state.verification_limiter = RateLimiter(0.1, 20)
-    return found
 
 
 def _require_email_confirmed(user: User) -> None:
@@ -146,7 +138,7 @@ async def status(request: Request) -> Response:
     return JSONResponse(
         {
             "user": profile(user),
-            "psc_available": bool(request.app.state.settings.psc_issuer),
+            "psc_available": bool(node(request).settings.psc_issuer),
             "ecps_identifier": _ecps_identifier(user),
             "manual": identity_request_json(requests[0]) if requests else None,
             "staged_documents": [d.side for d in staged],
@@ -157,31 +149,14 @@ async def status(request: Request) -> Response:
 # -- Pro Santé Connect
 
 
-def psc_redirect_uri(settings: Settings) -> str:
-    """Where the provider sends the browser back: from the settings only, never from
-    the request's Host (a forged Host must not choose where codes go)."""
-    return settings.psc_redirect_uri or (
-        settings.public_url.rstrip("/") + "/v1/verification/psc/callback"
-    )
-
-
 def _psc_client(request: Request) -> oidc.OidcClient:
-    settings = request.app.state.settings
-    if not settings.psc_issuer:
+    client = node(request).psc
+    if client is None:
         raise ApiError(
             ErrorCode.UNAVAILABLE,
             "Pro Santé Connect is not configured on this server",
             reason="psc_not_configured",
         )
-    client: oidc.OidcClient | None = getattr(request.app.state, "psc_client", None)
-    if client is None:
-        redirect = psc_redirect_uri(settings)
-        client = oidc.OidcClient(
-            oidc.OidcConfig(
-                settings.psc_issuer, settings.psc_client_id, settings.psc_client_secret, redirect
-            )
-        )
-        request.app.state.psc_client = client
     return client
 
 
@@ -207,7 +182,7 @@ def _psc_response(request: Request, state: str, url: str, expires_at: int) -> Re
 
 
 def _secure(request: Request) -> bool:
-    return urlsplit(psc_redirect_uri(request.app.state.settings)).scheme == "https"
+    return urlsplit(psc_redirect_uri(node(request).settings)).scheme == "https"
 
 
 def _psc_unavailable() -> ApiError:
@@ -231,7 +206,7 @@ async def psc_start(request: Request) -> Response:
     _require_email_confirmed(user)
     _require_unverified(user)
     client = _psc_client(request)
-    _limiter(request).check(user.id, "verification attempts")
+    node(request).limiters.verification.check(user.id, "verification attempts")
     state = secrets.token_urlsafe(32)
     url = await _authorization_url(request, client, state)
     now = now_ms()
@@ -242,7 +217,9 @@ async def psc_start(request: Request) -> Response:
 async def psc_signup_start(request: Request) -> Response:
     """Sign-up by Pro Santé Connect: no account yet (see :mod:`..verification.psc_signup`)."""
     client = _psc_client(request)
-    _limiter(request).check("address\n" + client_address(request), "sign-up attempts")
+    node(request).limiters.verification.check(
+        "address\n" + client_address(request), "sign-up attempts"
+    )
     expires_at = now_ms() + PSC_FLOW_TTL_MS
     state = psc_signup.new_state(services(request).server_key.key, expires_at)
     url = await _authorization_url(request, client, state)
@@ -472,7 +449,7 @@ async def put_document(request: Request) -> Response:
     _require_email_confirmed(user)
     _require_unverified(user)
     upload = _document_upload(request, request.path_params["side"])
-    _limiter(request).check(user.id, "verification attempts")
+    node(request).limiters.verification.check(user.id, "verification attempts")
     doc = IdentityDocument(
         "idv-" + new_id(),
         user.id,
