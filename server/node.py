@@ -14,6 +14,8 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 
+from storage import Store
+
 from .config import Settings
 from .handlers import Services
 from .limits import UserRates
@@ -81,7 +83,7 @@ def psc_client(settings: Settings) -> oidc.OidcClient | None:
 @dataclass(frozen=True, slots=True)
 class Node:
     settings: Settings
-    services: Services
+    services: Services[Store]
     live: LiveConnections
     user_rates: UserRates
     limiters: RestLimiters

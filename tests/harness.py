@@ -57,7 +57,7 @@ class ServerUnderTest:
         return self.app.node.services.store
 
     @property
-    def services(self) -> Services:
+    def services(self) -> Services[Store]:
         return self.app.node.services
 
     @property

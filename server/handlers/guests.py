@@ -19,14 +19,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from protocol import encode
 from protocol.errors import ErrorCode
 from protocol.frames import Ack, RoomUninvite
+from storage.base import RoomStore, UserStore
 from storage.guests import (
     Guest,
+    GuestStore,
     Invited,
     Promotion,
     PromotionNotices,
@@ -50,6 +52,11 @@ __all__ = [
     "promote",
     "promote_quietly",
 ]
+
+
+class GuestPorts(UserStore, RoomStore, GuestStore, Protocol):
+    """What guests uses of the store."""
+
 
 log = logging.getLogger("confrere.guests")
 
@@ -90,7 +97,7 @@ def _addresses(emails: Sequence[str]) -> list[str]:
 
 
 async def invite_to_room(
-    svc: Services,
+    svc: Services[GuestPorts],
     by: str,
     room_id: str,
     users: Sequence[str] = (),
@@ -132,7 +139,7 @@ async def invite_to_room(
 
 
 async def _invite_guests(
-    svc: Services, members: RoomMembers, by: str, addresses: list[str]
+    svc: Services[GuestPorts], members: RoomMembers, by: str, addresses: list[str]
 ) -> list[Invited]:
     inviter = await svc.store.user_by_id(by)
     name = f"{inviter.first_name} {inviter.last_name}" if inviter else "Un confrère"
@@ -162,7 +169,7 @@ async def _invite_guests(
     return invited
 
 
-async def on_room_uninvite(svc: Services, caller: Caller, f: RoomUninvite) -> Ack:
+async def on_room_uninvite(svc: Services[GuestPorts], caller: Caller, f: RoomUninvite) -> Ack:
     """Revoke a pending invitation (owner or admin); it is never promoted afterwards."""
     members = await require_admin(svc, caller, f.room)
     address = valid_email({"email": f.email})
@@ -191,7 +198,7 @@ def _webhook_notices(urls: Sequence[str], user: User) -> PromotionNotices:
     return notices
 
 
-async def promote(svc: Services, user: User) -> list[Promotion]:
+async def promote(svc: Services[GuestPorts], user: User) -> list[Promotion]:
     """Promote ``user``'s pending invitations if its address is confirmed (see the
     module doc); return the promotions made now (``[]`` when there was nothing to do)."""
     if not email_confirmed(user):
@@ -216,7 +223,7 @@ async def promote(svc: Services, user: User) -> list[Promotion]:
     return promotions
 
 
-async def promote_quietly(svc: Services, user: User) -> None:
+async def promote_quietly(svc: Services[GuestPorts], user: User) -> None:
     """:func:`promote`, as the app runs it: once the address is confirmed and at every
     log-in. The request that called it has done its work (the address proven, the
     session made): a failure here is logged, not answered, and the next log-in

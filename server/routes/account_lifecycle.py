@@ -25,34 +25,59 @@ import hashlib
 import hmac
 import logging
 import re
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from protocol.errors import ErrorCode
-from storage.accounts import SessionRow
+from storage.accounts import AccountStore, SessionRow
+from storage.audit import AuditStore
+from storage.base import RoomStore, UserStore
 from storage.outbox import NewNotification
+from storage.push import PushStore
+from storage.roles import RoleStore
 from storage.types import Session, User
+from storage.verification import VerificationStore
 
 from ..audit import record
 from ..auth import check_password, hash_password
+from ..bodies import Email, Pattern, Text, schema_of
 from ..clock import now_ms
 from ..errors import ApiError, bad_field
-from ..fields import email, text
+from ..handlers import Services
 from ..node import node
 from ..openapi import api_route, array, boolean, integer, obj, string
 from ..revocation import revoke
 from ..verification import codes, passwords
 from ..wire import sealed_json
 from .accounts import client_address, profile
-from .common import bearer, json_body, services
+from .common import bearer, read_body
+from .common import services as all_services
 
 __all__ = ["routes", "session_id"]
 
+
+class LifecyclePorts(
+    AccountStore,
+    UserStore,
+    RoomStore,
+    PushStore,
+    RoleStore,
+    VerificationStore,
+    AuditStore,
+    Protocol,
+):
+    """What account_lifecycle uses of the store."""
+
+
+def services(request: Request) -> Services[LifecyclePorts]:
+    return all_services(request)
+
+
 log = logging.getLogger("confrere.accounts")
 
-_CODE = re.compile(r"^\d{6}$")
 _SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -66,9 +91,35 @@ def session_id(token_hash: bytes) -> str:
     return hashlib.sha256(b"confrere-session-id:" + token_hash).hexdigest()[:32]
 
 
-async def _new_password(request: Request, body: dict[str, Any], field: str, user: User) -> str:
-    """The hash of the new password in ``field``, once it passes the rules."""
-    password = text(body, field, passwords.MAX_LENGTH, strip=False)
+@dataclass(frozen=True, slots=True)
+class ForgotBody:
+    email: Annotated[str, Email()]
+
+
+@dataclass(frozen=True, slots=True)
+class ResetBody:
+    email: Annotated[str, Email()]
+    code: Annotated[
+        str, Pattern(r"^\d{6}$", "must be the 6 digits sent by e-mail", "code_malformed")
+    ]
+    password: Annotated[str, Text(passwords.MAX_LENGTH, strip=False)]
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordBody:
+    """The current password (to change it, or to delete the account)."""
+
+    password: Annotated[str, Text(1024, strip=False)]
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeBody:
+    password: Annotated[str, Text(1024, strip=False)]
+    new_password: Annotated[str, Text(passwords.MAX_LENGTH, strip=False)]
+
+
+async def _new_password(request: Request, password: str, field: str, user: User) -> str:
+    """The hash of the new password (from ``field``), once it passes the rules."""
     why = passwords.problem(password, email=user.email, names=(user.first_name, user.last_name))
     if why is not None:
         raise bad_field(field, why.text, why.reason)
@@ -82,9 +133,8 @@ async def _revoke_all(request: Request, user_id: str, hashes: list[bytes]) -> No
 
 
 async def forgot_password(request: Request) -> Response:
-    body = await json_body(request)
+    address = (await read_body(request, ForgotBody)).email
     svc = services(request)
-    address = email(body)
     limits = node(request).limiters
     limits.reset_clients.check(client_address(request), "password reset requests")
     limits.reset_mails.check(address, "password reset e-mails")
@@ -103,17 +153,14 @@ async def forgot_password(request: Request) -> Response:
 
 
 async def reset_password(request: Request) -> Response:
-    body = await json_body(request)
+    body = await read_body(request, ResetBody)
     svc = services(request)
-    address = email(body)
-    code = body.get("code")
-    if not isinstance(code, str) or not _CODE.match(code):
-        raise bad_field("code", "must be the 6 digits sent by e-mail", "code_malformed")
+    address, code = body.email, body.code
     node(request).limiters.reset_guesses.check(address, "code attempts")
     user = await svc.store.user_by_email(address)
     if user is None:
         raise bad_field("code", "was not sent or was used: ask for a new one", "code_none")
-    new_hash = await _new_password(request, body, "password", user)
+    new_hash = await _new_password(request, body.password, "password", user)
     key = svc.server_key.key
 
     def matches(stored: bytes) -> bool:
@@ -141,12 +188,11 @@ async def reset_password(request: Request) -> Response:
 
 async def change_password(request: Request) -> Response:
     session, user = await bearer(request)
-    body = await json_body(request)
-    current = text(body, "password", 1024, strip=False)
+    body = await read_body(request, ChangeBody)
     node(request).limiters.password_checks.check(user.id, "password attempts")
-    if not await check_password(current, user.password_hash):
+    if not await check_password(body.password, user.password_hash):
         raise bad_field("password", "is not your current password", "password_wrong")
-    new_hash = await _new_password(request, body, "new_password", user)
+    new_hash = await _new_password(request, body.new_password, "new_password", user)
     revoked = await services(request).store.change_password(
         user.id, new_hash, keep=session.token_hash
     )
@@ -236,8 +282,7 @@ async def export_account(request: Request) -> Response:
 
 async def delete_account(request: Request) -> Response:
     _, user = await bearer(request)
-    body = await json_body(request)
-    password = text(body, "password", 1024, strip=False)
+    password = (await read_body(request, PasswordBody)).password
     node(request).limiters.password_checks.check(user.id, "password attempts")
     if not await check_password(password, user.password_hash):
         raise bad_field("password", "is not your current password", "password_wrong")
@@ -284,7 +329,7 @@ routes = [
         delete_account,
         "POST",
         summary="Delete one's account (the password again): erased, every session revoked",
-        body=obj({"password": string(max_length=1024)}, required=("password",)),
+        body=schema_of(PasswordBody),
         status=204,
         errors=(413,),
     ),
@@ -295,7 +340,7 @@ routes = [
         summary="Forgotten password: e-mail a reset code (202 whether or not the address "
         "has an account)",
         auth="none",
-        body=obj({"email": string(max_length=254)}),
+        body=schema_of(ForgotBody),
         response=obj({"expires_at": integer()}),
         status=202,
         errors=(413,),
@@ -306,14 +351,7 @@ routes = [
         "POST",
         summary="Set a new password with the e-mailed code; every session is revoked",
         auth="none",
-        body=obj(
-            {
-                "email": string(max_length=254),
-                "code": string(pattern=r"^\d{6}$"),
-                "password": string(max_length=passwords.MAX_LENGTH),
-            },
-            required=("email", "code", "password"),
-        ),
+        body=schema_of(ResetBody),
         status=204,
         errors=(413,),
     ),
@@ -322,13 +360,7 @@ routes = [
         change_password,
         "POST",
         summary="Change one's password (the current one is needed); other sessions revoked",
-        body=obj(
-            {
-                "password": string(max_length=1024),
-                "new_password": string(max_length=passwords.MAX_LENGTH),
-            },
-            required=("password", "new_password"),
-        ),
+        body=schema_of(ChangeBody),
         status=204,
         errors=(413,),
     ),

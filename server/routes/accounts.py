@@ -14,16 +14,19 @@ import hashlib
 import hmac
 import logging
 import re
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from protocol.errors import ErrorCode
+from storage.audit import AuditStore
+from storage.directory import DirectoryStore
 from storage.errors import Conflict, EmailTaken, LinkUnusable, NumberTaken
-from storage.outbox import NewNotification
+from storage.outbox import NewNotification, OutboxStore
+from storage.roles import RoleStore
 from storage.types import NewUser, Session, User
-from storage.verification import Consent, EmailCode, RegulatorLink
+from storage.verification import Consent, EmailCode, RegulatorLink, VerificationStore
 
 from ..audit import record
 from ..auth import check_password, hash_password, hash_token, new_token
@@ -31,7 +34,8 @@ from ..clock import now_ms
 from ..directory.profiles import on_identity_verified
 from ..errors import ApiError, bad_field, from_storage
 from ..fields import choice, email, optional_text, text, valid_postcode
-from ..handlers.guests import promote_quietly
+from ..handlers import Services
+from ..handlers.guests import GuestPorts, promote_quietly
 from ..node import node
 from ..openapi import api_route, array, boolean, integer, nullable, obj, string
 from ..revocation import revoke
@@ -40,9 +44,21 @@ from ..verification import codes, links, passwords, psc, psc_signup
 from ..verification.identifiers import InvalidIdentifier, parse_number
 from ..verification.specialties import REGULATOR, SPECIALTIES, is_specialty
 from ..wire import room_info, sealed_json
-from .common import bearer, json_body, services
+from .common import bearer, json_body
+from .common import services as all_services
 
 __all__ = ["PROFILE", "client_address", "profile", "routes"]
+
+
+class AccountPorts(
+    GuestPorts, OutboxStore, RoleStore, VerificationStore, AuditStore, DirectoryStore, Protocol
+):
+    """What accounts uses of the store."""
+
+
+def services(request: Request) -> Services[AccountPorts]:
+    return all_services(request)
+
 
 log = logging.getLogger("confrere.accounts")
 

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from protocol.errors import ErrorCode
 from protocol.filetypes import CONTENT_TYPES
+from storage.base import AttachmentStore, RoomStore
 from storage.errors import StorageError
 from storage.types import Attachment
 
@@ -47,16 +48,26 @@ from ..uploads import (
     receive,
     upload_request,
 )
-from .common import bearer, services
+from .common import bearer
+from .common import services as all_services
 
 __all__ = ["routes"]
+
+
+class AttachmentPorts(RoomStore, AttachmentStore, Protocol):
+    """What attachments uses of the store."""
+
+
+def services(request: Request) -> Services[AttachmentPorts]:
+    return all_services(request)
+
 
 log = logging.getLogger("confrere.attachments")
 
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
-def describe(svc: Services, attachment: Attachment) -> dict[str, Any]:
+def describe(svc: Services[AttachmentPorts], attachment: Attachment) -> dict[str, Any]:
     return {
         "id": attachment.id,
         "kind": attachment.kind,
@@ -71,7 +82,7 @@ def describe(svc: Services, attachment: Attachment) -> dict[str, Any]:
     }
 
 
-async def _readable(request: Request) -> tuple[Services, Attachment]:
+async def _readable(request: Request) -> tuple[Services[AttachmentPorts], Attachment]:
     """The attachment of the URL, if the caller may read it; else 403/404."""
     attachment_id = request.path_params["attachment_id"]
     _, user = await bearer(request)

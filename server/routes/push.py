@@ -14,17 +14,24 @@ import re
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from storage.push import PUSH_KINDS, PushSubscription
+from storage.push import PUSH_KINDS, PushStore, PushSubscription
 
 from ..clock import now_ms
 from ..errors import bad_field
 from ..fields import choice, text
+from ..handlers import Services
 from ..notifications import check_webhook_url
 from ..notifications.webpush import check_web_push_keys
 from ..openapi import api_route, nullable, obj, string
-from .common import bearer, json_body, services
+from .common import bearer, json_body
+from .common import services as all_services
 
 __all__ = ["routes"]
+
+
+def services(request: Request) -> Services[PushStore]:
+    return all_services(request)
+
 
 _TOKEN = re.compile(r"^[A-Za-z0-9:_\-.]{8,4096}$")
 

@@ -14,13 +14,19 @@ retention sweep (:mod:`server.verification.sweep`).
 from __future__ import annotations
 
 import logging
+from typing import Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from protocol.errors import ErrorCode
+from storage.audit import AuditStore
+from storage.base import UserStore
+from storage.directory import DirectoryStore
 from storage.outbox import NewNotification
+from storage.roles import RoleStore
 from storage.types import User
+from storage.verification import VerificationStore
 
 from ..audit import record
 from ..clock import now_ms
@@ -30,17 +36,27 @@ from ..handlers import Services
 from ..openapi import api_route, array, boolean, integer, nullable, obj, string
 from ..sessions import require_role
 from ..verification import review
-from .common import bearer, json_body, services
+from .common import bearer, json_body
+from .common import services as all_services
 from .verification import IDENTITY_REQUEST, identity_request_json
 
 __all__ = ["routes"]
+
+
+class ReviewPorts(UserStore, VerificationStore, RoleStore, AuditStore, DirectoryStore, Protocol):
+    """What review uses of the store."""
+
+
+def services(request: Request) -> Services[ReviewPorts]:
+    return all_services(request)
+
 
 log = logging.getLogger("confrere.review")
 
 _QUEUE_LIMIT = 200
 
 
-async def _reviewer(request: Request) -> tuple[Services, User]:
+async def _reviewer(request: Request) -> tuple[Services[ReviewPorts], User]:
     _, user = await bearer(request)
     svc = services(request)
     await require_role(svc.store, user, "reviewer")

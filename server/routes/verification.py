@@ -24,7 +24,7 @@ import hmac
 import logging
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode, urlsplit
 
 from starlette.requests import Request
@@ -32,11 +32,13 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from protocol.errors import ErrorCode
 from protocol.filetypes import JPEG, PNG
+from storage.base import UserStore
+from storage.directory import DirectoryStore
 from storage.errors import NumberTaken
 from storage.ids import new_id
 from storage.outbox import NewNotification
 from storage.types import User
-from storage.verification import IdentityDocument, IdentityRequest
+from storage.verification import IdentityDocument, IdentityRequest, VerificationStore
 
 from ..clock import now_ms
 from ..directory.profiles import on_identity_verified
@@ -49,9 +51,19 @@ from ..uploads import Intake, UploadRequest
 from ..verification import oidc, psc, psc_signup, review
 from ..verification.identifiers import InvalidIdentifier, parse_number
 from .accounts import PROFILE, client_address, profile
-from .common import bearer, json_body, services
+from .common import bearer, json_body
+from .common import services as all_services
 
 __all__ = ["identity_request_json", "mark_verified", "routes"]
+
+
+class VerificationPorts(UserStore, VerificationStore, DirectoryStore, Protocol):
+    """What verification uses of the store."""
+
+
+def services(request: Request) -> Services[VerificationPorts]:
+    return all_services(request)
+
 
 log = logging.getLogger("confrere.verification")
 
@@ -62,7 +74,10 @@ _COUNTRY_LEN = 2  # ISO 3166-1 alpha-2
 
 
 async def mark_verified(
-    svc: Services, user: User, number: str | None, notifications: list[NewNotification]
+    svc: Services[VerificationPorts],
+    user: User,
+    number: str | None,
+    notifications: list[NewNotification],
 ) -> User:
     """Verify ``user`` (both ways end here or in the review decision), then what
     follows (:func:`on_identity_verified`). Live connections learn it on their next
@@ -431,7 +446,7 @@ def _document_upload(request: Request, side: str) -> UploadRequest:
     return UploadRequest("document", None, content_type, None, length)
 
 
-async def _forget_upload(svc: Services, doc_id: str) -> None:
+async def _forget_upload(svc: Services[VerificationPorts], doc_id: str) -> None:
     """Remove what a failed upload left; runs to its end even while the request is
     being cancelled (a client that went away). Should it fail, the sweep finishes."""
 
