@@ -13,9 +13,10 @@ A body is a frozen dataclass whose fields are annotated with their rule::
 
 Each rule checks with :mod:`server.fields` (the field rules, defined once), so a refusal
 is the 400 naming the field that the handlers always gave. Fields are checked in the
-order declared; a field with a default is optional (absent or ``null`` gives the
-default). What needs more than one field or the database (a password's strength
-against the account's names, a code against the stored one) stays in the handler.
+order declared; a field with a default is optional (absent or ``null``, or ``""`` for a
+text, gives the default, as :func:`server.fields.optional_text` reads it). What needs
+more than one field or the database (a password's strength against the account's
+names, a code against the stored one) stays in the handler.
 """
 
 from __future__ import annotations
@@ -27,14 +28,15 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Protocol, TypeVar, get_args, get_origin, get_type_hints
 
 from .errors import bad_field
-from .fields import choice, email, text
-from .openapi import Schema, boolean, obj, string
+from .fields import choice, email, text, valid_postcode
+from .openapi import Schema, boolean, nullable, obj, string
 
 __all__ = [
     "Choice",
     "Email",
     "Flag",
     "Pattern",
+    "Postcode",
     "Rule",
     "Text",
     "parse_body",
@@ -110,8 +112,24 @@ class Pattern:
 
 
 @dataclass(frozen=True, slots=True)
+class Postcode:
+    """A French postcode (:func:`server.fields.valid_postcode`)."""
+
+    def schema(self) -> Schema:
+        return string(pattern=r"^\d{5}$")
+
+    def parse(self, body: dict[str, Any], name: str) -> str:
+        value = text(body, name, 5)
+        if not valid_postcode(value):
+            raise bad_field(name, "must be a French postcode (5 digits)")
+        return value
+
+
+@dataclass(frozen=True, slots=True)
 class Flag:
     """A JSON boolean (``"true"`` or ``1`` is refused)."""
+
+    why: str = "is required and must be a boolean"
 
     def schema(self) -> Schema:
         return boolean()
@@ -119,7 +137,7 @@ class Flag:
     def parse(self, body: dict[str, Any], name: str) -> bool:
         value = body.get(name)
         if not isinstance(value, bool):
-            raise bad_field(name, "is required and must be a boolean")
+            raise bad_field(name, self.why)
         return value
 
 
@@ -151,10 +169,11 @@ def _fields(cls: type[Any]) -> tuple[_Field, ...]:
 
 
 def schema_of(cls: type[Any]) -> Schema:
-    """The body's JSON Schema (properties not declared are allowed and ignored)."""
+    """The body's JSON Schema (properties not declared are allowed and ignored; an
+    optional one may be ``null``)."""
     fields = _fields(cls)
     return obj(
-        {f.name: f.rule.schema() for f in fields},
+        {f.name: f.rule.schema() if f.required else nullable(f.rule.schema()) for f in fields},
         required=[f.name for f in fields if f.required],
     )
 
@@ -163,6 +182,8 @@ def parse_body(cls: type[B], body: dict[str, Any]) -> B:
     """``body`` (a JSON object) checked field by field into a ``cls``."""
     values: dict[str, Any] = {}
     for f in _fields(cls):
-        if f.required or body.get(f.name) is not None:
+        value = body.get(f.name)
+        absent = value is None or (value == "" and isinstance(f.rule, Text))
+        if f.required or not absent:
             values[f.name] = f.rule.parse(body, f.name)
     return cls(**values)

@@ -24,7 +24,7 @@ import hmac
 import logging
 import secrets
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 from urllib.parse import urlencode, urlsplit
 
 from starlette.requests import Request
@@ -40,10 +40,10 @@ from storage.outbox import NewNotification
 from storage.types import User
 from storage.verification import IdentityDocument, IdentityRequest, VerificationStore
 
+from ..bodies import Choice, Pattern, schema_of
 from ..clock import now_ms
 from ..directory.profiles import on_identity_verified
 from ..errors import ApiError, bad_field
-from ..fields import choice
 from ..handlers import Services
 from ..node import node, psc_redirect_uri
 from ..openapi import Schema, api_route, array, boolean, integer, nullable, obj, string
@@ -51,7 +51,7 @@ from ..uploads import Intake, UploadRequest
 from ..verification import oidc, psc, psc_signup, review
 from ..verification.identifiers import InvalidIdentifier, parse_number
 from .accounts import PROFILE, client_address, profile
-from .common import bearer, json_body
+from .common import bearer, read_body
 from .common import services as all_services
 
 __all__ = ["identity_request_json", "mark_verified", "routes"]
@@ -70,7 +70,6 @@ log = logging.getLogger("confrere.verification")
 PSC_FLOW_TTL_MS = 10 * 60 * 1000  # time to authenticate with the card at the provider
 PSC_COOKIE = "confrere_psc"
 IMAGE_TYPES = (JPEG, PNG)
-_COUNTRY_LEN = 2  # ISO 3166-1 alpha-2
 
 
 async def mark_verified(
@@ -495,23 +494,26 @@ async def put_document(request: Request) -> Response:
     )
 
 
+_COUNTRY_WHY = "must be the ISO 3166 code of the issuing country"
+
+
+@dataclass(frozen=True, slots=True)
+class ManualBody:
+    document: Annotated[str, Choice(tuple(review.DOCUMENT_KINDS))]
+    # Required for an identity card (checked by submit_manual).
+    issuing_country: Annotated[str | None, Pattern("^[A-Za-z]{2}$", _COUNTRY_WHY)] = None
+
+
 async def submit_manual(request: Request) -> Response:
     _, user = await bearer(request)
     svc = services(request)
     _require_email_confirmed(user)
     _require_unverified(user)
-    body = await json_body(request)
-    document = choice(body, "document", review.DOCUMENT_KINDS)  # type before membership
-    country = body.get("issuing_country")
-    if document == "id_card" or country is not None:
-        if not (
-            isinstance(country, str)
-            and len(country) == _COUNTRY_LEN
-            and country.isascii()
-            and country.isalpha()
-        ):
-            raise bad_field("issuing_country", "must be the ISO 3166 code of the issuing country")
-        country = country.upper()
+    body = await read_body(request, ManualBody)
+    document, country = body.document, body.issuing_country
+    if document == "id_card" and country is None:
+        raise bad_field("issuing_country", _COUNTRY_WHY)
+    country = country.upper() if country is not None else None
     sides = review.required_sides(document)
     staged = {d.side for d in await svc.store.staged_documents(user.id)}
     missing = [s for s in sides if s not in staged]
@@ -603,13 +605,7 @@ routes = [
         submit_manual,
         "POST",
         summary="Submit the uploaded photos for manual review",
-        body=obj(
-            {
-                "document": string(enum=tuple(review.DOCUMENT_KINDS)),
-                "issuing_country": nullable(string(pattern="^[A-Za-z]{2}$")),
-            },
-            required=("document",),
-        ),
+        body=schema_of(ManualBody),
         response=obj({"request": IDENTITY_REQUEST}),
         status=201,
         errors=(403, 409, 413),
