@@ -1,7 +1,7 @@
 """Frame types of protocol v1: small frozen dataclasses, each parsing and serialising itself.
 
 Client frames (``t`` values): hello, send, sync, read, typing, to_device, to_device.ack,
-room.create, room.get, room.invite, room.uninvite, room.leave, room.remove, room.update,
+msg.delete, room.create, room.get, room.invite, room.uninvite, room.leave, room.remove, room.update,
 room.role, keys.upload, keys.query, keys.report, ping.
 Server frames: welcome, ack, msg, batch, event, to_device, error, pong.
 
@@ -54,6 +54,7 @@ __all__ = [
     "KeysUpload",
     "Member",
     "Msg",
+    "MsgDelete",
     "Ping",
     "Pong",
     "Read",
@@ -118,7 +119,10 @@ class Send:
     """Append an opaque ciphertext to a room; ``cid`` makes retries idempotent.
 
     ``att``: ids of attachments the sender uploaded to this room and that the message
-    refers to (their keys and hashes travel inside ``body``); absent when empty."""
+    refers to (their keys and hashes travel inside ``body``); absent when empty.
+    ``edits``: the seq of the sender's own message this one replaces (an edit); the
+    server sees the reference so that only the author edits and a deletion takes the
+    edits' ciphertext too (SPEC.md §4.2)."""
 
     T: ClassVar[str] = "send"
     id: int
@@ -126,6 +130,7 @@ class Send:
     cid: str
     body: bytes
     att: tuple[str, ...] | None = None
+    edits: int | None = None
 
     @classmethod
     def parse(cls, r: FieldReader, id: int) -> Send:
@@ -135,13 +140,34 @@ class Send:
             r.str_("cid", MAX_CID),
             r.bytes_("body", MAX_BODY, shape=E2E_MESSAGE),
             r.str_list("att", MAX_ATTACHMENTS_PER_MESSAGE, required=False) or None,
+            r.int_("edits", 1, MAX_SEQ, required=False),
         )
 
     def to_wire(self) -> dict[str, Any]:
         wire = {"t": self.T, "id": self.id, "room": self.room, "cid": self.cid, "body": self.body}
         if self.att:
             wire["att"] = list(self.att)
+        if self.edits is not None:
+            wire["edits"] = self.edits
         return wire
+
+
+@dataclass(frozen=True, slots=True)
+class MsgDelete:
+    """Delete a message for everyone: the server drops its ciphertext (and its edits'),
+    keeps a tombstone and appends a ``msg.deleted`` event (SPEC.md §4.20)."""
+
+    T: ClassVar[str] = "msg.delete"
+    id: int
+    room: str
+    seq: int
+
+    @classmethod
+    def parse(cls, r: FieldReader, id: int) -> MsgDelete:
+        return cls(id, r.str_("room"), r.int_("seq", 1, MAX_SEQ))
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"t": self.T, "id": self.id, "room": self.room, "seq": self.seq}
 
 
 @dataclass(frozen=True, slots=True)
@@ -524,6 +550,7 @@ ClientFrame = (
     | Typing
     | ToDevice
     | ToDeviceAck
+    | MsgDelete
     | RoomCreate
     | RoomGet
     | RoomInvite
@@ -547,6 +574,7 @@ CLIENT_FRAMES: dict[str, Any] = {
         Typing,
         ToDevice,
         ToDeviceAck,
+        MsgDelete,
         RoomCreate,
         RoomGet,
         RoomInvite,
@@ -738,7 +766,10 @@ class Ack:
 
 @dataclass(frozen=True, slots=True)
 class Msg:
-    """One message of a room's timeline, as stored: ciphertext plus routing metadata."""
+    """One message of a room's timeline, as stored: ciphertext plus routing metadata.
+
+    ``edits``: the seq of the message this one edits. A deleted message (or an edit of
+    one) is a tombstone: no ``body``, ``deleted_by`` and ``deleted_at`` set."""
 
     T: ClassVar[str] = "msg"
     room: str
@@ -747,31 +778,45 @@ class Msg:
     device: str
     cid: str
     ts: int
-    body: bytes
+    body: bytes | None
+    edits: int | None = None
+    deleted_by: str | None = None
+    deleted_at: int | None = None
 
     def to_wire(self) -> dict[str, Any]:
-        return {
-            "t": self.T,
-            "room": self.room,
-            "seq": self.seq,
-            "sender": self.sender,
-            "device": self.device,
-            "cid": self.cid,
-            "ts": self.ts,
-            "body": self.body,
-        }
+        return _compact(
+            {
+                "t": self.T,
+                "room": self.room,
+                "seq": self.seq,
+                "sender": self.sender,
+                "device": self.device,
+                "cid": self.cid,
+                "ts": self.ts,
+                "body": self.body,
+                "edits": self.edits,
+                "deleted_by": self.deleted_by,
+                "deleted_at": self.deleted_at,
+            }
+        )
 
     @classmethod
     def parse(cls, r: FieldReader, re: int | None = None) -> Msg:
-        return cls(
+        msg = cls(
             r.str_("room"),
             r.int_("seq", 1, MAX_SEQ),
             r.str_("sender"),
             r.str_("device"),
             r.str_("cid", MAX_CID),
             r.int_("ts", 0, MAX_TS),
-            r.bytes_("body", MAX_BODY),
+            r.bytes_("body", MAX_BODY, required=False),
+            r.int_("edits", 1, MAX_SEQ, required=False),
+            r.str_("deleted_by", required=False),
+            r.int_("deleted_at", 0, MAX_TS, required=False),
         )
+        if (msg.body is None) != (msg.deleted_at is not None):
+            raise BadFrame("msg: exactly one of 'body' and 'deleted_at' is present", re)
+        return msg
 
 
 EVENT_KINDS = (
@@ -782,6 +827,7 @@ EVENT_KINDS = (
     "receipt",
     "typing",
     "room.updated",
+    "msg.deleted",
     # Not a room event: sent to the devices of a practitioner whose agenda got a
     # booking; ``room`` carries the appointment id, ``reason`` "referral" or "sas".
     "appointment.booked",
@@ -808,6 +854,7 @@ class Event:
     status: str | None = None
     header: bytes | None = None
     reason: str | None = None
+    target: int | None = None  # msg.deleted: the seq of the deleted message
 
     def to_wire(self) -> dict[str, Any]:
         return _compact(
@@ -827,6 +874,7 @@ class Event:
                 "status": self.status,
                 "header": self.header,
                 "reason": self.reason,
+                "target": self.target,
             }
         )
 
@@ -847,6 +895,7 @@ class Event:
             status=r.choice("status", ROOM_STATUSES, required=False),
             header=r.bytes_("header", MAX_HEADER, required=False),
             reason=r.str_("reason", required=False),
+            target=r.int_("target", 1, MAX_SEQ, required=False),
         )
 
 

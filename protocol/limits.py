@@ -4,6 +4,8 @@ from __future__ import annotations
 
 __all__ = [
     "HELLO_TIMEOUT_S",
+    "EDIT_WINDOW_MS",
+    "DELETE_WINDOW_MS",
     "MAX_ACK_TIDS",
     "MAX_ATTACHMENT",
     "MAX_ATTACHMENTS_PER_MESSAGE",
@@ -46,3 +48,7 @@ MAX_ATTACHMENTS_PER_MESSAGE = 10  # attachment ids referenced by one send (send.
 MAX_REQUEST_ID = 2**53 - 1  # fits a JavaScript number
 HELLO_TIMEOUT_S = 5.0  # seconds to send a valid hello before close 4401
 MAX_BAD_FRAMES = 20  # bad frames tolerated on one connection before close 4400
+# How long after sending its author may change a message (SPEC.md §4.20, §4.2 `edits`);
+# a room's owner and admins delete any message of a group or case at any time.
+EDIT_WINDOW_MS = 48 * 3600 * 1000
+DELETE_WINDOW_MS = 48 * 3600 * 1000

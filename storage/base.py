@@ -34,6 +34,7 @@ from .types import (
     AppendResult,
     Attachment,
     DecryptionHealth,
+    DeleteResult,
     Device,
     DeviceKeyBundle,
     Membership,
@@ -176,6 +177,15 @@ class TimelineStore(Protocol):
 
     async def timeline(self, room_id: str, after: int, limit: int) -> list[TimelineItem]:
         """Items with ``seq > after``, ascending, at most ``limit``."""
+
+    async def delete_message(
+        self, room_id: str, seq: int, by: str, now: int, author_since: int
+    ) -> DeleteResult:
+        """Delete the message at ``seq`` for everyone: its ciphertext and its edits' are
+        dropped (the rows stay as tombstones naming ``by`` and ``now``) and a
+        ``msg.deleted`` event naming it is appended, in one transaction. Allowed to a
+        member of an open room who is its author (if it was sent at ``author_since`` or
+        later) or, in a group or patient case, an owner or admin."""
 
     async def set_read(self, room_id: str, user_id: str, seq: int) -> int:
         """Raise the read marker to ``seq``, capped at the room's last seq (it never

@@ -58,6 +58,7 @@ from protocol.frames import (
     KeysReport,
     KeysUpload,
     Msg,
+    MsgDelete,
     Ping,
     Read,
     RoomCreate,
@@ -475,18 +476,31 @@ class Client:
             yield item
 
     async def send(
-        self, room: str, body: bytes, cid: str | None = None, att: Sequence[str] = ()
+        self,
+        room: str,
+        body: bytes,
+        cid: str | None = None,
+        att: Sequence[str] = (),
+        *,
+        edits: int | None = None,
     ) -> int:
         """Append ``body`` to ``room``; returns its seq once durably stored. Retries
         across reconnects with the same ``cid``, so it is stored exactly once. ``att``:
         ids of attachments this user uploaded to the room that ``body`` refers to (see
-        :mod:`clients.python.attachments`); the server marks them referenced."""
+        :mod:`clients.python.attachments`); the server marks them referenced.
+        ``edits``: the seq of this user's message that ``body`` replaces (an edit)."""
         cid = cid or secrets.token_urlsafe(12)
         refs = tuple(att) or None
         # The session feeds the acked message through the ordering as our own item.
-        ack = await self._call(lambda i: Send(i, room, cid, body, refs), Ack)
+        ack = await self._call(lambda i: Send(i, room, cid, body, refs, edits), Ack)
         assert ack.seq is not None
         return ack.seq
+
+    async def delete_message(self, room: str, seq: int) -> int:
+        """Delete the message at ``seq`` for everyone (``msg.delete``); returns the seq
+        of the ``msg.deleted`` event."""
+        ack = await self._call(lambda i: MsgDelete(i, room, seq), Ack)
+        return ack.seq or 0
 
     async def sync(self, room: str, after: int = 0, limit: int = 100) -> Batch:
         """Read the stored timeline directly (the client also does this by itself)."""

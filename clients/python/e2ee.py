@@ -28,6 +28,13 @@ ordered, exactly-once opaque bodies. This layer adds, with :mod:`protocol.crypto
   and names the upload in ``att``; a :class:`Decrypted` message lists the references
   it carries in ``files``, and ``fetch_file`` downloads, decrypts and checks one
   (:class:`~clients.python.errors.AttachmentCorrupt` if anything does not match).
+- Edits and deletion for everyone: ``edit_text`` sends a new encrypted message that
+  names the original both in its plaintext (``edits``) and in ``send.edits`` (so the
+  server lets only the author edit and deletes the edits with the original); a
+  :class:`Decrypted` edit has ``edits`` set, and one whose two references differ is
+  :class:`Undecryptable` (a server moving an edit onto another message). ``delete``
+  sends ``msg.delete``; the ``msg.deleted`` event comes through ``recv`` as it is, and
+  a deleted message read by ``sync`` comes as a :class:`Deleted` tombstone.
 - Patient-case headers are encrypted with the same sender key (``set_header``,
   ``decrypt_header``).
 - Safety numbers: ``safety_number(user)``; when the device keys of a user already seen
@@ -68,7 +75,7 @@ import msgpack
 
 from protocol.crypto.attachment import MAX_FILE_NAME, AttachmentRef
 from protocol.crypto.envelope import parse_header, wrap_header
-from protocol.crypto.errors import BadVersion, CryptoError, Truncated, UnknownSession
+from protocol.crypto.errors import BadVersion, CryptoError, Tampered, Truncated, UnknownSession
 from protocol.crypto.keys import DeviceKeys, KeyBundle, parse_bundle
 from protocol.crypto.safety import safety_number
 from protocol.crypto.sender_keys import InboundSession, OutboundSession, SenderKey, parse_message
@@ -88,7 +95,9 @@ from .errors import AttachmentRefused, ConfrereError, ConnectionLost, ServerErro
 from .rest import Account
 
 __all__ = [
+    "Content",
     "Decrypted",
+    "Deleted",
     "EncryptedClient",
     "EncryptedIncoming",
     "KeysChanged",
@@ -115,6 +124,21 @@ class Decrypted:
     ts: int
     text: str
     files: tuple[AttachmentRef, ...] = ()  # attached chat files: see ``fetch_file``
+    edits: int | None = None  # an edit: the seq of the message whose text this replaces
+
+
+@dataclass(frozen=True, slots=True)
+class Deleted:
+    """A message deleted for everyone (or an edit of one), as ``sync`` returns it: its
+    ciphertext is gone; ``by`` deleted it at ``at``."""
+
+    room: str
+    seq: int
+    sender: str
+    ts: int
+    by: str
+    at: int
+    edits: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +166,7 @@ class KeysChanged:
     replaced: tuple[str, ...]
 
 
-EncryptedIncoming = Decrypted | Undecryptable | KeysChanged | Event
+EncryptedIncoming = Decrypted | Deleted | Undecryptable | KeysChanged | Event
 
 SessionKey = tuple[str, str, bytes]  # room, sender device, session id
 
@@ -171,18 +195,33 @@ def load_or_create_keys(path: Path) -> DeviceKeys:
     return keys
 
 
-def encode_content(text: str, files: tuple[AttachmentRef, ...] = ()) -> bytes:
-    """A message's plaintext: ``{v: 1, type: "text", text, files?: [AttachmentRef]}``."""
+def encode_content(
+    text: str, files: tuple[AttachmentRef, ...] = (), *, edits: int | None = None
+) -> bytes:
+    """A message's plaintext: ``{v: 1, type: "text", text, files?: [AttachmentRef],
+    edits?: int}`` (``edits``: the seq of the message an edit replaces, SPEC.md §11.2)."""
     content: dict[str, Any] = {"v": CONTENT_VERSION, "type": "text", "text": text}
     if files:
         content["files"] = [ref.to_wire() for ref in files]
+    if edits is not None:
+        content["edits"] = edits
     packed: bytes = msgpack.packb(content, use_bin_type=True)
     return packed
 
 
-def decode_content(plaintext: bytes) -> tuple[str, tuple[AttachmentRef, ...]]:
-    """The text and file references of a message's plaintext (``v`` may be absent:
-    messages written before it existed); raises ``CryptoError`` if it is not one."""
+@dataclass(frozen=True, slots=True)
+class Content:
+    """A message's plaintext, decoded."""
+
+    text: str
+    files: tuple[AttachmentRef, ...] = ()
+    edits: int | None = None
+
+
+def decode_content(plaintext: bytes) -> Content:
+    """The text, file references and edited seq of a message's plaintext (``v`` may be
+    absent: messages written before it existed); raises ``CryptoError`` if it is not
+    one."""
     try:
         content = msgpack.unpackb(plaintext, raw=False)
     except (ValueError, msgpack.UnpackException, TypeError):
@@ -196,7 +235,12 @@ def decode_content(plaintext: bytes) -> tuple[str, tuple[AttachmentRef, ...]]:
         raise Truncated("not a text message")
     if not isinstance(files, list) or len(files) > MAX_ATTACHMENTS_PER_MESSAGE:
         raise Truncated("bad 'files'")
-    return text, tuple(AttachmentRef.from_wire(wire) for wire in files)
+    edits = content.get("edits")
+    if edits is not None and (
+        not isinstance(edits, int) or isinstance(edits, bool) or not 0 < edits < 2**63
+    ):
+        raise Truncated("bad 'edits'")
+    return Content(text, tuple(AttachmentRef.from_wire(wire) for wire in files), edits)
 
 
 def _reason(exc: CryptoError) -> str:
@@ -395,6 +439,18 @@ class EncryptedClient:
             body = await self._encrypt(room, encode_content(text))
         return await self.client.send(room, body)
 
+    async def edit_text(self, room: str, seq: int, text: str) -> int:
+        """Replace the text of this user's message at ``seq`` (within 48 hours of
+        sending it): a new encrypted message naming it; returns the edit's seq."""
+        async with self._lock(room):
+            body = await self._encrypt(room, encode_content(text, edits=seq))
+        return await self.client.send(room, body, edits=seq)
+
+    async def delete(self, room: str, seq: int) -> int:
+        """Delete the message at ``seq`` for everyone (its author within 48 hours, or a
+        group's or case's owner or admin); returns the ``msg.deleted`` event's seq."""
+        return await self.client.delete_message(room, seq)
+
     async def send_file(
         self,
         room: str,
@@ -528,16 +584,30 @@ class EncryptedClient:
 
     def try_decrypt(self, msg: Msg) -> Decrypted | Undecryptable:
         """Decrypt one message with the keys held now (no waiting, nothing held)."""
+        assert msg.body is not None  # tombstones never get here
         try:
             header = parse_message(msg.body)
             session = self._inbound.get((msg.room, msg.device, header.session_id))
             if session is None:
                 raise UnknownSession("no key for this message")
             _, plaintext = session.decrypt(msg.room, msg.device, msg.body)
-            text, files = decode_content(plaintext)
+            content = decode_content(plaintext)
+            # The server's reference (which it enforces) and the signed one must agree:
+            # otherwise a server could move an edit onto another message of its author.
+            if content.edits != msg.edits:
+                raise Tampered("the edited message is not the one the server names")
         except CryptoError as exc:
             return Undecryptable(msg.room, msg.seq, msg.sender, msg.device, msg.ts, _reason(exc))
-        return Decrypted(msg.room, msg.seq, msg.sender, msg.device, msg.ts, text, files)
+        return Decrypted(
+            msg.room,
+            msg.seq,
+            msg.sender,
+            msg.device,
+            msg.ts,
+            content.text,
+            content.files,
+            content.edits,
+        )
 
     def _reject(self, item: Undecryptable) -> None:
         log.warning(
@@ -563,6 +633,20 @@ class EncryptedClient:
             await self._report(ref[0], ref[1], "unknown_session", ref[2])
 
     def _on_msg(self, msg: Msg) -> None:
+        if msg.body is None:  # deleted for everyone: nothing left to decrypt
+            assert msg.deleted_by is not None and msg.deleted_at is not None
+            self._ready.append(
+                Deleted(
+                    msg.room,
+                    msg.seq,
+                    msg.sender,
+                    msg.ts,
+                    msg.deleted_by,
+                    msg.deleted_at,
+                    msg.edits,
+                )
+            )
+            return
         try:
             sid = parse_message(msg.body).session_id
         except CryptoError as exc:

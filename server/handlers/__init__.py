@@ -15,6 +15,7 @@ from protocol.frames import (
     KeysQuery,
     KeysReport,
     KeysUpload,
+    MsgDelete,
     Ping,
     Pong,
     Read,
@@ -36,7 +37,15 @@ from protocol.frames import (
 from .context import Caller, Services
 from .guests import on_room_uninvite
 from .keys import on_keys_query, on_keys_report, on_keys_upload
-from .messages import on_read, on_send, on_sync, on_to_device, on_to_device_ack, on_typing
+from .messages import (
+    on_msg_delete,
+    on_read,
+    on_send,
+    on_sync,
+    on_to_device,
+    on_to_device_ack,
+    on_typing,
+)
 from .rooms import (
     on_room_create,
     on_room_get,
@@ -63,6 +72,7 @@ HANDLERS: dict[type, Handler] = {
     Typing: on_typing,
     ToDevice: on_to_device,
     ToDeviceAck: on_to_device_ack,
+    MsgDelete: on_msg_delete,
     RoomCreate: on_room_create,
     RoomGet: on_room_get,
     RoomInvite: on_room_invite,

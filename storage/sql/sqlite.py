@@ -224,6 +224,9 @@ def _connect(path: str) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=30000")
+    # Deleted and replaced content is overwritten with zeros in the file (a message
+    # deleted for everyone leaves no ciphertext behind once its page is checkpointed).
+    conn.execute("PRAGMA secure_delete=ON")
     return conn
 
 
