@@ -340,6 +340,15 @@ class SqliteEngine:
 
         await asyncio.get_running_loop().run_in_executor(self._writer, setup)
 
+    async def scrub(self) -> None:
+        # Best effort: a reader inside an older snapshot keeps the checkpoint partial
+        # (SQLite reports it, raises nothing); the next one completes it.
+        await self._run(
+            self._writer,
+            "scrub",
+            lambda: self._writing().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall(),
+        )
+
     async def close(self) -> None:
         """Close every connection; a second call does nothing."""
         if self._closed:

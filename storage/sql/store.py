@@ -794,7 +794,10 @@ class SqlStore(
             await c.execute(_SQL_TOMBSTONE, room_id, seq, by, now)
             return DeleteResult(await event(c, room_id, "msg.deleted", by, now, target=seq))
 
-        return await self.db.run("delete_message", tx, "transaction")
+        result = await self.db.run("delete_message", tx, "transaction")
+        if result.item is not None:
+            await self.db.scrub()
+        return result
 
     async def set_read(self, room_id: str, user_id: str, seq: int) -> int:
         marker = await self.db.run(

@@ -22,6 +22,7 @@ from protocol.frames import (
     Hello,
     Member,
     Msg,
+    MsgDelete,
     Ping,
     Pong,
     Read,
@@ -46,6 +47,8 @@ from protocol.limits import MAX_BODY, MAX_MEMBERS_PER_REQUEST
 CLIENT_EXAMPLES = [
     Hello(1, "tok", "dev"),
     Send(2, "room", "cid", sealed(b"\x00cipher")),
+    Send(2, "room", "cid", sealed(b"\x00cipher"), edits=12),
+    MsgDelete(17, "room", 12),
     Sync(3, "room", 10, 50),
     Read(4, "room", 7),
     Typing(5, "room", True),
@@ -68,6 +71,9 @@ SERVER_EXAMPLES = [
     Ack(2, seq=5, ts=123),
     Ack(3, room=ROOM),
     Msg("r", 5, "u", "d", "cid", 123, b"body"),
+    Msg("r", 6, "u", "d", "cid2", 124, b"body", edits=5),
+    Msg("r", 5, "u", "d", "cid", 123, None, deleted_by="u", deleted_at=130),
+    Event("msg.deleted", "r", 7, 130, by="u", target=5),
     Batch(
         4,
         "r",
@@ -147,6 +153,18 @@ def packed(**fields: Any) -> bytes:
             "'members'",
         ),
         (packed(t="to_device.ack", id=1, tids=[]), ErrorCode.BAD_FRAME, "'tids'"),
+        (packed(t="msg.delete", id=1, room="r"), ErrorCode.BAD_FRAME, "missing field 'seq'"),
+        (packed(t="msg.delete", id=1, room="r", seq=0), ErrorCode.BAD_FRAME, "'seq'"),
+        (
+            packed(t="send", id=1, room="r", cid="c", body=sealed(b"x"), edits=0),
+            ErrorCode.BAD_FRAME,
+            "'edits'",
+        ),
+        (
+            packed(t="send", id=1, room="r", cid="c", body=sealed(b"x"), edits="2"),
+            ErrorCode.BAD_FRAME,
+            "'edits' must be an integer",
+        ),
         (packed(t="to_device.ack", id=1, tids=[0]), ErrorCode.BAD_FRAME, "'tids'"),
         (
             packed(t="room.role", id=1, room="r", user="u", role="king"),

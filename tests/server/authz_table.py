@@ -67,6 +67,7 @@ WEBSOCKET: dict[str, tuple[str, dict[str, str]]] = {
     "typing": ("a typing notice in R", ROOM_MEMBER),
     "to_device": ("to a device of R's owner, with whom one shares R", ROOM_MEMBER),
     "to_device.ack": ("its own device's queue", ANY_VERIFIED),
+    "msg.delete": ("another member's message in R (its author: within 48 h)", ROOM_ADMIN),
     "room.create": ("a new group with R's owner", ANY_VERIFIED),
     "room.get": ("R", ROOM_MEMBER),
     "room.invite": ("the outsider into R", ROOM_ADMIN),

@@ -31,6 +31,7 @@ from protocol.frames import (
     KeysReport,
     KeysUpload,
     Msg,
+    MsgDelete,
     Ping,
     Pong,
     Read,
@@ -59,6 +60,8 @@ def templates(room: str, me: Account, other: Account) -> list[dict[str, Any]]:
     """One valid frame of every client type, as wire maps."""
     frames = [
         Send(1, room, "cid", sealed(b"cipher")),
+        Send(1, room, "cid-edit", sealed(b"cipher"), edits=2),
+        MsgDelete(1, room, 2),
         Sync(1, room, 0, 50),
         Read(1, room, 1),
         Typing(1, room, True),

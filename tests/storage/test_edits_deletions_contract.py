@@ -118,8 +118,8 @@ async def test_a_deleted_message_and_its_edits_become_tombstones(store: Store) -
 
 
 async def test_the_ciphertext_is_gone_from_the_database(store_url: str) -> None:
-    """Read below the store: the SQLite file's bytes (after the store closed, which
-    checkpoints its WAL) or the PostgreSQL table."""
+    """Read below the store: the SQLite files' bytes (database and WAL, while the store
+    is still open) or the PostgreSQL table."""
     small, large = os.urandom(200), os.urandom(20_000)  # in-page and overflow pages
     store = await open_store(store_url)
     try:
@@ -129,11 +129,19 @@ async def test_the_ciphertext_is_gone_from_the_database(store_url: str) -> None:
         await _one(store, _msg(room.id, a, "l", large, edits=2))
         kept, _ = await _one(store, _msg(room.id, a, "k", b"kept-" + os.urandom(100)))
         assert (await store.delete_message(room.id, 2, a, 9000, 0)).item is not None
+        if store_url.startswith("sqlite:///"):
+            path = Path(store_url.removeprefix("sqlite:///"))
+            data = b"".join(
+                [
+                    await asyncio.to_thread(p.read_bytes)
+                    for p in path.parent.iterdir()
+                    if p.name.startswith(path.name)
+                ]
+            )
+            assert room.id.encode() in data
     finally:
         await store.close()
     if store_url.startswith("sqlite:///"):
-        path = Path(store_url.removeprefix("sqlite:///"))
-        data = await asyncio.to_thread(path.read_bytes)
         assert small[:32] not in data and large[:32] not in data and large[-32:] not in data
         rows = sqlite3.connect(path).execute(
             "SELECT seq, body FROM timeline WHERE kind = 'msg' ORDER BY seq"
