@@ -87,6 +87,18 @@ def build() -> dict[str, Any]:
         ).hex(),
         "key_request": key_request(room, session_id).hex(),
     }
+    # Message plaintexts (SPEC.md 11.2): a plain message and an edit of seq 5, packed
+    # with the keys in this order (what both reference clients produce).
+    contents = [
+        {"text": "Bonjour", "packed": {"v": 1, "type": "text", "text": "Bonjour"}},
+        {
+            "text": "RDV à 10 h",
+            "edits": 5,
+            "packed": {"v": 1, "type": "text", "text": "RDV à 10 h", "edits": 5},
+        },
+    ]
+    for c in contents:
+        c["packed"] = msgpack.packb(c["packed"], use_bin_type=True).hex()
     # A patient-case header or room name (SPEC.md 11.4): the first message, wrapped
     # with its device.
     header = wrap_header(alice["device"], bytes.fromhex(str(messages[0]["message"])))
@@ -130,6 +142,7 @@ def build() -> dict[str, Any]:
             "session_id": session_id.hex(),
             "messages": messages,
             "header_of_first_message": header.hex(),
+            "contents": contents,
         },
         "share": {"version": 1, **share},
         "safety": {"version": 1, "vectors": safety},

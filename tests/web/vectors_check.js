@@ -36,6 +36,12 @@ async (v) => {
   try { inbound.decrypt(sk.room, sk.sender.device, H(sk.messages[0].message)); fails.push("replay accepted"); } catch (e) { check("replay kind", e.kind === "Replayed"); }
   const tampered = H(sk.messages[1].message); tampered[50] ^= 1;
   try { new c.InboundSession(out.senderKey()).decrypt(sk.room, sk.sender.device, tampered); fails.push("tampered accepted"); } catch (e) { check("tampered", e instanceof c.CryptoError); }
+  for (const m of sk.contents) {
+    const edits = m.edits ?? null;
+    check(`content ${m.text}`, c.hex(c.encodeContent(m.text, [], edits)) === m.packed);
+    const read = c.decodeContent(H(m.packed));
+    check(`read content ${m.text}`, read.text === m.text && read.edits === edits && read.files.length === 0);
+  }
   const header = c.wrapHeader(sk.sender.device, H(sk.messages[0].message));
   check("case header", c.hex(header) === sk.header_of_first_message);
   const sh = v.share;

@@ -484,9 +484,12 @@ export function randomId() {
 
 // -- message content (§11.2) and attachment references (§11.6)
 
-export function encodeContent(text, files = []) {
+/** A message's plaintext (SPEC.md §11.2); `edits`: the seq of the message an edit
+ * replaces, or null. */
+export function encodeContent(text, files = [], edits = null) {
   const content = { v: 1, type: "text", text };
   if (files.length) content.files = files.map(refToWire);
+  if (edits != null) content.edits = edits;
   return encode(content);
 }
 
@@ -502,7 +505,9 @@ export function decodeContent(plaintext) {
   const files = content.files ?? [];
   if (typeof content.text !== "string") throw new CryptoError("Truncated", "not a text message");
   if (!Array.isArray(files) || files.length > 10) throw new CryptoError("Truncated", "bad 'files'");
-  return { text: content.text, files: files.map(refFromWire) };
+  const edits = content.edits ?? null;
+  if (edits !== null && !(Number.isSafeInteger(edits) && edits > 0)) throw new CryptoError("Truncated", "bad 'edits'");
+  return { text: content.text, files: files.map(refFromWire), edits };
 }
 
 export function refToWire(ref) {
