@@ -51,7 +51,8 @@ function keyToJson(k) {
 export class AttachmentError extends Error {}
 
 /**
- * Handlers: onMessage(decrypted), onUndecryptable(item), onEvent(event).
+ * Handlers: onMessage(decrypted), onUndecryptable(item), onDeleted(tombstone),
+ * onEvent(event).
  * `saved` is the snapshot `snapshot()` returned last time (IndexedDB), or null.
  */
 export class E2EE {
@@ -240,6 +241,17 @@ export class E2EE {
     return this.client.send(room, body);
   }
 
+  /** Replace the text of our message `seq` (SPEC.md §4.2): a new encrypted message
+   * naming it, in its plaintext and in send.edits. */
+  async editText(room, seq, text) {
+    const body = await this.withLock(room, () => this.encryptFor(room, encodeContent(text, [], seq)));
+    return this.client.send(room, body, null, seq);
+  }
+
+  deleteMessage(room, seq) {
+    return this.client.deleteMessage(room, seq);
+  }
+
   /** Encrypt and upload a file (Uint8Array), then send its reference; onProgress(0..1). */
   async sendFile(room, data, name, caption, onProgress) {
     if (data.length < 1 || data.length > MAX_ATTACHMENT) throw new AttachmentError("un fichier fait de 1 octet à 50 Mo");
@@ -379,6 +391,11 @@ export class E2EE {
   }
 
   onMsg(msg) {
+    if (msg.body == null) {
+      // Deleted for everyone (SPEC.md §5.4): a tombstone, nothing to decrypt.
+      this.h.onDeleted?.({ room: msg.room, seq: msg.seq, sender: msg.sender, ts: msg.ts, by: msg.deleted_by, edits: msg.edits ?? null });
+      return;
+    }
     let sid;
     try {
       sid = parseMessage(msg.body).sessionId;
@@ -401,8 +418,11 @@ export class E2EE {
     }
     try {
       const [, plaintext] = session.decrypt(msg.room, msg.device, msg.body);
-      const { text, files } = decodeContent(plaintext);
-      this.h.onMessage?.({ room: msg.room, seq: msg.seq, sender: msg.sender, device: msg.device, ts: msg.ts, text, files });
+      const { text, files, edits } = decodeContent(plaintext);
+      // The server enforces the frame's reference, the signature covers the plaintext's:
+      // they must agree, or a server could move an edit onto another message.
+      if (edits !== (msg.edits ?? null)) throw new CryptoError("Tampered", "l'édition ne désigne pas le message annoncé");
+      this.h.onMessage?.({ room: msg.room, seq: msg.seq, sender: msg.sender, device: msg.device, ts: msg.ts, text, files, edits });
     } catch (err) {
       this.reject(msg, err);
     }
@@ -412,7 +432,7 @@ export class E2EE {
     // `kind` says why, for the screen (i18n.js UNREADABLE); `reason` is for developers.
     const reason = err instanceof CryptoError ? err.message : String(err);
     const kind = err instanceof CryptoError ? err.kind : "other";
-    this.h.onUndecryptable?.({ room: msg.room, seq: msg.seq, sender: msg.sender, device: msg.device, ts: msg.ts, reason, kind });
+    this.h.onUndecryptable?.({ room: msg.room, seq: msg.seq, sender: msg.sender, device: msg.device, ts: msg.ts, reason, kind, edits: msg.edits ?? null });
     const code = err instanceof CryptoError ? REPORT_CODES[err.kind] || "other" : "other";
     if (code !== "unknown_session") this.report(msg.room, msg.device, code, null);
   }

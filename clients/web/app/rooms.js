@@ -20,6 +20,8 @@ function blank(id) {
     online: new Set(), // user ids with a live connection (room.get)
     invited: [], // {email, by, at, expires_at}
     messages: new Map(), // seq -> item
+    edits: new Map(), // seq of an original -> its latest edit {seq, sender, text, files}
+    deleted: new Map(), // seq of a message deleted for everyone -> who deleted it
     receipts: new Map(), // user -> read upto
     typing: new Map(), // user -> timer
     readSeq: 0,
@@ -76,7 +78,7 @@ export function roomFor(id) {
 
 export function unread(room) {
   let n = 0;
-  for (const m of room.messages.values()) if (m.sender !== app.session.userId && m.type !== "event" && m.seq > room.readSeq) n++;
+  for (const m of room.messages.values()) if (m.sender !== app.session.userId && (m.type === "msg" || m.type === "bad") && m.seq > room.readSeq) n++;
   return n;
 }
 
@@ -133,8 +135,24 @@ function changed(room) {
   pending.add(room.id);
 }
 
+/** What the conversation shows of a message: {text, files, edited}, from its latest
+ * edit by the same sender if any (whose files, if it has some, replace the original's). */
+export function shownOf(room, m) {
+  const edit = room.edits.get(m.seq);
+  if (!edit || edit.sender !== m.sender) return { text: m.text, files: m.files || [], edited: false };
+  return { text: edit.text, files: edit.files?.length ? edit.files : m.files || [], edited: true };
+}
+
 export function onMessage(m) {
   const room = roomFor(m.room);
+  if (m.edits != null) {
+    // An edit is not a message of its own: it changes the one it names (SPEC.md §11.2).
+    const known = room.edits.get(m.edits);
+    if (!room.deleted.has(m.edits) && (!known || known.seq < m.seq)) room.edits.set(m.edits, m);
+    changed(room);
+    return;
+  }
+  if (room.deleted.has(m.seq)) return; // its key came after its deletion
   room.messages.set(m.seq, { type: "msg", ...m });
   clearTimeout(room.typing.get(m.sender));
   room.typing.delete(m.sender);
@@ -142,8 +160,25 @@ export function onMessage(m) {
   changed(room);
 }
 
+/** A message deleted for everyone, as sync returns it (or the deletion event). */
+export function onDeleted(m) {
+  const room = roomFor(m.room);
+  forget(room, m.edits ?? m.seq, m.by);
+  if (m.edits == null) room.messages.set(m.seq, { type: "deleted", seq: m.seq, sender: m.sender, ts: m.ts, by: m.by });
+  changed(room);
+}
+
+function forget(room, seq, by) {
+  room.deleted.set(seq, by);
+  room.edits.delete(seq);
+  const m = room.messages.get(seq);
+  if (m && m.type !== "event") room.messages.set(seq, { type: "deleted", seq, sender: m.sender, ts: m.ts, by });
+}
+
 export function onUndecryptable(m) {
   const room = roomFor(m.room);
+  // An edit that cannot be read leaves its original as it was.
+  if (m.edits != null || room.deleted.has(m.seq)) return;
   room.messages.set(m.seq, { type: "bad", ...m });
   want(m.sender);
   changed(room);
@@ -193,6 +228,8 @@ export function onEvent(ev) {
     if (!room.members.includes(ev.user)) room.members.push(ev.user);
     room.roles.set(ev.user, "member");
     text = () => `${whoIs(ev.user)}, invité(e) par e-mail, a rejoint la conversation`;
+  } else if (ev.kind === "msg.deleted") {
+    forget(room, ev.target, ev.by);
   } else if (ev.kind === "room.updated") {
     if (ev.name) room.name = ev.name;
     if (ev.header) room.header = ev.header;

@@ -1,26 +1,29 @@
 // One conversation: its header (who, presence, the case header, the actions), the
-// timeline (messages with their sender's name, files, receipts, events), who is
-// typing, and the composer (text and encrypted PDF/JPEG/PNG files).
+// timeline (messages with their sender's name, files, receipts, events; "modifié"
+// after an edit, "Message supprimé" once deleted for everyone), each message's actions
+// (edit, delete), who is typing, and the composer (text and encrypted PDF/JPEG/PNG
+// files; it edits a message in place when asked).
 import { h, icon, replace, size, when } from "../dom.js";
 import { describe, UNREADABLE } from "../i18n.js";
 import { app, KIND_LABELS, notice, on, rooms } from "../state.js";
 import { cardOf, nameOf, whoIs } from "../profiles.js";
-import { markRead, otherOf } from "../rooms.js";
+import { markRead, otherOf, shownOf } from "../rooms.js";
 import { back } from "../router.js";
-import { presenceDot, verifiedBadge } from "../widgets.js";
+import { confirmDialog, presenceDot, verifiedBadge } from "../widgets.js";
 import { roomTitle } from "./messaging.js";
 import { roomDetails, safetyDialog, setCaseStatus } from "./room-details.js";
 import { showProfile } from "./profile-card.js";
 
 const TYPING_IDLE_MS = 3000; // after this long without a keystroke, "stopped typing"
-let view = null; // {id, header, messages, typing, composer, text, progress}
+const CHANGE_WINDOW_MS = 48 * 3600 * 1000; // an author edits or deletes for 48 h (SPEC.md §4.2, §4.20)
+let view = null; // {id, header, messages, typing, composer, text, progress, editing, menu}
 
 export function conversation(pane, id) {
   const messages = h("ol", { id: "messages", class: "messages", "aria-label": "Messages" });
   const typing = h("p", { id: "typing", class: "typing", "aria-live": "polite" });
   const header = h("header", { class: "chat-header" });
   const composer = h("div", { class: "composer-slot" });
-  view = { id, header, messages, typing, composer, text: null, progress: null, closed: null };
+  view = { id, header, messages, typing, composer, text: null, progress: null, closed: null, editing: null, menu: null, banner: null, submit: null };
   replace(pane, header, messages, typing, composer);
   renderHeader();
   renderComposer();
@@ -74,6 +77,7 @@ function renderComposer() {
   view.closed = closed;
   if (closed) {
     view.text = null;
+    view.editing = null;
     replace(view.composer, h("p", { class: "closed" }, "Ce cas patient est clos : lecture seule."));
     return;
   }
@@ -82,17 +86,90 @@ function renderComposer() {
   const text = h("textarea", { id: "composer", rows: 1, placeholder: "Message chiffré…", "aria-label": "Message", oninput: onTyping, onkeydown: onComposerKey });
   view.text = text;
   view.progress = progress;
+  view.banner = h("p", { class: "editing", id: "editing", hidden: true },
+    h("span", {}, "Modification du message"),
+    h("button", { type: "button", id: "cancel-edit", onclick: stopEditing }, "Annuler"));
+  view.submit = h("button", { type: "submit", class: "primary", id: "send" }, "Envoyer");
   replace(view.composer, h("form", { class: "composer", onsubmit: onSend },
+    view.banner,
     h("button", { type: "button", class: "attach icon-text", title: "Joindre un PDF, JPEG ou PNG (50 Mo au plus)", "aria-label": "Joindre un fichier", onclick: () => fileInput.click() },
       icon("attach"), h("span", {}, " Joindre")),
     fileInput, text,
-    h("button", { type: "submit", class: "primary", id: "send" }, "Envoyer"),
+    view.submit,
     progress));
+}
+
+// -- a message's actions: edit (its author, 48 h), delete for everyone (its author,
+// 48 h; the owner and admins of a group or case, always)
+
+function actionsOf(room, m) {
+  if (room.status === "closed" || (m.type !== "msg" && m.type !== "bad")) return null;
+  const mine = m.sender === app.session.userId;
+  const recent = Date.now() - m.ts < CHANGE_WINDOW_MS;
+  const edit = mine && recent && m.type === "msg";
+  const remove = (mine && recent) || (room.kind !== "direct" && room.role !== "member");
+  if (!edit && !remove) return null;
+  const open = view.menu === m.seq;
+  const toggle = () => {
+    view.menu = open ? null : m.seq;
+    renderMessages();
+  };
+  return h("div", { class: "msg-actions" },
+    h("button", { type: "button", class: "icon msg-menu-toggle", "aria-label": "Actions sur le message", title: "Actions", "aria-expanded": String(open), onclick: toggle }, "⋯"),
+    open
+      ? h("div", { class: "msg-menu", role: "menu" },
+        edit ? h("button", { type: "button", role: "menuitem", class: "edit-message", onclick: () => startEditing(room, m) }, "Modifier") : null,
+        remove ? h("button", { type: "button", role: "menuitem", class: "delete-message danger", onclick: () => deleteMessage(room, m) }, "Supprimer pour tous") : null)
+      : null);
+}
+
+function startEditing(room, m) {
+  view.menu = null;
+  if (!view.text) return;
+  view.editing = m.seq;
+  view.text.value = shownOf(room, m).text;
+  view.banner.hidden = false;
+  view.submit.textContent = "Enregistrer";
+  renderMessages();
+  view.text.focus();
+}
+
+function stopEditing() {
+  if (!view) return;
+  view.editing = null;
+  if (view.banner) view.banner.hidden = true;
+  if (view.submit) view.submit.textContent = "Envoyer";
+  if (view.text) view.text.value = "";
+  renderMessages();
+}
+
+async function deleteMessage(room, m) {
+  view.menu = null;
+  renderMessages();
+  const ok = await confirmDialog("Supprimer le message",
+    "Le message sera supprimé pour tous les participants, sur tous leurs appareils. Cette action est définitive.",
+    "Supprimer pour tous");
+  if (!ok) return;
+  try {
+    await app.e2ee.deleteMessage(room.id, m.seq);
+    if (view?.editing === m.seq) stopEditing();
+  } catch (err) {
+    notice(describe(err), "error");
+  }
 }
 
 function messageView(room, m) {
   if (m.type === "event") return h("li", { class: "event", dataset: { seq: String(m.seq) } }, typeof m.text === "function" ? m.text() : m.text);
   const mine = m.sender === app.session.userId;
+  if (m.type === "deleted") {
+    const by = !m.by || m.by === m.sender ? "" : m.by === app.session.userId ? " par vous" : ` par ${whoIs(m.by)}`;
+    return h("li", { class: `msg ${mine ? "mine" : "theirs"} deleted`, dataset: { seq: String(m.seq), testid: "message" } },
+      h("div", { class: "meta" },
+        h("span", { class: "sender" }, mine ? "Vous" : whoIs(m.sender)),
+        " · ", h("time", { datetime: new Date(m.ts).toISOString() }, when(m.ts))),
+      h("p", { class: "text deleted-note" }, `Message supprimé${by}`));
+  }
+  const shown = m.type === "msg" ? shownOf(room, m) : { text: "", files: [], edited: false };
   const readers = mine
     ? [...room.receipts.entries()].filter(([u, upto]) => u !== app.session.userId && upto >= m.seq).map(([u]) => nameOf(u))
     : [];
@@ -103,11 +180,13 @@ function messageView(room, m) {
         ? h("span", { class: "sender" }, "Vous")
         : h("button", { type: "button", class: "sender", title: "Voir le profil", onclick: () => showProfile(m.sender) }, whoIs(m.sender), verifiedBadge(card?.verified)),
       card?.specialty && !mine ? h("span", { class: "sender-specialty" }, ` · ${card.specialty}`) : null,
-      " · ", h("time", { datetime: new Date(m.ts).toISOString() }, when(m.ts))),
+      " · ", h("time", { datetime: new Date(m.ts).toISOString() }, when(m.ts)),
+      shown.edited ? h("span", { class: "edited", dataset: { testid: "edited" } }, " · modifié") : null,
+      actionsOf(room, m)),
     m.type === "bad"
       ? h("p", { class: "text undecryptable" }, "Message illisible : ", UNREADABLE[m.kind] || UNREADABLE.other)
-      : h("p", { class: "text" }, m.text),
-    (m.files || []).map((f) =>
+      : h("p", { class: "text" }, shown.text),
+    shown.files.map((f) =>
       h("div", { class: "file", dataset: { testid: "file" } },
         h("span", { class: "file-type" }, f.type === "application/pdf" ? "PDF" : f.type === "image/png" ? "PNG" : "JPEG"),
         h("span", { class: "file-name" }, f.name || "fichier", h("small", {}, ` (${size(f.size)})`)),
@@ -167,6 +246,11 @@ function stopTyping(room) {
 }
 
 function onComposerKey(e) {
+  if (e.key === "Escape" && view.editing != null) {
+    e.preventDefault();
+    stopEditing();
+    return;
+  }
   if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
     e.preventDefault();
     e.target.form.requestSubmit();
@@ -178,10 +262,14 @@ async function onSend(event) {
   const text = view.text.value.trim();
   if (!text || !app.current) return;
   const room = app.current;
+  const editing = view.editing;
   view.text.value = "";
   stopTyping(room);
   try {
-    await app.e2ee.sendText(room, text);
+    if (editing != null) {
+      stopEditing();
+      await app.e2ee.editText(room, editing, text);
+    } else await app.e2ee.sendText(room, text);
   } catch (err) {
     if (view.text) view.text.value = text;
     notice(describe(err), "error");

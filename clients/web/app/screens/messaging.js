@@ -5,7 +5,7 @@
 import { h, replace, when } from "../dom.js";
 import { app, emit, KIND_LABELS, notice, on, rooms } from "../state.js";
 import { initials, nameOf, want } from "../profiles.js";
-import { lastActivity, otherOf, unread, watchPresence } from "../rooms.js";
+import { lastActivity, otherOf, shownOf, unread, watchPresence } from "../rooms.js";
 import { clearHash, go } from "../router.js";
 import { avatar, presenceDot } from "../widgets.js";
 import { conversation } from "./conversation.js";
@@ -69,7 +69,8 @@ function preview(room) {
   let last = null;
   for (const m of room.messages.values()) if (m.type === "msg" && (!last || m.seq > last.seq)) last = m;
   if (!last) return KIND_LABELS[room.kind];
-  const text = last.text || (last.files?.length ? `Fichier : ${last.files[0].name || "sans nom"}` : "");
+  const shown = shownOf(room, last);
+  const text = shown.text || (shown.files?.length ? `Fichier : ${shown.files[0].name || "sans nom"}` : "");
   const who = last.sender === app.session.userId ? "Vous : " : room.kind === "direct" ? "" : `${nameOf(last.sender)} : `;
   const line = `${who}${text}`;
   return line.length > 60 ? `${line.slice(0, 59)}…` : line;
