@@ -10,6 +10,11 @@ Guarantees every adapter gives (checked by ``tests/storage``, run against each a
   original item with ``duplicate=True`` and stores nothing.
 - ``append_messages`` stores a message only if its sender is a member of the room and
   the room is open, checked inside the transaction that assigns the seq.
+- An edit (``NewMessage.edits``) is stored only if the message it names is its
+  sender's, an original, not deleted and within the window, checked in the same
+  transaction; ``delete_message`` drops the ciphertext of a message and of its edits
+  in the transaction that appends its ``msg.deleted`` event, so no edit of a deleted
+  message is ever stored after it.
 - A room of kind ``direct`` exists at most once per pair of users.
 - An attachment is referenced (``NewMessage.attachments``) only in the transaction that
   stores the message, and only while "ready": once a deleter has claimed it

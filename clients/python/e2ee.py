@@ -98,6 +98,7 @@ __all__ = [
     "Content",
     "Decrypted",
     "Deleted",
+    "Reply",
     "EncryptedClient",
     "EncryptedIncoming",
     "KeysChanged",
@@ -125,6 +126,8 @@ class Decrypted:
     text: str
     files: tuple[AttachmentRef, ...] = ()  # attached chat files: see ``fetch_file``
     edits: int | None = None  # an edit: the seq of the message whose text this replaces
+    reply: Reply | None = None  # the message this one answers
+    mentions: tuple[str, ...] = ()  # user ids of the members it mentions
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,16 +198,45 @@ def load_or_create_keys(path: Path) -> DeviceKeys:
     return keys
 
 
+MAX_QUOTE_CHARS = 200  # of the excerpt a reply quotes (SPEC.md §11.2)
+MAX_MENTIONS = 50  # members one message mentions
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What a reply says of the message it answers: its seq, its sender, and an excerpt
+    of its text (shown if the original cannot be, e.g. sent before one joined)."""
+
+    seq: int
+    sender: str
+    text: str
+
+    @classmethod
+    def to(cls, original: Decrypted) -> Reply:
+        return cls(original.seq, original.sender, original.text[:MAX_QUOTE_CHARS])
+
+
 def encode_content(
-    text: str, files: tuple[AttachmentRef, ...] = (), *, edits: int | None = None
+    text: str,
+    files: tuple[AttachmentRef, ...] = (),
+    *,
+    edits: int | None = None,
+    reply: Reply | None = None,
+    mentions: Sequence[str] = (),
 ) -> bytes:
     """A message's plaintext: ``{v: 1, type: "text", text, files?: [AttachmentRef],
-    edits?: int}`` (``edits``: the seq of the message an edit replaces, SPEC.md §11.2)."""
+    edits?: int, reply?: {seq, sender, text}, mentions?: [user id]}`` (SPEC.md §11.2:
+    ``edits``, the seq of the message an edit replaces; ``reply``, the message this
+    one answers; ``mentions``, the members it mentions, whose names are in ``text``)."""
     content: dict[str, Any] = {"v": CONTENT_VERSION, "type": "text", "text": text}
     if files:
         content["files"] = [ref.to_wire() for ref in files]
     if edits is not None:
         content["edits"] = edits
+    if reply is not None:
+        content["reply"] = {"seq": reply.seq, "sender": reply.sender, "text": reply.text}
+    if mentions:
+        content["mentions"] = list(dict.fromkeys(mentions))
     packed: bytes = msgpack.packb(content, use_bin_type=True)
     return packed
 
@@ -216,6 +248,28 @@ class Content:
     text: str
     files: tuple[AttachmentRef, ...] = ()
     edits: int | None = None
+    reply: Reply | None = None
+    mentions: tuple[str, ...] = ()
+
+
+def _seq(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
+
+
+def _id(value: object) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= 64
+
+
+def _reply(wire: object) -> Reply | None:
+    if wire is None:
+        return None
+    if not isinstance(wire, dict):
+        raise Truncated("bad 'reply'")
+    seq, sender, text = wire.get("seq"), wire.get("sender"), wire.get("text")
+    if not (_seq(seq) and _id(sender) and isinstance(text, str) and len(text) <= 1000):
+        raise Truncated("bad 'reply'")
+    assert isinstance(seq, int) and isinstance(sender, str)
+    return Reply(seq, sender, text)
 
 
 def decode_content(plaintext: bytes) -> Content:
@@ -236,11 +290,20 @@ def decode_content(plaintext: bytes) -> Content:
     if not isinstance(files, list) or len(files) > MAX_ATTACHMENTS_PER_MESSAGE:
         raise Truncated("bad 'files'")
     edits = content.get("edits")
-    if edits is not None and (
-        not isinstance(edits, int) or isinstance(edits, bool) or not 0 < edits < 2**63
-    ):
+    if edits is not None and not _seq(edits):
         raise Truncated("bad 'edits'")
-    return Content(text, tuple(AttachmentRef.from_wire(wire) for wire in files), edits)
+    mentions = content.get("mentions", [])
+    if not isinstance(mentions, list) or len(mentions) > MAX_MENTIONS:
+        raise Truncated("bad 'mentions'")
+    if not all(_id(m) for m in mentions):
+        raise Truncated("bad 'mentions'")
+    return Content(
+        text,
+        tuple(AttachmentRef.from_wire(wire) for wire in files),
+        edits,
+        _reply(content.get("reply")),
+        tuple(mentions),
+    )
 
 
 def _reason(exc: CryptoError) -> str:
@@ -433,10 +496,21 @@ class EncryptedClient:
             out.recipients.update(new)
         return out.session.encrypt(plaintext)
 
-    async def send_text(self, room: str, text: str) -> int:
-        """Encrypt ``text`` for the room's current members and send it; returns its seq."""
+    async def send_text(
+        self,
+        room: str,
+        text: str,
+        *,
+        reply_to: Decrypted | None = None,
+        mentions: Sequence[str] = (),
+    ) -> int:
+        """Encrypt ``text`` for the room's current members and send it; returns its seq.
+        ``reply_to``: the message this one answers (quoted, inside the ciphertext);
+        ``mentions``: user ids of members named in ``text`` (inside the ciphertext)."""
+        reply = None if reply_to is None else Reply.to(reply_to)
+        content = encode_content(text, reply=reply, mentions=mentions)
         async with self._lock(room):
-            body = await self._encrypt(room, encode_content(text))
+            body = await self._encrypt(room, content)
         return await self.client.send(room, body)
 
     async def edit_text(self, room: str, seq: int, text: str) -> int:
@@ -607,6 +681,8 @@ class EncryptedClient:
             content.text,
             content.files,
             content.edits,
+            content.reply,
+            content.mentions,
         )
 
     def _reject(self, item: Undecryptable) -> None:

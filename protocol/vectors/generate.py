@@ -87,14 +87,27 @@ def build() -> dict[str, Any]:
         ).hex(),
         "key_request": key_request(room, session_id).hex(),
     }
-    # Message plaintexts (SPEC.md 11.2): a plain message and an edit of seq 5, packed
+    # Message plaintexts (SPEC.md 11.2): a plain message, an edit of seq 5 and a reply
+    # to it that mentions a member, packed
     # with the keys in this order (what both reference clients produce).
-    contents = [
+    contents: list[dict[str, Any]] = [
         {"text": "Bonjour", "packed": {"v": 1, "type": "text", "text": "Bonjour"}},
         {
             "text": "RDV à 10 h",
             "edits": 5,
             "packed": {"v": 1, "type": "text", "text": "RDV à 10 h", "edits": 5},
+        },
+        {
+            "text": "@Paul Durand d'accord",
+            "reply": {"seq": 5, "sender": "alice-user-0001", "text": "RDV à 10 h"},
+            "mentions": ["bob-user-0002"],
+            "packed": {
+                "v": 1,
+                "type": "text",
+                "text": "@Paul Durand d'accord",
+                "reply": {"seq": 5, "sender": "alice-user-0001", "text": "RDV à 10 h"},
+                "mentions": ["bob-user-0002"],
+            },
         },
     ]
     for c in contents:

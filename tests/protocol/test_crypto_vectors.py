@@ -17,7 +17,7 @@ from nacl.encoding import RawEncoder
 from nacl.public import Box, PrivateKey, PublicKey
 from nacl.signing import SigningKey
 
-from clients.python.e2ee import Content, decode_content, encode_content
+from clients.python.e2ee import Content, Reply, decode_content, encode_content
 from protocol.crypto.envelope import header_problem, message_problem, parse_header, wrap_header
 from protocol.crypto.keys import DeviceKeys, parse_bundle
 from protocol.crypto.safety import safety_number
@@ -114,8 +114,12 @@ def test_message_contents() -> None:
     """The plaintext map of a message and of an edit (SPEC.md §11.2), as the Python
     SDK packs and reads it (the web client: tests/web/vectors_check.js)."""
     for c in load("sender_keys")["contents"]:
-        assert encode_content(c["text"], edits=c.get("edits")) == H(c["packed"])
-        assert decode_content(H(c["packed"])) == Content(c["text"], (), c.get("edits"))
+        reply = Reply(**c["reply"]) if "reply" in c else None
+        mentions = tuple(c.get("mentions", ()))
+        packed = encode_content(c["text"], edits=c.get("edits"), reply=reply, mentions=mentions)
+        assert packed == H(c["packed"])
+        read = decode_content(H(c["packed"]))
+        assert read == Content(c["text"], (), c.get("edits"), reply, mentions)
 
 
 def test_the_server_accepts_the_vectors_shapes_and_refuses_clear_text() -> None:

@@ -484,14 +484,23 @@ export function randomId() {
 
 // -- message content (§11.2) and attachment references (§11.6)
 
+export const MAX_QUOTE_CHARS = 200; // of the excerpt a reply quotes (SPEC.md §11.2)
+const MAX_MENTIONS = 50;
+
 /** A message's plaintext (SPEC.md §11.2); `edits`: the seq of the message an edit
- * replaces, or null. */
-export function encodeContent(text, files = [], edits = null) {
+ * replaces, or null; `reply`: {seq, sender, text} of the message it answers, or null;
+ * `mentions`: user ids of the members it names. */
+export function encodeContent(text, files = [], edits = null, reply = null, mentions = []) {
   const content = { v: 1, type: "text", text };
   if (files.length) content.files = files.map(refToWire);
   if (edits != null) content.edits = edits;
+  if (reply) content.reply = { seq: reply.seq, sender: reply.sender, text: reply.text };
+  if (mentions.length) content.mentions = [...new Set(mentions)];
   return encode(content);
 }
+
+const isSeq = (n) => Number.isSafeInteger(n) && n > 0;
+const isId = (s) => typeof s === "string" && s.length > 0 && s.length <= 64;
 
 export function decodeContent(plaintext) {
   let content;
@@ -506,8 +515,20 @@ export function decodeContent(plaintext) {
   if (typeof content.text !== "string") throw new CryptoError("Truncated", "not a text message");
   if (!Array.isArray(files) || files.length > 10) throw new CryptoError("Truncated", "bad 'files'");
   const edits = content.edits ?? null;
-  if (edits !== null && !(Number.isSafeInteger(edits) && edits > 0)) throw new CryptoError("Truncated", "bad 'edits'");
-  return { text: content.text, files: files.map(refFromWire), edits };
+  if (edits !== null && !isSeq(edits)) throw new CryptoError("Truncated", "bad 'edits'");
+  const reply = content.reply ?? null;
+  if (reply !== null && !(reply && typeof reply === "object" && isSeq(reply.seq) && isId(reply.sender) && typeof reply.text === "string" && reply.text.length <= 1000)) {
+    throw new CryptoError("Truncated", "bad 'reply'");
+  }
+  const mentions = content.mentions ?? [];
+  if (!Array.isArray(mentions) || mentions.length > MAX_MENTIONS || !mentions.every(isId)) throw new CryptoError("Truncated", "bad 'mentions'");
+  return {
+    text: content.text,
+    files: files.map(refFromWire),
+    edits,
+    reply: reply && { seq: reply.seq, sender: reply.sender, text: reply.text },
+    mentions,
+  };
 }
 
 export function refToWire(ref) {
