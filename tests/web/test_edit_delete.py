@@ -48,8 +48,14 @@ async def test_edit_and_delete_live_and_after_a_resync(
     for page in (page_p, page_q):
         await open_room(page)
         await expect(page.locator(".msg.theirs .text")).to_have_text("RDV à 9 h pour Mme D.")
-    # Only its author may change a message in a direct room: Paul gets no menu on it.
-    await expect(page_p.locator(".msg.theirs .msg-menu-toggle")).to_have_count(0)
+    # Only its author may change a message in a direct room: Paul may only answer it.
+    await page_p.locator(".msg.theirs .msg-menu-toggle").click()
+    await expect(page_p.locator(".msg-menu .reply-message")).to_be_visible()
+    await expect(
+        page_p.locator(".msg-menu .edit-message, .msg-menu .delete-message")
+    ).to_have_count(0)
+    await page_p.locator(".msg.theirs .msg-menu-toggle").click()
+    await expect(page_p.locator(".msg-menu")).to_have_count(0)
 
     # Paul's second device goes offline (and the server drops its connection).
     tablet = await device_of(page_q)
@@ -65,12 +71,12 @@ async def test_edit_and_delete_live_and_after_a_resync(
     # Anne edits: the composer takes the text; Escape would cancel.
     await message_menu(page_a, "RDV à 9 h")
     await page_a.locator(".msg-menu .edit-message").click()
-    await expect(page_a.locator("#editing")).to_be_visible()
+    await expect(page_a.locator("#composer-context")).to_contain_text("Modification du message")
     await expect(page_a.locator("#composer")).to_have_value("RDV à 9 h pour Mme D.")
     await expect(page_a.locator("#send")).to_have_text("Enregistrer")
     await page_a.fill("#composer", "RDV à 10 h pour Mme D.")
     await page_a.click("#send")
-    await expect(page_a.locator("#editing")).to_be_hidden()
+    await expect(page_a.locator("#composer-context")).to_be_hidden()
     await expect(page_a.locator("#send")).to_have_text("Envoyer")
     for page, side in ((page_a, "mine"), (page_p, "theirs")):
         bubble = page.locator(f".msg.{side}")

@@ -236,8 +236,10 @@ export class E2EE {
     return body;
   }
 
-  async sendText(room, text) {
-    const body = await this.withLock(room, () => this.encryptFor(room, encodeContent(text)));
+  /** `reply`: {seq, sender, text excerpt} of the message answered, or null;
+   * `mentions`: user ids of the members named in the text (SPEC.md §11.2). */
+  async sendText(room, text, reply = null, mentions = []) {
+    const body = await this.withLock(room, () => this.encryptFor(room, encodeContent(text, [], null, reply, mentions)));
     return this.client.send(room, body);
   }
 
@@ -418,11 +420,11 @@ export class E2EE {
     }
     try {
       const [, plaintext] = session.decrypt(msg.room, msg.device, msg.body);
-      const { text, files, edits } = decodeContent(plaintext);
+      const { text, files, edits, reply, mentions } = decodeContent(plaintext);
       // The server enforces the frame's reference, the signature covers the plaintext's:
       // they must agree, or a server could move an edit onto another message.
       if (edits !== (msg.edits ?? null)) throw new CryptoError("Tampered", "l'édition ne désigne pas le message annoncé");
-      this.h.onMessage?.({ room: msg.room, seq: msg.seq, sender: msg.sender, device: msg.device, ts: msg.ts, text, files, edits });
+      this.h.onMessage?.({ room: msg.room, seq: msg.seq, sender: msg.sender, device: msg.device, ts: msg.ts, text, files, edits, reply, mentions });
     } catch (err) {
       this.reject(msg, err);
     }
