@@ -1,8 +1,8 @@
 """Frame types of protocol v1: small frozen dataclasses, each parsing and serialising itself.
 
 Client frames (``t`` values): hello, send, sync, read, typing, to_device, to_device.ack,
-msg.delete, room.create, room.get, room.invite, room.uninvite, room.leave, room.remove, room.update,
-room.role, keys.upload, keys.query, keys.report, ping.
+msg.delete, room.create, room.get, room.settings, room.invite, room.uninvite, room.leave,
+room.remove, room.update, room.role, keys.upload, keys.query, keys.report, ping.
 Server frames: welcome, ack, msg, batch, event, to_device, error, pong.
 
 Invariants: every client frame carries a request ``id``; every reply carries ``re`` equal
@@ -28,6 +28,7 @@ from .limits import (
     MAX_EMAILS_PER_INVITE,
     MAX_HEADER,
     MAX_MEMBERS_PER_REQUEST,
+    MAX_MENTIONS,
     MAX_NAME,
     MAX_SYNC_LIMIT,
     MAX_TOKEN,
@@ -65,6 +66,7 @@ __all__ = [
     "RoomLeave",
     "RoomRemove",
     "RoomRole",
+    "RoomSettings",
     "RoomUninvite",
     "RoomUpdate",
     "Send",
@@ -84,6 +86,7 @@ E2E_MESSAGE = ("an end-to-end room message (SPEC.md §11.2)", message_problem)
 E2E_HEADER = ("an end-to-end case header (SPEC.md §11.4)", header_problem)
 E2E_NAME = ("an end-to-end room name (SPEC.md §11.4)", header_problem)
 ROLES = ("owner", "admin", "member")
+NOTIFY_LEVELS = ("all", "mentions", "none")  # a member's notifications of a room
 ROOM_STATUSES = ("open", "closed")
 MAX_SEQ = 2**63 - 1
 MAX_TS = 2**63 - 1
@@ -122,7 +125,9 @@ class Send:
     refers to (their keys and hashes travel inside ``body``); absent when empty.
     ``edits``: the seq of the sender's own message this one replaces (an edit); the
     server sees the reference so that only the author edits and a deletion takes the
-    edits' ciphertext too (SPEC.md §4.2)."""
+    edits' ciphertext too (SPEC.md §4.2). ``mentions``: the members the message
+    mentions, for the push decision of members who muted the room (neither stored nor
+    relayed)."""
 
     T: ClassVar[str] = "send"
     id: int
@@ -131,6 +136,7 @@ class Send:
     body: bytes
     att: tuple[str, ...] | None = None
     edits: int | None = None
+    mentions: tuple[str, ...] | None = None
 
     @classmethod
     def parse(cls, r: FieldReader, id: int) -> Send:
@@ -141,6 +147,7 @@ class Send:
             r.bytes_("body", MAX_BODY, shape=E2E_MESSAGE),
             r.str_list("att", MAX_ATTACHMENTS_PER_MESSAGE, required=False) or None,
             r.int_("edits", 1, MAX_SEQ, required=False),
+            r.str_list("mentions", MAX_MENTIONS, required=False) or None,
         )
 
     def to_wire(self) -> dict[str, Any]:
@@ -149,6 +156,8 @@ class Send:
             wire["att"] = list(self.att)
         if self.edits is not None:
             wire["edits"] = self.edits
+        if self.mentions:
+            wire["mentions"] = list(self.mentions)
         return wire
 
 
@@ -449,6 +458,47 @@ class RoomRole:
 
 
 @dataclass(frozen=True, slots=True)
+class RoomSettings:
+    """The caller's own settings of a room, synced across its devices: notifications
+    (all, mentions only, none), archived, pinned, marked unread (SPEC.md §4.21)."""
+
+    T: ClassVar[str] = "room.settings"
+    id: int
+    room: str
+    notify: str | None = None
+    archived: bool | None = None
+    pinned: bool | None = None
+    unread: bool | None = None
+
+    @classmethod
+    def parse(cls, r: FieldReader, id: int) -> RoomSettings:
+        frame = cls(
+            id,
+            r.str_("room"),
+            r.choice("notify", NOTIFY_LEVELS, required=False),
+            r.bool_("archived", required=False),
+            r.bool_("pinned", required=False),
+            r.bool_("unread", required=False),
+        )
+        if (frame.notify, frame.archived, frame.pinned, frame.unread) == (None,) * 4:
+            raise BadFrame("room.settings: nothing to change", id)
+        return frame
+
+    def to_wire(self) -> dict[str, Any]:
+        return _compact(
+            {
+                "t": self.T,
+                "id": self.id,
+                "room": self.room,
+                "notify": self.notify,
+                "archived": self.archived,
+                "pinned": self.pinned,
+                "unread": self.unread,
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class KeysUpload:
     """Publish the calling device's signed key bundle (protocol/crypto/keys.py)."""
 
@@ -559,6 +609,7 @@ ClientFrame = (
     | RoomRemove
     | RoomUpdate
     | RoomRole
+    | RoomSettings
     | KeysUpload
     | KeysQuery
     | KeysReport
@@ -583,6 +634,7 @@ CLIENT_FRAMES: dict[str, Any] = {
         RoomRemove,
         RoomUpdate,
         RoomRole,
+        RoomSettings,
         KeysUpload,
         KeysQuery,
         KeysReport,
@@ -653,6 +705,11 @@ class RoomInfo:
     header: bytes | None = None
     members: tuple[Member, ...] | None = None
     invited: tuple[Invitation, ...] | None = None
+    # The caller's own settings (room.settings); on the wire only when not the default.
+    notify: str = "all"
+    archived: bool = False
+    pinned: bool = False
+    unread: bool = False
 
     def to_wire(self) -> dict[str, Any]:
         return _compact(
@@ -667,6 +724,10 @@ class RoomInfo:
                 "header": self.header,
                 "members": None if self.members is None else [m.to_wire() for m in self.members],
                 "invited": None if self.invited is None else [i.to_wire() for i in self.invited],
+                "notify": None if self.notify == "all" else self.notify,
+                "archived": self.archived or None,
+                "pinned": self.pinned or None,
+                "unread": self.unread or None,
             }
         )
 
@@ -683,6 +744,10 @@ class RoomInfo:
             name=r.bytes_("name", MAX_NAME, required=False),
             header=r.bytes_("header", MAX_HEADER, required=False),
             members=None,
+            notify=r.choice("notify", NOTIFY_LEVELS, required=False) or "all",
+            archived=bool(r.bool_("archived", required=False)),
+            pinned=bool(r.bool_("pinned", required=False)),
+            unread=bool(r.bool_("unread", required=False)),
         )
         members = r.map_list("members", required=False)
         invited = r.map_list("invited", required=False)
@@ -828,6 +893,8 @@ EVENT_KINDS = (
     "typing",
     "room.updated",
     "msg.deleted",
+    # Not a room event: sent to the caller's other devices by room.settings.
+    "room.settings",
     # Not a room event: sent to the devices of a practitioner whose agenda got a
     # booking; ``room`` carries the appointment id, ``reason`` "referral" or "sas".
     "appointment.booked",
@@ -855,6 +922,11 @@ class Event:
     header: bytes | None = None
     reason: str | None = None
     target: int | None = None  # msg.deleted: the seq of the deleted message
+    # room.settings: the user's settings of the room after the change
+    notify: str | None = None
+    archived: bool | None = None
+    pinned: bool | None = None
+    unread: bool | None = None
 
     def to_wire(self) -> dict[str, Any]:
         return _compact(
@@ -875,6 +947,10 @@ class Event:
                 "header": self.header,
                 "reason": self.reason,
                 "target": self.target,
+                "notify": self.notify,
+                "archived": self.archived,
+                "pinned": self.pinned,
+                "unread": self.unread,
             }
         )
 
@@ -896,6 +972,10 @@ class Event:
             header=r.bytes_("header", MAX_HEADER, required=False),
             reason=r.str_("reason", required=False),
             target=r.int_("target", 1, MAX_SEQ, required=False),
+            notify=r.choice("notify", NOTIFY_LEVELS, required=False),
+            archived=r.bool_("archived", required=False),
+            pinned=r.bool_("pinned", required=False),
+            unread=r.bool_("unread", required=False),
         )
 
 

@@ -19,6 +19,7 @@ __all__ = [
     "MAX_HEADER",
     "MAX_ID",
     "MAX_MEMBERS_PER_REQUEST",
+    "MAX_MENTIONS",
     "MAX_NAME",
     "MAX_NAME_CHARS",
     "MAX_REQUEST_ID",
@@ -40,6 +41,7 @@ MAX_CID = 64  # characters of a client message id
 MAX_TOKEN = 256  # characters of a session token
 MAX_MEMBERS_PER_REQUEST = 500  # users named in one room.create / room.invite
 MAX_SYNC_LIMIT = 500  # items in one batch
+MAX_MENTIONS = 50  # members one message mentions (send.mentions, SPEC.md §4.2)
 MAX_EMAIL = 254  # characters of an e-mail address (RFC 5321 path limit)
 MAX_EMAILS_PER_INVITE = 50  # addresses invited by one room.invite (each gets an e-mail)
 MAX_ACK_TIDS = 1000  # to-device ids acknowledged by one to_device.ack

@@ -70,6 +70,10 @@ def room_info(
         role=membership.role,
         last_seq=room.last_seq,
         read_seq=membership.read_seq,
+        notify=membership.notify,
+        archived=membership.archived,
+        pinned=membership.pinned,
+        unread=membership.unread,
         name=_bytes(room.name),
         header=room.header,
         members=None

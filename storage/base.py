@@ -166,6 +166,23 @@ class RoomStore(Protocol):
         status: str | None = None,
     ) -> TimelineItem: ...
 
+    async def set_room_settings(
+        self,
+        room_id: str,
+        user_id: str,
+        *,
+        notify: str | None = None,
+        archived: bool | None = None,
+        pinned: bool | None = None,
+        unread: bool | None = None,
+    ) -> Membership | None:
+        """Change a member's own settings of a room (``None``: unchanged); the
+        membership after the change, or ``None`` if they are not a member."""
+
+    async def quiet_members(self, room_id: str) -> dict[str, str]:
+        """Members whose notifications of the room are not "all": user -> "mentions"
+        or "none"."""
+
     async def set_role(
         self, room_id: str, user_id: str, role: str, by: str, now: int
     ) -> TimelineItem | None:

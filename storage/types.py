@@ -143,6 +143,11 @@ class Membership:
     role: str  # "owner" | "admin" | "member"
     joined_seq: int
     read_seq: int
+    # The member's own settings of the room (room.settings), synced to its devices.
+    notify: str = "all"  # "all" | "mentions" | "none"
+    archived: bool = False
+    pinned: bool = False
+    unread: bool = False  # marked unread by the member
 
 
 @dataclass(frozen=True, slots=True)

@@ -506,12 +506,14 @@ class EncryptedClient:
     ) -> int:
         """Encrypt ``text`` for the room's current members and send it; returns its seq.
         ``reply_to``: the message this one answers (quoted, inside the ciphertext);
-        ``mentions``: user ids of members named in ``text`` (inside the ciphertext)."""
+        ``mentions``: user ids of members named in ``text`` (inside the ciphertext, and
+        in clear in ``send.mentions`` so that members who muted the room still get a
+        push for it)."""
         reply = None if reply_to is None else Reply.to(reply_to)
         content = encode_content(text, reply=reply, mentions=mentions)
         async with self._lock(room):
             body = await self._encrypt(room, content)
-        return await self.client.send(room, body)
+        return await self.client.send(room, body, mentions=mentions)
 
     async def edit_text(self, room: str, seq: int, text: str) -> int:
         """Replace the text of this user's message at ``seq`` (within 48 hours of

@@ -25,6 +25,7 @@ from protocol.frames import (
     RoomLeave,
     RoomRemove,
     RoomRole,
+    RoomSettings,
     RoomUninvite,
     RoomUpdate,
     Send,
@@ -53,6 +54,7 @@ from .rooms import (
     on_room_leave,
     on_room_remove,
     on_room_role,
+    on_room_settings,
     on_room_update,
 )
 
@@ -81,6 +83,7 @@ HANDLERS: dict[type, Handler] = {
     RoomRemove: on_room_remove,
     RoomUpdate: on_room_update,
     RoomRole: on_room_role,
+    RoomSettings: on_room_settings,
     KeysUpload: on_keys_upload,
     KeysQuery: on_keys_query,
     KeysReport: on_keys_report,

@@ -114,7 +114,7 @@ async def _commit_and_publish(svc: Services, caller: Caller, f: Send) -> AppendR
         )
         # Offline members get one push per new message; an edit wakes nobody.
         if svc.notifications is not None and not result.duplicate and f.edits is None:
-            svc.notifications.push.message_committed(f.room, caller.user_id)
+            svc.notifications.push.message_committed(f.room, caller.user_id, f.mentions or ())
     return result
 
 

@@ -146,15 +146,25 @@ _SQL_INSERT_ROOM = (
     " ON CONFLICT (direct_key) DO NOTHING RETURNING id"
 )
 _SQL_ROLES = "SELECT user_id, role FROM memberships WHERE room_id = $1"
-_SQL_MEMBERSHIP = (
-    "SELECT room_id, user_id, role, joined_seq, read_seq FROM memberships"
-    " WHERE room_id = $1 AND user_id = $2"
+_MEMBERSHIP_COLS = (
+    "room_id, user_id, role, joined_seq, read_seq, notify, archived, pinned, marked_unread"
 )
+_SQL_MEMBERSHIP = f"SELECT {_MEMBERSHIP_COLS} FROM memberships WHERE room_id = $1 AND user_id = $2"
 _SQL_ROOMS_OF = (
     "SELECT r.id, r.kind, r.name, r.status, r.header, r.created_by, r.created_at,"
-    " r.last_seq, m.role, m.joined_seq, m.read_seq"
+    " r.last_seq, m.role, m.joined_seq, m.read_seq, m.notify, m.archived, m.pinned,"
+    " m.marked_unread"
     " FROM memberships m JOIN rooms r ON r.id = m.room_id"
     " WHERE m.user_id = $1 ORDER BY r.created_at, r.id"
+)
+_SQL_SET_ROOM_SETTINGS = (
+    "UPDATE memberships SET notify = coalesce($3, notify),"
+    " archived = coalesce($4, archived), pinned = coalesce($5, pinned),"
+    " marked_unread = coalesce($6, marked_unread)"
+    f" WHERE room_id = $1 AND user_id = $2 RETURNING {_MEMBERSHIP_COLS}"
+)
+_SQL_QUIET_MEMBERS = (
+    "SELECT user_id, notify FROM memberships WHERE room_id = $1 AND notify <> 'all'"
 )
 _SQL_SHARE_ROOM = (
     "SELECT EXISTS (SELECT 1 FROM memberships a JOIN memberships b ON a.room_id = b.room_id"
@@ -292,6 +302,17 @@ def _item(row: Row) -> TimelineItem:
         deleted_by,
         deleted_at,
     )
+
+
+def _membership(row: Row) -> Membership:
+    room_id, user_id, role, joined, read, notify, archived, pinned, unread = row
+    return Membership(
+        room_id, user_id, role, joined, read, notify, bool(archived), bool(pinned), bool(unread)
+    )
+
+
+def _flag(value: bool | None) -> int | None:
+    return None if value is None else int(value)
 
 
 def _attachment(row: Row) -> Attachment:
@@ -596,11 +617,42 @@ class SqlStore(
         row = await self.db.run(
             "membership", lambda c: c.fetchrow(_SQL_MEMBERSHIP, room_id, user_id), "read"
         )
-        return None if row is None else Membership(*row)
+        return None if row is None else _membership(row)
 
     async def rooms_of(self, user_id: str) -> list[tuple[Room, Membership]]:
         rows = await self.db.run("rooms_of", lambda c: c.fetch(_SQL_ROOMS_OF, user_id), "read")
-        return [(Room(*r[:8]), Membership(r[0], user_id, r[8], r[9], r[10])) for r in rows]
+        return [(Room(*r[:8]), _membership((r[0], user_id, *r[8:]))) for r in rows]
+
+    async def set_room_settings(
+        self,
+        room_id: str,
+        user_id: str,
+        *,
+        notify: str | None = None,
+        archived: bool | None = None,
+        pinned: bool | None = None,
+        unread: bool | None = None,
+    ) -> Membership | None:
+        row = await self.db.run(
+            "set_room_settings",
+            lambda c: c.fetchrow(
+                _SQL_SET_ROOM_SETTINGS,
+                room_id,
+                user_id,
+                notify,
+                _flag(archived),
+                _flag(pinned),
+                _flag(unread),
+            ),
+            "write",
+        )
+        return None if row is None else _membership(row)
+
+    async def quiet_members(self, room_id: str) -> dict[str, str]:
+        rows = await self.db.run(
+            "quiet_members", lambda c: c.fetch(_SQL_QUIET_MEMBERS, room_id), "read"
+        )
+        return {r[0]: r[1] for r in rows}
 
     async def share_room(self, user_a: str, user_b: str) -> bool:
         found = await self.db.run(

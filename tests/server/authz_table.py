@@ -70,6 +70,7 @@ WEBSOCKET: dict[str, tuple[str, dict[str, str]]] = {
     "msg.delete": ("another member's message in R (its author: within 48 h)", ROOM_ADMIN),
     "room.create": ("a new group with R's owner", ANY_VERIFIED),
     "room.get": ("R", ROOM_MEMBER),
+    "room.settings": ("its own settings of R (muted, pinned…)", ROOM_MEMBER),
     "room.invite": ("the outsider into R", ROOM_ADMIN),
     "room.uninvite": ("the guest's pending invitation to R", ROOM_ADMIN),
     "room.leave": ("R", ROOM_MEMBER),
