@@ -240,7 +240,7 @@ export class E2EE {
    * `mentions`: user ids of the members named in the text (SPEC.md §11.2). */
   async sendText(room, text, reply = null, mentions = []) {
     const body = await this.withLock(room, () => this.encryptFor(room, encodeContent(text, [], null, reply, mentions)));
-    return this.client.send(room, body);
+    return this.client.send(room, body, null, null, mentions);
   }
 
   /** Replace the text of our message `seq` (SPEC.md §4.2): a new encrypted message

@@ -25,6 +25,11 @@ function blank(id) {
     receipts: new Map(), // user -> read upto
     typing: new Map(), // user -> timer
     readSeq: 0,
+    // This user's own settings (room.settings, SPEC.md §4.21), synced across devices.
+    notify: "all", // "all" | "mentions" | "none"
+    archived: false,
+    pinned: false,
+    markedUnread: false,
     notes: [],
     described: false,
   };
@@ -41,6 +46,7 @@ export function upsertRoom(info) {
   if (info.name !== undefined) room.name = info.name;
   if (info.header) room.header = info.header;
   if (info.read_seq !== undefined) room.readSeq = Math.max(room.readSeq, info.read_seq);
+  if (info.kind !== undefined) applySettings(room, info); // a whole RoomInfo: defaults left out
   if (info.members) {
     room.described = true;
     room.members = info.members.map((m) => m.user);
@@ -50,6 +56,32 @@ export function upsertRoom(info) {
     want(room.members);
   } else if (!room.described) describeRoom(room.id);
   return room;
+}
+
+function applySettings(room, s) {
+  room.notify = s.notify || "all";
+  room.archived = !!s.archived;
+  room.pinned = !!s.pinned;
+  room.markedUnread = !!s.unread;
+}
+
+/** Change this user's settings of a room ({notify?, archived?, pinned?, unread?}): shown
+ * at once, stored by the server, which tells this user's other devices. */
+export async function setRoomSettings(room, fields) {
+  const before = { notify: room.notify, archived: room.archived, pinned: room.pinned, unread: room.markedUnread };
+  applySettings(room, { ...before, ...fields });
+  emit("rooms");
+  emit("room", room.id);
+  try {
+    applySettings(room, await app.client.roomSettings(room.id, fields));
+  } catch (err) {
+    applySettings(room, before);
+    throw err;
+  } finally {
+    emit("rooms");
+    emit("room", room.id);
+    updateTitle();
+  }
 }
 
 /** room.get: members with roles and presence, pending invitations. */
@@ -91,7 +123,7 @@ export function lastActivity(room) {
 /** The tab title says how many messages are unread: "(3) Confrère". */
 export function updateTitle() {
   let total = 0;
-  for (const room of rooms.values()) total += unread(room);
+  for (const room of rooms.values()) total += unread(room) || (room.markedUnread ? 1 : 0);
   document.title = total ? `(${total}) Confrère` : "Confrère — messagerie sécurisée des professionnels de santé";
 }
 
@@ -272,6 +304,13 @@ export function onKeysChanged({ user, replaced }) {
 export function onEphemeral(ev) {
   const room = rooms.get(ev.room);
   if (!room) return;
+  if (ev.kind === "room.settings") { // from this user's other device
+    applySettings(room, ev);
+    emit("rooms");
+    emit("room", room.id);
+    updateTitle();
+    return;
+  }
   if (ev.kind === "receipt") {
     room.receipts.set(ev.user, Math.max(room.receipts.get(ev.user) || 0, ev.upto));
     emit("room", room.id);

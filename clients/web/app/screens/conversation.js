@@ -8,7 +8,7 @@ import { h, icon, replace, size, when } from "../dom.js";
 import { describe, UNREADABLE } from "../i18n.js";
 import { app, KIND_LABELS, notice, on, rooms } from "../state.js";
 import { cardOf, nameOf, want, whoIs } from "../profiles.js";
-import { markRead, otherOf, shownOf } from "../rooms.js";
+import { markRead, otherOf, setRoomSettings, shownOf } from "../rooms.js";
 import { back } from "../router.js";
 import { confirmDialog, presenceDot, verifiedBadge } from "../widgets.js";
 import { roomTitle } from "./messaging.js";
@@ -25,14 +25,26 @@ export function conversation(pane, id) {
   const typing = h("p", { id: "typing", class: "typing", "aria-live": "polite" });
   const header = h("header", { class: "chat-header" });
   const composer = h("div", { class: "composer-slot" });
-  view = { id, header, messages, typing, composer, text: null, progress: null, closed: null, editing: null, replyTo: null, mentions: new Map(), menu: null, banner: null, submit: null, suggest: null };
+  const opened = rooms.get(id);
+  view = { id, header, messages, typing, composer, text: null, unreadFrom: opened ? firstUnread(opened) : null, progress: null, closed: null, editing: null, replyTo: null, mentions: new Map(), menu: null, banner: null, submit: null, suggest: null };
   replace(pane, header, messages, typing, composer);
   renderHeader();
   renderComposer();
   renderMessages();
   const room = rooms.get(id);
+  if (room?.markedUnread) setRoomSettings(room, { unread: false }).catch(() => {}); // opened: read
   if (room) markRead(room);
   view.text?.focus({ preventScroll: true });
+}
+
+/** The first message from someone else past the read marker, where the "Nouveaux
+ * messages" line goes (fixed while the conversation stays open). */
+function firstUnread(room) {
+  let first = null;
+  for (const m of room.messages.values()) {
+    if (m.type !== "event" && m.sender !== app.session.userId && m.seq > room.readSeq && (first === null || m.seq < first)) first = m.seq;
+  }
+  return first;
 }
 
 function current() {
@@ -317,7 +329,9 @@ function renderMessages() {
   const list = view.messages;
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
   const ordered = [...room.messages.values()].sort((a, b) => a.seq - b.seq);
-  replace(list, ordered.map((m) => messageView(room, m)));
+  replace(list, ordered.map((m) => [
+    m.seq === view.unreadFrom ? h("li", { class: "unread-marker", role: "separator", dataset: { testid: "unread-marker" } }, h("span", {}, "Nouveaux messages")) : null,
+    messageView(room, m)]));
   if (atBottom || !list.dataset.shown) list.scrollTop = list.scrollHeight;
   list.dataset.shown = "1";
   renderTyping();
