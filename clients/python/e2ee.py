@@ -128,6 +128,7 @@ class Decrypted:
     edits: int | None = None  # an edit: the seq of the message whose text this replaces
     reply: Reply | None = None  # the message this one answers
     mentions: tuple[str, ...] = ()  # user ids of the members it mentions
+    forwarded: bool = False  # sent on from another conversation (``forward``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,11 +224,13 @@ def encode_content(
     edits: int | None = None,
     reply: Reply | None = None,
     mentions: Sequence[str] = (),
+    forwarded: bool = False,
 ) -> bytes:
     """A message's plaintext: ``{v: 1, type: "text", text, files?: [AttachmentRef],
-    edits?: int, reply?: {seq, sender, text}, mentions?: [user id]}`` (SPEC.md §11.2:
-    ``edits``, the seq of the message an edit replaces; ``reply``, the message this
-    one answers; ``mentions``, the members it mentions, whose names are in ``text``)."""
+    edits?: int, reply?: {seq, sender, text}, mentions?: [user id], forwarded?: true}``
+    (SPEC.md §11.2: ``edits``, the seq of the message an edit replaces; ``reply``, the
+    message this one answers; ``mentions``, the members it mentions, whose names are
+    in ``text``; ``forwarded``, sent on from another conversation)."""
     content: dict[str, Any] = {"v": CONTENT_VERSION, "type": "text", "text": text}
     if files:
         content["files"] = [ref.to_wire() for ref in files]
@@ -237,6 +240,8 @@ def encode_content(
         content["reply"] = {"seq": reply.seq, "sender": reply.sender, "text": reply.text}
     if mentions:
         content["mentions"] = list(dict.fromkeys(mentions))
+    if forwarded:
+        content["forwarded"] = True
     packed: bytes = msgpack.packb(content, use_bin_type=True)
     return packed
 
@@ -250,6 +255,7 @@ class Content:
     edits: int | None = None
     reply: Reply | None = None
     mentions: tuple[str, ...] = ()
+    forwarded: bool = False
 
 
 def _seq(value: object) -> bool:
@@ -297,12 +303,16 @@ def decode_content(plaintext: bytes) -> Content:
         raise Truncated("bad 'mentions'")
     if not all(_id(m) for m in mentions):
         raise Truncated("bad 'mentions'")
+    forwarded = content.get("forwarded", False)
+    if not isinstance(forwarded, bool):
+        raise Truncated("bad 'forwarded'")
     return Content(
         text,
         tuple(AttachmentRef.from_wire(wire) for wire in files),
         edits,
         _reply(content.get("reply")),
         tuple(mentions),
+        forwarded,
     )
 
 
@@ -551,6 +561,21 @@ class EncryptedClient:
             body = await self._encrypt(room, encode_content(text or "", (ref,)))
         return await self.client.send(room, body, att=[ref.id])
 
+    async def forward(self, message: Decrypted, room: str) -> int:
+        """Send ``message`` on into another ``room`` (a conversation or a patient case
+        of this user), marked forwarded: its text encrypted anew for that room's
+        members, and each of its files downloaded, checked, encrypted under a new key
+        and uploaded to ``room`` (the server sees a new upload, never that it is the
+        same file). Returns the new message's seq."""
+        refs = []
+        for ref in message.files:
+            data = await self.fetch_file(ref)
+            refs.append(await upload_file(self.client.account, room, data, name=ref.name))
+        content = encode_content(message.text, tuple(refs), forwarded=True)
+        async with self._lock(room):
+            body = await self._encrypt(room, content)
+        return await self.client.send(room, body, att=[r.id for r in refs])
+
     async def fetch_file(self, ref: AttachmentRef) -> bytes:
         """Download, decrypt and check a file a message refers to (type by its first
         bytes, size, SHA-256) and return its bytes. Raises
@@ -685,6 +710,7 @@ class EncryptedClient:
             content.edits,
             content.reply,
             content.mentions,
+            content.forwarded,
         )
 
     def _reject(self, item: Undecryptable) -> None:

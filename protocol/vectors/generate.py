@@ -87,8 +87,8 @@ def build() -> dict[str, Any]:
         ).hex(),
         "key_request": key_request(room, session_id).hex(),
     }
-    # Message plaintexts (SPEC.md 11.2): a plain message, an edit of seq 5 and a reply
-    # to it that mentions a member, packed
+    # Message plaintexts (SPEC.md 11.2): a plain message, an edit of seq 5, a reply to
+    # it that mentions a member and a forwarded message, packed
     # with the keys in this order (what both reference clients produce).
     contents: list[dict[str, Any]] = [
         {"text": "Bonjour", "packed": {"v": 1, "type": "text", "text": "Bonjour"}},
@@ -108,6 +108,11 @@ def build() -> dict[str, Any]:
                 "reply": {"seq": 5, "sender": "alice-user-0001", "text": "RDV à 10 h"},
                 "mentions": ["bob-user-0002"],
             },
+        },
+        {
+            "text": "Compte rendu",
+            "forwarded": True,
+            "packed": {"v": 1, "type": "text", "text": "Compte rendu", "forwarded": True},
         },
     ]
     for c in contents:

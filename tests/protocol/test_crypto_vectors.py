@@ -116,10 +116,13 @@ def test_message_contents() -> None:
     for c in load("sender_keys")["contents"]:
         reply = Reply(**c["reply"]) if "reply" in c else None
         mentions = tuple(c.get("mentions", ()))
-        packed = encode_content(c["text"], edits=c.get("edits"), reply=reply, mentions=mentions)
+        forwarded = c.get("forwarded", False)
+        packed = encode_content(
+            c["text"], edits=c.get("edits"), reply=reply, mentions=mentions, forwarded=forwarded
+        )
         assert packed == H(c["packed"])
         read = decode_content(H(c["packed"]))
-        assert read == Content(c["text"], (), c.get("edits"), reply, mentions)
+        assert read == Content(c["text"], (), c.get("edits"), reply, mentions, forwarded)
 
 
 def test_the_server_accepts_the_vectors_shapes_and_refuses_clear_text() -> None:

@@ -40,7 +40,9 @@ async (v) => {
     const edits = m.edits ?? null;
     const reply = m.reply ?? null;
     const mentions = m.mentions ?? [];
-    check(`content ${m.text}`, c.hex(c.encodeContent(m.text, [], edits, reply, mentions)) === m.packed);
+    const forwarded = m.forwarded ?? false;
+    check(`content ${m.text}`, c.hex(c.encodeContent(m.text, [], edits, reply, mentions, forwarded)) === m.packed);
+    check(`read forwarded ${m.text}`, c.decodeContent(H(m.packed)).forwarded === forwarded);
     const read = c.decodeContent(H(m.packed));
     check(`read content ${m.text}`, read.text === m.text && read.edits === edits && read.files.length === 0);
     check(`read reply ${m.text}`, reply === null ? read.reply === null : read.reply.seq === reply.seq && read.reply.sender === reply.sender && read.reply.text === reply.text);

@@ -489,13 +489,15 @@ const MAX_MENTIONS = 50;
 
 /** A message's plaintext (SPEC.md §11.2); `edits`: the seq of the message an edit
  * replaces, or null; `reply`: {seq, sender, text} of the message it answers, or null;
- * `mentions`: user ids of the members it names. */
-export function encodeContent(text, files = [], edits = null, reply = null, mentions = []) {
+ * `mentions`: user ids of the members it names; `forwarded`: sent on from another
+ * conversation. */
+export function encodeContent(text, files = [], edits = null, reply = null, mentions = [], forwarded = false) {
   const content = { v: 1, type: "text", text };
   if (files.length) content.files = files.map(refToWire);
   if (edits != null) content.edits = edits;
   if (reply) content.reply = { seq: reply.seq, sender: reply.sender, text: reply.text };
   if (mentions.length) content.mentions = [...new Set(mentions)];
+  if (forwarded) content.forwarded = true;
   return encode(content);
 }
 
@@ -520,6 +522,8 @@ export function decodeContent(plaintext) {
   if (reply !== null && !(reply && typeof reply === "object" && isSeq(reply.seq) && isId(reply.sender) && typeof reply.text === "string" && reply.text.length <= 1000)) {
     throw new CryptoError("Truncated", "bad 'reply'");
   }
+  const forwarded = content.forwarded ?? false;
+  if (typeof forwarded !== "boolean") throw new CryptoError("Truncated", "bad 'forwarded'");
   const mentions = content.mentions ?? [];
   if (!Array.isArray(mentions) || mentions.length > MAX_MENTIONS || !mentions.every(isId)) throw new CryptoError("Truncated", "bad 'mentions'");
   return {
@@ -528,6 +532,7 @@ export function decodeContent(plaintext) {
     edits,
     reply: reply && { seq: reply.seq, sender: reply.sender, text: reply.text },
     mentions,
+    forwarded,
   };
 }
 

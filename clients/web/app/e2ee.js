@@ -256,6 +256,23 @@ export class E2EE {
 
   /** Encrypt and upload a file (Uint8Array), then send its reference; onProgress(0..1). */
   async sendFile(room, data, name, caption, onProgress) {
+    const ref = await this.upload(room, data, name, onProgress);
+    const body = await this.withLock(room, () => this.encryptFor(room, encodeContent(caption || "", [ref])));
+    return this.client.send(room, body, [ref.id]);
+  }
+
+  /** Send a message on into another room (SPEC.md §11.2 `forwarded`): its text
+   * encrypted anew for that room, each file decrypted, checked, encrypted under a new
+   * key and uploaded to it. `msg`: {text, files} as shown. */
+  async forward(msg, room) {
+    const refs = [];
+    for (const f of msg.files || []) refs.push(await this.upload(room, await this.fetchFile(f), f.name));
+    const body = await this.withLock(room, () => this.encryptFor(room, encodeContent(msg.text || "", refs, null, null, [], true)));
+    return this.client.send(room, body, refs.map((r) => r.id));
+  }
+
+  /** Check, encrypt and upload one file to a room; its reference (SPEC.md §11.6). */
+  async upload(room, data, name, onProgress) {
     if (data.length < 1 || data.length > MAX_ATTACHMENT) throw new AttachmentError("un fichier fait de 1 octet à 50 Mo");
     const type = sniff(data.subarray(0, 8));
     if (!type) throw new AttachmentError("seuls les PDF, JPEG et PNG peuvent être joints");
@@ -264,9 +281,7 @@ export class E2EE {
     const digest = sha256(data);
     const stream = encryptFile(key, data, (done, total) => onProgress?.(0.2 * (done / total)));
     const uploaded = await this.rest.uploadChat(room, type, stream, (f) => onProgress?.(0.2 + 0.8 * f));
-    const ref = { id: uploaded.id, key, sha256: digest, size: data.length, type, name: name || null };
-    const body = await this.withLock(room, () => this.encryptFor(room, encodeContent(caption || "", [ref])));
-    return this.client.send(room, body, [ref.id]);
+    return { id: uploaded.id, key, sha256: digest, size: data.length, type, name: name || null };
   }
 
   /** Download, decrypt and check a file; returns its bytes. */
@@ -420,11 +435,11 @@ export class E2EE {
     }
     try {
       const [, plaintext] = session.decrypt(msg.room, msg.device, msg.body);
-      const { text, files, edits, reply, mentions } = decodeContent(plaintext);
+      const { text, files, edits, reply, mentions, forwarded } = decodeContent(plaintext);
       // The server enforces the frame's reference, the signature covers the plaintext's:
       // they must agree, or a server could move an edit onto another message.
       if (edits !== (msg.edits ?? null)) throw new CryptoError("Tampered", "l'édition ne désigne pas le message annoncé");
-      this.h.onMessage?.({ room: msg.room, seq: msg.seq, sender: msg.sender, device: msg.device, ts: msg.ts, text, files, edits, reply, mentions });
+      this.h.onMessage?.({ room: msg.room, seq: msg.seq, sender: msg.sender, device: msg.device, ts: msg.ts, text, files, edits, reply, mentions, forwarded });
     } catch (err) {
       this.reject(msg, err);
     }

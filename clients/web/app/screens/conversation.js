@@ -1,7 +1,7 @@
 // One conversation: its header (who, presence, the case header, the actions), the
 // timeline (messages with their sender's name, files, receipts, events; "modifié"
 // after an edit, "Message supprimé" once deleted for everyone), each message's actions
-// (reply, edit, delete), replies with their quote, @mentions highlighted, who is
+// (reply, forward, edit, delete), replies with their quote, @mentions highlighted, who is
 // typing, and the composer (text and encrypted PDF/JPEG/PNG files; it edits a
 // message in place or answers one when asked; "@" suggests the room's members).
 import { h, icon, replace, size, when } from "../dom.js";
@@ -10,7 +10,7 @@ import { app, KIND_LABELS, notice, on, rooms } from "../state.js";
 import { cardOf, nameOf, want, whoIs } from "../profiles.js";
 import { markRead, otherOf, setRoomSettings, shownOf } from "../rooms.js";
 import { back } from "../router.js";
-import { confirmDialog, presenceDot, verifiedBadge } from "../widgets.js";
+import { confirmDialog, dialog, presenceDot, verifiedBadge } from "../widgets.js";
 import { roomTitle } from "./messaging.js";
 import { roomDetails, safetyDialog, setCaseStatus } from "./room-details.js";
 import { showProfile } from "./profile-card.js";
@@ -136,6 +136,7 @@ function actionsOf(room, m) {
     open
       ? h("div", { class: "msg-menu", role: "menu" },
         reply ? h("button", { type: "button", role: "menuitem", class: "reply-message", onclick: () => startReply(room, m) }, "Répondre") : null,
+        reply ? h("button", { type: "button", role: "menuitem", class: "forward-message", onclick: () => forwardDialog(room, m) }, "Transférer") : null,
         edit ? h("button", { type: "button", role: "menuitem", class: "edit-message", onclick: () => startEditing(room, m) }, "Modifier") : null,
         remove ? h("button", { type: "button", role: "menuitem", class: "delete-message danger", onclick: () => deleteMessage(room, m) }, "Supprimer pour tous") : null)
       : null);
@@ -176,6 +177,36 @@ function startReply(room, m) {
   renderContext();
   renderMessages();
   view.text.focus();
+}
+
+/** "Transférer": pick another open conversation or patient case; the message (text and
+ * files) is encrypted anew for it (e2ee.js forward). */
+function forwardDialog(room, m) {
+  view.menu = null;
+  renderMessages();
+  const shown = shownOf(room, m);
+  const targets = [...rooms.values()].filter((r) => r.id !== room.id && r.status !== "closed" && !r.archived)
+    .sort((a, b) => roomTitle(a).localeCompare(roomTitle(b), "fr"));
+  const error = h("p", { class: "error", role: "alert", id: "forward-error" });
+  const d = dialog("Transférer le message",
+    h("p", { class: "forward-preview" }, excerpt(shown.text || shown.files.map((f) => f.name || "fichier").join(", "))),
+    targets.length
+      ? h("ul", { class: "forward-targets", id: "forward-targets" }, targets.map((r) =>
+        h("li", {}, h("button", { type: "button", class: "forward-target", dataset: { room: r.id }, onclick: async (e) => {
+          e.currentTarget.disabled = true;
+          error.textContent = "";
+          try {
+            await app.e2ee.forward(shown, r.id);
+            d.close();
+            notice(`Message transféré dans « ${roomTitle(r)} ».`);
+          } catch (err) {
+            error.textContent = describe(err);
+            e.currentTarget.disabled = false;
+          }
+        } }, roomTitle(r), h("small", {}, ` · ${KIND_LABELS[r.kind]}`)))))
+      : h("p", {}, "Aucune autre conversation ouverte."),
+    error);
+  d.id = "forward-dialog";
 }
 
 /** Leave edit or reply mode (Annuler, Escape); an edit's text leaves the composer. */
@@ -310,6 +341,7 @@ function messageView(room, m) {
       card?.specialty && !mine ? h("span", { class: "sender-specialty" }, ` · ${card.specialty}`) : null,
       " · ", h("time", { datetime: new Date(m.ts).toISOString() }, when(m.ts)),
       shown.edited ? h("span", { class: "edited", dataset: { testid: "edited" } }, " · modifié") : null,
+      m.forwarded ? h("span", { class: "forwarded", dataset: { testid: "forwarded" } }, " · transféré") : null,
       actionsOf(room, m)),
     m.reply ? quoteView(room, m.reply) : null,
     m.type === "bad"
