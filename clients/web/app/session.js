@@ -6,9 +6,10 @@ import { Client } from "./client.js";
 import { E2EE, loadOrCreateKeys } from "./e2ee.js";
 import { ApiError } from "./rest.js";
 import * as store from "./store.js";
+import { closeIndex, openIndex } from "./search.js";
 import { app, emit, rest, rooms } from "./state.js";
 import { forgetProfiles, learn, loadProfiles } from "./profiles.js";
-import { onEphemeral, onEvent, onKey, onKeysChanged, onMessage, onUndecryptable, updateTitle, upsertRoom } from "./rooms.js";
+import { onDeleted, onEphemeral, onEvent, onKey, onKeysChanged, onMessage, onUndecryptable, updateTitle, upsertRoom } from "./rooms.js";
 import { go } from "./router.js";
 
 /** Whether the messaging may open: the identity is verified. (An account verified at
@@ -54,6 +55,7 @@ export async function start() {
   learn({ user: app.profile.id, title: "", ...app.profile });
   await loadProfiles();
   const keys = await loadOrCreateKeys(store, `keys:${app.session.deviceId}`);
+  openIndex(app.session.deviceId);
   const saved = await store.get(`e2ee:${app.session.deviceId}`);
   const wsUrl = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/ws`;
   app.client = new Client(wsUrl, { token: app.session.token, deviceId: app.session.deviceId, userId: app.session.userId }, {
@@ -69,7 +71,7 @@ export async function start() {
       go("/connexion?expiree=1", { replace: true });
     },
   });
-  app.e2ee = new E2EE(app.client, rest, keys, { onMessage, onUndecryptable, onEvent, onKey, onKeysChanged }, saved, (snap) =>
+  app.e2ee = new E2EE(app.client, rest, keys, { onMessage, onUndecryptable, onDeleted, onEvent, onKey, onKeysChanged }, saved, (snap) =>
     store.put(`e2ee:${app.session.deviceId}`, snap),
   );
   app.client.connect().catch((err) => console.info("connect", err));
@@ -117,6 +119,7 @@ export async function logOut() {
   Object.assign(app, { client: null, e2ee: null, session: null, profile: null, current: null, roles: [], arrived: [] });
   rest.token = null;
   rooms.clear();
+  closeIndex();
   updateTitle();
   // The device's keys stay (logging in again here reuses the device); names do not.
   await forgetProfiles();

@@ -5,14 +5,17 @@
 import { h, replace, when } from "../dom.js";
 import { app, emit, KIND_LABELS, notice, on, rooms } from "../state.js";
 import { initials, nameOf, want } from "../profiles.js";
-import { lastActivity, otherOf, unread, watchPresence } from "../rooms.js";
+import { lastActivity, otherOf, shownOf, unread, watchPresence } from "../rooms.js";
 import { clearHash, go } from "../router.js";
 import { avatar, presenceDot } from "../widgets.js";
-import { conversation } from "./conversation.js";
+import { search } from "../search.js";
+import { conversation, revealMessage } from "./conversation.js";
 import { newConversationDialog } from "./new-conversation.js";
 import { chrome } from "./shell.js";
 
-let ui = null; // {layout, list, chat}
+let ui = null; // {layout, list, chat, query}
+let hits = null; // the search's results while a query is typed, else null
+let showArchived = false; // the archived conversations unfolded under the list
 let waiting = null; // a conversation opened (reload, link) before the welcome listed it
 
 export function messagingView({ params, hash = {} }) {
@@ -48,6 +51,9 @@ export function messagingView({ params, hash = {} }) {
 }
 
 function build() {
+  hits = null;
+  const query = h("input", { type: "search", id: "message-search", placeholder: "Rechercher dans mes messages", "aria-label": "Rechercher dans mes messages",
+    autocomplete: "off", oninput: runSearch, onkeydown: (e) => e.key === "Escape" && clearSearch() });
   const list = h("ul", { id: "room-list", class: "rooms", "aria-label": "Conversations" });
   const chat = h("section", { id: "chat", class: "chat", "aria-live": "polite" });
   const layout = h("div", { class: "layout", dataset: { view: "list" } },
@@ -58,9 +64,11 @@ function build() {
           h("button", { type: "button", class: "link", onclick: () => go("/verification") }, "Vérifier mon adresse mail"))
         : null,
       h("button", { id: "new-conversation", class: "primary wide", onclick: newConversationDialog }, "+ Nouveau message"),
+      h("form", { class: "message-search", role: "search", onsubmit: (e) => e.preventDefault() },
+        query),
       list),
     chat);
-  ui = { layout, list, chat };
+  ui = { layout, list, chat, query };
   replace(document.getElementById("app"), layout);
 }
 
@@ -69,7 +77,8 @@ function preview(room) {
   let last = null;
   for (const m of room.messages.values()) if (m.type === "msg" && (!last || m.seq > last.seq)) last = m;
   if (!last) return KIND_LABELS[room.kind];
-  const text = last.text || (last.files?.length ? `Fichier : ${last.files[0].name || "sans nom"}` : "");
+  const shown = shownOf(room, last);
+  const text = shown.text || (shown.files?.length ? `Fichier : ${shown.files[0].name || "sans nom"}` : "");
   const who = last.sender === app.session.userId ? "Vous : " : room.kind === "direct" ? "" : `${nameOf(last.sender)} : `;
   const line = `${who}${text}`;
   return line.length > 60 ? `${line.slice(0, 59)}…` : line;
@@ -91,34 +100,105 @@ export function roomTitle(room) {
   return others.length ? `${KIND_LABELS[room.kind]} avec ${others.join(", ")}` : KIND_LABELS[room.kind];
 }
 
-function renderList() {
-  if (!ui || !ui.layout.isConnected) return;
-  const sorted = [...rooms.values()].sort((a, b) => lastActivity(b) - lastActivity(a));
-  replace(ui.list, sorted.length ? sorted.map((room) => {
-    const count = unread(room);
-    const other = room.kind === "direct" ? otherOf(room) : null;
-    if (other) want(other);
-    const ts = lastActivity(room);
-    return h("li", {}, h("a", {
-      class: `room ${room.id === app.current ? "active" : ""} ${count ? "has-unread" : ""}`,
-      href: `/conversations/${room.id}`,
-      dataset: { room: room.id, testid: "room", kind: room.kind },
-      "aria-current": room.id === app.current ? "page" : null,
-      onclick: (e) => {
-        e.preventDefault();
-        if (app.current !== room.id) go(`/conversations/${room.id}`);
-      },
-    },
-    avatar(other ? initials(other) : room.kind === "patient_case" ? "CP" : "G", room.kind),
-    other ? presenceDot(room.online.has(other)) : null,
-    h("span", { class: "room-name" }, roomTitle(room), room.status === "closed" ? h("span", { class: "tag" }, "clos") : null),
-    h("span", { class: "room-time" }, ts ? when(ts) : ""),
-    h("span", { class: "room-preview" }, preview(room)),
-    count ? h("span", { class: "unread", dataset: { testid: "unread" }, "aria-label": `${count} non lu(s)` }, String(count)) : null));
-  }) : h("li", { class: "empty" }, "Aucune conversation pour l'instant."));
+const NOTIFY_TAGS = { mentions: "sourdine", none: "sans notification" };
+
+// -- the search in one's messages (search.js): results replace the list while a query
+// is typed; opening one opens the message in its conversation.
+
+let searching = 0;
+async function runSearch() {
+  const q = ui.query.value.trim();
+  const run = ++searching;
+  const found = q.length >= 2 ? await search(q) : null;
+  if (run !== searching) return; // a later keystroke won
+  hits = found;
+  renderList();
 }
 
-on("rooms", renderList);
+function clearSearch() {
+  ui.query.value = "";
+  hits = null;
+  renderList();
+}
+
+function excerptOf(hit) {
+  const [at, end] = hit.match;
+  const start = Math.max(0, hit.text.lastIndexOf(" ", Math.max(0, at - 30)) + 1);
+  const stop = Math.min(hit.text.length, end + 60);
+  return [start > 0 ? "…" : "", hit.text.slice(start, at), h("mark", {}, hit.text.slice(at, end)), hit.text.slice(end, stop), stop < hit.text.length ? "…" : ""];
+}
+
+function hitLine(hit) {
+  const room = rooms.get(hit.room);
+  want(hit.sender);
+  return h("li", {}, h("a", {
+    class: "search-hit", href: `/conversations/${hit.room}`, dataset: { testid: "search-hit", room: hit.room, seq: String(hit.seq) },
+    onclick: (e) => {
+      e.preventDefault();
+      revealMessage(hit.room, hit.seq);
+      if (app.current !== hit.room) go(`/conversations/${hit.room}`);
+    },
+  },
+  h("span", { class: "room-name" }, room ? roomTitle(room) : "Conversation quittée"),
+  h("span", { class: "room-time" }, when(hit.ts)),
+  h("span", { class: "hit-sender" }, hit.sender === app.session.userId ? "Vous" : nameOf(hit.sender)),
+  h("span", { class: "room-preview" }, excerptOf(hit))));
+}
+
+/** Pinned conversations first, then the most recent; archived ones folded at the end. */
+function renderList() {
+  if (!ui || !ui.layout.isConnected) return;
+  if (hits) {
+    replace(ui.list, hits.length ? hits.filter((hit) => rooms.has(hit.room)).map(hitLine)
+      : h("li", { class: "empty", id: "search-empty" }, "Aucun message ne correspond."));
+    ui.list.setAttribute("aria-label", "Résultats de la recherche");
+    return;
+  }
+  ui.list.setAttribute("aria-label", "Conversations");
+  const sorted = [...rooms.values()].sort((a, b) => (b.pinned - a.pinned) || lastActivity(b) - lastActivity(a));
+  const active = sorted.filter((r) => !r.archived);
+  const archived = sorted.filter((r) => r.archived);
+  const items = active.map(roomLine);
+  if (archived.length) {
+    items.push(h("li", { class: "archived-toggle" },
+      h("button", { type: "button", id: "archived-toggle", class: "link", "aria-expanded": String(showArchived), onclick: () => {
+        showArchived = !showArchived;
+        renderList();
+      } }, `${showArchived ? "Masquer" : "Afficher"} les conversations archivées (${archived.length})`)));
+    if (showArchived) items.push(...archived.map(roomLine));
+  }
+  replace(ui.list, items.length ? items : h("li", { class: "empty" }, "Aucune conversation pour l'instant."));
+}
+
+function roomLine(room) {
+  const count = unread(room);
+  const other = room.kind === "direct" ? otherOf(room) : null;
+  if (other) want(other);
+  const ts = lastActivity(room);
+  return h("li", {}, h("a", {
+    class: `room ${room.id === app.current ? "active" : ""} ${count || room.markedUnread ? "has-unread" : ""}`,
+    href: `/conversations/${room.id}`,
+    dataset: { room: room.id, testid: "room", kind: room.kind },
+    "aria-current": room.id === app.current ? "page" : null,
+    onclick: (e) => {
+      e.preventDefault();
+      if (app.current !== room.id) go(`/conversations/${room.id}`);
+    },
+  },
+  avatar(other ? initials(other) : room.kind === "patient_case" ? "CP" : "G", room.kind),
+  other ? presenceDot(room.online.has(other)) : null,
+  h("span", { class: "room-name" }, roomTitle(room), room.status === "closed" ? h("span", { class: "tag" }, "clos") : null,
+    room.pinned ? h("span", { class: "tag pinned", dataset: { testid: "pinned" } }, "épinglée") : null,
+    room.archived ? h("span", { class: "tag", dataset: { testid: "archived" } }, "archivée") : null,
+    NOTIFY_TAGS[room.notify] ? h("span", { class: "tag muted", dataset: { testid: "muted" } }, NOTIFY_TAGS[room.notify]) : null),
+  h("span", { class: "room-time" }, ts ? when(ts) : ""),
+  h("span", { class: "room-preview" }, preview(room)),
+  count ? h("span", { class: "unread", dataset: { testid: "unread" }, "aria-label": `${count} non lu(s)` }, String(count))
+    : room.markedUnread ? h("span", { class: "unread mark", dataset: { testid: "marked-unread" }, "aria-label": "marquée comme non lue" }, "•")
+      : null));
+}
+
+on("rooms", () => (hits ? runSearch() : renderList()));
 on("profiles", () => {
   renderList();
   if (app.current) emit("room", app.current);
