@@ -35,6 +35,10 @@ ordered, exactly-once opaque bodies. This layer adds, with :mod:`protocol.crypto
   :class:`Undecryptable` (a server moving an edit onto another message). ``delete``
   sends ``msg.delete``; the ``msg.deleted`` event comes through ``recv`` as it is, and
   a deleted message read by ``sync`` comes as a :class:`Deleted` tombstone.
+- Search in one's messages: with ``search_file``, every message ``recv`` returns is
+  indexed in that file (:mod:`.search`, encrypted at rest under a key derived from the
+  key file; edits replace the text, deletions remove it) and ``search(query)`` finds
+  them, accents and case ignored, by word prefixes; the server sees none of it.
 - Patient-case headers are encrypted with the same sender key (``set_header``,
   ``decrypt_header``).
 - Safety numbers: ``safety_number(user)``; when the device keys of a user already seen
@@ -93,6 +97,7 @@ from .attachments import Source, download_file, upload_file
 from .client import Client
 from .errors import AttachmentRefused, ConfrereError, ConnectionLost, ServerError
 from .rest import Account
+from .search import MessageIndex, SearchHit, index_key
 
 __all__ = [
     "Content",
@@ -341,11 +346,16 @@ class EncryptedClient:
         key_file: Path,
         *,
         key_wait: float = 10.0,
+        search_file: Path | None = None,
         client: Client | None = None,
         **client_options: Any,
     ) -> None:
         self.client = client or Client(account, **client_options)
         self.keys = load_or_create_keys(key_file)
+        # The search index of the messages read (search.py), if a file is given for it.
+        self.index = (
+            MessageIndex(search_file, index_key(bytes(self.keys.box))) if search_file else None
+        )
         self.key_wait = key_wait
         self.bundle = self.keys.bundle(account.user_id, account.device_id)
         self._devices: dict[str, dict[str, KeyBundle]] = {}
@@ -898,7 +908,10 @@ class EncryptedClient:
         while True:
             nearest = self._expire_held()
             if self._ready:
-                return self._ready.popleft()
+                ready = self._ready.popleft()
+                if self.index is not None:
+                    self._index(ready)
+                return ready
             timeout = None if nearest is None else max(0.0, nearest - time.monotonic())
             try:
                 async with asyncio.timeout(timeout):
@@ -915,6 +928,24 @@ class EncryptedClient:
                     log.warning("to-device payload from %s dropped: %s", item.device, exc)
             else:
                 self._on_event(item)
+
+    def _index(self, item: EncryptedIncoming) -> None:
+        assert self.index is not None
+        if isinstance(item, Decrypted):
+            names = " ".join(f.name for f in item.files if f.name)
+            text = f"{item.text} {names}".strip()
+            self.index.add(item.room, item.seq, item.sender, item.ts, text, item.edits)
+        elif isinstance(item, Deleted):
+            self.index.remove(item.room, item.edits if item.edits is not None else item.seq)
+        elif isinstance(item, Event) and item.kind == "msg.deleted" and item.target is not None:
+            self.index.remove(item.room, item.target)
+
+    def search(self, query: str) -> list[SearchHit]:
+        """This device's messages matching ``query`` (search.py: accents and case
+        ignored, word prefixes), newest first; searched here, never by the server."""
+        if self.index is None:
+            raise ValueError("no search index: give EncryptedClient a search_file")
+        return self.index.search(query)
 
     def held(self) -> int:
         """How many messages wait for their key."""

@@ -188,7 +188,7 @@ async def on_room_role(svc: Services[RoomPorts], caller: Caller, f: RoomRole) ->
     return Ack(f.id, seq=item.seq)
 
 
-async def on_room_settings(svc: Services, caller: Caller, f: RoomSettings) -> Ack:
+async def on_room_settings(svc: Services[RoomPorts], caller: Caller, f: RoomSettings) -> Ack:
     """The caller's own settings of a room (SPEC.md §4.21); its other devices get them
     at once, as an ``event{kind: room.settings}`` (later ones in ``welcome``)."""
     mine = await svc.store.set_room_settings(
