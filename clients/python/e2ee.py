@@ -93,7 +93,7 @@ from protocol.crypto.share import (
 from protocol.frames import Event, Msg, RoomInfo, ToDeviceMsg
 from protocol.limits import MAX_ATTACHMENTS_PER_MESSAGE, MAX_NAME_CHARS
 
-from .attachments import Source, download_file, upload_file
+from .attachments import Source, check_file, download_file, upload_file
 from .client import Client
 from .errors import AttachmentRefused, ConfrereError, ConnectionLost, ServerError
 from .rest import Account
@@ -562,14 +562,35 @@ class EncryptedClient:
         clear. Raises :class:`~clients.python.errors.AttachmentRefused` before sending
         anything if the file may not be attached or ``filename`` is not 1 to 255
         characters."""
-        if filename is None and not isinstance(source, bytes):
-            filename = Path(source).name or None
-        if filename is not None and not 0 < len(filename) <= MAX_FILE_NAME:
-            raise AttachmentRefused(f"a file name is 1 to {MAX_FILE_NAME} characters")
-        ref = await upload_file(self.client.account, room, source, name=filename)
+        return await self.send_files(room, [(source, filename)], text=text)
+
+    async def send_files(
+        self,
+        room: str,
+        files: Sequence[tuple[Source, str | None]],
+        *,
+        text: str | None = None,
+    ) -> int:
+        """Several files in one message (1 to ``MAX_ATTACHMENTS_PER_MESSAGE``), each
+        ``(source, filename)`` as for :meth:`send_file`: all uploaded, then one message
+        carries their references; returns its seq."""
+        if not 0 < len(files) <= MAX_ATTACHMENTS_PER_MESSAGE:
+            raise AttachmentRefused(f"1 to {MAX_ATTACHMENTS_PER_MESSAGE} files per message")
+        named: list[tuple[Source, str | None]] = []
+        for source, filename in files:
+            if filename is None and not isinstance(source, bytes):
+                filename = Path(source).name or None
+            if filename is not None and not 0 < len(filename) <= MAX_FILE_NAME:
+                raise AttachmentRefused(f"a file name is 1 to {MAX_FILE_NAME} characters")
+            await check_file(source)  # every file refused before any is uploaded
+            named.append((source, filename))
+        refs = [
+            await upload_file(self.client.account, room, source, name=filename)
+            for source, filename in named
+        ]
         async with self._lock(room):
-            body = await self._encrypt(room, encode_content(text or "", (ref,)))
-        return await self.client.send(room, body, att=[ref.id])
+            body = await self._encrypt(room, encode_content(text or "", tuple(refs)))
+        return await self.client.send(room, body, att=[ref.id for ref in refs])
 
     async def forward(self, message: Decrypted, room: str) -> int:
         """Send ``message`` on into another ``room`` (a conversation or a patient case
