@@ -4,6 +4,7 @@ msg.delete."""
 from __future__ import annotations
 
 import asyncio
+from typing import Protocol
 
 from protocol import encode
 from protocol.errors import ErrorCode
@@ -21,6 +22,7 @@ from protocol.frames import (
     Typing,
 )
 from protocol.limits import DELETE_WINDOW_MS, EDIT_WINDOW_MS
+from storage.base import RoomStore, TimelineStore, ToDeviceStore, UserStore
 from storage.types import AppendResult, NewMessage
 
 from ..clock import now_ms
@@ -37,6 +39,11 @@ __all__ = [
     "on_to_device_ack",
     "on_typing",
 ]
+
+
+class MessagePorts(UserStore, RoomStore, TimelineStore, ToDeviceStore, Protocol):
+    """What messages uses of the store."""
+
 
 _REFUSALS = {
     "not_member": (ErrorCode.FORBIDDEN, "not a member of this room"),
@@ -64,7 +71,7 @@ _DELETE_REFUSALS = {
 }
 
 
-async def on_send(svc: Services, caller: Caller, f: Send) -> Ack:
+async def on_send(svc: Services[MessagePorts], caller: Caller, f: Send) -> Ack:
     """Durable commit, then fan-out, then ack. A retried cid gets the original seq.
 
     The attachments named by ``att`` are checked (ready, the sender's, this room's) and
@@ -84,7 +91,7 @@ async def on_send(svc: Services, caller: Caller, f: Send) -> Ack:
     return Ack(f.id, seq=item.seq, ts=item.ts)
 
 
-async def _commit_and_publish(svc: Services, caller: Caller, f: Send) -> AppendResult:
+async def _commit_and_publish(svc: Services[MessagePorts], caller: Caller, f: Send) -> AppendResult:
     now = now_ms()
     result = await svc.committer.append(
         NewMessage(
@@ -118,7 +125,7 @@ async def _commit_and_publish(svc: Services, caller: Caller, f: Send) -> AppendR
     return result
 
 
-async def on_msg_delete(svc: Services, caller: Caller, f: MsgDelete) -> Ack:
+async def on_msg_delete(svc: Services[MessagePorts], caller: Caller, f: MsgDelete) -> Ack:
     """Delete for everyone (SPEC.md §4.20): the store checks who may, drops the
     ciphertext of the message and its edits, and appends ``msg.deleted``, which goes to
     the room like any timeline event (devices offline now get it by ``sync``)."""
@@ -134,14 +141,14 @@ async def on_msg_delete(svc: Services, caller: Caller, f: MsgDelete) -> Ack:
     return Ack(f.id, seq=result.item.seq)
 
 
-async def on_sync(svc: Services, caller: Caller, f: Sync) -> Batch:
+async def on_sync(svc: Services[MessagePorts], caller: Caller, f: Sync) -> Batch:
     await require_member(svc, caller, f.room)
     items = await svc.store.timeline(f.room, f.after, f.limit + 1)
     more = len(items) > f.limit
     return Batch(f.id, f.room, tuple(item_frame(i) for i in items[: f.limit]), more)
 
 
-async def on_read(svc: Services, caller: Caller, f: Read) -> Ack:
+async def on_read(svc: Services[MessagePorts], caller: Caller, f: Read) -> Ack:
     await require_member(svc, caller, f.room)
     upto = await svc.store.set_read(f.room, caller.user_id, f.seq)
     receipt = Event(kind="receipt", room=f.room, user=caller.user_id, upto=upto, ts=now_ms())
@@ -149,14 +156,14 @@ async def on_read(svc: Services, caller: Caller, f: Read) -> Ack:
     return Ack(f.id, seq=upto)
 
 
-async def on_typing(svc: Services, caller: Caller, f: Typing) -> Ack:
+async def on_typing(svc: Services[MessagePorts], caller: Caller, f: Typing) -> Ack:
     await require_member(svc, caller, f.room)
     notice = Event(kind="typing", room=f.room, user=caller.user_id, on=f.on, ts=now_ms())
     await svc.hub.publish_ephemeral(f.room, encode(notice), skip=caller.device_id)
     return Ack(f.id)
 
 
-async def on_to_device(svc: Services, caller: Caller, f: ToDevice) -> Ack:
+async def on_to_device(svc: Services[MessagePorts], caller: Caller, f: ToDevice) -> Ack:
     """Queue for one device of a user the caller shares a room with (or of the caller)."""
     target = await svc.store.device(f.device)
     if target is None or target.user_id != f.user:
@@ -170,6 +177,6 @@ async def on_to_device(svc: Services, caller: Caller, f: ToDevice) -> Ack:
     return Ack(f.id, tid=tid)
 
 
-async def on_to_device_ack(svc: Services, caller: Caller, f: ToDeviceAck) -> Ack:
+async def on_to_device_ack(svc: Services[MessagePorts], caller: Caller, f: ToDeviceAck) -> Ack:
     await svc.store.ack_to_device(caller.device_id, f.tids)
     return Ack(f.id)
