@@ -63,7 +63,7 @@ async def test_edit_and_delete_live_and_after_a_resync(
     status = page_q.locator("#connection")
     async with asyncio.timeout(30):
         while await status.get_attribute("data-state") != "offline":
-            for conn in server.app.state.live.of_user(paul.user_id):
+            for conn in server.app.live.of_user(paul.user_id):
                 if conn.device_id == tablet:
                     conn.close(CloseCode.SERVICE_RESTART)
             await asyncio.sleep(0.05)
