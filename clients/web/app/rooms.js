@@ -4,6 +4,7 @@
 import { app, emit, rooms, ROLE_LABELS } from "./state.js";
 import { cardOf, refresh, want, whoIs } from "./profiles.js";
 import { indexMessage, unindex } from "./search.js";
+import { maybeNotify } from "./notify.js";
 
 const TYPING_SHOWN_MS = 6000; // a peer typing with no news for this long has stopped
 const PRESENCE_EVERY_MS = 60000; // presence has no event: the open room is asked again
@@ -191,6 +192,7 @@ export function onMessage(m) {
   if (room.deleted.has(m.seq)) return; // its key came after its deletion
   room.messages.set(m.seq, { type: "msg", ...m });
   indexMessage(m);
+  maybeNotify(room, m);
   clearTimeout(room.typing.get(m.sender));
   room.typing.delete(m.sender);
   if (cardOf(m.sender)?.verified === false) refresh(m.sender); // they are, to have sent it

@@ -7,6 +7,7 @@ import { E2EE, loadOrCreateKeys } from "./e2ee.js";
 import { ApiError } from "./rest.js";
 import * as store from "./store.js";
 import { closeIndex, openIndex } from "./search.js";
+import { forgetWelcomes, welcomed } from "./notify.js";
 import { app, emit, rest, rooms } from "./state.js";
 import { forgetProfiles, learn, loadProfiles } from "./profiles.js";
 import { onDeleted, onEphemeral, onEvent, onKey, onKeysChanged, onMessage, onUndecryptable, updateTitle, upsertRoom } from "./rooms.js";
@@ -86,7 +87,10 @@ function onWelcome(welcome, keys) {
     // colleagues find them by name.
     rest.call("GET", "/v1/directory/me").catch((err) => console.info("directory profile", err));
   }
-  for (const info of welcome.rooms) upsertRoom(info);
+  for (const info of welcome.rooms) {
+    welcomed(info);
+    upsertRoom(info);
+  }
   updateTitle();
   emit("welcome", { opened: !was && ready() });
   emit("rooms");
@@ -120,6 +124,7 @@ export async function logOut() {
   rest.token = null;
   rooms.clear();
   closeIndex();
+  forgetWelcomes();
   updateTitle();
   // The device's keys stay (logging in again here reuses the device); names do not.
   await forgetProfiles();

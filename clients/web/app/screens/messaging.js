@@ -9,6 +9,7 @@ import { lastActivity, otherOf, shownOf, unread, watchPresence } from "../rooms.
 import { clearHash, go } from "../router.js";
 import { avatar, presenceDot } from "../widgets.js";
 import { search } from "../search.js";
+import { askPermission, supported as notificationsSupported } from "../notify.js";
 import { conversation, revealMessage } from "./conversation.js";
 import { newConversationDialog } from "./new-conversation.js";
 import { chrome } from "./shell.js";
@@ -63,6 +64,7 @@ function build() {
         ? h("p", { class: "banner warn", id: "confirm-email" }, "Votre adresse e-mail n'est pas encore confirmée. ",
           h("button", { type: "button", class: "link", onclick: () => go("/verification") }, "Vérifier mon adresse mail"))
         : null,
+      notificationsBanner(),
       h("button", { id: "new-conversation", class: "primary wide", onclick: newConversationDialog }, "+ Nouveau message"),
       h("form", { class: "message-search", role: "search", onsubmit: (e) => e.preventDefault() },
         query),
@@ -70,6 +72,29 @@ function build() {
     chat);
   ui = { layout, list, chat, query };
   replace(document.getElementById("app"), layout);
+}
+
+/** Until this browser was asked: a button that asks permission to show notifications
+ * while Confrère is in the background (asked on a click, never on load). */
+function notificationsBanner() {
+  if (!notificationsSupported() || Notification.permission !== "default" || localStorage.getItem("notifications-banner") === "later") return null;
+  const banner = h("p", { class: "banner", id: "notifications-banner" },
+    "Soyez averti(e) des nouveaux messages quand Confrère est en arrière-plan. ",
+    h("button", { type: "button", class: "link", id: "enable-notifications", onclick: async () => {
+      const answer = await askPermission();
+      if (answer === "granted") {
+        banner.remove();
+        notice("Notifications activées sur ce navigateur (sans jamais montrer le contenu des messages).");
+      } else if (answer === "denied") {
+        replace(banner, "Les notifications sont bloquées pour Confrère dans les réglages de ce navigateur.");
+      }
+    } }, "Activer les notifications"),
+    " · ",
+    h("button", { type: "button", class: "link", id: "notifications-later", onclick: () => {
+      localStorage.setItem("notifications-banner", "later"); // "Sécurité" still offers them
+      banner.remove();
+    } }, "Plus tard"));
+  return banner;
 }
 
 /** One line of the list: who or what, the last message, unread count, presence. */
