@@ -5,23 +5,13 @@ indexed text and deletions for everyone removing it; the index reopens from its 
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from test_e2ee import encrypted, next_decrypted
+from test_edit_delete import next_deletion
 
-from clients.python import EncryptedClient
 from clients.python.search import MessageIndex, fold, index_key
 from harness import ServerUnderTest
-from protocol.frames import Event
-
-
-async def next_deletion(client: EncryptedClient, room: str) -> Event:
-    async with asyncio.timeout(10):
-        while True:
-            item = await client.recv()
-            if isinstance(item, Event) and item.room == room and item.kind == "msg.deleted":
-                return item
 
 
 def test_fold_ignores_case_accents_and_ligatures() -> None:

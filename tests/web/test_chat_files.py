@@ -15,9 +15,7 @@ from pathlib import Path
 import pytest
 from attachment_kit import pdf_with_text
 from browser_kit import (
-    log_in,
-    named_practitioner,
-    open_client,
+    anne_and_paul,
     open_room,
     read_file,
     screenshot,
@@ -77,15 +75,9 @@ async def drop_files(page: Page, files: dict[str, tuple[str, bytes]]) -> None:
 async def test_previews_several_files_drops_and_the_files_list(
     server: ServerUnderTest, browser: Browser, viewport: dict[str, int], tmp_path: Path
 ) -> None:
-    anne = await named_practitioner(
-        server, "Anne", "Éluard", "Cardiologie et maladies vasculaires", "Lyon"
-    )
-    paul = await named_practitioner(server, "Paul", "Durand", "Médecine générale", "Lyon")
-    ctx_a, page_a, errors_a = await open_client(browser, server.url, viewport)
-    ctx_p, page_p, errors_p = await open_client(browser, server.url, viewport)
-    await log_in(page_a, anne)
-    await log_in(page_p, paul)
-    await start_direct(page_a, paul.user_id)
+    anne, paul = await anne_and_paul(server, browser, viewport)
+    page_a, page_p, ctx_p = anne.page, paul.page, paul.context
+    await start_direct(page_a, paul.account.user_id)
     png = tmp_path / "radio-thorax.png"
     png.write_bytes(PNG)
     pdf = tmp_path / "compte-rendu.pdf"
@@ -178,6 +170,6 @@ async def test_previews_several_files_drops_and_the_files_list(
     download = await download_info.value
     assert download.suggested_filename == "compte-rendu.pdf"
     assert await read_file(await download.path()) == PDF
-    assert errors_a == [] and errors_p == []
-    await ctx_a.close()
-    await ctx_p.close()
+    assert anne.errors == [] and paul.errors == []
+    await anne.context.close()
+    await paul.context.close()

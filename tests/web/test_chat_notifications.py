@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import pytest
 from browser_kit import (
+    anne_and_paul,
     eventually,
-    log_in,
-    named_practitioner,
-    open_client,
     open_room,
     screenshot,
     send_text,
@@ -72,14 +70,8 @@ async def mention(page: Page, start: str, rest: str) -> None:
 async def test_background_notifications_follow_the_room_setting(
     server: ServerUnderTest, browser: Browser, viewport: dict[str, int]
 ) -> None:
-    anne = await named_practitioner(
-        server, "Anne", "Éluard", "Cardiologie et maladies vasculaires", "Lyon"
-    )
-    paul = await named_practitioner(server, "Paul", "Durand", "Médecine générale", "Lyon")
-    ctx_a, page_a, errors_a = await open_client(browser, server.url, viewport)
-    ctx_p, page_p, errors_p = await open_client(browser, server.url, viewport)
-    await log_in(page_a, anne)
-    await log_in(page_p, paul)
+    anne, paul = await anne_and_paul(server, browser, viewport)
+    page_a, page_p, ctx_p = anne.page, paul.page, paul.context
 
     # Not asked on load: a button asks, and goes once allowed.
     assert await page_p.evaluate("Notification.permission") == "default"
@@ -98,7 +90,7 @@ async def test_background_notifications_follow_the_room_setting(
     await page_p.evaluate(RECORD)
 
     # Shown page: no notification.
-    await start_direct(page_a, paul.user_id)
+    await start_direct(page_a, paul.account.user_id)
     await send_text(page_a, "Bonjour Paul")
     await open_room(page_p)
     await received(page_p, "Bonjour Paul")
@@ -127,9 +119,9 @@ async def test_background_notifications_follow_the_room_setting(
     await send_text(page_a, "Dernier message")
     await received(page_p, "Dernier message")
     assert len(await shown(page_p)) == 2
-    assert errors_a == [] and errors_p == []
-    await ctx_a.close()
-    await ctx_p.close()
+    assert anne.errors == [] and paul.errors == []
+    await anne.context.close()
+    await paul.context.close()
 
 
 async def _count(page: Page, n: int) -> bool:

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import pytest
 from browser_kit import (
-    log_in,
-    named_practitioner,
-    open_client,
+    anne_and_paul,
     open_room,
     screenshot,
     send_text,
@@ -65,15 +63,9 @@ async def index_at_rest(page: Page) -> dict[str, object]:
 async def test_search_finds_an_accented_word_typed_without_accents(
     server: ServerUnderTest, browser: Browser, viewport: dict[str, int]
 ) -> None:
-    anne = await named_practitioner(
-        server, "Anne", "Éluard", "Cardiologie et maladies vasculaires", "Lyon"
-    )
-    paul = await named_practitioner(server, "Paul", "Durand", "Médecine générale", "Lyon")
-    ctx_a, page_a, errors_a = await open_client(browser, server.url, viewport)
-    ctx_p, page_p, errors_p = await open_client(browser, server.url, viewport)
-    await log_in(page_a, anne)
-    await log_in(page_p, paul)
-    await start_direct(page_a, paul.user_id)
+    anne, paul = await anne_and_paul(server, browser, viewport)
+    page_a, page_p = anne.page, paul.page
+    await start_direct(page_a, paul.account.user_id)
     await send_text(page_a, FOUND)
     for n in range(12):  # enough to scroll the message out of sight
         await send_text(page_a, f"Autre sujet n° {n}")
@@ -136,6 +128,6 @@ async def test_search_finds_an_accented_word_typed_without_accents(
     await search(page_p, "sujet 11")
     await expect(hit).to_have_count(1)
     await expect(hit.locator(".room-preview")).to_contain_text("Autre sujet n° 11")
-    assert errors_a == [] and errors_p == []
-    await ctx_a.close()
-    await ctx_p.close()
+    assert anne.errors == [] and paul.errors == []
+    await anne.context.close()
+    await paul.context.close()

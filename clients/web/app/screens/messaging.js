@@ -164,7 +164,7 @@ function hitLine(hit) {
       if (app.current !== hit.room) go(`/conversations/${hit.room}`);
     },
   },
-  h("span", { class: "room-name" }, room ? roomTitle(room) : "Conversation quittée"),
+  h("span", { class: "room-name" }, roomTitle(room)),
   h("span", { class: "room-time" }, when(hit.ts)),
   h("span", { class: "hit-sender" }, hit.sender === app.session.userId ? "Vous" : nameOf(hit.sender)),
   h("span", { class: "room-preview" }, excerptOf(hit))));
@@ -174,8 +174,8 @@ function hitLine(hit) {
 function renderList() {
   if (!ui || !ui.layout.isConnected) return;
   if (hits) {
-    replace(ui.list, hits.length ? hits.filter((hit) => rooms.has(hit.room)).map(hitLine)
-      : h("li", { class: "empty", id: "search-empty" }, "Aucun message ne correspond."));
+    const shown = hits.filter((hit) => rooms.has(hit.room)); // not those of rooms left
+    replace(ui.list, shown.length ? shown.map(hitLine) : h("li", { class: "empty", id: "search-empty" }, "Aucun message ne correspond."));
     ui.list.setAttribute("aria-label", "Résultats de la recherche");
     return;
   }
