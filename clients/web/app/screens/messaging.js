@@ -79,7 +79,7 @@ function build() {
 function notificationsBanner() {
   if (!notificationsSupported() || Notification.permission !== "default" || localStorage.getItem("notifications-banner") === "later") return null;
   const banner = h("p", { class: "banner", id: "notifications-banner" },
-    "Soyez averti(e) des nouveaux messages quand Confrère est en arrière-plan. ",
+    "Soyez averti(e) des nouveaux messages quand cet onglet est en arrière-plan. ",
     h("button", { type: "button", class: "link", id: "enable-notifications", onclick: async () => {
       const answer = await askPermission();
       if (answer === "granted") {
