@@ -119,6 +119,15 @@ async def test_background_notifications_follow_the_room_setting(
     await send_text(page_a, "Dernier message")
     await received(page_p, "Dernier message")
     assert len(await shown(page_p)) == 2
+    # Elsewhere than a direct conversation, where only: never who, never what.
+    places = await page_p.evaluate(
+        """async () => {
+            const { textOf } = await import("/app/notify.js");
+            const m = { sender: "someone" };
+            return [textOf({ kind: "patient_case" }, m), textOf({ kind: "group" }, m)];
+        }"""
+    )
+    assert places == ["Nouveau message dans un dossier patient", "Nouveau message dans un groupe"]
     assert anne.errors == [] and paul.errors == []
     await anne.context.close()
     await paul.context.close()
