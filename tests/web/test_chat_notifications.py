@@ -25,10 +25,12 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")  # the shared browser and
 RECORD = """() => {
     const Real = window.Notification;
     window.shown = [];
+    window.made = [];
     window.Notification = class extends Real {
         constructor(title, options) {
             super(title, options);
             window.shown.push({ title, body: options.body, tag: options.tag });
+            window.made.push(this);
         }
     };
 }"""
@@ -94,6 +96,7 @@ async def test_background_notifications_follow_the_room_setting(
     await send_text(page_a, "Bonjour Paul")
     await open_room(page_p)
     await received(page_p, "Bonjour Paul")
+    room = page_p.url.rsplit("/", 1)[-1]
     assert await shown(page_p) == []
 
     # Hidden page: a notification that names the sender, never the text.
@@ -103,6 +106,16 @@ async def test_background_notifications_follow_the_room_setting(
     (first,) = await shown(page_p)
     assert first["title"] == "Confrère" and first["body"].startswith("Nouveau message de ")
     assert "Anne Éluard" in first["body"] and "bilan" not in first["body"]
+    # A click on one opens its conversation (from the bare list, here).
+    await page_p.goto(server.url + "/conversations")
+    await expect(page_p.locator("#connection")).to_have_attribute("data-state", "online")
+    await page_p.evaluate(RECORD)
+    await page_p.evaluate(HIDDEN, True)
+    await send_text(page_a, "Pouvez-vous rappeler ?")
+    assert await eventually(lambda: _count(page_p, 1))
+    await page_p.evaluate("window.made[0].onclick()")
+    await expect(page_p).to_have_url(f"{server.url}/conversations/{room}")
+    await received(page_p, "Pouvez-vous rappeler ?")
 
     # "Mentions uniquement": a plain message stays quiet, a mention comes through.
     await set_notify(page_p, "mentions")
