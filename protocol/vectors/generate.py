@@ -14,10 +14,17 @@ from typing import Any
 
 import msgpack
 
+from protocol.crypto.backup import (
+    BackupParams,
+    backup_check,
+    derive_backup_key,
+    seal_entry,
+)
 from protocol.crypto.envelope import wrap_header
-from protocol.crypto.keys import DeviceKeys
+from protocol.crypto.keys import DeviceKeys, parse_bundle
+from protocol.crypto.linking import link_code, room_keys_payloads
 from protocol.crypto.safety import safety_number
-from protocol.crypto.sender_keys import OutboundSession, message_key
+from protocol.crypto.sender_keys import OutboundSession, SenderKey, message_key
 from protocol.crypto.share import key_request, sender_key_payload, share_sender_key
 
 __all__ = ["build", "main"]
@@ -133,6 +140,53 @@ def build() -> dict[str, Any]:
         },
         "share": {"version": 1, **share},
         "safety": {"version": 1, "vectors": safety},
+        "backup": _backup(shared, [alice, bob, carol]),
+    }
+
+
+def _backup(key: SenderKey, devices: list[dict[str, Any]]) -> dict[str, Any]:
+    """Key backup and device linking (SPEC.md 11.7): the Argon2id derivation with the
+    default parameters and cheaper ones, an entry, link codes, a room_keys payload."""
+    derivations = []
+    for phrase, params in (
+        ("abcd-efgh-ijkm-npqr-stuv-wxyz", BackupParams(bytes(range(16)))),
+        ("2345 6789 ABCD EFGH ijkm npqr", BackupParams(bytes(range(16, 32)), 2, 8 * 1024 * 1024)),
+    ):
+        backup_key = derive_backup_key(phrase, params)
+        derivations.append(
+            {
+                "phrase": phrase,
+                "salt": params.salt.hex(),
+                "opslimit": params.opslimit,
+                "memlimit": params.memlimit,
+                "key": backup_key.hex(),
+                "check": backup_check(backup_key).hex(),
+            }
+        )
+    backup_key = bytes.fromhex(str(derivations[0]["key"]))
+    nonce = bytes(range(200, 224))
+    entry_id, entry = seal_entry(backup_key, key, nonce=nonce)
+    payloads = room_keys_payloads([key], key.device_id, devices[1]["device"])
+    return {
+        "version": 1,
+        "derivations": derivations,
+        "entry": {
+            "backup_key": backup_key.hex(),
+            "room": key.room_id,
+            "device": key.device_id,
+            "session_id": key.session_id.hex(),
+            "chain_key": key.chain_key.hex(),
+            "index": key.index,
+            "sign_public": key.sign_public.hex(),
+            "nonce": nonce.hex(),
+            "id": entry_id,
+            "data": entry.hex(),
+        },
+        "link_codes": [
+            {"bundle": d["bundle"], "code": link_code(parse_bundle(bytes.fromhex(d["bundle"])))}
+            for d in devices
+        ],
+        "room_keys_plaintext": msgpack.packb(payloads[0], use_bin_type=True).hex(),
     }
 
 

@@ -63,5 +63,26 @@ async (v) => {
   check("attachment round trip", c.hex(c.decryptFile(H(v.attachment.key), again)) === v.attachment.plain);
   const cut = H(v.attachment.vector).slice(0, -1);
   try { c.decryptFile(H(v.attachment.key), cut); fails.push("truncated attachment accepted"); } catch (e) { check("truncated", e instanceof c.CryptoError); }
+  // §11.7: key backup (Argon2id, entries) and device linking, as protocol/crypto.
+  const bk = v.backup;
+  for (const d of bk.derivations) {
+    const key = c.deriveBackupKey(d.phrase, { salt: H(d.salt), opslimit: d.opslimit, memlimit: d.memlimit });
+    check(`argon2id ${d.phrase}`, c.hex(key) === d.key);
+    check(`backup check ${d.phrase}`, c.hex(c.backupCheck(key)) === d.check);
+  }
+  const e = bk.entry;
+  const entryKey = { roomId: e.room, deviceId: e.device, sessionId: H(e.session_id), chainKey: H(e.chain_key), index: e.index, signPublic: H(e.sign_public) };
+  const [eid, blob] = c.sealEntry(H(e.backup_key), entryKey, H(e.nonce));
+  check("backup entry id", eid === e.id);
+  check("backup entry", c.hex(blob) === e.data);
+  const opened2 = c.openEntry(H(e.backup_key), e.id, H(e.data));
+  check("open backup entry", c.hex(opened2.chainKey) === e.chain_key && opened2.roomId === e.room);
+  try { c.openEntry(H(bk.derivations[1].key), e.id, H(e.data)); fails.push("entry opened with another key"); } catch (err) { check("entry wrong key", err.kind === "Tampered"); }
+  for (const l of bk.link_codes) check(`link code ${l.code}`, c.linkCode(H(l.bundle)) === l.code);
+  const rk = c.roomKeysPayloads([entryKey], e.device, v.keys.devices[1].device);
+  check("room_keys payload", rk.length === 1 && c.hex(encode(rk[0])) === bk.room_keys_plaintext);
+  check("room_keys parse", c.hex(c.roomKeysFromPayload(rk[0])[0].chainKey) === e.chain_key);
+  const phrase = c.newPhrase();
+  check("new phrase", /^([a-km-z2-9]{4}-){5}[a-km-z2-9]{4}$/.test(phrase) && c.normalizePhrase(phrase.toUpperCase()) === phrase.replaceAll("-", ""));
   return fails;
 }
