@@ -67,7 +67,7 @@ from .python import (
     request,
     sign_up,
 )
-from .python.e2ee import KeysChanged
+from .python.e2ee import KeysChanged, LinkAnswered, LinkRequest
 from .python.rest import confirm_email
 
 __all__ = [
@@ -582,6 +582,14 @@ class ChatSession:
                     f"  (the keys of {short_id(item.user)} changed: safety number now "
                     f"{item.number}; compare it with them before trusting it)"
                 )
+                continue
+            if isinstance(item, LinkRequest):
+                self.show(
+                    f"  (another device asks to join your account, code {item.code}: "
+                    "approve it from the web client)"
+                )
+                continue
+            if isinstance(item, LinkAnswered):
                 continue
             message = isinstance(item, Decrypted | Undecryptable)
             if item.room != self.room:

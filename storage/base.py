@@ -24,6 +24,7 @@ from typing import Protocol
 
 from .accounts import AccountStore
 from .audit import AuditStore
+from .backup import BackupStore
 from .directory import DirectoryStore
 from .guests import GuestStore
 from .outbox import OutboxStore
@@ -239,6 +240,7 @@ class Store(
     AccountStore,
     AttachmentStore,
     AuditStore,
+    BackupStore,
     DirectoryStore,
     GuestStore,
     KeyStore,

@@ -47,9 +47,21 @@ ordered, exactly-once opaque bodies. This layer adds, with :mod:`protocol.crypto
   the new member's messages wait (held, then reported and requested again, see
   above).
 
-Sender keys live in memory: a restarted client reads only messages whose keys are
-shared again (key backup is not implemented), and can forward only the sender key it
-has used since it started.
+- Adding a device (SPEC.md §11.7): a new device calls :meth:`request_link`, which asks
+  the user's other devices for approval and returns the code to show; an existing device
+  gets a :class:`LinkRequest` from ``recv`` with the same code, and :meth:`approve` (or
+  :meth:`refuse`) answers it: the new device gets every sender key this one holds (the
+  key as first received, so the whole history reads), the backup key if there is one,
+  and from then on each key this device receives. The new device gets a
+  :class:`LinkAnswered`. While it waits, its held messages are neither reported nor
+  given up.
+- Key backup (:mod:`.backup`): :meth:`set_up_backup` creates one under a new recovery
+  phrase, :meth:`restore_backup` imports its keys; once either is done (or the backup
+  key came with an approval), every new key is added to it as it arrives.
+
+Sender keys received (as first received) are kept in ``sessions_file`` when given, so a
+restarted client reads the history again; otherwise in memory only. The outbound key
+is not kept: a restarted client starts a new one.
 """
 
 from __future__ import annotations
@@ -67,9 +79,11 @@ from typing import Any
 import msgpack
 
 from protocol.crypto.attachment import MAX_FILE_NAME, AttachmentRef
+from protocol.crypto.backup import sender_key_from_wire, sender_key_to_wire
 from protocol.crypto.envelope import parse_header, wrap_header
 from protocol.crypto.errors import BadVersion, CryptoError, Truncated, UnknownSession
 from protocol.crypto.keys import DeviceKeys, KeyBundle, parse_bundle
+from protocol.crypto.linking import link_code, room_keys_from_payload, room_keys_payloads
 from protocol.crypto.safety import safety_number
 from protocol.crypto.sender_keys import InboundSession, OutboundSession, SenderKey, parse_message
 from protocol.crypto.share import (
@@ -77,12 +91,14 @@ from protocol.crypto.share import (
     open_sealed,
     open_sender_key,
     parse_key_request,
+    seal,
     share_sender_key,
 )
 from protocol.frames import Event, Msg, RoomInfo, ToDeviceMsg
 from protocol.limits import MAX_ATTACHMENTS_PER_MESSAGE, MAX_NAME_CHARS
 
 from .attachments import Source, download_file, upload_file
+from .backup import BackupKey, create_backup, download_keys, open_backup, upload_keys
 from .client import Client
 from .errors import AttachmentRefused, ConfrereError, ConnectionLost, ServerError
 from .rest import Account
@@ -92,6 +108,8 @@ __all__ = [
     "EncryptedClient",
     "EncryptedIncoming",
     "KeysChanged",
+    "LinkAnswered",
+    "LinkRequest",
     "Undecryptable",
     "decode_content",
     "encode_content",
@@ -142,7 +160,25 @@ class KeysChanged:
     replaced: tuple[str, ...]
 
 
-EncryptedIncoming = Decrypted | Undecryptable | KeysChanged | Event
+@dataclass(frozen=True, slots=True)
+class LinkRequest:
+    """Another device of this user asks to be approved: show ``code`` and compare it
+    with the one on the new device's screen, then :meth:`EncryptedClient.approve` or
+    :meth:`EncryptedClient.refuse`."""
+
+    device: str
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
+class LinkAnswered:
+    """The user's device ``device`` answered this device's :meth:`~EncryptedClient.request_link`."""
+
+    device: str
+    approved: bool
+
+
+EncryptedIncoming = Decrypted | Undecryptable | KeysChanged | LinkRequest | LinkAnswered | Event
 
 SessionKey = tuple[str, str, bytes]  # room, sender device, session id
 
@@ -225,9 +261,11 @@ class EncryptedClient:
         *,
         key_wait: float = 10.0,
         client: Client | None = None,
+        sessions_file: Path | None = None,
         **client_options: Any,
     ) -> None:
         self.client = client or Client(account, **client_options)
+        self.account = account
         self.keys = load_or_create_keys(key_file)
         self.key_wait = key_wait
         self.bundle = self.keys.bundle(account.user_id, account.device_id)
@@ -248,6 +286,13 @@ class EncryptedClient:
         self._promoted: dict[str, dict[str, int]] = {}
         self._invitations: dict[str, set[int]] = {}  # room -> seqs of guest.invited seen
         self._seen_seq: dict[str, int] = {}  # room -> last timeline seq seen
+        # Own devices this one was approved by or approved: they exchange every key.
+        self._linked: set[str] = set()
+        self._link_requests: dict[str, KeyBundle] = {}  # device -> its bundle, asking
+        self.awaiting_link = False  # request_link() sent, no answer yet
+        self._backup: BackupKey | None = None
+        self._sessions_file = sessions_file
+        self._load_sessions()
 
     @property
     def user_id(self) -> str:
@@ -280,6 +325,179 @@ class EncryptedClient:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+    # -- kept keys (sessions file), export and import
+
+    def _load_sessions(self) -> None:
+        if self._sessions_file is None:
+            return
+        try:
+            saved = msgpack.unpackb(self._sessions_file.read_bytes(), raw=False)
+        except FileNotFoundError:
+            return
+        for wire in saved.get("inbound", []):
+            key = sender_key_from_wire(wire)
+            self._inbound[(key.room_id, key.device_id, key.session_id)] = InboundSession(key)
+        self._linked = set(saved.get("linked", []))
+        backup = saved.get("backup")
+        if backup:
+            self._backup = BackupKey(backup["version"], backup["key"])
+
+    def _save_sessions(self) -> None:
+        if self._sessions_file is None:
+            return
+        snapshot = {
+            "inbound": [sender_key_to_wire(k) for k in self.export_keys()],
+            "linked": sorted(self._linked),
+            "backup": {"version": self._backup.version, "key": self._backup.key}
+            if self._backup
+            else None,
+        }
+        tmp = self._sessions_file.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(msgpack.packb(snapshot, use_bin_type=True))
+        os.replace(tmp, self._sessions_file)
+
+    def export_keys(self) -> list[SenderKey]:
+        """Every sender key this device holds, as first received: what reads the history."""
+        return [session.key for session in self._inbound.values()]
+
+    def import_keys(self, keys: Sequence[SenderKey]) -> int:
+        """Add sender keys (from an own device or the backup); messages waiting for them
+        are decrypted. Returns how many were new."""
+        fresh = [k for k in keys if (k.room_id, k.device_id, k.session_id) not in self._inbound]
+        for key in fresh:
+            self._add_inbound(key)
+        if fresh:
+            self._save_sessions()
+            self._background(self._back_up(fresh))
+        return len(fresh)
+
+    def _add_inbound(self, key: SenderKey) -> None:
+        ref = (key.room_id, key.device_id, key.session_id)
+        self._inbound[ref] = InboundSession(key)
+        for _, msg in self._held.pop(ref, []):
+            self._on_msg(msg)
+
+    async def _back_up(self, keys: Sequence[SenderKey]) -> None:
+        if self._backup is None or not keys:
+            return
+        try:
+            await upload_keys(self.account, self._backup, keys)
+        except ConfrereError as exc:  # replaced by another device, or offline: next key
+            log.info("could not back up keys: %s", exc)
+
+    # -- key backup
+
+    async def set_up_backup(self) -> str:
+        """Create a new backup of every key held (replacing any previous one) and keep
+        it up to date; return the recovery phrase, to show once."""
+        phrase, self._backup = await create_backup(self.account)
+        self._save_sessions()
+        await upload_keys(self.account, self._backup, self.export_keys())
+        return phrase
+
+    async def restore_backup(self, phrase: str) -> int:
+        """Import the keys of the account's backup (:class:`~.backup.WrongPhrase` if
+        ``phrase`` does not open it), then keep it up to date; returns how many keys
+        were new."""
+        backup = await open_backup(self.account, phrase)
+        keys = await download_keys(self.account, backup)
+        self._backup = backup
+        self._stop_waiting()
+        count = self.import_keys(keys)
+        self._save_sessions()
+        await upload_keys(self.account, backup, self.export_keys())
+        return count
+
+    # -- adding a device
+
+    async def request_link(self) -> str:
+        """Ask this user's other devices to approve this one; return the code to show
+        (the same on their screen). Held messages wait, unreported, for the answer."""
+        self.awaiting_link = True
+        own = await self.devices([self.user_id], refresh=True)
+        for device, bundle in own.items():
+            if device == self.device_id:
+                continue
+            body = seal(self.keys, bundle.box_public, self._typed("link_request", device))
+            try:
+                await self.client.to_device(self.user_id, device, body)
+            except ConfrereError as exc:
+                log.info("could not ask %s for approval: %s", device, exc)
+        return link_code(self.bundle)
+
+    def _typed(self, kind: str, device: str) -> dict[str, Any]:
+        return {"type": kind, "from": self.device_id, "to": device}
+
+    def _stop_waiting(self) -> None:
+        """The link was answered (or given up): held messages get their usual wait."""
+        self.awaiting_link = False
+        deadline = time.monotonic() + self.key_wait
+        self._held = {ref: [(deadline, m) for _, m in items] for ref, items in self._held.items()}
+        for ref in self._held:
+            if ref not in self._requested and ref[1] != self.device_id:
+                self._requested.add(ref)
+                self._background(self._request_key_later(ref))
+
+    async def approve(self, request: LinkRequest) -> int:
+        """Approve the new device of ``request``: it gets the backup key and every
+        sender key held here, now and as they arrive. Returns how many keys it got."""
+        bundle = self._link_requests.pop(request.device)
+        payload = self._typed("link_accept", request.device)
+        if self._backup is not None:
+            payload["backup"] = {"version": self._backup.version, "key": self._backup.key}
+        await self.client.to_device(
+            self.user_id, request.device, seal(self.keys, bundle.box_public, payload)
+        )
+        self._linked.add(request.device)
+        self._save_sessions()
+        keys = self.export_keys()
+        await self._send_keys(request.device, bundle, keys)
+        return len(keys)
+
+    async def refuse(self, request: LinkRequest) -> None:
+        bundle = self._link_requests.pop(request.device)
+        body = seal(self.keys, bundle.box_public, self._typed("link_refused", request.device))
+        await self.client.to_device(self.user_id, request.device, body)
+
+    async def _send_keys(self, device: str, bundle: KeyBundle, keys: Sequence[SenderKey]) -> None:
+        for payload in room_keys_payloads(list(keys), self.device_id, device):
+            await self.client.to_device(
+                self.user_id, device, seal(self.keys, bundle.box_public, payload)
+            )
+
+    async def _forward_to_linked(self, key: SenderKey) -> None:
+        for device in sorted(self._linked):
+            bundle = await self._bundle(self.user_id, device)
+            if bundle is None:  # revoked since
+                continue
+            try:
+                await self._send_keys(device, bundle, [key])
+            except ConfrereError as exc:
+                log.info("could not forward a key to %s: %s", device, exc)
+
+    async def _on_own_device(self, item: ToDeviceMsg, payload: dict[str, Any]) -> None:
+        """Link requests and answers, and keys, from this user's other devices."""
+        kind = payload.get("type")
+        if kind == "link_request":
+            bundle = await self._bundle(self.user_id, item.device)
+            if bundle is not None:
+                self._link_requests[item.device] = bundle
+                self._ready.append(LinkRequest(item.device, link_code(bundle)))
+        elif kind in ("link_accept", "link_refused") and self.awaiting_link:
+            approved = kind == "link_accept"
+            if approved:
+                self._linked.add(item.device)
+                backup = payload.get("backup")
+                if isinstance(backup, dict) and isinstance(backup.get("key"), bytes):
+                    self._backup = BackupKey(str(backup.get("version")), backup["key"])
+                self._save_sessions()
+            self._stop_waiting()
+            self._ready.append(LinkAnswered(item.device, approved))
+        elif kind == "room_keys" and item.device in self._linked:
+            self.import_keys(room_keys_from_payload(payload))
 
     # -- key directory
 
@@ -374,6 +592,8 @@ class EncryptedClient:
             self._inbound[(room, self.device_id, out.initial.session_id)] = InboundSession(
                 out.initial
             )
+            self._save_sessions()
+            self._background(self._back_up([out.initial]))
         new = [t for t in targets if t not in out.recipients]
         if new:
             key = out.session.sender_key()
@@ -559,6 +779,9 @@ class EncryptedClient:
         """Still no key half-way through ``key_wait``: report it, which has the server
         queue a key request for the sender device."""
         await asyncio.sleep(self.key_wait / 2)
+        if self.awaiting_link:  # the history's keys are on their way: ask after the answer
+            self._requested.discard(ref)
+            return
         if ref in self._held:
             await self._report(ref[0], ref[1], "unknown_session", ref[2])
 
@@ -617,6 +840,9 @@ class EncryptedClient:
             return
         try:
             payload = open_sealed(self.keys, self.device_id, bundle, item.body)
+            if item.user == self.user_id and payload.get("type") != "sender_key":
+                await self._on_own_device(item, payload)
+                return
             if payload.get("type") != "sender_key":
                 log.info("ignoring to-device payload of type %.40s", payload.get("type"))
                 return
@@ -626,9 +852,10 @@ class EncryptedClient:
             return
         ref = (key.room_id, key.device_id, key.session_id)
         if ref not in self._inbound:
-            self._inbound[ref] = InboundSession(key)
-        for _, msg in self._held.pop(ref, []):
-            self._on_msg(msg)
+            self._add_inbound(key)
+            self._save_sessions()
+            await self._back_up([key])
+            await self._forward_to_linked(key)
 
     def _on_event(self, event: Event) -> None:
         if event.kind == "member.left" and event.user is not None:
@@ -686,6 +913,8 @@ class EncryptedClient:
 
     def _expire_held(self) -> float | None:
         """Surface held messages whose key is late; return the next deadline."""
+        if self.awaiting_link:
+            return None
         now = time.monotonic()
         nearest: float | None = None
         for ref in list(self._held):

@@ -55,6 +55,7 @@ from ..types import (
 )
 from .accounts import SqlAccounts
 from .audit import SqlAudit
+from .backup import SqlBackup
 from .base import SqlBase
 from .directory import SqlDirectory
 from .engine import Row, Tx
@@ -345,6 +346,7 @@ def _plan_batch(
 class SqlStore(
     SqlAccounts,
     SqlAudit,
+    SqlBackup,
     SqlDirectory,
     SqlGuests,
     SqlOutbox,
