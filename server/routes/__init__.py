@@ -10,6 +10,7 @@ from . import (
     accounts,
     admin,
     attachments,
+    devices,
     directory,
     health,
     profiles,
@@ -23,7 +24,7 @@ from . import (
 __all__ = ["routes"]
 
 routes: list[BaseRoute] = [*health.routes, *accounts.routes, *attachments.routes]
-routes += [*account_lifecycle.routes, *push.routes]
+routes += [*account_lifecycle.routes, *devices.routes, *push.routes]
 routes += [*verification.routes, *review.routes]
 routes += admin.routes
 routes += [*directory.routes, *profiles.routes, *referrals.routes, *sas.routes]
