@@ -34,6 +34,7 @@ from protocol.frames import (
 )
 from storage.errors import StorageError
 
+from .clock import now_ms
 from .config import Settings
 from .errors import ApiError, from_storage
 from .handlers import HANDLERS, Services
@@ -292,6 +293,7 @@ class Connection:
             self.user_id, self.device_id = user.id, session.device_id
             self.session_hash, self.session_expires_at = session.token_hash, session.expires_at
             self._live.authenticated(self)
+            await self.svc.store.touch_device(session.device_id, now_ms())  # "last seen"
             if user.verified:
                 await self._join(f.id)
             else:

@@ -42,6 +42,7 @@ def item_frame(item: TimelineItem) -> Msg | Event:
         status=meta.get("status"),
         header=meta.get("header"),
         reason=meta.get("reason"),
+        device=meta.get("device"),
     )
 
 

@@ -25,6 +25,7 @@ from typing import Protocol
 from .accounts import AccountStore
 from .audit import AuditStore
 from .backup import BackupStore
+from .devices import DeviceStore
 from .directory import DirectoryStore
 from .guests import GuestStore
 from .outbox import OutboxStore
@@ -91,10 +92,14 @@ class UserStore(Protocol):
 class KeyStore(Protocol):
     """The key directory and decryption-failure reports."""
 
-    async def put_device_keys(self, user_id: str, device_id: str, bundle: bytes, now: int) -> None:
-        """Store (or replace) the key bundle of ``user_id``'s device ``device_id``. Raise
-        :class:`~storage.errors.NotFound` if that device does not exist or is another
-        user's."""
+    async def put_device_keys(
+        self, user_id: str, device_id: str, bundle: bytes, now: int, signature: bytes | None = None
+    ) -> None:
+        """Store (or replace) the key bundle of ``user_id``'s device ``device_id`` with
+        its identity ``signature`` (verified by the caller). Without one, a stored
+        signature stays if the bundle is the same and goes if it changed. Raise
+        :class:`~storage.errors.NotFound` if that device does not exist, is revoked or
+        is another user's."""
 
     async def device_keys(self, user_ids: Sequence[str]) -> list[DeviceKeyBundle]:
         """The stored bundles of these users' devices, ordered by user id then device id."""
@@ -241,6 +246,7 @@ class Store(
     AttachmentStore,
     AuditStore,
     BackupStore,
+    DeviceStore,
     DirectoryStore,
     GuestStore,
     KeyStore,

@@ -21,6 +21,7 @@ from protocol.crypto.backup import (
     seal_entry,
 )
 from protocol.crypto.envelope import wrap_header
+from protocol.crypto.identity import IdentityKeys, sign_device
 from protocol.crypto.keys import DeviceKeys, parse_bundle
 from protocol.crypto.linking import link_code, room_keys_payloads
 from protocol.crypto.safety import safety_number
@@ -46,6 +47,32 @@ def _device(n: int, user: str, device: str) -> dict[str, Any]:
         "sign_public": keys.sign_public.hex(),
         "bundle": keys.bundle(user, device).to_bytes().hex(),
         "key_file": keys.to_bytes().hex(),
+    }
+
+
+def _identity(n: int, user: str, devices: list[dict[str, Any]]) -> dict[str, Any]:
+    """A user's identity key (SPEC.md §11.1, cross-signing) and its signatures of the
+    bundles of ``devices`` (that user's)."""
+    identity = IdentityKeys.from_seed(_seed(n))
+    signed = []
+    for d in devices:
+        bundle = DeviceKeys.from_seed(bytes.fromhex(d["seed"])).bundle(user, d["device"])
+        signed.append(
+            {
+                "device": d["device"],
+                "bundle": bundle.to_bytes().hex(),
+                "bundle_payload": bundle.payload().hex(),
+                "signature": sign_device(identity, bundle).to_bytes().hex(),
+            }
+        )
+    return {
+        "seed": _seed(n).hex(),
+        "user": user,
+        "identity_seed": bytes(identity.signing).hex(),
+        "identity_public": identity.public.hex(),
+        "identity_file": identity.to_bytes().hex(),
+        "record": identity.record(user).to_bytes().hex(),
+        "devices": signed,
     }
 
 
@@ -128,8 +155,31 @@ def build() -> dict[str, Any]:
             ),
         }
     )
+    # Cross-signing: alice has two devices (A, and A2 added later), bob one. The safety
+    # number is computed over the identity keys: adding A2 does not change it.
+    alice_a2 = _device(4, "alice-user-0001", "alice-dev-A2")
+    alice_id = _identity(11, alice["user"], [alice, alice_a2])
+    bob_id = _identity(12, bob["user"], [bob])
+    identity = {
+        "version": 1,
+        "users": [alice_id, bob_id],
+        "extra_devices": [alice_a2],
+        "safety": {
+            "user_a": alice["user"],
+            "keys_a": [alice_id["identity_public"]],
+            "user_b": bob["user"],
+            "keys_b": [bob_id["identity_public"]],
+            "number": safety_number(
+                alice["user"],
+                [bytes.fromhex(alice_id["identity_public"])],
+                bob["user"],
+                [bytes.fromhex(bob_id["identity_public"])],
+            ),
+        },
+    }
     return {
         "keys": {"version": 1, "devices": [alice, bob, carol]},
+        "identity": identity,
         "sender_keys": {
             "version": 1,
             "room": room,

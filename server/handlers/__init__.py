@@ -14,6 +14,7 @@ from protocol.frames import (
     Batch,
     KeysQuery,
     KeysReport,
+    KeysSign,
     KeysUpload,
     Ping,
     Pong,
@@ -35,7 +36,7 @@ from protocol.frames import (
 
 from .context import Caller, Services
 from .guests import on_room_uninvite
-from .keys import on_keys_query, on_keys_report, on_keys_upload
+from .keys import on_keys_query, on_keys_report, on_keys_sign, on_keys_upload
 from .messages import on_read, on_send, on_sync, on_to_device, on_to_device_ack, on_typing
 from .rooms import (
     on_room_create,
@@ -72,6 +73,7 @@ HANDLERS: dict[type, Handler] = {
     RoomUpdate: on_room_update,
     RoomRole: on_room_role,
     KeysUpload: on_keys_upload,
+    KeysSign: on_keys_sign,
     KeysQuery: on_keys_query,
     KeysReport: on_keys_report,
     Ping: on_ping,

@@ -405,25 +405,6 @@ async def me(request: Request) -> Response:
     return JSONResponse({"user": profile(user), "roles": sorted(roles)})
 
 
-async def list_devices(request: Request) -> Response:
-    _, user = await bearer(request)
-    devices = await services(request).store.devices_of(user.id)
-    return JSONResponse(
-        {"devices": [{"id": d.id, "name": d.name, "created_at": d.created_at} for d in devices]}
-    )
-
-
-async def add_device(request: Request) -> Response:
-    """Register another device; log in with its ``device_id`` to get its own token."""
-    _, user = await bearer(request)
-    body = await json_body(request)
-    device = await services(request).store.create_device(user.id, text(body, "name"), now_ms())
-    return JSONResponse(
-        {"device": {"id": device.id, "name": device.name, "created_at": device.created_at}},
-        status_code=201,
-    )
-
-
 async def list_rooms(request: Request) -> Response:
     """Listed to unverified users too: a guest promoted before finishing identity
     verification sees the rooms waiting for them (kinds, unread counts, names in base64:
@@ -506,7 +487,6 @@ _SIGN_UP_BODY = obj(
         "privacy_version",
     ),
 )
-_DEVICE = obj({"id": string(), "name": string(), "created_at": integer()})
 _ROOM = obj(
     {
         "id": string(),
@@ -601,22 +581,6 @@ routes = [
         response=obj(
             {"user": PROFILE, "roles": array(string(enum=("reviewer", "regulator", "admin")))}
         ),
-    ),
-    api_route(
-        "/v1/devices",
-        list_devices,
-        summary="The caller's devices",
-        response=obj({"devices": array(_DEVICE)}),
-    ),
-    api_route(
-        "/v1/devices",
-        add_device,
-        "POST",
-        summary="Register another device",
-        body=obj({"name": string(max_length=100)}),
-        response=obj({"device": _DEVICE}),
-        status=201,
-        errors=(413,),
     ),
     api_route(
         "/v1/rooms",

@@ -32,6 +32,7 @@ _SQL_ERASE_USER = (
 )
 _SQL_ERASE = (
     "DELETE FROM device_keys WHERE user_id = $1",
+    "DELETE FROM identity_keys WHERE user_id = $1",
     "DELETE FROM push_subscriptions WHERE user_id = $1",
     "DELETE FROM key_backup_entries WHERE user_id = $1",
     "DELETE FROM key_backups WHERE user_id = $1",

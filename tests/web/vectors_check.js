@@ -56,6 +56,24 @@ async (v) => {
     const n = c.safetyNumber(s.user_a, s.keys_a.map(H), s.user_b, s.keys_b.map(H));
     check(`safety ${s.user_a}/${s.user_b}`, n === s.number);
   }
+  for (const u of v.identity.users) {
+    const id = c.IdentityKeys.fromSeed(H(u.seed));
+    check(`${u.user} identity seed`, c.hex(id.seed) === u.identity_seed);
+    check(`${u.user} identity public`, c.hex(id.public) === u.identity_public);
+    check(`${u.user} identity file`, c.hex(c.IdentityKeys.fromBytes(H(u.identity_file)).toBytes()) === u.identity_file);
+    check(`${u.user} identity record`, c.hex(id.record(u.user)) === u.record);
+    const record = c.parseIdentity(H(u.record));
+    check(`${u.user} parse identity`, record.userId === u.user && c.hex(record.public) === u.identity_public);
+    for (const d of u.devices) {
+      const bundle = c.parseBundle(H(d.bundle));
+      check(`${d.device} device signature`, c.hex(c.signDevice(id, bundle)) === d.signature);
+      check(`${d.device} verified`, c.deviceVerified(record, bundle, H(d.signature)));
+      const forged = H(d.signature); forged[10] ^= 1;
+      check(`${d.device} forged signature refused`, !c.deviceVerified(record, bundle, forged));
+    }
+  }
+  const is = v.identity.safety;
+  check("identity safety number", c.safetyNumber(is.user_a, is.keys_a.map(H), is.user_b, is.keys_b.map(H)) === is.number);
   const plain = c.decryptFile(H(v.attachment.key), H(v.attachment.vector));
   check("attachment vector", c.hex(plain) === v.attachment.plain);
   const again = c.encryptFile(H(v.attachment.key), plain);

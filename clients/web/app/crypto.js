@@ -167,6 +167,110 @@ export function parseBundle(data) {
   return { userId, deviceId, boxPublic, signPublic, bytes: data };
 }
 
+// -- §11.1 cross-signing (protocol/crypto/identity.py): a user's identity key signs
+// the bundles of that user's devices; a device without that signature is unverified.
+
+const IDENTITY_CONTEXT = utf8("confrere/identity");
+const DEVICE_CONTEXT = utf8("confrere/device");
+
+export class IdentityKeys {
+  constructor(seed) {
+    this.seed = checkKey(seed, "identity seed");
+    const pair = sodium.crypto_sign_seed_keypair(this.seed);
+    this.public = pair.publicKey;
+    this.secret = pair.privateKey;
+  }
+
+  static generate() {
+    return new IdentityKeys(sodium.randombytes_buf(32));
+  }
+
+  /** Deterministic identity from a 32-byte seed (test vectors). */
+  static fromSeed(seed) {
+    checkKey(seed, "seed");
+    return new IdentityKeys(blake(utf8("identity"), { key: seed, personal: "confrere-seed" }));
+  }
+
+  /** The identity file format: 0x01 || Ed25519 seed. */
+  static fromBytes(data) {
+    if (!data || data.length !== 33) throw new CryptoError("Truncated", "identity file must be 33 bytes");
+    if (data[0] !== 1) throw new CryptoError("BadVersion", `unknown identity file version ${data[0]}`);
+    return new IdentityKeys(data.slice(1));
+  }
+
+  toBytes() {
+    return concat(new Uint8Array([1]), this.seed);
+  }
+
+  /** The self-signed record publishing this key as `userId`'s (keys.upload `identity`). */
+  record(userId) {
+    const payload = encode([userId, this.public]);
+    const signature = sodium.crypto_sign_detached(concat(IDENTITY_CONTEXT, new Uint8Array([1]), payload), this.secret);
+    return concat(new Uint8Array([1]), signature, payload);
+  }
+}
+
+function splitSigned(data, what, limit = 512) {
+  if (!(data instanceof Uint8Array) || data.length === 0) throw new CryptoError("Truncated", `empty ${what}`);
+  if (data[0] !== 1) throw new CryptoError("BadVersion", `unknown ${what} version ${data[0]}`);
+  if (data.length > limit || data.length < 66) throw new CryptoError("Truncated", `${what} size`);
+  let fields;
+  try {
+    fields = decode(data.slice(65));
+  } catch {
+    throw new CryptoError("Truncated", `${what} payload is not valid msgpack`);
+  }
+  return { signature: data.slice(1, 65), payload: data.slice(65), fields };
+}
+
+/** Parse and verify (self-signature) an identity record: {userId, public}. */
+export function parseIdentity(data) {
+  const { signature, payload, fields } = splitSigned(data, "identity record");
+  if (!Array.isArray(fields) || fields.length !== 2 || typeof fields[0] !== "string" || !fields[0]) {
+    throw new CryptoError("Truncated", "identity record payload must be [user, identity key]");
+  }
+  const publicKey = checkKey(fields[1], "identity public key");
+  verify(publicKey, concat(IDENTITY_CONTEXT, new Uint8Array([1]), payload), signature, "identity record");
+  return { userId: fields[0], public: publicKey, bytes: data };
+}
+
+/** Parse a device signature (format only; verifyDevice checks it): {userId, deviceId, signature}. */
+export function parseDeviceSignature(data) {
+  const { signature, fields } = splitSigned(data, "device signature");
+  if (!Array.isArray(fields) || fields.length !== 2 || !fields.every((f) => typeof f === "string" && f)) {
+    throw new CryptoError("Truncated", "device signature payload must be [user, device]");
+  }
+  return { userId: fields[0], deviceId: fields[1], signature, bytes: data };
+}
+
+const deviceMessage = (identityPublic, bundle) => concat(DEVICE_CONTEXT, new Uint8Array([1]), identityPublic, bundle.bytes.slice(65));
+
+/** The identity's signature of a (verified) bundle of its own user: the device
+ * signature bytes (keys.upload `signature`, keys.sign). */
+export function signDevice(identity, bundle) {
+  const signature = sodium.crypto_sign_detached(deviceMessage(identity.public, bundle), identity.secret);
+  return concat(new Uint8Array([1]), signature, encode([bundle.userId, bundle.deviceId]));
+}
+
+/** Throw BadSignature unless `signature` (parsed) is `identity`'s (parsed record) over `bundle`. */
+export function verifyDevice(identity, bundle, signature) {
+  if (identity.userId !== bundle.userId || signature.userId !== bundle.userId || signature.deviceId !== bundle.deviceId) {
+    throw new CryptoError("BadSignature", "device signature: it names another user or device");
+  }
+  verify(identity.public, deviceMessage(identity.public, bundle), signature.signature, "device signature");
+}
+
+/** Whether `bundle` carries a valid signature (bytes or null) of its user's identity (parsed or null). */
+export function deviceVerified(identity, bundle, signatureBytes) {
+  if (!identity || !signatureBytes) return false;
+  try {
+    verifyDevice(identity, bundle, parseDeviceSignature(signatureBytes));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 // -- §11.2 sender keys
 
 export const MAX_SKIP = 2000;
