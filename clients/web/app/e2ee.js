@@ -1,6 +1,7 @@
 // End-to-end encryption over the transport, as clients/python/e2ee.py: sender keys per
 // room shared by to-device boxes with every member device, key requests through
-// keys.report, held messages until their key arrives, encrypted chat files.
+// keys.report, held messages until their key arrives, encrypted chat files; adding a
+// device (the approval and the history's keys, SPEC.md §11.7) and the key backup.
 import {
   CryptoError,
   DeviceKeys,
@@ -25,8 +26,20 @@ import {
   unwrapHeader,
   wrapHeader,
   MAX_ATTACHMENT,
+  backupCheck,
+  deriveBackupKey,
   fromUtf8,
+  linkCode,
+  newPhrase,
+  openEntry,
+  randomBytes,
+  roomKeysFromPayload,
+  roomKeysPayloads,
+  seal,
+  sealEntry,
   utf8,
+  BACKUP_MEMLIMIT,
+  BACKUP_OPSLIMIT,
 } from "./crypto.js";
 
 const KEYS_TTL_MS = 30000;
@@ -49,6 +62,9 @@ function keyToJson(k) {
 }
 
 export class AttachmentError extends Error {}
+
+const toB64 = (bytes) => btoa(String.fromCharCode(...bytes));
+const fromB64 = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
 
 /**
  * Handlers: onMessage(decrypted), onUndecryptable(item), onEvent(event).
@@ -75,6 +91,13 @@ export class E2EE {
     this.seenSeq = new Map(); // room -> last timeline seq seen
     this.locks = new Map();
     this.headers = new Map();
+    // Adding a device (SPEC.md §11.7): own devices this one approved or was approved by
+    // (they exchange every key), requests waiting for an answer here, and whether this
+    // device waits for its own approval (its held messages then wait, unreported).
+    this.linked = new Set();
+    this.linkRequests = new Map(); // device -> bundle
+    this.awaitingLink = false;
+    this.backup = null; // {version, key}: the key backup kept up to date from here
     if (saved) this.restore(saved);
     this.expiry = setInterval(() => this.expireHeld(), 1000);
   }
@@ -103,10 +126,19 @@ export class E2EE {
         recipients: [...out.recipients],
       });
     }
-    return { inbound: [...this.initialKeys.values()].map(keyToJson), outbound };
+    return {
+      inbound: [...this.initialKeys.values()].map(keyToJson),
+      outbound,
+      linked: [...this.linked],
+      backup: this.backup,
+      awaitingLink: this.awaitingLink,
+    };
   }
 
   restore(saved) {
+    this.linked = new Set(saved.linked || []);
+    this.backup = saved.backup || null;
+    this.awaitingLink = Boolean(saved.awaitingLink);
     for (const k of saved.inbound || []) this.addInbound(k);
     for (const o of saved.outbound || []) {
       const session = new OutboundSession(o.room, this.deviceId, this.keys, { sessionId: o.sessionId, chainKey: o.chainKey, index: o.index });
@@ -212,6 +244,7 @@ export class E2EE {
       out = { session, initial: session.senderKey(), afterSeq: this.seenSeq.get(room) || 0, recipients: new Set() };
       this.outbound.set(room, out);
       this.addInbound(out.initial);
+      this.backUp([out.initial]);
     }
     const fresh = [...targets.keys()].filter((t) => !out.recipients.has(t));
     if (fresh.length) {
@@ -393,9 +426,7 @@ export class E2EE {
       this.held.get(ref).push({ deadline: Date.now() + KEY_WAIT_MS, msg });
       if (!this.requested.has(ref) && msg.device !== this.deviceId) {
         this.requested.add(ref);
-        setTimeout(() => {
-          if (this.held.has(ref)) this.report(msg.room, msg.device, "unknown_session", sid);
-        }, KEY_WAIT_MS / 2);
+        this.reportLater(ref, msg.room, msg.device, sid);
       }
       return;
     }
@@ -406,6 +437,15 @@ export class E2EE {
     } catch (err) {
       this.reject(msg, err);
     }
+  }
+
+  /** Still no key half-way through the wait: report it (the server then asks the
+   * sender again). Not while this device waits for its approval: its keys come then. */
+  reportLater(ref, room, device, sid) {
+    setTimeout(() => {
+      if (this.awaitingLink) this.requested.delete(ref);
+      else if (this.held.has(ref)) this.report(room, device, "unknown_session", sid);
+    }, KEY_WAIT_MS / 2);
   }
 
   reject(msg, err) {
@@ -422,6 +462,7 @@ export class E2EE {
   }
 
   expireHeld() {
+    if (this.awaitingLink) return;
     const now = Date.now();
     for (const [ref, items] of this.held) {
       const waiting = items.filter((i) => i.deadline > now);
@@ -446,20 +487,205 @@ export class E2EE {
     let key;
     try {
       const payload = openSealed(this.keys, this.deviceId, bundle, item.body);
+      if (item.user === this.userId && payload.type !== "sender_key") {
+        await this.onOwnDevice(item, payload, bundle);
+        return;
+      }
       if (payload.type !== "sender_key") return;
       key = openSenderKey(payload, bundle);
     } catch (err) {
       console.warn("to-device payload refused", err);
       return;
     }
-    const ref = sessionRef(key.roomId, key.deviceId, key.sessionId);
-    if (this.addInbound(key)) {
-      this.save();
+    if (this.gotKeys([key])) {
+      // A key this device just got: the devices it is linked with get it too.
+      for (const device of this.linked) this.sendKeys(device, [key]).catch((err) => console.info("key forwarding", err));
+    }
+  }
+
+  /** Add sender keys (shared with us, from an own device or the backup), read the
+   * messages that waited for them, keep them and back them up; the new ones. */
+  gotKeys(keys) {
+    const fresh = keys.filter((k) => this.addInbound(k));
+    if (!fresh.length) return fresh;
+    this.save();
+    this.backUp(fresh);
+    for (const key of fresh) {
+      const ref = sessionRef(key.roomId, key.deviceId, key.sessionId);
+      const held = this.held.get(ref) || [];
+      this.held.delete(ref);
+      for (const { msg } of held.sort((a, b) => a.msg.seq - b.msg.seq)) this.onMsg(msg);
       this.h.onKey?.(key.roomId);
     }
-    const held = this.held.get(ref) || [];
-    this.held.delete(ref);
-    for (const { msg } of held.sort((a, b) => a.msg.seq - b.msg.seq)) this.onMsg(msg);
+    return fresh;
+  }
+
+  exportKeys() {
+    return [...this.initialKeys.values()];
+  }
+
+  // -- adding a device (SPEC.md §11.7)
+
+  /** This user's other devices with published keys. */
+  async ownDevices() {
+    return (await this.devicesOf([this.userId], true)).filter((b) => b.deviceId !== this.deviceId);
+  }
+
+  /** Ask the user's other devices to approve this one; returns the code to show. */
+  async requestLink() {
+    this.awaitingLink = true;
+    await this.save();
+    for (const b of await this.ownDevices()) {
+      const body = seal(this.keys, b.boxPublic, { type: "link_request", from: this.deviceId, to: b.deviceId });
+      await this.client.toDevice(this.userId, b.deviceId, body).catch((err) => console.info("link request", err));
+    }
+    return this.linkCode();
+  }
+
+  linkCode() {
+    return linkCode(this.keys.bundle(this.userId, this.deviceId));
+  }
+
+  /** The approval is over (answered, or replaced by the backup): held messages get
+   * their usual wait, and are reported if their key still does not come. */
+  stopWaiting() {
+    this.awaitingLink = false;
+    const deadline = Date.now() + KEY_WAIT_MS;
+    for (const [ref, items] of this.held) {
+      for (const i of items) i.deadline = deadline;
+      const { room, device } = items[0].msg;
+      if (device !== this.deviceId && !this.requested.has(ref)) {
+        this.requested.add(ref);
+        this.reportLater(ref, room, device, parseMessage(items[0].msg.body).sessionId);
+      }
+    }
+    return this.save();
+  }
+
+  /** Approve the new device: it gets the backup key and every key held here, now and
+   * as they arrive. `onApproved(bundle)` (cross-signing) runs first. */
+  async approve(device) {
+    const bundle = this.linkRequests.get(device);
+    if (!bundle) return 0;
+    this.linkRequests.delete(device);
+    await this.h.onDeviceApproved?.(bundle);
+    const payload = { type: "link_accept", from: this.deviceId, to: device };
+    if (this.backup) payload.backup = this.backup;
+    await this.client.toDevice(this.userId, device, seal(this.keys, bundle.boxPublic, payload));
+    this.linked.add(device);
+    await this.save();
+    const keys = this.exportKeys();
+    await this.sendKeys(device, keys, bundle);
+    return keys.length;
+  }
+
+  async refuse(device) {
+    const bundle = this.linkRequests.get(device);
+    if (!bundle) return;
+    this.linkRequests.delete(device);
+    await this.client.toDevice(this.userId, device, seal(this.keys, bundle.boxPublic, { type: "link_refused", from: this.deviceId, to: device }));
+  }
+
+  async sendKeys(device, keys, bundle) {
+    bundle = bundle || (await this.bundleOf(this.userId, device));
+    if (!bundle) return; // revoked since
+    for (const payload of roomKeysPayloads(keys, this.deviceId, device)) {
+      await this.client.toDevice(this.userId, device, seal(this.keys, bundle.boxPublic, payload));
+    }
+  }
+
+  async onOwnDevice(item, payload, bundle) {
+    if (payload.type === "link_request") {
+      this.linkRequests.set(item.device, bundle);
+      this.h.onLinkRequest?.({ device: item.device, code: linkCode(bundle.bytes) });
+    } else if ((payload.type === "link_accept" || payload.type === "link_refused") && this.awaitingLink) {
+      const approved = payload.type === "link_accept";
+      if (approved) {
+        this.linked.add(item.device);
+        const b = payload.backup;
+        if (b && typeof b.version === "string" && b.key instanceof Uint8Array && b.key.length === 32) this.backup = { version: b.version, key: b.key };
+      }
+      await this.stopWaiting();
+      this.h.onLinkAnswered?.({ device: item.device, approved });
+    } else if (payload.type === "room_keys" && this.linked.has(item.device)) {
+      this.gotKeys(roomKeysFromPayload(payload));
+    }
+  }
+
+  // -- key backup (SPEC.md §9.6, §11.7)
+
+  /** Add keys to the backup, if this device keeps one up to date. */
+  backUp(keys) {
+    if (!this.backup || !keys.length) return Promise.resolve();
+    return this.uploadEntries(this.backup, keys).catch((err) => console.info("key backup", err));
+  }
+
+  async uploadEntries(backup, keys) {
+    for (let at = 0; at < keys.length; at += 500) {
+      const entries = keys.slice(at, at + 500).map((k) => {
+        const [id, data] = sealEntry(backup.key, k);
+        return { id, data: toB64(data) };
+      });
+      await this.rest.call("POST", "/v1/keys/backup/entries", { version: backup.version, entries });
+    }
+  }
+
+  /** The account's backup parameters, or null if it has none. */
+  async backupInfo() {
+    try {
+      return await this.rest.call("GET", "/v1/keys/backup");
+    } catch (err) {
+      if (err.status === 404) return null;
+      throw err;
+    }
+  }
+
+  /** A new backup of every key held (replacing any previous one), kept up to date from
+   * here; returns the recovery phrase, to show once. */
+  async setUpBackup() {
+    const phrase = newPhrase();
+    const params = { salt: randomBytes(16), opslimit: BACKUP_OPSLIMIT, memlimit: BACKUP_MEMLIMIT };
+    const key = deriveBackupKey(phrase, params);
+    const created = await this.rest.call("PUT", "/v1/keys/backup", {
+      salt: toB64(params.salt), opslimit: params.opslimit, memlimit: params.memlimit, check: toB64(backupCheck(key)),
+    });
+    this.backup = { version: created.version, key };
+    await this.save();
+    await this.uploadEntries(this.backup, this.exportKeys());
+    return phrase;
+  }
+
+  /** Import the backup's keys with the recovery phrase; false if it is not the phrase. */
+  async restoreBackup(phrase) {
+    const info = await this.backupInfo();
+    if (!info) return false;
+    let key;
+    try {
+      key = deriveBackupKey(phrase, { salt: fromB64(info.salt), opslimit: info.opslimit, memlimit: info.memlimit });
+    } catch (err) {
+      if (err instanceof CryptoError) return false;
+      throw err;
+    }
+    if (!equal(backupCheck(key), fromB64(info.check))) return false;
+    const keys = [];
+    let after = "";
+    for (;;) {
+      const page = await this.rest.call("GET", `/v1/keys/backup/entries?version=${encodeURIComponent(info.version)}&after=${after}`);
+      for (const e of page.entries) {
+        try {
+          keys.push(openEntry(key, e.id, fromB64(e.data)));
+        } catch (err) {
+          console.warn("backup entry refused", err);
+        }
+      }
+      if (!page.next) break;
+      after = page.next;
+    }
+    this.backup = { version: info.version, key };
+    await this.stopWaiting();
+    this.gotKeys(keys);
+    await this.uploadEntries(this.backup, this.exportKeys());
+    return true;
   }
 
   async onKeyRequest(item) {

@@ -10,6 +10,7 @@ import { app, emit, rest, rooms } from "./state.js";
 import { forgetProfiles, learn, loadProfiles } from "./profiles.js";
 import { onEphemeral, onEvent, onKey, onKeysChanged, onMessage, onUndecryptable, updateTitle, upsertRoom } from "./rooms.js";
 import { go } from "./router.js";
+import { askApproval } from "./screens/link.js";
 
 /** Whether the messaging may open: the identity is verified. (An account verified at
  * creation, by Pro Santé Connect or a regulator link, still confirms its address:
@@ -69,17 +70,52 @@ export async function start() {
       go("/connexion?expiree=1", { replace: true });
     },
   });
-  app.e2ee = new E2EE(app.client, rest, keys, { onMessage, onUndecryptable, onEvent, onKey, onKeysChanged }, saved, (snap) =>
-    store.put(`e2ee:${app.session.deviceId}`, snap),
-  );
+  const handlers = { onMessage, onUndecryptable, onEvent, onKey, onKeysChanged, onLinkRequest: askApproval, onLinkAnswered };
+  app.e2ee = new E2EE(app.client, rest, keys, handlers, saved, (snap) => store.put(`e2ee:${app.session.deviceId}`, snap));
+  // A browser that held keys before device approval existed is an approved device.
+  app.link = (await store.get(`link:${app.session.deviceId}`)) || (saved?.inbound?.length ? "done" : null);
   app.client.connect().catch((err) => console.info("connect", err));
+}
+
+/** Adding a device (SPEC.md §11.7): a new browser of an account that has other devices
+ * with keys, or a key backup, waits for its approval (/approbation) so that it reads
+ * the history; the first device of an account has nothing to wait for. */
+async function checkLink() {
+  if (app.link) return;
+  const others = await app.e2ee.ownDevices();
+  const backup = others.length ? null : await app.e2ee.backupInfo();
+  if (!others.length && !backup) {
+    await setLink("done");
+    return;
+  }
+  await setLink("pending");
+  app.linkCode = others.length ? await app.e2ee.requestLink() : app.e2ee.linkCode();
+  if (!others.length) app.e2ee.awaitingLink = true;
+  emit("link");
+  go("/approbation", { replace: true });
+}
+
+/** "pending" (waiting for an approval or the recovery phrase) or "done". */
+export async function setLink(state) {
+  app.link = state;
+  await store.put(`link:${app.session.deviceId}`, state);
+  if (state === "done" && app.e2ee.awaitingLink) await app.e2ee.stopWaiting();
+  emit("link");
+}
+
+async function onLinkAnswered({ approved }) {
+  if (approved) await setLink("done");
+  emit("link-answered", { approved });
 }
 
 function onWelcome(welcome, keys) {
   const was = ready();
   app.profile.verified = welcome.verified;
   if (welcome.verified) {
-    app.client.uploadKeys(keys.bundle(app.session.userId, app.session.deviceId)).catch((err) => console.warn("keys.upload", err));
+    app.client
+      .uploadKeys(keys.bundle(app.session.userId, app.session.deviceId))
+      .then(() => checkLink())
+      .catch((err) => console.warn("keys.upload", err));
     // A verified practitioner has a directory profile (made on first use), so that
     // colleagues find them by name.
     rest.call("GET", "/v1/directory/me").catch((err) => console.info("directory profile", err));
@@ -114,7 +150,7 @@ export async function logOut() {
     // the session may be gone already
   }
   app.client?.close();
-  Object.assign(app, { client: null, e2ee: null, session: null, profile: null, current: null, roles: [], arrived: [] });
+  Object.assign(app, { client: null, e2ee: null, session: null, profile: null, current: null, roles: [], arrived: [], link: null, linkCode: null });
   rest.token = null;
   rooms.clear();
   updateTitle();
