@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from attachment_kit import pdf_with_text, wait_until
 
-from clients.python import Decrypted, EncryptedClient, ServerError, log_in, request
+from clients.python import Decrypted, EncryptedClient, ServerError, Undecryptable, log_in, request
 from clients.python.backup import WrongPhrase
 from clients.python.e2ee import EncryptedIncoming, LinkAnswered, LinkRequest
 from harness import PASSWORD, ServerUnderTest, practitioner
@@ -237,3 +237,42 @@ async def test_backup_routes_refuse_bad_input_and_other_accounts(server: ServerU
     with pytest.raises(ServerError) as err:
         await call("GET", "/v1/keys/backup")
     assert err.value.code == ErrorCode.NOT_FOUND
+
+
+async def test_refused_device_gets_nothing_and_keys_need_a_link(
+    server: ServerUnderTest, tmp_path: Path
+) -> None:
+    """Refusing answers the new device and sends no key; keys from an own device that is
+    not linked are ignored, and the held message is then given up as usual."""
+    alice = await practitioner(server.url, server.store)
+    bob = await practitioner(server.url, server.store)
+    first = EncryptedClient(alice, tmp_path / "a.key")
+    other = EncryptedClient(bob, tmp_path / "b.key")
+    clients = [first, other]
+    for client in clients:
+        await client.connect()
+    try:
+        room = (await other.create_room("group", [alice.user_id])).id
+        await other.send_text(room, "Secret médical")
+        await read_history(first, room, 1)
+        # Logged in after the message: only an approval would give it its key.
+        second_account = await log_in(server.url, alice.email, PASSWORD, device_name="Inconnu")
+        second = EncryptedClient(second_account, tmp_path / "s.key", key_wait=0.4)
+        clients.append(second)
+        await second.connect()
+        await second.request_link()
+        asked = await until(first, LinkRequest)
+        assert isinstance(asked, LinkRequest)
+        await first.refuse(asked)
+        answered = await until(second, LinkAnswered)
+        assert answered == LinkAnswered(alice.device_id, False)
+        assert second.export_keys() == []
+        # An own device that is not linked cannot push keys into this one.
+        bundle = (await first.devices([alice.user_id], refresh=True))[second.device_id]
+        await first._send_keys(second.device_id, bundle, first.export_keys())
+        item = await until(second, Undecryptable)  # the message's key never came
+        assert isinstance(item, Undecryptable) and "UnknownSession" in item.reason
+        assert second.export_keys() == []
+    finally:
+        for client in clients:
+            await client.close()
