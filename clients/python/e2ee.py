@@ -30,8 +30,19 @@ ordered, exactly-once opaque bodies. This layer adds, with :mod:`protocol.crypto
   (:class:`~clients.python.errors.AttachmentCorrupt` if anything does not match).
 - Patient-case headers are encrypted with the same sender key (``set_header``,
   ``decrypt_header``).
-- Safety numbers: ``safety_number(user)``; when the device keys of a user already seen
-  change, ``recv`` returns a :class:`KeysChanged` with the old and new numbers.
+- Cross-signing (SPEC.md §11.1): the user's identity key lives in ``identity_file``
+  (beside the key file, 0600) on the devices that hold it. At connect, a user without
+  an identity key gets one from this device (its first), which signs its own bundle;
+  a device without the secret stays unverified until a device that has it signs it
+  (``sign_device``, called by the approval of a new device; ``adopt_identity`` stores
+  a secret received then). ``device_verified(user, device)`` says whether a device's
+  bundle carries its user's identity signature.
+- Safety numbers: ``safety_number(user)``, over the two users' identity keys (over
+  device keys for a user without one), so adding a device does not change it; when
+  the identity key of a user already seen changes (or, without one, their device
+  keys), ``recv`` returns a :class:`KeysChanged` with the old and new numbers.
+- Revoked devices: on a ``device.revoked`` event, the room gets a new sender key and
+  that user's devices are read again, so the revoked device gets nothing sent after.
 - Key forwarding to promoted guests: a ``guest.invited`` event (an address invited by
   e-mail) makes this device start a new sender key, as ``member.left`` does. On
   ``member.promoted`` (that guest has just become a member; ``upto`` is the seq of its
@@ -82,6 +93,14 @@ from protocol.crypto.attachment import MAX_FILE_NAME, AttachmentRef
 from protocol.crypto.backup import sender_key_from_wire, sender_key_to_wire
 from protocol.crypto.envelope import parse_header, wrap_header
 from protocol.crypto.errors import BadVersion, CryptoError, Truncated, UnknownSession
+from protocol.crypto.identity import (
+    IdentityKeys,
+    IdentityRecord,
+    device_verified,
+    parse_device_signature,
+    parse_identity,
+    sign_device,
+)
 from protocol.crypto.keys import DeviceKeys, KeyBundle, parse_bundle
 from protocol.crypto.linking import link_code, room_keys_from_payload, room_keys_payloads
 from protocol.crypto.safety import safety_number
@@ -113,7 +132,9 @@ __all__ = [
     "Undecryptable",
     "decode_content",
     "encode_content",
+    "load_identity",
     "load_or_create_keys",
+    "save_identity",
 ]
 
 log = logging.getLogger("confrere.e2ee")
@@ -193,6 +214,22 @@ class _Outbound:
     recipients: set[tuple[str, str]] = field(default_factory=set)
 
 
+def load_identity(path: Path) -> IdentityKeys | None:
+    """The user's identity secret from ``path``, or None if this device has none."""
+    try:
+        return IdentityKeys.from_bytes(path.read_bytes())
+    except FileNotFoundError:
+        return None
+
+
+def save_identity(path: Path, identity: IdentityKeys) -> None:
+    """Write the identity secret (mode 0600), replacing any previous one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(identity.to_bytes())
+
+
 def load_or_create_keys(path: Path) -> DeviceKeys:
     """This device's keys from ``path``, created (mode 0600) if the file is missing."""
     try:
@@ -259,6 +296,7 @@ class EncryptedClient:
         account: Account,
         key_file: Path,
         *,
+        identity_file: Path | None = None,
         key_wait: float = 10.0,
         client: Client | None = None,
         sessions_file: Path | None = None,
@@ -267,9 +305,13 @@ class EncryptedClient:
         self.client = client or Client(account, **client_options)
         self.account = account
         self.keys = load_or_create_keys(key_file)
+        self.identity_file = identity_file or key_file.with_suffix(".identity")
+        self.identity = load_identity(self.identity_file)
         self.key_wait = key_wait
         self.bundle = self.keys.bundle(account.user_id, account.device_id)
         self._devices: dict[str, dict[str, KeyBundle]] = {}
+        self._identities: dict[str, IdentityRecord] = {}  # user -> verified record
+        self._verified: set[tuple[str, str]] = set()  # (user, device) signed by the identity
         self._devices_at: dict[str, float] = {}
         self._outbound: dict[str, _Outbound] = {}
         self._inbound: dict[SessionKey, InboundSession] = {}
@@ -305,9 +347,65 @@ class EncryptedClient:
     # -- lifecycle
 
     async def connect(self) -> None:
-        """Connect, then publish this device's bundle (again: it is idempotent)."""
+        """Connect, then publish this device's bundle (again: it is idempotent), signed
+        by the user's identity if this device holds it (see the module doc)."""
         await self.client.connect()
-        await self.client.upload_keys(self.bundle.to_bytes())
+        await self.publish_keys()
+
+    async def publish_keys(self) -> None:
+        """Upload this device's bundle. The user's first device creates the identity
+        key; a device holding the user's identity signs its own bundle with it."""
+        directory = await self.client.query_key_directory([self.user_id])
+        stored = self._own_identity(directory.identities)
+        bundle = self.bundle.to_bytes()
+        if stored is None and self.identity is None:
+            identity = IdentityKeys.generate()
+            save_identity(self.identity_file, identity)
+            self.identity = identity
+        if self.identity is None or (stored is not None and stored.public != self.identity.public):
+            if stored is not None and self.identity is not None:
+                log.warning("this device's identity key is no longer the user's: unverified")
+            await self.client.upload_keys(bundle)
+            return
+        signature = sign_device(self.identity, self.bundle).to_bytes()
+        record = None if stored is not None else self.identity.record(self.user_id).to_bytes()
+        await self.client.upload_keys(bundle, identity=record, signature=signature)
+
+    def _own_identity(self, records: Sequence[bytes]) -> IdentityRecord | None:
+        for data in records:
+            try:
+                record = parse_identity(data)
+            except CryptoError as exc:
+                log.warning("server returned an invalid identity record: %s", exc)
+                continue
+            if record.user_id == self.user_id:
+                return record
+        return None
+
+    async def adopt_identity(self, identity: IdentityKeys) -> None:
+        """Keep the user's identity secret received from another device (the approval
+        of this device), and sign this device's bundle with it."""
+        save_identity(self.identity_file, identity)
+        self.identity = identity
+        await self.publish_keys()
+
+    async def sign_device(self, device: str) -> None:
+        """Sign another device of this user with the identity key (``keys.sign``): what
+        approving a new device does once the user compared the codes. Raises
+        :class:`UnknownSession` if this device does not hold the identity or that
+        device has published no keys."""
+        if self.identity is None:
+            raise UnknownSession("this device does not hold the user's identity key")
+        bundle = (await self.devices([self.user_id], refresh=True)).get(device)
+        if bundle is None or bundle.user_id != self.user_id:
+            raise UnknownSession(f"device {device} of this user has published no keys")
+        await self.client.sign_device(device, sign_device(self.identity, bundle).to_bytes())
+        self._verified.add((self.user_id, device))
+
+    def device_verified(self, user: str, device: str) -> bool:
+        """Whether that device's bundle carries a valid signature of its user's identity
+        key, as last read from the directory (``devices``)."""
+        return (user, device) in self._verified
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -509,8 +607,9 @@ class EncryptedClient:
             u for u in users if refresh or now - self._devices_at.get(u, -_KEYS_TTL) >= _KEYS_TTL
         ]
         if stale:
+            directory = await self.client.query_key_directory(stale)
             found: dict[str, dict[str, KeyBundle]] = {u: {} for u in stale}
-            for data in await self.client.query_keys(stale):
+            for data in directory.keys:
                 try:
                     bundle = parse_bundle(data)
                 except CryptoError as exc:
@@ -518,45 +617,95 @@ class EncryptedClient:
                     continue
                 if bundle.user_id in found:
                     found[bundle.user_id][bundle.device_id] = bundle
+            identities: dict[str, IdentityRecord] = {}
+            for data in directory.identities:
+                try:
+                    record = parse_identity(data)
+                except CryptoError as exc:
+                    log.warning("server returned an invalid identity record: %s", exc)
+                    continue
+                if record.user_id in found:
+                    identities[record.user_id] = record
+            signatures = {}
+            for data in directory.signatures:
+                try:
+                    sig = parse_device_signature(data)
+                except CryptoError as exc:
+                    log.warning("server returned an invalid device signature: %s", exc)
+                    continue
+                signatures[sig.user_id, sig.device_id] = sig
             for u, devs in found.items():
-                self._check_key_change(u, self._devices.get(u), devs)
+                self._check_key_change(u, identities.get(u), devs)
                 self._devices[u] = devs
                 self._devices_at[u] = now
+                if u in identities:
+                    self._identities[u] = identities[u]
+                else:
+                    self._identities.pop(u, None)
+                self._verified -= {(u, d) for (v, d) in self._verified if v == u}
+                for d, bundle in devs.items():
+                    if device_verified(identities.get(u), bundle, signatures.get((u, d))):
+                        self._verified.add((u, d))
         return {d: b for u in users for d, b in self._devices.get(u, {}).items()}
 
-    def _own_sign_keys(self) -> list[bytes]:
-        mine = {b.sign_public for b in self._devices.get(self.user_id, {}).values()}
-        return sorted(mine | {self.keys.sign_public})
+    def _safety_keys(
+        self, user: str, identity: IdentityRecord | None, devices: dict[str, KeyBundle]
+    ) -> list[bytes]:
+        """What a user counts with in safety numbers: their identity key, or (a user
+        without one) their devices' signing keys."""
+        if identity is not None:
+            return [identity.public]
+        keys = {b.sign_public for b in devices.values()}
+        if user == self.user_id:
+            keys.add(self.keys.sign_public)
+        return sorted(keys)
+
+    def _own_safety_keys(self) -> list[bytes]:
+        own = self._identities.get(self.user_id)
+        if own is None and self.identity is not None:
+            return [self.identity.public]
+        return self._safety_keys(self.user_id, own, self._devices.get(self.user_id, {}))
 
     def _check_key_change(
-        self, user: str, old: dict[str, KeyBundle] | None, new: dict[str, KeyBundle]
+        self, user: str, identity: IdentityRecord | None, new: dict[str, KeyBundle]
     ) -> None:
-        """Report a change of a user's device keys (as a :class:`KeysChanged` item)."""
+        """Report a change of a user's identity key (or, for a user without one, of
+        their device keys) as a :class:`KeysChanged` item. A device added and signed
+        by the same identity changes nothing."""
+        old = self._devices.get(user)
         if user == self.user_id or not old or not new:
             return  # first sighting, or no longer visible: nothing to compare
-        before = {d: b.sign_public for d, b in old.items()}
-        after = {d: b.sign_public for d, b in new.items()}
+        before = self._safety_keys(user, self._identities.get(user), old)
+        after = self._safety_keys(user, identity, new)
         if before == after:
             return
-        mine = self._own_sign_keys()
+        mine = self._own_safety_keys()
+        old_keys = {d: b.sign_public for d, b in old.items()}
         change = KeysChanged(
             user,
-            safety_number(self.user_id, mine, user, before.values()),
-            safety_number(self.user_id, mine, user, after.values()),
-            tuple(sorted(d for d in before.keys() & after.keys() if before[d] != after[d])),
+            safety_number(self.user_id, mine, user, before),
+            safety_number(self.user_id, mine, user, after),
+            tuple(
+                sorted(d for d in old_keys.keys() & new.keys() if old_keys[d] != new[d].sign_public)
+            ),
         )
-        log.warning("device keys of %s changed (replaced: %s)", user, change.replaced)
+        log.warning("keys of %s changed (replaced devices: %s)", user, change.replaced)
         self.key_changes.append(change)
         self._ready.append(change)
 
     async def safety_number(self, user: str) -> str:
-        """The 60-digit safety number of this user and ``user``, from the device keys
-        the directory gives now; compare it out of band (aloud, QR code)."""
-        bundles = await self.devices([self.user_id, user], refresh=True)
-        theirs = [b.sign_public for b in bundles.values() if b.user_id == user]
-        if not theirs:
-            raise UnknownSession(f"no device key known for user {user}")
-        return safety_number(self.user_id, self._own_sign_keys(), user, theirs)
+        """The 60-digit safety number of this user and ``user``, over the two identity
+        keys the directory gives now; compare it out of band (aloud, QR code)."""
+        await self.devices([self.user_id, user], refresh=True)
+        theirs = self._devices.get(user, {})
+        if not theirs and user not in self._identities:
+            raise UnknownSession(f"no key known for user {user}")
+        return safety_number(
+            self.user_id,
+            self._own_safety_keys(),
+            user,
+            self._safety_keys(user, self._identities.get(user), theirs),
+        )
 
     async def _bundle(self, user: str, device: str) -> KeyBundle | None:
         bundle = self._devices.get(user, {}).get(device)
@@ -858,7 +1007,12 @@ class EncryptedClient:
             await self._forward_to_linked(key)
 
     def _on_event(self, event: Event) -> None:
-        if event.kind == "member.left" and event.user is not None:
+        if event.kind == "device.revoked" and event.user is not None:
+            # Nothing sent from now on may reach that device: a new key, and that
+            # user's devices read again (the revoked one is gone from the directory).
+            self.rotate(event.room)
+            self._devices_at.pop(event.user, None)
+        elif event.kind == "member.left" and event.user is not None:
             self.rotate(event.room)
             self._promoted.get(event.room, {}).pop(event.user, None)
         elif event.kind == "guest.invited" and event.seq > 0:
