@@ -220,16 +220,21 @@ export function onKey(roomId) {
   if (room && (room.name || room.header)) changed(room);
 }
 
-export function onKeysChanged({ user, replaced }) {
-  const text = () => replaced.length
-    ? `Attention : une clé de sécurité de ${whoIs(user)} a été remplacée. Comparez votre numéro de sécurité avant d'échanger des données de patients.`
-    : `${whoIs(user)} utilise un nouvel appareil : son numéro de sécurité a changé.`;
+export function onKeysChanged({ user, replaced, identity }) {
+  // With cross-signing (SPEC.md §11.1) only a new identity key changes the number: a
+  // new device signed by the same identity does not.
+  const serious = identity || replaced.length > 0;
+  const text = () => identity
+    ? `Attention : la clé d'identité de ${whoIs(user)} a changé, et son numéro de sécurité aussi. Comparez-le avant d'échanger des données de patients.`
+    : replaced.length
+      ? `Attention : une clé de sécurité de ${whoIs(user)} a été remplacée. Comparez votre numéro de sécurité avant d'échanger des données de patients.`
+      : `${whoIs(user)} utilise un nouvel appareil : son numéro de sécurité a changé.`;
   for (const room of rooms.values()) {
     if (!room.members.includes(user)) continue;
     room.notes.push(text);
     changed(room);
   }
-  emit("keys-changed", { text, serious: replaced.length > 0 });
+  emit("keys-changed", { text, serious });
 }
 
 export function onEphemeral(ev) {
