@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from clients.python import Decrypted, EncryptedClient, Undecryptable, log_in
+from clients.python.e2ee import LinkRequest
 from clients.python.errors import ConfrereError
 from clients.python.rest import Account, request
 from harness import PASSWORD, ServerUnderTest, practitioner
@@ -148,6 +149,31 @@ async def test_a_revoked_device_is_closed_at_once_and_reads_nothing_after(
         msg = Msg(room.id, seq, item.sender, item.device, item.cid, item.ts, item.body)
         refused = phone.try_decrypt(msg)
         assert isinstance(refused, Undecryptable) and "UnknownSession" in refused.reason
+        await no_failures(server)
+    finally:
+        for client in (laptop, b, phone):
+            await client.close()
+
+
+async def test_approving_a_new_device_signs_it(server: ServerUnderTest, tmp_path: Path) -> None:
+    alice = await practitioner(server.url, server.store)
+    bob = await practitioner(server.url, server.store)
+    laptop = await encrypted(alice, tmp_path)
+    b = await encrypted(bob, tmp_path)
+    second = await log_in(server.url, alice.email, PASSWORD, device_name="Cabinet")
+    phone = await encrypted(second, tmp_path)
+    try:
+        await laptop.create_room("direct", [bob.user_id])
+        number = await b.safety_number(alice.user_id)
+        await phone.request_link()
+        async with asyncio.timeout(10):
+            asked = await laptop.recv()
+            while not isinstance(asked, LinkRequest):
+                asked = await laptop.recv()
+        await laptop.approve(asked)  # the device approval (SPEC.md §11.7)
+        await b.devices([alice.user_id], refresh=True)
+        assert b.device_verified(alice.user_id, second.device_id)
+        assert await b.safety_number(alice.user_id) == number
         await no_failures(server)
     finally:
         for client in (laptop, b, phone):
