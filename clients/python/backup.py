@@ -18,9 +18,12 @@ from protocol.crypto.backup import (
     BackupParams,
     backup_check,
     derive_backup_key,
+    identity_entry_id,
     new_phrase,
     open_entry,
+    open_identity_entry,
     seal_entry,
+    seal_identity_entry,
 )
 from protocol.crypto.errors import CryptoError
 from protocol.crypto.sender_keys import SenderKey
@@ -32,8 +35,9 @@ __all__ = [
     "BackupKey",
     "WrongPhrase",
     "create_backup",
-    "download_keys",
+    "download_backup",
     "open_backup",
+    "upload_identity",
     "upload_keys",
 ]
 
@@ -101,7 +105,15 @@ async def open_backup(account: Account, phrase: str) -> BackupKey:
 
 async def upload_keys(account: Account, backup: BackupKey, keys: Iterable[SenderKey]) -> int:
     """Add (or replace) these sender keys in the backup; return how many it holds."""
-    entries = [seal_entry(backup.key, k) for k in keys]
+    return await _upload(account, backup, [seal_entry(backup.key, k) for k in keys])
+
+
+async def upload_identity(account: Account, backup: BackupKey, identity_file: bytes) -> int:
+    """Put the user's identity secret (its identity file bytes) in the backup."""
+    return await _upload(account, backup, [seal_identity_entry(backup.key, identity_file)])
+
+
+async def _upload(account: Account, backup: BackupKey, entries: list[tuple[str, bytes]]) -> int:
     count = 0
     for start in range(0, len(entries), BATCH):
         body = {
@@ -115,10 +127,14 @@ async def upload_keys(account: Account, backup: BackupKey, keys: Iterable[Sender
     return count
 
 
-async def download_keys(account: Account, backup: BackupKey) -> list[SenderKey]:
-    """Every sender key of the backup; an entry that does not open (damaged, or not
-    written with this key) is skipped."""
+async def download_backup(
+    account: Account, backup: BackupKey
+) -> tuple[list[SenderKey], bytes | None]:
+    """Every sender key of the backup, and the identity file it holds (or None); an
+    entry that does not open (damaged, or not written with this key) is skipped."""
     keys: list[SenderKey] = []
+    identity: bytes | None = None
+    identity_id = identity_entry_id(backup.key)
     after = ""
     while True:
         query = urlencode({"version": backup.version, "after": after})
@@ -126,10 +142,14 @@ async def download_keys(account: Account, backup: BackupKey) -> list[SenderKey]:
             account.base_url, "GET", f"/v1/keys/backup/entries?{query}", token=account.token
         )
         for item in page["entries"]:
+            data = base64.b64decode(item["data"])
             try:
-                keys.append(open_entry(backup.key, item["id"], base64.b64decode(item["data"])))
+                if item["id"] == identity_id:
+                    identity = open_identity_entry(backup.key, data)
+                else:
+                    keys.append(open_entry(backup.key, item["id"], data))
             except CryptoError:
                 continue
         if not page["next"]:
-            return keys
+            return keys, identity
         after = page["next"]

@@ -69,6 +69,8 @@ ordered, exactly-once opaque bodies. This layer adds, with :mod:`protocol.crypto
 - Key backup (:mod:`.backup`): :meth:`set_up_backup` creates one under a new recovery
   phrase, :meth:`restore_backup` imports its keys; once either is done (or the backup
   key came with an approval), every new key is added to it as it arrives.
+- Approving signs the new device with the user's identity key (cross-signing) and
+  gives it the identity secret (``adopt_identity``), so it approves the next ones.
 
 Sender keys received (as first received) are kept in ``sessions_file`` when given, so a
 restarted client reads the history again; otherwise in memory only. The outbound key
@@ -117,7 +119,14 @@ from protocol.frames import Event, Msg, RoomInfo, ToDeviceMsg
 from protocol.limits import MAX_ATTACHMENTS_PER_MESSAGE, MAX_NAME_CHARS
 
 from .attachments import Source, download_file, upload_file
-from .backup import BackupKey, create_backup, download_keys, open_backup, upload_keys
+from .backup import (
+    BackupKey,
+    create_backup,
+    download_backup,
+    open_backup,
+    upload_identity,
+    upload_keys,
+)
 from .client import Client
 from .errors import AttachmentRefused, ConfrereError, ConnectionLost, ServerError
 from .rest import Account
@@ -493,20 +502,28 @@ class EncryptedClient:
         it up to date; return the recovery phrase, to show once."""
         phrase, self._backup = await create_backup(self.account)
         self._save_sessions()
-        await upload_keys(self.account, self._backup, self.export_keys())
+        await self._back_up_everything()
         return phrase
+
+    async def _back_up_everything(self) -> None:
+        assert self._backup is not None
+        await upload_keys(self.account, self._backup, self.export_keys())
+        if self.identity is not None:
+            await upload_identity(self.account, self._backup, self.identity.to_bytes())
 
     async def restore_backup(self, phrase: str) -> int:
         """Import the keys of the account's backup (:class:`~.backup.WrongPhrase` if
-        ``phrase`` does not open it), then keep it up to date; returns how many keys
-        were new."""
+        ``phrase`` does not open it) and the identity secret it holds (this device is
+        then verified), then keep it up to date; returns how many keys were new."""
         backup = await open_backup(self.account, phrase)
-        keys = await download_keys(self.account, backup)
+        keys, identity = await download_backup(self.account, backup)
         self._backup = backup
         self._stop_waiting()
         count = self.import_keys(keys)
         self._save_sessions()
-        await upload_keys(self.account, backup, self.export_keys())
+        if identity is not None and self.identity is None:
+            await self.adopt_identity(IdentityKeys.from_bytes(identity))  # verified again
+        await self._back_up_everything()
         return count
 
     # -- adding a device
@@ -551,6 +568,11 @@ class EncryptedClient:
         payload = self._typed("link_accept", request.device)
         if self._backup is not None:
             payload["backup"] = {"version": self._backup.version, "key": self._backup.key}
+        if self.identity is not None:
+            # Cross-signing: the new device is signed by the user's identity, and gets
+            # the identity secret to approve the next ones itself.
+            await self.sign_device(request.device)
+            payload["identity"] = self.identity.to_bytes()
         await self.client.to_device(
             self.user_id, request.device, seal(self.keys, bundle.box_public, payload)
         )
@@ -597,6 +619,9 @@ class EncryptedClient:
                 if isinstance(backup, dict) and isinstance(backup.get("key"), bytes):
                     self._backup = BackupKey(str(backup.get("version")), backup["key"])
                 self._save_sessions()
+                identity = payload.get("identity")
+                if isinstance(identity, bytes):
+                    await self.adopt_identity(IdentityKeys.from_bytes(identity))
             self._stop_waiting()
             self._ready.append(LinkAnswered(item.device, approved))
         elif kind == "room_keys" and item.device in self._linked:

@@ -23,6 +23,11 @@ Each sender key is one *entry*, replaced whenever a device uploads it again::
 
 The id is keyed, so the server learns neither rooms nor senders from it, and bound into
 the AEAD, so the server cannot swap two entries.
+
+One more entry holds the user's identity secret (cross-signing,
+:mod:`protocol.crypto.identity`), so that a device restored from the phrase is a
+verified device: its id is the same keyed hash of ``"identity"`` (no sender key's data
+is that short), its plaintext ``msgpack {identity: identity file (bin 33)}``.
 """
 
 from __future__ import annotations
@@ -53,6 +58,9 @@ __all__ = [
     "backup_check",
     "derive_backup_key",
     "entry_id",
+    "identity_entry_id",
+    "open_identity_entry",
+    "seal_identity_entry",
     "new_phrase",
     "normalize_phrase",
     "open_entry",
@@ -170,26 +178,21 @@ def sender_key_from_wire(wire: object) -> SenderKey:
     return SenderKey(room, device, wire.get("sid"), wire.get("ck"), index, wire.get("spk"))  # type: ignore[arg-type]
 
 
-def _entry_ad(eid: str) -> bytes:
-    return _AD + bytes([BACKUP_VERSION]) + eid.encode("ascii")
+def identity_entry_id(backup_key: bytes) -> str:
+    """The id of the entry holding the identity secret."""
+    return _blake(b"identity", check_key(backup_key, "backup key"), b"confrere-bkp-id", 16).hex()
 
 
-def seal_entry(
-    backup_key: bytes, key: SenderKey, *, nonce: bytes | None = None
-) -> tuple[str, bytes]:
-    """``(entry id, entry)`` for one sender key. ``nonce``: for test vectors only."""
-    eid = entry_id(backup_key, key.room_id, key.device_id, key.session_id)
+def _seal(backup_key: bytes, eid: str, value: dict[str, Any], nonce: bytes | None) -> bytes:
     nonce = check_key(nonce or nacl.utils.random(_NONCE), "nonce", _NONCE)
-    plaintext: bytes = msgpack.packb(sender_key_to_wire(key), use_bin_type=True)
+    plaintext: bytes = msgpack.packb(value, use_bin_type=True)
     sealed: bytes = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_encrypt(
         plaintext, _entry_ad(eid), nonce, backup_key
     )
-    return eid, bytes([BACKUP_VERSION]) + nonce + sealed
+    return bytes([BACKUP_VERSION]) + nonce + sealed
 
 
-def open_entry(backup_key: bytes, eid: str, data: bytes) -> SenderKey:
-    """The sender key of an entry; raises ``BadVersion``, ``Truncated``, ``Tampered``
-    (another key, or the entry of another id), or ``BadKey``."""
+def _open(backup_key: bytes, eid: str, data: bytes) -> object:
     if not isinstance(data, bytes) or not data:
         raise Truncated("empty backup entry")
     if data[0] != BACKUP_VERSION:
@@ -203,10 +206,44 @@ def open_entry(backup_key: bytes, eid: str, data: bytes) -> SenderKey:
     except nacl.exceptions.CryptoError:
         raise Tampered("backup entry does not authenticate") from None
     try:
-        wire = msgpack.unpackb(plaintext, raw=False)
+        return msgpack.unpackb(plaintext, raw=False)
     except (ValueError, msgpack.UnpackException, TypeError):
         raise Truncated("backup entry is not msgpack") from None
-    key = sender_key_from_wire(wire)
+
+
+def seal_identity_entry(
+    backup_key: bytes, identity_file: bytes, *, nonce: bytes | None = None
+) -> tuple[str, bytes]:
+    """``(entry id, entry)`` holding the identity secret (its identity file bytes)."""
+    eid = identity_entry_id(backup_key)
+    return eid, _seal(backup_key, eid, {"identity": identity_file}, nonce)
+
+
+def open_identity_entry(backup_key: bytes, data: bytes) -> bytes:
+    """The identity file bytes of the identity entry."""
+    value = _open(backup_key, identity_entry_id(backup_key), data)
+    if not isinstance(value, dict) or not isinstance(value.get("identity"), bytes):
+        raise Truncated("not the identity entry")
+    identity: bytes = value["identity"]
+    return identity
+
+
+def _entry_ad(eid: str) -> bytes:
+    return _AD + bytes([BACKUP_VERSION]) + eid.encode("ascii")
+
+
+def seal_entry(
+    backup_key: bytes, key: SenderKey, *, nonce: bytes | None = None
+) -> tuple[str, bytes]:
+    """``(entry id, entry)`` for one sender key. ``nonce``: for test vectors only."""
+    eid = entry_id(backup_key, key.room_id, key.device_id, key.session_id)
+    return eid, _seal(backup_key, eid, sender_key_to_wire(key), nonce)
+
+
+def open_entry(backup_key: bytes, eid: str, data: bytes) -> SenderKey:
+    """The sender key of an entry; raises ``BadVersion``, ``Truncated``, ``Tampered``
+    (another key, or the entry of another id), or ``BadKey``."""
+    key = sender_key_from_wire(_open(backup_key, eid, data))
     if entry_id(backup_key, key.room_id, key.device_id, key.session_id) != eid:
         raise Tampered("backup entry is not the key its id names")
     return key

@@ -19,6 +19,7 @@ from protocol.crypto.backup import (
     backup_check,
     derive_backup_key,
     seal_entry,
+    seal_identity_entry,
 )
 from protocol.crypto.envelope import wrap_header
 from protocol.crypto.identity import IdentityKeys, sign_device
@@ -216,6 +217,8 @@ def _backup(key: SenderKey, devices: list[dict[str, Any]]) -> dict[str, Any]:
     backup_key = bytes.fromhex(str(derivations[0]["key"]))
     nonce = bytes(range(200, 224))
     entry_id, entry = seal_entry(backup_key, key, nonce=nonce)
+    identity_file = IdentityKeys.from_seed(_seed(9)).to_bytes()
+    identity_id, identity_entry = seal_identity_entry(backup_key, identity_file, nonce=nonce)
     payloads = room_keys_payloads([key], key.device_id, devices[1]["device"])
     return {
         "version": 1,
@@ -231,6 +234,12 @@ def _backup(key: SenderKey, devices: list[dict[str, Any]]) -> dict[str, Any]:
             "nonce": nonce.hex(),
             "id": entry_id,
             "data": entry.hex(),
+        },
+        "identity_entry": {
+            "identity_file": identity_file.hex(),
+            "nonce": nonce.hex(),
+            "id": identity_id,
+            "data": identity_entry.hex(),
         },
         "link_codes": [
             {"bundle": d["bundle"], "code": link_code(parse_bundle(bytes.fromhex(d["bundle"])))}

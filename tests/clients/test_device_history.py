@@ -80,6 +80,11 @@ async def test_new_device_approved_then_backup_restores_history(
         assert await first.approve(asked) >= 2  # first's own key and bob's
         answered = await until(second, LinkAnswered)
         assert answered == LinkAnswered(alice.device_id, True)
+        # Cross-signed: the approval signed it with the user's identity, which it holds now.
+        await other.devices([alice.user_id], refresh=True)
+        assert other.device_verified(alice.user_id, second.device_id)
+        assert second.identity is not None and first.identity is not None
+        assert second.identity.public == first.identity.public
         seen = await read_history(second, room, 3)
         assert [m.text for m in seen] == [m.text for m in history]
         assert await second.fetch_file(seen[2].files[0]) == pdf
@@ -96,7 +101,8 @@ async def test_new_device_approved_then_backup_restores_history(
         # date as keys arrive, restored on a third device once the others are gone.
         phrase = await first.set_up_backup()
         info = await request(server.url, "GET", "/v1/keys/backup", token=alice.token)
-        assert info["entries"] == 2 and info["opslimit"] == 3  # first's key and bob's
+        # first's key, bob's, and the identity secret
+        assert info["entries"] == 3 and info["opslimit"] == 3
         other.rotate(room)  # a new sender key after the backup was set up
         await other.send_text(room, "Nouvelle clé, toujours lisible")
         await read_history(first, room, 2)
@@ -111,7 +117,11 @@ async def test_new_device_approved_then_backup_restores_history(
             await third.restore_backup("abcd-efgh-ijkm-npqr-stuv-wxyz")
         with pytest.raises(WrongPhrase):
             await third.restore_backup("pas une phrase")
+        assert third.identity is None  # not approved by anyone: unverified so far
         assert await third.restore_backup(phrase.upper().replace("-", " ")) == 3
+        assert third.identity is not None and third.identity.public == second.identity.public
+        await other.devices([alice.user_id], refresh=True)
+        assert other.device_verified(alice.user_id, third.device_id)
         restored = await read_history(third, room, 5)
         assert [m.text for m in restored] == [
             "Bonjour, un avis ?",

@@ -18,10 +18,13 @@ from protocol.crypto.backup import (
     backup_check,
     derive_backup_key,
     entry_id,
+    identity_entry_id,
     new_phrase,
     normalize_phrase,
     open_entry,
+    open_identity_entry,
     seal_entry,
+    seal_identity_entry,
 )
 from protocol.crypto.errors import BadKey, BadVersion, CryptoError, Tampered, Truncated
 from protocol.crypto.keys import DeviceKeys, parse_bundle
@@ -83,6 +86,26 @@ def test_entry_vector_by_hand() -> None:
     }
     opened = open_entry(key, eid, blob)
     assert opened.chain_key == H(e["chain_key"]) and opened.room_id == e["room"]
+
+
+def test_identity_entry_vector_by_hand() -> None:
+    e, ie = V["entry"], V["identity_entry"]
+    key = H(e["backup_key"])
+    eid = nacl.hash.blake2b(
+        b"identity", digest_size=16, key=key, person=b"confrere-bkp-id", encoder=RawEncoder
+    ).hex()
+    assert eid == ie["id"] == identity_entry_id(key)
+    blob = H(ie["data"])
+    plain = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_decrypt(
+        blob[25:], b"confrere/backup\x01" + eid.encode(), blob[1:25], key
+    )
+    assert msgpack.unpackb(plain) == {"identity": H(ie["identity_file"])}
+    assert open_identity_entry(key, blob) == H(ie["identity_file"])
+    assert seal_identity_entry(key, H(ie["identity_file"]), nonce=H(ie["nonce"])) == (eid, blob)
+    with pytest.raises(Tampered):  # the identity entry is no sender key's, and back
+        open_entry(key, eid, blob)
+    with pytest.raises(CryptoError):
+        open_identity_entry(key, H(e["data"]))
 
 
 def test_link_code_vectors() -> None:

@@ -96,6 +96,10 @@ async (v) => {
   const opened2 = c.openEntry(H(e.backup_key), e.id, H(e.data));
   check("open backup entry", c.hex(opened2.chainKey) === e.chain_key && opened2.roomId === e.room);
   try { c.openEntry(H(bk.derivations[1].key), e.id, H(e.data)); fails.push("entry opened with another key"); } catch (err) { check("entry wrong key", err.kind === "Tampered"); }
+  const ie = bk.identity_entry;
+  const [iid, iblob] = c.sealIdentityEntry(H(e.backup_key), H(ie.identity_file), H(ie.nonce));
+  check("identity entry", iid === ie.id && c.hex(iblob) === ie.data && c.identityEntryId(H(e.backup_key)) === ie.id);
+  check("open identity entry", c.hex(c.openIdentityEntry(H(e.backup_key), H(ie.data))) === ie.identity_file);
   for (const l of bk.link_codes) check(`link code ${l.code}`, c.linkCode(H(l.bundle)) === l.code);
   const rk = c.roomKeysPayloads([entryKey], e.device, v.keys.devices[1].device);
   check("room_keys payload", rk.length === 1 && c.hex(encode(rk[0])) === bk.room_keys_plaintext);

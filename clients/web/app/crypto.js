@@ -693,15 +693,13 @@ export function senderKeyFromWire(w) {
 
 const entryAd = (id) => concat(utf8("confrere/backup"), new Uint8Array([1]), utf8(id));
 
-/** [entry id, entry bytes] for one sender key. */
-export function sealEntry(backupKey, key, nonce) {
-  const id = entryId(backupKey, key.roomId, key.deviceId, key.sessionId);
+function sealValue(backupKey, id, value, nonce) {
   nonce = checkKey(nonce || sodium.randombytes_buf(24), "nonce", 24);
-  const sealed = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(encode(senderKeyToWire(key)), entryAd(id), null, nonce, backupKey);
-  return [id, concat(new Uint8Array([1]), nonce, sealed)];
+  const sealed = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(encode(value), entryAd(id), null, nonce, backupKey);
+  return concat(new Uint8Array([1]), nonce, sealed);
 }
 
-export function openEntry(backupKey, id, data) {
+function openValue(backupKey, id, data) {
   if (!(data instanceof Uint8Array) || !data.length) throw new CryptoError("Truncated", "empty backup entry");
   if (data[0] !== 1) throw new CryptoError("BadVersion", `unknown backup entry version ${data[0]}`);
   if (data.length < 41 || data.length > 512) throw new CryptoError("Truncated", "backup entry size");
@@ -711,15 +709,37 @@ export function openEntry(backupKey, id, data) {
   } catch {
     throw new CryptoError("Tampered", "backup entry does not authenticate");
   }
-  let wire;
   try {
-    wire = decode(plain);
+    return decode(plain);
   } catch {
     throw new CryptoError("Truncated", "backup entry is not msgpack");
   }
-  const key = senderKeyFromWire(wire);
+}
+
+/** [entry id, entry bytes] for one sender key. */
+export function sealEntry(backupKey, key, nonce) {
+  const id = entryId(backupKey, key.roomId, key.deviceId, key.sessionId);
+  return [id, sealValue(backupKey, id, senderKeyToWire(key), nonce)];
+}
+
+export function openEntry(backupKey, id, data) {
+  const key = senderKeyFromWire(openValue(backupKey, id, data));
   if (entryId(backupKey, key.roomId, key.deviceId, key.sessionId) !== id) throw new CryptoError("Tampered", "backup entry is not the key its id names");
   return key;
+}
+
+/** The entry holding the user's identity secret (its identity file bytes). */
+export const identityEntryId = (backupKey) => hex(blake(utf8("identity"), { key: checkKey(backupKey, "backup key"), personal: "confrere-bkp-id", size: 16 }));
+
+export function sealIdentityEntry(backupKey, identityFile, nonce) {
+  const id = identityEntryId(backupKey);
+  return [id, sealValue(backupKey, id, { identity: identityFile }, nonce)];
+}
+
+export function openIdentityEntry(backupKey, data) {
+  const value = openValue(backupKey, identityEntryId(backupKey), data);
+  if (!value || !(value.identity instanceof Uint8Array)) throw new CryptoError("Truncated", "not the identity entry");
+  return value.identity;
 }
 
 /** The 12 digits both screens show for a new device's bundle (bytes): "1234 5678 9012". */
