@@ -561,10 +561,6 @@ class EncryptedClient:
         sender key held here, now and as they arrive; this device's identity key (if it
         holds it) signs it, so it is verified to everyone. Returns how many keys it got."""
         bundle = self._link_requests.pop(request.device)
-        if self.identity is not None:
-            signature = sign_device(self.identity, bundle).to_bytes()
-            await self.client.sign_device(request.device, signature)
-            self._verified.add((self.user_id, request.device))
         payload = self._typed("link_accept", request.device)
         if self._backup is not None:
             payload["backup"] = {"version": self._backup.version, "key": self._backup.key}
