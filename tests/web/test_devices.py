@@ -134,6 +134,9 @@ async def test_devices_are_verified_renamed_and_revoked(
         await first.goto(server.url + "/")
         await open_room(first)
         await expect(first.locator(".msg .text").last).to_have_text("Après la révocation")
+        await expect(first.locator(".event", has_text="révoqué")).to_contain_text(
+            "Vous avez révoqué un de vos appareils"
+        )
         [item] = await server.store.timeline(room, seq - 1, 1)
         assert item.body is not None
         await second.evaluate(

@@ -188,6 +188,11 @@ export function onEvent(ev) {
   } else if (ev.kind === "guest.invited") {
     // Visible on purpose: from here on, a new sender key (e2ee.js) that the guest gets.
     text = () => said(ev.by, "avez invité", "a invité") + " un confrère par e-mail";
+  } else if (ev.kind === "device.revoked") {
+    // Visible on purpose: from here on, a new sender key (e2ee.js) that device never gets.
+    want(ev.user);
+    text = () => (ev.user === me ? "Vous avez révoqué un de vos appareils" : `Un appareil de ${whoIs(ev.user)} a été révoqué`)
+      + " : il ne lit plus les messages de la conversation";
   } else if (ev.kind === "member.promoted") {
     want(ev.user);
     if (!room.members.includes(ev.user)) room.members.push(ev.user);
