@@ -280,7 +280,8 @@ export class E2EE {
   // -- cross-signing (SPEC.md §11.1)
 
   /** Upload this device's bundle. The user's first device creates the identity key
-   * (kept in IndexedDB by `keepIdentity`); a device holding it signs its own bundle. */
+   * (kept in IndexedDB by `keepIdentity(identity)`, forgotten by `keepIdentity(null)`
+   * if another device made one first); a device holding it signs its own bundle. */
   async publishKeys(keepIdentity) {
     const bundle = this.keys.bundle(this.userId, this.deviceId);
     const directory = await this.client.queryKeyDirectory([this.userId]);
@@ -302,7 +303,16 @@ export class E2EE {
       return;
     }
     const signature = signDevice(this.identity, parseBundle(bundle));
-    await this.client.uploadKeys(bundle, { identity: stored ? undefined : this.identity.record(this.userId), signature });
+    try {
+      await this.client.uploadKeys(bundle, { identity: stored ? undefined : this.identity.record(this.userId), signature });
+    } catch (err) {
+      if (err?.code !== "conflict") throw err;
+      // Another device of the user published its identity key between our query and
+      // our upload: that one is the user's; this device waits to be approved.
+      this.identity = null;
+      await keepIdentity(null);
+      await this.client.uploadKeys(bundle);
+    }
   }
 
   /** Sign another device of this user with the identity (the approval of a new device,

@@ -119,7 +119,7 @@ function onWelcome(welcome) {
     // SPEC.md §11.1); the account's first device creates it.
     const userId = app.session.userId;
     app.e2ee
-      .publishKeys((identity) => store.put(`identity:${userId}`, identity.toBytes()))
+      .publishKeys((identity) => (identity ? store.put(`identity:${userId}`, identity.toBytes()) : store.del(`identity:${userId}`)))
       .then(() => checkLink())
       .catch((err) => console.warn("keys.upload", err));
     // A verified practitioner has a directory profile (made on first use), so that
