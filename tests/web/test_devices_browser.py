@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from browser_kit import log_in, named_practitioner, open_client, open_room, screenshot
 from playwright.async_api import Browser, Page, WebSocket, expect
-from test_device_history import log_in_new_device
+from test_device_history_browser import log_in_new_device
 
 from clients.python import EncryptedClient
 from harness import ServerUnderTest
