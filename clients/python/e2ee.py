@@ -115,6 +115,7 @@ from protocol.crypto.share import (
     seal,
     share_sender_key,
 )
+from protocol.errors import ErrorCode
 from protocol.frames import Event, Msg, RoomInfo, ToDeviceMsg
 from protocol.limits import MAX_ATTACHMENTS_PER_MESSAGE, MAX_NAME_CHARS
 
@@ -378,7 +379,17 @@ class EncryptedClient:
             return
         signature = sign_device(self.identity, self.bundle).to_bytes()
         record = None if stored is not None else self.identity.record(self.user_id).to_bytes()
-        await self.client.upload_keys(bundle, identity=record, signature=signature)
+        try:
+            await self.client.upload_keys(bundle, identity=record, signature=signature)
+        except ServerError as exc:
+            if exc.code is not ErrorCode.CONFLICT:
+                raise
+            # Another device of the user published its identity key between our query
+            # and our upload: that one is the user's; this device waits to be approved.
+            log.warning("another device created the user's identity key first")
+            self.identity_file.unlink(missing_ok=True)
+            self.identity = None
+            await self.client.upload_keys(bundle)
 
     def _own_identity(self, records: Sequence[bytes]) -> IdentityRecord | None:
         for data in records:
@@ -558,7 +569,8 @@ class EncryptedClient:
 
     async def approve(self, request: LinkRequest) -> int:
         """Approve the new device of ``request``: it gets the backup key and every
-        sender key held here, now and as they arrive. Returns how many keys it got."""
+        sender key held here, now and as they arrive; this device's identity key (if it
+        holds it) signs it, so it is verified to everyone. Returns how many keys it got."""
         bundle = self._link_requests.pop(request.device)
         payload = self._typed("link_accept", request.device)
         if self._backup is not None:

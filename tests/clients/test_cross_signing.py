@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from clients.python import Decrypted, EncryptedClient, Undecryptable, log_in
+from clients.python.client import KeyDirectory
+from clients.python.e2ee import LinkRequest
 from clients.python.errors import ConfrereError
 from clients.python.rest import Account, request
 from harness import PASSWORD, ServerUnderTest, practitioner
@@ -152,3 +154,58 @@ async def test_a_revoked_device_is_closed_at_once_and_reads_nothing_after(
     finally:
         for client in (laptop, b, phone):
             await client.close()
+
+
+async def test_approving_a_new_device_signs_it(server: ServerUnderTest, tmp_path: Path) -> None:
+    alice = await practitioner(server.url, server.store)
+    bob = await practitioner(server.url, server.store)
+    laptop = await encrypted(alice, tmp_path)
+    b = await encrypted(bob, tmp_path)
+    second = await log_in(server.url, alice.email, PASSWORD, device_name="Cabinet")
+    phone = await encrypted(second, tmp_path)
+    try:
+        await laptop.create_room("direct", [bob.user_id])
+        number = await b.safety_number(alice.user_id)
+        await phone.request_link()
+        async with asyncio.timeout(10):
+            asked = await laptop.recv()
+            while not isinstance(asked, LinkRequest):
+                asked = await laptop.recv()
+        await laptop.approve(asked)  # the device approval (SPEC.md §11.7)
+        await b.devices([alice.user_id], refresh=True)
+        assert b.device_verified(alice.user_id, second.device_id)
+        assert await b.safety_number(alice.user_id) == number
+        await no_failures(server)
+    finally:
+        for client in (laptop, b, phone):
+            await client.close()
+
+
+async def test_two_first_devices_at_once_keep_one_identity(
+    server: ServerUnderTest, tmp_path: Path
+) -> None:
+    """Two devices of a user without an identity key connect at the same moment: the
+    second one's upload finds the first one's key (conflict), drops its own and waits
+    to be approved, unverified."""
+    alice = await practitioner(server.url, server.store)
+    second = await log_in(server.url, alice.email, PASSWORD, device_name="phone")
+    laptop = await encrypted(alice, tmp_path)
+    phone = EncryptedClient(second, tmp_path / "phone.key")
+    query = phone.client.query_key_directory
+
+    async def before_the_laptop(users: list[str]) -> KeyDirectory:
+        found = await query(users)
+        return KeyDirectory(found.keys, (), found.signatures)  # as read a moment earlier
+
+    phone.client.query_key_directory = before_the_laptop  # type: ignore[method-assign]
+    try:
+        await phone.connect()
+        assert phone.identity is None and not phone.identity_file.exists()
+        assert laptop.identity is not None
+        await laptop.devices([alice.user_id], refresh=True)
+        assert laptop.device_verified(alice.user_id, alice.device_id)
+        assert not laptop.device_verified(alice.user_id, second.device_id)
+        assert len(await server.store.identities([alice.user_id])) == 1
+    finally:
+        await laptop.close()
+        await phone.close()

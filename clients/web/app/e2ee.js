@@ -5,6 +5,7 @@
 import {
   CryptoError,
   DeviceKeys,
+  IdentityKeys,
   InboundSession,
   OutboundSession,
   decodeContent,
@@ -16,12 +17,16 @@ import {
   newFileKey,
   openSealed,
   openSenderKey,
+  deviceVerified,
   parseBundle,
+  parseDeviceSignature,
+  parseIdentity,
   parseKeyRequest,
   parseMessage,
   safetyNumber,
   sha256,
   shareSenderKey,
+  signDevice,
   sniff,
   unwrapHeader,
   wrapHeader,
@@ -91,6 +96,9 @@ export class E2EE {
     this.seenSeq = new Map(); // room -> last timeline seq seen
     this.locks = new Map();
     this.headers = new Map();
+    this.identity = null; // this user's identity secret (IdentityKeys), if this device holds it
+    this.identities = new Map(); // user -> identity record (verified)
+    this.verified = new Set(); // "user|device" signed by their user's identity
     // Adding a device (SPEC.md §11.7): own devices this one approved or was approved by
     // (they exchange every key), requests waiting for an answer here, and whether this
     // device waits for its own approval (its held messages then wait, unreported).
@@ -165,8 +173,9 @@ export class E2EE {
     const now = Date.now();
     const stale = users.filter((u) => refresh || now - (this.devicesAt.get(u) ?? -KEYS_TTL_MS) >= KEYS_TTL_MS);
     if (stale.length) {
+      const directory = await this.client.queryKeyDirectory(stale);
       const found = new Map(stale.map((u) => [u, new Map()]));
-      for (const data of await this.client.queryKeys(stale)) {
+      for (const data of directory.keys) {
         let bundle;
         try {
           bundle = parseBundle(data);
@@ -176,10 +185,35 @@ export class E2EE {
         }
         found.get(bundle.userId)?.set(bundle.deviceId, bundle);
       }
+      const identities = new Map();
+      for (const data of directory.identities) {
+        try {
+          const record = parseIdentity(data);
+          if (found.has(record.userId)) identities.set(record.userId, record);
+        } catch (err) {
+          console.warn("server returned an invalid identity record", err);
+        }
+      }
+      const signatures = new Map();
+      for (const data of directory.signatures) {
+        try {
+          const sig = parseDeviceSignature(data);
+          signatures.set(`${sig.userId}|${sig.deviceId}`, data);
+        } catch (err) {
+          console.warn("server returned an invalid device signature", err);
+        }
+      }
       for (const [u, devs] of found) {
-        this.checkKeyChange(u, this.devices.get(u), devs);
+        this.checkKeyChange(u, identities.get(u) || null, devs);
         this.devices.set(u, devs);
         this.devicesAt.set(u, now);
+        if (identities.has(u)) this.identities.set(u, identities.get(u));
+        else this.identities.delete(u);
+        for (const [d, bundle] of devs) {
+          const ref = `${u}|${d}`;
+          if (deviceVerified(identities.get(u), bundle, signatures.get(ref))) this.verified.add(ref);
+          else this.verified.delete(ref);
+        }
       }
     }
     const out = [];
@@ -187,16 +221,43 @@ export class E2EE {
     return out;
   }
 
-  /** Tell the page when a user's device signing keys change (as the SDK's KeysChanged):
-   * a replaced key is what an attack through the key directory looks like. */
-  checkKeyChange(user, old, now) {
+  /** Whether a device carries its user's identity signature (cross-signing, SPEC.md
+   * §11.1), as last read from the directory; unverified devices are shown so. */
+  deviceVerified(user, device) {
+    return this.verified.has(`${user}|${device}`);
+  }
+
+  /** {verified, unverified}: counts of a user's devices as last read (devicesOf). */
+  deviceCounts(user) {
+    let verified = 0;
+    let unverified = 0;
+    for (const d of this.devices.get(user)?.keys() ?? []) {
+      if (this.deviceVerified(user, d)) verified++;
+      else unverified++;
+    }
+    return { verified, unverified };
+  }
+
+  /** What a user counts with in safety numbers: their identity key, or (without one)
+   * their devices' signing keys. */
+  safetyKeys(user, identity, devices) {
+    if (identity) return [identity.public];
+    const keys = new Map([...devices.values()].map((b) => [hex(b.signPublic), b.signPublic]));
+    if (user === this.userId) keys.set(hex(this.keys.signPublic), this.keys.signPublic);
+    return [...keys.values()];
+  }
+
+  /** Tell the page when a user's identity key changes (as the SDK's KeysChanged); for
+   * a user without one, when their device keys change. A device added and signed by
+   * the same identity changes nothing. */
+  checkKeyChange(user, identity, now) {
+    const old = this.devices.get(user);
     if (user === this.userId || !old || !old.size || !now.size) return;
-    const before = new Map([...old].map(([d, b]) => [d, hex(b.signPublic)]));
-    const after = new Map([...now].map(([d, b]) => [d, hex(b.signPublic)]));
-    const same = before.size === after.size && [...before].every(([d, k]) => after.get(d) === k);
-    if (same) return;
-    const replaced = [...before.keys()].filter((d) => after.has(d) && after.get(d) !== before.get(d));
-    this.h.onKeysChanged?.({ user, replaced });
+    const before = this.safetyKeys(user, this.identities.get(user), old).map(hex).sort().join();
+    const after = this.safetyKeys(user, identity, now).map(hex).sort().join();
+    if (before === after) return;
+    const replaced = [...old.keys()].filter((d) => now.has(d) && hex(now.get(d).signPublic) !== hex(old.get(d).signPublic));
+    this.h.onKeysChanged?.({ user, replaced, identity: Boolean(identity || this.identities.get(user)) });
   }
 
   async bundleOf(user, device) {
@@ -205,14 +266,62 @@ export class E2EE {
     return bundle && bundle.userId === user ? bundle : null;
   }
 
-  /** The 60-digit safety number with `user`, from the keys the directory gives now. */
+  /** The 60-digit safety number with `user`, over the two identity keys the directory
+   * gives now (adding a device does not change it). */
   async safetyNumberWith(user) {
-    const bundles = await this.devicesOf([this.userId, user], true);
-    const mine = new Map([[hex(this.keys.signPublic), this.keys.signPublic]]);
-    for (const b of bundles) if (b.userId === this.userId) mine.set(hex(b.signPublic), b.signPublic);
-    const theirs = bundles.filter((b) => b.userId === user).map((b) => b.signPublic);
-    if (!theirs.length) return null;
-    return safetyNumber(this.userId, [...mine.values()], user, theirs);
+    await this.devicesOf([this.userId, user], true);
+    const theirs = this.devices.get(user) || new Map();
+    if (!theirs.size && !this.identities.has(user)) return null;
+    const own = this.identities.get(this.userId) || (this.identity ? { public: this.identity.public } : null);
+    const mine = this.safetyKeys(this.userId, own, this.devices.get(this.userId) || new Map());
+    return safetyNumber(this.userId, mine, user, this.safetyKeys(user, this.identities.get(user), theirs));
+  }
+
+  // -- cross-signing (SPEC.md §11.1)
+
+  /** Upload this device's bundle. The user's first device creates the identity key
+   * (kept in IndexedDB by `keepIdentity(identity)`, forgotten by `keepIdentity(null)`
+   * if another device made one first); a device holding it signs its own bundle. */
+  async publishKeys(keepIdentity) {
+    const bundle = this.keys.bundle(this.userId, this.deviceId);
+    const directory = await this.client.queryKeyDirectory([this.userId]);
+    let stored = null;
+    for (const data of directory.identities) {
+      try {
+        const record = parseIdentity(data);
+        if (record.userId === this.userId) stored = record;
+      } catch (err) {
+        console.warn("server returned an invalid identity record", err);
+      }
+    }
+    if (!stored && !this.identity) {
+      this.identity = IdentityKeys.generate();
+      await keepIdentity(this.identity);
+    }
+    if (!this.identity || (stored && !equal(stored.public, this.identity.public))) {
+      await this.client.uploadKeys(bundle);
+      return;
+    }
+    const signature = signDevice(this.identity, parseBundle(bundle));
+    try {
+      await this.client.uploadKeys(bundle, { identity: stored ? undefined : this.identity.record(this.userId), signature });
+    } catch (err) {
+      if (err?.code !== "conflict") throw err;
+      // Another device of the user published its identity key between our query and
+      // our upload: that one is the user's; this device waits to be approved.
+      this.identity = null;
+      await keepIdentity(null);
+      await this.client.uploadKeys(bundle);
+    }
+  }
+
+  /** Sign another device of this user with the identity (the approval of a new device,
+   * SPEC.md §11.7, calls it); nothing if this device does not hold the identity. */
+  async signOwnDevice(bundle) {
+    if (!this.identity || bundle.userId !== this.userId) return false;
+    await this.client.signDevice(bundle.deviceId, signDevice(this.identity, bundle));
+    this.verified.add(`${this.userId}|${bundle.deviceId}`);
+    return true;
   }
 
   // -- sending
@@ -361,7 +470,12 @@ export class E2EE {
       this.onMsg(item);
       return;
     }
-    if (item.kind === "member.left" && item.user) {
+    if (item.kind === "device.revoked" && item.user) {
+      // Nothing sent from now on may reach that device: a new key, and that user's
+      // devices read again (the revoked one has left the directory).
+      this.rotate(item.room);
+      this.devicesAt.delete(item.user);
+    } else if (item.kind === "member.left" && item.user) {
       this.rotate(item.room);
       this.promoted.get(item.room)?.delete(item.user);
     } else if (item.kind === "guest.invited" && item.seq > 0) {
@@ -705,6 +819,13 @@ export class E2EE {
     if (!bundle || !(info.members || []).some((m) => m.user === item.user)) return;
     await this.client.toDevice(item.user, item.device, shareSenderKey(this.keys, out.initial, item.device, bundle.boxPublic));
   }
+}
+
+/** The user's identity secret (cross-signing) from IndexedDB, or null if this browser
+ * does not hold it. */
+export async function loadIdentity(store, userId) {
+  const saved = await store.get(`identity:${userId}`);
+  return saved ? IdentityKeys.fromBytes(saved) : null;
 }
 
 /** This device's keys from IndexedDB, created (and stored) on first use. */

@@ -3,7 +3,7 @@
 // identity is verified; the router's guard (main.js) sends an account that is not
 // to /verification (as the server, which refuses messaging with identity_unverified).
 import { Client } from "./client.js";
-import { E2EE, loadOrCreateKeys } from "./e2ee.js";
+import { E2EE, loadIdentity, loadOrCreateKeys } from "./e2ee.js";
 import { ApiError } from "./rest.js";
 import * as store from "./store.js";
 import { app, emit, rest, rooms } from "./state.js";
@@ -59,7 +59,7 @@ export async function start() {
   const wsUrl = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/ws`;
   app.client = new Client(wsUrl, { token: app.session.token, deviceId: app.session.deviceId, userId: app.session.userId }, {
     onStatus: (status) => emit("status", status),
-    onWelcome: (w) => onWelcome(w, keys),
+    onWelcome: (w) => onWelcome(w),
     onItem: (item) => app.e2ee.onItem(item),
     // A booking in this practitioner's agenda is not a room's event (SPEC.md §5.6).
     onEphemeral: (ev) => (ev.kind === "appointment.booked" ? emit("appointment", ev) : onEphemeral(ev)),
@@ -70,8 +70,11 @@ export async function start() {
       go("/connexion?expiree=1", { replace: true });
     },
   });
-  const handlers = { onMessage, onUndecryptable, onEvent, onKey, onKeysChanged, onLinkRequest: askApproval, onLinkAnswered };
+  // Approving a new device signs it with the identity key, if this browser holds it.
+  const onDeviceApproved = (bundle) => app.e2ee.signOwnDevice(bundle);
+  const handlers = { onMessage, onUndecryptable, onEvent, onKey, onKeysChanged, onLinkRequest: askApproval, onLinkAnswered, onDeviceApproved };
   app.e2ee = new E2EE(app.client, rest, keys, handlers, saved, (snap) => store.put(`e2ee:${app.session.deviceId}`, snap));
+  app.e2ee.identity = await loadIdentity(store, app.session.userId);
   // A browser that held keys before device approval existed is an approved device.
   app.link = (await store.get(`link:${app.session.deviceId}`)) || (saved?.inbound?.length ? "done" : null);
   app.client.connect().catch((err) => console.info("connect", err));
@@ -108,12 +111,15 @@ async function onLinkAnswered({ approved }) {
   emit("link-answered", { approved });
 }
 
-function onWelcome(welcome, keys) {
+function onWelcome(welcome) {
   const was = ready();
   app.profile.verified = welcome.verified;
   if (welcome.verified) {
-    app.client
-      .uploadKeys(keys.bundle(app.session.userId, app.session.deviceId))
+    // Published signed by the identity key if this browser holds it (cross-signing,
+    // SPEC.md §11.1); the account's first device creates it.
+    const userId = app.session.userId;
+    app.e2ee
+      .publishKeys((identity) => (identity ? store.put(`identity:${userId}`, identity.toBytes()) : store.del(`identity:${userId}`)))
       .then(() => checkLink())
       .catch((err) => console.warn("keys.upload", err));
     // A verified practitioner has a directory profile (made on first use), so that

@@ -5,7 +5,10 @@
 // "Mes données": download one's data, delete the account (the password again).
 // Notifications: this browser subscribes to Web Push (SPEC.md §9.5) when the server
 // offers it. "Sauvegarde des clés": the key backup (SPEC.md §11.7), set up under a
-// recovery phrase shown once. Key-holding devices (names, revocation) are another page's.
+// recovery phrase shown once. "Mes appareils" (SPEC.md §9): each device with its
+// dates and whether the account's identity key signed it ("Vérifié" / "Non vérifié"),
+// renamed in place, or revoked after a confirmation (disconnected at once; it reads
+// nothing sent afterwards).
 import { h, replace } from "../dom.js";
 import { ApiError } from "../rest.js";
 import { app, notice, rest } from "../state.js";
@@ -35,6 +38,7 @@ export function accountSecurityView() {
     passwordSection(),
     notificationsSection(),
     backupSection(),
+    devicesSection(),
     h("section", { class: "security-section", "aria-labelledby": "sessions-title" },
       h("h2", { id: "sessions-title" }, "Sessions ouvertes"),
       h("p", { class: "lead" }, "Les appareils et navigateurs connectés à votre compte. Fermez une session que vous ne reconnaissez pas : elle est déconnectée immédiatement."),
@@ -44,6 +48,75 @@ export function accountSecurityView() {
     dataSection(),
   ], { wide: true });
   drawSessions(list, listError, others);
+}
+
+/** "Mes appareils": the account's devices, renamed or revoked here. */
+function devicesSection() {
+  const list = h("ul", { class: "sessions devices", id: "devices", "aria-label": "Mes appareils" });
+  const error = errorLine("devices-error");
+  drawDevices(list, error);
+  return h("section", { class: "security-section", "aria-labelledby": "devices-title" },
+    h("h2", { id: "devices-title" }, "Mes appareils"),
+    h("p", { class: "lead" }, "Les appareils qui détiennent vos clés de chiffrement. Un appareil « Non vérifié » n'a pas été approuvé depuis un autre de vos appareils : vos confrères le voient ainsi. Révoquez un appareil perdu ou que vous n'utilisez plus : il est déconnecté immédiatement et ne pourra plus lire les nouveaux messages."),
+    list, error);
+}
+
+async function drawDevices(list, error) {
+  let devices = [];
+  try {
+    ({ devices } = await rest.call("GET", "/v1/devices"));
+  } catch (err) {
+    fail(error, err);
+    return;
+  }
+  const redraw = () => drawDevices(list, error);
+  replace(list, devices.map((d) => deviceRow(d, error, redraw)));
+}
+
+function deviceRow(d, error, redraw) {
+  const row = h("li", { class: "session device", dataset: { testid: "device", id: d.id, verified: d.verified ? "1" : "" } });
+  const what = h("div", { class: "session-what" },
+    h("strong", { class: "device-name" }, d.name),
+    d.current ? h("span", { class: "tag" }, "Cet appareil") : null,
+    d.verified
+      ? h("span", { class: "tag device-verified" }, "Vérifié")
+      : h("span", { class: "tag device-unverified" }, "Non vérifié"),
+    h("span", { class: "session-when" }, `Ajouté le ${DATE.format(new Date(d.created_at))} · `,
+      d.last_seen_at ? `dernière activité le ${DATE.format(new Date(d.last_seen_at))}` : "jamais connecté"));
+  const rename = h("button", { type: "button", class: "rename", onclick: () => replace(row, renameForm(d, error, redraw)) }, "Renommer");
+  const revoke = d.current ? null : h("button", { type: "button", class: "revoke danger", onclick: async () => {
+    const text = `« ${d.name} » sera déconnecté immédiatement, ses clés retirées, et il ne pourra plus lire les nouveaux messages. Pour l'utiliser à nouveau, il faudra vous y reconnecter et l'approuver.`;
+    if (!(await confirmDialog("Révoquer cet appareil", text, "Révoquer"))) return;
+    try {
+      await rest.call("DELETE", `/v1/devices/${encodeURIComponent(d.id)}`);
+      notice(`Appareil « ${d.name} » révoqué.`);
+    } catch (err) {
+      fail(error, err);
+    }
+    await redraw();
+  } }, "Révoquer");
+  replace(row, [what, h("div", { class: "actions" }, rename, revoke)]);
+  return row;
+}
+
+function renameForm(d, error, redraw) {
+  const input = h("input", { name: "name", value: d.name, maxlength: 100, required: true, "aria-label": "Nom de l'appareil" });
+  const form = h("form", { class: "inline device-rename", onsubmit: async (e) => {
+    e.preventDefault();
+    const name = input.value.trim();
+    if (!name) return;
+    try {
+      await rest.call("PATCH", `/v1/devices/${encodeURIComponent(d.id)}`, { name });
+      notice("Appareil renommé.");
+    } catch (err) {
+      fail(error, err);
+    }
+    await redraw();
+  } }, input,
+  h("button", { type: "submit", class: "primary" }, "Enregistrer"),
+  h("button", { type: "button", onclick: () => redraw() }, "Annuler"));
+  queueMicrotask(() => input.focus());
+  return form;
 }
 
 async function drawSessions(list, error, others) {
