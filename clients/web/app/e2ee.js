@@ -715,6 +715,7 @@ export class E2EE {
 
   async onOwnDevice(item, payload, bundle) {
     if (payload.type === "link_request") {
+      if (this.awaitingLink) return; // waiting itself: it has nothing to give
       this.linkRequests.set(item.device, bundle);
       this.h.onLinkRequest?.({ device: item.device, code: linkCode(bundle.bytes) });
     } else if ((payload.type === "link_accept" || payload.type === "link_refused") && this.awaitingLink) {
