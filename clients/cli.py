@@ -699,8 +699,10 @@ async def cmd_chat(args: argparse.Namespace) -> int:
         rooms = []  # e.g. not verified yet: the client says so below
     live = seed_state(saved, room, rooms)
     client = Client(profile.account, state=live, from_start=True)
+    keys = key_path(args.profile, profile.account.device_id)
+    # The sender keys received are kept beside the device keys: the history reads again.
     e2ee = EncryptedClient(
-        profile.account, key_path(args.profile, profile.account.device_id), client=client
+        profile.account, keys, client=client, sessions_file=keys.with_suffix(".sessions")
     )
     await e2ee.connect()
     session = ChatSession(e2ee, room, sys.stdout)

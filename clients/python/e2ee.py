@@ -614,6 +614,8 @@ class EncryptedClient:
         """Link requests and answers, and keys, from this user's other devices."""
         kind = payload.get("type")
         if kind == "link_request":
+            if self.awaiting_link:  # waiting itself: it has nothing to give
+                return
             bundle = await self._bundle(self.user_id, item.device)
             if bundle is not None:
                 self._link_requests[item.device] = bundle

@@ -37,6 +37,8 @@ from .common import bearer, json_body, services
 __all__ = ["MAX_ENTRIES_PER_REQUEST", "routes"]
 
 MAX_ENTRIES_PER_REQUEST = 500
+# 500 entries of at most 512 bytes, in base64 with their ids, fit in 384 KiB.
+MAX_ENTRIES_BODY = 384 * 1024
 MAX_PAGE = 1000
 MAX_ENTRY = 512  # bytes of one entry (protocol/crypto/backup.py MAX_ENTRY)
 _ENTRY_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -119,7 +121,7 @@ async def delete_backup(request: Request) -> Response:
 
 async def put_entries(request: Request) -> Response:
     _, user = await bearer(request)
-    body = await json_body(request)
+    body = await json_body(request, MAX_ENTRIES_BODY)
     version = _version(body.get("version"))
     items = body.get("entries")
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_ENTRIES_PER_REQUEST:

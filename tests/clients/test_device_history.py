@@ -241,6 +241,15 @@ async def test_backup_routes_refuse_bad_input_and_other_accounts(server: ServerU
         assert err.value.code == ErrorCode.BAD_FRAME
     page = await call("GET", f"/v1/keys/backup/entries?version={version}")
     assert page == {"entries": [entry], "next": None}
+    # A full request: 500 entries of the largest size (beyond the usual 64 KiB body).
+    big = [{"id": f"{n:032x}", "data": base64.b64encode(bytes(512)).decode()} for n in range(500)]
+    assert await call("POST", "/v1/keys/backup/entries", {"version": version, "entries": big}) == {
+        "entries": 501
+    }
+    first = await call("GET", f"/v1/keys/backup/entries?version={version}&limit=300")
+    assert isinstance(first, dict) and len(first["entries"]) == 300
+    rest = await call("GET", f"/v1/keys/backup/entries?version={version}&after={first['next']}")
+    assert isinstance(rest, dict) and len(rest["entries"]) == 201 and rest["next"] is None
     with pytest.raises(ServerError):
         await call("GET", "/v1/keys/backup", token="not-a-token")
     assert await call("DELETE", "/v1/keys/backup") is None

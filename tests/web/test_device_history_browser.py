@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from attachment_kit import pdf_with_text
 from browser_kit import (
+    eventually,
     log_in,
     named_practitioner,
     open_client,
@@ -43,6 +44,17 @@ async def log_in_new_device(page: Page, email: str) -> None:
         "Approuvez cette connexion depuis un autre appareil"
     )
     await expect(page.locator("#link-code")).to_have_text(CODE)
+
+
+async def device_id(page: Page) -> str:
+    session = await page.evaluate("async () => (await import('/app/store.js')).get('session')")
+    return str(session["deviceId"])
+
+
+async def cross_signed(server: ServerUnderTest, user_id: str, device: str) -> bool:
+    """The device's bundle carries its user's identity signature (server-checked)."""
+    keys = await server.store.device_keys([user_id])
+    return any(k.device_id == device and k.signature for k in keys)
 
 
 async def sees_history(page: Page, texts: list[str]) -> None:
@@ -95,6 +107,9 @@ async def test_second_browser_approved_then_phrase_restores_history(
         await expect(dialog).to_have_count(0)
         await expect(second.locator("#connection")).to_have_attribute("data-state", "online")
         await sees_history(second, HISTORY)
+        # Cross-signed by the approval; and it holds the identity secret now.
+        second_id = await device_id(second)
+        assert await eventually(lambda: cross_signed(server, anne.user_id, second_id))
 
         # From now on, what the first browser receives reaches the second too.
         await paul.send_text(room, "Reçu ?")
@@ -108,8 +123,8 @@ async def test_second_browser_approved_then_phrase_restores_history(
         assert PHRASE.match(phrase), phrase
         await expect(first.locator("#backup-phrase-box")).to_contain_text("Elle ne sera plus")
         await expect(first.locator("#backup-state")).to_contain_text("tenue à jour")
-        # Two keys so far: Paul's and this browser's own.
-        await expect(first.locator("#backup-state")).to_have_attribute("data-entries", "2")
+        # Three entries so far: Paul's key, this browser's own, the identity secret.
+        await expect(first.locator("#backup-state")).to_have_attribute("data-entries", "3")
         await screenshot(first, "key-backup", full_page=True)
         # A new sender key after the backup: it is added to the backup as it arrives.
         paul.rotate(room)
@@ -118,7 +133,7 @@ async def test_second_browser_approved_then_phrase_restores_history(
             "Nouvelle clé depuis la sauvegarde"
         )
         await first.goto(server.url + "/compte/securite")
-        await expect(first.locator("#backup-state")).to_have_attribute("data-entries", "3")
+        await expect(first.locator("#backup-state")).to_have_attribute("data-entries", "4")
         assert errors1 == [] and errors2 == []
         await ctx1.close()
         await ctx2.close()
@@ -136,6 +151,9 @@ async def test_second_browser_approved_then_phrase_restores_history(
         await third.click("#phrase-form button[type=submit]")
         await expect(third.locator("#connection")).to_have_attribute("data-state", "online")
         await sees_history(third, [*HISTORY, "Reçu ?", "Nouvelle clé depuis la sauvegarde"])
+        # The backup held the identity secret too: the restored browser signed itself.
+        third_id = await device_id(third)
+        assert await eventually(lambda: cross_signed(server, anne.user_id, third_id))
         assert errors3 == []
         assert await server.store.decryption_failures(room) == {}
     finally:

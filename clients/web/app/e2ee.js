@@ -42,6 +42,9 @@ import {
   roomKeysPayloads,
   seal,
   sealEntry,
+  identityEntryId,
+  openIdentityEntry,
+  sealIdentityEntry,
   utf8,
   BACKUP_MEMLIMIT,
   BACKUP_OPSLIMIT,
@@ -685,6 +688,8 @@ export class E2EE {
     await this.h.onDeviceApproved?.(bundle);
     const payload = { type: "link_accept", from: this.deviceId, to: device };
     if (this.backup) payload.backup = this.backup;
+    // The identity secret goes along: the new device signs itself and approves the next.
+    if (this.identity) payload.identity = this.identity.toBytes();
     await this.client.toDevice(this.userId, device, seal(this.keys, bundle.boxPublic, payload));
     this.linked.add(device);
     await this.save();
@@ -710,6 +715,7 @@ export class E2EE {
 
   async onOwnDevice(item, payload, bundle) {
     if (payload.type === "link_request") {
+      if (this.awaitingLink) return; // waiting itself: it has nothing to give
       this.linkRequests.set(item.device, bundle);
       this.h.onLinkRequest?.({ device: item.device, code: linkCode(bundle.bytes) });
     } else if ((payload.type === "link_accept" || payload.type === "link_refused") && this.awaitingLink) {
@@ -718,6 +724,7 @@ export class E2EE {
         this.linked.add(item.device);
         const b = payload.backup;
         if (b && typeof b.version === "string" && b.key instanceof Uint8Array && b.key.length === 32) this.backup = { version: b.version, key: b.key };
+        if (payload.identity instanceof Uint8Array) await this.adoptIdentity(payload.identity);
       }
       await this.stopWaiting();
       this.h.onLinkAnswered?.({ device: item.device, approved });
@@ -726,12 +733,35 @@ export class E2EE {
     }
   }
 
+  /** Keep the user's identity secret received from an own device or the backup, and
+   * sign this device's bundle with it (cross-signing, SPEC.md §11.1). */
+  async adoptIdentity(bytes) {
+    if (this.identity) return;
+    try {
+      this.identity = IdentityKeys.fromBytes(bytes);
+    } catch (err) {
+      console.warn("identity refused", err);
+      return;
+    }
+    await this.h.keepIdentity?.(this.identity);
+    await this.publishKeys(this.h.keepIdentity || (() => {}));
+  }
+
   // -- key backup (SPEC.md §9.6, §11.7)
 
   /** Add keys to the backup, if this device keeps one up to date. */
   backUp(keys) {
     if (!this.backup || !keys.length) return Promise.resolve();
     return this.uploadEntries(this.backup, keys).catch((err) => console.info("key backup", err));
+  }
+
+  /** Every key held, and the identity secret if this device holds it. */
+  async backUpEverything() {
+    await this.uploadEntries(this.backup, this.exportKeys());
+    if (this.identity) {
+      const [id, data] = sealIdentityEntry(this.backup.key, this.identity.toBytes());
+      await this.rest.call("POST", "/v1/keys/backup/entries", { version: this.backup.version, entries: [{ id, data: toB64(data) }] });
+    }
   }
 
   async uploadEntries(backup, keys) {
@@ -765,7 +795,7 @@ export class E2EE {
     });
     this.backup = { version: created.version, key };
     await this.save();
-    await this.uploadEntries(this.backup, this.exportKeys());
+    await this.backUpEverything();
     return phrase;
   }
 
@@ -782,12 +812,15 @@ export class E2EE {
     }
     if (!equal(backupCheck(key), fromB64(info.check))) return false;
     const keys = [];
+    const identityId = identityEntryId(key);
+    let identity = null;
     let after = "";
     for (;;) {
       const page = await this.rest.call("GET", `/v1/keys/backup/entries?version=${encodeURIComponent(info.version)}&after=${after}`);
       for (const e of page.entries) {
         try {
-          keys.push(openEntry(key, e.id, fromB64(e.data)));
+          if (e.id === identityId) identity = openIdentityEntry(key, fromB64(e.data));
+          else keys.push(openEntry(key, e.id, fromB64(e.data)));
         } catch (err) {
           console.warn("backup entry refused", err);
         }
@@ -798,7 +831,8 @@ export class E2EE {
     this.backup = { version: info.version, key };
     await this.stopWaiting();
     this.gotKeys(keys);
-    await this.uploadEntries(this.backup, this.exportKeys());
+    if (identity) await this.adoptIdentity(identity); // this device is verified again
+    await this.backUpEverything();
     return true;
   }
 

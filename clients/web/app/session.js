@@ -72,7 +72,11 @@ export async function start() {
   });
   // Approving a new device signs it with the identity key, if this browser holds it.
   const onDeviceApproved = (bundle) => app.e2ee.signOwnDevice(bundle);
-  const handlers = { onMessage, onUndecryptable, onEvent, onKey, onKeysChanged, onLinkRequest: askApproval, onLinkAnswered, onDeviceApproved };
+  // The identity secret is kept in IndexedDB (made here, or received with an approval
+  // or from the key backup), forgotten when another device's won the race.
+  const userId = app.session.userId;
+  const keepIdentity = (identity) => (identity ? store.put(`identity:${userId}`, identity.toBytes()) : store.del(`identity:${userId}`));
+  const handlers = { onMessage, onUndecryptable, onEvent, onKey, onKeysChanged, onLinkRequest: askApproval, onLinkAnswered, onDeviceApproved, keepIdentity };
   app.e2ee = new E2EE(app.client, rest, keys, handlers, saved, (snap) => store.put(`e2ee:${app.session.deviceId}`, snap));
   app.e2ee.identity = await loadIdentity(store, app.session.userId);
   // A browser that held keys before device approval existed is an approved device.
@@ -117,9 +121,8 @@ function onWelcome(welcome) {
   if (welcome.verified) {
     // Published signed by the identity key if this browser holds it (cross-signing,
     // SPEC.md §11.1); the account's first device creates it.
-    const userId = app.session.userId;
     app.e2ee
-      .publishKeys((identity) => (identity ? store.put(`identity:${userId}`, identity.toBytes()) : store.del(`identity:${userId}`)))
+      .publishKeys(app.e2ee.h.keepIdentity)
       .then(() => checkLink())
       .catch((err) => console.warn("keys.upload", err));
     // A verified practitioner has a directory profile (made on first use), so that
