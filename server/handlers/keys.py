@@ -12,7 +12,8 @@ when they read it: the server is not trusted with their integrity.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Callable
+from typing import Protocol, TypeVar
 
 from protocol import encode
 from protocol.crypto.errors import CryptoError
@@ -27,6 +28,8 @@ from protocol.crypto.keys import KeyBundle, parse_bundle
 from protocol.crypto.share import key_request
 from protocol.errors import ErrorCode
 from protocol.frames import Ack, KeysQuery, KeysReport, KeysSign, KeysUpload, ToDeviceMsg
+from storage.base import KeyStore, RoomStore, ToDeviceStore, UserStore
+from storage.devices import DeviceStore
 from storage.errors import NotFound
 
 from ..clock import now_ms
@@ -35,8 +38,14 @@ from .context import Caller, Services, require_member
 
 __all__ = ["on_keys_query", "on_keys_report", "on_keys_sign", "on_keys_upload"]
 
+T = TypeVar("T")
 
-def _parse(frame: str, what: str, parse: Any, data: bytes) -> Any:
+
+class KeyPorts(UserStore, KeyStore, DeviceStore, RoomStore, ToDeviceStore, Protocol):
+    """What keys uses of the store."""
+
+
+def _parse(frame: str, what: str, parse: Callable[[bytes], T], data: bytes) -> T:
     try:
         return parse(data)
     except CryptoError as exc:
@@ -54,13 +63,13 @@ def _check_signature(
         raise ApiError(ErrorCode.BAD_FRAME, f"{frame}: invalid device signature: {exc}") from None
 
 
-async def _stored_identity(svc: Services, user_id: str) -> IdentityRecord | None:
+async def _stored_identity(svc: Services[KeyPorts], user_id: str) -> IdentityRecord | None:
     found = await svc.store.identities([user_id])
     # Verified on upload; parsed again because the record is what holds the key.
     return parse_identity(found[0].record) if found else None
 
 
-async def on_keys_upload(svc: Services, caller: Caller, f: KeysUpload) -> Ack:
+async def on_keys_upload(svc: Services[KeyPorts], caller: Caller, f: KeysUpload) -> Ack:
     bundle: KeyBundle = _parse("keys.upload", "bundle", parse_bundle, f.bundle)
     identity: IdentityRecord | None = None
     if f.identity is not None:
@@ -94,7 +103,7 @@ async def on_keys_upload(svc: Services, caller: Caller, f: KeysUpload) -> Ack:
     return Ack(f.id)
 
 
-async def on_keys_sign(svc: Services, caller: Caller, f: KeysSign) -> Ack:
+async def on_keys_sign(svc: Services[KeyPorts], caller: Caller, f: KeysSign) -> Ack:
     """The user's identity signs another of the user's devices (its approval)."""
     signature: DeviceSignature = _parse(
         "keys.sign", "device signature", parse_device_signature, f.signature
@@ -119,7 +128,7 @@ async def on_keys_sign(svc: Services, caller: Caller, f: KeysSign) -> Ack:
     return Ack(f.id)
 
 
-async def on_keys_query(svc: Services, caller: Caller, f: KeysQuery) -> Ack:
+async def on_keys_query(svc: Services[KeyPorts], caller: Caller, f: KeysQuery) -> Ack:
     """Bundles of the devices of the requested users the caller may see: itself and the
     users it shares a room with. Others are left out, as if they had no device."""
     users = list(dict.fromkeys(f.users))
@@ -143,7 +152,7 @@ async def on_keys_query(svc: Services, caller: Caller, f: KeysQuery) -> Ack:
     )
 
 
-async def on_keys_report(svc: Services, caller: Caller, f: KeysReport) -> Ack:
+async def on_keys_report(svc: Services[KeyPorts], caller: Caller, f: KeysReport) -> Ack:
     """Count a failure to decrypt a message of ``f.device``; for a missing key, queue a
     key request (a clear to-device body, from the caller) to that device."""
     await require_member(svc, caller, f.room)

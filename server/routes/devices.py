@@ -12,27 +12,47 @@ the revoked device never gets.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from protocol import encode
 from protocol.errors import ErrorCode
+from storage.audit import AuditStore
+from storage.base import KeyStore, UserStore
+from storage.devices import DeviceStore
 from storage.types import Device
 
 from ..audit import record
+from ..bodies import Text, schema_of
 from ..clock import now_ms
 from ..errors import ApiError
-from ..fields import text
+from ..handlers import Services
+from ..node import node
 from ..openapi import api_route, array, boolean, integer, nullable, obj, string
 from ..revocation import revoke
 from ..wire import item_frame
-from .common import bearer, json_body, services
+from .common import bearer, read_body
+from .common import services as all_services
 
 __all__ = ["routes"]
 
 _NO_SUCH = "no device of yours has this id"
+
+
+class DevicePorts(UserStore, KeyStore, DeviceStore, AuditStore, Protocol):
+    """What the devices routes use of the store."""
+
+
+def services(request: Request) -> Services[DevicePorts]:
+    return all_services(request)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceBody:
+    name: Annotated[str, Text()]
 
 
 def _device_json(device: Device, verified: bool, current: bool) -> dict[str, Any]:
@@ -61,15 +81,14 @@ async def list_devices(request: Request) -> Response:
 async def add_device(request: Request) -> Response:
     """Register another device; log in with its ``device_id`` to get its own token."""
     _, user = await bearer(request)
-    body = await json_body(request)
-    device = await services(request).store.create_device(user.id, text(body, "name"), now_ms())
+    name = (await read_body(request, DeviceBody)).name
+    device = await services(request).store.create_device(user.id, name, now_ms())
     return JSONResponse({"device": _device_json(device, False, False)}, status_code=201)
 
 
 async def rename_device(request: Request) -> Response:
     session, user = await bearer(request)
-    body = await json_body(request)
-    name = text(body, "name")
+    name = (await read_body(request, DeviceBody)).name
     store = services(request).store
     device = await store.rename_device(user.id, request.path_params["device_id"], name)
     if device is None:
@@ -89,7 +108,7 @@ async def revoke_device(request: Request) -> Response:
     revoked = await svc.store.revoke_device(user.id, device_id, now_ms())
     if revoked is None:
         raise ApiError(ErrorCode.NOT_FOUND, _NO_SUCH)
-    live = request.app.state.live
+    live = node(request).live
     for token_hash in revoked.sessions:
         await revoke(svc.hub.broker, live, user.id, "session", token_hash)
     for item in revoked.events:
@@ -121,7 +140,7 @@ routes = [
         add_device,
         "POST",
         summary="Register another device",
-        body=obj({"name": string(max_length=100)}),
+        body=schema_of(DeviceBody),
         response=obj({"device": _DEVICE}),
         status=201,
         errors=(413,),
@@ -131,7 +150,7 @@ routes = [
         rename_device,
         "PATCH",
         summary="Rename one of one's devices",
-        body=obj({"name": string(max_length=100)}),
+        body=schema_of(DeviceBody),
         response=obj({"device": _DEVICE}),
         errors=(404, 413),
     ),
