@@ -18,21 +18,24 @@ as opaque ciphertexts under opaque ids.
 from __future__ import annotations
 
 import base64
-import binascii
 import re
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from storage.backup import KeyBackup
+from storage.backup import BackupStore, KeyBackup
 from storage.errors import NoSuchBackup
 from storage.ids import new_id
 
+from ..bodies import Base64, Integer, Pattern, base64_field, schema_of
 from ..clock import now_ms
 from ..errors import bad_field
-from ..openapi import api_route, array, integer, nullable, obj, string
-from .common import bearer, json_body, services
+from ..handlers import Services
+from ..openapi import Schema, api_route, array, integer, nullable, obj, string
+from .common import bearer, read_body
+from .common import services as all_services
 
 __all__ = ["MAX_ENTRIES_PER_REQUEST", "routes"]
 
@@ -42,35 +45,49 @@ MAX_ENTRIES_BODY = 384 * 1024
 MAX_PAGE = 1000
 MAX_ENTRY = 512  # bytes of one entry (protocol/crypto/backup.py MAX_ENTRY)
 _ENTRY_ID = re.compile(r"^[0-9a-f]{32}$")
-_VERSION = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_MIN_OPS, _MAX_OPS = 1, 10
-_MIN_MEM, _MAX_MEM = 8192, 256 * 1024 * 1024
+_VERSION = r"^[A-Za-z0-9_-]{1,64}$"
+_ENTRY = obj({"id": string(pattern=_ENTRY_ID.pattern), "data": string(max_length=684)})
 
 
-def _b64(body: dict[str, Any], field: str, min_size: int, max_size: int) -> bytes:
-    value = body.get(field)
-    if not isinstance(value, str) or len(value) > 4 * max_size // 3 + 4:
-        raise bad_field(field, "is required and must be base64")
-    try:
-        raw = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        raise bad_field(field, "must be base64") from None
-    if not min_size <= len(raw) <= max_size:
-        raise bad_field(field, f"must be {min_size} to {max_size} bytes")
-    return raw
+def services(request: Request) -> Services[BackupStore]:
+    return all_services(request)
 
 
-def _int(body: dict[str, Any], field: str, low: int, high: int) -> int:
-    value = body.get(field)
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise bad_field(field, f"must be an integer from {low} to {high}")
-    return value
+@dataclass(frozen=True, slots=True)
+class Entries:
+    """1 to 500 entries ``{id: 32 hexadecimal digits, data: base64 of 41 to 512 bytes}``,
+    as ``(id, data)`` sorted by id (an id given twice keeps the last)."""
+
+    def schema(self) -> Schema:
+        return array(_ENTRY, max_items=MAX_ENTRIES_PER_REQUEST)
+
+    def parse(self, body: dict[str, Any], name: str) -> tuple[tuple[str, bytes], ...]:
+        items = body.get(name)
+        if not isinstance(items, list) or not 1 <= len(items) <= MAX_ENTRIES_PER_REQUEST:
+            raise bad_field(name, f"must list 1 to {MAX_ENTRIES_PER_REQUEST} entries")
+        entries: dict[str, bytes] = {}
+        for item in items:
+            if not isinstance(item, dict) or not _ENTRY_ID.match(str(item.get("id", ""))):
+                raise bad_field(name, "items are {id: 32 hexadecimal digits, data: base64}")
+            entries[item["id"]] = base64_field(item.get("data"), name, 41, MAX_ENTRY)
+        return tuple(sorted(entries.items()))
 
 
-def _version(value: object) -> str:
-    if not isinstance(value, str) or not _VERSION.match(value):
-        raise bad_field("version", "must be the backup's version")
-    return value
+_IS_VERSION = Pattern(_VERSION, "must be the backup's version")
+
+
+@dataclass(frozen=True, slots=True)
+class BackupBody:
+    salt: Annotated[bytes, Base64(16, 16)]
+    opslimit: Annotated[int, Integer(1, 10)]
+    memlimit: Annotated[int, Integer(8192, 256 * 1024 * 1024)]
+    check: Annotated[bytes, Base64(32, 32)]
+
+
+@dataclass(frozen=True, slots=True)
+class EntriesBody:
+    version: Annotated[str, _IS_VERSION]
+    entries: Annotated[tuple[tuple[str, bytes], ...], Entries()]
 
 
 def _json(backup: KeyBackup) -> dict[str, Any]:
@@ -96,18 +113,10 @@ async def get_backup(request: Request) -> Response:
 
 async def put_backup(request: Request) -> Response:
     _, user = await bearer(request)
-    body = await json_body(request)
+    body = await read_body(request, BackupBody)
     now = now_ms()
     backup = KeyBackup(
-        user.id,
-        new_id(),
-        _b64(body, "salt", 16, 16),
-        _int(body, "opslimit", _MIN_OPS, _MAX_OPS),
-        _int(body, "memlimit", _MIN_MEM, _MAX_MEM),
-        _b64(body, "check", 32, 32),
-        now,
-        now,
-        0,
+        user.id, new_id(), body.salt, body.opslimit, body.memlimit, body.check, now, now, 0
     )
     await services(request).store.create_key_backup(backup)
     return JSONResponse(_json(backup), status_code=201)
@@ -121,18 +130,9 @@ async def delete_backup(request: Request) -> Response:
 
 async def put_entries(request: Request) -> Response:
     _, user = await bearer(request)
-    body = await json_body(request, MAX_ENTRIES_BODY)
-    version = _version(body.get("version"))
-    items = body.get("entries")
-    if not isinstance(items, list) or not 1 <= len(items) <= MAX_ENTRIES_PER_REQUEST:
-        raise bad_field("entries", f"must list 1 to {MAX_ENTRIES_PER_REQUEST} entries")
-    entries: dict[str, bytes] = {}
-    for item in items:
-        if not isinstance(item, dict) or not _ENTRY_ID.match(str(item.get("id", ""))):
-            raise bad_field("entries", "items are {id: 32 hexadecimal digits, data: base64}")
-        entries[item["id"]] = _b64(item, "data", 41, MAX_ENTRY)
+    body = await read_body(request, EntriesBody, MAX_ENTRIES_BODY)
     count = await services(request).store.put_backup_entries(
-        user.id, version, sorted(entries.items()), now_ms()
+        user.id, body.version, body.entries, now_ms()
     )
     return JSONResponse({"entries": count})
 
@@ -140,7 +140,7 @@ async def put_entries(request: Request) -> Response:
 async def get_entries(request: Request) -> Response:
     _, user = await bearer(request)
     query = request.query_params
-    version = _version(query.get("version"))
+    version = _IS_VERSION.parse(dict(query), "version")
     after = query.get("after", "")
     if after and not _ENTRY_ID.match(after):
         raise bad_field("after", "must be an entry id")
@@ -169,7 +169,6 @@ _BACKUP = obj(
         "updated_at": integer(),
     }
 )
-_ENTRY = obj({"id": string(min_length=32, max_length=32), "data": string(max_length=700)})
 
 routes = [
     api_route(
@@ -184,15 +183,7 @@ routes = [
         put_backup,
         "PUT",
         summary="Start a new key backup (a new recovery phrase), replacing the previous one",
-        body=obj(
-            {
-                "salt": string(max_length=24),
-                "opslimit": integer(minimum=_MIN_OPS, maximum=_MAX_OPS),
-                "memlimit": integer(minimum=_MIN_MEM, maximum=_MAX_MEM),
-                "check": string(max_length=44),
-            },
-            required=("salt", "opslimit", "memlimit", "check"),
-        ),
+        body=schema_of(BackupBody),
         response=_BACKUP,
         status=201,
         errors=(413,),
@@ -209,13 +200,7 @@ routes = [
         put_entries,
         "POST",
         summary="Add or replace encrypted entries (sender keys) of the current backup",
-        body=obj(
-            {
-                "version": string(max_length=64),
-                "entries": array(_ENTRY, max_items=MAX_ENTRIES_PER_REQUEST),
-            },
-            required=("version", "entries"),
-        ),
+        body=schema_of(EntriesBody),
         response=obj({"entries": integer()}),
         errors=(404, 409, 413),
     ),

@@ -70,10 +70,10 @@ async def json_body(request: Request, limit: int = MAX_JSON_BODY) -> dict[str, A
     return value
 
 
-async def read_body(request: Request, cls: type[B]) -> B:
+async def read_body(request: Request, cls: type[B], limit: int = MAX_JSON_BODY) -> B:
     """The request's JSON body checked into ``cls``, a body declaration
     (:mod:`server.bodies`): the same class gives the route's schema (``schema_of``)."""
-    return parse_body(cls, await json_body(request))
+    return parse_body(cls, await json_body(request, limit))
 
 
 def _check_text(body: dict[str, Any]) -> None:
