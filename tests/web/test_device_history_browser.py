@@ -23,7 +23,7 @@ from browser_kit import (
 )
 from playwright.async_api import Browser, Page, expect
 
-from clients.python import EncryptedClient
+from clients.python import EncryptedClient, request
 from harness import PASSWORD, ServerUnderTest
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")  # the shared browser and server
@@ -135,14 +135,19 @@ async def test_second_browser_approved_then_phrase_restores_history(
         await first.goto(server.url + "/compte/securite")
         await expect(first.locator("#backup-state")).to_have_attribute("data-entries", "4")
         assert errors1 == [] and errors2 == []
+        first_id = await device_id(first)
         await ctx1.close()
         await ctx2.close()
         contexts.clear()
+        # ... and revoked (lost computers): no device is left to approve a new one.
+        for gone in (first_id, second_id):
+            await request(server.url, "DELETE", f"/v1/devices/{gone}", token=anne.token)
 
-        # Both browsers gone: a third one restores the history with the phrase.
+        # A third browser restores the history with the phrase.
         ctx3, third, errors3 = await open_client(browser, server.url, viewport)
         contexts.append(ctx3)
         await log_in_new_device(third, anne.email)
+        await expect(third.locator("#link-state")).to_contain_text("Aucun autre appareil")
         await third.click("#use-phrase")
         await third.fill("#phrase-form input[name=phrase]", "abcd-efgh-ijkm-npqr-stuv-wxyz")
         await third.click("#phrase-form button[type=submit]")

@@ -96,6 +96,7 @@ async function checkLink() {
     return;
   }
   await setLink("pending");
+  app.linkOthers = others.length;
   app.linkCode = others.length ? await app.e2ee.requestLink() : app.e2ee.linkCode();
   if (!others.length) app.e2ee.awaitingLink = true;
   emit("link");

@@ -11,7 +11,10 @@ import { publicPage } from "./frame.js";
 
 export function linkView() {
   const code = h("p", { class: "link-code", id: "link-code", "aria-label": "Code de connexion" }, app.linkCode || app.e2ee?.linkCode() || "…");
-  const state = h("p", { class: "lead", id: "link-state", role: "status" }, "En attente d'approbation…");
+  // With no other device left (lost, revoked), only the recovery phrase can help.
+  const state = h("p", { class: "lead", id: "link-state", role: "status" }, app.linkOthers === 0
+    ? "Aucun autre appareil n'est connecté à votre compte : utilisez votre phrase de récupération."
+    : "En attente d'approbation…");
   const error = errorLine("phrase-error");
   const phraseForm = h("form", { id: "phrase-form", hidden: true, onsubmit: async (e) => {
     e.preventDefault();
