@@ -504,7 +504,14 @@ class EncryptedClient:
             return
         try:
             await upload_keys(self.account, self._backup, keys)
-        except ConfrereError as exc:  # replaced by another device, or offline: next key
+        except ServerError as exc:
+            if exc.code in (ErrorCode.CONFLICT, ErrorCode.NOT_FOUND):
+                # Replaced by a backup made on a device not linked with this one (or
+                # deleted): stop writing what nobody could read.
+                self._backup = None
+                self._save_sessions()
+            log.info("could not back up keys: %s", exc)
+        except ConfrereError as exc:  # offline: the next key tries again
             log.info("could not back up keys: %s", exc)
 
     # -- key backup

@@ -13,7 +13,7 @@ import pytest
 from attachment_kit import pdf_with_text, wait_until
 
 from clients.python import Decrypted, EncryptedClient, ServerError, Undecryptable, log_in, request
-from clients.python.backup import WrongPhrase
+from clients.python.backup import WrongPhrase, create_backup
 from clients.python.e2ee import EncryptedIncoming, LinkAnswered, LinkRequest
 from harness import PASSWORD, ServerUnderTest, practitioner
 from protocol.errors import ErrorCode
@@ -296,4 +296,34 @@ async def test_refused_device_gets_nothing_and_keys_need_a_link(
         assert second.export_keys() == []
     finally:
         for client in clients:
+            await client.close()
+
+
+async def test_a_device_stops_writing_a_replaced_backup(
+    server: ServerUnderTest, tmp_path: Path
+) -> None:
+    """Another phrase made elsewhere replaces the backup: a device holding the old key
+    gets 409 backup_replaced on its next upload and stops writing (nothing unreadable
+    is stored)."""
+    alice = await practitioner(server.url, server.store)
+    bob = await practitioner(server.url, server.store)
+    first = EncryptedClient(alice, tmp_path / "a.key")
+    other = EncryptedClient(bob, tmp_path / "b.key")
+    for client in (first, other):
+        await client.connect()
+    try:
+        room = (await other.create_room("group", [alice.user_id])).id
+        await first.set_up_backup()
+        _, replaced = await create_backup(alice)  # a new phrase, on an unlinked device
+        await other.send_text(room, "Après la nouvelle phrase")
+        await read_history(first, room, 1)
+
+        async def stopped() -> bool:
+            return first._backup is None
+
+        await wait_until(stopped)
+        entries = await server.store.backup_entries(alice.user_id, replaced.version, "", 10)
+        assert entries == []
+    finally:
+        for client in (first, other):
             await client.close()

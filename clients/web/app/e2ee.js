@@ -759,7 +759,14 @@ export class E2EE {
   /** Add keys to the backup, if this device keeps one up to date. */
   backUp(keys) {
     if (!this.backup || !keys.length) return Promise.resolve();
-    return this.uploadEntries(this.backup, keys).catch((err) => console.info("key backup", err));
+    return this.uploadEntries(this.backup, keys).catch((err) => {
+      // Replaced by a new backup made on a device not linked with this one: its key is
+      // not ours; stop writing what nobody could read (SPEC.md §9.6).
+      if (err.reason === "backup_replaced" || err.reason === "no_backup") {
+        this.backup = null;
+        this.save();
+      } else console.info("key backup", err);
+    });
   }
 
   /** Every key held, and the identity secret if this device holds it. */
