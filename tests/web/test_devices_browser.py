@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_kit import log_in, named_practitioner, open_client, open_room, screenshot
+from browser_kit import (
+    eventually,
+    log_in,
+    named_practitioner,
+    open_client,
+    open_room,
+    screenshot,
+)
 from playwright.async_api import Browser, Page, WebSocket, expect
 from test_device_history_browser import log_in_new_device
 
@@ -35,6 +42,10 @@ KEYS_FOR = """async ([room, device, bodyHex]) => {
   const held = (snap?.inbound || []).filter((k) => k.roomId === room && k.deviceId === device);
   return { held: held.length, matching: held.filter((k) => c.hex(k.sessionId) === sid).length };
 }"""
+
+
+IDENTITY_HELD = """async (user) =>
+  Boolean(await (await import("/app/store.js")).get("identity:" + user))"""
 
 
 async def device_id_of(page: Page) -> str:
@@ -84,6 +95,8 @@ async def test_devices_are_verified_renamed_and_revoked(
         second_id = await device_id_of(second)
         await open_room(second)
         await expect(second.locator(".msg .text")).to_have_text(["Bonjour Anne"])
+        # The approval gave it the identity secret (it approves the next ones itself).
+        assert await eventually(lambda: second.evaluate(IDENTITY_HELD, anne.user_id))
         await paul.devices([anne.user_id], refresh=True)
         assert paul.device_verified(anne.user_id, second_id)
         assert await paul.safety_number(anne.user_id) == number  # a device added: same number
@@ -144,6 +157,11 @@ async def test_devices_are_verified_renamed_and_revoked(
         )
         found = await second.evaluate(KEYS_FOR, [room, paul.device_id, item.body.hex()])
         assert found["held"] >= 1 and found["matching"] == 0, found
+        # Logging in again there: a new device, which holds no identity secret any more
+        # and waits to be approved like any other.
+        await log_in_new_device(second, anne.email)
+        assert await device_id_of(second) != second_id
+        assert await second.evaluate(IDENTITY_HELD, anne.user_id) is False
         assert errors1 == [] and errors2 == []
         assert await server.store.decryption_failures(room) == {}
     finally:

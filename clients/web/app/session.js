@@ -146,6 +146,9 @@ export async function logIn(email, password) {
   } catch (err) {
     if (!(err instanceof ApiError && err.code === "not_found")) throw err;
     reply = await rest.logIn(email, password, null);
+    // That device was revoked ("Mes appareils"): what it held goes, the identity secret
+    // included, so this browser is a new device that must be approved again.
+    for (const key of [`keys:${known}`, `e2ee:${known}`, `link:${known}`, `identity:${reply.user.id}`]) await store.del(key);
   }
   app.session = { token: reply.token, userId: reply.user.id, deviceId: reply.device_id, email };
   await store.put(`device:${email}`, reply.device_id);
