@@ -67,8 +67,9 @@ ordered, exactly-once opaque bodies. This layer adds, with :mod:`protocol.crypto
   :class:`LinkAnswered`. While it waits, its held messages are neither reported nor
   given up.
 - Key backup (:mod:`.backup`): :meth:`set_up_backup` creates one under a new recovery
-  phrase, :meth:`restore_backup` imports its keys; once either is done (or the backup
-  key came with an approval), every new key is added to it as it arrives.
+  phrase (and gives its key to the linked devices, which keep it up to date too),
+  :meth:`restore_backup` imports its keys; once either is done (or the backup key came
+  from a linked device), every new key is added to it as it arrives.
 - Approving signs the new device with the user's identity key (cross-signing) and
   gives it the identity secret (``adopt_identity``), so it approves the next ones.
 
@@ -503,7 +504,14 @@ class EncryptedClient:
             return
         try:
             await upload_keys(self.account, self._backup, keys)
-        except ConfrereError as exc:  # replaced by another device, or offline: next key
+        except ServerError as exc:
+            if exc.code in (ErrorCode.CONFLICT, ErrorCode.NOT_FOUND):
+                # Replaced by a backup made on a device not linked with this one (or
+                # deleted): stop writing what nobody could read.
+                self._backup = None
+                self._save_sessions()
+            log.info("could not back up keys: %s", exc)
+        except ConfrereError as exc:  # offline: the next key tries again
             log.info("could not back up keys: %s", exc)
 
     # -- key backup
@@ -514,7 +522,24 @@ class EncryptedClient:
         phrase, self._backup = await create_backup(self.account)
         self._save_sessions()
         await self._back_up_everything()
+        await self._share_backup_key()
         return phrase
+
+    async def _share_backup_key(self) -> None:
+        """The linked devices keep the backup up to date too: they get its key."""
+        assert self._backup is not None
+        for device in sorted(self._linked):
+            bundle = await self._bundle(self.user_id, device)
+            if bundle is None:  # revoked since
+                continue
+            payload = self._typed("backup_key", device)
+            payload["backup"] = {"version": self._backup.version, "key": self._backup.key}
+            try:
+                await self.client.to_device(
+                    self.user_id, device, seal(self.keys, bundle.box_public, payload)
+                )
+            except ConfrereError as exc:
+                log.info("could not give the backup key to %s: %s", device, exc)
 
     async def _back_up_everything(self) -> None:
         assert self._backup is not None
@@ -633,6 +658,12 @@ class EncryptedClient:
                     await self.adopt_identity(IdentityKeys.from_bytes(identity))
             self._stop_waiting()
             self._ready.append(LinkAnswered(item.device, approved))
+        elif kind == "backup_key" and item.device in self._linked:
+            backup = payload.get("backup")
+            if isinstance(backup, dict) and isinstance(backup.get("key"), bytes):
+                self._backup = BackupKey(str(backup.get("version")), backup["key"])
+                self._save_sessions()
+                await self._back_up_everything()
         elif kind == "room_keys" and item.device in self._linked:
             self.import_keys(room_keys_from_payload(payload))
 

@@ -13,7 +13,7 @@ import pytest
 from attachment_kit import pdf_with_text, wait_until
 
 from clients.python import Decrypted, EncryptedClient, ServerError, Undecryptable, log_in, request
-from clients.python.backup import WrongPhrase
+from clients.python.backup import WrongPhrase, create_backup
 from clients.python.e2ee import EncryptedIncoming, LinkAnswered, LinkRequest
 from harness import PASSWORD, ServerUnderTest, practitioner
 from protocol.errors import ErrorCode
@@ -103,11 +103,13 @@ async def test_new_device_approved_then_backup_restores_history(
         info = await request(server.url, "GET", "/v1/keys/backup", token=alice.token)
         # first's key, bob's, and the identity secret
         assert info["entries"] == 3 and info["opslimit"] == 3
-        other.rotate(room)  # a new sender key after the backup was set up
-        await other.send_text(room, "Nouvelle clé, toujours lisible")
-        await read_history(first, room, 2)
-        await wait_for_entries(server, alice.token, info["entries"] + 1)
+        # The first device is gone: the second, which got the backup key from it, keeps
+        # the backup up to date with a new sender key it alone receives.
         await first.close()
+        other.rotate(room)
+        await other.send_text(room, "Nouvelle clé, toujours lisible")
+        await read_history(second, room, 1)
+        await wait_for_entries(server, alice.token, info["entries"] + 1)
         await second.close()
         third_account = await log_in(server.url, alice.email, PASSWORD, device_name="Domicile")
         third = EncryptedClient(third_account, tmp_path / "t.key")
@@ -294,4 +296,34 @@ async def test_refused_device_gets_nothing_and_keys_need_a_link(
         assert second.export_keys() == []
     finally:
         for client in clients:
+            await client.close()
+
+
+async def test_a_device_stops_writing_a_replaced_backup(
+    server: ServerUnderTest, tmp_path: Path
+) -> None:
+    """Another phrase made elsewhere replaces the backup: a device holding the old key
+    gets 409 backup_replaced on its next upload and stops writing (nothing unreadable
+    is stored)."""
+    alice = await practitioner(server.url, server.store)
+    bob = await practitioner(server.url, server.store)
+    first = EncryptedClient(alice, tmp_path / "a.key")
+    other = EncryptedClient(bob, tmp_path / "b.key")
+    for client in (first, other):
+        await client.connect()
+    try:
+        room = (await other.create_room("group", [alice.user_id])).id
+        await first.set_up_backup()
+        _, replaced = await create_backup(alice)  # a new phrase, on an unlinked device
+        await other.send_text(room, "Après la nouvelle phrase")
+        await read_history(first, room, 1)
+
+        async def stopped() -> bool:
+            return first._backup is None
+
+        await wait_until(stopped)
+        entries = await server.store.backup_entries(alice.user_id, replaced.version, "", 10)
+        assert entries == []
+    finally:
+        for client in (first, other):
             await client.close()

@@ -728,6 +728,13 @@ export class E2EE {
       }
       await this.stopWaiting();
       this.h.onLinkAnswered?.({ device: item.device, approved });
+    } else if (payload.type === "backup_key" && this.linked.has(item.device)) {
+      const b = payload.backup;
+      if (b && typeof b.version === "string" && b.key instanceof Uint8Array && b.key.length === 32) {
+        this.backup = { version: b.version, key: b.key };
+        await this.save();
+        await this.backUpEverything().catch((err) => console.info("key backup", err));
+      }
     } else if (payload.type === "room_keys" && this.linked.has(item.device)) {
       this.gotKeys(roomKeysFromPayload(payload));
     }
@@ -752,7 +759,14 @@ export class E2EE {
   /** Add keys to the backup, if this device keeps one up to date. */
   backUp(keys) {
     if (!this.backup || !keys.length) return Promise.resolve();
-    return this.uploadEntries(this.backup, keys).catch((err) => console.info("key backup", err));
+    return this.uploadEntries(this.backup, keys).catch((err) => {
+      // Replaced by a new backup made on a device not linked with this one: its key is
+      // not ours; stop writing what nobody could read (SPEC.md §9.6).
+      if (err.reason === "backup_replaced" || err.reason === "no_backup") {
+        this.backup = null;
+        this.save();
+      } else console.info("key backup", err);
+    });
   }
 
   /** Every key held, and the identity secret if this device holds it. */
@@ -796,6 +810,13 @@ export class E2EE {
     this.backup = { version: created.version, key };
     await this.save();
     await this.backUpEverything();
+    // The linked devices keep the backup up to date too: they get its key.
+    for (const device of this.linked) {
+      const bundle = await this.bundleOf(this.userId, device);
+      if (!bundle) continue; // revoked since
+      const payload = { type: "backup_key", from: this.deviceId, to: device, backup: this.backup };
+      await this.client.toDevice(this.userId, device, seal(this.keys, bundle.boxPublic, payload)).catch((err) => console.info("backup key", err));
+    }
     return phrase;
   }
 
