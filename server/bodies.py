@@ -21,6 +21,8 @@ names, a code against the stored one) stays in the handler.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import re
 from collections.abc import Collection
@@ -29,16 +31,19 @@ from typing import Annotated, Any, Protocol, TypeVar, get_args, get_origin, get_
 
 from .errors import bad_field
 from .fields import choice, email, text, valid_postcode
-from .openapi import Schema, boolean, nullable, obj, string
+from .openapi import Schema, boolean, integer, nullable, obj, string
 
 __all__ = [
+    "Base64",
     "Choice",
     "Email",
     "Flag",
+    "Integer",
     "Pattern",
     "Postcode",
     "Rule",
     "Text",
+    "base64_field",
     "parse_body",
     "schema_of",
 ]
@@ -139,6 +144,54 @@ class Flag:
         if not isinstance(value, bool):
             raise bad_field(name, self.why)
         return value
+
+
+@dataclass(frozen=True, slots=True)
+class Integer:
+    """A JSON integer from ``low`` to ``high`` (a boolean or a float is refused)."""
+
+    low: int
+    high: int
+
+    def schema(self) -> Schema:
+        return integer(minimum=self.low, maximum=self.high)
+
+    def parse(self, body: dict[str, Any], name: str) -> int:
+        value = body.get(name)
+        if (
+            not isinstance(value, int)
+            or isinstance(value, bool)
+            or not self.low <= value <= self.high
+        ):
+            raise bad_field(name, f"must be an integer from {self.low} to {self.high}")
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class Base64:
+    """Bytes in standard base64 (padded), ``min_size`` to ``max_size`` of them."""
+
+    min_size: int
+    max_size: int
+
+    def schema(self) -> Schema:
+        return string(max_length=4 * ((self.max_size + 2) // 3))
+
+    def parse(self, body: dict[str, Any], name: str) -> bytes:
+        return base64_field(body.get(name), name, self.min_size, self.max_size)
+
+
+def base64_field(value: object, name: str, min_size: int, max_size: int) -> bytes:
+    """``value`` decoded from base64, or the 400 naming ``name``."""
+    if not isinstance(value, str) or len(value) > 4 * ((max_size + 2) // 3):
+        raise bad_field(name, f"must be base64 of {min_size} to {max_size} bytes")
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise bad_field(name, "must be base64") from None
+    if not min_size <= len(raw) <= max_size:
+        raise bad_field(name, f"must be base64 of {min_size} to {max_size} bytes")
+    return raw
 
 
 @dataclass(frozen=True, slots=True)

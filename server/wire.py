@@ -54,6 +54,7 @@ def item_frame(item: TimelineItem) -> Msg | Event:
         header=meta.get("header"),
         reason=meta.get("reason"),
         target=meta.get("target"),
+        device=meta.get("device"),
     )
 
 

@@ -1,5 +1,5 @@
 """REST: sign-up (with consents and an e-mail code), e-mail confirmation, log-in/log-out
-(sessions, rate-limited), devices, profile, room list, regulator sign-up links.
+(sessions, rate-limited), profile, room list, regulator sign-up links.
 
 Rate limits (in memory, per node, :class:`~server.ratelimit.RateLimiter`):
 sign-ups per client address (``signups_per_hour``); log-in attempts per account (10,
@@ -157,11 +157,6 @@ class LogInBody:
     password: Annotated[str, Text(1024, strip=False)]
     device_id: Annotated[str | None, Text(64)] = None
     device_name: Annotated[str | None, Text(100)] = None
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceBody:
-    name: Annotated[str, Text()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -427,25 +422,6 @@ async def me(request: Request) -> Response:
     return JSONResponse({"user": profile(user), "roles": sorted(roles)})
 
 
-async def list_devices(request: Request) -> Response:
-    _, user = await bearer(request)
-    devices = await services(request).store.devices_of(user.id)
-    return JSONResponse(
-        {"devices": [{"id": d.id, "name": d.name, "created_at": d.created_at} for d in devices]}
-    )
-
-
-async def add_device(request: Request) -> Response:
-    """Register another device; log in with its ``device_id`` to get its own token."""
-    _, user = await bearer(request)
-    name = (await read_body(request, DeviceBody)).name
-    device = await services(request).store.create_device(user.id, name, now_ms())
-    return JSONResponse(
-        {"device": {"id": device.id, "name": device.name, "created_at": device.created_at}},
-        status_code=201,
-    )
-
-
 async def list_rooms(request: Request) -> Response:
     """Listed to unverified users too: a guest promoted before finishing identity
     verification sees the rooms waiting for them (kinds, unread counts, names in base64:
@@ -498,7 +474,6 @@ async def issue_regulator_link(request: Request) -> Response:
     return JSONResponse({"id": claims.link_id, "expires_at": claims.expires_at}, status_code=201)
 
 
-_DEVICE = obj({"id": string(), "name": string(), "created_at": integer()})
 _ROOM = obj(
     {
         "id": string(),
@@ -585,22 +560,6 @@ routes = [
         response=obj(
             {"user": PROFILE, "roles": array(string(enum=("reviewer", "regulator", "admin")))}
         ),
-    ),
-    api_route(
-        "/v1/devices",
-        list_devices,
-        summary="The caller's devices",
-        response=obj({"devices": array(_DEVICE)}),
-    ),
-    api_route(
-        "/v1/devices",
-        add_device,
-        "POST",
-        summary="Register another device",
-        body=schema_of(DeviceBody),
-        response=obj({"device": _DEVICE}),
-        status=201,
-        errors=(413,),
     ),
     api_route(
         "/v1/rooms",

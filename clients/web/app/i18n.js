@@ -66,6 +66,14 @@ export const FIELDS = {
   p256dh: ["Notifications", "ce navigateur n'a pas fourni de clés de notification valables."],
   auth: ["Notifications", "ce navigateur n'a pas fourni de clés de notification valables."],
   token: ["Notifications", "l'application n'a pas fourni de jeton de notification valable."],
+  // key backup
+  version: ["Sauvegarde des clés", "la sauvegarde a été remplacée depuis un autre appareil."],
+  salt: ["Sauvegarde des clés", "les paramètres de la sauvegarde sont invalides (rechargez la page)."],
+  opslimit: ["Sauvegarde des clés", "les paramètres de la sauvegarde sont invalides (rechargez la page)."],
+  memlimit: ["Sauvegarde des clés", "les paramètres de la sauvegarde sont invalides (rechargez la page)."],
+  check: ["Sauvegarde des clés", "les paramètres de la sauvegarde sont invalides (rechargez la page)."],
+  entries: ["Sauvegarde des clés", "des clés envoyées à la sauvegarde sont invalides."],
+  after: ["Sauvegarde des clés", "la lecture de la sauvegarde a échoué (rechargez la page)."],
   // profiles
   users: ["Confrères", "de 1 à 100 identifiants."],
   // directory and agenda
@@ -114,6 +122,8 @@ export const REASONS = {
   already_confirmed: "Votre adresse e-mail est déjà confirmée.",
   email_taken: "Un compte existe déjà avec cette adresse e-mail : connectez-vous.",
   address_in_use: "Un compte utilise déjà cette adresse e-mail : un compte régulateur a besoin de sa propre adresse.",
+  no_backup: "Aucune sauvegarde de vos clés n'existe sur ce compte.",
+  backup_replaced: "La sauvegarde de vos clés a été remplacée depuis un autre appareil : utilisez la nouvelle phrase de récupération.",
   slot_taken: "Ce créneau vient d'être réservé par quelqu'un d'autre : choisissez-en un autre.",
   regulator_only: "Pour un compte régulateur, sélectionnez la profession « Régulateur » (en bas de la liste).",
   regulator_needs_link: "La profession « Régulateur » s'obtient par le lien sécurisé reçu par e-mail.",
