@@ -8,7 +8,7 @@ import { ApiError } from "./rest.js";
 import * as store from "./store.js";
 import { app, emit, rest, rooms } from "./state.js";
 import { forgetProfiles, learn, loadProfiles } from "./profiles.js";
-import { onEphemeral, onEvent, onKey, onKeysChanged, onMessage, onUndecryptable, updateTitle, upsertRoom } from "./rooms.js";
+import { onDeleted, onEphemeral, onEvent, onKey, onKeysChanged, onMessage, onUndecryptable, updateTitle, upsertRoom } from "./rooms.js";
 import { go } from "./router.js";
 import { askApproval } from "./screens/link.js";
 
@@ -76,7 +76,7 @@ export async function start() {
   // or from the key backup), forgotten when another device's won the race.
   const userId = app.session.userId;
   const keepIdentity = (identity) => (identity ? store.put(`identity:${userId}`, identity.toBytes()) : store.del(`identity:${userId}`));
-  const handlers = { onMessage, onUndecryptable, onEvent, onKey, onKeysChanged, onLinkRequest: askApproval, onLinkAnswered, onDeviceApproved, keepIdentity };
+  const handlers = { onMessage, onUndecryptable, onDeleted, onEvent, onKey, onKeysChanged, onLinkRequest: askApproval, onLinkAnswered, onDeviceApproved, keepIdentity };
   app.e2ee = new E2EE(app.client, rest, keys, handlers, saved, (snap) => store.put(`e2ee:${app.session.deviceId}`, snap));
   app.e2ee.identity = await loadIdentity(store, app.session.userId);
   // A browser that held keys before device approval existed is an approved device.
