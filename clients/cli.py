@@ -340,10 +340,10 @@ def format_event(event: Event, self_id: str | None = None) -> str | None:
         line = f"* {who} was removed{by}" if event.reason == "removed" else f"* {who} left"
     elif kind == "member.promoted":
         line = f"* {who} is now {event.role or '?'}{by}"
-    elif kind == "msg.deleted":
-        line = f"* message [{event.target}] deleted{by}"
     elif kind == "device.revoked":
         line = f"* a device of {who} was revoked"
+    elif kind == "msg.deleted":
+        line = f"* message [{event.target}] deleted{by}"
     elif kind == "room.updated":
         changes = []
         if event.name is not None:

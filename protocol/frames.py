@@ -940,10 +940,10 @@ EVENT_KINDS = (
     "receipt",
     "typing",
     "room.updated",
+    "device.revoked",
     "msg.deleted",
     # Not a room event: sent to the caller's other devices by room.settings.
     "room.settings",
-    "device.revoked",
     # Not a room event: sent to the devices of a practitioner whose agenda got a
     # booking; ``room`` carries the appointment id, ``reason`` "referral" or "sas".
     "appointment.booked",
@@ -970,13 +970,13 @@ class Event:
     status: str | None = None
     header: bytes | None = None
     reason: str | None = None
+    device: str | None = None  # device.revoked
     target: int | None = None  # msg.deleted: the seq of the deleted message
     # room.settings: the user's settings of the room after the change
     notify: str | None = None
     archived: bool | None = None
     pinned: bool | None = None
     unread: bool | None = None
-    device: str | None = None  # device.revoked
 
     def to_wire(self) -> dict[str, Any]:
         return _compact(
@@ -996,12 +996,12 @@ class Event:
                 "status": self.status,
                 "header": self.header,
                 "reason": self.reason,
+                "device": self.device,
                 "target": self.target,
                 "notify": self.notify,
                 "archived": self.archived,
                 "pinned": self.pinned,
                 "unread": self.unread,
-                "device": self.device,
             }
         )
 
@@ -1022,12 +1022,12 @@ class Event:
             status=r.choice("status", ROOM_STATUSES, required=False),
             header=r.bytes_("header", MAX_HEADER, required=False),
             reason=r.str_("reason", required=False),
+            device=r.str_("device", required=False),
             target=r.int_("target", 1, MAX_SEQ, required=False),
             notify=r.choice("notify", NOTIFY_LEVELS, required=False),
             archived=r.bool_("archived", required=False),
             pinned=r.bool_("pinned", required=False),
             unread=r.bool_("unread", required=False),
-            device=r.str_("device", required=False),
         )
 
 

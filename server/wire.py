@@ -53,8 +53,8 @@ def item_frame(item: TimelineItem) -> Msg | Event:
         status=meta.get("status"),
         header=meta.get("header"),
         reason=meta.get("reason"),
-        target=meta.get("target"),
         device=meta.get("device"),
+        target=meta.get("target"),
     )
 
 

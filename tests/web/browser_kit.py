@@ -147,6 +147,19 @@ async def log_in(page: Page, account: Account) -> None:
     await expect(page.locator("#connection")).to_have_attribute("data-state", "online")
 
 
+async def log_in_approved(page: Page, account: Account, approver: Page) -> None:
+    """Log in on a browser new to this account, and approve it from ``approver``, a
+    browser where the account is signed in (SPEC.md §10.5): the same code on both."""
+    await expect(page.locator("#login-form")).to_be_visible()
+    await page.fill("#login-form input[name=email]", account.email)
+    await page.fill("#login-form input[name=password]", PASSWORD)
+    await page.click("#login-form button[type=submit]")
+    code = await page.locator("#link-code").inner_text()
+    await expect(approver.locator("#approve-code")).to_have_text(code)
+    await approver.click("#link-approve")
+    await expect(page.locator("#connection")).to_have_attribute("data-state", "online")
+
+
 async def start_direct(page: Page, other_user_id: str) -> None:
     """New conversation → direct message with a user given by id; opens it."""
     await to_list(page)

@@ -651,7 +651,7 @@ export class E2EE {
       console.warn("to-device payload refused", err);
       return;
     }
-    if (this.gotKeys([key])) {
+    if (this.gotKeys([key]).length) {
       // A key this device just got: the devices it is linked with get it too.
       for (const device of this.linked) this.sendKeys(device, [key]).catch((err) => console.info("key forwarding", err));
     }

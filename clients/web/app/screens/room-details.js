@@ -2,7 +2,7 @@
 // header, the members with presence and role (roles given and members removed by those
 // allowed, SPEC.md §7), the pending e-mail invitations, inviting, leaving; this user's
 // own preferences (notifications, pinned, archived, marked unread: synced to its other
-// devices, SPEC.md §4.21); the safety number of a direct conversation; a member's
+// devices, SPEC.md §4.21); and the safety number of a direct conversation; a member's
 // devices not signed by their identity key (cross-signing, SPEC.md §11.1) are marked
 // "non vérifié".
 import { formatSafetyNumber, utf8 } from "../crypto.js";
