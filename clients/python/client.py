@@ -22,7 +22,7 @@ import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, TypeVar
 
@@ -465,6 +465,17 @@ class Client:
 
     # -- public API
 
+    def _note_settings(self, item: Incoming) -> None:
+        """This user's settings of a room changed on another device (room.settings)."""
+        if isinstance(item, Event) and item.kind == "room.settings" and item.room in self.rooms:
+            self.rooms[item.room] = replace(
+                self.rooms[item.room],
+                notify=item.notify or "all",
+                archived=bool(item.archived),
+                pinned=bool(item.pinned),
+                unread=bool(item.unread),
+            )
+
     async def recv(self) -> Incoming:
         """The next incoming item (see the module docstring for the order)."""
         if self._inbox.empty() and self._stopped.is_set():
@@ -476,6 +487,7 @@ class Client:
         if isinstance(item, ToDeviceMsg) and not self._stopped.is_set():
             self.session.taken(item.tid)  # acknowledged now that the caller has it
             self._act(self.session.events())
+        self._note_settings(item)
         return item
 
     async def events(self) -> AsyncIterator[Incoming]:

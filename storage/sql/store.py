@@ -388,7 +388,10 @@ def _plan_batch(
     (id -> uploader, room, state) and the messages its edits name, by (room, seq)."""
     next_seq = {room_id: last for room_id, (_, last) in rooms.items()}
     stored = dict(originals)
-    targets = dict(targets)  # plus this batch's messages, which a later edit may name
+    # Plus this batch's messages, which a later edit of the batch may name: tracked only
+    # when the batch holds an edit, so a batch of plain sends does no more than before.
+    track = any(m.edits is not None for m in batch)
+    targets = dict(targets)
     results: list[AppendResult] = []
     rows: list[TimelineItem] = []
     referenced: dict[str, int] = {}
@@ -420,7 +423,8 @@ def _plan_batch(
             m.room_id, seq, "msg", m.ts, m.sender, m.device, m.cid, m.body, edits=m.edits
         )
         stored[(m.device, m.cid)] = item
-        targets[(m.room_id, seq)] = _Target(m.sender, m.ts, m.edits is None)
+        if track:
+            targets[(m.room_id, seq)] = _Target(m.sender, m.ts, m.edits is None)
         rows.append(item)
         results.append(AppendResult(item))
     last_seqs = {r: seq for r, seq in next_seq.items() if seq != rooms[r][1]}

@@ -51,6 +51,8 @@ async def test_settings_sync_across_devices(server: ServerUnderTest, tmp_path: P
         await a2.room_settings(room.id, archived=True, unread=True)
         back = await next_settings(a.client, room.id)
         assert (back.notify, back.archived, back.unread) == ("mentions", True, True)
+        mirrored = a.client.rooms[room.id]  # the SDK's view of its rooms follows
+        assert (mirrored.notify, mirrored.archived, mirrored.unread) == ("mentions", True, True)
         # The other member sees nothing of it, and a later welcome carries it.
         await a.send_text(room.id, "ping")
         assert (await next_decrypted(b, room.id)).text == "ping"
