@@ -62,10 +62,6 @@ def services(request: Request) -> Services[AccountPorts]:
 
 log = logging.getLogger("confrere.accounts")
 
-# Verifying against a throwaway hash when the e-mail is unknown keeps log-in time the
-# same either way, so timing does not tell which addresses have accounts.
-_DUMMY_HASH: str | None = None
-
 
 def client_address(request: Request) -> str:
     """The caller's address (uvicorn resolves X-Forwarded-For from trusted proxies)."""
@@ -362,7 +358,6 @@ async def resend_email_code(request: Request) -> Response:
 
 
 async def log_in(request: Request) -> Response:
-    global _DUMMY_HASH
     body = await read_body(request, LogInBody)
     svc = services(request)
     address, password = body.email, body.password
@@ -374,9 +369,9 @@ async def log_in(request: Request) -> Response:
     limits.login_account.check(account_key, "log-in attempts for this account")
     user = await svc.store.user_by_email(address)
     if user is None:
-        if _DUMMY_HASH is None:
-            _DUMMY_HASH = await hash_password(new_token(), node(request).settings.password_cost)
-        await check_password(password, _DUMMY_HASH)
+        # The same work as for a wrong password: timing does not tell which addresses
+        # have accounts.
+        await check_password(password, node(request).dummy_password_hash)
         log.info("log-in refused: unknown account %s", _tag(svc.server_key.key, address))
         raise ApiError(ErrorCode.UNAUTHENTICATED, "wrong e-mail or password")
     if not await check_password(password, user.password_hash):
