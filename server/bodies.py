@@ -35,6 +35,7 @@ from .openapi import Schema, array, boolean, integer, nullable, obj, string
 
 __all__ = [
     "Choice",
+    "Deferred",
     "Email",
     "Flag",
     "Integer",
@@ -249,6 +250,21 @@ class Items:
             except ApiError as exc:  # the message says where; the field is the list's
                 raise ApiError(exc.code, exc.message, field=name, reason=exc.reason) from None
         return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    """Any JSON value, documented by ``described``, checked by the handler because the
+    check needs what only the handler knows (a booking's patient form: the
+    practitioner's required fields)."""
+
+    described: Schema
+
+    def schema(self) -> Schema:
+        return self.described
+
+    def parse(self, body: dict[str, Any], name: str) -> Any:
+        return body.get(name)
 
 
 @dataclass(frozen=True, slots=True)
