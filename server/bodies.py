@@ -37,6 +37,7 @@ __all__ = [
     "Choice",
     "Deferred",
     "Email",
+    "EmailBody",
     "Flag",
     "Integer",
     "Items",
@@ -163,11 +164,13 @@ class Integer:
 
     def parse(self, body: dict[str, Any], name: str) -> int:
         value = body.get(name)
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise bad_field(name, self.why)
-        if not self.low <= value <= self.high:
-            raise bad_field(name, self.why)
-        return value
+        if (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and self.low <= value <= self.high
+        ):
+            return value
+        raise bad_field(name, self.why)
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +268,13 @@ class Deferred:
 
     def parse(self, body: dict[str, Any], name: str) -> Any:
         return body.get(name)
+
+
+@dataclass(frozen=True, slots=True)
+class EmailBody:
+    """A body that is one e-mail address (a password reset's, a regulator link's)."""
+
+    email: Annotated[str, Email()]
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,17 @@ from storage.verification import Consent, EmailCode, RegulatorLink, Verification
 
 from ..audit import record
 from ..auth import check_password, hash_password, hash_token, new_token
-from ..bodies import Choice, Email, Flag, Pattern, Postcode, Text, parse_body, schema_of
+from ..bodies import (
+    Choice,
+    Email,
+    EmailBody,
+    Flag,
+    Pattern,
+    Postcode,
+    Text,
+    parse_body,
+    schema_of,
+)
 from ..clock import now_ms
 from ..directory.profiles import on_identity_verified
 from ..errors import ApiError, bad_field, from_storage
@@ -158,13 +168,6 @@ class LogInBody:
 @dataclass(frozen=True, slots=True)
 class DeviceBody:
     name: Annotated[str, Text()]
-
-
-@dataclass(frozen=True, slots=True)
-class LinkBody:
-    """A regulator link's address."""
-
-    email: Annotated[str, Email()]
 
 
 async def sign_up(request: Request) -> Response:
@@ -472,7 +475,7 @@ async def issue_regulator_link(request: Request) -> Response:
     _, admin = await bearer(request)
     svc = services(request)
     await require_role(svc.store, admin, "admin")
-    address = (await read_body(request, LinkBody)).email
+    address = (await read_body(request, EmailBody)).email
     if await svc.store.user_by_email(address) is not None:
         raise ApiError(
             ErrorCode.CONFLICT,
@@ -610,7 +613,7 @@ routes = [
         "POST",
         summary="Issue a one-time regulator (SAS) sign-up link, e-mailed to its address",
         auth="role:admin",
-        body=schema_of(LinkBody),
+        body=schema_of(EmailBody),
         response=obj({"id": string(), "expires_at": integer()}),
         status=201,
         errors=(409, 413),
