@@ -30,7 +30,17 @@ from storage.verification import Consent, EmailCode, RegulatorLink, Verification
 
 from ..audit import record
 from ..auth import check_password, hash_password, hash_token, new_token
-from ..bodies import Choice, Email, Flag, Pattern, Postcode, Text, parse_body, schema_of
+from ..bodies import (
+    Choice,
+    Email,
+    EmailBody,
+    Flag,
+    Pattern,
+    Postcode,
+    Text,
+    parse_body,
+    schema_of,
+)
 from ..clock import now_ms
 from ..directory.profiles import on_identity_verified
 from ..errors import ApiError, bad_field, from_storage
@@ -61,10 +71,6 @@ def services(request: Request) -> Services[AccountPorts]:
 
 
 log = logging.getLogger("confrere.accounts")
-
-# Verifying against a throwaway hash when the e-mail is unknown keeps log-in time the
-# same either way, so timing does not tell which addresses have accounts.
-_DUMMY_HASH: str | None = None
 
 
 def client_address(request: Request) -> str:
@@ -357,7 +363,6 @@ async def resend_email_code(request: Request) -> Response:
 
 
 async def log_in(request: Request) -> Response:
-    global _DUMMY_HASH
     body = await read_body(request, LogInBody)
     svc = services(request)
     address, password = body.email, body.password
@@ -369,9 +374,9 @@ async def log_in(request: Request) -> Response:
     limits.login_account.check(account_key, "log-in attempts for this account")
     user = await svc.store.user_by_email(address)
     if user is None:
-        if _DUMMY_HASH is None:
-            _DUMMY_HASH = await hash_password(new_token(), node(request).settings.password_cost)
-        await check_password(password, _DUMMY_HASH)
+        # The same work as for a wrong password: timing does not tell which addresses
+        # have accounts.
+        await check_password(password, node(request).dummy_password_hash)
         log.info("log-in refused: unknown account %s", _tag(svc.server_key.key, address))
         raise ApiError(ErrorCode.UNAUTHENTICATED, "wrong e-mail or password")
     if not await check_password(password, user.password_hash):
@@ -453,7 +458,7 @@ async def issue_regulator_link(request: Request) -> Response:
     _, admin = await bearer(request)
     svc = services(request)
     await require_role(svc.store, admin, "admin")
-    address = (await read_body(request, LinkBody)).email
+    address = (await read_body(request, EmailBody)).email
     if await svc.store.user_by_email(address) is not None:
         raise ApiError(
             ErrorCode.CONFLICT,
@@ -574,7 +579,7 @@ routes = [
         "POST",
         summary="Issue a one-time regulator (SAS) sign-up link, e-mailed to its address",
         auth="role:admin",
-        body=schema_of(LinkBody),
+        body=schema_of(EmailBody),
         response=obj({"id": string(), "expires_at": integer()}),
         status=201,
         errors=(409, 413),

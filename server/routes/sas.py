@@ -15,7 +15,8 @@ from storage.directory import SasQuery
 from storage.roles import RoleStore
 from storage.search_text import normalise
 
-from ..directory.booking import BookingPorts, book
+from ..bodies import schema_of
+from ..directory.booking import BookingBody, BookingPorts, book
 from ..directory.query import MAX_RADIUS_KM
 from ..directory.views import (
     APPOINTMENT,
@@ -32,10 +33,9 @@ from ..fields import valid_postcode
 from ..handlers import Services
 from ..openapi import api_route, array, integer, number, obj, string
 from ..sessions import require_role
-from .common import bearer, json_body
+from .common import bearer, read_body
 from .common import services as all_services
 from .directory import time_window
-from .referrals import BOOKING
 
 __all__ = ["routes"]
 
@@ -115,7 +115,7 @@ async def create(request: Request) -> Response:
     _, user = await bearer(request)
     svc = services(request)
     await require_role(svc.store, user, "regulator")
-    body = await json_body(request)
+    body = await read_body(request, BookingBody)
     appointment = await book(svc, user, body, "sas")
     return JSONResponse(
         {"appointment": appointment_json(appointment, svc.server_key)},
@@ -148,7 +148,7 @@ routes: list[Route] = [
         "POST",
         summary="SAS: book a slot for a patient (regulators)",
         auth="role:regulator",
-        body=BOOKING,
+        body=schema_of(BookingBody),
         response=obj({"appointment": APPOINTMENT}),
         status=201,
         errors=(404, 409, 413),

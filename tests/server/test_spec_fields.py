@@ -4,6 +4,7 @@ reads the server's code for the fields and reasons it uses and checks both ways.
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -19,7 +20,7 @@ def _section() -> str:
 
 def spec_fields() -> set[str]:
     rows = re.findall(r"^\| [A-Z][^|]+ \| (`[^|]+) \|$", _section(), re.M)
-    return {f for row in rows for f in re.findall(r"`([a-z_.]+)`", row)}
+    return {f for row in rows for f in re.findall(r"`([a-z0-9_.]+)`", row)}
 
 
 def spec_reasons() -> set[str]:
@@ -32,9 +33,32 @@ def code_fields() -> set[str]:
     found = set(re.findall(r"field '([a-z_]+)", CODE))
     helpers = r"(?<![\w.])(?:_bad|text|optional_text|choice|_line|email|_coordinate)"
     found |= set(re.findall(helpers + r"\((?:body, )?\"([a-z_]+)\"", CODE))
-    # The fields of body declarations (server/bodies.py): "    name: Annotated[...]".
-    found |= set(re.findall(r"^    ([a-z_]+): Annotated\[", CODE, re.M))
-    return found
+    return found | declared_fields()
+
+
+def declared_fields() -> set[str]:
+    """The fields of body declarations (server/bodies.py), but those of an item of a
+    list (``Items(SlotBody, ...)``): the list names them (§8.1)."""
+    fields: dict[str, set[str]] = {}
+    items: set[str] = set()
+    for path in sorted((ROOT / "server").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                fields[node.name] = {
+                    n.target.id
+                    for n in node.body
+                    if isinstance(n, ast.AnnAssign)
+                    and isinstance(n.target, ast.Name)
+                    and "Annotated[" in ast.unparse(n.annotation)
+                }
+            elif (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", None) == "Items"
+                and node.args
+                and isinstance(node.args[0], ast.Name)
+            ):
+                items.add(node.args[0].id)
+    return {f for name, names in fields.items() if name not in items for f in names}
 
 
 def test_every_field_the_server_names_is_in_the_spec() -> None:
