@@ -16,6 +16,7 @@ from storage.ids import new_id
 from storage.types import User
 
 from ..clock import now_ms
+from ..postcodes import locate_address
 
 if TYPE_CHECKING:
     from storage import Store
@@ -34,7 +35,7 @@ async def ensure_profile(store: Store, user: User) -> Profile:
     if found is not None:
         return found
     pid = new_id()
-    locality = await store.locality(user.postcode, None) or await store.locality(None, user.city)
+    locality = locate_address(user.postcode, user.city)
     places: tuple[Place, ...] = ()
     if locality is not None:
         name = f"Cabinet de {user.first_name} {user.last_name}"

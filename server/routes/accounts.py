@@ -30,7 +30,7 @@ from ..audit import record
 from ..auth import check_password, hash_password, hash_token, new_token
 from ..clock import now_ms
 from ..errors import ApiError, bad_field, from_storage
-from ..fields import choice, email, optional_text, text, valid_postcode
+from ..fields import choice, email, optional_text, postcode, text
 from ..openapi import api_route, array, boolean, integer, nullable, obj, string
 from ..ratelimit import RateLimiter
 from ..revocation import revoke
@@ -149,9 +149,7 @@ async def sign_up(request: Request) -> Response:
     why = passwords.problem(password, email=address, names=(first_name, last_name))
     if why is not None:
         raise bad_field("password", why.text, why.reason)
-    postcode = text(body, "postcode", 5)
-    if not valid_postcode(postcode):
-        raise bad_field("postcode", "must be a French postcode (5 digits)")
+    user_postcode = postcode(body)
     number = optional_text(body, "rpps", 20)
     if number is not None:
         try:
@@ -196,7 +194,7 @@ async def sign_up(request: Request) -> Response:
         password_hash=await hash_password(password, settings.password_cost),
         first_name=first_name,
         last_name=last_name,
-        postcode=postcode,
+        postcode=user_postcode,
         city=text(body, "city"),
         specialty=specialty,
         practice_mode=practice_mode,

@@ -49,8 +49,9 @@ from ..directory.views import (
     slot_json,
 )
 from ..errors import ApiError, bad_request
-from ..fields import text, valid_postcode
+from ..fields import place, postcode, text
 from ..openapi import api_route, array, boolean, integer, nullable, number, obj, string
+from ..postcodes import locate_address
 from ..sessions import require_verified
 from .common import bearer, json_body, services
 
@@ -89,13 +90,8 @@ async def search(request: Request) -> Response:
     req = parse_search(request.query_params)
     point = req.point
     if req.near is not None:
-        near = req.near
-        locality = await svc.store.locality(
-            near if valid_postcode(near) else None, None if valid_postcode(near) else near
-        )
-        if locality is None:
-            raise bad_request(f"field 'near' is not a known postcode or city: {near[:40]!r}")
-        point = (locality.lat, locality.lon)
+        found = place(req.near)
+        point = (found.lat, found.lon)
     page = await svc.store.search_directory(
         DirectoryQuery(
             words=req.words,
@@ -249,23 +245,20 @@ async def add_place(request: Request) -> Response:
     svc = services(request)
     name = _line(body, "name", 100)
     address = _line(body, "address", 200)
-    postcode = _line(body, "postcode", 5, 5)
-    if not valid_postcode(postcode):
-        raise bad_request("field 'postcode' must be a French postcode of 5 digits")
+    code = postcode(body)
     city = _line(body, "city", 100)
     lat = _coordinate(body, "lat", -90, 90)
     lon = _coordinate(body, "lon", -180, 180)
     if (lat is None) != (lon is None):
         raise bad_request("fields 'lat' and 'lon' go together")
     if lat is None or lon is None:
-        locality = await svc.store.locality(postcode, None) or await svc.store.locality(None, city)
-        if locality is None:
-            raise bad_request("field 'postcode' is not a known place: give 'lat' and 'lon'")
-        lat, lon = locality.lat, locality.lon
+        located = locate_address(code, city)
+        assert located is not None  # every postcode of the base is located
+        lat, lon = located.lat, located.lon
     profile = await ensure_profile(svc.store, user)
-    place = Place(new_id(), profile.id, name, address, postcode, city, lat, lon)
-    await svc.store.add_place(place)
-    return JSONResponse({"place": place_json(place)}, status_code=201)
+    added = Place(new_id(), profile.id, name, address, code, city, lat, lon)
+    await svc.store.add_place(added)
+    return JSONResponse({"place": place_json(added)}, status_code=201)
 
 
 async def add_motive(request: Request) -> Response:

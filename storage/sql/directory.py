@@ -16,7 +16,6 @@ from ..directory import (
     DirectoryPage,
     DirectoryQuery,
     Hit,
-    Locality,
     Motive,
     NewAppointment,
     NewProfile,
@@ -504,7 +503,6 @@ class SqlDirectory(SqlBase):
         self,
         organisations: Sequence[Organisation],
         profiles: Sequence[NewProfile],
-        localities: Sequence[Locality] = (),
         motives: Sequence[Motive] = (),
         slots: Sequence[tuple[str, str, NewSlot]] = (),
     ) -> None:
@@ -514,16 +512,6 @@ class SqlDirectory(SqlBase):
                     "directory_organisations",
                     ("id", "kind", "name", "postcode", "city"),
                     [(o.id, o.kind, o.name, o.postcode, o.city) for o in organisations],
-                )
-            if localities:
-                await c.executemany(
-                    "INSERT INTO directory_localities"
-                    " (postcode, city, city_norm, lat, lon, population)"
-                    " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-                    [
-                        (x.postcode, x.city, normalise(x.city), x.lat, x.lon, x.population)
-                        for x in localities
-                    ],
                 )
             await _insert_profiles(c, self.db.search, profiles)
             if motives:
@@ -674,25 +662,6 @@ class SqlDirectory(SqlBase):
             return DirectoryPage(hits, hits[-1].cursor if more else None, corrected)
 
         return await self.db.run("search_directory", read, "snapshot")
-
-    async def locality(self, postcode: str | None, city: str | None) -> Locality | None:
-        async def read(c: Tx) -> Locality | None:
-            if postcode:
-                r = await c.fetchrow(
-                    "SELECT postcode, city, lat, lon, population FROM directory_localities"
-                    " WHERE postcode = $1"
-                    " ORDER BY population DESC LIMIT 1",
-                    postcode,
-                )
-            else:
-                r = await c.fetchrow(
-                    "SELECT postcode, city, lat, lon, population FROM directory_localities"
-                    " WHERE city_norm = $1 ORDER BY population DESC, postcode LIMIT 1",
-                    normalise(city or ""),
-                )
-            return None if r is None else Locality(*tuple(r))
-
-        return await self.db.run("locality", read, "read")
 
     # -- favourites
 

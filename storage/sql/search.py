@@ -148,7 +148,6 @@ class PostgresSearch:
             "directory_profiles",
             "directory_profile_orgs",
             "directory_terms",
-            "directory_localities",
             "agenda_slots",
         ):
             await c.execute(f"ANALYZE {table}")

@@ -68,6 +68,10 @@ def test_postcodes_and_birth_dates() -> None:
     assert (
         not valid_postcode("00100") and not valid_postcode("9950") and not valid_postcode("96000")
     )
+    # The official base: arrondissements are postcodes, codes La Poste does not serve
+    # are not, even inside a département's range.
+    assert all(valid_postcode(c) for c in ("75011", "75116", "69003", "13001", "13016"))
+    assert not any(valid_postcode(c) for c in ("75021", "69010", "13017", "59999", " 75011"))
     assert parse_birth_date("21/11/1952", TODAY) == dt.date(1952, 11, 21)
     assert parse_birth_date("1952-11-21", TODAY) == dt.date(1952, 11, 21)
     for bad in ("31/02/1990", "2027-01-01", "1890-01-01", "21-11-1952", "hier"):

@@ -11,7 +11,6 @@ from storage import Conflict, NotFound, Store
 from storage.directory import (
     SNP_MOTIVE,
     DirectoryQuery,
-    Locality,
     Motive,
     NewAppointment,
     NewProfile,
@@ -92,7 +91,6 @@ async def directory(store: Store) -> dict[str, str]:
             profile("hidden", "Jean", "Duponteil", "Médecine générale", visible=False),
             profile("account", "Jeanne", "Dupontel", "Pédiatrie", user_id=account),
         ],
-        [Locality("59500", "Douai", *DOUAI), Locality("59000", "Lille", *LILLE)],
     )
     await store.finish_directory_load()
     return {"account": account}
@@ -177,14 +175,6 @@ async def test_verified_badge_and_organisations(store: Store) -> None:
     (faure,) = (await store.search_directory(DirectoryQuery(words=("faure",)))).hits
     assert not faure.verified and [o.name for o in faure.organisations] == ["CPTS Grand Douai"]
     assert (await store.profile_of_user(links["account"])) is not None
-
-
-async def test_localities(store: Store) -> None:
-    await directory(store)
-    assert (await store.locality("59000", None)) == Locality("59000", "Lille", *LILLE)
-    douai = await store.locality(None, "DOUAI")
-    assert douai is not None and douai.postcode == "59500"
-    assert await store.locality("99999", None) is None
 
 
 async def test_favourites(store: Store) -> None:

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 import pytest
-from agenda_kit import api, know_lyon, open_agenda, slot_day
+from agenda_kit import api, open_agenda, slot_day
 from browser_kit import (
     log_in,
     named_practitioner,
@@ -48,7 +48,6 @@ async def fill_patient(page: Page, *, birth_name: bool = True) -> None:
 async def test_referral_journey(
     server: ServerUnderTest, browser: Browser, viewport: dict[str, int], tmp_path: Path
 ) -> None:
-    await know_lyon(server)
     garnier = await named_practitioner(
         server, "Hélène", "Garnier", "Cardiologie et maladies vasculaires", "Lyon"
     )
@@ -167,7 +166,6 @@ async def test_referral_journey(
 
 
 async def test_two_browsers_race_for_one_slot(server: ServerUnderTest, browser: Browser) -> None:
-    await know_lyon(server)
     roux = await named_practitioner(server, "Louis", "Roux", "Pneumologie", "Lyon")
     agenda = await open_agenda(roux, server, count=1)
     profile = agenda["profile"]["id"]
@@ -209,7 +207,6 @@ async def test_agenda_settings(
     """The practitioner manages their agenda: a place, the motive "Soins non
     programmés", slots opened on it (which are then open to the SAS), an extra required
     patient field, instructions, and the profile hidden from the directory."""
-    await know_lyon(server)
     blanc = await named_practitioner(server, "Nathalie", "Blanc", "Médecine générale", "Lyon")
     ctx, page, errors = await open_client(browser, server.url, viewport)
     await log_in(page, blanc)
