@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from hypercorn.config import Config
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
+from local_http import Arrivals, bound_socket
 from smtp_server import self_signed
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -52,20 +52,18 @@ class Received:
 
 class MobilePushServer:
     def __init__(self, directory: Path) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock = bound_socket()
         self.base_url = f"https://127.0.0.1:{self.sock.getsockname()[1]}"
         self.cert_file, self.key_file = self_signed(directory)
         self.apns_key = ECKey.generate_key("P-256")
         self.fcm_key = RSAKey.generate_key(2048)
-        self.received: list[Received] = []
+        self.received = Arrivals[Received]()
         self.refused: list[str] = []
         self.unregistered: set[str] = set()
         self.script: list[int] = []
         self.expire_next = False
         self.provider_tokens: set[str] = set()
         self.access_tokens: set[str] = set()
-        self._arrived = asyncio.Event()
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -164,7 +162,6 @@ class MobilePushServer:
 
     def _record(self, received: Received) -> None:
         self.received.append(received)
-        self._arrived.set()
 
     def revoke_access_tokens(self) -> None:
         """As if the issued access tokens had expired early."""
@@ -201,11 +198,7 @@ class MobilePushServer:
                 return
 
     async def wait_for(self, count: int, limit_s: float = 20.0) -> list[Received]:
-        async with asyncio.timeout(limit_s):
-            while len(self.received) < count:
-                await self._arrived.wait()
-                self._arrived.clear()
-        return self.received
+        return await self.received.until(count, limit_s)
 
     async def close(self) -> None:
         self._stop.set()

@@ -10,25 +10,22 @@ instead of accepting, one per request.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import os
-import socket
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import http_ece
-import uvicorn
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-from starlette.applications import Starlette
+from local_http import Arrivals, LocalHttpServer
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 
 def b64url(data: bytes) -> str:
@@ -83,20 +80,18 @@ def check_vapid(header: str, audience: str, server_key: str | None) -> str | Non
     return None
 
 
-class PushService:
+class PushService(LocalHttpServer):
     def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self.sock.bind(("127.0.0.1", 0))
-        self.origin = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        super().__init__()
         self.browsers: dict[str, Browser] = {}
-        self.pushed: list[Pushed] = []
+        self.pushed = Arrivals[Pushed]()
         self.refused: list[str] = []
         self.gone: set[str] = set()
         self.script: list[int] = []
         self.server_key: str | None = None  # the VAPID public key to expect, if known
-        self._arrived = asyncio.Event()
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
+
+    def routes(self) -> list[BaseRoute]:
+        return [Route("/push/{sid}", self._push, methods=["POST"])]
 
     def subscribe(self) -> Browser:
         sid = b64url(os.urandom(12))
@@ -132,28 +127,7 @@ class PushService:
             version="aes128gcm",
         )
         self.pushed.append(Pushed(sid, json.loads(plain), dict(request.headers)))
-        self._arrived.set()
         return Response(status_code=201, headers={"Location": f"/message/{len(self.pushed)}"})
 
-    async def start(self) -> None:
-        app = Starlette(routes=[Route("/push/{sid}", self._push, methods=["POST"])])
-        config = uvicorn.Config(app, log_level="warning", lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve(sockets=[self.sock]))
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-            await asyncio.sleep(0.01)
-
     async def wait_for(self, count: int, limit_s: float = 20.0) -> list[Pushed]:
-        async with asyncio.timeout(limit_s):
-            while len(self.pushed) < count:
-                await self._arrived.wait()
-                self._arrived.clear()
-        return self.pushed
-
-    async def close(self) -> None:
-        if self._server is not None and self._task is not None:
-            self._server.should_exit = True
-            await self._task
-        self.sock.close()
+        return await self.pushed.until(count, limit_s)

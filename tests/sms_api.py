@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 from dataclasses import dataclass
 from typing import Any
 
-import uvicorn
-from starlette.applications import Starlette
+from local_http import Arrivals, LocalHttpServer
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from server.notifications.sms import ovh_signature
 
@@ -39,19 +37,18 @@ class Sent:
     body: dict[str, Any]
 
 
-class OvhSmsApi:
+class OvhSmsApi(LocalHttpServer):
     def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self.sock.bind(("127.0.0.1", 0))
-        self.base_url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/1.0"
-        self.sent: list[Sent] = []
+        super().__init__()
+        self.base_url = f"{self.origin}/1.0"
+        self.sent = Arrivals[Sent]()
         self.requests = 0
         self.script: list[int] = []
         self.invalid: set[str] = set()
         self.hang = False
-        self._arrived = asyncio.Event()
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
+
+    def routes(self) -> list[BaseRoute]:
+        return [Route("/1.0/sms/{service}/jobs", self._jobs, methods=["POST"])]
 
     async def _jobs(self, request: Request) -> Response:
         self.requests += 1
@@ -83,7 +80,6 @@ class OvhSmsApi:
         invalid = [r for r in body["receivers"] if r in self.invalid]
         if receivers:
             self.sent.append(Sent(receivers, body["message"], body))
-            self._arrived.set()
         return JSONResponse(
             {
                 "ids": list(range(len(receivers))),
@@ -94,26 +90,5 @@ class OvhSmsApi:
             }
         )
 
-    async def start(self) -> None:
-        app = Starlette(routes=[Route("/1.0/sms/{service}/jobs", self._jobs, methods=["POST"])])
-        config = uvicorn.Config(app, log_level="warning", lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve(sockets=[self.sock]))
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-            await asyncio.sleep(0.01)
-
     async def wait_for(self, count: int, limit_s: float = 20.0) -> list[Sent]:
-        async with asyncio.timeout(limit_s):
-            while len(self.sent) < count:
-                await self._arrived.wait()
-                self._arrived.clear()
-        return self.sent
-
-    async def close(self) -> None:
-        if self._server is not None and self._task is not None:
-            self._server.should_exit = True
-            self._server.force_exit = True
-            await self._task
-        self.sock.close()
+        return await self.sent.until(count, limit_s)

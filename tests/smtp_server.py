@@ -16,7 +16,6 @@ import datetime
 import email
 import email.policy
 import ipaddress
-import socket
 import ssl
 import warnings
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from local_http import Arrivals, bound_socket
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:
@@ -104,7 +104,6 @@ class _Handler:
         self.owner.received.append(
             Received(str(envelope.mail_from), list(envelope.rcpt_tos), parsed, user)
         )
-        self.owner.arrived.set()
         return "250 Message accepted"
 
 
@@ -125,14 +124,12 @@ class SmtpServer:
         script: list[str] | None = None,
         silent: bool = False,
     ) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock = bound_socket()
         self.port: int = self.sock.getsockname()[1]
         self.security = security
         self.credentials = credentials
         self.cert_file, self.key_file = self_signed(directory)
-        self.received: list[Received] = []
-        self.arrived = asyncio.Event()
+        self.received = Arrivals[Received]()
         self.handler = _Handler(self, list(script or []))
         self.silent = silent  # accept connections, never answer (a hung relay)
         self.connections = 0
@@ -186,11 +183,7 @@ class SmtpServer:
         )
 
     async def wait_for(self, count: int, limit_s: float = 20.0) -> list[Received]:
-        async with asyncio.timeout(limit_s):
-            while len(self.received) < count:
-                await self.arrived.wait()
-                self.arrived.clear()
-        return self.received
+        return await self.received.until(count, limit_s)
 
     async def close(self) -> None:
         if self._server is not None:

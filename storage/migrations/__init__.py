@@ -2,11 +2,13 @@
 
 Each adapter applies, in order, every file whose number its ``schema_version`` table does
 not record yet (a file merged with a lower number than one already applied still runs),
-each in its own transaction.
+each in its own transaction. Two files may not share a number: the second would be
+recorded as applied without ever running.
 """
 
 from __future__ import annotations
 
+import itertools
 from importlib import resources
 
 __all__ = ["migration_files"]
@@ -18,5 +20,9 @@ def migration_files(dialect: str) -> list[tuple[int, str]]:
     found = []
     for entry in folder.iterdir():
         if entry.name.endswith(".sql"):
-            found.append((int(entry.name.split("_", 1)[0]), entry.read_text("utf-8")))
-    return sorted(found)
+            found.append((int(entry.name.split("_", 1)[0]), entry.name, entry.read_text("utf-8")))
+    found.sort()
+    for (version, first, _), (same, second, _) in itertools.pairwise(found):
+        if version == same:
+            raise RuntimeError(f"migrations {first} and {second} share the number {version}")
+    return [(version, sql) for version, _, sql in found]

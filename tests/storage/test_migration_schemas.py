@@ -19,9 +19,11 @@ import sqlite3
 from pathlib import Path
 
 import asyncpg
+import pytest
 from services_pg import PostgresServer, drop_database, fresh_database
 
-from storage import open_store
+from storage import migrations, open_store
+from storage.migrations import migration_files
 
 Schema = dict[str, object]
 
@@ -213,3 +215,21 @@ async def test_both_migration_trees_give_the_same_schema(
         if only_sqlite or only_postgres:
             differences[part] = {"SQLite only": only_sqlite, "PostgreSQL only": only_postgres}
     assert differences == {}
+
+
+def test_both_trees_number_the_same_migrations_once_each() -> None:
+    """A migration written for one database only, or two files sharing a number (the
+    second would be recorded as applied without running), fail here before any store
+    opens."""
+    numbers = {d: [v for v, _ in migration_files(d)] for d in ("sqlite", "postgres")}
+    assert numbers["sqlite"] == numbers["postgres"]
+    assert len(set(numbers["sqlite"])) == len(numbers["sqlite"])
+
+
+def test_a_shared_number_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "sqlite").mkdir()
+    for name in ("0001_a.sql", "0001_b.sql"):
+        (tmp_path / "sqlite" / name).write_text("SELECT 1;", "utf-8")
+    monkeypatch.setattr(migrations.resources, "files", lambda _: tmp_path)
+    with pytest.raises(RuntimeError, match=r"0001_a\.sql and 0001_b\.sql share the number 1"):
+        migration_files("sqlite")
