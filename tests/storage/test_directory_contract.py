@@ -177,6 +177,25 @@ async def test_verified_badge_and_organisations(store: Store) -> None:
     assert (await store.profile_of_user(links["account"])) is not None
 
 
+async def test_a_typo_of_a_rare_name_finds_it_on_the_first_page(store: Store) -> None:
+    """"martinu" is one letter from the common "Martin" and the rare "Martiny": the rare
+    name's few practitioners come first, then the common one's, all pages through."""
+    common = [profile(f"martin{i:02d}", f"P{i:02d}", "Martin", "Pédiatrie") for i in range(45)]
+    rare = profile("martiny", "Zoé", "Martiny", "Pédiatrie")
+    await store.load_directory([], [*common, rare])
+    await store.finish_directory_load()
+    page = await store.search_directory(DirectoryQuery(words=("martinu",), limit=20))
+    assert page.corrected is not None and set(page.corrected) == {"martin", "martiny"}
+    assert [h.id for h in page.hits][:1] == ["martiny"]
+    seen = [h.id for h in page.hits]
+    while page.next_cursor is not None:
+        page = await store.search_directory(
+            DirectoryQuery(words=("martinu",), limit=20, after=page.next_cursor)
+        )
+        seen += [h.id for h in page.hits]
+    assert seen == ["martiny", *(p.id for p in common)]
+
+
 async def test_favourites(store: Store) -> None:
     await directory(store)
     me = await user(store)
