@@ -35,6 +35,8 @@ from ..directory_index import (
     lon_scale,
     name_terms,
     near_rings,
+    sas_cells,
+    slot_cells,
     sort_name,
     word_passes,
 )
@@ -107,11 +109,9 @@ _SLOT_INSERT_COLS = (
     "snp",
     "lat",
     "lon",
+    "cell_fine",
+    "cell_coarse",
 )
-# A SAS slot search first looks among this many soonest free slots of the whole
-# country (where the engine's search says so): in a dense area they hold a page;
-# elsewhere it searches the box instead.
-SAS_SOONEST = 2000
 
 
 class _Params:
@@ -273,6 +273,7 @@ async def _insert_slots(c: Tx, slots: Sequence[tuple[str, str, NewSlot]]) -> Non
                 snp,
                 place[1],
                 place[2],
+                *slot_cells(place[1], place[2]),
             )
         )
     await c.copy("agenda_slots", _SLOT_INSERT_COLS, rows)
@@ -838,45 +839,40 @@ class SqlDirectory(SqlBase):
         d = self.db.search
         eligible = f"({d.flag('s.snp')} OR ({d.flag('s.open_new')} AND {d.flag('s.online')}))"
 
-        async def page(c: Tx, soonest: bool) -> list[tuple[Any, ...]]:
+        async def read(c: Tx) -> list[SasSlot]:
             p = _Params()
             lat, lon = query.near
             dlat = query.radius_km / KM_PER_DEGREE
             dlon = query.radius_km / max(lon_scale(lat), 0.01)
+            column, cells = sas_cells(lat - dlat, lat + dlat, lon - dlon, lon + dlon)
             dist = (
                 f"sqrt(power((s.lat - {p(lat)}) * {p(KM_PER_DEGREE)}, 2)"
                 f" + power((s.lon - {p(lon)}) * {p(lon_scale(lat))}, 2))"
             )
-            source = "agenda_slots s"
-            if soonest:
-                source = (
-                    "(SELECT * FROM agenda_slots s WHERE appointment_id IS NULL"
-                    f" AND {eligible} AND starts_at >= {p(query.starts_from)}"
-                    f" AND starts_at < {p(query.starts_before)}"
-                    f" ORDER BY starts_at, id LIMIT {p(SAS_SOONEST)}) s"
-                )
             specialty = f" AND p.specialty_norm = {p(query.specialty)}" if query.specialty else ""
-            sql = (
-                f"SELECT * FROM (SELECT {_SLOT_COLS}, {_HIT_COLS}, {dist} AS dist, 0::float8,"
-                " pl.id AS pid, pl.profile_id AS ppid, pl.name, pl.address, pl.postcode AS ppc,"
-                " pl.city AS pcity, pl.lat, pl.lon"
-                f" FROM {source} JOIN directory_places pl ON pl.id = s.place_id"
-                " JOIN directory_profiles p ON p.id = s.profile_id"
-                f" WHERE s.appointment_id IS NULL AND {eligible}"
+            conditions = (
+                f"s.appointment_id IS NULL AND {eligible}"
                 f" AND s.starts_at >= {p(query.starts_from)}"
                 f" AND s.starts_at < {p(query.starts_before)} AND {d.flag('p.visible')}"
                 f" AND s.lat BETWEEN {p(lat - dlat)} AND {p(lat + dlat)}"
-                f" AND s.lon BETWEEN {p(lon - dlon)} AND {p(lon + dlon)}{specialty}) t"
-                f" WHERE dist <= {p(query.radius_km)} ORDER BY 4, 1 LIMIT {p(query.limit)}"
+                f" AND s.lon BETWEEN {p(lon - dlon)} AND {p(lon + dlon)}"
+                f" AND {dist} <= {p(query.radius_km)}{specialty}"
             )
-            return [tuple(r) for r in await c.fetch(sql, *p.values)]
-
-        async def read(c: Tx) -> list[SasSlot]:
-            # The soonest slots of the country first: if a page of them is in the box,
-            # it is the page (any other slot of the box starts later); else the box.
-            rows = await page(c, True) if d.sas_soonest_first else []
-            if len(rows) < query.limit:
-                rows = await page(c, False)
+            limit = p(query.limit)
+            # Each cell's soonest page, walked in its index's order; then the soonest
+            # page of those (see storage.directory_index.sas_cells).
+            per_cell = " UNION ALL ".join(
+                f"SELECT * FROM (SELECT {_SLOT_COLS}, {_HIT_COLS}, {dist} AS dist, 0::float8,"
+                " pl.id AS pid, pl.profile_id AS ppid, pl.name, pl.address,"
+                " pl.postcode AS ppc, pl.city AS pcity, pl.lat, pl.lon"
+                " FROM agenda_slots s JOIN directory_places pl ON pl.id = s.place_id"
+                " JOIN directory_profiles p ON p.id = s.profile_id"
+                f" WHERE s.{column} = {p(cell)} AND {conditions}"
+                f" ORDER BY s.starts_at, s.id LIMIT {limit}) c{i}"
+                for i, cell in enumerate(cells)
+            )
+            sql = f"SELECT * FROM ({per_cell}) t ORDER BY 4, 1 LIMIT {limit}"
+            rows = [tuple(r) for r in await c.fetch(sql, *p.values)]
             hits = await _hits(c, [r[10:22] for r in rows])
             return [
                 SasSlot(_slot(r[:10]), hit, Place(*r[22:30]))

@@ -4,6 +4,7 @@ the patient form, search parameters, rings, and the seed generator's determinism
 from __future__ import annotations
 
 import datetime as dt
+import random
 
 import pytest
 
@@ -12,7 +13,18 @@ from server.directory.query import decode_cursor, encode_cursor, parse_search
 from server.directory.seed import generate
 from server.errors import ApiError
 from server.fields import e164, valid_postcode
-from storage.directory_index import fts5_expression, near_rings, tsquery_expression, word_passes
+from storage.directory_index import (
+    KM_PER_DEGREE,
+    MAX_SAS_CELLS,
+    SAS_CELL_COLUMNS,
+    fts5_expression,
+    lon_scale,
+    near_rings,
+    sas_cells,
+    slot_cells,
+    tsquery_expression,
+    word_passes,
+)
 from storage.search_text import deletes, edit_distance_at_most_1, normalise, tokens
 
 TODAY = dt.date(2026, 11, 22)
@@ -146,3 +158,20 @@ def test_seed_is_deterministic() -> None:
     assert {p.specialty for p in profiles} >= {"Médecine générale", "Infirmier"}
     for p in profiles:
         assert valid_postcode(p.places[0].postcode) and 41 < p.places[0].lat < 51.2
+
+
+def test_sas_cells_cover_their_box() -> None:
+    """Every point of a SAS search's box is in one of the cells searched, whatever the
+    radius and wherever in France (overseas and west of Greenwich too)."""
+    rng = random.Random(5)
+    for _ in range(2000):
+        lat, lon = rng.uniform(-21.5, 51.0), rng.uniform(-61.0, 55.5)
+        radius = rng.choice((1.0, 5.0, 20.0, 60.0, 200.0))
+        dlat = radius / KM_PER_DEGREE
+        dlon = radius / lon_scale(lat)
+        column, cells = sas_cells(lat - dlat, lat + dlat, lon - dlon, lon + dlon)
+        assert len(cells) <= MAX_SAS_CELLS or column == SAS_CELL_COLUMNS[-1]
+        at = (lat + rng.uniform(-dlat, dlat), lon + rng.uniform(-dlon, dlon))
+        assert slot_cells(*at)[SAS_CELL_COLUMNS.index(column)] in cells
+    assert sas_cells(48.8, 48.9, 2.3, 2.4)[0] == "cell_fine"
+    assert sas_cells(47.0, 50.6, 0.0, 5.4)[0] == "cell_coarse"  # 200 km around Paris

@@ -178,7 +178,7 @@ async def test_verified_badge_and_organisations(store: Store) -> None:
 
 
 async def test_a_typo_of_a_rare_name_finds_it_on_the_first_page(store: Store) -> None:
-    """"martinu" is one letter from the common "Martin" and the rare "Martiny": the rare
+    """ "martinu" is one letter from the common "Martin" and the rare "Martiny": the rare
     name's few practitioners come first, then the common one's, all pages through."""
     common = [profile(f"martin{i:02d}", f"P{i:02d}", "Martin", "Pédiatrie") for i in range(45)]
     rare = profile("martiny", "Zoé", "Martiny", "Pédiatrie")
