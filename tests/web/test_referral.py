@@ -25,6 +25,7 @@ from browser_kit import (
 from playwright.async_api import Browser, Page, expect
 
 from harness import ServerUnderTest
+from server.postcodes import locate
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")  # the shared browser and server
 
@@ -165,7 +166,50 @@ async def test_referral_journey(
     await ctx_d.close()
 
 
-async def test_two_browsers_race_for_one_slot(server: ServerUnderTest, browser: Browser) -> None:
+async def test_around_me(
+    server: ServerUnderTest, browser: Browser, viewport: dict[str, int]
+) -> None:
+    """ "Autour de moi": the browser's position (emulated, and allowed) finds the
+    colleagues near it, with their distance; from elsewhere they are not there; a
+    browser that does not give its position is told so in French."""
+    lyon_3e = locate("69003")
+    marseille_1er = locate("13001")
+    assert lyon_3e is not None and marseille_1er is not None
+    colleague = await named_practitioner(server, "Inès", "Vasseur", "Rhumatologie", "Lyon")
+    me = await named_practitioner(server, "Alain", "Perrin", "Médecine générale", "Lyon")
+    profile = (await api(colleague, server, "GET", "/v1/directory/me"))["profile"]["id"]
+    # Standing a few hundred metres from the colleague's practice.
+    here = (lyon_3e.lat + 0.003, lyon_3e.lon - 0.004)
+    for position, found in ((here, True), ((marseille_1er.lat, marseille_1er.lon), False)):
+        ctx, page, errors = await open_client(browser, server.url, viewport, position=position)
+        await log_in(page, me)
+        await page.click("#nav-referral")
+        await page.fill("#who", "rhumatologie")
+        await page.click("#around-me")
+        await expect(page.locator("#where")).to_have_attribute("placeholder", "Autour de moi")
+        await expect(page).to_have_url(re.compile(r"/adressage\?q=rhumatologie&lat=.*&lon="))
+        hit = page.locator(f"#results [data-profile='{profile}']")
+        if found:
+            await expect(hit).to_contain_text("Inès Vasseur")
+            await expect(hit).to_contain_text(re.compile(r"\b0,\d km"))
+            await screenshot(page, "referral-around-me")
+        else:
+            await expect(page.locator("#results")).not_to_contain_text("Inès Vasseur")
+            await expect(hit).to_have_count(0)
+        assert errors == []
+        await ctx.close()
+    ctx, page, errors = await open_client(browser, server.url, viewport)  # no position
+    await log_in(page, me)
+    await page.click("#nav-referral")
+    await page.click("#around-me")
+    await expect(page.locator("#search-error")).to_contain_text("Position indisponible")
+    assert errors == []
+    await ctx.close()
+
+
+async def test_two_browsers_race_for_one_slot(
+    server: ServerUnderTest, browser: Browser, viewport: dict[str, int]
+) -> None:
     roux = await named_practitioner(server, "Louis", "Roux", "Pneumologie", "Lyon")
     agenda = await open_agenda(roux, server, count=1)
     profile = agenda["profile"]["id"]
@@ -173,7 +217,7 @@ async def test_two_browsers_race_for_one_slot(server: ServerUnderTest, browser: 
     contexts = []
     for first, last in (("Claire", "Petit"), ("Marc", "Bernard")):
         account = await named_practitioner(server, first, last, "Médecine générale", "Lyon")
-        ctx, page, _ = await open_client(browser, server.url)
+        ctx, page, _ = await open_client(browser, server.url, viewport)
         await log_in(page, account)
         await page.goto(f"{server.url}/adressage/{profile}")
         await expect(page.locator("#practitioner-name")).to_contain_text("Louis Roux")
