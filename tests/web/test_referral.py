@@ -92,6 +92,7 @@ async def test_referral_journey(
     )
     slots = page.locator("#slots [data-testid=slot]")
     await expect(slots).to_have_count(4)
+    await screenshot(page, "referral-card")
     await slots.first.click()
     await expect(page.locator("#booking-form")).to_be_visible()
     await expect(page.locator("#message-notice")).to_contain_text(
@@ -161,6 +162,8 @@ async def test_referral_journey(
     await expect(sent.first).to_contain_text("Confirmé, à venir")
     await expect(sent.first).to_contain_text("Mme Marie DURAND")
     await expect(sent.first).to_contain_text("Hélène Garnier")
+    await sent.first.scroll_into_view_if_needed()
+    await screenshot(page, "referral-sent")
     assert errors_r == [] and errors_d == []
     await ctx_r.close()
     await ctx_d.close()

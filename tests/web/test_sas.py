@@ -57,6 +57,7 @@ async def test_regulator_books_for_a_patient(
         city="Lyon",
         password=PASSWORD,
     )
+    await screenshot(page, "sas-signup")
     await page.locator("#signup-form button[type=submit]").click()
     await expect(page).to_have_url(server.url + "/verification")
     await page.fill("#email-code-form input[name=code]", await email_code(server, address))
