@@ -854,13 +854,14 @@ class SqlDirectory(SqlBase):
                 f"s.appointment_id IS NULL AND {eligible}"
                 f" AND s.starts_at >= {p(query.starts_from)}"
                 f" AND s.starts_at < {p(query.starts_before)} AND {d.flag('p.visible')}"
-                f" AND s.lat BETWEEN {p(lat - dlat)} AND {p(lat + dlat)}"
-                f" AND s.lon BETWEEN {p(lon - dlon)} AND {p(lon + dlon)}"
                 f" AND {dist} <= {p(query.radius_km)}{specialty}"
             )
             limit = p(query.limit)
             # Each cell's soonest page, walked in its index's order; then the soonest
-            # page of those (see storage.directory_index.sas_cells).
+            # page of those (see storage.directory_index.sas_cells). No (lat, lon) box
+            # besides the distance: PostgreSQL would estimate a cell's matches at one
+            # and read and sort the whole cell rather than walk its first rows
+            # (Marseille: 13.7 ms against 0.7).
             per_cell = " UNION ALL ".join(
                 f"SELECT * FROM (SELECT {_SLOT_COLS}, {_HIT_COLS}, {dist} AS dist, 0::float8,"
                 " pl.id AS pid, pl.profile_id AS ppid, pl.name, pl.address,"
