@@ -152,12 +152,26 @@ def slot_cells(lat: float, lon: float) -> tuple[int, int]:
     return fine, coarse
 
 
-def sas_cells(lat0: float, lat1: float, lon0: float, lon1: float) -> tuple[str, list[int]]:
-    """The column and cells that cover a box: the fine grid unless it needs more than
-    :data:`MAX_SAS_CELLS` cells."""
+def sas_cells(lat: float, lon: float, radius_km: float) -> tuple[str, list[int]]:
+    """The column and the cells that meet the circle: the fine grid unless it needs
+    more than :data:`MAX_SAS_CELLS` cells. A cell of the circle's bounding box that
+    only its corner reaches is left out: walking a dense cell whose slots are nearly
+    all out of range is the slow case."""
+    dlat = radius_km / KM_PER_DEGREE
+    dlon = radius_km / max(lon_scale(lat), 0.01)
     for column, size in zip(SAS_CELL_COLUMNS, SAS_CELL_SIZES, strict=True):
-        rows = range(math.floor(lat0 / size), math.floor(lat1 / size) + 1)
-        cols = range(math.floor(lon0 / size), math.floor(lon1 / size) + 1)
-        if len(rows) * len(cols) <= MAX_SAS_CELLS or size == SAS_CELL_SIZES[-1]:
-            return column, [_cell(r, c) for r in rows for c in cols]
+        rows = range(math.floor((lat - dlat) / size), math.floor((lat + dlat) / size) + 1)
+        cols = range(math.floor((lon - dlon) / size), math.floor((lon + dlon) / size) + 1)
+        cells = []
+        for r in rows:
+            for c in cols:
+                # The cell's point nearest the centre, in km (equirectangular).
+                near_lat = min(max(lat, r * size), (r + 1) * size)
+                near_lon = min(max(lon, c * size), (c + 1) * size)
+                dy = (near_lat - lat) * KM_PER_DEGREE
+                dx = (near_lon - lon) * lon_scale(lat)
+                if dx * dx + dy * dy <= radius_km * radius_km:
+                    cells.append(_cell(r, c))
+        if len(cells) <= MAX_SAS_CELLS or size == SAS_CELL_SIZES[-1]:
+            return column, cells
     raise AssertionError("unreachable")

@@ -842,9 +842,7 @@ class SqlDirectory(SqlBase):
         async def read(c: Tx) -> list[SasSlot]:
             p = _Params()
             lat, lon = query.near
-            dlat = query.radius_km / KM_PER_DEGREE
-            dlon = query.radius_km / max(lon_scale(lat), 0.01)
-            column, cells = sas_cells(lat - dlat, lat + dlat, lon - dlon, lon + dlon)
+            column, cells = sas_cells(lat, lon, query.radius_km)
             dist = (
                 f"sqrt(power((s.lat - {p(lat)}) * {p(KM_PER_DEGREE)}, 2)"
                 f" + power((s.lon - {p(lon)}) * {p(lon_scale(lat))}, 2))"

@@ -4,6 +4,7 @@ the patient form, search parameters, rings, and the seed generator's determinism
 from __future__ import annotations
 
 import datetime as dt
+import math
 import random
 
 import pytest
@@ -160,18 +161,26 @@ def test_seed_is_deterministic() -> None:
         assert valid_postcode(p.places[0].postcode) and 41 < p.places[0].lat < 51.2
 
 
-def test_sas_cells_cover_their_box() -> None:
-    """Every point of a SAS search's box is in one of the cells searched, whatever the
-    radius and wherever in France (overseas and west of Greenwich too)."""
+def test_sas_cells_cover_their_circle() -> None:
+    """Every point within a SAS search's radius is in one of the cells searched,
+    whatever the radius and wherever in France (overseas and west of Greenwich too);
+    the corners of the bounding box are left out."""
     rng = random.Random(5)
-    for _ in range(2000):
+    for _ in range(3000):
         lat, lon = rng.uniform(-21.5, 51.0), rng.uniform(-61.0, 55.5)
         radius = rng.choice((1.0, 5.0, 20.0, 60.0, 200.0))
-        dlat = radius / KM_PER_DEGREE
-        dlon = radius / lon_scale(lat)
-        column, cells = sas_cells(lat - dlat, lat + dlat, lon - dlon, lon + dlon)
+        column, cells = sas_cells(lat, lon, radius)
         assert len(cells) <= MAX_SAS_CELLS or column == SAS_CELL_COLUMNS[-1]
-        at = (lat + rng.uniform(-dlat, dlat), lon + rng.uniform(-dlon, dlon))
+        distance = radius * math.sqrt(rng.random())
+        bearing = rng.uniform(0, 2 * math.pi)
+        at = (
+            lat + distance * math.cos(bearing) / KM_PER_DEGREE,
+            lon + distance * math.sin(bearing) / lon_scale(lat),
+        )
         assert slot_cells(*at)[SAS_CELL_COLUMNS.index(column)] in cells
-    assert sas_cells(48.8, 48.9, 2.3, 2.4)[0] == "cell_fine"
-    assert sas_cells(47.0, 50.6, 0.0, 5.4)[0] == "cell_coarse"  # 200 km around Paris
+    assert sas_cells(48.85, 2.35, 20)[0] == "cell_fine"
+    assert sas_cells(48.85, 2.35, 200)[0] == "cell_coarse"
+    # 40 km around a cell's corner: the bounding box has 4 x 6 cells; the circle
+    # does not reach the box's corner cells (48.0-48.25 N, 1.75-2.0 E: 46 km away).
+    column, cells = sas_cells(48.5, 2.5, 40)
+    assert column == "cell_fine" and slot_cells(48.1, 1.9)[0] not in cells and len(cells) < 24
