@@ -7,7 +7,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
@@ -21,15 +20,14 @@ from storage.errors import StorageError, Unavailable
 from .broker import open_broker
 from .catchup import run_catch_up
 from .config import Settings
-from .directory.profiles import register_hooks as register_directory_hooks
 from .errors import ApiError, from_storage
 from .handlers import Services
-from .handlers.guests import subscribe_promotion
 from .hub import Hub
 from .limits import UserRates
 from .live import LiveConnections
 from .log import RequestIdMiddleware
 from .metrics import METRICS, timed
+from .node import Node, NodeApp, RestLimiters, psc_client
 from .notifications import open_notifications
 from .presence import open_presence
 from .probe import BrokerProbe
@@ -49,11 +47,11 @@ __all__ = ["create_app"]
 log = logging.getLogger("confrere")
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None) -> NodeApp:
     settings = settings or Settings.from_env()
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: NodeApp) -> AsyncIterator[None]:
         server_key = await asyncio.to_thread(load_server_key, settings)
         store = await open_store(settings.database_url)
         try:
@@ -63,14 +61,26 @@ def create_app(settings: Settings | None = None) -> Starlette:
             raise
         hub = Hub(open_broker(settings.broker_url), open_presence(settings.broker_url))
         await hub.start()
-        app.state.services = Services(
-            store, hub, GroupCommit(timed(METRICS.commit, store.append_messages)), blobs, server_key
+        notifications = open_notifications(store, hub.presence, settings, server_key)
+        services = Services(
+            store,
+            hub,
+            GroupCommit(timed(METRICS.commit, store.append_messages)),
+            blobs,
+            server_key,
+            notifications,
         )
         hub.on_revoke = on_revoke_envelope(live)
-        register_directory_hooks(app.state.services)  # verified -> directory row
-        notifications = open_notifications(store, hub.presence, settings, server_key)
-        app.state.services.notifications = notifications
-        subscribe_promotion(app.state.services)  # e-mail confirmed -> guest promoted
+        app.started(
+            Node(
+                settings=settings,
+                services=services,
+                live=live,
+                user_rates=UserRates(settings.limits),
+                limiters=RestLimiters.from_settings(settings),
+                psc=psc_client(settings),
+            )
+        )
         notifications.start()
         watchers = [
             asyncio.create_task(BrokerProbe(hub.broker).run(), name="broker-probe"),
@@ -113,6 +123,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            app.started(None)
             await notifications.close()
             await hub.close()
             await blobs.close()
@@ -150,7 +161,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         log.exception("unhandled error on %s", request.url.path, exc_info=exc)
         return JSONResponse({"code": "internal", "message": "internal error"}, status_code=500)
 
-    app = Starlette(
+    live = LiveConnections()
+    return NodeApp(
+        settings,
+        live,
         routes=[*routes, *web.routes],
         middleware=[
             Middleware(RequestIdMiddleware),
@@ -166,7 +180,3 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Exception: internal_error,
         },
     )
-    app.state.settings = settings
-    app.state.live = live = LiveConnections()
-    app.state.user_rates = UserRates(settings.limits)
-    return app

@@ -25,7 +25,7 @@ from storage.roles import ROLES, Role
 from .app import create_app
 from .audit import record
 from .config import Settings
-from .directory.profiles import ensure_profile
+from .directory.profiles import on_identity_verified
 from .http_protocol import BoundedHttpProtocol
 from .log import configure_logging
 from .revocation import revoke_from_outside
@@ -119,8 +119,8 @@ async def _set_verified(email: str, verified: bool) -> int:
             return 1
         await store.set_verified(user.id, verified)
         await record(store, "admin.verified" if verified else "admin.unverified", None, user.id)
-        if verified and user.profession != "regulator":
-            await ensure_profile(store, user)  # in the directory at once, as by any path
+        if verified:
+            await on_identity_verified(store, user)  # as by any other path
         print(f"{user.email}: {'verified' if verified else 'not verified'}")
         # Close the user's live connections on every node: at once through the nodes'
         # broker, else at each node's next session check.

@@ -32,6 +32,7 @@ from protocol.frames import (
     ToDeviceMsg,
     Welcome,
 )
+from storage import Store
 from storage.errors import StorageError
 
 from .config import Settings
@@ -107,7 +108,7 @@ class Connection:
     def __init__(
         self,
         transport: Transport,
-        svc: Services,
+        svc: Services[Store],
         settings: Settings,
         live: LiveConnections,
         user_rates: UserRates,

@@ -31,7 +31,6 @@ import json
 from typing import Any, cast
 
 import httptools
-from starlette.applications import Starlette
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
@@ -39,6 +38,7 @@ from uvicorn.server import ServerState
 from protocol.errors import ErrorCode
 
 from .config import HttpLimits
+from .node import NodeApp
 
 __all__ = ["LINGER_S", "BoundedHttpProtocol"]
 
@@ -60,8 +60,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
-        app = cast(Starlette, config.app)
-        self.limits: HttpLimits = app.state.settings.http
+        self.limits: HttpLimits = cast(NodeApp, config.app).settings.http
         self._state = "idle"
         self._head_bytes = 0
         self._headers = 0

@@ -24,9 +24,9 @@ import logging
 import socket
 
 import uvicorn
-from starlette.applications import Starlette
 
-from .live import CLOSE_GRACE_S, LiveConnections
+from .live import CLOSE_GRACE_S
+from .node import NodeApp
 from .websocket import WebSocketProtocol
 
 __all__ = ["DRAIN_TIMEOUT_S", "GracefulServer"]
@@ -43,13 +43,8 @@ class GracefulServer(uvicorn.Server):
         for sock in sockets or []:
             sock.close()
         app = self.config.app
-        live = (
-            getattr(getattr(app, "state", None), "live", None)
-            if isinstance(app, Starlette)
-            else None
-        )
-        if isinstance(live, LiveConnections):
-            await live.drain(DRAIN_TIMEOUT_S)
+        if isinstance(app, NodeApp):
+            await app.live.drain(DRAIN_TIMEOUT_S)
             await self._close_handshakes_done(CLOSE_GRACE_S)
         await super().shutdown(sockets=None)
 

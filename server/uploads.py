@@ -41,6 +41,7 @@ from protocol.crypto.attachment import (
 from protocol.errors import ErrorCode
 from protocol.filetypes import CONTENT_TYPES, SNIFF_BYTES, describe, sniff
 from protocol.limits import MAX_ATTACHMENT, MAX_ID
+from storage.base import AttachmentStore
 from storage.types import Attachment, NewAttachment
 
 from .clock import now_ms
@@ -57,6 +58,7 @@ __all__ = [
     "receive",
     "upload_request",
 ]
+
 
 _DOCUMENT_NAME = "attachment.name"  # the purpose a document's name is sealed for
 
@@ -201,7 +203,7 @@ class Intake:
             raise bad_request("request body ended before its Content-Length")
 
 
-async def _forget(svc: Services, attachment_id: str) -> None:
+async def _forget(svc: Services[AttachmentStore], attachment_id: str) -> None:
     """Remove the row of an upload that did not complete; runs to its end even while
     the request is being cancelled."""
     with contextlib.suppress(Exception, asyncio.CancelledError):
@@ -209,7 +211,10 @@ async def _forget(svc: Services, attachment_id: str) -> None:
 
 
 async def receive(
-    svc: Services, upload: UploadRequest, uploader: str, source: AsyncIterator[bytes]
+    svc: Services[AttachmentStore],
+    upload: UploadRequest,
+    uploader: str,
+    source: AsyncIterator[bytes],
 ) -> Attachment:
     """Store an upload whose parameters were checked; return its "ready" metadata."""
     document = upload.kind == "document"
@@ -246,7 +251,7 @@ async def receive(
     return done
 
 
-def document_name(svc: Services, attachment: Attachment) -> str | None:
+def document_name(svc: Services[AttachmentStore], attachment: Attachment) -> str | None:
     """A document's file name, opened (stored sealed under the server key; a name
     stored in clear before that is returned as it is)."""
     name = attachment.name
@@ -258,13 +263,15 @@ def document_name(svc: Services, attachment: Attachment) -> str | None:
     return key.open_field(name, _DOCUMENT_NAME).decode()
 
 
-def content_disposition(svc: Services, attachment: Attachment) -> str:
+def content_disposition(svc: Services[AttachmentStore], attachment: Attachment) -> str:
     """``attachment``, with the document's file name if it has one (RFC 6266)."""
     name = document_name(svc, attachment)
     return "attachment" if name is None else f"attachment; filename*=UTF-8''{quote(name, safe='')}"
 
 
-async def open_content(svc: Services, attachment: Attachment) -> AsyncGenerator[bytes, None]:
+async def open_content(
+    svc: Services[AttachmentStore], attachment: Attachment
+) -> AsyncGenerator[bytes, None]:
     """The bytes a reader downloads: a chat file's ciphertext as stored, a document's
     plaintext. Raises before the first byte if the blob is missing or the document is
     under another server key."""

@@ -25,7 +25,6 @@ import struct
 from collections import deque
 from typing import Any, cast
 
-from starlette.applications import Starlette
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 from websockets.frames import Frame, Opcode
@@ -39,6 +38,7 @@ from protocol.limits import MAX_FRAME
 
 from .gateway import Connection
 from .live import LiveConnections
+from .node import NodeApp
 from .origin import origin_allowed
 
 __all__ = [
@@ -114,7 +114,7 @@ class WebSocketProtocol(asyncio.Protocol):
         app_state: dict[str, Any],
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
-        self._app = cast(Starlette, config.app)
+        self._app = cast(NodeApp, config.app)
         self._connections = server_state.connections
         self._loop = _loop or asyncio.get_running_loop()
         self._ws = ServerProtocol(subprotocols=[Subprotocol(SUBPROTOCOL)], max_size=WS_MAX_MESSAGE)
@@ -236,17 +236,17 @@ class WebSocketProtocol(asyncio.Protocol):
     # -- internals
 
     def _handshake(self, request: Request) -> None:
-        ws, state = self._ws, self._app.state
+        ws, app = self._ws, self._app
         offered = ",".join(request.headers.get_all("Sec-WebSocket-Protocol"))
         if request.path.partition("?")[0] != PATH:
             response = ws.reject(404, "not found")
         elif (
             SUBPROTOCOL not in (p.strip() for p in offered.split(","))
-            or state.live.draining
+            or app.live.draining
             or not origin_allowed(
                 request.headers.get("Origin"),
                 request.headers.get("Host"),
-                state.settings.allowed_origins,
+                app.settings.allowed_origins,
             )
         ):
             response = ws.reject(403, "forbidden")
@@ -254,9 +254,8 @@ class WebSocketProtocol(asyncio.Protocol):
             response = ws.accept(request)
         ws.send_response(response)
         if response.status_code == 101:
-            self.conn = Connection(
-                self, state.services, state.settings, state.live, state.user_rates
-            )
+            node = app.node
+            self.conn = Connection(self, node.services, node.settings, node.live, node.user_rates)
             self.conn.opened()
 
     def _frame(self, frame: Frame) -> None:

@@ -25,6 +25,7 @@ from protocol.frames import Msg
 from server import Settings
 from server.cli import uvicorn_config
 from server.handlers import Services
+from server.node import NodeApp
 from storage import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,18 +54,18 @@ class ServerUnderTest:
 
     @property
     def store(self) -> Store:
-        store: Store = self.server.config.loaded_app.app.state.services.store  # type: ignore[attr-defined]
-        return store
+        return self.app.node.services.store
 
     @property
-    def services(self) -> Services:
-        services: Services = self.server.config.loaded_app.app.state.services  # type: ignore[attr-defined]
-        return services
+    def services(self) -> Services[Store]:
+        return self.app.node.services
 
     @property
-    def app(self) -> Any:
+    def app(self) -> NodeApp:
         """The Starlette app itself, to drive through ASGI without a socket."""
-        return self.server.config.loaded_app.app  # type: ignore[attr-defined]
+        app = self.server.config.app
+        assert isinstance(app, NodeApp)
+        return app
 
     @property
     def ws_url(self) -> str:

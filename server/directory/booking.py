@@ -14,12 +14,20 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from protocol import encode
 from protocol.errors import ErrorCode
 from protocol.frames import Event
-from storage.directory import CONSULTATION_TYPES, Appointment, NewAppointment, Profile, Slot
+from storage.base import UserStore
+from storage.directory import (
+    CONSULTATION_TYPES,
+    Appointment,
+    DirectoryStore,
+    NewAppointment,
+    Profile,
+    Slot,
+)
 from storage.ids import new_id
 from storage.outbox import Channel, NewNotification
 from storage.types import User
@@ -36,6 +44,11 @@ if TYPE_CHECKING:
     from ..handlers import Services
 
 __all__ = ["MAX_ATTACHMENTS", "book", "notify_practitioner"]
+
+
+class BookingPorts(UserStore, DirectoryStore, Protocol):
+    """What booking uses of the store."""
+
 
 log = logging.getLogger("confrere.directory")
 
@@ -131,7 +144,7 @@ def _notifications(
     return notes
 
 
-async def notify_practitioner(svc: Services, appointment: Appointment) -> None:
+async def notify_practitioner(svc: Services[BookingPorts], appointment: Appointment) -> None:
     """An ``appointment.booked`` event to each device of the practitioner's account."""
     user_id = appointment.practitioner_user_id
     if user_id is None:
@@ -149,7 +162,9 @@ async def notify_practitioner(svc: Services, appointment: Appointment) -> None:
         await svc.hub.publish_to_device(user_id, device.id, frame)
 
 
-async def book(svc: Services, caller: User, body: dict[str, Any], via: str) -> Appointment:
+async def book(
+    svc: Services[BookingPorts], caller: User, body: dict[str, Any], via: str
+) -> Appointment:
     slot_id, motive_id, message, attachments = _request(body)
     consultation_type = _consultation_type(body)
     slot = await svc.store.slot(slot_id)

@@ -26,7 +26,7 @@ from .views import ORGANISATION, PLACE, organisation_json, place_json
 __all__ = ["CARD", "card_for"]
 
 
-class _CardPorts(DirectoryStore, RoomStore, UserStore, Protocol):
+class CardPorts(DirectoryStore, RoomStore, UserStore, Protocol):
     """What a card uses of the store."""
 
 
@@ -46,7 +46,7 @@ CARD: Schema = obj(
 )
 
 
-async def card_for(store: _CardPorts, viewer: User, user_id: str) -> dict[str, Any] | None:
+async def card_for(store: CardPorts, viewer: User, user_id: str) -> dict[str, Any] | None:
     """The card of ``user_id`` as ``viewer`` may see it, or ``None``."""
     user = viewer if user_id == viewer.id else await store.user_by_id(user_id)
     if user is None:

@@ -8,27 +8,21 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any
 
-from storage.directory import NewProfile, Place, Profile
-from storage.errors import Conflict
+from storage.directory import DirectoryStore, NewProfile, Place, Profile
+from storage.errors import Conflict, StorageError
 from storage.ids import new_id
 from storage.types import User
 
 from ..clock import now_ms
 from ..postcodes import locate_address
 
-if TYPE_CHECKING:
-    from storage import Store
-
-    from ..handlers import Services
-
-__all__ = ["ensure_profile", "register_hooks"]
+__all__ = ["ensure_profile", "on_identity_verified"]
 
 log = logging.getLogger("confrere.directory")
 
 
-async def ensure_profile(store: Store, user: User) -> Profile:
+async def ensure_profile(store: DirectoryStore, user: User) -> Profile:
     """The user's profile, created from their sign-up fields if missing. Its first
     place is their postcode and city, located when the directory knows them."""
     found = await store.profile_of_user(user.id)
@@ -61,11 +55,15 @@ async def ensure_profile(store: Store, user: User) -> Profile:
     return made
 
 
-def register_hooks(svc: Services) -> None:
-    """Verified practitioners get their directory row without asking."""
-
-    async def on_verified(user: User | None = None, **_: Any) -> None:
-        if isinstance(user, User) and user.profession != "regulator":
-            await ensure_profile(svc.store, user)
-
-    svc.hooks.on("identity_verified", on_verified)
+async def on_identity_verified(store: DirectoryStore, user: User) -> None:
+    """What follows a verified identity, called by every path that verifies (PSC, the
+    card or a link at sign-up, a reviewer's approval, an administrator, the command
+    line): a practitioner gets their directory row without asking. The verification
+    has committed: a refusal here is logged, not answered, and the row is made when
+    they open their profile or agenda."""
+    if user.profession == "regulator":
+        return
+    try:
+        await ensure_profile(store, user)
+    except StorageError:
+        log.exception("directory row of %s not made at verification", user.id)

@@ -8,7 +8,7 @@ import sys
 import time
 from typing import TextIO
 
-from storage import Store
+from storage.directory import DirectoryStore
 
 from .seed import SeedBatch, generate
 
@@ -21,7 +21,7 @@ def midnight_ms(day: dt.date) -> int:
 
 
 async def seed_directory(
-    store: Store,
+    store: DirectoryStore,
     count: int,
     seed: int,
     start_ms: int,

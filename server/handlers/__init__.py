@@ -32,6 +32,7 @@ from protocol.frames import (
     ToDeviceAck,
     Typing,
 )
+from storage import Store
 
 from .context import Caller, Services
 from .guests import on_room_uninvite
@@ -49,10 +50,10 @@ from .rooms import (
 
 __all__ = ["HANDLERS", "Caller", "Handler", "Services"]
 
-Handler = Callable[[Services, Caller, Any], Awaitable[Ack | Batch | Pong]]
+Handler = Callable[[Services[Store], Caller, Any], Awaitable[Ack | Batch | Pong]]
 
 
-async def on_ping(svc: Services, caller: Caller, f: Ping) -> Pong:
+async def on_ping(svc: Services[object], caller: Caller, f: Ping) -> Pong:
     return Pong(f.id)
 
 

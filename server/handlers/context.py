@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 from protocol.errors import ErrorCode
-from storage import GroupCommit, Store
+from storage import GroupCommit
+from storage.base import RoomStore
 from storage.blobs import BlobStore
 from storage.types import RoomMembers
 
 from ..errors import ApiError
-from ..hooks import Hooks
 from ..hub import Hub
 from ..notifications import Notifications
 from ..server_key import ServerKey
@@ -30,19 +30,24 @@ class Caller(Protocol):
     def verified(self) -> bool: ...
 
 
-@dataclass(slots=True)
-class Services:
-    store: Store
+# The store ports a consumer uses: each module names them (``Services[RoomStore]``, or a
+# protocol joining a few ports), so mypy holds it to those methods. Covariant: the
+# composition root's ``Services[Store]`` is every narrower ``Services[...]``.
+S_co = TypeVar("S_co", covariant=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Services(Generic[S_co]):
+    store: S_co
     hub: Hub
     committer: GroupCommit
     blobs: BlobStore
     server_key: ServerKey
-    hooks: Hooks = field(default_factory=Hooks)
     # Outbox worker, offline push, webhook URLs (None: nothing is delivered or pushed).
     notifications: Notifications | None = None
 
 
-async def require_member(svc: Services, caller: Caller, room_id: str) -> None:
+async def require_member(svc: Services[RoomStore], caller: Caller, room_id: str) -> None:
     """Refuse unless the caller is a member. From memory when the connection is attached
     to the room (the hot path); otherwise the database decides, and a member whose
     attachment has not arrived yet (added on another node a moment ago) is attached."""
@@ -54,7 +59,7 @@ async def require_member(svc: Services, caller: Caller, room_id: str) -> None:
         await svc.hub.attach(caller, room_id)  # type: ignore[arg-type]
 
 
-async def require_admin(svc: Services, caller: Caller, room_id: str) -> RoomMembers:
+async def require_admin(svc: Services[RoomStore], caller: Caller, room_id: str) -> RoomMembers:
     """Refuse unless the caller is the room's owner or an admin; return its members."""
     members = await svc.store.room_members(room_id)
     if members is None or caller.user_id not in members.roles:

@@ -8,24 +8,27 @@
   outbox in the same transaction (re-inviting never spams: see :mod:`storage.guests`).
 - :func:`promote` turns every pending invitation of a user's confirmed address into a
   membership, in one transaction (which also enqueues the ``guest.promoted`` webhooks),
-  then tells the rooms (``member.promoted``, the new member's connections attached) and
-  the hooks (``guest_promoted``, then ``member_joined`` per room). It is idempotent:
-  the app runs it when an address is confirmed *and* at every log-in of a confirmed
-  account, so a crash between the two steps loses nothing.
+  then tells the rooms (``member.promoted``, the new member's connections attached).
+  It is idempotent: the routes call it (:func:`promote_quietly`) when an address is
+  confirmed *and* at every log-in of a confirmed account, so a crash between the two
+  steps loses nothing.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from protocol import encode
 from protocol.errors import ErrorCode
 from protocol.frames import Ack, RoomUninvite
+from storage.base import RoomStore, UserStore
 from storage.guests import (
     Guest,
+    GuestStore,
     Invited,
     Promotion,
     PromotionNotices,
@@ -47,8 +50,15 @@ __all__ = [
     "invite_to_room",
     "on_room_uninvite",
     "promote",
-    "subscribe_promotion",
+    "promote_quietly",
 ]
+
+
+class GuestPorts(UserStore, RoomStore, GuestStore, Protocol):
+    """What guests uses of the store."""
+
+
+log = logging.getLogger("confrere.guests")
 
 _KIND_LABELS = {"group": "un groupe", "patient_case": "un dossier patient"}
 
@@ -87,7 +97,7 @@ def _addresses(emails: Sequence[str]) -> list[str]:
 
 
 async def invite_to_room(
-    svc: Services,
+    svc: Services[GuestPorts],
     by: str,
     room_id: str,
     users: Sequence[str] = (),
@@ -120,7 +130,6 @@ async def invite_to_room(
             await svc.hub.publish_item(
                 room_id, encode(item_frame(item)), item.seq, join=users_added
             )
-            await svc.hooks.emit("member_joined", room_id=room_id, user_ids=users_added, by=by)
     invited: list[Invited] = []
     if guests:
         invited = await _invite_guests(svc, members, by, guests)
@@ -130,7 +139,7 @@ async def invite_to_room(
 
 
 async def _invite_guests(
-    svc: Services, members: RoomMembers, by: str, addresses: list[str]
+    svc: Services[GuestPorts], members: RoomMembers, by: str, addresses: list[str]
 ) -> list[Invited]:
     inviter = await svc.store.user_by_id(by)
     name = f"{inviter.first_name} {inviter.last_name}" if inviter else "Un confrère"
@@ -160,7 +169,7 @@ async def _invite_guests(
     return invited
 
 
-async def on_room_uninvite(svc: Services, caller: Caller, f: RoomUninvite) -> Ack:
+async def on_room_uninvite(svc: Services[GuestPorts], caller: Caller, f: RoomUninvite) -> Ack:
     """Revoke a pending invitation (owner or admin); it is never promoted afterwards."""
     members = await require_admin(svc, caller, f.room)
     address = valid_email({"email": f.email})
@@ -189,7 +198,7 @@ def _webhook_notices(urls: Sequence[str], user: User) -> PromotionNotices:
     return notices
 
 
-async def promote(svc: Services, user: User) -> list[Promotion]:
+async def promote(svc: Services[GuestPorts], user: User) -> list[Promotion]:
     """Promote ``user``'s pending invitations if its address is confirmed (see the
     module doc); return the promotions made now (``[]`` when there was nothing to do)."""
     if not email_confirmed(user):
@@ -211,20 +220,15 @@ async def promote(svc: Services, user: User) -> list[Promotion]:
         )
     if notifications is not None and urls:
         notifications.worker.kick()
-    await svc.hooks.emit("guest_promoted", user=user, promotions=promotions)
-    for p in promotions:
-        await svc.hooks.emit(
-            "member_joined", room_id=p.room_id, user_ids=(user.id,), by=p.invited_by
-        )
     return promotions
 
 
-def subscribe_promotion(svc: Services) -> None:
-    """Promote on ``email_confirmed`` and on ``logged_in`` (a failure at confirmation
-    is logged by the hooks and made good at the next log-in)."""
-
-    async def promote_user(user: User, **_: Any) -> None:
+async def promote_quietly(svc: Services[GuestPorts], user: User) -> None:
+    """:func:`promote`, as the app runs it: once the address is confirmed and at every
+    log-in. The request that called it has done its work (the address proven, the
+    session made): a failure here is logged, not answered, and the next log-in
+    promotes what is left."""
+    try:
         await promote(svc, user)
-
-    svc.hooks.on("email_confirmed", promote_user)
-    svc.hooks.on("logged_in", promote_user)
+    except Exception:
+        log.exception("promotion of %s's invitations failed", user.id)

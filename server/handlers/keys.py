@@ -10,6 +10,7 @@ bundles again when they read them: the server is not trusted with their integrit
 from __future__ import annotations
 
 import asyncio
+from typing import Protocol
 
 from protocol import encode
 from protocol.crypto.errors import CryptoError
@@ -17,6 +18,7 @@ from protocol.crypto.keys import parse_bundle
 from protocol.crypto.share import key_request
 from protocol.errors import ErrorCode
 from protocol.frames import Ack, KeysQuery, KeysReport, KeysUpload, ToDeviceMsg
+from storage.base import KeyStore, RoomStore, ToDeviceStore, UserStore
 from storage.errors import NotFound
 
 from ..clock import now_ms
@@ -26,7 +28,11 @@ from .context import Caller, Services, require_member
 __all__ = ["on_keys_query", "on_keys_report", "on_keys_upload"]
 
 
-async def on_keys_upload(svc: Services, caller: Caller, f: KeysUpload) -> Ack:
+class KeyPorts(UserStore, KeyStore, RoomStore, ToDeviceStore, Protocol):
+    """What keys uses of the store."""
+
+
+async def on_keys_upload(svc: Services[KeyPorts], caller: Caller, f: KeysUpload) -> Ack:
     try:
         bundle = parse_bundle(f.bundle)
     except CryptoError as exc:
@@ -40,7 +46,7 @@ async def on_keys_upload(svc: Services, caller: Caller, f: KeysUpload) -> Ack:
     return Ack(f.id)
 
 
-async def on_keys_query(svc: Services, caller: Caller, f: KeysQuery) -> Ack:
+async def on_keys_query(svc: Services[KeyPorts], caller: Caller, f: KeysQuery) -> Ack:
     """Bundles of the devices of the requested users the caller may see: itself and the
     users it shares a room with. Others are left out, as if they had no device."""
     users = list(dict.fromkeys(f.users))
@@ -55,7 +61,7 @@ async def on_keys_query(svc: Services, caller: Caller, f: KeysQuery) -> Ack:
     return Ack(f.id, keys=tuple(k.bundle for k in found))
 
 
-async def on_keys_report(svc: Services, caller: Caller, f: KeysReport) -> Ack:
+async def on_keys_report(svc: Services[KeyPorts], caller: Caller, f: KeysReport) -> Ack:
     """Count a failure to decrypt a message of ``f.device``; for a missing key, queue a
     key request (a clear to-device body, from the caller) to that device."""
     await require_member(svc, caller, f.room)

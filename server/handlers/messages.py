@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Protocol
 
 from protocol import encode
 from protocol.errors import ErrorCode
@@ -18,6 +19,7 @@ from protocol.frames import (
     ToDeviceMsg,
     Typing,
 )
+from storage.base import RoomStore, TimelineStore, ToDeviceStore, UserStore
 from storage.types import AppendResult, NewMessage
 
 from ..clock import now_ms
@@ -26,6 +28,11 @@ from ..wire import item_frame
 from .context import Caller, Services, require_member
 
 __all__ = ["on_read", "on_send", "on_sync", "on_to_device", "on_to_device_ack", "on_typing"]
+
+
+class MessagePorts(UserStore, RoomStore, TimelineStore, ToDeviceStore, Protocol):
+    """What messages uses of the store."""
+
 
 _REFUSALS = {
     "not_member": (ErrorCode.FORBIDDEN, "not a member of this room"),
@@ -39,7 +46,7 @@ _REFUSALS = {
 }
 
 
-async def on_send(svc: Services, caller: Caller, f: Send) -> Ack:
+async def on_send(svc: Services[MessagePorts], caller: Caller, f: Send) -> Ack:
     """Durable commit, then fan-out, then ack. A retried cid gets the original seq.
 
     The attachments named by ``att`` are checked (ready, the sender's, this room's) and
@@ -59,7 +66,7 @@ async def on_send(svc: Services, caller: Caller, f: Send) -> Ack:
     return Ack(f.id, seq=item.seq, ts=item.ts)
 
 
-async def _commit_and_publish(svc: Services, caller: Caller, f: Send) -> AppendResult:
+async def _commit_and_publish(svc: Services[MessagePorts], caller: Caller, f: Send) -> AppendResult:
     result = await svc.committer.append(
         NewMessage(f.room, caller.user_id, caller.device_id, f.cid, f.body, now_ms(), f.att or ())
     )
@@ -81,14 +88,14 @@ async def _commit_and_publish(svc: Services, caller: Caller, f: Send) -> AppendR
     return result
 
 
-async def on_sync(svc: Services, caller: Caller, f: Sync) -> Batch:
+async def on_sync(svc: Services[MessagePorts], caller: Caller, f: Sync) -> Batch:
     await require_member(svc, caller, f.room)
     items = await svc.store.timeline(f.room, f.after, f.limit + 1)
     more = len(items) > f.limit
     return Batch(f.id, f.room, tuple(item_frame(i) for i in items[: f.limit]), more)
 
 
-async def on_read(svc: Services, caller: Caller, f: Read) -> Ack:
+async def on_read(svc: Services[MessagePorts], caller: Caller, f: Read) -> Ack:
     await require_member(svc, caller, f.room)
     upto = await svc.store.set_read(f.room, caller.user_id, f.seq)
     receipt = Event(kind="receipt", room=f.room, user=caller.user_id, upto=upto, ts=now_ms())
@@ -96,14 +103,14 @@ async def on_read(svc: Services, caller: Caller, f: Read) -> Ack:
     return Ack(f.id, seq=upto)
 
 
-async def on_typing(svc: Services, caller: Caller, f: Typing) -> Ack:
+async def on_typing(svc: Services[MessagePorts], caller: Caller, f: Typing) -> Ack:
     await require_member(svc, caller, f.room)
     notice = Event(kind="typing", room=f.room, user=caller.user_id, on=f.on, ts=now_ms())
     await svc.hub.publish_ephemeral(f.room, encode(notice), skip=caller.device_id)
     return Ack(f.id)
 
 
-async def on_to_device(svc: Services, caller: Caller, f: ToDevice) -> Ack:
+async def on_to_device(svc: Services[MessagePorts], caller: Caller, f: ToDevice) -> Ack:
     """Queue for one device of a user the caller shares a room with (or of the caller)."""
     target = await svc.store.device(f.device)
     if target is None or target.user_id != f.user:
@@ -117,6 +124,6 @@ async def on_to_device(svc: Services, caller: Caller, f: ToDevice) -> Ack:
     return Ack(f.id, tid=tid)
 
 
-async def on_to_device_ack(svc: Services, caller: Caller, f: ToDeviceAck) -> Ack:
+async def on_to_device_ack(svc: Services[MessagePorts], caller: Caller, f: ToDeviceAck) -> Ack:
     await svc.store.ack_to_device(caller.device_id, f.tids)
     return Ack(f.id)

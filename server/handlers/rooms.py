@@ -12,6 +12,7 @@ revocation (room.uninvite) live in :mod:`.guests`; room.get lists pending ones.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Protocol
 
 from protocol import encode
 from protocol.errors import ErrorCode
@@ -33,7 +34,7 @@ from ..errors import ApiError
 from ..presence import PresenceUnavailable
 from ..wire import item_frame, room_info
 from .context import Caller, Services, require_admin, require_member
-from .guests import invite_to_room
+from .guests import GuestPorts, invite_to_room
 
 __all__ = [
     "on_room_create",
@@ -46,13 +47,17 @@ __all__ = [
 ]
 
 
-async def _require_users(svc: Services, users: tuple[str, ...]) -> None:
+class RoomPorts(GuestPorts, Protocol):
+    """What rooms uses of the store."""
+
+
+async def _require_users(svc: Services[RoomPorts], users: tuple[str, ...]) -> None:
     missing = set(users) - await svc.store.existing_user_ids(users)
     if missing:
         raise ApiError(ErrorCode.NOT_FOUND, f"unknown user(s): {', '.join(sorted(missing))}")
 
 
-async def _publish(svc: Services, item: TimelineItem) -> None:
+async def _publish(svc: Services[RoomPorts], item: TimelineItem) -> None:
     users = item.meta.get("users") if item.kind == "member.joined" else None
     await svc.hub.publish_item(
         item.room_id,
@@ -63,7 +68,7 @@ async def _publish(svc: Services, item: TimelineItem) -> None:
     )
 
 
-async def on_room_create(svc: Services, caller: Caller, f: RoomCreate) -> Ack:
+async def on_room_create(svc: Services[RoomPorts], caller: Caller, f: RoomCreate) -> Ack:
     others = tuple(dict.fromkeys(u for u in f.members if u != caller.user_id))
     if f.kind == "direct" and len(others) != 1:
         raise ApiError(
@@ -80,7 +85,7 @@ async def on_room_create(svc: Services, caller: Caller, f: RoomCreate) -> Ack:
     return await _room_ack(svc, caller, f.id, room.id)
 
 
-async def _room_ack(svc: Services, caller: Caller, re: int, room_id: str) -> Ack:
+async def _room_ack(svc: Services[RoomPorts], caller: Caller, re: int, room_id: str) -> Ack:
     members = await svc.store.room_members(room_id)
     if members is None or caller.user_id not in members.roles:
         raise ApiError(ErrorCode.FORBIDDEN, "not a member of this room")
@@ -100,18 +105,18 @@ async def _room_ack(svc: Services, caller: Caller, re: int, room_id: str) -> Ack
     return Ack(re, room=info)
 
 
-async def on_room_get(svc: Services, caller: Caller, f: RoomGet) -> Ack:
+async def on_room_get(svc: Services[RoomPorts], caller: Caller, f: RoomGet) -> Ack:
     await require_member(svc, caller, f.room)
     return await _room_ack(svc, caller, f.id, f.room)
 
 
-async def on_room_invite(svc: Services, caller: Caller, f: RoomInvite) -> Ack:
+async def on_room_invite(svc: Services[RoomPorts], caller: Caller, f: RoomInvite) -> Ack:
     """Users by id, and guests by e-mail address (server/handlers/guests.py)."""
     result = await invite_to_room(svc, caller.user_id, f.room, f.users, f.emails)
     return Ack(f.id, seq=result.seq)
 
 
-async def on_room_leave(svc: Services, caller: Caller, f: RoomLeave) -> Ack:
+async def on_room_leave(svc: Services[RoomPorts], caller: Caller, f: RoomLeave) -> Ack:
     members = await svc.store.room_members(f.room)
     if members is None or caller.user_id not in members.roles:
         raise ApiError(ErrorCode.FORBIDDEN, "not a member of this room")
@@ -126,7 +131,7 @@ async def on_room_leave(svc: Services, caller: Caller, f: RoomLeave) -> Ack:
     return Ack(f.id, seq=item.seq)
 
 
-async def on_room_remove(svc: Services, caller: Caller, f: RoomRemove) -> Ack:
+async def on_room_remove(svc: Services[RoomPorts], caller: Caller, f: RoomRemove) -> Ack:
     members = await require_admin(svc, caller, f.room)
     role = members.roles.get(f.user)
     if role is None:
@@ -144,7 +149,7 @@ async def on_room_remove(svc: Services, caller: Caller, f: RoomRemove) -> Ack:
     return Ack(f.id, seq=item.seq)
 
 
-async def on_room_update(svc: Services, caller: Caller, f: RoomUpdate) -> Ack:
+async def on_room_update(svc: Services[RoomPorts], caller: Caller, f: RoomUpdate) -> Ack:
     members = await require_admin(svc, caller, f.room)
     if f.name is None and f.header is None and f.status is None:
         raise ApiError(ErrorCode.BAD_FRAME, "room.update: nothing to update")
@@ -163,7 +168,7 @@ async def on_room_update(svc: Services, caller: Caller, f: RoomUpdate) -> Ack:
     return Ack(f.id, seq=item.seq)
 
 
-async def on_room_role(svc: Services, caller: Caller, f: RoomRole) -> Ack:
+async def on_room_role(svc: Services[RoomPorts], caller: Caller, f: RoomRole) -> Ack:
     members = await require_admin(svc, caller, f.room)
     if members.roles[caller.user_id] != "owner":
         raise ApiError(ErrorCode.FORBIDDEN, "only the owner changes roles")

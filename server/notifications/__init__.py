@@ -22,10 +22,11 @@ import ipaddress
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import urlsplit
 
-from storage import Store
 from storage.guests import ReminderPolicy
+from storage.push import PushStore
 
 from ..config import Settings
 from ..presence import Presence
@@ -34,7 +35,7 @@ from ..server_key import ServerKey
 from .email import SmtpProvider, SmtpSettings
 from .mobile import Apns, ApnsSettings, Fcm, FcmSettings
 from .providers import DeliveryFailed, LogSink, Provider, WebhookProvider, webhook_body
-from .push import OfflinePush, push_title
+from .push import OfflinePush, PushPorts, push_title
 from .signing import SIGNATURE_HEADER, sign, verify
 from .sms import OvhSms, OvhSmsSettings
 from .webpush import PushFanout, PushSender, WebPush, WebPushSettings
@@ -143,8 +144,15 @@ def smtp_settings(settings: Settings) -> SmtpSettings:
     )
 
 
+class NotificationPorts(PushPorts, PushStore, Protocol):
+    """What the outbox worker, offline push and Web Push use of the store."""
+
+
 def open_notifications(
-    store: Store, presence: Presence, settings: Settings, server_key: ServerKey | None = None
+    store: NotificationPorts,
+    presence: Presence,
+    settings: Settings,
+    server_key: ServerKey | None = None,
 ) -> Notifications:
     """The notification set the settings describe (not started yet). Raises
     ``ValueError`` when webhook URLs are not http(s) or come without a secret, or a

@@ -41,7 +41,7 @@ __all__ = ["OfflinePush", "push_title"]
 log = logging.getLogger("confrere.push")
 
 
-class _PushPorts(OutboxStore, RoomStore, Protocol):
+class PushPorts(OutboxStore, RoomStore, Protocol):
     """What offline push uses of the store."""
 
 
@@ -61,7 +61,7 @@ def push_title(room: Room) -> str:
 class OfflinePush:
     def __init__(
         self,
-        store: _PushPorts,
+        store: PushPorts,
         presence: Presence,
         *,
         interval_s: float = 1.0,

@@ -26,57 +26,59 @@ import hmac
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from protocol.errors import ErrorCode
-from storage.accounts import SessionRow
+from storage.accounts import AccountStore, SessionRow
+from storage.audit import AuditStore
+from storage.base import RoomStore, UserStore
 from storage.outbox import NewNotification
+from storage.push import PushStore
+from storage.roles import RoleStore
 from storage.types import Session, User
+from storage.verification import VerificationStore
 
 from ..audit import record
 from ..auth import check_password, hash_password
+from ..bodies import Email, Pattern, Text, schema_of
 from ..clock import now_ms
 from ..errors import ApiError, bad_field
-from ..fields import email, text
+from ..handlers import Services
+from ..node import node
 from ..openapi import api_route, array, boolean, integer, obj, string
-from ..ratelimit import RateLimiter
 from ..revocation import revoke
 from ..verification import codes, passwords
 from ..wire import sealed_json
 from .accounts import client_address, profile
-from .common import bearer, json_body, services
+from .common import bearer, read_body
+from .common import services as all_services
 
 __all__ = ["routes", "session_id"]
 
+
+class LifecyclePorts(
+    AccountStore,
+    UserStore,
+    RoomStore,
+    PushStore,
+    RoleStore,
+    VerificationStore,
+    AuditStore,
+    Protocol,
+):
+    """What account_lifecycle uses of the store."""
+
+
+def services(request: Request) -> Services[LifecyclePorts]:
+    return all_services(request)
+
+
 log = logging.getLogger("confrere.accounts")
 
-_CODE = re.compile(r"^\d{6}$")
 _SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
-
-
-@dataclass(frozen=True, slots=True)
-class _Limiters:
-    reset_mails: RateLimiter  # per address: 3, then one a minute
-    reset_clients: RateLimiter  # per client address: 20, then one every 10 s
-    reset_guesses: RateLimiter  # per address: 10, then one a minute (besides the 5)
-    password_checks: RateLimiter  # per account: 10, then one a minute
-
-
-def _limiters(request: Request) -> _Limiters:
-    state = request.app.state
-    found: _Limiters | None = getattr(state, "lifecycle_limiters", None)
-    if found is None:
-        found = _Limiters(
-            reset_mails=RateLimiter(1 / 60, 3),
-            reset_clients=RateLimiter(1 / 10, 20),
-            reset_guesses=RateLimiter(1 / 60, 10),
-            password_checks=RateLimiter(1 / 60, 10),
-        )
-        state.lifecycle_limiters = found
-    return found
 
 
 def _reset_subject(address: str) -> str:
@@ -89,26 +91,51 @@ def session_id(token_hash: bytes) -> str:
     return hashlib.sha256(b"confrere-session-id:" + token_hash).hexdigest()[:32]
 
 
-async def _new_password(request: Request, body: dict[str, Any], field: str, user: User) -> str:
-    """The hash of the new password in ``field``, once it passes the rules."""
-    password = text(body, field, passwords.MAX_LENGTH, strip=False)
+@dataclass(frozen=True, slots=True)
+class ForgotBody:
+    email: Annotated[str, Email()]
+
+
+@dataclass(frozen=True, slots=True)
+class ResetBody:
+    email: Annotated[str, Email()]
+    code: Annotated[
+        str, Pattern(r"^\d{6}$", "must be the 6 digits sent by e-mail", "code_malformed")
+    ]
+    password: Annotated[str, Text(passwords.MAX_LENGTH, strip=False)]
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordBody:
+    """The current password (to change it, or to delete the account)."""
+
+    password: Annotated[str, Text(1024, strip=False)]
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeBody:
+    password: Annotated[str, Text(1024, strip=False)]
+    new_password: Annotated[str, Text(passwords.MAX_LENGTH, strip=False)]
+
+
+async def _new_password(request: Request, password: str, field: str, user: User) -> str:
+    """The hash of the new password (from ``field``), once it passes the rules."""
     why = passwords.problem(password, email=user.email, names=(user.first_name, user.last_name))
     if why is not None:
         raise bad_field(field, why.text, why.reason)
-    return await hash_password(password, request.app.state.settings.password_cost)
+    return await hash_password(password, node(request).settings.password_cost)
 
 
 async def _revoke_all(request: Request, user_id: str, hashes: list[bytes]) -> None:
     svc = services(request)
     for token_hash in hashes:
-        await revoke(svc.hub.broker, request.app.state.live, user_id, "session", token_hash)
+        await revoke(svc.hub.broker, node(request).live, user_id, "session", token_hash)
 
 
 async def forgot_password(request: Request) -> Response:
-    body = await json_body(request)
+    address = (await read_body(request, ForgotBody)).email
     svc = services(request)
-    address = email(body)
-    limits = _limiters(request)
+    limits = node(request).limiters
     limits.reset_clients.check(client_address(request), "password reset requests")
     limits.reset_mails.check(address, "password reset e-mails")
     now = now_ms()
@@ -126,17 +153,14 @@ async def forgot_password(request: Request) -> Response:
 
 
 async def reset_password(request: Request) -> Response:
-    body = await json_body(request)
+    body = await read_body(request, ResetBody)
     svc = services(request)
-    address = email(body)
-    code = body.get("code")
-    if not isinstance(code, str) or not _CODE.match(code):
-        raise bad_field("code", "must be the 6 digits sent by e-mail", "code_malformed")
-    _limiters(request).reset_guesses.check(address, "code attempts")
+    address, code = body.email, body.code
+    node(request).limiters.reset_guesses.check(address, "code attempts")
     user = await svc.store.user_by_email(address)
     if user is None:
         raise bad_field("code", "was not sent or was used: ask for a new one", "code_none")
-    new_hash = await _new_password(request, body, "password", user)
+    new_hash = await _new_password(request, body.password, "password", user)
     key = svc.server_key.key
 
     def matches(stored: bytes) -> bool:
@@ -164,12 +188,11 @@ async def reset_password(request: Request) -> Response:
 
 async def change_password(request: Request) -> Response:
     session, user = await bearer(request)
-    body = await json_body(request)
-    current = text(body, "password", 1024, strip=False)
-    _limiters(request).password_checks.check(user.id, "password attempts")
-    if not await check_password(current, user.password_hash):
+    body = await read_body(request, ChangeBody)
+    node(request).limiters.password_checks.check(user.id, "password attempts")
+    if not await check_password(body.password, user.password_hash):
         raise bad_field("password", "is not your current password", "password_wrong")
-    new_hash = await _new_password(request, body, "new_password", user)
+    new_hash = await _new_password(request, body.new_password, "new_password", user)
     revoked = await services(request).store.change_password(
         user.id, new_hash, keep=session.token_hash
     )
@@ -259,9 +282,8 @@ async def export_account(request: Request) -> Response:
 
 async def delete_account(request: Request) -> Response:
     _, user = await bearer(request)
-    body = await json_body(request)
-    password = text(body, "password", 1024, strip=False)
-    _limiters(request).password_checks.check(user.id, "password attempts")
+    password = (await read_body(request, PasswordBody)).password
+    node(request).limiters.password_checks.check(user.id, "password attempts")
     if not await check_password(password, user.password_hash):
         raise bad_field("password", "is not your current password", "password_wrong")
     svc = services(request)
@@ -307,7 +329,7 @@ routes = [
         delete_account,
         "POST",
         summary="Delete one's account (the password again): erased, every session revoked",
-        body=obj({"password": string(max_length=1024)}, required=("password",)),
+        body=schema_of(PasswordBody),
         status=204,
         errors=(413,),
     ),
@@ -318,7 +340,7 @@ routes = [
         summary="Forgotten password: e-mail a reset code (202 whether or not the address "
         "has an account)",
         auth="none",
-        body=obj({"email": string(max_length=254)}),
+        body=schema_of(ForgotBody),
         response=obj({"expires_at": integer()}),
         status=202,
         errors=(413,),
@@ -329,14 +351,7 @@ routes = [
         "POST",
         summary="Set a new password with the e-mailed code; every session is revoked",
         auth="none",
-        body=obj(
-            {
-                "email": string(max_length=254),
-                "code": string(pattern=r"^\d{6}$"),
-                "password": string(max_length=passwords.MAX_LENGTH),
-            },
-            required=("email", "code", "password"),
-        ),
+        body=schema_of(ResetBody),
         status=204,
         errors=(413,),
     ),
@@ -345,13 +360,7 @@ routes = [
         change_password,
         "POST",
         summary="Change one's password (the current one is needed); other sessions revoked",
-        body=obj(
-            {
-                "password": string(max_length=1024),
-                "new_password": string(max_length=passwords.MAX_LENGTH),
-            },
-            required=("password", "new_password"),
-        ),
+        body=schema_of(ChangeBody),
         status=204,
         errors=(413,),
     ),

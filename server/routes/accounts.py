@@ -13,68 +13,58 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from protocol.errors import ErrorCode
+from storage.audit import AuditStore
+from storage.directory import DirectoryStore
 from storage.errors import Conflict, EmailTaken, LinkUnusable, NumberTaken
-from storage.outbox import NewNotification
+from storage.outbox import NewNotification, OutboxStore
+from storage.roles import RoleStore
 from storage.types import NewUser, Session, User
-from storage.verification import Consent, EmailCode, RegulatorLink
+from storage.verification import Consent, EmailCode, RegulatorLink, VerificationStore
 
 from ..audit import record
 from ..auth import check_password, hash_password, hash_token, new_token
+from ..bodies import Choice, Email, Flag, Pattern, Postcode, Text, parse_body, schema_of
 from ..clock import now_ms
+from ..directory.profiles import on_identity_verified
 from ..errors import ApiError, bad_field, from_storage
-from ..fields import choice, email, optional_text, postcode, text
+from ..handlers import Services
+from ..handlers.guests import GuestPorts, promote_quietly
+from ..node import node
 from ..openapi import api_route, array, boolean, integer, nullable, obj, string
-from ..ratelimit import RateLimiter
 from ..revocation import revoke
 from ..sessions import require_role
 from ..verification import codes, links, passwords, psc, psc_signup
 from ..verification.identifiers import InvalidIdentifier, parse_number
 from ..verification.specialties import REGULATOR, SPECIALTIES, is_specialty
 from ..wire import room_info, sealed_json
-from .common import bearer, json_body, services
+from .common import bearer, json_body, read_body
+from .common import services as all_services
 
 __all__ = ["PROFILE", "client_address", "profile", "routes"]
 
+
+class AccountPorts(
+    GuestPorts, OutboxStore, RoleStore, VerificationStore, AuditStore, DirectoryStore, Protocol
+):
+    """What accounts uses of the store."""
+
+
+def services(request: Request) -> Services[AccountPorts]:
+    return all_services(request)
+
+
 log = logging.getLogger("confrere.accounts")
 
-_CODE = re.compile(r"^\d{6}$")
 # Verifying against a throwaway hash when the e-mail is unknown keeps log-in time the
 # same either way, so timing does not tell which addresses have accounts.
 _DUMMY_HASH: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Limiters:
-    signups: RateLimiter
-    login_account: RateLimiter
-    login_address: RateLimiter
-    code_guesses: RateLimiter
-    code_mails: RateLimiter
-
-
-def _limiters(request: Request) -> _Limiters:
-    """This app's limiters (one set per app, so test servers do not share buckets)."""
-    state = request.app.state
-    found: _Limiters | None = getattr(state, "account_limiters", None)
-    if found is None:
-        per_hour = request.app.state.settings.signups_per_hour
-        found = _Limiters(
-            signups=RateLimiter(per_hour / 3600, max(1.0, per_hour)),
-            login_account=RateLimiter(1 / 60, 10),
-            login_address=RateLimiter(1.0, 50),
-            code_guesses=RateLimiter(1 / 60, 10),
-            code_mails=RateLimiter(1 / 60, 3),
-        )
-        state.account_limiters = found
-    return found
 
 
 def client_address(request: Request) -> str:
@@ -136,21 +126,64 @@ def _code_mail(
     return stored, NewNotification("email", address, "email_code", {"code": code})
 
 
+@dataclass(frozen=True, slots=True)
+class SignUpBody:
+    email: Annotated[str, Email()]
+    first_name: Annotated[str, Text()]
+    last_name: Annotated[str, Text()]
+    password: Annotated[str, Text(1024, strip=False)]
+    postcode: Annotated[str, Postcode()]
+    specialty: Annotated[str, Text()]
+    practice_mode: Annotated[str, Choice(("liberal", "salarie"))]
+    # The versions the user accepted: equal to the settings' (checked by sign_up).
+    terms_version: Annotated[str, Text(strip=False)]
+    privacy_version: Annotated[str, Text(strip=False)]
+    city: Annotated[str, Text()]
+    rpps: Annotated[str | None, Text(20)] = None
+    regulator_link: Annotated[str | None, Text(2000)] = None
+    pro_sante_connect: Annotated[bool, Flag("must be true or false")] = False
+
+
+@dataclass(frozen=True, slots=True)
+class CodeBody:
+    code: Annotated[
+        str, Pattern(r"^\d{6}$", "must be the 6 digits sent by e-mail", "code_malformed")
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class LogInBody:
+    email: Annotated[str, Email()]
+    password: Annotated[str, Text(1024, strip=False)]
+    device_id: Annotated[str | None, Text(64)] = None
+    device_name: Annotated[str | None, Text(100)] = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceBody:
+    name: Annotated[str, Text()]
+
+
+@dataclass(frozen=True, slots=True)
+class LinkBody:
+    """A regulator link's address."""
+
+    email: Annotated[str, Email()]
+
+
 async def sign_up(request: Request) -> Response:
     body = await json_body(request)
     svc = services(request)
-    settings = request.app.state.settings
-    _limiters(request).signups.check(client_address(request), "sign-ups from this address")
-    address = email(body)
+    settings = node(request).settings
+    node(request).limiters.signups.check(client_address(request), "sign-ups from this address")
+    form = parse_body(SignUpBody, body)
+    address, first_name, last_name = form.email, form.first_name, form.last_name
     now = now_ms()
-    card = _psc_card(request, body, now)
-    first_name, last_name = text(body, "first_name"), text(body, "last_name")
-    password = text(body, "password", 1024, strip=False)
-    why = passwords.problem(password, email=address, names=(first_name, last_name))
+    card = _psc_card(request, form.pro_sante_connect, now)
+    why = passwords.problem(form.password, email=address, names=(first_name, last_name))
     if why is not None:
         raise bad_field("password", why.text, why.reason)
-    user_postcode = postcode(body)
-    number = optional_text(body, "rpps", 20)
+    number = form.rpps
     if number is not None:
         try:
             number = parse_number(number).number
@@ -160,8 +193,8 @@ async def sign_up(request: Request) -> Response:
         for wrong in psc.compare(first_name, last_name, number, card):
             raise bad_field(wrong, "must be as on your CPS/e-CPS card", "card_mismatch")
         number = card.practitioner.number
-    specialty = text(body, "specialty")
-    link_token = optional_text(body, "regulator_link", 2000)
+    specialty = form.specialty
+    link_token = form.regulator_link
     link: links.LinkClaims | None = None
     if link_token is not None:
         if card is not None:
@@ -182,22 +215,21 @@ async def sign_up(request: Request) -> Response:
         if specialty == REGULATOR:
             raise bad_field("specialty", "needs a regulator sign-up link", "regulator_needs_link")
         raise bad_field("specialty", "must be one of the specialties of GET /v1/accounts/form")
-    practice_mode = choice(body, "practice_mode", ("liberal", "salarie"))
-    for field, current in (
-        ("terms_version", settings.terms_version),
-        ("privacy_version", settings.privacy_version),
+    for field, given, current in (
+        ("terms_version", form.terms_version, settings.terms_version),
+        ("privacy_version", form.privacy_version, settings.privacy_version),
     ):
-        if body.get(field) != current:
+        if given != current:
             raise bad_field(field, f"must be '{current}': the version the user accepted")
     new = NewUser(
         email=address,
-        password_hash=await hash_password(password, settings.password_cost),
+        password_hash=await hash_password(form.password, settings.password_cost),
         first_name=first_name,
         last_name=last_name,
-        postcode=user_postcode,
-        city=text(body, "city"),
+        postcode=form.postcode,
+        city=form.city,
         specialty=specialty,
-        practice_mode=practice_mode,
+        practice_mode=form.practice_mode,
         rpps=number,
         # An admin issued the link for a regulator known to the SAS platform, or the
         # practitioner's card authenticated them: either vouches for the identity. The
@@ -234,21 +266,18 @@ async def sign_up(request: Request) -> Response:
         ", Pro Santé Connect" if card is not None else "",
     )
     if user.verified:  # the link or the card vouched for the identity (not the address)
-        await svc.hooks.emit("identity_verified", user=user)
+        await on_identity_verified(svc.store, user)
     response = JSONResponse({"user": profile(user)}, status_code=201)
     if card is not None:  # the ticket made its one account
         response.delete_cookie(psc_signup.TICKET_COOKIE, path="/v1/accounts")
     return response
 
 
-def _psc_card(request: Request, body: dict[str, Any], now: int) -> psc.CardIdentity | None:
+def _psc_card(request: Request, wanted: bool, now: int) -> psc.CardIdentity | None:
     """The card of this browser's Pro Santé Connect sign-up when the body asks for it
     (``"pro_sante_connect": true``), from the ticket cookie the callback set."""
-    wanted = body.get("pro_sante_connect")
-    if wanted is None or wanted is False:
+    if not wanted:
         return None
-    if wanted is not True:
-        raise bad_field("pro_sante_connect", "must be true or false")
     token = request.cookies.get(psc_signup.TICKET_COOKIE, "")
     try:
         card, _ = psc_signup.read_ticket(services(request).server_key.key, token, now)
@@ -262,7 +291,7 @@ def _psc_card(request: Request, body: dict[str, Any], now: int) -> psc.CardIdent
 
 
 async def sign_up_form(request: Request) -> Response:
-    settings = request.app.state.settings
+    settings = node(request).settings
     return JSONResponse(
         {
             "terms_version": settings.terms_version,
@@ -285,10 +314,8 @@ async def confirm_email(request: Request) -> Response:
             "this e-mail address is confirmed already",
             reason="already_confirmed",
         )
-    code = body.get("code")
-    if not isinstance(code, str) or not _CODE.match(code):
-        raise bad_field("code", "must be the 6 digits sent by e-mail", "code_malformed")
-    _limiters(request).code_guesses.check(user.id, "code attempts")
+    code = parse_body(CodeBody, body).code
+    node(request).limiters.code_guesses.check(user.id, "code attempts")
     key = svc.server_key.key
 
     def matches(stored: EmailCode) -> bool:
@@ -313,7 +340,7 @@ async def confirm_email(request: Request) -> Response:
         )
     confirmed = await svc.store.user_by_id(user.id)
     assert confirmed is not None
-    await svc.hooks.emit("email_confirmed", user=confirmed)
+    await promote_quietly(svc, confirmed)  # the address is proven: its invitations
     return JSONResponse({"user": profile(confirmed)})
 
 
@@ -326,7 +353,7 @@ async def resend_email_code(request: Request) -> Response:
             "this e-mail address is confirmed already",
             reason="already_confirmed",
         )
-    _limiters(request).code_mails.check(user.id, "code e-mails")
+    node(request).limiters.code_mails.check(user.id, "code e-mails")
     now = now_ms()
     expires_at = now + codes.CODE_TTL_MS
     code, mail = _code_mail(svc.server_key.key, user.email, expires_at)
@@ -336,11 +363,10 @@ async def resend_email_code(request: Request) -> Response:
 
 async def log_in(request: Request) -> Response:
     global _DUMMY_HASH
-    body = await json_body(request)
+    body = await read_body(request, LogInBody)
     svc = services(request)
-    address = email(body)
-    password = text(body, "password", 1024, strip=False)
-    limits, client = _limiters(request), client_address(request)
+    address, password = body.email, body.password
+    limits, client = node(request).limiters, client_address(request)
     # The account's budget is per client address too: a third party failing from its
     # own address cannot lock the practitioner out. Only failures are counted.
     account_key = f"{address}\n{client}"
@@ -349,7 +375,7 @@ async def log_in(request: Request) -> Response:
     user = await svc.store.user_by_email(address)
     if user is None:
         if _DUMMY_HASH is None:
-            _DUMMY_HASH = await hash_password(new_token(), request.app.state.settings.password_cost)
+            _DUMMY_HASH = await hash_password(new_token(), node(request).settings.password_cost)
         await check_password(password, _DUMMY_HASH)
         log.info("log-in refused: unknown account %s", _tag(svc.server_key.key, address))
         raise ApiError(ErrorCode.UNAUTHENTICATED, "wrong e-mail or password")
@@ -359,21 +385,21 @@ async def log_in(request: Request) -> Response:
     # Only failures count against the address; a success also clears the account's.
     limits.login_address.hit(client, -1.0)
     limits.login_account.reset(account_key)
-    device_id = optional_text(body, "device_id", 64)
+    device_id = body.device_id
     if device_id is not None:
         device = await svc.store.device(device_id)
         if device is None or device.user_id != user.id:
             raise ApiError(ErrorCode.NOT_FOUND, "field 'device_id' names no device of yours")
     else:
-        name = optional_text(body, "device_name", 100) or "appareil"
+        name = body.device_name or "appareil"
         device = await svc.store.create_device(user.id, name, now_ms())
     token = new_token()
     now = now_ms()
-    ttl_ms = request.app.state.settings.session_ttl_s * 1000
+    ttl_ms = node(request).settings.session_ttl_s * 1000
     await svc.store.create_session(
         Session(hash_token(token), user.id, device.id, now, now + ttl_ms)
     )
-    await svc.hooks.emit("logged_in", user=user)  # e.g. promote a confirmed guest's invitations
+    await promote_quietly(svc, user)  # made good here if it failed at confirmation
     return JSONResponse(
         {
             "token": token,
@@ -390,9 +416,7 @@ async def log_out(request: Request) -> Response:
     svc = services(request)
     await svc.store.delete_session(session.token_hash)
     # Its live connections close too, on every node (server.revocation).
-    await revoke(
-        svc.hub.broker, request.app.state.live, session.user_id, "session", session.token_hash
-    )
+    await revoke(svc.hub.broker, node(request).live, session.user_id, "session", session.token_hash)
     return Response(status_code=204)
 
 
@@ -414,8 +438,8 @@ async def list_devices(request: Request) -> Response:
 async def add_device(request: Request) -> Response:
     """Register another device; log in with its ``device_id`` to get its own token."""
     _, user = await bearer(request)
-    body = await json_body(request)
-    device = await services(request).store.create_device(user.id, text(body, "name"), now_ms())
+    name = (await read_body(request, DeviceBody)).name
+    device = await services(request).store.create_device(user.id, name, now_ms())
     return JSONResponse(
         {"device": {"id": device.id, "name": device.name, "created_at": device.created_at}},
         status_code=201,
@@ -453,8 +477,7 @@ async def issue_regulator_link(request: Request) -> Response:
     _, admin = await bearer(request)
     svc = services(request)
     await require_role(svc.store, admin, "admin")
-    body = await json_body(request)
-    address = email(body)
+    address = (await read_body(request, LinkBody)).email
     if await svc.store.user_by_email(address) is not None:
         raise ApiError(
             ErrorCode.CONFLICT,
@@ -466,7 +489,7 @@ async def issue_regulator_link(request: Request) -> Response:
     await svc.store.create_regulator_link(
         RegulatorLink(claims.link_id, address, admin.id, now, claims.expires_at, None)
     )
-    url = request.app.state.settings.public_url.rstrip("/") + "/inscription-regulateur#" + token
+    url = node(request).settings.public_url.rstrip("/") + "/inscription-regulateur#" + token
     await svc.store.enqueue_notifications(
         [NewNotification("email", address, "regulator_link", {"url": url})], now
     )
@@ -475,35 +498,6 @@ async def issue_regulator_link(request: Request) -> Response:
     return JSONResponse({"id": claims.link_id, "expires_at": claims.expires_at}, status_code=201)
 
 
-_SIGN_UP_BODY = obj(
-    {
-        "email": string(max_length=254),
-        "password": string(max_length=1024),
-        "first_name": string(max_length=100),
-        "last_name": string(max_length=100),
-        "postcode": string(pattern=r"^\d{5}$"),
-        "city": string(max_length=100),
-        "specialty": string(max_length=100),
-        "practice_mode": string(enum=("liberal", "salarie")),
-        "rpps": nullable(string(max_length=20)),
-        "terms_version": string(),
-        "privacy_version": string(),
-        "regulator_link": nullable(string(max_length=2000)),
-        "pro_sante_connect": nullable(boolean()),
-    },
-    required=(
-        "email",
-        "password",
-        "first_name",
-        "last_name",
-        "postcode",
-        "city",
-        "specialty",
-        "practice_mode",
-        "terms_version",
-        "privacy_version",
-    ),
-)
 _DEVICE = obj({"id": string(), "name": string(), "created_at": integer()})
 _ROOM = obj(
     {
@@ -525,7 +519,7 @@ routes = [
         "POST",
         summary="Sign up (sends an e-mail code; a regulator link makes a regulator account)",
         auth="none",
-        body=_SIGN_UP_BODY,
+        body=schema_of(SignUpBody),
         response=_USER,
         status=201,
         errors=(409, 413),
@@ -551,7 +545,7 @@ routes = [
         confirm_email,
         "POST",
         summary="Confirm the account's e-mail address with the code sent to it",
-        body=obj({"code": string(pattern=r"^\d{6}$")}),
+        body=schema_of(CodeBody),
         response=_USER,
         errors=(409, 413),
     ),
@@ -570,15 +564,7 @@ routes = [
         "POST",
         summary="Log in: a session token for a new or known device",
         auth="none",
-        body=obj(
-            {
-                "email": string(max_length=254),
-                "password": string(max_length=1024),
-                "device_id": nullable(string(max_length=64)),
-                "device_name": nullable(string(max_length=100)),
-            },
-            required=("email", "password"),
-        ),
+        body=schema_of(LogInBody),
         response=obj(
             {"token": string(), "user": PROFILE, "device_id": string(), "expires_at": integer()}
         ),
@@ -611,7 +597,7 @@ routes = [
         add_device,
         "POST",
         summary="Register another device",
-        body=obj({"name": string(max_length=100)}),
+        body=schema_of(DeviceBody),
         response=obj({"device": _DEVICE}),
         status=201,
         errors=(413,),
@@ -629,7 +615,7 @@ routes = [
         "POST",
         summary="Issue a one-time regulator (SAS) sign-up link, e-mailed to its address",
         auth="role:admin",
-        body=obj({"email": string(max_length=254)}),
+        body=schema_of(LinkBody),
         response=obj({"id": string(), "expires_at": integer()}),
         status=201,
         errors=(409, 413),

@@ -4,22 +4,40 @@ off). Every call here is itself recorded in the audit log."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from protocol.errors import ErrorCode
-from storage.audit import AuditEntry, AuditQuery
+from storage.audit import AuditEntry, AuditQuery, AuditStore
+from storage.base import UserStore
+from storage.directory import DirectoryStore
+from storage.roles import RoleStore
 
 from ..audit import record
+from ..bodies import Flag, schema_of
+from ..directory.profiles import on_identity_verified
 from ..errors import ApiError
+from ..handlers import Services
+from ..node import node
 from ..openapi import api_route, array, boolean, integer, nullable, obj, string
 from ..revocation import revoke
 from ..sessions import require_role
-from .common import bearer, json_body, services
+from .common import bearer, read_body
+from .common import services as all_services
 
 __all__ = ["routes"]
+
+
+class AdminPorts(AuditStore, UserStore, RoleStore, DirectoryStore, Protocol):
+    """What admin uses of the store."""
+
+
+def services(request: Request) -> Services[AdminPorts]:
+    return all_services(request)
+
 
 MAX_LIMIT = 500
 _ID = r"^[A-Za-z0-9_-]{1,64}$"
@@ -78,25 +96,27 @@ async def audit_log(request: Request) -> Response:
     return JSONResponse({"entries": [_entry(e) for e in entries]})
 
 
+@dataclass(frozen=True, slots=True)
+class VerifiedBody:
+    verified: Annotated[bool, Flag()]
+
+
 async def set_identity(request: Request) -> Response:
     """``PUT /v1/admin/users/{user_id}/verified`` ``{"verified": bool}``."""
     _, admin = await bearer(request)
     svc = services(request)
     await require_role(svc.store, admin, "admin")
     user_id = request.path_params["user_id"]
-    body = await json_body(request)
-    if not isinstance(body.get("verified"), bool):
-        raise ApiError(ErrorCode.BAD_FRAME, "field 'verified' is required and must be a boolean")
-    verified: bool = body["verified"]
+    verified = (await read_body(request, VerifiedBody)).verified
     target = await svc.store.user_by_id(user_id) if len(user_id) <= 64 else None
     if target is None:
         raise ApiError(ErrorCode.NOT_FOUND, "no such user")
     await svc.store.set_verified(user_id, verified)
     await record(svc.store, "admin.verified" if verified else "admin.unverified", admin.id, user_id)
     if not verified:
-        await revoke(svc.hub.broker, request.app.state.live, user_id, "unverified")
+        await revoke(svc.hub.broker, node(request).live, user_id, "unverified")
     elif not target.verified:  # in the directory at once, as by any other path
-        await svc.hooks.emit("identity_verified", user=target)
+        await on_identity_verified(svc.store, target)
     return JSONResponse({"user": {"id": user_id, "verified": verified}})
 
 
@@ -134,7 +154,7 @@ routes = [
         summary="Mark an identity verified or not; unverifying closes the user's live"
         " connections (administrators)",
         auth="role:admin",
-        body=obj({"verified": boolean()}),
+        body=schema_of(VerifiedBody),
         response=obj({"user": obj({"id": string(pattern=_ID), "verified": boolean()})}),
         errors=(404, 413),
     ),

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from protocol.errors import ErrorCode
 from protocol.filetypes import CONTENT_TYPES
+from storage.base import AttachmentStore, RoomStore
 from storage.errors import StorageError
 from storage.types import Attachment
 
@@ -35,6 +36,7 @@ from ..clock import now_ms
 from ..errors import ApiError
 from ..handlers import Services
 from ..limits import UserRates
+from ..node import node
 from ..openapi import api_route, boolean, integer, nullable, obj, string
 from ..sessions import require_verified
 from ..sweeper import finish_deletion
@@ -46,16 +48,26 @@ from ..uploads import (
     receive,
     upload_request,
 )
-from .common import bearer, services
+from .common import bearer
+from .common import services as all_services
 
 __all__ = ["routes"]
+
+
+class AttachmentPorts(RoomStore, AttachmentStore, Protocol):
+    """What attachments uses of the store."""
+
+
+def services(request: Request) -> Services[AttachmentPorts]:
+    return all_services(request)
+
 
 log = logging.getLogger("confrere.attachments")
 
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
-def describe(svc: Services, attachment: Attachment) -> dict[str, Any]:
+def describe(svc: Services[AttachmentPorts], attachment: Attachment) -> dict[str, Any]:
     return {
         "id": attachment.id,
         "kind": attachment.kind,
@@ -70,7 +82,7 @@ def describe(svc: Services, attachment: Attachment) -> dict[str, Any]:
     }
 
 
-async def _readable(request: Request) -> tuple[Services, Attachment]:
+async def _readable(request: Request) -> tuple[Services[AttachmentPorts], Attachment]:
     """The attachment of the URL, if the caller may read it; else 403/404."""
     attachment_id = request.path_params["attachment_id"]
     _, user = await bearer(request)
@@ -92,7 +104,7 @@ async def upload(request: Request) -> Response:
     """``POST /v1/attachments?kind=&room=&content_type=&name=``: the body is the file
     (chat: its ciphertext). Every check that needs no body byte comes first."""
     _, user = await bearer(request)
-    user_rates: UserRates = request.app.state.user_rates
+    user_rates: UserRates = node(request).user_rates
     user_rates.uploads.check(user.id, "uploads")
     params = upload_request(request.query_params, dict(request.headers))
     svc = services(request)
@@ -137,7 +149,7 @@ async def metadata(request: Request) -> Response:
     """``GET /v1/attachments/{id}/meta``: size, type, hash; for a chat file on a store
     that signs URLs (S3), also a short-lived ``download_url``."""
     svc, attachment = await _readable(request)
-    ttl = request.app.state.settings.download_url_ttl_s
+    ttl = node(request).settings.download_url_ttl_s
     url = await svc.blobs.presigned_url(attachment.id, ttl) if attachment.kind == "chat" else None
     return JSONResponse(
         {

@@ -3,28 +3,33 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from protocol.errors import ErrorCode
 from protocol.fields import unfit_text
+from storage import Store
 from storage.types import Session, User
 
+from ..bodies import parse_body
 from ..errors import ApiError
 from ..handlers import Services
 from ..metrics import METRICS
+from ..node import node
 from ..sessions import authenticate
 
-__all__ = ["bearer", "error_response", "json_body", "services"]
+__all__ = ["bearer", "error_response", "json_body", "read_body", "services"]
 
 MAX_JSON_BODY = 64 * 1024
+B = TypeVar("B")
 
 
-def services(request: Request) -> Services:
-    svc: Services = request.app.state.services
-    return svc
+def services(request: Request) -> Services[Store]:
+    """The node's services. Each route module narrows this to the store ports it uses
+    (``def services(request) -> Services[ItsPorts]``), so mypy holds it to them."""
+    return node(request).services
 
 
 def error_response(exc: ApiError) -> JSONResponse:
@@ -67,6 +72,12 @@ async def json_body(request: Request) -> dict[str, Any]:
         raise ApiError(ErrorCode.BAD_FRAME, "request body must be a JSON object")
     _check_text(value)
     return value
+
+
+async def read_body(request: Request, cls: type[B]) -> B:
+    """The request's JSON body checked into ``cls``, a body declaration
+    (:mod:`server.bodies`): the same class gives the route's schema (``schema_of``)."""
+    return parse_body(cls, await json_body(request))
 
 
 def _check_text(body: dict[str, Any]) -> None:

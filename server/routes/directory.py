@@ -12,17 +12,19 @@ appointment returned is recorded in the patient-record audit.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from protocol.errors import ErrorCode
+from storage.audit import AuditStore
 from storage.directory import (
     DEFAULT_REQUIRED_FIELDS,
     PATIENT_FIELDS,
     DirectoryQuery,
+    DirectoryStore,
     Motive,
     NewSlot,
     Place,
@@ -50,12 +52,23 @@ from ..directory.views import (
 )
 from ..errors import ApiError, bad_request
 from ..fields import place, postcode, text
+from ..handlers import Services
 from ..openapi import api_route, array, boolean, integer, nullable, number, obj, string
 from ..postcodes import locate_address
 from ..sessions import require_verified
-from .common import bearer, json_body, services
+from .common import bearer, json_body
+from .common import services as all_services
 
 __all__ = ["routes", "time_window"]
+
+
+class DirectoryPorts(DirectoryStore, AuditStore, Protocol):
+    """What directory uses of the store."""
+
+
+def services(request: Request) -> Services[DirectoryPorts]:
+    return all_services(request)
+
 
 DAY_MS = 86_400_000
 MAX_WINDOW_MS = 31 * DAY_MS

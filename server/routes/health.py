@@ -3,17 +3,33 @@
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
+from storage.outbox import OutboxStore
+
 from ..clock import now_ms
+from ..handlers import Services
 from ..live import LiveConnections
 from ..metrics import METRICS, render
+from ..node import node
 from ..openapi import api_route, obj, string
-from .common import services
+from .common import services as all_services
 
 __all__ = ["routes"]
+
+
+class HealthPorts(OutboxStore, Protocol):
+    """What health uses of the store: the outbox's backlog, and a ping."""
+
+    async def ping(self) -> None: ...
+
+
+def services(request: Request) -> Services[HealthPorts]:
+    return all_services(request)
+
 
 _STATUS = obj({"status": string(enum=("ok",))})
 
@@ -56,7 +72,7 @@ async def metrics(request: Request) -> Response:
     """Prometheus text format. Expose it to the monitoring network only (it names no
     user, but tells the load of the node)."""
     svc = services(request)
-    live: LiveConnections = request.app.state.live
+    live: LiveConnections = node(request).live
     try:
         backlog: float = await svc.store.outbox_backlog(now_ms())
     except Exception:  # the database is down: /readyz tells; the metrics still answer

@@ -13,13 +13,20 @@ from starlette.responses import JSONResponse, Response
 
 from protocol.errors import ErrorCode
 
-from ..directory.cards import CARD, card_for
+from ..directory.cards import CARD, CardPorts, card_for
 from ..directory.query import is_id
 from ..errors import ApiError
+from ..handlers import Services
 from ..openapi import api_route, array, obj, string
-from .common import bearer, services
+from .common import bearer
+from .common import services as all_services
 
 __all__ = ["MAX_USERS", "routes"]
+
+
+def services(request: Request) -> Services[CardPorts]:
+    return all_services(request)
+
 
 MAX_USERS = 100  # ids per request
 

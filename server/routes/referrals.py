@@ -11,17 +11,21 @@ transaction, which keeps them from the orphan sweep.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from protocol.errors import ErrorCode
+from storage.audit import AuditStore
+from storage.base import AttachmentStore
 from storage.directory import CONSULTATION_TYPES, Appointment
 from storage.types import User
 
 from ..audit import record_patient_reads
 from ..clock import now_ms
-from ..directory.booking import MAX_ATTACHMENTS, book
+from ..directory.booking import MAX_ATTACHMENTS, BookingPorts, book
 from ..directory.patient import MAX_MESSAGE
 from ..directory.query import is_id
 from ..directory.views import APPOINTMENT, appointment_json
@@ -30,9 +34,19 @@ from ..handlers import Services
 from ..openapi import Schema, api_route, array, integer, obj, string
 from ..sessions import require_verified
 from ..uploads import content_disposition, open_content
-from .common import bearer, json_body, services
+from .common import bearer, json_body
+from .common import services as all_services
 
 __all__ = ["BOOKING", "readable_appointment", "routes"]
+
+
+class ReferralPorts(BookingPorts, AttachmentStore, AuditStore, Protocol):
+    """What referrals uses of the store."""
+
+
+def services(request: Request) -> Services[ReferralPorts]:
+    return all_services(request)
+
 
 BOOKING: Schema = obj(
     {
@@ -47,7 +61,9 @@ BOOKING: Schema = obj(
 )
 
 
-async def readable_appointment(svc: Services, user: User, appointment_id: str) -> Appointment:
+async def readable_appointment(
+    svc: Services[ReferralPorts], user: User, appointment_id: str
+) -> Appointment:
     """The appointment, if ``user`` booked it or is its practitioner (else 404: its
     existence is not disclosed); the read is recorded."""
     found = await svc.store.appointment(appointment_id) if is_id(appointment_id) else None

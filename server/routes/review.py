@@ -14,32 +14,51 @@ retention sweep (:mod:`server.verification.sweep`).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import Annotated, Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from protocol.errors import ErrorCode
+from storage.audit import AuditStore
+from storage.base import UserStore
+from storage.directory import DirectoryStore
 from storage.outbox import NewNotification
+from storage.roles import RoleStore
 from storage.types import User
+from storage.verification import VerificationStore
 
 from ..audit import record
+from ..bodies import Choice, Text, schema_of
 from ..clock import now_ms
-from ..errors import ApiError
+from ..directory.profiles import on_identity_verified
+from ..errors import ApiError, bad_field
 from ..handlers import Services
 from ..openapi import api_route, array, boolean, integer, nullable, obj, string
 from ..sessions import require_role
 from ..verification import review
-from .common import bearer, json_body, services
+from .common import bearer, read_body
+from .common import services as all_services
 from .verification import IDENTITY_REQUEST, identity_request_json
 
 __all__ = ["routes"]
+
+
+class ReviewPorts(UserStore, VerificationStore, RoleStore, AuditStore, DirectoryStore, Protocol):
+    """What review uses of the store."""
+
+
+def services(request: Request) -> Services[ReviewPorts]:
+    return all_services(request)
+
 
 log = logging.getLogger("confrere.review")
 
 _QUEUE_LIMIT = 200
 
 
-async def _reviewer(request: Request) -> tuple[Services, User]:
+async def _reviewer(request: Request) -> tuple[Services[ReviewPorts], User]:
     _, user = await bearer(request)
     svc = services(request)
     await require_role(svc.store, user, "reviewer")
@@ -95,24 +114,19 @@ async def document(request: Request) -> Response:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class DecisionBody:
+    decision: Annotated[str, Choice(("approve", "reject"))]
+    # Required to reject (checked by decide); e-mailed to the user as written.
+    reason: Annotated[str | None, Text(review.REJECT_REASON_MAX, 0, multiline=True)] = None
+
+
 async def decide(request: Request) -> Response:
     svc, reviewer = await _reviewer(request)
-    body = await json_body(request)
-    decision = body.get("decision")
-    if decision not in ("approve", "reject"):
-        raise ApiError(ErrorCode.BAD_FRAME, "field 'decision' must be one of approve, reject")
-    reason = body.get("reason")
-    if decision == "reject":
-        if not isinstance(reason, str) or not reason.strip():
-            raise ApiError(ErrorCode.BAD_FRAME, "field 'reason' is required to reject")
-        reason = reason.strip()
-        if len(reason) > review.REJECT_REASON_MAX:
-            raise ApiError(
-                ErrorCode.BAD_FRAME,
-                f"field 'reason' must have at most {review.REJECT_REASON_MAX} characters",
-            )
-    elif reason is not None and not isinstance(reason, str):
-        raise ApiError(ErrorCode.BAD_FRAME, "field 'reason' must be a string")
+    body = await read_body(request, DecisionBody)
+    decision, reason = body.decision, body.reason
+    if decision == "reject" and not reason:
+        raise bad_field("reason", "is required to reject")
     request_id = request.path_params["id"]
     current = await svc.store.identity_request(request_id)
     if current is None:
@@ -144,7 +158,7 @@ async def decide(request: Request) -> Response:
         state=decided.state,
     )
     if decided.state == "approved":
-        await svc.hooks.emit("identity_verified", user=user)
+        await on_identity_verified(svc.store, user)
     return JSONResponse({"request": identity_request_json(decided)})
 
 
@@ -191,13 +205,7 @@ routes = [
         "POST",
         summary="Approve, or reject with a reason (the user is told by e-mail)",
         auth="role:reviewer",
-        body=obj(
-            {
-                "decision": string(enum=("approve", "reject")),
-                "reason": nullable(string(max_length=review.REJECT_REASON_MAX)),
-            },
-            required=("decision",),
-        ),
+        body=schema_of(DecisionBody),
         response=obj({"request": IDENTITY_REQUEST}),
         errors=(404, 409, 413),
     ),

@@ -5,14 +5,17 @@ for a patient (the practitioner sees it marked ``via: "sas"``)."""
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from storage.directory import SasQuery
+from storage.roles import RoleStore
 from storage.search_text import normalise
 
-from ..directory.booking import book
+from ..directory.booking import BookingPorts, book
 from ..directory.query import MAX_RADIUS_KM
 from ..directory.views import (
     APPOINTMENT,
@@ -26,13 +29,24 @@ from ..directory.views import (
 )
 from ..errors import bad_request
 from ..fields import place
+from ..handlers import Services
 from ..openapi import api_route, array, integer, number, obj, string
 from ..sessions import require_role
-from .common import bearer, json_body, services
+from .common import bearer, json_body
+from .common import services as all_services
 from .directory import time_window
 from .referrals import BOOKING
 
 __all__ = ["routes"]
+
+
+class SasPorts(BookingPorts, RoleStore, Protocol):
+    """What sas uses of the store."""
+
+
+def services(request: Request) -> Services[SasPorts]:
+    return all_services(request)
+
 
 _PARAMS = {"near", "lat", "lon", "radius_km", "specialty", "from", "to", "limit"}
 

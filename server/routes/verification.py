@@ -24,7 +24,7 @@ import hmac
 import logging
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Protocol
 from urllib.parse import urlencode, urlsplit
 
 from starlette.requests import Request
@@ -32,52 +32,58 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from protocol.errors import ErrorCode
 from protocol.filetypes import JPEG, PNG
+from storage.base import UserStore
+from storage.directory import DirectoryStore
 from storage.errors import NumberTaken
 from storage.ids import new_id
 from storage.outbox import NewNotification
 from storage.types import User
-from storage.verification import IdentityDocument, IdentityRequest
+from storage.verification import IdentityDocument, IdentityRequest, VerificationStore
 
+from ..bodies import Choice, Pattern, schema_of
 from ..clock import now_ms
-from ..config import Settings
+from ..directory.profiles import on_identity_verified
 from ..errors import ApiError, bad_field
-from ..fields import choice
 from ..handlers import Services
+from ..node import node, psc_redirect_uri
 from ..openapi import Schema, api_route, array, boolean, integer, nullable, obj, string
-from ..ratelimit import RateLimiter
 from ..uploads import Intake, UploadRequest
 from ..verification import oidc, psc, psc_signup, review
 from ..verification.identifiers import InvalidIdentifier, parse_number
 from .accounts import PROFILE, client_address, profile
-from .common import bearer, json_body, services
+from .common import bearer, read_body
+from .common import services as all_services
 
 __all__ = ["identity_request_json", "mark_verified", "routes"]
+
+
+class VerificationPorts(UserStore, VerificationStore, DirectoryStore, Protocol):
+    """What verification uses of the store."""
+
+
+def services(request: Request) -> Services[VerificationPorts]:
+    return all_services(request)
+
 
 log = logging.getLogger("confrere.verification")
 
 PSC_FLOW_TTL_MS = 10 * 60 * 1000  # time to authenticate with the card at the provider
 PSC_COOKIE = "confrere_psc"
 IMAGE_TYPES = (JPEG, PNG)
-_COUNTRY_LEN = 2  # ISO 3166-1 alpha-2
 
 
 async def mark_verified(
-    svc: Services, user: User, number: str | None, notifications: list[NewNotification]
+    svc: Services[VerificationPorts],
+    user: User,
+    number: str | None,
+    notifications: list[NewNotification],
 ) -> User:
-    """Verify ``user`` (both ways end here or in the review decision), then tell the
-    hooks. Live connections learn it on their next request (see the module doc)."""
+    """Verify ``user`` (both ways end here or in the review decision), then what
+    follows (:func:`on_identity_verified`). Live connections learn it on their next
+    request (see the module doc)."""
     verified = await svc.store.mark_identity_verified(user.id, number, notifications, now_ms())
-    await svc.hooks.emit("identity_verified", user=verified)
+    await on_identity_verified(svc.store, verified)
     return verified
-
-
-def _limiter(request: Request) -> RateLimiter:
-    """Per account: PSC starts and photo uploads, 20 at once then one each 10 s (each
-    writes a row, and a photo up to 10 MiB)."""
-    found: RateLimiter | None = getattr(request.app.state, "verification_limiter", None)
-    if found is None:
-        found = request.app.state.verification_limiter = RateLimiter(0.1, 20)
-    return found
 
 
 def _require_email_confirmed(user: User) -> None:
@@ -146,7 +152,7 @@ async def status(request: Request) -> Response:
     return JSONResponse(
         {
             "user": profile(user),
-            "psc_available": bool(request.app.state.settings.psc_issuer),
+            "psc_available": bool(node(request).settings.psc_issuer),
             "ecps_identifier": _ecps_identifier(user),
             "manual": identity_request_json(requests[0]) if requests else None,
             "staged_documents": [d.side for d in staged],
@@ -157,31 +163,14 @@ async def status(request: Request) -> Response:
 # -- Pro Santé Connect
 
 
-def psc_redirect_uri(settings: Settings) -> str:
-    """Where the provider sends the browser back: from the settings only, never from
-    the request's Host (a forged Host must not choose where codes go)."""
-    return settings.psc_redirect_uri or (
-        settings.public_url.rstrip("/") + "/v1/verification/psc/callback"
-    )
-
-
 def _psc_client(request: Request) -> oidc.OidcClient:
-    settings = request.app.state.settings
-    if not settings.psc_issuer:
+    client = node(request).psc
+    if client is None:
         raise ApiError(
             ErrorCode.UNAVAILABLE,
             "Pro Santé Connect is not configured on this server",
             reason="psc_not_configured",
         )
-    client: oidc.OidcClient | None = getattr(request.app.state, "psc_client", None)
-    if client is None:
-        redirect = psc_redirect_uri(settings)
-        client = oidc.OidcClient(
-            oidc.OidcConfig(
-                settings.psc_issuer, settings.psc_client_id, settings.psc_client_secret, redirect
-            )
-        )
-        request.app.state.psc_client = client
     return client
 
 
@@ -207,7 +196,7 @@ def _psc_response(request: Request, state: str, url: str, expires_at: int) -> Re
 
 
 def _secure(request: Request) -> bool:
-    return urlsplit(psc_redirect_uri(request.app.state.settings)).scheme == "https"
+    return urlsplit(psc_redirect_uri(node(request).settings)).scheme == "https"
 
 
 def _psc_unavailable() -> ApiError:
@@ -231,7 +220,7 @@ async def psc_start(request: Request) -> Response:
     _require_email_confirmed(user)
     _require_unverified(user)
     client = _psc_client(request)
-    _limiter(request).check(user.id, "verification attempts")
+    node(request).limiters.verification.check(user.id, "verification attempts")
     state = secrets.token_urlsafe(32)
     url = await _authorization_url(request, client, state)
     now = now_ms()
@@ -242,7 +231,9 @@ async def psc_start(request: Request) -> Response:
 async def psc_signup_start(request: Request) -> Response:
     """Sign-up by Pro Santé Connect: no account yet (see :mod:`..verification.psc_signup`)."""
     client = _psc_client(request)
-    _limiter(request).check("address\n" + client_address(request), "sign-up attempts")
+    node(request).limiters.verification.check(
+        "address\n" + client_address(request), "sign-up attempts"
+    )
     expires_at = now_ms() + PSC_FLOW_TTL_MS
     state = psc_signup.new_state(services(request).server_key.key, expires_at)
     url = await _authorization_url(request, client, state)
@@ -454,7 +445,7 @@ def _document_upload(request: Request, side: str) -> UploadRequest:
     return UploadRequest("document", None, content_type, None, length)
 
 
-async def _forget_upload(svc: Services, doc_id: str) -> None:
+async def _forget_upload(svc: Services[VerificationPorts], doc_id: str) -> None:
     """Remove what a failed upload left; runs to its end even while the request is
     being cancelled (a client that went away). Should it fail, the sweep finishes."""
 
@@ -472,7 +463,7 @@ async def put_document(request: Request) -> Response:
     _require_email_confirmed(user)
     _require_unverified(user)
     upload = _document_upload(request, request.path_params["side"])
-    _limiter(request).check(user.id, "verification attempts")
+    node(request).limiters.verification.check(user.id, "verification attempts")
     doc = IdentityDocument(
         "idv-" + new_id(),
         user.id,
@@ -503,23 +494,26 @@ async def put_document(request: Request) -> Response:
     )
 
 
+_COUNTRY_WHY = "must be the ISO 3166 code of the issuing country"
+
+
+@dataclass(frozen=True, slots=True)
+class ManualBody:
+    document: Annotated[str, Choice(tuple(review.DOCUMENT_KINDS))]
+    # Required for an identity card (checked by submit_manual).
+    issuing_country: Annotated[str | None, Pattern("^[A-Za-z]{2}$", _COUNTRY_WHY)] = None
+
+
 async def submit_manual(request: Request) -> Response:
     _, user = await bearer(request)
     svc = services(request)
     _require_email_confirmed(user)
     _require_unverified(user)
-    body = await json_body(request)
-    document = choice(body, "document", review.DOCUMENT_KINDS)  # type before membership
-    country = body.get("issuing_country")
-    if document == "id_card" or country is not None:
-        if not (
-            isinstance(country, str)
-            and len(country) == _COUNTRY_LEN
-            and country.isascii()
-            and country.isalpha()
-        ):
-            raise bad_field("issuing_country", "must be the ISO 3166 code of the issuing country")
-        country = country.upper()
+    body = await read_body(request, ManualBody)
+    document, country = body.document, body.issuing_country
+    if document == "id_card" and country is None:
+        raise bad_field("issuing_country", _COUNTRY_WHY)
+    country = country.upper() if country is not None else None
     sides = review.required_sides(document)
     staged = {d.side for d in await svc.store.staged_documents(user.id)}
     missing = [s for s in sides if s not in staged]
@@ -611,13 +605,7 @@ routes = [
         submit_manual,
         "POST",
         summary="Submit the uploaded photos for manual review",
-        body=obj(
-            {
-                "document": string(enum=tuple(review.DOCUMENT_KINDS)),
-                "issuing_country": nullable(string(pattern="^[A-Za-z]{2}$")),
-            },
-            required=("document",),
-        ),
+        body=schema_of(ManualBody),
         response=obj({"request": IDENTITY_REQUEST}),
         status=201,
         errors=(403, 409, 413),

@@ -12,6 +12,7 @@ from directory_kit import DOUAI, call, node, small_directory
 
 from harness import ServerUnderTest, practitioner
 from server.directory.names import SPECIALTIES as SEED_SPECIALTIES
+from server.directory.profiles import on_identity_verified
 from server.postcodes import locate
 from server.verification.specialties import is_specialty
 
@@ -245,7 +246,8 @@ async def test_a_verified_identity_gets_its_directory_row(dserver: ServerUnderTe
     assert await dserver.store.profile_of_user(account.user_id) is None
     await dserver.store.set_verified(account.user_id, True)
     user = await dserver.store.user_by_id(account.user_id)
-    await dserver.services.hooks.emit("identity_verified", user=user)
+    assert user is not None
+    await on_identity_verified(dserver.store, user)
     profile = await dserver.store.profile_of_user(account.user_id)
     assert profile is not None and profile.verified and profile.visible
 
@@ -254,7 +256,8 @@ async def test_an_administrator_verifying_puts_the_practitioner_in_the_directory
     dserver: ServerUnderTest,
 ) -> None:
     """Every path to a verified identity makes the directory row at once: here an
-    administrator's switch (PSC, the card sign-up and a review emit the same hook)."""
+    administrator's switch (PSC, the card sign-up and a review call the same
+    on_identity_verified)."""
     admin = await practitioner(dserver.url, dserver.store)
     await dserver.store.grant_role(admin.user_id, "admin", 1)
     account = await practitioner(dserver.url, dserver.store, verified=False)
@@ -274,9 +277,7 @@ async def test_a_regulator_is_not_in_the_directory(dserver: ServerUnderTest) -> 
     regulator = await practitioner(dserver.url, dserver.store, verified=False)
     user = await dserver.store.user_by_id(regulator.user_id)
     assert user is not None
-    await dserver.services.hooks.emit(
-        "identity_verified", user=dataclasses.replace(user, profession="regulator")
-    )
+    await on_identity_verified(dserver.store, dataclasses.replace(user, profession="regulator"))
     assert await dserver.store.profile_of_user(regulator.user_id) is None
 
 

@@ -114,7 +114,7 @@ async def test_two_members_exchange_encrypted_messages(
 async def test_three_members_and_the_server_never_sees_plaintext(
     server: ServerUnderTest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    broker = server.server.config.loaded_app.app.state.services.hub.broker  # type: ignore[attr-defined]
+    broker = server.services.hub.broker
     published: list[bytes] = []
     publish = broker.publish
 

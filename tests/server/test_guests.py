@@ -36,7 +36,6 @@ from protocol.errors import ErrorCode
 from protocol.frames import Event, Msg
 from server.notifications import SIGNATURE_HEADER, verify
 from server.wire import item_frame
-from storage.guests import Promotion
 from storage.sql.events import event
 from storage.types import TimelineItem
 
@@ -140,12 +139,6 @@ async def next_event(client: Client | EncryptedClient, kind: str) -> Event:
 async def test_guest_is_promoted_and_reads_what_was_sent_before(
     srv: ServerUnderTest, receiver: WebhookReceiver, tmp_path: Path
 ) -> None:
-    promoted_hooks: list[list[Promotion]] = []
-
-    async def on_guest_promoted(user: Any, promotions: list[Promotion]) -> None:
-        promoted_hooks.append(promotions)
-
-    srv.services.hooks.on("guest_promoted", on_guest_promoted)
     alice_account = await practitioner(srv.url, srv.store)
     alice = EncryptedClient(alice_account, tmp_path / "alice.key")
     await alice.connect()
@@ -211,7 +204,6 @@ async def test_guest_is_promoted_and_reads_what_was_sent_before(
     assert event["data"]["user"] == guest_account.user_id
     assert event["data"]["email"] == "guest@example.org"
     assert [r["room"] for r in event["data"]["rooms"]] == [room.id]
-    assert [[p.room_id for p in ps] for ps in promoted_hooks] == [[room.id]]
 
 
 async def test_revoked_invitation_is_not_promoted(srv: ServerUnderTest) -> None:

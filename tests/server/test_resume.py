@@ -112,7 +112,7 @@ async def test_clients_of_a_closed_node_come_back_spread_out(server: ServerUnder
     clients = [await connected(account) for account in accounts]
     loop = asyncio.get_running_loop()
     try:
-        for conn in server.app.state.live.all():
+        for conn in server.app.live.all():
             conn.close(CloseCode.SERVICE_RESTART)  # every socket at once, as a dying node
         dropped_at = loop.time()
         back: dict[int, float] = {}

@@ -32,6 +32,8 @@ def code_fields() -> set[str]:
     found = set(re.findall(r"field '([a-z_]+)", CODE))
     helpers = r"(?<![\w.])(?:_bad|text|optional_text|choice|_line|email|_coordinate)"
     found |= set(re.findall(helpers + r"\((?:body, )?\"([a-z_]+)\"", CODE))
+    # The fields of body declarations (server/bodies.py): "    name: Annotated[...]".
+    found |= set(re.findall(r"^    ([a-z_]+): Annotated\[", CODE, re.M))
     return found
 
 
@@ -45,6 +47,8 @@ def test_reasons_match_both_ways() -> None:
     used |= set(re.findall(r"Problem\(\s*\"([a-z_]+)\"", CODE))
     used |= set(re.findall(r"bad_field\([^()]*\"[^\"]*\",\s*\"([a-z_]+)\"\s*\)", CODE))
     used |= set(re.findall(r"\"(link_[a-z]+)\"", CODE))
+    # A declared rule's reason: Pattern(regex, why, reason).
+    used |= set(re.findall(r"Pattern\(\s*r?\"[^\"]*\",\s*\"[^\"]*\",\s*\"([a-z_]+)\"", CODE))
     # The e-mail code's outcomes become reasons as f"code_{outcome}".
     assert 'f"code_{outcome}"' in CODE
     used |= {f"code_{o}" for o in ("wrong", "expired", "exhausted", "locked", "none")}

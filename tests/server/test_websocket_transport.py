@@ -74,7 +74,7 @@ async def say_hello(server: ServerUnderTest, ws: ClientConnection) -> None:
 
 
 def only_connection(server: ServerUnderTest) -> Connection:
-    (conn,) = server.app.state.live.all()
+    (conn,) = server.app.live.all()
     assert isinstance(conn, Connection)
     return conn
 

@@ -35,7 +35,7 @@ async def test_reconnects_and_catches_up(server: ServerUnderTest, browser: Brows
         # Chromium applies the offline emulation to new sockets a moment later: a
         # reconnection that slipped through before it is dropped again.
         while await status.get_attribute("data-state") != "offline":
-            for conn in server.app.state.live.of_user(anne.user_id):
+            for conn in server.app.live.of_user(anne.user_id):
                 conn.close(CloseCode.SERVICE_RESTART)
             await asyncio.sleep(0.05)
     await expect(status).to_contain_text("Hors ligne")

@@ -1,4 +1,4 @@
-"""The token bucket and the hook registry (pure, with an injected clock)."""
+"""The token bucket (pure, with an injected clock)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import pytest
 
 from protocol.errors import ErrorCode
 from server.errors import ApiError
-from server.hooks import Hooks
 from server.ratelimit import RateLimiter
 
 
@@ -48,25 +47,3 @@ def test_least_recently_used_keys_are_dropped_beyond_the_cap() -> None:
     limiter.hit("c")  # drops "a": it starts again with a full bucket
     assert limiter.hit("a") == 0.0
     assert limiter.hit("c") > 0
-
-
-async def test_hooks_run_in_order_and_a_failing_one_does_not_stop_the_others() -> None:
-    hooks = Hooks()
-    seen: list[tuple[str, object]] = []
-
-    async def first(user: object) -> None:
-        seen.append(("first", user))
-
-    async def broken(user: object) -> None:
-        raise RuntimeError("integration bug")
-
-    async def last(user: object) -> None:
-        seen.append(("last", user))
-
-    for handler in (first, broken, last):
-        hooks.on("email_confirmed", handler)
-    await hooks.emit("email_confirmed", user="u1")
-    await hooks.emit("identity_verified", user="u2")  # no handler: nothing happens
-    assert seen == [("first", "u1"), ("last", "u1")]
-    with pytest.raises(ValueError):
-        hooks.on("no_such_event", first)  # type: ignore[arg-type]
