@@ -14,6 +14,7 @@ from server.directory.query import decode_cursor, encode_cursor, parse_search
 from server.directory.seed import generate
 from server.errors import ApiError
 from server.fields import e164, valid_postcode
+from server.postcodes import DATA, all_communes, communes
 from storage.directory_index import (
     KM_PER_DEGREE,
     MAX_SAS_CELLS,
@@ -184,3 +185,16 @@ def test_sas_cells_cover_their_circle() -> None:
     # does not reach the box's corner cells (48.0-48.25 N, 1.75-2.0 E: 46 km away).
     column, cells = sas_cells(48.5, 2.5, 40)
     assert column == "cell_fine" and slot_cells(48.1, 1.9)[0] not in cells and len(cells) < 24
+
+
+def test_the_postcode_base_shipped() -> None:
+    """server/postcodes.tsv: built from the pinned package (its header says which),
+    every commune of every postcode, metropolitan and overseas, each located."""
+    header = DATA.read_text("utf-8").splitlines()[0]
+    assert "codes-postaux@4.1.2" in header
+    rows = all_communes()
+    assert len(rows) == 35_684 and len({c.postcode for c in rows}) == 6_201
+    assert all(len(c.postcode) == 5 and c.postcode.isdigit() for c in rows)
+    assert all(-22 < c.lat < 52 and -62 < c.lon < 56 for c in rows)
+    assert [c.name for c in communes("75011")] == ["Paris 11e Arrondissement"]
+    assert {c.name for c in communes("13001")} == {"Marseille 1er Arrondissement"}
