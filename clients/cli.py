@@ -67,7 +67,7 @@ from .python import (
     request,
     sign_up,
 )
-from .python.e2ee import KeysChanged
+from .python.e2ee import Deleted, KeysChanged
 from .python.rest import confirm_email
 
 __all__ = [
@@ -306,12 +306,17 @@ def _who(user: str | None, self_id: str | None) -> str:
     return short_id(user)
 
 
-def format_message(msg: Decrypted | Undecryptable, self_id: str | None = None) -> str:
+def format_message(msg: Decrypted | Undecryptable | Deleted, self_id: str | None = None) -> str:
     """``[seq] sender-short: text``; continuation lines are indented under the text,
-    attached files listed after it; a message that cannot be read says why."""
+    attached files listed after it; a message that cannot be read says why; an edit
+    names the message it replaces."""
     prefix = f"[{msg.seq}] {_who(msg.sender, self_id)}: "
     if isinstance(msg, Undecryptable):
         return prefix + f"(unreadable message: {printable(msg.reason)})"
+    if isinstance(msg, Deleted):
+        return prefix + f"(deleted by {_who(msg.by, self_id)})"
+    if msg.edits is not None:
+        prefix += f"(edits [{msg.edits}]) "
     files = [f"[file {printable(f.name or 'unnamed')!r}, {f.size} B]" for f in msg.files]
     text = " ".join([printable(msg.text), *files]).strip()
     return prefix + text.replace("\n", "\n" + " " * len(prefix))
@@ -335,6 +340,8 @@ def format_event(event: Event, self_id: str | None = None) -> str | None:
         line = f"* {who} was removed{by}" if event.reason == "removed" else f"* {who} left"
     elif kind == "member.promoted":
         line = f"* {who} is now {event.role or '?'}{by}"
+    elif kind == "msg.deleted":
+        line = f"* message [{event.target}] deleted{by}"
     elif kind == "room.updated":
         changes = []
         if event.name is not None:
@@ -583,7 +590,7 @@ class ChatSession:
                     f"{item.number}; compare it with them before trusting it)"
                 )
                 continue
-            message = isinstance(item, Decrypted | Undecryptable)
+            message = isinstance(item, Decrypted | Undecryptable | Deleted)
             if item.room != self.room:
                 if message and item.room not in self._noticed:
                     info = self.client.rooms.get(item.room)
@@ -591,7 +598,7 @@ class ChatSession:
                         self._noticed.add(item.room)
                         self.show(f"  (new messages in room {item.room})")
                 continue
-            if isinstance(item, Decrypted | Undecryptable):
+            if isinstance(item, Decrypted | Undecryptable | Deleted):
                 line: str | None = format_message(item, me)
             else:
                 line = format_event(item, me)

@@ -632,7 +632,16 @@ class ClientSession:
         if not self.items:
             self.live(send.room, ack.seq, None)
             return
-        own = Msg(send.room, ack.seq, self.user, self._device, send.cid, ack.ts or 0, send.body)
+        own = Msg(
+            send.room,
+            ack.seq,
+            self.user,
+            self._device,
+            send.cid,
+            ack.ts or 0,
+            send.body,
+            send.edits,
+        )
         self._timeline(send.room, ack.seq, own)
 
     def _refused(self, request: Request, error: Error) -> None:

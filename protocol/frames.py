@@ -1,8 +1,8 @@
 """Frame types of protocol v1: small frozen dataclasses, each parsing and serialising itself.
 
 Client frames (``t`` values): hello, send, sync, read, typing, to_device, to_device.ack,
-room.create, room.get, room.invite, room.uninvite, room.leave, room.remove, room.update,
-room.role, keys.upload, keys.query, keys.report, ping.
+msg.delete, room.create, room.get, room.settings, room.invite, room.uninvite, room.leave,
+room.remove, room.update, room.role, keys.upload, keys.query, keys.report, ping.
 Server frames: welcome, ack, msg, batch, event, to_device, error, pong.
 
 Invariants: every client frame carries a request ``id``; every reply carries ``re`` equal
@@ -28,6 +28,7 @@ from .limits import (
     MAX_EMAILS_PER_INVITE,
     MAX_HEADER,
     MAX_MEMBERS_PER_REQUEST,
+    MAX_MENTIONS,
     MAX_NAME,
     MAX_SYNC_LIMIT,
     MAX_TOKEN,
@@ -54,6 +55,7 @@ __all__ = [
     "KeysUpload",
     "Member",
     "Msg",
+    "MsgDelete",
     "Ping",
     "Pong",
     "Read",
@@ -64,6 +66,7 @@ __all__ = [
     "RoomLeave",
     "RoomRemove",
     "RoomRole",
+    "RoomSettings",
     "RoomUninvite",
     "RoomUpdate",
     "Send",
@@ -83,6 +86,7 @@ E2E_MESSAGE = ("an end-to-end room message (SPEC.md §11.2)", message_problem)
 E2E_HEADER = ("an end-to-end case header (SPEC.md §11.4)", header_problem)
 E2E_NAME = ("an end-to-end room name (SPEC.md §11.4)", header_problem)
 ROLES = ("owner", "admin", "member")
+NOTIFY_LEVELS = ("all", "mentions", "none")  # a member's notifications of a room
 ROOM_STATUSES = ("open", "closed")
 MAX_SEQ = 2**63 - 1
 MAX_TS = 2**63 - 1
@@ -118,7 +122,12 @@ class Send:
     """Append an opaque ciphertext to a room; ``cid`` makes retries idempotent.
 
     ``att``: ids of attachments the sender uploaded to this room and that the message
-    refers to (their keys and hashes travel inside ``body``); absent when empty."""
+    refers to (their keys and hashes travel inside ``body``); absent when empty.
+    ``edits``: the seq of the sender's own message this one replaces (an edit); the
+    server sees the reference so that only the author edits and a deletion takes the
+    edits' ciphertext too (SPEC.md §4.2). ``mentions``: the members the message
+    mentions, for the push decision of members who muted the room (neither stored nor
+    relayed)."""
 
     T: ClassVar[str] = "send"
     id: int
@@ -126,6 +135,8 @@ class Send:
     cid: str
     body: bytes
     att: tuple[str, ...] | None = None
+    edits: int | None = None
+    mentions: tuple[str, ...] | None = None
 
     @classmethod
     def parse(cls, r: FieldReader, id: int) -> Send:
@@ -135,13 +146,37 @@ class Send:
             r.str_("cid", MAX_CID),
             r.bytes_("body", MAX_BODY, shape=E2E_MESSAGE),
             r.str_list("att", MAX_ATTACHMENTS_PER_MESSAGE, required=False) or None,
+            r.int_("edits", 1, MAX_SEQ, required=False),
+            r.str_list("mentions", MAX_MENTIONS, required=False) or None,
         )
 
     def to_wire(self) -> dict[str, Any]:
         wire = {"t": self.T, "id": self.id, "room": self.room, "cid": self.cid, "body": self.body}
         if self.att:
             wire["att"] = list(self.att)
+        if self.edits is not None:
+            wire["edits"] = self.edits
+        if self.mentions:
+            wire["mentions"] = list(self.mentions)
         return wire
+
+
+@dataclass(frozen=True, slots=True)
+class MsgDelete:
+    """Delete a message for everyone: the server drops its ciphertext (and its edits'),
+    keeps a tombstone and appends a ``msg.deleted`` event (SPEC.md §4.20)."""
+
+    T: ClassVar[str] = "msg.delete"
+    id: int
+    room: str
+    seq: int
+
+    @classmethod
+    def parse(cls, r: FieldReader, id: int) -> MsgDelete:
+        return cls(id, r.str_("room"), r.int_("seq", 1, MAX_SEQ))
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"t": self.T, "id": self.id, "room": self.room, "seq": self.seq}
 
 
 @dataclass(frozen=True, slots=True)
@@ -423,6 +458,47 @@ class RoomRole:
 
 
 @dataclass(frozen=True, slots=True)
+class RoomSettings:
+    """The caller's own settings of a room, synced across its devices: notifications
+    (all, mentions only, none), archived, pinned, marked unread (SPEC.md §4.21)."""
+
+    T: ClassVar[str] = "room.settings"
+    id: int
+    room: str
+    notify: str | None = None
+    archived: bool | None = None
+    pinned: bool | None = None
+    unread: bool | None = None
+
+    @classmethod
+    def parse(cls, r: FieldReader, id: int) -> RoomSettings:
+        frame = cls(
+            id,
+            r.str_("room"),
+            r.choice("notify", NOTIFY_LEVELS, required=False),
+            r.bool_("archived", required=False),
+            r.bool_("pinned", required=False),
+            r.bool_("unread", required=False),
+        )
+        if (frame.notify, frame.archived, frame.pinned, frame.unread) == (None,) * 4:
+            raise BadFrame("room.settings: nothing to change", id)
+        return frame
+
+    def to_wire(self) -> dict[str, Any]:
+        return _compact(
+            {
+                "t": self.T,
+                "id": self.id,
+                "room": self.room,
+                "notify": self.notify,
+                "archived": self.archived,
+                "pinned": self.pinned,
+                "unread": self.unread,
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class KeysUpload:
     """Publish the calling device's signed key bundle (protocol/crypto/keys.py)."""
 
@@ -524,6 +600,7 @@ ClientFrame = (
     | Typing
     | ToDevice
     | ToDeviceAck
+    | MsgDelete
     | RoomCreate
     | RoomGet
     | RoomInvite
@@ -532,6 +609,7 @@ ClientFrame = (
     | RoomRemove
     | RoomUpdate
     | RoomRole
+    | RoomSettings
     | KeysUpload
     | KeysQuery
     | KeysReport
@@ -547,6 +625,7 @@ CLIENT_FRAMES: dict[str, Any] = {
         Typing,
         ToDevice,
         ToDeviceAck,
+        MsgDelete,
         RoomCreate,
         RoomGet,
         RoomInvite,
@@ -555,6 +634,7 @@ CLIENT_FRAMES: dict[str, Any] = {
         RoomRemove,
         RoomUpdate,
         RoomRole,
+        RoomSettings,
         KeysUpload,
         KeysQuery,
         KeysReport,
@@ -625,6 +705,11 @@ class RoomInfo:
     header: bytes | None = None
     members: tuple[Member, ...] | None = None
     invited: tuple[Invitation, ...] | None = None
+    # The caller's own settings (room.settings); on the wire only when not the default.
+    notify: str = "all"
+    archived: bool = False
+    pinned: bool = False
+    unread: bool = False
 
     def to_wire(self) -> dict[str, Any]:
         return _compact(
@@ -639,6 +724,10 @@ class RoomInfo:
                 "header": self.header,
                 "members": None if self.members is None else [m.to_wire() for m in self.members],
                 "invited": None if self.invited is None else [i.to_wire() for i in self.invited],
+                "notify": None if self.notify == "all" else self.notify,
+                "archived": self.archived or None,
+                "pinned": self.pinned or None,
+                "unread": self.unread or None,
             }
         )
 
@@ -655,6 +744,10 @@ class RoomInfo:
             name=r.bytes_("name", MAX_NAME, required=False),
             header=r.bytes_("header", MAX_HEADER, required=False),
             members=None,
+            notify=r.choice("notify", NOTIFY_LEVELS, required=False) or "all",
+            archived=bool(r.bool_("archived", required=False)),
+            pinned=bool(r.bool_("pinned", required=False)),
+            unread=bool(r.bool_("unread", required=False)),
         )
         members = r.map_list("members", required=False)
         invited = r.map_list("invited", required=False)
@@ -738,7 +831,10 @@ class Ack:
 
 @dataclass(frozen=True, slots=True)
 class Msg:
-    """One message of a room's timeline, as stored: ciphertext plus routing metadata."""
+    """One message of a room's timeline, as stored: ciphertext plus routing metadata.
+
+    ``edits``: the seq of the message this one edits. A deleted message (or an edit of
+    one) is a tombstone: no ``body``, ``deleted_by`` and ``deleted_at`` set."""
 
     T: ClassVar[str] = "msg"
     room: str
@@ -747,31 +843,45 @@ class Msg:
     device: str
     cid: str
     ts: int
-    body: bytes
+    body: bytes | None
+    edits: int | None = None
+    deleted_by: str | None = None
+    deleted_at: int | None = None
 
     def to_wire(self) -> dict[str, Any]:
-        return {
-            "t": self.T,
-            "room": self.room,
-            "seq": self.seq,
-            "sender": self.sender,
-            "device": self.device,
-            "cid": self.cid,
-            "ts": self.ts,
-            "body": self.body,
-        }
+        return _compact(
+            {
+                "t": self.T,
+                "room": self.room,
+                "seq": self.seq,
+                "sender": self.sender,
+                "device": self.device,
+                "cid": self.cid,
+                "ts": self.ts,
+                "body": self.body,
+                "edits": self.edits,
+                "deleted_by": self.deleted_by,
+                "deleted_at": self.deleted_at,
+            }
+        )
 
     @classmethod
     def parse(cls, r: FieldReader, re: int | None = None) -> Msg:
-        return cls(
+        msg = cls(
             r.str_("room"),
             r.int_("seq", 1, MAX_SEQ),
             r.str_("sender"),
             r.str_("device"),
             r.str_("cid", MAX_CID),
             r.int_("ts", 0, MAX_TS),
-            r.bytes_("body", MAX_BODY),
+            r.bytes_("body", MAX_BODY, required=False),
+            r.int_("edits", 1, MAX_SEQ, required=False),
+            r.str_("deleted_by", required=False),
+            r.int_("deleted_at", 0, MAX_TS, required=False),
         )
+        if (msg.body is None) != (msg.deleted_at is not None):
+            raise BadFrame("msg: exactly one of 'body' and 'deleted_at' is present", re)
+        return msg
 
 
 EVENT_KINDS = (
@@ -782,6 +892,9 @@ EVENT_KINDS = (
     "receipt",
     "typing",
     "room.updated",
+    "msg.deleted",
+    # Not a room event: sent to the caller's other devices by room.settings.
+    "room.settings",
     # Not a room event: sent to the devices of a practitioner whose agenda got a
     # booking; ``room`` carries the appointment id, ``reason`` "referral" or "sas".
     "appointment.booked",
@@ -808,6 +921,12 @@ class Event:
     status: str | None = None
     header: bytes | None = None
     reason: str | None = None
+    target: int | None = None  # msg.deleted: the seq of the deleted message
+    # room.settings: the user's settings of the room after the change
+    notify: str | None = None
+    archived: bool | None = None
+    pinned: bool | None = None
+    unread: bool | None = None
 
     def to_wire(self) -> dict[str, Any]:
         return _compact(
@@ -827,6 +946,11 @@ class Event:
                 "status": self.status,
                 "header": self.header,
                 "reason": self.reason,
+                "target": self.target,
+                "notify": self.notify,
+                "archived": self.archived,
+                "pinned": self.pinned,
+                "unread": self.unread,
             }
         )
 
@@ -847,6 +971,11 @@ class Event:
             status=r.choice("status", ROOM_STATUSES, required=False),
             header=r.bytes_("header", MAX_HEADER, required=False),
             reason=r.str_("reason", required=False),
+            target=r.int_("target", 1, MAX_SEQ, required=False),
+            notify=r.choice("notify", NOTIFY_LEVELS, required=False),
+            archived=r.bool_("archived", required=False),
+            pinned=r.bool_("pinned", required=False),
+            unread=r.bool_("unread", required=False),
         )
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 __all__ = [
     "HELLO_TIMEOUT_S",
+    "EDIT_WINDOW_MS",
+    "DELETE_WINDOW_MS",
     "MAX_ACK_TIDS",
     "MAX_ATTACHMENT",
     "MAX_ATTACHMENTS_PER_MESSAGE",
@@ -17,6 +19,7 @@ __all__ = [
     "MAX_HEADER",
     "MAX_ID",
     "MAX_MEMBERS_PER_REQUEST",
+    "MAX_MENTIONS",
     "MAX_NAME",
     "MAX_NAME_CHARS",
     "MAX_REQUEST_ID",
@@ -38,6 +41,7 @@ MAX_CID = 64  # characters of a client message id
 MAX_TOKEN = 256  # characters of a session token
 MAX_MEMBERS_PER_REQUEST = 500  # users named in one room.create / room.invite
 MAX_SYNC_LIMIT = 500  # items in one batch
+MAX_MENTIONS = 50  # members one message mentions (send.mentions, SPEC.md §4.2)
 MAX_EMAIL = 254  # characters of an e-mail address (RFC 5321 path limit)
 MAX_EMAILS_PER_INVITE = 50  # addresses invited by one room.invite (each gets an e-mail)
 MAX_ACK_TIDS = 1000  # to-device ids acknowledged by one to_device.ack
@@ -46,3 +50,7 @@ MAX_ATTACHMENTS_PER_MESSAGE = 10  # attachment ids referenced by one send (send.
 MAX_REQUEST_ID = 2**53 - 1  # fits a JavaScript number
 HELLO_TIMEOUT_S = 5.0  # seconds to send a valid hello before close 4401
 MAX_BAD_FRAMES = 20  # bad frames tolerated on one connection before close 4400
+# How long after sending its author may change a message (SPEC.md §4.20, §4.2 `edits`);
+# a room's owner and admins delete any message of a group or case at any time.
+EDIT_WINDOW_MS = 48 * 3600 * 1000
+DELETE_WINDOW_MS = 48 * 3600 * 1000

@@ -24,8 +24,19 @@ def _bytes(value: object) -> bytes | None:
 def item_frame(item: TimelineItem) -> Msg | Event:
     """The frame a client receives for one timeline item (live or in a sync batch)."""
     if item.kind == "msg":
-        assert item.sender and item.device and item.cid and item.body is not None
-        return Msg(item.room_id, item.seq, item.sender, item.device, item.cid, item.ts, item.body)
+        assert item.sender and item.device and item.cid
+        return Msg(
+            item.room_id,
+            item.seq,
+            item.sender,
+            item.device,
+            item.cid,
+            item.ts,
+            item.body,
+            item.edits,
+            item.deleted_by,
+            item.deleted_at,
+        )
     meta = item.meta
     users = meta.get("users")
     return Event(
@@ -42,6 +53,7 @@ def item_frame(item: TimelineItem) -> Msg | Event:
         status=meta.get("status"),
         header=meta.get("header"),
         reason=meta.get("reason"),
+        target=meta.get("target"),
     )
 
 
@@ -58,6 +70,10 @@ def room_info(
         role=membership.role,
         last_seq=room.last_seq,
         read_seq=membership.read_seq,
+        notify=membership.notify,
+        archived=membership.archived,
+        pinned=membership.pinned,
+        unread=membership.unread,
         name=_bytes(room.name),
         header=room.header,
         members=None

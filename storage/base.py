@@ -10,6 +10,11 @@ Guarantees every adapter gives (checked by ``tests/storage``, run against each a
   original item with ``duplicate=True`` and stores nothing.
 - ``append_messages`` stores a message only if its sender is a member of the room and
   the room is open, checked inside the transaction that assigns the seq.
+- An edit (``NewMessage.edits``) is stored only if the message it names is its
+  sender's, an original, not deleted and within the window, checked in the same
+  transaction; ``delete_message`` drops the ciphertext of a message and of its edits
+  in the transaction that appends its ``msg.deleted`` event, so no edit of a deleted
+  message is ever stored after it.
 - A room of kind ``direct`` exists at most once per pair of users.
 - An attachment is referenced (``NewMessage.attachments``) only in the transaction that
   stores the message, and only while "ready": once a deleter has claimed it
@@ -34,6 +39,7 @@ from .types import (
     AppendResult,
     Attachment,
     DecryptionHealth,
+    DeleteResult,
     Device,
     DeviceKeyBundle,
     Membership,
@@ -160,6 +166,23 @@ class RoomStore(Protocol):
         status: str | None = None,
     ) -> TimelineItem: ...
 
+    async def set_room_settings(
+        self,
+        room_id: str,
+        user_id: str,
+        *,
+        notify: str | None = None,
+        archived: bool | None = None,
+        pinned: bool | None = None,
+        unread: bool | None = None,
+    ) -> Membership | None:
+        """Change a member's own settings of a room (``None``: unchanged); the
+        membership after the change, or ``None`` if they are not a member."""
+
+    async def quiet_members(self, room_id: str) -> dict[str, str]:
+        """Members whose notifications of the room are not "all": user -> "mentions"
+        or "none"."""
+
     async def set_role(
         self, room_id: str, user_id: str, role: str, by: str, now: int
     ) -> TimelineItem | None:
@@ -176,6 +199,15 @@ class TimelineStore(Protocol):
 
     async def timeline(self, room_id: str, after: int, limit: int) -> list[TimelineItem]:
         """Items with ``seq > after``, ascending, at most ``limit``."""
+
+    async def delete_message(
+        self, room_id: str, seq: int, by: str, now: int, author_since: int
+    ) -> DeleteResult:
+        """Delete the message at ``seq`` for everyone: its ciphertext and its edits' are
+        dropped (the rows stay as tombstones naming ``by`` and ``now``) and a
+        ``msg.deleted`` event naming it is appended, in one transaction. Allowed to a
+        member of an open room who is its author (if it was sent at ``author_since`` or
+        later) or, in a group or patient case, an owner or admin."""
 
     async def set_read(self, room_id: str, user_id: str, seq: int) -> int:
         """Raise the read marker to ``seq``, capped at the room's last seq (it never

@@ -8,6 +8,7 @@ from typing import Any
 __all__ = [
     "AppendResult",
     "DecryptionHealth",
+    "DeleteResult",
     "Attachment",
     "Device",
     "DeviceKeyBundle",
@@ -142,6 +143,11 @@ class Membership:
     role: str  # "owner" | "admin" | "member"
     joined_seq: int
     read_seq: int
+    # The member's own settings of the room (room.settings), synced to its devices.
+    notify: str = "all"  # "all" | "mentions" | "none"
+    archived: bool = False
+    pinned: bool = False
+    unread: bool = False  # marked unread by the member
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +164,9 @@ class TimelineItem:
     """One entry of a room's timeline: a message (kind "msg") or a room event.
 
     Messages carry ``sender``/``device``/``cid``/``body``; events carry ``meta``
-    (users, by, role, name, status, header, reason: whatever the kind needs).
+    (users, by, role, name, status, header, reason: whatever the kind needs). An edit
+    carries ``edits`` (the seq of the message it replaces); a deleted message (or an
+    edit of one) is a tombstone: ``body`` None, ``deleted_by``/``deleted_at`` set.
     """
 
     room_id: str
@@ -170,13 +178,20 @@ class TimelineItem:
     cid: str | None = None
     body: bytes | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    edits: int | None = None
+    deleted_by: str | None = None
+    deleted_at: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class NewMessage:
     """``attachments``: ids the message refers to; it is stored only if each one is
     ready, was uploaded by ``sender`` to ``room_id``, and they are then marked
-    referenced in the same transaction."""
+    referenced in the same transaction.
+
+    ``edits``: the seq of a message of ``sender`` in the room that this one edits; it
+    is stored only if that message is an original (not an edit), not deleted, and
+    was sent at ``edits_since`` or later (the edit window)."""
 
     room_id: str
     sender: str
@@ -185,6 +200,8 @@ class NewMessage:
     body: bytes
     ts: int
     attachments: tuple[str, ...] = ()
+    edits: int | None = None
+    edits_since: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,8 +211,10 @@ class AppendResult:
     ``duplicate`` is true when ``(device, cid)`` was already stored: ``item`` is then the
     original. ``refused`` is "not_member", "closed", "cid_reused" (same cid, another
     room), "attachment_missing" (an attachment that does not exist or is not ready) or
-    "attachment_forbidden" (one uploaded by someone else or to another room) when
-    nothing was stored.
+    "attachment_forbidden" (one uploaded by someone else or to another room),
+    "edit_missing" (the edited message does not exist, is an event or an edit, or was
+    deleted) or "edit_forbidden" (it is someone else's, or older than the edit window)
+    when nothing was stored.
     """
 
     item: TimelineItem | None
@@ -248,3 +267,14 @@ class Attachment:
     state: str
     created_at: int
     referenced_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteResult:
+    """Outcome of :meth:`TimelineStore.delete_message`: the ``msg.deleted`` event
+    appended, or why nothing changed: "not_member", "closed", "missing" (no such
+    message, an event, an edit, or already deleted) or "forbidden" (neither its author
+    within the window nor a moderator)."""
+
+    item: TimelineItem | None
+    refused: str | None = None

@@ -1,7 +1,7 @@
 """Python SDK for Confrère: REST log-in plus an asyncio WebSocket client."""
 
 from .client import Client, ClientState, Incoming
-from .e2ee import Decrypted, EncryptedClient, Undecryptable
+from .e2ee import Decrypted, Deleted, EncryptedClient, Undecryptable
 from .errors import ClientClosed, ConfrereError, ConnectionLost, ServerError
 from .profiles import Profile, Profiles
 from .rest import Account, log_in, request, sign_up
@@ -14,6 +14,7 @@ __all__ = [
     "ConfrereError",
     "ConnectionLost",
     "Decrypted",
+    "Deleted",
     "EncryptedClient",
     "Incoming",
     "Profile",

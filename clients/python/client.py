@@ -58,6 +58,7 @@ from protocol.frames import (
     KeysReport,
     KeysUpload,
     Msg,
+    MsgDelete,
     Ping,
     Read,
     RoomCreate,
@@ -67,6 +68,7 @@ from protocol.frames import (
     RoomLeave,
     RoomRemove,
     RoomRole,
+    RoomSettings,
     RoomUninvite,
     RoomUpdate,
     Send,
@@ -475,18 +477,54 @@ class Client:
             yield item
 
     async def send(
-        self, room: str, body: bytes, cid: str | None = None, att: Sequence[str] = ()
+        self,
+        room: str,
+        body: bytes,
+        cid: str | None = None,
+        att: Sequence[str] = (),
+        *,
+        edits: int | None = None,
+        mentions: Sequence[str] = (),
     ) -> int:
         """Append ``body`` to ``room``; returns its seq once durably stored. Retries
         across reconnects with the same ``cid``, so it is stored exactly once. ``att``:
         ids of attachments this user uploaded to the room that ``body`` refers to (see
-        :mod:`clients.python.attachments`); the server marks them referenced."""
+        :mod:`clients.python.attachments`); the server marks them referenced.
+        ``edits``: the seq of this user's message that ``body`` replaces (an edit).
+        ``mentions``: the members ``body`` mentions, told to the server (in clear) so
+        that those who muted the room are still notified (SPEC.md §4.2)."""
         cid = cid or secrets.token_urlsafe(12)
         refs = tuple(att) or None
         # The session feeds the acked message through the ordering as our own item.
-        ack = await self._call(lambda i: Send(i, room, cid, body, refs), Ack)
+        named = tuple(mentions) or None
+        ack = await self._call(lambda i: Send(i, room, cid, body, refs, edits, named), Ack)
         assert ack.seq is not None
         return ack.seq
+
+    async def room_settings(
+        self,
+        room: str,
+        *,
+        notify: str | None = None,
+        archived: bool | None = None,
+        pinned: bool | None = None,
+        unread: bool | None = None,
+    ) -> RoomInfo:
+        """Change this user's own settings of ``room`` (``room.settings``): its
+        notifications ("all", "mentions", "none"), archived, pinned, marked unread.
+        The user's other devices get an ``event{kind: room.settings}``."""
+        ack = await self._call(
+            lambda i: RoomSettings(i, room, notify, archived, pinned, unread), Ack
+        )
+        assert ack.room is not None
+        self.rooms[room] = ack.room
+        return ack.room
+
+    async def delete_message(self, room: str, seq: int) -> int:
+        """Delete the message at ``seq`` for everyone (``msg.delete``); returns the seq
+        of the ``msg.deleted`` event."""
+        ack = await self._call(lambda i: MsgDelete(i, room, seq), Ack)
+        return ack.seq or 0
 
     async def sync(self, room: str, after: int = 0, limit: int = 100) -> Batch:
         """Read the stored timeline directly (the client also does this by itself)."""

@@ -28,6 +28,13 @@ ordered, exactly-once opaque bodies. This layer adds, with :mod:`protocol.crypto
   and names the upload in ``att``; a :class:`Decrypted` message lists the references
   it carries in ``files``, and ``fetch_file`` downloads, decrypts and checks one
   (:class:`~clients.python.errors.AttachmentCorrupt` if anything does not match).
+- Edits and deletion for everyone: ``edit_text`` sends a new encrypted message that
+  names the original both in its plaintext (``edits``) and in ``send.edits`` (so the
+  server lets only the author edit and deletes the edits with the original); a
+  :class:`Decrypted` edit has ``edits`` set, and one whose two references differ is
+  :class:`Undecryptable` (a server moving an edit onto another message). ``delete``
+  sends ``msg.delete``; the ``msg.deleted`` event comes through ``recv`` as it is, and
+  a deleted message read by ``sync`` comes as a :class:`Deleted` tombstone.
 - Patient-case headers are encrypted with the same sender key (``set_header``,
   ``decrypt_header``).
 - Safety numbers: ``safety_number(user)``; when the device keys of a user already seen
@@ -68,7 +75,7 @@ import msgpack
 
 from protocol.crypto.attachment import MAX_FILE_NAME, AttachmentRef
 from protocol.crypto.envelope import parse_header, wrap_header
-from protocol.crypto.errors import BadVersion, CryptoError, Truncated, UnknownSession
+from protocol.crypto.errors import BadVersion, CryptoError, Tampered, Truncated, UnknownSession
 from protocol.crypto.keys import DeviceKeys, KeyBundle, parse_bundle
 from protocol.crypto.safety import safety_number
 from protocol.crypto.sender_keys import InboundSession, OutboundSession, SenderKey, parse_message
@@ -88,7 +95,10 @@ from .errors import AttachmentRefused, ConfrereError, ConnectionLost, ServerErro
 from .rest import Account
 
 __all__ = [
+    "Content",
     "Decrypted",
+    "Deleted",
+    "Reply",
     "EncryptedClient",
     "EncryptedIncoming",
     "KeysChanged",
@@ -115,6 +125,24 @@ class Decrypted:
     ts: int
     text: str
     files: tuple[AttachmentRef, ...] = ()  # attached chat files: see ``fetch_file``
+    edits: int | None = None  # an edit: the seq of the message whose text this replaces
+    reply: Reply | None = None  # the message this one answers
+    mentions: tuple[str, ...] = ()  # user ids of the members it mentions
+    forwarded: bool = False  # sent on from another conversation (``forward``)
+
+
+@dataclass(frozen=True, slots=True)
+class Deleted:
+    """A message deleted for everyone (or an edit of one), as ``sync`` returns it: its
+    ciphertext is gone; ``by`` deleted it at ``at``."""
+
+    room: str
+    seq: int
+    sender: str
+    ts: int
+    by: str
+    at: int
+    edits: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +170,7 @@ class KeysChanged:
     replaced: tuple[str, ...]
 
 
-EncryptedIncoming = Decrypted | Undecryptable | KeysChanged | Event
+EncryptedIncoming = Decrypted | Deleted | Undecryptable | KeysChanged | Event
 
 SessionKey = tuple[str, str, bytes]  # room, sender device, session id
 
@@ -171,18 +199,89 @@ def load_or_create_keys(path: Path) -> DeviceKeys:
     return keys
 
 
-def encode_content(text: str, files: tuple[AttachmentRef, ...] = ()) -> bytes:
-    """A message's plaintext: ``{v: 1, type: "text", text, files?: [AttachmentRef]}``."""
+MAX_QUOTE_CHARS = 200  # of the excerpt a reply quotes (SPEC.md §11.2)
+MAX_MENTIONS = 50  # members one message mentions
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What a reply says of the message it answers: its seq, its sender, and an excerpt
+    of its text (shown if the original cannot be, e.g. sent before one joined)."""
+
+    seq: int
+    sender: str
+    text: str
+
+    @classmethod
+    def to(cls, original: Decrypted) -> Reply:
+        return cls(original.seq, original.sender, original.text[:MAX_QUOTE_CHARS])
+
+
+def encode_content(
+    text: str,
+    files: tuple[AttachmentRef, ...] = (),
+    *,
+    edits: int | None = None,
+    reply: Reply | None = None,
+    mentions: Sequence[str] = (),
+    forwarded: bool = False,
+) -> bytes:
+    """A message's plaintext: ``{v: 1, type: "text", text, files?: [AttachmentRef],
+    edits?: int, reply?: {seq, sender, text}, mentions?: [user id], forwarded?: true}``
+    (SPEC.md §11.2: ``edits``, the seq of the message an edit replaces; ``reply``, the
+    message this one answers; ``mentions``, the members it mentions, whose names are
+    in ``text``; ``forwarded``, sent on from another conversation)."""
     content: dict[str, Any] = {"v": CONTENT_VERSION, "type": "text", "text": text}
     if files:
         content["files"] = [ref.to_wire() for ref in files]
+    if edits is not None:
+        content["edits"] = edits
+    if reply is not None:
+        content["reply"] = {"seq": reply.seq, "sender": reply.sender, "text": reply.text}
+    if mentions:
+        content["mentions"] = list(dict.fromkeys(mentions))
+    if forwarded:
+        content["forwarded"] = True
     packed: bytes = msgpack.packb(content, use_bin_type=True)
     return packed
 
 
-def decode_content(plaintext: bytes) -> tuple[str, tuple[AttachmentRef, ...]]:
-    """The text and file references of a message's plaintext (``v`` may be absent:
-    messages written before it existed); raises ``CryptoError`` if it is not one."""
+@dataclass(frozen=True, slots=True)
+class Content:
+    """A message's plaintext, decoded."""
+
+    text: str
+    files: tuple[AttachmentRef, ...] = ()
+    edits: int | None = None
+    reply: Reply | None = None
+    mentions: tuple[str, ...] = ()
+    forwarded: bool = False
+
+
+def _seq(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
+
+
+def _id(value: object) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= 64
+
+
+def _reply(wire: object) -> Reply | None:
+    if wire is None:
+        return None
+    if not isinstance(wire, dict):
+        raise Truncated("bad 'reply'")
+    seq, sender, text = wire.get("seq"), wire.get("sender"), wire.get("text")
+    if not (_seq(seq) and _id(sender) and isinstance(text, str) and len(text) <= 1000):
+        raise Truncated("bad 'reply'")
+    assert isinstance(seq, int) and isinstance(sender, str)
+    return Reply(seq, sender, text)
+
+
+def decode_content(plaintext: bytes) -> Content:
+    """The text, file references and edited seq of a message's plaintext (``v`` may be
+    absent: messages written before it existed); raises ``CryptoError`` if it is not
+    one."""
     try:
         content = msgpack.unpackb(plaintext, raw=False)
     except (ValueError, msgpack.UnpackException, TypeError):
@@ -196,7 +295,25 @@ def decode_content(plaintext: bytes) -> tuple[str, tuple[AttachmentRef, ...]]:
         raise Truncated("not a text message")
     if not isinstance(files, list) or len(files) > MAX_ATTACHMENTS_PER_MESSAGE:
         raise Truncated("bad 'files'")
-    return text, tuple(AttachmentRef.from_wire(wire) for wire in files)
+    edits = content.get("edits")
+    if edits is not None and not _seq(edits):
+        raise Truncated("bad 'edits'")
+    mentions = content.get("mentions", [])
+    if not isinstance(mentions, list) or len(mentions) > MAX_MENTIONS:
+        raise Truncated("bad 'mentions'")
+    if not all(_id(m) for m in mentions):
+        raise Truncated("bad 'mentions'")
+    forwarded = content.get("forwarded", False)
+    if not isinstance(forwarded, bool):
+        raise Truncated("bad 'forwarded'")
+    return Content(
+        text,
+        tuple(AttachmentRef.from_wire(wire) for wire in files),
+        edits,
+        _reply(content.get("reply")),
+        tuple(mentions),
+        forwarded,
+    )
 
 
 def _reason(exc: CryptoError) -> str:
@@ -389,11 +506,36 @@ class EncryptedClient:
             out.recipients.update(new)
         return out.session.encrypt(plaintext)
 
-    async def send_text(self, room: str, text: str) -> int:
-        """Encrypt ``text`` for the room's current members and send it; returns its seq."""
+    async def send_text(
+        self,
+        room: str,
+        text: str,
+        *,
+        reply_to: Decrypted | None = None,
+        mentions: Sequence[str] = (),
+    ) -> int:
+        """Encrypt ``text`` for the room's current members and send it; returns its seq.
+        ``reply_to``: the message this one answers (quoted, inside the ciphertext);
+        ``mentions``: user ids of members named in ``text`` (inside the ciphertext, and
+        in clear in ``send.mentions`` so that members who muted the room still get a
+        push for it)."""
+        reply = None if reply_to is None else Reply.to(reply_to)
+        content = encode_content(text, reply=reply, mentions=mentions)
         async with self._lock(room):
-            body = await self._encrypt(room, encode_content(text))
-        return await self.client.send(room, body)
+            body = await self._encrypt(room, content)
+        return await self.client.send(room, body, mentions=mentions)
+
+    async def edit_text(self, room: str, seq: int, text: str) -> int:
+        """Replace the text of this user's message at ``seq`` (within 48 hours of
+        sending it): a new encrypted message naming it; returns the edit's seq."""
+        async with self._lock(room):
+            body = await self._encrypt(room, encode_content(text, edits=seq))
+        return await self.client.send(room, body, edits=seq)
+
+    async def delete(self, room: str, seq: int) -> int:
+        """Delete the message at ``seq`` for everyone (its author within 48 hours, or a
+        group's or case's owner or admin); returns the ``msg.deleted`` event's seq."""
+        return await self.client.delete_message(room, seq)
 
     async def send_file(
         self,
@@ -418,6 +560,21 @@ class EncryptedClient:
         async with self._lock(room):
             body = await self._encrypt(room, encode_content(text or "", (ref,)))
         return await self.client.send(room, body, att=[ref.id])
+
+    async def forward(self, message: Decrypted, room: str) -> int:
+        """Send ``message`` on into another ``room`` (a conversation or a patient case
+        of this user), marked forwarded: its text encrypted anew for that room's
+        members, and each of its files downloaded, checked, encrypted under a new key
+        and uploaded to ``room`` (the server sees a new upload, never that it is the
+        same file). Returns the new message's seq."""
+        refs = []
+        for ref in message.files:
+            data = await self.fetch_file(ref)
+            refs.append(await upload_file(self.client.account, room, data, name=ref.name))
+        content = encode_content(message.text, tuple(refs), forwarded=True)
+        async with self._lock(room):
+            body = await self._encrypt(room, content)
+        return await self.client.send(room, body, att=[r.id for r in refs])
 
     async def fetch_file(self, ref: AttachmentRef) -> bytes:
         """Download, decrypt and check a file a message refers to (type by its first
@@ -528,16 +685,33 @@ class EncryptedClient:
 
     def try_decrypt(self, msg: Msg) -> Decrypted | Undecryptable:
         """Decrypt one message with the keys held now (no waiting, nothing held)."""
+        assert msg.body is not None  # tombstones never get here
         try:
             header = parse_message(msg.body)
             session = self._inbound.get((msg.room, msg.device, header.session_id))
             if session is None:
                 raise UnknownSession("no key for this message")
             _, plaintext = session.decrypt(msg.room, msg.device, msg.body)
-            text, files = decode_content(plaintext)
+            content = decode_content(plaintext)
+            # The server's reference (which it enforces) and the signed one must agree:
+            # otherwise a server could move an edit onto another message of its author.
+            if content.edits != msg.edits:
+                raise Tampered("the edited message is not the one the server names")
         except CryptoError as exc:
             return Undecryptable(msg.room, msg.seq, msg.sender, msg.device, msg.ts, _reason(exc))
-        return Decrypted(msg.room, msg.seq, msg.sender, msg.device, msg.ts, text, files)
+        return Decrypted(
+            msg.room,
+            msg.seq,
+            msg.sender,
+            msg.device,
+            msg.ts,
+            content.text,
+            content.files,
+            content.edits,
+            content.reply,
+            content.mentions,
+            content.forwarded,
+        )
 
     def _reject(self, item: Undecryptable) -> None:
         log.warning(
@@ -563,6 +737,20 @@ class EncryptedClient:
             await self._report(ref[0], ref[1], "unknown_session", ref[2])
 
     def _on_msg(self, msg: Msg) -> None:
+        if msg.body is None:  # deleted for everyone: nothing left to decrypt
+            assert msg.deleted_by is not None and msg.deleted_at is not None
+            self._ready.append(
+                Deleted(
+                    msg.room,
+                    msg.seq,
+                    msg.sender,
+                    msg.ts,
+                    msg.deleted_by,
+                    msg.deleted_at,
+                    msg.edits,
+                )
+            )
+            return
         try:
             sid = parse_message(msg.body).session_id
         except CryptoError as exc:

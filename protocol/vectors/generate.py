@@ -87,6 +87,36 @@ def build() -> dict[str, Any]:
         ).hex(),
         "key_request": key_request(room, session_id).hex(),
     }
+    # Message plaintexts (SPEC.md 11.2): a plain message, an edit of seq 5, a reply to
+    # it that mentions a member and a forwarded message, packed
+    # with the keys in this order (what both reference clients produce).
+    contents: list[dict[str, Any]] = [
+        {"text": "Bonjour", "packed": {"v": 1, "type": "text", "text": "Bonjour"}},
+        {
+            "text": "RDV à 10 h",
+            "edits": 5,
+            "packed": {"v": 1, "type": "text", "text": "RDV à 10 h", "edits": 5},
+        },
+        {
+            "text": "@Paul Durand d'accord",
+            "reply": {"seq": 5, "sender": "alice-user-0001", "text": "RDV à 10 h"},
+            "mentions": ["bob-user-0002"],
+            "packed": {
+                "v": 1,
+                "type": "text",
+                "text": "@Paul Durand d'accord",
+                "reply": {"seq": 5, "sender": "alice-user-0001", "text": "RDV à 10 h"},
+                "mentions": ["bob-user-0002"],
+            },
+        },
+        {
+            "text": "Compte rendu",
+            "forwarded": True,
+            "packed": {"v": 1, "type": "text", "text": "Compte rendu", "forwarded": True},
+        },
+    ]
+    for c in contents:
+        c["packed"] = msgpack.packb(c["packed"], use_bin_type=True).hex()
     # A patient-case header or room name (SPEC.md 11.4): the first message, wrapped
     # with its device.
     header = wrap_header(alice["device"], bytes.fromhex(str(messages[0]["message"])))
@@ -130,6 +160,7 @@ def build() -> dict[str, Any]:
             "session_id": session_id.hex(),
             "messages": messages,
             "header_of_first_message": header.hex(),
+            "contents": contents,
         },
         "share": {"version": 1, **share},
         "safety": {"version": 1, "vectors": safety},

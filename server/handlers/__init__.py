@@ -15,6 +15,7 @@ from protocol.frames import (
     KeysQuery,
     KeysReport,
     KeysUpload,
+    MsgDelete,
     Ping,
     Pong,
     Read,
@@ -24,6 +25,7 @@ from protocol.frames import (
     RoomLeave,
     RoomRemove,
     RoomRole,
+    RoomSettings,
     RoomUninvite,
     RoomUpdate,
     Send,
@@ -37,7 +39,15 @@ from storage import Store
 from .context import Caller, Services
 from .guests import on_room_uninvite
 from .keys import on_keys_query, on_keys_report, on_keys_upload
-from .messages import on_read, on_send, on_sync, on_to_device, on_to_device_ack, on_typing
+from .messages import (
+    on_msg_delete,
+    on_read,
+    on_send,
+    on_sync,
+    on_to_device,
+    on_to_device_ack,
+    on_typing,
+)
 from .rooms import (
     on_room_create,
     on_room_get,
@@ -45,6 +55,7 @@ from .rooms import (
     on_room_leave,
     on_room_remove,
     on_room_role,
+    on_room_settings,
     on_room_update,
 )
 
@@ -64,6 +75,7 @@ HANDLERS: dict[type, Handler] = {
     Typing: on_typing,
     ToDevice: on_to_device,
     ToDeviceAck: on_to_device_ack,
+    MsgDelete: on_msg_delete,
     RoomCreate: on_room_create,
     RoomGet: on_room_get,
     RoomInvite: on_room_invite,
@@ -72,6 +84,7 @@ HANDLERS: dict[type, Handler] = {
     RoomRemove: on_room_remove,
     RoomUpdate: on_room_update,
     RoomRole: on_room_role,
+    RoomSettings: on_room_settings,
     KeysUpload: on_keys_upload,
     KeysQuery: on_keys_query,
     KeysReport: on_keys_report,

@@ -1,4 +1,5 @@
-"""Handlers of the message frames: send, sync, read, typing, to_device, to_device.ack."""
+"""Handlers of the message frames: send, sync, read, typing, to_device, to_device.ack,
+msg.delete."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from protocol.frames import (
     Ack,
     Batch,
     Event,
+    MsgDelete,
     Read,
     Send,
     Sync,
@@ -19,6 +21,7 @@ from protocol.frames import (
     ToDeviceMsg,
     Typing,
 )
+from protocol.limits import DELETE_WINDOW_MS, EDIT_WINDOW_MS
 from storage.base import RoomStore, TimelineStore, ToDeviceStore, UserStore
 from storage.types import AppendResult, NewMessage
 
@@ -27,7 +30,15 @@ from ..errors import ApiError
 from ..wire import item_frame
 from .context import Caller, Services, require_member
 
-__all__ = ["on_read", "on_send", "on_sync", "on_to_device", "on_to_device_ack", "on_typing"]
+__all__ = [
+    "on_msg_delete",
+    "on_read",
+    "on_send",
+    "on_sync",
+    "on_to_device",
+    "on_to_device_ack",
+    "on_typing",
+]
 
 
 class MessagePorts(UserStore, RoomStore, TimelineStore, ToDeviceStore, Protocol):
@@ -42,6 +53,20 @@ _REFUSALS = {
     "attachment_forbidden": (
         ErrorCode.FORBIDDEN,
         "an attachment of a message must be uploaded by its sender to its room",
+    ),
+    "edit_missing": (ErrorCode.NOT_FOUND, "no such message to edit (or it was deleted)"),
+    "edit_forbidden": (
+        ErrorCode.FORBIDDEN,
+        "only its author edits a message, within 48 hours of sending it",
+    ),
+}
+_DELETE_REFUSALS = {
+    "not_member": _REFUSALS["not_member"],
+    "closed": _REFUSALS["closed"],
+    "missing": (ErrorCode.NOT_FOUND, "no such message (or it was already deleted)"),
+    "forbidden": (
+        ErrorCode.FORBIDDEN,
+        "only its author (within 48 hours) or a room admin deletes a message",
     ),
 }
 
@@ -67,8 +92,19 @@ async def on_send(svc: Services[MessagePorts], caller: Caller, f: Send) -> Ack:
 
 
 async def _commit_and_publish(svc: Services[MessagePorts], caller: Caller, f: Send) -> AppendResult:
+    now = now_ms()
     result = await svc.committer.append(
-        NewMessage(f.room, caller.user_id, caller.device_id, f.cid, f.body, now_ms(), f.att or ())
+        NewMessage(
+            f.room,
+            caller.user_id,
+            caller.device_id,
+            f.cid,
+            f.body,
+            now,
+            f.att or (),
+            f.edits,
+            0 if f.edits is None else now - EDIT_WINDOW_MS,
+        )
     )
     item = result.item
     if item is not None:
@@ -83,9 +119,26 @@ async def _commit_and_publish(svc: Services[MessagePorts], caller: Caller, f: Se
             skip=caller.device_id,
             again=result.duplicate,
         )
-        if svc.notifications is not None and not result.duplicate:  # offline: one push
-            svc.notifications.push.message_committed(f.room, caller.user_id)
+        # Offline members get one push per new message; an edit wakes nobody.
+        if svc.notifications is not None and not result.duplicate and f.edits is None:
+            svc.notifications.push.message_committed(f.room, caller.user_id, f.mentions or ())
     return result
+
+
+async def on_msg_delete(svc: Services[MessagePorts], caller: Caller, f: MsgDelete) -> Ack:
+    """Delete for everyone (SPEC.md §4.20): the store checks who may, drops the
+    ciphertext of the message and its edits, and appends ``msg.deleted``, which goes to
+    the room like any timeline event (devices offline now get it by ``sync``)."""
+    await require_member(svc, caller, f.room)
+    now = now_ms()
+    result = await svc.store.delete_message(
+        f.room, f.seq, caller.user_id, now, now - DELETE_WINDOW_MS
+    )
+    if result.item is None:
+        code, message = _DELETE_REFUSALS[result.refused or "missing"]
+        raise ApiError(code, message)
+    await svc.hub.publish_item(f.room, encode(item_frame(result.item)), result.item.seq)
+    return Ack(f.id, seq=result.item.seq)
 
 
 async def on_sync(svc: Services[MessagePorts], caller: Caller, f: Sync) -> Batch:

@@ -18,6 +18,7 @@ from protocol import encode
 from protocol.errors import ErrorCode
 from protocol.frames import (
     Ack,
+    Event,
     Invitation,
     RoomCreate,
     RoomGet,
@@ -25,6 +26,7 @@ from protocol.frames import (
     RoomLeave,
     RoomRemove,
     RoomRole,
+    RoomSettings,
     RoomUpdate,
 )
 from storage.types import Membership, TimelineItem
@@ -43,6 +45,7 @@ __all__ = [
     "on_room_leave",
     "on_room_remove",
     "on_room_role",
+    "on_room_settings",
     "on_room_update",
 ]
 
@@ -183,3 +186,34 @@ async def on_room_role(svc: Services[RoomPorts], caller: Caller, f: RoomRole) ->
         raise ApiError(ErrorCode.NOT_FOUND, "this user is not a member of the room")
     await _publish(svc, item)
     return Ack(f.id, seq=item.seq)
+
+
+async def on_room_settings(svc: Services[RoomPorts], caller: Caller, f: RoomSettings) -> Ack:
+    """The caller's own settings of a room (SPEC.md §4.21); its other devices get them
+    at once, as an ``event{kind: room.settings}`` (later ones in ``welcome``)."""
+    mine = await svc.store.set_room_settings(
+        f.room,
+        caller.user_id,
+        notify=f.notify,
+        archived=f.archived,
+        pinned=f.pinned,
+        unread=f.unread,
+    )
+    room = None if mine is None else await svc.store.room(f.room)
+    if mine is None or room is None:
+        raise ApiError(ErrorCode.FORBIDDEN, "not a member of this room")
+    frame = encode(
+        Event(
+            kind="room.settings",
+            room=f.room,
+            ts=now_ms(),
+            notify=mine.notify,
+            archived=mine.archived,
+            pinned=mine.pinned,
+            unread=mine.unread,
+        )
+    )
+    for device in await svc.store.devices_of(caller.user_id):
+        if device.id != caller.device_id:
+            await svc.hub.publish_to_device(caller.user_id, device.id, frame)
+    return Ack(f.id, room=room_info(room, mine))

@@ -7,7 +7,9 @@ task flushes every ``interval_s``: for each room that had messages, one read of 
 members, one presence query, and one outbox transaction for the whole flush. So a
 burst of messages in a room costs one push per offline member, and a member is not
 pushed again for the same room within ``cooldown_s`` (per node: a few nodes may each
-send one).
+send one). A member's notification setting of the room (``room.settings``) applies:
+"none" gets no push, "mentions" only for a message that mentions them (``send.mentions``,
+the one thing the server knows of a mention; SPEC.md §4.2).
 
 What a push says: ``"Nouveau message dans <room>"`` where <room> is the room's kind
 ("une conversation", "un groupe", "un dossier patient"). Never a room's name (end-to-end
@@ -25,7 +27,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from storage.base import RoomStore
@@ -74,7 +76,8 @@ class OfflinePush:
         self.interval_s = interval_s
         self.cooldown_s = cooldown_s
         self.enqueued = 0
-        self._pending: dict[str, set[str]] = {}  # room -> senders since the last flush
+        # room -> (senders, members mentioned) since the last flush
+        self._pending: dict[str, tuple[set[str], set[str]]] = {}
         # (user, room) -> monotonic time of the last push, oldest first: at most
         # ``max_cooldowns`` entries, the oldest forgotten first (then at worst one push
         # comes early).
@@ -85,14 +88,15 @@ class OfflinePush:
         self._kick = on_enqueued
         self._presence_down = False
 
-    def message_committed(self, room_id: str, sender: str) -> None:
-        """Note a committed message (hot path: constant time, no I/O)."""
-        senders = self._pending.get(room_id)
-        if senders is None:
-            self._pending[room_id] = {sender}
+    def message_committed(self, room_id: str, sender: str, mentions: Sequence[str] = ()) -> None:
+        """Note a committed message and whom it mentions (hot path: no I/O)."""
+        pending = self._pending.get(room_id)
+        if pending is None:
+            self._pending[room_id] = ({sender}, set(mentions))
             self._wake.set()
         else:
-            senders.add(sender)
+            pending[0].add(sender)
+            pending[1].update(mentions)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="offline-push")
@@ -123,11 +127,17 @@ class OfflinePush:
             return 0
         now = time.monotonic()
         items: list[NewNotification] = []
-        for room_id, senders in pending.items():
+        for room_id, (senders, mentioned) in pending.items():
             members = await self.store.room_members(room_id)
             if members is None:
                 continue
-            candidates = [u for u in members.roles if u not in senders]
+            quiet = await self.store.quiet_members(room_id)
+            candidates = [
+                u
+                for u in members.roles
+                if u not in senders
+                and (quiet.get(u, "all") == "all" or (quiet[u] == "mentions" and u in mentioned))
+            ]
             if not candidates:
                 continue
             try:
@@ -135,8 +145,10 @@ class OfflinePush:
             except PresenceUnavailable as exc:
                 # Who is online is unknown (Redis down): keep the rooms for a later
                 # flush rather than push to members who may be reading.
-                for room, senders in pending.items():
-                    self._pending.setdefault(room, set()).update(senders)
+                for room, (was_from, was_mentioned) in pending.items():
+                    kept = self._pending.setdefault(room, (set(), set()))
+                    kept[0].update(was_from)
+                    kept[1].update(was_mentioned)
                 self._wake.set()
                 if not self._presence_down:
                     log.warning("offline pushes wait for presence to answer: %s", exc)

@@ -93,6 +93,13 @@ class Engine(Protocol):
     def blank_json(self, column: str, keys: Sequence[str]) -> str:
         """An SQL expression: ``column`` (JSON text) with the ``keys`` it has set to ""."""
 
+    async def scrub(self) -> None:
+        """After a deletion that must leave no trace (a message deleted for everyone):
+        push what the engine still keeps of the old rows out of its files, as far as it
+        can cheaply. SQLite: checkpoint the WAL into the database (whose freed bytes
+        ``secure_delete`` zeroed) and truncate it. PostgreSQL: nothing; dead row
+        versions stay in the table's files until autovacuum reclaims them."""
+
     async def open(self) -> None:
         """Connect and apply pending migrations."""
 

@@ -273,6 +273,10 @@ class PostgresEngine:
                 await c.execute(_SQL_RECORD_VERSION, version)
             log.info("postgres migrated to schema version %d", version)
 
+    async def scrub(self) -> None:
+        """Nothing: autovacuum reclaims dead row versions (a VACUUM per deletion would
+        cost far more than it is worth on a large timeline)."""
+
     async def close(self) -> None:
         """Close the pool (waiting up to ``command_timeout`` for connections in use);
         a second call does nothing."""

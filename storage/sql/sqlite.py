@@ -224,6 +224,9 @@ def _connect(path: str) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=30000")
+    # Deleted and replaced content is overwritten with zeros in the file (a message
+    # deleted for everyone leaves no ciphertext behind once its page is checkpointed).
+    conn.execute("PRAGMA secure_delete=ON")
     return conn
 
 
@@ -336,6 +339,15 @@ class SqliteEngine:
                 log.info("sqlite migrated to schema version %d", version)
 
         await asyncio.get_running_loop().run_in_executor(self._writer, setup)
+
+    async def scrub(self) -> None:
+        # Best effort: a reader inside an older snapshot keeps the checkpoint partial
+        # (SQLite reports it, raises nothing); the next one completes it.
+        await self._run(
+            self._writer,
+            "scrub",
+            lambda: self._writing().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall(),
+        )
 
     async def close(self) -> None:
         """Close every connection; a second call does nothing."""

@@ -40,6 +40,7 @@ from ..types import (
     AppendResult,
     Attachment,
     DecryptionHealth,
+    DeleteResult,
     Device,
     DeviceKeyBundle,
     Membership,
@@ -76,7 +77,9 @@ _USER_COLS = (
     " practice_mode, rpps, verified, created_at, email_confirmed, profession"
 )
 _ROOM_COLS = "id, kind, name, status, header, created_by, created_at, last_seq"
-_ITEM_COLS = "room_id, seq, kind, ts, sender, device, cid, body, meta"
+_ITEM_COLS = (
+    "room_id, seq, kind, ts, sender, device, cid, body, meta, edits, deleted_by, deleted_at"
+)
 _ATTACHMENT_COLS = (
     "id, uploader, room_id, kind, content_type, name, size, sha256, key_id, state,"
     " created_at, referenced_at"
@@ -143,15 +146,25 @@ _SQL_INSERT_ROOM = (
     " ON CONFLICT (direct_key) DO NOTHING RETURNING id"
 )
 _SQL_ROLES = "SELECT user_id, role FROM memberships WHERE room_id = $1"
-_SQL_MEMBERSHIP = (
-    "SELECT room_id, user_id, role, joined_seq, read_seq FROM memberships"
-    " WHERE room_id = $1 AND user_id = $2"
+_MEMBERSHIP_COLS = (
+    "room_id, user_id, role, joined_seq, read_seq, notify, archived, pinned, marked_unread"
 )
+_SQL_MEMBERSHIP = f"SELECT {_MEMBERSHIP_COLS} FROM memberships WHERE room_id = $1 AND user_id = $2"
 _SQL_ROOMS_OF = (
     "SELECT r.id, r.kind, r.name, r.status, r.header, r.created_by, r.created_at,"
-    " r.last_seq, m.role, m.joined_seq, m.read_seq"
+    " r.last_seq, m.role, m.joined_seq, m.read_seq, m.notify, m.archived, m.pinned,"
+    " m.marked_unread"
     " FROM memberships m JOIN rooms r ON r.id = m.room_id"
     " WHERE m.user_id = $1 ORDER BY r.created_at, r.id"
+)
+_SQL_SET_ROOM_SETTINGS = (
+    "UPDATE memberships SET notify = coalesce($3, notify),"
+    " archived = coalesce($4, archived), pinned = coalesce($5, pinned),"
+    " marked_unread = coalesce($6, marked_unread)"
+    f" WHERE room_id = $1 AND user_id = $2 RETURNING {_MEMBERSHIP_COLS}"
+)
+_SQL_QUIET_MEMBERS = (
+    "SELECT user_id, notify FROM memberships WHERE room_id = $1 AND notify <> 'all'"
 )
 _SQL_SHARE_ROOM = (
     "SELECT EXISTS (SELECT 1 FROM memberships a JOIN memberships b ON a.room_id = b.room_id"
@@ -171,9 +184,25 @@ _SQL_MEMBER_PAIRS = (
     " ON m.room_id = p.room_id AND m.user_id = p.user_id"
 )
 _SQL_ITEMS_BY_CID = (
-    "SELECT t.room_id, t.seq, t.kind, t.ts, t.sender, t.device, t.cid, t.body, t.meta"
+    "SELECT t.room_id, t.seq, t.kind, t.ts, t.sender, t.device, t.cid, t.body, t.meta,"
+    " t.edits, t.deleted_by, t.deleted_at"
     " FROM timeline t JOIN unnest($1::text[], $2::text[]) AS k (device, cid)"
     " ON t.device = k.device AND t.cid = k.cid"
+)
+# The messages a batch's edits name (only asked when the batch holds an edit).
+_SQL_EDIT_TARGETS = (
+    "SELECT t.room_id, t.seq, t.sender, t.ts, t.edits, t.deleted_at"
+    " FROM timeline t JOIN unnest($1::text[], $2::bigint[]) AS k (room_id, seq)"
+    " ON t.room_id = k.room_id AND t.seq = k.seq WHERE t.kind = 'msg'"
+)
+_SQL_LOCK_ROOM_STATE = "SELECT kind, status FROM rooms WHERE id = $1 FOR NO KEY UPDATE"
+_SQL_MESSAGE_AT = (
+    "SELECT kind, sender, ts, edits, deleted_at FROM timeline WHERE room_id = $1 AND seq = $2"
+)
+# The original and its edits lose their ciphertext; the rows stay as tombstones.
+_SQL_TOMBSTONE = (
+    "UPDATE timeline SET body = NULL, deleted_by = $3, deleted_at = $4"
+    " WHERE room_id = $1 AND (seq = $2 OR edits = $2)"
 )
 _MESSAGE_COLS = (
     ("room_id", "text"),
@@ -184,6 +213,7 @@ _MESSAGE_COLS = (
     ("device", "text"),
     ("cid", "text"),
     ("body", "bytea"),
+    ("edits", "bigint"),
 )
 _MEMBER_COLS = (
     ("room_id", "text"),
@@ -257,8 +287,32 @@ def _room(row: Row) -> Room:
 
 
 def _item(row: Row) -> TimelineItem:
-    room_id, seq, kind, ts, sender, device, cid, body, meta = row
-    return TimelineItem(room_id, seq, kind, ts, sender, device, cid, body, unpack_meta(meta))
+    room_id, seq, kind, ts, sender, device, cid, body, meta, edits, deleted_by, deleted_at = row
+    return TimelineItem(
+        room_id,
+        seq,
+        kind,
+        ts,
+        sender,
+        device,
+        cid,
+        body,
+        unpack_meta(meta),
+        edits,
+        deleted_by,
+        deleted_at,
+    )
+
+
+def _membership(row: Row) -> Membership:
+    room_id, user_id, role, joined, read, notify, archived, pinned, unread = row
+    return Membership(
+        room_id, user_id, role, joined, read, notify, bool(archived), bool(pinned), bool(unread)
+    )
+
+
+def _flag(value: bool | None) -> int | None:
+    return None if value is None else int(value)
 
 
 def _attachment(row: Row) -> Attachment:
@@ -267,6 +321,26 @@ def _attachment(row: Row) -> Attachment:
 
 class _Replan(Exception):
     """The batch's insert skipped a row: undo it and plan the batch again."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """A message an edit names: who sent it, when, and whether it may be edited."""
+
+    sender: str
+    ts: int
+    editable: bool  # an original (not an edit), not deleted
+
+
+def _edit_refusal(m: NewMessage, targets: dict[tuple[str, int], _Target]) -> str | None:
+    """Why ``m`` may not edit the message it names."""
+    assert m.edits is not None
+    target = targets.get((m.room_id, m.edits))
+    if target is None or not target.editable:
+        return "edit_missing"
+    if target.sender != m.sender or target.ts < m.edits_since:
+        return "edit_forbidden"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,14 +372,16 @@ def _plan_batch(
     members: set[tuple[str, str]],
     originals: dict[tuple[str, str], TimelineItem],
     attachments: dict[str, tuple[str, str | None, str]],
+    targets: dict[tuple[str, int], _Target],
 ) -> _Plan:
     """Decide each message's fate in batch order (the checks of ``append_messages``,
     as :mod:`storage.base` states them), given the locked ``rooms`` (id -> status,
     last_seq), the (room, user) ``members`` among the senders, the already stored
-    ``originals`` by (device, cid) and the locked ``attachments`` the batch names
-    (id -> uploader, room, state)."""
+    ``originals`` by (device, cid), the locked ``attachments`` the batch names
+    (id -> uploader, room, state) and the messages its edits name, by (room, seq)."""
     next_seq = {room_id: last for room_id, (_, last) in rooms.items()}
     stored = dict(originals)
+    targets = dict(targets)  # plus this batch's messages, which a later edit may name
     results: list[AppendResult] = []
     rows: list[TimelineItem] = []
     referenced: dict[str, int] = {}
@@ -324,6 +400,8 @@ def _plan_batch(
             results.append(AppendResult(None, refused="closed"))
             continue
         refusal = _attachment_refusal(m, attachments) if m.attachments else None
+        if refusal is None and m.edits is not None:
+            refusal = _edit_refusal(m, targets)
         if refusal is not None:
             results.append(AppendResult(None, refused=refusal))
             continue
@@ -331,8 +409,11 @@ def _plan_batch(
             referenced.setdefault(attachment_id, m.ts)
         seq = next_seq[m.room_id] + 1
         next_seq[m.room_id] = seq
-        item = TimelineItem(m.room_id, seq, "msg", m.ts, m.sender, m.device, m.cid, m.body)
+        item = TimelineItem(
+            m.room_id, seq, "msg", m.ts, m.sender, m.device, m.cid, m.body, edits=m.edits
+        )
         stored[(m.device, m.cid)] = item
+        targets[(m.room_id, seq)] = _Target(m.sender, m.ts, m.edits is None)
         rows.append(item)
         results.append(AppendResult(item))
     last_seqs = {r: seq for r, seq in next_seq.items() if seq != rooms[r][1]}
@@ -536,11 +617,42 @@ class SqlStore(
         row = await self.db.run(
             "membership", lambda c: c.fetchrow(_SQL_MEMBERSHIP, room_id, user_id), "read"
         )
-        return None if row is None else Membership(*row)
+        return None if row is None else _membership(row)
 
     async def rooms_of(self, user_id: str) -> list[tuple[Room, Membership]]:
         rows = await self.db.run("rooms_of", lambda c: c.fetch(_SQL_ROOMS_OF, user_id), "read")
-        return [(Room(*r[:8]), Membership(r[0], user_id, r[8], r[9], r[10])) for r in rows]
+        return [(Room(*r[:8]), _membership((r[0], user_id, *r[8:]))) for r in rows]
+
+    async def set_room_settings(
+        self,
+        room_id: str,
+        user_id: str,
+        *,
+        notify: str | None = None,
+        archived: bool | None = None,
+        pinned: bool | None = None,
+        unread: bool | None = None,
+    ) -> Membership | None:
+        row = await self.db.run(
+            "set_room_settings",
+            lambda c: c.fetchrow(
+                _SQL_SET_ROOM_SETTINGS,
+                room_id,
+                user_id,
+                notify,
+                _flag(archived),
+                _flag(pinned),
+                _flag(unread),
+            ),
+            "write",
+        )
+        return None if row is None else _membership(row)
+
+    async def quiet_members(self, room_id: str) -> dict[str, str]:
+        rows = await self.db.run(
+            "quiet_members", lambda c: c.fetch(_SQL_QUIET_MEMBERS, room_id), "read"
+        )
+        return {r[0]: r[1] for r in rows}
 
     async def share_room(self, user_a: str, user_b: str) -> bool:
         found = await self.db.run(
@@ -624,6 +736,7 @@ class SqlStore(
         pairs = list(dict.fromkeys((m.room_id, m.sender) for m in batch))
         keys = list(dict.fromkeys((m.device, m.cid) for m in batch))
         attachment_ids = sorted({a for m in batch for a in m.attachments})
+        edited = list(dict.fromkeys((m.room_id, m.edits) for m in batch if m.edits is not None))
 
         async def tx(c: Tx) -> list[AppendResult]:
             rooms = {r[0]: (r[1], r[2]) for r in await c.fetch(_SQL_LOCK_ROOMS, room_ids)}
@@ -641,6 +754,18 @@ class SqlStore(
                 if attachment_ids
                 else {}
             )
+            # Read under the room locks: a deletion of a target waits for this commit,
+            # or this batch sees the tombstone.
+            targets = (
+                {
+                    (r[0], r[1]): _Target(r[2], r[3], r[4] is None and r[5] is None)
+                    for r in await c.fetch(
+                        _SQL_EDIT_TARGETS, [e[0] for e in edited], [e[1] for e in edited]
+                    )
+                }
+                if edited
+                else {}
+            )
             while True:
                 originals = {
                     (r[5], r[6]): _item(r)
@@ -648,11 +773,11 @@ class SqlStore(
                         _SQL_ITEMS_BY_CID, [k[0] for k in keys], [k[1] for k in keys]
                     )
                 }
-                plan = _plan_batch(batch, rooms, members, originals, attachments)
+                plan = _plan_batch(batch, rooms, members, originals, attachments, targets)
                 if not plan.rows:
                     return plan.results
                 rows = [
-                    (i.room_id, i.seq, "msg", i.ts, i.sender, i.device, i.cid, i.body)
+                    (i.room_id, i.seq, "msg", i.ts, i.sender, i.device, i.cid, i.body, i.edits)
                     for i in plan.rows
                 ]
                 if not self.db.concurrent_writers:
@@ -692,6 +817,39 @@ class SqlStore(
             "timeline", lambda c: c.fetch(_SQL_TIMELINE, room_id, after, limit), "read"
         )
         return [_item(r) for r in rows]
+
+    async def delete_message(
+        self, room_id: str, seq: int, by: str, now: int, author_since: int
+    ) -> DeleteResult:
+        """As :meth:`TimelineStore.delete_message`: everything decided under the room's
+        lock, so a concurrent edit or role change is either before or after it."""
+
+        async def tx(c: Tx) -> DeleteResult:
+            room = await c.fetchrow(_SQL_LOCK_ROOM_STATE, room_id)
+            me = None if room is None else await c.fetchrow(_SQL_MEMBERSHIP, room_id, by)
+            if room is None or me is None:
+                return DeleteResult(None, "not_member")
+            if room[1] != "open":
+                return DeleteResult(None, "closed")
+            target = await c.fetchrow(_SQL_MESSAGE_AT, room_id, seq)
+            if (
+                target is None
+                or target[0] != "msg"
+                or target[3] is not None
+                or target[4] is not None
+            ):
+                return DeleteResult(None, "missing")
+            author = target[1] == by and target[2] >= author_since
+            moderator = room[0] != "direct" and me[2] in ("owner", "admin")
+            if not (author or moderator):
+                return DeleteResult(None, "forbidden")
+            await c.execute(_SQL_TOMBSTONE, room_id, seq, by, now)
+            return DeleteResult(await event(c, room_id, "msg.deleted", by, now, target=seq))
+
+        result = await self.db.run("delete_message", tx, "transaction")
+        if result.item is not None:
+            await self.db.scrub()
+        return result
 
     async def set_read(self, room_id: str, user_id: str, seq: int) -> int:
         marker = await self.db.run(

@@ -17,6 +17,7 @@ from nacl.encoding import RawEncoder
 from nacl.public import Box, PrivateKey, PublicKey
 from nacl.signing import SigningKey
 
+from clients.python.e2ee import Content, Reply, decode_content, encode_content
 from protocol.crypto.envelope import header_problem, message_problem, parse_header, wrap_header
 from protocol.crypto.keys import DeviceKeys, parse_bundle
 from protocol.crypto.safety import safety_number
@@ -107,6 +108,21 @@ def test_sender_key_messages() -> None:
     for m in reversed(v["messages"]):
         index, plaintext = inbound.decrypt(v["room"], sender["device"], H(m["message"]))
         assert (index, plaintext) == (m["index"], m["plaintext"].encode())
+
+
+def test_message_contents() -> None:
+    """The plaintext map of a message and of an edit (SPEC.md §11.2), as the Python
+    SDK packs and reads it (the web client: tests/web/vectors_check.js)."""
+    for c in load("sender_keys")["contents"]:
+        reply = Reply(**c["reply"]) if "reply" in c else None
+        mentions = tuple(c.get("mentions", ()))
+        forwarded = c.get("forwarded", False)
+        packed = encode_content(
+            c["text"], edits=c.get("edits"), reply=reply, mentions=mentions, forwarded=forwarded
+        )
+        assert packed == H(c["packed"])
+        read = decode_content(H(c["packed"]))
+        assert read == Content(c["text"], (), c.get("edits"), reply, mentions, forwarded)
 
 
 def test_the_server_accepts_the_vectors_shapes_and_refuses_clear_text() -> None:

@@ -17,8 +17,8 @@ from raw_ws import raw_connection
 from verification_kit import email_code
 
 from clients.python import Account
-from harness import ServerUnderTest, practitioner
-from protocol.frames import Ack, RoomCreate, RoomInvite
+from harness import ServerUnderTest, practitioner, sealed
+from protocol.frames import Ack, RoomCreate, RoomInvite, Send
 
 KINDS = (
     "anonymous",
@@ -41,13 +41,14 @@ class World:
     bystander: Account  # a second plain member: the target of remove/role
     outsider: Account  # verified, in no room: the target of invite
     room: str = ""
+    message: int = 0  # the seq of the bystander's message in the room
 
     def account(self, kind: str) -> Account | None:
         return self.accounts.get(kind)
 
     async def fresh_room(self) -> str:
         """A new group: room_admin owns it, member and bystander are members, guest's
-        address is invited."""
+        address is invited, and the bystander has sent a message."""
         owner = self.accounts["room_admin"]
         members = (self.accounts["member"].user_id, self.bystander.user_id)
         async with raw_connection(self.server.url, owner) as ws:
@@ -60,7 +61,12 @@ class World:
             await ws.send(RoomInvite(rid, ack.room.id, (), (guest,)))
             invited = await ws.reply_to(rid)
             assert isinstance(invited, Ack), invited
-        self.room = ack.room.id
+        async with raw_connection(self.server.url, self.bystander) as ws:
+            rid = next(_requests)
+            await ws.send(Send(rid, ack.room.id, f"authz-{rid}", sealed(b"hello")))
+            sent = await ws.reply_to(rid)
+            assert isinstance(sent, Ack) and sent.seq is not None, sent
+        self.room, self.message = ack.room.id, sent.seq
         return self.room
 
 

@@ -29,6 +29,7 @@ from protocol.frames import (
     KeysQuery,
     KeysReport,
     KeysUpload,
+    MsgDelete,
     Ping,
     Read,
     RoomCreate,
@@ -37,6 +38,7 @@ from protocol.frames import (
     RoomLeave,
     RoomRemove,
     RoomRole,
+    RoomSettings,
     RoomUninvite,
     RoomUpdate,
     Send,
@@ -50,7 +52,15 @@ from server.routes import routes
 
 DOC = ROOT / "docs" / "authorization.md"
 # Frames that change the room (or the guest's invitation): each cell gets a fresh one.
-MUTATING = {"room.invite", "room.uninvite", "room.leave", "room.remove", "room.update", "room.role"}
+MUTATING = {
+    "room.invite",
+    "room.uninvite",
+    "room.leave",
+    "room.remove",
+    "room.update",
+    "room.role",
+    "msg.delete",
+}
 DENIALS = {ErrorCode.UNAUTHENTICATED, ErrorCode.IDENTITY_UNVERIFIED, ErrorCode.FORBIDDEN}
 
 Build = Callable[[World, Account | None, int], ClientFrame]
@@ -70,8 +80,10 @@ FRAMES: dict[str, Build] = {
         i, w.accounts["room_admin"].user_id, w.accounts["room_admin"].device_id, b"key"
     ),
     "to_device.ack": lambda w, me, i: ToDeviceAck(i, (1,)),
+    "msg.delete": lambda w, me, i: MsgDelete(i, w.room, w.message),
     "room.create": lambda w, me, i: RoomCreate(i, "group", (w.accounts["room_admin"].user_id,)),
     "room.get": lambda w, me, i: RoomGet(i, w.room),
+    "room.settings": lambda w, me, i: RoomSettings(i, w.room, notify="mentions"),
     "room.invite": lambda w, me, i: RoomInvite(i, w.room, (w.outsider.user_id,)),
     "room.uninvite": lambda w, me, i: RoomUninvite(i, w.room, w.accounts["guest"].email),
     "room.leave": lambda w, me, i: RoomLeave(i, w.room),

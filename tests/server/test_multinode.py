@@ -159,10 +159,13 @@ async def test_node_killed_mid_stream_loses_nothing(cluster: Cluster) -> None:
         await acks[b.user_id].reach(50)
         cluster.nodes[1].kill()
         await asyncio.gather(*senders)
-        assert b.reconnects >= 1 and c.reconnects >= 1
+        assert b.reconnects >= 1  # b's sends could only finish through node 0
 
         everyone = set(acks[a.user_id]) | set(acks[b.user_id])
+        # c only listens: it notices the dead node whenever its connection says so,
+        # which may be after the senders are done; all of them reach it through node 0.
         assert_exactly_once(await messages_from_others(c, room.id, 300), everyone)
+        assert c.reconnects >= 1
         assert_exactly_once(await messages_from_others(a, room.id, 150), set(acks[b.user_id]))
         assert_exactly_once(await messages_from_others(b, room.id, 150), set(acks[a.user_id]))
     finally:

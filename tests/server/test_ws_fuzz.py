@@ -31,6 +31,7 @@ from protocol.frames import (
     KeysReport,
     KeysUpload,
     Msg,
+    MsgDelete,
     Ping,
     Pong,
     Read,
@@ -40,6 +41,7 @@ from protocol.frames import (
     RoomLeave,
     RoomRemove,
     RoomRole,
+    RoomSettings,
     RoomUninvite,
     RoomUpdate,
     Send,
@@ -59,6 +61,8 @@ def templates(room: str, me: Account, other: Account) -> list[dict[str, Any]]:
     """One valid frame of every client type, as wire maps."""
     frames = [
         Send(1, room, "cid", sealed(b"cipher")),
+        Send(1, room, "cid-edit", sealed(b"cipher"), edits=2),
+        MsgDelete(1, room, 2),
         Sync(1, room, 0, 50),
         Read(1, room, 1),
         Typing(1, room, True),
@@ -66,6 +70,8 @@ def templates(room: str, me: Account, other: Account) -> list[dict[str, Any]]:
         ToDeviceAck(1, (1, 2)),
         RoomCreate(1, "group", (other.user_id,)),
         RoomGet(1, room),
+        RoomSettings(1, room, notify="none", archived=True, pinned=True, unread=False),
+        Send(1, room, "cid-mention", sealed(b"cipher"), mentions=(other.user_id,)),
         RoomInvite(1, room, (other.user_id,)),
         RoomUninvite(1, room, "x@example.org"),
         RoomLeave(1, room),

@@ -36,6 +36,18 @@ async (v) => {
   try { inbound.decrypt(sk.room, sk.sender.device, H(sk.messages[0].message)); fails.push("replay accepted"); } catch (e) { check("replay kind", e.kind === "Replayed"); }
   const tampered = H(sk.messages[1].message); tampered[50] ^= 1;
   try { new c.InboundSession(out.senderKey()).decrypt(sk.room, sk.sender.device, tampered); fails.push("tampered accepted"); } catch (e) { check("tampered", e instanceof c.CryptoError); }
+  for (const m of sk.contents) {
+    const edits = m.edits ?? null;
+    const reply = m.reply ?? null;
+    const mentions = m.mentions ?? [];
+    const forwarded = m.forwarded ?? false;
+    check(`content ${m.text}`, c.hex(c.encodeContent(m.text, [], edits, reply, mentions, forwarded)) === m.packed);
+    check(`read forwarded ${m.text}`, c.decodeContent(H(m.packed)).forwarded === forwarded);
+    const read = c.decodeContent(H(m.packed));
+    check(`read content ${m.text}`, read.text === m.text && read.edits === edits && read.files.length === 0);
+    check(`read reply ${m.text}`, reply === null ? read.reply === null : read.reply.seq === reply.seq && read.reply.sender === reply.sender && read.reply.text === reply.text);
+    check(`read mentions ${m.text}`, JSON.stringify(read.mentions) === JSON.stringify(mentions));
+  }
   const header = c.wrapHeader(sk.sender.device, H(sk.messages[0].message));
   check("case header", c.hex(header) === sk.header_of_first_message);
   const sh = v.share;

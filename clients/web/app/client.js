@@ -379,15 +379,27 @@ export class Client {
 
   // -- requests
 
-  /** Send an opaque body with a fresh cid (kept across retries); returns {seq, ts}. */
-  async send(room, body, att) {
+  /** Send an opaque body with a fresh cid (kept across retries); returns {seq, ts}.
+   * `edits`: the seq of our message this one edits (SPEC.md §4.2), or null;
+   * `mentions`: the members it mentions (send.mentions). */
+  async send(room, body, att, edits = null, mentions = []) {
     const cid = randomId();
     const frame = { t: "send", room, cid, body };
     if (att && att.length) frame.att = att;
+    if (edits != null) frame.edits = edits;
+    // In clear for one purpose: members who muted the room still hear of a mention.
+    if (mentions.length) frame.mentions = mentions;
     const ack = await this.request(frame);
     // The server does not echo our own message: feed it through the ordering (§10.4).
-    this.onTimeline({ t: "msg", room, seq: ack.seq, sender: this.userId, device: this.account.deviceId, cid, ts: ack.ts, body });
+    const own = { t: "msg", room, seq: ack.seq, sender: this.userId, device: this.account.deviceId, cid, ts: ack.ts, body };
+    if (edits != null) own.edits = edits;
+    this.onTimeline(own);
     return ack;
+  }
+
+  /** Delete a message for everyone (SPEC.md §4.20); returns the msg.deleted event's seq. */
+  async deleteMessage(room, seq) {
+    return (await this.request({ t: "msg.delete", room, seq })).seq;
   }
 
   async roomGet(room) {
@@ -438,6 +450,12 @@ export class Client {
 
   updateRoom(room, fields) {
     return this.request({ t: "room.update", room, ...fields });
+  }
+
+  /** This user's own settings of a room (SPEC.md §4.21): {notify?, archived?, pinned?,
+   * unread?}; returns the RoomInfo after the change. */
+  async roomSettings(room, fields) {
+    return (await this.request({ t: "room.settings", room, ...fields })).room;
   }
 
   leave(room) {

@@ -484,11 +484,25 @@ export function randomId() {
 
 // -- message content (§11.2) and attachment references (§11.6)
 
-export function encodeContent(text, files = []) {
+export const MAX_QUOTE_CHARS = 200; // of the excerpt a reply quotes (SPEC.md §11.2)
+const MAX_MENTIONS = 50;
+
+/** A message's plaintext (SPEC.md §11.2); `edits`: the seq of the message an edit
+ * replaces, or null; `reply`: {seq, sender, text} of the message it answers, or null;
+ * `mentions`: user ids of the members it names; `forwarded`: sent on from another
+ * conversation. */
+export function encodeContent(text, files = [], edits = null, reply = null, mentions = [], forwarded = false) {
   const content = { v: 1, type: "text", text };
   if (files.length) content.files = files.map(refToWire);
+  if (edits != null) content.edits = edits;
+  if (reply) content.reply = { seq: reply.seq, sender: reply.sender, text: reply.text };
+  if (mentions.length) content.mentions = [...new Set(mentions)];
+  if (forwarded) content.forwarded = true;
   return encode(content);
 }
+
+const isSeq = (n) => Number.isSafeInteger(n) && n > 0;
+const isId = (s) => typeof s === "string" && s.length > 0 && s.length <= 64;
 
 export function decodeContent(plaintext) {
   let content;
@@ -502,7 +516,24 @@ export function decodeContent(plaintext) {
   const files = content.files ?? [];
   if (typeof content.text !== "string") throw new CryptoError("Truncated", "not a text message");
   if (!Array.isArray(files) || files.length > 10) throw new CryptoError("Truncated", "bad 'files'");
-  return { text: content.text, files: files.map(refFromWire) };
+  const edits = content.edits ?? null;
+  if (edits !== null && !isSeq(edits)) throw new CryptoError("Truncated", "bad 'edits'");
+  const reply = content.reply ?? null;
+  if (reply !== null && !(reply && typeof reply === "object" && isSeq(reply.seq) && isId(reply.sender) && typeof reply.text === "string" && reply.text.length <= 1000)) {
+    throw new CryptoError("Truncated", "bad 'reply'");
+  }
+  const forwarded = content.forwarded ?? false;
+  if (typeof forwarded !== "boolean") throw new CryptoError("Truncated", "bad 'forwarded'");
+  const mentions = content.mentions ?? [];
+  if (!Array.isArray(mentions) || mentions.length > MAX_MENTIONS || !mentions.every(isId)) throw new CryptoError("Truncated", "bad 'mentions'");
+  return {
+    text: content.text,
+    files: files.map(refFromWire),
+    edits,
+    reply: reply && { seq: reply.seq, sender: reply.sender, text: reply.text },
+    mentions,
+    forwarded,
+  };
 }
 
 export function refToWire(ref) {

@@ -51,7 +51,8 @@ function keyToJson(k) {
 export class AttachmentError extends Error {}
 
 /**
- * Handlers: onMessage(decrypted), onUndecryptable(item), onEvent(event).
+ * Handlers: onMessage(decrypted), onUndecryptable(item), onDeleted(tombstone),
+ * onEvent(event).
  * `saved` is the snapshot `snapshot()` returned last time (IndexedDB), or null.
  */
 export class E2EE {
@@ -235,13 +236,43 @@ export class E2EE {
     return body;
   }
 
-  async sendText(room, text) {
-    const body = await this.withLock(room, () => this.encryptFor(room, encodeContent(text)));
-    return this.client.send(room, body);
+  /** `reply`: {seq, sender, text excerpt} of the message answered, or null;
+   * `mentions`: user ids of the members named in the text (SPEC.md §11.2). */
+  async sendText(room, text, reply = null, mentions = []) {
+    const body = await this.withLock(room, () => this.encryptFor(room, encodeContent(text, [], null, reply, mentions)));
+    return this.client.send(room, body, null, null, mentions);
+  }
+
+  /** Replace the text of our message `seq` (SPEC.md §4.2): a new encrypted message
+   * naming it, in its plaintext and in send.edits. */
+  async editText(room, seq, text) {
+    const body = await this.withLock(room, () => this.encryptFor(room, encodeContent(text, [], seq)));
+    return this.client.send(room, body, null, seq);
+  }
+
+  deleteMessage(room, seq) {
+    return this.client.deleteMessage(room, seq);
   }
 
   /** Encrypt and upload a file (Uint8Array), then send its reference; onProgress(0..1). */
   async sendFile(room, data, name, caption, onProgress) {
+    const ref = await this.upload(room, data, name, onProgress);
+    const body = await this.withLock(room, () => this.encryptFor(room, encodeContent(caption || "", [ref])));
+    return this.client.send(room, body, [ref.id]);
+  }
+
+  /** Send a message on into another room (SPEC.md §11.2 `forwarded`): its text
+   * encrypted anew for that room, each file decrypted, checked, encrypted under a new
+   * key and uploaded to it. `msg`: {text, files} as shown. */
+  async forward(msg, room) {
+    const refs = [];
+    for (const f of msg.files || []) refs.push(await this.upload(room, await this.fetchFile(f), f.name));
+    const body = await this.withLock(room, () => this.encryptFor(room, encodeContent(msg.text || "", refs, null, null, [], true)));
+    return this.client.send(room, body, refs.map((r) => r.id));
+  }
+
+  /** Check, encrypt and upload one file to a room; its reference (SPEC.md §11.6). */
+  async upload(room, data, name, onProgress) {
     if (data.length < 1 || data.length > MAX_ATTACHMENT) throw new AttachmentError("un fichier fait de 1 octet à 50 Mo");
     const type = sniff(data.subarray(0, 8));
     if (!type) throw new AttachmentError("seuls les PDF, JPEG et PNG peuvent être joints");
@@ -250,9 +281,7 @@ export class E2EE {
     const digest = sha256(data);
     const stream = encryptFile(key, data, (done, total) => onProgress?.(0.2 * (done / total)));
     const uploaded = await this.rest.uploadChat(room, type, stream, (f) => onProgress?.(0.2 + 0.8 * f));
-    const ref = { id: uploaded.id, key, sha256: digest, size: data.length, type, name: name || null };
-    const body = await this.withLock(room, () => this.encryptFor(room, encodeContent(caption || "", [ref])));
-    return this.client.send(room, body, [ref.id]);
+    return { id: uploaded.id, key, sha256: digest, size: data.length, type, name: name || null };
   }
 
   /** Download, decrypt and check a file; returns its bytes. */
@@ -379,6 +408,11 @@ export class E2EE {
   }
 
   onMsg(msg) {
+    if (msg.body == null) {
+      // Deleted for everyone (SPEC.md §5.4): a tombstone, nothing to decrypt.
+      this.h.onDeleted?.({ room: msg.room, seq: msg.seq, sender: msg.sender, ts: msg.ts, by: msg.deleted_by, edits: msg.edits ?? null });
+      return;
+    }
     let sid;
     try {
       sid = parseMessage(msg.body).sessionId;
@@ -401,8 +435,11 @@ export class E2EE {
     }
     try {
       const [, plaintext] = session.decrypt(msg.room, msg.device, msg.body);
-      const { text, files } = decodeContent(plaintext);
-      this.h.onMessage?.({ room: msg.room, seq: msg.seq, sender: msg.sender, device: msg.device, ts: msg.ts, text, files });
+      const { text, files, edits, reply, mentions, forwarded } = decodeContent(plaintext);
+      // The server enforces the frame's reference, the signature covers the plaintext's:
+      // they must agree, or a server could move an edit onto another message.
+      if (edits !== (msg.edits ?? null)) throw new CryptoError("Tampered", "l'édition ne désigne pas le message annoncé");
+      this.h.onMessage?.({ room: msg.room, seq: msg.seq, sender: msg.sender, device: msg.device, ts: msg.ts, text, files, edits, reply, mentions, forwarded });
     } catch (err) {
       this.reject(msg, err);
     }
@@ -412,7 +449,7 @@ export class E2EE {
     // `kind` says why, for the screen (i18n.js UNREADABLE); `reason` is for developers.
     const reason = err instanceof CryptoError ? err.message : String(err);
     const kind = err instanceof CryptoError ? err.kind : "other";
-    this.h.onUndecryptable?.({ room: msg.room, seq: msg.seq, sender: msg.sender, device: msg.device, ts: msg.ts, reason, kind });
+    this.h.onUndecryptable?.({ room: msg.room, seq: msg.seq, sender: msg.sender, device: msg.device, ts: msg.ts, reason, kind, edits: msg.edits ?? null });
     const code = err instanceof CryptoError ? REPORT_CODES[err.kind] || "other" : "other";
     if (code !== "unknown_session") this.report(msg.room, msg.device, code, null);
   }

@@ -20,9 +20,16 @@ function blank(id) {
     online: new Set(), // user ids with a live connection (room.get)
     invited: [], // {email, by, at, expires_at}
     messages: new Map(), // seq -> item
+    edits: new Map(), // seq of an original -> its latest edit {seq, sender, text, files}
+    deleted: new Map(), // seq of a message deleted for everyone -> who deleted it
     receipts: new Map(), // user -> read upto
     typing: new Map(), // user -> timer
     readSeq: 0,
+    // This user's own settings (room.settings, SPEC.md §4.21), synced across devices.
+    notify: "all", // "all" | "mentions" | "none"
+    archived: false,
+    pinned: false,
+    markedUnread: false,
     notes: [],
     described: false,
   };
@@ -39,6 +46,7 @@ export function upsertRoom(info) {
   if (info.name !== undefined) room.name = info.name;
   if (info.header) room.header = info.header;
   if (info.read_seq !== undefined) room.readSeq = Math.max(room.readSeq, info.read_seq);
+  if (info.kind !== undefined) applySettings(room, info); // a whole RoomInfo: defaults left out
   if (info.members) {
     room.described = true;
     room.members = info.members.map((m) => m.user);
@@ -48,6 +56,32 @@ export function upsertRoom(info) {
     want(room.members);
   } else if (!room.described) describeRoom(room.id);
   return room;
+}
+
+function applySettings(room, s) {
+  room.notify = s.notify || "all";
+  room.archived = !!s.archived;
+  room.pinned = !!s.pinned;
+  room.markedUnread = !!s.unread;
+}
+
+/** Change this user's settings of a room ({notify?, archived?, pinned?, unread?}): shown
+ * at once, stored by the server, which tells this user's other devices. */
+export async function setRoomSettings(room, fields) {
+  const before = { notify: room.notify, archived: room.archived, pinned: room.pinned, unread: room.markedUnread };
+  applySettings(room, { ...before, ...fields });
+  emit("rooms");
+  emit("room", room.id);
+  try {
+    applySettings(room, await app.client.roomSettings(room.id, fields));
+  } catch (err) {
+    applySettings(room, before);
+    throw err;
+  } finally {
+    emit("rooms");
+    emit("room", room.id);
+    updateTitle();
+  }
 }
 
 /** room.get: members with roles and presence, pending invitations. */
@@ -76,7 +110,7 @@ export function roomFor(id) {
 
 export function unread(room) {
   let n = 0;
-  for (const m of room.messages.values()) if (m.sender !== app.session.userId && m.type !== "event" && m.seq > room.readSeq) n++;
+  for (const m of room.messages.values()) if (m.sender !== app.session.userId && (m.type === "msg" || m.type === "bad") && m.seq > room.readSeq) n++;
   return n;
 }
 
@@ -89,7 +123,7 @@ export function lastActivity(room) {
 /** The tab title says how many messages are unread: "(3) Confrère". */
 export function updateTitle() {
   let total = 0;
-  for (const room of rooms.values()) total += unread(room);
+  for (const room of rooms.values()) total += unread(room) || (room.markedUnread ? 1 : 0);
   document.title = total ? `(${total}) Confrère` : "Confrère — messagerie sécurisée des professionnels de santé";
 }
 
@@ -133,8 +167,24 @@ function changed(room) {
   pending.add(room.id);
 }
 
+/** What the conversation shows of a message: {text, files, edited}, from its latest
+ * edit by the same sender if any (whose files, if it has some, replace the original's). */
+export function shownOf(room, m) {
+  const edit = room.edits.get(m.seq);
+  if (!edit || edit.sender !== m.sender) return { text: m.text, files: m.files || [], edited: false };
+  return { text: edit.text, files: edit.files?.length ? edit.files : m.files || [], edited: true };
+}
+
 export function onMessage(m) {
   const room = roomFor(m.room);
+  if (m.edits != null) {
+    // An edit is not a message of its own: it changes the one it names (SPEC.md §11.2).
+    const known = room.edits.get(m.edits);
+    if (!room.deleted.has(m.edits) && (!known || known.seq < m.seq)) room.edits.set(m.edits, m);
+    changed(room);
+    return;
+  }
+  if (room.deleted.has(m.seq)) return; // its key came after its deletion
   room.messages.set(m.seq, { type: "msg", ...m });
   clearTimeout(room.typing.get(m.sender));
   room.typing.delete(m.sender);
@@ -142,8 +192,25 @@ export function onMessage(m) {
   changed(room);
 }
 
+/** A message deleted for everyone, as sync returns it (or the deletion event). */
+export function onDeleted(m) {
+  const room = roomFor(m.room);
+  forget(room, m.edits ?? m.seq, m.by);
+  if (m.edits == null) room.messages.set(m.seq, { type: "deleted", seq: m.seq, sender: m.sender, ts: m.ts, by: m.by });
+  changed(room);
+}
+
+function forget(room, seq, by) {
+  room.deleted.set(seq, by);
+  room.edits.delete(seq);
+  const m = room.messages.get(seq);
+  if (m && m.type !== "event") room.messages.set(seq, { type: "deleted", seq, sender: m.sender, ts: m.ts, by });
+}
+
 export function onUndecryptable(m) {
   const room = roomFor(m.room);
+  // An edit that cannot be read leaves its original as it was.
+  if (m.edits != null || room.deleted.has(m.seq)) return;
   room.messages.set(m.seq, { type: "bad", ...m });
   want(m.sender);
   changed(room);
@@ -193,6 +260,8 @@ export function onEvent(ev) {
     if (!room.members.includes(ev.user)) room.members.push(ev.user);
     room.roles.set(ev.user, "member");
     text = () => `${whoIs(ev.user)}, invité(e) par e-mail, a rejoint la conversation`;
+  } else if (ev.kind === "msg.deleted") {
+    forget(room, ev.target, ev.by);
   } else if (ev.kind === "room.updated") {
     if (ev.name) room.name = ev.name;
     if (ev.header) room.header = ev.header;
@@ -235,6 +304,13 @@ export function onKeysChanged({ user, replaced }) {
 export function onEphemeral(ev) {
   const room = rooms.get(ev.room);
   if (!room) return;
+  if (ev.kind === "room.settings") { // from this user's other device
+    applySettings(room, ev);
+    emit("rooms");
+    emit("room", room.id);
+    updateTitle();
+    return;
+  }
   if (ev.kind === "receipt") {
     room.receipts.set(ev.user, Math.max(room.receipts.get(ev.user) || 0, ev.upto));
     emit("room", room.id);

@@ -8,7 +8,7 @@ import { ApiError } from "./rest.js";
 import * as store from "./store.js";
 import { app, emit, rest, rooms } from "./state.js";
 import { forgetProfiles, learn, loadProfiles } from "./profiles.js";
-import { onEphemeral, onEvent, onKey, onKeysChanged, onMessage, onUndecryptable, updateTitle, upsertRoom } from "./rooms.js";
+import { onDeleted, onEphemeral, onEvent, onKey, onKeysChanged, onMessage, onUndecryptable, updateTitle, upsertRoom } from "./rooms.js";
 import { go } from "./router.js";
 
 /** Whether the messaging may open: the identity is verified. (An account verified at
@@ -69,7 +69,7 @@ export async function start() {
       go("/connexion?expiree=1", { replace: true });
     },
   });
-  app.e2ee = new E2EE(app.client, rest, keys, { onMessage, onUndecryptable, onEvent, onKey, onKeysChanged }, saved, (snap) =>
+  app.e2ee = new E2EE(app.client, rest, keys, { onMessage, onUndecryptable, onDeleted, onEvent, onKey, onKeysChanged }, saved, (snap) =>
     store.put(`e2ee:${app.session.deviceId}`, snap),
   );
   app.client.connect().catch((err) => console.info("connect", err));

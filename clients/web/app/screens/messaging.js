@@ -5,7 +5,7 @@
 import { h, replace, when } from "../dom.js";
 import { app, emit, KIND_LABELS, notice, on, rooms } from "../state.js";
 import { initials, nameOf, want } from "../profiles.js";
-import { lastActivity, otherOf, unread, watchPresence } from "../rooms.js";
+import { lastActivity, otherOf, shownOf, unread, watchPresence } from "../rooms.js";
 import { clearHash, go } from "../router.js";
 import { avatar, presenceDot } from "../widgets.js";
 import { conversation } from "./conversation.js";
@@ -13,6 +13,7 @@ import { newConversationDialog } from "./new-conversation.js";
 import { chrome } from "./shell.js";
 
 let ui = null; // {layout, list, chat}
+let showArchived = false; // the archived conversations unfolded under the list
 let waiting = null; // a conversation opened (reload, link) before the welcome listed it
 
 export function messagingView({ params, hash = {} }) {
@@ -69,7 +70,8 @@ function preview(room) {
   let last = null;
   for (const m of room.messages.values()) if (m.type === "msg" && (!last || m.seq > last.seq)) last = m;
   if (!last) return KIND_LABELS[room.kind];
-  const text = last.text || (last.files?.length ? `Fichier : ${last.files[0].name || "sans nom"}` : "");
+  const shown = shownOf(room, last);
+  const text = shown.text || (shown.files?.length ? `Fichier : ${shown.files[0].name || "sans nom"}` : "");
   const who = last.sender === app.session.userId ? "Vous : " : room.kind === "direct" ? "" : `${nameOf(last.sender)} : `;
   const line = `${who}${text}`;
   return line.length > 60 ? `${line.slice(0, 59)}…` : line;
@@ -91,31 +93,52 @@ export function roomTitle(room) {
   return others.length ? `${KIND_LABELS[room.kind]} avec ${others.join(", ")}` : KIND_LABELS[room.kind];
 }
 
+const NOTIFY_TAGS = { mentions: "sourdine", none: "sans notification" };
+
+/** Pinned conversations first, then the most recent; archived ones folded at the end. */
 function renderList() {
   if (!ui || !ui.layout.isConnected) return;
-  const sorted = [...rooms.values()].sort((a, b) => lastActivity(b) - lastActivity(a));
-  replace(ui.list, sorted.length ? sorted.map((room) => {
-    const count = unread(room);
-    const other = room.kind === "direct" ? otherOf(room) : null;
-    if (other) want(other);
-    const ts = lastActivity(room);
-    return h("li", {}, h("a", {
-      class: `room ${room.id === app.current ? "active" : ""} ${count ? "has-unread" : ""}`,
-      href: `/conversations/${room.id}`,
-      dataset: { room: room.id, testid: "room", kind: room.kind },
-      "aria-current": room.id === app.current ? "page" : null,
-      onclick: (e) => {
-        e.preventDefault();
-        if (app.current !== room.id) go(`/conversations/${room.id}`);
-      },
+  const sorted = [...rooms.values()].sort((a, b) => (b.pinned - a.pinned) || lastActivity(b) - lastActivity(a));
+  const active = sorted.filter((r) => !r.archived);
+  const archived = sorted.filter((r) => r.archived);
+  const items = active.map(roomLine);
+  if (archived.length) {
+    items.push(h("li", { class: "archived-toggle" },
+      h("button", { type: "button", id: "archived-toggle", class: "link", "aria-expanded": String(showArchived), onclick: () => {
+        showArchived = !showArchived;
+        renderList();
+      } }, `${showArchived ? "Masquer" : "Afficher"} les conversations archivées (${archived.length})`)));
+    if (showArchived) items.push(...archived.map(roomLine));
+  }
+  replace(ui.list, items.length ? items : h("li", { class: "empty" }, "Aucune conversation pour l'instant."));
+}
+
+function roomLine(room) {
+  const count = unread(room);
+  const other = room.kind === "direct" ? otherOf(room) : null;
+  if (other) want(other);
+  const ts = lastActivity(room);
+  return h("li", {}, h("a", {
+    class: `room ${room.id === app.current ? "active" : ""} ${count || room.markedUnread ? "has-unread" : ""}`,
+    href: `/conversations/${room.id}`,
+    dataset: { room: room.id, testid: "room", kind: room.kind },
+    "aria-current": room.id === app.current ? "page" : null,
+    onclick: (e) => {
+      e.preventDefault();
+      if (app.current !== room.id) go(`/conversations/${room.id}`);
     },
-    avatar(other ? initials(other) : room.kind === "patient_case" ? "CP" : "G", room.kind),
-    other ? presenceDot(room.online.has(other)) : null,
-    h("span", { class: "room-name" }, roomTitle(room), room.status === "closed" ? h("span", { class: "tag" }, "clos") : null),
-    h("span", { class: "room-time" }, ts ? when(ts) : ""),
-    h("span", { class: "room-preview" }, preview(room)),
-    count ? h("span", { class: "unread", dataset: { testid: "unread" }, "aria-label": `${count} non lu(s)` }, String(count)) : null));
-  }) : h("li", { class: "empty" }, "Aucune conversation pour l'instant."));
+  },
+  avatar(other ? initials(other) : room.kind === "patient_case" ? "CP" : "G", room.kind),
+  other ? presenceDot(room.online.has(other)) : null,
+  h("span", { class: "room-name" }, roomTitle(room), room.status === "closed" ? h("span", { class: "tag" }, "clos") : null,
+    room.pinned ? h("span", { class: "tag pinned", dataset: { testid: "pinned" } }, "épinglée") : null,
+    room.archived ? h("span", { class: "tag", dataset: { testid: "archived" } }, "archivée") : null,
+    NOTIFY_TAGS[room.notify] ? h("span", { class: "tag muted", dataset: { testid: "muted" } }, NOTIFY_TAGS[room.notify]) : null),
+  h("span", { class: "room-time" }, ts ? when(ts) : ""),
+  h("span", { class: "room-preview" }, preview(room)),
+  count ? h("span", { class: "unread", dataset: { testid: "unread" }, "aria-label": `${count} non lu(s)` }, String(count))
+    : room.markedUnread ? h("span", { class: "unread mark", dataset: { testid: "marked-unread" }, "aria-label": "marquée comme non lue" }, "•")
+      : null));
 }
 
 on("rooms", renderList);

@@ -1,13 +1,15 @@
 // A conversation's details: its name (renamed by its owner and admins), the case
 // header, the members with presence and role (roles given and members removed by those
-// allowed, SPEC.md §7), the pending e-mail invitations, inviting, leaving; and the
-// safety number of a direct conversation.
+// allowed, SPEC.md §7), the pending e-mail invitations, inviting, leaving; this user's
+// own preferences (notifications, pinned, archived, marked unread: synced to its other
+// devices, SPEC.md §4.21); and the safety number of a direct conversation.
 import { formatSafetyNumber, utf8 } from "../crypto.js";
 import { h, replace } from "../dom.js";
 import { describe } from "../i18n.js";
 import { app, KIND_LABELS, notice, on, ROLE_LABELS, rooms } from "../state.js";
 import { cardOf, initials, nameOf } from "../profiles.js";
-import { describeRoom, otherOf } from "../rooms.js";
+import { describeRoom, otherOf, setRoomSettings } from "../rooms.js";
+import { go } from "../router.js";
 import { avatar, confirmDialog, dialog, errorLine, fail, presenceDot, verifiedBadge } from "../widgets.js";
 import { roomName, roomTitle } from "./messaging.js";
 import { emailAdder, peoplePicker } from "./people-picker.js";
@@ -30,7 +32,7 @@ export function roomDetails(id) {
     // Only what this dialog shows: a receipt or a message must not redraw it (and close
     // an open "Gérer" menu, or wipe a name being typed).
     const state = JSON.stringify([roomName(room), room.status, room.role, room.header ? room.header.slice(-16).join() : "",
-      [...room.roles], [...room.online], room.invited, room.members]);
+      [...room.roles], [...room.online], room.invited, room.members, room.notify, room.pinned, room.archived]);
     if (!force && state === shown) return;
     shown = state;
     replace(body, detailsOf(room, error, d));
@@ -65,6 +67,7 @@ function detailsOf(room, error, d) {
     h("p", { class: "details-kind" }, KIND_LABELS[room.kind], room.status === "closed" ? " — clos (lecture seule)" : ""),
     direct ? null : renameForm(room, admin, act),
     room.kind === "patient_case" ? caseHeaderForm(room, admin, act) : null,
+    preferences(room, error, d),
     h("h3", {}, `Membres (${room.members.length})`),
     h("ul", { class: "member-list", id: "member-list" }, members.map((user) => memberRow(room, user, act))),
     room.invited.length
@@ -91,6 +94,36 @@ function detailsOf(room, error, d) {
         }
       } }, "Quitter la conversation")),
   ];
+}
+
+const NOTIFY_CHOICES = [["all", "Toutes"], ["mentions", "Mentions uniquement (sourdine)"], ["none", "Aucune"]];
+
+/** This user's own settings of the conversation, on all of its devices. */
+function preferences(room, error, d) {
+  const set = async (fields, done) => {
+    error.textContent = "";
+    try {
+      await setRoomSettings(room, fields);
+      if (done) notice(done);
+    } catch (err) {
+      fail(error, err);
+    }
+  };
+  const select = h("select", { id: "notify-setting", name: "notify", onchange: (e) => set({ notify: e.target.value }, "Notifications de la conversation modifiées.") },
+    NOTIFY_CHOICES.map(([value, label]) => h("option", { value, selected: room.notify === value }, label)));
+  return h("section", { class: "preferences", id: "room-preferences", "aria-label": "Mes préférences" },
+    h("h3", {}, "Mes préférences"),
+    h("label", { class: "field" }, h("span", {}, "Notifications"), select),
+    h("div", { class: "actions" },
+      h("button", { type: "button", id: "pin-room", onclick: () => set({ pinned: !room.pinned }) },
+        room.pinned ? "Désépingler" : "Épingler en haut de la liste"),
+      h("button", { type: "button", id: "archive-room", onclick: () => set({ archived: !room.archived }, room.archived ? "Conversation désarchivée." : "Conversation archivée.") },
+        room.archived ? "Désarchiver" : "Archiver"),
+      h("button", { type: "button", id: "mark-unread", onclick: async () => {
+        await set({ unread: true });
+        d.close();
+        go("/"); // back to the list, where it shows as unread
+      } }, "Marquer comme non lu")));
 }
 
 function renameForm(room, admin, act) {
