@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Protocol, TypeVar, get_args, get_origin, get_type_hints
 
 from .errors import ApiError, bad_field, bad_request
-from .fields import choice, email, text, valid_postcode
+from .fields import choice, email, postcode, text
 from .openapi import Schema, array, boolean, integer, nullable, obj, string
 
 __all__ = [
@@ -127,16 +127,13 @@ class Pattern:
 
 @dataclass(frozen=True, slots=True)
 class Postcode:
-    """A French postcode (:func:`server.fields.valid_postcode`)."""
+    """A postcode of the official base (:func:`server.fields.postcode`)."""
 
     def schema(self) -> Schema:
         return string(pattern=r"^\d{5}$")
 
     def parse(self, body: dict[str, Any], name: str) -> str:
-        value = text(body, name, 5)
-        if not valid_postcode(value):
-            raise bad_field(name, "must be a French postcode (5 digits)")
-        return value
+        return postcode(body, name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""The key backup over REST (SPEC.md §9.6, §11.7): create one under a new recovery
+"""The key backup over REST (SPEC.md §9.9, §11.7): create one under a new recovery
 phrase, open it with the phrase, upload and download its entries.
 
 The phrase never leaves this process; the server gets the Argon2id parameters, the

@@ -1,4 +1,4 @@
-"""REST: the caller's key backup (SPEC.md §9.6, formats §11.7).
+"""REST: the caller's key backup (SPEC.md §9.9, formats §11.7).
 
 The backup belongs to the account: any of its sessions reads and writes it, nobody
 else (no route names another account). The server stores what the client sends,

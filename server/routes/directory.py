@@ -62,9 +62,10 @@ from ..directory.views import (
     slot_json,
 )
 from ..errors import ApiError, bad_request
-from ..fields import valid_postcode
+from ..fields import place
 from ..handlers import Services
 from ..openapi import api_route, array, boolean, integer, nullable, number, obj, string
+from ..postcodes import locate_address
 from ..sessions import require_verified
 from .common import bearer, read_body
 from .common import services as all_services
@@ -112,13 +113,8 @@ async def search(request: Request) -> Response:
     req = parse_search(request.query_params)
     point = req.point
     if req.near is not None:
-        near = req.near
-        locality = await svc.store.locality(
-            near if valid_postcode(near) else None, None if valid_postcode(near) else near
-        )
-        if locality is None:
-            raise bad_request(f"field 'near' is not a known postcode or city: {near[:40]!r}")
-        point = (locality.lat, locality.lon)
+        found = place(req.near)
+        point = (found.lat, found.lon)
     page = await svc.store.search_directory(
         DirectoryQuery(
             words=req.words,
@@ -298,19 +294,18 @@ async def add_place(request: Request) -> Response:
     require_verified(user)
     body = await read_body(request, PlaceBody)
     svc = services(request)
-    name, address, postcode, city = body.name, body.address, body.postcode, body.city
+    name, address, code, city = body.name, body.address, body.postcode, body.city
     lat, lon = body.lat, body.lon
     if (lat is None) != (lon is None):
         raise bad_request("fields 'lat' and 'lon' go together")
     if lat is None or lon is None:
-        locality = await svc.store.locality(postcode, None) or await svc.store.locality(None, city)
-        if locality is None:
-            raise bad_request("field 'postcode' is not a known place: give 'lat' and 'lon'")
-        lat, lon = locality.lat, locality.lon
+        located = locate_address(code, city)
+        assert located is not None  # every postcode of the base is located
+        lat, lon = located.lat, located.lon
     profile = await ensure_profile(svc.store, user)
-    place = Place(new_id(), profile.id, name, address, postcode, city, lat, lon)
-    await svc.store.add_place(place)
-    return JSONResponse({"place": place_json(place)}, status_code=201)
+    added = Place(new_id(), profile.id, name, address, code, city, lat, lon)
+    await svc.store.add_place(added)
+    return JSONResponse({"place": place_json(added)}, status_code=201)
 
 
 async def add_motive(request: Request) -> Response:

@@ -29,7 +29,7 @@ from ..directory.views import (
     slot_json,
 )
 from ..errors import bad_request
-from ..fields import valid_postcode
+from ..fields import place
 from ..handlers import Services
 from ..openapi import api_route, array, integer, number, obj, string
 from ..sessions import require_role
@@ -77,12 +77,8 @@ async def slots(request: Request) -> Response:
     if lat is None or lon is None:
         if not near:
             raise bad_request("field 'near' (a postcode or city) or 'lat' and 'lon' is required")
-        locality = await svc.store.locality(
-            near if valid_postcode(near) else None, None if valid_postcode(near) else near
-        )
-        if locality is None:
-            raise bad_request(f"field 'near' is not a known postcode or city: {near[:40]!r}")
-        lat, lon = locality.lat, locality.lon
+        located = place(near)
+        lat, lon = located.lat, located.lon
     radius = _float(request, "radius_km", 0.1, MAX_RADIUS_KM) or 20.0
     limit = _float(request, "limit", 1, 200)
     start, end = time_window(request, default_days=2)

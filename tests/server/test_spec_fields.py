@@ -78,3 +78,24 @@ def test_reasons_match_both_ways() -> None:
     used |= {f"code_{o}" for o in ("wrong", "expired", "exhausted", "locked", "none")}
     assert used - spec_reasons() == set(), "reasons missing from SPEC.md §8.1"
     assert spec_reasons() - used == set(), "reasons in SPEC.md §8.1 the server never gives"
+
+
+def test_the_directory_referral_sas_review_and_admin_routes_are_in_the_spec() -> None:
+    """SPEC.md §9.7 and §9.8 list these routes with who may call them: the same set,
+    and the same caller, as /openapi.json (server.openapi.document of the routes)."""
+    from server.openapi import document
+    from server.routes import routes
+
+    who = {"session": "session", "verified": "verified"}
+    prefixes = ("/v1/directory", "/v1/agenda", "/v1/referrals", "/v1/sas", "/v1/review")
+    prefixes += ("/v1/admin", "/v1/regulator-links")
+    served = {
+        (method.upper(), path): op["x-auth"]
+        for path, ops in document(routes)["paths"].items()
+        if path.startswith(prefixes)
+        for method, op in ops.items()
+    }
+    start = SPEC.index("### 9.7 Directory")
+    rows = re.findall(r"^\| `([A-Z]+) (/v1/[^`]+)` \| ([a-z]+) \|", SPEC[start:], re.M)
+    listed = {(m, p): who.get(w, f"role:{w}") for m, p, w in rows}
+    assert listed == served

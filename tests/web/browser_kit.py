@@ -8,6 +8,7 @@ import os
 import unicodedata
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from playwright.async_api import Browser, BrowserContext, Page, Request, WebSocket, expect
 from verification_kit import email_code
@@ -63,13 +64,25 @@ DESKTOP = {"width": 1280, "height": 800}
 
 
 async def open_client(
-    browser: Browser, url: str, viewport: dict[str, int] | None = None, path: str = "/"
+    browser: Browser,
+    url: str,
+    viewport: dict[str, int] | None = None,
+    path: str = "/",
+    *,
+    position: tuple[float, float] | None = None,
 ) -> tuple[BrowserContext, Page, list[str]]:
     """A fresh browser profile (its own IndexedDB) on the client's page; the list
     collects the page's uncaught errors and any Content-Security-Policy violation.
-    Service workers are blocked here (tests/web/test_pwa.py has its own)."""
+    Service workers are blocked here (tests/web/test_pwa.py has its own).
+    ``position``: the device's emulated location, the page allowed to read it."""
+    located: dict[str, Any] = {}
+    if position is not None:
+        located = {
+            "geolocation": {"latitude": position[0], "longitude": position[1]},
+            "permissions": ["geolocation"],
+        }
     context = await browser.new_context(
-        viewport=viewport or DESKTOP, locale="fr-FR", service_workers="block"
+        viewport=viewport or DESKTOP, locale="fr-FR", service_workers="block", **located
     )
     page = await context.new_page()
     errors: list[str] = []

@@ -791,14 +791,14 @@ export class E2EE {
     await this.publishKeys(this.h.keepIdentity || (() => {}));
   }
 
-  // -- key backup (SPEC.md §9.6, §11.7)
+  // -- key backup (SPEC.md §9.9, §11.7)
 
   /** Add keys to the backup, if this device keeps one up to date. */
   backUp(keys) {
     if (!this.backup || !keys.length) return Promise.resolve();
     return this.uploadEntries(this.backup, keys).catch((err) => {
       // Replaced by a new backup made on a device not linked with this one: its key is
-      // not ours; stop writing what nobody could read (SPEC.md §9.6).
+      // not ours; stop writing what nobody could read (SPEC.md §9.9).
       if (err.reason === "backup_replaced" || err.reason === "no_backup") {
         this.backup = null;
         this.save();
