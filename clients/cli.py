@@ -67,7 +67,7 @@ from .python import (
     request,
     sign_up,
 )
-from .python.e2ee import Deleted, KeysChanged
+from .python.e2ee import Deleted, KeysChanged, LinkAnswered, LinkRequest
 from .python.rest import confirm_email
 
 __all__ = [
@@ -340,6 +340,8 @@ def format_event(event: Event, self_id: str | None = None) -> str | None:
         line = f"* {who} was removed{by}" if event.reason == "removed" else f"* {who} left"
     elif kind == "member.promoted":
         line = f"* {who} is now {event.role or '?'}{by}"
+    elif kind == "device.revoked":
+        line = f"* a device of {who} was revoked"
     elif kind == "msg.deleted":
         line = f"* message [{event.target}] deleted{by}"
     elif kind == "room.updated":
@@ -590,6 +592,14 @@ class ChatSession:
                     f"{item.number}; compare it with them before trusting it)"
                 )
                 continue
+            if isinstance(item, LinkRequest):
+                self.show(
+                    f"  (another device asks to join your account, code {item.code}: "
+                    "approve it from the web client)"
+                )
+                continue
+            if isinstance(item, LinkAnswered):
+                continue
             message = isinstance(item, Decrypted | Undecryptable | Deleted)
             if item.room != self.room:
                 if message and item.room not in self._noticed:
@@ -696,8 +706,10 @@ async def cmd_chat(args: argparse.Namespace) -> int:
         rooms = []  # e.g. not verified yet: the client says so below
     live = seed_state(saved, room, rooms)
     client = Client(profile.account, state=live, from_start=True)
+    keys = key_path(args.profile, profile.account.device_id)
+    # The sender keys received are kept beside the device keys: the history reads again.
     e2ee = EncryptedClient(
-        profile.account, key_path(args.profile, profile.account.device_id), client=client
+        profile.account, keys, client=client, sessions_file=keys.with_suffix(".sessions")
     )
     await e2ee.connect()
     session = ChatSession(e2ee, room, sys.stdout)

@@ -103,6 +103,7 @@ IDEMPOTENT = frozenset(
         "room.get",
         "to_device.ack",
         "keys.upload",
+        "keys.sign",
         "keys.query",
         "keys.report",
     }

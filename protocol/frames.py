@@ -27,6 +27,7 @@ from .limits import (
     MAX_EMAIL,
     MAX_EMAILS_PER_INVITE,
     MAX_HEADER,
+    MAX_IDENTITY,
     MAX_MEMBERS_PER_REQUEST,
     MAX_MENTIONS,
     MAX_NAME,
@@ -52,6 +53,7 @@ __all__ = [
     "Invitation",
     "KeysQuery",
     "KeysReport",
+    "KeysSign",
     "KeysUpload",
     "Member",
     "Msg",
@@ -500,18 +502,56 @@ class RoomSettings:
 
 @dataclass(frozen=True, slots=True)
 class KeysUpload:
-    """Publish the calling device's signed key bundle (protocol/crypto/keys.py)."""
+    """Publish the calling device's signed key bundle (protocol/crypto/keys.py), with
+    its user's identity record and that identity's signature of the bundle
+    (cross-signing, protocol/crypto/identity.py) when the device holds the identity."""
 
     T: ClassVar[str] = "keys.upload"
     id: int
     bundle: bytes
+    identity: bytes | None = None
+    signature: bytes | None = None
+    reset: bool = False
 
     @classmethod
     def parse(cls, r: FieldReader, id: int) -> KeysUpload:
-        return cls(id, r.bytes_("bundle", MAX_BUNDLE))
+        return cls(
+            id,
+            r.bytes_("bundle", MAX_BUNDLE),
+            r.bytes_("identity", MAX_IDENTITY, required=False),
+            r.bytes_("signature", MAX_IDENTITY, required=False),
+            bool(r.bool_("reset", required=False)),
+        )
 
     def to_wire(self) -> dict[str, Any]:
-        return {"t": self.T, "id": self.id, "bundle": self.bundle}
+        return _compact(
+            {
+                "t": self.T,
+                "id": self.id,
+                "bundle": self.bundle,
+                "identity": self.identity,
+                "signature": self.signature,
+                "reset": self.reset or None,
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class KeysSign:
+    """Store the user's identity signature of another device of the same user (the
+    approval of a new device, protocol/crypto/identity.py ``sign_device``)."""
+
+    T: ClassVar[str] = "keys.sign"
+    id: int
+    device: str
+    signature: bytes
+
+    @classmethod
+    def parse(cls, r: FieldReader, id: int) -> KeysSign:
+        return cls(id, r.str_("device"), r.bytes_("signature", MAX_IDENTITY))
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"t": self.T, "id": self.id, "device": self.device, "signature": self.signature}
 
 
 @dataclass(frozen=True, slots=True)
@@ -611,6 +651,7 @@ ClientFrame = (
     | RoomRole
     | RoomSettings
     | KeysUpload
+    | KeysSign
     | KeysQuery
     | KeysReport
     | Ping
@@ -636,6 +677,7 @@ CLIENT_FRAMES: dict[str, Any] = {
         RoomRole,
         RoomSettings,
         KeysUpload,
+        KeysSign,
         KeysQuery,
         KeysReport,
         Ping,
@@ -802,6 +844,8 @@ class Ack:
     tid: int | None = None
     room: RoomInfo | None = None
     keys: tuple[bytes, ...] | None = None  # keys.query: signed bundles, one per device
+    identities: tuple[bytes, ...] | None = None  # keys.query: users' identity records
+    signatures: tuple[bytes, ...] | None = None  # keys.query: device signatures
 
     def to_wire(self) -> dict[str, Any]:
         return _compact(
@@ -813,6 +857,8 @@ class Ack:
                 "tid": self.tid,
                 "room": None if self.room is None else self.room.to_wire(),
                 "keys": None if self.keys is None else list(self.keys),
+                "identities": None if self.identities is None else list(self.identities),
+                "signatures": None if self.signatures is None else list(self.signatures),
             }
         )
 
@@ -826,6 +872,8 @@ class Ack:
             r.int_("tid", 0, MAX_SEQ, required=False),
             None if room is None else RoomInfo.from_wire(room),
             r.bytes_list("keys", 100_000, MAX_BUNDLE, required=False),
+            r.bytes_list("identities", 100_000, MAX_IDENTITY, required=False),
+            r.bytes_list("signatures", 100_000, MAX_IDENTITY, required=False),
         )
 
 
@@ -892,6 +940,7 @@ EVENT_KINDS = (
     "receipt",
     "typing",
     "room.updated",
+    "device.revoked",
     "msg.deleted",
     # Not a room event: sent to the caller's other devices by room.settings.
     "room.settings",
@@ -921,6 +970,7 @@ class Event:
     status: str | None = None
     header: bytes | None = None
     reason: str | None = None
+    device: str | None = None  # device.revoked
     target: int | None = None  # msg.deleted: the seq of the deleted message
     # room.settings: the user's settings of the room after the change
     notify: str | None = None
@@ -946,6 +996,7 @@ class Event:
                 "status": self.status,
                 "header": self.header,
                 "reason": self.reason,
+                "device": self.device,
                 "target": self.target,
                 "notify": self.notify,
                 "archived": self.archived,
@@ -971,6 +1022,7 @@ class Event:
             status=r.choice("status", ROOM_STATUSES, required=False),
             header=r.bytes_("header", MAX_HEADER, required=False),
             reason=r.str_("reason", required=False),
+            device=r.str_("device", required=False),
             target=r.int_("target", 1, MAX_SEQ, required=False),
             notify=r.choice("notify", NOTIFY_LEVELS, required=False),
             archived=r.bool_("archived", required=False),

@@ -12,6 +12,7 @@ __all__ = [
     "MAX_BAD_FRAMES",
     "MAX_BODY",
     "MAX_BUNDLE",
+    "MAX_IDENTITY",
     "MAX_CID",
     "MAX_EMAIL",
     "MAX_EMAILS_PER_INVITE",
@@ -34,6 +35,8 @@ MAX_FRAME = 256 * 1024  # bytes of one client frame, before decoding
 MAX_BODY = 64 * 1024  # ciphertext of one message or to-device payload
 MAX_HEADER = 16 * 1024  # encrypted patient-case header
 MAX_BUNDLE = 1024  # a device's signed public key bundle (keys.upload, keys.query)
+# An identity record or a device signature (cross-signing: keys.upload, keys.sign).
+MAX_IDENTITY = 512
 MAX_NAME = 2 * 1024  # bytes of an encrypted room name (its plaintext: 200 characters)
 MAX_NAME_CHARS = 200  # characters of a room name, checked by clients before encrypting
 MAX_ID = 64  # characters of a user, device or room id

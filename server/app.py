@@ -17,6 +17,7 @@ from storage import GroupCommit, open_store
 from storage.blobs import open_blobs
 from storage.errors import StorageError, Unavailable
 
+from .auth import hash_password, new_token
 from .broker import open_broker
 from .catchup import run_catch_up
 from .config import Settings
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None) -> NodeApp:
                 user_rates=UserRates(settings.limits),
                 limiters=RestLimiters.from_settings(settings),
                 psc=psc_client(settings),
+                dummy_password_hash=await hash_password(new_token(), settings.password_cost),
             )
         )
         notifications.start()

@@ -217,14 +217,8 @@ def _admin(args: argparse.Namespace) -> int:
     if args.command == "stats":
         return asyncio.run(_decryption_health(args.since))
     if args.command == "seed-directory":
-        from .directory.cities import SeedDataMissing, french_cities
         from .directory.seeding import seed_command
 
-        try:
-            french_cities()  # before the database is touched
-        except SeedDataMissing as exc:
-            print(exc, file=sys.stderr)
-            return 2
         return asyncio.run(seed_command(settings.database_url, args.count, args.seed, args.start))
     if args.action in ("grant", "revoke"):
         return asyncio.run(_set_role(args.email, args.role, args.action == "grant"))

@@ -106,6 +106,7 @@ _FROM_STORAGE: tuple[tuple[type[db.StorageError], _Answer], ...] = (
     (db.NoSuchSlot, _Answer(ErrorCode.NOT_FOUND, "no such slot")),
     (db.NoSuchProfile, _Answer(ErrorCode.NOT_FOUND, "no such profile")),
     (db.NoSuchRoom, _Answer(ErrorCode.NOT_FOUND, "no such room")),
+    (db.NoSuchBackup, _Answer(ErrorCode.NOT_FOUND, "no key backup", reason="no_backup")),
     (db.NoSuchUser, _Answer(ErrorCode.NOT_FOUND, "no such account or device")),
     (db.NoSuchRequest, _Answer(ErrorCode.NOT_FOUND, "no such verification request")),
     (db.NoSuchOrganisation, _Answer(ErrorCode.NOT_FOUND, "no such organisation")),
@@ -133,6 +134,15 @@ _FROM_STORAGE: tuple[tuple[type[db.StorageError], _Answer], ...] = (
             reason="request_pending",
         ),
     ),
+    (
+        db.BackupReplaced,
+        _Answer(
+            ErrorCode.CONFLICT,
+            "field 'version' is not the current key backup",
+            reason="backup_replaced",
+        ),
+    ),
+    (db.BackupFull, _Answer(ErrorCode.TOO_LARGE, "the key backup is full")),
     (db.AlreadyVerified, _Answer(ErrorCode.CONFLICT, "this account is verified already")),
     (db.AlreadyDecided, _Answer(ErrorCode.CONFLICT, "this request was decided already")),
     (db.Conflict, _Answer(ErrorCode.CONFLICT, "conflicting change, reload and retry")),

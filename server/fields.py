@@ -15,6 +15,7 @@ from protocol.fields import unfit_text
 from storage.guests import normalise_email
 
 from .errors import bad_field
+from .postcodes import Commune, is_postcode, locate
 
 __all__ = [
     "choice",
@@ -22,6 +23,8 @@ __all__ = [
     "email",
     "email_address",
     "optional_text",
+    "place",
+    "postcode",
     "text",
     "valid_postcode",
 ]
@@ -110,21 +113,21 @@ def e164(raw: str, region: str = "FR") -> str | None:
 
 
 def valid_postcode(raw: str) -> bool:
-    """Five digits: 01000-95999 (metropolitan France, Corsica's 20xxx), 97100-98899
-    (overseas)."""
-    if len(raw) != 5 or not raw.isdigit():
-        return False
-    dept = int(raw[:2])
-    return 1 <= dept <= 95 or raw[:3] in (
-        "971",
-        "972",
-        "973",
-        "974",
-        "975",
-        "976",
-        "977",
-        "978",
-        "986",
-        "987",
-        "988",
-    )
+    """A postcode of the official base (:mod:`server.postcodes`): five
+    digits La Poste serves, arrondissements included (75011, 69003, 13001); no CEDEX."""
+    return is_postcode(raw)
+
+
+def postcode(body: dict[str, Any], field: str = "postcode") -> str:
+    value = text(body, field, 5)
+    if not valid_postcode(value):
+        raise bad_field(field, "is not a postcode of the official base", "postcode_unknown")
+    return value
+
+
+def place(raw: str, field: str = "near") -> Commune:
+    """Where a "near" field (a postcode or a commune's name) is."""
+    found = locate(raw)
+    if found is None:
+        raise bad_field(field, f"is not a known postcode or commune: {raw[:40]!r}", "place_unknown")
+    return found

@@ -35,6 +35,7 @@ from protocol.frames import (
 from storage import Store
 from storage.errors import StorageError
 
+from .clock import now_ms
 from .config import Settings
 from .errors import ApiError, from_storage
 from .handlers import HANDLERS, Services
@@ -298,6 +299,7 @@ class Connection:
             else:
                 # Unverified: authenticated, but nothing of the messaging flows yet.
                 self.reply(Welcome(f.id, user.id, self.device_id, False, ()))
+            await self._touch_device()
         except ApiError as exc:
             self.reply(Error(exc.code, exc.message, f.id))
             self.close(self.protocol.refuse())
@@ -305,6 +307,14 @@ class Connection:
             log.warning("hello failed: %s", exc)
             self.reply(Error(ErrorCode.UNAVAILABLE, "service unavailable, retry", f.id, 1.0))
             self.close(self.protocol.refuse(ErrorCode.UNAVAILABLE))
+
+    async def _touch_device(self) -> None:
+        """The device's "last seen" (GET /v1/devices), written after the welcome so that
+        it never delays or fails a hello."""
+        try:
+            await self.svc.store.touch_device(self.device_id, now_ms())
+        except Exception as exc:
+            log.info("last seen of device %s not recorded: %s", self.device_id, exc)
 
     async def _join(self, re: int) -> None:
         """Attach a verified connection to its rooms, welcome it, replay its to-device

@@ -88,6 +88,9 @@ class Node:
     user_rates: UserRates
     limiters: RestLimiters
     psc: oidc.OidcClient | None  # None: Pro Santé Connect is not configured
+    # A hash of a random password at this node's cost: log-in checks an unknown
+    # address's password against it, so timing does not tell which addresses exist.
+    dummy_password_hash: str
 
 
 class NodeApp(Starlette):

@@ -28,7 +28,7 @@ def security_headers(tls: bool) -> dict[str, str]:
         "X-Frame-Options": "DENY",
         "Referrer-Policy": "no-referrer",
         "Permissions-Policy": (
-            "camera=(), microphone=(), geolocation=(), payment=(), usb=(), "
+            "camera=(), microphone=(), geolocation=(self), payment=(), usb=(), "
             "serial=(), bluetooth=(), browsing-topics=()"
         ),
         "Cross-Origin-Opener-Policy": "same-origin",

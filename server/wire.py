@@ -53,6 +53,7 @@ def item_frame(item: TimelineItem) -> Msg | Event:
         status=meta.get("status"),
         header=meta.get("header"),
         reason=meta.get("reason"),
+        device=meta.get("device"),
         target=meta.get("target"),
     )
 

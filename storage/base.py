@@ -29,6 +29,8 @@ from typing import Protocol
 
 from .accounts import AccountStore
 from .audit import AuditStore
+from .backup import BackupStore
+from .devices import DeviceStore
 from .directory import DirectoryStore
 from .guests import GuestStore
 from .outbox import OutboxStore
@@ -96,10 +98,14 @@ class UserStore(Protocol):
 class KeyStore(Protocol):
     """The key directory and decryption-failure reports."""
 
-    async def put_device_keys(self, user_id: str, device_id: str, bundle: bytes, now: int) -> None:
-        """Store (or replace) the key bundle of ``user_id``'s device ``device_id``. Raise
-        :class:`~storage.errors.NotFound` if that device does not exist or is another
-        user's."""
+    async def put_device_keys(
+        self, user_id: str, device_id: str, bundle: bytes, now: int, signature: bytes | None = None
+    ) -> None:
+        """Store (or replace) the key bundle of ``user_id``'s device ``device_id`` with
+        its identity ``signature`` (verified by the caller). Without one, a stored
+        signature stays if the bundle is the same and goes if it changed. Raise
+        :class:`~storage.errors.NotFound` if that device does not exist, is revoked or
+        is another user's."""
 
     async def device_keys(self, user_ids: Sequence[str]) -> list[DeviceKeyBundle]:
         """The stored bundles of these users' devices, ordered by user id then device id."""
@@ -271,6 +277,8 @@ class Store(
     AccountStore,
     AttachmentStore,
     AuditStore,
+    BackupStore,
+    DeviceStore,
     DirectoryStore,
     GuestStore,
     KeyStore,

@@ -37,7 +37,6 @@ __all__ = [
     "DirectoryQuery",
     "DirectoryStore",
     "Hit",
-    "Locality",
     "Motive",
     "NewAppointment",
     "NewProfile",
@@ -95,17 +94,6 @@ class Place:
     city: str
     lat: float
     lon: float
-
-
-@dataclass(frozen=True, slots=True)
-class Locality:
-    """A city and postcode with coordinates: what "near 69003" or "near Lyon" means."""
-
-    postcode: str
-    city: str
-    lat: float
-    lon: float
-    population: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,7 +277,6 @@ class DirectoryStore(Protocol):
         self,
         organisations: Sequence[Organisation],
         profiles: Sequence[NewProfile],
-        localities: Sequence[Locality] = (),
         motives: Sequence[Motive] = (),
         slots: Sequence[tuple[str, str, NewSlot]] = (),
     ) -> None:
@@ -321,9 +308,6 @@ class DirectoryStore(Protocol):
         """The text a booker reads before booking ("" for none)."""
 
     async def search_directory(self, query: DirectoryQuery) -> DirectoryPage: ...
-
-    async def locality(self, postcode: str | None, city: str | None) -> Locality | None:
-        """By postcode, else by normalised city name (largest first)."""
 
     # -- favourites
     async def add_favourite(self, user_id: str, profile_id: str, now: int) -> None:

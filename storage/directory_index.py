@@ -11,6 +11,8 @@ from .search_text import deletes, normalise
 
 __all__ = [
     "KM_PER_DEGREE",
+    "SAS_CELL_COLUMNS",
+    "MAX_SAS_CELLS",
     "MIN_TYPO_WORD",
     "RING_STEPS",
     "Groups",
@@ -19,6 +21,8 @@ __all__ = [
     "index_texts",
     "name_terms",
     "near_rings",
+    "sas_cells",
+    "slot_cells",
     "sort_name",
     "symspell_keys",
     "tsquery_expression",
@@ -125,3 +129,49 @@ def tsquery_expression(groups: Groups, prefix: bool) -> str:
     """A PostgreSQL ``to_tsquery('simple', ...)`` expression."""
     star = ":*" if prefix else ""
     return " & ".join("(" + " | ".join(f"{t}{star}" for t in g) + ")" for g in groups)
+
+
+# The SAS search walks, in each grid cell covering its area, that cell's free eligible
+# slots in time order (an index on (cell, starts_at, id)), a page at most per cell, and
+# keeps the soonest page of them all: a dense city's thousands of slots are never all
+# read and sorted. Two grids: 0.25° cells for the usual radii, 2° past MAX_SAS_CELLS.
+SAS_CELL_SIZES = (0.25, 2.0)
+SAS_CELL_COLUMNS = ("cell_fine", "cell_coarse")
+MAX_SAS_CELLS = 24
+
+
+def _cell(lat_index: int, lon_index: int) -> int:
+    return (lat_index + 10_000) * 100_000 + lon_index + 10_000
+
+
+def slot_cells(lat: float, lon: float) -> tuple[int, int]:
+    """A slot's cell in each grid (the columns of :data:`SAS_CELL_COLUMNS`)."""
+    fine, coarse = (
+        _cell(math.floor(lat / size), math.floor(lon / size)) for size in SAS_CELL_SIZES
+    )
+    return fine, coarse
+
+
+def sas_cells(lat: float, lon: float, radius_km: float) -> tuple[str, list[int]]:
+    """The column and the cells that meet the circle: the fine grid unless it needs
+    more than :data:`MAX_SAS_CELLS` cells. A cell of the circle's bounding box that
+    only its corner reaches is left out: walking a dense cell whose slots are nearly
+    all out of range is the slow case."""
+    dlat = radius_km / KM_PER_DEGREE
+    dlon = radius_km / max(lon_scale(lat), 0.01)
+    for column, size in zip(SAS_CELL_COLUMNS, SAS_CELL_SIZES, strict=True):
+        rows = range(math.floor((lat - dlat) / size), math.floor((lat + dlat) / size) + 1)
+        cols = range(math.floor((lon - dlon) / size), math.floor((lon + dlon) / size) + 1)
+        cells = []
+        for r in rows:
+            for c in cols:
+                # The cell's point nearest the centre, in km (equirectangular).
+                near_lat = min(max(lat, r * size), (r + 1) * size)
+                near_lon = min(max(lon, c * size), (c + 1) * size)
+                dy = (near_lat - lat) * KM_PER_DEGREE
+                dx = (near_lon - lon) * lon_scale(lat)
+                if dx * dx + dy * dy <= radius_km * radius_km:
+                    cells.append(_cell(r, c))
+        if len(cells) <= MAX_SAS_CELLS or size == SAS_CELL_SIZES[-1]:
+            return column, cells
+    raise AssertionError("unreachable")

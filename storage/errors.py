@@ -38,12 +38,15 @@ from __future__ import annotations
 __all__ = [
     "AlreadyDecided",
     "AlreadyVerified",
+    "BackupFull",
+    "BackupReplaced",
     "BadValue",
     "Conflict",
     "ConstraintViolated",
     "EmailTaken",
     "LinkUnusable",
     "MotiveNotOffered",
+    "NoSuchBackup",
     "NoSuchDocument",
     "NoSuchOrganisation",
     "NoSuchProfile",
@@ -111,6 +114,10 @@ class NoSuchRequest(NotFound):
     pass
 
 
+class NoSuchBackup(NotFound):
+    """The account has no key backup."""
+
+
 class Conflict(StorageError):
     pass
 
@@ -150,6 +157,14 @@ class AlreadyDecided(Conflict):
 
 class RoomBeingCreated(Conflict):
     pass
+
+
+class BackupReplaced(Conflict):
+    """The key backup named is no longer the account's (a device made a new one)."""
+
+
+class BackupFull(StorageError):
+    """The key backup holds as many entries as it may."""
 
 
 class BadValue(StorageError):

@@ -84,6 +84,7 @@ class Device:
     user_id: str
     name: str
     created_at: int
+    last_seen_at: int | None = None  # the last hello of one of its sessions (ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +114,7 @@ class DeviceKeyBundle:
     device_id: str
     bundle: bytes
     updated_at: int
+    signature: bytes | None = None  # its user's identity signature (cross-signing), verified
 
 
 @dataclass(frozen=True, slots=True)

@@ -121,6 +121,8 @@ async def practitioner(
     *,
     verified: bool = True,
     device_name: str = "test",
+    postcode: str = "75011",
+    city: str = "Paris",
 ) -> Account:
     """Sign up a new practitioner, verify them through the store, and log in."""
     n = next(_names)
@@ -131,8 +133,8 @@ async def practitioner(
         password=PASSWORD,
         first_name=f"Prénom{n}",
         last_name=f"Nom{n}",
-        postcode="75011",
-        city="Paris",
+        postcode=postcode,
+        city=city,
         specialty="Médecine générale",
         practice_mode="liberal",
     )

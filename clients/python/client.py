@@ -22,7 +22,7 @@ import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, TypeVar
 
@@ -57,6 +57,7 @@ from protocol.frames import (
     Hello,
     KeysQuery,
     KeysReport,
+    KeysSign,
     KeysUpload,
     Msg,
     MsgDelete,
@@ -85,7 +86,7 @@ from protocol.reconnect import FINAL_HANDSHAKE_STATUSES, Backoff
 from .errors import ClientClosed, ConfrereError, ConnectionLost, ServerError
 from .rest import Account
 
-__all__ = ["Client", "ClientState", "Incoming"]
+__all__ = ["Client", "ClientState", "Incoming", "KeyDirectory"]
 
 log = logging.getLogger("confrere.client")
 
@@ -93,6 +94,15 @@ Incoming = Msg | Event | ToDeviceMsg
 R = TypeVar("R")
 # What a device remembers to resume (SPEC §10.1); the SDK's name for it.
 ClientState = DeviceState
+
+
+@dataclass(frozen=True, slots=True)
+class KeyDirectory:
+    """A ``keys.query`` answer, as the server gave it (nothing verified yet)."""
+
+    keys: tuple[bytes, ...]  # device bundles
+    identities: tuple[bytes, ...]  # users' identity records
+    signatures: tuple[bytes, ...]  # device signatures
 
 
 def _ws_url(base_url: str) -> str:
@@ -606,15 +616,33 @@ class Client:
         ack = await self._call(lambda i: ToDevice(i, user, device, body), Ack)
         return ack.tid or 0
 
-    async def upload_keys(self, bundle: bytes) -> None:
-        """Publish this device's signed key bundle (``keys.upload``)."""
-        await self._call(lambda i: KeysUpload(i, bundle), Ack)
+    async def upload_keys(
+        self,
+        bundle: bytes,
+        *,
+        identity: bytes | None = None,
+        signature: bytes | None = None,
+        reset: bool = False,
+    ) -> None:
+        """Publish this device's signed key bundle (``keys.upload``), with the user's
+        identity record and its signature of the bundle (cross-signing, SPEC.md §11.1)."""
+        await self._call(lambda i: KeysUpload(i, bundle, identity, signature, reset), Ack)
+
+    async def sign_device(self, device: str, signature: bytes) -> None:
+        """Store the user's identity signature of another of the user's devices
+        (``keys.sign``; make it with ``protocol.crypto.identity.sign_device``)."""
+        await self._call(lambda i: KeysSign(i, device, signature), Ack)
 
     async def query_keys(self, users: list[str]) -> tuple[bytes, ...]:
         """The key bundles of the devices of ``users`` that the caller may see
         (``keys.query``); unverified: check them with ``protocol.crypto.keys``."""
+        return (await self.query_key_directory(users)).keys
+
+    async def query_key_directory(self, users: list[str]) -> KeyDirectory:
+        """As :meth:`query_keys`, with the users' identity records and the device
+        signatures (unverified: check them with ``protocol.crypto.identity``)."""
         ack = await self._call(lambda i: KeysQuery(i, tuple(users)), Ack)
-        return ack.keys or ()
+        return KeyDirectory(ack.keys or (), ack.identities or (), ack.signatures or ())
 
     async def report_decryption_failure(
         self, room: str, device: str, reason: str, session: bytes | None = None

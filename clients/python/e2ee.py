@@ -41,8 +41,19 @@ ordered, exactly-once opaque bodies. This layer adds, with :mod:`protocol.crypto
   them, accents and case ignored, by word prefixes; the server sees none of it.
 - Patient-case headers are encrypted with the same sender key (``set_header``,
   ``decrypt_header``).
-- Safety numbers: ``safety_number(user)``; when the device keys of a user already seen
-  change, ``recv`` returns a :class:`KeysChanged` with the old and new numbers.
+- Cross-signing (SPEC.md §11.1): the user's identity key lives in ``identity_file``
+  (beside the key file, 0600) on the devices that hold it. At connect, a user without
+  an identity key gets one from this device (its first), which signs its own bundle;
+  a device without the secret stays unverified until a device that has it signs it
+  (``sign_device``, called by the approval of a new device; ``adopt_identity`` stores
+  a secret received then). ``device_verified(user, device)`` says whether a device's
+  bundle carries its user's identity signature.
+- Safety numbers: ``safety_number(user)``, over the two users' identity keys (over
+  device keys for a user without one), so adding a device does not change it; when
+  the identity key of a user already seen changes (or, without one, their device
+  keys), ``recv`` returns a :class:`KeysChanged` with the old and new numbers.
+- Revoked devices: on a ``device.revoked`` event, the room gets a new sender key and
+  that user's devices are read again, so the revoked device gets nothing sent after.
 - Key forwarding to promoted guests: a ``guest.invited`` event (an address invited by
   e-mail) makes this device start a new sender key, as ``member.left`` does. On
   ``member.promoted`` (that guest has just become a member; ``upto`` is the seq of its
@@ -58,9 +69,24 @@ ordered, exactly-once opaque bodies. This layer adds, with :mod:`protocol.crypto
   the new member's messages wait (held, then reported and requested again, see
   above).
 
-Sender keys live in memory: a restarted client reads only messages whose keys are
-shared again (key backup is not implemented), and can forward only the sender key it
-has used since it started.
+- Adding a device (SPEC.md §11.7): a new device calls :meth:`request_link`, which asks
+  the user's other devices for approval and returns the code to show; an existing device
+  gets a :class:`LinkRequest` from ``recv`` with the same code, and :meth:`approve` (or
+  :meth:`refuse`) answers it: the new device gets every sender key this one holds (the
+  key as first received, so the whole history reads), the backup key if there is one,
+  and from then on each key this device receives. The new device gets a
+  :class:`LinkAnswered`. While it waits, its held messages are neither reported nor
+  given up.
+- Key backup (:mod:`.backup`): :meth:`set_up_backup` creates one under a new recovery
+  phrase (and gives its key to the linked devices, which keep it up to date too),
+  :meth:`restore_backup` imports its keys; once either is done (or the backup key came
+  from a linked device), every new key is added to it as it arrives.
+- Approving signs the new device with the user's identity key (cross-signing) and
+  gives it the identity secret (``adopt_identity``), so it approves the next ones.
+
+Sender keys received (as first received) are kept in ``sessions_file`` when given, so a
+restarted client reads the history again; otherwise in memory only. The outbound key
+is not kept: a restarted client starts a new one.
 """
 
 from __future__ import annotations
@@ -78,9 +104,19 @@ from typing import Any
 import msgpack
 
 from protocol.crypto.attachment import MAX_FILE_NAME, AttachmentRef
+from protocol.crypto.backup import sender_key_from_wire, sender_key_to_wire
 from protocol.crypto.envelope import parse_header, wrap_header
 from protocol.crypto.errors import BadVersion, CryptoError, Tampered, Truncated, UnknownSession
+from protocol.crypto.identity import (
+    IdentityKeys,
+    IdentityRecord,
+    device_verified,
+    parse_device_signature,
+    parse_identity,
+    sign_device,
+)
 from protocol.crypto.keys import DeviceKeys, KeyBundle, parse_bundle
+from protocol.crypto.linking import link_code, room_keys_from_payload, room_keys_payloads
 from protocol.crypto.safety import safety_number
 from protocol.crypto.sender_keys import InboundSession, OutboundSession, SenderKey, parse_message
 from protocol.crypto.share import (
@@ -88,12 +124,22 @@ from protocol.crypto.share import (
     open_sealed,
     open_sender_key,
     parse_key_request,
+    seal,
     share_sender_key,
 )
+from protocol.errors import ErrorCode
 from protocol.frames import Event, Msg, RoomInfo, ToDeviceMsg
 from protocol.limits import MAX_ATTACHMENTS_PER_MESSAGE, MAX_NAME_CHARS
 
 from .attachments import Source, check_file, download_file, upload_file
+from .backup import (
+    BackupKey,
+    create_backup,
+    download_backup,
+    open_backup,
+    upload_identity,
+    upload_keys,
+)
 from .client import Client
 from .errors import AttachmentRefused, ConfrereError, ConnectionLost, ServerError
 from .rest import Account
@@ -107,10 +153,14 @@ __all__ = [
     "EncryptedClient",
     "EncryptedIncoming",
     "KeysChanged",
+    "LinkAnswered",
+    "LinkRequest",
     "Undecryptable",
     "decode_content",
     "encode_content",
+    "load_identity",
     "load_or_create_keys",
+    "save_identity",
 ]
 
 log = logging.getLogger("confrere.e2ee")
@@ -175,7 +225,27 @@ class KeysChanged:
     replaced: tuple[str, ...]
 
 
-EncryptedIncoming = Decrypted | Deleted | Undecryptable | KeysChanged | Event
+@dataclass(frozen=True, slots=True)
+class LinkRequest:
+    """Another device of this user asks to be approved: show ``code`` and compare it
+    with the one on the new device's screen, then :meth:`EncryptedClient.approve` or
+    :meth:`EncryptedClient.refuse`."""
+
+    device: str
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
+class LinkAnswered:
+    """The user's device ``device`` answered this device's :meth:`~EncryptedClient.request_link`."""
+
+    device: str
+    approved: bool
+
+
+EncryptedIncoming = (
+    Decrypted | Deleted | Undecryptable | KeysChanged | LinkRequest | LinkAnswered | Event
+)
 
 SessionKey = tuple[str, str, bytes]  # room, sender device, session id
 
@@ -188,6 +258,22 @@ class _Outbound:
     # invitation up to it was seen before, so a guest invited at or before it may get it.
     after_seq: int = 0
     recipients: set[tuple[str, str]] = field(default_factory=set)
+
+
+def load_identity(path: Path) -> IdentityKeys | None:
+    """The user's identity secret from ``path``, or None if this device has none."""
+    try:
+        return IdentityKeys.from_bytes(path.read_bytes())
+    except FileNotFoundError:
+        return None
+
+
+def save_identity(path: Path, identity: IdentityKeys) -> None:
+    """Write the identity secret (mode 0600), replacing any previous one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(identity.to_bytes())
 
 
 def load_or_create_keys(path: Path) -> DeviceKeys:
@@ -345,20 +431,27 @@ class EncryptedClient:
         account: Account,
         key_file: Path,
         *,
+        identity_file: Path | None = None,
         key_wait: float = 10.0,
         search_file: Path | None = None,
         client: Client | None = None,
+        sessions_file: Path | None = None,
         **client_options: Any,
     ) -> None:
         self.client = client or Client(account, **client_options)
+        self.account = account
         self.keys = load_or_create_keys(key_file)
         # The search index of the messages read (search.py), if a file is given for it.
         self.index = (
             MessageIndex(search_file, index_key(bytes(self.keys.box))) if search_file else None
         )
+        self.identity_file = identity_file or key_file.with_suffix(".identity")
+        self.identity = load_identity(self.identity_file)
         self.key_wait = key_wait
         self.bundle = self.keys.bundle(account.user_id, account.device_id)
         self._devices: dict[str, dict[str, KeyBundle]] = {}
+        self._identities: dict[str, IdentityRecord] = {}  # user -> verified record
+        self._verified: set[tuple[str, str]] = set()  # (user, device) signed by the identity
         self._devices_at: dict[str, float] = {}
         self._outbound: dict[str, _Outbound] = {}
         self._inbound: dict[SessionKey, InboundSession] = {}
@@ -375,6 +468,13 @@ class EncryptedClient:
         self._promoted: dict[str, dict[str, int]] = {}
         self._invitations: dict[str, set[int]] = {}  # room -> seqs of guest.invited seen
         self._seen_seq: dict[str, int] = {}  # room -> last timeline seq seen
+        # Own devices this one was approved by or approved: they exchange every key.
+        self._linked: set[str] = set()
+        self._link_requests: dict[str, KeyBundle] = {}  # device -> its bundle, asking
+        self.awaiting_link = False  # request_link() sent, no answer yet
+        self._backup: BackupKey | None = None
+        self._sessions_file = sessions_file
+        self._load_sessions()
 
     @property
     def user_id(self) -> str:
@@ -387,9 +487,75 @@ class EncryptedClient:
     # -- lifecycle
 
     async def connect(self) -> None:
-        """Connect, then publish this device's bundle (again: it is idempotent)."""
+        """Connect, then publish this device's bundle (again: it is idempotent), signed
+        by the user's identity if this device holds it (see the module doc)."""
         await self.client.connect()
-        await self.client.upload_keys(self.bundle.to_bytes())
+        await self.publish_keys()
+
+    async def publish_keys(self) -> None:
+        """Upload this device's bundle. The user's first device creates the identity
+        key; a device holding the user's identity signs its own bundle with it."""
+        directory = await self.client.query_key_directory([self.user_id])
+        stored = self._own_identity(directory.identities)
+        bundle = self.bundle.to_bytes()
+        if stored is None and self.identity is None:
+            identity = IdentityKeys.generate()
+            save_identity(self.identity_file, identity)
+            self.identity = identity
+        if self.identity is None or (stored is not None and stored.public != self.identity.public):
+            if stored is not None and self.identity is not None:
+                log.warning("this device's identity key is no longer the user's: unverified")
+            await self.client.upload_keys(bundle)
+            return
+        signature = sign_device(self.identity, self.bundle).to_bytes()
+        record = None if stored is not None else self.identity.record(self.user_id).to_bytes()
+        try:
+            await self.client.upload_keys(bundle, identity=record, signature=signature)
+        except ServerError as exc:
+            if exc.code is not ErrorCode.CONFLICT:
+                raise
+            # Another device of the user published its identity key between our query
+            # and our upload: that one is the user's; this device waits to be approved.
+            log.warning("another device created the user's identity key first")
+            self.identity_file.unlink(missing_ok=True)
+            self.identity = None
+            await self.client.upload_keys(bundle)
+
+    def _own_identity(self, records: Sequence[bytes]) -> IdentityRecord | None:
+        for data in records:
+            try:
+                record = parse_identity(data)
+            except CryptoError as exc:
+                log.warning("server returned an invalid identity record: %s", exc)
+                continue
+            if record.user_id == self.user_id:
+                return record
+        return None
+
+    async def adopt_identity(self, identity: IdentityKeys) -> None:
+        """Keep the user's identity secret received from another device (the approval
+        of this device), and sign this device's bundle with it."""
+        save_identity(self.identity_file, identity)
+        self.identity = identity
+        await self.publish_keys()
+
+    async def sign_device(self, device: str) -> None:
+        """Sign another device of this user with the identity key (``keys.sign``): what
+        approving a new device does once the user compared the codes. Raises
+        :class:`UnknownSession` if this device does not hold the identity or that
+        device has published no keys."""
+        if self.identity is None:
+            raise UnknownSession("this device does not hold the user's identity key")
+        bundle = (await self.devices([self.user_id], refresh=True)).get(device)
+        if bundle is None or bundle.user_id != self.user_id:
+            raise UnknownSession(f"device {device} of this user has published no keys")
+        await self.client.sign_device(device, sign_device(self.identity, bundle).to_bytes())
+        self._verified.add((self.user_id, device))
+
+    def device_verified(self, user: str, device: str) -> bool:
+        """Whether that device's bundle carries a valid signature of its user's identity
+        key, as last read from the directory (``devices``)."""
+        return (user, device) in self._verified
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -408,6 +574,228 @@ class EncryptedClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    # -- kept keys (sessions file), export and import
+
+    def _load_sessions(self) -> None:
+        if self._sessions_file is None:
+            return
+        try:
+            saved = msgpack.unpackb(self._sessions_file.read_bytes(), raw=False)
+        except FileNotFoundError:
+            return
+        for wire in saved.get("inbound", []):
+            key = sender_key_from_wire(wire)
+            self._inbound[(key.room_id, key.device_id, key.session_id)] = InboundSession(key)
+        self._linked = set(saved.get("linked", []))
+        backup = saved.get("backup")
+        if backup:
+            self._backup = BackupKey(backup["version"], backup["key"])
+
+    def _save_sessions(self) -> None:
+        if self._sessions_file is None:
+            return
+        snapshot = {
+            "inbound": [sender_key_to_wire(k) for k in self.export_keys()],
+            "linked": sorted(self._linked),
+            "backup": {"version": self._backup.version, "key": self._backup.key}
+            if self._backup
+            else None,
+        }
+        tmp = self._sessions_file.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(msgpack.packb(snapshot, use_bin_type=True))
+        os.replace(tmp, self._sessions_file)
+
+    def export_keys(self) -> list[SenderKey]:
+        """Every sender key this device holds, as first received: what reads the history."""
+        return [session.key for session in self._inbound.values()]
+
+    def import_keys(self, keys: Sequence[SenderKey]) -> int:
+        """Add sender keys (from an own device or the backup); messages waiting for them
+        are decrypted. Returns how many were new."""
+        fresh = [k for k in keys if (k.room_id, k.device_id, k.session_id) not in self._inbound]
+        for key in fresh:
+            self._add_inbound(key)
+        if fresh:
+            self._save_sessions()
+            self._background(self._back_up(fresh))
+        return len(fresh)
+
+    def _add_inbound(self, key: SenderKey) -> None:
+        ref = (key.room_id, key.device_id, key.session_id)
+        self._inbound[ref] = InboundSession(key)
+        for _, msg in self._held.pop(ref, []):
+            self._on_msg(msg)
+
+    async def _back_up(self, keys: Sequence[SenderKey]) -> None:
+        if self._backup is None or not keys:
+            return
+        try:
+            await upload_keys(self.account, self._backup, keys)
+        except ServerError as exc:
+            if exc.code in (ErrorCode.CONFLICT, ErrorCode.NOT_FOUND):
+                # Replaced by a backup made on a device not linked with this one (or
+                # deleted): stop writing what nobody could read.
+                self._backup = None
+                self._save_sessions()
+            log.info("could not back up keys: %s", exc)
+        except ConfrereError as exc:  # offline: the next key tries again
+            log.info("could not back up keys: %s", exc)
+
+    # -- key backup
+
+    async def set_up_backup(self) -> str:
+        """Create a new backup of every key held (replacing any previous one) and keep
+        it up to date; return the recovery phrase, to show once."""
+        phrase, self._backup = await create_backup(self.account)
+        self._save_sessions()
+        await self._back_up_everything()
+        await self._share_backup_key()
+        return phrase
+
+    async def _share_backup_key(self) -> None:
+        """The linked devices keep the backup up to date too: they get its key."""
+        assert self._backup is not None
+        for device in sorted(self._linked):
+            bundle = await self._bundle(self.user_id, device)
+            if bundle is None:  # revoked since
+                continue
+            payload = self._typed("backup_key", device)
+            payload["backup"] = {"version": self._backup.version, "key": self._backup.key}
+            try:
+                await self.client.to_device(
+                    self.user_id, device, seal(self.keys, bundle.box_public, payload)
+                )
+            except ConfrereError as exc:
+                log.info("could not give the backup key to %s: %s", device, exc)
+
+    async def _back_up_everything(self) -> None:
+        assert self._backup is not None
+        await upload_keys(self.account, self._backup, self.export_keys())
+        if self.identity is not None:
+            await upload_identity(self.account, self._backup, self.identity.to_bytes())
+
+    async def restore_backup(self, phrase: str) -> int:
+        """Import the keys of the account's backup (:class:`~.backup.WrongPhrase` if
+        ``phrase`` does not open it) and the identity secret it holds (this device is
+        then verified), then keep it up to date; returns how many keys were new."""
+        backup = await open_backup(self.account, phrase)
+        keys, identity = await download_backup(self.account, backup)
+        self._backup = backup
+        self._stop_waiting()
+        count = self.import_keys(keys)
+        self._save_sessions()
+        if identity is not None and self.identity is None:
+            await self.adopt_identity(IdentityKeys.from_bytes(identity))  # verified again
+        await self._back_up_everything()
+        return count
+
+    # -- adding a device
+
+    async def request_link(self) -> str:
+        """Ask this user's other devices to approve this one; return the code to show
+        (the same on their screen). Held messages wait, unreported, for the answer."""
+        self.awaiting_link = True
+        own = await self.devices([self.user_id], refresh=True)
+        for device, bundle in own.items():
+            if device == self.device_id:
+                continue
+            body = seal(self.keys, bundle.box_public, self._typed("link_request", device))
+            try:
+                await self.client.to_device(self.user_id, device, body)
+            except ConfrereError as exc:
+                log.info("could not ask %s for approval: %s", device, exc)
+        return link_code(self.bundle)
+
+    def _typed(self, kind: str, device: str) -> dict[str, Any]:
+        return {"type": kind, "from": self.device_id, "to": device}
+
+    def _stop_waiting(self) -> None:
+        """The link was answered (or given up): held messages get their usual wait."""
+        self.awaiting_link = False
+        deadline = time.monotonic() + self.key_wait
+        self._held = {ref: [(deadline, m) for _, m in items] for ref, items in self._held.items()}
+        for ref in self._held:
+            if ref not in self._requested and ref[1] != self.device_id:
+                self._requested.add(ref)
+                self._background(self._request_key_later(ref))
+
+    async def approve(self, request: LinkRequest) -> int:
+        """Approve the new device of ``request``: it gets the backup key and every
+        sender key held here, now and as they arrive; this device's identity key (if it
+        holds it) signs it, so it is verified to everyone. Returns how many keys it got."""
+        bundle = self._link_requests.pop(request.device)
+        payload = self._typed("link_accept", request.device)
+        if self._backup is not None:
+            payload["backup"] = {"version": self._backup.version, "key": self._backup.key}
+        if self.identity is not None:
+            # Cross-signing: the new device is signed by the user's identity, and gets
+            # the identity secret to approve the next ones itself.
+            await self.sign_device(request.device)
+            payload["identity"] = self.identity.to_bytes()
+        await self.client.to_device(
+            self.user_id, request.device, seal(self.keys, bundle.box_public, payload)
+        )
+        self._linked.add(request.device)
+        self._save_sessions()
+        keys = self.export_keys()
+        await self._send_keys(request.device, bundle, keys)
+        return len(keys)
+
+    async def refuse(self, request: LinkRequest) -> None:
+        bundle = self._link_requests.pop(request.device)
+        body = seal(self.keys, bundle.box_public, self._typed("link_refused", request.device))
+        await self.client.to_device(self.user_id, request.device, body)
+
+    async def _send_keys(self, device: str, bundle: KeyBundle, keys: Sequence[SenderKey]) -> None:
+        for payload in room_keys_payloads(list(keys), self.device_id, device):
+            await self.client.to_device(
+                self.user_id, device, seal(self.keys, bundle.box_public, payload)
+            )
+
+    async def _forward_to_linked(self, key: SenderKey) -> None:
+        for device in sorted(self._linked):
+            bundle = await self._bundle(self.user_id, device)
+            if bundle is None:  # revoked since
+                continue
+            try:
+                await self._send_keys(device, bundle, [key])
+            except ConfrereError as exc:
+                log.info("could not forward a key to %s: %s", device, exc)
+
+    async def _on_own_device(self, item: ToDeviceMsg, payload: dict[str, Any]) -> None:
+        """Link requests and answers, and keys, from this user's other devices."""
+        kind = payload.get("type")
+        if kind == "link_request":
+            if self.awaiting_link:  # waiting itself: it has nothing to give
+                return
+            bundle = await self._bundle(self.user_id, item.device)
+            if bundle is not None:
+                self._link_requests[item.device] = bundle
+                self._ready.append(LinkRequest(item.device, link_code(bundle)))
+        elif kind in ("link_accept", "link_refused") and self.awaiting_link:
+            approved = kind == "link_accept"
+            if approved:
+                self._linked.add(item.device)
+                backup = payload.get("backup")
+                if isinstance(backup, dict) and isinstance(backup.get("key"), bytes):
+                    self._backup = BackupKey(str(backup.get("version")), backup["key"])
+                self._save_sessions()
+                identity = payload.get("identity")
+                if isinstance(identity, bytes):
+                    await self.adopt_identity(IdentityKeys.from_bytes(identity))
+            self._stop_waiting()
+            self._ready.append(LinkAnswered(item.device, approved))
+        elif kind == "backup_key" and item.device in self._linked:
+            backup = payload.get("backup")
+            if isinstance(backup, dict) and isinstance(backup.get("key"), bytes):
+                self._backup = BackupKey(str(backup.get("version")), backup["key"])
+                self._save_sessions()
+                await self._back_up_everything()
+        elif kind == "room_keys" and item.device in self._linked:
+            self.import_keys(room_keys_from_payload(payload))
+
     # -- key directory
 
     async def devices(self, users: list[str], *, refresh: bool = False) -> dict[str, KeyBundle]:
@@ -418,8 +806,9 @@ class EncryptedClient:
             u for u in users if refresh or now - self._devices_at.get(u, -_KEYS_TTL) >= _KEYS_TTL
         ]
         if stale:
+            directory = await self.client.query_key_directory(stale)
             found: dict[str, dict[str, KeyBundle]] = {u: {} for u in stale}
-            for data in await self.client.query_keys(stale):
+            for data in directory.keys:
                 try:
                     bundle = parse_bundle(data)
                 except CryptoError as exc:
@@ -427,45 +816,95 @@ class EncryptedClient:
                     continue
                 if bundle.user_id in found:
                     found[bundle.user_id][bundle.device_id] = bundle
+            identities: dict[str, IdentityRecord] = {}
+            for data in directory.identities:
+                try:
+                    record = parse_identity(data)
+                except CryptoError as exc:
+                    log.warning("server returned an invalid identity record: %s", exc)
+                    continue
+                if record.user_id in found:
+                    identities[record.user_id] = record
+            signatures = {}
+            for data in directory.signatures:
+                try:
+                    sig = parse_device_signature(data)
+                except CryptoError as exc:
+                    log.warning("server returned an invalid device signature: %s", exc)
+                    continue
+                signatures[sig.user_id, sig.device_id] = sig
             for u, devs in found.items():
-                self._check_key_change(u, self._devices.get(u), devs)
+                self._check_key_change(u, identities.get(u), devs)
                 self._devices[u] = devs
                 self._devices_at[u] = now
+                if u in identities:
+                    self._identities[u] = identities[u]
+                else:
+                    self._identities.pop(u, None)
+                self._verified -= {(u, d) for (v, d) in self._verified if v == u}
+                for d, bundle in devs.items():
+                    if device_verified(identities.get(u), bundle, signatures.get((u, d))):
+                        self._verified.add((u, d))
         return {d: b for u in users for d, b in self._devices.get(u, {}).items()}
 
-    def _own_sign_keys(self) -> list[bytes]:
-        mine = {b.sign_public for b in self._devices.get(self.user_id, {}).values()}
-        return sorted(mine | {self.keys.sign_public})
+    def _safety_keys(
+        self, user: str, identity: IdentityRecord | None, devices: dict[str, KeyBundle]
+    ) -> list[bytes]:
+        """What a user counts with in safety numbers: their identity key, or (a user
+        without one) their devices' signing keys."""
+        if identity is not None:
+            return [identity.public]
+        keys = {b.sign_public for b in devices.values()}
+        if user == self.user_id:
+            keys.add(self.keys.sign_public)
+        return sorted(keys)
+
+    def _own_safety_keys(self) -> list[bytes]:
+        own = self._identities.get(self.user_id)
+        if own is None and self.identity is not None:
+            return [self.identity.public]
+        return self._safety_keys(self.user_id, own, self._devices.get(self.user_id, {}))
 
     def _check_key_change(
-        self, user: str, old: dict[str, KeyBundle] | None, new: dict[str, KeyBundle]
+        self, user: str, identity: IdentityRecord | None, new: dict[str, KeyBundle]
     ) -> None:
-        """Report a change of a user's device keys (as a :class:`KeysChanged` item)."""
+        """Report a change of a user's identity key (or, for a user without one, of
+        their device keys) as a :class:`KeysChanged` item. A device added and signed
+        by the same identity changes nothing."""
+        old = self._devices.get(user)
         if user == self.user_id or not old or not new:
             return  # first sighting, or no longer visible: nothing to compare
-        before = {d: b.sign_public for d, b in old.items()}
-        after = {d: b.sign_public for d, b in new.items()}
+        before = self._safety_keys(user, self._identities.get(user), old)
+        after = self._safety_keys(user, identity, new)
         if before == after:
             return
-        mine = self._own_sign_keys()
+        mine = self._own_safety_keys()
+        old_keys = {d: b.sign_public for d, b in old.items()}
         change = KeysChanged(
             user,
-            safety_number(self.user_id, mine, user, before.values()),
-            safety_number(self.user_id, mine, user, after.values()),
-            tuple(sorted(d for d in before.keys() & after.keys() if before[d] != after[d])),
+            safety_number(self.user_id, mine, user, before),
+            safety_number(self.user_id, mine, user, after),
+            tuple(
+                sorted(d for d in old_keys.keys() & new.keys() if old_keys[d] != new[d].sign_public)
+            ),
         )
-        log.warning("device keys of %s changed (replaced: %s)", user, change.replaced)
+        log.warning("keys of %s changed (replaced devices: %s)", user, change.replaced)
         self.key_changes.append(change)
         self._ready.append(change)
 
     async def safety_number(self, user: str) -> str:
-        """The 60-digit safety number of this user and ``user``, from the device keys
-        the directory gives now; compare it out of band (aloud, QR code)."""
-        bundles = await self.devices([self.user_id, user], refresh=True)
-        theirs = [b.sign_public for b in bundles.values() if b.user_id == user]
-        if not theirs:
-            raise UnknownSession(f"no device key known for user {user}")
-        return safety_number(self.user_id, self._own_sign_keys(), user, theirs)
+        """The 60-digit safety number of this user and ``user``, over the two identity
+        keys the directory gives now; compare it out of band (aloud, QR code)."""
+        await self.devices([self.user_id, user], refresh=True)
+        theirs = self._devices.get(user, {})
+        if not theirs and user not in self._identities:
+            raise UnknownSession(f"no key known for user {user}")
+        return safety_number(
+            self.user_id,
+            self._own_safety_keys(),
+            user,
+            self._safety_keys(user, self._identities.get(user), theirs),
+        )
 
     async def _bundle(self, user: str, device: str) -> KeyBundle | None:
         bundle = self._devices.get(user, {}).get(device)
@@ -501,6 +940,8 @@ class EncryptedClient:
             self._inbound[(room, self.device_id, out.initial.session_id)] = InboundSession(
                 out.initial
             )
+            self._save_sessions()
+            self._background(self._back_up([out.initial]))
         new = [t for t in targets if t not in out.recipients]
         if new:
             key = out.session.sender_key()
@@ -764,6 +1205,9 @@ class EncryptedClient:
         """Still no key half-way through ``key_wait``: report it, which has the server
         queue a key request for the sender device."""
         await asyncio.sleep(self.key_wait / 2)
+        if self.awaiting_link:  # the history's keys are on their way: ask after the answer
+            self._requested.discard(ref)
+            return
         if ref in self._held:
             await self._report(ref[0], ref[1], "unknown_session", ref[2])
 
@@ -836,6 +1280,9 @@ class EncryptedClient:
             return
         try:
             payload = open_sealed(self.keys, self.device_id, bundle, item.body)
+            if item.user == self.user_id and payload.get("type") != "sender_key":
+                await self._on_own_device(item, payload)
+                return
             if payload.get("type") != "sender_key":
                 log.info("ignoring to-device payload of type %.40s", payload.get("type"))
                 return
@@ -845,12 +1292,18 @@ class EncryptedClient:
             return
         ref = (key.room_id, key.device_id, key.session_id)
         if ref not in self._inbound:
-            self._inbound[ref] = InboundSession(key)
-        for _, msg in self._held.pop(ref, []):
-            self._on_msg(msg)
+            self._add_inbound(key)
+            self._save_sessions()
+            await self._back_up([key])
+            await self._forward_to_linked(key)
 
     def _on_event(self, event: Event) -> None:
-        if event.kind == "member.left" and event.user is not None:
+        if event.kind == "device.revoked" and event.user is not None:
+            # Nothing sent from now on may reach that device: a new key, and that
+            # user's devices read again (the revoked one is gone from the directory).
+            self.rotate(event.room)
+            self._devices_at.pop(event.user, None)
+        elif event.kind == "member.left" and event.user is not None:
             self.rotate(event.room)
             self._promoted.get(event.room, {}).pop(event.user, None)
         elif event.kind == "guest.invited" and event.seq > 0:
@@ -905,6 +1358,8 @@ class EncryptedClient:
 
     def _expire_held(self) -> float | None:
         """Surface held messages whose key is late; return the next deadline."""
+        if self.awaiting_link:
+            return None
         now = time.monotonic()
         nearest: float | None = None
         for ref in list(self._held):

@@ -17,7 +17,8 @@ from .safety import safety_number
 from .sender_keys import InboundSession, OutboundSession, SenderKey, parse_message
 from .share import open_sealed, open_sender_key, seal, share_sender_key
 
-# Messaging: keys.py (device keys, signed bundles), sender_keys.py (per-room sender
+# Messaging: keys.py (device keys, signed bundles), identity.py (cross-signing: a
+# user's identity key signs their devices), sender_keys.py (per-room sender
 # keys), share.py (to-device payloads sealed with Box), safety.py (safety numbers),
 # errors.py (the CryptoError tree). Attachments: attachment.py.
 __all__ = [

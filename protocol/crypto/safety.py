@@ -1,14 +1,18 @@
 """Safety numbers: 60 digits two users compare (aloud, or by QR code) to check that the
 identity keys each client holds for the other are the right ones.
 
-Per user: the sorted Ed25519 keys of their devices, hashed with their user id::
+Per user: their Ed25519 *identity key* (cross-signing, :mod:`protocol.crypto.identity`),
+hashed with their user id; a user who has published no identity key yet (a client of
+before cross-signing) counts with the sorted Ed25519 keys of their devices instead::
 
     digest = BLAKE2b-512(person="confrere-safety", data=0x01 || len16(user id) || user id
                          || key_1 || ... || key_n), iterated 1024 times (data: digest || keys)
     half   = 6 groups of 5 digits: group k = int.from_bytes(digest[5k:5k+5]) mod 100000
 
 The number is the two halves in ascending order, so both users see the same 60 digits.
-It changes whenever either user adds, removes or replaces a device key.
+Over identity keys it does not change when either user adds or removes a device (the
+new device is signed by the same identity key); it changes when an identity key is
+replaced (a user who lost every device and their recovery phrase, or an attack).
 """
 
 from __future__ import annotations

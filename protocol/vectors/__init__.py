@@ -14,7 +14,7 @@ from typing import Any
 
 __all__ = ["NAMES", "load"]
 
-NAMES = ("keys", "sender_keys", "share", "safety")
+NAMES = ("keys", "sender_keys", "share", "safety", "identity", "backup")
 
 
 def load(name: str) -> Any:

@@ -14,10 +14,19 @@ from typing import Any
 
 import msgpack
 
+from protocol.crypto.backup import (
+    BackupParams,
+    backup_check,
+    derive_backup_key,
+    seal_entry,
+    seal_identity_entry,
+)
 from protocol.crypto.envelope import wrap_header
-from protocol.crypto.keys import DeviceKeys
+from protocol.crypto.identity import IdentityKeys, sign_device
+from protocol.crypto.keys import DeviceKeys, parse_bundle
+from protocol.crypto.linking import link_code, room_keys_payloads
 from protocol.crypto.safety import safety_number
-from protocol.crypto.sender_keys import OutboundSession, message_key
+from protocol.crypto.sender_keys import OutboundSession, SenderKey, message_key
 from protocol.crypto.share import key_request, sender_key_payload, share_sender_key
 
 __all__ = ["build", "main"]
@@ -39,6 +48,32 @@ def _device(n: int, user: str, device: str) -> dict[str, Any]:
         "sign_public": keys.sign_public.hex(),
         "bundle": keys.bundle(user, device).to_bytes().hex(),
         "key_file": keys.to_bytes().hex(),
+    }
+
+
+def _identity(n: int, user: str, devices: list[dict[str, Any]]) -> dict[str, Any]:
+    """A user's identity key (SPEC.md §11.1, cross-signing) and its signatures of the
+    bundles of ``devices`` (that user's)."""
+    identity = IdentityKeys.from_seed(_seed(n))
+    signed = []
+    for d in devices:
+        bundle = DeviceKeys.from_seed(bytes.fromhex(d["seed"])).bundle(user, d["device"])
+        signed.append(
+            {
+                "device": d["device"],
+                "bundle": bundle.to_bytes().hex(),
+                "bundle_payload": bundle.payload().hex(),
+                "signature": sign_device(identity, bundle).to_bytes().hex(),
+            }
+        )
+    return {
+        "seed": _seed(n).hex(),
+        "user": user,
+        "identity_seed": bytes(identity.signing).hex(),
+        "identity_public": identity.public.hex(),
+        "identity_file": identity.to_bytes().hex(),
+        "record": identity.record(user).to_bytes().hex(),
+        "devices": signed,
     }
 
 
@@ -151,8 +186,31 @@ def build() -> dict[str, Any]:
             ),
         }
     )
+    # Cross-signing: alice has two devices (A, and A2 added later), bob one. The safety
+    # number is computed over the identity keys: adding A2 does not change it.
+    alice_a2 = _device(4, "alice-user-0001", "alice-dev-A2")
+    alice_id = _identity(11, alice["user"], [alice, alice_a2])
+    bob_id = _identity(12, bob["user"], [bob])
+    identity = {
+        "version": 1,
+        "users": [alice_id, bob_id],
+        "extra_devices": [alice_a2],
+        "safety": {
+            "user_a": alice["user"],
+            "keys_a": [alice_id["identity_public"]],
+            "user_b": bob["user"],
+            "keys_b": [bob_id["identity_public"]],
+            "number": safety_number(
+                alice["user"],
+                [bytes.fromhex(alice_id["identity_public"])],
+                bob["user"],
+                [bytes.fromhex(bob_id["identity_public"])],
+            ),
+        },
+    }
     return {
         "keys": {"version": 1, "devices": [alice, bob, carol]},
+        "identity": identity,
         "sender_keys": {
             "version": 1,
             "room": room,
@@ -164,6 +222,61 @@ def build() -> dict[str, Any]:
         },
         "share": {"version": 1, **share},
         "safety": {"version": 1, "vectors": safety},
+        "backup": _backup(shared, [alice, bob, carol]),
+    }
+
+
+def _backup(key: SenderKey, devices: list[dict[str, Any]]) -> dict[str, Any]:
+    """Key backup and device linking (SPEC.md 11.7): the Argon2id derivation with the
+    default parameters and cheaper ones, an entry, link codes, a room_keys payload."""
+    derivations = []
+    for phrase, params in (
+        ("abcd-efgh-ijkm-npqr-stuv-wxyz", BackupParams(bytes(range(16)))),
+        ("2345 6789 ABCD EFGH ijkm npqr", BackupParams(bytes(range(16, 32)), 2, 8 * 1024 * 1024)),
+    ):
+        backup_key = derive_backup_key(phrase, params)
+        derivations.append(
+            {
+                "phrase": phrase,
+                "salt": params.salt.hex(),
+                "opslimit": params.opslimit,
+                "memlimit": params.memlimit,
+                "key": backup_key.hex(),
+                "check": backup_check(backup_key).hex(),
+            }
+        )
+    backup_key = bytes.fromhex(str(derivations[0]["key"]))
+    nonce = bytes(range(200, 224))
+    entry_id, entry = seal_entry(backup_key, key, nonce=nonce)
+    identity_file = IdentityKeys.from_seed(_seed(9)).to_bytes()
+    identity_id, identity_entry = seal_identity_entry(backup_key, identity_file, nonce=nonce)
+    payloads = room_keys_payloads([key], key.device_id, devices[1]["device"])
+    return {
+        "version": 1,
+        "derivations": derivations,
+        "entry": {
+            "backup_key": backup_key.hex(),
+            "room": key.room_id,
+            "device": key.device_id,
+            "session_id": key.session_id.hex(),
+            "chain_key": key.chain_key.hex(),
+            "index": key.index,
+            "sign_public": key.sign_public.hex(),
+            "nonce": nonce.hex(),
+            "id": entry_id,
+            "data": entry.hex(),
+        },
+        "identity_entry": {
+            "identity_file": identity_file.hex(),
+            "nonce": nonce.hex(),
+            "id": identity_id,
+            "data": identity_entry.hex(),
+        },
+        "link_codes": [
+            {"bundle": d["bundle"], "code": link_code(parse_bundle(bytes.fromhex(d["bundle"])))}
+            for d in devices
+        ],
+        "room_keys_plaintext": msgpack.packb(payloads[0], use_bin_type=True).hex(),
     }
 
 

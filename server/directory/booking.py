@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Protocol
 
 from protocol import encode
 from protocol.errors import ErrorCode
@@ -32,18 +33,19 @@ from storage.ids import new_id
 from storage.outbox import Channel, NewNotification
 from storage.types import User
 
+from ..bodies import Choice, Deferred, Pattern, Strings, Text
 from ..clock import now_ms
-from ..errors import ApiError, bad_field, bad_request
+from ..errors import ApiError
 from ..notifications.worker import SEALED_RECIPIENT
 from ..server_key import ServerKey
 from .at_rest import seal_appointment
 from .patient import MAX_MESSAGE, check_patient
-from .query import is_id
+from .query import ID_PATTERN
 
 if TYPE_CHECKING:
     from ..handlers import Services
 
-__all__ = ["MAX_ATTACHMENTS", "book", "notify_practitioner"]
+__all__ = ["MAX_ATTACHMENTS", "BookingBody", "book", "notify_practitioner"]
 
 
 class BookingPorts(UserStore, DirectoryStore, Protocol):
@@ -53,51 +55,29 @@ class BookingPorts(UserStore, DirectoryStore, Protocol):
 log = logging.getLogger("confrere.directory")
 
 MAX_ATTACHMENTS = 10
-_FIELDS = {"slot", "motive", "patient", "message", "attachments", "consultation_type"}
-_ID_MAX = 64
 
 
-def _id(body: dict[str, Any], name: str) -> str:
-    value = body.get(name)
-    if not isinstance(value, str) or not value.strip():
-        raise bad_request(f"field '{name}' is required and must be a string")
-    if not is_id(value):
-        raise bad_request(f"field '{name}' must be an id (at most {_ID_MAX} url-safe characters)")
-    return value
+_ID = Pattern(ID_PATTERN, "is required and must be an id (at most 64 url-safe characters)")
 
 
-def _consultation_type(body: dict[str, Any]) -> str:
-    """ "cabinet" (default: at the practice) or "video"."""
-    value = body.get("consultation_type")
-    if value is None:
-        return "cabinet"
-    if value not in CONSULTATION_TYPES:
-        raise bad_field("consultation_type", f"must be one of {', '.join(CONSULTATION_TYPES)}")
-    return str(value)
+@dataclass(frozen=True, slots=True)
+class BookingBody:
+    """A referral's or a SAS regulator's booking (both routes take the same body)."""
 
-
-def _request(body: dict[str, Any]) -> tuple[str, str, str, tuple[str, ...]]:
-    unknown = sorted(set(body) - _FIELDS)
-    if unknown:
-        raise bad_request(f"unknown field(s): {', '.join(str(u)[:40] for u in unknown)}")
-    slot, motive = _id(body, "slot"), _id(body, "motive")
-    message = body.get("message", "")
-    if message is None:
-        message = ""
-    if not isinstance(message, str):
-        raise bad_request("field 'message' must be a string")
-    if len(message) > MAX_MESSAGE:
-        raise bad_request(f"field 'message' must have at most {MAX_MESSAGE} characters")
-    if "\x00" in message:
-        raise bad_request("field 'message' must not contain NUL characters")
-    attachments = body.get("attachments", [])
-    if attachments is None:
-        attachments = []
-    if not isinstance(attachments, list) or not all(is_id(a) for a in attachments):
-        raise bad_request("field 'attachments' must be a list of attachment ids")
-    if len(attachments) > MAX_ATTACHMENTS:
-        raise bad_request(f"field 'attachments' must have at most {MAX_ATTACHMENTS} items")
-    return slot, motive, message.strip(), tuple(dict.fromkeys(attachments))
+    closed: ClassVar[bool] = True  # an unknown field is refused, not ignored
+    slot: Annotated[str, _ID]
+    motive: Annotated[str, _ID]
+    patient: Annotated[dict[str, Any], Deferred({"type": "object"})]  # check_patient
+    message: Annotated[str, Text(MAX_MESSAGE, 0, multiline=True)] = ""
+    attachments: Annotated[
+        tuple[str, ...],
+        Strings(
+            f"must be a list of at most {MAX_ATTACHMENTS} attachment ids",
+            MAX_ATTACHMENTS,
+            regex=ID_PATTERN,
+        ),
+    ] = ()
+    consultation_type: Annotated[str, Choice(CONSULTATION_TYPES)] = "cabinet"
 
 
 def _may_book(slot: Slot, via: str) -> None:
@@ -163,10 +143,10 @@ async def notify_practitioner(svc: Services[BookingPorts], appointment: Appointm
 
 
 async def book(
-    svc: Services[BookingPorts], caller: User, body: dict[str, Any], via: str
+    svc: Services[BookingPorts], caller: User, body: BookingBody, via: str
 ) -> Appointment:
-    slot_id, motive_id, message, attachments = _request(body)
-    consultation_type = _consultation_type(body)
+    slot_id, motive_id, message = body.slot, body.motive, body.message
+    attachments, consultation_type = body.attachments, body.consultation_type
     slot = await svc.store.slot(slot_id)
     profile = None if slot is None else await svc.store.profile(slot.profile_id)
     if slot is None or profile is None or not profile.visible:
@@ -175,7 +155,7 @@ async def book(
         raise ApiError(ErrorCode.NOT_FOUND, "field 'motive' is not a motive of this slot")
     _may_book(slot, via)
     today = dt.datetime.now(dt.UTC).date()
-    form = check_patient(body.get("patient"), profile.required_fields, today)
+    form = check_patient(body.patient, profile.required_fields, today)
     if not form.ok:  # the message names every patient field at fault
         raise ApiError(ErrorCode.BAD_FRAME, form.problem(), field="patient")
     now = now_ms()

@@ -144,7 +144,7 @@ def _check(name: str, value: str, today: dt.date) -> str | tuple[str]:
         number = e164(value)
         return number if number is not None else ("is not a valid phone number",)
     if name == "postcode":
-        return value if valid_postcode(value) else ("must be a French postcode of 5 digits",)
+        return value if valid_postcode(value) else ("is not a postcode of the official base",)
     if name == "email":
         address = email_address(value)
         return address if address is not None else ("is not a valid e-mail address",)

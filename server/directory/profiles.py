@@ -15,6 +15,7 @@ from storage.ids import new_id
 from storage.types import User
 
 from ..clock import now_ms
+from ..postcodes import locate_address
 
 __all__ = ["ensure_profile", "on_identity_verified"]
 
@@ -28,7 +29,7 @@ async def ensure_profile(store: DirectoryStore, user: User) -> Profile:
     if found is not None:
         return found
     pid = new_id()
-    locality = await store.locality(user.postcode, None) or await store.locality(None, user.city)
+    locality = locate_address(user.postcode, user.city)
     places: tuple[Place, ...] = ()
     if locality is not None:
         name = f"Cabinet de {user.first_name} {user.last_name}"

@@ -23,7 +23,14 @@ from storage.search_text import normalise, tokens
 
 from ..errors import ApiError, bad_field
 
-__all__ = ["SearchRequest", "decode_cursor", "encode_cursor", "is_id", "parse_search"]
+__all__ = [
+    "ID_PATTERN",
+    "SearchRequest",
+    "decode_cursor",
+    "encode_cursor",
+    "is_id",
+    "parse_search",
+]
 
 PARAMS = {
     "q",
@@ -41,7 +48,8 @@ MAX_Q = 200
 MAX_RADIUS_KM = 200.0
 
 
-_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"
+_ID = re.compile(ID_PATTERN)
 
 
 def is_id(value: object) -> bool:

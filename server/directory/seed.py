@@ -1,10 +1,10 @@
 """The synthetic directory: deterministic for a seed (pure; the CLI loads its batches).
 
 ``generate(count, seed, start_ms)`` yields :class:`SeedBatch`es: the first carries the
-localities (real French cities, :mod:`server.directory.cities`) and the organisations
-(hospitals, clinics, MSPs, laboratories, health centres, and one CPTS per territory
-around each city of 30,000+ inhabitants); every batch carries practitioners, placed in
-cities in proportion to their population, with the French specialty mix of
+organisations (hospitals, clinics, MSPs, laboratories, health centres, and one CPTS per
+territory around each city of 30,000+ inhabitants); every batch carries practitioners,
+placed in real French cities (:mod:`server.directory.cities`) in proportion to their
+population, with the French specialty mix of
 :data:`~server.directory.names.SPECIALTIES`. About one practitioner in twenty who
 consults has an agenda: motives (a third with "Soins non programmés") and slots over
 the three working days from ``start_ms``. The same ``(count, seed, start_ms)`` always
@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 
 from storage.directory import (
     SNP_MOTIVE,
-    Locality,
     Motive,
     NewProfile,
     NewSlot,
@@ -55,7 +54,6 @@ UNSCHEDULED = {"Médecine générale", "Pédiatrie", "Médecine d'urgence"}
 class SeedBatch:
     organisations: list[Organisation] = field(default_factory=list)
     profiles: list[NewProfile] = field(default_factory=list)
-    localities: list[Locality] = field(default_factory=list)
     motives: list[Motive] = field(default_factory=list)
     slots: list[tuple[str, str, NewSlot]] = field(default_factory=list)
 
@@ -170,10 +168,7 @@ def generate(count: int, seed: int, start_ms: int, batch_size: int = 10_000) -> 
     cumulative = list(itertools.accumulate(c.population for c in cities))
     spec_cumulative = list(itertools.accumulate(share for _, share, _ in SPECIALTIES))
     rng = random.Random(seed)
-    batch = SeedBatch(
-        organisations=orgs,
-        localities=[Locality(c.postcode, c.name, c.lat, c.lon, c.population) for c in cities],
-    )
+    batch = SeedBatch(organisations=orgs)
     agendas = 0
     for n in range(count):
         i = bisect.bisect_right(cumulative, rng.random() * cumulative[-1])

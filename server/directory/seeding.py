@@ -37,11 +37,9 @@ async def seed_directory(
     began = time.perf_counter()
     profiles = slots = organisations = 0
     for batch in generate(count, seed, start_ms, batch_size):
-        await store.load_directory(
-            batch.organisations, batch.profiles, batch.localities, batch.motives, batch.slots
-        )
+        await store.load_directory(batch.organisations, batch.profiles, batch.motives, batch.slots)
         if keep is not None:
-            keep.append(SeedBatch(batch.organisations, [], [], batch.motives, batch.slots))
+            keep.append(SeedBatch(batch.organisations, [], batch.motives, batch.slots))
         profiles += len(batch.profiles)
         slots += len(batch.slots)
         organisations += len(batch.organisations)

@@ -14,6 +14,7 @@ from protocol.frames import (
     Batch,
     KeysQuery,
     KeysReport,
+    KeysSign,
     KeysUpload,
     MsgDelete,
     Ping,
@@ -38,7 +39,7 @@ from storage import Store
 
 from .context import Caller, Services
 from .guests import on_room_uninvite
-from .keys import on_keys_query, on_keys_report, on_keys_upload
+from .keys import on_keys_query, on_keys_report, on_keys_sign, on_keys_upload
 from .messages import (
     on_msg_delete,
     on_read,
@@ -86,6 +87,7 @@ HANDLERS: dict[type, Handler] = {
     RoomRole: on_room_role,
     RoomSettings: on_room_settings,
     KeysUpload: on_keys_upload,
+    KeysSign: on_keys_sign,
     KeysQuery: on_keys_query,
     KeysReport: on_keys_report,
     Ping: on_ping,

@@ -10,6 +10,8 @@ from . import (
     accounts,
     admin,
     attachments,
+    backup,
+    devices,
     directory,
     health,
     profiles,
@@ -23,7 +25,7 @@ from . import (
 __all__ = ["routes"]
 
 routes: list[BaseRoute] = [*health.routes, *accounts.routes, *attachments.routes]
-routes += [*account_lifecycle.routes, *push.routes]
+routes += [*account_lifecycle.routes, *devices.routes, *push.routes, *backup.routes]
 routes += [*verification.routes, *review.routes]
 routes += admin.routes
 routes += [*directory.routes, *profiles.routes, *referrals.routes, *sas.routes]

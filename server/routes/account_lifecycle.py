@@ -43,7 +43,7 @@ from storage.verification import VerificationStore
 
 from ..audit import record
 from ..auth import check_password, hash_password
-from ..bodies import Email, Pattern, Text, schema_of
+from ..bodies import Email, EmailBody, Pattern, Text, schema_of
 from ..clock import now_ms
 from ..errors import ApiError, bad_field
 from ..handlers import Services
@@ -92,11 +92,6 @@ def session_id(token_hash: bytes) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class ForgotBody:
-    email: Annotated[str, Email()]
-
-
-@dataclass(frozen=True, slots=True)
 class ResetBody:
     email: Annotated[str, Email()]
     code: Annotated[
@@ -133,7 +128,7 @@ async def _revoke_all(request: Request, user_id: str, hashes: list[bytes]) -> No
 
 
 async def forgot_password(request: Request) -> Response:
-    address = (await read_body(request, ForgotBody)).email
+    address = (await read_body(request, EmailBody)).email
     svc = services(request)
     limits = node(request).limiters
     limits.reset_clients.check(client_address(request), "password reset requests")
@@ -340,7 +335,7 @@ routes = [
         summary="Forgotten password: e-mail a reset code (202 whether or not the address "
         "has an account)",
         auth="none",
-        body=schema_of(ForgotBody),
+        body=schema_of(EmailBody),
         response=obj({"expires_at": integer()}),
         status=202,
         errors=(413,),

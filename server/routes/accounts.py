@@ -1,5 +1,5 @@
 """REST: sign-up (with consents and an e-mail code), e-mail confirmation, log-in/log-out
-(sessions, rate-limited), devices, profile, room list, regulator sign-up links.
+(sessions, rate-limited), profile, room list, regulator sign-up links.
 
 Rate limits (in memory, per node, :class:`~server.ratelimit.RateLimiter`):
 sign-ups per client address (``signups_per_hour``); log-in attempts per account (10,
@@ -30,7 +30,17 @@ from storage.verification import Consent, EmailCode, RegulatorLink, Verification
 
 from ..audit import record
 from ..auth import check_password, hash_password, hash_token, new_token
-from ..bodies import Choice, Email, Flag, Pattern, Postcode, Text, parse_body, schema_of
+from ..bodies import (
+    Choice,
+    Email,
+    EmailBody,
+    Flag,
+    Pattern,
+    Postcode,
+    Text,
+    parse_body,
+    schema_of,
+)
 from ..clock import now_ms
 from ..directory.profiles import on_identity_verified
 from ..errors import ApiError, bad_field, from_storage
@@ -61,10 +71,6 @@ def services(request: Request) -> Services[AccountPorts]:
 
 
 log = logging.getLogger("confrere.accounts")
-
-# Verifying against a throwaway hash when the e-mail is unknown keeps log-in time the
-# same either way, so timing does not tell which addresses have accounts.
-_DUMMY_HASH: str | None = None
 
 
 def client_address(request: Request) -> str:
@@ -157,11 +163,6 @@ class LogInBody:
     password: Annotated[str, Text(1024, strip=False)]
     device_id: Annotated[str | None, Text(64)] = None
     device_name: Annotated[str | None, Text(100)] = None
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceBody:
-    name: Annotated[str, Text()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,7 +363,6 @@ async def resend_email_code(request: Request) -> Response:
 
 
 async def log_in(request: Request) -> Response:
-    global _DUMMY_HASH
     body = await read_body(request, LogInBody)
     svc = services(request)
     address, password = body.email, body.password
@@ -374,9 +374,9 @@ async def log_in(request: Request) -> Response:
     limits.login_account.check(account_key, "log-in attempts for this account")
     user = await svc.store.user_by_email(address)
     if user is None:
-        if _DUMMY_HASH is None:
-            _DUMMY_HASH = await hash_password(new_token(), node(request).settings.password_cost)
-        await check_password(password, _DUMMY_HASH)
+        # The same work as for a wrong password: timing does not tell which addresses
+        # have accounts.
+        await check_password(password, node(request).dummy_password_hash)
         log.info("log-in refused: unknown account %s", _tag(svc.server_key.key, address))
         raise ApiError(ErrorCode.UNAUTHENTICATED, "wrong e-mail or password")
     if not await check_password(password, user.password_hash):
@@ -427,25 +427,6 @@ async def me(request: Request) -> Response:
     return JSONResponse({"user": profile(user), "roles": sorted(roles)})
 
 
-async def list_devices(request: Request) -> Response:
-    _, user = await bearer(request)
-    devices = await services(request).store.devices_of(user.id)
-    return JSONResponse(
-        {"devices": [{"id": d.id, "name": d.name, "created_at": d.created_at} for d in devices]}
-    )
-
-
-async def add_device(request: Request) -> Response:
-    """Register another device; log in with its ``device_id`` to get its own token."""
-    _, user = await bearer(request)
-    name = (await read_body(request, DeviceBody)).name
-    device = await services(request).store.create_device(user.id, name, now_ms())
-    return JSONResponse(
-        {"device": {"id": device.id, "name": device.name, "created_at": device.created_at}},
-        status_code=201,
-    )
-
-
 async def list_rooms(request: Request) -> Response:
     """Listed to unverified users too: a guest promoted before finishing identity
     verification sees the rooms waiting for them (kinds, unread counts, names in base64:
@@ -477,7 +458,7 @@ async def issue_regulator_link(request: Request) -> Response:
     _, admin = await bearer(request)
     svc = services(request)
     await require_role(svc.store, admin, "admin")
-    address = (await read_body(request, LinkBody)).email
+    address = (await read_body(request, EmailBody)).email
     if await svc.store.user_by_email(address) is not None:
         raise ApiError(
             ErrorCode.CONFLICT,
@@ -498,7 +479,6 @@ async def issue_regulator_link(request: Request) -> Response:
     return JSONResponse({"id": claims.link_id, "expires_at": claims.expires_at}, status_code=201)
 
 
-_DEVICE = obj({"id": string(), "name": string(), "created_at": integer()})
 _ROOM = obj(
     {
         "id": string(),
@@ -587,22 +567,6 @@ routes = [
         ),
     ),
     api_route(
-        "/v1/devices",
-        list_devices,
-        summary="The caller's devices",
-        response=obj({"devices": array(_DEVICE)}),
-    ),
-    api_route(
-        "/v1/devices",
-        add_device,
-        "POST",
-        summary="Register another device",
-        body=schema_of(DeviceBody),
-        response=obj({"device": _DEVICE}),
-        status=201,
-        errors=(413,),
-    ),
-    api_route(
         "/v1/rooms",
         list_rooms,
         summary="The caller's rooms (listed before verification too; messaging is not)",
@@ -615,7 +579,7 @@ routes = [
         "POST",
         summary="Issue a one-time regulator (SAS) sign-up link, e-mailed to its address",
         auth="role:admin",
-        body=schema_of(LinkBody),
+        body=schema_of(EmailBody),
         response=obj({"id": string(), "expires_at": integer()}),
         status=201,
         errors=(409, 413),

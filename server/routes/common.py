@@ -47,21 +47,17 @@ def error_response(exc: ApiError) -> JSONResponse:
     return JSONResponse(body, status_code=exc.status, headers=headers)
 
 
-async def json_body(request: Request) -> dict[str, Any]:
-    """The request's JSON object, or a 400/413 naming the problem."""
+async def json_body(request: Request, limit: int = MAX_JSON_BODY) -> dict[str, Any]:
+    """The request's JSON object, or a 400/413 naming the problem. ``limit``: bytes
+    (64 KiB unless a route says more)."""
     declared = request.headers.get("content-length")
-    if (
-        declared is not None
-        and declared.isascii()
-        and declared.isdigit()
-        and int(declared) > MAX_JSON_BODY
-    ):
-        raise ApiError(ErrorCode.TOO_LARGE, f"request body exceeds {MAX_JSON_BODY} bytes")
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise ApiError(ErrorCode.TOO_LARGE, f"request body exceeds {limit} bytes")
     raw = b""
     async for chunk in request.stream():
         raw += chunk
-        if len(raw) > MAX_JSON_BODY:
-            raise ApiError(ErrorCode.TOO_LARGE, f"request body exceeds {MAX_JSON_BODY} bytes")
+        if len(raw) > limit:
+            raise ApiError(ErrorCode.TOO_LARGE, f"request body exceeds {limit} bytes")
     try:
         value = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
@@ -74,10 +70,10 @@ async def json_body(request: Request) -> dict[str, Any]:
     return value
 
 
-async def read_body(request: Request, cls: type[B]) -> B:
+async def read_body(request: Request, cls: type[B], limit: int = MAX_JSON_BODY) -> B:
     """The request's JSON body checked into ``cls``, a body declaration
     (:mod:`server.bodies`): the same class gives the route's schema (``schema_of``)."""
-    return parse_body(cls, await json_body(request))
+    return parse_body(cls, await json_body(request, limit))
 
 
 def _check_text(body: dict[str, Any]) -> None:

@@ -11,8 +11,8 @@ appointment returned is recorded in the patient-record audit.
 
 from __future__ import annotations
 
-import math
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Annotated, ClassVar, Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -32,10 +32,21 @@ from storage.directory import (
 from storage.ids import new_id
 
 from ..audit import record_patient_reads
+from ..bodies import (
+    Flag,
+    Integer,
+    Items,
+    Number,
+    Pattern,
+    Postcode,
+    Strings,
+    Text,
+    schema_of,
+)
 from ..clock import now_ms
 from ..directory.patient import MAX_INSTRUCTIONS, MESSAGE_NOTICE, SAS_NOTICE
 from ..directory.profiles import ensure_profile
-from ..directory.query import encode_cursor, is_id, parse_search
+from ..directory.query import ID_PATTERN, encode_cursor, is_id, parse_search
 from ..directory.views import (
     APPOINTMENT,
     HIT,
@@ -51,11 +62,12 @@ from ..directory.views import (
     slot_json,
 )
 from ..errors import ApiError, bad_request
-from ..fields import text, valid_postcode
+from ..fields import place
 from ..handlers import Services
 from ..openapi import api_route, array, boolean, integer, nullable, number, obj, string
+from ..postcodes import locate_address
 from ..sessions import require_verified
-from .common import bearer, json_body
+from .common import bearer, read_body
 from .common import services as all_services
 
 __all__ = ["routes", "time_window"]
@@ -72,7 +84,6 @@ def services(request: Request) -> Services[DirectoryPorts]:
 DAY_MS = 86_400_000
 MAX_WINDOW_MS = 31 * DAY_MS
 MAX_SLOTS_PER_REQUEST = 500
-_ID = {"type": "string", "maxLength": 64}
 
 
 def time_window(request: Request, default_days: int = 7) -> tuple[int, int]:
@@ -102,13 +113,8 @@ async def search(request: Request) -> Response:
     req = parse_search(request.query_params)
     point = req.point
     if req.near is not None:
-        near = req.near
-        locality = await svc.store.locality(
-            near if valid_postcode(near) else None, None if valid_postcode(near) else near
-        )
-        if locality is None:
-            raise bad_request(f"field 'near' is not a known postcode or city: {near[:40]!r}")
-        point = (locality.lat, locality.lon)
+        found = place(req.near)
+        point = (found.lat, found.lon)
     page = await svc.store.search_directory(
         DirectoryQuery(
             words=req.words,
@@ -173,32 +179,38 @@ async def my_profile(request: Request) -> Response:
     return JSONResponse({"profile": profile_json(profile)})
 
 
+@dataclass(frozen=True, slots=True)
+class ProfileBody:
+    """What is given changes; what is not (or null) stays."""
+
+    closed: ClassVar[bool] = True  # an unknown field is refused, not ignored
+    visible: Annotated[bool | None, Flag("must be true or false")] = None
+    required_fields: Annotated[
+        tuple[str, ...] | None,
+        Strings(
+            f"must list patient fields: {', '.join(PATIENT_FIELDS)}",
+            64,  # bounded: no form has more fields
+            values=PATIENT_FIELDS,
+        ),
+    ] = None
+    instructions: Annotated[str | None, Text(MAX_INSTRUCTIONS, 0, multiline=True)] = None
+
+
 async def update_my_profile(request: Request) -> Response:
     """``visible``, ``required_fields`` (patient fields required beyond the default) and
     ``instructions`` (read by bookers before booking; "" for none)."""
     _, user = await bearer(request)
     require_verified(user)
-    body = await json_body(request)
-    unknown = sorted(set(body) - {"visible", "required_fields", "instructions"})
-    if unknown:
-        raise bad_request(f"unknown field(s): {', '.join(str(u)[:40] for u in unknown)}")
+    body = await read_body(request, ProfileBody)
     svc = services(request)
     profile = await ensure_profile(svc.store, user)
-    if "visible" in body:
-        if not isinstance(body["visible"], bool):
-            raise bad_request("field 'visible' must be true or false")
-        await svc.store.set_profile_visible(profile.id, body["visible"])
-    if "required_fields" in body:
-        fields = body["required_fields"]
-        if not isinstance(fields, list) or not all(f in PATIENT_FIELDS for f in fields):
-            raise bad_request(
-                f"field 'required_fields' must list patient fields: {', '.join(PATIENT_FIELDS)}"
-            )
-        extra = [f for f in dict.fromkeys(fields) if f not in DEFAULT_REQUIRED_FIELDS]
+    if body.visible is not None:
+        await svc.store.set_profile_visible(profile.id, body.visible)
+    if body.required_fields is not None:
+        extra = [f for f in body.required_fields if f not in DEFAULT_REQUIRED_FIELDS]
         await svc.store.set_required_fields(profile.id, extra)
-    if "instructions" in body:
-        instructions = text(body, "instructions", MAX_INSTRUCTIONS, 0, multiline=True)
-        await svc.store.set_instructions(profile.id, instructions)
+    if body.instructions is not None:
+        await svc.store.set_instructions(profile.id, body.instructions)
     updated = await svc.store.profile(profile.id)
     assert updated is not None
     return JSONResponse({"profile": profile_json(updated)})
@@ -237,58 +249,70 @@ async def remove_favourite(request: Request) -> Response:
 # -- the caller's agenda
 
 
-def _line(body: dict[str, Any], field: str, max_len: int, min_len: int = 1) -> str:
-    value = text(body, field, max_len, min_len)
-    if any(ord(c) < 32 for c in value):
-        raise bad_request(f"field '{field}' must not contain control characters")
-    return value
+@dataclass(frozen=True, slots=True)
+class PlaceBody:
+    name: Annotated[str, Text(100)]
+    address: Annotated[str, Text(200)]
+    postcode: Annotated[str, Postcode()]
+    city: Annotated[str, Text(100)]
+    # Both or neither: without them, the postcode's (or the city's) locality.
+    lat: Annotated[float | None, Number(-90, 90)] = None
+    lon: Annotated[float | None, Number(-180, 180)] = None
 
 
-def _coordinate(body: dict[str, Any], name: str, low: float, high: float) -> float | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        raise bad_request(f"field '{name}' must be a number")
-    if not math.isfinite(value) or not low <= value <= high:
-        raise bad_request(f"field '{name}' must be between {low:g} and {high:g}")
-    return float(value)
+@dataclass(frozen=True, slots=True)
+class MotiveBody:
+    label: Annotated[str, Text(100)]
+    duration_min: Annotated[int, Integer(5, 480, "must be a whole number of minutes, 5 to 480")] = (
+        20
+    )
+
+
+_EPOCH_MS = Integer(1, 2**53 - 1, "must be a time in ms since the epoch")
+
+
+@dataclass(frozen=True, slots=True)
+class SlotBody:
+    place: Annotated[str, Pattern(ID_PATTERN, "is required and must be a place id")]
+    starts_at: Annotated[int, _EPOCH_MS]
+    ends_at: Annotated[int, _EPOCH_MS]  # after starts_at, within a day (checked by add_slots)
+    motives: Annotated[tuple[str, ...], Strings("must list 1 to 20 motive ids", 20, 1, ID_PATTERN)]
+    open_to_new_patients: Annotated[bool, Flag("must be true or false")] = True
+    bookable_online: Annotated[bool, Flag("must be true or false")] = True
+
+
+@dataclass(frozen=True, slots=True)
+class SlotsBody:
+    slots: Annotated[
+        tuple[SlotBody, ...],
+        Items(SlotBody, f"must list 1 to {MAX_SLOTS_PER_REQUEST} slots", MAX_SLOTS_PER_REQUEST),
+    ]
 
 
 async def add_place(request: Request) -> Response:
     _, user = await bearer(request)
     require_verified(user)
-    body = await json_body(request)
+    body = await read_body(request, PlaceBody)
     svc = services(request)
-    name = _line(body, "name", 100)
-    address = _line(body, "address", 200)
-    postcode = _line(body, "postcode", 5, 5)
-    if not valid_postcode(postcode):
-        raise bad_request("field 'postcode' must be a French postcode of 5 digits")
-    city = _line(body, "city", 100)
-    lat = _coordinate(body, "lat", -90, 90)
-    lon = _coordinate(body, "lon", -180, 180)
+    name, address, code, city = body.name, body.address, body.postcode, body.city
+    lat, lon = body.lat, body.lon
     if (lat is None) != (lon is None):
         raise bad_request("fields 'lat' and 'lon' go together")
     if lat is None or lon is None:
-        locality = await svc.store.locality(postcode, None) or await svc.store.locality(None, city)
-        if locality is None:
-            raise bad_request("field 'postcode' is not a known place: give 'lat' and 'lon'")
-        lat, lon = locality.lat, locality.lon
+        located = locate_address(code, city)
+        assert located is not None  # every postcode of the base is located
+        lat, lon = located.lat, located.lon
     profile = await ensure_profile(svc.store, user)
-    place = Place(new_id(), profile.id, name, address, postcode, city, lat, lon)
-    await svc.store.add_place(place)
-    return JSONResponse({"place": place_json(place)}, status_code=201)
+    added = Place(new_id(), profile.id, name, address, code, city, lat, lon)
+    await svc.store.add_place(added)
+    return JSONResponse({"place": place_json(added)}, status_code=201)
 
 
 async def add_motive(request: Request) -> Response:
     _, user = await bearer(request)
     require_verified(user)
-    body = await json_body(request)
-    label = _line(body, "label", 100)
-    duration = body.get("duration_min", 20)
-    if not isinstance(duration, int) or isinstance(duration, bool) or not 5 <= duration <= 480:
-        raise bad_request("field 'duration_min' must be a whole number of minutes, 5 to 480")
+    body = await read_body(request, MotiveBody)
+    label, duration = body.label, body.duration_min
     svc = services(request)
     profile = await ensure_profile(svc.store, user)
     motive = Motive(new_id(), profile.id, label, duration)
@@ -296,44 +320,23 @@ async def add_motive(request: Request) -> Response:
     return JSONResponse({"motive": motive_json(motive)}, status_code=201)
 
 
-def _new_slot(i: int, item: Any) -> NewSlot:
-    where = f"slots[{i}]"
-    if not isinstance(item, dict):
-        raise bad_request(f"field '{where}' must be an object")
-    place = item.get("place")
-    if not isinstance(place, str) or not is_id(place):
-        raise bad_request(f"field '{where}.place' is required and must be a place id")
-    times = []
-    for name in ("starts_at", "ends_at"):
-        value = item.get(name)
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 2**53:
-            raise bad_request(f"field '{where}.{name}' must be a time in ms since the epoch")
-        times.append(value)
-    if not 0 < times[1] - times[0] <= DAY_MS:
-        raise bad_request(f"field '{where}.ends_at' must be after starts_at, within a day")
-    motives = item.get("motives")
-    if (
-        not isinstance(motives, list)
-        or not 0 < len(motives) <= 20
-        or not all(is_id(m) for m in motives)
-    ):
-        raise bad_request(f"field '{where}.motives' must list 1 to 20 motive ids")
-    flags = []
-    for name in ("open_to_new_patients", "bookable_online"):
-        value = item.get(name, True)
-        if not isinstance(value, bool):
-            raise bad_request(f"field '{where}.{name}' must be true or false")
-        flags.append(value)
-    return NewSlot(place, times[0], times[1], tuple(dict.fromkeys(motives)), flags[0], flags[1])
+def _new_slot(i: int, item: SlotBody) -> NewSlot:
+    if not 0 < item.ends_at - item.starts_at <= DAY_MS:
+        raise bad_request(f"field 'slots[{i}].ends_at' must be after starts_at, within a day")
+    return NewSlot(
+        item.place,
+        item.starts_at,
+        item.ends_at,
+        item.motives,
+        item.open_to_new_patients,
+        item.bookable_online,
+    )
 
 
 async def add_slots(request: Request) -> Response:
     _, user = await bearer(request)
     require_verified(user)
-    body = await json_body(request)
-    items = body.get("slots")
-    if not isinstance(items, list) or not 0 < len(items) <= MAX_SLOTS_PER_REQUEST:
-        raise bad_request(f"field 'slots' must list 1 to {MAX_SLOTS_PER_REQUEST} slots")
+    items = (await read_body(request, SlotsBody)).slots
     slots = [(new_id(), _new_slot(i, item)) for i, item in enumerate(items)]
     svc = services(request)
     profile = await ensure_profile(svc.store, user)
@@ -439,15 +442,7 @@ routes: list[Route] = [
         "PATCH",
         summary="Show or hide the caller's profile; patient fields they require; instructions",
         auth="verified",
-        body=obj(
-            {
-                "visible": boolean(),
-                "required_fields": array(string(enum=PATIENT_FIELDS)),
-                "instructions": string(max_length=MAX_INSTRUCTIONS),
-            },
-            required=(),
-            extra=False,
-        ),
+        body=schema_of(ProfileBody),
         response=_PROFILE_RESPONSE,
         errors=(413,),
     ),
@@ -498,17 +493,7 @@ routes: list[Route] = [
         "POST",
         summary="Add a place of consultation",
         auth="verified",
-        body=obj(
-            {
-                "name": string(min_length=1, max_length=100),
-                "address": string(min_length=1, max_length=200),
-                "postcode": string(pattern="^[0-9]{5}$"),
-                "city": string(min_length=1, max_length=100),
-                "lat": number(),
-                "lon": number(),
-            },
-            required=("name", "address", "postcode", "city"),
-        ),
+        body=schema_of(PlaceBody),
         response=obj({"place": PLACE}),
         status=201,
         errors=(413,),
@@ -519,13 +504,7 @@ routes: list[Route] = [
         "POST",
         summary='Add a consultation motive ("Soins non programmés" opens slots to the SAS)',
         auth="verified",
-        body=obj(
-            {
-                "label": string(min_length=1, max_length=100),
-                "duration_min": integer(minimum=5, maximum=480),
-            },
-            required=("label",),
-        ),
+        body=schema_of(MotiveBody),
         response=obj({"motive": MOTIVE}),
         status=201,
         errors=(413,),
@@ -536,24 +515,7 @@ routes: list[Route] = [
         "POST",
         summary="Open slots (flags: open to new patients, bookable online)",
         auth="verified",
-        body=obj(
-            {
-                "slots": array(
-                    obj(
-                        {
-                            "place": _ID,
-                            "starts_at": integer(minimum=1),
-                            "ends_at": integer(minimum=1),
-                            "motives": array(_ID, max_items=20),
-                            "open_to_new_patients": boolean(),
-                            "bookable_online": boolean(),
-                        },
-                        required=("place", "starts_at", "ends_at", "motives"),
-                    ),
-                    max_items=MAX_SLOTS_PER_REQUEST,
-                )
-            }
-        ),
+        body=schema_of(SlotsBody),
         response=obj({"slots": array(SLOT)}),
         status=201,
         errors=(413,),

@@ -20,24 +20,24 @@ from starlette.routing import Route
 from protocol.errors import ErrorCode
 from storage.audit import AuditStore
 from storage.base import AttachmentStore
-from storage.directory import CONSULTATION_TYPES, Appointment
+from storage.directory import Appointment
 from storage.types import User
 
 from ..audit import record_patient_reads
+from ..bodies import schema_of
 from ..clock import now_ms
-from ..directory.booking import MAX_ATTACHMENTS, BookingPorts, book
-from ..directory.patient import MAX_MESSAGE
+from ..directory.booking import BookingBody, BookingPorts, book
 from ..directory.query import is_id
 from ..directory.views import APPOINTMENT, appointment_json
 from ..errors import ApiError
 from ..handlers import Services
-from ..openapi import Schema, api_route, array, integer, obj, string
+from ..openapi import api_route, array, integer, obj, string
 from ..sessions import require_verified
 from ..uploads import content_disposition, open_content
-from .common import bearer, json_body
+from .common import bearer, read_body
 from .common import services as all_services
 
-__all__ = ["BOOKING", "readable_appointment", "routes"]
+__all__ = ["readable_appointment", "routes"]
 
 
 class ReferralPorts(BookingPorts, AttachmentStore, AuditStore, Protocol):
@@ -46,19 +46,6 @@ class ReferralPorts(BookingPorts, AttachmentStore, AuditStore, Protocol):
 
 def services(request: Request) -> Services[ReferralPorts]:
     return all_services(request)
-
-
-BOOKING: Schema = obj(
-    {
-        "slot": string(min_length=1, max_length=64),
-        "motive": string(min_length=1, max_length=64),
-        "patient": {"type": "object"},
-        "message": string(max_length=MAX_MESSAGE),
-        "attachments": array(string(min_length=1, max_length=64), max_items=MAX_ATTACHMENTS),
-        "consultation_type": string(enum=CONSULTATION_TYPES),
-    },
-    required=("slot", "motive", "patient"),
-)
 
 
 async def readable_appointment(
@@ -77,7 +64,7 @@ async def readable_appointment(
 async def create(request: Request) -> Response:
     _, user = await bearer(request)
     require_verified(user)
-    body = await json_body(request)
+    body = await read_body(request, BookingBody)
     svc = services(request)
     appointment = await book(svc, user, body, "referral")
     return JSONResponse(
@@ -145,7 +132,7 @@ routes: list[Route] = [
         "POST",
         summary="Book a colleague's slot for a patient (referral)",
         auth="verified",
-        body=BOOKING,
+        body=schema_of(BookingBody),
         response=obj({"appointment": APPOINTMENT}),
         status=201,
         errors=(404, 409, 413),

@@ -15,7 +15,8 @@ from storage.directory import SasQuery
 from storage.roles import RoleStore
 from storage.search_text import normalise
 
-from ..directory.booking import BookingPorts, book
+from ..bodies import schema_of
+from ..directory.booking import BookingBody, BookingPorts, book
 from ..directory.query import MAX_RADIUS_KM
 from ..directory.views import (
     APPOINTMENT,
@@ -28,14 +29,13 @@ from ..directory.views import (
     slot_json,
 )
 from ..errors import bad_request
-from ..fields import valid_postcode
+from ..fields import place
 from ..handlers import Services
 from ..openapi import api_route, array, integer, number, obj, string
 from ..sessions import require_role
-from .common import bearer, json_body
+from .common import bearer, read_body
 from .common import services as all_services
 from .directory import time_window
-from .referrals import BOOKING
 
 __all__ = ["routes"]
 
@@ -77,12 +77,8 @@ async def slots(request: Request) -> Response:
     if lat is None or lon is None:
         if not near:
             raise bad_request("field 'near' (a postcode or city) or 'lat' and 'lon' is required")
-        locality = await svc.store.locality(
-            near if valid_postcode(near) else None, None if valid_postcode(near) else near
-        )
-        if locality is None:
-            raise bad_request(f"field 'near' is not a known postcode or city: {near[:40]!r}")
-        lat, lon = locality.lat, locality.lon
+        located = place(near)
+        lat, lon = located.lat, located.lon
     radius = _float(request, "radius_km", 0.1, MAX_RADIUS_KM) or 20.0
     limit = _float(request, "limit", 1, 200)
     start, end = time_window(request, default_days=2)
@@ -115,7 +111,7 @@ async def create(request: Request) -> Response:
     _, user = await bearer(request)
     svc = services(request)
     await require_role(svc.store, user, "regulator")
-    body = await json_body(request)
+    body = await read_body(request, BookingBody)
     appointment = await book(svc, user, body, "sas")
     return JSONResponse(
         {"appointment": appointment_json(appointment, svc.server_key)},
@@ -148,7 +144,7 @@ routes: list[Route] = [
         "POST",
         summary="SAS: book a slot for a patient (regulators)",
         auth="role:regulator",
-        body=BOOKING,
+        body=schema_of(BookingBody),
         response=obj({"appointment": APPOINTMENT}),
         status=201,
         errors=(404, 409, 413),

@@ -66,6 +66,7 @@ PAGES = (
     "/confidentialite",
     "/mot-de-passe-oublie",
     "/compte/securite",
+    "/approbation",  # a new device waits for its approval (SPEC.md §10.5)
     "/signup",  # the invitation links of e-mails sent before /inscription
 )
 _IMPORT_MAP = re.compile(r'<script type="importmap">(.*?)</script>', re.DOTALL)

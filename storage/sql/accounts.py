@@ -32,7 +32,10 @@ _SQL_ERASE_USER = (
 )
 _SQL_ERASE = (
     "DELETE FROM device_keys WHERE user_id = $1",
+    "DELETE FROM identity_keys WHERE user_id = $1",
     "DELETE FROM push_subscriptions WHERE user_id = $1",
+    "DELETE FROM key_backup_entries WHERE user_id = $1",
+    "DELETE FROM key_backups WHERE user_id = $1",
     "DELETE FROM password_resets WHERE user_id = $1",
     "DELETE FROM email_codes WHERE user_id = $1",
     "DELETE FROM psc_flows WHERE user_id = $1",

@@ -36,10 +36,6 @@ class DirectorySearch(Protocol):
     extra_columns: tuple[str, ...]
     # How a table's rows are ordered as inserted (places, patient record reads).
     insertion_order: str
-    # A SAS slot search first looks among the country's soonest free slots (faster on
-    # PostgreSQL: p50/p99 5.8/29 ms against 14.6/193 on 400,000 practitioners; on SQLite
-    # the box alone was faster).
-    sas_soonest_first: bool
 
     def extra_values(self, names: str, other: str) -> tuple[object, ...]: ...
 
@@ -77,7 +73,6 @@ class DirectorySearch(Protocol):
 class PostgresSearch:
     extra_columns: tuple[str, ...] = ("search_text",)
     insertion_order = "ctid"
-    sas_soonest_first = True
 
     def extra_values(self, names: str, other: str) -> tuple[object, ...]:
         return (f"{names} {other}",)
@@ -148,7 +143,6 @@ class PostgresSearch:
             "directory_profiles",
             "directory_profile_orgs",
             "directory_terms",
-            "directory_localities",
             "agenda_slots",
         ):
             await c.execute(f"ANALYZE {table}")
@@ -157,7 +151,6 @@ class PostgresSearch:
 class SqliteSearch:
     extra_columns: tuple[str, ...] = ()
     insertion_order = "rowid"
-    sas_soonest_first = False
 
     def extra_values(self, names: str, other: str) -> tuple[object, ...]:
         return ()

@@ -56,7 +56,9 @@ from ..types import (
 )
 from .accounts import SqlAccounts
 from .audit import SqlAudit
+from .backup import SqlBackup
 from .base import SqlBase
+from .devices import DEVICE_COLS, SqlDevices
 from .directory import SqlDirectory
 from .engine import Row, Tx
 from .events import event, user_from_row
@@ -94,9 +96,10 @@ _SQL_USER_BY_EMAIL = f"SELECT {_USER_COLS} FROM users WHERE email = $1"
 _SQL_EXISTING_USERS = "SELECT id FROM users WHERE id = ANY($1::text[])"
 _SQL_SET_VERIFIED = "UPDATE users SET verified = $2 WHERE id = $1"
 _SQL_INSERT_DEVICE = "INSERT INTO devices (id, user_id, name, created_at) VALUES ($1, $2, $3, $4)"
-_SQL_DEVICE = "SELECT id, user_id, name, created_at FROM devices WHERE id = $1"
+_SQL_DEVICE = f"SELECT {DEVICE_COLS} FROM devices WHERE id = $1 AND revoked_at IS NULL"
 _SQL_DEVICES_OF = (
-    "SELECT id, user_id, name, created_at FROM devices WHERE user_id = $1 ORDER BY created_at, id"
+    f"SELECT {DEVICE_COLS} FROM devices WHERE user_id = $1 AND revoked_at IS NULL"
+    " ORDER BY created_at, id"
 )
 _SQL_INSERT_SESSION = (
     "INSERT INTO sessions (token_hash, user_id, device_id, created_at, expires_at)"
@@ -107,11 +110,15 @@ _SQL_SESSION = (
     " FROM sessions WHERE token_hash = $1"
 )
 _SQL_DELETE_SESSION = "DELETE FROM sessions WHERE token_hash = $1"
+# A signature given replaces the stored one; none keeps it for the same bundle only.
 _SQL_PUT_DEVICE_KEYS = (
-    "INSERT INTO device_keys (device_id, user_id, bundle, updated_at)"
-    " SELECT id, user_id, $3, $4 FROM devices WHERE id = $1 AND user_id = $2"
+    "INSERT INTO device_keys (device_id, user_id, bundle, updated_at, signature)"
+    " SELECT id, user_id, $3, $4, $5::bytea FROM devices"
+    " WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL"
     " ON CONFLICT (device_id) DO UPDATE"
-    " SET bundle = excluded.bundle, updated_at = excluded.updated_at"
+    " SET bundle = excluded.bundle, updated_at = excluded.updated_at,"
+    " signature = COALESCE(excluded.signature,"
+    " CASE WHEN device_keys.bundle = excluded.bundle THEN device_keys.signature END)"
 )
 _SQL_COUNT_FAILURE = (
     "INSERT INTO decryption_failures (room_id, device_id, reason, count, updated_at)"
@@ -129,7 +136,7 @@ _SQL_FAILURES_WORST = (
 )
 _SQL_MESSAGES_SINCE = "SELECT count(*) FROM timeline WHERE kind = 'msg' AND ts >= $1"
 _SQL_DEVICE_KEYS = (
-    "SELECT user_id, device_id, bundle, updated_at FROM device_keys"
+    "SELECT user_id, device_id, bundle, updated_at, signature FROM device_keys"
     " WHERE user_id = ANY($1::text[]) ORDER BY user_id, device_id"
 )
 
@@ -429,7 +436,9 @@ def _plan_batch(
 
 class SqlStore(
     SqlAccounts,
+    SqlDevices,
     SqlAudit,
+    SqlBackup,
     SqlDirectory,
     SqlGuests,
     SqlOutbox,
@@ -515,10 +524,12 @@ class SqlStore(
 
     # -- key directory
 
-    async def put_device_keys(self, user_id: str, device_id: str, bundle: bytes, now: int) -> None:
+    async def put_device_keys(
+        self, user_id: str, device_id: str, bundle: bytes, now: int, signature: bytes | None = None
+    ) -> None:
         status = await self.db.run(
             "put_device_keys",
-            lambda c: c.execute(_SQL_PUT_DEVICE_KEYS, device_id, user_id, bundle, now),
+            lambda c: c.execute(_SQL_PUT_DEVICE_KEYS, device_id, user_id, bundle, now, signature),
             "write",
         )
         if status == 0:
@@ -528,7 +539,11 @@ class SqlStore(
         ids = list(dict.fromkeys(user_ids))
         rows = await self.db.run("device_keys", lambda c: c.fetch(_SQL_DEVICE_KEYS, ids), "read")
         # Sorted here: the database's collation need not order ids as bytes do.
-        return sorted((DeviceKeyBundle(*r) for r in rows), key=lambda k: (k.user_id, k.device_id))
+        found = (
+            DeviceKeyBundle(r[0], r[1], bytes(r[2]), r[3], None if r[4] is None else bytes(r[4]))
+            for r in rows
+        )
+        return sorted(found, key=lambda k: (k.user_id, k.device_id))
 
     async def count_decryption_failure(
         self, room_id: str, device_id: str, reason: str, now: int

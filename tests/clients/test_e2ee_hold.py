@@ -9,6 +9,7 @@ from pathlib import Path
 import msgpack
 
 from clients.python import Account, Decrypted
+from clients.python.client import KeyDirectory
 from clients.python.e2ee import EncryptedClient
 from protocol.crypto.keys import DeviceKeys
 from protocol.crypto.sender_keys import OutboundSession
@@ -26,8 +27,9 @@ class StubTransport:
         self.inbox: asyncio.Queue[Msg | ToDeviceMsg] = asyncio.Queue()
         self.reports: list[tuple[str, str, str]] = []
 
-    async def query_keys(self, users: list[str]) -> tuple[bytes, ...]:
-        return tuple(b for u, b in self.directory.items() if u in users)
+    async def query_key_directory(self, users: list[str]) -> KeyDirectory:
+        # Bundles only: no identity key, so every device is unverified.
+        return KeyDirectory(tuple(b for u, b in self.directory.items() if u in users), (), ())
 
     async def recv(self) -> Msg | ToDeviceMsg:
         return await self.inbox.get()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from protocol.crypto.errors import (
@@ -14,6 +16,14 @@ from protocol.crypto.errors import (
     TooFarAhead,
     Truncated,
     UnknownSession,
+)
+from protocol.crypto.identity import (
+    IdentityKeys,
+    device_verified,
+    parse_device_signature,
+    parse_identity,
+    sign_device,
+    verify_device,
 )
 from protocol.crypto.keys import DeviceKeys, parse_bundle
 from protocol.crypto.safety import format_safety_number, safety_number
@@ -234,3 +244,50 @@ def test_safety_numbers_are_symmetric_and_change_with_keys(
     assert safety_number("a", [new.sign_public], "b", [bob.sign_public]) != ab
     with pytest.raises(BadKey):
         safety_number("a", [b"short"], "b", [bob.sign_public])
+
+
+# -- cross-signing (protocol/crypto/identity.py)
+
+
+def test_identity_signs_its_users_devices_and_nothing_else() -> None:
+    identity = IdentityKeys.generate()
+    record = parse_identity(identity.record("u1").to_bytes())
+    assert (record.user_id, record.public) == ("u1", identity.public)
+    bundle = DeviceKeys.generate().bundle("u1", "d1")
+    signature = parse_device_signature(sign_device(identity, bundle).to_bytes())
+    verify_device(record, bundle, signature)
+    assert device_verified(record, bundle, signature)
+    # A new bundle of the same device (new keys) is not covered by the old signature.
+    replaced = DeviceKeys.generate().bundle("u1", "d1")
+    assert not device_verified(record, replaced, signature)
+    # Another identity's signature, another user's bundle, a missing one: unverified.
+    other = IdentityKeys.generate()
+    assert not device_verified(record, bundle, sign_device(other, bundle))
+    assert not device_verified(record, DeviceKeys.generate().bundle("u2", "d1"), signature)
+    assert not device_verified(None, bundle, signature)
+    assert not device_verified(record, bundle, None)
+    with pytest.raises(BadSignature):
+        verify_device(record, DeviceKeys.generate().bundle("u1", "d2"), signature)
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda b: b[:-1] + bytes([b[-1] ^ 1]),  # payload changed: self-signature fails
+        lambda b: b"\x02" + b[1:],  # unknown version
+        lambda b: b[:40],  # truncated
+        lambda b: b"",
+        lambda b: b[:65] + b"\xc1",  # not msgpack
+        lambda b: b + b"\x00" * 600,  # too long
+    ],
+)
+def test_malformed_identity_records_are_refused(mangle: Any) -> None:
+    with pytest.raises(CryptoError):
+        parse_identity(mangle(IdentityKeys.generate().record("u1").to_bytes()))
+
+
+def test_malformed_device_signatures_are_refused() -> None:
+    good = sign_device(IdentityKeys.generate(), DeviceKeys.generate().bundle("u", "d")).to_bytes()
+    for bad in (b"", b"\x01" * 10, b"\x02" + good[1:], good[:65] + b"\x92\xa1u\xa0", good[:65]):
+        with pytest.raises(CryptoError):
+            parse_device_signature(bad)

@@ -19,6 +19,13 @@ from nacl.signing import SigningKey
 
 from clients.python.e2ee import Content, Reply, decode_content, encode_content
 from protocol.crypto.envelope import header_problem, message_problem, parse_header, wrap_header
+from protocol.crypto.identity import (
+    IdentityKeys,
+    parse_device_signature,
+    parse_identity,
+    sign_device,
+    verify_device,
+)
 from protocol.crypto.keys import DeviceKeys, parse_bundle
 from protocol.crypto.safety import safety_number
 from protocol.crypto.sender_keys import InboundSession, SenderKey
@@ -180,7 +187,7 @@ def test_sender_key_share() -> None:
     )
 
 
-@pytest.mark.parametrize("vector", load("safety")["vectors"])
+@pytest.mark.parametrize("vector", load("safety")["vectors"] + [load("identity")["safety"]])
 def test_safety_numbers(vector: dict[str, Any]) -> None:
     def half(user: str, keys: list[str]) -> str:
         material = b"".join(sorted(H(k) for k in keys))
@@ -199,3 +206,28 @@ def test_safety_numbers(vector: dict[str, Any]) -> None:
     keys_b = [H(k) for k in vector["keys_b"]]
     assert safety_number(vector["user_a"], keys_a, vector["user_b"], keys_b) == vector["number"]
     assert safety_number(vector["user_b"], keys_b, vector["user_a"], keys_a) == vector["number"]
+
+
+@pytest.mark.parametrize("user", load("identity")["users"], ids=lambda u: u["user"])
+def test_identity_keys_and_device_signatures(user: dict[str, Any]) -> None:
+    """Cross-signing (SPEC.md §11.1), recomputed with raw PyNaCl, then the library."""
+    seed = H(user["seed"])
+    assert _b2b(b"identity", seed, b"confrere-seed") == H(user["identity_seed"])
+    signing = SigningKey(H(user["identity_seed"]))
+    public = bytes(signing.verify_key)
+    assert public == H(user["identity_public"])
+    assert H(user["identity_file"]) == b"\x01" + H(user["identity_seed"])
+    payload = msgpack.packb([user["user"], public], use_bin_type=True)
+    record = b"\x01" + signing.sign(b"confrere/identity\x01" + payload).signature + payload
+    assert record == H(user["record"])
+    for d in user["devices"]:
+        assert H(d["bundle"])[65:] == H(d["bundle_payload"])
+        message = b"confrere/device\x01" + public + H(d["bundle_payload"])
+        tail = msgpack.packb([user["user"], d["device"]], use_bin_type=True)
+        assert b"\x01" + signing.sign(message).signature + tail == H(d["signature"])
+        # and through the library, both ways
+        identity = IdentityKeys.from_bytes(H(user["identity_file"]))
+        bundle = parse_bundle(H(d["bundle"]))
+        assert sign_device(identity, bundle).to_bytes() == H(d["signature"])
+        verify_device(parse_identity(record), bundle, parse_device_signature(H(d["signature"])))
+    assert IdentityKeys.from_seed(seed).record(user["user"]).to_bytes() == record

@@ -14,7 +14,7 @@ import pytest
 from clients.python import Account
 from harness import ServerUnderTest, server_on
 from storage import Store
-from storage.directory import Locality, Motive, NewProfile, NewSlot, Organisation, Place
+from storage.directory import Motive, NewProfile, NewSlot, Organisation, Place
 
 DOUAI = (50.37069, 3.07922)
 LILLE = (50.63297, 3.05858)
@@ -87,7 +87,6 @@ async def small_directory(store: Store) -> None:
             ),
             _profile("hidden", "Jean", "Dupontel", "Pédiatrie", DOUAI, visible=False),
         ],
-        [Locality("59500", "Douai", *DOUAI, 40_000), Locality("59000", "Lille", *LILLE, 230_000)],
         [
             Motive("m-first", "faure", "Première consultation", 30),
             Motive("m-snp", "faure", "Soins non programmés", 15),

@@ -20,6 +20,7 @@ from clients.python import Account, log_in
 from clients.python.attachments import upload_document
 from harness import PASSWORD, ROOT, ServerUnderTest, sealed
 from protocol.crypto.envelope import wrap_header
+from protocol.crypto.identity import IdentityKeys, sign_device
 from protocol.crypto.keys import DeviceKeys
 from protocol.errors import ErrorCode
 from protocol.frames import (
@@ -28,6 +29,7 @@ from protocol.frames import (
     Hello,
     KeysQuery,
     KeysReport,
+    KeysSign,
     KeysUpload,
     MsgDelete,
     Ping,
@@ -71,6 +73,14 @@ def _bundle(me: Account | None) -> bytes:
     return DeviceKeys.from_seed(b"\x07" * 32).bundle(user, device).to_bytes()
 
 
+def _owner_signed(world: World) -> bytes:
+    """A well-formed identity signature of R's owner's device (no identity is stored:
+    the owner gets past the checks to not_found)."""
+    owner = world.accounts["room_admin"]
+    bundle = DeviceKeys.from_seed(b"\x07" * 32).bundle(owner.user_id, owner.device_id)
+    return sign_device(IdentityKeys.from_seed(b"\x08" * 32), bundle).to_bytes()
+
+
 FRAMES: dict[str, Build] = {
     "send": lambda w, me, i: Send(i, w.room, f"cid-{i}", sealed(b"ciphertext")),
     "sync": lambda w, me, i: Sync(i, w.room, 0, 10),
@@ -93,6 +103,7 @@ FRAMES: dict[str, Build] = {
     ),
     "room.role": lambda w, me, i: RoomRole(i, w.room, w.bystander.user_id, "admin"),
     "keys.upload": lambda w, me, i: KeysUpload(i, _bundle(me)),
+    "keys.sign": lambda w, me, i: KeysSign(i, w.accounts["room_admin"].device_id, _owner_signed(w)),
     "keys.query": lambda w, me, i: KeysQuery(i, (w.accounts["room_admin"].user_id,)),
     "keys.report": lambda w, me, i: KeysReport(
         i, w.room, w.accounts["room_admin"].device_id, "tampered"
@@ -189,6 +200,7 @@ async def rest_outcome(world: World, kind: str, call: Call) -> str:
 
 def rest_calls(world: World, attachment: str, appointment: str) -> dict[str, Call]:
     """The requests of the rows that need a real resource or a particular body."""
+    owner_device = world.accounts["room_admin"].device_id
     return {
         "GET /v1/referrals/{appointment_id}": Call(
             "GET", f"/v1/referrals/{appointment}", hidden=True
@@ -206,6 +218,13 @@ def rest_calls(world: World, attachment: str, appointment: str) -> dict[str, Cal
             content=sample("application/pdf", 1000),
         ),
         "DELETE /v1/sessions/current": Call("DELETE", "/v1/sessions/current", fresh_session=True),
+        # R's owner's own device, in use: a rename, or a 409 (log out instead).
+        "PATCH /v1/devices/{device_id}": Call(
+            "PATCH", f"/v1/devices/{owner_device}", json={"name": "Cabinet"}, hidden=True
+        ),
+        "DELETE /v1/devices/{device_id}": Call(
+            "DELETE", f"/v1/devices/{owner_device}", hidden=True
+        ),
         "GET /v1/profiles": Call("GET", f"/v1/profiles?users={world.bystander.user_id}"),
         "PUT /v1/admin/users/{user_id}/verified": Call(
             "PUT", f"/v1/admin/users/{world.bystander.user_id}/verified", json={"verified": True}

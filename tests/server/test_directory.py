@@ -13,6 +13,7 @@ from directory_kit import DOUAI, call, node, small_directory
 from harness import ServerUnderTest, practitioner
 from server.directory.names import SPECIALTIES as SEED_SPECIALTIES
 from server.directory.profiles import on_identity_verified
+from server.postcodes import locate
 from server.verification.specialties import is_specialty
 
 
@@ -92,6 +93,34 @@ async def test_bad_search_parameters_are_named(
     assert r.status_code == 400 and field in r.json()["message"], r.text
 
 
+async def test_where_by_arrondissement(dserver: ServerUnderTest) -> None:
+    """ "Où ?" by postcode or by name finds the arrondissements of Paris, Lyon and
+    Marseille (the official base); a postcode it does not know is refused, by name."""
+    me = await practitioner(dserver.url, dserver.store)
+    for postcode, city, short in (
+        ("75011", "Paris", "Paris 11e"),
+        ("69003", "Lyon", "lyon 3"),
+        ("13001", "Marseille", "Marseille 1er"),
+    ):
+        colleague = await practitioner(dserver.url, dserver.store, postcode=postcode, city=city)
+        r = await call(colleague, dserver, "GET", "/v1/directory/me")
+        pid = r.json()["profile"]["id"]
+        for near in (postcode, short, city):
+            assert pid in await search(dserver, me, near=near, radius_km=3), near
+        assert pid not in await search(dserver, me, near="Douai", radius_km=50)
+    r = await call(
+        me,
+        dserver,
+        "POST",
+        "/v1/agenda/places",
+        json={"name": "Cabinet", "address": "1 rue X", "postcode": "75021", "city": "Paris"},
+    )
+    assert r.status_code == 400 and r.json()["field"] == "postcode", r.text
+    assert r.json()["reason"] == "postcode_unknown"
+    r = await call(me, dserver, "GET", "/v1/directory/search", params={"near": "75021"})
+    assert r.status_code == 400 and r.json()["reason"] == "place_unknown", r.text
+
+
 async def test_search_needs_a_session(dserver: ServerUnderTest) -> None:
     r = await call(None, dserver, "GET", "/v1/directory/search", params={"q": "dupont"})
     assert r.status_code == 401
@@ -104,7 +133,12 @@ async def test_own_profile_visibility_and_verified_badge(dserver: ServerUnderTes
     assert r.status_code == 200
     mine = r.json()["profile"]
     assert mine["user"] == me.user_id and mine["verified"] and mine["visible"]
-    assert mine["places"] == []  # Paris (their sign-up city) is not in this directory
+    # Their first place: their sign-up postcode and city, located by the official base.
+    paris_11 = locate("75011")
+    assert paris_11 is not None
+    assert [(p["postcode"], p["city"], p["lat"], p["lon"]) for p in mine["places"]] == [
+        ("75011", "Paris", paris_11.lat, paris_11.lon)
+    ]
     last = mine["last_name"]
     found = await call(other, dserver, "GET", "/v1/directory/search", params={"q": last})
     assert [h["id"] for h in found.json()["results"]] == [mine["id"]]
@@ -156,7 +190,8 @@ async def test_agenda_setup_and_availability(dserver: ServerUnderTest) -> None:
     )
     assert r.status_code == 201, r.text
     place = r.json()["place"]
-    assert (place["lat"], place["lon"]) == DOUAI  # located from the postcode
+    douai = locate("59500")  # located from the postcode, by the official base
+    assert douai is not None and (place["lat"], place["lon"]) == (douai.lat, douai.lon)
     r = await call(
         me, dserver, "POST", "/v1/agenda/motives", json={"label": "Soins non programmés"}
     )

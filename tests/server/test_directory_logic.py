@@ -4,6 +4,8 @@ the patient form, search parameters, rings, and the seed generator's determinism
 from __future__ import annotations
 
 import datetime as dt
+import math
+import random
 
 import pytest
 
@@ -12,7 +14,19 @@ from server.directory.query import decode_cursor, encode_cursor, parse_search
 from server.directory.seed import generate
 from server.errors import ApiError
 from server.fields import e164, valid_postcode
-from storage.directory_index import fts5_expression, near_rings, tsquery_expression, word_passes
+from server.postcodes import DATA, all_communes, communes
+from storage.directory_index import (
+    KM_PER_DEGREE,
+    MAX_SAS_CELLS,
+    SAS_CELL_COLUMNS,
+    fts5_expression,
+    lon_scale,
+    near_rings,
+    sas_cells,
+    slot_cells,
+    tsquery_expression,
+    word_passes,
+)
 from storage.search_text import deletes, edit_distance_at_most_1, normalise, tokens
 
 TODAY = dt.date(2026, 11, 22)
@@ -68,6 +82,10 @@ def test_postcodes_and_birth_dates() -> None:
     assert (
         not valid_postcode("00100") and not valid_postcode("9950") and not valid_postcode("96000")
     )
+    # The official base: arrondissements are postcodes, codes La Poste does not serve
+    # are not, even inside a département's range.
+    assert all(valid_postcode(c) for c in ("75011", "75116", "69003", "13001", "13016"))
+    assert not any(valid_postcode(c) for c in ("75021", "69010", "13017", "59999", " 75011"))
     assert parse_birth_date("21/11/1952", TODAY) == dt.date(1952, 11, 21)
     assert parse_birth_date("1952-11-21", TODAY) == dt.date(1952, 11, 21)
     for bad in ("31/02/1990", "2027-01-01", "1890-01-01", "21-11-1952", "hier"):
@@ -142,3 +160,41 @@ def test_seed_is_deterministic() -> None:
     assert {p.specialty for p in profiles} >= {"Médecine générale", "Infirmier"}
     for p in profiles:
         assert valid_postcode(p.places[0].postcode) and 41 < p.places[0].lat < 51.2
+
+
+def test_sas_cells_cover_their_circle() -> None:
+    """Every point within a SAS search's radius is in one of the cells searched,
+    whatever the radius and wherever in France (overseas and west of Greenwich too);
+    the corners of the bounding box are left out."""
+    rng = random.Random(5)
+    for _ in range(3000):
+        lat, lon = rng.uniform(-21.5, 51.0), rng.uniform(-61.0, 55.5)
+        radius = rng.choice((1.0, 5.0, 20.0, 60.0, 200.0))
+        column, cells = sas_cells(lat, lon, radius)
+        assert len(cells) <= MAX_SAS_CELLS or column == SAS_CELL_COLUMNS[-1]
+        distance = radius * math.sqrt(rng.random())
+        bearing = rng.uniform(0, 2 * math.pi)
+        at = (
+            lat + distance * math.cos(bearing) / KM_PER_DEGREE,
+            lon + distance * math.sin(bearing) / lon_scale(lat),
+        )
+        assert slot_cells(*at)[SAS_CELL_COLUMNS.index(column)] in cells
+    assert sas_cells(48.85, 2.35, 20)[0] == "cell_fine"
+    assert sas_cells(48.85, 2.35, 200)[0] == "cell_coarse"
+    # 40 km around a cell's corner: the bounding box has 4 x 6 cells; the circle
+    # does not reach the box's corner cells (48.0-48.25 N, 1.75-2.0 E: 46 km away).
+    column, cells = sas_cells(48.5, 2.5, 40)
+    assert column == "cell_fine" and slot_cells(48.1, 1.9)[0] not in cells and len(cells) < 24
+
+
+def test_the_postcode_base_shipped() -> None:
+    """server/postcodes.tsv: built from the pinned package (its header says which),
+    every commune of every postcode, metropolitan and overseas, each located."""
+    header = DATA.read_text("utf-8").splitlines()[0]
+    assert "codes-postaux@4.1.2" in header
+    rows = all_communes()
+    assert len(rows) == 35_684 and len({c.postcode for c in rows}) == 6_201
+    assert all(len(c.postcode) == 5 and c.postcode.isdigit() for c in rows)
+    assert all(-22 < c.lat < 52 and -62 < c.lon < 56 for c in rows)
+    assert [c.name for c in communes("75011")] == ["Paris 11e Arrondissement"]
+    assert {c.name for c in communes("13001")} == {"Marseille 1er Arrondissement"}

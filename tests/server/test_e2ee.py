@@ -17,6 +17,7 @@ from clients.python.e2ee import EncryptedIncoming, KeysChanged, _Outbound
 from clients.python.errors import AttachmentCorrupt, AttachmentRefused
 from harness import PASSWORD, ServerUnderTest, connected, practitioner
 from protocol.crypto.attachment import ciphertext_size
+from protocol.crypto.identity import IdentityKeys, sign_device
 from protocol.crypto.keys import DeviceKeys, parse_bundle
 from protocol.crypto.sender_keys import OutboundSession
 from protocol.errors import ErrorCode
@@ -266,9 +267,22 @@ async def test_safety_numbers_match_and_a_replaced_key_is_reported(
         await a.create_room("direct", [b.user_id])
         number = await a.safety_number(b.user_id)
         assert number == await b.safety_number(a.user_id) and len(number) == 60
-        # b's device key is replaced in the directory (a new install, or an attack).
+        assert a.device_verified(b.user_id, b.device_id)
+        # b's device key is replaced in the directory (a new install, or an attack): not
+        # signed by b's identity, that device is unverified; the number is b's identity's.
         intruder = DeviceKeys.generate()
         await b.client.upload_keys(intruder.bundle(b.user_id, b.device_id).to_bytes())
+        assert await a.safety_number(b.user_id) == number
+        assert not a.device_verified(b.user_id, b.device_id)
+        # b's identity key itself replaced: the number changes, and a is told.
+        other = IdentityKeys.generate()
+        bundle = intruder.bundle(b.user_id, b.device_id)
+        await b.client.upload_keys(
+            bundle.to_bytes(),
+            identity=other.record(b.user_id).to_bytes(),
+            signature=sign_device(other, bundle).to_bytes(),
+            reset=True,
+        )
         changed = await a.safety_number(b.user_id)
         assert changed != number
         async with asyncio.timeout(10):
@@ -276,7 +290,7 @@ async def test_safety_numbers_match_and_a_replaced_key_is_reported(
             while not isinstance(item, KeysChanged):
                 item = await a.recv()
         assert (item.user, item.previous, item.number) == (b.user_id, number, changed)
-        assert item.replaced == (b.device_id,)
+        assert item.replaced == ()  # its device key had changed before (seen then)
     finally:
         await a.close()
         await b.close()

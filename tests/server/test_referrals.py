@@ -200,6 +200,11 @@ async def test_sas_regulators(dserver: ServerUnderTest) -> None:
     assert r.status_code == 200, r.text
     # Open to new patients and online, or "Soins non programmés"; not the others.
     assert [s["slot"]["id"] for s in r.json()["slots"]] == ["s-open", "s-snp"]
+    # The area by the commune's name, or a postcode the official base lacks.
+    r = await call(regulator, dserver, "GET", "/v1/sas/slots", params={**window, "near": "douai"})
+    assert [s["slot"]["id"] for s in r.json()["slots"]] == ["s-open", "s-snp"]
+    r = await call(regulator, dserver, "GET", "/v1/sas/slots", params={**window, "near": "59599"})
+    assert r.status_code == 400 and r.json()["reason"] == "place_unknown", r.text
     r = await call(
         regulator, dserver, "GET", "/v1/sas/slots", params={**window, "specialty": "Pédiatrie"}
     )

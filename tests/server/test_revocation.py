@@ -15,7 +15,7 @@ from clients.python import log_in
 from clients.python.rest import request
 from harness import PASSWORD, ROOT, ServerUnderTest, practitioner, running_server, settings_for
 from protocol import CloseCode
-from protocol.frames import Hello, Ping, Pong, Welcome
+from protocol.frames import Ack, Event, Hello, Ping, Pong, RoomCreate, Welcome
 from server.auth import hash_token
 from storage.audit import AuditQuery
 
@@ -83,6 +83,32 @@ async def test_a_log_out_on_another_node_closes_the_connection_through_the_broke
             await asyncio.sleep(0)  # the connection is subscribed once the welcome came
             await request(node_b.url, "DELETE", "/v1/sessions/current", token=alice.token)
             assert await closed_with(ws, 5) == CloseCode.UNAUTHENTICATED
+
+
+async def test_a_device_revoked_on_another_node_is_closed_there_within_a_second(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """``DELETE /v1/devices/{id}`` on node B: the device's connection on node A closes
+    through the broker (no session watch in time), and A's other members get the
+    ``device.revoked`` event of their room."""
+    base = settings_for(tmp_path, broker_url=redis_url, session_check_interval_s=3600)
+    async with running_server(base) as node_a, running_server(base) as node_b:
+        alice = await practitioner(node_a.url, node_a.store)
+        phone = await log_in(node_a.url, alice.email, PASSWORD, device_name="phone")
+        bob = await practitioner(node_a.url, node_a.store)
+        async with (
+            raw_connection(node_a.url, phone) as phone_ws,
+            raw_connection(node_a.url, bob) as bob_ws,
+        ):
+            await bob_ws.send(RoomCreate(2, "direct", (alice.user_id,)))
+            assert isinstance(await bob_ws.reply_to(2), Ack)
+            await request(node_b.url, "DELETE", f"/v1/devices/{phone.device_id}", token=alice.token)
+            assert await closed_with(phone_ws, 1.0) == CloseCode.UNAUTHENTICATED
+            async with asyncio.timeout(5):
+                event = await bob_ws.recv()
+                while not (isinstance(event, Event) and event.kind == "device.revoked"):
+                    event = await bob_ws.recv()
+            assert (event.user, event.device) == (alice.user_id, phone.device_id)
 
 
 async def test_the_admin_command_unverify_closes_connections_through_the_broker(

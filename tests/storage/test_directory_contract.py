@@ -11,7 +11,6 @@ from storage import Conflict, NotFound, Store
 from storage.directory import (
     SNP_MOTIVE,
     DirectoryQuery,
-    Locality,
     Motive,
     NewAppointment,
     NewProfile,
@@ -92,7 +91,6 @@ async def directory(store: Store) -> dict[str, str]:
             profile("hidden", "Jean", "Duponteil", "Médecine générale", visible=False),
             profile("account", "Jeanne", "Dupontel", "Pédiatrie", user_id=account),
         ],
-        [Locality("59500", "Douai", *DOUAI), Locality("59000", "Lille", *LILLE)],
     )
     await store.finish_directory_load()
     return {"account": account}
@@ -179,12 +177,23 @@ async def test_verified_badge_and_organisations(store: Store) -> None:
     assert (await store.profile_of_user(links["account"])) is not None
 
 
-async def test_localities(store: Store) -> None:
-    await directory(store)
-    assert (await store.locality("59000", None)) == Locality("59000", "Lille", *LILLE)
-    douai = await store.locality(None, "DOUAI")
-    assert douai is not None and douai.postcode == "59500"
-    assert await store.locality("99999", None) is None
+async def test_a_typo_of_a_rare_name_finds_it_on_the_first_page(store: Store) -> None:
+    """ "martinu" is one letter from the common "Martin" and the rare "Martiny": the rare
+    name's few practitioners come first, then the common one's, all pages through."""
+    common = [profile(f"martin{i:02d}", f"P{i:02d}", "Martin", "Pédiatrie") for i in range(45)]
+    rare = profile("martiny", "Zoé", "Martiny", "Pédiatrie")
+    await store.load_directory([], [*common, rare])
+    await store.finish_directory_load()
+    page = await store.search_directory(DirectoryQuery(words=("martinu",), limit=20))
+    assert page.corrected is not None and set(page.corrected) == {"martin", "martiny"}
+    assert [h.id for h in page.hits][:1] == ["martiny"]
+    seen = [h.id for h in page.hits]
+    while page.next_cursor is not None:
+        page = await store.search_directory(
+            DirectoryQuery(words=("martinu",), limit=20, after=page.next_cursor)
+        )
+        seen += [h.id for h in page.hits]
+    assert seen == ["martiny", *(p.id for p in common)]
 
 
 async def test_favourites(store: Store) -> None:

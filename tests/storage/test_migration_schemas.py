@@ -8,8 +8,7 @@ waiting for the other.
 Left out, and only these: what each database's search index is made of (PostgreSQL's
 ``search_text``/``search`` columns with their GIN and GiST indexes and
 ``directory_terms`` for pg_trgm; SQLite's FTS5 and R*Tree tables and the SymSpell
-``directory_terms_keys``), and SAS's soonest-slots index, which only the PostgreSQL
-engine's search uses (see ``storage.sql.search``).
+``directory_terms_keys``).
 """
 
 from __future__ import annotations
@@ -36,7 +35,6 @@ SEARCH_INDEXES = {
     "directory_profiles_search",
     "directory_profiles_geo",
     "directory_terms_trgm",
-    "agenda_slots_sas_time",
 }
 
 # Kinds of value: SQLite's declared affinity and PostgreSQL's types meet here.

@@ -1,5 +1,5 @@
 """Agendas for the web tests: a practitioner's place, motives and open slots (made
-through REST, as the agenda screen does), and the localities the "Où ?" filter needs."""
+through REST, as the agenda screen does)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,7 @@ import httpx
 
 from clients.python import Account
 from harness import ServerUnderTest
-from storage.directory import Locality
 
-LYON = Locality("69003", "Lyon", 45.7597, 4.8422, 516_000)
 HALF_HOUR = 1_800_000
 
 
@@ -23,11 +21,6 @@ async def api(account: Account, server: ServerUnderTest, method: str, path: str,
         )
     assert response.status_code < 300, response.text
     return response.json() if response.content else None
-
-
-async def know_lyon(server: ServerUnderTest) -> None:
-    """The locality of 69003 (loaded once; loading it again changes nothing)."""
-    await server.store.load_directory([], [], [LYON])
 
 
 def slot_day() -> dt.datetime:

@@ -9,6 +9,7 @@ import unicodedata
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from playwright.async_api import Browser, BrowserContext, Page, Request, WebSocket, expect
 from verification_kit import email_code
@@ -64,13 +65,25 @@ DESKTOP = {"width": 1280, "height": 800}
 
 
 async def open_client(
-    browser: Browser, url: str, viewport: dict[str, int] | None = None, path: str = "/"
+    browser: Browser,
+    url: str,
+    viewport: dict[str, int] | None = None,
+    path: str = "/",
+    *,
+    position: tuple[float, float] | None = None,
 ) -> tuple[BrowserContext, Page, list[str]]:
     """A fresh browser profile (its own IndexedDB) on the client's page; the list
     collects the page's uncaught errors and any Content-Security-Policy violation.
-    Service workers are blocked here (tests/web/test_pwa.py has its own)."""
+    Service workers are blocked here (tests/web/test_pwa.py has its own).
+    ``position``: the device's emulated location, the page allowed to read it."""
+    located: dict[str, Any] = {}
+    if position is not None:
+        located = {
+            "geolocation": {"latitude": position[0], "longitude": position[1]},
+            "permissions": ["geolocation"],
+        }
     context = await browser.new_context(
-        viewport=viewport or DESKTOP, locale="fr-FR", service_workers="block"
+        viewport=viewport or DESKTOP, locale="fr-FR", service_workers="block", **located
     )
     page = await context.new_page()
     errors: list[str] = []
@@ -173,6 +186,19 @@ async def anne_and_paul(
         await log_in(page, account)
         people.append(Colleague(account, context, page, errors))
     return people[0], people[1]
+
+
+async def log_in_approved(page: Page, account: Account, approver: Page) -> None:
+    """Log in on a browser new to this account, and approve it from ``approver``, a
+    browser where the account is signed in (SPEC.md §10.5): the same code on both."""
+    await expect(page.locator("#login-form")).to_be_visible()
+    await page.fill("#login-form input[name=email]", account.email)
+    await page.fill("#login-form input[name=password]", PASSWORD)
+    await page.click("#login-form button[type=submit]")
+    code = await page.locator("#link-code").inner_text()
+    await expect(approver.locator("#approve-code")).to_have_text(code)
+    await approver.click("#link-approve")
+    await expect(page.locator("#connection")).to_have_attribute("data-state", "online")
 
 
 async def start_direct(page: Page, other_user_id: str) -> None:

@@ -113,7 +113,8 @@ async def test_real_refusals_are_said_in_french(
     await expect(page.locator("#auth-error")).to_have_text(
         "Adresse e-mail ou mot de passe incorrect."
     )
-    # A sign-up the server refuses for its postcode (the browser's own checks skipped).
+    # A sign-up the server refuses for its postcode: five digits, but no postcode of
+    # the official base (the browser's own checks skipped).
     await page.goto(server.url + "/inscription")
     form = page.locator("#signup-form")
     await form.evaluate("f => f.noValidate = true")
@@ -122,13 +123,13 @@ async def test_real_refusals_are_said_in_french(
         first_name="Jean",
         last_name="Valjean",
         email=f"jean.{viewport['width']}@example.fr",
-        postcode="00000",
+        postcode="75021",
         city="Paris",
         password="correct horse battery staple",
     )
     await form.locator("button[type=submit]").click()
     await expect(page.locator("#signup-error")).to_have_text(
-        "« Code postal » : un code postal français à 5 chiffres."
+        "Ce code postal n'existe pas : vérifiez-le (les codes CEDEX ne sont pas acceptés)."
     )
     assert errors == []
     await context.close()

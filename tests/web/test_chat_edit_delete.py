@@ -9,7 +9,16 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from browser_kit import DESKTOP, log_in, open_client, open_room, screenshot, send_text, start_direct
+from browser_kit import (
+    DESKTOP,
+    log_in,
+    log_in_approved,
+    open_client,
+    open_room,
+    screenshot,
+    send_text,
+    start_direct,
+)
 from playwright.async_api import Browser, Page, expect
 
 from harness import ServerUnderTest, practitioner
@@ -42,7 +51,7 @@ async def test_edit_and_delete_live_and_after_a_resync(
     ctx_q, page_q, errors_q = await open_client(browser, server.url, DESKTOP)  # Paul's 2nd
     await log_in(page_a, anne)
     await log_in(page_p, paul)
-    await log_in(page_q, paul)
+    await log_in_approved(page_q, paul, page_p)  # Paul's second browser, approved
     await start_direct(page_a, paul.user_id)
     await send_text(page_a, "RDV à 9 h pour Mme D.")
     for page in (page_p, page_q):

@@ -10,6 +10,7 @@ import pytest
 from browser_kit import (
     DESKTOP,
     log_in,
+    log_in_approved,
     open_client,
     open_room,
     screenshot,
@@ -32,8 +33,9 @@ async def test_settings_follow_the_account_across_devices(
     ctx_a, page_a, errors_a = await open_client(browser, server.url, viewport)
     ctx_b, page_b, errors_b = await open_client(browser, server.url, DESKTOP)  # Anne's 2nd
     ctx_p, page_p, errors_p = await open_client(browser, server.url, DESKTOP)
-    for page, who in ((page_a, anne), (page_b, anne), (page_p, paul)):
+    for page, who in ((page_a, anne), (page_p, paul)):
         await log_in(page, who)
+    await log_in_approved(page_b, anne, page_a)  # her second browser, approved
     await start_direct(page_p, anne.user_id)
     await send_text(page_p, "Bonjour Anne")
     line_b = page_b.locator("[data-testid=room]")

@@ -28,6 +28,7 @@ from clients.python import log_in as log_in_sdk
 from clients.python.e2ee import encode_content
 from clients.python.rest import confirm_email, sign_up
 from harness import PASSWORD, ServerUnderTest, practitioner
+from protocol.crypto.identity import IdentityKeys, sign_device
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")  # the shared browser and server
 
@@ -100,12 +101,16 @@ async def test_browser_and_sdk_converse_both_ways(
         async with page.expect_download() as info:
             await item.locator("button.download").click()
         assert await read_file(await (await info.value).path()) == PDF
-        # Safety numbers: the browser shows the SDK's 60 digits; a new device of Bob's
-        # changes them, and the browser says so.
+
+        # Safety numbers: the browser shows the SDK's 60 digits, computed over the two
+        # identity keys (cross-signing): a new device of Bob's leaves them as they are.
+        def grouped(number: str) -> str:
+            return " ".join(number[i : i + 5] for i in range(0, 60, 5))
+
         await page.click("#safety")
         expected = await bob.safety_number(anne.user_id)
         shown = page.locator("#safety-number")
-        await expect(shown).to_have_text(" ".join(expected[i : i + 5] for i in range(0, 60, 5)))
+        await expect(shown).to_have_text(grouped(expected))
         await page.keyboard.press("Escape")
         phone = EncryptedClient(
             await log_in_sdk(server.url, bob_account.email, PASSWORD, device_name="phone"),
@@ -114,10 +119,23 @@ async def test_browser_and_sdk_converse_both_ways(
         await phone.connect()
         try:
             await page.click("#safety")
+            assert await bob.safety_number(anne.user_id) == expected
+            await expect(shown).to_have_text(grouped(expected))
+            await expect(page.locator(".key-change")).to_have_count(0)
+            await page.keyboard.press("Escape")
+            # Bob's identity key itself replaced: the number changes, the browser says so.
+            other = IdentityKeys.generate()
+            await phone.client.upload_keys(
+                phone.bundle.to_bytes(),
+                identity=other.record(bob.user_id).to_bytes(),
+                signature=sign_device(other, phone.bundle).to_bytes(),
+                reset=True,
+            )
+            await page.click("#safety")
             changed = await bob.safety_number(anne.user_id)
             assert changed != expected
-            await expect(shown).to_have_text(" ".join(changed[i : i + 5] for i in range(0, 60, 5)))
-            await expect(page.locator(".key-change")).to_contain_text("nouvel appareil")
+            await expect(shown).to_have_text(grouped(changed))
+            await expect(page.locator(".key-change")).to_contain_text("clé d'identité")
         finally:
             await phone.close()
         assert errors == []

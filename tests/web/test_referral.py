@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 import pytest
-from agenda_kit import api, know_lyon, open_agenda, slot_day
+from agenda_kit import api, open_agenda, slot_day
 from browser_kit import (
     log_in,
     named_practitioner,
@@ -25,6 +25,7 @@ from browser_kit import (
 from playwright.async_api import Browser, Page, expect
 
 from harness import ServerUnderTest
+from server.postcodes import locate
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")  # the shared browser and server
 
@@ -48,7 +49,6 @@ async def fill_patient(page: Page, *, birth_name: bool = True) -> None:
 async def test_referral_journey(
     server: ServerUnderTest, browser: Browser, viewport: dict[str, int], tmp_path: Path
 ) -> None:
-    await know_lyon(server)
     garnier = await named_practitioner(
         server, "Hélène", "Garnier", "Cardiologie et maladies vasculaires", "Lyon"
     )
@@ -92,6 +92,7 @@ async def test_referral_journey(
     )
     slots = page.locator("#slots [data-testid=slot]")
     await expect(slots).to_have_count(4)
+    await screenshot(page, "referral-card")
     await slots.first.click()
     await expect(page.locator("#booking-form")).to_be_visible()
     await expect(page.locator("#message-notice")).to_contain_text(
@@ -161,13 +162,57 @@ async def test_referral_journey(
     await expect(sent.first).to_contain_text("Confirmé, à venir")
     await expect(sent.first).to_contain_text("Mme Marie DURAND")
     await expect(sent.first).to_contain_text("Hélène Garnier")
+    await sent.first.scroll_into_view_if_needed()
+    await screenshot(page, "referral-sent")
     assert errors_r == [] and errors_d == []
     await ctx_r.close()
     await ctx_d.close()
 
 
-async def test_two_browsers_race_for_one_slot(server: ServerUnderTest, browser: Browser) -> None:
-    await know_lyon(server)
+async def test_around_me(
+    server: ServerUnderTest, browser: Browser, viewport: dict[str, int]
+) -> None:
+    """ "Autour de moi": the browser's position (emulated, and allowed) finds the
+    colleagues near it, with their distance; from elsewhere they are not there; a
+    browser that does not give its position is told so in French."""
+    lyon_3e = locate("69003")
+    marseille_1er = locate("13001")
+    assert lyon_3e is not None and marseille_1er is not None
+    colleague = await named_practitioner(server, "Inès", "Vasseur", "Rhumatologie", "Lyon")
+    me = await named_practitioner(server, "Alain", "Perrin", "Médecine générale", "Lyon")
+    profile = (await api(colleague, server, "GET", "/v1/directory/me"))["profile"]["id"]
+    # Standing a few hundred metres from the colleague's practice.
+    here = (lyon_3e.lat + 0.003, lyon_3e.lon - 0.004)
+    for position, found in ((here, True), ((marseille_1er.lat, marseille_1er.lon), False)):
+        ctx, page, errors = await open_client(browser, server.url, viewport, position=position)
+        await log_in(page, me)
+        await page.click("#nav-referral")
+        await page.fill("#who", "rhumatologie")
+        await page.click("#around-me")
+        await expect(page.locator("#where")).to_have_attribute("placeholder", "Autour de moi")
+        await expect(page).to_have_url(re.compile(r"/adressage\?q=rhumatologie&lat=.*&lon="))
+        hit = page.locator(f"#results [data-profile='{profile}']")
+        if found:
+            await expect(hit).to_contain_text("Inès Vasseur")
+            await expect(hit).to_contain_text(re.compile(r"\b0,\d km"))
+            await screenshot(page, "referral-around-me")
+        else:
+            await expect(page.locator("#results")).not_to_contain_text("Inès Vasseur")
+            await expect(hit).to_have_count(0)
+        assert errors == []
+        await ctx.close()
+    ctx, page, errors = await open_client(browser, server.url, viewport)  # no position
+    await log_in(page, me)
+    await page.click("#nav-referral")
+    await page.click("#around-me")
+    await expect(page.locator("#search-error")).to_contain_text("Position indisponible")
+    assert errors == []
+    await ctx.close()
+
+
+async def test_two_browsers_race_for_one_slot(
+    server: ServerUnderTest, browser: Browser, viewport: dict[str, int]
+) -> None:
     roux = await named_practitioner(server, "Louis", "Roux", "Pneumologie", "Lyon")
     agenda = await open_agenda(roux, server, count=1)
     profile = agenda["profile"]["id"]
@@ -175,7 +220,7 @@ async def test_two_browsers_race_for_one_slot(server: ServerUnderTest, browser: 
     contexts = []
     for first, last in (("Claire", "Petit"), ("Marc", "Bernard")):
         account = await named_practitioner(server, first, last, "Médecine générale", "Lyon")
-        ctx, page, _ = await open_client(browser, server.url)
+        ctx, page, _ = await open_client(browser, server.url, viewport)
         await log_in(page, account)
         await page.goto(f"{server.url}/adressage/{profile}")
         await expect(page.locator("#practitioner-name")).to_contain_text("Louis Roux")
@@ -209,7 +254,6 @@ async def test_agenda_settings(
     """The practitioner manages their agenda: a place, the motive "Soins non
     programmés", slots opened on it (which are then open to the SAS), an extra required
     patient field, instructions, and the profile hidden from the directory."""
-    await know_lyon(server)
     blanc = await named_practitioner(server, "Nathalie", "Blanc", "Médecine générale", "Lyon")
     ctx, page, errors = await open_client(browser, server.url, viewport)
     await log_in(page, blanc)

@@ -9,7 +9,7 @@ SAS, in video. README screenshots."""
 from __future__ import annotations
 
 import pytest
-from agenda_kit import api, know_lyon, open_agenda
+from agenda_kit import api, open_agenda
 from browser_kit import fill_sign_up, named_practitioner, open_client, screenshot
 from playwright.async_api import Browser, expect
 from verification_kit import email_code, outbox_mails
@@ -28,7 +28,6 @@ INSTRUCTIONS = (
 async def test_regulator_books_for_a_patient(
     server: ServerUnderTest, browser: Browser, viewport: dict[str, int]
 ) -> None:
-    await know_lyon(server)
     fabre = await named_practitioner(server, "Julien", "Fabre", "Médecine générale", "Lyon")
     agenda = await open_agenda(fabre, server, count=2, snp=True)
     await api(
@@ -58,6 +57,7 @@ async def test_regulator_books_for_a_patient(
         city="Lyon",
         password=PASSWORD,
     )
+    await screenshot(page, "sas-signup")
     await page.locator("#signup-form button[type=submit]").click()
     await expect(page).to_have_url(server.url + "/verification")
     await page.fill("#email-code-form input[name=code]", await email_code(server, address))

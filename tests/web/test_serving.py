@@ -33,7 +33,8 @@ async def test_page_and_modules_carry_the_security_headers(server: ServerUnderTe
         assert response.headers["x-content-type-options"] == "nosniff"
         assert response.headers["referrer-policy"] == "no-referrer"
         assert response.headers["x-frame-options"] == "DENY"
-        assert "camera=()" in response.headers["permissions-policy"]
+        policy = response.headers["permissions-policy"]
+        assert "camera=()" in policy and "geolocation=(self)" in policy  # "Autour de moi"
         assert "strict-transport-security" not in response.headers  # plain HTTP here
 
 

@@ -68,6 +68,24 @@ async (v) => {
     const n = c.safetyNumber(s.user_a, s.keys_a.map(H), s.user_b, s.keys_b.map(H));
     check(`safety ${s.user_a}/${s.user_b}`, n === s.number);
   }
+  for (const u of v.identity.users) {
+    const id = c.IdentityKeys.fromSeed(H(u.seed));
+    check(`${u.user} identity seed`, c.hex(id.seed) === u.identity_seed);
+    check(`${u.user} identity public`, c.hex(id.public) === u.identity_public);
+    check(`${u.user} identity file`, c.hex(c.IdentityKeys.fromBytes(H(u.identity_file)).toBytes()) === u.identity_file);
+    check(`${u.user} identity record`, c.hex(id.record(u.user)) === u.record);
+    const record = c.parseIdentity(H(u.record));
+    check(`${u.user} parse identity`, record.userId === u.user && c.hex(record.public) === u.identity_public);
+    for (const d of u.devices) {
+      const bundle = c.parseBundle(H(d.bundle));
+      check(`${d.device} device signature`, c.hex(c.signDevice(id, bundle)) === d.signature);
+      check(`${d.device} verified`, c.deviceVerified(record, bundle, H(d.signature)));
+      const forged = H(d.signature); forged[10] ^= 1;
+      check(`${d.device} forged signature refused`, !c.deviceVerified(record, bundle, forged));
+    }
+  }
+  const is = v.identity.safety;
+  check("identity safety number", c.safetyNumber(is.user_a, is.keys_a.map(H), is.user_b, is.keys_b.map(H)) === is.number);
   const plain = c.decryptFile(H(v.attachment.key), H(v.attachment.vector));
   check("attachment vector", c.hex(plain) === v.attachment.plain);
   const again = c.encryptFile(H(v.attachment.key), plain);
@@ -75,5 +93,30 @@ async (v) => {
   check("attachment round trip", c.hex(c.decryptFile(H(v.attachment.key), again)) === v.attachment.plain);
   const cut = H(v.attachment.vector).slice(0, -1);
   try { c.decryptFile(H(v.attachment.key), cut); fails.push("truncated attachment accepted"); } catch (e) { check("truncated", e instanceof c.CryptoError); }
+  // §11.7: key backup (Argon2id, entries) and device linking, as protocol/crypto.
+  const bk = v.backup;
+  for (const d of bk.derivations) {
+    const key = c.deriveBackupKey(d.phrase, { salt: H(d.salt), opslimit: d.opslimit, memlimit: d.memlimit });
+    check(`argon2id ${d.phrase}`, c.hex(key) === d.key);
+    check(`backup check ${d.phrase}`, c.hex(c.backupCheck(key)) === d.check);
+  }
+  const e = bk.entry;
+  const entryKey = { roomId: e.room, deviceId: e.device, sessionId: H(e.session_id), chainKey: H(e.chain_key), index: e.index, signPublic: H(e.sign_public) };
+  const [eid, blob] = c.sealEntry(H(e.backup_key), entryKey, H(e.nonce));
+  check("backup entry id", eid === e.id);
+  check("backup entry", c.hex(blob) === e.data);
+  const opened2 = c.openEntry(H(e.backup_key), e.id, H(e.data));
+  check("open backup entry", c.hex(opened2.chainKey) === e.chain_key && opened2.roomId === e.room);
+  try { c.openEntry(H(bk.derivations[1].key), e.id, H(e.data)); fails.push("entry opened with another key"); } catch (err) { check("entry wrong key", err.kind === "Tampered"); }
+  const ie = bk.identity_entry;
+  const [iid, iblob] = c.sealIdentityEntry(H(e.backup_key), H(ie.identity_file), H(ie.nonce));
+  check("identity entry", iid === ie.id && c.hex(iblob) === ie.data && c.identityEntryId(H(e.backup_key)) === ie.id);
+  check("open identity entry", c.hex(c.openIdentityEntry(H(e.backup_key), H(ie.data))) === ie.identity_file);
+  for (const l of bk.link_codes) check(`link code ${l.code}`, c.linkCode(H(l.bundle)) === l.code);
+  const rk = c.roomKeysPayloads([entryKey], e.device, v.keys.devices[1].device);
+  check("room_keys payload", rk.length === 1 && c.hex(encode(rk[0])) === bk.room_keys_plaintext);
+  check("room_keys parse", c.hex(c.roomKeysFromPayload(rk[0])[0].chainKey) === e.chain_key);
+  const phrase = c.newPhrase();
+  check("new phrase", /^([a-km-z2-9]{4}-){5}[a-km-z2-9]{4}$/.test(phrase) && c.normalizePhrase(phrase.toUpperCase()) === phrase.replaceAll("-", ""));
   return fails;
 }

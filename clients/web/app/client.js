@@ -13,7 +13,7 @@
 import { decode, encode } from "./codec.js";
 import { randomId } from "./crypto.js";
 
-const IDEMPOTENT = new Set(["send", "sync", "read", "room.get", "to_device.ack", "keys.upload", "keys.query", "keys.report"]);
+const IDEMPOTENT = new Set(["send", "sync", "read", "room.get", "to_device.ack", "keys.upload", "keys.sign", "keys.query", "keys.report"]);
 // protocol/reconnect.py's CLOSE_POLICY: reconnect after this close code? (missing: yes)
 const RECONNECT_ON_CLOSE = {
   1000: true, 1001: true, 1006: true, 1007: true, 1009: true, 1011: true, 1012: true,
@@ -434,12 +434,23 @@ export class Client {
     return this.request({ t: "to_device", user, device, body });
   }
 
-  uploadKeys(bundle) {
-    return this.request({ t: "keys.upload", bundle });
+  /** keys.upload; `identity` (record) and `signature` (cross-signing, SPEC.md §11.1). */
+  uploadKeys(bundle, { identity, signature } = {}) {
+    const frame = { t: "keys.upload", bundle };
+    if (identity) frame.identity = identity;
+    if (signature) frame.signature = signature;
+    return this.request(frame);
   }
 
-  async queryKeys(users) {
-    return (await this.request({ t: "keys.query", users })).keys;
+  /** keys.sign: the identity's signature of another device of this user. */
+  signDevice(device, signature) {
+    return this.request({ t: "keys.sign", device, signature });
+  }
+
+  /** keys.query: {keys, identities, signatures}, unverified. */
+  async queryKeyDirectory(users) {
+    const ack = await this.request({ t: "keys.query", users });
+    return { keys: ack.keys || [], identities: ack.identities || [], signatures: ack.signatures || [] };
   }
 
   report(room, device, reason, session) {

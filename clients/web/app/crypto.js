@@ -167,6 +167,110 @@ export function parseBundle(data) {
   return { userId, deviceId, boxPublic, signPublic, bytes: data };
 }
 
+// -- §11.1 cross-signing (protocol/crypto/identity.py): a user's identity key signs
+// the bundles of that user's devices; a device without that signature is unverified.
+
+const IDENTITY_CONTEXT = utf8("confrere/identity");
+const DEVICE_CONTEXT = utf8("confrere/device");
+
+export class IdentityKeys {
+  constructor(seed) {
+    this.seed = checkKey(seed, "identity seed");
+    const pair = sodium.crypto_sign_seed_keypair(this.seed);
+    this.public = pair.publicKey;
+    this.secret = pair.privateKey;
+  }
+
+  static generate() {
+    return new IdentityKeys(sodium.randombytes_buf(32));
+  }
+
+  /** Deterministic identity from a 32-byte seed (test vectors). */
+  static fromSeed(seed) {
+    checkKey(seed, "seed");
+    return new IdentityKeys(blake(utf8("identity"), { key: seed, personal: "confrere-seed" }));
+  }
+
+  /** The identity file format: 0x01 || Ed25519 seed. */
+  static fromBytes(data) {
+    if (!data || data.length !== 33) throw new CryptoError("Truncated", "identity file must be 33 bytes");
+    if (data[0] !== 1) throw new CryptoError("BadVersion", `unknown identity file version ${data[0]}`);
+    return new IdentityKeys(data.slice(1));
+  }
+
+  toBytes() {
+    return concat(new Uint8Array([1]), this.seed);
+  }
+
+  /** The self-signed record publishing this key as `userId`'s (keys.upload `identity`). */
+  record(userId) {
+    const payload = encode([userId, this.public]);
+    const signature = sodium.crypto_sign_detached(concat(IDENTITY_CONTEXT, new Uint8Array([1]), payload), this.secret);
+    return concat(new Uint8Array([1]), signature, payload);
+  }
+}
+
+function splitSigned(data, what, limit = 512) {
+  if (!(data instanceof Uint8Array) || data.length === 0) throw new CryptoError("Truncated", `empty ${what}`);
+  if (data[0] !== 1) throw new CryptoError("BadVersion", `unknown ${what} version ${data[0]}`);
+  if (data.length > limit || data.length < 66) throw new CryptoError("Truncated", `${what} size`);
+  let fields;
+  try {
+    fields = decode(data.slice(65));
+  } catch {
+    throw new CryptoError("Truncated", `${what} payload is not valid msgpack`);
+  }
+  return { signature: data.slice(1, 65), payload: data.slice(65), fields };
+}
+
+/** Parse and verify (self-signature) an identity record: {userId, public}. */
+export function parseIdentity(data) {
+  const { signature, payload, fields } = splitSigned(data, "identity record");
+  if (!Array.isArray(fields) || fields.length !== 2 || typeof fields[0] !== "string" || !fields[0]) {
+    throw new CryptoError("Truncated", "identity record payload must be [user, identity key]");
+  }
+  const publicKey = checkKey(fields[1], "identity public key");
+  verify(publicKey, concat(IDENTITY_CONTEXT, new Uint8Array([1]), payload), signature, "identity record");
+  return { userId: fields[0], public: publicKey, bytes: data };
+}
+
+/** Parse a device signature (format only; verifyDevice checks it): {userId, deviceId, signature}. */
+export function parseDeviceSignature(data) {
+  const { signature, fields } = splitSigned(data, "device signature");
+  if (!Array.isArray(fields) || fields.length !== 2 || !fields.every((f) => typeof f === "string" && f)) {
+    throw new CryptoError("Truncated", "device signature payload must be [user, device]");
+  }
+  return { userId: fields[0], deviceId: fields[1], signature, bytes: data };
+}
+
+const deviceMessage = (identityPublic, bundle) => concat(DEVICE_CONTEXT, new Uint8Array([1]), identityPublic, bundle.bytes.slice(65));
+
+/** The identity's signature of a (verified) bundle of its own user: the device
+ * signature bytes (keys.upload `signature`, keys.sign). */
+export function signDevice(identity, bundle) {
+  const signature = sodium.crypto_sign_detached(deviceMessage(identity.public, bundle), identity.secret);
+  return concat(new Uint8Array([1]), signature, encode([bundle.userId, bundle.deviceId]));
+}
+
+/** Throw BadSignature unless `signature` (parsed) is `identity`'s (parsed record) over `bundle`. */
+export function verifyDevice(identity, bundle, signature) {
+  if (identity.userId !== bundle.userId || signature.userId !== bundle.userId || signature.deviceId !== bundle.deviceId) {
+    throw new CryptoError("BadSignature", "device signature: it names another user or device");
+  }
+  verify(identity.public, deviceMessage(identity.public, bundle), signature.signature, "device signature");
+}
+
+/** Whether `bundle` carries a valid signature (bytes or null) of its user's identity (parsed or null). */
+export function deviceVerified(identity, bundle, signatureBytes) {
+  if (!identity || !signatureBytes) return false;
+  try {
+    verifyDevice(identity, bundle, parseDeviceSignature(signatureBytes));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 // -- §11.2 sender keys
 
 export const MAX_SKIP = 2000;
@@ -553,4 +657,158 @@ export function refFromWire(wire) {
   if (!MAGIC.some(([, t]) => t === type)) throw new CryptoError("Truncated", "attachment reference: bad 'type'");
   if (name != null && (typeof name !== "string" || !name || name.length > 255)) throw new CryptoError("Truncated", "attachment reference: bad 'name'");
   return { id, key, sha256: sha, size, type, name: name ?? null };
+}
+
+// -- §11.7 key backup and device linking (protocol/crypto/backup.py, linking.py)
+
+export const PHRASE_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789";
+const PHRASE_CHARS = 24;
+export const BACKUP_OPSLIMIT = 3;
+export const BACKUP_MEMLIMIT = 64 * 1024 * 1024;
+
+/** A fresh recovery phrase: six groups of four characters (120 random bits). */
+export function newPhrase() {
+  const raw = sodium.randombytes_buf(15);
+  let bits = 0n;
+  for (const b of raw) bits = (bits << 8n) | BigInt(b);
+  const chars = [];
+  for (let i = 0; i < PHRASE_CHARS; i++) chars.push(PHRASE_ALPHABET[Number((bits >> BigInt(5 * i)) & 31n)]);
+  const groups = [];
+  for (let i = 0; i < PHRASE_CHARS; i += 4) groups.push(chars.slice(i, i + 4).join(""));
+  return groups.join("-");
+}
+
+/** The 24 characters of a typed phrase (case, spaces and dashes ignored). */
+export function normalizePhrase(phrase) {
+  const kept = [...String(phrase).toLowerCase()].filter((c) => !" -\t\n".includes(c)).join("");
+  if (kept.length !== PHRASE_CHARS || [...kept].some((c) => !PHRASE_ALPHABET.includes(c))) {
+    throw new CryptoError("BadKey", `a recovery phrase has ${PHRASE_CHARS} letters and digits`);
+  }
+  return kept;
+}
+
+/** Argon2id of the normalized phrase: the 32-byte backup key. */
+export function deriveBackupKey(phrase, { salt, opslimit, memlimit }) {
+  checkKey(salt, "backup salt", 16);
+  if (!(opslimit >= 1 && opslimit <= 10 && memlimit >= 8192 && memlimit <= 256 * 1024 * 1024)) {
+    throw new CryptoError("BadKey", "backup parameters out of range");
+  }
+  return sodium.crypto_pwhash(32, utf8(normalizePhrase(phrase)), salt, opslimit, memlimit, sodium.crypto_pwhash_ALG_ARGON2ID13);
+}
+
+export const backupCheck = (backupKey) => blake(utf8("check"), { key: checkKey(backupKey, "backup key"), personal: "confrere-backup" });
+
+export function entryId(backupKey, roomId, deviceId, sessionId) {
+  const data = concat(lp(roomId), lp(deviceId), checkKey(sessionId, "session id", 16));
+  return hex(blake(data, { key: checkKey(backupKey, "backup key"), personal: "confrere-bkp-id", size: 16 }));
+}
+
+/** A sender key as the msgpack map of backups and room_keys payloads (key order as Python). */
+export const senderKeyToWire = (k) => ({ room: k.roomId, device: k.deviceId, sid: k.sessionId, ck: k.chainKey, i: k.index, spk: k.signPublic });
+
+export function senderKeyFromWire(w) {
+  if (!w || typeof w !== "object") throw new CryptoError("Truncated", "a sender key is a map");
+  if (typeof w.room !== "string" || !w.room || typeof w.device !== "string" || !w.device) {
+    throw new CryptoError("Truncated", "a sender key names its room and device");
+  }
+  if (!Number.isInteger(w.i) || w.i < 0 || w.i > 0xffffffff) throw new CryptoError("Truncated", "a sender key's 'i' is an integer");
+  return {
+    roomId: w.room,
+    deviceId: w.device,
+    sessionId: checkKey(w.sid, "session id", 16),
+    chainKey: checkKey(w.ck, "chain key"),
+    index: w.i,
+    signPublic: checkKey(w.spk, "Ed25519 public key"),
+  };
+}
+
+const entryAd = (id) => concat(utf8("confrere/backup"), new Uint8Array([1]), utf8(id));
+
+function sealValue(backupKey, id, value, nonce) {
+  nonce = checkKey(nonce || sodium.randombytes_buf(24), "nonce", 24);
+  const sealed = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(encode(value), entryAd(id), null, nonce, backupKey);
+  return concat(new Uint8Array([1]), nonce, sealed);
+}
+
+function openValue(backupKey, id, data) {
+  if (!(data instanceof Uint8Array) || !data.length) throw new CryptoError("Truncated", "empty backup entry");
+  if (data[0] !== 1) throw new CryptoError("BadVersion", `unknown backup entry version ${data[0]}`);
+  if (data.length < 41 || data.length > 512) throw new CryptoError("Truncated", "backup entry size");
+  let plain;
+  try {
+    plain = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(null, data.slice(25), entryAd(id), data.slice(1, 25), backupKey);
+  } catch {
+    throw new CryptoError("Tampered", "backup entry does not authenticate");
+  }
+  try {
+    return decode(plain);
+  } catch {
+    throw new CryptoError("Truncated", "backup entry is not msgpack");
+  }
+}
+
+/** [entry id, entry bytes] for one sender key. */
+export function sealEntry(backupKey, key, nonce) {
+  const id = entryId(backupKey, key.roomId, key.deviceId, key.sessionId);
+  return [id, sealValue(backupKey, id, senderKeyToWire(key), nonce)];
+}
+
+export function openEntry(backupKey, id, data) {
+  const key = senderKeyFromWire(openValue(backupKey, id, data));
+  if (entryId(backupKey, key.roomId, key.deviceId, key.sessionId) !== id) throw new CryptoError("Tampered", "backup entry is not the key its id names");
+  return key;
+}
+
+/** The entry holding the user's identity secret (its identity file bytes). */
+export const identityEntryId = (backupKey) => hex(blake(utf8("identity"), { key: checkKey(backupKey, "backup key"), personal: "confrere-bkp-id", size: 16 }));
+
+export function sealIdentityEntry(backupKey, identityFile, nonce) {
+  const id = identityEntryId(backupKey);
+  return [id, sealValue(backupKey, id, { identity: identityFile }, nonce)];
+}
+
+export function openIdentityEntry(backupKey, data) {
+  const value = openValue(backupKey, identityEntryId(backupKey), data);
+  if (!value || !(value.identity instanceof Uint8Array)) throw new CryptoError("Truncated", "not the identity entry");
+  return value.identity;
+}
+
+/** The 12 digits both screens show for a new device's bundle (bytes): "1234 5678 9012". */
+export function linkCode(bundleBytes) {
+  const payload = bundleBytes.slice(65); // version, signature, then the payload (§11.1)
+  const digest = blake(concat(utf8("confrere/link"), new Uint8Array([1]), payload), { personal: "confrere-link" });
+  let v = 0n;
+  for (const b of digest.slice(0, 8)) v = (v << 8n) | BigInt(b);
+  const digits = (v % 10n ** 12n).toString().padStart(12, "0");
+  return `${digits.slice(0, 4)} ${digits.slice(4, 8)} ${digits.slice(8)}`;
+}
+
+const MAX_KEYS_PLAINTEXT = 60000;
+const MAX_KEYS_PER_PAYLOAD = 1000;
+
+/** room_keys payloads carrying `keys`, each small enough for one to-device body. */
+export function roomKeysPayloads(keys, senderDevice, recipientDevice) {
+  const payloads = [];
+  let batch = [];
+  let size = 0;
+  const flush = () => payloads.push({ type: "room_keys", from: senderDevice, to: recipientDevice, keys: batch });
+  for (const k of keys) {
+    const wire = senderKeyToWire(k);
+    const packed = encode(wire).length;
+    if (batch.length && (size + packed > MAX_KEYS_PLAINTEXT || batch.length >= MAX_KEYS_PER_PAYLOAD)) {
+      flush();
+      batch = [];
+      size = 0;
+    }
+    batch.push(wire);
+    size += packed;
+  }
+  if (batch.length) flush();
+  return payloads;
+}
+
+export function roomKeysFromPayload(payload) {
+  if (payload.type !== "room_keys" || !Array.isArray(payload.keys)) throw new CryptoError("Truncated", "not a room_keys payload");
+  if (payload.keys.length > MAX_KEYS_PER_PAYLOAD) throw new CryptoError("Truncated", "too many keys in one payload");
+  return payload.keys.map(senderKeyFromWire);
 }

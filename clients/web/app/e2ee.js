@@ -1,9 +1,11 @@
 // End-to-end encryption over the transport, as clients/python/e2ee.py: sender keys per
 // room shared by to-device boxes with every member device, key requests through
-// keys.report, held messages until their key arrives, encrypted chat files.
+// keys.report, held messages until their key arrives, encrypted chat files; adding a
+// device (the approval and the history's keys, SPEC.md §11.7) and the key backup.
 import {
   CryptoError,
   DeviceKeys,
+  IdentityKeys,
   InboundSession,
   OutboundSession,
   decodeContent,
@@ -15,18 +17,37 @@ import {
   newFileKey,
   openSealed,
   openSenderKey,
+  deviceVerified,
   parseBundle,
+  parseDeviceSignature,
+  parseIdentity,
   parseKeyRequest,
   parseMessage,
   safetyNumber,
   sha256,
   shareSenderKey,
+  signDevice,
   sniff,
   unwrapHeader,
   wrapHeader,
   MAX_ATTACHMENT,
+  backupCheck,
+  deriveBackupKey,
   fromUtf8,
+  linkCode,
+  newPhrase,
+  openEntry,
+  randomBytes,
+  roomKeysFromPayload,
+  roomKeysPayloads,
+  seal,
+  sealEntry,
+  identityEntryId,
+  openIdentityEntry,
+  sealIdentityEntry,
   utf8,
+  BACKUP_MEMLIMIT,
+  BACKUP_OPSLIMIT,
 } from "./crypto.js";
 
 const KEYS_TTL_MS = 30000;
@@ -62,6 +83,9 @@ function checkFile(data, name) {
   return type;
 }
 
+const toB64 = (bytes) => btoa(String.fromCharCode(...bytes));
+const fromB64 = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+
 /**
  * Handlers: onMessage(decrypted), onUndecryptable(item), onDeleted(tombstone),
  * onEvent(event).
@@ -88,6 +112,16 @@ export class E2EE {
     this.seenSeq = new Map(); // room -> last timeline seq seen
     this.locks = new Map();
     this.headers = new Map();
+    this.identity = null; // this user's identity secret (IdentityKeys), if this device holds it
+    this.identities = new Map(); // user -> identity record (verified)
+    this.verified = new Set(); // "user|device" signed by their user's identity
+    // Adding a device (SPEC.md §11.7): own devices this one approved or was approved by
+    // (they exchange every key), requests waiting for an answer here, and whether this
+    // device waits for its own approval (its held messages then wait, unreported).
+    this.linked = new Set();
+    this.linkRequests = new Map(); // device -> bundle
+    this.awaitingLink = false;
+    this.backup = null; // {version, key}: the key backup kept up to date from here
     if (saved) this.restore(saved);
     this.expiry = setInterval(() => this.expireHeld(), 1000);
   }
@@ -116,10 +150,19 @@ export class E2EE {
         recipients: [...out.recipients],
       });
     }
-    return { inbound: [...this.initialKeys.values()].map(keyToJson), outbound };
+    return {
+      inbound: [...this.initialKeys.values()].map(keyToJson),
+      outbound,
+      linked: [...this.linked],
+      backup: this.backup,
+      awaitingLink: this.awaitingLink,
+    };
   }
 
   restore(saved) {
+    this.linked = new Set(saved.linked || []);
+    this.backup = saved.backup || null;
+    this.awaitingLink = Boolean(saved.awaitingLink);
     for (const k of saved.inbound || []) this.addInbound(k);
     for (const o of saved.outbound || []) {
       const session = new OutboundSession(o.room, this.deviceId, this.keys, { sessionId: o.sessionId, chainKey: o.chainKey, index: o.index });
@@ -146,8 +189,9 @@ export class E2EE {
     const now = Date.now();
     const stale = users.filter((u) => refresh || now - (this.devicesAt.get(u) ?? -KEYS_TTL_MS) >= KEYS_TTL_MS);
     if (stale.length) {
+      const directory = await this.client.queryKeyDirectory(stale);
       const found = new Map(stale.map((u) => [u, new Map()]));
-      for (const data of await this.client.queryKeys(stale)) {
+      for (const data of directory.keys) {
         let bundle;
         try {
           bundle = parseBundle(data);
@@ -157,10 +201,35 @@ export class E2EE {
         }
         found.get(bundle.userId)?.set(bundle.deviceId, bundle);
       }
+      const identities = new Map();
+      for (const data of directory.identities) {
+        try {
+          const record = parseIdentity(data);
+          if (found.has(record.userId)) identities.set(record.userId, record);
+        } catch (err) {
+          console.warn("server returned an invalid identity record", err);
+        }
+      }
+      const signatures = new Map();
+      for (const data of directory.signatures) {
+        try {
+          const sig = parseDeviceSignature(data);
+          signatures.set(`${sig.userId}|${sig.deviceId}`, data);
+        } catch (err) {
+          console.warn("server returned an invalid device signature", err);
+        }
+      }
       for (const [u, devs] of found) {
-        this.checkKeyChange(u, this.devices.get(u), devs);
+        this.checkKeyChange(u, identities.get(u) || null, devs);
         this.devices.set(u, devs);
         this.devicesAt.set(u, now);
+        if (identities.has(u)) this.identities.set(u, identities.get(u));
+        else this.identities.delete(u);
+        for (const [d, bundle] of devs) {
+          const ref = `${u}|${d}`;
+          if (deviceVerified(identities.get(u), bundle, signatures.get(ref))) this.verified.add(ref);
+          else this.verified.delete(ref);
+        }
       }
     }
     const out = [];
@@ -168,16 +237,43 @@ export class E2EE {
     return out;
   }
 
-  /** Tell the page when a user's device signing keys change (as the SDK's KeysChanged):
-   * a replaced key is what an attack through the key directory looks like. */
-  checkKeyChange(user, old, now) {
+  /** Whether a device carries its user's identity signature (cross-signing, SPEC.md
+   * §11.1), as last read from the directory; unverified devices are shown so. */
+  deviceVerified(user, device) {
+    return this.verified.has(`${user}|${device}`);
+  }
+
+  /** {verified, unverified}: counts of a user's devices as last read (devicesOf). */
+  deviceCounts(user) {
+    let verified = 0;
+    let unverified = 0;
+    for (const d of this.devices.get(user)?.keys() ?? []) {
+      if (this.deviceVerified(user, d)) verified++;
+      else unverified++;
+    }
+    return { verified, unverified };
+  }
+
+  /** What a user counts with in safety numbers: their identity key, or (without one)
+   * their devices' signing keys. */
+  safetyKeys(user, identity, devices) {
+    if (identity) return [identity.public];
+    const keys = new Map([...devices.values()].map((b) => [hex(b.signPublic), b.signPublic]));
+    if (user === this.userId) keys.set(hex(this.keys.signPublic), this.keys.signPublic);
+    return [...keys.values()];
+  }
+
+  /** Tell the page when a user's identity key changes (as the SDK's KeysChanged); for
+   * a user without one, when their device keys change. A device added and signed by
+   * the same identity changes nothing. */
+  checkKeyChange(user, identity, now) {
+    const old = this.devices.get(user);
     if (user === this.userId || !old || !old.size || !now.size) return;
-    const before = new Map([...old].map(([d, b]) => [d, hex(b.signPublic)]));
-    const after = new Map([...now].map(([d, b]) => [d, hex(b.signPublic)]));
-    const same = before.size === after.size && [...before].every(([d, k]) => after.get(d) === k);
-    if (same) return;
-    const replaced = [...before.keys()].filter((d) => after.has(d) && after.get(d) !== before.get(d));
-    this.h.onKeysChanged?.({ user, replaced });
+    const before = this.safetyKeys(user, this.identities.get(user), old).map(hex).sort().join();
+    const after = this.safetyKeys(user, identity, now).map(hex).sort().join();
+    if (before === after) return;
+    const replaced = [...old.keys()].filter((d) => now.has(d) && hex(now.get(d).signPublic) !== hex(old.get(d).signPublic));
+    this.h.onKeysChanged?.({ user, replaced, identity: Boolean(identity || this.identities.get(user)) });
   }
 
   async bundleOf(user, device) {
@@ -186,14 +282,62 @@ export class E2EE {
     return bundle && bundle.userId === user ? bundle : null;
   }
 
-  /** The 60-digit safety number with `user`, from the keys the directory gives now. */
+  /** The 60-digit safety number with `user`, over the two identity keys the directory
+   * gives now (adding a device does not change it). */
   async safetyNumberWith(user) {
-    const bundles = await this.devicesOf([this.userId, user], true);
-    const mine = new Map([[hex(this.keys.signPublic), this.keys.signPublic]]);
-    for (const b of bundles) if (b.userId === this.userId) mine.set(hex(b.signPublic), b.signPublic);
-    const theirs = bundles.filter((b) => b.userId === user).map((b) => b.signPublic);
-    if (!theirs.length) return null;
-    return safetyNumber(this.userId, [...mine.values()], user, theirs);
+    await this.devicesOf([this.userId, user], true);
+    const theirs = this.devices.get(user) || new Map();
+    if (!theirs.size && !this.identities.has(user)) return null;
+    const own = this.identities.get(this.userId) || (this.identity ? { public: this.identity.public } : null);
+    const mine = this.safetyKeys(this.userId, own, this.devices.get(this.userId) || new Map());
+    return safetyNumber(this.userId, mine, user, this.safetyKeys(user, this.identities.get(user), theirs));
+  }
+
+  // -- cross-signing (SPEC.md §11.1)
+
+  /** Upload this device's bundle. The user's first device creates the identity key
+   * (kept in IndexedDB by `keepIdentity(identity)`, forgotten by `keepIdentity(null)`
+   * if another device made one first); a device holding it signs its own bundle. */
+  async publishKeys(keepIdentity) {
+    const bundle = this.keys.bundle(this.userId, this.deviceId);
+    const directory = await this.client.queryKeyDirectory([this.userId]);
+    let stored = null;
+    for (const data of directory.identities) {
+      try {
+        const record = parseIdentity(data);
+        if (record.userId === this.userId) stored = record;
+      } catch (err) {
+        console.warn("server returned an invalid identity record", err);
+      }
+    }
+    if (!stored && !this.identity) {
+      this.identity = IdentityKeys.generate();
+      await keepIdentity(this.identity);
+    }
+    if (!this.identity || (stored && !equal(stored.public, this.identity.public))) {
+      await this.client.uploadKeys(bundle);
+      return;
+    }
+    const signature = signDevice(this.identity, parseBundle(bundle));
+    try {
+      await this.client.uploadKeys(bundle, { identity: stored ? undefined : this.identity.record(this.userId), signature });
+    } catch (err) {
+      if (err?.code !== "conflict") throw err;
+      // Another device of the user published its identity key between our query and
+      // our upload: that one is the user's; this device waits to be approved.
+      this.identity = null;
+      await keepIdentity(null);
+      await this.client.uploadKeys(bundle);
+    }
+  }
+
+  /** Sign another device of this user with the identity (the approval of a new device,
+   * SPEC.md §11.7, calls it); nothing if this device does not hold the identity. */
+  async signOwnDevice(bundle) {
+    if (!this.identity || bundle.userId !== this.userId) return false;
+    await this.client.signDevice(bundle.deviceId, signDevice(this.identity, bundle));
+    this.verified.add(`${this.userId}|${bundle.deviceId}`);
+    return true;
   }
 
   // -- sending
@@ -225,6 +369,7 @@ export class E2EE {
       out = { session, initial: session.senderKey(), afterSeq: this.seenSeq.get(room) || 0, recipients: new Set() };
       this.outbound.set(room, out);
       this.addInbound(out.initial);
+      this.backUp([out.initial]);
     }
     const fresh = [...targets.keys()].filter((t) => !out.recipients.has(t));
     if (fresh.length) {
@@ -372,7 +517,12 @@ export class E2EE {
       this.onMsg(item);
       return;
     }
-    if (item.kind === "member.left" && item.user) {
+    if (item.kind === "device.revoked" && item.user) {
+      // Nothing sent from now on may reach that device: a new key, and that user's
+      // devices read again (the revoked one has left the directory).
+      this.rotate(item.room);
+      this.devicesAt.delete(item.user);
+    } else if (item.kind === "member.left" && item.user) {
       this.rotate(item.room);
       this.promoted.get(item.room)?.delete(item.user);
     } else if (item.kind === "guest.invited" && item.seq > 0) {
@@ -442,9 +592,7 @@ export class E2EE {
       this.held.get(ref).push({ deadline: Date.now() + KEY_WAIT_MS, msg });
       if (!this.requested.has(ref) && msg.device !== this.deviceId) {
         this.requested.add(ref);
-        setTimeout(() => {
-          if (this.held.has(ref)) this.report(msg.room, msg.device, "unknown_session", sid);
-        }, KEY_WAIT_MS / 2);
+        this.reportLater(ref, msg.room, msg.device, sid);
       }
       return;
     }
@@ -458,6 +606,15 @@ export class E2EE {
     } catch (err) {
       this.reject(msg, err);
     }
+  }
+
+  /** Still no key half-way through the wait: report it (the server then asks the
+   * sender again). Not while this device waits for its approval: its keys come then. */
+  reportLater(ref, room, device, sid) {
+    setTimeout(() => {
+      if (this.awaitingLink) this.requested.delete(ref);
+      else if (this.held.has(ref)) this.report(room, device, "unknown_session", sid);
+    }, KEY_WAIT_MS / 2);
   }
 
   reject(msg, err) {
@@ -474,6 +631,7 @@ export class E2EE {
   }
 
   expireHeld() {
+    if (this.awaitingLink) return;
     const now = Date.now();
     for (const [ref, items] of this.held) {
       const waiting = items.filter((i) => i.deadline > now);
@@ -498,20 +656,257 @@ export class E2EE {
     let key;
     try {
       const payload = openSealed(this.keys, this.deviceId, bundle, item.body);
+      if (item.user === this.userId && payload.type !== "sender_key") {
+        await this.onOwnDevice(item, payload, bundle);
+        return;
+      }
       if (payload.type !== "sender_key") return;
       key = openSenderKey(payload, bundle);
     } catch (err) {
       console.warn("to-device payload refused", err);
       return;
     }
-    const ref = sessionRef(key.roomId, key.deviceId, key.sessionId);
-    if (this.addInbound(key)) {
-      this.save();
+    if (this.gotKeys([key]).length) {
+      // A key this device just got: the devices it is linked with get it too.
+      for (const device of this.linked) this.sendKeys(device, [key]).catch((err) => console.info("key forwarding", err));
+    }
+  }
+
+  /** Add sender keys (shared with us, from an own device or the backup), read the
+   * messages that waited for them, keep them and back them up; the new ones. */
+  gotKeys(keys) {
+    const fresh = keys.filter((k) => this.addInbound(k));
+    if (!fresh.length) return fresh;
+    this.save();
+    this.backUp(fresh);
+    for (const key of fresh) {
+      const ref = sessionRef(key.roomId, key.deviceId, key.sessionId);
+      const held = this.held.get(ref) || [];
+      this.held.delete(ref);
+      for (const { msg } of held.sort((a, b) => a.msg.seq - b.msg.seq)) this.onMsg(msg);
       this.h.onKey?.(key.roomId);
     }
-    const held = this.held.get(ref) || [];
-    this.held.delete(ref);
-    for (const { msg } of held.sort((a, b) => a.msg.seq - b.msg.seq)) this.onMsg(msg);
+    return fresh;
+  }
+
+  exportKeys() {
+    return [...this.initialKeys.values()];
+  }
+
+  // -- adding a device (SPEC.md §11.7)
+
+  /** This user's other devices with published keys. */
+  async ownDevices() {
+    return (await this.devicesOf([this.userId], true)).filter((b) => b.deviceId !== this.deviceId);
+  }
+
+  /** Ask the user's other devices to approve this one; returns the code to show. */
+  async requestLink() {
+    this.awaitingLink = true;
+    await this.save();
+    for (const b of await this.ownDevices()) {
+      const body = seal(this.keys, b.boxPublic, { type: "link_request", from: this.deviceId, to: b.deviceId });
+      await this.client.toDevice(this.userId, b.deviceId, body).catch((err) => console.info("link request", err));
+    }
+    return this.linkCode();
+  }
+
+  linkCode() {
+    return linkCode(this.keys.bundle(this.userId, this.deviceId));
+  }
+
+  /** The approval is over (answered, or replaced by the backup): held messages get
+   * their usual wait, and are reported if their key still does not come. */
+  stopWaiting() {
+    this.awaitingLink = false;
+    const deadline = Date.now() + KEY_WAIT_MS;
+    for (const [ref, items] of this.held) {
+      for (const i of items) i.deadline = deadline;
+      const { room, device } = items[0].msg;
+      if (device !== this.deviceId && !this.requested.has(ref)) {
+        this.requested.add(ref);
+        this.reportLater(ref, room, device, parseMessage(items[0].msg.body).sessionId);
+      }
+    }
+    return this.save();
+  }
+
+  /** Approve the new device: it gets the backup key and every key held here, now and
+   * as they arrive. `onApproved(bundle)` (cross-signing) runs first. */
+  async approve(device) {
+    const bundle = this.linkRequests.get(device);
+    if (!bundle) return 0;
+    this.linkRequests.delete(device);
+    await this.h.onDeviceApproved?.(bundle);
+    const payload = { type: "link_accept", from: this.deviceId, to: device };
+    if (this.backup) payload.backup = this.backup;
+    // The identity secret goes along: the new device signs itself and approves the next.
+    if (this.identity) payload.identity = this.identity.toBytes();
+    await this.client.toDevice(this.userId, device, seal(this.keys, bundle.boxPublic, payload));
+    this.linked.add(device);
+    await this.save();
+    const keys = this.exportKeys();
+    await this.sendKeys(device, keys, bundle);
+    return keys.length;
+  }
+
+  async refuse(device) {
+    const bundle = this.linkRequests.get(device);
+    if (!bundle) return;
+    this.linkRequests.delete(device);
+    await this.client.toDevice(this.userId, device, seal(this.keys, bundle.boxPublic, { type: "link_refused", from: this.deviceId, to: device }));
+  }
+
+  async sendKeys(device, keys, bundle) {
+    bundle = bundle || (await this.bundleOf(this.userId, device));
+    if (!bundle) return; // revoked since
+    for (const payload of roomKeysPayloads(keys, this.deviceId, device)) {
+      await this.client.toDevice(this.userId, device, seal(this.keys, bundle.boxPublic, payload));
+    }
+  }
+
+  async onOwnDevice(item, payload, bundle) {
+    if (payload.type === "link_request") {
+      if (this.awaitingLink) return; // waiting itself: it has nothing to give
+      this.linkRequests.set(item.device, bundle);
+      this.h.onLinkRequest?.({ device: item.device, code: linkCode(bundle.bytes) });
+    } else if ((payload.type === "link_accept" || payload.type === "link_refused") && this.awaitingLink) {
+      const approved = payload.type === "link_accept";
+      if (approved) {
+        this.linked.add(item.device);
+        const b = payload.backup;
+        if (b && typeof b.version === "string" && b.key instanceof Uint8Array && b.key.length === 32) this.backup = { version: b.version, key: b.key };
+        if (payload.identity instanceof Uint8Array) await this.adoptIdentity(payload.identity);
+      }
+      await this.stopWaiting();
+      this.h.onLinkAnswered?.({ device: item.device, approved });
+    } else if (payload.type === "backup_key" && this.linked.has(item.device)) {
+      const b = payload.backup;
+      if (b && typeof b.version === "string" && b.key instanceof Uint8Array && b.key.length === 32) {
+        this.backup = { version: b.version, key: b.key };
+        await this.save();
+        await this.backUpEverything().catch((err) => console.info("key backup", err));
+      }
+    } else if (payload.type === "room_keys" && this.linked.has(item.device)) {
+      this.gotKeys(roomKeysFromPayload(payload));
+    }
+  }
+
+  /** Keep the user's identity secret received from an own device or the backup, and
+   * sign this device's bundle with it (cross-signing, SPEC.md §11.1). */
+  async adoptIdentity(bytes) {
+    if (this.identity) return;
+    try {
+      this.identity = IdentityKeys.fromBytes(bytes);
+    } catch (err) {
+      console.warn("identity refused", err);
+      return;
+    }
+    await this.h.keepIdentity?.(this.identity);
+    await this.publishKeys(this.h.keepIdentity || (() => {}));
+  }
+
+  // -- key backup (SPEC.md §9.9, §11.7)
+
+  /** Add keys to the backup, if this device keeps one up to date. */
+  backUp(keys) {
+    if (!this.backup || !keys.length) return Promise.resolve();
+    return this.uploadEntries(this.backup, keys).catch((err) => {
+      // Replaced by a new backup made on a device not linked with this one: its key is
+      // not ours; stop writing what nobody could read (SPEC.md §9.9).
+      if (err.reason === "backup_replaced" || err.reason === "no_backup") {
+        this.backup = null;
+        this.save();
+      } else console.info("key backup", err);
+    });
+  }
+
+  /** Every key held, and the identity secret if this device holds it. */
+  async backUpEverything() {
+    await this.uploadEntries(this.backup, this.exportKeys());
+    if (this.identity) {
+      const [id, data] = sealIdentityEntry(this.backup.key, this.identity.toBytes());
+      await this.rest.call("POST", "/v1/keys/backup/entries", { version: this.backup.version, entries: [{ id, data: toB64(data) }] });
+    }
+  }
+
+  async uploadEntries(backup, keys) {
+    for (let at = 0; at < keys.length; at += 500) {
+      const entries = keys.slice(at, at + 500).map((k) => {
+        const [id, data] = sealEntry(backup.key, k);
+        return { id, data: toB64(data) };
+      });
+      await this.rest.call("POST", "/v1/keys/backup/entries", { version: backup.version, entries });
+    }
+  }
+
+  /** The account's backup parameters, or null if it has none. */
+  async backupInfo() {
+    try {
+      return await this.rest.call("GET", "/v1/keys/backup");
+    } catch (err) {
+      if (err.status === 404) return null;
+      throw err;
+    }
+  }
+
+  /** A new backup of every key held (replacing any previous one), kept up to date from
+   * here; returns the recovery phrase, to show once. */
+  async setUpBackup() {
+    const phrase = newPhrase();
+    const params = { salt: randomBytes(16), opslimit: BACKUP_OPSLIMIT, memlimit: BACKUP_MEMLIMIT };
+    const key = deriveBackupKey(phrase, params);
+    const created = await this.rest.call("PUT", "/v1/keys/backup", {
+      salt: toB64(params.salt), opslimit: params.opslimit, memlimit: params.memlimit, check: toB64(backupCheck(key)),
+    });
+    this.backup = { version: created.version, key };
+    await this.save();
+    await this.backUpEverything();
+    // The linked devices keep the backup up to date too: they get its key.
+    for (const device of this.linked) {
+      const bundle = await this.bundleOf(this.userId, device);
+      if (!bundle) continue; // revoked since
+      const payload = { type: "backup_key", from: this.deviceId, to: device, backup: this.backup };
+      await this.client.toDevice(this.userId, device, seal(this.keys, bundle.boxPublic, payload)).catch((err) => console.info("backup key", err));
+    }
+    return phrase;
+  }
+
+  /** Import the backup's keys with the recovery phrase; false if it is not the phrase. */
+  async restoreBackup(phrase) {
+    const info = await this.backupInfo();
+    if (!info) return false;
+    let key;
+    try {
+      key = deriveBackupKey(phrase, { salt: fromB64(info.salt), opslimit: info.opslimit, memlimit: info.memlimit });
+    } catch (err) {
+      if (err instanceof CryptoError) return false;
+      throw err;
+    }
+    if (!equal(backupCheck(key), fromB64(info.check))) return false;
+    const keys = [];
+    const identityId = identityEntryId(key);
+    let identity = null;
+    let after = "";
+    for (;;) {
+      const page = await this.rest.call("GET", `/v1/keys/backup/entries?version=${encodeURIComponent(info.version)}&after=${after}`);
+      for (const e of page.entries) {
+        try {
+          if (e.id === identityId) identity = openIdentityEntry(key, fromB64(e.data));
+          else keys.push(openEntry(key, e.id, fromB64(e.data)));
+        } catch (err) {
+          console.warn("backup entry refused", err);
+        }
+      }
+      if (!page.next) break;
+      after = page.next;
+    }
+    this.backup = { version: info.version, key };
+    await this.stopWaiting();
+    this.gotKeys(keys);
+    if (identity) await this.adoptIdentity(identity); // this device is verified again
+    await this.backUpEverything();
+    return true;
   }
 
   async onKeyRequest(item) {
@@ -531,6 +926,13 @@ export class E2EE {
     if (!bundle || !(info.members || []).some((m) => m.user === item.user)) return;
     await this.client.toDevice(item.user, item.device, shareSenderKey(this.keys, out.initial, item.device, bundle.boxPublic));
   }
+}
+
+/** The user's identity secret (cross-signing) from IndexedDB, or null if this browser
+ * does not hold it. */
+export async function loadIdentity(store, userId) {
+  const saved = await store.get(`identity:${userId}`);
+  return saved ? IdentityKeys.fromBytes(saved) : null;
 }
 
 /** This device's keys from IndexedDB, created (and stored) on first use. */

@@ -19,6 +19,7 @@ import { sasView } from "./screens/sas.js";
 import { adminView } from "./screens/admin.js";
 import { passwordResetView } from "./screens/password-reset.js";
 import { accountSecurityView } from "./screens/account-security.js";
+import { linkView } from "./screens/link.js";
 
 const PUBLIC = ["/connexion", "/inscription", "/signup", "/inscription-regulateur", "/conditions", "/confidentialite", "/mot-de-passe-oublie"];
 
@@ -31,6 +32,7 @@ route("/conditions", termsView);
 route("/confidentialite", privacyView);
 route("/mot-de-passe-oublie", passwordResetView);
 route("/compte/securite", accountSecurityView);
+route("/approbation", linkView);
 route("/", messagingView);
 route("/conversations", messagingView);
 route("/conversations/:room", messagingView);
@@ -48,6 +50,9 @@ guard(({ path }) => {
     return "/connexion";
   }
   if (path === "/compte/securite") return null; // the password and sessions, verified or not
+  // A new device waits for its approval (or the recovery phrase) before the messaging.
+  if (path === "/approbation") return app.link === "pending" ? null : "/";
+  if (app.link === "pending") return "/approbation";
   if (path === "/verification") return ready() && app.profile.email_confirmed ? "/" : null;
   if (!ready()) return "/verification";
   // Arrived by an invitation link: once in, straight into the conversation that waited.

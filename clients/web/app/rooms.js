@@ -263,6 +263,11 @@ export function onEvent(ev) {
   } else if (ev.kind === "guest.invited") {
     // Visible on purpose: from here on, a new sender key (e2ee.js) that the guest gets.
     text = () => said(ev.by, "avez invité", "a invité") + " un confrère par e-mail";
+  } else if (ev.kind === "device.revoked") {
+    // Visible on purpose: from here on, a new sender key (e2ee.js) that device never gets.
+    want(ev.user);
+    text = () => (ev.user === me ? "Vous avez révoqué un de vos appareils" : `Un appareil de ${whoIs(ev.user)} a été révoqué`)
+      + " : il ne lit plus les messages de la conversation";
   } else if (ev.kind === "member.promoted") {
     want(ev.user);
     if (!room.members.includes(ev.user)) room.members.push(ev.user);
@@ -297,16 +302,21 @@ export function onKey(roomId) {
   if (room && (room.name || room.header)) changed(room);
 }
 
-export function onKeysChanged({ user, replaced }) {
-  const text = () => replaced.length
-    ? `Attention : une clé de sécurité de ${whoIs(user)} a été remplacée. Comparez votre numéro de sécurité avant d'échanger des données de patients.`
-    : `${whoIs(user)} utilise un nouvel appareil : son numéro de sécurité a changé.`;
+export function onKeysChanged({ user, replaced, identity }) {
+  // With cross-signing (SPEC.md §11.1) only a new identity key changes the number: a
+  // new device signed by the same identity does not.
+  const serious = identity || replaced.length > 0;
+  const text = () => identity
+    ? `Attention : la clé d'identité de ${whoIs(user)} a changé, et son numéro de sécurité aussi. Comparez-le avant d'échanger des données de patients.`
+    : replaced.length
+      ? `Attention : une clé de sécurité de ${whoIs(user)} a été remplacée. Comparez votre numéro de sécurité avant d'échanger des données de patients.`
+      : `${whoIs(user)} utilise un nouvel appareil : son numéro de sécurité a changé.`;
   for (const room of rooms.values()) {
     if (!room.members.includes(user)) continue;
     room.notes.push(text);
     changed(room);
   }
-  emit("keys-changed", { text, serious: replaced.length > 0 });
+  emit("keys-changed", { text, serious });
 }
 
 export function onEphemeral(ev) {

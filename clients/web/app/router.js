@@ -39,7 +39,7 @@ function render() {
     const m = r.regexp.exec(where.path);
     if (!m) continue;
     const params = Object.fromEntries(r.keys.map((k, i) => [k, decodeURIComponent(m[i + 1])]));
-    for (const d of document.querySelectorAll("dialog[open]")) d.close();
+    for (const d of document.querySelectorAll("dialog[open]:not([data-keep])")) d.close(); // a device approval stays
     r.view({ ...where, params });
     return;
   }

@@ -3,7 +3,7 @@
 // identity is verified; the router's guard (main.js) sends an account that is not
 // to /verification (as the server, which refuses messaging with identity_unverified).
 import { Client } from "./client.js";
-import { E2EE, loadOrCreateKeys } from "./e2ee.js";
+import { E2EE, loadIdentity, loadOrCreateKeys } from "./e2ee.js";
 import { ApiError } from "./rest.js";
 import * as store from "./store.js";
 import { closeIndex, openIndex } from "./search.js";
@@ -12,6 +12,7 @@ import { app, emit, rest, rooms } from "./state.js";
 import { forgetProfiles, learn, loadProfiles } from "./profiles.js";
 import { onDeleted, onEphemeral, onEvent, onKey, onKeysChanged, onMessage, onUndecryptable, updateTitle, upsertRoom } from "./rooms.js";
 import { go } from "./router.js";
+import { askApproval } from "./screens/link.js";
 
 /** Whether the messaging may open: the identity is verified. (An account verified at
  * creation, by Pro Santé Connect or a regulator link, still confirms its address:
@@ -61,7 +62,7 @@ export async function start() {
   const wsUrl = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/ws`;
   app.client = new Client(wsUrl, { token: app.session.token, deviceId: app.session.deviceId, userId: app.session.userId }, {
     onStatus: (status) => emit("status", status),
-    onWelcome: (w) => onWelcome(w, keys),
+    onWelcome: (w) => onWelcome(w),
     onItem: (item) => app.e2ee.onItem(item),
     // A booking in this practitioner's agenda is not a room's event (SPEC.md §5.6).
     onEphemeral: (ev) => (ev.kind === "appointment.booked" ? emit("appointment", ev) : onEphemeral(ev)),
@@ -72,17 +73,62 @@ export async function start() {
       go("/connexion?expiree=1", { replace: true });
     },
   });
-  app.e2ee = new E2EE(app.client, rest, keys, { onMessage, onUndecryptable, onDeleted, onEvent, onKey, onKeysChanged }, saved, (snap) =>
-    store.put(`e2ee:${app.session.deviceId}`, snap),
-  );
+  // Approving a new device signs it with the identity key, if this browser holds it.
+  const onDeviceApproved = (bundle) => app.e2ee.signOwnDevice(bundle);
+  // The identity secret is kept in IndexedDB (made here, or received with an approval
+  // or from the key backup), forgotten when another device's won the race.
+  const userId = app.session.userId;
+  const keepIdentity = (identity) => (identity ? store.put(`identity:${userId}`, identity.toBytes()) : store.del(`identity:${userId}`));
+  const handlers = { onMessage, onUndecryptable, onDeleted, onEvent, onKey, onKeysChanged, onLinkRequest: askApproval, onLinkAnswered, onDeviceApproved, keepIdentity };
+  app.e2ee = new E2EE(app.client, rest, keys, handlers, saved, (snap) => store.put(`e2ee:${app.session.deviceId}`, snap));
+  app.e2ee.identity = await loadIdentity(store, app.session.userId);
+  // A browser that held keys before device approval existed is an approved device.
+  app.link = (await store.get(`link:${app.session.deviceId}`)) || (saved?.inbound?.length ? "done" : null);
   app.client.connect().catch((err) => console.info("connect", err));
 }
 
-function onWelcome(welcome, keys) {
+/** Adding a device (SPEC.md §11.7): a new browser of an account that has other devices
+ * with keys, or a key backup, waits for its approval (/approbation) so that it reads
+ * the history; the first device of an account has nothing to wait for. */
+async function checkLink() {
+  if (app.link) return;
+  const others = await app.e2ee.ownDevices();
+  const backup = others.length ? null : await app.e2ee.backupInfo();
+  if (!others.length && !backup) {
+    await setLink("done");
+    return;
+  }
+  await setLink("pending");
+  app.linkOthers = others.length;
+  app.linkCode = others.length ? await app.e2ee.requestLink() : app.e2ee.linkCode();
+  if (!others.length) app.e2ee.awaitingLink = true;
+  emit("link");
+  go("/approbation", { replace: true });
+}
+
+/** "pending" (waiting for an approval or the recovery phrase) or "done". */
+export async function setLink(state) {
+  app.link = state;
+  await store.put(`link:${app.session.deviceId}`, state);
+  if (state === "done" && app.e2ee.awaitingLink) await app.e2ee.stopWaiting();
+  emit("link");
+}
+
+async function onLinkAnswered({ approved }) {
+  if (approved) await setLink("done");
+  emit("link-answered", { approved });
+}
+
+function onWelcome(welcome) {
   const was = ready();
   app.profile.verified = welcome.verified;
   if (welcome.verified) {
-    app.client.uploadKeys(keys.bundle(app.session.userId, app.session.deviceId)).catch((err) => console.warn("keys.upload", err));
+    // Published signed by the identity key if this browser holds it (cross-signing,
+    // SPEC.md §11.1); the account's first device creates it.
+    app.e2ee
+      .publishKeys(app.e2ee.h.keepIdentity)
+      .then(() => checkLink())
+      .catch((err) => console.warn("keys.upload", err));
     // A verified practitioner has a directory profile (made on first use), so that
     // colleagues find them by name.
     rest.call("GET", "/v1/directory/me").catch((err) => console.info("directory profile", err));
@@ -106,6 +152,9 @@ export async function logIn(email, password) {
   } catch (err) {
     if (!(err instanceof ApiError && err.code === "not_found")) throw err;
     reply = await rest.logIn(email, password, null);
+    // That device was revoked ("Mes appareils"): what it held goes, the identity secret
+    // included, so this browser is a new device that must be approved again.
+    for (const key of [`keys:${known}`, `e2ee:${known}`, `link:${known}`, `identity:${reply.user.id}`]) await store.del(key);
   }
   app.session = { token: reply.token, userId: reply.user.id, deviceId: reply.device_id, email };
   await store.put(`device:${email}`, reply.device_id);
@@ -120,7 +169,7 @@ export async function logOut() {
     // the session may be gone already
   }
   app.client?.close();
-  Object.assign(app, { client: null, e2ee: null, session: null, profile: null, current: null, roles: [], arrived: [] });
+  Object.assign(app, { client: null, e2ee: null, session: null, profile: null, current: null, roles: [], arrived: [], link: null, linkCode: null });
   rest.token = null;
   rooms.clear();
   closeIndex();

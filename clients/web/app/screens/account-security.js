@@ -4,10 +4,14 @@
 // closes one, or all the others; a closed session's browser is signed out at once.
 // "Mes données": download one's data, delete the account (the password again).
 // Notifications: this browser subscribes to Web Push (SPEC.md §9.5) when the server
-// offers it. Key-holding devices (their approval, names) are another page's.
+// offers it. "Sauvegarde des clés": the key backup (SPEC.md §11.7), set up under a
+// recovery phrase shown once. "Mes appareils" (SPEC.md §9): each device with its
+// dates and whether the account's identity key signed it ("Vérifié" / "Non vérifié"),
+// renamed in place, or revoked after a confirmation (disconnected at once; it reads
+// nothing sent afterwards).
 import { h, replace } from "../dom.js";
 import { ApiError } from "../rest.js";
-import { notice, rest } from "../state.js";
+import { app, notice, rest } from "../state.js";
 import { go } from "../router.js";
 import { logOut } from "../session.js";
 import { confirmDialog, errorLine, fail, field } from "../widgets.js";
@@ -33,6 +37,8 @@ export function accountSecurityView() {
     h("h1", {}, "Sécurité du compte"),
     passwordSection(),
     notificationsSection(),
+    backupSection(),
+    devicesSection(),
     h("section", { class: "security-section", "aria-labelledby": "sessions-title" },
       h("h2", { id: "sessions-title" }, "Sessions ouvertes"),
       h("p", { class: "lead" }, "Les appareils et navigateurs connectés à votre compte. Fermez une session que vous ne reconnaissez pas : elle est déconnectée immédiatement."),
@@ -42,6 +48,75 @@ export function accountSecurityView() {
     dataSection(),
   ], { wide: true });
   drawSessions(list, listError, others);
+}
+
+/** "Mes appareils": the account's devices, renamed or revoked here. */
+function devicesSection() {
+  const list = h("ul", { class: "sessions devices", id: "devices", "aria-label": "Mes appareils" });
+  const error = errorLine("devices-error");
+  drawDevices(list, error);
+  return h("section", { class: "security-section", "aria-labelledby": "devices-title" },
+    h("h2", { id: "devices-title" }, "Mes appareils"),
+    h("p", { class: "lead" }, "Les appareils qui détiennent vos clés de chiffrement. Un appareil « Non vérifié » n'a pas été approuvé depuis un autre de vos appareils : vos confrères le voient ainsi. Révoquez un appareil perdu ou que vous n'utilisez plus : il est déconnecté immédiatement et ne pourra plus lire les nouveaux messages."),
+    list, error);
+}
+
+async function drawDevices(list, error) {
+  let devices = [];
+  try {
+    ({ devices } = await rest.call("GET", "/v1/devices"));
+  } catch (err) {
+    fail(error, err);
+    return;
+  }
+  const redraw = () => drawDevices(list, error);
+  replace(list, devices.map((d) => deviceRow(d, error, redraw)));
+}
+
+function deviceRow(d, error, redraw) {
+  const row = h("li", { class: "session device", dataset: { testid: "device", id: d.id, verified: d.verified ? "1" : "" } });
+  const what = h("div", { class: "session-what" },
+    h("strong", { class: "device-name" }, d.name),
+    d.current ? h("span", { class: "tag" }, "Cet appareil") : null,
+    d.verified
+      ? h("span", { class: "tag device-verified" }, "Vérifié")
+      : h("span", { class: "tag device-unverified" }, "Non vérifié"),
+    h("span", { class: "session-when" }, `Ajouté le ${DATE.format(new Date(d.created_at))} · `,
+      d.last_seen_at ? `dernière activité le ${DATE.format(new Date(d.last_seen_at))}` : "jamais connecté"));
+  const rename = h("button", { type: "button", class: "rename", onclick: () => replace(row, renameForm(d, error, redraw)) }, "Renommer");
+  const revoke = d.current ? null : h("button", { type: "button", class: "revoke danger", onclick: async () => {
+    const text = `« ${d.name} » sera déconnecté immédiatement, ses clés retirées, et il ne pourra plus lire les nouveaux messages. Pour l'utiliser à nouveau, il faudra vous y reconnecter et l'approuver.`;
+    if (!(await confirmDialog("Révoquer cet appareil", text, "Révoquer"))) return;
+    try {
+      await rest.call("DELETE", `/v1/devices/${encodeURIComponent(d.id)}`);
+      notice(`Appareil « ${d.name} » révoqué.`);
+    } catch (err) {
+      fail(error, err);
+    }
+    await redraw();
+  } }, "Révoquer");
+  replace(row, [what, h("div", { class: "actions" }, rename, revoke)]);
+  return row;
+}
+
+function renameForm(d, error, redraw) {
+  const input = h("input", { name: "name", value: d.name, maxlength: 100, required: true, "aria-label": "Nom de l'appareil" });
+  const form = h("form", { class: "inline device-rename", onsubmit: async (e) => {
+    e.preventDefault();
+    const name = input.value.trim();
+    if (!name) return;
+    try {
+      await rest.call("PATCH", `/v1/devices/${encodeURIComponent(d.id)}`, { name });
+      notice("Appareil renommé.");
+    } catch (err) {
+      fail(error, err);
+    }
+    await redraw();
+  } }, input,
+  h("button", { type: "submit", class: "primary" }, "Enregistrer"),
+  h("button", { type: "button", onclick: () => redraw() }, "Annuler"));
+  queueMicrotask(() => input.focus());
+  return form;
 }
 
 async function drawSessions(list, error, others) {
@@ -180,6 +255,62 @@ async function drawNotifications(state, button, error) {
     }
     drawNotifications(state, button, error);
   };
+}
+
+/** "Sauvegarde des clés": the state of the key backup, and setting one up (a new
+ * recovery phrase, shown once). */
+function backupSection() {
+  const state = h("p", { id: "backup-state", class: "lead" }, "…");
+  const shown = h("div", { id: "backup-phrase-box" });
+  const error = errorLine("backup-error");
+  const button = h("button", { type: "button", id: "backup-set-up", class: "primary", hidden: true });
+  button.onclick = async () => {
+    if (button.dataset.replace && !(await confirmDialog("Nouvelle phrase de récupération", "L'ancienne phrase de récupération ne servira plus à rien : seule la nouvelle restaurera vos clés.", "Créer une nouvelle phrase"))) return;
+    button.disabled = true;
+    try {
+      const phrase = await app.e2ee.setUpBackup();
+      replace(shown,
+        h("p", { class: "banner warn" }, "Notez cette phrase de récupération et gardez-la en lieu sûr, hors de cet appareil. Elle ne sera plus jamais affichée. Si vous perdez cette phrase et tous vos appareils, l'historique de vos conversations sera perdu : personne, pas même Confrère, ne pourra le récupérer."),
+        h("p", { class: "recovery-phrase", id: "recovery-phrase" }, phrase));
+      await drawBackup(state, button, error);
+    } catch (err) {
+      fail(error, err);
+    } finally {
+      button.disabled = false;
+    }
+  };
+  const section = h("section", { class: "security-section", "aria-labelledby": "backup-title" },
+    h("h2", { id: "backup-title" }, "Sauvegarde des clés"),
+    h("p", { class: "lead" }, "Vos messages sont chiffrés de bout en bout : seuls vos appareils en détiennent les clés. Une sauvegarde chiffrée de ces clés, protégée par une phrase de récupération que vous seul connaissez, vous permet de relire l'historique sur un nouvel appareil si vous n'en avez plus aucun autre."),
+    state, h("div", { class: "actions" }, button), shown, error);
+  drawBackup(state, button, error);
+  return section;
+}
+
+async function drawBackup(state, button, error) {
+  if (!app.e2ee) {
+    state.textContent = "Connectez-vous à la messagerie pour gérer la sauvegarde de vos clés.";
+    return;
+  }
+  let info;
+  try {
+    info = await app.e2ee.backupInfo();
+  } catch (err) {
+    fail(error, err);
+    return;
+  }
+  button.hidden = false;
+  if (!info) {
+    state.textContent = "Aucune sauvegarde : si vous perdez tous vos appareils, l'historique de vos conversations sera perdu.";
+    button.textContent = "Créer ma phrase de récupération";
+    delete button.dataset.replace;
+    return;
+  }
+  const kept = app.e2ee.backup?.version === info.version;
+  state.textContent = `Sauvegarde active depuis le ${DATE.format(new Date(info.created_at))} : ${info.entries} clé${info.entries > 1 ? "s" : ""} sauvegardée${info.entries > 1 ? "s" : ""}${kept ? ", tenue à jour par cet appareil" : ""}.`;
+  state.dataset.entries = String(info.entries);
+  button.textContent = "Créer une nouvelle phrase de récupération";
+  button.dataset.replace = "1";
 }
 
 /** "Mes données": the export (a JSON file) and the account's deletion. */

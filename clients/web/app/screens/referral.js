@@ -96,21 +96,25 @@ function hitRow(hit, { onChange } = {}) {
 
 function searchPage(query) {
   const q = h("input", { name: "q", id: "who", type: "search", value: query.q || "", placeholder: "Nom, spécialité, établissement, CPTS…", autocomplete: "off" });
-  const near = h("input", { name: "near", id: "where", type: "search", value: query.near || "", placeholder: "Code postal ou ville", autocomplete: "off" });
+  const near = h("input", { name: "near", id: "where", type: "search", value: query.near || "", placeholder: query.lat ? "Autour de moi" : "Code postal ou ville", autocomplete: "off" });
   let point = query.lat && query.lon ? { lat: query.lat, lon: query.lon } : null;
   const error = errorLine("search-error");
   const favList = h("ul", { class: "hits", id: "favourites" });
   const results = h("ul", { class: "hits", id: "results" });
   const more = h("button", { type: "button", id: "more-results", hidden: true }, "Afficher plus de résultats");
   const sent = h("ul", { class: "plain sent", id: "sent-referrals" });
+  const noPosition = () => {
+    error.textContent = "Position indisponible : autorisez la localisation dans votre navigateur, ou saisissez un code postal ou une ville.";
+    error.classList.add("shown");
+  };
   const aroundMe = h("button", { type: "button", id: "around-me", class: "ghost", onclick: () => {
-    if (!navigator.geolocation) return;
+    if (!navigator.geolocation) return noPosition();
     navigator.geolocation.getCurrentPosition((pos) => {
       point = { lat: pos.coords.latitude.toFixed(5), lon: pos.coords.longitude.toFixed(5) };
       near.value = "";
       near.placeholder = "Autour de moi";
       search();
-    }, () => fail(error, null));
+    }, noPosition, { timeout: 10000 });
   } }, "Autour de moi");
   let cursor = null;
   let shown = [];

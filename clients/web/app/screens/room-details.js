@@ -2,7 +2,9 @@
 // header, the members with presence and role (roles given and members removed by those
 // allowed, SPEC.md §7), the pending e-mail invitations, inviting, leaving; this user's
 // own preferences (notifications, pinned, archived, marked unread: synced to its other
-// devices, SPEC.md §4.21); and the safety number of a direct conversation.
+// devices, SPEC.md §4.21); and the safety number of a direct conversation; a member's
+// devices not signed by their identity key (cross-signing, SPEC.md §11.1) are marked
+// "non vérifié".
 import { formatSafetyNumber, utf8 } from "../crypto.js";
 import { h, replace } from "../dom.js";
 import { describe } from "../i18n.js";
@@ -34,7 +36,7 @@ export function roomDetails(id) {
     // an open "Gérer" menu, or wipe a name being typed).
     const state = JSON.stringify([roomName(room), room.status, room.role, room.header ? room.header.slice(-16).join() : "",
       [...room.roles], [...room.online], room.invited, room.members, room.notify, room.pinned, room.archived,
-      filesOf(room).map((f) => f.file.id)]);
+      filesOf(room).map((f) => f.file.id), room.members.map((u) => app.e2ee.deviceCounts(u))]);
     if (!force && state === shown) return;
     shown = state;
     replace(body, detailsOf(room, error, d));
@@ -47,6 +49,9 @@ export function roomDetails(id) {
   });
   draw();
   describeRoom(id); // fresh roles, presence and invitations
+  // The members' devices as the key directory gives them now: which are verified.
+  const room = rooms.get(id);
+  if (room) app.e2ee.devicesOf(room.members, true).then(() => d.open && draw()).catch((err) => console.info("devices", err));
 }
 
 function detailsOf(room, error, d) {
@@ -170,6 +175,7 @@ function memberRow(room, user, act) {
     h("button", { type: "button", class: "member-name", onclick: () => showProfile(user) },
       user === me ? `${nameOf(user)} (vous)` : nameOf(user), verifiedBadge(card?.verified),
       h("small", {}, card?.specialty ? ` ${card.specialty}` : "")),
+    unverifiedDevices(user),
     room.kind === "direct" ? null : h("span", { class: `role role-${role}` }, ROLE_LABELS[role]),
     manage.length
       ? h("details", { class: "manage" }, h("summary", {}, "Gérer"),
@@ -179,6 +185,17 @@ function memberRow(room, user, act) {
             act(fn);
           } }, label))))
       : null);
+}
+
+/** "non vérifié": devices of `user` that their identity key has not signed (a device
+ * not approved from another of theirs, or keys replaced by someone else). */
+function unverifiedDevices(user) {
+  const { unverified } = app.e2ee.deviceCounts(user);
+  if (!unverified) return null;
+  return h("span", {
+    class: "device-unverified",
+    title: "Cet appareil n'a pas été approuvé depuis un autre appareil de ce confrère : vérifiez avec lui avant d'échanger des données de patients.",
+  }, unverified === 1 ? "1 appareil non vérifié" : `${unverified} appareils non vérifiés`);
 }
 
 export async function setCaseStatus(room, status) {

@@ -1,0 +1,3 @@
+-- Localities now come from the official postcode base shipped with the server
+-- (server/directory/postcodes.tsv), the same for every storage adapter.
+DROP TABLE directory_localities;

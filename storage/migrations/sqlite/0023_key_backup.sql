@@ -1,0 +1,20 @@
+-- Key backup (issue 18): each account's client-encrypted sender keys. The server
+-- stores ciphertext and the Argon2id parameters only (SPEC.md §11.7).
+CREATE TABLE key_backups (
+    user_id     TEXT PRIMARY KEY REFERENCES users (id),
+    version     TEXT NOT NULL,
+    salt        BLOB NOT NULL,
+    opslimit    INTEGER NOT NULL,
+    memlimit    INTEGER NOT NULL,
+    check_value BLOB NOT NULL,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE key_backup_entries (
+    user_id    TEXT NOT NULL REFERENCES key_backups (user_id),
+    entry_id   TEXT NOT NULL,
+    data       BLOB NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (user_id, entry_id)
+) WITHOUT ROWID;
