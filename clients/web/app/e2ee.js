@@ -669,6 +669,9 @@ export class E2EE {
     if (this.gotKeys([key]).length) {
       // A key this device just got: the devices it is linked with get it too.
       for (const device of this.linked) this.sendKeys(device, [key]).catch((err) => console.info("key forwarding", err));
+      // Acknowledged (when this resolves) only once stored: a page closed meanwhile
+      // would otherwise lose a key the server no longer holds.
+      await this.saved;
     }
   }
 
@@ -677,7 +680,7 @@ export class E2EE {
   gotKeys(keys) {
     const fresh = keys.filter((k) => this.addInbound(k));
     if (!fresh.length) return fresh;
-    this.save();
+    this.saved = this.save();
     this.backUp(fresh);
     for (const key of fresh) {
       const ref = sessionRef(key.roomId, key.deviceId, key.sessionId);
