@@ -287,6 +287,7 @@ async def test_agenda_settings(
     await settings.locator("#instructions-settings summary").click()
     await settings.locator("#instructions").fill("Merci d'apporter la carte Vitale.")
     await settings.locator("#save-instructions").click()
+    await expect(settings.locator("#instructions-saved")).to_have_text("Consigne enregistrée.")
     await expect(settings.locator("#instructions")).to_have_value(
         "Merci d'apporter la carte Vitale."
     )
