@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from .crypto.envelope import header_problem, message_problem
+from .crypto.share import to_device_problem
 from .errors import BadFrame, ErrorCode
 from .fields import FieldReader
 from .limits import (
@@ -39,6 +40,7 @@ __all__ = [
     "CLIENT_FRAMES",
     "E2E_HEADER",
     "E2E_NAME",
+    "E2E_TO_DEVICE",
     "E2E_MESSAGE",
     "ROLES",
     "REPORT_REASONS",
@@ -87,6 +89,7 @@ ROOM_KINDS = ("direct", "group", "patient_case")
 E2E_MESSAGE = ("an end-to-end room message (SPEC.md §11.2)", message_problem)
 E2E_HEADER = ("an end-to-end case header (SPEC.md §11.4)", header_problem)
 E2E_NAME = ("an end-to-end room name (SPEC.md §11.4)", header_problem)
+E2E_TO_DEVICE = ("a sealed to-device payload (SPEC.md §11.3)", to_device_problem)
 ROLES = ("owner", "admin", "member")
 NOTIFY_LEVELS = ("all", "mentions", "none")  # a member's notifications of a room
 ROOM_STATUSES = ("open", "closed")
@@ -256,7 +259,9 @@ class ToDevice:
 
     @classmethod
     def parse(cls, r: FieldReader, id: int) -> ToDevice:
-        return cls(id, r.str_("user"), r.str_("device"), r.bytes_("body", MAX_BODY))
+        return cls(
+            id, r.str_("user"), r.str_("device"), r.bytes_("body", MAX_BODY, shape=E2E_TO_DEVICE)
+        )
 
     def to_wire(self) -> dict[str, Any]:
         return {

@@ -195,6 +195,13 @@ def sealed(payload: bytes) -> bytes:
     return b"\x01" + b"\xaa" * 16 + bytes(4 + 24) + payload + bytes(16 + 64)
 
 
+def boxed(payload: bytes) -> bytes:
+    """``payload`` in the shape of a sealed to-device body (SPEC.md §11.3: version, a
+    24-byte nonce, then the box, its 16-byte tag zeroed here), which the server requires
+    of ``to_device.body``."""
+    return b"\x01" + bytes(24) + payload + bytes(16)
+
+
 def opened(body: bytes) -> bytes:
     """The payload of a :func:`sealed` body."""
     assert body[:17] == b"\x01" + b"\xaa" * 16, body

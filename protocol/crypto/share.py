@@ -44,12 +44,26 @@ __all__ = [
     "seal",
     "sender_key_payload",
     "share_sender_key",
+    "to_device_problem",
 ]
 
 SEALED_VERSION = 1
 KEY_REQUEST_VERSION = 0  # clear: queued by the server, which holds no key
 _NONCE = 24
 _MAC = 16
+
+
+def to_device_problem(data: bytes) -> str | None:
+    """Why ``data`` is not a sealed to-device body (SPEC.md §11.3), or None if it has the
+    shape of one: what a client may send. (The clear key request is queued by the
+    server itself, never accepted from a client.)"""
+    if not data:
+        return "empty to-device payload"
+    if data[0] != SEALED_VERSION:
+        return f"unknown to-device payload version {data[0]}"
+    if len(data) < 1 + _NONCE + _MAC:
+        return "to-device payload too short"
+    return None
 
 
 def seal(

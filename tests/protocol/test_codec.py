@@ -55,7 +55,7 @@ CLIENT_EXAMPLES = [
     Sync(3, "room", 10, 50),
     Read(4, "room", 7),
     Typing(5, "room", True),
-    ToDevice(6, "user", "dev", b"key"),
+    ToDevice(6, "user", "dev", b"\x01" + bytes(24) + b"key" + bytes(16)),
     ToDeviceAck(7, (1, 2, 3)),
     RoomCreate(8, "group", ("u1", "u2")),
     RoomCreate(9, "patient_case", ("u1",)),

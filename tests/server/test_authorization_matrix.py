@@ -18,7 +18,7 @@ from raw_ws import raw_connection
 
 from clients.python import Account, log_in
 from clients.python.attachments import upload_document
-from harness import PASSWORD, ROOT, ServerUnderTest, sealed
+from harness import PASSWORD, ROOT, ServerUnderTest, boxed, sealed
 from protocol.crypto.envelope import wrap_header
 from protocol.crypto.identity import IdentityKeys, sign_device
 from protocol.crypto.keys import DeviceKeys
@@ -87,7 +87,7 @@ FRAMES: dict[str, Build] = {
     "read": lambda w, me, i: Read(i, w.room, 1),
     "typing": lambda w, me, i: Typing(i, w.room, True),
     "to_device": lambda w, me, i: ToDevice(
-        i, w.accounts["room_admin"].user_id, w.accounts["room_admin"].device_id, b"key"
+        i, w.accounts["room_admin"].user_id, w.accounts["room_admin"].device_id, boxed(b"key")
     ),
     "to_device.ack": lambda w, me, i: ToDeviceAck(i, (1,)),
     "msg.delete": lambda w, me, i: MsgDelete(i, w.room, w.message),

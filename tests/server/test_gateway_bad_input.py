@@ -18,7 +18,18 @@ from harness import ServerUnderTest, practitioner, running_server, sealed, setti
 from protocol import SUBPROTOCOL, CloseCode, decode_server_frame, encode
 from protocol.crypto.envelope import wrap_header
 from protocol.errors import ErrorCode
-from protocol.frames import Error, Event, Hello, Ping, Pong, RoomCreate, RoomUpdate, Send, Welcome
+from protocol.frames import (
+    Error,
+    Event,
+    Hello,
+    Ping,
+    Pong,
+    RoomCreate,
+    RoomUpdate,
+    Send,
+    ToDevice,
+    Welcome,
+)
 from protocol.limits import MAX_BAD_FRAMES, MAX_BODY, MAX_FRAME
 
 
@@ -206,7 +217,8 @@ async def test_a_text_message_of_invalid_utf8_closes_with_1007(server: ServerUnd
 async def test_clear_text_where_ciphertext_belongs_gets_an_error_frame(
     server: ServerUnderTest,
 ) -> None:
-    """SPEC.md §11: a body or case header that is not in the end-to-end format is
+    """SPEC.md §11: a body (of a message or a to-device payload) or a case header that
+    is not in the end-to-end format is
     refused with an error frame naming the field and what it must be; nothing is
     stored, the connection goes on, and the same with the format is accepted."""
     account = await practitioner(server.url, server.store)
@@ -221,6 +233,12 @@ async def test_clear_text_where_ciphertext_belongs_gets_an_error_frame(
             (RoomUpdate(5, case.id, header=clear), "field 'header' is not an end-to-end case"),
             (RoomUpdate(6, case.id, header=wrap_header(account.device_id, clear)), "version 77"),
             (RoomUpdate(7, case.id, name=clear), "field 'name' is not an end-to-end room name"),
+            (
+                ToDevice(11, account.user_id, account.device_id, clear),
+                "field 'body' is not a sealed to-device payload",
+            ),
+            (ToDevice(12, account.user_id, account.device_id, b"\x01" + clear), "too short"),
+            (ToDevice(13, account.user_id, account.device_id, b"\x00" + clear), "version 0"),
         ]
         for frame, words in refused:
             error = await expect_error(ws, encode(frame), ErrorCode.BAD_FRAME)
@@ -232,6 +250,7 @@ async def test_clear_text_where_ciphertext_belongs_gets_an_error_frame(
         error = await expect_error(ws, msgpack.packb(named), ErrorCode.BAD_FRAME)
         assert "name" in error.message, error
         assert await server.store.timeline(case.id, 1, 10) == []
+        assert await server.store.to_device_pending(account.device_id, 0, 10) == []
         header = wrap_header(account.device_id, sealed(clear))
         await ws.send(encode(RoomUpdate(8, case.id, header=header)))
         assert (await answer(ws)).seq == 2

@@ -11,6 +11,7 @@ import pytest
 from clients.python import Client, ServerError
 from harness import (
     ServerUnderTest,
+    boxed,
     connected,
     messages_from_others,
     next_of,
@@ -279,10 +280,10 @@ async def test_to_device_messages_wait_for_the_device_and_its_ack(server: Server
     b_account = await practitioner(server.url, server.store)
     try:
         with pytest.raises(ServerError) as info:  # no shared room yet
-            await a.to_device(b_account.user_id, b_account.device_id, b"key")
+            await a.to_device(b_account.user_id, b_account.device_id, boxed(b"key"))
         assert info.value.code == ErrorCode.FORBIDDEN
         await a.create_room("direct", [b_account.user_id])
-        tid = await a.to_device(b_account.user_id, b_account.device_id, b"sender key")
+        tid = await a.to_device(b_account.user_id, b_account.device_id, boxed(b"sender key"))
 
         # Delivered on connect, again on a later connect until acknowledged.
         b = Client(b_account)
@@ -290,7 +291,7 @@ async def test_to_device_messages_wait_for_the_device_and_its_ack(server: Server
         got = await next_of(b, ToDeviceMsg)
         assert isinstance(got, ToDeviceMsg) and (got.tid, got.body, got.user) == (
             tid,
-            b"sender key",
+            boxed(b"sender key"),
             a.user_id,
         )
         await b.close()  # waits for its acks to be answered
@@ -298,9 +299,9 @@ async def test_to_device_messages_wait_for_the_device_and_its_ack(server: Server
 
         live = Client(b_account)
         await live.connect()
-        tid2 = await a.to_device(b_account.user_id, b_account.device_id, b"second")
+        tid2 = await a.to_device(b_account.user_id, b_account.device_id, boxed(b"second"))
         got = await next_of(live, ToDeviceMsg)
-        assert isinstance(got, ToDeviceMsg) and (got.tid, got.body) == (tid2, b"second")
+        assert isinstance(got, ToDeviceMsg) and (got.tid, got.body) == (tid2, boxed(b"second"))
         await live.close()
     finally:
         await a.close()
@@ -316,7 +317,7 @@ async def test_a_to_device_backlog_larger_than_the_send_queue_arrives_whole(
         try:
             await a.create_room("direct", [b_account.user_id])
             sent = [
-                await a.to_device(b_account.user_id, b_account.device_id, f"k{i}".encode())
+                await a.to_device(b_account.user_id, b_account.device_id, boxed(f"k{i}".encode()))
                 for i in range(30)
             ]
             b = await connected(b_account)  # replayed 4 at a time, more after each ack

@@ -20,7 +20,7 @@ from raw_ws import Raw, raw_connection
 from websockets.exceptions import ConnectionClosed
 
 from clients.python import Account
-from harness import ServerUnderTest, connected, next_of, opened, practitioner, sealed
+from harness import ServerUnderTest, boxed, connected, next_of, opened, practitioner, sealed
 from protocol import CloseCode, decode_server_frame
 from protocol.crypto.envelope import wrap_header
 from protocol.errors import ErrorCode
@@ -66,7 +66,7 @@ def templates(room: str, me: Account, other: Account) -> list[dict[str, Any]]:
         Sync(1, room, 0, 50),
         Read(1, room, 1),
         Typing(1, room, True),
-        ToDevice(1, other.user_id, other.device_id, b"key"),
+        ToDevice(1, other.user_id, other.device_id, boxed(b"key")),
         ToDeviceAck(1, (1, 2)),
         RoomCreate(1, "group", (other.user_id,)),
         RoomGet(1, room),

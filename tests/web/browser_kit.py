@@ -159,6 +159,21 @@ async def log_in(page: Page, account: Account) -> None:
     await page.fill("#login-form input[name=password]", PASSWORD)
     await page.click("#login-form button[type=submit]")
     await expect(page.locator("#connection")).to_have_attribute("data-state", "online")
+    # The account's first browser: online, then it publishes its keys, signed by the
+    # identity key it makes. A message sent to it before that could never be read
+    # there (SPEC.md §11.2: keys go to the devices published when a key is made).
+    assert await eventually(lambda: _published(page)), "the browser never published its keys"
+
+
+async def _published(page: Page) -> bool:
+    verified: bool = await page.evaluate(
+        """async () => {
+            const { rest } = await import("/app/state.js");
+            const { devices } = await rest.call("GET", "/v1/devices");
+            return devices.some((d) => d.current && d.verified);
+        }"""
+    )
+    return verified
 
 
 @dataclass

@@ -179,11 +179,12 @@ async def test_around_me(
     marseille_1er = locate("13001")
     assert lyon_3e is not None and marseille_1er is not None
     colleague = await named_practitioner(server, "Inès", "Vasseur", "Rhumatologie", "Lyon")
-    me = await named_practitioner(server, "Alain", "Perrin", "Médecine générale", "Lyon")
     profile = (await api(colleague, server, "GET", "/v1/directory/me"))["profile"]["id"]
-    # Standing a few hundred metres from the colleague's practice.
+    # Standing a few hundred metres from the colleague's practice. Each browser is its
+    # account's first (another would wait for approval: SPEC.md §10.5).
     here = (lyon_3e.lat + 0.003, lyon_3e.lon - 0.004)
     for position, found in ((here, True), ((marseille_1er.lat, marseille_1er.lon), False)):
+        me = await named_practitioner(server, "Alain", "Perrin", "Médecine générale", "Lyon")
         ctx, page, errors = await open_client(browser, server.url, viewport, position=position)
         await log_in(page, me)
         await page.click("#nav-referral")
@@ -201,6 +202,7 @@ async def test_around_me(
             await expect(hit).to_have_count(0)
         assert errors == []
         await ctx.close()
+    me = await named_practitioner(server, "Alain", "Perrin", "Médecine générale", "Lyon")
     ctx, page, errors = await open_client(browser, server.url, viewport)  # no position
     await log_in(page, me)
     await page.click("#nav-referral")
@@ -287,6 +289,7 @@ async def test_agenda_settings(
     await settings.locator("#instructions-settings summary").click()
     await settings.locator("#instructions").fill("Merci d'apporter la carte Vitale.")
     await settings.locator("#save-instructions").click()
+    await expect(settings.locator("#instructions-saved")).to_have_text("Consigne enregistrée.")
     await expect(settings.locator("#instructions")).to_have_value(
         "Merci d'apporter la carte Vitale."
     )

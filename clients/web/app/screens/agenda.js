@@ -150,6 +150,8 @@ async function openDocument(appointment, attachment, button, error) {
 // -- settings
 
 const opened = new Map(); // a settings section's id -> open, kept across redraws
+const drafts = new Map(); // a text field's id -> what is typed and not saved yet
+const savedNotes = new Set(); // fields whose last save is acknowledged on screen
 
 /** The attributes of a settings section that stays open (or closed) when redrawn. */
 function kept(id, openByDefault = false) {
@@ -184,13 +186,23 @@ function settings(data, places, motives) {
       act(() => rest.call("PATCH", "/v1/directory/me", { required_fields: [...required] }));
     } }), PATIENT_LABELS[k]))));
   // Instructions read by bookers before booking
+  // What is typed survives a redraw (another setting saved meanwhile redraws the section)
+  // until it is saved; then "Consigne enregistrée." says the server has it.
   const instructions = h("textarea", { id: "instructions", name: "instructions", rows: 3, maxlength: 1000,
-    placeholder: "Par exemple : pour un rendez-vous URGENT, merci de passer par le secrétariat." }, data.instructions || "");
+    placeholder: "Par exemple : pour un rendez-vous URGENT, merci de passer par le secrétariat.",
+    oninput: () => { drafts.set("instructions", instructions.value); savedNotes.delete("instructions"); } },
+  drafts.get("instructions") ?? data.instructions ?? "");
+  const saveInstructions = async () => {
+    await rest.call("PATCH", "/v1/directory/me", { instructions: instructions.value });
+    drafts.delete("instructions");
+    savedNotes.add("instructions");
+  };
   out.append(h("details", kept("instructions-settings", Boolean(data.instructions)),
     h("summary", {}, "À lire avant de prendre un rendez-vous"),
     h("p", { class: "hint" }, "Consigne affichée aux confrères et aux régulateurs du SAS avant qu'ils réservent ; ils doivent l'accepter."),
     instructions,
-    h("button", { type: "button", id: "save-instructions", onclick: () => act(() => rest.call("PATCH", "/v1/directory/me", { instructions: instructions.value })) }, "Enregistrer la consigne")));
+    h("button", { type: "button", id: "save-instructions", onclick: () => act(saveInstructions) }, "Enregistrer la consigne"),
+    h("span", { id: "instructions-saved", class: "hint", role: "status" }, savedNotes.has("instructions") ? "Consigne enregistrée." : "")));
   // Places
   const placeForm = h("form", { id: "place-form", class: "inline-form", onsubmit: (e) => {
     e.preventDefault();
