@@ -5,6 +5,7 @@ from .e2ee import Decrypted, Deleted, EncryptedClient, Undecryptable
 from .errors import ClientClosed, ConfrereError, ConnectionLost, ServerError
 from .profiles import Profile, Profiles
 from .rest import Account, log_in, request, sign_up
+from .search import SearchHit
 
 __all__ = [
     "Account",
@@ -19,6 +20,7 @@ __all__ = [
     "Incoming",
     "Profile",
     "Profiles",
+    "SearchHit",
     "ServerError",
     "Undecryptable",
     "log_in",

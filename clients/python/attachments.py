@@ -37,6 +37,7 @@ from .rest import Account, server_error
 
 __all__ = [
     "Source",
+    "check_file",
     "attachment_meta",
     "delete_attachment",
     "download_document",
@@ -112,6 +113,13 @@ async def _raise_for(response: httpx.Response) -> None:
     if response.status_code >= 400:
         await response.aread()
         raise server_error(response)
+
+
+async def check_file(source: Source) -> str:
+    """The type of a file that may be attached (by its size and first bytes); raise
+    :class:`AttachmentRefused` otherwise. Nothing is sent."""
+    async with _Reader(source) as reader:
+        return _checked_type(reader.size, await reader.read(SNIFF_BYTES), None)
 
 
 async def upload_file(

@@ -35,6 +35,10 @@ ordered, exactly-once opaque bodies. This layer adds, with :mod:`protocol.crypto
   :class:`Undecryptable` (a server moving an edit onto another message). ``delete``
   sends ``msg.delete``; the ``msg.deleted`` event comes through ``recv`` as it is, and
   a deleted message read by ``sync`` comes as a :class:`Deleted` tombstone.
+- Search in one's messages: with ``search_file``, every message ``recv`` returns is
+  indexed in that file (:mod:`.search`, encrypted at rest under a key derived from the
+  key file; edits replace the text, deletions remove it) and ``search(query)`` finds
+  them, accents and case ignored, by word prefixes; the server sees none of it.
 - Patient-case headers are encrypted with the same sender key (``set_header``,
   ``decrypt_header``).
 - Cross-signing (SPEC.md §11.1): the user's identity key lives in ``identity_file``
@@ -127,7 +131,7 @@ from protocol.errors import ErrorCode
 from protocol.frames import Event, Msg, RoomInfo, ToDeviceMsg
 from protocol.limits import MAX_ATTACHMENTS_PER_MESSAGE, MAX_NAME_CHARS
 
-from .attachments import Source, download_file, upload_file
+from .attachments import Source, check_file, download_file, upload_file
 from .backup import (
     BackupKey,
     create_backup,
@@ -139,6 +143,7 @@ from .backup import (
 from .client import Client
 from .errors import AttachmentRefused, ConfrereError, ConnectionLost, ServerError
 from .rest import Account
+from .search import MessageIndex, SearchHit, index_key
 
 __all__ = [
     "Content",
@@ -428,6 +433,7 @@ class EncryptedClient:
         *,
         identity_file: Path | None = None,
         key_wait: float = 10.0,
+        search_file: Path | None = None,
         client: Client | None = None,
         sessions_file: Path | None = None,
         **client_options: Any,
@@ -435,6 +441,10 @@ class EncryptedClient:
         self.client = client or Client(account, **client_options)
         self.account = account
         self.keys = load_or_create_keys(key_file)
+        # The search index of the messages read (search.py), if a file is given for it.
+        self.index = (
+            MessageIndex(search_file, index_key(bytes(self.keys.box))) if search_file else None
+        )
         self.identity_file = identity_file or key_file.with_suffix(".identity")
         self.identity = load_identity(self.identity_file)
         self.key_wait = key_wait
@@ -993,14 +1003,35 @@ class EncryptedClient:
         clear. Raises :class:`~clients.python.errors.AttachmentRefused` before sending
         anything if the file may not be attached or ``filename`` is not 1 to 255
         characters."""
-        if filename is None and not isinstance(source, bytes):
-            filename = Path(source).name or None
-        if filename is not None and not 0 < len(filename) <= MAX_FILE_NAME:
-            raise AttachmentRefused(f"a file name is 1 to {MAX_FILE_NAME} characters")
-        ref = await upload_file(self.client.account, room, source, name=filename)
+        return await self.send_files(room, [(source, filename)], text=text)
+
+    async def send_files(
+        self,
+        room: str,
+        files: Sequence[tuple[Source, str | None]],
+        *,
+        text: str | None = None,
+    ) -> int:
+        """Several files in one message (1 to ``MAX_ATTACHMENTS_PER_MESSAGE``), each
+        ``(source, filename)`` as for :meth:`send_file`: all uploaded, then one message
+        carries their references; returns its seq."""
+        if not 0 < len(files) <= MAX_ATTACHMENTS_PER_MESSAGE:
+            raise AttachmentRefused(f"1 to {MAX_ATTACHMENTS_PER_MESSAGE} files per message")
+        named: list[tuple[Source, str | None]] = []
+        for source, filename in files:
+            if filename is None and not isinstance(source, bytes):
+                filename = Path(source).name or None
+            if filename is not None and not 0 < len(filename) <= MAX_FILE_NAME:
+                raise AttachmentRefused(f"a file name is 1 to {MAX_FILE_NAME} characters")
+            await check_file(source)  # every file refused before any is uploaded
+            named.append((source, filename))
+        refs = [
+            await upload_file(self.client.account, room, source, name=filename)
+            for source, filename in named
+        ]
         async with self._lock(room):
-            body = await self._encrypt(room, encode_content(text or "", (ref,)))
-        return await self.client.send(room, body, att=[ref.id])
+            body = await self._encrypt(room, encode_content(text or "", tuple(refs)))
+        return await self.client.send(room, body, att=[ref.id for ref in refs])
 
     async def forward(self, message: Decrypted, room: str) -> int:
         """Send ``message`` on into another ``room`` (a conversation or a patient case
@@ -1353,7 +1384,10 @@ class EncryptedClient:
         while True:
             nearest = self._expire_held()
             if self._ready:
-                return self._ready.popleft()
+                ready = self._ready.popleft()
+                if self.index is not None:
+                    self._index(ready)
+                return ready
             timeout = None if nearest is None else max(0.0, nearest - time.monotonic())
             try:
                 async with asyncio.timeout(timeout):
@@ -1370,6 +1404,24 @@ class EncryptedClient:
                     log.warning("to-device payload from %s dropped: %s", item.device, exc)
             else:
                 self._on_event(item)
+
+    def _index(self, item: EncryptedIncoming) -> None:
+        assert self.index is not None
+        if isinstance(item, Decrypted):
+            names = " ".join(f.name for f in item.files if f.name)
+            text = f"{item.text} {names}".strip()
+            self.index.add(item.room, item.seq, item.sender, item.ts, text, item.edits)
+        elif isinstance(item, Deleted):
+            self.index.remove(item.room, item.edits if item.edits is not None else item.seq)
+        elif isinstance(item, Event) and item.kind == "msg.deleted" and item.target is not None:
+            self.index.remove(item.room, item.target)
+
+    def search(self, query: str) -> list[SearchHit]:
+        """This device's messages matching ``query`` (search.py: accents and case
+        ignored, word prefixes), newest first; searched here, never by the server."""
+        if self.index is None:
+            raise ValueError("no search index: give EncryptedClient a search_file")
+        return self.index.search(query)
 
     def held(self) -> int:
         """How many messages wait for their key."""

@@ -7,6 +7,7 @@ import itertools
 import os
 import unicodedata
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +174,33 @@ async def _published(page: Page) -> bool:
         }"""
     )
     return verified
+
+
+@dataclass
+class Colleague:
+    """A practitioner signed in in a browser of their own."""
+
+    account: Account
+    context: BrowserContext
+    page: Page
+    errors: list[str]
+
+
+async def anne_and_paul(
+    server: ServerUnderTest, browser: Browser, viewport: dict[str, int]
+) -> tuple[Colleague, Colleague]:
+    """Anne Éluard (cardiologist) and Paul Durand (general practitioner), each signed in
+    in a fresh browser profile."""
+    people = []
+    for first, last, specialty in (
+        ("Anne", "Éluard", "Cardiologie et maladies vasculaires"),
+        ("Paul", "Durand", "Médecine générale"),
+    ):
+        account = await named_practitioner(server, first, last, specialty, "Lyon")
+        context, page, errors = await open_client(browser, server.url, viewport)
+        await log_in(page, account)
+        people.append(Colleague(account, context, page, errors))
+    return people[0], people[1]
 
 
 async def log_in_approved(page: Page, account: Account, approver: Page) -> None:

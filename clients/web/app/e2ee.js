@@ -71,6 +71,18 @@ function keyToJson(k) {
 
 export class AttachmentError extends Error {}
 
+export const MAX_FILES = 10; // per message (SPEC.md §11.2)
+
+/** A file that may be attached: 1 byte to 50 MiB, a PDF, JPEG or PNG by its first
+ * bytes, a name of 255 characters at most; its type, or AttachmentError. */
+function checkFile(data, name) {
+  if (data.length < 1 || data.length > MAX_ATTACHMENT) throw new AttachmentError(`${name ? `« ${name} » : ` : ""}un fichier fait de 1 octet à 50 Mo`);
+  const type = sniff(data.subarray(0, 8));
+  if (!type) throw new AttachmentError(`${name ? `« ${name} » : ` : ""}seuls les PDF, JPEG et PNG peuvent être joints`);
+  if (name && name.length > 255) throw new AttachmentError("nom de fichier trop long");
+  return type;
+}
+
 const toB64 = (bytes) => btoa(String.fromCharCode(...bytes));
 const fromB64 = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
 
@@ -399,11 +411,17 @@ export class E2EE {
     return this.client.deleteMessage(room, seq);
   }
 
-  /** Encrypt and upload a file (Uint8Array), then send its reference; onProgress(0..1). */
-  async sendFile(room, data, name, caption, onProgress) {
-    const ref = await this.upload(room, data, name, onProgress);
-    const body = await this.withLock(room, () => this.encryptFor(room, encodeContent(caption || "", [ref])));
-    return this.client.send(room, body, [ref.id]);
+  /** Up to 10 files ([{data, name}]) in one message: each checked, encrypted and
+   * uploaded in turn, then one message carries their references; onProgress(0..1). */
+  async sendFiles(room, files, caption, onProgress) {
+    if (!files.length || files.length > MAX_FILES) throw new AttachmentError(`de 1 à ${MAX_FILES} fichiers par message`);
+    for (const f of files) checkFile(f.data, f.name); // all refused before any upload
+    const refs = [];
+    for (const [i, f] of files.entries()) {
+      refs.push(await this.upload(room, f.data, f.name, (p) => onProgress?.((i + p) / files.length)));
+    }
+    const body = await this.withLock(room, () => this.encryptFor(room, encodeContent(caption || "", refs)));
+    return this.client.send(room, body, refs.map((r) => r.id));
   }
 
   /** Send a message on into another room (SPEC.md §11.2 `forwarded`): its text
@@ -418,10 +436,7 @@ export class E2EE {
 
   /** Check, encrypt and upload one file to a room; its reference (SPEC.md §11.6). */
   async upload(room, data, name, onProgress) {
-    if (data.length < 1 || data.length > MAX_ATTACHMENT) throw new AttachmentError("un fichier fait de 1 octet à 50 Mo");
-    const type = sniff(data.subarray(0, 8));
-    if (!type) throw new AttachmentError("seuls les PDF, JPEG et PNG peuvent être joints");
-    if (name && name.length > 255) throw new AttachmentError("nom de fichier trop long");
+    const type = checkFile(data, name);
     const key = newFileKey();
     const digest = sha256(data);
     const stream = encryptFile(key, data, (done, total) => onProgress?.(0.2 * (done / total)));
@@ -654,6 +669,9 @@ export class E2EE {
     if (this.gotKeys([key]).length) {
       // A key this device just got: the devices it is linked with get it too.
       for (const device of this.linked) this.sendKeys(device, [key]).catch((err) => console.info("key forwarding", err));
+      // Acknowledged (when this resolves) only once stored: a page closed meanwhile
+      // would otherwise lose a key the server no longer holds.
+      await this.saved;
     }
   }
 
@@ -662,7 +680,7 @@ export class E2EE {
   gotKeys(keys) {
     const fresh = keys.filter((k) => this.addInbound(k));
     if (!fresh.length) return fresh;
-    this.save();
+    this.saved = this.save();
     this.backUp(fresh);
     for (const key of fresh) {
       const ref = sessionRef(key.roomId, key.deviceId, key.sessionId);

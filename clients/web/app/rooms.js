@@ -3,6 +3,8 @@
 // unread counts and the tab title. Screens listen to the "rooms" and "room" events.
 import { app, emit, rooms, ROLE_LABELS } from "./state.js";
 import { cardOf, refresh, want, whoIs } from "./profiles.js";
+import { indexMessage, unindex } from "./search.js";
+import { maybeNotify } from "./notify.js";
 
 const TYPING_SHOWN_MS = 6000; // a peer typing with no news for this long has stopped
 const PRESENCE_EVERY_MS = 60000; // presence has no event: the open room is asked again
@@ -180,12 +182,17 @@ export function onMessage(m) {
   if (m.edits != null) {
     // An edit is not a message of its own: it changes the one it names (SPEC.md §11.2).
     const known = room.edits.get(m.edits);
-    if (!room.deleted.has(m.edits) && (!known || known.seq < m.seq)) room.edits.set(m.edits, m);
+    if (!room.deleted.has(m.edits) && (!known || known.seq < m.seq)) {
+      room.edits.set(m.edits, m);
+      indexMessage(m);
+    }
     changed(room);
     return;
   }
   if (room.deleted.has(m.seq)) return; // its key came after its deletion
   room.messages.set(m.seq, { type: "msg", ...m });
+  indexMessage(m);
+  maybeNotify(room, m);
   clearTimeout(room.typing.get(m.sender));
   room.typing.delete(m.sender);
   if (cardOf(m.sender)?.verified === false) refresh(m.sender); // they are, to have sent it
@@ -202,6 +209,7 @@ export function onDeleted(m) {
 
 function forget(room, seq, by) {
   room.deleted.set(seq, by);
+  unindex(room.id, seq);
   room.edits.delete(seq);
   const m = room.messages.get(seq);
   if (m && m.type !== "event") room.messages.set(seq, { type: "deleted", seq, sender: m.sender, ts: m.ts, by });

@@ -6,6 +6,8 @@ import { Client } from "./client.js";
 import { E2EE, loadIdentity, loadOrCreateKeys } from "./e2ee.js";
 import { ApiError } from "./rest.js";
 import * as store from "./store.js";
+import { closeIndex, openIndex } from "./search.js";
+import { forgetWelcomes, welcomed } from "./notify.js";
 import { app, emit, rest, rooms } from "./state.js";
 import { forgetProfiles, learn, loadProfiles } from "./profiles.js";
 import { onDeleted, onEphemeral, onEvent, onKey, onKeysChanged, onMessage, onUndecryptable, updateTitle, upsertRoom } from "./rooms.js";
@@ -55,6 +57,7 @@ export async function start() {
   learn({ user: app.profile.id, title: "", ...app.profile });
   await loadProfiles();
   const keys = await loadOrCreateKeys(store, `keys:${app.session.deviceId}`);
+  openIndex(app.session.deviceId);
   const saved = await store.get(`e2ee:${app.session.deviceId}`);
   const wsUrl = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/ws`;
   app.client = new Client(wsUrl, { token: app.session.token, deviceId: app.session.deviceId, userId: app.session.userId }, {
@@ -130,7 +133,10 @@ function onWelcome(welcome) {
     // colleagues find them by name.
     rest.call("GET", "/v1/directory/me").catch((err) => console.info("directory profile", err));
   }
-  for (const info of welcome.rooms) upsertRoom(info);
+  for (const info of welcome.rooms) {
+    welcomed(info);
+    upsertRoom(info);
+  }
   updateTitle();
   emit("welcome", { opened: !was && ready() });
   emit("rooms");
@@ -166,6 +172,8 @@ export async function logOut() {
   Object.assign(app, { client: null, e2ee: null, session: null, profile: null, current: null, roles: [], arrived: [], link: null, linkCode: null });
   rest.token = null;
   rooms.clear();
+  closeIndex();
+  forgetWelcomes();
   updateTitle();
   // The device's keys stay (logging in again here reuses the device); names do not.
   await forgetProfiles();

@@ -4,7 +4,7 @@
 // (reply, forward, edit, delete), replies with their quote, @mentions highlighted, who is
 // typing, and the composer (text and encrypted PDF/JPEG/PNG files; it edits a
 // message in place or answers one when asked; "@" suggests the room's members).
-import { h, icon, replace, size, when } from "../dom.js";
+import { h, icon, replace, when } from "../dom.js";
 import { describe, UNREADABLE } from "../i18n.js";
 import { app, KIND_LABELS, notice, on, rooms } from "../state.js";
 import { cardOf, nameOf, want, whoIs } from "../profiles.js";
@@ -14,11 +14,15 @@ import { confirmDialog, dialog, presenceDot, verifiedBadge } from "../widgets.js
 import { roomTitle } from "./messaging.js";
 import { roomDetails, safetyDialog, setCaseStatus } from "./room-details.js";
 import { showProfile } from "./profile-card.js";
+import { MAX_FILES } from "../e2ee.js";
+import { acceptDrops, fileView } from "./files.js";
 
 const TYPING_IDLE_MS = 3000; // after this long without a keystroke, "stopped typing"
 const CHANGE_WINDOW_MS = 48 * 3600 * 1000; // an author edits or deletes for 48 h (SPEC.md §4.2, §4.20)
 const QUOTE_CHARS = 200; // of a reply's excerpt (SPEC.md §11.2)
-let view = null; // {id, header, messages, typing, composer, text, progress, editing, replyTo, mentions, menu}
+const dropTargets = new WeakSet(); // panes listening for dropped files
+let reveal = null; // {room, seq}: a message to scroll to and highlight (a search result)
+let view = null; // {id, highlight, header, messages, typing, composer, text, progress, editing, replyTo, mentions, menu}
 
 export function conversation(pane, id) {
   const messages = h("ol", { id: "messages", class: "messages", "aria-label": "Messages" });
@@ -26,8 +30,12 @@ export function conversation(pane, id) {
   const header = h("header", { class: "chat-header" });
   const composer = h("div", { class: "composer-slot" });
   const opened = rooms.get(id);
-  view = { id, header, messages, typing, composer, text: null, unreadFrom: opened ? firstUnread(opened) : null, progress: null, closed: null, editing: null, replyTo: null, mentions: new Map(), menu: null, banner: null, submit: null, suggest: null };
+  view = { id, highlight: null, header, messages, typing, composer, text: null, unreadFrom: opened ? firstUnread(opened) : null, progress: null, closed: null, editing: null, replyTo: null, mentions: new Map(), menu: null, banner: null, submit: null, suggest: null };
   replace(pane, header, messages, typing, composer);
+  if (!dropTargets.has(pane)) {
+    dropTargets.add(pane);
+    acceptDrops(pane, (files) => view?.progress && sendFiles(files, view.progress));
+  }
   renderHeader();
   renderComposer();
   renderMessages();
@@ -35,6 +43,13 @@ export function conversation(pane, id) {
   if (room?.markedUnread) setRoomSettings(room, { unread: false }).catch(() => {}); // opened: read
   if (room) markRead(room);
   view.text?.focus({ preventScroll: true });
+}
+
+/** Open on message `seq` of `room` (a search result): scrolled to and highlighted,
+ * now if that conversation is open, else when it opens. */
+export function revealMessage(room, seq) {
+  reveal = { room, seq };
+  if (view && view.id === room && view.header.isConnected) renderMessages();
 }
 
 /** The first message from someone else past the read marker, where the "Nouveaux
@@ -97,7 +112,7 @@ function renderComposer() {
     return;
   }
   const progress = h("progress", { id: "upload-progress", max: 1, value: 0, hidden: true });
-  const fileInput = h("input", { type: "file", id: "file-input", accept: "application/pdf,image/jpeg,image/png", hidden: true, onchange: (e) => onFile(e, progress) });
+  const fileInput = h("input", { type: "file", id: "file-input", accept: "application/pdf,image/jpeg,image/png", multiple: true, hidden: true, onchange: (e) => onFile(e, progress) });
   const text = h("textarea", { id: "composer", rows: 1, placeholder: "Message chiffré…", "aria-label": "Message", oninput: onInput, onkeydown: onComposerKey,
     "aria-autocomplete": "list", "aria-controls": "mention-list" });
   view.text = text;
@@ -108,7 +123,7 @@ function renderComposer() {
   replace(view.composer, h("form", { class: "composer", onsubmit: onSend },
     view.banner,
     view.suggest,
-    h("button", { type: "button", class: "attach icon-text", title: "Joindre un PDF, JPEG ou PNG (50 Mo au plus)", "aria-label": "Joindre un fichier", onclick: () => fileInput.click() },
+    h("button", { type: "button", class: "attach icon-text", title: "Joindre des PDF, JPEG ou PNG (10 fichiers de 50 Mo au plus), ou les glisser-déposer sur la conversation", "aria-label": "Joindre des fichiers", onclick: () => fileInput.click() },
       icon("attach"), h("span", {}, " Joindre")),
     fileInput, text,
     view.submit,
@@ -333,7 +348,7 @@ function messageView(room, m) {
     ? [...room.receipts.entries()].filter(([u, upto]) => u !== app.session.userId && upto >= m.seq).map(([u]) => nameOf(u))
     : [];
   const card = cardOf(m.sender);
-  return h("li", { class: `msg ${mine ? "mine" : "theirs"} ${m.type === "bad" ? "bad" : ""}`, dataset: { seq: String(m.seq), testid: "message" } },
+  return h("li", { class: `msg ${mine ? "mine" : "theirs"} ${m.type === "bad" ? "bad" : ""}${m.seq === view.highlight ? " highlight" : ""}`, dataset: { seq: String(m.seq), testid: "message" } },
     h("div", { class: "meta" },
       mine
         ? h("span", { class: "sender" }, "Vous")
@@ -347,11 +362,7 @@ function messageView(room, m) {
     m.type === "bad"
       ? h("p", { class: "text undecryptable" }, "Message illisible : ", UNREADABLE[m.kind] || UNREADABLE.other)
       : h("p", { class: "text" }, withMentions(shown.text, m.mentions)),
-    shown.files.map((f) =>
-      h("div", { class: "file", dataset: { testid: "file" } },
-        h("span", { class: "file-type" }, f.type === "application/pdf" ? "PDF" : f.type === "image/png" ? "PNG" : "JPEG"),
-        h("span", { class: "file-name" }, f.name || "fichier", h("small", {}, ` (${size(f.size)})`)),
-        h("button", { type: "button", class: "download", onclick: (e) => download(f, e.currentTarget) }, "Télécharger"))),
+    shown.files.map((f) => fileView(room.id, f)),
     mine ? h("span", { class: "receipt", dataset: { testid: "receipt" } }, readers.length ? `✓✓ Lu par ${readers.join(", ")}` : "✓ Envoyé") : null);
 }
 
@@ -366,6 +377,13 @@ function renderMessages() {
     messageView(room, m)]));
   if (atBottom || !list.dataset.shown) list.scrollTop = list.scrollHeight;
   list.dataset.shown = "1";
+  const target = reveal?.room === room.id ? list.querySelector(`[data-seq="${reveal.seq}"]`) : null;
+  if (target) {
+    reveal = null;
+    view.highlight = Number(target.dataset.seq);
+    target.classList.add("highlight");
+    target.scrollIntoView({ block: "center" });
+  }
   renderTyping();
 }
 
@@ -455,39 +473,28 @@ async function onSend(event) {
 }
 
 async function onFile(event, progress) {
-  const file = event.target.files[0];
+  const files = [...event.target.files];
   event.target.value = "";
-  if (!file || !app.current) return;
+  if (files.length) await sendFiles(files, progress);
+}
+
+/** Several files (chosen or dropped) in one message, the composer's text as caption. */
+async function sendFiles(files, progress) {
+  if (!app.current) return;
+  if (files.length > MAX_FILES) {
+    notice(`${MAX_FILES} fichiers au plus par message.`, "error");
+    return;
+  }
   const room = app.current;
   progress.hidden = false;
   progress.value = 0;
   try {
-    const data = new Uint8Array(await file.arrayBuffer());
-    await app.e2ee.sendFile(room, data, file.name, view.text?.value.trim() || "", (f) => (progress.value = f));
+    const items = await Promise.all(files.map(async (file) => ({ data: new Uint8Array(await file.arrayBuffer()), name: file.name })));
+    await app.e2ee.sendFiles(room, items, view.text?.value.trim() || "", (f) => (progress.value = f));
     if (view.text) view.text.value = "";
   } catch (err) {
     notice(describe(err), "error");
   } finally {
     progress.hidden = true;
-  }
-}
-
-async function download(ref, button) {
-  const label = button.textContent;
-  button.disabled = true;
-  try {
-    const data = await app.e2ee.fetchFile(ref, (f) => (button.textContent = `${Math.round(f * 100)} %`));
-    // The decrypted file lives in this page only (a blob: URL), never in a cache.
-    const url = URL.createObjectURL(new Blob([data], { type: ref.type }));
-    const a = h("a", { href: url, download: ref.name || "fichier" });
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 60000);
-  } catch (err) {
-    notice(describe(err), "error");
-  } finally {
-    button.textContent = label;
-    button.disabled = false;
   }
 }

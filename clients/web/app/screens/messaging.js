@@ -8,11 +8,14 @@ import { initials, nameOf, want } from "../profiles.js";
 import { lastActivity, otherOf, shownOf, unread, watchPresence } from "../rooms.js";
 import { clearHash, go } from "../router.js";
 import { avatar, presenceDot } from "../widgets.js";
-import { conversation } from "./conversation.js";
+import { search } from "../search.js";
+import { askPermission, supported as notificationsSupported } from "../notify.js";
+import { conversation, revealMessage } from "./conversation.js";
 import { newConversationDialog } from "./new-conversation.js";
 import { chrome } from "./shell.js";
 
-let ui = null; // {layout, list, chat}
+let ui = null; // {layout, list, chat, query}
+let hits = null; // the search's results while a query is typed, else null
 let showArchived = false; // the archived conversations unfolded under the list
 let waiting = null; // a conversation opened (reload, link) before the welcome listed it
 
@@ -49,6 +52,9 @@ export function messagingView({ params, hash = {} }) {
 }
 
 function build() {
+  hits = null;
+  const query = h("input", { type: "search", id: "message-search", placeholder: "Rechercher dans mes messages", "aria-label": "Rechercher dans mes messages",
+    autocomplete: "off", oninput: runSearch, onkeydown: (e) => e.key === "Escape" && clearSearch() });
   const list = h("ul", { id: "room-list", class: "rooms", "aria-label": "Conversations" });
   const chat = h("section", { id: "chat", class: "chat", "aria-live": "polite" });
   const layout = h("div", { class: "layout", dataset: { view: "list" } },
@@ -58,11 +64,37 @@ function build() {
         ? h("p", { class: "banner warn", id: "confirm-email" }, "Votre adresse e-mail n'est pas encore confirmée. ",
           h("button", { type: "button", class: "link", onclick: () => go("/verification") }, "Vérifier mon adresse mail"))
         : null,
+      notificationsBanner(),
       h("button", { id: "new-conversation", class: "primary wide", onclick: newConversationDialog }, "+ Nouveau message"),
+      h("form", { class: "message-search", role: "search", onsubmit: (e) => e.preventDefault() },
+        query),
       list),
     chat);
-  ui = { layout, list, chat };
+  ui = { layout, list, chat, query };
   replace(document.getElementById("app"), layout);
+}
+
+/** Until this browser was asked: a button that asks permission to show notifications
+ * while Confrère is in the background (asked on a click, never on load). */
+function notificationsBanner() {
+  if (!notificationsSupported() || Notification.permission !== "default" || localStorage.getItem("notifications-banner") === "later") return null;
+  const banner = h("p", { class: "banner", id: "notifications-banner" },
+    "Soyez averti(e) des nouveaux messages quand cet onglet est en arrière-plan. ",
+    h("button", { type: "button", class: "link", id: "enable-notifications", onclick: async () => {
+      const answer = await askPermission();
+      if (answer === "granted") {
+        banner.remove();
+        notice("Notifications activées sur ce navigateur (sans jamais montrer le contenu des messages).");
+      } else if (answer === "denied") {
+        replace(banner, "Les notifications sont bloquées pour Confrère dans les réglages de ce navigateur.");
+      }
+    } }, "Activer les notifications"),
+    " · ",
+    h("button", { type: "button", class: "link", id: "notifications-later", onclick: () => {
+      localStorage.setItem("notifications-banner", "later"); // "Sécurité" still offers them
+      banner.remove();
+    } }, "Plus tard"));
+  return banner;
 }
 
 /** One line of the list: who or what, the last message, unread count, presence. */
@@ -95,9 +127,59 @@ export function roomTitle(room) {
 
 const NOTIFY_TAGS = { mentions: "sourdine", none: "sans notification" };
 
+// -- the search in one's messages (search.js): results replace the list while a query
+// is typed; opening one opens the message in its conversation.
+
+let searching = 0;
+async function runSearch() {
+  const q = ui.query.value.trim();
+  const run = ++searching;
+  const found = q.length >= 2 ? await search(q) : null;
+  if (run !== searching) return; // a later keystroke won
+  hits = found;
+  renderList();
+}
+
+function clearSearch() {
+  ui.query.value = "";
+  hits = null;
+  renderList();
+}
+
+function excerptOf(hit) {
+  const [at, end] = hit.match;
+  const start = Math.max(0, hit.text.lastIndexOf(" ", Math.max(0, at - 30)) + 1);
+  const stop = Math.min(hit.text.length, end + 60);
+  return [start > 0 ? "…" : "", hit.text.slice(start, at), h("mark", {}, hit.text.slice(at, end)), hit.text.slice(end, stop), stop < hit.text.length ? "…" : ""];
+}
+
+function hitLine(hit) {
+  const room = rooms.get(hit.room);
+  want(hit.sender);
+  return h("li", {}, h("a", {
+    class: "search-hit", href: `/conversations/${hit.room}`, dataset: { testid: "search-hit", room: hit.room, seq: String(hit.seq) },
+    onclick: (e) => {
+      e.preventDefault();
+      revealMessage(hit.room, hit.seq);
+      if (app.current !== hit.room) go(`/conversations/${hit.room}`);
+    },
+  },
+  h("span", { class: "room-name" }, roomTitle(room)),
+  h("span", { class: "room-time" }, when(hit.ts)),
+  h("span", { class: "hit-sender" }, hit.sender === app.session.userId ? "Vous" : nameOf(hit.sender)),
+  h("span", { class: "room-preview" }, excerptOf(hit))));
+}
+
 /** Pinned conversations first, then the most recent; archived ones folded at the end. */
 function renderList() {
   if (!ui || !ui.layout.isConnected) return;
+  if (hits) {
+    const shown = hits.filter((hit) => rooms.has(hit.room)); // not those of rooms left
+    replace(ui.list, shown.length ? shown.map(hitLine) : h("li", { class: "empty", id: "search-empty" }, "Aucun message ne correspond."));
+    ui.list.setAttribute("aria-label", "Résultats de la recherche");
+    return;
+  }
+  ui.list.setAttribute("aria-label", "Conversations");
   const sorted = [...rooms.values()].sort((a, b) => (b.pinned - a.pinned) || lastActivity(b) - lastActivity(a));
   const active = sorted.filter((r) => !r.archived);
   const archived = sorted.filter((r) => r.archived);
@@ -141,7 +223,7 @@ function roomLine(room) {
       : null));
 }
 
-on("rooms", renderList);
+on("rooms", () => (hits ? runSearch() : renderList()));
 on("profiles", () => {
   renderList();
   if (app.current) emit("room", app.current);

@@ -16,6 +16,7 @@ import { avatar, confirmDialog, dialog, errorLine, fail, presenceDot, verifiedBa
 import { roomName, roomTitle } from "./messaging.js";
 import { emailAdder, peoplePicker } from "./people-picker.js";
 import { showProfile } from "./profile-card.js";
+import { filesOf, filesSection } from "./files.js";
 
 const ROLE_ORDER = { owner: 0, admin: 1, member: 2 };
 
@@ -35,7 +36,7 @@ export function roomDetails(id) {
     // an open "Gérer" menu, or wipe a name being typed).
     const state = JSON.stringify([roomName(room), room.status, room.role, room.header ? room.header.slice(-16).join() : "",
       [...room.roles], [...room.online], room.invited, room.members, room.notify, room.pinned, room.archived,
-      room.members.map((u) => app.e2ee.deviceCounts(u))]);
+      filesOf(room).map((f) => f.file.id), room.members.map((u) => app.e2ee.deviceCounts(u))]);
     if (!force && state === shown) return;
     shown = state;
     replace(body, detailsOf(room, error, d));
@@ -74,6 +75,7 @@ function detailsOf(room, error, d) {
     direct ? null : renameForm(room, admin, act),
     room.kind === "patient_case" ? caseHeaderForm(room, admin, act) : null,
     preferences(room, error, d),
+    filesSection(room),
     h("h3", {}, `Membres (${room.members.length})`),
     h("ul", { class: "member-list", id: "member-list" }, members.map((user) => memberRow(room, user, act))),
     room.invited.length
