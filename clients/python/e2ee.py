@@ -96,10 +96,10 @@ import collections
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgpack
 
@@ -246,6 +246,20 @@ class LinkAnswered:
 EncryptedIncoming = (
     Decrypted | Deleted | Undecryptable | KeysChanged | LinkRequest | LinkAnswered | Event
 )
+
+P = TypeVar("P")
+
+
+def _valid(items: Iterable[bytes], parse: Callable[[bytes], P], what: str) -> list[P]:
+    """``items`` parsed; one the server sent malformed is logged and left out."""
+    parsed = []
+    for data in items:
+        try:
+            parsed.append(parse(data))
+        except CryptoError as exc:
+            log.warning("server returned an invalid %s: %s", what, exc)
+    return parsed
+
 
 SessionKey = tuple[str, str, bytes]  # room, sender device, session id
 
@@ -808,31 +822,18 @@ class EncryptedClient:
         if stale:
             directory = await self.client.query_key_directory(stale)
             found: dict[str, dict[str, KeyBundle]] = {u: {} for u in stale}
-            for data in directory.keys:
-                try:
-                    bundle = parse_bundle(data)
-                except CryptoError as exc:
-                    log.warning("server returned an invalid key bundle: %s", exc)
-                    continue
+            for bundle in _valid(directory.keys, parse_bundle, "key bundle"):
                 if bundle.user_id in found:
                     found[bundle.user_id][bundle.device_id] = bundle
-            identities: dict[str, IdentityRecord] = {}
-            for data in directory.identities:
-                try:
-                    record = parse_identity(data)
-                except CryptoError as exc:
-                    log.warning("server returned an invalid identity record: %s", exc)
-                    continue
-                if record.user_id in found:
-                    identities[record.user_id] = record
-            signatures = {}
-            for data in directory.signatures:
-                try:
-                    sig = parse_device_signature(data)
-                except CryptoError as exc:
-                    log.warning("server returned an invalid device signature: %s", exc)
-                    continue
-                signatures[sig.user_id, sig.device_id] = sig
+            identities = {
+                record.user_id: record
+                for record in _valid(directory.identities, parse_identity, "identity record")
+                if record.user_id in found
+            }
+            signatures = {
+                (sig.user_id, sig.device_id): sig
+                for sig in _valid(directory.signatures, parse_device_signature, "device signature")
+            }
             for u, devs in found.items():
                 self._check_key_change(u, identities.get(u), devs)
                 self._devices[u] = devs
