@@ -3,33 +3,42 @@
 While a batch is being committed, new appends queue up; when it finishes, everything
 queued goes into the next batch. Under no load a send commits alone with no added
 delay; under load batches grow by themselves. No timer is involved.
+
+The flush runs in the committer's own task, not in the callers': a caller that goes
+away (its connection closed, its request cancelled) after ``append`` was called does
+not stop its item from being flushed, nor what the flush does after the commit.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
 
-from .types import AppendResult, NewMessage
+__all__ = ["Flush", "GroupCommit"]
 
-__all__ = ["GroupCommit"]
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 
-Flush = Callable[[Sequence[NewMessage]], Awaitable[list[AppendResult]]]
+Flush = Callable[[Sequence[Item]], Awaitable[list[Result]]]
 
 
-class GroupCommit:
-    def __init__(self, flush: Flush, max_batch: int = 512) -> None:
+class GroupCommit(Generic[Item, Result]):
+    """``flush(items)`` returns one result per item, in order."""
+
+    def __init__(self, flush: Flush[Item, Result], max_batch: int = 512) -> None:
         self._flush = flush
         self._max_batch = max_batch
-        self._pending: list[tuple[NewMessage, asyncio.Future[AppendResult]]] = []
+        self._pending: list[tuple[Item, asyncio.Future[Result]]] = []
         self._task: asyncio.Task[None] | None = None
         self.batches = 0
         self.messages = 0
 
-    async def append(self, message: NewMessage) -> AppendResult:
-        """Store one message; returns once its batch committed (or raises its error)."""
-        future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
-        self._pending.append((message, future))
+    async def append(self, item: Item) -> Result:
+        """Queue one item (at once, before any suspension); returns its result once its
+        batch was flushed, or raises the batch's error."""
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._pending.append((item, future))
         if self._task is None:
             self._task = asyncio.create_task(self._drain(), name="group-commit")
         return await future
