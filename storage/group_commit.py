@@ -34,14 +34,18 @@ class GroupCommit(Generic[Item, Result]):
         self.batches = 0
         self.messages = 0
 
-    async def append(self, item: Item) -> Result:
-        """Queue one item (at once, before any suspension); returns its result once its
-        batch was flushed, or raises the batch's error."""
+    def submit(self, item: Item) -> asyncio.Future[Result]:
+        """Queue one item now; the future gets its result once its batch was flushed, or
+        the batch's error. Cancelling the future does not take the item back."""
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._pending.append((item, future))
         if self._task is None:
             self._task = asyncio.create_task(self._drain(), name="group-commit")
-        return await future
+        return future
+
+    async def append(self, item: Item) -> Result:
+        """:meth:`submit`, and wait for the result."""
+        return await self.submit(item)
 
     async def _drain(self) -> None:
         try:

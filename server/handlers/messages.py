@@ -38,6 +38,8 @@ __all__ = [
     "Outgoing",
     "SendCommitter",
     "commit_and_publish",
+    "outgoing",
+    "send_ack",
     "on_msg_delete",
     "on_read",
     "on_send",
@@ -118,13 +120,8 @@ def commit_and_publish(
     return flush
 
 
-async def on_send(svc: Services[MessagePorts], caller: Caller, f: Send) -> Ack:
-    """Durable commit, then fan-out, then ack. A retried cid gets the original seq.
-
-    The attachments named by ``att`` are checked (ready, the sender's, this room's) and
-    marked referenced inside the transaction that stores the message (group commit):
-    the message is stored with its references, or not at all."""
-    await require_member(svc, caller, f.room)
+def outgoing(caller: Caller, f: Send) -> Outgoing:
+    """What the committer gets for a send (the caller's membership already checked)."""
     now = now_ms()
     message = NewMessage(
         f.room,
@@ -137,13 +134,28 @@ async def on_send(svc: Services[MessagePorts], caller: Caller, f: Send) -> Ack:
         f.edits,
         0 if f.edits is None else now - EDIT_WINDOW_MS,
     )
-    result = await svc.committer.append((message, f.mentions or ()))
+    return message, f.mentions or ()
+
+
+def send_ack(f: Send, result: AppendResult) -> Ack:
+    """The answer to a send, once committed (or refused in the transaction)."""
     if result.refused is not None:
-        code, message_text = _REFUSALS[result.refused]
-        raise ApiError(code, message_text)
+        code, message = _REFUSALS[result.refused]
+        raise ApiError(code, message)
     item = result.item
     assert item is not None
     return Ack(f.id, seq=item.seq, ts=item.ts)
+
+
+async def on_send(svc: Services[MessagePorts], caller: Caller, f: Send) -> Ack:
+    """Durable commit, then fan-out, then ack. A retried cid gets the original seq.
+
+    The attachments named by ``att`` are checked (ready, the sender's, this room's) and
+    marked referenced inside the transaction that stores the message (group commit):
+    the message is stored with its references, or not at all. (The gateway takes a
+    shorter road to the same calls for the common case: see ``Connection._send``.)"""
+    await require_member(svc, caller, f.room)
+    return send_ack(f, await svc.committer.append(outgoing(caller, f)))
 
 
 async def on_msg_delete(svc: Services[MessagePorts], caller: Caller, f: MsgDelete) -> Ack:
