@@ -68,6 +68,11 @@ def test_bench_reports_ours_beside_the_floor(tmp_path: Path) -> None:
         "2",
         "--targets",
         "ours,floor",
+        "--at",
+        "200",
+        "--at-seconds",
+        "1",
+        "--noisy",
         "--report",
         str(report_path),
     )
@@ -80,7 +85,16 @@ def test_bench_reports_ours_beside_the_floor(tmp_path: Path) -> None:
         assert run["lost"] == 0 and run["duplicates"] == 0 and run["out_of_order"] == 0
         assert set(run["latency_ms"]) == {"p50", "p90", "p99", "max"}
         assert "server_rss_per_conn_kib" in run and "deliveries_per_s" in run
+        # The headline's fixed rate, measured quiet and beside the busy neighbour.
+        for at in (run["at"], run["noisy"]["at"]):
+            assert at["offered_per_s"] == 200 and at["lost"] == 0
+            assert at["server_cpu_us_per_delivery"] > 0
+        assert run["noisy"]["steps_table"] and "noisy_ratio_to_quiet" in run
+    headline = report["headline"]
+    assert set(headline["server_cpu_us_per_delivery"]) == {"ours", "floor"}
+    assert headline["ours_to_floor"] > 0
     assert "ratio_to_floor" in report
+    assert "server CPU per delivery at 200 deliveries/s" in done.stdout
 
 
 def test_idle_holds_connections_over_several_nodes(population: Path, tmp_path: Path) -> None:
