@@ -5,8 +5,10 @@ Sustained sends/s is the highest offered send rate at which a step of
 ``--step-seconds`` keeps up: every send of the step acked and every receipt acked
 (within 5 s of the step's end), nothing lost so far, no connection dropped, p99
 delivery latency at most ``--p99-ms``, and at least 90% of the offered sends sent (else
-the generator was the limit). The offered rate starts at ``--rate`` and steps up like
-``bench`` (x ``--factor`` until a step fails, then ``--refine`` bisections). The search
+the generator was the limit); a step that fails is tried again (``--retries``: these
+machines are shared). The offered rate starts at ``--rate`` and steps up like
+``bench`` (x ``--factor`` until a step fails, then ``--refine`` bisections; down by
+``--factor`` if the first fails). The search
 runs first without receipts, then again with ``read_all`` (each connection receipts
 each room it got deliveries in, once per 16 ms tick, as the web client does). Churn is
 off during both. Each step also records the nodes' CPU seconds per send: the two
@@ -45,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-steps", type=int, default=16, help="with --receipts-cost")
     parser.add_argument("--refine", type=int, default=3, help="with --receipts-cost")
     parser.add_argument("--p99-ms", type=float, default=100.0, help="with --receipts-cost")
-    parser.add_argument("--retries", type=int, default=2, help="repeats of a contended step")
+    parser.add_argument("--retries", type=int, default=1, help="repeats of a failed step")
 
 
 def _sum(snaps: Sequence[dict[str, Any]], key: str) -> int:
@@ -136,7 +138,7 @@ async def _search(
     pool: WorkerPool, server_pids: list[int], args: argparse.Namespace, label: str, k: int
 ) -> tuple[dict[str, Any], int]:
     """Step the offered rate up, then bisect; the search's result and its last step."""
-    search = RateSearch(args.rate, args.factor, args.max_steps, args.refine)
+    search = RateSearch(args.rate, args.factor, args.max_steps, args.refine, descend=True)
     rate: float | None = search.rate
     steps: list[dict[str, Any]] = []
     best: dict[str, Any] | None = None
@@ -153,9 +155,11 @@ async def _search(
             f" {row['server_cpu']} ({row['server_cpu_us_per_send']} us/send), held by"
             f" others {row['cpu_stolen']}: {'ok' if ok else 'FAIL ' + row['failed']}"
         )
-        if not ok and row["cpu_stolen"] >= 0.1 and retries < args.retries:
-            retries += 1  # other processes held the cores: says nothing of the server
-            say(f"{label} step {k}: contended, trying the same rate again")
+        if not ok and retries < args.retries:
+            # On a shared machine a step can fail for a neighbour's burst of CPU or
+            # disk: a rate fails only if it fails every time.
+            retries += 1
+            say(f"{label} step {k}: trying the same rate again")
             continue
         retries = 0
         if ok:
