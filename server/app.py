@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None) -> NodeApp:
             store,
             hub,
             GroupCommit(timed(METRICS.commit, store.append_messages)),
+            GroupCommit(timed(METRICS.receipts_commit, store.set_reads)),
             blobs,
             server_key,
             notifications,

@@ -1,35 +1,41 @@
-"""Group commit: concurrent appends share one transaction, and so one fsync.
+"""Group commit: concurrent writes share one transaction, and so one fsync.
 
-While a batch is being committed, new appends queue up; when it finishes, everything
-queued goes into the next batch. Under no load a send commits alone with no added
-delay; under load batches grow by themselves. No timer is involved.
+While a batch is being committed, new items queue up; when it finishes, everything
+queued goes into the next batch. Under no load an item commits alone with no added
+delay; under load batches grow by themselves. No timer is involved. One instance per
+kind of write: messages (``append_messages``), read receipts (``set_reads``).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-
-from .types import AppendResult, NewMessage
+from typing import Generic, TypeVar
 
 __all__ = ["GroupCommit"]
 
-Flush = Callable[[Sequence[NewMessage]], Awaitable[list[AppendResult]]]
+Item = TypeVar("Item")  # what is stored
+Result = TypeVar("Result")  # what storing one item returns
 
 
-class GroupCommit:
-    def __init__(self, flush: Flush, max_batch: int = 512) -> None:
+class GroupCommit(Generic[Item, Result]):
+    """``flush(items)`` stores a batch in one transaction and returns one result per
+    item, in order."""
+
+    def __init__(
+        self, flush: Callable[[Sequence[Item]], Awaitable[list[Result]]], max_batch: int = 512
+    ) -> None:
         self._flush = flush
         self._max_batch = max_batch
-        self._pending: list[tuple[NewMessage, asyncio.Future[AppendResult]]] = []
+        self._pending: list[tuple[Item, asyncio.Future[Result]]] = []
         self._task: asyncio.Task[None] | None = None
-        self.batches = 0
-        self.messages = 0
+        self.batches = 0  # committed
+        self.items = 0  # committed, over all batches
 
-    async def append(self, message: NewMessage) -> AppendResult:
-        """Store one message; returns once its batch committed (or raises its error)."""
-        future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
-        self._pending.append((message, future))
+    async def append(self, item: Item) -> Result:
+        """Store one item; returns once its batch committed (or raises its error)."""
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._pending.append((item, future))
         if self._task is None:
             self._task = asyncio.create_task(self._drain(), name="group-commit")
         return await future
@@ -40,7 +46,7 @@ class GroupCommit:
                 batch = self._pending[: self._max_batch]
                 del self._pending[: self._max_batch]
                 try:
-                    results = await self._flush([m for m, _ in batch])
+                    results = await self._flush([item for item, _ in batch])
                     if len(results) != len(batch):
                         raise RuntimeError(f"flush returned {len(results)} of {len(batch)}")
                 except BaseException as exc:  # every waiter of the batch gets the error
@@ -54,7 +60,7 @@ class GroupCommit:
                         raise
                     continue
                 self.batches += 1
-                self.messages += len(batch)
+                self.items += len(batch)
                 for (_, future), result in zip(batch, results, strict=True):
                     if not future.done():
                         future.set_result(result)
