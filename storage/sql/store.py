@@ -895,7 +895,7 @@ class SqlStore(
             last_seq = {r[0]: int(r[3]) for r in rows}
             markers = dict(stored)
             results = []
-            for m in marks:  # in batch order, as many set_read calls would
+            for m in marks:  # in batch order, as if one by one
                 key = (m.room_id, m.user_id)
                 marker = markers.get(key)
                 if marker is not None:
