@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,6 +35,8 @@ from .workers import WorkerPool
 __all__ = ["add_arguments", "measure_receipts_cost"]
 
 DRAIN_S = 5.0
+# Group commits of messages and of receipts, from the node's /metrics (one node).
+COMMITS = ("confrere_commit_seconds_count", "confrere_receipts_commit_seconds_count")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +53,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--retries", type=int, default=1, help="repeats of a failed step")
 
 
+def _commits(url: str | None) -> dict[str, int] | None:
+    """The node's transaction counters, or None (no URL, or a node without them)."""
+    if url is None:
+        return None
+    try:
+        with urllib.request.urlopen(f"{url}/metrics", timeout=5) as reply:
+            lines = reply.read().decode().splitlines()
+    except OSError:
+        return None
+    found = dict(line.split(" ", 1) for line in lines if line.startswith(COMMITS))
+    return {name: int(float(found[name])) for name in COMMITS if name in found}
+
+
 def _sum(snaps: Sequence[dict[str, Any]], key: str) -> int:
     return sum(int(s[key]) for s in snaps)
 
@@ -63,10 +79,16 @@ def _step_counts(snaps: Sequence[dict[str, Any]], k: int) -> tuple[int, int, int
 
 
 async def _step(
-    pool: WorkerPool, server_pids: list[int], args: argparse.Namespace, k: int, rate: float
+    pool: WorkerPool,
+    server_pids: list[int],
+    metrics_url: str | None,
+    args: argparse.Namespace,
+    k: int,
+    rate: float,
 ) -> dict[str, Any]:
     """Offer ``rate`` sends/s for one step, drain, and account for it."""
     before = await pool.call("snapshot")
+    commits0 = await asyncio.to_thread(_commits, metrics_url)
     load = load_average()
     pids = [*server_pids, *pool.pids]
     cpu0 = sum(cpu_seconds(p) for p in server_pids)
@@ -94,6 +116,7 @@ async def _step(
             break
         await asyncio.sleep(0.1)
     cpu = sum(cpu_seconds(p) for p in server_pids) - cpu0
+    commits1 = await asyncio.to_thread(_commits, metrics_url)
     hist: dict[int, int] = {}
     for s in snaps:
         hist_add(hist, s["step_hists"].get(k, {}))
@@ -119,6 +142,11 @@ async def _step(
         "cpu_stolen": round(stolen, 2),
         "load_avg": load,
     }
+    if commits0 is not None and commits1 is not None:
+        # How many transactions the step's sends and receipts took (group commit).
+        row["message_commits"] = commits1[COMMITS[0]] - commits0[COMMITS[0]]
+        if COMMITS[1] in commits0:
+            row["receipt_commits"] = commits1[COMMITS[1]] - commits0[COMMITS[1]]
     failures = []
     if acked < sent or total["reads_acked"] < total["reads_sent"]:
         failures.append("unacked")
@@ -135,7 +163,12 @@ async def _step(
 
 
 async def _search(
-    pool: WorkerPool, server_pids: list[int], args: argparse.Namespace, label: str, k: int
+    pool: WorkerPool,
+    server_pids: list[int],
+    metrics_url: str | None,
+    args: argparse.Namespace,
+    label: str,
+    k: int,
 ) -> tuple[dict[str, Any], int]:
     """Step the offered rate up, then bisect; the search's result and its last step."""
     search = RateSearch(args.rate, args.factor, args.max_steps, args.refine, descend=True)
@@ -146,12 +179,13 @@ async def _search(
     retries = 0
     while rate is not None:
         k += 1
-        row = await _step(pool, server_pids, args, k, rate)
+        row = await _step(pool, server_pids, metrics_url, args, k, rate)
         steps.append(row)
         ok = not row["failed"]
         say(
             f"{label} step {k}: offered {rate:>8,.0f} sends/s, sent {row['sent_per_s']:>8,}/s,"
-            f" {row['receipts']:,} receipts, p99 {row['p99_ms']} ms, server cpu"
+            f" {row['receipts']:,} receipts"
+            f" ({row.get('receipt_commits', '?')} transactions), p99 {row['p99_ms']} ms, server cpu"
             f" {row['server_cpu']} ({row['server_cpu_us_per_send']} us/send), held by"
             f" others {row['cpu_stolen']}: {'ok' if ok else 'FAIL ' + row['failed']}"
         )
@@ -196,13 +230,15 @@ def _cpu_at_equal_load(without: dict[str, Any], with_: dict[str, Any]) -> dict[s
 
 
 async def measure_receipts_cost(
-    pool: WorkerPool, server_pids: list[int], args: argparse.Namespace
+    pool: WorkerPool, server_pids: list[int], url: str, args: argparse.Namespace
 ) -> dict[str, Any]:
+    """``server_pids``: the nodes to take CPU time of (none: a deployment elsewhere)."""
+    metrics_url = url if len(server_pids) == 1 else None
     say(f"receipts-cost: without receipts, load average {load_average()}")
-    without, k = await _search(pool, server_pids, args, "without receipts", 0)
+    without, k = await _search(pool, server_pids, metrics_url, args, "without receipts", 0)
     await pool.call("read_all", on=True)
     say(f"receipts-cost: every delivery read, load average {load_average()}")
-    with_, _ = await _search(pool, server_pids, args, "read-all", k)
+    with_, _ = await _search(pool, server_pids, metrics_url, args, "read-all", k)
     await pool.call("read_all", on=False)
     ratio = with_["sustained_sends_per_s"] / max(1, without["sustained_sends_per_s"])
     return {

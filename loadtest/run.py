@@ -176,7 +176,8 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
             started = time.time()
             receipts_cost = None
             if args.receipts_cost:
-                receipts_cost = await measure_receipts_cost(pool, fleet.pids if fleet else [], args)
+                pids = fleet.pids if fleet else []
+                receipts_cost = await measure_receipts_cost(pool, pids, url, args)
             else:
                 await _timed_load(args, pool, injector, faults)
             elapsed = time.time() - started if args.receipts_cost else args.duration

@@ -180,6 +180,10 @@ def test_run_receipts_cost_searches_without_then_with_receipts(
         assert row["sent"] > 0 and row["acked"] == row["sent"] and row["lost"] == 0
     for row in read_all:
         assert row["receipts"] > 0 and row["receipts_acked"] == row["receipts"]
+        # The node's counters: group commit takes at most one transaction per receipt.
+        assert 0 < row["receipt_commits"] <= row["receipts"]
+    for row in without + read_all:
+        assert 0 < row["message_commits"] <= row["sent"]
     assert "sends_ratio" in cost and "cpu_at_equal_load" in cost
     assert report["receipts_sent"] == report["receipts_acked"] > 0
     assert report["lost"] == 0 and report["duplicates"] == 0
