@@ -94,11 +94,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 class RateSearch:
     """Which rate to offer next: up by ``factor`` until a step fails (or ``max_steps``
     passed), then ``refine`` geometric bisections between the highest rate that passed
-    and the lowest that failed."""
+    and the lowest that failed. With ``descend``, a first rate that fails is divided by
+    ``factor`` until one passes (within ``max_steps``), then bisected."""
 
-    def __init__(self, start: float, factor: float, max_steps: int, refine: int) -> None:
+    def __init__(
+        self, start: float, factor: float, max_steps: int, refine: int, descend: bool = False
+    ) -> None:
         self.rate = start
         self.factor = factor
+        self.descend = descend
         self.max_steps = max_steps
         self.refine = refine
         self.passed: float | None = None  # highest rate that passed
@@ -117,6 +121,9 @@ class RateSearch:
             if self.steps >= self.max_steps:
                 return None
             self.rate *= self.factor
+            return self.rate
+        if self.passed is None and self.descend and self.steps < self.max_steps:
+            self.rate /= self.factor
             return self.rate
         if self.passed is None or self.refined >= self.refine:
             return None

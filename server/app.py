@@ -70,6 +70,7 @@ def create_app(settings: Settings | None = None) -> NodeApp:
             GroupCommit(
                 commit_and_publish(timed(METRICS.commit, store.append_messages), hub, notifications)
             ),
+            GroupCommit(timed(METRICS.receipts_commit, store.set_reads)),
             blobs,
             server_key,
             notifications,

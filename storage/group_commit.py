@@ -1,8 +1,10 @@
-"""Group commit: concurrent appends share one transaction, and so one fsync.
+"""Group commit: concurrent writes share one transaction, and so one fsync.
 
-While a batch is being committed, new appends queue up; when it finishes, everything
-queued goes into the next batch. Under no load a send commits alone with no added
-delay; under load batches grow by themselves. No timer is involved.
+While a batch is being committed, new items queue up; when it finishes, everything
+queued goes into the next batch. Under no load an item commits alone with no added
+delay; under load batches grow by themselves. No timer is involved. One instance per
+kind of write: messages (``append_messages``, then their fan-out), read receipts
+(``set_reads``).
 
 The flush runs in the committer's own task, not in the callers': a caller that goes
 away (its connection closed, its request cancelled) after ``append`` was called does
@@ -17,22 +19,23 @@ from typing import Generic, TypeVar
 
 __all__ = ["Flush", "GroupCommit"]
 
-Item = TypeVar("Item")
-Result = TypeVar("Result")
+Item = TypeVar("Item")  # what is stored
+Result = TypeVar("Result")  # what storing one item returns
 
 Flush = Callable[[Sequence[Item]], Awaitable[list[Result]]]
 
 
 class GroupCommit(Generic[Item, Result]):
-    """``flush(items)`` returns one result per item, in order."""
+    """``flush(items)`` stores a batch in one transaction and returns one result per
+    item, in order."""
 
     def __init__(self, flush: Flush[Item, Result], max_batch: int = 512) -> None:
         self._flush = flush
         self._max_batch = max_batch
         self._pending: list[tuple[Item, asyncio.Future[Result]]] = []
         self._task: asyncio.Task[None] | None = None
-        self.batches = 0
-        self.messages = 0
+        self.batches = 0  # committed
+        self.items = 0  # committed, over all batches
 
     def submit(self, item: Item) -> asyncio.Future[Result]:
         """Queue one item now; the future gets its result once its batch was flushed, or
@@ -67,7 +70,7 @@ class GroupCommit(Generic[Item, Result]):
                         raise
                     continue
                 self.batches += 1
-                self.messages += len(batch)
+                self.items += len(batch)
                 for (_, future), result in zip(batch, results, strict=True):
                     if not future.done():
                         future.set_result(result)

@@ -25,7 +25,7 @@ from protocol.limits import DELETE_WINDOW_MS, EDIT_WINDOW_MS
 from storage import GroupCommit
 from storage.base import RoomStore, TimelineStore, ToDeviceStore, UserStore
 from storage.group_commit import Flush
-from storage.types import AppendResult, NewMessage
+from storage.types import AppendResult, NewMessage, ReadMark
 
 from ..clock import now_ms
 from ..errors import ApiError
@@ -183,7 +183,8 @@ async def on_sync(svc: Services[MessagePorts], caller: Caller, f: Sync) -> Batch
 
 async def on_read(svc: Services[MessagePorts], caller: Caller, f: Read) -> Ack:
     await require_member(svc, caller, f.room)
-    upto = await svc.store.set_read(f.room, caller.user_id, f.seq)
+    # Group-committed like sends: acked once the batch holding it committed.
+    upto = await svc.receipts.append(ReadMark(f.room, caller.user_id, f.seq))
     receipt = Event(kind="receipt", room=f.room, user=caller.user_id, upto=upto, ts=now_ms())
     await svc.hub.publish_ephemeral(f.room, encode(receipt), skip=caller.device_id)
     return Ack(f.id, seq=upto)
