@@ -24,6 +24,7 @@ from .config import Settings
 from .errors import ApiError, from_storage
 from .handlers import Services
 from .hub import Hub
+from .last_seen import LastSeen
 from .limits import UserRates
 from .live import LiveConnections
 from .log import RequestIdMiddleware
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None) -> NodeApp:
             GroupCommit(timed(METRICS.commit, store.append_messages)),
             blobs,
             server_key,
+            LastSeen(store),
             notifications,
         )
         hub.on_revoke = on_revoke_envelope(live)
@@ -127,6 +129,7 @@ def create_app(settings: Settings | None = None) -> NodeApp:
                     await task
             app.started(None)
             await notifications.close()
+            await services.last_seen.flush()
             await hub.close()
             await blobs.close()
             await store.close()

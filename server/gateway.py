@@ -299,7 +299,8 @@ class Connection:
             else:
                 # Unverified: authenticated, but nothing of the messaging flows yet.
                 self.reply(Welcome(f.id, user.id, self.device_id, False, ()))
-            await self._touch_device()
+            # After the welcome, and batched with other hellos' (server.last_seen).
+            self.svc.last_seen.note(self.device_id, now_ms())
         except ApiError as exc:
             self.reply(Error(exc.code, exc.message, f.id))
             self.close(self.protocol.refuse())
@@ -307,14 +308,6 @@ class Connection:
             log.warning("hello failed: %s", exc)
             self.reply(Error(ErrorCode.UNAVAILABLE, "service unavailable, retry", f.id, 1.0))
             self.close(self.protocol.refuse(ErrorCode.UNAVAILABLE))
-
-    async def _touch_device(self) -> None:
-        """The device's "last seen" (GET /v1/devices), written after the welcome so that
-        it never delays or fails a hello."""
-        try:
-            await self.svc.store.touch_device(self.device_id, now_ms())
-        except Exception as exc:
-            log.info("last seen of device %s not recorded: %s", self.device_id, exc)
 
     async def _join(self, re: int) -> None:
         """Attach a verified connection to its rooms, welcome it, replay its to-device

@@ -32,14 +32,16 @@ async def require_role(store: RoleStore, user: User, role: Role) -> None:
 
 async def authenticate(store: UserStore, token: str) -> tuple[Session, User]:
     """Raise ``unauthenticated`` for an unknown, expired or orphaned token."""
-    session = await store.session(hash_token(token))
+    found = await store.session_user(hash_token(token))
+    if found is None:
+        raise ApiError(ErrorCode.UNAUTHENTICATED, "invalid or expired session token")
+    session, user = found
     # The lookup is by hash; the explicit constant-time check keeps it so whatever index
     # the database uses.
-    if session is None or not tokens_match(session.token_hash, token):
+    if not tokens_match(session.token_hash, token):
         raise ApiError(ErrorCode.UNAUTHENTICATED, "invalid or expired session token")
     if session.expires_at <= now_ms():
         raise ApiError(ErrorCode.UNAUTHENTICATED, "invalid or expired session token")
-    user = await store.user_by_id(session.user_id)
     if user is None:
         raise ApiError(ErrorCode.UNAUTHENTICATED, "invalid or expired session token")
     return session, user

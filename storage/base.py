@@ -92,6 +92,10 @@ class UserStore(Protocol):
 
     async def session(self, token_hash: bytes) -> Session | None: ...
 
+    async def session_user(self, token_hash: bytes) -> tuple[Session, User | None] | None:
+        """The session and its user (``None`` if the user is gone), in one read: what
+        authenticating a request or a hello takes."""
+
     async def delete_session(self, token_hash: bytes) -> None: ...
 
 

@@ -40,7 +40,9 @@ class Broker(Protocol):
 
     async def publish(self, channel: str, data: bytes) -> None: ...
 
-    async def subscribe(self, channel: str) -> None: ...
+    async def subscribe(self, *channels: str) -> None:
+        """Subscribe to each of ``channels`` (at once: one command where the broker
+        allows); channels already subscribed are left as they are."""
 
     async def unsubscribe(self, channel: str) -> None: ...
 

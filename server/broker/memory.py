@@ -27,8 +27,8 @@ class MemoryBroker:
         if channel in self._channels and self._on_message is not None:
             self._on_message(channel, data)
 
-    async def subscribe(self, channel: str) -> None:
-        self._channels.add(channel)
+    async def subscribe(self, *channels: str) -> None:
+        self._channels.update(channels)
 
     async def unsubscribe(self, channel: str) -> None:
         self._channels.discard(channel)

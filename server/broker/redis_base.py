@@ -427,18 +427,24 @@ class RedisBrokerBase(ABC):
 
     # -- subscribing
 
-    async def subscribe(self, channel: str) -> None:
-        if channel in self._channels:
-            return
-        self._channels.add(channel)
-        try:
-            link = self._links.get(self._route(channel))
-        except FAILURES:
-            link = None
-        if link is None or link.failure is not None:
-            self._trouble.set()  # the repair task places it
-            return
-        await link.add((channel,), self._wanted_on(link.key))
+    async def subscribe(self, *channels: str) -> None:
+        # One (S)SUBSCRIBE per link for all of them: a hello subscribes its user's
+        # channel and its rooms' at once, and one command each cost a storm dearly.
+        todo: dict[str, tuple[Link, list[str]]] = {}
+        for channel in channels:
+            if channel in self._channels:
+                continue
+            self._channels.add(channel)
+            try:
+                link = self._links.get(self._route(channel))
+            except FAILURES:
+                link = None
+            if link is None or link.failure is not None:
+                self._trouble.set()  # the repair task places it
+                continue
+            todo.setdefault(link.key, (link, []))[1].append(channel)
+        for key, (link, group) in todo.items():
+            await link.add(group, self._wanted_on(key))
 
     async def unsubscribe(self, channel: str) -> None:
         if channel not in self._channels:

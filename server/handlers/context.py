@@ -13,6 +13,7 @@ from storage.types import RoomMembers
 
 from ..errors import ApiError
 from ..hub import Hub
+from ..last_seen import LastSeen
 from ..notifications import Notifications
 from ..server_key import ServerKey
 
@@ -43,6 +44,7 @@ class Services(Generic[S_co]):
     committer: GroupCommit
     blobs: BlobStore
     server_key: ServerKey
+    last_seen: LastSeen
     # Outbox worker, offline push, webhook URLs (None: nothing is delivered or pushed).
     notifications: Notifications | None = None
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from ..devices import IdentityKey, RevokedDevice
 from ..types import Device, TimelineItem
@@ -75,8 +75,13 @@ class SqlDevices(SqlBase):
         )
         return bool(changed)
 
-    async def touch_device(self, device_id: str, now: int) -> None:
-        await self.db.run("touch_device", lambda c: c.execute(_SQL_TOUCH, device_id, now), "write")
+    async def touch_devices(self, seen: Mapping[str, int]) -> None:
+        rows = list(seen.items())
+
+        async def tx(c: Tx) -> None:
+            await c.executemany(_SQL_TOUCH, rows)
+
+        await self.db.run("touch_devices", tx, "transaction")
 
     async def rename_device(self, user_id: str, device_id: str, name: str) -> Device | None:
         async def tx(c: Tx) -> Device | None:

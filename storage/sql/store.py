@@ -517,6 +517,17 @@ class SqlStore(
         row = await self.db.run("session", lambda c: c.fetchrow(_SQL_SESSION, token_hash), "read")
         return None if row is None else Session(*row)
 
+    async def session_user(self, token_hash: bytes) -> tuple[Session, User | None] | None:
+        async def q(c: Tx) -> tuple[Session, User | None] | None:
+            row = await c.fetchrow(_SQL_SESSION, token_hash)
+            if row is None:
+                return None
+            session = Session(*row)
+            user = await c.fetchrow(_SQL_USER_BY_ID, session.user_id)
+            return session, None if user is None else _user(user)
+
+        return await self.db.run("session_user", q, "read")
+
     async def delete_session(self, token_hash: bytes) -> None:
         await self.db.run(
             "delete_session", lambda c: c.execute(_SQL_DELETE_SESSION, token_hash), "write"

@@ -56,8 +56,10 @@ async def test_devices_and_sessions(store: Store) -> None:
     session = Session(b"h" * 32, uid, device.id, 10, 99)
     await store.create_session(session)
     assert await store.session(b"h" * 32) == session
+    assert await store.session_user(b"h" * 32) == (session, await store.user_by_id(uid))
     await store.delete_session(b"h" * 32)
     assert await store.session(b"h" * 32) is None
+    assert await store.session_user(b"h" * 32) is None
 
 
 async def test_direct_rooms_exist_once_per_pair(store: Store) -> None:
