@@ -294,13 +294,13 @@ class Connection:
             self.user_id, self.device_id = user.id, session.device_id
             self.session_hash, self.session_expires_at = session.token_hash, session.expires_at
             self._live.authenticated(self)
+            # Written in a batch with other hellos' (server.last_seen): nothing to await.
+            self.svc.last_seen.note(self.device_id, now_ms())
             if user.verified:
                 await self._join(f.id)
             else:
                 # Unverified: authenticated, but nothing of the messaging flows yet.
                 self.reply(Welcome(f.id, user.id, self.device_id, False, ()))
-            # After the welcome, and batched with other hellos' (server.last_seen).
-            self.svc.last_seen.note(self.device_id, now_ms())
         except ApiError as exc:
             self.reply(Error(exc.code, exc.message, f.id))
             self.close(self.protocol.refuse())
