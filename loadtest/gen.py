@@ -120,6 +120,8 @@ class Tally:
     ephemeral: int = 0  # receipts and typing notices received
     connects: int = 0
     connect_failures: int = 0
+    connect_retries: int = 0  # dial attempts that failed and were tried again
+    last_welcome_ns: int = 0  # wall clock of the latest welcome (a storm's end)
     disconnects: int = 0  # not asked for by us
     churned: int = 0  # dropped on purpose (mobile churn)
     resent: int = 0  # sends repeated after a reconnect (no ack had come) or a retryable error
@@ -300,6 +302,7 @@ class Conn(WSListener):
                 self.connected = True
                 gen.connected += 1
                 gen.tally.connects += 1
+                gen.tally.last_welcome_ns = time.time_ns()
                 if self.welcomed is not None and not self.welcomed.done():
                     self.welcomed.set_result(None)
         elif isinstance(event, RetryLater):
@@ -381,6 +384,7 @@ class Generator:
                     self.tally.connect_failures += 1
                     self.errors.append(f"connect: {type(exc).__name__}: {exc}")
                     return
+                self.tally.connect_retries += 1
                 await asyncio.sleep(delay)
 
     def reconnect_later(self, conn: Conn, delay: float) -> None:
@@ -591,6 +595,8 @@ class Generator:
             "ephemeral": t.ephemeral,
             "connects": t.connects,
             "connect_failures": t.connect_failures,
+            "connect_retries": t.connect_retries,
+            "last_welcome_ns": t.last_welcome_ns,
             "disconnects": t.disconnects,
             "churned": t.churned,
             "resent": t.resent,

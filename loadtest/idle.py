@@ -26,6 +26,7 @@ from .common import (
     cpu_seconds,
     load_average,
     node_env,
+    quiesce,
     say,
     user_specs,
     wait_connected,
@@ -119,18 +120,7 @@ async def hold(
                     f" {fleet.rss_kib() // 1024} MiB, nodes alive {fleet.alive()}/{processes}"
                 )
             await pool.call("rate", rate=0, step=1)
-            # The last trickle messages arrive: wait until every send is acked and
-            # nothing new came for 2 s (at most 60 s), else in-flight would count lost.
-            deadline, last_seen, stable_since = time.time() + 60, -1, time.time()
-            while time.time() < deadline:
-                await asyncio.sleep(0.5)
-                snaps = await pool.call("snapshot")
-                seen = sum(s["delivered"] + s["caught_up"] + s["acked"] for s in snaps)
-                unacked = sum(s["sent"] - s["acked"] - s["errors"] for s in snaps)
-                if seen != last_seen or unacked > 0:
-                    last_seen, stable_since = seen, time.time()
-                elif time.time() - stable_since >= 2.0:
-                    break
+            await quiesce(pool, 0)  # the last trickle messages arrive
             status("\n")
             total = merge(await pool.call("snapshot", full=True))
             rss_held = fleet.rss_kib()
