@@ -83,13 +83,10 @@ class Hub:
         if peers is None:
             peers = self._users[peer.user_id] = set()
         peers.add(peer)
-        new_rooms = [room_id for room_id in room_ids if self._add(peer, room_id)]
-        # One subscription for the user's channel and every room new on this node,
-        # following the maps as they are now (see _sync_room).
-        channels = [room_channel(r) for r in new_rooms if r in self._rooms]
-        if peer.user_id in self._users:
-            channels.append(user_channel(peer.user_id))
-        await self.broker.subscribe(*channels)
+        # One subscription for the user's channel and every room new on this node
+        # (a broker command each was a large share of a hello's cost).
+        channels = [room_channel(r) for r in room_ids if self._add(peer, r)]
+        await self.broker.subscribe(user_channel(peer.user_id), *channels)
         await self.presence.connected(peer.user_id)
 
     async def disconnect(self, peer: Peer) -> None:
