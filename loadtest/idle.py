@@ -6,8 +6,10 @@ many load-generator processes, each from its own 127.0.0.x source address; conne
 the first ``--connections`` practitioners, holds them ``--hold`` seconds with a
 trickle of messages (``--trickle`` per second, checked for loss like any other), and
 counts disconnects. Server memory per connection is the growth of the nodes' RSS from
-before the connections to after them, divided by their number. Then (``--floor``,
-default) the same connections against as many floor processes, for the ratio.
+before the connections to after them, divided by their number; the connect rate runs
+from the first dial to the last welcome (upgrade, hello and welcome), with the nodes'
+CPU per connection over that time. Then (``--floor``, default) the same connections
+against as many floor processes, for the ratios.
 """
 
 from __future__ import annotations
