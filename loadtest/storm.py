@@ -74,7 +74,11 @@ async def _storm(args: argparse.Namespace) -> dict[str, Any]:
     redis = RedisServer()
     await redis.start()
     with tempfile.TemporaryDirectory(prefix="loadtest-storm-") as workdir:
-        fleet = Fleet(args.nodes, node_env(population.database_url, redis.url, workdir))
+        env = node_env(population.database_url, redis.url, workdir)
+        # The storm is the nodes' to absorb with their production settings: the hello
+        # timeout that ``idle`` raises for its connection ramp stays the default here.
+        del env["CONFRERE_HELLO_TIMEOUT_S"]
+        fleet = Fleet(args.nodes, env)
         pool: WorkerPool | None = None
         try:
             await fleet.start()
