@@ -20,12 +20,14 @@ def main(argv: list[str] | None = None) -> int:
     from . import bench as bench_cmd
     from . import idle as idle_cmd
     from . import run as run_cmd
+    from . import storm as storm_cmd
 
     parser = argparse.ArgumentParser(prog="python -m loadtest", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     commands = {
         "populate": (populate, "create N verified practitioners and their rooms, in bulk"),
         "idle": (idle_cmd, "open and hold N authenticated connections; memory per connection"),
+        "storm": (storm_cmd, "kill one of the nodes: its clients reconnect at once; loss"),
         "run": (run_cmd, "a practitioner-day mix against a URL; latency, loss, duplicates"),
         "bench": (bench_cmd, "saturation rate against the floor server, self-contained"),
         "ack": (ack, "send throughput and ack latency, one node"),

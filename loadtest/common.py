@@ -18,6 +18,7 @@ __all__ = [
     "cpu_seconds",
     "load_average",
     "cpu_stolen_s",
+    "quiesce",
     "user_specs",
     "wait_connected",
     "ws_url",
@@ -107,6 +108,24 @@ async def wait_connected(
         "connections": sum(s["connections"] for s in snaps),
         "connect_failures": sum(s["connect_failures"] for s in snaps),
     }, elapsed
+
+
+async def quiesce(pool: WorkerPool, connections: int, timeout_s: float = 60.0) -> None:
+    """Once the offered load stopped: wait until ``connections`` are open, no room is
+    being synced, every send is answered, and nothing new arrived for 2 s (at most
+    ``timeout_s``); else what is in flight would count as lost."""
+    deadline, last_seen, stable_since = time.time() + timeout_s, -1, time.time()
+    while time.time() < deadline:
+        await asyncio.sleep(0.5)
+        snaps = await pool.call("snapshot")
+        back = sum(s["connections"] for s in snaps)
+        syncing = sum(s["syncing"] for s in snaps)
+        unanswered = sum(s["sent"] - s["acked"] - s["errors"] for s in snaps)
+        seen = sum(s["delivered"] + s["caught_up"] + s["acked"] for s in snaps)
+        if seen != last_seen or back < connections or syncing or unanswered > 0:
+            last_seen, stable_since = seen, time.time()
+        elif time.time() - stable_since >= 2.0:
+            return
 
 
 def say(line: str) -> None:

@@ -93,6 +93,13 @@ class Fleet:
         proc.kill()
         proc.wait()
 
+    def retire(self, index: int) -> None:
+        """SIGKILL process ``index`` for good and close its listening socket (ours kept
+        it open for a respawn): the kernel then spreads the port's connections over
+        the other processes alone, as a load balancer does once a node is gone."""
+        self.kill(index)
+        self.socks[index].close()
+
     def respawn(self, index: int) -> None:
         """Start process ``index`` again on its socket (the port kept listening)."""
         self.procs[index] = self._process(self.socks[index])

@@ -128,6 +128,8 @@ class Tally:
     reads_acked: int = 0
     connects: int = 0
     connect_failures: int = 0
+    connect_retries: int = 0  # dial attempts that failed and were tried again
+    last_welcome_ns: int = 0  # wall clock of the latest welcome (a storm's end)
     disconnects: int = 0  # not asked for by us
     churned: int = 0  # dropped on purpose (mobile churn)
     resent: int = 0  # sends repeated after a reconnect (no ack had come) or a retryable error
@@ -311,6 +313,7 @@ class Conn(WSListener):
                 self.connected = True
                 gen.connected += 1
                 gen.tally.connects += 1
+                gen.tally.last_welcome_ns = time.time_ns()
                 if self.welcomed is not None and not self.welcomed.done():
                     self.welcomed.set_result(None)
         elif isinstance(event, RetryLater):
@@ -394,6 +397,7 @@ class Generator:
                     self.tally.connect_failures += 1
                     self.errors.append(f"connect: {type(exc).__name__}: {exc}")
                     return
+                self.tally.connect_retries += 1
                 await asyncio.sleep(delay)
 
     def reconnect_later(self, conn: Conn, delay: float) -> None:
@@ -634,6 +638,8 @@ class Generator:
             "reads_acked": t.reads_acked,
             "connects": t.connects,
             "connect_failures": t.connect_failures,
+            "connect_retries": t.connect_retries,
+            "last_welcome_ns": t.last_welcome_ns,
             "disconnects": t.disconnects,
             "churned": t.churned,
             "resent": t.resent,

@@ -6,8 +6,10 @@ many load-generator processes, each from its own 127.0.0.x source address; conne
 the first ``--connections`` practitioners, holds them ``--hold`` seconds with a
 trickle of messages (``--trickle`` per second, checked for loss like any other), and
 counts disconnects. Server memory per connection is the growth of the nodes' RSS from
-before the connections to after them, divided by their number. Then (``--floor``,
-default) the same connections against as many floor processes, for the ratio.
+before the connections to after them, divided by their number; the connect rate runs
+from the first dial to the last welcome (upgrade, hello and welcome), with the nodes'
+CPU per connection over that time. Then (``--floor``, default) the same connections
+against as many floor processes, for the ratios.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from typing import Any
 
 from .common import (
     FILES_PER_PROCESS,
+    cpu_seconds,
     load_average,
     node_env,
+    quiesce,
     say,
     user_specs,
     wait_connected,
@@ -83,13 +87,18 @@ async def hold(
             pool = WorkerPool(config, specs, processes, ip_base=ip_base)
             pool.start()
             load_before = load_average()
+            cpu_before = sum(cpu_seconds(pid) for pid in fleet.pids)
             counts, connect_s = await wait_connected(pool, f"{label}: connect")
+            connect_cpu_s = sum(cpu_seconds(pid) for pid in fleet.pids) - cpu_before
+            load_connected = load_average()
             await asyncio.sleep(2.0)
             rss_after = fleet.rss_kib()
             connections = counts["connections"]
+            connect_cpu_us = connect_cpu_s * 1e6 / max(1, connections)
             say(
                 f"{label}: {connections} connected in {connect_s:.1f} s"
-                f" ({connections / connect_s:.0f}/s), {counts['connect_failures']} failed;"
+                f" ({connections / connect_s:.0f}/s, server CPU {connect_cpu_us:.0f} µs"
+                f" per connection), {counts['connect_failures']} failed;"
                 f" server RSS {rss_before // 1024} -> {rss_after // 1024} MiB"
                 f" ({(rss_after - rss_before) / max(1, connections):.2f} KiB/connection)"
             )
@@ -113,18 +122,7 @@ async def hold(
                     f" {fleet.rss_kib() // 1024} MiB, nodes alive {fleet.alive()}/{processes}"
                 )
             await pool.call("rate", rate=0, step=1)
-            # The last trickle messages arrive: wait until every send is acked and
-            # nothing new came for 2 s (at most 60 s), else in-flight would count lost.
-            deadline, last_seen, stable_since = time.time() + 60, -1, time.time()
-            while time.time() < deadline:
-                await asyncio.sleep(0.5)
-                snaps = await pool.call("snapshot")
-                seen = sum(s["delivered"] + s["caught_up"] + s["acked"] for s in snaps)
-                unacked = sum(s["sent"] - s["acked"] - s["errors"] for s in snaps)
-                if seen != last_seen or unacked > 0:
-                    last_seen, stable_since = seen, time.time()
-                elif time.time() - stable_since >= 2.0:
-                    break
+            await quiesce(pool, 0)  # the last trickle messages arrive
             status("\n")
             total = merge(await pool.call("snapshot", full=True))
             rss_held = fleet.rss_kib()
@@ -132,7 +130,11 @@ async def hold(
                 "connections": connections,
                 "min_connections_while_holding": min_conns,
                 "connect_failures": counts["connect_failures"],
+                # Upgrade, hello and welcome, from the first dial to the last welcome.
                 "connect_per_s": round(connections / connect_s, 1) if connect_s else 0.0,
+                "connect_s": round(connect_s, 2),
+                "server_cpu_us_per_connect": round(connect_cpu_us, 1),
+                "load_avg_connected": load_connected,
                 "disconnects": total["disconnects"],
                 "disconnects_while_holding": disconnects_holding,
                 "server_close_codes": total["server_close_codes"],
@@ -191,6 +193,9 @@ async def _idle(args: argparse.Namespace) -> dict[str, Any]:
             ip_base="127.0.1",
         )
         report["floor"] = floor
+        report["connect_ratio_to_floor"] = round(
+            report["connect_per_s"] / max(0.1, floor["connect_per_s"]), 2
+        )
         report["rss_ratio_to_floor"] = round(
             report["server_rss_per_conn_kib"] / max(0.01, floor["server_rss_per_conn_kib"]), 2
         )
@@ -204,15 +209,23 @@ def run(args: argparse.Namespace) -> int:
         f" {report['server_processes']} nodes: {report['disconnects_while_holding']} disconnects"
         f" while holding ({report['disconnects']} in all, server close codes"
         f" {report['server_close_codes']}),"
-        f" {report['connect_failures']} failed to connect, {report['connect_per_s']}/s connect;"
+        f" {report['connect_failures']} failed to connect;"
         f" {report['server_rss_per_conn_kib']} KiB server RSS per connection;"
         f" trickle {report['delivered']} deliveries, {report['lost']} lost,"
         f" {report['duplicates']} duplicates"
     )
+    print(
+        f"  connect (upgrade + hello + welcome): ours {report['connect_per_s']}/s,"
+        f" server CPU {report['server_cpu_us_per_connect']} µs per connection"
+        f" (load average {report['load_avg_before']} -> {report['load_avg_connected']})"
+    )
     if "floor" in report:
+        floor = report["floor"]
         print(
-            f"  floor: {report['floor']['server_rss_per_conn_kib']} KiB per connection;"
-            f" ratio {report['rss_ratio_to_floor']}"
+            f"  floor: connect {floor['connect_per_s']}/s, server CPU"
+            f" {floor['server_cpu_us_per_connect']} µs per connection; connect ratio"
+            f" {report['connect_ratio_to_floor']}; {floor['server_rss_per_conn_kib']} KiB"
+            f" per connection, RSS ratio {report['rss_ratio_to_floor']}"
         )
     if args.report:
         page = write_report(args.report, report, "loadtest idle")

@@ -25,6 +25,7 @@ from .errors import ApiError, from_storage
 from .handlers import Services
 from .handlers.messages import commit_and_publish
 from .hub import Hub
+from .last_seen import LastSeen
 from .limits import UserRates
 from .live import LiveConnections
 from .log import RequestIdMiddleware
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None) -> NodeApp:
             GroupCommit(timed(METRICS.receipts_commit, store.set_reads)),
             blobs,
             server_key,
+            LastSeen(store),
             notifications,
         )
         hub.on_revoke = on_revoke_envelope(live)
@@ -131,6 +133,7 @@ def create_app(settings: Settings | None = None) -> NodeApp:
                     await task
             app.started(None)
             await notifications.close()
+            await services.last_seen.flush()
             await hub.close()
             await blobs.close()
             await store.close()

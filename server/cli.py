@@ -51,6 +51,12 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
         access_log=False,
         server_header=False,  # no "Server: uvicorn": nothing to fingerprint
         timeout_graceful_shutdown=10,
+        # The accept queue holds a reconnect storm while the node works through it:
+        # when a node dies, its clients all dial the others within a quarter of a
+        # second (SPEC §2.2). uvicorn's 2048 overflowed there, and an overflowed
+        # queue drops the handshake's last ACK, which the client only repeats after
+        # seconds (one waited a minute). The kernel caps it at net.core.somaxconn.
+        backlog=65_535,
     )
 
 

@@ -32,9 +32,10 @@ from protocol.frames import (
     ToDeviceMsg,
     Welcome,
 )
+from protocol.server_session import REPLAY_PAGE
 from storage import Store
 from storage.errors import StorageError
-from storage.types import AppendResult
+from storage.types import AppendResult, ToDeviceItem
 
 from .clock import now_ms
 from .config import Settings
@@ -45,7 +46,7 @@ from .limits import Bucket, UserRates, check_room_limits
 from .live import LiveConnections
 from .metrics import METRICS
 from .ratelimit import retry_after
-from .sessions import authenticate, require_verified
+from .sessions import authenticate_with_rooms, require_verified
 from .wire import room_info
 
 __all__ = ["Connection", "Transport"]
@@ -323,7 +324,7 @@ class Connection:
 
     async def _hello(self, f: Hello) -> None:
         try:
-            session, user = await authenticate(self.svc.store, f.token)
+            session, user, room_ids = await authenticate_with_rooms(self.svc.store, f.token)
             if session.device_id != f.device:
                 raise ApiError(ErrorCode.UNAUTHENTICATED, "this token belongs to another device")
             per_user, per_device = self._live.count(user.id, session.device_id)
@@ -338,12 +339,13 @@ class Connection:
             self.user_id, self.device_id = user.id, session.device_id
             self.session_hash, self.session_expires_at = session.token_hash, session.expires_at
             self._live.authenticated(self)
+            # Written in a batch with other hellos' (server.last_seen): nothing to await.
+            self.svc.last_seen.note(self.device_id, now_ms())
             if user.verified:
-                await self._join(f.id)
+                await self._join(f.id, room_ids)
             else:
                 # Unverified: authenticated, but nothing of the messaging flows yet.
                 self.reply(Welcome(f.id, user.id, self.device_id, False, ()))
-            await self._touch_device()
         except ApiError as exc:
             self.reply(Error(exc.code, exc.message, f.id))
             self.close(self.protocol.refuse())
@@ -352,24 +354,20 @@ class Connection:
             self.reply(Error(ErrorCode.UNAVAILABLE, "service unavailable, retry", f.id, 1.0))
             self.close(self.protocol.refuse(ErrorCode.UNAVAILABLE))
 
-    async def _touch_device(self) -> None:
-        """The device's "last seen" (GET /v1/devices), written after the welcome so that
-        it never delays or fails a hello."""
-        try:
-            await self.svc.store.touch_device(self.device_id, now_ms())
-        except Exception as exc:
-            log.info("last seen of device %s not recorded: %s", self.device_id, exc)
-
-    async def _join(self, re: int) -> None:
+    async def _join(self, re: int, room_ids: list[str] | None = None) -> None:
         """Attach a verified connection to its rooms, welcome it, replay its to-device
-        queue. ``re`` is the hello's id, or 0 when verification came mid-connection."""
-        rooms = await self.svc.store.rooms_of(self.user_id)
+        queue. ``re`` is the hello's id, or 0 when verification came mid-connection;
+        ``room_ids``: the user's rooms as the hello read them (else read here)."""
+        store = self.svc.store
+        if room_ids is None:
+            room_ids = [room.id for room, _ in await store.rooms_of(self.user_id)]
         self._connected = True  # from here on, serve()'s cleanup disconnects us from the hub
-        await self.svc.hub.connect(self, [room.id for room, _ in rooms])
+        await self.svc.hub.connect(self, room_ids)
         # A membership change committed between that read and our subscriptions was
         # published where we did not listen yet: read again, now that we listen, and
         # correct. From here on, changes arrive live; earlier ones are in the store.
-        rooms = await self.svc.store.rooms_of(self.user_id)
+        # The first page of the to-device queue comes with that read.
+        rooms, queued = await store.rooms_and_to_device(self.user_id, self.device_id, REPLAY_PAGE)
         member_of = {room.id for room, _ in rooms}
         for room_id in self.rooms - member_of:
             await self.svc.hub.detach(self, room_id)
@@ -380,12 +378,13 @@ class Connection:
         self.protocol.joined()
         infos = tuple(room_info(room, membership) for room, membership in rooms)
         self.reply(Welcome(re, self.user_id, self.device_id, True, infos))
-        await self._replay_to_device()
+        await self._replay_to_device(queued)
 
-    async def _replay_to_device(self) -> None:
+    async def _replay_to_device(self, first: list[ToDeviceItem] | None = None) -> None:
         """Push queued to-device messages, as much as the session's replay window
         allows: a large backlog must not get the device closed as a slow consumer. The
-        rest follows as the device acknowledges what it got (see ``_handle``)."""
+        rest follows as the device acknowledges what it got (see ``_handle``). ``first``:
+        the queue's first ``REPLAY_PAGE`` items, read already (by the welcome)."""
         if self._replay_lock is None:
             self._replay_lock = asyncio.Lock()
         protocol = self.protocol
@@ -394,7 +393,10 @@ class Connection:
             while limit := protocol.replay_limit(space):
                 after = protocol.replay_after
                 assert after is not None
-                page = await self.svc.store.to_device_pending(self.device_id, after, limit)
+                if first is not None and after == 0:  # its first ``limit`` are this page
+                    page, first = first[:limit], None
+                else:
+                    page = await self.svc.store.to_device_pending(self.device_id, after, limit)
                 for item in page:
                     self.reply(
                         ToDeviceMsg(

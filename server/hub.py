@@ -86,10 +86,11 @@ class Hub:
         if peers is None:
             peers = self._users[peer.user_id] = set()
         peers.add(peer)
-        await self._sync_user(peer.user_id)
+        # One subscription for the user's channel and every room new on this node
+        # (a broker command each was a large share of a hello's cost).
+        channels = [room_channel(r) for r in room_ids if self._add(peer, r)]
+        await self.broker.subscribe(user_channel(peer.user_id), *channels)
         await self.presence.connected(peer.user_id)
-        for room_id in room_ids:
-            await self.attach(peer, room_id)
 
     async def disconnect(self, peer: Peer) -> None:
         for room_id in list(peer.rooms):

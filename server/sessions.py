@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from protocol.errors import ErrorCode
 from storage.base import UserStore
 from storage.roles import Role, RoleStore
@@ -11,7 +13,7 @@ from .auth import hash_token, tokens_match
 from .clock import now_ms
 from .errors import ApiError
 
-__all__ = ["authenticate", "require_role", "require_verified"]
+__all__ = ["authenticate", "authenticate_with_rooms", "require_role", "require_verified"]
 
 
 def require_verified(user: User | None) -> None:
@@ -32,14 +34,31 @@ async def require_role(store: RoleStore, user: User, role: Role) -> None:
 
 async def authenticate(store: UserStore, token: str) -> tuple[Session, User]:
     """Raise ``unauthenticated`` for an unknown, expired or orphaned token."""
-    session = await store.session(hash_token(token))
+    found = await store.session_user(hash_token(token))
+    if found is None:
+        _invalid()
+    session, user = found
+    return session, _checked(session, user, token)
+
+
+async def authenticate_with_rooms(store: UserStore, token: str) -> tuple[Session, User, list[str]]:
+    """:func:`authenticate`, and the ids of the user's rooms read with it (a hello)."""
+    found = await store.session_user_rooms(hash_token(token))
+    if found is None:
+        _invalid()
+    session, user, room_ids = found
+    return session, _checked(session, user, token), room_ids
+
+
+def _checked(session: Session, user: User | None, token: str) -> User:
     # The lookup is by hash; the explicit constant-time check keeps it so whatever index
     # the database uses.
-    if session is None or not tokens_match(session.token_hash, token):
-        raise ApiError(ErrorCode.UNAUTHENTICATED, "invalid or expired session token")
-    if session.expires_at <= now_ms():
-        raise ApiError(ErrorCode.UNAUTHENTICATED, "invalid or expired session token")
-    user = await store.user_by_id(session.user_id)
+    if not tokens_match(session.token_hash, token) or session.expires_at <= now_ms():
+        _invalid()
     if user is None:
-        raise ApiError(ErrorCode.UNAUTHENTICATED, "invalid or expired session token")
-    return session, user
+        _invalid()
+    return user
+
+
+def _invalid() -> NoReturn:
+    raise ApiError(ErrorCode.UNAUTHENTICATED, "invalid or expired session token")

@@ -93,6 +93,16 @@ class UserStore(Protocol):
 
     async def session(self, token_hash: bytes) -> Session | None: ...
 
+    async def session_user(self, token_hash: bytes) -> tuple[Session, User | None] | None:
+        """The session and its user (``None`` if the user is gone), in one read: what
+        authenticating a request takes."""
+
+    async def session_user_rooms(
+        self, token_hash: bytes
+    ) -> tuple[Session, User | None, list[str]] | None:
+        """:meth:`session_user` and the ids of the user's rooms, in one read: what a
+        WebSocket hello takes (its first read; see :meth:`ToDeviceStore.rooms_and_to_device`)."""
+
     async def delete_session(self, token_hash: bytes) -> None: ...
 
 
@@ -233,6 +243,13 @@ class ToDeviceStore(Protocol):
     async def to_device_pending(
         self, device_id: str, after: int, limit: int
     ) -> list[ToDeviceItem]: ...
+
+    async def rooms_and_to_device(
+        self, user_id: str, device_id: str, limit: int
+    ) -> tuple[list[tuple[Room, Membership]], list[ToDeviceItem]]:
+        """``rooms_of(user_id)`` and ``to_device_pending(device_id, 0, limit)`` in one
+        read: what a welcome takes (its rooms, read once subscribed, and the first page
+        of the device's queue)."""
 
     async def ack_to_device(self, device_id: str, tids: Sequence[int]) -> int:
         """Delete the device's items with these ``tid``s; return how many."""

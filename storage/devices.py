@@ -15,7 +15,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -54,8 +54,9 @@ class DeviceStore(Protocol):
         """Store the (verified) ``signature`` of ``user_id``'s device ``device_id`` if its
         stored bundle is still ``bundle``; whether it was stored."""
 
-    async def touch_device(self, device_id: str, now: int) -> None:
-        """Record that the device was seen now (a hello of one of its sessions)."""
+    async def touch_devices(self, seen: Mapping[str, int]) -> None:
+        """Record when each device was last seen (device id -> ms; a hello of one of its
+        sessions), in one transaction; revoked or unknown devices are left alone."""
 
     async def rename_device(self, user_id: str, device_id: str, name: str) -> Device | None:
         """Rename one of the user's (unrevoked) devices; ``None`` if there is no such."""

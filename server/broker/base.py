@@ -43,7 +43,9 @@ class Broker(Protocol):
 
     async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None: ...
 
-    async def subscribe(self, channel: str) -> None: ...
+    async def subscribe(self, *channels: str) -> None:
+        """Subscribe to each of ``channels`` (at once: one command where the broker
+        allows); channels already subscribed are left as they are."""
 
     async def unsubscribe(self, channel: str) -> None: ...
 

@@ -33,8 +33,8 @@ class MemoryBroker:
         for channel, data in messages:
             await self.publish(channel, data)
 
-    async def subscribe(self, channel: str) -> None:
-        self._channels.add(channel)
+    async def subscribe(self, *channels: str) -> None:
+        self._channels.update(channels)
 
     async def unsubscribe(self, channel: str) -> None:
         self._channels.discard(channel)

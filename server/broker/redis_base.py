@@ -290,6 +290,9 @@ class RedisBrokerBase(ABC):
         self._on_message: MessageHandler | None = None
         self._on_reset: ResetHandler | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._to_subscribe: list[str] = []  # for the next subscribe round
+        self._subscribe_waiters: list[asyncio.Future[None]] = []
+        self._subscriber: asyncio.Task[None] | None = None
         self._closed = False
         self.published = 0
         self.dropped = 0
@@ -363,6 +366,8 @@ class RedisBrokerBase(ABC):
     async def close(self) -> None:
         self._closed = True
         self._all_sent()
+        if self._subscriber is not None:
+            self._subscriber.cancel()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -435,18 +440,49 @@ class RedisBrokerBase(ABC):
 
     # -- subscribing
 
-    async def subscribe(self, channel: str) -> None:
-        if channel in self._channels:
+    async def subscribe(self, *channels: str) -> None:
+        # Concurrent calls share one (S)SUBSCRIBE per link (a round, as publishing
+        # does): in a reconnect storm thousands of hellos subscribe within a second,
+        # and a command and a socket write each were a tenth of a hello's cost. A call
+        # returns once a command carrying its channels was sent, as before.
+        new = [c for c in channels if c not in self._channels]
+        if not new:
             return
-        self._channels.add(channel)
+        self._channels.update(new)
+        self._to_subscribe.extend(new)
+        sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._subscribe_waiters.append(sent)
+        if self._subscriber is None:
+            self._subscriber = asyncio.create_task(self._subscribe_rounds(), name="redis-subscribe")
+        await sent
+
+    async def _subscribe_rounds(self) -> None:
+        waiters: list[asyncio.Future[None]] = []
         try:
-            link = self._links.get(self._route(channel))
-        except FAILURES:
-            link = None
-        if link is None or link.failure is not None:
-            self._trouble.set()  # the repair task places it
-            return
-        await link.add((channel,), self._wanted_on(link.key))
+            while self._to_subscribe:
+                channels, self._to_subscribe = self._to_subscribe, []
+                waiters, self._subscribe_waiters = self._subscribe_waiters, []
+                by_link: dict[str, tuple[Link, list[str]]] = {}
+                for channel in channels:
+                    try:
+                        link = self._links.get(self._route(channel))
+                    except FAILURES:
+                        link = None
+                    if link is None or link.failure is not None:
+                        self._trouble.set()  # the repair task places it
+                        continue
+                    by_link.setdefault(link.key, (link, []))[1].append(channel)
+                # A channel unsubscribed meanwhile is no longer wanted: add() skips it.
+                for key, (link, group) in by_link.items():
+                    await link.add(group, self._wanted_on(key))
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.set_result(None)
+        finally:
+            self._subscriber = None
+            for waiter in (*waiters, *self._subscribe_waiters):
+                if not waiter.done():  # the round was cancelled: the broker closes
+                    waiter.set_exception(ConnectionError("redis broker closed"))
 
     async def unsubscribe(self, channel: str) -> None:
         if channel not in self._channels:

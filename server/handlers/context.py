@@ -13,6 +13,7 @@ from storage.types import AppendResult, NewMessage, ReadMark, RoomMembers
 
 from ..errors import ApiError
 from ..hub import Hub
+from ..last_seen import LastSeen
 from ..notifications import Notifications
 from ..server_key import ServerKey
 
@@ -45,6 +46,7 @@ class Services(Generic[S_co]):
     receipts: GroupCommit[ReadMark, int]  # read markers
     blobs: BlobStore
     server_key: ServerKey
+    last_seen: LastSeen
     # Outbox worker, offline push, webhook URLs (None: nothing is delivered or pushed).
     notifications: Notifications | None = None
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from ..devices import IdentityKey, RevokedDevice
 from ..types import Device, TimelineItem
@@ -10,7 +10,7 @@ from .base import SqlBase
 from .engine import Tx
 from .events import event
 
-__all__ = ["DEVICE_COLS", "SqlDevices"]
+__all__ = ["DEVICE_COLS", "ROOM_IDS_OF", "SqlDevices"]
 
 DEVICE_COLS = "id, user_id, name, created_at, last_seen_at"
 
@@ -41,7 +41,7 @@ _SQL_REVOKE = (
     "DELETE FROM push_subscriptions WHERE device_id = $1",
     "DELETE FROM to_device WHERE device_id = $1",
 )
-_SQL_ROOMS_OF = "SELECT room_id FROM memberships WHERE user_id = $1 ORDER BY room_id"
+ROOM_IDS_OF = "SELECT room_id FROM memberships WHERE user_id = $1 ORDER BY room_id"
 
 
 class SqlDevices(SqlBase):
@@ -75,8 +75,13 @@ class SqlDevices(SqlBase):
         )
         return bool(changed)
 
-    async def touch_device(self, device_id: str, now: int) -> None:
-        await self.db.run("touch_device", lambda c: c.execute(_SQL_TOUCH, device_id, now), "write")
+    async def touch_devices(self, seen: Mapping[str, int]) -> None:
+        rows = list(seen.items())
+
+        async def tx(c: Tx) -> None:
+            await c.executemany(_SQL_TOUCH, rows)
+
+        await self.db.run("touch_devices", tx, "transaction")
 
     async def rename_device(self, user_id: str, device_id: str, name: str) -> Device | None:
         async def tx(c: Tx) -> Device | None:
@@ -97,7 +102,7 @@ class SqlDevices(SqlBase):
             for sql in _SQL_REVOKE:
                 await c.execute(sql, device_id)
             events: list[TimelineItem] = []
-            for (room_id,) in await c.fetch(_SQL_ROOMS_OF, user_id):
+            for (room_id,) in await c.fetch(ROOM_IDS_OF, user_id):
                 events.append(
                     await event(
                         c, room_id, "device.revoked", user_id, now, user=user_id, device=device_id

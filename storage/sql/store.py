@@ -59,7 +59,7 @@ from .accounts import SqlAccounts
 from .audit import SqlAudit
 from .backup import SqlBackup
 from .base import SqlBase
-from .devices import DEVICE_COLS, SqlDevices
+from .devices import DEVICE_COLS, ROOM_IDS_OF, SqlDevices
 from .directory import SqlDirectory
 from .engine import Row, Tx
 from .events import event, user_from_row
@@ -446,6 +446,19 @@ def _plan_batch(
 # -- the store
 
 
+async def _session_user(c: Tx, token_hash: bytes) -> tuple[Session, User | None] | None:
+    row = await c.fetchrow(_SQL_SESSION, token_hash)
+    if row is None:
+        return None
+    session = Session(*row)
+    user = await c.fetchrow(_SQL_USER_BY_ID, session.user_id)
+    return session, None if user is None else _user(user)
+
+
+def _rooms_of(rows: Sequence[Row], user_id: str) -> list[tuple[Room, Membership]]:
+    return [(Room(*r[:8]), _membership((r[0], user_id, *r[8:]))) for r in rows]
+
+
 class SqlStore(
     SqlAccounts,
     SqlDevices,
@@ -528,6 +541,22 @@ class SqlStore(
     async def session(self, token_hash: bytes) -> Session | None:
         row = await self.db.run("session", lambda c: c.fetchrow(_SQL_SESSION, token_hash), "read")
         return None if row is None else Session(*row)
+
+    async def session_user(self, token_hash: bytes) -> tuple[Session, User | None] | None:
+        return await self.db.run("session_user", lambda c: _session_user(c, token_hash), "read")
+
+    async def session_user_rooms(
+        self, token_hash: bytes
+    ) -> tuple[Session, User | None, list[str]] | None:
+        async def q(c: Tx) -> tuple[Session, User | None, list[str]] | None:
+            found = await _session_user(c, token_hash)
+            if found is None:
+                return None
+            session, user = found
+            room_ids = [] if user is None else [r[0] for r in await c.fetch(ROOM_IDS_OF, user.id)]
+            return session, user, room_ids
+
+        return await self.db.run("session_user_rooms", q, "read")
 
     async def delete_session(self, token_hash: bytes) -> None:
         await self.db.run(
@@ -652,7 +681,7 @@ class SqlStore(
 
     async def rooms_of(self, user_id: str) -> list[tuple[Room, Membership]]:
         rows = await self.db.run("rooms_of", lambda c: c.fetch(_SQL_ROOMS_OF, user_id), "read")
-        return [(Room(*r[:8]), _membership((r[0], user_id, *r[8:]))) for r in rows]
+        return _rooms_of(rows, user_id)
 
     async def set_room_settings(
         self,
@@ -926,6 +955,16 @@ class SqlStore(
             "write",
         )
         return int(tid)
+
+    async def rooms_and_to_device(
+        self, user_id: str, device_id: str, limit: int
+    ) -> tuple[list[tuple[Room, Membership]], list[ToDeviceItem]]:
+        async def q(c: Tx) -> tuple[list[tuple[Room, Membership]], list[ToDeviceItem]]:
+            rooms = await c.fetch(_SQL_ROOMS_OF, user_id)
+            queued = await c.fetch(_SQL_TO_DEVICE_PENDING, device_id, 0, limit)
+            return _rooms_of(rooms, user_id), [ToDeviceItem(*r) for r in queued]
+
+        return await self.db.run("rooms_and_to_device", q, "read")
 
     async def to_device_pending(self, device_id: str, after: int, limit: int) -> list[ToDeviceItem]:
         rows = await self.db.run(

@@ -123,6 +123,45 @@ def test_idle_holds_connections_over_several_nodes(population: Path, tmp_path: P
     assert report["delivered"] == report["expected"]
     assert report["floor"]["connections"] == 40
     assert "rss_ratio_to_floor" in report
+    for run in (report, report["floor"]):  # hello + welcome included, both sides
+        assert run["connect_per_s"] > 0 and run["server_cpu_us_per_connect"] > 0
+    assert report["connect_ratio_to_floor"] > 0
+
+
+def test_storm_brings_every_client_of_a_killed_node_back_without_loss(
+    population: Path, tmp_path: Path
+) -> None:
+    report_path = tmp_path / "storm.json"
+    done = loadtest(
+        "storm",
+        "--population",
+        str(population),
+        "--clients",
+        "40",
+        "--nodes",
+        "2",
+        "--per-process",
+        "20",  # two generator processes
+        "--before",
+        "1",
+        "--after",
+        "1",
+        "--trickle",
+        "20",
+        "--report",
+        str(report_path),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = read_report(report_path)
+    assert report["connections"] == 40 and report["generator_processes"] == 2
+    # The kernel spreads the 40 over both nodes: the killed one had some of them.
+    assert 0 < report["clients_of_killed_node"] < 40
+    assert report["reconnected"] == report["clients_of_killed_node"]
+    assert report["failed_reconnections"] == 0 and report["all_back"]
+    assert report["sent"] > 0 and report["acked"] == report["sent"]
+    assert report["lost"] == 0 and report["duplicates"] == 0
+    assert report["delivered"] + report["caught_up"] == report["expected"]
+    assert report["storm_s"] > 0 and report["storm_connect_per_s"] > 0
 
 
 def test_run_checks_every_delivery_through_churn(population: Path, tmp_path: Path) -> None:

@@ -150,6 +150,7 @@ async def test_devices_are_listed_renamed_and_revoked_by_their_owner_only(
             identity=identity.record(alice.user_id).to_bytes(),
             signature=sign_device(identity, bundle).to_bytes(),
         )
+        await server.services.last_seen.flush()
         listed = (await request(server.url, "GET", "/v1/devices", token=alice.token))["devices"]
         assert [(d["name"], d["verified"], d["current"]) for d in listed] == [
             ("Portable", True, True),

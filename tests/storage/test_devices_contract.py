@@ -51,9 +51,12 @@ async def test_devices_are_seen_renamed_and_only_by_their_owner(store: Store) ->
     a, c = await user(store), await user(store)
     d = await store.create_device(a, "laptop", 1)
     assert d.last_seen_at is None
-    await store.touch_device(d.id, 50)
+    other = await store.create_device(c, "phone", 2)
+    await store.touch_devices({d.id: 50, other.id: 60, "no-such-device": 70})
     seen = await store.device(d.id)
     assert seen is not None and seen.last_seen_at == 50
+    seen_other = await store.device(other.id)
+    assert seen_other is not None and seen_other.last_seen_at == 60
     renamed = await store.rename_device(a, d.id, "Cabinet")
     assert renamed is not None and (renamed.name, renamed.last_seen_at) == ("Cabinet", 50)
     assert await store.rename_device(c, d.id, "Volé") is None

@@ -56,8 +56,17 @@ async def test_devices_and_sessions(store: Store) -> None:
     session = Session(b"h" * 32, uid, device.id, 10, 99)
     await store.create_session(session)
     assert await store.session(b"h" * 32) == session
+    assert await store.session_user(b"h" * 32) == (session, await store.user_by_id(uid))
+    room, _ = await store.create_room("group", uid, [], b"G", None, 11)
+    assert await store.session_user_rooms(b"h" * 32) == (
+        session,
+        await store.user_by_id(uid),
+        [room.id],
+    )
     await store.delete_session(b"h" * 32)
     assert await store.session(b"h" * 32) is None
+    assert await store.session_user(b"h" * 32) is None
+    assert await store.session_user_rooms(b"h" * 32) is None
 
 
 async def test_direct_rooms_exist_once_per_pair(store: Store) -> None:
@@ -90,6 +99,12 @@ async def test_group_roles_and_membership_events(store: Store) -> None:
     assert await store.membership(room.id, c) is None
     assert await store.share_room(owner, b) and not await store.share_room(owner, c)
     assert [r.id for r, _ in await store.rooms_of(b)] == [room.id]
+    # What a welcome reads: the rooms as rooms_of has them, and the device queue's start.
+    await store.push_to_device("dev-b", owner, "dev-o", b"k1", 8)
+    await store.push_to_device("dev-b", owner, "dev-o", b"k2", 9)
+    rooms, queued = await store.rooms_and_to_device(b, "dev-b", 1)
+    assert rooms == await store.rooms_of(b)
+    assert queued == (await store.to_device_pending("dev-b", 0, 10))[:1]
 
 
 async def test_seq_is_gapless_and_cids_idempotent_under_concurrency(store: Store) -> None:
