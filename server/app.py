@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 
@@ -90,6 +91,9 @@ def create_app(settings: Settings | None = None) -> NodeApp:
             )
         )
         notifications.start()
+        # What start-up built lives as long as the node: out of the collector's full
+        # passes, which otherwise walk it all again as connections come and go.
+        gc.freeze()
         watchers = [
             asyncio.create_task(BrokerProbe(hub.broker).run(), name="broker-probe"),
             asyncio.create_task(
