@@ -26,16 +26,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .backends import Backends
 from .common import (
-    cpu_seconds,
-    cpu_stolen_s,
+    CoreGroup,
     load_average,
     say,
     user_specs,
     wait_connected,
     ws_url,
 )
-from .fleet import Fleet, RedisServer, rss_kib
+from .fleet import Fleet, RedisServer
 from .gen import GenConfig
 from .popfile import Population
 from .populate import populate
@@ -47,6 +47,7 @@ __all__ = ["RateSearch", "add_arguments", "run"]
 
 SERVER_CPU = 0
 GENERATOR_CPU = 1
+TARGETS = ("ours", "floor", "redis", "pg", "pg2")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -66,8 +67,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--targets",
-        default="ours,floor,redis" if RedisServer.available() else "ours,floor",
-        help="comma-separated: ours (memory broker), redis (ours on Redis), floor",
+        help="comma-separated: ours (SQLite, memory broker), redis (ours on Redis), floor,"
+        " pg (one node on PostgreSQL + Redis), pg2 (two nodes on them, sharing the rooms);"
+        " default: ours,floor,redis, and pg,pg2 with --database-url or --start-postgres",
+    )
+    parser.add_argument(
+        "--database-url",
+        help="PostgreSQL for the pg targets: a throwaway database (bench populates it)",
+    )
+    parser.add_argument(
+        "--start-postgres",
+        action="store_true",
+        help="for the pg targets, start a throwaway PostgreSQL (fsync on) beside the generator",
+    )
+    parser.add_argument(
+        "--broker-url", help="Redis for the redis and pg targets (default: start one)"
     )
     parser.add_argument("--report", type=Path, help="write the figures as JSON here")
 
@@ -115,8 +129,10 @@ async def _measure(
     population: Population,
     server: Fleet,
     label: str,
+    beside: list[int],
 ) -> dict[str, Any]:
-    """Step the offered rate against ``server`` (already started); the report of it."""
+    """Step the offered rate against ``server`` (already started); the report of it.
+    ``beside``: the pids sharing the generator's core (Redis, PostgreSQL)."""
     size = args.room_size
     specs = user_specs(population, range(len(population.users)))
     config = GenConfig(
@@ -128,12 +144,12 @@ async def _measure(
     )
     pool = WorkerPool(config, specs, 1, cpus={GENERATOR_CPU} if _pin_ok() else None)
     pool.start()
-    server_pid = server.pids[0]
     try:
-        rss_before = rss_kib(server_pid)
+        rss_before = server.rss_kib()
         counts, connect_s = await wait_connected(pool, f"{label}: connect")
         await asyncio.sleep(1.0)
-        rss_after = rss_kib(server_pid)
+        rss_after = server.rss_kib()
+        per_node = server.connections()
         connections = counts["connections"]
         fanout = size - 1
         steps: list[dict[str, Any]] = []
@@ -141,15 +157,15 @@ async def _measure(
         failure: dict[str, Any] | None = None  # the lowest step that failed
         search = RateSearch(args.start, args.factor, args.max_steps, args.refine)
         rate: float | None = search.rate
-        gen_pid = pool.pids[0]
+        gen_core = CoreGroup(pool.pids[:1], beside)
+        srv_core = CoreGroup(server.pids)
         prev = (await pool.call("snapshot"))[0]
         retries = k = 0
         while rate is not None:
             k += 1
             load_before = load_average()
             msgs_per_s = rate / fanout
-            gen_cpu0, srv_cpu0, t0 = cpu_seconds(gen_pid), cpu_seconds(server_pid), time.time()
-            gen_wait0, srv_wait0 = cpu_stolen_s(gen_pid), cpu_stolen_s(server_pid)
+            gen0, srv0, t0 = gen_core.sample(), srv_core.sample(), time.time()
             await pool.call("rate", rate=msgs_per_s, step=k)
             while time.time() - t0 < args.step_seconds:
                 await asyncio.sleep(0.5)
@@ -160,10 +176,8 @@ async def _measure(
                 )
             await pool.call("rate", rate=0, step=k)
             wall = time.time() - t0
-            gen_cpu = (cpu_seconds(gen_pid) - gen_cpu0) / wall
-            srv_cpu = (cpu_seconds(server_pid) - srv_cpu0) / wall
-            gen_wait = max(0.0, cpu_stolen_s(gen_pid) - gen_wait0) / wall
-            srv_wait = max(0.0, cpu_stolen_s(server_pid) - srv_wait0) / wall
+            gen_cpu, beside_cpu, gen_wait = gen_core.since(gen0, wall)
+            srv_cpu, _, srv_wait = srv_core.since(srv0, wall)
             # Drain: what was sent in this step is acked and delivered, or given up on.
             deadline = time.time() + 5
             while True:
@@ -192,6 +206,7 @@ async def _measure(
                 "max_ms": lat["max"],
                 "server_cpu": round(srv_cpu, 2),
                 "generator_cpu": round(gen_cpu, 2),
+                "beside_generator_cpu": round(beside_cpu, 2),
                 "server_cpu_stolen": round(srv_wait, 2),
                 "generator_cpu_stolen": round(gen_wait, 2),
                 "load_avg": load_before,
@@ -220,7 +235,7 @@ async def _measure(
             rate = search.record(ok)
         final = merge([await pool.call("snapshot", full=True)][0])
         last = failure or (steps[-1] if steps else {})
-        generator_limited = bool(last) and last["generator_cpu"] >= 0.9
+        generator_limited = bool(last) and _generator_core(last) >= 0.9
         best = saturation or {}
         return {
             "connections": connections,
@@ -244,6 +259,10 @@ async def _measure(
             "ack_latency_ms_all_steps": final["ack_latency_ms"],
             "server_rss_per_conn_kib": round((rss_after - rss_before) / max(1, connections), 2),
             "server_rss_kib": rss_after,
+            "nodes": len(server.pids),
+            "connections_per_node": per_node,
+            "server_us_per_delivery": _us_per_delivery(best, "server_cpu"),
+            "beside_us_per_delivery": _us_per_delivery(best, "beside_generator_cpu"),
             "generator_cpu_at_limit": last.get("generator_cpu"),
             "generator_limited": generator_limited,
             "stopped_by": _stopped_by(last, args) if failure is not None else "max steps",
@@ -253,6 +272,19 @@ async def _measure(
         }
     finally:
         await pool.close()
+
+
+def _us_per_delivery(step: dict[str, Any], cpu: str) -> float | None:
+    """CPU (cores) per delivery of a step, in µs."""
+    if not step or not step["delivered_per_s"]:
+        return None
+    return round(float(step[cpu]) * 1e6 / float(step["delivered_per_s"]), 1)
+
+
+def _generator_core(step: dict[str, Any]) -> float:
+    """How busy the generator's core was: the generator, and Redis and PostgreSQL
+    when they share it."""
+    return float(step["generator_cpu"] + step.get("beside_generator_cpu", 0.0))
 
 
 def _stopped_by(last: dict[str, Any], args: argparse.Namespace) -> str:
@@ -265,7 +297,7 @@ def _stopped_by(last: dict[str, Any], args: argparse.Namespace) -> str:
         reasons.append(f"p99 {last['p99_ms']} ms > {args.p99_ms} ms")
     if last["delivered_per_s"] < 0.9 * last["offered_per_s"]:
         reasons.append("delivered < 90% of offered")
-    if last["generator_cpu"] >= 0.9:
+    if _generator_core(last) >= 0.9:
         reasons.append("GENERATOR SATURATED (its core was the limit, not the server's)")
     stolen = max(last["server_cpu_stolen"], last["generator_cpu_stolen"])
     if stolen >= 0.1:
@@ -273,13 +305,36 @@ def _stopped_by(last: dict[str, Any], args: argparse.Namespace) -> str:
     return ", ".join(reasons) or "ok"
 
 
-async def _bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    database_url = os.environ.get("CONFRERE_DATABASE_URL", f"sqlite:///{workdir / 'bench.db'}")
-    popfile = workdir / "population.msgpack"
-    await populate(args.connections, database_url, popfile, room_size=args.room_size)
+async def _populated(args: argparse.Namespace, database_url: str, popfile: Path) -> Population:
     from .popfile import load_population
 
-    population = load_population(popfile)
+    await populate(args.connections, database_url, popfile, room_size=args.room_size)
+    return load_population(popfile)
+
+
+def _targets(args: argparse.Namespace, backends: Backends) -> list[str]:
+    if args.targets:
+        return [t.strip() for t in args.targets.split(",") if t.strip()]
+    targets = ["ours", "floor"]
+    if RedisServer.available() or args.broker_url:
+        targets.append("redis")
+    if backends.has_postgres:
+        targets += ["pg", "pg2"]
+    return targets
+
+
+async def _bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    database_url = os.environ.get("CONFRERE_DATABASE_URL", f"sqlite:///{workdir / 'bench.db'}")
+    cpus = [SERVER_CPU] if _pin_ok() else None
+    # Redis and PostgreSQL are other hosts in production: here they share the
+    # generator's core, so that the nodes have the same core to themselves in every run.
+    backends = Backends(
+        broker_url=args.broker_url,
+        database_url=args.database_url,
+        start_postgres=args.start_postgres,
+        cpus=[GENERATOR_CPU] if cpus else None,
+    )
+    targets = _targets(args, backends)
     env = {
         "CONFRERE_DATABASE_URL": database_url,
         "CONFRERE_LOG_LEVEL": "warning",
@@ -287,35 +342,43 @@ async def _bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "CONFRERE_BLOB_URL": f"file://{workdir / 'blobs'}",
         "CONFRERE_SERVER_KEY_FILE": str(workdir / "server.key"),
     }
-    cpus = [SERVER_CPU] if _pin_ok() else None
-    targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     results: dict[str, dict[str, Any]] = {}
-    for target in targets:
-        redis: RedisServer | None = None
-        if target == "floor":
-            server = Fleet(1, {}, command=(sys.executable, "-m", "loadtest.floor"), cpus=cpus)
-        else:
+    populations: dict[str, Population] = {}
+    try:
+        for target in targets:
+            if target not in TARGETS:
+                raise SystemExit(f"--targets: unknown {target!r} (known: {', '.join(TARGETS)})")
             target_env = dict(env)
-            if target == "redis":
-                # Redis is another host in production: here it shares the generator's
-                # core, so that the server has the same core to itself in every run.
-                redis = RedisServer(cpus=[GENERATOR_CPU] if cpus else None)
-                await redis.start()
-                target_env["CONFRERE_BROKER_URL"] = redis.url
-            server = Fleet(1, target_env, cpus=cpus)
-        try:
-            await server.start()
-            say(f"{target}: server pid {server.pids[0]}, load average {load_average()}")
-            results[target] = await _measure(args, population, server, target)
-            results[target]["load_avg_after"] = load_average()
-        finally:
-            server.close()
-            if redis is not None:
-                redis.close()
+            if target in ("redis", "pg", "pg2"):
+                target_env["CONFRERE_BROKER_URL"] = await backends.broker_url()
+            if target in ("pg", "pg2"):
+                target_env["CONFRERE_DATABASE_URL"] = await backends.database_url()
+            url = target_env["CONFRERE_DATABASE_URL"]
+            if url not in populations:
+                populations[url] = await _populated(args, url, workdir / f"pop{len(populations)}")
+            if target == "floor":
+                command = (sys.executable, "-m", "loadtest.floor")
+                server = Fleet(1, {}, command=command, cpus=cpus)
+            else:
+                server = Fleet(2 if target == "pg2" else 1, target_env, cpus=cpus)
+            try:
+                await server.start()
+                say(f"{target}: server pids {server.pids}, load average {load_average()}")
+                results[target] = await _measure(
+                    args, populations[url], server, target, backends.pids()
+                )
+                results[target]["load_avg_after"] = load_average()
+            finally:
+                server.close()
+    finally:
+        backends.close()
     report: dict[str, Any] = dict(results.get("ours") or next(iter(results.values())))
     report["room_size"] = args.room_size
     report["payload_bytes"] = args.payload
-    report["pinned"] = {"server_cpu": SERVER_CPU, "generator_cpu": GENERATOR_CPU}
+    report["pinned"] = {
+        "server_cpu": SERVER_CPU,  # every node
+        "generator_cpu": GENERATOR_CPU,  # with the Redis and PostgreSQL bench starts
+    }
     if "floor" in results:
         floor = results["floor"]
         report["floor"] = floor
@@ -330,6 +393,12 @@ async def _bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         report["redis_ratio_to_memory"] = round(
             results["redis"]["deliveries_per_s"] / max(1, report["deliveries_per_s"]), 3
         )
+    for target in ("pg", "pg2"):
+        if target in results:
+            report[target] = results[target]
+            report[f"{target}_ratio_to_embedded"] = round(
+                results[target]["deliveries_per_s"] / max(1, report["deliveries_per_s"]), 3
+            )
     return report
 
 
@@ -344,6 +413,7 @@ def run(args: argparse.Namespace) -> int:
         rows.append(("ours+redis", report["redis"]))
     if "floor" in report:
         rows.append(("floor", report["floor"]))
+    rows += [(name, report[name]) for name in ("pg", "pg2") if name in report]
     for name, r in rows:
         print(
             f"  {name:<10} {r['deliveries_per_s']:>9,} deliveries/s at p99"
@@ -354,6 +424,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"  ratio to floor: {report['ratio_to_floor']} (rate)")
     if "redis_ratio_to_memory" in report:
         print(f"  redis / memory broker: {report['redis_ratio_to_memory']}")
+    for name in ("pg", "pg2"):
+        if name in report:
+            r = report[name]
+            print(
+                f"  {name} / embedded (SQLite, memory broker):"
+                f" {report[name + '_ratio_to_embedded']};"
+                f" at its saturation, CPU per delivery: nodes {r['server_us_per_delivery']} µs"
+                f" (connections per node {r['connections_per_node']}), Redis + PostgreSQL"
+                f" {r['beside_us_per_delivery']} µs"
+            )
+    print(
+        f"  pinned: every node on CPU {SERVER_CPU}; the generator, and the Redis and"
+        f" PostgreSQL bench starts, on CPU {GENERATOR_CPU}"
+    )
     if args.report:
         page = write_report(args.report, report, "loadtest bench")
         print(f"  report: {args.report}, {page}")
