@@ -320,7 +320,11 @@ async def _populated(args: argparse.Namespace, database_url: str, popfile: Path)
 
 def _targets(args: argparse.Namespace, backends: Backends) -> list[str]:
     if args.targets:
-        return [t.strip() for t in args.targets.split(",") if t.strip()]
+        targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+        for target in targets:
+            if target not in TARGETS:
+                raise SystemExit(f"--targets: unknown {target!r} (known: {', '.join(TARGETS)})")
+        return targets
     targets = ["ours", "floor"]
     if RedisServer.available() or args.broker_url:
         targets.append("redis")
@@ -352,8 +356,6 @@ async def _bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     populations: dict[str, Population] = {}
     try:
         for target in targets:
-            if target not in TARGETS:
-                raise SystemExit(f"--targets: unknown {target!r} (known: {', '.join(TARGETS)})")
             target_env = dict(env)
             if target in ("redis", "pg", "pg2"):
                 target_env["CONFRERE_BROKER_URL"] = await backends.broker_url()
