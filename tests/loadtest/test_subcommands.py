@@ -104,7 +104,9 @@ async def test_bench_on_postgres_and_redis_one_node_and_two(
         assert run["sent"] > 0 and run["acked"] == run["sent"]
         assert run["delivered"] == run["expected"] == run["sent"] * 4
         assert run["lost"] == 0 and run["duplicates"] == 0
-        assert f"{name}_ratio_to_embedded" in report
+        # Beside ours (SQLite, memory broker), when that passed a step (a busy machine
+        # can fail even these tiny steps on latency).
+        assert (f"{name}_ratio_to_embedded" in report) == (report["deliveries_per_s"] > 0)
     assert report["pg"]["out_of_order"] == 0  # one node: none may cross
     assert report["pg"]["nodes"] == 1 and report["pg2"]["nodes"] == 2
     # SO_REUSEPORT spread the connections over both nodes: the rooms span them.
