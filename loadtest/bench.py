@@ -43,6 +43,7 @@ from .common import (
 )
 from .fleet import Fleet, RedisServer
 from .gen import GenConfig
+from .neighbour import Neighbour
 from .popfile import Population
 from .populate import populate
 from .progress import status
@@ -89,17 +90,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--broker-url", help="Redis for the redis and pg targets (default: start one)"
     )
+    parser.add_argument(
+        "--at",
+        type=float,
+        default=40_000,
+        help="the headline's fixed offered rate, deliveries/s (0: none)",
+    )
+    parser.add_argument("--at-seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--saturation",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="after the fixed rate, step up to the saturation rate",
+    )
+    parser.add_argument(
+        "--noisy",
+        action="store_true",
+        help="measure again with a CPU and disk load on the generator's core",
+    )
     parser.add_argument("--report", type=Path, help="write the figures as JSON here")
 
 
 class RateSearch:
     """Which rate to offer next: up by ``factor`` until a step fails (or ``max_steps``
     passed), then ``refine`` geometric bisections between the highest rate that passed
-    and the lowest that failed."""
+    and the lowest that failed. With ``descend``, a first rate that fails is divided by
+    ``factor`` until one passes (within ``max_steps``), then bisected."""
 
-    def __init__(self, start: float, factor: float, max_steps: int, refine: int) -> None:
+    def __init__(
+        self, start: float, factor: float, max_steps: int, refine: int, descend: bool = False
+    ) -> None:
         self.rate = start
         self.factor = factor
+        self.descend = descend
         self.max_steps = max_steps
         self.refine = refine
         self.passed: float | None = None  # highest rate that passed
@@ -119,6 +142,9 @@ class RateSearch:
                 return None
             self.rate *= self.factor
             return self.rate
+        if self.passed is None and self.descend and self.steps < self.max_steps:
+            self.rate /= self.factor
+            return self.rate
         if self.passed is None or self.refined >= self.refine:
             return None
         self.refined += 1
@@ -130,6 +156,146 @@ def _pin_ok() -> bool:
     return os.cpu_count() is not None and (os.cpu_count() or 0) >= 2
 
 
+class _Step:
+    """One step's offered rate against the running server; its row of the table."""
+
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        pool: WorkerPool,
+        server: Fleet,
+        label: str,
+        beside: list[int],
+    ):
+        self.args = args
+        self.pool = pool
+        self.server = server
+        self.label = label
+        # The nodes share the server's core; Redis and PostgreSQL (``beside``), when
+        # bench started them, the generator's.
+        self.gen_core = CoreGroup(pool.pids[:1], beside)
+        self.srv_core = CoreGroup(server.pids)
+        self.fanout = args.room_size - 1
+        self.k = 0
+        self.prev: dict[str, Any] = {}
+
+    async def start(self) -> None:
+        self.prev = (await self.pool.call("snapshot"))[0]
+
+    async def run(self, rate: float, seconds: float, name: str) -> dict[str, Any]:
+        self.k += 1
+        k, pool, fanout = self.k, self.pool, self.fanout
+        load_before = load_average()
+        gen0, srv0, t0 = self.gen_core.sample(), self.srv_core.sample(), time.time()
+        await pool.call("rate", rate=rate / fanout, step=k)
+        while time.time() - t0 < seconds:
+            await asyncio.sleep(0.5)
+            snap = (await pool.call("snapshot"))[0]
+            status(
+                f"{self.label} {name}: offered {rate:,.0f} deliveries/s,"
+                f" delivered {snap['delivered'] - self.prev['delivered']:,}"
+            )
+        await pool.call("rate", rate=0, step=k)
+        wall = time.time() - t0
+        gen_cpu, beside_cpu, gen_wait = self.gen_core.since(gen0, wall)
+        gen_cpu_s = gen_cpu * wall
+        _, _, srv_wait = self.srv_core.since(srv0, wall)
+        # Drain: what was sent in this step is acked and delivered, or given up on.
+        deadline = time.time() + 5
+        while True:
+            snap = (await pool.call("snapshot"))[0]
+            sent, acked, delivered = snap["steps"].get(k, [0, 0, 0])
+            if (acked == sent and delivered >= acked * fanout) or time.time() > deadline:
+                break
+            await asyncio.sleep(0.1)
+        # The server's CPU until everything of the step was delivered: a server that
+        # falls behind still pays for what it delivers late.
+        srv_cpu_s = self.srv_core.sample().cpu - srv0.cpu
+        full = (await pool.call("snapshot", full=True))[0]
+        sent, acked, delivered = full["steps"].get(k, [0, 0, 0])
+        lat = hist_percentiles(full["step_hists"].get(k, {}))
+        lost = (sent - acked) * fanout + max(0, acked * fanout - delivered)
+        achieved = delivered / seconds
+        row = {
+            "step": k,
+            "name": name,
+            "offered_per_s": round(rate),
+            "delivered_per_s": round(achieved),
+            "sent": sent,
+            "acked": acked,
+            "delivered": delivered,
+            "lost": lost,
+            "duplicates": full["duplicates"] - self.prev["duplicates"],
+            "p50_ms": lat["p50"],
+            "p90_ms": lat["p90"],
+            "p99_ms": lat["p99"],
+            "max_ms": lat["max"],
+            "server_cpu": round(srv_cpu_s / wall, 2),
+            "generator_cpu": round(gen_cpu_s / wall, 2),
+            "beside_generator_cpu": round(beside_cpu, 2),
+            "server_cpu_us_per_delivery": round(srv_cpu_s / max(1, delivered) * 1e6, 2),
+            "generator_cpu_us_per_delivery": round(gen_cpu_s / max(1, delivered) * 1e6, 2),
+            "beside_cpu_us_per_delivery": round(beside_cpu * wall / max(1, delivered) * 1e6, 2),
+            "server_cpu_stolen": round(srv_wait, 2),
+            "generator_cpu_stolen": round(gen_wait, 2),
+            "load_avg": load_before,
+        }
+        self.prev = full
+        row["ok"] = lost == 0 and lat["p99"] <= self.args.p99_ms and achieved >= 0.9 * rate
+        say(
+            f"{self.label} {name}: offered {rate:>9,.0f}/s delivered {achieved:>9,.0f}/s"
+            f" p99 {lat['p99']:>7} ms lost {lost} server cpu {row['server_cpu']:.2f}"
+            f" ({row['server_cpu_us_per_delivery']} us/delivery)"
+            f" generator cpu {row['generator_cpu']:.2f} (core held by other processes:"
+            f" server {srv_wait:.2f}, generator {gen_wait:.2f}) {'ok' if row['ok'] else 'FAIL'}"
+        )
+        return row
+
+
+async def _saturation(step: _Step, args: argparse.Namespace) -> dict[str, Any]:
+    """Step the offered rate up, then bisect: the highest step that passed."""
+    steps: list[dict[str, Any]] = []
+    saturation: dict[str, Any] | None = None  # the highest step that passed
+    failure: dict[str, Any] | None = None  # the lowest step that failed
+    search = RateSearch(args.start, args.factor, args.max_steps, args.refine)
+    rate: float | None = search.rate
+    retries = 0
+    while rate is not None:
+        row = await step.run(rate, args.step_seconds, f"step {step.k + 1}")
+        steps.append(row)
+        ok = row["ok"]
+        contended = max(row["server_cpu_stolen"], row["generator_cpu_stolen"]) >= 0.1
+        if not ok and contended and retries < args.retries:
+            # Other processes held our pinned cores: this says nothing of the
+            # server. Try the same rate again (the failed step stays in the table).
+            retries += 1
+            say(f"{step.label}: contended, trying the same rate again")
+            continue
+        retries = 0
+        if ok:
+            saturation = row
+        else:
+            failure = row
+        rate = search.record(ok)
+    last = failure or (steps[-1] if steps else {})
+    best = saturation or {}
+    return {
+        "deliveries_per_s": best.get("delivered_per_s", 0),
+        "latency_ms": {
+            "p50": best.get("p50_ms", 0.0),
+            "p90": best.get("p90_ms", 0.0),
+            "p99": best.get("p99_ms", 0.0),
+            "max": best.get("max_ms", 0.0),
+        },
+        "generator_cpu_at_limit": last.get("generator_cpu"),
+        "generator_limited": bool(last) and _generator_core(last) >= 0.9,
+        "server_us_per_delivery": best.get("server_cpu_us_per_delivery"),
+        "beside_us_per_delivery": best.get("beside_cpu_us_per_delivery"),
+        "stopped_by": _stopped_by(last, args) if failure is not None else "max steps",
+        "steps_table": steps,
+    }
+
+
 async def _measure(
     args: argparse.Namespace,
     population: Population,
@@ -137,9 +303,9 @@ async def _measure(
     label: str,
     beside: list[int],
 ) -> dict[str, Any]:
-    """Step the offered rate against ``server`` (already started); the report of it.
-    ``beside``: the pids sharing the generator's core (Redis, PostgreSQL)."""
-    size = args.room_size
+    """CPU per delivery at ``--at``, then the saturation search (quiet, and with a busy
+    neighbour when ``--noisy``), against ``server`` (already started). ``beside``: the
+    pids sharing the generator's core (the Redis and PostgreSQL bench started)."""
     specs = user_specs(population, range(len(population.users)))
     config = GenConfig(
         ws_url(server.url),
@@ -155,127 +321,55 @@ async def _measure(
         counts, connect_s = await wait_connected(pool, f"{label}: connect")
         await asyncio.sleep(1.0)
         rss_after = server.rss_kib()
-        per_node = server.connections()
         connections = counts["connections"]
-        fanout = size - 1
-        steps: list[dict[str, Any]] = []
-        saturation: dict[str, Any] | None = None  # the highest step that passed
-        failure: dict[str, Any] | None = None  # the lowest step that failed
-        search = RateSearch(args.start, args.factor, args.max_steps, args.refine)
-        rate: float | None = search.rate
-        gen_core = CoreGroup(pool.pids[:1], beside)
-        srv_core = CoreGroup(server.pids)
-        prev = (await pool.call("snapshot"))[0]
-        retries = k = 0
-        while rate is not None:
-            k += 1
-            load_before = load_average()
-            msgs_per_s = rate / fanout
-            gen0, srv0, t0 = gen_core.sample(), srv_core.sample(), time.time()
-            await pool.call("rate", rate=msgs_per_s, step=k)
-            while time.time() - t0 < args.step_seconds:
-                await asyncio.sleep(0.5)
-                snap = (await pool.call("snapshot"))[0]
-                status(
-                    f"{label} step {k}: offered {rate:,.0f} deliveries/s,"
-                    f" delivered {snap['delivered'] - prev['delivered']:,}"
+        per_node = server.connections()
+        step = _Step(args, pool, server, label, beside)
+        await step.start()
+        result: dict[str, Any] = {}
+        if args.at:
+            await step.run(args.at, 3.0, "warm-up")  # buffers and caches grow to their size first
+            result["at"] = await step.run(args.at, args.at_seconds, f"at {args.at:,.0f}/s")
+        if args.saturation:
+            result.update(await _saturation(step, args))
+        if args.noisy:
+            with Neighbour(GENERATOR_CPU if _pin_ok() else None):
+                noisy: dict[str, Any] = {}
+                if args.at:
+                    noisy["at"] = await step.run(
+                        args.at, args.at_seconds, f"noisy at {args.at:,.0f}/s"
+                    )
+                if args.saturation:
+                    noisy.update(await _saturation(step, args))
+            result["noisy"] = noisy
+            if args.saturation:
+                result["noisy_ratio_to_quiet"] = round(
+                    noisy["deliveries_per_s"] / max(1, result["deliveries_per_s"]), 3
                 )
-            await pool.call("rate", rate=0, step=k)
-            wall = time.time() - t0
-            gen_cpu, beside_cpu, gen_wait = gen_core.since(gen0, wall)
-            srv_cpu, _, srv_wait = srv_core.since(srv0, wall)
-            # Drain: what was sent in this step is acked and delivered, or given up on.
-            deadline = time.time() + 5
-            while True:
-                snap = (await pool.call("snapshot"))[0]
-                sent, acked, delivered = snap["steps"].get(k, [0, 0, 0])
-                if (acked == sent and delivered >= acked * fanout) or time.time() > deadline:
-                    break
-                await asyncio.sleep(0.1)
-            full = (await pool.call("snapshot", full=True))[0]
-            sent, acked, delivered = full["steps"].get(k, [0, 0, 0])
-            lat = hist_percentiles(full["step_hists"].get(k, {}))
-            lost = (sent - acked) * fanout + max(0, acked * fanout - delivered)
-            achieved = delivered / args.step_seconds
-            row = {
-                "step": k,
-                "offered_per_s": round(rate),
-                "delivered_per_s": round(achieved),
-                "sent": sent,
-                "acked": acked,
-                "delivered": delivered,
-                "lost": lost,
-                "duplicates": full["duplicates"] - prev["duplicates"],
-                "p50_ms": lat["p50"],
-                "p90_ms": lat["p90"],
-                "p99_ms": lat["p99"],
-                "max_ms": lat["max"],
-                "server_cpu": round(srv_cpu, 2),
-                "generator_cpu": round(gen_cpu, 2),
-                "beside_generator_cpu": round(beside_cpu, 2),
-                "server_cpu_stolen": round(srv_wait, 2),
-                "generator_cpu_stolen": round(gen_wait, 2),
-                "load_avg": load_before,
-            }
-            prev = full
-            steps.append(row)
-            ok = lost == 0 and lat["p99"] <= args.p99_ms and achieved >= 0.9 * rate
-            say(
-                f"{label} step {k}: offered {rate:>9,.0f}/s delivered {achieved:>9,.0f}/s"
-                f" p99 {lat['p99']:>7} ms lost {lost} server cpu {srv_cpu:.2f}"
-                f" generator cpu {gen_cpu:.2f} (core held by other processes:"
-                f" server {srv_wait:.2f}, generator {gen_wait:.2f}) {'ok' if ok else 'FAIL'}"
-            )
-            contended = max(srv_wait, gen_wait) >= 0.1
-            if not ok and contended and retries < args.retries:
-                # Other processes held our pinned cores: this says nothing of the
-                # server. Try the same rate again (the failed step stays in the table).
-                retries += 1
-                say(f"{label} step {k}: contended, trying the same rate again")
-                continue
-            retries = 0
-            if ok:
-                saturation = row
-            else:
-                failure = row
-            rate = search.record(ok)
+        fanout = args.room_size - 1
         final = merge([await pool.call("snapshot", full=True)][0])
-        last = failure or (steps[-1] if steps else {})
-        generator_limited = bool(last) and _generator_core(last) >= 0.9
-        best = saturation or {}
-        return {
-            "connections": connections,
-            "connect_failures": counts["connect_failures"],
-            "connect_per_s": round(connections / connect_s, 1) if connect_s else 0.0,
-            "sent": final["sent"],
-            "acked": final["acked"],
-            "delivered": final["delivered"],
-            "expected": final["sent"] * fanout,
-            "lost": final["sent"] * fanout - final["delivered"],
-            "duplicates": final["duplicates"],
-            "out_of_order": final["out_of_order"],
-            "deliveries_per_s": best.get("delivered_per_s", 0),
-            "latency_ms": {
-                "p50": best.get("p50_ms", 0.0),
-                "p90": best.get("p90_ms", 0.0),
-                "p99": best.get("p99_ms", 0.0),
-                "max": best.get("max_ms", 0.0),
-            },
-            "latency_ms_all_steps": final["latency_ms"],
-            "ack_latency_ms_all_steps": final["ack_latency_ms"],
-            "server_rss_per_conn_kib": round((rss_after - rss_before) / max(1, connections), 2),
-            "server_rss_kib": rss_after,
-            "nodes": len(server.pids),
-            "connections_per_node": per_node,
-            "server_us_per_delivery": _us_per_delivery(best, "server_cpu"),
-            "beside_us_per_delivery": _us_per_delivery(best, "beside_generator_cpu"),
-            "generator_cpu_at_limit": last.get("generator_cpu"),
-            "generator_limited": generator_limited,
-            "stopped_by": _stopped_by(last, args) if failure is not None else "max steps",
-            "steps_table": steps,
-            "series": final["series"],
-            "errors_sample": final["errors_sample"],
-        }
+        result.update(
+            {
+                "connections": connections,
+                "connect_failures": counts["connect_failures"],
+                "connect_per_s": round(connections / connect_s, 1) if connect_s else 0.0,
+                "sent": final["sent"],
+                "acked": final["acked"],
+                "delivered": final["delivered"],
+                "expected": final["sent"] * fanout,
+                "lost": final["sent"] * fanout - final["delivered"],
+                "duplicates": final["duplicates"],
+                "out_of_order": final["out_of_order"],
+                "latency_ms_all_steps": final["latency_ms"],
+                "ack_latency_ms_all_steps": final["ack_latency_ms"],
+                "server_rss_per_conn_kib": round((rss_after - rss_before) / max(1, connections), 2),
+                "server_rss_kib": rss_after,
+                "nodes": len(server.pids),
+                "connections_per_node": per_node,
+                "series": final["series"],
+                "errors_sample": final["errors_sample"],
+            }
+        )
+        return result
     finally:
         await pool.close()
 
@@ -381,24 +475,29 @@ async def _bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     finally:
         backends.close()
     report: dict[str, Any] = dict(results.get("ours") or next(iter(results.values())))
-    report["targets"] = list(results)  # the top level is ours, or else the first measured
+    report["targets"] = list(results)
     report["room_size"] = args.room_size
     report["payload_bytes"] = args.payload
     report["pinned"] = {
         "server_cpu": SERVER_CPU,  # every node
         "generator_cpu": GENERATOR_CPU,  # with the Redis and PostgreSQL bench starts
     }
-    if "floor" in results:
+    for name in ("floor", "redis"):
+        if name in results:
+            report[name] = results[name]
+    report["headline"] = _headline(args, results)
+    if "floor" in results and args.saturation:
         floor = results["floor"]
-        report["floor"] = floor
         report["ratio_to_floor"] = round(
             report["deliveries_per_s"] / max(1, floor["deliveries_per_s"]), 3
         )
+    if "floor" in results:
         report["rss_ratio_to_floor"] = round(
-            report["server_rss_per_conn_kib"] / max(0.01, floor["server_rss_per_conn_kib"]), 2
+            report["server_rss_per_conn_kib"]
+            / max(0.01, results["floor"]["server_rss_per_conn_kib"]),
+            2,
         )
-    if "redis" in results:
-        report["redis"] = results["redis"]
+    if "redis" in results and "ours" in results and args.saturation:
         report["redis_ratio_to_memory"] = round(
             results["redis"]["deliveries_per_s"] / max(1, report["deliveries_per_s"]), 3
         )
@@ -412,38 +511,110 @@ async def _bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     return report
 
 
+def _headline(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Server CPU per delivery at the fixed rate, each target beside the floor (and the
+    Redis broker beside the memory broker): what the server pays for a delivery, which
+    does not depend on how fast the floor or the generator happen to run."""
+    if not args.at:
+        return {}
+    rows = {name: r["at"] for name, r in results.items() if "at" in r}
+    headline: dict[str, Any] = {
+        "offered_per_s": args.at,
+        "seconds": args.at_seconds,
+        "server_cpu_us_per_delivery": {
+            name: row["server_cpu_us_per_delivery"] for name, row in rows.items()
+        },
+        # A target that did not keep up was measured at its saturation, not at the
+        # fixed rate: its figure is not comparable.
+        "kept_up": {
+            name: row["lost"] == 0 and row["delivered_per_s"] >= 0.9 * row["offered_per_s"]
+            for name, row in rows.items()
+        },
+        "generator_cpu": {name: row["generator_cpu"] for name, row in rows.items()},
+        "generator_limited": any(row["generator_cpu"] >= 0.9 for row in rows.values()),
+    }
+    us = headline["server_cpu_us_per_delivery"]
+    if "floor" in us:
+        for name in ("ours", "redis"):
+            if name in us:
+                headline[f"{name}_to_floor"] = round(us[name] / max(0.01, us["floor"]), 2)
+    if "ours" in us and "redis" in us:
+        headline["redis_to_memory"] = round(us["redis"] / max(0.01, us["ours"]), 2)
+    return headline
+
+
+_NAMES = {"ours": "ours", "redis": "ours+redis", "floor": "floor", "pg": "pg", "pg2": "pg2"}
+
+
 def run(args: argparse.Namespace) -> int:
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="confrere-bench-") as workdir:
         report = asyncio.run(_bench(args, Path(workdir)))
     report["seconds"] = round(time.time() - started, 1)
     print(f"\nbench: rooms of {args.room_size}, {args.payload} B payloads, {report['seconds']} s")
-    rows = [("ours", report)] if "ours" in report["targets"] else []
-    if "redis" in report:
-        rows.append(("ours+redis", report["redis"]))
-    if "floor" in report:
-        rows.append(("floor", report["floor"]))
-    rows += [(name, report[name]) for name in ("pg", "pg2") if name in report]
-    for name, r in rows:
-        print(
-            f"  {name:<10} {r['deliveries_per_s']:>9,} deliveries/s at p99"
-            f" {r['latency_ms']['p99']} ms; {r['server_rss_per_conn_kib']} KiB/connection;"
-            f" stopped by: {r['stopped_by']}"
-        )
-    if "ratio_to_floor" in report:
-        print(f"  ratio to floor: {report['ratio_to_floor']} (rate)")
-    if "redis_ratio_to_memory" in report:
-        print(f"  redis / memory broker: {report['redis_ratio_to_memory']}")
-    for name in ("pg", "pg2"):
-        if name in report:
-            r = report[name]
-            ratio = report.get(f"{name}_ratio_to_embedded", "none (ours did not pass a step)")
+    first = report["targets"][0] if "ours" not in report["targets"] else "ours"
+    runs: dict[str, dict[str, Any]] = {
+        n: report if n == first else report[n] for n in report["targets"]
+    }
+    headline = report.get("headline") or {}
+    if headline:
+        print(f"  server CPU per delivery at {headline['offered_per_s']:,.0f} deliveries/s:")
+        for name, us in headline["server_cpu_us_per_delivery"].items():
+            at = runs[name]["at"]
+            kept = "" if headline["kept_up"][name] else "  (DID NOT KEEP UP: not comparable)"
             print(
-                f"  {name} / embedded (SQLite, memory broker): {ratio};"
-                f" at its saturation, CPU per delivery: nodes {r['server_us_per_delivery']} µs"
-                f" (connections per node {r['connections_per_node']}), Redis + PostgreSQL"
-                f" {r['beside_us_per_delivery']} µs"
+                f"    {_NAMES[name]:<10} {us:>6.2f} us  (delivered {at['delivered_per_s']:,}/s,"
+                f" server core {at['server_cpu']:.2f} busy, p99 {at['p99_ms']} ms){kept}"
             )
+        for key, text in (
+            ("ours_to_floor", "ours / floor"),
+            ("redis_to_floor", "ours+redis / floor"),
+            ("redis_to_memory", "redis / memory broker"),
+        ):
+            if key in headline:
+                print(f"    {text}: {headline[key]}")
+        gen = ", ".join(f"{_NAMES[n]} {c:.2f}" for n, c in headline["generator_cpu"].items())
+        limited = "THE LIMIT" if headline["generator_limited"] else "not the limit"
+        print(f"    generator core busy: {gen} ({limited})")
+    if args.saturation:
+        print(f"  saturation (p99 <= {args.p99_ms:g} ms, nothing lost, >= 90% delivered):")
+        for name, r in runs.items():
+            print(
+                f"    {_NAMES[name]:<10} {r['deliveries_per_s']:>9,} deliveries/s at p99"
+                f" {r['latency_ms']['p99']} ms; stopped by: {r['stopped_by']}"
+            )
+        if "ratio_to_floor" in report:
+            print(f"    ours / floor: {report['ratio_to_floor']}")
+        if "redis_ratio_to_memory" in report:
+            print(f"    redis / memory broker: {report['redis_ratio_to_memory']}")
+        for name in ("pg", "pg2"):
+            if name in report:
+                r = report[name]
+                ratio = report.get(f"{name}_ratio_to_embedded", "none (ours passed no step)")
+                print(
+                    f"    {name} / embedded (SQLite, memory broker): {ratio}; at its"
+                    f" saturation, CPU per delivery: nodes {r['server_us_per_delivery']} us"
+                    f" (connections per node {r['connections_per_node']}), Redis +"
+                    f" PostgreSQL {r['beside_us_per_delivery']} us"
+                )
+    if args.noisy:
+        print("  with a busy neighbour (CPU and disk load on the generator's core):")
+        for name, r in runs.items():
+            noisy = r["noisy"]
+            parts = []
+            if "at" in noisy:
+                parts.append(f"{noisy['at']['server_cpu_us_per_delivery']:.2f} us/delivery")
+            if "deliveries_per_s" in noisy:
+                parts.append(
+                    f"saturation {noisy['deliveries_per_s']:,}/s,"
+                    f" {r['noisy_ratio_to_quiet']} of quiet ({noisy['stopped_by']})"
+                )
+            print(f"    {_NAMES[name]:<10} " + "; ".join(parts))
+    print(
+        "  idle memory: "
+        + ", ".join(f"{_NAMES[n]} {r['server_rss_per_conn_kib']} KiB" for n, r in runs.items())
+        + " per connection"
+    )
     print(
         f"  pinned: every node on CPU {SERVER_CPU}; the generator, and the Redis and"
         f" PostgreSQL bench starts, on CPU {GENERATOR_CPU}"

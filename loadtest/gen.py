@@ -59,6 +59,9 @@ __all__ = ["GenConfig", "Generator", "UserSpec", "hist_add"]
 log = logging.getLogger("loadtest.gen")
 
 SUBPROTOCOL_HEADERS = {"Sec-WebSocket-Protocol": "confrere.v1"}
+# The web client renders what arrived once per animation frame and then marks the open
+# room read up to its latest message: read-all receipts are coalesced on the same tick.
+READ_TICK_S = 0.016
 # A body has the shape of an end-to-end room message (SPEC.md §11.2, which the server
 # checks): version 0x01, then the stamp where the session id would be, padded to at
 # least the shortest message (MIN_BODY).
@@ -100,6 +103,9 @@ class GenConfig:
     payload_min: int = 100
     payload_max: int = 100
     read_fraction: float = 0.0  # share of deliveries answered with a read receipt
+    # Every delivery read, as the web client does: per connection, one receipt per room
+    # per READ_TICK up to the highest seq delivered in it (receipts coalesced per frame).
+    read_all: bool = False
     typing_fraction: float = 0.0  # share of sends preceded by a typing notice
     burst: float = 0.0  # chance that a send is followed at once by another from the same user
     churn_per_min: float = 0.0  # share of connections dropped (and resumed) each minute
@@ -118,6 +124,8 @@ class Tally:
     duplicates: int = 0
     out_of_order: int = 0
     ephemeral: int = 0  # receipts and typing notices received
+    reads_sent: int = 0  # read receipts sent (first attempts)
+    reads_acked: int = 0
     connects: int = 0
     connect_failures: int = 0
     disconnects: int = 0  # not asked for by us
@@ -127,6 +135,7 @@ class Tally:
     longest_stalled_gap_us: int = 0  # the longest wait of those (their own doing)
     close_codes: dict[str, int] = field(default_factory=dict)  # closes by the server
     ack_latency: dict[int, int] = field(default_factory=dict)
+    read_ack_latency: dict[int, int] = field(default_factory=dict)
     steps: dict[int, list[Any]] = field(
         default_factory=dict
     )  # step -> [sent, acked, delivered, hist]
@@ -156,6 +165,7 @@ class Conn(WSListener):
         "synced",
         "top",
         "transport",
+        "unread",
         "welcomed",
     )
 
@@ -173,6 +183,7 @@ class Conn(WSListener):
         )
         self.transport: WSTransport | None = None
         self.top: dict[str, int] = {}  # room -> highest live seq (out-of-order check)
+        self.unread: dict[str, int] = {}  # room -> highest seq delivered, not yet receipted
         # Positions filled by a sync after a reconnect: the same items may also arrive
         # live (published after the node attached us, committed before the sync read),
         # and that overlap is the protocol working, not a duplicate.
@@ -285,7 +296,7 @@ class Conn(WSListener):
             request = event.request
             if self.transport is not None:
                 self.transport.send(WSMsgType.BINARY, _pack(event.frame.to_wire()))
-            if request.attempts > 1 and request.tag is not None:
+            if request.attempts > 1 and isinstance(request.frame, Send):
                 gen.tally.resent += 1
         elif isinstance(event, Replied):
             gen.on_reply(event.request, event.frame)
@@ -331,6 +342,8 @@ class Generator:
         self.t0 = time.time_ns()
         self.read_every = int(1 / config.read_fraction) if config.read_fraction > 0 else 0
         self._read_count = 0
+        self._unread: set[Conn] = set()  # connections with deliveries to receipt
+        self._read_timer: asyncio.TimerHandle | None = None
         self._cids = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._sender: asyncio.Task[None] | None = None
@@ -539,10 +552,33 @@ class Generator:
         ms = us // 1000
         h = per[1]
         h[ms] = h.get(ms, 0) + 1
-        if self.read_every:
+        if self.config.read_all:
+            if seq > conn.unread.get(room, 0):
+                conn.unread[room] = seq
+            self._unread.add(conn)
+            if self._read_timer is None:
+                self._read_timer = asyncio.get_running_loop().call_later(
+                    READ_TICK_S, self._send_reads
+                )
+        elif self.read_every:
             self._read_count += 1
             if self._read_count % self.read_every == 0 and conn.connected:
-                conn.request(partial(Read, room=room, seq=seq))
+                self.send_read(conn, room, seq)
+
+    def _send_reads(self) -> None:
+        """The tick of read-all: each connection receipts each room it got deliveries
+        in since the last tick, up to the highest (one ``read`` per room and tick)."""
+        self._read_timer = None
+        conns, self._unread = self._unread, set()
+        for conn in conns:
+            unread, conn.unread = conn.unread, {}
+            if conn.connected:
+                for room, seq in unread.items():
+                    self.send_read(conn, room, seq)
+
+    def send_read(self, conn: Conn, room: str, seq: int) -> None:
+        conn.request(partial(Read, room=room, seq=seq), time.time_ns())
+        self.tally.reads_sent += 1
 
     def stall(self, seconds: float) -> bool:
         """Stop reading one connection for ``seconds`` (an app that froze): the server
@@ -561,12 +597,17 @@ class Generator:
     def on_reply(self, request: Request, frame: ServerFrame) -> None:
         """A request of ours got its reply; a send's ack carries its latency (its
         position was filled by the session through the ack)."""
-        if request.tag is None or not isinstance(frame, Ack):
-            return  # read, typing
+        if not isinstance(frame, Ack) or request.tag is None:
+            return  # an error (counted as such), typing
+        tally = self.tally
+        if isinstance(request.frame, Read):
+            us = (time.time_ns() - request.tag) // 1000
+            tally.read_ack_latency[us // 100] = tally.read_ack_latency.get(us // 100, 0) + 1
+            tally.reads_acked += 1
+            return
         sent_ns, step = request.tag
         assert isinstance(request.frame, Send)
         room = request.frame.room
-        tally = self.tally
         us = (time.time_ns() - sent_ns) // 1000
         key = us // 100
         tally.ack_latency[key] = tally.ack_latency.get(key, 0) + 1
@@ -589,6 +630,8 @@ class Generator:
             "duplicates": t.duplicates,
             "out_of_order": t.out_of_order,
             "ephemeral": t.ephemeral,
+            "reads_sent": t.reads_sent,
+            "reads_acked": t.reads_acked,
             "connects": t.connects,
             "connect_failures": t.connect_failures,
             "disconnects": t.disconnects,
@@ -609,6 +652,7 @@ class Generator:
                 hist_add(latency, step[3])
             snap["latency"] = latency
             snap["ack_latency"] = t.ack_latency
+            snap["read_ack_latency"] = t.read_ack_latency
             snap["step_hists"] = {k: s[3] for k, s in t.steps.items()}
             snap["seconds"] = {k: [v[0], v[1]] for k, v in t.seconds.items()}
             snap["t0_ns"] = self.t0

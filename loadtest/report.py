@@ -23,6 +23,8 @@ COUNTERS = (
     "duplicates",
     "out_of_order",
     "ephemeral",
+    "reads_sent",
+    "reads_acked",
     "connects",
     "connect_failures",
     "disconnects",
@@ -57,12 +59,14 @@ def merge(snaps: Sequence[dict[str, Any]]) -> dict[str, Any]:
     total: dict[str, Any] = {k: sum(s.get(k, 0) for s in snaps) for k in COUNTERS}
     latency: dict[int, int] = {}
     ack_latency: dict[int, int] = {}
+    read_ack_latency: dict[int, int] = {}
     positions: dict[str, list[int]] = {}
     seconds: dict[int, list[Any]] = {}
     t0 = min((s["t0_ns"] for s in snaps if "t0_ns" in s), default=0)
     for s in snaps:
         hist_add(latency, s.get("latency", {}))
         hist_add(ack_latency, s.get("ack_latency", {}))
+        hist_add(read_ack_latency, s.get("read_ack_latency", {}))
         for room, (states, filled, top) in s.get("positions", {}).items():
             p = positions.setdefault(room, [0, 0, 0])
             p[0] += states
@@ -88,6 +92,7 @@ def merge(snaps: Sequence[dict[str, Any]]) -> dict[str, Any]:
     stalled_us = max((s.get("longest_stalled_gap_us", 0) for s in snaps), default=0)
     total["stalled_client_gap_ms"] = round(stalled_us / 1000, 1)
     total["ack_latency_ms"] = hist_percentiles(ack_latency)
+    total["read_ack_latency_ms"] = hist_percentiles(read_ack_latency)
     total["generator_cpu_s"] = round(sum(s.get("cpu_s", 0.0) for s in snaps), 2)
     total["errors_sample"] = [e for s in snaps for e in s.get("error_samples", [])][:5]
     total["anomalies_sample"] = [a for s in snaps for a in s.get("anomalies", [])][:40]

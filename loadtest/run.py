@@ -13,6 +13,10 @@ A soak: ``--faults`` breaks things on a schedule while the load runs (a node kil
 Redis and PostgreSQL restarted, a client that stops reading: :mod:`loadtest.faults`).
 ``--start-postgres --users N`` runs it on a throwaway PostgreSQL of its own (fsync on),
 populated with N practitioners, so that it can be restarted.
+
+``--read-all``: every delivery is read (:attr:`GenConfig.read_all`) instead of a share.
+``--receipts-cost``: instead of a timed run, the sustained send rate without receipts
+and with every delivery read (:mod:`loadtest.receipts_cost`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import os
 import random
 import sys
 import tempfile
@@ -36,6 +41,8 @@ from .popfile import load_population
 from .populate import populate
 from .postgres import fresh_database, start_postgres
 from .progress import status
+from .receipts_cost import add_arguments as add_receipts_cost_arguments
+from .receipts_cost import measure_receipts_cost
 from .report import merge, write_report
 from .workers import WorkerPool
 
@@ -52,6 +59,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--read", type=float, default=0.2, help="share of deliveries read-receipted"
     )
+    parser.add_argument(
+        "--read-all",
+        action="store_true",
+        help="every delivery read: one receipt per room per 16 ms tick (as the web client)",
+    )
     parser.add_argument("--typing", type=float, default=0.2, help="share of sends after a typing")
     parser.add_argument("--churn", type=float, default=0.05, help="share dropped per minute")
     parser.add_argument("--per-process", type=int, default=15_000)
@@ -67,10 +79,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--users", type=int, default=2000, help="with --start-postgres")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--report", type=Path, help="write the figures as JSON here")
+    add_receipts_cost_arguments(parser)
+
+
+async def _timed_load(
+    args: argparse.Namespace, pool: WorkerPool, injector: FaultInjector, faults: list[Any]
+) -> None:
+    """``--rate`` for ``--duration`` with churn, and the faults on their schedule."""
+    await pool.call("rate", rate=args.rate / len(pool.procs), step=1)
+    await pool.call("churn", per_min=args.churn)
+    started = time.time()
+    pending_faults, applying = list(faults), set()
+    while time.time() - started < args.duration:
+        await asyncio.sleep(1.0)
+        while pending_faults and pending_faults[0].at_s <= time.time() - started:
+            fault = pending_faults.pop(0)
+            say(f"run: fault {fault.kind} at {time.time() - started:.0f} s")
+            task = asyncio.create_task(injector.apply(fault, time.time() - started))
+            applying.add(task)
+            task.add_done_callback(applying.discard)
+        snaps = await pool.call("snapshot")
+        status(
+            f"run: {sum(s['connections'] for s in snaps)} online,"
+            f" sent {sum(s['sent'] for s in snaps)},"
+            f" acked {sum(s['acked'] for s in snaps)},"
+            f" delivered {sum(s['delivered'] for s in snaps)}"
+            f" (+{sum(s['caught_up'] for s in snaps)} by sync),"
+            f" churned {sum(s['churned'] for s in snaps)},"
+            f" {time.time() - started:.0f}/{args.duration:.0f} s"
+        )
+    await pool.call("rate", rate=0, step=1)
+    await pool.call("churn", per_min=0)
+    if applying:  # a fault still running: let it finish (the node comes back...)
+        await asyncio.gather(*applying)
 
 
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
     faults = parse_faults(args.faults)
+    if args.receipts_cost and faults:
+        raise SystemExit("run: --receipts-cost measures a steady load: no --faults with it")
     redis: RedisServer | None = None
     fleet: Fleet | None = None
     pool: WorkerPool | None = None
@@ -89,13 +136,16 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
             online = max(1, min(n, round(n * args.online)))
             numbers = sorted(random.Random(args.seed).sample(range(n), online))
             processes = max(1, math.ceil(online / min(args.per_process, FILES_PER_PROCESS)))
+            # Measuring cost: the nodes on one core, the generators and Redis on the
+            # other (as bench does), so that nothing else of ours competes with them.
+            pin = args.receipts_cost and (os.cpu_count() or 0) >= 2
             if args.url:
                 url = args.url
             else:
-                redis = RedisServer()
+                redis = RedisServer(cpus=[1] if pin else None)
                 await redis.start()
                 env = node_env(population.database_url, redis.url, workdir)
-                fleet = Fleet(max(processes, args.nodes), env)
+                fleet = Fleet(max(processes, args.nodes), env, cpus=[0] if pin else None)
                 await fleet.start()
                 url = fleet.url
             rss_before = fleet.rss_kib() if fleet else 0
@@ -103,43 +153,27 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
                 to_ws_url(url),
                 payload_min=200,
                 payload_max=2048,
-                read_fraction=args.read,
+                read_fraction=0.0 if args.receipts_cost else args.read,
+                read_all=args.read_all and not args.receipts_cost,
                 typing_fraction=args.typing,
                 burst=args.burst,
             )
-            pool = WorkerPool(config, user_specs(population, numbers), processes)
+            specs = user_specs(population, numbers)
+            pool = WorkerPool(config, specs, processes, cpus={1} if pin else None)
             injector = FaultInjector(fleet, redis, postgres, pool)
             injector.check(faults)
             pool.start()
             load_before = load_average()
             counts, connect_s = await wait_connected(pool, "run: connect")
             rss_after = fleet.rss_kib() if fleet else 0
-            await pool.call("rate", rate=args.rate / len(pool.procs), step=1)
-            await pool.call("churn", per_min=args.churn)
             started = time.time()
-            pending_faults, applying = list(faults), set()
-            while time.time() - started < args.duration:
-                await asyncio.sleep(1.0)
-                while pending_faults and pending_faults[0].at_s <= time.time() - started:
-                    fault = pending_faults.pop(0)
-                    say(f"run: fault {fault.kind} at {time.time() - started:.0f} s")
-                    task = asyncio.create_task(injector.apply(fault, time.time() - started))
-                    applying.add(task)
-                    task.add_done_callback(applying.discard)
-                snaps = await pool.call("snapshot")
-                status(
-                    f"run: {sum(s['connections'] for s in snaps)} online,"
-                    f" sent {sum(s['sent'] for s in snaps)},"
-                    f" acked {sum(s['acked'] for s in snaps)},"
-                    f" delivered {sum(s['delivered'] for s in snaps)}"
-                    f" (+{sum(s['caught_up'] for s in snaps)} by sync),"
-                    f" churned {sum(s['churned'] for s in snaps)},"
-                    f" {time.time() - started:.0f}/{args.duration:.0f} s"
-                )
-            await pool.call("rate", rate=0, step=1)
-            await pool.call("churn", per_min=0)
-            if applying:  # a fault still running: let it finish (the node comes back...)
-                await asyncio.gather(*applying)
+            receipts_cost = None
+            if args.receipts_cost:
+                pids = fleet.pids if fleet else []
+                receipts_cost = await measure_receipts_cost(pool, pids, url, args)
+            else:
+                await _timed_load(args, pool, injector, faults)
+            elapsed = time.time() - started if args.receipts_cost else args.duration
             # Quiesce: everyone back online and caught up, and nothing arriving any more
             # for two seconds (the last deliveries are in).
             deadline = time.time() + 60
@@ -156,8 +190,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
                     break
             status("\n")
             total = merge(await pool.call("snapshot", full=True))
-            elapsed = args.duration
-            return {
+            report = {
                 "connections": counts["connections"],
                 "connect_failures": counts["connect_failures"],
                 "connect_per_s": round(counts["connections"] / connect_s, 1),
@@ -174,6 +207,8 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
                 "duplicates": total["duplicates"],
                 "out_of_order": total["out_of_order"],
                 "ephemeral_received": total["ephemeral"],
+                "receipts_sent": total["reads_sent"],
+                "receipts_acked": total["reads_acked"],
                 "churned": total["churned"],
                 "resent_after_resume": total["resent"],
                 "disconnects": total["disconnects"],
@@ -184,6 +219,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
                 "faults": injector.log,
                 "stalled": total["stalled"],
                 "ack_latency_ms": total["ack_latency_ms"],
+                "receipt_ack_latency_ms": total["read_ack_latency_ms"],
                 "server_rss_per_conn_kib": round(
                     (rss_after - rss_before) / counts["connections"], 2
                 )
@@ -196,6 +232,9 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
                 "anomalies_sample": total["anomalies_sample"],
                 "series": total["series"],
             }
+            if receipts_cost is not None:
+                report["receipts_cost"] = receipts_cost
+            return report
         finally:
             if pool is not None:
                 await pool.close()
@@ -236,5 +275,21 @@ def run(args: argparse.Namespace) -> int:
             " one room and each publishes after its own commit, so arrivals can cross;"
             " clients order by seq. On one node there must be none.)"
         )
+    cost = report.get("receipts_cost")
+    if cost is not None:
+        without, with_ = cost["without"], cost["read_all"]
+        say(
+            f"  sustained sends/s: {without['sustained_sends_per_s']:,} without receipts"
+            f" (stopped by: {without['stopped_by']}), {with_['sustained_sends_per_s']:,} with"
+            f" every delivery read (stopped by: {with_['stopped_by']}): ratio"
+            f" {cost['sends_ratio']}, receipts cost {cost['cost']:.0%}"
+        )
+        equal = cost["cpu_at_equal_load"]
+        if equal:
+            say(
+                f"  server CPU per send at {equal['offered_sends_per_s']:,} sends/s:"
+                f" {equal['without_us_per_send']} us without receipts,"
+                f" {equal['with_us_per_send']} us with (x{equal['ratio']})"
+            )
     ok = report["lost"] == 0 and report["duplicates"] == 0
     return 0 if ok else 1

@@ -57,6 +57,9 @@ async def _serve(pipe: Connection, config: GenConfig, users: list[UserSpec]) -> 
         elif op == "rate":
             gen.set_rate(float(cmd["rate"]), int(cmd.get("step", 0)))
             pipe.send({"ok": True})
+        elif op == "read_all":
+            gen.config.read_all = bool(cmd["on"])
+            pipe.send({"ok": True})
         elif op == "churn":
             gen.set_churn(float(cmd["per_min"]))
             pipe.send({"ok": True})

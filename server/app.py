@@ -23,6 +23,7 @@ from .catchup import run_catch_up
 from .config import Settings
 from .errors import ApiError, from_storage
 from .handlers import Services
+from .handlers.messages import commit_and_publish
 from .hub import Hub
 from .limits import UserRates
 from .live import LiveConnections
@@ -66,7 +67,10 @@ def create_app(settings: Settings | None = None) -> NodeApp:
         services = Services(
             store,
             hub,
-            GroupCommit(timed(METRICS.commit, store.append_messages)),
+            GroupCommit(
+                commit_and_publish(timed(METRICS.commit, store.append_messages), hub, notifications)
+            ),
+            GroupCommit(timed(METRICS.receipts_commit, store.set_reads)),
             blobs,
             server_key,
             notifications,

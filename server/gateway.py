@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Protocol
+from typing import Any, Protocol
 
 from protocol import CloseCode, ServerSession, encode
 from protocol.errors import ErrorCode
@@ -34,11 +34,13 @@ from protocol.frames import (
 )
 from storage import Store
 from storage.errors import StorageError
+from storage.types import AppendResult
 
 from .clock import now_ms
 from .config import Settings
 from .errors import ApiError, from_storage
 from .handlers import HANDLERS, Services
+from .handlers.messages import outgoing, send_ack
 from .limits import Bucket, UserRates, check_room_limits
 from .live import LiveConnections
 from .metrics import METRICS
@@ -93,6 +95,7 @@ class Connection:
         "_pending",
         "_replay_lock",
         "_requests",
+        "_sends",
         "_user_rates",
         "_verify_lock",
         "device_id",
@@ -127,6 +130,7 @@ class Connection:
         self._user_rates = user_rates
         self._close_code: CloseCode | None = None
         self._requests: set[asyncio.Task[None]] = set()
+        self._sends: set[asyncio.Future[AppendResult]] = set()  # on the hot path
         self._connected = False
         self._hello_timer: asyncio.TimerHandle | None = None
         self._hello_task: asyncio.Task[None] | None = None
@@ -179,8 +183,8 @@ class Connection:
         flight finish (a send queued for commit gets committed and acked), then close
         with 1012 once the backlog is written."""
         self.protocol.drain()
-        if self._requests:
-            await asyncio.wait(list(self._requests), timeout=grace_s)
+        if self._requests or self._sends:
+            await asyncio.wait(self._in_flight(), timeout=grace_s)
         self.close(CloseCode.SERVICE_RESTART)
 
     # -- lifecycle (called by the transport)
@@ -192,6 +196,9 @@ class Connection:
         loop = asyncio.get_running_loop()
         self._hello_timer = loop.call_later(self.settings.hello_timeout_s, self._hello_late)
 
+    def _in_flight(self) -> list[asyncio.Future[Any]]:
+        return [*self._requests, *self._sends]
+
     def lost(self) -> None:
         """The socket is closed: cancel what is in flight, leave the rooms."""
         if self._close_code is None:
@@ -200,12 +207,14 @@ class Connection:
             self._hello_timer.cancel()
         for task in self._requests:
             task.cancel()
+        for future in self._sends:  # stops waiting for the answer, not the commit
+            future.cancel()
         self._leaving = asyncio.create_task(self._leave(), name="ws-leave")
 
     async def _leave(self) -> None:
         try:
-            if self._requests:  # let the cancellations run before leaving the hub
-                await asyncio.wait(list(self._requests))
+            if self._requests or self._sends:  # let cancellations run before leaving
+                await asyncio.wait(self._in_flight())
             if self._connected:
                 self._connected = False
                 await self.svc.hub.disconnect(self)
@@ -246,12 +255,47 @@ class Connection:
             self._hello_task = task
             self._requests.add(task)
             task.add_done_callback(self._hello_done)
+        elif (
+            type(frame) is Send
+            and not self._requests
+            and protocol.verified
+            and frame.room in self.rooms
+        ):
+            self._send(frame)
         else:
             # Tasks start in creation order and a send enqueues its commit before its
             # first real suspension, so one connection's sends get seqs in arrival order.
             task = asyncio.create_task(self._handle(frame))
             self._requests.add(task)
             task.add_done_callback(self._handled)
+
+    def _send(self, frame: Send) -> None:
+        """The hot path, without a task: a send to a room this verified connection is
+        attached to (membership from memory, as ``require_member`` would decide) goes
+        straight to the committer, and its answer is written when its batch has been
+        committed and fanned out. Only while no request task of this connection is in
+        flight: a send queued by such a task must get its seq first."""
+        try:
+            self._user_rates.sends.check(self.user_id, "messages per second")
+        except ApiError as exc:
+            self.reply(self._failure(frame, exc))
+            self.protocol.done()
+            return
+        future = self.svc.committer.submit(outgoing(self, frame))
+        self._sends.add(future)
+        future.add_done_callback(lambda done: self._sent(frame, done))
+
+    def _sent(self, frame: Send, future: asyncio.Future[AppendResult]) -> None:
+        self._sends.discard(future)
+        self.protocol.done()
+        if future.cancelled():  # the connection is gone (the message is not)
+            return
+        reply: ServerFrame
+        try:
+            reply = send_ack(frame, future.result())
+        except Exception as exc:
+            reply = self._failure(frame, exc)
+        self.reply(reply)
 
     def _hello_late(self) -> None:
         self._hello_timer = None
@@ -379,16 +423,21 @@ class Connection:
             reply = await HANDLERS[kind](self.svc, self, frame)
             if self.protocol.replay_due(frame):
                 await self._replay_to_device()  # room in the queue again: send more
-        except ApiError as exc:
-            reply = Error(exc.code, exc.message, frame.id, exc.retry_after)
-        except StorageError as exc:
+        except Exception as exc:
+            reply = self._failure(frame, exc)
+        self.reply(reply)
+
+    @staticmethod
+    def _failure(frame: ClientFrame, exc: Exception) -> Error:
+        """The error frame answering a request whose handling raised ``exc``."""
+        if isinstance(exc, ApiError):
+            return Error(exc.code, exc.message, frame.id, exc.retry_after)
+        if isinstance(exc, StorageError):
             log.warning("storage error on %s: %s: %s", frame.T, type(exc).__name__, exc)
             answer = from_storage(exc)
-            reply = Error(answer.code, answer.message, frame.id, answer.retry_after)
-        except Exception:
-            log.exception("handler for %s failed", frame.T)
-            reply = Error(ErrorCode.INTERNAL, "internal error", frame.id)
-        self.reply(reply)
+            return Error(answer.code, answer.message, frame.id, answer.retry_after)
+        log.error("handler for %s failed", frame.T, exc_info=exc)
+        return Error(ErrorCode.INTERNAL, "internal error", frame.id)
 
     async def _require_verified(self) -> None:
         """Unverified callers are re-checked on each request, so that verification (by

@@ -17,7 +17,7 @@ import logging
 import random
 import secrets
 import time
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any, Protocol
 
 from .broker import Broker, room_channel, user_channel
@@ -26,7 +26,10 @@ from .metrics import METRICS, frame_type
 from .presence import Presence
 from .probe import probe_received
 
-__all__ = ["Hub", "Peer"]
+__all__ = ["Hub", "ItemPublication", "Peer"]
+
+# (room id, encoded item frame, seq, device not to deliver to, again): see publish_item.
+ItemPublication = tuple[str, bytes, int, str | None, bool]
 
 log = logging.getLogger("confrere.hub")
 
@@ -182,6 +185,18 @@ class Hub:
                 await self.broker.publish(user_channel(user_id), data)
         self._deliver_room(env)
         await self.broker.publish(room_channel(room_id), self._tag + env.encode())
+
+    async def publish_items(self, items: Sequence[ItemPublication]) -> None:
+        """Plain timeline items (no join or leave), in order; the broker is waited on
+        once for them all (a batch of sends committed together)."""
+        out: list[tuple[str, bytes]] = []
+        tag = self._tag
+        for room_id, frame, seq, skip, again in items:
+            env = Envelope("item", frame, room=room_id, skip=skip, seq=seq, again=again)
+            self._deliver_room(env)
+            out.append((room_channel(room_id), tag + env.encode()))
+        if out:
+            await self.broker.publish_many(out)
 
     async def publish_ephemeral(self, room_id: str, frame: bytes, skip: str | None) -> None:
         env = Envelope("eph", frame, room=room_id, skip=skip)

@@ -19,6 +19,7 @@ Series (all prefixed ``confrere_``):
 - ``closes_total{code}``: WebSocket close codes the server sent (4008: slow consumer);
 - ``fanout_seconds``: time to hand one broker publication to every local recipient;
 - ``commit_seconds``: duration of one group-commit transaction of messages;
+- ``receipts_commit_seconds``: likewise, of read receipts;
 - ``broker_lag_seconds`` (gauge): publish-to-receive time of the last broker probe;
 - ``outbox_backlog`` (gauge): notifications due and not yet sent;
 - ``deliveries_total``: frames the hub handed to local connections;
@@ -161,6 +162,10 @@ class Metrics:
         self.commit = Histogram(
             "confrere_commit_seconds", "Duration of one group-commit transaction of messages."
         )
+        self.receipts_commit = Histogram(
+            "confrere_receipts_commit_seconds",
+            "Duration of one group-commit transaction of read receipts.",
+        )
         self.presence_errors = Counter(
             "confrere_presence_errors_total", "Presence updates or reads that failed."
         )
@@ -176,6 +181,7 @@ class Metrics:
             self.presence_errors,
             self.fanout,
             self.commit,
+            self.receipts_commit,
         )
 
 

@@ -48,6 +48,7 @@ from .types import (
     NewAttachment,
     NewMessage,
     NewUser,
+    ReadMark,
     Room,
     RoomMembers,
     Session,
@@ -215,9 +216,10 @@ class TimelineStore(Protocol):
         member of an open room who is its author (if it was sent at ``author_since`` or
         later) or, in a group or patient case, an owner or admin."""
 
-    async def set_read(self, room_id: str, user_id: str, seq: int) -> int:
-        """Raise the read marker to ``seq``, capped at the room's last seq (it never
-        goes down); return the marker."""
+    async def set_reads(self, marks: Sequence[ReadMark]) -> list[int]:
+        """Raise each read marker to its ``seq``, capped at the room's last seq (a
+        marker never goes down), in one transaction (group commit), as if one by one
+        in batch order; return each mark's marker after it (0 for a non-member)."""
 
 
 class ToDeviceStore(Protocol):

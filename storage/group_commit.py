@@ -1,38 +1,54 @@
-"""Group commit: concurrent appends share one transaction, and so one fsync.
+"""Group commit: concurrent writes share one transaction, and so one fsync.
 
-While a batch is being committed, new appends queue up; when it finishes, everything
-queued goes into the next batch. Under no load a send commits alone with no added
-delay; under load batches grow by themselves. No timer is involved.
+While a batch is being committed, new items queue up; when it finishes, everything
+queued goes into the next batch. Under no load an item commits alone with no added
+delay; under load batches grow by themselves. No timer is involved. One instance per
+kind of write: messages (``append_messages``, then their fan-out), read receipts
+(``set_reads``).
+
+The flush runs in the committer's own task, not in the callers': a caller that goes
+away (its connection closed, its request cancelled) after ``append`` was called does
+not stop its item from being flushed, nor what the flush does after the commit.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
 
-from .types import AppendResult, NewMessage
+__all__ = ["Flush", "GroupCommit"]
 
-__all__ = ["GroupCommit"]
+Item = TypeVar("Item")  # what is stored
+Result = TypeVar("Result")  # what storing one item returns
 
-Flush = Callable[[Sequence[NewMessage]], Awaitable[list[AppendResult]]]
+Flush = Callable[[Sequence[Item]], Awaitable[list[Result]]]
 
 
-class GroupCommit:
-    def __init__(self, flush: Flush, max_batch: int = 512) -> None:
+class GroupCommit(Generic[Item, Result]):
+    """``flush(items)`` stores a batch in one transaction and returns one result per
+    item, in order."""
+
+    def __init__(self, flush: Flush[Item, Result], max_batch: int = 512) -> None:
         self._flush = flush
         self._max_batch = max_batch
-        self._pending: list[tuple[NewMessage, asyncio.Future[AppendResult]]] = []
+        self._pending: list[tuple[Item, asyncio.Future[Result]]] = []
         self._task: asyncio.Task[None] | None = None
-        self.batches = 0
-        self.messages = 0
+        self.batches = 0  # committed
+        self.items = 0  # committed, over all batches
 
-    async def append(self, message: NewMessage) -> AppendResult:
-        """Store one message; returns once its batch committed (or raises its error)."""
-        future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
-        self._pending.append((message, future))
+    def submit(self, item: Item) -> asyncio.Future[Result]:
+        """Queue one item now; the future gets its result once its batch was flushed, or
+        the batch's error. Cancelling the future does not take the item back."""
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._pending.append((item, future))
         if self._task is None:
             self._task = asyncio.create_task(self._drain(), name="group-commit")
-        return await future
+        return future
+
+    async def append(self, item: Item) -> Result:
+        """:meth:`submit`, and wait for the result."""
+        return await self.submit(item)
 
     async def _drain(self) -> None:
         try:
@@ -54,7 +70,7 @@ class GroupCommit:
                         raise
                     continue
                 self.batches += 1
-                self.messages += len(batch)
+                self.items += len(batch)
                 for (_, future), result in zip(batch, results, strict=True):
                     if not future.done():
                         future.set_result(result)

@@ -16,6 +16,7 @@ __all__ = [
     "NewAttachment",
     "NewMessage",
     "NewUser",
+    "ReadMark",
     "Room",
     "RoomMembers",
     "Session",
@@ -222,6 +223,15 @@ class AppendResult:
     item: TimelineItem | None
     duplicate: bool = False
     refused: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadMark:
+    """A read receipt: ``user_id`` has read ``room_id`` up to ``seq``."""
+
+    room_id: str
+    user_id: str
+    seq: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 Guarantees an adapter must give:
 - ``publish`` returns once the publication is handed to the broker; delivery is
   at-most-once (the database, not the broker, is the source of truth).
+  ``publish_many`` is ``publish`` of each, in order, waiting once for them all.
 - Publications from one node on one channel reach each subscriber in publish order.
 - A node receives publications only on channels it subscribed to, its own included.
 - When an adapter may have missed publications (connection lost, output buffer
@@ -15,7 +16,7 @@ Guarantees an adapter must give:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 __all__ = ["Broker", "MessageHandler", "ResetHandler", "room_channel", "user_channel"]
@@ -39,6 +40,8 @@ class Broker(Protocol):
     async def close(self) -> None: ...
 
     async def publish(self, channel: str, data: bytes) -> None: ...
+
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None: ...
 
     async def subscribe(self, channel: str) -> None: ...
 

@@ -6,6 +6,8 @@ Delivery is synchronous inside ``publish``: the subscriber's handler runs before
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .base import MessageHandler, ResetHandler
 
 __all__ = ["MemoryBroker"]
@@ -26,6 +28,10 @@ class MemoryBroker:
     async def publish(self, channel: str, data: bytes) -> None:
         if channel in self._channels and self._on_message is not None:
             self._on_message(channel, data)
+
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        for channel, data in messages:
+            await self.publish(channel, data)
 
     async def subscribe(self, channel: str) -> None:
         self._channels.add(channel)

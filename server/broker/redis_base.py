@@ -42,7 +42,7 @@ import itertools
 import logging
 from abc import ABC, abstractmethod
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -376,10 +376,18 @@ class RedisBrokerBase(ABC):
     # -- publishing
 
     async def publish(self, channel: str, data: bytes) -> None:
-        if len(self._queue) >= self._max_queued or self._closed:
-            self.dropped += 1  # Redis is down or far behind; clients resync after reset
+        await self.publish_many(((channel, data),))
+
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        queued = False
+        for message in messages:
+            if len(self._queue) >= self._max_queued or self._closed:
+                self.dropped += 1  # Redis is down or far behind; clients resync after reset
+            else:
+                self._queue.append(message)
+                queued = True
+        if not queued:
             return
-        self._queue.append((channel, data))
         if self._sent is None:
             self._sent = asyncio.get_running_loop().create_future()
         sent = self._sent

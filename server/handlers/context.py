@@ -9,7 +9,7 @@ from protocol.errors import ErrorCode
 from storage import GroupCommit
 from storage.base import RoomStore
 from storage.blobs import BlobStore
-from storage.types import RoomMembers
+from storage.types import AppendResult, NewMessage, ReadMark, RoomMembers
 
 from ..errors import ApiError
 from ..hub import Hub
@@ -40,7 +40,9 @@ S_co = TypeVar("S_co", covariant=True)
 class Services(Generic[S_co]):
     store: S_co
     hub: Hub
-    committer: GroupCommit
+    # Sends: (message, mentioned user ids) -> stored, then fanned out (messages.py).
+    committer: GroupCommit[tuple[NewMessage, tuple[str, ...]], AppendResult]
+    receipts: GroupCommit[ReadMark, int]  # read markers
     blobs: BlobStore
     server_key: ServerKey
     # Outbox worker, offline push, webhook URLs (None: nothing is delivered or pushed).

@@ -3,7 +3,7 @@ msg.delete."""
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from protocol import encode
@@ -22,15 +22,24 @@ from protocol.frames import (
     Typing,
 )
 from protocol.limits import DELETE_WINDOW_MS, EDIT_WINDOW_MS
+from storage import GroupCommit
 from storage.base import RoomStore, TimelineStore, ToDeviceStore, UserStore
-from storage.types import AppendResult, NewMessage
+from storage.group_commit import Flush
+from storage.types import AppendResult, NewMessage, ReadMark
 
 from ..clock import now_ms
 from ..errors import ApiError
+from ..hub import Hub, ItemPublication
+from ..notifications import Notifications
 from ..wire import item_frame
 from .context import Caller, Services, require_member
 
 __all__ = [
+    "Outgoing",
+    "SendCommitter",
+    "commit_and_publish",
+    "outgoing",
+    "send_ack",
     "on_msg_delete",
     "on_read",
     "on_send",
@@ -71,18 +80,65 @@ _DELETE_REFUSALS = {
 }
 
 
-async def on_send(svc: Services[MessagePorts], caller: Caller, f: Send) -> Ack:
-    """Durable commit, then fan-out, then ack. A retried cid gets the original seq.
+# What a send queues for the committer: the message, and who it mentions (for offline
+# pushes in muted rooms; never stored).
+Outgoing = tuple[NewMessage, tuple[str, ...]]
+SendCommitter = GroupCommit[Outgoing, AppendResult]
 
-    The attachments named by ``att`` are checked (ready, the sender's, this room's) and
-    marked referenced inside the transaction that stores the message (group commit):
-    the message is stored with its references, or not at all."""
-    await require_member(svc, caller, f.room)
-    # Shielded: a sender that disconnects gets its request task cancelled, but once the
-    # message is queued for commit it is stored, and then it must also be fanned out,
-    # or the other members would only see it at their next catch-up (the load test's
-    # churn found such holes).
-    result = await asyncio.shield(_commit_and_publish(svc, caller, f))
+
+def commit_and_publish(
+    append: Callable[[Sequence[NewMessage]], Awaitable[list[AppendResult]]],
+    hub: Hub,
+    notifications: Notifications | None,
+) -> Flush[Outgoing, AppendResult]:
+    """The send committer's flush: one transaction for the batch, then its fan-out (in
+    seq order, the broker waited on once), then offline pushes. It runs in the
+    committer's task: a sender that disconnects once its message is queued has it
+    stored and fanned out all the same (else the other members would see it only at
+    their next catch-up; the load test's churn found such holes)."""
+
+    async def flush(batch: Sequence[Outgoing]) -> list[AppendResult]:
+        results = await append([message for message, _ in batch])
+        publications: list[ItemPublication] = []
+        for (m, mentions), result in zip(batch, results, strict=True):
+            item = result.item
+            if item is None:
+                continue
+            # A retried cid is fanned out again: its first fan-out may never have
+            # happened (the node died between commit and publication, or the commit's
+            # outcome was unknown). Members who have it drop it by seq; without it, an
+            # online member would not see the message until the room's next one.
+            publications.append(
+                (m.room_id, encode(item_frame(item)), item.seq, m.device, result.duplicate)
+            )
+            # Offline members get one push per new message; an edit wakes nobody.
+            if notifications is not None and not result.duplicate and m.edits is None:
+                notifications.push.message_committed(m.room_id, m.sender, mentions)
+        await hub.publish_items(publications)
+        return results
+
+    return flush
+
+
+def outgoing(caller: Caller, f: Send) -> Outgoing:
+    """What the committer gets for a send (the caller's membership already checked)."""
+    now = now_ms()
+    message = NewMessage(
+        f.room,
+        caller.user_id,
+        caller.device_id,
+        f.cid,
+        f.body,
+        now,
+        f.att or (),
+        f.edits,
+        0 if f.edits is None else now - EDIT_WINDOW_MS,
+    )
+    return message, f.mentions or ()
+
+
+def send_ack(f: Send, result: AppendResult) -> Ack:
+    """The answer to a send, once committed (or refused in the transaction)."""
     if result.refused is not None:
         code, message = _REFUSALS[result.refused]
         raise ApiError(code, message)
@@ -91,38 +147,15 @@ async def on_send(svc: Services[MessagePorts], caller: Caller, f: Send) -> Ack:
     return Ack(f.id, seq=item.seq, ts=item.ts)
 
 
-async def _commit_and_publish(svc: Services[MessagePorts], caller: Caller, f: Send) -> AppendResult:
-    now = now_ms()
-    result = await svc.committer.append(
-        NewMessage(
-            f.room,
-            caller.user_id,
-            caller.device_id,
-            f.cid,
-            f.body,
-            now,
-            f.att or (),
-            f.edits,
-            0 if f.edits is None else now - EDIT_WINDOW_MS,
-        )
-    )
-    item = result.item
-    if item is not None:
-        # A retried cid is fanned out again: its first fan-out may never have happened
-        # (the node died between commit and publication, or the commit's outcome was
-        # unknown). Members who have it drop it by seq; without it, an online member
-        # would not see the message until the room's next one.
-        await svc.hub.publish_item(
-            f.room,
-            encode(item_frame(item)),
-            item.seq,
-            skip=caller.device_id,
-            again=result.duplicate,
-        )
-        # Offline members get one push per new message; an edit wakes nobody.
-        if svc.notifications is not None and not result.duplicate and f.edits is None:
-            svc.notifications.push.message_committed(f.room, caller.user_id, f.mentions or ())
-    return result
+async def on_send(svc: Services[MessagePorts], caller: Caller, f: Send) -> Ack:
+    """Durable commit, then fan-out, then ack. A retried cid gets the original seq.
+
+    The attachments named by ``att`` are checked (ready, the sender's, this room's) and
+    marked referenced inside the transaction that stores the message (group commit):
+    the message is stored with its references, or not at all. (The gateway takes a
+    shorter road to the same calls for the common case: see ``Connection._send``.)"""
+    await require_member(svc, caller, f.room)
+    return send_ack(f, await svc.committer.append(outgoing(caller, f)))
 
 
 async def on_msg_delete(svc: Services[MessagePorts], caller: Caller, f: MsgDelete) -> Ack:
@@ -150,7 +183,8 @@ async def on_sync(svc: Services[MessagePorts], caller: Caller, f: Sync) -> Batch
 
 async def on_read(svc: Services[MessagePorts], caller: Caller, f: Read) -> Ack:
     await require_member(svc, caller, f.room)
-    upto = await svc.store.set_read(f.room, caller.user_id, f.seq)
+    # Group-committed like sends: acked once the batch holding it committed.
+    upto = await svc.receipts.append(ReadMark(f.room, caller.user_id, f.seq))
     receipt = Event(kind="receipt", room=f.room, user=caller.user_id, upto=upto, ts=now_ms())
     await svc.hub.publish_ephemeral(f.room, encode(receipt), skip=caller.device_id)
     return Ack(f.id, seq=upto)

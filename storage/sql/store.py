@@ -33,7 +33,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass
 
-from ..errors import NoSuchRoom, NoSuchUser, RoomBeingCreated
+from ..errors import BadValue, NoSuchRoom, NoSuchUser, RoomBeingCreated
 from ..ids import new_id
 from ..meta import unpack_meta
 from ..types import (
@@ -47,6 +47,7 @@ from ..types import (
     NewAttachment,
     NewMessage,
     NewUser,
+    ReadMark,
     Room,
     RoomMembers,
     Session,
@@ -250,11 +251,22 @@ _SQL_REFERENCE_ATTACHMENTS = (
 _SQL_TIMELINE = (
     f"SELECT {_ITEM_COLS} FROM timeline WHERE room_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
 )
-_SQL_SET_READ = (
-    "UPDATE memberships SET read_seq = GREATEST(read_seq,"
-    " LEAST($3::bigint, (SELECT last_seq FROM rooms WHERE id = $1)))"
-    " WHERE room_id = $1 AND user_id = $2 RETURNING read_seq"
+# Read markers: locked in key order (concurrent nodes' batches never deadlock), then
+# the batch's new values written at once.
+_SQL_LOCK_READ_MARKERS = (
+    "SELECT m.room_id, m.user_id, m.read_seq, r.last_seq FROM memberships m"
+    " JOIN unnest($1::text[], $2::text[]) AS k (room_id, user_id)"
+    " ON m.room_id = k.room_id AND m.user_id = k.user_id"
+    " JOIN rooms r ON r.id = m.room_id"
+    " ORDER BY m.room_id, m.user_id FOR NO KEY UPDATE OF m"
 )
+_SQL_RAISE_READ_MARKERS = (
+    "UPDATE memberships SET read_seq = k.seq"
+    " FROM unnest($1::text[], $2::text[], $3::bigint[]) AS k (room_id, user_id, seq)"
+    " WHERE memberships.room_id = k.room_id AND memberships.user_id = k.user_id"
+    " AND memberships.read_seq < k.seq"
+)
+_BIGINT = range(-(2**63), 2**63)
 
 _SQL_PUSH_TO_DEVICE = (
     "INSERT INTO to_device (device_id, sender_user, sender_device, ts, body)"
@@ -875,11 +887,36 @@ class SqlStore(
             await self.db.scrub()
         return result
 
-    async def set_read(self, room_id: str, user_id: str, seq: int) -> int:
-        marker = await self.db.run(
-            "set_read", lambda c: c.fetchval(_SQL_SET_READ, room_id, user_id, seq), "write"
-        )
-        return 0 if marker is None else int(marker)
+    async def set_reads(self, marks: Sequence[ReadMark]) -> list[int]:
+        if not marks:
+            return []
+        if any(m.seq not in _BIGINT for m in marks):
+            raise BadValue("a read marker beyond 64 bits")
+        keys = sorted({(m.room_id, m.user_id) for m in marks})
+
+        async def tx(c: Tx) -> list[int]:
+            rows = await c.fetch(_SQL_LOCK_READ_MARKERS, [k[0] for k in keys], [k[1] for k in keys])
+            stored = {(r[0], r[1]): int(r[2]) for r in rows}
+            last_seq = {r[0]: int(r[3]) for r in rows}
+            markers = dict(stored)
+            results = []
+            for m in marks:  # in batch order, as if one by one
+                key = (m.room_id, m.user_id)
+                marker = markers.get(key)
+                if marker is not None:
+                    marker = markers[key] = max(marker, min(m.seq, last_seq[m.room_id]))
+                results.append(marker or 0)
+            raised = [(k, v) for k, v in markers.items() if v > stored[k]]
+            if raised:
+                await c.execute(
+                    _SQL_RAISE_READ_MARKERS,
+                    [k[0] for k, _ in raised],
+                    [k[1] for k, _ in raised],
+                    [v for _, v in raised],
+                )
+            return results
+
+        return await self.db.run("set_reads", tx, "transaction")
 
     # -- to-device queue
 

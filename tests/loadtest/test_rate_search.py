@@ -37,3 +37,12 @@ def test_a_first_step_that_fails_ends_the_search() -> None:
     search = RateSearch(10, 1.5, max_steps=4, refine=3)
     assert run(search, saturation=1) == [10]
     assert search.passed is None
+
+
+def test_descending_divides_a_first_rate_that_fails_then_bisects() -> None:
+    search = RateSearch(100, 2.0, max_steps=10, refine=2, descend=True)
+    offered = run(search, saturation=30)
+    assert offered[:3] == [100, 50, 25]
+    assert search.passed is not None and search.failed is not None
+    assert 25 <= search.passed < 30 <= search.failed <= 50
+    assert len(offered) == 5

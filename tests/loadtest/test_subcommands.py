@@ -69,6 +69,11 @@ def test_bench_reports_ours_beside_the_floor(tmp_path: Path) -> None:
         "2",
         "--targets",
         "ours,floor",
+        "--at",
+        "200",
+        "--at-seconds",
+        "1",
+        "--noisy",
         "--report",
         str(report_path),
     )
@@ -81,7 +86,16 @@ def test_bench_reports_ours_beside_the_floor(tmp_path: Path) -> None:
         assert run["lost"] == 0 and run["duplicates"] == 0 and run["out_of_order"] == 0
         assert set(run["latency_ms"]) == {"p50", "p90", "p99", "max"}
         assert "server_rss_per_conn_kib" in run and "deliveries_per_s" in run
+        # The headline's fixed rate, measured quiet and beside the busy neighbour.
+        for at in (run["at"], run["noisy"]["at"]):
+            assert at["offered_per_s"] == 200 and at["lost"] == 0
+            assert at["server_cpu_us_per_delivery"] > 0
+        assert run["noisy"]["steps_table"] and "noisy_ratio_to_quiet" in run
+    headline = report["headline"]
+    assert set(headline["server_cpu_us_per_delivery"]) == {"ours", "floor"}
+    assert headline["ours_to_floor"] > 0
     assert "ratio_to_floor" in report
+    assert "server CPU per delivery at 200 deliveries/s" in done.stdout
 
 
 async def test_bench_on_postgres_and_redis_one_node_and_two(
@@ -156,8 +170,7 @@ def test_run_checks_every_delivery_through_churn(population: Path, tmp_path: Pat
         "6",
         "--churn",
         "4",  # most connections drop and resume at least once
-        "--read",
-        "0.5",
+        "--read-all",  # every delivery read, coalesced per room and tick
         "--per-process",
         "15",
         "--report",
@@ -175,3 +188,47 @@ def test_run_checks_every_delivery_through_churn(population: Path, tmp_path: Pat
     assert report["lost"] == 0 and report["duplicates"] == 0
     assert report["expected"] == report["delivered"] + report["caught_up_by_sync"]
     assert report["ephemeral_received"] > 0  # read receipts and typing went through
+    # Receipts in flight when a connection dropped are sent again after it resumed.
+    assert report["receipts_sent"] > 0 and report["receipts_acked"] == report["receipts_sent"]
+
+
+def test_run_receipts_cost_searches_without_then_with_receipts(
+    population: Path, tmp_path: Path
+) -> None:
+    report_path = tmp_path / "run.json"
+    done = loadtest(
+        "run",
+        "--population",
+        str(population),
+        "--online",
+        "1",
+        "--receipts-cost",
+        "--rate",
+        "20",
+        "--step-seconds",
+        "1",
+        "--max-steps",
+        "2",
+        "--p99-ms",
+        "100000",  # no step fails on latency here: the test is about the accounting
+        "--report",
+        str(report_path),
+    )
+    assert done.returncode == 0, done.stderr
+    report = read_report(report_path)
+    cost = report["receipts_cost"]
+    without, read_all = cost["without"]["steps_table"], cost["read_all"]["steps_table"]
+    assert [r["offered_sends_per_s"] for r in without] == [20, 28]
+    assert [r["offered_sends_per_s"] for r in read_all] == [20, 28]
+    assert all(r["receipts"] == 0 for r in without)
+    for row in without + read_all:
+        assert row["sent"] > 0 and row["acked"] == row["sent"] and row["lost"] == 0
+    for row in read_all:
+        assert row["receipts"] > 0 and row["receipts_acked"] == row["receipts"]
+        # The node's counters: group commit takes at most one transaction per receipt.
+        assert 0 < row["receipt_commits"] <= row["receipts"]
+    for row in without + read_all:
+        assert 0 < row["message_commits"] <= row["sent"]
+    assert "sends_ratio" in cost and "cpu_at_equal_load" in cost
+    assert report["receipts_sent"] == report["receipts_acked"] > 0
+    assert report["lost"] == 0 and report["duplicates"] == 0

@@ -11,7 +11,7 @@ from storage.audit import NewAuditEntry
 from storage.errors import BadValue, ConstraintViolated, NoSuchRoom, NoSuchUser
 from storage.roles import Role
 from storage.sql.store import SqlStore
-from storage.types import NewUser
+from storage.types import NewUser, ReadMark
 
 
 async def test_a_unique_rule_refuses_alike(store: Store) -> None:
@@ -50,4 +50,4 @@ async def test_values_no_column_holds_are_refused_alike(store: Store) -> None:
     with pytest.raises(BadValue):
         await store.timeline("a room", 2**70, 10)
     with pytest.raises(BadValue):
-        await store.set_read("a room", someone, -(2**64))
+        await store.set_reads([ReadMark("a room", someone, -(2**64))])

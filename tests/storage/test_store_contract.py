@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from storage import Conflict, NotFound, Store
-from storage.types import NewMessage, NewUser, Session
+from storage.types import NewMessage, NewUser, ReadMark, Session
 
 _n = itertools.count(1)
 
@@ -154,10 +154,64 @@ async def test_read_markers_only_go_up_to_the_last_seq(store: Store) -> None:
     a = await user(store)
     room, _ = await store.create_room("group", a, [], b"Solo", None, 1)
     await store.append_messages([msg(room.id, a, "d", f"c{i}") for i in range(3)])
-    assert await store.set_read(room.id, a, 3) == 3
-    assert await store.set_read(room.id, a, 2) == 3
-    assert await store.set_read(room.id, a, 99) == 4
-    assert await store.set_read(room.id, "nobody", 2) == 0
+    assert await store.set_reads([ReadMark(room.id, a, 3)]) == [3]
+    assert await store.set_reads([ReadMark(room.id, a, 2)]) == [3]
+    assert await store.set_reads([ReadMark(room.id, a, 99)]) == [4]
+    assert await store.set_reads([ReadMark(room.id, "nobody", 2)]) == [0]
+    assert await store.set_reads([]) == []
+    membership = await store.membership(room.id, a)
+    assert membership is not None and membership.read_seq == 4
+
+
+async def test_a_batch_of_read_marks_is_applied_as_if_one_by_one(store: Store) -> None:
+    a, b = await user(store), await user(store)
+    room, _ = await store.create_room("group", a, [b], b"Duo", None, 1)
+    other, _ = await store.create_room("group", a, [], b"Solo", None, 1)
+    await store.append_messages([msg(room.id, a, "d", f"c{i}") for i in range(4)])
+    last = (await store.timeline(room.id, 0, 100))[-1].seq
+    assert await store.set_reads([ReadMark(room.id, b, 1)]) == [1]
+    marks = [
+        ReadMark(room.id, a, 2),
+        ReadMark(room.id, b, 3),
+        ReadMark(room.id, a, 1),  # backwards within the batch: the marker stays
+        ReadMark(room.id, a, 3),
+        ReadMark(other.id, a, 1),
+        ReadMark(room.id, "nobody", 2),  # not a member: refused, changes nothing
+        ReadMark(room.id, b, last + 50),  # capped at the room's last seq
+        ReadMark(room.id, a, 2),
+        ReadMark(room.id, b, 2),
+    ]
+    assert await store.set_reads(marks) == [2, 3, 2, 3, 1, 0, last, 3, last]
+    markers = {
+        (r, u): (await store.membership(r, u))
+        for r, u in [(room.id, a), (room.id, b), (other.id, a)]
+    }
+    assert {k: m.read_seq if m else None for k, m in markers.items()} == {
+        (room.id, a): 3,
+        (room.id, b): last,
+        (other.id, a): 1,
+    }
+    assert await store.membership(room.id, "nobody") is None
+    # A later batch going backwards, duplicates included, moves nothing.
+    assert await store.set_reads([ReadMark(room.id, a, 1), ReadMark(room.id, a, 1)]) == [3, 3]
+
+
+async def test_concurrent_batches_of_read_marks_lose_no_raise(store: Store) -> None:
+    """Batches over the same markers in opposite orders, at once (several nodes on
+    PostgreSQL): none fails, and each marker ends at the highest seq any batch gave."""
+    owner = await user(store)
+    readers = [await user(store) for _ in range(5)]
+    room, _ = await store.create_room("group", owner, readers, b"Groupe", None, 1)
+    await store.append_messages([msg(room.id, owner, "d", f"c{i}") for i in range(20)])
+    batches = [
+        [ReadMark(room.id, u, seq) for u in (readers if k % 2 else readers[::-1])]
+        for k, seq in enumerate(range(1, 21))
+    ]
+    results = await asyncio.gather(*(store.set_reads(b) for b in batches))
+    assert all(len(r) == len(readers) for r in results)
+    for u in readers:
+        membership = await store.membership(room.id, u)
+        assert membership is not None and membership.read_seq == 20
 
 
 async def test_to_device_queue(store: Store) -> None:
