@@ -107,6 +107,7 @@ async def test_bench_on_postgres_and_redis_one_node_and_two(
         "bench",
         *("--connections", "30", "--room-size", "5", "--start", "100", "--factor", "2"),
         *("--step-seconds", "1", "--max-steps", "2", "--refine", "0"),
+        *("--at", "200", "--at-seconds", "1"),
         *("--database-url", postgres_database, "--broker-url", redis_url),
         *("--targets", "ours,pg,pg2", "--report", str(report_path)),
     )
