@@ -504,7 +504,7 @@ async def _bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     for target in ("pg", "pg2"):
         if target in results:
             report[target] = results[target]
-            if "ours" in results and report["deliveries_per_s"]:
+            if "ours" in results and report.get("deliveries_per_s"):
                 report[f"{target}_ratio_to_embedded"] = round(
                     results[target]["deliveries_per_s"] / report["deliveries_per_s"], 3
                 )
@@ -540,6 +540,9 @@ def _headline(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> d
                 headline[f"{name}_to_floor"] = round(us[name] / max(0.01, us["floor"]), 2)
     if "ours" in us and "redis" in us:
         headline["redis_to_memory"] = round(us["redis"] / max(0.01, us["ours"]), 2)
+    for name in ("pg", "pg2"):
+        if "ours" in us and name in us:
+            headline[f"{name}_to_embedded"] = round(us[name] / max(0.01, us["ours"]), 2)
     return headline
 
 
@@ -570,6 +573,8 @@ def run(args: argparse.Namespace) -> int:
             ("ours_to_floor", "ours / floor"),
             ("redis_to_floor", "ours+redis / floor"),
             ("redis_to_memory", "redis / memory broker"),
+            ("pg_to_embedded", "pg / ours (nodes only)"),
+            ("pg2_to_embedded", "pg2 / ours (nodes only)"),
         ):
             if key in headline:
                 print(f"    {text}: {headline[key]}")
