@@ -8,8 +8,14 @@ until p99 delivery latency passes ``--p99-ms``, anything is lost, or the achieve
 rate falls short of the offered one; then ``--refine`` more steps bisect between the
 last rate that passed and the first that failed (a x1.4 grid alone would round every
 ratio to a power of 1.4). The highest step that passed is the saturation rate. Then
-the same against the floor server (``loadtest.floor``) and, with ``--redis`` (default
-when redis-server is installed), our node on the Redis broker.
+the same against the floor server (``loadtest.floor``) and, with ``redis`` in
+``--targets`` (default when redis-server is installed), our node on the Redis broker.
+The production configuration (``pg``: one node on PostgreSQL + Redis; ``pg2``: two
+nodes on them, the connections spread over both by SO_REUSEPORT so that every room has
+members on each and about half of each message's deliveries cross through Redis) runs
+with ``--database-url`` (a throwaway database: bench populates it) or
+``--start-postgres``; every node is pinned to the server's core, and the Redis and
+PostgreSQL bench starts to the generator's (:mod:`loadtest.backends`).
 
 The generator's own CPU is reported per step: a step where it used more than 90% of
 its core says the generator, not the server, was the limit.
@@ -26,9 +32,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .backends import Backends
 from .common import (
-    cpu_seconds,
-    cpu_stolen_s,
+    CoreGroup,
     load_average,
     say,
     user_specs,
@@ -48,6 +54,7 @@ __all__ = ["RateSearch", "add_arguments", "run"]
 
 SERVER_CPU = 0
 GENERATOR_CPU = 1
+TARGETS = ("ours", "floor", "redis", "pg", "pg2")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,8 +74,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--targets",
-        default="ours,floor,redis" if RedisServer.available() else "ours,floor",
-        help="comma-separated: ours (memory broker), redis (ours on Redis), floor",
+        help="comma-separated: ours (SQLite, memory broker), redis (ours on Redis), floor,"
+        " pg (one node on PostgreSQL + Redis), pg2 (two nodes on them, sharing the rooms);"
+        " default: ours,floor,redis, and pg,pg2 with --database-url or --start-postgres",
+    )
+    parser.add_argument(
+        "--database-url",
+        help="PostgreSQL for the pg targets: a throwaway database (bench populates it)",
+    )
+    parser.add_argument(
+        "--start-postgres",
+        action="store_true",
+        help="for the pg targets, start a throwaway PostgreSQL (fsync on) beside the generator",
+    )
+    parser.add_argument(
+        "--broker-url", help="Redis for the redis and pg targets (default: start one)"
     )
     parser.add_argument(
         "--at",
@@ -139,17 +159,25 @@ def _pin_ok() -> bool:
 class _Step:
     """One step's offered rate against the running server; its row of the table."""
 
-    def __init__(self, args: argparse.Namespace, pool: WorkerPool, server: Fleet, label: str):
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        pool: WorkerPool,
+        server: Fleet,
+        label: str,
+        beside: list[int],
+    ):
         self.args = args
         self.pool = pool
         self.server = server
         self.label = label
+        # The nodes share the server's core; Redis and PostgreSQL (``beside``), when
+        # bench started them, the generator's.
+        self.gen_core = CoreGroup(pool.pids[:1], beside)
+        self.srv_core = CoreGroup(server.pids)
         self.fanout = args.room_size - 1
         self.k = 0
         self.prev: dict[str, Any] = {}
-
-    def _server_cpu(self) -> float:
-        return sum(cpu_seconds(pid) for pid in self.server.pids)
 
     async def start(self) -> None:
         self.prev = (await self.pool.call("snapshot"))[0]
@@ -157,10 +185,8 @@ class _Step:
     async def run(self, rate: float, seconds: float, name: str) -> dict[str, Any]:
         self.k += 1
         k, pool, fanout = self.k, self.pool, self.fanout
-        gen_pid, server_pid = pool.pids[0], self.server.pids[0]
         load_before = load_average()
-        gen_cpu0, srv_cpu0, t0 = cpu_seconds(gen_pid), self._server_cpu(), time.time()
-        gen_wait0, srv_wait0 = cpu_stolen_s(gen_pid), cpu_stolen_s(server_pid)
+        gen0, srv0, t0 = self.gen_core.sample(), self.srv_core.sample(), time.time()
         await pool.call("rate", rate=rate / fanout, step=k)
         while time.time() - t0 < seconds:
             await asyncio.sleep(0.5)
@@ -171,10 +197,9 @@ class _Step:
             )
         await pool.call("rate", rate=0, step=k)
         wall = time.time() - t0
-        gen_cpu_s = cpu_seconds(gen_pid) - gen_cpu0
-        srv_cpu_s = self._server_cpu() - srv_cpu0
-        gen_wait = max(0.0, cpu_stolen_s(gen_pid) - gen_wait0) / wall
-        srv_wait = max(0.0, cpu_stolen_s(server_pid) - srv_wait0) / wall
+        gen_cpu, beside_cpu, gen_wait = self.gen_core.since(gen0, wall)
+        gen_cpu_s = gen_cpu * wall
+        _, _, srv_wait = self.srv_core.since(srv0, wall)
         # Drain: what was sent in this step is acked and delivered, or given up on.
         deadline = time.time() + 5
         while True:
@@ -185,7 +210,7 @@ class _Step:
             await asyncio.sleep(0.1)
         # The server's CPU until everything of the step was delivered: a server that
         # falls behind still pays for what it delivers late.
-        srv_cpu_s = self._server_cpu() - srv_cpu0
+        srv_cpu_s = self.srv_core.sample().cpu - srv0.cpu
         full = (await pool.call("snapshot", full=True))[0]
         sent, acked, delivered = full["steps"].get(k, [0, 0, 0])
         lat = hist_percentiles(full["step_hists"].get(k, {}))
@@ -207,8 +232,10 @@ class _Step:
             "max_ms": lat["max"],
             "server_cpu": round(srv_cpu_s / wall, 2),
             "generator_cpu": round(gen_cpu_s / wall, 2),
+            "beside_generator_cpu": round(beside_cpu, 2),
             "server_cpu_us_per_delivery": round(srv_cpu_s / max(1, delivered) * 1e6, 2),
             "generator_cpu_us_per_delivery": round(gen_cpu_s / max(1, delivered) * 1e6, 2),
+            "beside_cpu_us_per_delivery": round(beside_cpu * wall / max(1, delivered) * 1e6, 2),
             "server_cpu_stolen": round(srv_wait, 2),
             "generator_cpu_stolen": round(gen_wait, 2),
             "load_avg": load_before,
@@ -261,7 +288,9 @@ async def _saturation(step: _Step, args: argparse.Namespace) -> dict[str, Any]:
             "max": best.get("max_ms", 0.0),
         },
         "generator_cpu_at_limit": last.get("generator_cpu"),
-        "generator_limited": bool(last) and last["generator_cpu"] >= 0.9,
+        "generator_limited": bool(last) and _generator_core(last) >= 0.9,
+        "server_us_per_delivery": best.get("server_cpu_us_per_delivery"),
+        "beside_us_per_delivery": best.get("beside_cpu_us_per_delivery"),
         "stopped_by": _stopped_by(last, args) if failure is not None else "max steps",
         "steps_table": steps,
     }
@@ -272,9 +301,11 @@ async def _measure(
     population: Population,
     server: Fleet,
     label: str,
+    beside: list[int],
 ) -> dict[str, Any]:
     """CPU per delivery at ``--at``, then the saturation search (quiet, and with a busy
-    neighbour when ``--noisy``), against ``server`` (already started)."""
+    neighbour when ``--noisy``), against ``server`` (already started). ``beside``: the
+    pids sharing the generator's core (the Redis and PostgreSQL bench started)."""
     specs = user_specs(population, range(len(population.users)))
     config = GenConfig(
         ws_url(server.url),
@@ -291,7 +322,8 @@ async def _measure(
         await asyncio.sleep(1.0)
         rss_after = server.rss_kib()
         connections = counts["connections"]
-        step = _Step(args, pool, server, label)
+        per_node = server.connections()
+        step = _Step(args, pool, server, label, beside)
         await step.start()
         result: dict[str, Any] = {}
         if args.at:
@@ -331,6 +363,8 @@ async def _measure(
                 "ack_latency_ms_all_steps": final["ack_latency_ms"],
                 "server_rss_per_conn_kib": round((rss_after - rss_before) / max(1, connections), 2),
                 "server_rss_kib": rss_after,
+                "nodes": len(server.pids),
+                "connections_per_node": per_node,
                 "series": final["series"],
                 "errors_sample": final["errors_sample"],
             }
@@ -338,6 +372,19 @@ async def _measure(
         return result
     finally:
         await pool.close()
+
+
+def _us_per_delivery(step: dict[str, Any], cpu: str) -> float | None:
+    """CPU (cores) per delivery of a step, in µs."""
+    if not step or not step["delivered_per_s"]:
+        return None
+    return round(float(step[cpu]) * 1e6 / float(step["delivered_per_s"]), 1)
+
+
+def _generator_core(step: dict[str, Any]) -> float:
+    """How busy the generator's core was: the generator, and Redis and PostgreSQL
+    when they share it."""
+    return float(step["generator_cpu"] + step.get("beside_generator_cpu", 0.0))
 
 
 def _stopped_by(last: dict[str, Any], args: argparse.Namespace) -> str:
@@ -350,7 +397,7 @@ def _stopped_by(last: dict[str, Any], args: argparse.Namespace) -> str:
         reasons.append(f"p99 {last['p99_ms']} ms > {args.p99_ms} ms")
     if last["delivered_per_s"] < 0.9 * last["offered_per_s"]:
         reasons.append("delivered < 90% of offered")
-    if last["generator_cpu"] >= 0.9:
+    if _generator_core(last) >= 0.9:
         reasons.append("GENERATOR SATURATED (its core was the limit, not the server's)")
     stolen = max(last["server_cpu_stolen"], last["generator_cpu_stolen"])
     if stolen >= 0.1:
@@ -358,13 +405,40 @@ def _stopped_by(last: dict[str, Any], args: argparse.Namespace) -> str:
     return ", ".join(reasons) or "ok"
 
 
-async def _bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    database_url = os.environ.get("CONFRERE_DATABASE_URL", f"sqlite:///{workdir / 'bench.db'}")
-    popfile = workdir / "population.msgpack"
-    await populate(args.connections, database_url, popfile, room_size=args.room_size)
+async def _populated(args: argparse.Namespace, database_url: str, popfile: Path) -> Population:
     from .popfile import load_population
 
-    population = load_population(popfile)
+    await populate(args.connections, database_url, popfile, room_size=args.room_size)
+    return load_population(popfile)
+
+
+def _targets(args: argparse.Namespace, backends: Backends) -> list[str]:
+    if args.targets:
+        targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+        for target in targets:
+            if target not in TARGETS:
+                raise SystemExit(f"--targets: unknown {target!r} (known: {', '.join(TARGETS)})")
+        return targets
+    targets = ["ours", "floor"]
+    if RedisServer.available() or args.broker_url:
+        targets.append("redis")
+    if backends.has_postgres:
+        targets += ["pg", "pg2"]
+    return targets
+
+
+async def _bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    database_url = os.environ.get("CONFRERE_DATABASE_URL", f"sqlite:///{workdir / 'bench.db'}")
+    cpus = [SERVER_CPU] if _pin_ok() else None
+    # Redis and PostgreSQL are other hosts in production: here they share the
+    # generator's core, so that the nodes have the same core to themselves in every run.
+    backends = Backends(
+        broker_url=args.broker_url,
+        database_url=args.database_url,
+        start_postgres=args.start_postgres,
+        cpus=[GENERATOR_CPU] if cpus else None,
+    )
+    targets = _targets(args, backends)
     env = {
         "CONFRERE_DATABASE_URL": database_url,
         "CONFRERE_LOG_LEVEL": "warning",
@@ -372,36 +446,42 @@ async def _bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "CONFRERE_BLOB_URL": f"file://{workdir / 'blobs'}",
         "CONFRERE_SERVER_KEY_FILE": str(workdir / "server.key"),
     }
-    cpus = [SERVER_CPU] if _pin_ok() else None
-    targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     results: dict[str, dict[str, Any]] = {}
-    for target in targets:
-        redis: RedisServer | None = None
-        if target == "floor":
-            server = Fleet(1, {}, command=(sys.executable, "-m", "loadtest.floor"), cpus=cpus)
-        else:
+    populations: dict[str, Population] = {}
+    try:
+        for target in targets:
             target_env = dict(env)
-            if target == "redis":
-                # Redis is another host in production: here it shares the generator's
-                # core, so that the server has the same core to itself in every run.
-                redis = RedisServer(cpus=[GENERATOR_CPU] if cpus else None)
-                await redis.start()
-                target_env["CONFRERE_BROKER_URL"] = redis.url
-            server = Fleet(1, target_env, cpus=cpus)
-        try:
-            await server.start()
-            say(f"{target}: server pid {server.pids[0]}, load average {load_average()}")
-            results[target] = await _measure(args, population, server, target)
-            results[target]["load_avg_after"] = load_average()
-        finally:
-            server.close()
-            if redis is not None:
-                redis.close()
+            if target in ("redis", "pg", "pg2"):
+                target_env["CONFRERE_BROKER_URL"] = await backends.broker_url()
+            if target in ("pg", "pg2"):
+                target_env["CONFRERE_DATABASE_URL"] = await backends.database_url()
+            url = target_env["CONFRERE_DATABASE_URL"]
+            if url not in populations:
+                populations[url] = await _populated(args, url, workdir / f"pop{len(populations)}")
+            if target == "floor":
+                command = (sys.executable, "-m", "loadtest.floor")
+                server = Fleet(1, {}, command=command, cpus=cpus)
+            else:
+                server = Fleet(2 if target == "pg2" else 1, target_env, cpus=cpus)
+            try:
+                await server.start()
+                say(f"{target}: server pids {server.pids}, load average {load_average()}")
+                results[target] = await _measure(
+                    args, populations[url], server, target, backends.pids()
+                )
+                results[target]["load_avg_after"] = load_average()
+            finally:
+                server.close()
+    finally:
+        backends.close()
     report: dict[str, Any] = dict(results.get("ours") or next(iter(results.values())))
     report["targets"] = list(results)
     report["room_size"] = args.room_size
     report["payload_bytes"] = args.payload
-    report["pinned"] = {"server_cpu": SERVER_CPU, "generator_cpu": GENERATOR_CPU}
+    report["pinned"] = {
+        "server_cpu": SERVER_CPU,  # every node
+        "generator_cpu": GENERATOR_CPU,  # with the Redis and PostgreSQL bench starts
+    }
     for name in ("floor", "redis"):
         if name in results:
             report[name] = results[name]
@@ -421,6 +501,13 @@ async def _bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         report["redis_ratio_to_memory"] = round(
             results["redis"]["deliveries_per_s"] / max(1, report["deliveries_per_s"]), 3
         )
+    for target in ("pg", "pg2"):
+        if target in results:
+            report[target] = results[target]
+            if "ours" in results and report.get("deliveries_per_s"):
+                report[f"{target}_ratio_to_embedded"] = round(
+                    results[target]["deliveries_per_s"] / report["deliveries_per_s"], 3
+                )
     return report
 
 
@@ -453,10 +540,13 @@ def _headline(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> d
                 headline[f"{name}_to_floor"] = round(us[name] / max(0.01, us["floor"]), 2)
     if "ours" in us and "redis" in us:
         headline["redis_to_memory"] = round(us["redis"] / max(0.01, us["ours"]), 2)
+    for name in ("pg", "pg2"):
+        if "ours" in us and name in us:
+            headline[f"{name}_to_embedded"] = round(us[name] / max(0.01, us["ours"]), 2)
     return headline
 
 
-_NAMES = {"ours": "ours", "redis": "ours+redis", "floor": "floor"}
+_NAMES = {"ours": "ours", "redis": "ours+redis", "floor": "floor", "pg": "pg", "pg2": "pg2"}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -483,6 +573,8 @@ def run(args: argparse.Namespace) -> int:
             ("ours_to_floor", "ours / floor"),
             ("redis_to_floor", "ours+redis / floor"),
             ("redis_to_memory", "redis / memory broker"),
+            ("pg_to_embedded", "pg / ours (nodes only)"),
+            ("pg2_to_embedded", "pg2 / ours (nodes only)"),
         ):
             if key in headline:
                 print(f"    {text}: {headline[key]}")
@@ -500,6 +592,16 @@ def run(args: argparse.Namespace) -> int:
             print(f"    ours / floor: {report['ratio_to_floor']}")
         if "redis_ratio_to_memory" in report:
             print(f"    redis / memory broker: {report['redis_ratio_to_memory']}")
+        for name in ("pg", "pg2"):
+            if name in report:
+                r = report[name]
+                ratio = report.get(f"{name}_ratio_to_embedded", "none (ours passed no step)")
+                print(
+                    f"    {name} / embedded (SQLite, memory broker): {ratio}; at its"
+                    f" saturation, CPU per delivery: nodes {r['server_us_per_delivery']} us"
+                    f" (connections per node {r['connections_per_node']}), Redis +"
+                    f" PostgreSQL {r['beside_us_per_delivery']} us"
+                )
     if args.noisy:
         print("  with a busy neighbour (CPU and disk load on the generator's core):")
         for name, r in runs.items():
@@ -517,6 +619,10 @@ def run(args: argparse.Namespace) -> int:
         "  idle memory: "
         + ", ".join(f"{_NAMES[n]} {r['server_rss_per_conn_kib']} KiB" for n, r in runs.items())
         + " per connection"
+    )
+    print(
+        f"  pinned: every node on CPU {SERVER_CPU}; the generator, and the Redis and"
+        f" PostgreSQL bench starts, on CPU {GENERATOR_CPU}"
     )
     if args.report:
         page = write_report(args.report, report, "loadtest bench")

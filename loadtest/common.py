@@ -6,6 +6,7 @@ import asyncio
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from .gen import UserSpec
@@ -14,10 +15,12 @@ from .progress import Progress, status
 from .workers import WorkerPool
 
 __all__ = [
+    "CoreGroup",
+    "CoreSample",
     "FILES_PER_PROCESS",
     "cpu_seconds",
-    "load_average",
     "cpu_stolen_s",
+    "load_average",
     "quiesce",
     "user_specs",
     "wait_connected",
@@ -60,18 +63,61 @@ def cpu_seconds(pid: int) -> float:
     return _stat_cpu_s(f"/proc/{pid}/stat")
 
 
-def cpu_stolen_s(pid: int) -> float:
-    """Seconds the process's main thread waited for a CPU that another process held:
-    its run-queue wait, less the CPU its own other threads used meanwhile (a node's
-    SQLite thread shares the pinned core and makes the event loop wait too, which is
-    the node's own cost, not contention). Cumulative; take differences."""
+def _waited_s(pid: int) -> float:
+    """Seconds the process's main thread spent runnable but not running (cumulative)."""
     try:
         with open(f"/proc/{pid}/schedstat") as f:
-            waited = int(f.read().split()[1]) / 1e9
+            return int(f.read().split()[1]) / 1e9
     except (OSError, IndexError, ValueError):
         return 0.0
-    others = cpu_seconds(pid) - _stat_cpu_s(f"/proc/{pid}/task/{pid}/stat")
-    return waited - others
+
+
+def cpu_stolen_s(pid: int) -> float:
+    """Seconds another process held the core while this one's main thread waited for it
+    (cumulative: take differences); a process alone on its core (:class:`CoreGroup`)."""
+    return CoreGroup([pid]).sample().stolen[0]
+
+
+@dataclass(frozen=True, slots=True)
+class CoreSample:
+    cpu: float  # the leaders' CPU seconds (all their threads)
+    beside_cpu: float  # the other members' CPU seconds
+    stolen: tuple[float, ...]  # per leader: see CoreGroup
+
+
+class CoreGroup:
+    """Processes pinned together to one core: ``leaders`` (the nodes, or the load
+    generator) and ``beside`` them (a Redis, a PostgreSQL's processes).
+
+    A leader's stolen time is the time its main thread waited for the core while some
+    other process held it: its run-queue wait, less the CPU the group used meanwhile
+    (a node's SQLite thread, a second node, the Redis beside the generator make it wait
+    too, which is the configuration's own cost, not contention). Cumulative: take
+    differences with :meth:`since`."""
+
+    def __init__(self, leaders: Sequence[int], beside: Sequence[int] = ()) -> None:
+        self.leaders = list(leaders)
+        self.beside = list(beside)
+
+    def sample(self) -> CoreSample:
+        cpu = sum(cpu_seconds(p) for p in self.leaders)
+        beside_cpu = sum(cpu_seconds(p) for p in self.beside)
+        group = cpu + beside_cpu
+        stolen = tuple(
+            _waited_s(p) - (group - _stat_cpu_s(f"/proc/{p}/task/{p}/stat")) for p in self.leaders
+        )
+        return CoreSample(cpu, beside_cpu, stolen)
+
+    def since(self, before: CoreSample, wall_s: float) -> tuple[float, float, float]:
+        """Shares of a core since ``before``: the leaders' CPU, the others' CPU, and the
+        largest share any leader's core was held by processes outside the group."""
+        now = self.sample()
+        stolen = max((b - a for a, b in zip(before.stolen, now.stolen, strict=True)), default=0)
+        return (
+            (now.cpu - before.cpu) / wall_s,
+            (now.beside_cpu - before.beside_cpu) / wall_s,
+            max(0.0, stolen) / wall_s,
+        )
 
 
 def load_average() -> list[float]:

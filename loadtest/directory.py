@@ -30,7 +30,6 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
-import importlib
 import json
 import random
 import secrets
@@ -55,6 +54,7 @@ from storage.outbox import NewNotification
 from storage.search_text import normalise
 from storage.types import NewUser
 
+from .postgres import fresh_database, start_postgres
 from .server_process import ServerProcess
 from .stats import percentiles
 
@@ -62,7 +62,6 @@ __all__ = ["add_arguments", "run"]
 
 KINDS = ("name prefix", "specialty+city", "cpts", "radius")
 Query = DirectoryQuery | SasQuery
-TESTS_DIR = str(Path(__file__).resolve().parent.parent / "tests")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -92,14 +91,9 @@ async def _database(adapter: str, args: argparse.Namespace, tmp: Path) -> AsyncI
         return
     if not args.start_postgres:
         raise SystemExit("postgres: give --postgres-url URL or --start-postgres")
-    sys.path.insert(0, TESTS_DIR)
-    # The tests' throwaway server: initdb + pg_ctl on a unix socket.
-    services_pg = importlib.import_module("services_pg")
-
-    server = services_pg.start_postgres(fsync=True)
+    server = start_postgres()
     try:
-        url = await services_pg.fresh_database(server.url)
-        yield url
+        yield await fresh_database(server)
     finally:
         server.stop()
 

@@ -36,6 +36,18 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def _established_inodes(port: int) -> set[str]:
+    """``socket:[inode]`` of every established IPv4 TCP connection to local ``port``."""
+    found: set[str] = set()
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            if fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                found.add(f"socket:[{fields[9]}]")
+    return found
+
+
 def reuseport_sockets(count: int, host: str = "127.0.0.1") -> list[socket.socket]:
     """``count`` listening sockets on one free port, each for one process."""
     socks: list[socket.socket] = []
@@ -131,6 +143,20 @@ class Fleet:
 
     def rss_kib(self) -> int:
         return sum(rss_kib(pid) for pid in self.pids)
+
+    def connections(self) -> list[int]:
+        """Established TCP connections each process holds on the fleet's port (where
+        SO_REUSEPORT put the clients)."""
+        ours = _established_inodes(self.port)
+        counts = []
+        for pid in self.pids:
+            fds = f"/proc/{pid}/fd"
+            try:
+                links = [os.readlink(f"{fds}/{fd}") for fd in os.listdir(fds)]
+            except OSError:
+                links = []
+            counts.append(sum(1 for link in links if link in ours))
+        return counts
 
     def alive(self) -> int:
         return sum(1 for p in self.procs if p.poll() is None)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import math
 import os
 import random
@@ -40,6 +39,7 @@ from .fleet import Fleet, RedisServer
 from .gen import GenConfig
 from .popfile import load_population
 from .populate import populate
+from .postgres import fresh_database, start_postgres
 from .progress import status
 from .receipts_cost import add_arguments as add_receipts_cost_arguments
 from .receipts_cost import measure_receipts_cost
@@ -80,13 +80,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--report", type=Path, help="write the figures as JSON here")
     add_receipts_cost_arguments(parser)
-
-
-def _throwaway_postgres() -> Any:
-    """The tests' throwaway server (initdb + pg_ctl on a unix socket), with fsync."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-    services_pg = importlib.import_module("services_pg")
-    return services_pg, services_pg.start_postgres(fsync=True)
 
 
 async def _timed_load(
@@ -133,8 +126,8 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         try:
             population_file = args.population
             if args.start_postgres:
-                services_pg, postgres = _throwaway_postgres()
-                database_url = await services_pg.fresh_database(postgres.url)
+                postgres = start_postgres()
+                database_url = await fresh_database(postgres)
                 population_file = Path(workdir) / "population.msgpack"
                 say(f"run: populating {args.users} practitioners on a throwaway PostgreSQL")
                 await populate(args.users, database_url, population_file)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 if TYPE_CHECKING:
@@ -53,9 +52,6 @@ class Tx(Protocol):
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
         """The first column of the first row, or ``None`` if there is no row."""
-
-    def savepoint(self) -> AbstractAsyncContextManager[None]:
-        """A nested transaction: rolled back alone if the block raises."""
 
     async def insert_rows(
         self,

@@ -28,14 +28,13 @@ Anything else must be valid in both dialects.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import re
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,17 +168,6 @@ class SqliteTx:
     async def fetchval(self, sql: str, *args: Any) -> Any:
         row = self._cursor(sql, args).fetchone()
         return None if row is None else row[0]
-
-    @contextlib.asynccontextmanager
-    async def savepoint(self) -> AsyncIterator[None]:
-        self.conn.execute("SAVEPOINT sp")
-        try:
-            yield
-        except BaseException:
-            self.conn.execute("ROLLBACK TO sp")
-            self.conn.execute("RELEASE sp")
-            raise
-        self.conn.execute("RELEASE sp")
 
     async def insert_rows(
         self,
