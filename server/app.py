@@ -70,7 +70,10 @@ def create_app(settings: Settings | None = None) -> NodeApp:
             store,
             hub,
             GroupCommit(
-                commit_and_publish(timed(METRICS.commit, store.append_messages), hub, notifications)
+                commit_and_publish(
+                    timed(METRICS.commit, store.append_messages), hub, notifications
+                ),
+                delay_s=settings.commit_delay_ms / 1000,
             ),
             GroupCommit(timed(METRICS.receipts_commit, store.set_reads)),
             blobs,

@@ -128,6 +128,9 @@ class Settings:
     retention: Retention = field(default_factory=Retention)
     log_format: str = "json"
     session_check_interval_s: float = 60.0
+    # Commit delay of the sends' group commit (storage/group_commit.py): while sends keep
+    # coming, a batch waits up to this long for more of them; 0: off.
+    commit_delay_ms: float = 2.0
     # Accounts and identity verification (issue 7; README "Identity verification").
     terms_version: str = "2025-01"
     privacy_version: str = "2025-01"
@@ -209,6 +212,7 @@ class Settings:
             session_check_interval_s=float(
                 _env("SESSION_CHECK_INTERVAL_S", str(d.session_check_interval_s))
             ),
+            commit_delay_ms=float(_env("COMMIT_DELAY_MS", str(d.commit_delay_ms))),
             terms_version=_env("TERMS_VERSION", d.terms_version),
             privacy_version=_env("PRIVACY_VERSION", d.privacy_version),
             signups_per_hour=float(_env("SIGNUPS_PER_HOUR", str(d.signups_per_hour))),
