@@ -130,7 +130,7 @@ class Settings:
     session_check_interval_s: float = 60.0
     # Commit delay of the sends' group commit (storage/group_commit.py): while sends keep
     # coming, a batch waits up to this long for more of them; 0: off.
-    commit_delay_ms: float = 2.0
+    commit_delay_ms: float = 5.0
     # Accounts and identity verification (issue 7; README "Identity verification").
     terms_version: str = "2025-01"
     privacy_version: str = "2025-01"
