@@ -9,6 +9,7 @@ still used to read what they sealed."""
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, fields, replace
 
@@ -22,6 +23,16 @@ __all__ = ["HttpLimits", "Settings"]
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(f"CONFRERE_{name}", default)
+
+
+def _commit_delay_ms(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not value >= 0 or math.isinf(value):
+        raise ValueError(f"CONFRERE_COMMIT_DELAY_MS: milliseconds, 0 or more, not {raw!r}")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +223,7 @@ class Settings:
             session_check_interval_s=float(
                 _env("SESSION_CHECK_INTERVAL_S", str(d.session_check_interval_s))
             ),
-            commit_delay_ms=float(_env("COMMIT_DELAY_MS", str(d.commit_delay_ms))),
+            commit_delay_ms=_commit_delay_ms(_env("COMMIT_DELAY_MS", str(d.commit_delay_ms))),
             terms_version=_env("TERMS_VERSION", d.terms_version),
             privacy_version=_env("PRIVACY_VERSION", d.privacy_version),
             signups_per_hour=float(_env("SIGNUPS_PER_HOUR", str(d.signups_per_hour))),
