@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import hiredis
 import redis.asyncio as aioredis
@@ -66,11 +66,11 @@ class RespConnection(asyncio.Protocol):
         conn = client.connection_pool.make_connection()  # type: ignore[no-untyped-call]
         await conn.connect()
         writer: asyncio.StreamWriter = conn._writer  # redis-py offers no public handle
-        transport = writer.transport
+        # An asyncio.Transport in behaviour (uvloop's are not its subclasses).
+        transport = cast(asyncio.Transport, writer.transport)
         # redis-py forgets it, or it would close our transport when garbage-collected.
         conn._reader = conn._writer = None
         self = cls(on_reply, on_lost)
-        assert isinstance(transport, asyncio.Transport)
         self._transport = transport
         self._writer = writer  # garbage-collected, it would close the transport
         transport.set_protocol(self)
