@@ -2,15 +2,15 @@
 
 Two connections per node, whatever the number of rooms or users:
 
-- a subscriber connection (one link, see ``redis_base``), read by one task. Its socket
-  has no read timeout (redis-py's default 5 s timeout kills blocking readers); liveness
-  is checked by a PING after each idle period instead. On any error, or when Redis
+- a subscriber connection (one link, see ``redis_base``), whose publications are
+  parsed and handed to the hub as the bytes arrive (``resp``); liveness is checked by
+  a PING after each idle period. On any error, or when Redis
   drops us for falling behind (``client-output-buffer-limit pubsub``), it reconnects
   with backoff, subscribes to every channel again, then calls ``on_reset`` so the node
   has its clients resync: the publications in between are gone, and the database has
   them all.
-- a publisher connection, fed by one task that sends every queued PUBLISH in one
-  pipeline per round trip. Awaiting one PUBLISH per message would cap a node at a few
+- a publisher connection (``resp.Pipeline``), fed by one task that sends every queued
+  PUBLISH in one write per round trip. Awaiting one PUBLISH per message would cap a node at a few
   thousand messages/s and pile up connections; the pipeline carries tens of thousands.
   ``publish`` only queues (bounded): while Redis is down, sends are still committed and
   acked, publications over the bound are dropped and counted, and clients catch up

@@ -14,10 +14,11 @@ are dropped and counted, and clients catch up after the reset. A failed pipeline
 dropped (and counted), never retried: it may have been partly delivered, and delivery
 is at most once.
 
-Subscribing: a *link* is one subscriber connection to one Redis server, read by its
-own task; the plain broker has one link, the cluster broker one per master, and
-``_route`` says which link a channel belongs on. A link's socket has no read timeout
-(redis-py's default 5 s timeout kills blocking readers); liveness is checked by a PING
+Subscribing: a *link* is one subscriber connection to one Redis server (a lean one,
+``resp``: its publications are parsed in C and handed on as the bytes arrive; redis-py's
+``PubSub.get_message`` cost a coroutine, a timeout and a dict per publication); the
+plain broker has one link, the cluster broker one per master, and ``_route`` says which
+link a channel belongs on. A link has no read timeout; liveness is checked by a PING
 after each idle period (``IDLE_PING_S``), and a link whose PING stays unanswered for
 twice that is dead. Connecting and confirming subscriptions have the same bound, so a
 server that accepts connections but never answers cannot hold the repair up.
