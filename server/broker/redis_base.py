@@ -14,10 +14,11 @@ are dropped and counted, and clients catch up after the reset. A failed pipeline
 dropped (and counted), never retried: it may have been partly delivered, and delivery
 is at most once.
 
-Subscribing: a *link* is one subscriber connection to one Redis server, read by its
-own task; the plain broker has one link, the cluster broker one per master, and
-``_route`` says which link a channel belongs on. A link's socket has no read timeout
-(redis-py's default 5 s timeout kills blocking readers); liveness is checked by a PING
+Subscribing: a *link* is one subscriber connection to one Redis server (a lean one,
+``resp``: its publications are parsed in C and handed on as the bytes arrive; redis-py's
+``PubSub.get_message`` cost a coroutine, a timeout and a dict per publication); the
+plain broker has one link, the cluster broker one per master, and ``_route`` says which
+link a channel belongs on. A link has no read timeout; liveness is checked by a PING
 after each idle period (``IDLE_PING_S``), and a link whose PING stays unanswered for
 twice that is dead. Connecting and confirming subscriptions have the same bound, so a
 server that accepts connections but never answers cannot hold the repair up.
@@ -45,6 +46,7 @@ from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
 
+import hiredis
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -52,6 +54,7 @@ from redis.crc import key_slot
 from redis.exceptions import RedisClusterException, RedisError
 
 from .base import MessageHandler, ResetHandler
+from .resp import RespConnection, pack, reply_error
 
 __all__ = [
     "FAILURES",
@@ -97,11 +100,12 @@ def _text(value: Any) -> str:
 
 
 class Link:
-    """One subscriber connection, read by its own task.
+    """One subscriber connection (a lean one: ``resp``), whose replies are handled as
+    they arrive; a watchdog task proves it alive when it is quiet.
 
     ``channels`` is what has been sent to Redis (subscribed, or on its way); a lock keeps
     the wire in the order of its changes. The first failure is kept in ``failure``, the
-    reader stops and ``on_failure`` is called; the link is then only closed, never
+    watchdog stops and ``on_failure`` is called; the link is then only closed, never
     reused.
     """
 
@@ -121,15 +125,17 @@ class Link:
         self.channels: set[str] = set()
         self.failure: BaseException | None = None
         self._client = client
-        self._pubsub: Any = client.pubsub()  # redis-py's PubSub is untyped
+        self._conn: RespConnection | None = None
         self._sharded = sharded
+        self._subscribe_command = "SSUBSCRIBE" if sharded else "SUBSCRIBE"
+        self._unsubscribe_command = "SUNSUBSCRIBE" if sharded else "UNSUBSCRIBE"
         self._on_message = on_message
         self._on_failure = on_failure
         self._lock = asyncio.Lock()
         self._leaving: Counter[str] = Counter()
         self._pongs: dict[bytes, asyncio.Future[None]] = {}
         self._tokens = itertools.count()
-        self._reader: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
 
     @property
     def name(self) -> str:
@@ -138,18 +144,20 @@ class Link:
     async def open(self) -> None:
         """Connect and start reading; raises if the server cannot be reached."""
         async with asyncio.timeout(self._answer_within_s):  # the handshake reads too
-            await self._pubsub.connect()
-        self._reader = asyncio.create_task(self._read(), name=f"redis-subscriber {self.name}")
-        self._reader.add_done_callback(self._reader_done)
+            self._conn = await RespConnection.open(self._client, self._on_reply, self.fail)
+        if self._conn.lost is not None:
+            raise self._conn.lost
+        self._watchdog = asyncio.create_task(self._watch(), name=f"redis-subscriber {self.name}")
+        self._watchdog.add_done_callback(self._watchdog_done)
 
     async def close(self) -> None:
         if self.failure is None:
             self.failure = ConnectionError("subscriber link closed")
         self._stop(self.failure)
-        if self._reader is not None:
-            await asyncio.wait([self._reader])  # cancelled or finished: never raises
-        with contextlib.suppress(*FAILURES):
-            await self._pubsub.aclose()
+        if self._watchdog is not None:
+            await asyncio.wait([self._watchdog])  # cancelled or finished: never raises
+        if self._conn is not None:
+            self._conn.close()
         with contextlib.suppress(*FAILURES):
             await self._client.aclose()
 
@@ -161,16 +169,22 @@ class Link:
         self._on_failure()
 
     def _stop(self, exc: BaseException) -> None:
-        if self._reader is not None and not self._reader.done():
-            self._reader.cancel()
+        if self._conn is not None:
+            self._conn.abort(exc)  # calls fail() again: a no-op by then
+        if self._watchdog is not None and not self._watchdog.done():
+            self._watchdog.cancel()
         for waiter in self._pongs.values():
             if not waiter.done():
                 waiter.set_exception(exc)
         self._pongs.clear()
 
-    def _reader_done(self, task: asyncio.Task[None]) -> None:
+    def _watchdog_done(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled():
-            self.fail(task.exception() or ConnectionError("subscriber stopped reading"))
+            self.fail(task.exception() or ConnectionError("subscriber watchdog stopped"))
+
+    def _write(self, *command: str | bytes) -> None:
+        assert self._conn is not None
+        self._conn.write(pack(*command))
 
     def _groups(self, channels: list[str]) -> Iterable[list[str]]:
         """Channels in batches one (S)SUBSCRIBE may carry: a sharded command must name
@@ -196,10 +210,7 @@ class Link:
             self.channels.update(todo)
             try:
                 for group in self._groups(todo):
-                    if self._sharded:
-                        await self._pubsub.ssubscribe(*group)
-                    else:
-                        await self._pubsub.subscribe(*group)
+                    self._write(self._subscribe_command, *group)
             except FAILURES as exc:
                 self.fail(exc)
             return len(todo)
@@ -213,10 +224,7 @@ class Link:
             self._leaving.update(todo)
             try:
                 for group in self._groups(todo):
-                    if self._sharded:
-                        await self._pubsub.sunsubscribe(*group)
-                    else:
-                        await self._pubsub.unsubscribe(*group)
+                    self._write(self._unsubscribe_command, *group)
             except FAILURES as exc:
                 self.fail(exc)
 
@@ -231,45 +239,58 @@ class Link:
         try:
             async with asyncio.timeout(self._answer_within_s):
                 async with self._lock:  # after any (S)SUBSCRIBE being written
-                    await self._pubsub.ping(token)
+                    self._write("PING", token)
                 await waiter
         except Exception as exc:
             self._pongs.pop(token, None)
             self.fail(exc)
             raise
 
-    async def _read(self) -> None:
-        pubsub = self._pubsub
-        loop = asyncio.get_running_loop()
-        ping_sent: float | None = None
+    async def _watch(self) -> None:
+        """Prove a quiet link alive: a PING after ``idle_ping_s`` without a byte from
+        Redis; dead if nothing comes back within twice that."""
+        conn = self._conn
+        assert conn is not None
         while True:
-            message = await pubsub.get_message(timeout=self._idle_ping_s)
-            if message is None:  # idle: prove the connection is alive
-                if ping_sent is None:
-                    ping_sent = loop.time()
-                    await pubsub.ping(b"idle")
-                elif loop.time() - ping_sent >= self._answer_within_s:
-                    raise TimeoutError(f"{self.name} left a PING unanswered")
+            conn.heard = False
+            await asyncio.sleep(self._idle_ping_s)
+            if conn.heard:
                 continue
-            ping_sent = None  # anything received proves the link
-            kind = message["type"]
-            if kind in ("message", "smessage"):
+            conn.heard = False
+            self._write("PING", b"idle")
+            await asyncio.sleep(self._answer_within_s)
+            if not conn.heard:
+                raise TimeoutError(f"{self.name} left a PING unanswered")
+
+    def _on_reply(self, reply: Any) -> None:
+        """Each reply of the connection, in order (a pub/sub push is a list)."""
+        if type(reply) is list or isinstance(reply, list):  # RESP3 pushes subclass list
+            kind = reply[0]
+            if kind == b"message" or kind == b"smessage":
+                channel = reply[1].decode()
                 try:
-                    self._on_message(_text(message["channel"]), message["data"])
+                    self._on_message(channel, reply[2])
                 except Exception:  # a bug in one delivery must not stop the fan-out
                     log.exception("broker message handler failed")
-            elif kind == "pong":
-                waiter = self._pongs.pop(message["data"], None)
-                if waiter is not None and not waiter.done():
-                    waiter.set_result(None)
-            elif kind in ("unsubscribe", "sunsubscribe"):
-                channel = _text(message["channel"])
+            elif kind == b"pong":
+                self._pong(reply[1])
+            elif kind == b"unsubscribe" or kind == b"sunsubscribe":
+                channel = _text(reply[1])
                 if self._leaving[channel] > 0:
                     self._leaving[channel] -= 1
                     if not self._leaving[channel]:
                         del self._leaving[channel]
                 else:
                     raise ChannelRevoked(f"{self.name} unsubscribed us from {channel!r}")
+        elif isinstance(reply, hiredis.ReplyError):
+            raise reply_error(reply)
+        elif isinstance(reply, bytes):  # PING's answer while subscribed to nothing
+            self._pong(reply)
+
+    def _pong(self, token: bytes) -> None:
+        waiter = self._pongs.pop(token, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
 
 class RedisBrokerBase(ABC):
