@@ -39,6 +39,7 @@ from protocol.errors import ErrorCode
 
 from .config import HttpLimits
 from .node import NodeApp
+from .websocket import WebSocketProtocol, fast_accept
 
 __all__ = ["LINGER_S", "BoundedHttpProtocol"]
 
@@ -119,6 +120,32 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             self._refuse(
                 431, ErrorCode.TOO_LARGE, f"request head over {self.limits.max_head_bytes} bytes"
             )
+
+    def handle_websocket_upgrade(self) -> None:
+        """Hand the socket to :class:`~server.websocket.WebSocketProtocol`. The
+        ordinary handshake is answered from what httptools parsed (:func:`fast_accept`);
+        anything else is passed on as bytes, as uvicorn does, for websockets to parse
+        and answer."""
+        if not issubclass(self.ws_protocol_class, WebSocketProtocol):  # type: ignore[arg-type]
+            super().handle_websocket_upgrade()
+            return
+        response = fast_accept(
+            self.scope["method"],
+            self.scope["http_version"],
+            self.url,
+            self.headers,
+            cast(NodeApp, self.config.app),
+        )
+        if response is None:
+            super().handle_websocket_upgrade()
+            return
+        self.connections.discard(self)
+        protocol = WebSocketProtocol(
+            self.config, self.server_state, self.app_state, self.loop, accepted=True
+        )
+        protocol.connection_made(self.transport)
+        self.transport.set_protocol(protocol)
+        protocol.accepted(response)
 
     # -- parser callbacks
 

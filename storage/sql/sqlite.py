@@ -28,6 +28,7 @@ Anything else must be valid in both dialects.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -208,6 +209,16 @@ def drive(coro: Coroutine[Any, Any, T]) -> T:
     raise RuntimeError("a SQLite transaction awaited something other than its connection")
 
 
+def _settle(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for future, result, exc in outcomes:
+        if future.done():  # its awaiter was cancelled
+            continue
+        if exc is None:
+            future.set_result(result)
+        else:
+            future.set_exception(exc)
+
+
 def _connect(path: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -285,6 +296,9 @@ class SqliteEngine:
         self.path = path
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="sqlite-reader")
+        self._reader_count = readers
+        self._reads: list[tuple[Callable[[], Any], asyncio.Future[Any]]] = []
+        self._reads_loop: asyncio.AbstractEventLoop | None = None
         self._local = threading.local()
         self._write_conn: sqlite3.Connection | None = None
         self._all_conns: list[sqlite3.Connection] = []
@@ -307,11 +321,9 @@ class SqliteEngine:
             return drive(fn(SqliteTx(conn)))  # type: ignore[arg-type]
 
         if mode == "read":
-            return await self._run(self._readers, name, lambda: call(self._reader_conn()))
+            return await self._read(name, lambda: call(self._reader_conn()))
         if mode == "snapshot":
-            return await self._run(
-                self._readers, name, lambda: self._in_tx(self._reader_conn(), "BEGIN", call)
-            )
+            return await self._read(name, lambda: self._in_tx(self._reader_conn(), "BEGIN", call))
         return await self._run(
             self._writer, name, lambda: self._in_tx(self._writing(), "BEGIN IMMEDIATE", call)
         )
@@ -333,9 +345,60 @@ class SqliteEngine:
         conn.execute("COMMIT")
         return result
 
-    async def _run(self, pool: ThreadPoolExecutor, name: str, fn: Callable[[], T]) -> T:
+    async def _read(self, name: str, fn: Callable[[], T]) -> T:
+        """Run ``fn`` on a reader thread, with the other reads asked for in the same
+        turn of the event loop: one hand-off per turn rather than one per read. A
+        hand-off (waking a thread, then the loop) cost more than a hello's reads
+        themselves, and during a connection storm each turn brings many hellos."""
+        loop = asyncio.get_running_loop()
+        if self._reads and self._reads_loop is not loop:  # another loop's batch is open
+            return await self._run(self._readers, name, fn)
+        future: asyncio.Future[T] = loop.create_future()
+        if not self._reads:
+            self._reads_loop = loop
+            loop.call_soon(self._submit_reads)
+        self._reads.append((fn, future))
+        return await self._run(self._readers, name, future)
+
+    def _submit_reads(self) -> None:
+        reads, self._reads = self._reads, []
+        loop = self._reads_loop
+        assert loop is not None
+        # Split among the readers, so that one slow read does not hold up all the others.
+        size = -(-len(reads) // self._reader_count)
+        for i in range(0, len(reads), size):
+            chunk = reads[i : i + size]
+            try:
+                self._readers.submit(self._run_reads, loop, chunk)
+            except RuntimeError:  # closed
+                for _, future in chunk:
+                    if not future.done():
+                        future.set_exception(Unavailable("the store is closed"))
+
+    @staticmethod
+    def _run_reads(
+        loop: asyncio.AbstractEventLoop,
+        reads: list[tuple[Callable[[], Any], asyncio.Future[Any]]],
+    ) -> None:
+        """On a reader thread: run each read, then hand all their outcomes back at once."""
+        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        for fn, future in reads:
+            try:
+                outcomes.append((future, fn(), None))
+            except BaseException as exc:
+                outcomes.append((future, None, exc))
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+            loop.call_soon_threadsafe(_settle, outcomes)
+
+    async def _run(
+        self, pool: ThreadPoolExecutor, name: str, fn: Callable[[], T] | asyncio.Future[T]
+    ) -> T:
+        """Await ``fn`` run on ``pool`` (or ``fn``, a future of :meth:`_read`'s), with
+        SQLite's errors translated."""
         start = time.perf_counter()
         try:
+            if isinstance(fn, asyncio.Future):
+                return await fn
             return await asyncio.get_running_loop().run_in_executor(pool, fn)
         except sqlite3.IntegrityError as exc:
             raise ConstraintViolated(f"{name}: {exc}") from exc
