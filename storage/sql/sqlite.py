@@ -250,6 +250,9 @@ class Checkpointer:
         self.restart_frames = restart_frames
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Held by each checkpoint, ours and :meth:`SqliteEngine.scrub`'s: SQLite runs one
+        # at a time and answers a second one "busy" at once, without copying anything.
+        self.lock = threading.Lock()
         self.checkpoints = 0
         self.restarts = 0
 
@@ -268,11 +271,12 @@ class Checkpointer:
     def checkpoint(self, conn: sqlite3.Connection) -> tuple[int, int]:
         """One round; (frames in the WAL, frames of them copied to the database)."""
         try:
-            _, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            self.checkpoints += 1
-            if frames >= self.restart_frames:
-                _, frames, copied = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
-                self.restarts += 1
+            with self.lock:
+                _, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                self.checkpoints += 1
+                if frames >= self.restart_frames:
+                    _, frames, copied = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+                    self.restarts += 1
         except sqlite3.Error as exc:  # the next round tries again
             log.warning("WAL checkpoint failed: %s", exc)
             return -1, -1
@@ -454,12 +458,13 @@ class SqliteEngine:
 
     async def scrub(self) -> None:
         # Best effort: a reader inside an older snapshot keeps the checkpoint partial
-        # (SQLite reports it, raises nothing); the next one completes it.
-        await self._run(
-            self._writer,
-            "scrub",
-            lambda: self._writing().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall(),
-        )
+        # (SQLite reports it, raises nothing); the next one completes it. The
+        # checkpointer's lock keeps its passive rounds from making this one "busy".
+        def truncate() -> None:
+            with self.checkpointer.lock:
+                self._writing().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
+        await self._run(self._writer, "scrub", truncate)
 
     async def close(self) -> None:
         """Close every connection; a second call does nothing."""

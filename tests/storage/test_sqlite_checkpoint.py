@@ -89,3 +89,18 @@ async def test_the_thread_copies_the_wal(tmp_path: Path) -> None:
         assert frames > 0 and copied == frames  # nothing left for it: the thread copied
     finally:
         await engine.close()
+
+
+async def test_scrub_waits_for_a_checkpoint_in_progress_then_empties_the_wal(
+    engine: SqliteEngine,
+) -> None:
+    # SQLite answers a checkpoint started while another runs "busy", copying nothing:
+    # the scrub after a deletion would leave the deleted ciphertext in the WAL.
+    await _fill(engine, 50)
+    assert _wal_size(engine) > 0
+    with engine.checkpointer.lock:  # the checkpointer's thread, mid-round
+        scrub = asyncio.create_task(engine.scrub())
+        done, _ = await asyncio.wait({scrub}, timeout=0.2)
+        assert not done
+    await scrub
+    assert _wal_size(engine) == 0
