@@ -24,7 +24,7 @@ from .catchup import run_catch_up
 from .config import Settings
 from .errors import ApiError, from_storage
 from .handlers import Services
-from .handlers.messages import commit_and_publish
+from .handlers.messages import commit_and_announce, commit_and_publish
 from .hub import Hub
 from .last_seen import LastSeen
 from .limits import UserRates
@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None) -> NodeApp:
             GroupCommit(
                 commit_and_publish(timed(METRICS.commit, store.append_messages), hub, notifications)
             ),
-            GroupCommit(timed(METRICS.receipts_commit, store.set_reads)),
+            GroupCommit(commit_and_announce(timed(METRICS.receipts_commit, store.set_reads), hub)),
             blobs,
             server_key,
             LastSeen(store),

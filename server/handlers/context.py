@@ -9,7 +9,7 @@ from protocol.errors import ErrorCode
 from storage import GroupCommit
 from storage.base import RoomStore
 from storage.blobs import BlobStore
-from storage.types import AppendResult, NewMessage, ReadMark, RoomMembers
+from storage.types import AppendResult, NewMessage, ReadMark, ReadResult, RoomMembers
 
 from ..errors import ApiError
 from ..hub import Hub
@@ -43,7 +43,7 @@ class Services(Generic[S_co]):
     hub: Hub
     # Sends: (message, mentioned user ids) -> stored, then fanned out (messages.py).
     committer: GroupCommit[tuple[NewMessage, tuple[str, ...]], AppendResult]
-    receipts: GroupCommit[ReadMark, int]  # read markers
+    receipts: GroupCommit[ReadMark, ReadResult]  # read markers
     blobs: BlobStore
     server_key: ServerKey
     last_seen: LastSeen
