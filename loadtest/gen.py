@@ -165,6 +165,8 @@ class Conn(WSListener):
         "gen",
         "index",
         "next_delay",
+        "read_at",
+        "read_due",
         "session",
         "spec",
         "stalled",
