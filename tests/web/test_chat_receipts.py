@@ -17,6 +17,7 @@ from browser_kit import (
     open_room,
     send_text,
     start_direct,
+    to_list,
 )
 from playwright.async_api import Browser, Page, WebSocket, expect
 
@@ -71,7 +72,9 @@ async def _pings(sent: list[dict[str, Any]], count: int) -> bool:
 async def test_reads_go_at_most_once_a_second_and_when_the_room_is_left(
     server: ServerUnderTest, browser: Browser, viewport: dict[str, int]
 ) -> None:
-    anne = await named_practitioner(server, "Anne", "Martin", "Cardiologie", "Lyon")
+    anne = await named_practitioner(
+        server, "Anne", "Martin", "Cardiologie et maladies vasculaires", "Lyon"
+    )
     paul = await named_practitioner(server, "Paul", "Durand", "Médecine générale", "Lyon")
     ctx_a, page_a, errors_a = await open_client(browser, server.url, viewport)
     ctx_p, page_p, errors_p = await open_client(browser, server.url, viewport)
@@ -81,19 +84,23 @@ async def test_reads_go_at_most_once_a_second_and_when_the_room_is_left(
 
     await start_direct(page_a, paul.user_id)
     await send_text(page_a, "un")
+    await to_list(page_p)
+    await expect(page_p.locator("[data-testid=room] [data-testid=unread]")).to_have_text("1")
+
+    # Time stops for Paul: he opens the room, read at once.
+    await page_p.clock.install()
+    now = await page_p.evaluate("Date.now()")
+    await page_p.clock.pause_at(now + 10)
     await open_room(page_p)
     await expect(page_p.locator(".msg.theirs .text")).to_have_text("un")
     room_id = await page_p.evaluate("""async () => (await import("/app/state.js")).app.current""")
     [first] = [i.seq for i in await server.store.timeline(room_id, 0, 10) if i.body]
-    assert await eventually(lambda: _read(sent, [first]))  # opened: read at once
+    assert await eventually(lambda: _read(sent, [first]))
     await expect(page_a.locator(".msg.mine [data-testid=receipt]")).to_have_text(
         "✓✓ Lu par Paul Durand"
     )
 
-    # Time stops for Paul; two messages arrive and are drawn within the second.
-    await page_p.clock.install()
-    now = await page_p.evaluate("Date.now()")
-    await page_p.clock.pause_at(now + 10)
+    # Two messages arrive and are drawn within the second: their read waits.
     await send_text(page_a, "deux")
     await send_text(page_a, "trois")
     third = first + 2
