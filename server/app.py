@@ -24,7 +24,7 @@ from .catchup import run_catch_up
 from .config import Settings
 from .errors import ApiError, from_storage
 from .handlers import Services
-from .handlers.messages import commit_and_announce, commit_and_publish
+from .handlers.messages import commit_and_publish
 from .hub import Hub
 from .last_seen import LastSeen
 from .limits import UserRates
@@ -35,6 +35,7 @@ from .node import Node, NodeApp, RestLimiters, psc_client
 from .notifications import open_notifications
 from .presence import open_presence
 from .probe import BrokerProbe
+from .receipts import ReceiptAnnouncer, commit_and_announce
 from .retention import run_retention
 from .revocation import on_revoke_envelope, run_session_watch
 from .routes import routes, web
@@ -66,13 +67,17 @@ def create_app(settings: Settings | None = None) -> NodeApp:
         hub = Hub(open_broker(settings.broker_url), open_presence(settings.broker_url))
         await hub.start()
         notifications = open_notifications(store, hub.presence, settings, server_key)
+        announcer = ReceiptAnnouncer(hub)
         services = Services(
             store,
             hub,
             GroupCommit(
                 commit_and_publish(timed(METRICS.commit, store.append_messages), hub, notifications)
             ),
-            GroupCommit(commit_and_announce(timed(METRICS.receipts_commit, store.set_reads), hub)),
+            GroupCommit(
+                commit_and_announce(timed(METRICS.receipts_commit, store.set_reads), announcer)
+            ),
+            announcer,
             blobs,
             server_key,
             LastSeen(store),
@@ -138,6 +143,7 @@ def create_app(settings: Settings | None = None) -> NodeApp:
             app.started(None)
             await notifications.close()
             await services.last_seen.flush()
+            await announcer.release_all()  # its timers end before the hub does
             await hub.close()
             await blobs.close()
             await store.close()

@@ -15,6 +15,7 @@ from ..errors import ApiError
 from ..hub import Hub
 from ..last_seen import LastSeen
 from ..notifications import Notifications
+from ..receipts import ReceiptAnnouncer
 from ..server_key import ServerKey
 
 __all__ = ["Caller", "Services", "require_admin", "require_member"]
@@ -44,6 +45,7 @@ class Services(Generic[S_co]):
     # Sends: (message, mentioned user ids) -> stored, then fanned out (messages.py).
     committer: GroupCommit[tuple[NewMessage, tuple[str, ...]], AppendResult]
     receipts: GroupCommit[ReadMark, ReadResult]  # read markers
+    announcer: ReceiptAnnouncer  # what receipts raised, told to the rooms
     blobs: BlobStore
     server_key: ServerKey
     last_seen: LastSeen

@@ -14,7 +14,6 @@ from protocol.frames import (
     Event,
     MsgDelete,
     Read,
-    ReadMarker,
     Send,
     Sync,
     ToDevice,
@@ -26,7 +25,7 @@ from protocol.limits import DELETE_WINDOW_MS, EDIT_WINDOW_MS
 from storage import GroupCommit
 from storage.base import RoomStore, TimelineStore, ToDeviceStore, UserStore
 from storage.group_commit import Flush
-from storage.types import AppendResult, NewMessage, ReadMark, ReadResult
+from storage.types import AppendResult, NewMessage, ReadMark
 
 from ..clock import now_ms
 from ..errors import ApiError
@@ -38,7 +37,6 @@ from .context import Caller, Services, require_member
 __all__ = [
     "Outgoing",
     "SendCommitter",
-    "commit_and_announce",
     "commit_and_publish",
     "outgoing",
     "send_ack",
@@ -183,42 +181,10 @@ async def on_sync(svc: Services[MessagePorts], caller: Caller, f: Sync) -> Batch
     return Batch(f.id, f.room, tuple(item_frame(i) for i in items[: f.limit]), more)
 
 
-def commit_and_announce(
-    set_reads: Callable[[Sequence[ReadMark]], Awaitable[list[ReadResult]]], hub: Hub
-) -> Flush[ReadMark, ReadResult]:
-    """The receipts committer's flush: one transaction for the batch, then one
-    ``receipts`` event per room naming the markers the batch raised there (SPEC.md
-    §4.4), each at its highest; a read that moved nothing is announced to nobody. Like
-    the sends' flush, it runs in the committer's task, before the acks."""
-
-    async def flush(marks: Sequence[ReadMark]) -> list[ReadResult]:
-        results = await set_reads(marks)
-        raised: dict[str, dict[str, int]] = {}  # room -> user -> marker
-        for mark, result in zip(marks, results, strict=True):
-            if result.raised:  # a marker never goes down: the last raise is the highest
-                raised.setdefault(mark.room_id, {})[mark.user_id] = result.upto
-        if raised:
-            ts = now_ms()
-            await hub.publish_ephemerals(
-                [
-                    (room_id, encode(receipts_event(room_id, markers, ts)))
-                    for room_id, markers in raised.items()
-                ]
-            )
-        return results
-
-    return flush
-
-
-def receipts_event(room_id: str, markers: dict[str, int], ts: int) -> Event:
-    reads = tuple(ReadMarker(user, upto) for user, upto in markers.items())
-    return Event(kind="receipts", room=room_id, ts=ts, reads=reads)
-
-
 async def on_read(svc: Services[MessagePorts], caller: Caller, f: Read) -> Ack:
     await require_member(svc, caller, f.room)
-    # Group-committed like sends: acked once the batch holding it committed (and the
-    # room told, by the committer, if it raised the marker).
+    # Group-committed like sends: acked once the batch holding it committed (the
+    # committer hands what it raised to the room's announcer: server/receipts.py).
     result = await svc.receipts.append(ReadMark(f.room, caller.user_id, f.seq))
     return Ack(f.id, seq=result.upto)
 

@@ -1,6 +1,7 @@
 """Read receipts are group-committed like sends: concurrent ``read`` frames share a
-transaction, and each is acked only once its batch committed. The room hears of a
-batch once: one ``receipts`` event per room naming the markers the batch raised."""
+transaction, and each is acked only once its batch committed. A room hears of the
+markers that moved once per batch, and at most once per interval
+(``server.receipts.ReceiptAnnouncer``): one ``receipts`` event naming them."""
 
 from __future__ import annotations
 
@@ -204,6 +205,43 @@ async def test_only_a_read_that_moves_the_marker_is_announced_and_to_every_devic
         assert await b_phone.read(room.id, first) == seq  # behind the marker
         await b.typing(room.id, True)
         assert await receipts_before_typing(a, room.id, b.user_id) == []
+        assert server.services.announcer.held(room.id) == {}  # nor later
     finally:
         for c in (a, b, b_phone):
             await c.close()
+
+
+async def test_markers_raised_within_an_interval_wait_for_its_end_in_one_event(
+    server: ServerUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The room's first receipt is told at once; the ones after it, until the interval
+    ends (``release_all`` stands for that here), in one event at their highest."""
+    announcer = server.services.announcer
+    monkeypatch.setattr(announcer, "_every", 3600.0)  # the interval ends when we say
+    a, b, c = [await connected(await practitioner(server.url, server.store)) for _ in range(3)]
+    try:
+        room = await a.create_room("group", [b.user_id, c.user_id])
+        first = await a.send(room.id, sealed(b"un"))
+        second = await a.send(room.id, sealed(b"deux"))
+        assert await b.read(room.id, first) == first
+        told = await next_of(a, Event, kind="receipts", room=room.id)
+        assert isinstance(told, Event) and told.reads == (ReadMarker(b.user_id, first),)
+
+        assert await c.read(room.id, first) == first
+        assert await c.read(room.id, second) == second
+        assert await b.read(room.id, second) == second
+        await c.typing(room.id, True)
+        assert await receipts_before_typing(a, room.id, c.user_id) == []
+        assert announcer.held(room.id) == {c.user_id: second, b.user_id: second}
+
+        await announcer.release_all()
+        told = await next_of(a, Event, kind="receipts", room=room.id)
+        assert isinstance(told, Event)
+        assert set(told.reads or ()) == {
+            ReadMarker(c.user_id, second),
+            ReadMarker(b.user_id, second),
+        }
+        assert announcer.held(room.id) is None  # quiet again: the next one goes at once
+    finally:
+        for client in (a, b, c):
+            await client.close()
