@@ -23,11 +23,22 @@ from storage.types import ReadMark, ReadResult
 from .clock import now_ms
 from .hub import Hub
 
-__all__ = ["RECEIPTS_EVERY_S", "ReceiptAnnouncer", "commit_and_announce", "receipts_event"]
+__all__ = [
+    "RECEIPTS_COMMIT_EVERY_S",
+    "RECEIPTS_EVERY_S",
+    "ReceiptAnnouncer",
+    "commit_and_announce",
+    "receipts_event",
+]
 
 log = logging.getLogger("confrere.receipts")
 
 RECEIPTS_EVERY_S = 1.0
+# Receipts share the database's single writer with sends, and each transaction waits
+# for its fsync: committed at most this often, a batch holds every read that arrived
+# meanwhile instead of a handful (a read's ack waits at most about twice this, and no
+# client waits on it).
+RECEIPTS_COMMIT_EVERY_S = 0.05
 
 Markers = dict[str, int]  # user id -> read marker
 
@@ -103,12 +114,22 @@ class ReceiptAnnouncer:
 def commit_and_announce(
     set_reads: Callable[[Sequence[ReadMark]], Awaitable[list[ReadResult]]],
     announcer: ReceiptAnnouncer,
+    every: float = RECEIPTS_COMMIT_EVERY_S,
 ) -> Flush[ReadMark, ReadResult]:
-    """The receipts committer's flush: one transaction for the batch, then the markers
-    it raised handed to ``announcer`` (a read that moved nothing is told to nobody).
-    Like the sends' flush, it runs in the committer's task, before the acks."""
+    """The receipts committer's flush: one transaction for the batch, at most one per
+    ``every`` seconds (the reads arriving meanwhile queue for the next batch), then
+    the markers it raised handed to ``announcer`` (a read that moved nothing is told
+    to nobody). Like the sends' flush, it runs in the committer's task, before the
+    acks."""
+    started = -every
 
     async def flush(marks: Sequence[ReadMark]) -> list[ReadResult]:
+        nonlocal started
+        loop = asyncio.get_running_loop()
+        wait = started + every - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        started = loop.time()
         results = await set_reads(marks)
         raised: dict[str, Markers] = {}
         for mark, result in zip(marks, results, strict=True):
