@@ -367,7 +367,7 @@ export function onEphemeral(ev) {
     updateTitle();
     return;
   }
-  if (ev.kind === "receipts") { // the markers a batch of reads raised (SPEC.md §4.4)
+  if (ev.kind === "receipts") { // markers raised since the room's last receipts (SPEC.md §4.4)
     for (const { user, upto } of ev.reads || []) {
       room.receipts.set(user, Math.max(room.receipts.get(user) || 0, upto));
       if (user === app.session.userId && upto > room.readSeq) { // read on another device
