@@ -95,6 +95,7 @@ __all__ = [
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 REQUEST_TIMEOUT = 30.0  # seconds, for the one-shot requests (the chat itself has none)
+READ_EVERY_S = 1.0  # at most one read receipt per second while chatting (SPEC.md §4.4)
 PROFILE_VERSION = 1
 _PROFILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 # C0/C1 controls (but tab and newline), DEL, and the bidi overrides and isolates: a peer's
@@ -329,8 +330,11 @@ def format_event(event: Event, self_id: str | None = None) -> str | None:
     kind = event.kind
     if kind == "typing":
         return f"  ... {who} is typing" if event.on else None
-    if kind == "receipt":
-        return f"  (read by {who} up to [{event.upto}])"
+    if kind == "receipts":  # one's own marker comes too (read here or on another device)
+        others = [
+            f"{short_id(m.user)} up to [{m.upto}]" for m in event.reads or () if m.user != self_id
+        ]
+        return f"  (read by {', '.join(others)})" if others else None
     if kind == "member.joined":
         users = event.users or ((event.user,) if event.user else ())
         names = ", ".join(_who(u, self_id) for u in users) or "?"
@@ -620,11 +624,13 @@ class ChatSession:
                 self._read_wanted.set()
 
     async def mark_read(self) -> None:
-        """Send read receipts, coalesced: one per burst of displayed items."""
+        """Send read receipts, coalesced: at most one per READ_EVERY_S, up to what was
+        displayed by then (SPEC.md §4.4); leaving the chat sends the last one at once."""
         while True:
             await self._read_wanted.wait()
             self._read_wanted.clear()
             await self._send_read()
+            await asyncio.sleep(READ_EVERY_S)
 
     async def _send_read(self) -> None:
         async with self._read_lock:

@@ -60,8 +60,11 @@ log = logging.getLogger("loadtest.gen")
 
 SUBPROTOCOL_HEADERS = {"Sec-WebSocket-Protocol": "confrere.v1"}
 # The web client renders what arrived once per animation frame and then marks the open
-# room read up to its latest message: read-all receipts are coalesced on the same tick.
+# room read up to its latest message, sending at most one `read` per room per second
+# (SPEC.md §4.4; what was read meanwhile goes when that second ends): read-all does the
+# same, every room of the connection being open.
 READ_TICK_S = 0.016
+READ_EVERY_S = 1.0
 # A body has the shape of an end-to-end room message (SPEC.md §11.2, which the server
 # checks): version 0x01, then the stamp where the session id would be, padded to at
 # least the shortest message (MIN_BODY).
@@ -103,8 +106,9 @@ class GenConfig:
     payload_min: int = 100
     payload_max: int = 100
     read_fraction: float = 0.0  # share of deliveries answered with a read receipt
-    # Every delivery read, as the web client does: per connection, one receipt per room
-    # per READ_TICK up to the highest seq delivered in it (receipts coalesced per frame).
+    # Every delivery read, as the web client does: per connection, the tick after a
+    # delivery, one receipt per room up to the highest seq delivered in it, and at most
+    # one per room per READ_EVERY_S (the rest at the end of that second).
     read_all: bool = False
     typing_fraction: float = 0.0  # share of sends preceded by a typing notice
     burst: float = 0.0  # chance that a send is followed at once by another from the same user
@@ -161,6 +165,8 @@ class Conn(WSListener):
         "gen",
         "index",
         "next_delay",
+        "read_at",
+        "read_due",
         "session",
         "spec",
         "stalled",
@@ -186,6 +192,8 @@ class Conn(WSListener):
         self.transport: WSTransport | None = None
         self.top: dict[str, int] = {}  # room -> highest live seq (out-of-order check)
         self.unread: dict[str, int] = {}  # room -> highest seq delivered, not yet receipted
+        self.read_at: dict[str, float] = {}  # room -> when its last receipt went (loop time)
+        self.read_due: set[str] = set()  # rooms whose receipt waits for its second to end
         # Positions filled by a sync after a reconnect: the same items may also arrive
         # live (published after the node attached us, committed before the sync read),
         # and that overlap is the protocol working, not a duplicate.
@@ -571,14 +579,32 @@ class Generator:
 
     def _send_reads(self) -> None:
         """The tick of read-all: each connection receipts each room it got deliveries
-        in since the last tick, up to the highest (one ``read`` per room and tick)."""
+        in, up to the highest, if no receipt went for that room in the last
+        READ_EVERY_S; else that room's receipt goes when the second is over."""
         self._read_timer = None
         conns, self._unread = self._unread, set()
+        loop = asyncio.get_running_loop()
+        now = loop.time()
         for conn in conns:
-            unread, conn.unread = conn.unread, {}
-            if conn.connected:
-                for room, seq in unread.items():
-                    self.send_read(conn, room, seq)
+            if not conn.connected:
+                conn.unread.clear()
+                continue
+            for room in [r for r in conn.unread if r not in conn.read_due]:
+                last = conn.read_at.get(room)
+                if last is None or now >= last + READ_EVERY_S:
+                    self._send_unread(conn, room, now)
+                else:
+                    conn.read_due.add(room)
+                    loop.call_at(last + READ_EVERY_S, self._send_due, conn, room)
+
+    def _send_due(self, conn: Conn, room: str) -> None:
+        conn.read_due.discard(room)
+        if conn.connected and room in conn.unread:
+            self._send_unread(conn, room, asyncio.get_running_loop().time())
+
+    def _send_unread(self, conn: Conn, room: str, now: float) -> None:
+        conn.read_at[room] = now
+        self.send_read(conn, room, conn.unread.pop(room))
 
     def send_read(self, conn: Conn, room: str, seq: int) -> None:
         conn.request(partial(Read, room=room, seq=seq), time.time_ns())

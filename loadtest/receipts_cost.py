@@ -9,12 +9,13 @@ the generator was the limit); a step that fails is tried again (``--retries``: t
 machines are shared). The offered rate starts at ``--rate`` and steps up like
 ``bench`` (x ``--factor`` until a step fails, then ``--refine`` bisections; down by
 ``--factor`` if the first fails). The search runs first without receipts, then again
-with ``read_all`` (each connection receipts each room it got deliveries in, once per
-16 ms tick, as the web client does). Churn is off during both. Each step also records
-the nodes' CPU seconds per send (the two searches offer the same rates until one
-fails, so at the highest rate both passed the CPU cost of receipts is measured at
-equal load, less noisy than saturation) and, on one node, how many transactions its
-messages and its receipts took (the node's ``/metrics``).
+with ``read_all`` (each connection receipts each room it got deliveries in, up to the
+highest, at most once per room per second, as the web client does). Churn is off
+during both. Each step also records the nodes' CPU seconds per send (the two
+searches offer the same rates until one fails, so at the highest rate both passed the
+CPU cost of receipts is measured at equal load, less noisy than saturation) and, on
+one node, how many transactions its messages and its receipts took (the node's
+``/metrics``).
 """
 
 from __future__ import annotations

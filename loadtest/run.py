@@ -62,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--read-all",
         action="store_true",
-        help="every delivery read: one receipt per room per 16 ms tick (as the web client)",
+        help="every delivery read: at most one receipt per room per second (as the web client)",
     )
     parser.add_argument("--typing", type=float, default=0.2, help="share of sends after a typing")
     parser.add_argument("--churn", type=float, default=0.05, help="share dropped per minute")

@@ -63,6 +63,7 @@ __all__ = [
     "Ping",
     "Pong",
     "Read",
+    "ReadMarker",
     "RoomCreate",
     "RoomGet",
     "RoomInfo",
@@ -942,7 +943,7 @@ EVENT_KINDS = (
     "member.left",
     "member.promoted",
     "guest.invited",
-    "receipt",
+    "receipts",
     "typing",
     "room.updated",
     "device.revoked",
@@ -956,9 +957,27 @@ EVENT_KINDS = (
 
 
 @dataclass(frozen=True, slots=True)
+class ReadMarker:
+    """One member's read marker, as a ``receipts`` event carries it."""
+
+    user: str
+    upto: int
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"user": self.user, "upto": self.upto}
+
+    @classmethod
+    def from_wire(cls, d: dict[str, Any]) -> ReadMarker:
+        r = FieldReader(d, "read marker", None, frame=False)
+        marker = cls(r.str_("user"), r.int_("upto", 0, MAX_SEQ))
+        r.done(strict=False)
+        return marker
+
+
+@dataclass(frozen=True, slots=True)
 class Event:
     """A room event. Timeline events (member.*, room.updated) have ``seq >= 1`` and are
-    returned by sync; ephemeral ones (receipt, typing) have ``seq == 0``."""
+    returned by sync; ephemeral ones (receipts, typing) have ``seq == 0``."""
 
     T: ClassVar[str] = "event"
     kind: str
@@ -982,6 +1001,7 @@ class Event:
     archived: bool | None = None
     pinned: bool | None = None
     unread: bool | None = None
+    reads: tuple[ReadMarker, ...] | None = None  # receipts: the markers that moved
 
     def to_wire(self) -> dict[str, Any]:
         return _compact(
@@ -1007,12 +1027,13 @@ class Event:
                 "archived": self.archived,
                 "pinned": self.pinned,
                 "unread": self.unread,
+                "reads": None if self.reads is None else [m.to_wire() for m in self.reads],
             }
         )
 
     @classmethod
     def parse(cls, r: FieldReader, re: int | None = None) -> Event:
-        return cls(
+        event = cls(
             kind=r.choice("kind", EVENT_KINDS),
             room=r.str_("room"),
             seq=r.int_("seq", 0, MAX_SEQ, default=0),
@@ -1034,6 +1055,10 @@ class Event:
             pinned=r.bool_("pinned", required=False),
             unread=r.bool_("unread", required=False),
         )
+        reads = r.map_list("reads", required=False)
+        if reads is None:
+            return event
+        return replace(event, reads=tuple(ReadMarker.from_wire(m) for m in reads))
 
 
 @dataclass(frozen=True, slots=True)

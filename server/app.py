@@ -35,6 +35,7 @@ from .node import Node, NodeApp, RestLimiters, psc_client
 from .notifications import open_notifications
 from .presence import open_presence
 from .probe import BrokerProbe
+from .receipts import ReceiptAnnouncer, commit_and_announce
 from .retention import run_retention
 from .revocation import on_revoke_envelope, run_session_watch
 from .routes import routes, web
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None) -> NodeApp:
         hub = Hub(open_broker(settings.broker_url), open_presence(settings.broker_url))
         await hub.start()
         notifications = open_notifications(store, hub.presence, settings, server_key)
+        announcer = ReceiptAnnouncer(hub)
         services = Services(
             store,
             hub,
@@ -75,7 +77,10 @@ def create_app(settings: Settings | None = None) -> NodeApp:
                 ),
                 delay_s=settings.commit_delay_ms / 1000,
             ),
-            GroupCommit(timed(METRICS.receipts_commit, store.set_reads)),
+            GroupCommit(
+                commit_and_announce(timed(METRICS.receipts_commit, store.set_reads), announcer)
+            ),
+            announcer,
             blobs,
             server_key,
             LastSeen(store),
@@ -141,6 +146,7 @@ def create_app(settings: Settings | None = None) -> NodeApp:
             app.started(None)
             await notifications.close()
             await services.last_seen.flush()
+            await announcer.release_all()  # its timers end before the hub does
             await hub.close()
             await blobs.close()
             await store.close()

@@ -204,6 +204,17 @@ class Hub:
         self._deliver_room(env)
         await self.broker.publish(room_channel(room_id), self._tag + env.encode())
 
+    async def publish_ephemerals(self, items: Sequence[tuple[str, bytes]]) -> None:
+        """Ephemeral events to every attached connection of their rooms, ``(room id,
+        frame)`` each; the broker is waited on once for them all."""
+        out: list[tuple[str, bytes]] = []
+        for room_id, frame in items:
+            env = Envelope("eph", frame, room=room_id)
+            self._deliver_room(env)
+            out.append((room_channel(room_id), self._tag + env.encode()))
+        if out:
+            await self.broker.publish_many(out)
+
     async def publish_to_device(self, user_id: str, device_id: str, frame: bytes) -> None:
         env = Envelope("device", frame, device=device_id)
         self._deliver_device(user_id, env)

@@ -49,6 +49,7 @@ from .types import (
     NewMessage,
     NewUser,
     ReadMark,
+    ReadResult,
     Room,
     RoomMembers,
     Session,
@@ -226,10 +227,11 @@ class TimelineStore(Protocol):
         member of an open room who is its author (if it was sent at ``author_since`` or
         later) or, in a group or patient case, an owner or admin."""
 
-    async def set_reads(self, marks: Sequence[ReadMark]) -> list[int]:
+    async def set_reads(self, marks: Sequence[ReadMark]) -> list[ReadResult]:
         """Raise each read marker to its ``seq``, capped at the room's last seq (a
         marker never goes down), in one transaction (group commit), as if one by one
-        in batch order; return each mark's marker after it (0 for a non-member)."""
+        in batch order; return what each mark did: the marker after it (0 for a
+        non-member) and whether it raised it."""
 
 
 class ToDeviceStore(Protocol):

@@ -17,6 +17,7 @@ __all__ = [
     "NewMessage",
     "NewUser",
     "ReadMark",
+    "ReadResult",
     "Room",
     "RoomMembers",
     "Session",
@@ -232,6 +233,15 @@ class ReadMark:
     room_id: str
     user_id: str
     seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReadResult:
+    """What one :class:`ReadMark` did: the marker after it (0 for a non-member), and
+    whether it raised the marker (only a raised one is announced to the room)."""
+
+    upto: int
+    raised: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,12 +9,13 @@ from protocol.errors import ErrorCode
 from storage import GroupCommit
 from storage.base import RoomStore
 from storage.blobs import BlobStore
-from storage.types import AppendResult, NewMessage, ReadMark, RoomMembers
+from storage.types import AppendResult, NewMessage, ReadMark, ReadResult, RoomMembers
 
 from ..errors import ApiError
 from ..hub import Hub
 from ..last_seen import LastSeen
 from ..notifications import Notifications
+from ..receipts import ReceiptAnnouncer
 from ..server_key import ServerKey
 
 __all__ = ["Caller", "Services", "require_admin", "require_member"]
@@ -43,7 +44,8 @@ class Services(Generic[S_co]):
     hub: Hub
     # Sends: (message, mentioned user ids) -> stored, then fanned out (messages.py).
     committer: GroupCommit[tuple[NewMessage, tuple[str, ...]], AppendResult]
-    receipts: GroupCommit[ReadMark, int]  # read markers
+    receipts: GroupCommit[ReadMark, ReadResult]  # read markers
+    announcer: ReceiptAnnouncer  # what receipts raised, told to the rooms
     blobs: BlobStore
     server_key: ServerKey
     last_seen: LastSeen

@@ -183,11 +183,10 @@ async def on_sync(svc: Services[MessagePorts], caller: Caller, f: Sync) -> Batch
 
 async def on_read(svc: Services[MessagePorts], caller: Caller, f: Read) -> Ack:
     await require_member(svc, caller, f.room)
-    # Group-committed like sends: acked once the batch holding it committed.
-    upto = await svc.receipts.append(ReadMark(f.room, caller.user_id, f.seq))
-    receipt = Event(kind="receipt", room=f.room, user=caller.user_id, upto=upto, ts=now_ms())
-    await svc.hub.publish_ephemeral(f.room, encode(receipt), skip=caller.device_id)
-    return Ack(f.id, seq=upto)
+    # Group-committed like sends: acked once the batch holding it committed (the
+    # committer hands what it raised to the room's announcer: server/receipts.py).
+    result = await svc.receipts.append(ReadMark(f.room, caller.user_id, f.seq))
+    return Ack(f.id, seq=result.upto)
 
 
 async def on_typing(svc: Services[MessagePorts], caller: Caller, f: Typing) -> Ack:

@@ -48,6 +48,7 @@ from ..types import (
     NewMessage,
     NewUser,
     ReadMark,
+    ReadResult,
     Room,
     RoomMembers,
     Session,
@@ -916,14 +917,14 @@ class SqlStore(
             await self.db.scrub()
         return result
 
-    async def set_reads(self, marks: Sequence[ReadMark]) -> list[int]:
+    async def set_reads(self, marks: Sequence[ReadMark]) -> list[ReadResult]:
         if not marks:
             return []
         if any(m.seq not in _BIGINT for m in marks):
             raise BadValue("a read marker beyond 64 bits")
         keys = sorted({(m.room_id, m.user_id) for m in marks})
 
-        async def tx(c: Tx) -> list[int]:
+        async def tx(c: Tx) -> list[ReadResult]:
             rows = await c.fetch(_SQL_LOCK_READ_MARKERS, [k[0] for k in keys], [k[1] for k in keys])
             stored = {(r[0], r[1]): int(r[2]) for r in rows}
             last_seq = {r[0]: int(r[3]) for r in rows}
@@ -931,10 +932,12 @@ class SqlStore(
             results = []
             for m in marks:  # in batch order, as if one by one
                 key = (m.room_id, m.user_id)
-                marker = markers.get(key)
-                if marker is not None:
-                    marker = markers[key] = max(marker, min(m.seq, last_seq[m.room_id]))
-                results.append(marker or 0)
+                before = markers.get(key)
+                if before is None:  # not a member
+                    results.append(ReadResult(0, False))
+                    continue
+                marker = markers[key] = max(before, min(m.seq, last_seq[m.room_id]))
+                results.append(ReadResult(marker, marker > before))
             raised = [(k, v) for k, v in markers.items() if v > stored[k]]
             if raised:
                 await c.execute(

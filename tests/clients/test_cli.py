@@ -49,7 +49,7 @@ from clients.python import (
 )
 from harness import ServerUnderTest, practitioner
 from protocol.crypto.attachment import AttachmentRef
-from protocol.frames import Event
+from protocol.frames import Event, ReadMarker
 
 ALICE = "AAAAAAAAaaaaaaaa"
 BOB = "BBBBBBBBbbbbbbbb"
@@ -329,8 +329,11 @@ def test_format_timeline_events() -> None:
 def test_format_ephemeral_events() -> None:
     assert format_event(Event("typing", "r1", user=BOB, on=True)) == "  ... BBBBBBBB is typing"
     assert format_event(Event("typing", "r1", user=BOB, on=False)) is None
-    receipt = Event("receipt", "r1", user=BOB, upto=9)
-    assert format_event(receipt) == "  (read by BBBBBBBB up to [9])"
+    receipts = Event("receipts", "r1", reads=(ReadMarker(BOB, 9), ReadMarker(ALICE, 7)))
+    assert format_event(receipts) == "  (read by BBBBBBBB up to [9], AAAAAAAA up to [7])"
+    # One's own marker (read on this device or another) is not news to show.
+    assert format_event(receipts, ALICE) == "  (read by BBBBBBBB up to [9])"
+    assert format_event(Event("receipts", "r1", reads=(ReadMarker(ALICE, 7),)), ALICE) is None
 
 
 def test_format_rooms() -> None:

@@ -119,3 +119,29 @@ def test_percentiles_of_a_histogram() -> None:
     hist = {k: 1 for k in range(100)}  # 0.1 ms buckets: 0.1 .. 10.0 ms
     assert hist_percentiles(hist) == {"p50": 5.0, "p90": 9.0, "p99": 9.9, "max": 10.0}
     assert hist_percentiles({})["p99"] == 0.0
+
+
+async def test_read_all_reads_each_room_at_once_then_at_most_once_a_second() -> None:
+    """As the web client: the tick after a delivery reads each room up to its highest
+    seq; a room read less than a second ago waits for that second to end."""
+    config = GenConfig("ws://127.0.0.1:1/v1/ws", read_all=True)
+    gen = Generator(config, [UserSpec("u", "d", "t", ("r1", "r2"))])
+    conn = gen.conns[0]
+    socket = _welcome(conn, 1, ("r1", "r2"))
+
+    def reads() -> list[tuple[str, int]]:
+        return [(f["room"], f["seq"]) for f in socket.sent if f["t"] == "read"]
+
+    for room, seq in (("r1", 2), ("r1", 3), ("r2", 2)):
+        gen.on_msg(conn, _msg(room, seq))
+    gen._send_reads()  # the render tick
+    assert reads() == [("r1", 3), ("r2", 2)]
+    for seq in (4, 5):
+        gen.on_msg(conn, _msg("r1", seq))
+    gen._send_reads()
+    assert reads() == [("r1", 3), ("r2", 2)]  # r1 was read less than a second ago
+    assert conn.read_due == {"r1"}
+    gen._send_due(conn, "r1")  # that second is over: one read for both
+    assert reads() == [("r1", 3), ("r2", 2), ("r1", 5)]
+    assert conn.read_due == set() and conn.unread == {}
+    assert gen.tally.reads_sent == 3

@@ -210,7 +210,7 @@ def test_run_checks_every_delivery_through_churn(population: Path, tmp_path: Pat
         "6",
         "--churn",
         "4",  # most connections drop and resume at least once
-        "--read-all",  # every delivery read, coalesced per room and tick
+        "--read-all",  # every delivery read, at most one receipt per room per second
         "--per-process",
         "15",
         "--report",

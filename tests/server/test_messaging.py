@@ -23,7 +23,7 @@ from harness import (
 )
 from protocol.crypto.envelope import wrap_header
 from protocol.errors import ErrorCode
-from protocol.frames import Event, Msg, ToDeviceMsg
+from protocol.frames import Event, Msg, ReadMarker, ToDeviceMsg
 from storage.types import NewMessage
 
 
@@ -184,8 +184,8 @@ async def test_typing_and_read_receipts_reach_the_other_members(server: ServerUn
             0,
         )
         assert await b.read(room.id, seq + 1000) == seq  # capped at the room's last seq
-        receipt = await next_of(a, Event, kind="receipt", room=room.id)
-        assert isinstance(receipt, Event) and (receipt.user, receipt.upto) == (b.user_id, seq)
+        receipts = await next_of(a, Event, kind="receipts", room=room.id)
+        assert isinstance(receipts, Event) and receipts.reads == (ReadMarker(b.user_id, seq),)
         info = await b.room(room.id)
         assert info.read_seq == seq
     finally:

@@ -21,7 +21,7 @@ from harness import (
 )
 from loadtest.server_process import ServerProcess
 from protocol.errors import ErrorCode
-from protocol.frames import Event, Msg
+from protocol.frames import Event, Msg, ReadMarker
 from services import RedisCluster, RedisServer
 from storage import Store, open_store
 
@@ -88,6 +88,23 @@ async def test_clients_on_different_nodes_converse(cluster: Cluster, kind: str) 
         from_b = await messages_from_others(a, room.id, 10)
         assert [opened(m.body) for m in from_a] == [f"a{i}".encode() for i in range(10)]
         assert [opened(m.body) for m in from_b] == [f"b{i}".encode() for i in range(10)]
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_receipt_crosses_nodes(cluster: Cluster) -> None:
+    """Each node tells the room of the markers its own reads raised: a reader on node 1
+    is heard on node 0 (one ``receipts`` event), the reader's device too."""
+    a = await connected(await cluster.account(0))
+    b = await connected(await cluster.account(1))
+    try:
+        room = await a.create_room("group", [b.user_id])
+        seq = await a.send(room.id, sealed(b"lu ?"))
+        assert await b.read(room.id, seq) == seq
+        for client in (a, b):
+            told = await next_of(client, Event, kind="receipts", room=room.id)
+            assert isinstance(told, Event) and told.reads == (ReadMarker(b.user_id, seq),)
     finally:
         await a.close()
         await b.close()

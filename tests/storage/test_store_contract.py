@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from storage import Conflict, NotFound, Store
-from storage.types import NewMessage, NewUser, ReadMark, Session
+from storage.types import NewMessage, NewUser, ReadMark, ReadResult, Session
 
 _n = itertools.count(1)
 
@@ -169,10 +169,10 @@ async def test_read_markers_only_go_up_to_the_last_seq(store: Store) -> None:
     a = await user(store)
     room, _ = await store.create_room("group", a, [], b"Solo", None, 1)
     await store.append_messages([msg(room.id, a, "d", f"c{i}") for i in range(3)])
-    assert await store.set_reads([ReadMark(room.id, a, 3)]) == [3]
-    assert await store.set_reads([ReadMark(room.id, a, 2)]) == [3]
-    assert await store.set_reads([ReadMark(room.id, a, 99)]) == [4]
-    assert await store.set_reads([ReadMark(room.id, "nobody", 2)]) == [0]
+    assert await store.set_reads([ReadMark(room.id, a, 3)]) == [ReadResult(3, True)]
+    assert await store.set_reads([ReadMark(room.id, a, 2)]) == [ReadResult(3, False)]
+    assert await store.set_reads([ReadMark(room.id, a, 99)]) == [ReadResult(4, True)]
+    assert await store.set_reads([ReadMark(room.id, "nobody", 2)]) == [ReadResult(0, False)]
     assert await store.set_reads([]) == []
     membership = await store.membership(room.id, a)
     assert membership is not None and membership.read_seq == 4
@@ -184,7 +184,7 @@ async def test_a_batch_of_read_marks_is_applied_as_if_one_by_one(store: Store) -
     other, _ = await store.create_room("group", a, [], b"Solo", None, 1)
     await store.append_messages([msg(room.id, a, "d", f"c{i}") for i in range(4)])
     last = (await store.timeline(room.id, 0, 100))[-1].seq
-    assert await store.set_reads([ReadMark(room.id, b, 1)]) == [1]
+    assert await store.set_reads([ReadMark(room.id, b, 1)]) == [ReadResult(1, True)]
     marks = [
         ReadMark(room.id, a, 2),
         ReadMark(room.id, b, 3),
@@ -196,7 +196,10 @@ async def test_a_batch_of_read_marks_is_applied_as_if_one_by_one(store: Store) -
         ReadMark(room.id, a, 2),
         ReadMark(room.id, b, 2),
     ]
-    assert await store.set_reads(marks) == [2, 3, 2, 3, 1, 0, last, 3, last]
+    results = await store.set_reads(marks)
+    assert [r.upto for r in results] == [2, 3, 2, 3, 1, 0, last, 3, last]
+    # Raised: each mark that moved its marker past where the batch had it so far.
+    assert [r.raised for r in results] == [True, True, False, True, True, False, True, False, False]
     markers = {
         (r, u): (await store.membership(r, u))
         for r, u in [(room.id, a), (room.id, b), (other.id, a)]
@@ -208,7 +211,10 @@ async def test_a_batch_of_read_marks_is_applied_as_if_one_by_one(store: Store) -
     }
     assert await store.membership(room.id, "nobody") is None
     # A later batch going backwards, duplicates included, moves nothing.
-    assert await store.set_reads([ReadMark(room.id, a, 1), ReadMark(room.id, a, 1)]) == [3, 3]
+    assert await store.set_reads([ReadMark(room.id, a, 1), ReadMark(room.id, a, 1)]) == [
+        ReadResult(3, False),
+        ReadResult(3, False),
+    ]
 
 
 async def test_concurrent_batches_of_read_marks_lose_no_raise(store: Store) -> None:

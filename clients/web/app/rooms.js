@@ -8,6 +8,9 @@ import { maybeNotify } from "./notify.js";
 
 const TYPING_SHOWN_MS = 6000; // a peer typing with no news for this long has stopped
 const PRESENCE_EVERY_MS = 60000; // presence has no event: the open room is asked again
+// At most one `read` per room per second while it stays open (SPEC.md §4.4): what was
+// read meanwhile goes at the end of that second, or at once when the room is left.
+const READ_EVERY_MS = 1000;
 
 function blank(id) {
   return {
@@ -26,7 +29,10 @@ function blank(id) {
     deleted: new Map(), // seq of a message deleted for everyone -> who deleted it
     receipts: new Map(), // user -> read upto
     typing: new Map(), // user -> timer
-    readSeq: 0,
+    readSeq: 0, // this user's read marker, as shown
+    readSent: 0, // the highest marker told to the server (or by it)
+    readSentAt: 0, // when the last `read` went
+    readTimer: null, // the `read` due at the end of that second
     // This user's own settings (room.settings, SPEC.md §4.21), synced across devices.
     notify: "all", // "all" | "mentions" | "none"
     archived: false,
@@ -47,7 +53,10 @@ export function upsertRoom(info) {
   for (const key of ["kind", "status", "role"]) if (info[key] !== undefined) room[key] = info[key];
   if (info.name !== undefined) room.name = info.name;
   if (info.header) room.header = info.header;
-  if (info.read_seq !== undefined) room.readSeq = Math.max(room.readSeq, info.read_seq);
+  if (info.read_seq !== undefined) {
+    room.readSeq = Math.max(room.readSeq, info.read_seq);
+    room.readSent = Math.max(room.readSent, info.read_seq);
+  }
   if (info.kind !== undefined) applySettings(room, info); // a whole RoomInfo: defaults left out
   if (info.members) {
     room.described = true;
@@ -139,15 +148,44 @@ export function markRead(room) {
   for (const m of room.messages.values()) last = Math.max(last, m.seq);
   if (last > room.readSeq && document.visibilityState === "visible" && app.current === room.id) {
     room.readSeq = last;
-    app.client.read(room.id, last).catch(() => {});
+    sendRead(room);
     emit("rooms");
     updateTitle();
   }
 }
 
+/** Tell the server the room's read marker: at once if no `read` went for it in the last
+ * READ_EVERY_MS, else at the end of that second (`now`: at once, e.g. leaving it). */
+function sendRead(room, now = false) {
+  if (room.readSeq <= room.readSent) return;
+  const wait = room.readSentAt + READ_EVERY_MS - Date.now();
+  if (!now && wait > 0) {
+    if (!room.readTimer) {
+      room.readTimer = setTimeout(() => {
+        room.readTimer = null;
+        sendRead(room);
+      }, wait);
+    }
+    return;
+  }
+  clearTimeout(room.readTimer);
+  room.readTimer = null;
+  room.readSent = room.readSeq;
+  room.readSentAt = Date.now();
+  app.client.read(room.id, room.readSeq).catch(() => {});
+}
+
+/** Send the read markers still waiting for their second to end (the room was left, the
+ * page hidden). */
+export function flushReads() {
+  for (const room of rooms.values()) sendRead(room, true);
+}
+
 document.addEventListener("visibilitychange", () => {
-  if (app.current && rooms.has(app.current)) markRead(rooms.get(app.current));
+  if (document.visibilityState === "hidden") flushReads();
+  else if (app.current && rooms.has(app.current)) markRead(rooms.get(app.current));
 });
+window.addEventListener("pagehide", flushReads);
 window.addEventListener("online", () => app.client?.retryNow());
 
 // -- what arrives (history replays many items at once: changes render in batches)
@@ -329,8 +367,16 @@ export function onEphemeral(ev) {
     updateTitle();
     return;
   }
-  if (ev.kind === "receipt") {
-    room.receipts.set(ev.user, Math.max(room.receipts.get(ev.user) || 0, ev.upto));
+  if (ev.kind === "receipts") { // markers raised since the room's last receipts (SPEC.md §4.4)
+    for (const { user, upto } of ev.reads || []) {
+      room.receipts.set(user, Math.max(room.receipts.get(user) || 0, upto));
+      if (user === app.session.userId && upto > room.readSeq) { // read on another device
+        room.readSeq = upto;
+        room.readSent = Math.max(room.readSent, upto);
+        emit("rooms");
+        updateTitle();
+      }
+    }
     emit("room", room.id);
   } else if (ev.kind === "typing") {
     clearTimeout(room.typing.get(ev.user));

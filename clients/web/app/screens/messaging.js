@@ -5,7 +5,7 @@
 import { h, replace, when } from "../dom.js";
 import { app, emit, KIND_LABELS, notice, on, rooms } from "../state.js";
 import { initials, nameOf, want } from "../profiles.js";
-import { lastActivity, otherOf, shownOf, unread, watchPresence } from "../rooms.js";
+import { flushReads, lastActivity, otherOf, shownOf, unread, watchPresence } from "../rooms.js";
 import { clearHash, go } from "../router.js";
 import { avatar, presenceDot } from "../widgets.js";
 import { search } from "../search.js";
@@ -33,6 +33,7 @@ export function messagingView({ params, hash = {} }) {
     go("/", { replace: true });
     return;
   }
+  if (id !== app.current) flushReads(); // the room left: its marker goes now
   app.current = id;
   ui.layout.dataset.view = id ? "chat" : "list";
   watchPresence(id);
