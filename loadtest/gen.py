@@ -355,6 +355,7 @@ class Generator:
         self._read_count = 0
         self._unread: set[Conn] = set()  # connections with deliveries to receipt
         self._read_timer: asyncio.TimerHandle | None = None
+        self._reads_due = 0  # receipts waiting for their room's second to end
         self._cids = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._sender: asyncio.Task[None] | None = None
@@ -595,10 +596,12 @@ class Generator:
                     self._send_unread(conn, room, now)
                 else:
                     conn.read_due.add(room)
+                    self._reads_due += 1
                     loop.call_at(last + READ_EVERY_S, self._send_due, conn, room)
 
     def _send_due(self, conn: Conn, room: str) -> None:
         conn.read_due.discard(room)
+        self._reads_due -= 1
         if conn.connected and room in conn.unread:
             self._send_unread(conn, room, asyncio.get_running_loop().time())
 
@@ -662,6 +665,8 @@ class Generator:
             "ephemeral": t.ephemeral,
             "reads_sent": t.reads_sent,
             "reads_acked": t.reads_acked,
+            # Receipts still to go (the tick, or a room's second): a drain waits for them.
+            "reads_held": self._reads_due + (self._read_timer is not None),
             "connects": t.connects,
             "connect_failures": t.connect_failures,
             "connect_retries": t.connect_retries,

@@ -113,7 +113,11 @@ async def _step(
         snaps = await pool.call("snapshot", full=True)
         total = merge(snaps)
         sent, acked, delivered = _step_counts(snaps, k)
-        settled = acked == sent and total["reads_acked"] == total["reads_sent"]
+        settled = (
+            acked == sent
+            and total["reads_held"] == 0
+            and total["reads_acked"] == total["reads_sent"]
+        )
         if (settled and total["lost"] == 0) or time.time() > deadline:
             break
         await asyncio.sleep(0.1)

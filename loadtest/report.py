@@ -25,6 +25,7 @@ COUNTERS = (
     "ephemeral",
     "reads_sent",
     "reads_acked",
+    "reads_held",
     "connects",
     "connect_failures",
     "disconnects",

@@ -141,7 +141,8 @@ async def test_read_all_reads_each_room_at_once_then_at_most_once_a_second() -> 
     gen._send_reads()
     assert reads() == [("r1", 3), ("r2", 2)]  # r1 was read less than a second ago
     assert conn.read_due == {"r1"}
+    assert gen.snapshot()["reads_held"] == 1  # a drain waits for it
     gen._send_due(conn, "r1")  # that second is over: one read for both
     assert reads() == [("r1", 3), ("r2", 2), ("r1", 5)]
     assert conn.read_due == set() and conn.unread == {}
-    assert gen.tally.reads_sent == 3
+    assert gen.tally.reads_sent == 3 and gen.snapshot()["reads_held"] == 0
