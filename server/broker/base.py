@@ -45,7 +45,8 @@ class Broker(Protocol):
 
     async def subscribe(self, *channels: str) -> None:
         """Subscribe to each of ``channels`` (at once: one command where the broker
-        allows); channels already subscribed are left as they are."""
+        allows); channels already subscribed are left as they are. On return, every
+        publication the broker handles from then on reaches the subscription."""
 
     async def unsubscribe(self, channel: str) -> None: ...
 

@@ -465,7 +465,9 @@ class RedisBrokerBase(ABC):
         # Concurrent calls share one (S)SUBSCRIBE per link (a round, as publishing
         # does): in a reconnect storm thousands of hellos subscribe within a second,
         # and a command and a socket write each were a tenth of a hello's cost. A call
-        # returns once a command carrying its channels was sent, as before.
+        # returns once Redis has processed a command carrying its channels: a hello
+        # reads its rooms' positions after subscribing, and a publication Redis handled
+        # before the SUBSCRIBE would reach neither that read nor the connection.
         new = [c for c in channels if c not in self._channels]
         if not new:
             return
@@ -496,6 +498,11 @@ class RedisBrokerBase(ABC):
                 # A channel unsubscribed meanwhile is no longer wanted: add() skips it.
                 for key, (link, group) in by_link.items():
                     await link.add(group, self._wanted_on(key))
+                # A link that fails here is repaired like any other (resubscribed, then
+                # its rooms' clients told to resync): nothing to raise to the callers.
+                await asyncio.gather(
+                    *(link.confirm() for link, _ in by_link.values()), return_exceptions=True
+                )
                 for waiter in waiters:
                     if not waiter.done():
                         waiter.set_result(None)

@@ -161,6 +161,27 @@ async def test_subscriber_dropped_by_redis_resubscribes_and_signals_a_reset(
         await broker.close()
 
 
+async def test_subscribe_returns_once_redis_has_processed_it(own_redis: RedisServer) -> None:
+    # Written is not enough: a publication Redis handles before the SUBSCRIBE is lost
+    # to the subscriber, and a hello reads its rooms' positions once subscribed.
+    broker, inbox = RedisBroker(own_redis.url), Inbox()
+    await broker.start(inbox.on_message, inbox.on_reset)
+    assert own_redis.proc is not None
+    try:
+        own_redis.proc.send_signal(signal.SIGSTOP)  # Redis reads nothing for a while
+        try:
+            subscribed = asyncio.create_task(broker.subscribe("r:late"))
+            done, _ = await asyncio.wait({subscribed}, timeout=0.3)
+            assert not done
+        finally:
+            own_redis.proc.send_signal(signal.SIGCONT)
+        await subscribed
+        await broker.publish("r:late", b"first")
+        await inbox.wait_for(("r:late", b"first"))
+    finally:
+        await broker.close()
+
+
 async def test_unresponsive_redis_is_detected_and_recovered(own_redis: RedisServer) -> None:
     # A server that keeps the connection open but never answers (here: SIGSTOP; a
     # vanished peer or a hung process alike) is found out by the idle PING.
