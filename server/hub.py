@@ -17,14 +17,15 @@ import logging
 import random
 import secrets
 import time
-from collections.abc import Callable, Coroutine, Iterable, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol
 
 from .broker import Broker, room_channel, user_channel
 from .envelope import Envelope, decode_envelope
 from .metrics import METRICS, frame_type
 from .presence import Presence
 from .probe import probe_received
+from .tasks import Background
 
 __all__ = ["Hub", "ItemPublication", "Peer"]
 
@@ -59,7 +60,7 @@ class Hub:
         self.presence = presence
         self._rooms: dict[str, set[Peer]] = {}
         self._users: dict[str, set[Peer]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Background(log, "broker subscription change failed")
         self._seen: dict[str, int] = {}  # room -> highest seq delivered here
         self._caught: dict[str, set[int]] = {}  # room -> seqs the catch-up handed out
         self._tag = _TAGGED + secrets.token_bytes(8)  # this node's publications
@@ -310,26 +311,16 @@ class Hub:
         METRICS.frames_out.inc(frame_type(frame), self.deliveries - delivered)
         for peer in leaving:
             if self._remove(peer, env.room):
-                self._spawn(self._sync_room(env.room))
+                self._tasks.spawn(self._sync_room(env.room))
 
     def _deliver_joined(self, user_id: str, env: Envelope) -> None:
         assert env.room is not None
         for peer in list(self._users.get(user_id, ())):
             if env.room not in peer.rooms and self._add(peer, env.room):
-                self._spawn(self._sync_room(env.room))
+                self._tasks.spawn(self._sync_room(env.room))
             peer.push(env.frame)
             self.deliveries += 1
             METRICS.frames_out.inc("event")
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("broker subscription change failed: %s", task.exception())
 
     def _on_reset(self) -> None:
         """Publications may have been lost: every local client must catch up by seq.

@@ -22,6 +22,7 @@ from storage.types import ReadMark, ReadResult
 
 from .clock import now_ms
 from .hub import Hub
+from .tasks import Background
 
 __all__ = [
     "RECEIPTS_COMMIT_EVERY_S",
@@ -57,7 +58,7 @@ class ReceiptAnnouncer:
         # Rooms announced less than ``every`` ago -> the markers raised since then.
         self._held: dict[str, Markers] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Background(log, "receipts not announced")
 
     def held(self, room_id: str) -> Markers | None:
         """What waits for the room's interval to end (None: no interval running)."""
@@ -95,14 +96,7 @@ class ReceiptAnnouncer:
         if not markers:
             return  # a quiet interval: the next raise is told at once
         self._hold(room_id)
-        task = asyncio.get_running_loop().create_task(self._publish([(room_id, markers)]))
-        self._tasks.add(task)
-        task.add_done_callback(self._published)
-
-    def _published(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("receipts not announced: %s", task.exception())
+        self._tasks.spawn(self._publish([(room_id, markers)]))
 
     async def _publish(self, rooms: Sequence[tuple[str, Markers]]) -> None:
         if rooms:
