@@ -12,16 +12,18 @@ sharded, a room costs one shard, and rooms and users spread evenly over the mast
 the cluster grows (no hash tag would pin them together on one shard).
 
 Publishing: one round trip per batch (see ``redis_base``). The queued SPUBLISHes are
-grouped by master, and each master's share goes, in queue order, in one ClusterPipeline
-on one connection, all masters in parallel. A channel always maps to one slot, hence
-one master, so publications on one channel keep their order; batches follow one
-another. A MOVED reply (slot migrated meanwhile) is re-sent alone to the new owner,
-after the rest of that share: still in order for that channel. Any other failure drops
-that master's share (counted) and makes the client re-read the slot map; the master is
-then skipped (its publications dropped and counted at once) for a backoff that doubles
-up to 2 s, so a master that is down costs the others neither latency nor round trips.
-redis-py's cluster retries are off, since a retried pipeline could deliver a
-publication twice.
+grouped by master (by the slot map of a ``RedisCluster`` client kept for that alone),
+and each master's share goes, in queue order, in one write on that master's lean
+connection (``resp.Pipeline``, as the plain broker's publisher), all masters in
+parallel. A channel always maps to one slot, hence one master, so publications on one
+channel keep their order; batches follow one another. A MOVED reply (slot migrated
+meanwhile) or an ASK (slot being migrated) is re-sent once to the master it names,
+after the rest of that share: still in order for that channel; the slot map is then
+read again before the next batch. Any other failure drops that master's share
+(counted) and makes the map be re-read; the master is then skipped (its publications
+dropped and counted at once) for a backoff that doubles up to 2 s, so a master that is
+down costs the others neither latency nor round trips. Nothing is retried otherwise,
+since a retried write could deliver a publication twice.
 
 Subscribing: one link (a subscriber connection, see ``redis_base``) per master, each
 holding the SSUBSCRIBEs of the channels whose slots that master owns, routed by a slot
@@ -50,11 +52,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
+import hiredis
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.exceptions import RedisClusterException
 
 from .redis_base import FAILURES, IDLE_PING_S, Publication, RedisBrokerBase, no_retry
+from .resp import Pipeline, pack
 
 __all__ = ["ClusterURL", "RedisClusterBroker", "cluster_client", "is_cluster_url"]
 
@@ -63,6 +67,20 @@ log = logging.getLogger("confrere.broker.redis")
 _SCHEMES = {"redis+cluster": False, "rediss+cluster": True}
 _SKIP_MIN_S = 0.05
 _SKIP_MAX_S = 2.0
+_PING = pack("PING")
+_ASKING = pack("ASKING")
+
+
+def _redirection(error: hiredis.ReplyError, sent_to: str) -> tuple[str, bool] | None:
+    """``("host:port", asking)`` of a MOVED or ASK answer, else None. An empty host
+    means the one the command was sent to (Redis 7 when it knows no better)."""
+    kind, _, rest = str(error).partition(" ")
+    if kind not in ("MOVED", "ASK"):
+        return None
+    target = rest.partition(" ")[2]
+    if target.startswith(":"):
+        target = sent_to.rpartition(":")[0] + target
+    return target, kind == "ASK"
 
 
 def is_cluster_url(url: str) -> bool:
@@ -136,39 +154,78 @@ class RedisClusterBroker(RedisBrokerBase):
     ) -> None:
         super().__init__(max_queued=max_queued, idle_ping_s=idle_ping_s)
         self._url = ClusterURL.parse(url)
-        self._publisher = cluster_client(url, socket_timeout=10.0, retry=no_retry())
+        # The publisher's slot map (its connections serve only to read it); the
+        # publications go on lean connections, one per master (``_masters``).
+        self._slots = cluster_client(url, socket_timeout=10.0, retry=no_retry())
+        self._slots_stale = False  # a failure or a redirection: read the map again
+        self._masters: dict[str, Pipeline] = {}  # "host:port" -> its publisher connection
         self._topology = cluster_client(url, socket_timeout=10.0, retry=no_retry())
         self._topology_read = False
         self._skip_until: dict[str, float] = {}  # master -> loop time its share is sent again
         self._skip_for: dict[str, float] = {}  # master -> current skip backoff
 
     async def _open_publisher(self) -> None:
-        await self._publisher.initialize()  # raises if no startup node answers
+        await self._slots.initialize()  # raises if no startup node answers
 
     async def _close_connections(self) -> None:
-        for client in (self._publisher, self._topology):
+        masters, self._masters = self._masters, {}
+        for pipeline in masters.values():
+            with contextlib.suppress(*FAILURES):
+                await pipeline.close()
+        for client in (self._slots, self._topology):
             with contextlib.suppress(*FAILURES):
                 await client.aclose()
+
+    def _master(self, name: str) -> Pipeline:
+        """The publisher connection to master ``name`` ("host:port"), opened on first use
+        and again after a failure (``resp.Pipeline`` reconnects)."""
+        pipeline = self._masters.get(name)
+        if pipeline is None:
+            host, _, port = name.rpartition(":")
+            client = aioredis.Redis(
+                host=host.strip("[]"),
+                port=int(port),
+                socket_timeout=10.0,
+                socket_connect_timeout=5.0,
+                socket_keepalive=True,
+                retry=no_retry(),
+                **self._url.options(),
+            )
+            pipeline = self._masters[name] = Pipeline(client, reply_timeout_s=10.0)
+        return pipeline
+
+    async def _read_slots(self) -> None:
+        """The slot map, read again if a failure or a redirection made it stale; the
+        connections to masters no longer in it are closed."""
+        if not self._slots_stale:
+            return
+        await self._slots.initialize()
+        self._slots_stale = False
+        current = {node.name for node in self._slots.get_primaries()}
+        for name in [name for name in self._masters if name not in current]:
+            with contextlib.suppress(*FAILURES):
+                await self._masters.pop(name).close()
 
     async def ping(self) -> None:
         """Raises if no master answers. One master down is not the node's problem (all
         nodes share it) and is not a reason to take it out of the load balancer."""
-        await self._publisher.initialize()
-        primaries = self._publisher.get_primaries()
+        await self._slots.initialize()
+        primaries = self._slots.get_primaries()
         results = await asyncio.gather(
-            *(self._publisher.ping(target_nodes=node) for node in primaries),
+            *(self._master(node.name).execute([_PING]) for node in primaries),
             return_exceptions=True,
         )
-        if not any(result is True for result in results):
+        if not any(result == 0 for result in results):
             failure = next((r for r in results if isinstance(r, BaseException)), None)
             raise RedisClusterException(f"no Redis Cluster master answers: {failure}")
 
     async def _send(self, batch: list[Publication]) -> int:
+        await self._read_slots()
         failed = 0
         shares: dict[str, list[Publication]] = defaultdict(list)
         for channel, data in batch:
             try:
-                node = self._publisher.get_node_from_key(channel)
+                node = self._slots.get_node_from_key(channel)
             except FAILURES:
                 node = None
             if node is None:  # slot not covered (yet)
@@ -184,7 +241,7 @@ class RedisClusterBroker(RedisBrokerBase):
             else:
                 sending.append((name, share))
         results = await asyncio.gather(
-            *(self._send_share(share) for _, share in sending), return_exceptions=True
+            *(self._send_share(name, share) for name, share in sending), return_exceptions=True
         )
         for (name, share), result in zip(sending, results, strict=True):
             if isinstance(result, BaseException):
@@ -199,22 +256,39 @@ class RedisClusterBroker(RedisBrokerBase):
             else:
                 self._skip_until.pop(name, None)
                 self._skip_for.pop(name, None)
-                if result:  # some refused (cluster down, moved too often...)
-                    failed += result
-                    refresh = True
+                refused, redirected = result
+                failed += refused  # cluster down, moved twice...
+                refresh = refresh or refused > 0 or redirected
         if refresh:
-            await self._publisher.aclose()  # re-read the slot map before the next batch
+            await self._slots.aclose()  # forget the slot map: read it before the next batch
+            self._slots_stale = True
         if failed == len(batch) and batch:
             raise RedisClusterException(f"no master took any of {len(batch)} publications")
         return failed
 
-    async def _send_share(self, share: list[Publication]) -> int:
-        """One master's share in one pipeline; returns how many it refused."""
-        pipe = self._publisher.pipeline()
-        for channel, data in share:
-            pipe.spublish(channel, data)
-        results = await pipe.execute(raise_on_error=False)
-        return sum(1 for result in results if isinstance(result, BaseException))
+    async def _send_share(self, name: str, share: list[Publication]) -> tuple[int, bool]:
+        """One master's share in one write; returns how many were refused, and whether
+        any was redirected. A publication answered MOVED (its slot has a new owner) or
+        ASK (being migrated) is sent again to the master named, once, after the rest of
+        the share: the publications of one channel stay in order, as all of them get
+        the same answer from the master they were sent to."""
+        refused = 0
+        again: dict[str, list[bytes]] = defaultdict(list)
+        for index, error in await self._master(name).refused(
+            [pack("SPUBLISH", channel, data) for channel, data in share]
+        ):
+            target = _redirection(error, name)
+            if target is None:
+                refused += 1
+                continue
+            master, asking = target
+            if asking:  # the next command alone may go to the slot being imported
+                again[master].append(_ASKING)
+            again[master].append(pack("SPUBLISH", *share[index]))
+        for master, commands in again.items():
+            # ASKING's own answer is OK; a refused SPUBLISH after a redirect is refused.
+            refused += len(await self._master(master).refused(commands))
+        return refused, bool(again)
 
     # -- routing: one link per master, by our own slot map
 

@@ -121,7 +121,8 @@ class RespConnection(asyncio.Protocol):
 class Pipeline:
     """Commands sent in batches on one connection, each batch answered as a whole:
     ``execute`` writes a batch at once and returns how many of its replies were errors
-    once all arrived. Replies come in order, so batches may overlap."""
+    once all arrived (``refused``: which, with their errors). Replies come in order, so
+    batches may overlap."""
 
     def __init__(self, client: aioredis.Redis, *, reply_timeout_s: float) -> None:
         self._client = client
@@ -129,16 +130,21 @@ class Pipeline:
         self._conn: RespConnection | None = None
         self._opening = asyncio.Lock()
         # The current connection's batches in flight, in order: for each, [replies still
-        # due, errors so far, its future].
+        # due, its size, the refused as (index, error) (None while there are none), its
+        # future].
         self._waiting: deque[list[Any]] = deque()
 
     async def execute(self, commands: list[bytes]) -> int:
+        return len(await self.refused(commands))
+
+    async def refused(self, commands: list[bytes]) -> list[tuple[int, hiredis.ReplyError]]:
+        """Send ``commands``; the index and error of each one Redis refused."""
         if not commands:
-            return 0
+            return []
         conn = await self._connection()
-        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        entry = [len(commands), 0, done]
-        self._waiting.append(entry)
+        done: asyncio.Future[list[tuple[int, hiredis.ReplyError]]]
+        done = asyncio.get_running_loop().create_future()
+        self._waiting.append([len(commands), len(commands), None, done])
         conn.write(b"".join(commands))
         try:
             async with asyncio.timeout(self._reply_timeout_s):
@@ -174,16 +180,18 @@ class Pipeline:
             raise RedisConnectionError(f"unexpected reply from redis: {reply!r}")
         entry = waiting[0]
         if isinstance(reply, hiredis.ReplyError):
-            entry[1] += 1
+            if entry[2] is None:
+                entry[2] = []
+            entry[2].append((entry[1] - entry[0], reply))
         entry[0] -= 1
         if not entry[0]:
             waiting.popleft()
-            if not entry[2].done():
-                entry[2].set_result(entry[1])
+            if not entry[3].done():
+                entry[3].set_result(entry[2] or [])
 
     @staticmethod
     def _lost(waiting: deque[list[Any]], exc: BaseException) -> None:
         while waiting:
-            done = waiting.popleft()[2]
+            done = waiting.popleft()[3]
             if not done.done():
                 done.set_exception(RedisConnectionError(f"redis connection lost: {exc}"))

@@ -7,12 +7,18 @@ import signal
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import hiredis
 import pytest
 import redis.asyncio as aioredis
 
 from server.broker import Broker, open_broker
 from server.broker.redis import RedisBroker
-from server.broker.redis_cluster import ClusterURL, RedisClusterBroker, cluster_client
+from server.broker.redis_cluster import (
+    ClusterURL,
+    RedisClusterBroker,
+    _redirection,
+    cluster_client,
+)
 from services import RedisCluster, RedisServer
 
 
@@ -351,6 +357,53 @@ async def test_slot_moved_to_another_master_resubscribes_there(
         assert cluster.node_for_channel(moving) == target
     finally:
         await broker.close()
+
+
+async def test_publications_answered_moved_follow_their_slot_in_order(
+    own_redis_cluster: RedisCluster,
+) -> None:
+    # The publishing node has not heard of the move (it subscribes to nothing): its
+    # whole batch is answered MOVED by the old owner and must reach the new one, in
+    # order, once each; later batches go to the new owner directly.
+    cluster = own_redis_cluster
+    channels = [f"r:{i}" for i in range(30)]
+    moving = channels[0]
+    source = cluster.node_for_channel(moving)
+    staying = next(c for c in channels[1:] if cluster.node_for_channel(c) == source)
+    publisher, listener = open_broker(cluster.url), open_broker(cluster.url)
+    inbox = Inbox()
+    await publisher.start(Inbox().on_message, Inbox().on_reset)
+    try:
+        await publisher.publish(moving, b"before")  # the publisher has read the slot map
+        cluster.move_slot_of(moving, (source + 1) % len(cluster.ports))
+        await listener.start(inbox.on_message, inbox.on_reset)  # reads the new map
+        await listener.subscribe(moving)
+        await listener.subscribe(staying)
+        batch = [(moving, f"{i}".encode()) for i in range(50)] + [(staying, b"stays")]
+        await publisher.publish_many(batch)
+        await publisher.publish(moving, b"then")
+        await inbox.wait_for((moving, b"then"))
+        await inbox.wait_for((staying, b"stays"))
+        got = [data for channel, data in inbox.items if channel == moving]
+        assert got == [f"{i}".encode() for i in range(50)] + [b"then"]
+        assert isinstance(publisher, RedisClusterBroker)
+        assert publisher.dropped == 0
+    finally:
+        await publisher.close()
+        await listener.close()
+
+
+def test_cluster_redirections_are_read_from_the_error() -> None:
+    sent_to = "10.0.0.1:7000"
+    moved = hiredis.ReplyError("MOVED 3999 10.0.0.2:7001")
+    assert _redirection(moved, sent_to) == ("10.0.0.2:7001", False)
+    assert _redirection(hiredis.ReplyError("ASK 3999 10.0.0.3:7002"), sent_to) == (
+        "10.0.0.3:7002",
+        True,
+    )
+    # Redis 7 names no host when it knows none: the one asked.
+    assert _redirection(hiredis.ReplyError("MOVED 3999 :7003"), sent_to) == ("10.0.0.1:7003", False)
+    assert _redirection(hiredis.ReplyError("CLUSTERDOWN The cluster is down"), sent_to) is None
 
 
 def test_cluster_urls() -> None:
