@@ -21,6 +21,7 @@ __all__ = [
     "cpu_seconds",
     "cpu_stolen_s",
     "load_average",
+    "steal_ticks",
     "quiesce",
     "user_specs",
     "wait_connected",
@@ -118,6 +119,23 @@ class CoreGroup:
             (now.beside_cpu - before.beside_cpu) / wall_s,
             max(0.0, stolen) / wall_s,
         )
+
+
+def steal_ticks() -> dict[int, tuple[int, int]]:
+    """Per CPU, (ticks stolen by the hypervisor, all ticks) since boot (/proc/stat):
+    on a virtual machine, time the core ran another guest. Take differences."""
+    ticks: dict[int, tuple[int, int]] = {}
+    try:
+        with open("/proc/stat") as f:
+            for line in f:
+                name, *values = line.split()
+                if name.startswith("cpu") and name != "cpu":
+                    numbers = [int(v) for v in values]
+                    steal = numbers[7] if len(numbers) > 7 else 0
+                    ticks[int(name[3:])] = (steal, sum(numbers[:8]))
+    except (OSError, ValueError):
+        pass
+    return ticks
 
 
 def load_average() -> list[float]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import random
@@ -147,6 +148,9 @@ class Tally:
     )  # step -> [sent, acked, delivered, hist]
     seconds: dict[int, list[Any]] = field(default_factory=dict)  # second -> [delivered, hist 1 ms]
     acked_by_room: dict[str, int] = field(default_factory=dict)
+    # step -> [GC pause ms summed, longest GC pause ms, longest event-loop lag ms]: this
+    # process's own stalls, which delay every delivery it measures meanwhile.
+    stalls: dict[int, list[float]] = field(default_factory=dict)
 
     def step(self, k: int) -> list[Any]:
         s = self.steps.get(k)
@@ -360,6 +364,8 @@ class Generator:
         self._tasks: set[asyncio.Task[None]] = set()
         self._sender: asyncio.Task[None] | None = None
         self._churner: asyncio.Task[None] | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._gc_started = 0.0
         self.on_change: Callable[[], None] | None = None
 
     # -- connections
@@ -440,9 +446,42 @@ class Generator:
         self.step = step
         if rate > 0 and self._sender is None:
             self._sender = asyncio.get_running_loop().create_task(self._send_loop())
+            self._ticker = asyncio.get_running_loop().create_task(self._watch_stalls())
+            gc.callbacks.append(self._on_gc)
         elif rate <= 0 and self._sender is not None:
             self._sender.cancel()
             self._sender = None
+            if self._ticker is not None:
+                self._ticker.cancel()
+                self._ticker = None
+            gc.callbacks.remove(self._on_gc)
+
+    def _stalls(self) -> list[float]:
+        s = self.tally.stalls.get(self.step)
+        if s is None:
+            s = self.tally.stalls[self.step] = [0.0, 0.0, 0.0]
+        return s
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        """A collection's pause (gc.callbacks), while load is offered."""
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        else:
+            ms = (time.perf_counter() - self._gc_started) * 1000
+            s = self._stalls()
+            s[0] += ms
+            s[1] = max(s[1], ms)
+
+    async def _watch_stalls(self) -> None:
+        """The event loop's lag, while load is offered: how much later than asked a
+        10 ms sleep returns (this process's own pauses and waits for its core)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            asked = loop.time() + 0.01
+            await asyncio.sleep(0.01)
+            lag = (loop.time() - asked) * 1000
+            s = self._stalls()
+            s[2] = max(s[2], lag)
 
     def set_churn(self, per_min: float) -> None:
         self.config.churn_per_min = per_min
@@ -681,6 +720,7 @@ class Generator:
             "cpu_s": usage.ru_utime + usage.ru_stime,
             "rss_kib": usage.ru_maxrss,
             "steps": {k: [s[0], s[1], s[2]] for k, s in t.steps.items()},
+            "stalls": {k: [round(v, 1) for v in s] for k, s in t.stalls.items()},
             "error_samples": self.errors[:5],
         }
         if full:

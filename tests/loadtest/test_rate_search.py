@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loadtest.bench import RateSearch
+from loadtest.bench import RateSearch, try_again
 
 
 def run(search: RateSearch, saturation: float) -> list[float]:
@@ -46,3 +46,11 @@ def test_descending_divides_a_first_rate_that_fails_then_bisects() -> None:
     assert search.passed is not None and search.failed is not None
     assert 25 <= search.passed < 30 <= search.failed <= 50
     assert len(offered) == 5
+
+
+def test_a_failed_step_is_tried_once_more_and_more_often_only_while_contended() -> None:
+    assert try_again(0, contended=False, retries=2)
+    assert not try_again(1, contended=False, retries=2)
+    assert try_again(1, contended=True, retries=2)
+    assert not try_again(2, contended=True, retries=2)
+    assert not try_again(0, contended=True, retries=0)  # --retries 0: none

@@ -91,6 +91,11 @@ def test_bench_reports_ours_beside_the_floor(tmp_path: Path) -> None:
             assert at["offered_per_s"] == 200 and at["lost"] == 0
             assert at["server_cpu_us_per_delivery"] > 0
         assert run["noisy"]["steps_table"] and "noisy_ratio_to_quiet" in run
+        # What could stall a step besides the server, reported for each.
+        for row in run["steps_table"]:
+            assert 0 <= row["server_core_steal"] <= 1 and 0 <= row["generator_core_steal"] <= 1
+            assert row["generator_lag_max_ms"] >= 0 and row["generator_gc_ms"] >= 0
+        assert isinstance(run["passed_on_retry"], list)
     headline = report["headline"]
     assert set(headline["server_cpu_us_per_delivery"]) == {"ours", "floor"}
     assert headline["ours_to_floor"] > 0
