@@ -220,8 +220,7 @@ class _Step:
         # The server's CPU until everything of the step was delivered: a server that
         # falls behind still pays for what it delivers late.
         srv_cpu_s = self.srv_core.sample().cpu - srv0.cpu
-        if not (acked == sent and delivered >= acked * fanout):
-            await self._settle()
+        behind = not (acked == sent and delivered >= acked * fanout)
         full = (await pool.call("snapshot", full=True))[0]
         sent, acked, delivered = full["steps"].get(k, [0, 0, 0])
         lat = hist_percentiles(full["step_hists"].get(k, {}))
@@ -272,6 +271,8 @@ class _Step:
             f" generator longest lag {stalls[2]:.0f} ms, GC {stalls[0]:.0f} ms)"
             f" {'ok' if row['ok'] else 'FAIL'}"
         )
+        if behind:  # after the row's figures: what arrives late stays lost to this step
+            await self._settle()
         return row
 
     async def _settle(self, most_s: float = 60.0) -> None:
