@@ -9,7 +9,8 @@ rate falls short of the offered one; then ``--refine`` more steps bisect between
 last rate that passed and the first that failed (a x1.4 grid alone would round every
 ratio to a power of 1.4). A failed step is run once more at the same rate before it
 counts (see ``try_again``), and after a step the server did not keep up with the next
-waits until the server is idle. The highest step that passed is the saturation rate. Then
+waits until its backlog is delivered. The highest step that passed is the saturation
+rate. Then
 the same against the floor server (``loadtest.floor``) and, with ``redis`` in
 ``--targets`` (default when redis-server is installed), our node on the Redis broker.
 The production configuration (``pg``: one node on PostgreSQL + Redis; ``pg2``: two
@@ -277,17 +278,20 @@ class _Step:
 
     async def _settle(self, most_s: float = 60.0) -> None:
         """After a step the server did not keep up with: wait until it has worked off
-        its backlog (its core under a fifth busy for half a second), so that the next
+        its backlog (every send acked, and no delivery for a second), so that the next
         step does not pay for this one's (a first saturation step after a fixed rate
-        the server could not sustain used to fail at 2,000/s that way)."""
+        the server could not sustain used to fail at 2,000/s that way). Not by the
+        server's CPU: a server starved of its core by other processes looks idle."""
         deadline = time.time() + most_s
+        last = -1
         while time.time() < deadline:
-            before, t = self.srv_core.sample().cpu, time.time()
-            await asyncio.sleep(0.5)
-            if (self.srv_core.sample().cpu - before) / (time.time() - t) < 0.2:
+            snap = (await self.pool.call("snapshot"))[0]
+            if snap["acked"] >= snap["sent"] and snap["delivered"] == last:
                 return
+            last = snap["delivered"]
             status(f"{self.label}: waiting for the server to work off its backlog")
-        say(f"{self.label}: the server was still busy {most_s:.0f} s after the step")
+            await asyncio.sleep(1.0)
+        say(f"{self.label}: the server was still delivering {most_s:.0f} s after the step")
 
 
 def _steal(

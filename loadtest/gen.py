@@ -479,7 +479,7 @@ class Generator:
         while True:
             asked = loop.time() + 0.01
             await asyncio.sleep(0.01)
-            lag = (loop.time() - asked) * 1000
+            lag = max(0.0, loop.time() - asked) * 1000  # uvloop's timers may fire 1 ms early
             s = self._stalls()
             s[2] = max(s[2], lag)
 
