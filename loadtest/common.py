@@ -19,7 +19,6 @@ __all__ = [
     "CoreSample",
     "FILES_PER_PROCESS",
     "cpu_seconds",
-    "cpu_stolen_s",
     "load_average",
     "steal_ticks",
     "quiesce",
@@ -71,12 +70,6 @@ def _waited_s(pid: int) -> float:
             return int(f.read().split()[1]) / 1e9
     except (OSError, IndexError, ValueError):
         return 0.0
-
-
-def cpu_stolen_s(pid: int) -> float:
-    """Seconds another process held the core while this one's main thread waited for it
-    (cumulative: take differences); a process alone on its core (:class:`CoreGroup`)."""
-    return CoreGroup([pid]).sample().stolen[0]
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .bench import RateSearch
-from .common import cpu_seconds, cpu_stolen_s, load_average, say
+from .common import CoreGroup, load_average, say
 from .gen import hist_add
 from .progress import status
 from .report import hist_percentiles, merge
@@ -92,9 +92,11 @@ async def _step(
     before = await pool.call("snapshot")
     commits0 = await asyncio.to_thread(_commits, metrics_url)
     load = load_average()
-    pids = [*server_pids, *pool.pids]
-    cpu0 = sum(cpu_seconds(p) for p in server_pids)
-    stolen0 = {p: cpu_stolen_s(p) for p in pids}
+    # Each node and each worker of the generator: the largest share of a core any of
+    # them waited for while another process held it.
+    cores = [CoreGroup([p]) for p in [*server_pids, *pool.pids]]
+    before_step = [core.sample() for core in cores]
+    servers = cores[: len(server_pids)]
     t0 = time.time()
     await pool.call("rate", rate=rate / len(pool.procs), step=k)
     while time.time() - t0 < args.step_seconds:
@@ -106,7 +108,7 @@ async def _step(
         )
     await pool.call("rate", rate=0, step=k)
     wall = time.time() - t0
-    stolen = max((cpu_stolen_s(p) - stolen0[p]) / wall for p in pids)
+    stolen = max(core.since(s0, wall)[2] for core, s0 in zip(cores, before_step, strict=True))
     # Drain: the step's sends and receipts acked and every delivery in, or given up on.
     deadline = time.time() + DRAIN_S
     while True:
@@ -121,7 +123,7 @@ async def _step(
         if (settled and total["lost"] == 0) or time.time() > deadline:
             break
         await asyncio.sleep(0.1)
-    cpu = sum(cpu_seconds(p) for p in server_pids) - cpu0
+    cpu = sum(core.sample().cpu - s0.cpu for core, s0 in zip(servers, before_step, strict=False))
     commits1 = await asyncio.to_thread(_commits, metrics_url)
     hist: dict[int, int] = {}
     for s in snaps:

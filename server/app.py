@@ -35,7 +35,7 @@ from .node import Node, NodeApp, RestLimiters, psc_client
 from .notifications import open_notifications
 from .presence import open_presence
 from .probe import BrokerProbe
-from .receipts import ReceiptAnnouncer, commit_and_announce
+from .receipts import RECEIPTS_COMMIT_EVERY_S, ReceiptAnnouncer, commit_and_announce
 from .retention import run_retention
 from .revocation import on_revoke_envelope, run_session_watch
 from .routes import routes, web
@@ -78,7 +78,8 @@ def create_app(settings: Settings | None = None) -> NodeApp:
                 delay_s=settings.commit_delay_ms / 1000,
             ),
             GroupCommit(
-                commit_and_announce(timed(METRICS.receipts_commit, store.set_reads), announcer)
+                commit_and_announce(timed(METRICS.receipts_commit, store.set_reads), announcer),
+                min_interval_s=RECEIPTS_COMMIT_EVERY_S,
             ),
             announcer,
             blobs,

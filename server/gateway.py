@@ -22,9 +22,11 @@ from typing import Any, Protocol
 from protocol import CloseCode, ServerSession, encode
 from protocol.errors import ErrorCode
 from protocol.frames import (
+    Ack,
     ClientFrame,
     Error,
     Hello,
+    Read,
     RoomCreate,
     RoomInvite,
     Send,
@@ -35,7 +37,7 @@ from protocol.frames import (
 from protocol.server_session import REPLAY_PAGE
 from storage import Store
 from storage.errors import StorageError
-from storage.types import AppendResult, ToDeviceItem
+from storage.types import AppendResult, ReadMark, ReadResult, ToDeviceItem
 
 from .clock import now_ms
 from .config import Settings
@@ -82,11 +84,14 @@ class Connection:
 
     Invariants: frames are handled in arrival order up to their first await (a
     ``send`` enqueues its commit before it, so a connection's sends get seqs in the
-    order they came); nothing is read while a hello is being authenticated."""
+    order they came); nothing is read while a hello is being authenticated. The hot
+    frames, ``send`` and ``read`` to an attached room, run without a task: queued to
+    their committer as they arrive, answered when their batch committed."""
 
     __slots__ = (
         "_byte_rate",
         "_close_code",
+        "_commits",
         "_connected",
         "_frame_rate",
         "_hello_task",
@@ -96,7 +101,6 @@ class Connection:
         "_pending",
         "_replay_lock",
         "_requests",
-        "_sends",
         "_user_rates",
         "_verify_lock",
         "device_id",
@@ -131,7 +135,8 @@ class Connection:
         self._user_rates = user_rates
         self._close_code: CloseCode | None = None
         self._requests: set[asyncio.Task[None]] = set()
-        self._sends: set[asyncio.Future[AppendResult]] = set()  # on the hot path
+        # Sends and reads on the hot path: queued to a committer, not answered yet.
+        self._commits: set[asyncio.Future[Any]] = set()
         self._connected = False
         self._hello_timer: asyncio.TimerHandle | None = None
         self._hello_task: asyncio.Task[None] | None = None
@@ -184,7 +189,7 @@ class Connection:
         flight finish (a send queued for commit gets committed and acked), then close
         with 1012 once the backlog is written."""
         self.protocol.drain()
-        if self._requests or self._sends:
+        if self._requests or self._commits:
             await asyncio.wait(self._in_flight(), timeout=grace_s)
         self.close(CloseCode.SERVICE_RESTART)
 
@@ -198,7 +203,7 @@ class Connection:
         self._hello_timer = loop.call_later(self.settings.hello_timeout_s, self._hello_late)
 
     def _in_flight(self) -> list[asyncio.Future[Any]]:
-        return [*self._requests, *self._sends]
+        return [*self._requests, *self._commits]
 
     def lost(self) -> None:
         """The socket is closed: cancel what is in flight, leave the rooms."""
@@ -208,13 +213,13 @@ class Connection:
             self._hello_timer.cancel()
         for task in self._requests:
             task.cancel()
-        for future in self._sends:  # stops waiting for the answer, not the commit
+        for future in self._commits:  # stops waiting for the answer, not the commit
             future.cancel()
         self._leaving = asyncio.create_task(self._leave(), name="ws-leave")
 
     async def _leave(self) -> None:
         try:
-            if self._requests or self._sends:  # let cancellations run before leaving
+            if self._requests or self._commits:  # let cancellations run before leaving
                 await asyncio.wait(self._in_flight())
             if self._connected:
                 self._connected = False
@@ -256,13 +261,14 @@ class Connection:
             self._hello_task = task
             self._requests.add(task)
             task.add_done_callback(self._hello_done)
-        elif (
-            type(frame) is Send
-            and not self._requests
-            and protocol.verified
-            and frame.room in self.rooms
+        elif type(frame) is Send and (
+            not self._requests and protocol.verified and frame.room in self.rooms
         ):
             self._send(frame)
+        elif type(frame) is Read and protocol.verified and frame.room in self.rooms:
+            # A read takes no seq: nothing to keep in order with the sends, and a read
+            # in flight leaves the sends' hot path open.
+            self._read(frame)
         else:
             # Tasks start in creation order and a send enqueues its commit before its
             # first real suspension, so one connection's sends get seqs in arrival order.
@@ -283,17 +289,36 @@ class Connection:
             self.protocol.done()
             return
         future = self.svc.committer.submit(outgoing(self, frame))
-        self._sends.add(future)
+        self._commits.add(future)
         future.add_done_callback(lambda done: self._sent(frame, done))
 
     def _sent(self, frame: Send, future: asyncio.Future[AppendResult]) -> None:
-        self._sends.discard(future)
+        self._commits.discard(future)
         self.protocol.done()
         if future.cancelled():  # the connection is gone (the message is not)
             return
         reply: ServerFrame
         try:
             reply = send_ack(frame, future.result())
+        except Exception as exc:
+            reply = self._failure(frame, exc)
+        self.reply(reply)
+
+    def _read(self, frame: Read) -> None:
+        """The other hot path, as ``on_read`` decides for an attached room: the read
+        goes straight to the receipts' committer, acked once its batch committed."""
+        future = self.svc.receipts.submit(ReadMark(frame.room, self.user_id, frame.seq))
+        self._commits.add(future)
+        future.add_done_callback(lambda done: self._marked(frame, done))
+
+    def _marked(self, frame: Read, future: asyncio.Future[ReadResult]) -> None:
+        self._commits.discard(future)
+        self.protocol.done()
+        if future.cancelled():  # the connection is gone (the marker is not)
+            return
+        reply: ServerFrame
+        try:
+            reply = Ack(frame.id, seq=future.result().upto)
         except Exception as exc:
             reply = self._failure(frame, exc)
         self.reply(reply)

@@ -108,22 +108,13 @@ class ReceiptAnnouncer:
 def commit_and_announce(
     set_reads: Callable[[Sequence[ReadMark]], Awaitable[list[ReadResult]]],
     announcer: ReceiptAnnouncer,
-    every: float = RECEIPTS_COMMIT_EVERY_S,
 ) -> Flush[ReadMark, ReadResult]:
-    """The receipts committer's flush: one transaction for the batch, at most one per
-    ``every`` seconds (the reads arriving meanwhile queue for the next batch), then
-    the markers it raised handed to ``announcer`` (a read that moved nothing is told
-    to nobody). Like the sends' flush, it runs in the committer's task, before the
-    acks."""
-    started = -every
+    """The receipts committer's flush: one transaction for the batch, then the markers
+    it raised handed to ``announcer`` (a read that moved nothing is told to nobody).
+    Like the sends' flush, it runs in the committer's task, before the acks. (At most
+    one batch per ``RECEIPTS_COMMIT_EVERY_S``: the committer's ``min_interval_s``.)"""
 
     async def flush(marks: Sequence[ReadMark]) -> list[ReadResult]:
-        nonlocal started
-        loop = asyncio.get_running_loop()
-        wait = started + every - loop.time()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        started = loop.time()
         results = await set_reads(marks)
         raised: dict[str, Markers] = {}
         for mark, result in zip(marks, results, strict=True):

@@ -13,6 +13,11 @@ oldest item is ``delay_s`` old or ``fill`` items are queued, whichever comes fir
 An item that already waited that long (behind a slow commit) goes at once, and an item
 arriving after a pause commits alone at once, as without the delay.
 
+Minimum interval (``min_interval_s``, off by default): a batch starts at least that
+long after the previous one started, whatever comes meanwhile, and takes everything
+queued by then. For writes nobody waits on (read receipts): they share the one
+database writer with sends, and spaced out, a commit holds many instead of a few.
+
 The flush runs in the committer's own task, not in the callers': a caller that goes
 away (its connection closed, its request cancelled) after ``append`` was called does
 not stop its item from being flushed, nor what the flush does after the commit.
@@ -34,7 +39,8 @@ Flush = Callable[[Sequence[Item]], Awaitable[list[Result]]]
 
 class GroupCommit(Generic[Item, Result]):
     """``flush(items)`` stores a batch in one transaction and returns one result per
-    item, in order. ``delay_s`` and ``fill``: the commit delay (module docstring)."""
+    item, in order. ``delay_s`` and ``fill``: the commit delay; ``min_interval_s``: the
+    least time between two batches' starts (module docstring)."""
 
     def __init__(
         self,
@@ -42,6 +48,7 @@ class GroupCommit(Generic[Item, Result]):
         max_batch: int = 512,
         delay_s: float = 0.0,
         fill: int = 32,
+        min_interval_s: float = 0.0,
     ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, not {max_batch}")
@@ -49,10 +56,14 @@ class GroupCommit(Generic[Item, Result]):
             raise ValueError(f"delay_s must not be negative, not {delay_s}")
         if fill < 1:
             raise ValueError(f"fill must be at least 1, not {fill}")
+        if min_interval_s < 0:
+            raise ValueError(f"min_interval_s must not be negative, not {min_interval_s}")
         self._flush = flush
         self._max_batch = max_batch
         self._delay_s = delay_s
         self._fill = min(fill, max_batch)
+        self._min_interval_s = min_interval_s
+        self._last_start = float("-inf")  # loop time the last batch's flush began
         self._pending: list[tuple[Item, asyncio.Future[Result]]] = []
         self._first_at = 0.0  # loop time the oldest pending item was queued
         self._last_end = float("-inf")  # loop time the last batch was done
@@ -60,7 +71,8 @@ class GroupCommit(Generic[Item, Result]):
         self._task: asyncio.Task[None] | None = None
         self.batches = 0  # committed
         self.items = 0  # committed, over all batches
-        self.delayed = 0  # batches that waited for more items
+        self.delayed = 0  # batches that waited for more items (commit delay)
+        self.spaced = 0  # batches that waited for the minimum interval
 
     def submit(self, item: Item) -> asyncio.Future[Result]:
         """Queue one item now; the future gets its result once its batch was flushed, or
@@ -101,11 +113,22 @@ class GroupCommit(Generic[Item, Result]):
             self._filled = None
         self.delayed += 1
 
+    async def _space(self) -> None:
+        """The minimum interval: wait until it has passed since the last batch began."""
+        loop = asyncio.get_running_loop()
+        wait = self._last_start + self._min_interval_s - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+            self.spaced += 1
+        self._last_start = loop.time()
+
     async def _drain(self) -> None:
         try:
             while self._pending:
                 try:
                     await self._linger()
+                    if self._min_interval_s:
+                        await self._space()
                 except asyncio.CancelledError:
                     for _, future in self._pending:
                         future.cancel()

@@ -13,7 +13,8 @@ import pytest
 from clients.python import Client, ServerError, log_in
 from harness import PASSWORD, ServerUnderTest, connected, next_of, practitioner, sealed
 from protocol.errors import ErrorCode
-from protocol.frames import Event, ReadMarker
+from protocol.frames import ClientFrame, Event, ReadMarker
+from server.gateway import Connection
 from storage import GroupCommit
 from storage.errors import Unavailable
 from storage.types import ReadMark, ReadResult
@@ -245,3 +246,71 @@ async def test_markers_raised_within_an_interval_wait_for_its_end_in_one_event(
     finally:
         for client in (a, b, c):
             await client.close()
+
+
+async def test_a_read_in_flight_takes_no_task_and_leaves_the_sends_hot_path_open(
+    server: ServerUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ``read`` to an attached room goes to the receipts' committer as it arrives,
+    like a ``send``: while it waits for its batch, the connection's sends still take
+    their task-free road, get seqs in the order they came and are acked first."""
+    handled: list[str] = []
+    handle = Connection._handle
+
+    async def recording_handle(self: Connection, frame: ClientFrame) -> None:
+        handled.append(frame.T)
+        await handle(self, frame)
+
+    monkeypatch.setattr(Connection, "_handle", recording_handle)
+    a = await connected(await practitioner(server.url, server.store))
+    b = await connected(await practitioner(server.url, server.store))
+    try:
+        room = await a.create_room("group", [b.user_id])
+        first = await a.send(room.id, sealed(b"un"))
+        handled.clear()
+        receipts = server.services.receipts
+        flush, release = receipts._flush, asyncio.Event()
+
+        async def held_flush(marks: Sequence[ReadMark]) -> list[ReadResult]:
+            await release.wait()
+            return await flush(marks)
+
+        monkeypatch.setattr(receipts, "_flush", held_flush)
+        read = asyncio.create_task(b.read(room.id, first))
+        seqs = await asyncio.gather(*(b.send(room.id, sealed(f"m{i}".encode())) for i in range(3)))
+        assert not read.done()  # its batch is held: the sends did not wait behind it
+        assert seqs == [first + 1, first + 2, first + 3]  # in the order they came
+        release.set()
+        assert await read == first
+        assert handled == []  # neither the read nor the sends took a task
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_read_of_a_room_not_attached_yet_takes_the_request_road(
+    server: ServerUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hot path decides membership from memory only: a read naming a room this
+    connection is not attached to is handled by a task (the database decides)."""
+    handled: list[str] = []
+    handle = Connection._handle
+
+    async def recording_handle(self: Connection, frame: ClientFrame) -> None:
+        handled.append(frame.T)
+        await handle(self, frame)
+
+    monkeypatch.setattr(Connection, "_handle", recording_handle)
+    a = await connected(await practitioner(server.url, server.store))
+    outsider = await connected(await practitioner(server.url, server.store))
+    try:
+        room = await a.create_room("group", [])
+        seq = await a.send(room.id, sealed(b"m"))
+        handled.clear()
+        with pytest.raises(ServerError) as refused:
+            await outsider.read(room.id, seq)
+        assert refused.value.code == ErrorCode.FORBIDDEN
+        assert handled == ["read"]
+    finally:
+        await a.close()
+        await outsider.close()

@@ -147,12 +147,54 @@ async def test_cancelled_while_waiting_cancels_the_queued_items(
     assert committer._task is None
 
 
+async def test_a_minimum_interval_spaces_batches_and_what_comes_meanwhile_joins(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = Clock(monkeypatch)
+    rec = Recorder()
+    committer: GroupCommit[int, int] = GroupCommit(rec.flush, min_interval_s=0.05)
+    assert await committer.append(1) == 10  # the first ever: nothing to wait for
+    futures = [committer.submit(2)]
+    await settle()
+    assert rec.batches == [[1]]  # 2 waits for the interval since batch 1 began
+    futures += [committer.submit(i) for i in (3, 4)]
+    await settle()
+    assert rec.batches == [[1]]
+    clock.now += 0.05
+    assert await asyncio.gather(*futures) == [20, 30, 40]
+    assert rec.batches == [[1], [2, 3, 4]]
+    assert (committer.spaced, committer.delayed) == (1, 0)
+    clock.now += 0.05  # a pause as long as the interval: the next goes at once
+    assert await committer.append(5) == 50
+    assert rec.batches == [[1], [2, 3, 4], [5]]
+    assert committer.spaced == 1
+
+
+async def test_the_minimum_interval_counts_from_the_start_of_the_last_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A commit that took longer than the interval: what queued behind it goes at once."""
+    clock = Clock(monkeypatch)
+    rec = Recorder()
+    committer: GroupCommit[int, int] = GroupCommit(rec.flush, min_interval_s=0.05)
+    rec.gate.clear()
+    first = committer.submit(1)
+    await settle()
+    queued = committer.submit(2)
+    clock.now += 0.06
+    rec.gate.set()
+    assert await asyncio.gather(first, queued) == [10, 20]
+    assert rec.batches == [[1], [2]]
+    assert committer.spaced == 0
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
         ({"max_batch": 0}, "max_batch"),
         ({"delay_s": -0.001}, "delay_s"),
         ({"fill": 0}, "fill"),
+        ({"min_interval_s": -1.0}, "min_interval_s"),
     ],
 )
 def test_bad_settings_are_refused(kwargs: dict[str, float], message: str) -> None:
