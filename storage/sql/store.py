@@ -16,12 +16,14 @@ PostgreSQL several nodes; on SQLite the one writer thread makes every write seri
   locks all its rooms at once, in id order, so concurrent batches cannot deadlock.
 - Membership and open status are read after those locks (READ COMMITTED: a statement
   sees everything committed before it started), so they are current for the seq taken.
-- ``(device, cid)``: originals are looked up after the room locks, so a retry into the
-  same room always finds its original. The unique constraint is the backstop for the
-  one remaining race (the same cid sent concurrently into another room by another
-  node): rows go in with ``ON CONFLICT DO NOTHING``; if any row was skipped, the rows
-  that went in are deleted again (the batch's own, under its room locks) and the batch
-  planned again. A conflict never aborts the batch.
+- ``(device, cid)``: the unique constraint finds retries. Rows go in with ``ON CONFLICT
+  DO NOTHING``, under the room locks; if any row was skipped, the rows that went in are
+  deleted again (the batch's own) and the batch planned again with the originals,
+  looked up then (also before the insert when the plan refused a message: a retry
+  whose sender has left the room since gets its original). A batch of new messages,
+  nearly every batch, so pays no lookup. This also covers the one remaining race (the
+  same cid sent concurrently into another room by another node: the insert waits for
+  it). A conflict never aborts the batch.
 - Direct rooms: a unique ``direct_key``; the insert is ``ON CONFLICT DO NOTHING`` and
   the loser of a race returns the winner's room.
 - Group commit (``append_messages`` of a batch) shares each commit among many messages.
@@ -445,6 +447,12 @@ def _plan_batch(
     return _Plan(results, rows, last_seqs, referenced)
 
 
+async def _originals(c: Tx, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], TimelineItem]:
+    """The stored messages among ``keys`` (device, cid), by key."""
+    rows = await c.fetch(_SQL_ITEMS_BY_CID, [k[0] for k in keys], [k[1] for k in keys])
+    return {(r[5], r[6]): _item(r) for r in rows}
+
+
 # -- the store
 
 
@@ -828,25 +836,23 @@ class SqlStore(
                 if edited
                 else {}
             )
+            # Originals of (device, cid) are looked up only when needed: a batch of new
+            # messages (nearly every batch) inserts at once, and the unique index says
+            # whether any was a retry. The lookup comes first when the plan refused a
+            # message: a retry whose sender has left the room since (or whose room
+            # closed) still gets its original back.
+            originals: dict[tuple[str, str], TimelineItem] | None = None
             while True:
-                originals = {
-                    (r[5], r[6]): _item(r)
-                    for r in await c.fetch(
-                        _SQL_ITEMS_BY_CID, [k[0] for k in keys], [k[1] for k in keys]
-                    )
-                }
-                plan = _plan_batch(batch, rooms, members, originals, attachments, targets)
+                plan = _plan_batch(batch, rooms, members, originals or {}, attachments, targets)
+                if originals is None and any(r.refused for r in plan.results):
+                    originals = await _originals(c, keys)
+                    continue
                 if not plan.rows:
                     return plan.results
                 rows = [
                     (i.room_id, i.seq, "msg", i.ts, i.sender, i.device, i.cid, i.body, i.edits)
                     for i in plan.rows
                 ]
-                if not self.db.concurrent_writers:
-                    # The one writer: no other transaction can store these cids
-                    # meanwhile, so every row goes in.
-                    await c.insert_rows("timeline", _MESSAGE_COLS, rows)
-                    break
                 inserted = await c.insert_rows(
                     "timeline",
                     _MESSAGE_COLS,
@@ -855,18 +861,21 @@ class SqlStore(
                 )
                 if inserted == len(rows):
                     break
-                # A concurrent transaction stored one of these (device, cid) in another
-                # room and has committed (the insert waited for it): take this plan's
-                # rows back out and plan again. They are this transaction's own, at
+                # A (device, cid) of the batch is stored already: a retry, or (after the
+                # lookup) the same cid committed meanwhile in another room by another
+                # node (the insert waited for it). Take this plan's rows back out and
+                # plan again with the originals. The rows are this transaction's own, at
                 # seqs above the locked rooms' last_seq, so nothing else is touched.
                 # (Rather than a savepoint around every insert: two more round trips
-                # per batch, for a race that needs one device on two nodes at once.)
+                # per batch, for what only a retry needs.)
                 await c.execute(
                     _SQL_DELETE_PLANNED,
                     [i.room_id for i in plan.rows],
                     [i.seq for i in plan.rows],
                 )
-                log.info("append_messages: concurrent cid reuse, planning the batch again")
+                if originals is not None:
+                    log.info("append_messages: concurrent cid reuse, planning the batch again")
+                originals = await _originals(c, keys)
             await c.execute(_SQL_SET_LAST_SEQS, list(plan.last_seqs), list(plan.last_seqs.values()))
             if plan.referenced:
                 await c.execute(

@@ -127,6 +127,47 @@ async def test_seq_is_gapless_and_cids_idempotent_under_concurrency(store: Store
     assert [i.seq for i in timeline] == list(range(1, 202))
 
 
+async def test_a_retry_inside_a_batch_of_new_messages_gets_its_original(store: Store) -> None:
+    a, b = await user(store), await user(store)
+    room, _ = await store.create_room("group", a, [b], b"G", None, 1)
+    first = await store.append_messages([msg(room.id, a, "da", "c1"), msg(room.id, b, "db", "c2")])
+    again = await store.append_messages(
+        [msg(room.id, b, "db", "c3"), msg(room.id, a, "da", "c1"), msg(room.id, a, "da", "c4")]
+    )
+    assert [(r.duplicate, r.refused) for r in again] == [(False, None), (True, None), (False, None)]
+    assert again[1].item == first[0].item
+    # The retry took no seq: the new ones follow the first batch with no gap.
+    assert [r.item.seq for r in again if r.item] == [4, 2, 5]
+    timeline = await store.timeline(room.id, 0, 100)
+    assert [(i.seq, i.cid) for i in timeline] == [
+        (1, None),
+        (2, "c1"),
+        (3, "c2"),
+        (4, "c3"),
+        (5, "c4"),
+    ]
+    assert (await store.room(room.id)).last_seq == 5  # type: ignore[union-attr]
+
+
+async def test_a_retry_after_its_sender_left_or_the_room_closed_gets_its_original(
+    store: Store,
+) -> None:
+    a, b = await user(store), await user(store)
+    room, _ = await store.create_room("group", a, [b], b"G", None, 1)
+    sent = await store.append_messages([msg(room.id, b, "db", "c1"), msg(room.id, a, "da", "c2")])
+    assert await store.remove_member(room.id, b, a, "removed", 2) is not None
+    retried = await store.append_messages(
+        [msg(room.id, b, "db", "c1"), msg(room.id, b, "db", "c3")]
+    )
+    assert retried[0].duplicate and retried[0].item == sent[0].item
+    assert retried[1].refused == "not_member"
+    case, _ = await store.create_room("patient_case", a, [], b"Cas", b"hdr", 3)
+    kept = await store.append_messages([msg(case.id, a, "da", "c4")])
+    await store.update_room(case.id, a, 4, status="closed")
+    again = await store.append_messages([msg(case.id, a, "da", "c4")])
+    assert again[0].duplicate and again[0].item == kept[0].item
+
+
 async def test_appends_check_membership_and_status_in_the_transaction(store: Store) -> None:
     a, b, outsider = await user(store), await user(store), await user(store)
     case, _ = await store.create_room("patient_case", a, [b], b"Cas", b"hdr", 1)
