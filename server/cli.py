@@ -26,7 +26,7 @@ from .app import create_app
 from .audit import record
 from .config import Settings
 from .directory.profiles import on_identity_verified
-from .http_protocol import BoundedHttpProtocol
+from .http_protocol import FirstRequestProtocol
 from .log import configure_logging
 from .revocation import revoke_from_outside
 from .shutdown import GracefulServer
@@ -41,7 +41,9 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
         host=settings.host,
         port=settings.port,
         loop="auto",
-        http=BoundedHttpProtocol,  # httptools, with bounded heads, bodies and times
+        # An ordinary /v1/ws upgrade is answered at once; anything else goes on to
+        # BoundedHttpProtocol: httptools, with bounded heads, bodies and times.
+        http=FirstRequestProtocol,
         # X-Forwarded-For / -Proto are believed from these only (none: the empty list).
         forwarded_allow_ips=list(settings.trusted_proxies),
         ws=WebSocketProtocol,  # /v1/ws without ASGI; no compression (ciphertext)

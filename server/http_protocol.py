@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any, cast
 
 import httptools
@@ -39,9 +40,9 @@ from protocol.errors import ErrorCode
 
 from .config import HttpLimits
 from .node import NodeApp
-from .websocket import WebSocketProtocol, fast_accept
+from .websocket import PATH, WebSocketProtocol, fast_accept
 
-__all__ = ["LINGER_S", "BoundedHttpProtocol"]
+__all__ = ["LINGER_S", "BoundedHttpProtocol", "FirstRequestProtocol"]
 
 LINGER_S = 2.0  # after a response that did not wait for its body
 
@@ -273,3 +274,113 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             self.transport.write_eof()
         self.flow.resume_reading()
         self._timer = self.loop.call_later(LINGER_S, self.transport.close)
+
+
+# What FirstRequestProtocol parses itself: a request line for PATH (its query in RFC 3986's
+# query characters) and header lines of a token, a colon and visible ASCII. A subset of
+# what httptools and websockets accept; anything else goes to them.
+_REQUEST_LINE = re.compile(
+    rb"GET (" + re.escape(PATH.encode()) + rb"(?:\?[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]*)?) HTTP/1\.1"
+)
+_HEADER_LINE = re.compile(
+    rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([\x21-\x7e](?:[\x20-\x7e\t]*[\x21-\x7e])?)?[ \t]*"
+)
+_GET_PATH = b"GET " + PATH.encode()
+
+
+class FirstRequestProtocol(asyncio.Protocol):
+    """A connection's first protocol: answers an ordinary ``/v1/ws`` upgrade that
+    arrives whole in the first read (what every client sends) and hands anything else,
+    as the bytes it received, to :class:`BoundedHttpProtocol`. uvicorn's protocol set-up
+    (a parser, the scope's addresses from two socket calls, loggers, flow control) and
+    its callbacks per header were a sixth of a connection's CPU in a connection storm,
+    for a request that needs none of them.
+
+    The upgrade is decided by :func:`~server.websocket.fast_accept`, as when httptools
+    parsed it; the head only gets here if it is within the :class:`HttpLimits` bounds
+    and strictly well-formed (else the long way answers, errors included). Until the
+    first byte, the bounded protocol's rule holds: a connection that sends nothing
+    within ``head_timeout_s`` is closed. From the first byte on, the bounded
+    protocol's head clock starts as it always did (at the first byte)."""
+
+    __slots__ = ("_app", "_app_state", "_config", "_loop", "_server_state", "_timer", "transport")
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        if not config.loaded:
+            config.load()
+        self._config = config
+        self._app = cast(NodeApp, config.app)
+        self._server_state = server_state
+        self._app_state = app_state
+        self._loop = _loop or asyncio.get_running_loop()
+        self._timer: asyncio.TimerHandle | None = None
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self._server_state.connections.add(cast(Any, self))
+        self._timer = self._loop.call_later(
+            self._app.settings.http.head_timeout_s, self.transport.close
+        )
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._server_state.connections.discard(cast(Any, self))
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def shutdown(self) -> None:
+        """uvicorn's shutdown: nothing asked yet, nothing to answer."""
+        if self.transport is not None:
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        transport = self.transport
+        assert transport is not None
+        response = self._upgrade(data) if data.startswith(_GET_PATH) else None
+        self._server_state.connections.discard(cast(Any, self))
+        if response is None:
+            http = BoundedHttpProtocol(
+                self._config, self._server_state, self._app_state, self._loop
+            )
+            transport.set_protocol(http)
+            http.connection_made(transport)
+            http.data_received(data)
+            return
+        protocol = WebSocketProtocol(
+            self._config, self._server_state, self._app_state, self._loop, accepted=True
+        )
+        protocol.connection_made(transport)
+        transport.set_protocol(protocol)
+        protocol.accepted(response)
+
+    def _upgrade(self, data: bytes) -> bytes | None:
+        """The 101 for ``data``, if it is exactly one complete ordinary upgrade request
+        within the head bounds; else None."""
+        limits = self._app.settings.http
+        end = data.find(b"\r\n\r\n")
+        if end < 0 or end + 4 != len(data) or len(data) > limits.max_head_bytes:
+            return None
+        lines = data[:end].split(b"\r\n")
+        if len(lines) - 1 > limits.max_headers:
+            return None
+        first = _REQUEST_LINE.fullmatch(lines[0])
+        if first is None:
+            return None
+        headers: list[tuple[bytes, bytes]] = []
+        for line in lines[1:]:
+            field = _HEADER_LINE.fullmatch(line)
+            if field is None:
+                return None
+            name, value = field.groups()
+            headers.append((name.lower(), value or b""))
+        return fast_accept("GET", "1.1", first.group(1), headers, self._app)
