@@ -27,20 +27,20 @@ def gate_first_batch(
     the others then queue behind it, whatever the timing, and go in one batch."""
     queued = 0
     all_queued = asyncio.Event()
-    flush, append = receipts._flush, receipts.append
+    flush, submit = receipts._flush, receipts.submit
 
-    async def counting_append(mark: ReadMark) -> ReadResult:
+    def counting_submit(mark: ReadMark) -> asyncio.Future[ReadResult]:
         nonlocal queued
         queued += 1
         if queued == expected:
             all_queued.set()
-        return await append(mark)
+        return submit(mark)
 
     async def gated_flush(marks: Sequence[ReadMark]) -> list[ReadResult]:
         await all_queued.wait()
         return await flush(marks)
 
-    monkeypatch.setattr(receipts, "append", counting_append)
+    monkeypatch.setattr(receipts, "submit", counting_submit)
     monkeypatch.setattr(receipts, "_flush", gated_flush)
     return all_queued.wait
 
