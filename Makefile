@@ -69,12 +69,15 @@ services:
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nginx \
 		&& { $(SUDO) service nginx stop >/dev/null 2>&1 || true; }; fi
 
+# pytest runs on every core (pytest-xdist, -n auto): each worker starts services of its
+# own (session fixtures), on unix sockets in temp dirs or on ports the OS chose; tests that
+# share a module fixture carry an xdist_group mark (--dist loadgroup keeps them together).
 test: $(DEVSTAMP) services $(WEBSTAMP)
 	$(PY) -m ruff check $(CODE)
 	$(PY) -m ruff format --check $(CODE)
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadgroup
 
 lint: $(DEVSTAMP)
 	$(PY) -m ruff check $(CODE)

@@ -13,8 +13,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from services_s3 import S3Server, bucket_client, fresh_bucket
+
+if TYPE_CHECKING:
+    from types_aiobotocore_s3.client import S3Client
 
 __all__ = ["BlobBackend", "local_backend", "s3_backend"]
 
@@ -26,6 +30,7 @@ class BlobBackend:
     root: Path | None = None  # local
     s3: S3Server | None = None
     bucket: str | None = None
+    client: S3Client | None = None  # s3: the test's one client, for the look inside
 
     async def objects(self) -> list[str]:
         """Keys of the finished blobs."""
@@ -40,29 +45,26 @@ class BlobBackend:
                 )
 
             return await asyncio.to_thread(scan)
-        assert self.s3 is not None and self.bucket is not None
-        async with bucket_client(self.s3) as s3:
-            listed = await s3.list_objects_v2(Bucket=self.bucket)
+        assert self.client is not None and self.bucket is not None
+        listed = await self.client.list_objects_v2(Bucket=self.bucket)
         return sorted(o["Key"] for o in listed.get("Contents", []))
 
     async def raw(self, key: str) -> bytes:
         """The bytes of a blob as stored (to see what is at rest)."""
         if self.root is not None:
             return await asyncio.to_thread((self.root / key[:2] / key).read_bytes)
-        assert self.s3 is not None and self.bucket is not None
-        async with bucket_client(self.s3) as s3:
-            got = await s3.get_object(Bucket=self.bucket, Key=key)
-            async with got["Body"] as body:
-                return await body.read()
+        assert self.client is not None and self.bucket is not None
+        got = await self.client.get_object(Bucket=self.bucket, Key=key)
+        async with got["Body"] as body:
+            return await body.read()
 
     async def pending(self) -> list[str]:
         """Partial writes: temporary files, or multipart uploads not completed."""
         if self.root is not None:
             incoming = self.root / ".incoming"
             return sorted(p.name for p in incoming.iterdir()) if incoming.exists() else []
-        assert self.s3 is not None and self.bucket is not None
-        async with bucket_client(self.s3) as s3:
-            uploads = await s3.list_multipart_uploads(Bucket=self.bucket)
+        assert self.client is not None and self.bucket is not None
+        uploads = await self.client.list_multipart_uploads(Bucket=self.bucket)
         return sorted(u["Key"] for u in uploads.get("Uploads", []))
 
 
@@ -74,8 +76,8 @@ async def local_backend(tmp: Path) -> AsyncIterator[BlobBackend]:
 
 @asynccontextmanager
 async def s3_backend(server: S3Server, part_size: int | None = None) -> AsyncIterator[BlobBackend]:
-    async with fresh_bucket(server) as bucket:
+    async with bucket_client(server) as client, fresh_bucket(server, client) as bucket:
         url = server.url(bucket)
         if part_size is not None:
             url += f"&part_size={part_size}"
-        yield BlobBackend("s3", url, s3=server, bucket=bucket)
+        yield BlobBackend("s3", url, s3=server, bucket=bucket, client=client)

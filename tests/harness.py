@@ -42,6 +42,9 @@ def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
         password_cost="min",
         log_level="warning",
         server_key=SERVER_KEY,
+        # Where the SQLite default puts it; on PostgreSQL the default would be the
+        # shared ./var/outbox.jsonl, which another test (or pytest worker) appends to.
+        outbox_log=str(tmp_path / "outbox.jsonl"),
     )
     return replace(base, **overrides)
 
@@ -161,6 +164,7 @@ def server_process(settings: Settings) -> ServerProcess:
             "CONFRERE_PASSWORD_COST": settings.password_cost,
             "CONFRERE_LOG_LEVEL": "warning",
             "CONFRERE_SERVER_KEY": settings.server_key or SERVER_KEY,
+            "CONFRERE_OUTBOX_LOG": settings.outbox_log,
         }
     )
 

@@ -8,6 +8,7 @@ Makefile).
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -88,34 +89,53 @@ def external_redis_cluster_url() -> str | None:
 
 
 _BUS_OFFSET = 10000  # a cluster node also listens on its port + 10000 (the cluster bus)
+_FIRST_PORT = 1024
+
+
+def _ephemeral_floor() -> int:
+    """The lowest port the kernel hands out by itself (bind to port 0, connect)."""
+    try:
+        text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()
+        return int(text.split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
 
 
 def _free_cluster_ports(count: int) -> list[int]:
     """``count`` TCP ports on 127.0.0.1 that are free, each with its bus port free too.
 
-    All candidates stay bound until the choice is made, so no two of them collide; the
-    ports are released just before redis-server binds them (a small, accepted race).
+    Both lie below the kernel's ephemeral range: a node stopped by a test must find its
+    port free when restarted, and a port the kernel may hand to any outgoing connection
+    (another pytest worker makes thousands) could be taken meanwhile. Candidates are
+    drawn at random, so that concurrent sessions rarely try the same ones; all stay
+    bound until the choice is made, and are released just before redis-server binds
+    them (a small race, which :meth:`RedisCluster.start` survives by choosing again).
     """
+    top = _ephemeral_floor() - 1 - _BUS_OFFSET
+    if top <= _FIRST_PORT:
+        raise RuntimeError("no room below the ephemeral port range for a Redis Cluster")
+    draw = random.SystemRandom()  # not the tests' random, which a test may seed
     held: list[socket.socket] = []
     chosen: list[int] = []
     try:
         for _ in range(200):
+            port = draw.randint(_FIRST_PORT, top)
+            if port in chosen:
+                continue
+            pair: list[socket.socket] = []
+            try:
+                for candidate in (port, port + _BUS_OFFSET):
+                    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                    pair.append(probe)
+                    probe.bind(("127.0.0.1", candidate))
+            except OSError:
+                for probe in pair:
+                    probe.close()
+                continue
+            held.extend(pair)
+            chosen.append(port)
             if len(chosen) == count:
                 return chosen
-            probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            held.append(probe)
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-            if port + _BUS_OFFSET > 65535:
-                continue
-            bus = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            try:
-                bus.bind(("127.0.0.1", port + _BUS_OFFSET))
-            except OSError:
-                bus.close()
-                continue
-            held.append(bus)
-            chosen.append(port)
         raise RuntimeError(f"could not find {count} free port pairs for a Redis Cluster")
     finally:
         for sock in held:
@@ -153,8 +173,19 @@ class RedisCluster:
     def start(self) -> RedisCluster:
         """Start every node, create the cluster, wait until every node says it is ok."""
         try:
-            for index in range(len(self.ports)):
-                self.start_node(index, wait_ok=False)
+            for attempt in range(3):
+                try:
+                    for index in range(len(self.ports)):
+                        self.start_node(index, wait_ok=False)
+                    break
+                except RuntimeError:
+                    # A port taken between its choice and the bind (see
+                    # _free_cluster_ports): start over on other ports.
+                    for index in range(len(self.ports)):
+                        self.stop_node(index)
+                    if attempt == 2:
+                        raise
+                    self.ports = _free_cluster_ports(len(self.ports))
             created = subprocess.run(
                 [
                     redis_binary("redis-cli"),

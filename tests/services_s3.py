@@ -78,15 +78,25 @@ async def bucket_client(server: S3Server) -> AsyncIterator[S3Client]:
 
 
 @asynccontextmanager
-async def fresh_bucket(server: S3Server) -> AsyncIterator[str]:
-    """Create an empty, uniquely named bucket; empty and delete it afterwards."""
-    bucket = f"confrere-test-{uuid.uuid4().hex[:16]}"
+async def _client(server: S3Server, client: S3Client | None) -> AsyncIterator[S3Client]:
+    if client is not None:
+        yield client
+        return
     async with bucket_client(server) as s3:
+        yield s3
+
+
+@asynccontextmanager
+async def fresh_bucket(server: S3Server, client: S3Client | None = None) -> AsyncIterator[str]:
+    """Create an empty, uniquely named bucket; empty and delete it afterwards (through
+    ``client`` if given: a client costs a good part of a test's set-up)."""
+    bucket = f"confrere-test-{uuid.uuid4().hex[:16]}"
+    async with _client(server, client) as s3:
         await s3.create_bucket(Bucket=bucket)
     try:
         yield bucket
     finally:
-        async with bucket_client(server) as s3:
+        async with _client(server, client) as s3:
             uploads = await s3.list_multipart_uploads(Bucket=bucket)
             for upload in uploads.get("Uploads", []):
                 await s3.abort_multipart_upload(

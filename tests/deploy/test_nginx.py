@@ -42,6 +42,10 @@ from protocol.frames import Ping, Pong
 from protocol.limits import MAX_ATTACHMENT
 from storage import open_store
 
+# One deployment for the module (its tests share the nodes' sign-up limits and the last
+# takes a node out of the upstream): under xdist, keep them on one worker, in order.
+pytestmark = pytest.mark.xdist_group("nginx")
+
 
 @dataclass
 class Deployment:

@@ -15,6 +15,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# Each test runs several nodes and generator processes, which measure themselves (CPU
+# and memory per delivery): under xdist they take turns on one worker, not two at once.
+pytestmark = pytest.mark.xdist_group("loadtest")
+
 
 def loadtest(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONFRERE_")}

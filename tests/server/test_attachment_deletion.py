@@ -14,7 +14,7 @@ import pytest
 from attachment_kit import FAR_FUTURE, sample, wait_until
 from blob_backends import BlobBackend
 from relay import Relay
-from services_s3 import S3Server, fresh_bucket
+from services_s3 import S3Server, bucket_client, fresh_bucket
 
 from clients.python.attachments import upload_file
 from harness import ServerUnderTest, connected, practitioner, sealed, server_on
@@ -28,12 +28,12 @@ async def node_and_relay(
     assert endpoint.hostname is not None and endpoint.port is not None
     relay = await Relay(endpoint.hostname, endpoint.port).start()
     try:
-        async with fresh_bucket(s3_server) as bucket:
+        async with bucket_client(s3_server) as s3, fresh_bucket(s3_server, s3) as bucket:
             url = s3_server.url(bucket).replace(
                 f"{endpoint.hostname}:{endpoint.port}", f"127.0.0.1:{relay.port}"
             )
             assert str(relay.port) in url
-            backend = BlobBackend("s3", url, s3=s3_server, bucket=bucket)
+            backend = BlobBackend("s3", url, s3=s3_server, bucket=bucket, client=s3)
             async with server_on(request.param, request, tmp_path, blob_url=url) as srv:
                 yield srv, relay, backend
     finally:

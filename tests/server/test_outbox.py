@@ -239,7 +239,8 @@ def test_push_titles_name_the_kind_of_room_only() -> None:
 
 
 async def test_offline_members_get_one_content_free_push(tmp_path: Path) -> None:
-    settings = settings_for(tmp_path, push_interval_s=0.05, outbox_poll_s=0.05)
+    # outbox_log unset: the default log sink, beside the SQLite database.
+    settings = settings_for(tmp_path, push_interval_s=0.05, outbox_poll_s=0.05, outbox_log="")
     async with running_server(settings) as srv:
         alice = await practitioner(srv.url, srv.store)
         bob = await practitioner(srv.url, srv.store)  # never connects: offline
