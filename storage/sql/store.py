@@ -62,7 +62,7 @@ from .accounts import SqlAccounts
 from .audit import SqlAudit
 from .backup import SqlBackup
 from .base import SqlBase
-from .devices import DEVICE_COLS, ROOM_IDS_OF, SqlDevices
+from .devices import DEVICE_COLS, SqlDevices
 from .directory import SqlDirectory
 from .engine import Row, Tx
 from .events import event, user_from_row
@@ -112,6 +112,21 @@ _SQL_INSERT_SESSION = (
 _SQL_SESSION = (
     "SELECT token_hash, user_id, device_id, created_at, expires_at"
     " FROM sessions WHERE token_hash = $1"
+)
+# A session with its user's row (NULLs if the user is gone) in one statement; the
+# hello's form adds one row per room of the user (room_id NULL when there is none).
+_SESSION_USER_COLS = (
+    "s.token_hash, s.user_id, s.device_id, s.created_at, s.expires_at, "
+    + ", ".join(f"u.{c.strip()}" for c in _USER_COLS.split(","))
+)
+_SQL_SESSION_USER = (
+    f"SELECT {_SESSION_USER_COLS} FROM sessions s LEFT JOIN users u ON u.id = s.user_id"
+    " WHERE s.token_hash = $1"
+)
+_SQL_SESSION_USER_ROOMS = (
+    f"SELECT {_SESSION_USER_COLS}, m.room_id FROM sessions s"
+    " LEFT JOIN users u ON u.id = s.user_id LEFT JOIN memberships m ON m.user_id = u.id"
+    " WHERE s.token_hash = $1 ORDER BY m.room_id"
 )
 _SQL_DELETE_SESSION = "DELETE FROM sessions WHERE token_hash = $1"
 # A signature given replaces the stored one; none keeps it for the same bundle only.
@@ -456,13 +471,9 @@ async def _originals(c: Tx, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, 
 # -- the store
 
 
-async def _session_user(c: Tx, token_hash: bytes) -> tuple[Session, User | None] | None:
-    row = await c.fetchrow(_SQL_SESSION, token_hash)
-    if row is None:
-        return None
-    session = Session(*row)
-    user = await c.fetchrow(_SQL_USER_BY_ID, session.user_id)
-    return session, None if user is None else _user(user)
+def _session_user(row: Row) -> tuple[Session, User | None]:
+    """A row of :data:`_SQL_SESSION_USER` (or the rooms' form): the session, its user."""
+    return Session(*row[:5]), None if row[5] is None else _user(row[5:19])
 
 
 def _rooms_of(rows: Sequence[Row], user_id: str) -> list[tuple[Room, Membership]]:
@@ -553,20 +564,23 @@ class SqlStore(
         return None if row is None else Session(*row)
 
     async def session_user(self, token_hash: bytes) -> tuple[Session, User | None] | None:
-        return await self.db.run("session_user", lambda c: _session_user(c, token_hash), "read")
+        row = await self.db.run(
+            "session_user", lambda c: c.fetchrow(_SQL_SESSION_USER, token_hash), "read"
+        )
+        return None if row is None else _session_user(row)
 
     async def session_user_rooms(
         self, token_hash: bytes
     ) -> tuple[Session, User | None, list[str]] | None:
-        async def q(c: Tx) -> tuple[Session, User | None, list[str]] | None:
-            found = await _session_user(c, token_hash)
-            if found is None:
-                return None
-            session, user = found
-            room_ids = [] if user is None else [r[0] for r in await c.fetch(ROOM_IDS_OF, user.id)]
-            return session, user, room_ids
-
-        return await self.db.run("session_user_rooms", q, "read")
+        # One statement (a hello's first read): each one cost as much as its result.
+        rows = await self.db.run(
+            "session_user_rooms", lambda c: c.fetch(_SQL_SESSION_USER_ROOMS, token_hash), "read"
+        )
+        if not rows:
+            return None
+        session, user = _session_user(rows[0])
+        room_ids = [] if user is None else [r[19] for r in rows if r[19] is not None]
+        return session, user, room_ids
 
     async def delete_session(self, token_hash: bytes) -> None:
         await self.db.run(

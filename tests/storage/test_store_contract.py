@@ -63,6 +63,20 @@ async def test_devices_and_sessions(store: Store) -> None:
         await store.user_by_id(uid),
         [room.id],
     )
+    second, _ = await store.create_room("group", uid, [], b"H", None, 12)
+    found = await store.session_user_rooms(b"h" * 32)
+    assert found is not None and found[2] == sorted([room.id, second.id])
+    # A user of no room: the session and the user still, no room ids.
+    other = await user(store)
+    other_device = await store.create_device(other, "Pixel", 10)
+    lonely = Session(b"w" * 32, other, other_device.id, 10, 99)
+    await store.create_session(lonely)
+    assert await store.session_user_rooms(b"w" * 32) == (
+        lonely,
+        await store.user_by_id(other),
+        [],
+    )
+    assert await store.session_user(b"w" * 32) == (lonely, await store.user_by_id(other))
     await store.delete_session(b"h" * 32)
     assert await store.session(b"h" * 32) is None
     assert await store.session_user(b"h" * 32) is None
