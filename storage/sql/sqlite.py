@@ -17,7 +17,6 @@ Each statement is translated once (and cached) from the store's PostgreSQL diale
 
 - ``$n`` -> ``?n``; casts (``::text``, ``::bigint[]``) dropped;
 - ``x = ANY($n)`` -> ``x IN (SELECT value FROM json_each(?n))``, the list sent as JSON;
-  a ``bytea[]`` list is sent as hex texts, turned back into blobs by ``unhex``;
 - ``unnest($a, ..., $b) [WITH ORDINALITY] AS t (c1, ...)`` -> a ``json_each`` over the
   arrays zipped into one JSON list of rows (so no ``bytea`` arrays: use ``copy``);
 - ``FOR [NO KEY] UPDATE [OF t] [SKIP LOCKED]`` dropped; ``GREATEST``/``LEAST`` ->
@@ -58,7 +57,7 @@ _UNNEST = re.compile(
     r"(\s+WITH\s+ORDINALITY)?\s+AS\s+(\w+)\s*\(([^)]*)\)",
     re.IGNORECASE,
 )
-_ANY = re.compile(r"=\s*ANY\s*\(\s*\$(\d+)(?:::(\w+)\[\])?\s*\)", re.IGNORECASE)
+_ANY = re.compile(r"=\s*ANY\s*\(\s*\$(\d+)(?:::\w+\[\])?\s*\)", re.IGNORECASE)
 _PARAM = re.compile(r"\$(\d+)")
 _CAST = re.compile(r"::\w+(?:\[\])?")
 _LOCKING = re.compile(r"\s+FOR\s+(?:NO\s+KEY\s+)?UPDATE(?:\s+OF\s+\w+)?(?:\s+SKIP\s+LOCKED)?", re.I)
@@ -70,7 +69,6 @@ class _Statement:
     sql: str
     params: int  # how many the statement binds (the highest ?n)
     lists: tuple[int, ...]  # 0-based args sent as JSON arrays
-    blobs: tuple[int, ...]  # those of them of bytes, sent as hex
     zips: tuple[tuple[int, int], ...]  # (first, last) 0-based: arrays zipped into first
 
 
@@ -100,15 +98,8 @@ def translate(sql: str) -> _Statement:
         return f"(SELECT {', '.join(select)} FROM json_each(${idx[0]})) AS {m.group(3)}"
 
     out = _UNNEST.sub(unnest, sql)
-    anys = _ANY.findall(out)
-    lists = tuple(int(n) - 1 for n, _ in anys)
-    blobs = tuple(int(n) - 1 for n, cast in anys if cast.lower() == "bytea")
-
-    def any_(m: re.Match[str]) -> str:
-        value = "unhex(value)" if (m.group(2) or "").lower() == "bytea" else "value"
-        return f" IN (SELECT {value} FROM json_each(${m.group(1)}))"
-
-    out = _ANY.sub(any_, out)
+    lists = tuple(int(n) - 1 for n in _ANY.findall(out))
+    out = _ANY.sub(lambda m: f" IN (SELECT value FROM json_each(${m.group(1)}))", out)
     if re.search(r"\bANY\s*\(|\bunnest\(", out, re.I):
         raise ValueError(f"no SQLite form for: {sql}")
     out = _CAST.sub("", _LOCKING.sub("", out))
@@ -116,7 +107,7 @@ def translate(sql: str) -> _Statement:
         out = pattern.sub(repl, out)
     params = max((int(n) for n in _PARAM.findall(out)), default=0)
     out = _PARAM.sub(r"?\1", out)
-    statement = _Statement(out, params, lists, blobs, tuple(zips))
+    statement = _Statement(out, params, lists, tuple(zips))
     _cache[sql] = statement
     return statement
 
@@ -141,7 +132,7 @@ def _bind(st: _Statement, args: Sequence[Any]) -> Sequence[Any]:
         for i in range(first + 1, last + 1):
             bound[i] = None
     for i in st.lists:
-        bound[i] = _json([v.hex() for v in bound[i]] if i in st.blobs else list(bound[i]))
+        bound[i] = _json(list(bound[i]))
     if len(bound) != st.params:
         if len(bound) < st.params:
             raise ValueError(f"{st.params} parameters needed, {len(bound)} given: {st.sql}")
@@ -237,8 +228,6 @@ def _connect(path: str) -> sqlite3.Connection:
     # Deleted and replaced content is overwritten with zeros in the file (a message
     # deleted for everyone leaves no ciphertext behind once its page is checkpointed).
     conn.execute("PRAGMA secure_delete=ON")
-    # Built in from SQLite 3.41 (this one may be older): bytea[] lists come as hex.
-    conn.create_function("unhex", 1, bytes.fromhex, deterministic=True)
     return conn
 
 

@@ -36,7 +36,6 @@ from collections.abc import Sequence
 from dataclasses import astuple, dataclass
 
 from ..errors import BadValue, NoSuchRoom, NoSuchUser, RoomBeingCreated
-from ..group_read import GroupRead
 from ..ids import new_id
 from ..meta import unpack_meta
 from ..types import (
@@ -65,7 +64,7 @@ from .backup import SqlBackup
 from .base import SqlBase
 from .devices import DEVICE_COLS, SqlDevices
 from .directory import SqlDirectory
-from .engine import Engine, Row, Tx
+from .engine import Row, Tx
 from .events import event, user_from_row
 from .guests import SqlGuests
 from .outbox import SqlOutbox
@@ -124,10 +123,10 @@ _SQL_SESSION_USER = (
     f"SELECT {_SESSION_USER_COLS} FROM sessions s LEFT JOIN users u ON u.id = s.user_id"
     " WHERE s.token_hash = $1"
 )
-_SQL_SESSIONS_USERS_ROOMS = (
+_SQL_SESSION_USER_ROOMS = (
     f"SELECT {_SESSION_USER_COLS}, m.room_id FROM sessions s"
     " LEFT JOIN users u ON u.id = s.user_id LEFT JOIN memberships m ON m.user_id = u.id"
-    " WHERE s.token_hash = ANY($1::bytea[]) ORDER BY m.room_id"
+    " WHERE s.token_hash = $1 ORDER BY m.room_id"
 )
 _SQL_DELETE_SESSION = "DELETE FROM sessions WHERE token_hash = $1"
 # A signature given replaces the stored one; none keeps it for the same bundle only.
@@ -496,13 +495,6 @@ class SqlStore(
 ):
     """The store on either engine; use :func:`storage.open_store` to construct."""
 
-    def __init__(self, db: Engine) -> None:
-        super().__init__(db)
-        # The session-token checks of the hellos of one event-loop turn, read as one.
-        self._hellos: GroupRead[bytes, tuple[Session, User | None, list[str]]] = GroupRead(
-            self._sessions_users_rooms
-        )
-
     # -- accounts
 
     async def create_user(self, new: NewUser, now: int) -> User:
@@ -580,27 +572,15 @@ class SqlStore(
     async def session_user_rooms(
         self, token_hash: bytes
     ) -> tuple[Session, User | None, list[str]] | None:
-        return await self._hellos.get(token_hash)
-
-    async def _sessions_users_rooms(
-        self, token_hashes: list[bytes]
-    ) -> dict[bytes, tuple[Session, User | None, list[str]]]:
-        """The hellos of one turn (:attr:`_hellos`): one statement for all of them."""
+        # One statement (a hello's first read): each one cost as much as its result.
         rows = await self.db.run(
-            "session_user_rooms",
-            lambda c: c.fetch(_SQL_SESSIONS_USERS_ROOMS, token_hashes),
-            "read",
+            "session_user_rooms", lambda c: c.fetch(_SQL_SESSION_USER_ROOMS, token_hash), "read"
         )
-        found: dict[bytes, tuple[Session, User | None, list[str]]] = {}
-        for row in rows:
-            key = bytes(row[0])
-            entry = found.get(key)
-            if entry is None:
-                session, user = _session_user(row)
-                entry = found[key] = (session, user, [])
-            if row[19] is not None and entry[1] is not None:
-                entry[2].append(row[19])
-        return found
+        if not rows:
+            return None
+        session, user = _session_user(rows[0])
+        room_ids = [] if user is None else [r[19] for r in rows if r[19] is not None]
+        return session, user, room_ids
 
     async def delete_session(self, token_hash: bytes) -> None:
         await self.db.run(

@@ -14,7 +14,6 @@ from storage.sql.sqlite import SqliteTx, drive, translate
 def tx() -> SqliteTx:
     conn = sqlite3.connect(":memory:", isolation_level=None)
     conn.execute("CREATE TABLE t (id TEXT PRIMARY KEY, n INTEGER, b BLOB)")
-    conn.create_function("unhex", 1, bytes.fromhex, deterministic=True)  # as the engine's
     return SqliteTx(conn)
 
 
@@ -44,14 +43,6 @@ def test_arrays_and_unnest(tx: SqliteTx) -> None:
         )
     )
     assert [tuple(r) for r in rows] == [(1, "p"), (2, "q")]
-
-
-def test_a_list_of_blobs(tx: SqliteTx) -> None:
-    drive(tx.execute("INSERT INTO t (id, b) VALUES ('a', $1), ('b', $2)", b"\x00\xff", b"\x01"))
-    sql = "SELECT id FROM t WHERE b = ANY($1::bytea[]) ORDER BY id"
-    assert [r[0] for r in drive(tx.fetch(sql, [b"\x01", b"\x00\xff", b"nope"]))] == ["a", "b"]
-    assert drive(tx.fetch(sql, [])) == []
-    assert "unhex(value)" in translate(sql).sql
 
 
 def test_insert_rows_counts_what_went_in(tx: SqliteTx) -> None:

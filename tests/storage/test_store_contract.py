@@ -83,40 +83,6 @@ async def test_devices_and_sessions(store: Store) -> None:
     assert await store.session_user_rooms(b"h" * 32) is None
 
 
-async def test_hellos_of_one_turn_are_read_together(store: Store) -> None:
-    """The session checks asked for together are answered each its own, from one read:
-    a revoked (deleted) or unknown token is None among the others' answers."""
-    uids = [await user(store) for _ in range(3)]
-    sessions = []
-    for i, uid in enumerate(uids):
-        device = await store.create_device(uid, "iPhone", 10)
-        session = Session(bytes([i]) * 32, uid, device.id, 10, 99)
-        await store.create_session(session)
-        sessions.append(session)
-    room, _ = await store.create_room("group", uids[0], [uids[1]], b"G", None, 11)
-    await store.delete_session(sessions[2].token_hash)  # revoked
-    hellos = store._hellos  # type: ignore[attr-defined]
-    before = hellos.rounds
-    found = list(
-        await asyncio.gather(
-            store.session_user_rooms(sessions[0].token_hash),
-            store.session_user_rooms(sessions[1].token_hash),
-            store.session_user_rooms(sessions[2].token_hash),
-            store.session_user_rooms(b"u" * 32),
-            store.session_user_rooms(sessions[0].token_hash),  # the same token twice
-        )
-    )
-    assert hellos.rounds == before + 1
-    first = (sessions[0], await store.user_by_id(uids[0]), [room.id])
-    assert found == [
-        first,
-        (sessions[1], await store.user_by_id(uids[1]), [room.id]),
-        None,
-        None,
-        first,
-    ]
-
-
 async def test_direct_rooms_exist_once_per_pair(store: Store) -> None:
     a, b = await user(store), await user(store)
     room, item = await store.create_room("direct", a, [b], None, None, 1)
