@@ -82,15 +82,35 @@ class _FrameCache:
 
 _cache = _FrameCache()
 
-# Connections with frames pending in this turn of the loop (see the invariants).
-_corked: list[WebSocketProtocol] = []
+
+class _Corked:
+    """The connections with frames pending in this turn of ``loop`` (see the
+    invariants). Kept with its loop: should a loop close before its turn ended (a test's
+    loop, say), the next loop starts a list of its own rather than wait on that one."""
+
+    __slots__ = ("loop", "protocols")
+
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.protocols: list[WebSocketProtocol] = []
+
+    def add(self, protocol: WebSocketProtocol, loop: asyncio.AbstractEventLoop) -> None:
+        if self.loop is not loop:
+            self.loop, self.protocols = loop, []
+        if not self.protocols:
+            loop.call_soon(self.uncork)
+        self.protocols.append(protocol)
+
+    def uncork(self) -> None:
+        protocols, self.protocols = self.protocols, []
+        for protocol in protocols:
+            try:
+                protocol._uncork()
+            except Exception:  # one broken transport must not hold the others' frames
+                log.exception("write failed")
 
 
-def _uncork_all() -> None:
-    corked = _corked[:]
-    _corked.clear()
-    for protocol in corked:
-        protocol._uncork()
+_corked = _Corked()
 
 
 _PATH = PATH.encode()
@@ -346,9 +366,7 @@ class WebSocketProtocol(asyncio.Protocol):
             self._pending.append(wire)
         else:
             self._pending = [wire]
-            if not _corked:
-                self._loop.call_soon(_uncork_all)
-            _corked.append(self)
+            _corked.add(self, self._loop)
 
     def close(self, code: int, *, drop_backlog: bool = False) -> None:
         """Send a close frame after what is queued (or instead of it)."""

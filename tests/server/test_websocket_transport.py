@@ -141,9 +141,10 @@ class Recorder(asyncio.Transport):
         self.closing = True
 
 
-def opened() -> tuple[WebSocketProtocol, Recorder]:
+def opened(loop: asyncio.AbstractEventLoop | None = None) -> tuple[WebSocketProtocol, Recorder]:
     state = cast(Any, SimpleNamespace(connections=set()))
-    protocol = WebSocketProtocol(cast(Any, SimpleNamespace(app=None)), state, {}, accepted=True)
+    config = cast(Any, SimpleNamespace(app=None))
+    protocol = WebSocketProtocol(config, state, {}, loop, accepted=True)
     transport = Recorder()
     protocol.connection_made(transport)
     return protocol, transport
@@ -170,3 +171,18 @@ async def test_a_close_frame_goes_after_the_frames_sent_before_it() -> None:
     protocol.send(b"after the close")  # never written
     await asyncio.sleep(0)
     assert len(transport.writes) == 2
+
+
+def test_frames_pending_on_a_loop_that_closed_do_not_hold_up_the_next_loops() -> None:
+    gone = asyncio.new_event_loop()
+    protocol, _ = opened(gone)
+    protocol.send(b"never written")  # its end of turn never comes
+    gone.close()
+
+    async def next_loop() -> list[bytes]:
+        protocol, transport = opened()
+        protocol.send(b"written")
+        await asyncio.sleep(0)
+        return transport.writes
+
+    assert asyncio.run(next_loop()) == [wire_frame(b"written")]
