@@ -590,36 +590,94 @@ async def _bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 def _headline(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Server CPU per delivery at the fixed rate, each target beside the floor (and the
     Redis broker beside the memory broker): what the server pays for a delivery, which
-    does not depend on how fast the floor or the generator happen to run."""
+    does not depend on how fast the floor or the generator happen to run. A target that
+    did not keep up (its step failed as a saturation step would: loss, p99 past
+    ``--p99-ms``, or under 90% delivered) was measured at its own limit, where a
+    saturated server batches more and pays less per delivery: then the ratios at the
+    fixed rate are void and are read instead at ``fallback``, the highest rate of the
+    saturation search that every target passed."""
     if not args.at:
         return {}
     rows = {name: r["at"] for name, r in results.items() if "at" in r}
+    kept_up = {name: bool(row["ok"]) for name, row in rows.items()}
     headline: dict[str, Any] = {
         "offered_per_s": args.at,
         "seconds": args.at_seconds,
         "server_cpu_us_per_delivery": {
             name: row["server_cpu_us_per_delivery"] for name, row in rows.items()
         },
-        # A target that did not keep up was measured at its saturation, not at the
-        # fixed rate: its figure is not comparable.
-        "kept_up": {
-            name: row["lost"] == 0 and row["delivered_per_s"] >= 0.9 * row["offered_per_s"]
-            for name, row in rows.items()
-        },
+        "kept_up": kept_up,
         "generator_cpu": {name: row["generator_cpu"] for name, row in rows.items()},
         "generator_limited": any(row["generator_cpu"] >= 0.9 for row in rows.values()),
+        "void": not all(kept_up.values()),
     }
-    us = headline["server_cpu_us_per_delivery"]
+    if not headline["void"]:
+        headline.update(_ratios(headline["server_cpu_us_per_delivery"]))
+        return headline
+    why = "; ".join(
+        f"{_NAMES[name]} did not keep up with {args.at:,.0f}/s ({_stopped_by(rows[name], args)})"
+        for name, ok in kept_up.items()
+        if not ok
+    )
+    headline["fallback"] = _fallback(results, why)
+    return headline
+
+
+def _fallback(results: dict[str, dict[str, Any]], why: str) -> dict[str, Any]:
+    """CPU per delivery at the highest offered rate of the saturation search that every
+    target passed (the searches offer the same rates, ``--start`` x ``--factor``, until
+    each one's first failure): a fixed rate all of them carried, measured in the same
+    run, one ``--step-seconds`` step each."""
+    passed: dict[str, dict[float, dict[str, Any]]] = {
+        name: {row["offered_per_s"]: row for row in r.get("steps_table", []) if row["ok"]}
+        for name, r in results.items()
+    }
+    common = set.intersection(*(set(rates) for rates in passed.values())) if passed else set()
+    if not common:
+        searched = all("steps_table" in r for r in results.values())
+        return {
+            "offered_per_s": None,
+            "why": why
+            + (
+                "; no rate of the saturation search passed for every target"
+                if searched
+                else "; no saturation search to fall back on (--no-saturation)"
+            ),
+        }
+    rate = max(common)
+    us = {name: rows[rate]["server_cpu_us_per_delivery"] for name, rows in passed.items()}
+    return {
+        "offered_per_s": rate,
+        "why": why + f"; {rate:,.0f}/s is the highest rate of the saturation search every"
+        " target passed",
+        "server_cpu_us_per_delivery": us,
+        "generator_cpu": {name: rows[rate]["generator_cpu"] for name, rows in passed.items()},
+        **_ratios(us),
+    }
+
+
+def _ratios(us: dict[str, float]) -> dict[str, float]:
+    """The headline's ratios of CPU per delivery, from each target's figure."""
+    ratios: dict[str, float] = {}
     if "floor" in us:
         for name in ("ours", "redis"):
             if name in us:
-                headline[f"{name}_to_floor"] = round(us[name] / max(0.01, us["floor"]), 2)
+                ratios[f"{name}_to_floor"] = round(us[name] / max(0.01, us["floor"]), 2)
     if "ours" in us and "redis" in us:
-        headline["redis_to_memory"] = round(us["redis"] / max(0.01, us["ours"]), 2)
+        ratios["redis_to_memory"] = round(us["redis"] / max(0.01, us["ours"]), 2)
     for name in ("pg", "pg2"):
         if "ours" in us and name in us:
-            headline[f"{name}_to_embedded"] = round(us[name] / max(0.01, us["ours"]), 2)
-    return headline
+            ratios[f"{name}_to_embedded"] = round(us[name] / max(0.01, us["ours"]), 2)
+    return ratios
+
+
+_RATIOS = (
+    ("ours_to_floor", "ours / floor"),
+    ("redis_to_floor", "ours+redis / floor"),
+    ("redis_to_memory", "redis / memory broker"),
+    ("pg_to_embedded", "pg / ours (nodes only)"),
+    ("pg2_to_embedded", "pg2 / ours (nodes only)"),
+)
 
 
 _NAMES = {"ours": "ours", "redis": "ours+redis", "floor": "floor", "pg": "pg", "pg2": "pg2"}
@@ -640,20 +698,27 @@ def run(args: argparse.Namespace) -> int:
         print(f"  server CPU per delivery at {headline['offered_per_s']:,.0f} deliveries/s:")
         for name, us in headline["server_cpu_us_per_delivery"].items():
             at = runs[name]["at"]
-            kept = "" if headline["kept_up"][name] else "  (DID NOT KEEP UP: not comparable)"
+            kept = "" if headline["kept_up"][name] else "  (DID NOT KEEP UP)"
             print(
                 f"    {_NAMES[name]:<10} {us:>6.2f} us  (delivered {at['delivered_per_s']:,}/s,"
                 f" server core {at['server_cpu']:.2f} busy, p99 {at['p99_ms']} ms){kept}"
             )
-        for key, text in (
-            ("ours_to_floor", "ours / floor"),
-            ("redis_to_floor", "ours+redis / floor"),
-            ("redis_to_memory", "redis / memory broker"),
-            ("pg_to_embedded", "pg / ours (nodes only)"),
-            ("pg2_to_embedded", "pg2 / ours (nodes only)"),
-        ):
+        for key, text in _RATIOS:
             if key in headline:
                 print(f"    {text}: {headline[key]}")
+        fallback = headline.get("fallback")
+        if fallback is not None:
+            print(f"    VOID at {headline['offered_per_s']:,.0f}/s: {fallback['why']}")
+            if fallback["offered_per_s"] is not None:
+                print(
+                    f"  server CPU per delivery at {fallback['offered_per_s']:,.0f} deliveries/s"
+                    f" instead (one {args.step_seconds:g} s saturation step each):"
+                )
+                for name, us in fallback["server_cpu_us_per_delivery"].items():
+                    print(f"    {_NAMES[name]:<10} {us:>6.2f} us")
+                for key, text in _RATIOS:
+                    if key in fallback:
+                        print(f"    {text}: {fallback[key]}")
         gen = ", ".join(f"{_NAMES[n]} {c:.2f}" for n, c in headline["generator_cpu"].items())
         limited = "THE LIMIT" if headline["generator_limited"] else "not the limit"
         print(f"    generator core busy: {gen} ({limited})")

@@ -64,6 +64,9 @@ class Hub:
         self._seen: dict[str, int] = {}  # room -> highest seq delivered here
         self._caught: dict[str, set[int]] = {}  # room -> seqs the catch-up handed out
         self._tag = _TAGGED + secrets.token_bytes(8)  # this node's publications
+        # Whether to publish at all: on the in-process broker a publication of ours
+        # would only come back as the echo we drop.
+        self._shared = broker.shared
         self.deliveries = 0
         # Called for a "revoke" envelope on a user channel (server.revocation).
         self.on_revoke: Callable[[str, Envelope], None] | None = None
@@ -182,28 +185,32 @@ class Hub:
             joined = Envelope("joined", frame, room=room_id)
             for user_id in join:
                 self._deliver_joined(user_id, joined)
-            data = self._tag + joined.encode()
-            for user_id in join:
-                await self.broker.publish(user_channel(user_id), data)
+            if self._shared:
+                data = self._tag + joined.encode()
+                for user_id in join:
+                    await self.broker.publish(user_channel(user_id), data)
         self._deliver_room(env)
-        await self.broker.publish(room_channel(room_id), self._tag + env.encode())
+        if self._shared:
+            await self.broker.publish(room_channel(room_id), self._tag + env.encode())
 
     async def publish_items(self, items: Sequence[ItemPublication]) -> None:
         """Plain timeline items (no join or leave), in order; the broker is waited on
         once for them all (a batch of sends committed together)."""
         out: list[tuple[str, bytes]] = []
-        tag = self._tag
+        tag, shared = self._tag, self._shared
         for room_id, frame, seq, skip, again in items:
             env = Envelope("item", frame, room=room_id, skip=skip, seq=seq, again=again)
             self._deliver_room(env)
-            out.append((room_channel(room_id), tag + env.encode()))
+            if shared:
+                out.append((room_channel(room_id), tag + env.encode()))
         if out:
             await self.broker.publish_many(out)
 
     async def publish_ephemeral(self, room_id: str, frame: bytes, skip: str | None) -> None:
         env = Envelope("eph", frame, room=room_id, skip=skip)
         self._deliver_room(env)
-        await self.broker.publish(room_channel(room_id), self._tag + env.encode())
+        if self._shared:
+            await self.broker.publish(room_channel(room_id), self._tag + env.encode())
 
     async def publish_ephemerals(self, items: Sequence[tuple[str, bytes]]) -> None:
         """Ephemeral events to every attached connection of their rooms, ``(room id,
@@ -212,14 +219,16 @@ class Hub:
         for room_id, frame in items:
             env = Envelope("eph", frame, room=room_id)
             self._deliver_room(env)
-            out.append((room_channel(room_id), self._tag + env.encode()))
+            if self._shared:
+                out.append((room_channel(room_id), self._tag + env.encode()))
         if out:
             await self.broker.publish_many(out)
 
     async def publish_to_device(self, user_id: str, device_id: str, frame: bytes) -> None:
         env = Envelope("device", frame, device=device_id)
         self._deliver_device(user_id, env)
-        await self.broker.publish(user_channel(user_id), self._tag + env.encode())
+        if self._shared:
+            await self.broker.publish(user_channel(user_id), self._tag + env.encode())
 
     # -- receiving (broker callbacks; synchronous: no await between lookup and push)
 
@@ -297,18 +306,20 @@ class Hub:
                 return  # delivered here already (or a later one was: clients sync gaps)
             if env.seq > seen:
                 self._seen[env.room] = env.seq
-        started, delivered = time.perf_counter(), self.deliveries
-        frame, skip, join = env.frame, env.skip, env.join
+        started = time.perf_counter()
+        frame, skip, join, leave = env.frame, env.skip, env.join, env.leave
         leaving: list[Peer] = []
+        delivered = 0
         for peer in list(peers):
             if peer.device_id == skip or (join and peer.user_id in join):
                 continue
             peer.push(frame)
-            self.deliveries += 1
-            if peer.user_id == env.leave:
+            delivered += 1
+            if leave is not None and peer.user_id == leave:
                 leaving.append(peer)
+        self.deliveries += delivered
         METRICS.fanout.observe(time.perf_counter() - started)
-        METRICS.frames_out.inc(frame_type(frame), self.deliveries - delivered)
+        METRICS.frames_out.inc(frame_type(frame), delivered)
         for peer in leaving:
             if self._remove(peer, env.room):
                 self._tasks.spawn(self._sync_room(env.room))

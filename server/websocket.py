@@ -14,7 +14,11 @@ Invariants:
 - while the transport is paused (the peer reads slower than we write), frames wait in
   ``_backlog``, in order; the gateway closes a peer whose backlog grows too long;
 - a server-to-client frame is unmasked (RFC 6455 5.1), so one encoding serves every
-  recipient of a fan-out (:func:`wire_frame`).
+  recipient of a fan-out (:func:`wire_frame`);
+- message frames sent in one turn of the event loop wait in ``_pending`` and go out
+  in one write at the end of the turn (a group commit's fan-out gives a connection
+  several frames in one turn: one write, one syscall, instead of one each); anything
+  else written to the transport first writes what is pending, so the order holds.
 """
 
 from __future__ import annotations
@@ -77,6 +81,37 @@ class _FrameCache:
 
 
 _cache = _FrameCache()
+
+
+class _Corked:
+    """The connections with frames pending in this turn of ``loop`` (see the
+    invariants). Kept with its loop: should a loop close before its turn ended (a test's
+    loop, say), the next loop starts a list of its own rather than wait on that one."""
+
+    __slots__ = ("loop", "protocols")
+
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.protocols: list[WebSocketProtocol] = []
+
+    def add(self, protocol: WebSocketProtocol, loop: asyncio.AbstractEventLoop) -> None:
+        if self.loop is not loop:
+            self.loop, self.protocols = loop, []
+        if not self.protocols:
+            loop.call_soon(self.uncork)
+        self.protocols.append(protocol)
+
+    def uncork(self) -> None:
+        protocols, self.protocols = self.protocols, []
+        for protocol in protocols:
+            try:
+                protocol._uncork()
+            except Exception:  # one broken transport must not hold the others' frames
+                log.exception("write failed")
+
+
+_corked = _Corked()
+
 
 _PATH = PATH.encode()
 _PATH_QUERY = _PATH + b"?"
@@ -221,6 +256,7 @@ class WebSocketProtocol(asyncio.Protocol):
         "_connections",
         "_fragments",
         "_loop",
+        "_pending",
         "_ping_sent_at",
         "_text",
         "_ws",
@@ -251,6 +287,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.conn: Connection | None = None
         self._backlog: deque[bytes] | None = None  # not None while writing is paused
+        self._pending: list[bytes] | None = None  # frames of this turn (then None while paused)
         self._close_after_backlog: int | None = None
         self._closer: asyncio.TimerHandle | None = None
         self._fragments: list[bytes] | None = None
@@ -283,7 +320,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self._connections.discard(cast(Any, self))
         if self._closer is not None:
             self._closer.cancel()
-        self._backlog = None
+        self._backlog = self._pending = None
         conn, self.conn = self.conn, None
         if conn is not None:
             conn.lost()
@@ -323,11 +360,13 @@ class WebSocketProtocol(asyncio.Protocol):
         if self._ws.state is not State.OPEN or self._close_after_backlog is not None:
             return
         wire = wire_frame(payload)
-        if self._backlog is None:
-            assert self.transport is not None
-            self.transport.write(wire)
-        else:
+        if self._backlog is not None:
             self._backlog.append(wire)
+        elif self._pending is not None:
+            self._pending.append(wire)
+        else:
+            self._pending = [wire]
+            _corked.add(self, self._loop)
 
     def close(self, code: int, *, drop_backlog: bool = False) -> None:
         """Send a close frame after what is queued (or instead of it)."""
@@ -428,7 +467,16 @@ class WebSocketProtocol(asyncio.Protocol):
             self._ws.send_close(code)
             self._flush()
 
+    def _uncork(self) -> None:
+        """Write the frames pending from this turn, in one write."""
+        pending, self._pending = self._pending, None
+        transport = self.transport
+        if pending is None or transport is None or transport.is_closing():
+            return
+        transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+
     def _flush(self) -> None:
+        self._uncork()  # what was sent before goes out before (a close frame, say)
         transport = self.transport
         assert transport is not None
         if transport.is_closing():  # lost, or closed by us: nothing more goes out

@@ -9,6 +9,9 @@ Guarantees an adapter must give:
 - When an adapter may have missed publications (connection lost, output buffer
   overflow), it calls ``on_reset`` once it is subscribed again, so that the node can
   make its clients resync by seq.
+- ``shared`` is false when no other node can receive a publication (the in-process
+  broker): the node's own publications, which only come back as its echo, are then
+  not made at all.
 - ``degraded`` is true while publications may not reach other nodes or not come back
   from them (the broker unreachable, a subscriber link being repaired); the node then
   catches its rooms up from the database (:mod:`server.catchup`).
@@ -34,6 +37,8 @@ def user_channel(user_id: str) -> str:
 
 
 class Broker(Protocol):
+    shared: bool  # other nodes receive this node's publications
+
     async def start(self, on_message: MessageHandler, on_reset: ResetHandler) -> None:
         """Connect; ``on_message(channel, data)`` is then called for each publication."""
 

@@ -14,6 +14,10 @@ __all__ = ["MemoryBroker"]
 
 
 class MemoryBroker:
+    # Its one subscriber is the node that publishes: a hub's publication would come
+    # back only as its own echo, encoded for nothing.
+    shared = False
+
     def __init__(self) -> None:
         self._channels: set[str] = set()
         self._on_message: MessageHandler | None = None

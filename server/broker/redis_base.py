@@ -297,6 +297,8 @@ class RedisBrokerBase(ABC):
     """The Broker protocol over links and a pipelined publisher; subclasses say how to
     connect, publish a batch and route channels."""
 
+    shared = True
+
     _sharded = False
 
     def __init__(self, *, max_queued: int, idle_ping_s: float) -> None:

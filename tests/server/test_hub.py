@@ -53,3 +53,38 @@ async def test_channels_follow_local_connections() -> None:
     await hub.disconnect(a)
     await settle(hub)
     assert broker._channels == set()
+
+
+class Recording(MemoryBroker):
+    """The in-process broker, recording what is published through it."""
+
+    def __init__(self, shared: bool) -> None:
+        super().__init__()
+        self.shared = shared
+        self.published: list[str] = []
+
+    async def publish(self, channel: str, data: bytes) -> None:
+        self.published.append(channel)
+        await super().publish(channel, data)
+
+
+async def test_on_a_broker_no_other_node_reads_a_hub_publishes_nothing() -> None:
+    # The node's own publications would only come back as the echo it drops: local
+    # connections get everything all the same, once.
+    for shared, expected in ((False, []), (True, ["u:uc", "r:R", "r:R", "r:R", "u:ua"])):
+        broker = Recording(shared)
+        hub = Hub(broker, MemoryPresence())
+        await hub.start()
+        a, b, c = Peer("ua", "da"), Peer("ub", "db"), Peer("uc", "dc")
+        await hub.connect(a, ["R"])
+        await hub.connect(b, ["R"])
+        await hub.connect(c, [])
+        await hub.publish_item("R", b"c joins", 1, join=("uc",))
+        await hub.publish_items([("R", b"one", 2, "da", False)])
+        await hub.publish_ephemeral("R", b"typing", skip="db")
+        await hub.publish_to_device("ua", "da", b"to a")
+        assert a.got == [b"c joins", b"typing", b"to a"]
+        assert b.got == [b"c joins", b"one"]
+        assert c.got == [b"c joins", b"one", b"typing"]
+        assert broker.published == expected
+        assert hub.deliveries == 8

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
@@ -16,7 +18,7 @@ from harness import ServerUnderTest, practitioner
 from protocol import SUBPROTOCOL, decode_server_frame, encode
 from protocol.frames import Hello, Ping, Pong, Welcome
 from server.gateway import Connection
-from server.websocket import wire_frame
+from server.websocket import WebSocketProtocol, wire_frame
 
 PING_INTERVAL_S = 20.0
 
@@ -119,3 +121,68 @@ async def test_one_unanswered_round_does_not_close(server: ServerUnderTest) -> N
         conn.keepalive(now + 1, PING_INTERVAL_S)  # the rounds' order shifted
         conn.keepalive(now + PING_INTERVAL_S, PING_INTERVAL_S)  # one round: may be late
         await round_trip(ws, 2)
+
+
+class Recorder(asyncio.Transport):
+    """A transport that keeps what is written, one entry per write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+        self.closing = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.writes.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        self.closing = True
+
+
+def opened(loop: asyncio.AbstractEventLoop | None = None) -> tuple[WebSocketProtocol, Recorder]:
+    state = cast(Any, SimpleNamespace(connections=set()))
+    config = cast(Any, SimpleNamespace(app=None))
+    protocol = WebSocketProtocol(config, state, {}, loop, accepted=True)
+    transport = Recorder()
+    protocol.connection_made(transport)
+    return protocol, transport
+
+
+async def test_frames_sent_in_one_turn_go_out_in_one_write_in_order() -> None:
+    protocol, transport = opened()
+    protocol.send(b"one")
+    protocol.send(b"two")
+    assert transport.writes == []  # until the end of this turn of the loop
+    await asyncio.sleep(0)
+    assert transport.writes == [wire_frame(b"one") + wire_frame(b"two")]
+    protocol.send(b"three")
+    await asyncio.sleep(0)
+    assert transport.writes[1:] == [wire_frame(b"three")]
+
+
+async def test_a_close_frame_goes_after_the_frames_sent_before_it() -> None:
+    protocol, transport = opened()
+    protocol.send(b"last")
+    protocol.close(1000)
+    assert transport.writes[0] == wire_frame(b"last")
+    assert parse(transport.writes[1]).opcode is Opcode.CLOSE
+    protocol.send(b"after the close")  # never written
+    await asyncio.sleep(0)
+    assert len(transport.writes) == 2
+
+
+def test_frames_pending_on_a_loop_that_closed_do_not_hold_up_the_next_loops() -> None:
+    gone = asyncio.new_event_loop()
+    protocol, _ = opened(gone)
+    protocol.send(b"never written")  # its end of turn never comes
+    gone.close()
+
+    async def next_loop() -> list[bytes]:
+        protocol, transport = opened()
+        protocol.send(b"written")
+        await asyncio.sleep(0)
+        return transport.writes
+
+    assert asyncio.run(next_loop()) == [wire_frame(b"written")]
