@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import secrets
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import msgpack
@@ -15,7 +16,7 @@ from attachment_kit import pdf_with_text
 from clients.python import Decrypted, EncryptedClient, ServerError, Undecryptable, log_in
 from clients.python.e2ee import EncryptedIncoming, KeysChanged, _Outbound
 from clients.python.errors import AttachmentCorrupt, AttachmentRefused
-from harness import PASSWORD, ServerUnderTest, connected, practitioner
+from harness import PASSWORD, ServerUnderTest, connected, practitioner, running_server, settings_for
 from protocol.crypto.attachment import ciphertext_size
 from protocol.crypto.identity import IdentityKeys, sign_device
 from protocol.crypto.keys import DeviceKeys, parse_bundle
@@ -112,18 +113,32 @@ async def test_two_members_exchange_encrypted_messages(
         await b.close()
 
 
+@pytest.fixture
+async def node_on_redis(tmp_path: Path, redis_url: str) -> AsyncIterator[ServerUnderTest]:
+    """A node on the Redis broker: it publishes what other nodes would read (on the
+    in-process broker a node publishes nothing)."""
+    async with running_server(settings_for(tmp_path, broker_url=redis_url)) as node:
+        yield node
+
+
 async def test_three_members_and_the_server_never_sees_plaintext(
-    server: ServerUnderTest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    node_on_redis: ServerUnderTest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    server = node_on_redis
     broker = server.services.hub.broker
     published: list[bytes] = []
-    publish = broker.publish
+    publish, publish_many = broker.publish, broker.publish_many
 
     async def recording_publish(channel: str, data: bytes) -> None:
         published.append(data)
         await publish(channel, data)
 
+    async def recording_publish_many(messages: Sequence[tuple[str, bytes]]) -> None:
+        published.extend(data for _, data in messages)
+        await publish_many(messages)
+
     monkeypatch.setattr(broker, "publish", recording_publish)
+    monkeypatch.setattr(broker, "publish_many", recording_publish_many)
     a, b, c = [await encrypted(server, tmp_path) for _ in range(3)]
     marker = f"MARQUEUR-{secrets.token_hex(8)}"
     header_marker = f"PATIENT-{secrets.token_hex(8)}"
