@@ -119,6 +119,9 @@ _SESSION_USER_COLS = (
     "s.token_hash, s.user_id, s.device_id, s.created_at, s.expires_at, "
     + ", ".join(f"u.{c.strip()}" for c in _USER_COLS.split(","))
 )
+# Where a row of those statements splits: the session's columns, the user's, room_id.
+_USER_AT = 5
+_ROOM_AT = _USER_AT + len(_USER_COLS.split(","))
 _SQL_SESSION_USER = (
     f"SELECT {_SESSION_USER_COLS} FROM sessions s LEFT JOIN users u ON u.id = s.user_id"
     " WHERE s.token_hash = $1"
@@ -473,7 +476,9 @@ async def _originals(c: Tx, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, 
 
 def _session_user(row: Row) -> tuple[Session, User | None]:
     """A row of :data:`_SQL_SESSION_USER` (or the rooms' form): the session, its user."""
-    return Session(*row[:5]), None if row[5] is None else _user(row[5:19])
+    return Session(*row[:_USER_AT]), None if row[_USER_AT] is None else _user(
+        row[_USER_AT:_ROOM_AT]
+    )
 
 
 def _rooms_of(rows: Sequence[Row], user_id: str) -> list[tuple[Room, Membership]]:
@@ -579,7 +584,7 @@ class SqlStore(
         if not rows:
             return None
         session, user = _session_user(rows[0])
-        room_ids = [] if user is None else [r[19] for r in rows if r[19] is not None]
+        room_ids = [] if user is None else [r[_ROOM_AT] for r in rows if r[_ROOM_AT] is not None]
         return session, user, room_ids
 
     async def delete_session(self, token_hash: bytes) -> None:
